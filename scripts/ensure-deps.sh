@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need and are missing: npm packages, and (as root) Debian's
+# etcd, HAProxy and PostgreSQL plus the checkers for rendered user-data. Without root it says what to run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "ensure-deps: installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+have_pg() { ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v pg_config >/dev/null 2>&1; }
+missing=()
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+have_pg || missing+=(postgresql)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "ensure-deps: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # policy-rc.d keeps the packages' own services from starting; tests start their own processes.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+  else
+    echo "ensure-deps: missing Debian packages: ${missing[*]}" >&2
+    echo "ensure-deps: run as root:  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
