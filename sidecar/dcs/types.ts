@@ -1,0 +1,157 @@
+/**
+ * The distributed configuration store (etcd) as the agent sees it: a narrow interface with written
+ * contracts. `EtcdDcs` implements it over etcd's v3 JSON gateway; `MemoryDcs` is the in-memory fake
+ * used by the simulated cluster. Keys live under `/<namespace>/<cluster>/`:
+ *
+ *   initialize        system identifier of the cluster ("" while the first bootstrap is in progress)
+ *   config            dynamic config (JSON)               — not leased
+ *   leader            member name of the leader           — bound to the leader's lease
+ *   status            {"optime": <leader LSN>}            — last position the leader published
+ *   members/<name>    MemberData (JSON)                   — bound to that member's lease
+ *   sync              {"leader","sync_standby"}           — synchronous mode (later)
+ *   failover          switchover/failover request (JSON)
+ *   history           timeline history (JSON)
+ */
+
+/** What a member publishes about itself. Field names follow Patroni's member key where the meaning is the same. */
+export interface MemberData {
+  /** postgres://host:port/postgres — no credentials. */
+  conn_url: string;
+  /** http://host:port/patroni */
+  api_url: string;
+  /** PostgreSQL process state: "running", "starting", "stopped", "stopping", "creating replica", "crashed"... */
+  state: string;
+  role: "primary" | "replica" | "uninitialized" | "demoted";
+  /** Write position (primary) or received position (replica), in bytes. */
+  xlog_location?: number;
+  timeline?: number;
+  /** Replica only: "streaming" when the WAL receiver is connected. */
+  replication_state?: string;
+  tags: { nofailover: boolean; noloadbalance: boolean; failover_priority: number };
+  version: string;
+}
+
+export interface Member {
+  name: string;
+  data: MemberData;
+  /** etcd lease the key is bound to (decimal string). */
+  leaseId: string;
+  modRevision: number;
+}
+
+export interface LeaderKey {
+  name: string;
+  leaseId: string;
+  modRevision: number;
+}
+
+export interface FailoverRequest {
+  leader?: string;
+  candidate?: string;
+  /** ISO time at which a scheduled switchover should happen. */
+  scheduled_at?: string;
+}
+
+/** One consistent read of the whole cluster prefix (a single etcd range request at one revision). */
+export interface ClusterSnapshot {
+  revision: number;
+  /** undefined: key absent; "": bootstrap in progress; otherwise the system identifier. */
+  initialize?: string;
+  leader?: LeaderKey;
+  /** Last WAL position the leader published (status key). */
+  leaderOptime?: number;
+  members: Member[];
+  failover?: FailoverRequest;
+  config?: Record<string, unknown>;
+  /**
+   * Keys whose values could not be parsed, with the reason. The snapshot treats them as absent
+   * (a corrupt member key is not a member; a corrupt leader key is still a leader key, by name).
+   */
+  corrupt: { key: string; reason: string }[];
+}
+
+export type WatchEvent = { type: "put" | "delete"; key: string; revision: number };
+
+/**
+ * Contracts (every method):
+ * - Each call finishes or rejects within `timeoutMs` given at construction (retryTimeout): a call
+ *   that did not finish in time rejects with DcsUnavailableError and may or may not have happened.
+ * - Methods named attempt*/release* are single etcd transactions: atomic, linearizable.
+ * - `load` is one linearizable range read: the snapshot is consistent at `revision`.
+ * - Lease ids are decimal strings (etcd ids are 64-bit).
+ */
+export interface Dcs {
+  /** Read the whole cluster prefix at one revision. */
+  load(): Promise<ClusterSnapshot>;
+
+  /** Grant a new lease of ttlSeconds. */
+  grantLease(ttlSeconds: number): Promise<string>;
+  /** Renew the lease once; resolves with the TTL etcd granted; rejects LeaseLostError if it expired. */
+  keepAlive(leaseId: string): Promise<number>;
+  /** Revoke the lease; every key bound to it is deleted at once. Idempotent. */
+  revokeLease(leaseId: string): Promise<void>;
+
+  /** Put members/<name> bound to leaseId. */
+  putMember(name: string, data: MemberData, leaseId: string): Promise<void>;
+
+  /** Create the leader key = name bound to leaseId, only if absent. True when we now hold it. */
+  attemptAcquireLeader(name: string, leaseId: string): Promise<boolean>;
+  /**
+   * Rebind the leader key to leaseId only if its value is still `name` (after a lease was lost and
+   * re-granted while the key survived). True when the key is ours afterwards.
+   */
+  attemptUpdateLeader(name: string, leaseId: string): Promise<boolean>;
+  /** Delete the leader key only if its value is `name`. True when deleted. */
+  releaseLeader(name: string): Promise<boolean>;
+
+  /** Create the initialize key with `value` only if absent. True when we created it. */
+  attemptInitialize(value: string): Promise<boolean>;
+  /** Set the initialize key to the system identifier, only if its current value is `expected`. */
+  finishInitialize(expected: string, systemId: string): Promise<boolean>;
+  /** Delete the initialize key only if its value is `expected` (bootstrap failed). */
+  cancelInitialize(expected: string): Promise<boolean>;
+
+  /** Publish the leader's WAL position (status key, not leased). */
+  putLeaderOptime(lsn: number): Promise<void>;
+  /** Write or clear (undefined) the failover request key. */
+  putFailover(request: FailoverRequest | undefined): Promise<void>;
+
+  /**
+   * Watch the cluster prefix from `fromRevision` (exclusive of older events). `onEvent` is called for
+   * each change; `onError` when the watch broke (the implementation re-establishes it by itself).
+   * Returns a function that stops the watch.
+   */
+  watch(fromRevision: number, onEvent: (e: WatchEvent) => void, onError?: (err: Error) => void): () => void;
+
+  close(): Promise<void>;
+}
+
+export class DcsUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DcsUnavailableError";
+  }
+}
+
+export class LeaseLostError extends Error {
+  constructor(leaseId: string) {
+    super(`etcd lease ${leaseId} has expired or was revoked`);
+    this.name = "LeaseLostError";
+  }
+}
+
+/** Key names relative to the cluster prefix. */
+export const KEYS = {
+  initialize: "initialize",
+  config: "config",
+  leader: "leader",
+  status: "status",
+  members: "members/",
+  sync: "sync",
+  failover: "failover",
+  history: "history",
+} as const;
+
+export function clusterPrefix(namespace: string, cluster: string): string {
+  return `/${namespace}/${cluster}/`;
+}

@@ -1,0 +1,45 @@
+/** What the agent knows about the local PostgreSQL: the data directory on disk and the running server. */
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** From pg_controldata and the files in the data directory; available whether or not PostgreSQL runs. */
+export interface DataDirInfo {
+  /** PG_VERSION exists: initdb or a base backup completed. */
+  initialized: boolean;
+  systemId?: string;
+  /** pg_controldata "Database cluster state": "in production", "shut down", "shut down in recovery", "in archive recovery", "in crash recovery"... */
+  clusterState?: string;
+  /** Timeline of the latest checkpoint. */
+  timeline?: number;
+  /** Latest checkpoint location, bytes. */
+  checkpointLsn?: number;
+  /** standby.signal present: the server starts (or started) as a replica. */
+  standbySignal: boolean;
+}
+
+/** A live view of the server, read over one local connection. */
+export interface PgStatus {
+  /** A postmaster is alive and accepts connections. */
+  running: boolean;
+  /** Postmaster process id (first line of postmaster.pid) when one is alive. */
+  pid?: number;
+  /** true: replica (pg_is_in_recovery), false: primary. Undefined when not running. */
+  inRecovery?: boolean;
+  timeline?: number;
+  /** Primary: pg_current_wal_lsn. Replica: the greater of received and replayed. Bytes. */
+  lsn?: number;
+  receiveLsn?: number;
+  replayLsn?: number;
+  /** Replica: the WAL receiver is streaming. */
+  streaming?: boolean;
+  /** Replica: host/port from the WAL receiver or primary_conninfo. */
+  upstream?: HostPort;
+  systemId?: string;
+  serverVersion?: number;
+  postmasterStartTime?: string;
+  /** Primary: connected standbys (pg_stat_replication). */
+  replication?: { application_name: string; client_addr: string | null; state: string; sync_state: string; replay_lsn?: number }[];
+}
