@@ -76,7 +76,7 @@ export type WatchEvent = { type: "put" | "delete"; key: string; revision: number
  * Contracts (every method):
  * - Each call finishes or rejects within `timeoutMs` given at construction (retryTimeout): a call
  *   that did not finish in time rejects with DcsUnavailableError and may or may not have happened.
- * - Methods named attempt*/release* are single etcd transactions: atomic, linearizable.
+ * - Methods named attempt… and release… are single etcd transactions: atomic, linearizable.
  * - `load` is one linearizable range read: the snapshot is consistent at `revision`.
  * - Lease ids are decimal strings (etcd ids are 64-bit).
  */
