@@ -1,0 +1,214 @@
+/**
+ * The HA decision: a pure function from one snapshot (etcd + local PostgreSQL + time + memory) to
+ * actions and a one-line reason. No I/O, no clock, no randomness. The state/transition table it
+ * implements is documented in docs/ha-states.md; each branch below is one row of it.
+ */
+import type { Member } from "../dcs/types";
+import type { HostPort } from "../postgres/types";
+import type { Action, Decision, HaInput } from "./types";
+import { electionVerdict } from "./election";
+
+export function decide(input: HaInput): Decision {
+  const { local } = input;
+  const pg = local.pg;
+  const isPrimary = pg.running && pg.inRecovery === false;
+  const isReplica = pg.running && pg.inRecovery === true;
+
+  // Row F (fencing) comes first and needs no etcd: a primary whose lease may be about to expire
+  // must stop taking writes now, whatever else is true.
+  if (isPrimary && !leaseValid(input)) {
+    const age = input.memory.leaseRenewSentAt === undefined ? "never" : `${input.now - input.memory.leaseRenewSentAt} ms ago`;
+    return {
+      actions: [{ type: "fence" }],
+      reason: `lease last renewed ${age}; it may expire within ${input.self.fenceMarginMs} ms: stopping PostgreSQL so no write is accepted without the lease`,
+      role: "fenced",
+    };
+  }
+
+  const cluster = input.cluster;
+  if (!cluster) {
+    const left = input.memory.leaseRenewSentAt === undefined ? 0 : fenceDeadline(input) - input.now;
+    return isPrimary
+      ? { actions: [], reason: `etcd unreachable; lease still valid for ${left} ms, fencing if not renewed by then`, role: "leader" }
+      : { actions: [], reason: "etcd unreachable; a replica never promotes without the leader key: waiting", role: isReplica ? "replica" : "unknown" };
+  }
+
+  if (!local.dataDir.initialized) return decideUninitialized(input);
+
+  if (cluster.initialize && local.dataDir.systemId && cluster.initialize !== local.dataDir.systemId) {
+    return {
+      actions: [],
+      reason: `data directory belongs to another cluster (system id ${local.dataDir.systemId}, cluster ${cluster.initialize}): refusing to start it; move it away to rejoin`,
+      role: "unknown",
+    };
+  }
+
+  if (!pg.running) return decideStopped(input);
+  if (isReplica) return decideReplica(input);
+  return decidePrimary(input);
+}
+
+export function fenceDeadline(input: HaInput): number {
+  return (input.memory.leaseRenewSentAt ?? -Infinity) + input.self.ttlMs - input.self.fenceMarginMs;
+}
+
+function leaseValid(input: HaInput): boolean {
+  return input.now < fenceDeadline(input);
+}
+
+/** Rows U1–U4: no data directory yet. */
+function decideUninitialized(input: HaInput): Decision {
+  const cluster = input.cluster!;
+  const me = input.self.name;
+  if (cluster.initialize === undefined) {
+    return {
+      actions: [{ type: "claimInitialize" }, { type: "bootstrap" }, { type: "acquireLeader" }],
+      reason: "cluster is not initialized: racing for the initialize key to bootstrap it",
+      role: "uninitialized",
+    };
+  }
+  const leader = cluster.leader;
+  if (leader?.name === me) {
+    return { actions: [{ type: "releaseLeader" }], reason: "we hold the leader key but have no data directory: releasing it", role: "uninitialized" };
+  }
+  const leaderMember = leader && findMember(input, leader.name);
+  if (leaderMember && leaderMember.data.state === "running" && leaderMember.data.role === "primary") {
+    const upstream = hostPortOf(leaderMember);
+    if (upstream) {
+      return {
+        actions: [{ type: "baseBackup", leader: leader!.name, upstream }],
+        reason: `no data directory: taking a base backup from leader ${leader!.name}`,
+        role: "uninitialized",
+      };
+    }
+  }
+  return {
+    actions: [],
+    reason: cluster.initialize === "" ? "another member is bootstrapping the cluster: waiting for it" : "no running leader to take a base backup from: waiting",
+    role: "uninitialized",
+  };
+}
+
+/** Rows S1–S4: data directory present, PostgreSQL not running. */
+function decideStopped(input: HaInput): Decision {
+  const { cluster, self, local, memory } = input;
+  const leader = cluster!.leader;
+  if (leader?.name === self.name) {
+    return {
+      actions: [{ type: "startPrimary" }],
+      reason: "PostgreSQL is not running while we hold the leader key: restarting it in place (crash recovery) under the lease",
+      role: "leader",
+    };
+  }
+  if (leader) {
+    const leaderMember = findMember(input, leader.name);
+    const upstream = leaderMember && hostPortOf(leaderMember);
+    if (!upstream) return { actions: [], reason: `leader ${leader.name} has not published its address yet: waiting`, role: "replica" };
+    if (wasPrimary(input)) {
+      if (memory.rewindFailed) {
+        return {
+          actions: [{ type: "baseBackup", leader: leader.name, upstream }, { type: "startReplica", leader: leader.name, upstream }],
+          reason: `former primary and pg_rewind failed before: re-creating the data directory from leader ${leader.name}`,
+          role: "replica",
+        };
+      }
+      return {
+        actions: [{ type: "rewind", leader: leader.name, upstream }, { type: "startReplica", leader: leader.name, upstream }],
+        reason: `former primary (cluster state "${local.dataDir.clusterState}"): rewinding against leader ${leader.name} before following it`,
+        role: "replica",
+      };
+    }
+    return { actions: [{ type: "startReplica", leader: leader.name, upstream }], reason: `starting as a replica of leader ${leader.name}`, role: "replica" };
+  }
+  return {
+    actions: [{ type: "startReplica" }],
+    reason: "no leader: starting read-only so this member's position counts in the election",
+    role: "replica",
+  };
+}
+
+/** Rows R1–R4: PostgreSQL runs as a replica. */
+function decideReplica(input: HaInput): Decision {
+  const { cluster, self, local } = input;
+  const leader = cluster!.leader;
+  if (leader?.name === self.name) {
+    return { actions: [{ type: "promote" }], reason: "we hold the leader key while running as a replica: promoting", role: "leader" };
+  }
+  if (leader) {
+    const leaderMember = findMember(input, leader.name);
+    const upstream = leaderMember && hostPortOf(leaderMember);
+    if (!upstream) return { actions: [], reason: `leader ${leader.name} has not published its address yet: waiting`, role: "replica" };
+    const current = local.pg.upstream;
+    if (!current || current.host !== upstream.host || current.port !== upstream.port) {
+      return {
+        actions: [{ type: "followLeader", leader: leader.name, upstream }],
+        reason: `following leader ${leader.name} at ${upstream.host}:${upstream.port}`,
+        role: "replica",
+      };
+    }
+    return {
+      actions: [],
+      reason: local.pg.streaming ? `streaming from leader ${leader.name}` : `replica of leader ${leader.name}, not streaming yet`,
+      role: "replica",
+    };
+  }
+  const verdict = electionVerdict(input);
+  if (!verdict.ok) return { actions: [], reason: `no leader; ${verdict.reason}`, role: "replica" };
+  return {
+    actions: [{ type: "acquireLeader" }, { type: "promote" }],
+    reason: `no leader; ${verdict.reason}: taking the leader key and promoting`,
+    role: "candidate",
+  };
+}
+
+/** Rows P1–P4: PostgreSQL runs as a primary (fencing was handled first). */
+function decidePrimary(input: HaInput): Decision {
+  const { cluster, self, local, memory } = input;
+  const leader = cluster!.leader;
+  if (leader && leader.name !== self.name) {
+    return {
+      actions: [{ type: "demote" }],
+      reason: `another member (${leader.name}) holds the leader key: stopping this primary to rejoin as a replica`,
+      role: "replica",
+    };
+  }
+  if (!leader) {
+    return {
+      actions: [{ type: "acquireLeader" }],
+      reason: "running as primary without the leader key: taking it (demoting if another member wins)",
+      role: "candidate",
+    };
+  }
+  const actions: Action[] = [];
+  if (leader.leaseId !== memory.leaseId) actions.push({ type: "updateLeader" });
+  if (local.pg.lsn !== undefined) actions.push({ type: "publishOptime", lsn: local.pg.lsn });
+  const others = cluster!.members.map((m) => m.name).filter((n) => n !== self.name);
+  actions.push({ type: "syncSlots", members: others });
+  return {
+    actions,
+    reason: leader.leaseId !== memory.leaseId ? "leader key is ours but bound to an old lease: rebinding it" : "leader: lease renewed",
+    role: "leader",
+  };
+}
+
+/** A data directory last used as a primary (no standby.signal, or crashed/fenced while in production). */
+function wasPrimary(input: HaInput): boolean {
+  const d = input.local.dataDir;
+  return !d.standbySignal || d.clusterState === "in production";
+}
+
+function findMember(input: HaInput, name: string): Member | undefined {
+  return input.cluster!.members.find((m) => m.name === name);
+}
+
+/** Parses a member's conn_url (postgres://host:port/db). */
+export function hostPortOf(member: Member): HostPort | undefined {
+  try {
+    const url = new URL(member.data.conn_url);
+    const port = Number(url.port || 5432);
+    if (!url.hostname || !Number.isInteger(port)) return undefined;
+    return { host: url.hostname.replace(/^\[|\]$/g, ""), port };
+  } catch {
+    return undefined;
+  }
+}

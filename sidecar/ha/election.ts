@@ -1,0 +1,42 @@
+/**
+ * Who may take the leader key when there is none. Pure. A replica is eligible when it may fail over
+ * (no `nofailover`, priority > 0), is within maximumLagOnFailover of the leader's last known
+ * position, and no reachable eligible peer is ahead of it by *fresh* LSNs (read from the peers' APIs
+ * in this run, not from member keys that may be a loop old). Ties go to the higher failoverPriority,
+ * then to the lower name, so that normally exactly one member races; the race itself is atomic anyway.
+ */
+import type { HaInput } from "./types";
+
+export type Verdict = { ok: true; reason: string } | { ok: false; reason: string };
+
+export function electionVerdict(input: HaInput): Verdict {
+  const { self, local, memory, cluster } = input;
+  if (self.nofailover || self.failoverPriority <= 0) {
+    return { ok: false, reason: "this member is tagged nofailover (or failoverPriority 0): never promoted" };
+  }
+  const myLsn = local.pg.lsn;
+  if (myLsn === undefined) return { ok: false, reason: "our WAL position is unknown: not racing" };
+
+  const leaderOptime = Math.max(memory.lastLeaderOptime ?? 0, cluster?.leaderOptime ?? 0);
+  if (leaderOptime - myLsn > self.maximumLagOnFailover) {
+    return {
+      ok: false,
+      reason: `we are ${leaderOptime - myLsn} bytes behind the leader's last known position (maximumLagOnFailover ${self.maximumLagOnFailover}): not eligible`,
+    };
+  }
+
+  for (const peer of input.peers) {
+    if (peer.name === self.name || !peer.reachable) continue;
+    if (peer.isPrimary) return { ok: false, reason: `${peer.name} still runs as primary: waiting for it to take the key or stop` };
+    if (peer.nofailover || (peer.failoverPriority ?? 1) <= 0 || peer.lsn === undefined) continue;
+    if (peer.lsn > myLsn) return { ok: false, reason: `${peer.name} is further ahead (LSN ${peer.lsn} > ours ${myLsn}): leaving it to promote` };
+    if (peer.lsn === myLsn) {
+      const theirs = peer.failoverPriority ?? 1;
+      if (theirs > self.failoverPriority) return { ok: false, reason: `${peer.name} is as far ahead and has higher failoverPriority (${theirs})` };
+      if (theirs === self.failoverPriority && peer.name < self.name) {
+        return { ok: false, reason: `${peer.name} is as far ahead with equal priority and wins the tie by name` };
+      }
+    }
+  }
+  return { ok: true, reason: `we are the healthiest eligible replica (LSN ${myLsn})` };
+}

@@ -1,0 +1,98 @@
+/**
+ * Inputs and outputs of the pure HA decision (`decide`). Everything the decision may look at is in
+ * `HaInput`; everything it may cause is an `Action`. The driver executes actions in order and stops
+ * at the first one that fails (e.g. `acquireLeader` lost the race → `promote` is not run).
+ */
+import type { ClusterSnapshot } from "../dcs/types";
+import type { DataDirInfo, HostPort, PgStatus } from "../postgres/types";
+
+export interface SelfConfig {
+  name: string;
+  nofailover: boolean;
+  failoverPriority: number;
+  maximumLagOnFailover: number;
+  ttlMs: number;
+  /** The leader fences itself at (last renewal sent) + ttl − fenceMargin. */
+  fenceMarginMs: number;
+}
+
+/** What the one owner of PostgreSQL reports about the process, beyond the live status. */
+export type PgProcessState =
+  | "stopped"
+  | "starting"
+  | "running"
+  | "stopping"
+  | "crashed"
+  | "bootstrapping"
+  | "creating replica"
+  | "rewinding"
+  | "fenced";
+
+export interface LocalState {
+  dataDir: DataDirInfo;
+  pg: PgStatus;
+  process: PgProcessState;
+}
+
+/** What the driver remembers between runs (owned by the driver, read-only here). */
+export interface AgentMemory {
+  /** The lease our member key (and, when leader, the leader key) is bound to. */
+  leaseId?: string;
+  /** Local monotonic ms when the last *successful* keep-alive (or grant) was sent. */
+  leaseRenewSentAt?: number;
+  /** Highest leader WAL position seen (status key), so a stale snapshot cannot lower the bar. */
+  lastLeaderOptime?: number;
+  /** We created the initialize key and our bootstrap is not finished. */
+  initializing?: boolean;
+  /** pg_rewind failed for this data directory: the next rejoin takes a fresh base backup instead. */
+  rewindFailed?: boolean;
+}
+
+/** A fresh view of another member, read from its REST API in this run (only when there is no leader). */
+export interface PeerView {
+  name: string;
+  reachable: boolean;
+  /** Running as primary (not in recovery). */
+  isPrimary?: boolean;
+  lsn?: number;
+  timeline?: number;
+  nofailover?: boolean;
+  failoverPriority?: number;
+}
+
+export interface HaInput {
+  now: number;
+  self: SelfConfig;
+  /** undefined: etcd could not be read this run. */
+  cluster?: ClusterSnapshot;
+  local: LocalState;
+  memory: AgentMemory;
+  peers: PeerView[];
+}
+
+export type Action =
+  | { type: "claimInitialize" }
+  | { type: "bootstrap" }
+  | { type: "acquireLeader" }
+  | { type: "updateLeader" }
+  | { type: "releaseLeader" }
+  | { type: "promote" }
+  | { type: "startPrimary" }
+  | { type: "startReplica"; leader?: string; upstream?: HostPort }
+  | { type: "followLeader"; leader: string; upstream: HostPort }
+  | { type: "rewind"; leader: string; upstream: HostPort }
+  | { type: "baseBackup"; leader: string; upstream: HostPort }
+  | { type: "demote" }
+  | { type: "fence" }
+  | { type: "publishOptime"; lsn: number }
+  | { type: "syncSlots"; members: string[] };
+
+/** The role the decision believes this member has after its actions, for logs and the API. */
+export type HaRole = "leader" | "replica" | "candidate" | "uninitialized" | "fenced" | "unknown";
+
+export interface Decision {
+  actions: Action[];
+  /** One human-readable line: why these actions (or none). */
+  reason: string;
+  role: HaRole;
+}

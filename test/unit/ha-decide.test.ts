@@ -1,0 +1,134 @@
+/** Table-driven tests of the pure HA decision: one row per state of docs/ha-states.md. */
+import assert from "node:assert/strict";
+import { decide } from "../../sidecar/ha/decide";
+import type { ClusterSnapshot, Member } from "../../sidecar/dcs/types";
+import type { HaInput, PeerView } from "../../sidecar/ha/types";
+
+const NOW = 100_000;
+
+function member(name: string, role: "primary" | "replica", port: number, extra: Partial<Member["data"]> = {}): Member {
+  return {
+    name,
+    leaseId: `lease-${name}`,
+    modRevision: 1,
+    data: {
+      conn_url: `postgres://127.0.0.1:${port}/postgres`,
+      api_url: `http://127.0.0.1:${port + 1000}/patroni`,
+      state: "running",
+      role,
+      xlog_location: 1000,
+      timeline: 1,
+      tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
+      version: "test",
+      ...extra,
+    },
+  };
+}
+
+function cluster(over: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
+  return {
+    revision: 10,
+    initialize: "7000",
+    leader: { name: "a", leaseId: "lease-a", modRevision: 5 },
+    leaderOptime: 1000,
+    members: [member("a", "primary", 5432), member("b", "replica", 5433), member("c", "replica", 5434)],
+    corrupt: [],
+    ...over,
+  };
+}
+
+type Local = "primary" | "replica" | "stopped" | "empty" | "crashed-primary";
+
+function input(me: string, local: Local, c: ClusterSnapshot | undefined, over: Partial<HaInput> = {}): HaInput {
+  const dataDir =
+    local === "empty"
+      ? { initialized: false, standbySignal: false }
+      : {
+          initialized: true,
+          systemId: "7000",
+          clusterState: local === "crashed-primary" ? "in production" : "shut down in recovery",
+          standbySignal: local !== "crashed-primary" && local !== "primary",
+          timeline: 1,
+        };
+  const running = local === "primary" || local === "replica";
+  return {
+    now: NOW,
+    self: { name: me, nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1_048_576, ttlMs: 4000, fenceMarginMs: 1000 },
+    cluster: c,
+    local: {
+      dataDir,
+      pg: running
+        ? { running: true, inRecovery: local === "replica", lsn: 1000, timeline: 1, streaming: true, upstream: { host: "127.0.0.1", port: 5432 } }
+        : { running: false },
+      process: running ? "running" : "stopped",
+    },
+    memory: { leaseId: `lease-${me}`, leaseRenewSentAt: NOW - 500 },
+    peers: [],
+    ...over,
+  };
+}
+
+const types = (i: HaInput) => decide(i).actions.map((a) => a.type);
+const peer = (name: string, lsn: number, extra: Partial<PeerView> = {}): PeerView => ({ name, reachable: true, isPrimary: false, lsn, ...extra });
+
+describe("decide (pure HA decision)", () => {
+  const rows: [string, HaInput, string[], RegExp][] = [
+    // Uninitialized
+    ["U1 empty cluster: race to bootstrap", input("a", "empty", cluster({ initialize: undefined, leader: undefined, members: [] })), ["claimInitialize", "bootstrap", "acquireLeader"], /not initialized/],
+    ["U2 another member bootstraps: wait", input("b", "empty", cluster({ initialize: "", leader: undefined })), [], /bootstrapping/],
+    ["U3 running leader: base backup from it", input("b", "empty", cluster()), ["baseBackup"], /base backup from leader a/],
+    ["U4 leader not running yet: wait", input("b", "empty", cluster({ members: [member("a", "primary", 5432, { state: "starting" })] })), [], /waiting/],
+    // Stopped
+    ["S1 leader key ours, PostgreSQL down: restart in place", input("a", "stopped", cluster()), ["startPrimary"], /restarting it in place/],
+    ["S2 another leader: start as its replica", input("b", "stopped", cluster()), ["startReplica"], /replica of leader a/],
+    ["S3 former primary: rewind then follow", input("a", "crashed-primary", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } })), ["rewind", "startReplica"], /former primary/],
+    ["S3b rewind failed before: base backup", input("a", "crashed-primary", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } }), { memory: { leaseRenewSentAt: NOW, rewindFailed: true } }), ["baseBackup", "startReplica"], /pg_rewind failed/],
+    ["S4 no leader: start read-only for the election", input("b", "stopped", cluster({ leader: undefined })), ["startReplica"], /no leader/],
+    ["S5 foreign data directory: refuse", input("b", "stopped", cluster({ initialize: "8000" })), [], /another cluster/],
+    // Replica
+    ["R1 streaming from the leader: nothing to do", input("b", "replica", cluster()), [], /streaming from leader a/],
+    ["R2 new leader elsewhere: follow it", input("b", "replica", cluster({ leader: { name: "c", leaseId: "lease-c", modRevision: 9 } })), ["followLeader"], /following leader c/],
+    ["R3 we hold the key as a replica: promote", input("b", "replica", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } })), ["promote"], /promoting/],
+    ["R4 no leader, healthiest: race and promote", input("b", "replica", cluster({ leader: undefined }), { peers: [peer("c", 900)] }), ["acquireLeader", "promote"], /healthiest/],
+    ["R5 no leader, a peer is ahead: wait", input("b", "replica", cluster({ leader: undefined }), { peers: [peer("c", 1100)] }), [], /further ahead/],
+    ["R6 no leader, tie: lower name wins", input("c", "replica", cluster({ leader: undefined }), { peers: [peer("b", 1000)] }), [], /tie by name/],
+    ["R7 no leader, tie: higher priority wins", input("b", "replica", cluster({ leader: undefined }), { peers: [peer("c", 1000, { failoverPriority: 5 })] }), [], /higher failoverPriority/],
+    ["R8 unreachable peer does not block", input("c", "replica", cluster({ leader: undefined }), { peers: [peer("b", 5000, { reachable: false })] }), ["acquireLeader", "promote"], /healthiest/],
+    ["R9 nofailover peer does not block", input("c", "replica", cluster({ leader: undefined }), { peers: [peer("b", 5000, { nofailover: true })] }), ["acquireLeader", "promote"], /healthiest/],
+    ["R10 too far behind the leader: never promoted", input("b", "replica", cluster({ leader: undefined, leaderOptime: 1000 + 2_000_000 })), [], /bytes behind/],
+    ["R11 remembered optime counts even if the snapshot's is older", input("b", "replica", cluster({ leader: undefined, leaderOptime: 0 }), { memory: { leaseRenewSentAt: NOW, lastLeaderOptime: 5_000_000 } }), [], /bytes behind/],
+    ["R12 a peer still runs as primary: wait", input("b", "replica", cluster({ leader: undefined }), { peers: [peer("a", 900, { isPrimary: true })] }), [], /still runs as primary/],
+    // Primary
+    ["P1 leader: publish position and keep slots", input("a", "primary", cluster()), ["publishOptime", "syncSlots"], /leader/],
+    ["P2 another member holds the key: demote", input("a", "primary", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } })), ["demote"], /another member \(b\)/],
+    ["P3 primary without key: take it", input("a", "primary", cluster({ leader: undefined })), ["acquireLeader"], /without the leader key/],
+    ["P4 key bound to an older lease (agent restarted): rebind", input("a", "primary", cluster({ leader: { name: "a", leaseId: "old", modRevision: 3 } })), ["updateLeader", "publishOptime", "syncSlots"], /rebinding/],
+    // Fencing and etcd outage
+    ["F1 lease about to expire: fence", input("a", "primary", cluster(), { memory: { leaseId: "lease-a", leaseRenewSentAt: NOW - 3000 } }), ["fence"], /stopping PostgreSQL/],
+    ["F2 etcd unreachable, lease valid: keep serving until the deadline", input("a", "primary", undefined, { memory: { leaseId: "lease-a", leaseRenewSentAt: NOW - 1000 } }), [], /valid for 2000 ms/],
+    ["F3 etcd unreachable and lease stale: fence", input("a", "primary", undefined, { memory: { leaseId: "lease-a", leaseRenewSentAt: NOW - 3500 } }), ["fence"], /may expire/],
+    ["F4 etcd unreachable replica: never promote", input("b", "replica", undefined), [], /never promotes/],
+  ];
+
+  for (const [name, i, expected, reason] of rows) {
+    it(name, () => {
+      const d = decide(i);
+      assert.deepEqual(types(i), expected);
+      assert.match(d.reason, reason);
+    });
+  }
+
+  it("nofailover member never races", () => {
+    const i = input("b", "replica", cluster({ leader: undefined }));
+    i.self.nofailover = true;
+    assert.deepEqual(types(i), []);
+    assert.match(decide(i).reason, /nofailover/);
+  });
+
+  it("is pure: same input, same output, input untouched", () => {
+    const i = input("b", "replica", cluster({ leader: undefined }), { peers: [peer("c", 900)] });
+    const copy = structuredClone(i);
+    assert.deepEqual(decide(i), decide(i));
+    assert.deepEqual(i, copy);
+  });
+});
