@@ -1,0 +1,226 @@
+/**
+ * Pure rendering of the files the agent owns: postgresql.conf (entirely ours; user parameters merged
+ * over our defaults), pg_hba.conf and the pgpass file. No I/O here: PostgresManager writes the results.
+ */
+import type { HostPort } from "./types";
+
+export type ParamValue = string | number | boolean;
+
+/**
+ * Parameters the agent must control: a user value would break replication, failover or our process
+ * handling (ports and sockets, standby settings, rewind prerequisites, password hashing, log capture).
+ */
+export const CONTROLLED_PARAMETERS: ReadonlySet<string> = new Set([
+  "data_directory",
+  "config_file",
+  "hba_file",
+  "ident_file",
+  "external_pid_file",
+  "listen_addresses",
+  "port",
+  "unix_socket_directories",
+  "hot_standby",
+  "wal_log_hints",
+  "password_encryption",
+  "logging_collector",
+  "primary_conninfo",
+  "primary_slot_name",
+  "promote_trigger_file",
+  "recovery_target",
+  "recovery_target_lsn",
+  "recovery_target_name",
+  "recovery_target_time",
+  "recovery_target_xid",
+  "recovery_target_inclusive",
+  "recovery_target_action",
+  "recovery_target_timeline",
+]);
+
+/** Defaults a user may override through postgres.parameters. */
+const DEFAULT_PARAMETERS: Readonly<Record<string, ParamValue>> = {
+  wal_level: "replica",
+  max_wal_senders: 10,
+  max_replication_slots: 10,
+  wal_keep_size: "128MB",
+  // A replica retries a failed upstream connection after this long (default 5 s): failover is seconds.
+  wal_retrieve_retry_interval: "1s",
+  // English messages keep our log and error parsing stable; UTC keeps logs comparable across nodes.
+  lc_messages: "C",
+  timezone: "UTC",
+  log_timezone: "UTC",
+  log_line_prefix: "%m [%p] %q%u@%d ",
+};
+
+/** Throws an error naming `postgres.parameters.<name>` for each parameter we must control or cannot write safely. */
+export function validateParameters(parameters: Readonly<Record<string, ParamValue>>): void {
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(parameters)) {
+    const field = `postgres.parameters.${name}`;
+    if (CONTROLLED_PARAMETERS.has(name)) {
+      problems.push(`${field}: set by the agent (replication, failover and process handling depend on it): remove it`);
+    } else if (name === "wal_level" && value !== "replica" && value !== "logical") {
+      problems.push(`${field}: must be "replica" or "logical" (streaming replication needs at least replica)`);
+    } else if (typeof value === "number" && !Number.isFinite(value)) {
+      problems.push(`${field}: must be a finite number`);
+    } else if (typeof value === "string" && /[\x00-\x1f]/.test(value)) {
+      problems.push(`${field}: must not contain control characters such as newlines`);
+    }
+  }
+  if (problems.length) throw new Error(`invalid PostgreSQL parameters:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+}
+
+/** A postgresql.conf value: booleans on/off, numbers bare, strings single-quoted (backslashes are escapes there too). */
+export function quoteConfValue(value: ParamValue): string {
+  if (typeof value === "boolean") return value ? "on" : "off";
+  if (typeof value === "number") return String(value);
+  if (/[\x00-\x1f]/.test(value)) throw new Error("configuration values must not contain control characters");
+  return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+}
+
+/** A libpq connection string: every value single-quoted with \ escapes, so spaces and quotes are safe. */
+export function conninfo(params: Readonly<Record<string, string | number>>): string {
+  return Object.entries(params)
+    .map(([k, v]) => `${k}='${String(v).replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`)
+    .join(" ");
+}
+
+/** Replication slot name for a member: lower-case, anything but [a-z0-9_] becomes "_" (PostgreSQL's rule for slot names). */
+export function slotName(member: string): string {
+  const name = member.toLowerCase().replace(/[^a-z0-9_]/g, "_");
+  if (name.length === 0 || name.length > 63) throw new Error(`member name "${member}" must give a slot name of 1 to 63 characters`);
+  return name;
+}
+
+export interface StandbySettings {
+  /** null: a read-only replica with no upstream (there is no leader to follow yet). */
+  upstream: HostPort | null;
+  replicationUser: string;
+  /** pgpass file outside the data directory: no password in postgresql.conf. */
+  passfile: string;
+  /** Our slot on the upstream (slotName(memberName)). */
+  slotName: string;
+}
+
+export interface PostgresqlConfOptions {
+  dataDir: string;
+  listen: HostPort;
+  parameters: Readonly<Record<string, ParamValue>>;
+  /** Shown in `ps` (cluster_name) and used as application_name towards the upstream (synchronous_standby_names). */
+  memberName: string;
+  /** Present for a replica. */
+  standby?: StandbySettings;
+}
+
+/** Longest Unix socket path (sun_path is 108 bytes with the terminating NUL on Linux). */
+const MAX_SOCKET_PATH = 107;
+
+/** The socket lives in the data directory: mode 0700 keeps it private to the postgres OS user. */
+export function socketPath(dataDir: string, port: number): string {
+  return `${dataDir}/.s.PGSQL.${port}`;
+}
+
+export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
+  validateParameters(o.parameters);
+  if (/["\x00-\x1f]/.test(o.dataDir)) throw new Error(`postgres.dataDir: must not contain '"' or control characters`);
+  if (socketPath(o.dataDir, o.listen.port).length > MAX_SOCKET_PATH) {
+    throw new Error(`postgres.dataDir: "${o.dataDir}" is too long for the Unix socket PostgreSQL creates in it (max ${MAX_SOCKET_PATH - 16} characters)`);
+  }
+  const required: Record<string, ParamValue> = {
+    listen_addresses: o.listen.host,
+    port: o.listen.port,
+    // Double quotes inside: the value is a comma-separated list, the path may contain commas.
+    unix_socket_directories: `"${o.dataDir}"`,
+    hba_file: `${o.dataDir}/pg_hba.conf`,
+    ident_file: `${o.dataDir}/pg_ident.conf`,
+    hot_standby: true,
+    wal_log_hints: true, // pg_rewind needs it (checksums would do too; both are cheap)
+    password_encryption: "scram-sha-256",
+    // stderr goes to the log file the manager opened for the postmaster.
+    logging_collector: false,
+    log_destination: "stderr",
+    cluster_name: o.memberName,
+  };
+  if (o.standby) {
+    required.recovery_target_timeline = "latest";
+    if (o.standby.upstream) {
+      required.primary_conninfo = conninfo({
+        host: o.standby.upstream.host,
+        port: o.standby.upstream.port,
+        user: o.standby.replicationUser,
+        passfile: o.standby.passfile,
+        application_name: o.memberName,
+        connect_timeout: 3,
+        sslmode: "prefer",
+        gssencmode: "disable",
+      });
+      required.primary_slot_name = o.standby.slotName;
+    }
+  }
+  const merged: Record<string, ParamValue> = { ...DEFAULT_PARAMETERS, ...o.parameters, ...required };
+  const lines = Object.keys(merged)
+    .sort()
+    .map((k) => `${k} = ${quoteConfValue(merged[k])}`);
+  return [
+    "# Written by the HaPostgresCluster agent; changes here are overwritten.",
+    "# Set server parameters with postgres.parameters in the agent config.",
+    ...lines,
+    "",
+  ].join("\n");
+}
+
+/** Double-quotes a pg_hba.conf user name unless it is a plain lower-case identifier. */
+function hbaName(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
+}
+
+export interface HbaOptions {
+  replicationUser: string;
+  allowedCidrs: readonly string[];
+}
+
+/**
+ * Local connections are trusted: the socket is in the 0700 data directory, so only the postgres OS
+ * user (the agent) reaches it. Everything over TCP needs a SCRAM password.
+ */
+export function renderPgHba(o: HbaOptions): string {
+  const rows: string[][] = [
+    ["local", "all", "all", "", "trust"],
+    ["local", "replication", "all", "", "trust"],
+  ];
+  for (const cidr of o.allowedCidrs) {
+    if (!/^[0-9A-Fa-f:.]+\/\d{1,3}$/.test(cidr)) throw new Error(`postgres.allowedCidrs: "${cidr}" is not a CIDR such as 10.0.0.0/16`);
+    rows.push(["host", "replication", hbaName(o.replicationUser), cidr, "scram-sha-256"]);
+    rows.push(["host", "all", "all", cidr, "scram-sha-256"]);
+  }
+  return [
+    "# Written by the HaPostgresCluster agent; changes here are overwritten.",
+    "# TYPE DATABASE USER ADDRESS METHOD",
+    ...rows.map((r) => r.filter((c) => c !== "").join("\t")),
+    "",
+  ].join("\n");
+}
+
+/** pgpass lines matching any host, port and database for each user; ':' and '\' escaped as libpq requires. */
+export function renderPgpass(credentials: readonly { username: string; password: string }[]): string {
+  const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/:/g, "\\:");
+  return credentials
+    .map((c) => {
+      if (/[\r\n]/.test(c.password)) throw new Error(`the password of ${c.username} must not contain a line break`);
+      return `*:*:*:${esc(c.username)}:${esc(c.password)}\n`;
+    })
+    .join("");
+}
+
+/**
+ * postgresql.auto.conf (ALTER SYSTEM) overrides postgresql.conf: drop the lines that set parameters
+ * we control, so an ALTER SYSTEM (or a file copied by pg_basebackup/pg_rewind) cannot redirect replication.
+ */
+export function stripControlledFromAutoConf(text: string): string {
+  return text
+    .split("\n")
+    .filter((line) => {
+      const m = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line);
+      return !(m && CONTROLLED_PARAMETERS.has(m[1].toLowerCase()));
+    })
+    .join("\n");
+}

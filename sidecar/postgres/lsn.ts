@@ -1,0 +1,23 @@
+/** WAL positions ("LSNs") as PostgreSQL prints them ("16/B374D848") and as bytes. */
+
+const LSN_RE = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
+
+/** "0/3000028" → 50331688. A JS number is exact up to 2^53 bytes (8 PiB of WAL), far beyond any real cluster. */
+export function parseLsn(text: string): number {
+  const m = LSN_RE.exec(text.trim());
+  if (!m) throw new Error(`not a WAL location: "${text}" (expected e.g. "0/3000028")`);
+  return parseInt(m[1], 16) * 2 ** 32 + parseInt(m[2], 16);
+}
+
+/** Like parseLsn, but null/undefined in (a SQL NULL) gives undefined out. */
+export function parseLsnOrUndefined(text: string | null | undefined): number | undefined {
+  return text === null || text === undefined ? undefined : parseLsn(text);
+}
+
+/** 50331688 → "0/3000028", the form PostgreSQL accepts back (e.g. in `'0/3000028'::pg_lsn`). */
+export function formatLsn(bytes: number): string {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new Error(`not a WAL position in bytes: ${bytes}`);
+  const hi = Math.floor(bytes / 2 ** 32);
+  const lo = bytes - hi * 2 ** 32;
+  return `${hi.toString(16).toUpperCase()}/${lo.toString(16).toUpperCase()}`;
+}
