@@ -1,0 +1,159 @@
+/**
+ * Where everything of a local cluster lives: ports on 127.0.0.1 and paths under DIR. Pure and
+ * deterministic, so `status`, `down` and `restartNode` find things again from DIR alone.
+ *
+ * Port layout from the base port P (default 15000):
+ *   etcd member i client  P + i          (i < 10)
+ *   etcd member i peer    P + 10 + i
+ *   HAProxy primary       P + 20         (forwards to the member whose /primary answers 200)
+ *   HAProxy replicas      P + 21         (round robin over members whose /replica answers 200)
+ *   HAProxy stats         P + 22         (HTTP stats page, /stats)
+ *   node i PostgreSQL     P + 100 + i    (i < 100)
+ *   node i agent API      P + 200 + i
+ */
+import * as net from "node:net";
+import * as path from "node:path";
+
+export const HOST = "127.0.0.1";
+export const DEFAULT_BASE_PORT = 15000;
+export const MAX_ETCD = 9;
+export const MAX_NODES = 99;
+
+export interface LocalOptions {
+  dir: string;
+  nodes: number;
+  etcd: number;
+  basePort: number;
+  /** Agent timing, seconds (the agent's defaults: ttl 4, loopWait 1, retryTimeout 1.5). */
+  ttl: number;
+  loopWait: number;
+  retryTimeout: number;
+}
+
+export interface EtcdSlot {
+  name: string;
+  clientPort: number;
+  peerPort: number;
+  dataDir: string;
+}
+
+export interface NodeSlot {
+  name: string;
+  pgPort: number;
+  apiPort: number;
+  /** DIR/<name>: owned by the service user; holds data/, agent.yaml, agent.log. */
+  nodeDir: string;
+  dataDir: string;
+  configFile: string;
+  logFile: string;
+}
+
+export interface Layout {
+  dir: string;
+  etcd: EtcdSlot[];
+  nodes: NodeSlot[];
+  proxyPort: number;
+  replicaProxyPort: number;
+  statsPort: number;
+  secretsDir: string;
+  superuserPasswordFile: string;
+  replicationPasswordFile: string;
+  haproxyDir: string;
+  haproxyConfig: string;
+  haproxyLog: string;
+  haproxyPidFile: string;
+  clusterJson: string;
+}
+
+/** Returns a problem per bad option (empty when fine); the CLI prints them and exits. */
+export function checkOptions(o: LocalOptions): string[] {
+  const problems: string[] = [];
+  if (!path.isAbsolute(o.dir)) problems.push(`--dir: "${o.dir}" must be an absolute path`);
+  if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > MAX_NODES) problems.push(`--nodes: must be an integer from 1 to ${MAX_NODES}`);
+  if (!Number.isInteger(o.etcd) || o.etcd < 1 || o.etcd > MAX_ETCD) problems.push(`--etcd: must be an integer from 1 to ${MAX_ETCD}`);
+  if (!Number.isInteger(o.basePort) || o.basePort < 1024 || o.basePort + 299 > 65535) {
+    problems.push(`--base-port: must be an integer from 1024 to ${65535 - 299} (the cluster uses P .. P+299)`);
+  }
+  if (!(o.ttl > 0)) problems.push("--ttl: must be a positive number of seconds");
+  if (!(o.loopWait > 0)) problems.push("--loop-wait: must be a positive number of seconds");
+  return problems;
+}
+
+export function nodeName(i: number): string {
+  return `node${i + 1}`;
+}
+
+export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "basePort">): Layout {
+  const dir = path.resolve(o.dir);
+  const P = o.basePort;
+  const etcd = Array.from({ length: o.etcd }, (_, i) => ({
+    name: `etcd${i + 1}`,
+    clientPort: P + i,
+    peerPort: P + 10 + i,
+    dataDir: path.join(dir, "etcd", `etcd${i + 1}`),
+  }));
+  const nodes = Array.from({ length: o.nodes }, (_, i) => {
+    const nodeDir = path.join(dir, nodeName(i));
+    return {
+      name: nodeName(i),
+      pgPort: P + 100 + i,
+      apiPort: P + 200 + i,
+      nodeDir,
+      dataDir: path.join(nodeDir, "data"),
+      configFile: path.join(nodeDir, "agent.yaml"),
+      logFile: path.join(nodeDir, "agent.log"),
+    };
+  });
+  const secretsDir = path.join(dir, "secrets");
+  const haproxyDir = path.join(dir, "haproxy");
+  return {
+    dir,
+    etcd,
+    nodes,
+    proxyPort: P + 20,
+    replicaProxyPort: P + 21,
+    statsPort: P + 22,
+    secretsDir,
+    superuserPasswordFile: path.join(secretsDir, "superuser.password"),
+    replicationPasswordFile: path.join(secretsDir, "replication.password"),
+    haproxyDir,
+    haproxyConfig: path.join(haproxyDir, "haproxy.cfg"),
+    haproxyLog: path.join(haproxyDir, "haproxy.log"),
+    haproxyPidFile: path.join(haproxyDir, "haproxy.pid"),
+    clusterJson: path.join(dir, "cluster.json"),
+  };
+}
+
+/** Every port the layout uses, with what it is for (used in the "port taken" message). */
+export function portsOf(l: Layout): { port: number; use: string }[] {
+  return [
+    ...l.etcd.flatMap((e) => [
+      { port: e.clientPort, use: `${e.name} client` },
+      { port: e.peerPort, use: `${e.name} peer` },
+    ]),
+    { port: l.proxyPort, use: "HAProxy primary" },
+    { port: l.replicaProxyPort, use: "HAProxy replicas" },
+    { port: l.statsPort, use: "HAProxy stats" },
+    ...l.nodes.flatMap((n) => [
+      { port: n.pgPort, use: `${n.name} PostgreSQL` },
+      { port: n.apiPort, use: `${n.name} agent API` },
+    ]),
+  ];
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen({ host: HOST, port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Throws naming the first taken port and what the cluster wanted it for. */
+export async function assertPortsFree(l: Layout): Promise<void> {
+  const taken: string[] = [];
+  for (const p of portsOf(l)) if (!(await portFree(p.port))) taken.push(`${HOST}:${p.port} (${p.use})`);
+  if (taken.length) {
+    throw new Error(`port(s) already in use: ${taken.join(", ")}: stop what uses them or pick another --base-port`);
+  }
+}
