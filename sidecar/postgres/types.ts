@@ -43,3 +43,27 @@ export interface PgStatus {
   /** Primary: connected standbys (pg_stat_replication). */
   replication?: { application_name: string; client_addr: string | null; state: string; sync_state: string; replay_lsn?: number }[];
 }
+
+/**
+ * The commands the HA driver sends to the one owner of PostgreSQL (PostgresManager implements it;
+ * the simulated cluster has a fake). Commands are serialised by the owner, except `fence`, which
+ * must not wait behind anything: it is the leader's last line of defence before its lease expires.
+ */
+export interface PostgresControl {
+  dataDirInfo(): Promise<DataDirInfo>;
+  status(): Promise<PgStatus>;
+  onUnexpectedExit(cb: (code: number | null, signal: NodeJS.Signals | null) => void): void;
+  adopt(): Promise<boolean>;
+  /** initdb, configure, start as primary, create the replication role; returns the system identifier. */
+  bootstrap(): Promise<string>;
+  startPrimary(): Promise<void>;
+  startReplica(upstream: HostPort | null): Promise<void>;
+  followUpstream(upstream: HostPort): Promise<void>;
+  promote(): Promise<void>;
+  stop(mode?: "smart" | "fast" | "immediate"): Promise<void>;
+  fence(): Promise<void>;
+  baseBackup(source: HostPort): Promise<void>;
+  rewind(source: HostPort): Promise<boolean>;
+  wipe(): Promise<void>;
+  syncSlots(wanted: string[]): Promise<void>;
+}

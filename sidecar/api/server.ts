@@ -1,0 +1,119 @@
+/**
+ * The agent's REST API on node:http (a handful of read-only routes needs no framework). Health
+ * endpoints answer GET, HEAD and OPTIONS with the same status, as Patroni does, so HAProxy checks
+ * with any of them work. The PostgreSQL status is read live (coalesced over 100 ms), so /primary
+ * turns 503 the moment the server stops, not a loop later.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { ClusterSnapshot } from "../dcs/types";
+import type { HaDriver } from "../ha/driver";
+import { AGENT_VERSION } from "../ha/member";
+import type { Logger } from "../log";
+import type { PgStatus, PostgresControl } from "../postgres/types";
+import { HEALTH_PATHS, HealthState, clusterBody, evaluateHealth, replicaLag } from "./health";
+
+export interface ApiDeps {
+  scope: string;
+  name: string;
+  ttlMs: number;
+  noloadbalance: boolean;
+  driver: Pick<HaDriver, "view">;
+  pg: Pick<PostgresControl, "status">;
+  now: () => number;
+  log: Logger;
+}
+
+export class ApiServer {
+  private server?: http.Server;
+  private cached?: { at: number; status: Promise<PgStatus> };
+
+  constructor(private readonly d: ApiDeps) {}
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((e) => {
+        this.d.log.error({ err: String(e), url: req.url }, "API request failed");
+        if (!res.headersSent) send(res, 500, { error: "internal error" }, req.method === "HEAD");
+      });
+    });
+    this.server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://agent");
+    const method = req.method ?? "GET";
+    const head = method === "HEAD";
+    if (!["GET", "HEAD", "OPTIONS"].includes(method)) {
+      res.setHeader("Allow", "GET, HEAD, OPTIONS");
+      return send(res, 405, { error: `method ${method} is not allowed: this API is read-only (use GET, HEAD or OPTIONS)` }, false);
+    }
+    const path = url.pathname.replace(/\/+$/, "") || "/";
+    const state = await this.state();
+    if (path === "/patroni") return send(res, 200, this.patroniBody(state), head);
+    if (path === "/cluster") return send(res, 200, clusterBody(this.d.scope, this.d.driver.view().cluster), head);
+    if (HEALTH_PATHS.includes(path)) {
+      const r = evaluateHealth(path, url.searchParams, state.health);
+      return send(res, r.status, r.error ? { error: r.error } : this.patroniBody(state), head);
+    }
+    return send(res, 404, { error: `unknown path ${path}: see /patroni, /cluster, /primary, /replica, /read-only, /health, /liveness, /readiness` }, head);
+  }
+
+  private async state(): Promise<{ health: HealthState; pg: PgStatus; cluster?: ClusterSnapshot }> {
+    const now = this.d.now();
+    if (!this.cached || now - this.cached.at > 100) this.cached = { at: now, status: this.d.pg.status() };
+    const pg = await this.cached.status.catch((): PgStatus => ({ running: false }));
+    const v = this.d.driver.view();
+    const health: HealthState = {
+      pg,
+      holdsLeader: v.holdsLeader,
+      leaseValid: v.leaseValid,
+      noloadbalance: this.d.noloadbalance,
+      leaderOptime: v.cluster?.leaderOptime,
+      loopAgeMs: v.lastLoopAt === undefined ? undefined : now - v.lastLoopAt,
+      ttlMs: this.d.ttlMs,
+    };
+    return { health, pg, cluster: v.cluster };
+  }
+
+  private patroniBody(s: { health: HealthState; pg: PgStatus }) {
+    const pg = s.pg;
+    const v = this.d.driver.view();
+    const primary = pg.running && pg.inRecovery === false;
+    return {
+      state: pg.running ? "running" : v.process,
+      postmaster_start_time: pg.postmasterStartTime,
+      role: pg.running ? (primary ? "primary" : "replica") : "unknown",
+      server_version: pg.serverVersion,
+      timeline: pg.timeline,
+      database_system_identifier: pg.systemId,
+      xlog: primary
+        ? { location: pg.lsn }
+        : pg.running
+          ? { received_location: pg.receiveLsn, replayed_location: pg.replayLsn }
+          : undefined,
+      replication_state: pg.inRecovery ? (pg.streaming ? "streaming" : "stopped") : undefined,
+      lag: pg.inRecovery ? replicaLag(s.health) : undefined,
+      replication: primary ? pg.replication : undefined,
+      patroni: { version: AGENT_VERSION, scope: this.d.scope, name: this.d.name },
+      ha: { leader: v.cluster?.leader?.name, holds_leader: v.holdsLeader, lease_valid: v.leaseValid, role: v.decision?.role, reason: v.decision?.reason },
+    };
+  }
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, head: boolean): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
+  res.end(head ? undefined : text);
+}

@@ -1,0 +1,224 @@
+/**
+ * The thin driver around `decide`: gathers one snapshot (etcd + local PostgreSQL + peers), asks the
+ * pure decision what to do, executes the actions in order, publishes the member key. Runs every
+ * loopWait, and at once when the leader key changes (etcd watch), when the postmaster exits, or when
+ * the fence deadline arrives. Never runs two loops at once.
+ */
+import type { ClusterSnapshot, Dcs, Member } from "../dcs/types";
+import type { Logger } from "../log";
+import type { PostgresControl } from "../postgres/types";
+import type { Clock } from "./clock";
+import { decide, fenceDeadline } from "./decide";
+import { ActionExecutor } from "./executor";
+import { LeaseKeeper } from "./lease";
+import { MemberIdentity, memberData } from "./member";
+import type { AgentMemory, Decision, HaInput, LocalState, PeerView, SelfConfig } from "./types";
+
+export interface DriverOptions {
+  self: SelfConfig;
+  identity: MemberIdentity;
+  dcs: Dcs;
+  pg: PostgresControl;
+  clock: Clock;
+  log: Logger;
+  loopWaitMs: number;
+  ttlSeconds: number;
+  /** Fresh views of the other members (their REST APIs); only asked when there is no leader. */
+  fetchPeers: (members: Member[]) => Promise<PeerView[]>;
+}
+
+export class HaDriver {
+  readonly lease: LeaseKeeper;
+  readonly memory: AgentMemory = {};
+  private readonly executor: ActionExecutor;
+  private local?: LocalState;
+  private cluster?: ClusterSnapshot;
+  private decision?: Decision;
+  private lastLoopAt?: number;
+  private loopRunning?: Promise<void>;
+  private pending = false;
+  private stopping = false;
+  private loopTimer: unknown;
+  private fenceTimer: unknown;
+  private stopWatch?: () => void;
+  private lastPublished?: string;
+
+  constructor(private readonly o: DriverOptions) {
+    this.lease = new LeaseKeeper(o.dcs, o.clock, o.ttlSeconds, Math.min(o.loopWaitMs, (o.ttlSeconds * 1000) / 4), o.log, () =>
+      this.armFenceTimer(),
+    );
+    this.executor = new ActionExecutor({ ...o, lease: this.lease, memory: this.memory, isLeaseValid: () => this.leaseValidNow() });
+  }
+
+  async start(): Promise<void> {
+    this.o.pg.onUnexpectedExit((code, signal) => {
+      this.executor.process = "crashed";
+      this.o.log.warn({ code, signal }, "the postmaster exited unexpectedly");
+      this.requestLoop("postmaster exited");
+    });
+    if (await this.o.pg.adopt()) {
+      this.executor.process = "running";
+      this.o.log.info("adopted the running postmaster instead of starting another");
+    }
+    await this.lease.ensure().catch((e) => this.o.log.warn({ err: String(e) }, "etcd not reachable yet; will retry"));
+    this.lease.start();
+    this.stopWatch = this.o.dcs.watch(
+      0,
+      (e) => {
+        if (e.key.endsWith("/leader") || e.key.endsWith("/initialize")) this.requestLoop(`${e.type} ${e.key}`);
+      },
+      (err) => this.o.log.debug({ err: String(err) }, "etcd watch interrupted; re-establishing"),
+    );
+    this.requestLoop("start");
+  }
+
+  /** Graceful stop: stop PostgreSQL cleanly; a leader then publishes its final position and releases the key. */
+  async shutdown(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.o.clock.clearTimeout(this.loopTimer);
+    this.o.clock.clearTimeout(this.fenceTimer);
+    this.stopWatch?.();
+    this.lease.stop();
+    await this.loopRunning?.catch(() => undefined);
+    const held = this.holdsLeaderKey();
+    const t0 = this.o.clock.now();
+    this.executor.process = "stopping";
+    await this.o.pg.stop().catch((e) => this.o.log.error({ err: String(e) }, "stopping PostgreSQL failed"));
+    this.executor.process = "stopped";
+    if (held) {
+      const info = await this.o.pg.dataDirInfo().catch(() => undefined);
+      if (info?.checkpointLsn !== undefined) await this.o.dcs.putLeaderOptime(info.checkpointLsn).catch(() => undefined);
+      const released = await this.o.dcs.releaseLeader(this.o.self.name).catch(() => false);
+      this.o.log.info({ released, ms: Math.round(this.o.clock.now() - t0) }, "PostgreSQL stopped; released the leader key so a replica takes over now");
+    }
+    await this.lease.revoke().catch(() => undefined);
+    await this.o.dcs.close().catch(() => undefined);
+  }
+
+  /** Runs the loop now (or right after the one in progress). */
+  requestLoop(why: string): void {
+    if (this.stopping) return;
+    if (this.loopRunning) {
+      this.pending = true;
+      return;
+    }
+    this.o.clock.clearTimeout(this.loopTimer);
+    this.o.log.trace({ why }, "loop requested");
+    this.loopRunning = this.runOnce().finally(() => {
+      this.loopRunning = undefined;
+      if (this.stopping) return;
+      if (this.pending) {
+        this.pending = false;
+        this.requestLoop("pending");
+      } else {
+        this.loopTimer = this.o.clock.setTimeout(() => this.requestLoop("timer"), this.o.loopWaitMs);
+      }
+    });
+  }
+
+  /** For the REST API and tests. */
+  view() {
+    return {
+      name: this.o.self.name,
+      local: this.local,
+      cluster: this.cluster,
+      decision: this.decision,
+      lastLoopAt: this.lastLoopAt,
+      holdsLeader: this.holdsLeaderKey(),
+      leaseValid: this.leaseValidNow(),
+      process: this.executor.process,
+    };
+  }
+
+  private async runOnce(): Promise<void> {
+    try {
+      await this.loop();
+    } catch (e) {
+      this.o.log.error({ err: e instanceof Error ? e.stack : String(e) }, "HA loop failed");
+    }
+    this.lastLoopAt = this.o.clock.now();
+  }
+
+  private async loop(): Promise<void> {
+    const { dcs, log } = this.o;
+    this.cluster = await dcs.load().catch((e) => {
+      log.warn({ err: String(e) }, "cannot read the cluster from etcd");
+      return undefined;
+    });
+    for (const c of this.cluster?.corrupt ?? []) log.warn({ key: c.key }, `ignoring a corrupt etcd value: ${c.reason}`);
+    this.local = await this.readLocal();
+    const needPeers = this.cluster && !this.cluster.leader && this.local.pg.running && this.local.pg.inRecovery;
+    const peers = needPeers ? await this.o.fetchPeers(this.cluster!.members.filter((m) => m.name !== this.o.self.name)) : [];
+    const decision = decide(this.input(peers));
+    this.logDecision(decision);
+    this.decision = decision;
+    if (decision.actions.length) {
+      await this.executor.run(decision.actions);
+      this.local = await this.readLocal();
+    }
+    await this.publishMember();
+  }
+
+  private input(peers: PeerView[]): HaInput {
+    const optime = this.cluster?.leaderOptime;
+    if (optime !== undefined && optime > (this.memory.lastLeaderOptime ?? 0)) this.memory.lastLeaderOptime = optime;
+    this.memory.leaseId = this.lease.leaseId;
+    this.memory.leaseRenewSentAt = this.lease.renewSentAt;
+    return { now: this.o.clock.now(), self: this.o.self, cluster: this.cluster, local: this.local!, memory: { ...this.memory }, peers };
+  }
+
+  private async readLocal(): Promise<LocalState> {
+    const [dataDir, pg] = await Promise.all([this.o.pg.dataDirInfo(), this.o.pg.status()]);
+    if (pg.running && (this.executor.process === "crashed" || this.executor.process === "stopped")) this.executor.process = "running";
+    if (!pg.running && this.executor.process === "running") this.executor.process = "stopped";
+    return { dataDir, pg, process: this.executor.process };
+  }
+
+  private logDecision(d: Decision): void {
+    const changed = d.reason !== this.decision?.reason;
+    const fields = { role: d.role, actions: d.actions.map((a) => a.type) };
+    if (d.actions.length || changed) this.o.log.info(fields, d.reason);
+    else this.o.log.debug(fields, d.reason);
+  }
+
+  private async publishMember(): Promise<void> {
+    const leaseId = this.lease.leaseId;
+    if (!this.local || !leaseId || !this.cluster) return;
+    const data = memberData(this.o.identity, this.local);
+    const key = JSON.stringify([leaseId, data]);
+    const mine = this.cluster.members.find((m) => m.name === this.o.self.name);
+    if (key === this.lastPublished && mine?.leaseId === leaseId) return;
+    await this.o.dcs
+      .putMember(this.o.self.name, data, leaseId)
+      .then(() => (this.lastPublished = key))
+      .catch((e) => this.o.log.warn({ err: String(e) }, "cannot publish the member key"));
+  }
+
+  private holdsLeaderKey(): boolean {
+    return this.cluster?.leader?.name === this.o.self.name;
+  }
+
+  private leaseValidNow(): boolean {
+    return this.o.clock.now() < fenceDeadline({ self: this.o.self, memory: { leaseRenewSentAt: this.lease.renewSentAt } } as HaInput);
+  }
+
+  /**
+   * At the fence deadline the decision is asked again with the latest state and the current time,
+   * and a `fence` is executed at once — not queued behind a loop that may be stuck on etcd.
+   */
+  private armFenceTimer(): void {
+    if (this.stopping || this.lease.renewSentAt === undefined) return;
+    this.o.clock.clearTimeout(this.fenceTimer);
+    const at = this.lease.renewSentAt + this.o.self.ttlMs - this.o.self.fenceMarginMs;
+    this.fenceTimer = this.o.clock.setTimeout(() => {
+      if (!this.local || this.stopping) return;
+      const d = decide(this.input([]));
+      if (d.actions[0]?.type === "fence") {
+        this.o.log.warn({ role: d.role }, d.reason);
+        this.decision = d;
+        void this.executor.run([{ type: "fence" }]).then(() => this.requestLoop("fenced"));
+      }
+    }, at - this.o.clock.now());
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Executes the decision's actions in order against etcd and the PostgreSQL owner. The first action
+ * that fails (returns false or throws) stops the list: e.g. a lost `acquireLeader` race means no
+ * `promote`. Actions that make this node writable re-check the lease at execution time, because it
+ * may have lapsed since the decision was taken.
+ */
+import type { Dcs } from "../dcs/types";
+import type { Logger } from "../log";
+import type { PostgresControl } from "../postgres/types";
+import type { Clock } from "./clock";
+import type { LeaseKeeper } from "./lease";
+import type { Action, AgentMemory, PgProcessState, SelfConfig } from "./types";
+
+export interface ExecutorDeps {
+  self: SelfConfig;
+  dcs: Dcs;
+  pg: PostgresControl;
+  clock: Clock;
+  log: Logger;
+  lease: LeaseKeeper;
+  memory: AgentMemory;
+  isLeaseValid: () => boolean;
+}
+
+export class ActionExecutor {
+  process: PgProcessState = "stopped";
+  private lastOptime?: number;
+  private lastSlots?: string;
+
+  constructor(private readonly d: ExecutorDeps) {}
+
+  async run(actions: Action[]): Promise<boolean> {
+    for (const action of actions) {
+      const t0 = this.d.clock.now();
+      let ok: boolean;
+      try {
+        ok = await this.execute(action);
+      } catch (e) {
+        this.d.log.error({ action: action.type, err: e instanceof Error ? e.message : String(e) }, `action ${action.type} failed`);
+        ok = false;
+      }
+      const ms = Math.round(this.d.clock.now() - t0);
+      if (action.type !== "publishOptime" && action.type !== "syncSlots") this.d.log.info({ action: action.type, ok, ms }, `action ${action.type} ${ok ? "done" : "did not succeed"}`);
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  private async execute(a: Action): Promise<boolean> {
+    const { dcs, pg, self, memory } = this.d;
+    switch (a.type) {
+      case "claimInitialize":
+        memory.initializing = await dcs.attemptInitialize("");
+        return memory.initializing;
+      case "bootstrap":
+        return this.withProcess("bootstrapping", "running", async () => {
+          try {
+            const systemId = await pg.bootstrap();
+            await dcs.finishInitialize("", systemId);
+            memory.initializing = false;
+          } catch (e) {
+            this.d.log.error({ err: String(e) }, "bootstrap failed: giving the initialize key back so another member can try");
+            await dcs.cancelInitialize("").catch(() => undefined);
+            await pg.stop("immediate").catch(() => undefined);
+            await pg.wipe().catch(() => undefined);
+            memory.initializing = false;
+            throw e;
+          }
+        });
+      case "acquireLeader": {
+        const leaseId = await this.d.lease.ensure();
+        const won = await dcs.attemptAcquireLeader(self.name, leaseId);
+        this.d.log.info({ won }, won ? "won the leader race" : "another member won the leader race");
+        return won;
+      }
+      case "updateLeader":
+        return dcs.attemptUpdateLeader(self.name, await this.d.lease.ensure());
+      case "releaseLeader":
+        return dcs.releaseLeader(self.name);
+      case "promote":
+        if (!this.d.isLeaseValid()) return this.refuse("promote");
+        await pg.promote();
+        this.lastSlots = undefined;
+        return true;
+      case "startPrimary":
+        if (!this.d.isLeaseValid()) return this.refuse("startPrimary");
+        return this.withProcess("starting", "running", () => pg.startPrimary());
+      case "startReplica":
+        return this.withProcess("starting", "running", () => pg.startReplica(a.upstream ?? null));
+      case "followLeader":
+        await pg.followUpstream(a.upstream);
+        return true;
+      case "rewind": {
+        this.process = "rewinding";
+        const ok = await pg.rewind(a.upstream);
+        this.process = "stopped";
+        if (!ok) memory.rewindFailed = true;
+        return ok;
+      }
+      case "baseBackup":
+        return this.withProcess("creating replica", "stopped", async () => {
+          await pg.wipe();
+          await pg.baseBackup(a.upstream);
+          memory.rewindFailed = false;
+        });
+      case "demote":
+      case "fence":
+        return this.withProcess("stopping", "fenced", () => pg.fence());
+      case "publishOptime":
+        if (a.lsn !== this.lastOptime) {
+          await dcs.putLeaderOptime(a.lsn);
+          this.lastOptime = a.lsn;
+        }
+        return true;
+      case "syncSlots": {
+        const key = [...a.members].sort().join(",");
+        if (key !== this.lastSlots) {
+          await pg.syncSlots(a.members);
+          this.lastSlots = key;
+        }
+        return true;
+      }
+    }
+  }
+
+  private async withProcess(during: PgProcessState, after: PgProcessState, fn: () => Promise<unknown>): Promise<boolean> {
+    this.process = during;
+    try {
+      await fn();
+      this.process = after;
+      return true;
+    } catch (e) {
+      this.process = "stopped";
+      throw e;
+    }
+  }
+
+  private refuse(what: string): boolean {
+    this.d.log.warn(`not running ${what}: our lease may have lapsed since the decision`);
+    return false;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Keeps this member's etcd lease alive, independently of the HA loop, so that long PostgreSQL
+ * commands (base backup, crash recovery) never starve the renewal. The member key and, while we
+ * lead, the leader key are bound to this one lease.
+ *
+ * `renewSentAt` is the local time at which the last *successful* renewal was sent: etcd grants the
+ * TTL on receipt, later than that, so the lease cannot expire before renewSentAt + ttl. The leader
+ * fences itself at renewSentAt + ttl − margin (see fenceMarginSeconds in config/schema.ts).
+ */
+import { Dcs, LeaseLostError } from "../dcs/types";
+import type { Logger } from "../log";
+import type { Clock } from "./clock";
+
+export class LeaseKeeper {
+  leaseId?: string;
+  renewSentAt?: number;
+  private timer: unknown;
+  private inFlight = false;
+  private stopped = false;
+
+  constructor(
+    private readonly dcs: Dcs,
+    private readonly clock: Clock,
+    private readonly ttlSeconds: number,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+    /** Called after every successful renewal or grant (the driver re-arms its fence timer). */
+    private readonly onRenewed: () => void,
+  ) {}
+
+  /** Grants a lease when we have none. Resolves with its id. */
+  async ensure(): Promise<string> {
+    if (this.leaseId) return this.leaseId;
+    const sentAt = this.clock.now();
+    const id = await this.dcs.grantLease(Math.ceil(this.ttlSeconds));
+    this.leaseId = id;
+    this.renewSentAt = sentAt;
+    this.log.info({ leaseId: id, ttl: this.ttlSeconds }, "granted a new etcd lease");
+    this.onRenewed();
+    return id;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.clock.clearTimeout(this.timer);
+  }
+
+  /** One renewal (or a grant when the lease was lost). Never overlaps itself; never throws. */
+  async renewOnce(): Promise<void> {
+    if (this.inFlight) return;
+    this.inFlight = true;
+    try {
+      if (!this.leaseId) {
+        await this.ensure();
+        return;
+      }
+      const sentAt = this.clock.now();
+      await this.dcs.keepAlive(this.leaseId);
+      this.renewSentAt = sentAt;
+      this.onRenewed();
+    } catch (e) {
+      if (e instanceof LeaseLostError) {
+        this.log.warn({ leaseId: this.leaseId }, "our etcd lease expired: keys bound to it are gone; granting a new one");
+        this.leaseId = undefined;
+        this.renewSentAt = undefined;
+        await this.ensure().catch((err) => this.log.warn({ err: String(err) }, "cannot grant a new lease yet"));
+      } else {
+        this.log.warn({ err: String(e) }, "lease renewal failed; retrying");
+      }
+    } finally {
+      this.inFlight = false;
+    }
+  }
+
+  async revoke(): Promise<void> {
+    const id = this.leaseId;
+    this.leaseId = undefined;
+    this.renewSentAt = undefined;
+    if (id) await this.dcs.revokeLease(id);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.clock.setTimeout(() => {
+      void this.renewOnce().finally(() => this.schedule());
+    }, this.intervalMs);
+  }
+}

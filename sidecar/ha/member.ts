@@ -1,0 +1,39 @@
+/** What this member publishes in its member key, derived (purely) from its local state. */
+import type { MemberData } from "../dcs/types";
+import type { HostPort } from "../postgres/types";
+import type { LocalState } from "./types";
+
+export const AGENT_VERSION = "0.1.0";
+
+export interface MemberIdentity {
+  pgConnect: HostPort;
+  apiConnect: HostPort;
+  tags: { nofailover: boolean; noloadbalance: boolean; failoverPriority: number };
+}
+
+export function memberData(id: MemberIdentity, local: LocalState): MemberData {
+  const pg = local.pg;
+  const role: MemberData["role"] = !local.dataDir.initialized
+    ? "uninitialized"
+    : pg.running && pg.inRecovery === false
+      ? "primary"
+      : local.process === "fenced"
+        ? "demoted"
+        : "replica";
+  const data: MemberData = {
+    conn_url: `postgres://${hostForUrl(id.pgConnect.host)}:${id.pgConnect.port}/postgres`,
+    api_url: `http://${hostForUrl(id.apiConnect.host)}:${id.apiConnect.port}/patroni`,
+    state: pg.running ? "running" : local.process,
+    role,
+    tags: { nofailover: id.tags.nofailover, noloadbalance: id.tags.noloadbalance, failover_priority: id.tags.failoverPriority },
+    version: AGENT_VERSION,
+  };
+  if (pg.lsn !== undefined) data.xlog_location = pg.lsn;
+  if (pg.timeline !== undefined) data.timeline = pg.timeline;
+  if (pg.inRecovery) data.replication_state = pg.streaming ? "streaming" : "stopped";
+  return data;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
