@@ -1,0 +1,292 @@
+/**
+ * Transport to etcd's v3 gRPC-JSON gateway over plain HTTP(S): JSON POSTs with a hard deadline,
+ * failover across endpoints, and auth tokens. No etcd client library: the gateway is stable from
+ * etcd 3.4 to 3.6 under /v3/, and this keeps the agent small.
+ */
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import { DcsUnavailableError } from "./types";
+
+export interface EtcdHttpOptions {
+  endpoints: string[];
+  /** Deadline of one call, all endpoint attempts included. */
+  timeoutMs: number;
+  username?: string;
+  password?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+/** An error etcd itself answered with (gRPC status code + message), as opposed to no answer at all. */
+export class EtcdApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly etcdMessage: string,
+    readonly httpStatus: number,
+  ) {
+    super(`etcd error ${code}: ${etcdMessage}`);
+    this.name = "EtcdApiError";
+  }
+
+  /** This member cannot serve now (no leader, timeout, overload): another member may. */
+  get endpointProblem(): boolean {
+    return ([GRPC.DEADLINE_EXCEEDED, GRPC.RESOURCE_EXHAUSTED, GRPC.UNAVAILABLE, GRPC.DATA_LOSS] as number[]).includes(this.code) ||
+      (this.code === GRPC.UNKNOWN && this.httpStatus >= 500);
+  }
+
+  get authProblem(): boolean {
+    return this.code === GRPC.UNAUTHENTICATED || /invalid auth token/.test(this.etcdMessage);
+  }
+}
+
+const GRPC = { UNKNOWN: 2, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, RESOURCE_EXHAUSTED: 8, UNAUTHENTICATED: 16, UNAVAILABLE: 14, DATA_LOSS: 15 } as const;
+
+/** No usable answer from one endpoint: connection refused/reset, timeout, garbage. */
+class EndpointError extends Error {}
+
+/** Reads an etcd error body: 3.4 sends {error, code, message}, 3.5+ {code, message, details}. */
+export function parseEtcdError(status: number, body: string): EtcdApiError {
+  try {
+    const json = JSON.parse(body) as { error?: unknown; code?: unknown; message?: unknown };
+    const inner = typeof json.error === "object" && json.error !== null ? (json.error as typeof json) : json;
+    const message = typeof inner.message === "string" ? inner.message : typeof inner.error === "string" ? inner.error : body;
+    return new EtcdApiError(typeof inner.code === "number" ? inner.code : GRPC.UNKNOWN, message, status);
+  } catch {
+    return new EtcdApiError(GRPC.UNKNOWN, body.slice(0, 200) || `HTTP ${status}`, status);
+  }
+}
+
+export interface StreamHandle {
+  endpoint: string;
+  /** Ends the stream without calling onClose. */
+  abort(): void;
+}
+
+export class EtcdHttp {
+  readonly endpoints: URL[];
+  private preferred = 0;
+  private token: string | undefined;
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 4 });
+  private readonly httpsAgent: https.Agent | undefined;
+
+  constructor(private readonly opts: EtcdHttpOptions) {
+    if (opts.endpoints.length === 0) throw new Error("etcd: list at least one endpoint");
+    this.endpoints = opts.endpoints.map((e) => new URL(e));
+    if (this.endpoints.some((u) => u.protocol === "https:")) {
+      const read = (file: string | undefined) => (file === undefined ? undefined : fs.readFileSync(file));
+      this.httpsAgent = new https.Agent({
+        keepAlive: true,
+        maxFreeSockets: 4,
+        ca: read(opts.caFile),
+        cert: read(opts.certFile),
+        key: read(opts.keyFile),
+      });
+    }
+  }
+
+  get timeoutMs(): number {
+    return this.opts.timeoutMs;
+  }
+
+  /** The endpoint the next call tries first: the last one that answered. */
+  get currentEndpoint(): string {
+    return this.endpoints[this.preferred].origin;
+  }
+
+  /**
+   * POST a JSON body, parse the JSON answer. Tries endpoints in turn, starting at the last one that
+   * answered; each attempt gets an equal share of what is left of the deadline. Rejects
+   * DcsUnavailableError when no endpoint answered in time, EtcdApiError when etcd refused the request.
+   */
+  async call<T>(path: string, body: object): Promise<T> {
+    const deadline = performance.now() + this.opts.timeoutMs;
+    const failures: string[] = [];
+    const n = this.endpoints.length;
+    const first = this.preferred;
+    for (let i = 0; i < n; i++) {
+      const remaining = deadline - performance.now();
+      if (remaining <= 1) break;
+      const index = (first + i) % n;
+      try {
+        const result = await this.callWithAuth<T>(this.endpoints[index], path, body, remaining / (n - i));
+        this.preferred = index;
+        return result;
+      } catch (err) {
+        if (err instanceof EtcdApiError && !err.endpointProblem) {
+          this.preferred = index;
+          throw err;
+        }
+        failures.push(`${this.endpoints[index].origin}: ${(err as Error).message}`);
+        if (index === this.preferred) this.preferred = (index + 1) % n;
+      }
+    }
+    throw new DcsUnavailableError(`etcd ${path} failed within ${this.opts.timeoutMs} ms: ${failures.join("; ") || "no time left"}`);
+  }
+
+  /** One call to one endpoint (used to check that a watch's endpoint is still alive). */
+  callOne<T>(endpoint: string, path: string, body: object, signal?: AbortSignal): Promise<T> {
+    return this.callWithAuth<T>(new URL(endpoint), path, body, this.opts.timeoutMs, signal).catch((err: unknown) => {
+      throw err instanceof EndpointError ? new DcsUnavailableError(`etcd ${endpoint}${path}: ${err.message}`) : err;
+    });
+  }
+
+  private async callWithAuth<T>(url: URL, path: string, body: object, budgetMs: number, signal?: AbortSignal): Promise<T> {
+    const deadline = performance.now() + budgetMs;
+    const left = () => Math.max(1, deadline - performance.now());
+    await this.ensureToken(url, left());
+    try {
+      return await this.post<T>(url, path, body, left(), true, signal);
+    } catch (err) {
+      if (!(err instanceof EtcdApiError && err.authProblem && this.opts.username !== undefined)) throw err;
+      // Simple tokens expire (etcd --auth-token-ttl, 5 min): get a new one and retry once.
+      this.token = undefined;
+      await this.ensureToken(url, left());
+      return await this.post<T>(url, path, body, left(), true, signal);
+    }
+  }
+
+  private async ensureToken(url: URL, budgetMs: number): Promise<void> {
+    if (this.opts.username === undefined || this.token !== undefined) return;
+    const res = await this.post<{ token?: string }>(url, "/v3/auth/authenticate", { name: this.opts.username, password: this.opts.password ?? "" }, budgetMs, false);
+    if (!res.token) throw new EtcdApiError(GRPC.UNAUTHENTICATED, "etcd returned no auth token", 200);
+    this.token = res.token;
+  }
+
+  /** Stop preferring an endpoint that failed outside `call` (e.g. a watch found it dead). */
+  markFailed(origin: string): void {
+    if (this.endpoints[this.preferred].origin === origin) this.preferred = (this.preferred + 1) % this.endpoints.length;
+  }
+
+  /** Invalidate the token after an auth error seen outside `call` (e.g. on a watch stream). */
+  dropToken(): void {
+    this.token = undefined;
+  }
+
+  private headers(payload: string, withToken: boolean): http.OutgoingHttpHeaders {
+    const headers: http.OutgoingHttpHeaders = { "content-type": "application/json", "content-length": Buffer.byteLength(payload) };
+    if (withToken && this.token !== undefined) headers.authorization = this.token;
+    return headers;
+  }
+
+  private request(url: URL, path: string, headers: http.OutgoingHttpHeaders, signal?: AbortSignal): http.ClientRequest {
+    const secure = url.protocol === "https:";
+    const options: http.RequestOptions = {
+      method: "POST",
+      host: url.hostname,
+      port: url.port || (secure ? 443 : 80),
+      path,
+      headers,
+      agent: secure ? this.httpsAgent : this.httpAgent,
+      signal,
+    };
+    return secure ? https.request(options) : http.request(options);
+  }
+
+  private post<T>(url: URL, path: string, body: object, timeoutMs: number, withToken = true, signal?: AbortSignal): Promise<T> {
+    const payload = JSON.stringify(body);
+    return new Promise<T>((resolve, reject) => {
+      const req = this.request(url, path, this.headers(payload, withToken), signal);
+      const timer = setTimeout(() => req.destroy(new EndpointError(`no answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        reject(err instanceof EndpointError || err instanceof EtcdApiError ? err : new EndpointError(err.message));
+      };
+      req.on("error", fail);
+      req.on("response", (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("error", fail);
+        res.on("end", () => {
+          clearTimeout(timer);
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (res.statusCode !== 200) return reject(parseEtcdError(res.statusCode ?? 0, text));
+          try {
+            resolve(JSON.parse(text) as T);
+          } catch {
+            reject(new EndpointError(`unparsable answer: ${text.slice(0, 200)}`));
+          }
+        });
+      });
+      req.end(payload);
+    });
+  }
+
+  /**
+   * Open a streaming call (watch) on the current endpoint. `onLine` gets each newline-delimited JSON
+   * object; `onClose` is called once when the stream ends or breaks (not after abort()). A failure
+   * to connect also moves the preferred endpoint on, so the next attempt tries another member.
+   */
+  async openStream(path: string, body: object, extraHeaders: http.OutgoingHttpHeaders, onLine: (line: unknown) => void, onClose: (err: Error) => void): Promise<StreamHandle> {
+    const url = this.endpoints[this.preferred];
+    const skipEndpoint = () => this.markFailed(url.origin);
+    try {
+      await this.ensureToken(url, this.opts.timeoutMs);
+    } catch (err) {
+      if (!(err instanceof EtcdApiError && !err.endpointProblem)) skipEndpoint();
+      throw err instanceof EndpointError ? new DcsUnavailableError(`etcd ${url.origin}: ${err.message}`) : err;
+    }
+    const payload = JSON.stringify(body);
+    const req = this.request(url, path, { ...this.headers(payload, true), ...extraHeaders });
+    let closed = false;
+    const close = (err: Error) => {
+      if (closed) return;
+      closed = true;
+      clearTimeout(connectTimer);
+      req.destroy();
+      onClose(err);
+    };
+    const connectTimer = setTimeout(() => {
+      skipEndpoint();
+      close(new DcsUnavailableError(`etcd ${url.origin}${path}: no answer within ${this.opts.timeoutMs} ms`));
+    }, this.opts.timeoutMs);
+    req.on("error", (err) => {
+      skipEndpoint();
+      close(new DcsUnavailableError(`etcd ${url.origin}${path}: ${err.message}`));
+    });
+    req.on("response", (res) => {
+      clearTimeout(connectTimer);
+      if (res.statusCode !== 200) {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => close(parseEtcdError(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"))));
+        return;
+      }
+      let buffered = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        buffered += chunk;
+        let nl: number;
+        while (!closed && (nl = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          if (line === "") continue;
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(line);
+          } catch {
+            return close(new Error(`etcd ${url.origin}${path}: unparsable stream line: ${line.slice(0, 200)}`));
+          }
+          onLine(parsed);
+        }
+      });
+      res.on("error", (err) => close(new DcsUnavailableError(`etcd ${url.origin}${path}: ${err.message}`)));
+      res.on("end", () => close(new DcsUnavailableError(`etcd ${url.origin}${path}: stream ended`)));
+    });
+    req.end(payload);
+    return {
+      endpoint: url.origin,
+      abort: () => {
+        closed = true;
+        clearTimeout(connectTimer);
+        req.destroy();
+      },
+    };
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent?.destroy();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The part of a `Dcs` that is the same for real etcd and the in-memory fake: which key each method
+ * touches and under which compare. Subclasses provide four etcd primitives (range over the prefix,
+ * txn, leases, watch); the key layout and the transaction of each method live only here, so
+ * `EtcdDcs` and `MemoryDcs` cannot drift apart.
+ */
+import { buildSnapshot, isValidMemberName, memberDataSchema, type RawKv } from "./snapshot";
+import { KEYS, type ClusterSnapshot, type Dcs, type FailoverRequest, type MemberData, type WatchEvent } from "./types";
+
+/** etcd compares used here: "key absent" (create_revision == 0) and "value equals". */
+export type TxnCompare = { key: string; absent: true } | { key: string; valueEquals: string };
+
+/** lease undefined or "0": the key is not bound to a lease. */
+export type TxnOp = { type: "put"; key: string; value: string; lease?: string } | { type: "delete"; key: string };
+
+export interface RangeResult {
+  revision: number;
+  kvs: RawKv[];
+}
+
+/** End of the etcd range covering every key that starts with `prefix`: the prefix with its last byte + 1. */
+export function prefixRangeEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix, "utf8");
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]); // prefix of all 0xff bytes: etcd's "to the end of the key space"
+}
+
+export function memberKey(prefix: string, name: string): string {
+  return `${prefix}${KEYS.members}${name}`;
+}
+
+export abstract class KvDcs implements Dcs {
+  protected constructor(readonly prefix: string) {
+    if (!prefix.startsWith("/") || !prefix.endsWith("/")) {
+      throw new Error(`DCS prefix must start and end with "/", e.g. /service/main/ (got "${prefix}")`);
+    }
+  }
+
+  /** One linearizable range read of the whole prefix. */
+  protected abstract rangePrefix(): Promise<RangeResult>;
+  /**
+   * One atomic transaction: when every compare holds, apply ops. Resolves whether it did.
+   * Rejects LeaseLostError when a put names a lease that does not exist.
+   */
+  protected abstract txn(compares: TxnCompare[], ops: TxnOp[]): Promise<boolean>;
+
+  abstract grantLease(ttlSeconds: number): Promise<string>;
+  abstract keepAlive(leaseId: string): Promise<number>;
+  abstract revokeLease(leaseId: string): Promise<void>;
+  abstract watch(fromRevision: number, onEvent: (e: WatchEvent) => void, onError?: (err: Error) => void): () => void;
+  abstract close(): Promise<void>;
+
+  protected key(name: string): string {
+    return this.prefix + name;
+  }
+
+  async load(): Promise<ClusterSnapshot> {
+    const result = await this.rangePrefix();
+    return buildSnapshot(this.prefix, result.kvs, result.revision);
+  }
+
+  async putMember(name: string, data: MemberData, leaseId: string): Promise<void> {
+    if (!isValidMemberName(name)) throw new Error(`invalid member name "${name}": must be non-empty, without "/" or spaces around`);
+    // Validate before writing: other members would list a bad value as corrupt and ignore us.
+    const parsed = memberDataSchema.safeParse(data);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "data"}: ${i.message}`).join("; ");
+      throw new Error(`refusing to publish invalid member data for "${name}": ${issues}`);
+    }
+    await this.txn([], [{ type: "put", key: memberKey(this.prefix, name), value: JSON.stringify(data), lease: leaseId }]);
+  }
+
+  attemptAcquireLeader(name: string, leaseId: string): Promise<boolean> {
+    const key = this.key(KEYS.leader);
+    return this.txn([{ key, absent: true }], [{ type: "put", key, value: name, lease: leaseId }]);
+  }
+
+  attemptUpdateLeader(name: string, leaseId: string): Promise<boolean> {
+    const key = this.key(KEYS.leader);
+    return this.txn([{ key, valueEquals: name }], [{ type: "put", key, value: name, lease: leaseId }]);
+  }
+
+  releaseLeader(name: string): Promise<boolean> {
+    const key = this.key(KEYS.leader);
+    return this.txn([{ key, valueEquals: name }], [{ type: "delete", key }]);
+  }
+
+  attemptInitialize(value: string): Promise<boolean> {
+    const key = this.key(KEYS.initialize);
+    return this.txn([{ key, absent: true }], [{ type: "put", key, value }]);
+  }
+
+  finishInitialize(expected: string, systemId: string): Promise<boolean> {
+    const key = this.key(KEYS.initialize);
+    return this.txn([{ key, valueEquals: expected }], [{ type: "put", key, value: systemId }]);
+  }
+
+  cancelInitialize(expected: string): Promise<boolean> {
+    const key = this.key(KEYS.initialize);
+    return this.txn([{ key, valueEquals: expected }], [{ type: "delete", key }]);
+  }
+
+  async putLeaderOptime(lsn: number): Promise<void> {
+    if (!Number.isSafeInteger(lsn) || lsn < 0) throw new Error(`leader optime must be a non-negative integer (got ${lsn})`);
+    await this.txn([], [{ type: "put", key: this.key(KEYS.status), value: JSON.stringify({ optime: lsn }) }]);
+  }
+
+  async putFailover(request: FailoverRequest | undefined): Promise<void> {
+    const key = this.key(KEYS.failover);
+    await this.txn([], [request === undefined ? { type: "delete", key } : { type: "put", key, value: JSON.stringify(request) }]);
+  }
+}

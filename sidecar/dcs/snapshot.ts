@@ -1,0 +1,122 @@
+/**
+ * Turns the raw key-values of one range read into a `ClusterSnapshot`. Pure and shared by `EtcdDcs`
+ * and `MemoryDcs`, so both read etcd contents the same way. etcd contents are untrusted input (an
+ * operator with etcdctl, an older agent, a bug): a value that does not parse is listed in `corrupt`
+ * and treated as absent, never thrown.
+ */
+import { z } from "zod";
+import { KEYS, type ClusterSnapshot, type FailoverRequest, type LeaderKey, type Member, type MemberData } from "./types";
+
+/** One key-value as read from etcd: key and value decoded to strings, lease id decimal ("0": none). */
+export interface RawKv {
+  key: string;
+  value: string;
+  lease: string;
+  modRevision: number;
+}
+
+/** Validates a member key's JSON. Unknown fields are dropped (newer agents may publish more). */
+export const memberDataSchema = z.object({
+  conn_url: z.string().min(1),
+  api_url: z.string().min(1),
+  state: z.string(),
+  role: z.enum(["primary", "replica", "uninitialized", "demoted"]),
+  xlog_location: z.number().int().nonnegative().optional(),
+  timeline: z.number().int().positive().optional(),
+  replication_state: z.string().optional(),
+  tags: z.object({
+    nofailover: z.boolean(),
+    noloadbalance: z.boolean(),
+    failover_priority: z.number().int().nonnegative(),
+  }),
+  version: z.string(),
+}) satisfies z.ZodType<MemberData>;
+
+/** Patroni's status key also carries slot positions; only optime matters here. */
+const statusSchema = z.object({ optime: z.number().int().nonnegative() });
+
+const failoverSchema = z.object({
+  leader: z.string().optional(),
+  candidate: z.string().optional(),
+  scheduled_at: z.string().optional(),
+}) satisfies z.ZodType<FailoverRequest>;
+
+const configSchema = z.record(z.string(), z.unknown());
+
+/** A member name is one path segment; it is also used as a replication slot name after mapping. */
+export function isValidMemberName(name: string): boolean {
+  return name.length > 0 && !name.includes("/") && name.trim() === name;
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** JSON.parse then zod; the reason says which part failed, e.g. `tags.nofailover: expected boolean`. */
+function parseJson<T>(schema: z.ZodType<T>, text: string): Parsed<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `invalid JSON (${(err as Error).message})` };
+  }
+  const result = schema.safeParse(json);
+  if (result.success) return { ok: true, value: result.data };
+  const issues = result.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "value"}: ${i.message}`);
+  return { ok: false, reason: issues.join("; ") };
+}
+
+export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): ClusterSnapshot {
+  const snapshot: ClusterSnapshot = { revision, members: [], corrupt: [] };
+  const corrupt = (key: string, what: string) => snapshot.corrupt.push({ key, reason: `${key}: ${what}` });
+
+  for (const kv of kvs) {
+    if (!kv.key.startsWith(prefix)) continue;
+    const rel = kv.key.slice(prefix.length);
+
+    if (rel.startsWith(KEYS.members)) {
+      const name = rel.slice(KEYS.members.length);
+      if (!isValidMemberName(name)) {
+        corrupt(kv.key, `"${name}" is not a valid member name`);
+        continue;
+      }
+      const data = parseJson(memberDataSchema, kv.value);
+      if (!data.ok) corrupt(kv.key, `not a member: ${data.reason}`);
+      else snapshot.members.push({ name, data: data.value, leaseId: kv.lease, modRevision: kv.modRevision } satisfies Member);
+      continue;
+    }
+
+    switch (rel) {
+      case KEYS.initialize:
+        snapshot.initialize = kv.value;
+        break;
+      case KEYS.leader: {
+        const name = kv.value.trim();
+        if (name === "") corrupt(kv.key, "empty leader name; treated as no leader");
+        else snapshot.leader = { name, leaseId: kv.lease, modRevision: kv.modRevision } satisfies LeaderKey;
+        break;
+      }
+      case KEYS.status: {
+        const status = parseJson(statusSchema, kv.value);
+        if (status.ok) snapshot.leaderOptime = status.value.optime;
+        else corrupt(kv.key, `expected {"optime": <bytes>}: ${status.reason}`);
+        break;
+      }
+      case KEYS.failover: {
+        const request = parseJson(failoverSchema, kv.value);
+        if (request.ok) snapshot.failover = request.value;
+        else corrupt(kv.key, `not a failover request: ${request.reason}`);
+        break;
+      }
+      case KEYS.config: {
+        const config = parseJson(configSchema, kv.value);
+        if (config.ok) snapshot.config = config.value;
+        else corrupt(kv.key, `expected a JSON object: ${config.reason}`);
+        break;
+      }
+      default:
+        break; // sync, history and keys of newer versions: not part of the snapshot (yet)
+    }
+  }
+  // Range results come sorted by key already; sort anyway so the fake and etcd agree by construction.
+  snapshot.members.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return snapshot;
+}

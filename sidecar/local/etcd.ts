@@ -1,0 +1,230 @@
+/**
+ * Starts and stops real local etcd processes for `hapg local` and the integration tests. Every
+ * member listens on `host` only (127.0.0.1 by default), keeps its data under opts.dir, logs to
+ * `dir/etcd-N.log` and records its pid in `dir/etcd-N.pid`. Processes are spawned detached (their
+ * own process group) so a Ctrl-C or crash of the parent does not take etcd down half-way; callers
+ * stop them by pid. Only flags that exist in etcd 3.4, 3.5 and 3.6 are used.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as path from "node:path";
+
+export interface EtcdClusterOptions {
+  dir: string;
+  members: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  clientPorts: number[];
+  peerPorts: number[];
+  /** Default "hapg-local". */
+  clusterToken?: string;
+  /** How long to wait for every member to report healthy. Default 30 s. */
+  timeoutMs?: number;
+  onProgress?: (msg: string) => void;
+}
+
+export interface EtcdMemberInfo {
+  name: string;
+  clientUrl: string;
+  peerUrl: string;
+  pid: number;
+  dataDir: string;
+  logFile: string;
+  pidFile: string;
+  /** The command line it runs with (for restartEtcdMember). */
+  args: string[];
+}
+
+export interface EtcdCluster {
+  members: EtcdMemberInfo[];
+}
+
+/** The etcd binary: `which etcd` (Debian package etcd-server installs /usr/bin/etcd). */
+export function findEtcdBinary(): string {
+  try {
+    const found = execFileSync("which", ["etcd"], { encoding: "utf8" }).trim();
+    if (found) return found;
+  } catch {
+    // fall through to the error below
+  }
+  throw new Error("etcd not found on PATH: install it (Debian: apt-get install etcd-server)");
+}
+
+export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCluster> {
+  const n = opts.members;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`members must be a positive integer (got ${n})`);
+  if (opts.clientPorts.length < n || opts.peerPorts.length < n) {
+    throw new Error(`need ${n} client and peer ports (got ${opts.clientPorts.length} and ${opts.peerPorts.length})`);
+  }
+  const host = opts.host ?? "127.0.0.1";
+  const names = Array.from({ length: n }, (_, i) => `etcd-${i + 1}`);
+  const peerUrls = names.map((_, i) => `http://${host}:${opts.peerPorts[i]}`);
+  const initialCluster = names.map((name, i) => `${name}=${peerUrls[i]}`).join(",");
+  const binary = findEtcdBinary();
+  fs.mkdirSync(opts.dir, { recursive: true });
+
+  const members: EtcdMemberInfo[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const clientUrl = `http://${host}:${opts.clientPorts[i]}`;
+      const dataDir = path.join(opts.dir, `${names[i]}.data`);
+      const args = [
+        `--name=${names[i]}`,
+        `--data-dir=${dataDir}`,
+        `--listen-client-urls=${clientUrl}`,
+        `--advertise-client-urls=${clientUrl}`,
+        `--listen-peer-urls=${peerUrls[i]}`,
+        `--initial-advertise-peer-urls=${peerUrls[i]}`,
+        `--initial-cluster=${initialCluster}`,
+        `--initial-cluster-state=new`,
+        `--initial-cluster-token=${opts.clusterToken ?? "hapg-local"}`,
+        // Fast local failure detection; etcd's minimum lease TTL becomes 1.5 × election timeout ≈ 2 s.
+        "--heartbeat-interval=100",
+        "--election-timeout=1000",
+        "--logger=zap",
+      ];
+      const member: EtcdMemberInfo = {
+        name: names[i],
+        clientUrl,
+        peerUrl: peerUrls[i],
+        pid: 0,
+        dataDir,
+        logFile: path.join(opts.dir, `${names[i]}.log`),
+        pidFile: path.join(opts.dir, `${names[i]}.pid`),
+        args,
+      };
+      member.pid = spawnEtcd(binary, member);
+      members.push(member);
+      opts.onProgress?.(`started ${member.name} (pid ${member.pid}) on ${clientUrl}`);
+    }
+    // A member is healthy only once the cluster has a leader, so all are started before waiting.
+    await Promise.all(members.map((m) => waitHealthy(m, opts.timeoutMs ?? 30_000)));
+    opts.onProgress?.(`etcd cluster of ${n} healthy: ${members.map((m) => m.clientUrl).join(",")}`);
+    return { members };
+  } catch (err) {
+    await Promise.all(members.map((m) => stopProcess(m.pid, 3000).catch(() => undefined)));
+    throw err;
+  }
+}
+
+/** Starts a stopped member again on its existing data dir; resolves with its new pid once healthy. */
+export async function restartEtcdMember(member: EtcdMemberInfo, opts: { timeoutMs?: number; onProgress?: (msg: string) => void } = {}): Promise<EtcdMemberInfo> {
+  if (isAlive(member.pid)) throw new Error(`${member.name} is still running (pid ${member.pid}): stop it first`);
+  // With a data dir present etcd ignores the --initial-* flags; "existing" makes that explicit.
+  const args = member.args.map((a) => (a === "--initial-cluster-state=new" ? "--initial-cluster-state=existing" : a));
+  const restarted: EtcdMemberInfo = { ...member, args };
+  restarted.pid = spawnEtcd(findEtcdBinary(), restarted);
+  opts.onProgress?.(`restarted ${member.name} (pid ${restarted.pid})`);
+  try {
+    await waitHealthy(restarted, opts.timeoutMs ?? 30_000);
+  } catch (err) {
+    await stopProcess(restarted.pid, 3000).catch(() => undefined);
+    throw err;
+  }
+  return restarted;
+}
+
+export function stopEtcdMember(pid: number, timeoutMs = 5000): Promise<void> {
+  return stopProcess(pid, timeoutMs);
+}
+
+function spawnEtcd(binary: string, member: EtcdMemberInfo): number {
+  const log = fs.openSync(member.logFile, "a");
+  try {
+    // ETCD_* variables are read as flags and conflict with ours: never inherit them.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCD_")));
+    const child = spawn(binary, member.args, { detached: true, stdio: ["ignore", log, log], env });
+    if (child.pid === undefined) throw new Error(`${member.name}: etcd did not start (see ${member.logFile})`);
+    child.on("error", () => undefined); // reported through the health wait and the log
+    child.unref();
+    fs.writeFileSync(member.pidFile, `${child.pid}\n`);
+    return child.pid;
+  } finally {
+    fs.closeSync(log);
+  }
+}
+
+async function waitHealthy(member: EtcdMemberInfo, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(member.pid)) throw new Error(`${member.name} (pid ${member.pid}) exited at start:\n${logTail(member.logFile)}`);
+    if (await isHealthy(member.clientUrl)) return;
+    await sleep(100);
+  }
+  throw new Error(`${member.name} not healthy within ${timeoutMs} ms:\n${logTail(member.logFile)}`);
+}
+
+/** GET /health answers {"health":"true"} once the member is part of a cluster with a leader. */
+export function isHealthy(clientUrl: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get(`${clientUrl}/health`, { agent: false, timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => {
+        try {
+          resolve((JSON.parse(body) as { health?: unknown }).health === "true");
+        } catch {
+          resolve(false);
+        }
+      });
+      res.on("error", () => resolve(false));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
+}
+
+function logTail(file: string, lines = 15): string {
+  try {
+    return fs.readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return `(no log at ${file})`;
+  }
+}
+
+/** Alive and not a zombie (a zombie has exited; its parent just has not reaped it yet). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+  }
+}
+
+/**
+ * SIGTERM, then SIGKILL when the process is still there after timeoutMs; resolves once the pid is
+ * gone. SIGCONT follows SIGTERM so a SIGSTOPped process can act on it.
+ */
+export async function stopProcess(pid: number, timeoutMs: number): Promise<void> {
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`refusing to signal pid ${pid}`);
+  if (!isAlive(pid)) return;
+  signal(pid, "SIGTERM");
+  signal(pid, "SIGCONT");
+  const termDeadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < termDeadline) await sleep(25);
+  if (!isAlive(pid)) return;
+  signal(pid, "SIGKILL");
+  const killDeadline = Date.now() + 5000;
+  while (isAlive(pid)) {
+    if (Date.now() > killDeadline) throw new Error(`pid ${pid} survived SIGKILL for 5 s`);
+    await sleep(25);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
