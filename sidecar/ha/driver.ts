@@ -72,14 +72,19 @@ export class HaDriver {
     this.requestLoop("start");
   }
 
-  /** Graceful stop: stop PostgreSQL cleanly; a leader then publishes its final position and releases the key. */
-  async shutdown(): Promise<void> {
-    if (this.stopping) return;
+  /** Stops every timer and the watch without touching PostgreSQL or etcd (a killed agent, in tests). */
+  abandon(): void {
     this.stopping = true;
     this.o.clock.clearTimeout(this.loopTimer);
     this.o.clock.clearTimeout(this.fenceTimer);
     this.stopWatch?.();
     this.lease.stop();
+  }
+
+  /** Graceful stop: stop PostgreSQL cleanly; a leader then publishes its final position and releases the key. */
+  async shutdown(): Promise<void> {
+    if (this.stopping) return;
+    this.abandon();
     await this.loopRunning?.catch(() => undefined);
     const held = this.holdsLeaderKey();
     const t0 = this.o.clock.now();

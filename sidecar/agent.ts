@@ -1,0 +1,101 @@
+/**
+ * `hapg agent --config FILE`: wires the config to etcd, the PostgreSQL owner, the HA driver and the
+ * REST API, and handles signals (SIGTERM/SIGINT = graceful stop, releasing the leader key).
+ */
+import { readCredential } from "./config/load";
+import { AgentConfig, fenceMarginSeconds } from "./config/schema";
+import { EtcdDcs } from "./dcs/etcd";
+import { clusterPrefix } from "./dcs/types";
+import { ApiServer } from "./api/server";
+import { systemClock } from "./ha/clock";
+import { HaDriver } from "./ha/driver";
+import { fetchPeerViews } from "./ha/peers";
+import { createLogger } from "./log";
+import { findPgBinDir } from "./postgres/bin";
+import { PostgresManager } from "./postgres/manager";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
+export async function runAgent(config: AgentConfig): Promise<void> {
+  const log = createLogger(config.name, config.log.level);
+  if (process.getuid?.() === 0) {
+    throw new Error("the agent must not run as root (PostgreSQL refuses to): run it as the postgres OS user, e.g. `runuser -u postgres -- hapg agent --config FILE`");
+  }
+  const superuser = readCredential("postgres.superuser", config.postgres.superuser);
+  const replication = readCredential("postgres.replication", config.postgres.replication);
+  const etcdPassword = config.etcd.passwordFile ? readFileSync(config.etcd.passwordFile, "utf8").trim() : undefined;
+
+  const dcs = new EtcdDcs({
+    endpoints: config.etcd.endpoints,
+    prefix: clusterPrefix(config.namespace, config.cluster),
+    timeoutMs: config.retryTimeout * 1000,
+    username: config.etcd.username,
+    password: etcdPassword,
+    caFile: config.etcd.caFile,
+    certFile: config.etcd.certFile,
+    keyFile: config.etcd.keyFile,
+  });
+  const pgConnect = config.postgres.connectAddress ?? config.postgres.listen;
+  const pg = new PostgresManager({
+    binDir: findPgBinDir(config.postgres.binDir),
+    dataDir: config.postgres.dataDir,
+    listen: config.postgres.listen,
+    connect: pgConnect,
+    parameters: config.postgres.parameters,
+    superuser,
+    replication,
+    allowedCidrs: config.postgres.allowedCidrs,
+    stopTimeouts: config.postgres.stopTimeouts,
+    memberName: config.name,
+    logFile: path.join(path.dirname(config.postgres.dataDir), `${path.basename(config.postgres.dataDir)}.log`),
+    log: log.child({ component: "postgres" }),
+  });
+  const ttlMs = config.ttl * 1000;
+  const driver = new HaDriver({
+    self: {
+      name: config.name,
+      nofailover: config.tags.nofailover,
+      failoverPriority: config.tags.failoverPriority,
+      maximumLagOnFailover: config.maximumLagOnFailover,
+      ttlMs,
+      fenceMarginMs: fenceMarginSeconds(config) * 1000,
+    },
+    identity: { pgConnect, apiConnect: config.api.connectAddress ?? config.api.listen, tags: config.tags },
+    dcs,
+    pg,
+    clock: systemClock,
+    log,
+    loopWaitMs: config.loopWait * 1000,
+    ttlSeconds: config.ttl,
+    fetchPeers: (members) => fetchPeerViews(members, Math.min(1000, config.retryTimeout * 1000)),
+  });
+  const api = new ApiServer({
+    scope: config.cluster,
+    name: config.name,
+    ttlMs,
+    noloadbalance: config.tags.noloadbalance,
+    driver,
+    pg,
+    now: () => systemClock.now(),
+    log: log.child({ component: "api" }),
+  });
+  await api.listen(config.api.listen.host, config.api.listen.port);
+  log.info({ api: `${config.api.listen.host}:${config.api.listen.port}`, ttl: config.ttl, loopWait: config.loopWait }, "agent started");
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "graceful stop requested");
+    void driver
+      .shutdown()
+      .then(() => api.close())
+      .then(() => {
+        log.info("agent stopped");
+        process.exit(0);
+      });
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  await driver.start();
+}

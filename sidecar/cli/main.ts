@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+/** The `hapg` CLI: `agent` runs the node agent; `local` runs a whole cluster on this machine. */
+import { Command } from "commander";
+import { runAgent } from "../agent";
+import { loadAgentConfig } from "../config/load";
+import { ConfigError } from "../config/schema";
+import { AGENT_VERSION } from "../ha/member";
+import { registerLocalCommands } from "./local";
+
+export function buildProgram(): Command {
+  const program = new Command("hapg").description("Highly available PostgreSQL: the node agent and a local cluster").version(AGENT_VERSION);
+  program
+    .command("agent")
+    .description("run the HA agent for one PostgreSQL node (leader election, failover, REST API)")
+    .requiredOption("-c, --config <file>", "agent config file (YAML or JSON)")
+    .action(async (opts: { config: string }) => {
+      await runAgent(loadAgentConfig(opts.config));
+    });
+  program
+    .command("check-config")
+    .description("validate an agent config file and print the effective settings (passwords are never read)")
+    .requiredOption("-c, --config <file>", "agent config file (YAML or JSON)")
+    .action((opts: { config: string }) => {
+      console.log(JSON.stringify(loadAgentConfig(opts.config), null, 2));
+    });
+  registerLocalCommands(program);
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((e: unknown) => {
+      if (e instanceof ConfigError) console.error(`hapg: ${e.message}`);
+      else console.error(`hapg: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(e instanceof ConfigError ? 2 : 1);
+    });
+}

@@ -1,0 +1,207 @@
+/**
+ * A model of PostgreSQL for the simulated cluster: WAL positions, timelines, streaming from an
+ * upstream, promotion, crashes and fencing. It implements the same PostgresControl commands as the
+ * real owner and resolves at once, so the simulated cluster runs on the fake clock alone.
+ */
+import type { DataDirInfo, HostPort, PgStatus, PostgresControl } from "../../sidecar/postgres/types";
+
+export class FakePgWorld {
+  readonly servers = new Map<string, FakePostgres>();
+  private nextSystemId = 7000;
+
+  add(name: string, at: HostPort): FakePostgres {
+    const pg = new FakePostgres(this, name, at);
+    this.servers.set(`${at.host}:${at.port}`, pg);
+    return pg;
+  }
+
+  newSystemId(): string {
+    return String(this.nextSystemId++);
+  }
+
+  byAddress(a: HostPort): FakePostgres | undefined {
+    return this.servers.get(`${a.host}:${a.port}`);
+  }
+
+  /** Every running replica catches up with its upstream (as WAL streaming would). */
+  replicate(): void {
+    for (const pg of this.servers.values()) pg.pull();
+  }
+
+  writablePrimaries(): FakePostgres[] {
+    return [...this.servers.values()].filter((pg) => pg.running && !pg.standby);
+  }
+}
+
+export class FakePostgres implements PostgresControl {
+  running = false;
+  initialized = false;
+  standby = false;
+  lsn = 0;
+  timeline = 1;
+  systemId?: string;
+  upstream?: HostPort;
+  streaming = false;
+  crashedInProduction = false;
+  /** Network cut between this server and others (replication). */
+  isolated = false;
+  private exitCb?: (code: number | null, signal: NodeJS.Signals | null) => void;
+  readonly commands: string[] = [];
+
+  constructor(
+    private readonly world: FakePgWorld,
+    readonly name: string,
+    readonly address: HostPort,
+  ) {}
+
+  /** A client write; accepted only by a running primary. */
+  write(bytes = 100): boolean {
+    if (!this.running || this.standby) return false;
+    this.lsn += bytes;
+    return true;
+  }
+
+  /** kill -9 of the postmaster. */
+  crash(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.streaming = false;
+    this.crashedInProduction = !this.standby;
+    this.exitCb?.(null, "SIGKILL");
+  }
+
+  pull(): void {
+    if (!this.running || !this.standby || !this.upstream || this.isolated) {
+      this.streaming = false;
+      return;
+    }
+    const up = this.world.byAddress(this.upstream);
+    if (!up || !up.running || up.isolated || up.systemId !== this.systemId) {
+      this.streaming = false;
+      return;
+    }
+    this.lsn = Math.max(this.lsn, up.lsn);
+    this.timeline = Math.max(this.timeline, up.timeline);
+    this.streaming = true;
+  }
+
+  async dataDirInfo(): Promise<DataDirInfo> {
+    if (!this.initialized) return { initialized: false, standbySignal: false };
+    return {
+      initialized: true,
+      systemId: this.systemId,
+      clusterState: this.running ? (this.standby ? "in archive recovery" : "in production") : this.crashedInProduction ? "in production" : this.standby ? "shut down in recovery" : "shut down",
+      timeline: this.timeline,
+      checkpointLsn: this.lsn,
+      standbySignal: this.standby,
+    };
+  }
+
+  async status(): Promise<PgStatus> {
+    if (!this.running) return { running: false };
+    return {
+      running: true,
+      inRecovery: this.standby,
+      lsn: this.lsn,
+      receiveLsn: this.standby ? this.lsn : undefined,
+      replayLsn: this.standby ? this.lsn : undefined,
+      timeline: this.timeline,
+      streaming: this.standby ? this.streaming : undefined,
+      upstream: this.standby ? this.upstream : undefined,
+      systemId: this.systemId,
+    };
+  }
+
+  onUnexpectedExit(cb: (code: number | null, signal: NodeJS.Signals | null) => void): void {
+    this.exitCb = cb;
+  }
+
+  async adopt(): Promise<boolean> {
+    return this.running;
+  }
+
+  async bootstrap(): Promise<string> {
+    this.commands.push("bootstrap");
+    this.initialized = true;
+    this.systemId = this.world.newSystemId();
+    this.standby = false;
+    this.running = true;
+    this.lsn = 1000;
+    return this.systemId;
+  }
+
+  async startPrimary(): Promise<void> {
+    this.commands.push("startPrimary");
+    this.standby = false;
+    this.crashedInProduction = false;
+    this.running = true;
+  }
+
+  async startReplica(upstream: HostPort | null): Promise<void> {
+    this.commands.push(`startReplica ${upstream ? upstream.port : "-"}`);
+    this.standby = true;
+    this.crashedInProduction = false;
+    this.upstream = upstream ?? undefined;
+    this.running = true;
+    this.pull();
+  }
+
+  async followUpstream(upstream: HostPort): Promise<void> {
+    this.commands.push(`follow ${upstream.port}`);
+    this.upstream = upstream;
+    this.pull();
+  }
+
+  async promote(): Promise<void> {
+    this.commands.push("promote");
+    if (!this.running || !this.standby) throw new Error("not a running replica");
+    this.standby = false;
+    this.upstream = undefined;
+    this.timeline += 1;
+  }
+
+  async stop(): Promise<void> {
+    this.commands.push("stop");
+    this.running = false;
+    this.streaming = false;
+  }
+
+  async fence(): Promise<void> {
+    this.commands.push("fence");
+    if (this.running && !this.standby) this.crashedInProduction = true;
+    this.running = false;
+    this.streaming = false;
+  }
+
+  async baseBackup(source: HostPort): Promise<void> {
+    this.commands.push(`baseBackup ${source.port}`);
+    const up = this.world.byAddress(source);
+    if (!up || !up.running) throw new Error("source not running");
+    this.initialized = true;
+    this.systemId = up.systemId;
+    this.lsn = up.lsn;
+    this.timeline = up.timeline;
+    this.standby = true;
+  }
+
+  async rewind(source: HostPort): Promise<boolean> {
+    this.commands.push(`rewind ${source.port}`);
+    const up = this.world.byAddress(source);
+    if (!up || !up.running) return false;
+    // pg_rewind rolls back our divergent WAL to the fork point; the model keeps the upstream's view.
+    this.lsn = Math.min(this.lsn, up.lsn);
+    this.timeline = up.timeline;
+    this.crashedInProduction = false;
+    this.standby = true;
+    return true;
+  }
+
+  async wipe(): Promise<void> {
+    this.commands.push("wipe");
+    this.initialized = false;
+    this.systemId = undefined;
+    this.lsn = 0;
+  }
+
+  async syncSlots(): Promise<void> {}
+}

@@ -1,0 +1,134 @@
+/**
+ * A simulated cluster: N real HaDrivers (the production driver and decision code) over an
+ * in-memory etcd and modelled PostgreSQL servers, all on one fake clock. Deterministic: no real
+ * timers, sockets or processes. The invariant checker runs after every timer that fires.
+ */
+import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
+import type { Member } from "../../sidecar/dcs/types";
+import { HaDriver } from "../../sidecar/ha/driver";
+import type { PeerView } from "../../sidecar/ha/types";
+import { silentLogger } from "../../sidecar/log";
+import { FakeClock } from "./fake-clock";
+import { FakePgWorld, FakePostgres } from "./fake-postgres";
+
+export interface SimNode {
+  name: string;
+  pg: FakePostgres;
+  dcs: MemoryDcs;
+  driver: HaDriver;
+  /** false after kill(): the agent is gone (its timers stopped, nothing renews its lease). */
+  alive: boolean;
+}
+
+export interface SimOptions {
+  nodes: number;
+  ttl?: number;
+  loopWait?: number;
+  maximumLagOnFailover?: number;
+  nofailover?: string[];
+}
+
+export class SimCluster {
+  readonly clock = new FakeClock();
+  readonly etcd: MemoryEtcd;
+  readonly world = new FakePgWorld();
+  readonly nodes: SimNode[] = [];
+  /** Every moment (fake ms) at which more than one server accepted writes. */
+  readonly splitBrain: number[] = [];
+
+  constructor(private readonly o: SimOptions) {
+    this.etcd = new MemoryEtcd(() => this.clock.now());
+    for (let i = 0; i < o.nodes; i++) this.nodes.push(this.makeNode(`node${i + 1}`, i));
+  }
+
+  private makeNode(name: string, i: number): SimNode {
+    const ttl = this.o.ttl ?? 4;
+    const loopWait = this.o.loopWait ?? 1;
+    const pgAddr = { host: "10.0.0.1", port: 5432 + i };
+    const pg = this.world.add(name, pgAddr);
+    const dcs = new MemoryDcs(this.etcd, "/service/sim/");
+    const node: SimNode = { name, pg, dcs, alive: true } as SimNode;
+    node.driver = new HaDriver({
+      self: {
+        name,
+        nofailover: this.o.nofailover?.includes(name) ?? false,
+        failoverPriority: 1,
+        maximumLagOnFailover: this.o.maximumLagOnFailover ?? 1_048_576,
+        ttlMs: ttl * 1000,
+        fenceMarginMs: Math.min(1, ttl / 4) * 1000,
+      },
+      identity: { pgConnect: pgAddr, apiConnect: { host: "10.0.0.1", port: 8008 + i }, tags: { nofailover: false, noloadbalance: false, failoverPriority: 1 } },
+      dcs,
+      pg,
+      clock: this.clock,
+      log: silentLogger(),
+      loopWaitMs: loopWait * 1000,
+      ttlSeconds: ttl,
+      fetchPeers: async (members) => members.map((m) => this.peerView(m)),
+    });
+    return node;
+  }
+
+  /** What GET /patroni on that member would say: nothing when its agent is dead or cut off. */
+  private peerView(m: Member): PeerView {
+    const n = this.node(m.name);
+    if (!n.alive || n.pg.isolated || !n.pg.running) return { name: m.name, reachable: false };
+    return {
+      name: m.name,
+      reachable: true,
+      isPrimary: !n.pg.standby,
+      lsn: n.pg.lsn,
+      timeline: n.pg.timeline,
+      nofailover: m.data.tags.nofailover,
+      failoverPriority: m.data.tags.failover_priority,
+    };
+  }
+
+  node(name: string): SimNode {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  async start(): Promise<void> {
+    for (const n of this.nodes) await n.driver.start();
+  }
+
+  /** Advance fake time, replicating WAL and checking the split-brain invariant after every step. */
+  async run(ms: number): Promise<void> {
+    await this.clock.advance(ms, () => {
+      this.world.replicate();
+      if (this.world.writablePrimaries().length > 1) this.splitBrain.push(this.clock.now());
+    });
+  }
+
+  /** Run until `cond` holds, at most `ms`; returns the fake ms it took, or throws. */
+  async until(cond: () => boolean, ms: number, step = 100): Promise<number> {
+    const t0 = this.clock.now();
+    while (!cond()) {
+      if (this.clock.now() - t0 > ms) throw new Error(`condition not reached within ${ms} fake ms`);
+      await this.run(step);
+    }
+    return this.clock.now() - t0;
+  }
+
+  primaries(): SimNode[] {
+    return this.nodes.filter((n) => n.pg.running && !n.pg.standby);
+  }
+
+  leaderName(): string | undefined {
+    return this.etcd.peek("/service/sim/leader");
+  }
+
+  /** kill -9 of agent and PostgreSQL: nothing renews its lease any more. */
+  kill(name: string): void {
+    const n = this.node(name);
+    n.alive = false;
+    n.driver.abandon();
+    n.pg.crash();
+  }
+
+  stopAll(): void {
+    for (const n of this.nodes) n.driver.abandon();
+  }
+}

@@ -1,0 +1,95 @@
+/** The agent's config file: defaults, and bad input refused with the field and the fix named. */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { loadAgentConfig, readCredential } from "../../sidecar/config/load";
+import { ConfigError, validateAgentConfig } from "../../sidecar/config/schema";
+
+const good = {
+  cluster: "main",
+  name: "node1",
+  etcd: { endpoints: ["http://127.0.0.1:2379"] },
+  postgres: {
+    dataDir: "/var/lib/hapg/data",
+    listen: { host: "127.0.0.1", port: 5432 },
+    superuser: { passwordFile: "/etc/hapg/superuser" },
+    replication: { passwordEnv: "REPL_PW" },
+  },
+  api: { listen: { host: "127.0.0.1" } },
+};
+
+function problems(raw: unknown): string[] {
+  try {
+    validateAgentConfig(raw);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    return e.problems;
+  }
+  assert.fail("expected the config to be refused");
+}
+
+describe("agent config", () => {
+  it("fills the documented defaults", () => {
+    const c = validateAgentConfig(good);
+    assert.equal(c.namespace, "service");
+    assert.equal(c.ttl, 4);
+    assert.equal(c.loopWait, 1);
+    assert.equal(c.retryTimeout, 1.5);
+    assert.equal(c.maximumLagOnFailover, 1048576);
+    assert.equal(c.api.listen.port, 8008);
+    assert.equal(c.postgres.superuser.username, "postgres");
+    assert.equal(c.postgres.replication.username, "replicator");
+    assert.deepEqual(c.tags, { nofailover: false, noloadbalance: false, failoverPriority: 1 });
+  });
+
+  const bad: [string, (c: any) => void, RegExp][] = [
+    ["missing name", (c) => delete c.name, /^name: is required/],
+    ["etcd endpoint not a URL", (c) => (c.etcd.endpoints = ["127.0.0.1:2379"]), /^etcd\.endpoints\.0: must be an http:\/\/ or https:\/\/ URL/],
+    ["no etcd endpoints", (c) => (c.etcd.endpoints = []), /^etcd\.endpoints: list at least one etcd client URL/],
+    ["port out of range", (c) => (c.postgres.listen.port = 70000), /^postgres\.listen\.port:/],
+    ["relative data dir", (c) => (c.postgres.dataDir = "data"), /^postgres\.dataDir: must be an absolute path/],
+    ["both password sources", (c) => (c.postgres.superuser.passwordEnv = "X"), /^postgres\.superuser: set exactly one of passwordFile or passwordEnv/],
+    ["a typo'd field", (c) => (c.tags = { nofailvoer: true }), /^tags: unknown field\(s\) "nofailvoer": remove them or fix the spelling/],
+    ["inconsistent timing", (c) => Object.assign(c, { ttl: 3, loopWait: 2, retryTimeout: 1 }), /^ttl: ttl \(3\) must be at least loopWait \+ 2 × retryTimeout \(4\)/],
+    ["ttl below etcd's minimum", (c) => (c.ttl = 1), /^ttl: etcd's smallest lease is about 2 s/],
+    ["bad CIDR", (c) => (c.postgres.allowedCidrs = ["10.0.0.0/33"]), /^postgres\.allowedCidrs\.0:/],
+    ["etcd username without password", (c) => (c.etcd.username = "root"), /^etcd: etcd\.username and etcd\.passwordFile go together/],
+  ];
+  for (const [name, mutate, expected] of bad) {
+    it(`refuses ${name}, naming the field`, () => {
+      const c = structuredClone(good);
+      mutate(c);
+      const p = problems(c);
+      assert.ok(p.some((line) => expected.test(line)), `got: ${p.join(" | ")}`);
+    });
+  }
+
+  it("reads YAML and JSON files, and says which file is unreadable or malformed", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "hapg-config-"));
+    try {
+      const json = path.join(dir, "agent.json");
+      writeFileSync(json, JSON.stringify(good));
+      assert.equal(loadAgentConfig(json).name, "node1");
+      const yaml = path.join(dir, "agent.yaml");
+      writeFileSync(yaml, "cluster: main\nname: [unclosed\n");
+      assert.throws(() => loadAgentConfig(yaml), /agent\.yaml: not valid YAML/);
+      assert.throws(() => loadAgentConfig(path.join(dir, "missing.yaml")), /cannot read the config file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reads credentials from a file or the environment, and never puts the secret in an error", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "hapg-config-"));
+    try {
+      const f = path.join(dir, "pw");
+      writeFileSync(f, "s3cret\n", { mode: 0o600 });
+      assert.deepEqual(readCredential("postgres.superuser", { username: "postgres", passwordFile: f }), { username: "postgres", password: "s3cret" });
+      assert.deepEqual(readCredential("postgres.replication", { username: "r", passwordEnv: "PW" }, { PW: "x" }), { username: "r", password: "x" });
+      assert.throws(() => readCredential("postgres.replication", { username: "r", passwordEnv: "PW" }, {}), /postgres\.replication\.passwordEnv: environment variable PW is not set/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
