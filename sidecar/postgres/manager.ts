@@ -1,0 +1,531 @@
+/**
+ * PostgresManager: the one owner of the local PostgreSQL. The rest of the agent sends it typed
+ * commands; commands run one at a time through an internal queue (except `fence`, which must never
+ * wait behind anything, and the read-only `status`/`dataDirInfo`).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { renderPgHba, renderPgpass, renderPostgresqlConf, slotName, stripControlledFromAutoConf, type ParamValue } from "./conf";
+import { conninfo } from "./conf";
+import { controlDataToInfo, dataDirFiles } from "./controldata";
+import { parseLsnOrUndefined } from "./lsn";
+import { ensureDir, Postmaster, type Logger, type StopMode } from "./postmaster";
+import { lastLines, runTool, runToolChecked, sleep, type RunAs } from "./process";
+import { LocalSql, scramVerifier } from "./sql";
+import type { DataDirInfo, HostPort, PgStatus, PostgresControl } from "./types";
+
+export type { Logger, StopMode } from "./postmaster";
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface PostgresManagerOptions {
+  /** Directory with postgres, initdb, pg_basebackup... (findPgBinDir). */
+  binDir: string;
+  dataDir: string;
+  listen: HostPort;
+  /** How other members reach this server (not used for local connections; kept for status/logs). */
+  connect: HostPort;
+  parameters: Readonly<Record<string, ParamValue>>;
+  superuser: Credentials;
+  replication: Credentials;
+  allowedCidrs: readonly string[];
+  /** Seconds: smart → fast and fast → immediate (see Postmaster.stop). */
+  stopTimeouts: { smart: number; fast: number };
+  memberName: string;
+  /** The postmaster's stdout/stderr are appended here. */
+  logFile: string;
+  /** Run every child process as this user (tests run as root; PostgreSQL refuses root). */
+  runAs?: RunAs;
+  log: Logger;
+  /** pgpass file (0600) for replication and rewind connections; default `<dataDir>.pgpass`, outside the data dir. */
+  passfile?: string;
+  /** Seconds to wait for a started server to accept connections (crash recovery may be long). Default 300. */
+  startTimeout?: number;
+  /** initdb --locale. Default C.UTF-8: UTF-8 text with code-point collation, stable across glibc upgrades. */
+  locale?: string;
+}
+
+type Role = { primary: true } | { primary: false; upstream: HostPort | null };
+
+/** Seconds a replica gets after a reload to connect its WAL receiver to the new upstream before we restart it. */
+const FOLLOW_TIMEOUT_MS = 5000;
+
+export class PostgresManager implements PostgresControl {
+  private readonly pm: Postmaster;
+  /** status() uses one connection with short limits: it must answer fast or say "not running". */
+  private readonly statusSql: LocalSql;
+  /** Commands (promote, checkpoint...) may take long: no statement timeout. */
+  private readonly commandSql: LocalSql;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly passfile: string;
+  private readonly slot: string;
+  /** The upstream we last configured (reported by status() while the WAL receiver is down). */
+  private upstream: HostPort | null = null;
+
+  constructor(private readonly o: PostgresManagerOptions) {
+    this.slot = slotName(o.memberName);
+    this.passfile = o.passfile ?? `${path.resolve(o.dataDir)}.pgpass`;
+    // Render once up front so bad parameters fail at construction, naming the field.
+    renderPostgresqlConf(this.confOptions({ primary: true }));
+    this.pm = new Postmaster({
+      binDir: o.binDir,
+      dataDir: o.dataDir,
+      port: o.listen.port,
+      superuser: o.superuser.username,
+      logFile: o.logFile,
+      runAs: o.runAs,
+      logger: o.log,
+      stopTimeouts: o.stopTimeouts,
+    });
+    const sql = { socketDir: o.dataDir, port: o.listen.port, user: o.superuser.username, applicationName: "hapg-agent" };
+    this.statusSql = new LocalSql({ ...sql, statementTimeoutMs: 1500, clientTimeoutMs: 2000 });
+    this.commandSql = new LocalSql({ ...sql, statementTimeoutMs: 0, clientTimeoutMs: 0 });
+  }
+
+  // ---- reads (not queued) ----------------------------------------------------------------------
+
+  async dataDirInfo(): Promise<DataDirInfo> {
+    const files = dataDirFiles(this.o.dataDir);
+    if (!files.initialized) return files;
+    const out = await runToolChecked(this.bin("pg_controldata"), ["-D", this.o.dataDir], { runAs: this.o.runAs, timeoutMs: 10_000 });
+    return { ...files, ...controlDataToInfo(out.stdout) };
+  }
+
+  /** Never throws for "not running": returns running:false (with pid if a postmaster exists but does not accept connections). */
+  async status(): Promise<PgStatus> {
+    const pid = this.pm.livePid();
+    if (pid === undefined) return { running: false };
+    try {
+      const [r] = await this.statusSql.query<StatusRow>(STATUS_SQL);
+      const base: PgStatus = {
+        running: true,
+        pid,
+        inRecovery: r.in_recovery,
+        systemId: r.system_id,
+        serverVersion: r.server_version,
+        postmasterStartTime: r.start_time,
+      };
+      if (!r.in_recovery) {
+        const rep = await this.statusSql.query<ReplicationRow>(REPLICATION_SQL);
+        return {
+          ...base,
+          lsn: parseLsnOrUndefined(r.write_lsn),
+          timeline: r.walfile ? parseInt(r.walfile.slice(0, 8), 16) : undefined,
+          replication: rep.map((x) => ({ ...x, replay_lsn: parseLsnOrUndefined(x.replay_lsn) })),
+        };
+      }
+      const receiveLsn = parseLsnOrUndefined(r.receive_lsn);
+      const replayLsn = parseLsnOrUndefined(r.replay_lsn);
+      return {
+        ...base,
+        receiveLsn,
+        replayLsn,
+        lsn: Math.max(receiveLsn ?? 0, replayLsn ?? 0) || undefined,
+        timeline: Math.max(r.received_tli ?? 0, r.checkpoint_tli ?? 0) || undefined,
+        streaming: r.wr_status === "streaming",
+        upstream: r.sender_host && r.sender_port ? { host: r.sender_host, port: r.sender_port } : (this.upstream ?? undefined),
+      };
+    } catch (e) {
+      this.o.log.debug({ err: (e as Error).message }, "status: postgres does not answer");
+      return { running: false, pid };
+    }
+  }
+
+  onUnexpectedExit(cb: (code: number | null, signal: NodeJS.Signals | null) => void): void {
+    this.pm.onUnexpectedExit((e) => {
+      void this.closeSql();
+      cb(e.code, e.signal);
+    });
+  }
+
+  /** Takes over a postmaster a previous agent left running (postmaster.pid names a live postgres). */
+  adopt(): Promise<boolean> {
+    return this.command("adopt", async () => this.pm.adopt());
+  }
+
+  // ---- commands (queued) ---------------------------------------------------------------------
+
+  /** initdb, our config, start as primary, create the replication role. Returns the system identifier. */
+  bootstrap(): Promise<string> {
+    return this.command("bootstrap", async () => {
+      this.requireStopped("bootstrap");
+      if (dataDirFiles(this.o.dataDir).initialized) throw new Error(`bootstrap: ${this.o.dataDir} is already initialized`);
+      ensureDir(this.o.dataDir, 0o700, this.o.runAs);
+      const pwDir = fs.mkdtempSync(path.join(path.dirname(this.passfile), ".hapg-initdb-"));
+      try {
+        const pwfile = path.join(pwDir, "pw");
+        this.writeOwned(pwfile, this.o.superuser.password + "\n", 0o600);
+        this.chown(pwDir);
+        await this.step("initdb", () =>
+          runToolChecked(this.bin("initdb"), [
+            "-D", this.o.dataDir,
+            "--data-checksums",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-U", this.o.superuser.username,
+            `--pwfile=${pwfile}`,
+            "--encoding=UTF8",
+            `--locale=${this.o.locale ?? "C.UTF-8"}`,
+          ], { runAs: this.o.runAs }),
+        );
+      } finally {
+        fs.rmSync(pwDir, { recursive: true, force: true });
+      }
+      await this.startAs({ primary: true });
+      await this.step("create replication role", () => this.ensureReplicationRole());
+      const [row] = await this.commandSql.query<{ id: string }>("SELECT system_identifier::text AS id FROM pg_control_system()");
+      return row.id;
+    });
+  }
+
+  /** Starts as primary (no standby.signal). No-op when already running as primary. */
+  startPrimary(): Promise<void> {
+    return this.command("startPrimary", async () => {
+      if (this.pm.livePid() !== undefined) {
+        if (await this.inRecovery()) throw new Error("startPrimary: postgres runs as a replica: promote() it instead");
+        return;
+      }
+      await this.startAs({ primary: true });
+    });
+  }
+
+  /** Starts as a replica of upstream (null: read-only, no upstream). When already running as a replica, follows upstream. */
+  startReplica(upstream: HostPort | null): Promise<void> {
+    return this.command("startReplica", async () => {
+      if (this.pm.livePid() !== undefined) {
+        if (!(await this.inRecovery())) throw new Error("startReplica: postgres runs as a primary: stop (and rewind) it first");
+        return this.follow(upstream);
+      }
+      await this.startAs({ primary: false, upstream });
+    });
+  }
+
+  /** Points a replica at a new upstream by reload (PG 13+), restarting only if the WAL receiver stays on the old one. */
+  followUpstream(upstream: HostPort | null): Promise<void> {
+    return this.command("followUpstream", async () => {
+      if (this.pm.livePid() === undefined) return this.writeConfig({ primary: false, upstream });
+      if (!(await this.inRecovery())) throw new Error("followUpstream: postgres runs as a primary: stop (and rewind) it first");
+      await this.follow(upstream);
+    });
+  }
+
+  /** pg_promote(wait => true), then our primary config (no primary_conninfo) so a restart stays primary. */
+  promote(): Promise<void> {
+    return this.command("promote", async () => {
+      if (!(await this.inRecovery())) return;
+      const [r] = await this.step("pg_promote", () => this.commandSql.query<{ ok: boolean }>("SELECT pg_promote(true, 60) AS ok"));
+      if (!r.ok) throw new Error("promote: pg_promote did not finish within 60 s");
+      while (await this.inRecovery()) await sleep(50);
+      await this.writeConfig({ primary: true });
+      await this.commandSql.query("SELECT pg_reload_conf()");
+    });
+  }
+
+  stop(mode?: StopMode): Promise<void> {
+    return this.command(`stop${mode ? ` ${mode}` : ""}`, async () => {
+      await this.pm.stop(mode);
+      await this.closeSql();
+    });
+  }
+
+  /** Immediate stop, bypassing the queue; returns within ~1.5 s (see Postmaster.fence). */
+  async fence(): Promise<void> {
+    await this.pm.fence();
+    void this.closeSql();
+  }
+
+  /** pg_basebackup into the empty data dir as the replication user; on failure the data dir is left empty. */
+  baseBackup(source: HostPort): Promise<void> {
+    return this.command("baseBackup", async () => {
+      this.requireStopped("baseBackup");
+      ensureDir(this.o.dataDir, 0o700, this.o.runAs);
+      if (fs.readdirSync(this.o.dataDir).length > 0) throw new Error(`baseBackup: ${this.o.dataDir} is not empty: wipe() it first`);
+      this.writePassfile();
+      let lastLog = 0;
+      const onStderr = (chunk: string) => {
+        const m = /(\d+)\/(\d+) kB \((\d+)%\)/.exec(chunk.split("\r").filter((s) => s.trim()).pop() ?? "");
+        if (m && Date.now() - lastLog > 2000) {
+          lastLog = Date.now();
+          this.o.log.info({ doneKb: Number(m[1]), totalKb: Number(m[2]), percent: Number(m[3]) }, "base backup progress");
+        }
+      };
+      try {
+        await this.step("pg_basebackup", () =>
+          runToolChecked(this.bin("pg_basebackup"), [
+            "-D", this.o.dataDir, "-X", "stream", "-c", "fast", "-P", "-w",
+            "-h", source.host, "-p", String(source.port), "-U", this.o.replication.username,
+          ], { runAs: this.o.runAs, env: { PGPASSFILE: this.passfile, PGAPPNAME: this.o.memberName }, onStderr }),
+        );
+      } catch (e) {
+        this.clearDataDir();
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * pg_rewind from source as the superuser over TCP; the server must be stopped. PG 13+ pg_rewind
+   * first runs single-user crash recovery when the target was not shut down cleanly (e.g. after
+   * fence()). Ends with our replica config and standby.signal (no upstream) so an accidental start
+   * is read-only. Returns false on failure: the caller falls back to wipe() + baseBackup().
+   */
+  rewind(source: HostPort): Promise<boolean> {
+    return this.command("rewind", async () => {
+      this.requireStopped("rewind");
+      const before = await this.dataDirInfo();
+      if (before.clusterState !== "shut down" && before.clusterState !== "shut down in recovery") {
+        this.o.log.info({ clusterState: before.clusterState }, "rewind: target not shut down cleanly; pg_rewind runs crash recovery first");
+      }
+      // Single-user crash recovery refuses standby mode; the file is back below either way.
+      fs.rmSync(path.join(this.o.dataDir, "standby.signal"), { force: true });
+      this.writePassfile();
+      const src = conninfo({ host: source.host, port: source.port, user: this.o.superuser.username, dbname: "postgres", passfile: this.passfile, connect_timeout: 5 });
+      try {
+        const r = await this.step("pg_rewind", () =>
+          runTool(this.bin("pg_rewind"), ["-D", this.o.dataDir, `--source-server=${src}`, "-P"], { runAs: this.o.runAs }),
+        );
+        if (r.code !== 0) {
+          this.o.log.error({ code: r.code, signal: r.signal, output: lastLines(r.stderr || r.stdout, 8) }, "pg_rewind failed");
+          return false;
+        }
+        this.o.log.info({ output: lastLines(r.stderr, 2) }, "pg_rewind succeeded");
+        return true;
+      } finally {
+        // pg_rewind copied the source's config files over ours.
+        await this.writeConfig({ primary: false, upstream: null });
+      }
+    });
+  }
+
+  /** Removes the data dir's contents (the dir itself stays: it may be a mount point). */
+  wipe(): Promise<void> {
+    return this.command("wipe", async () => {
+      this.requireStopped("wipe");
+      this.clearDataDir();
+    });
+  }
+
+  /** Primary only: creates missing physical slots for `wanted` members, drops other inactive permanent physical slots. */
+  syncSlots(wanted: string[]): Promise<void> {
+    return this.command("syncSlots", async () => {
+      if (await this.inRecovery()) throw new Error("syncSlots: only on a primary");
+      const want = new Set(wanted.map(slotName).filter((s) => s !== this.slot));
+      const have = await this.commandSql.query<{ slot_name: string; active: boolean }>(
+        "SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical' AND NOT temporary",
+      );
+      const created: string[] = [];
+      const dropped: string[] = [];
+      for (const s of want) {
+        if (have.some((h) => h.slot_name === s)) continue;
+        // Reserve WAL now: the member may connect later and must find everything since.
+        await this.commandSql.query("SELECT pg_create_physical_replication_slot($1, true)", [s]);
+        created.push(s);
+      }
+      for (const h of have) {
+        if (want.has(h.slot_name) || h.active) continue;
+        await this.commandSql.query("SELECT pg_drop_replication_slot($1)", [h.slot_name]);
+        dropped.push(h.slot_name);
+      }
+      if (created.length || dropped.length) this.o.log.info({ created, dropped }, "replication slots synced");
+    });
+  }
+
+  checkpoint(): Promise<void> {
+    return this.command("checkpoint", async () => {
+      await this.commandSql.query("CHECKPOINT");
+    });
+  }
+
+  /** Stops watching and closes connections; PostgreSQL keeps running (the next agent adopts it). */
+  async close(): Promise<void> {
+    this.pm.close();
+    await this.closeSql();
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  /** Runs fn after every earlier command; one log line with its duration. */
+  private command<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const run = async () => {
+      const t0 = Date.now();
+      this.o.log.debug({ command: name }, "command started");
+      try {
+        const result = await fn();
+        this.o.log.info({ command: name, ms: Date.now() - t0 }, "command done");
+        return result;
+      } catch (e) {
+        this.o.log.error({ command: name, ms: Date.now() - t0, err: (e as Error).message }, "command failed");
+        throw e;
+      }
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  private async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = Date.now();
+    const result = await fn();
+    this.o.log.info({ step: name, ms: Date.now() - t0 }, "step done");
+    return result;
+  }
+
+  private bin(tool: string): string {
+    return path.join(this.o.binDir, tool);
+  }
+
+  private requireStopped(what: string): void {
+    const pid = this.pm.livePid();
+    if (pid !== undefined) throw new Error(`${what}: postgres is running (pid ${pid}): stop it first`);
+  }
+
+  private async inRecovery(): Promise<boolean> {
+    const [r] = await this.commandSql.query<{ r: boolean }>("SELECT pg_is_in_recovery() AS r");
+    return r.r;
+  }
+
+  private async startAs(role: Role): Promise<void> {
+    await this.writeConfig(role);
+    await this.step("start postgres", () => this.pm.start((this.o.startTimeout ?? 300) * 1000));
+  }
+
+  private async follow(upstream: HostPort | null): Promise<void> {
+    await this.writeConfig({ primary: false, upstream });
+    await this.commandSql.query("SELECT pg_reload_conf()");
+    const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
+    let sender: HostPort | undefined;
+    for (;;) {
+      const [w] = await this.commandSql.query<{ host: string | null; port: number | null }>(
+        "SELECT sender_host AS host, sender_port AS port FROM pg_stat_wal_receiver",
+      );
+      sender = w?.host && w.port ? { host: w.host, port: w.port } : undefined;
+      const onNew = upstream ? sender?.host === upstream.host && sender.port === upstream.port : sender === undefined;
+      if (onNew) return;
+      if (Date.now() > deadline) break;
+      await sleep(100);
+    }
+    if (sender === undefined) {
+      // Reloaded, no receiver yet: the startup process retries every wal_retrieve_retry_interval.
+      this.o.log.warn({ upstream }, "WAL receiver not connected yet after reload; PostgreSQL keeps retrying");
+      return;
+    }
+    this.o.log.warn({ sender, upstream }, "WAL receiver still on the old upstream after reload: restarting");
+    await this.pm.stop("fast");
+    await this.closeSql();
+    await this.startAs({ primary: false, upstream });
+  }
+
+  private confOptions(role: Role) {
+    return {
+      dataDir: this.o.dataDir,
+      listen: this.o.listen,
+      parameters: this.o.parameters,
+      memberName: this.o.memberName,
+      standby: role.primary
+        ? undefined
+        : { upstream: role.upstream, replicationUser: this.o.replication.username, passfile: this.passfile, slotName: this.slot },
+    };
+  }
+
+  /** postgresql.conf, pg_hba.conf, pgpass, standby.signal for the role; auto.conf cleaned of parameters we control. */
+  private async writeConfig(role: Role): Promise<void> {
+    const dir = this.o.dataDir;
+    this.writeOwned(path.join(dir, "postgresql.conf"), renderPostgresqlConf(this.confOptions(role)), 0o600);
+    this.writeOwned(path.join(dir, "pg_hba.conf"), renderPgHba({ replicationUser: this.o.replication.username, allowedCidrs: this.o.allowedCidrs }), 0o600);
+    const ident = path.join(dir, "pg_ident.conf");
+    if (!fs.existsSync(ident)) this.writeOwned(ident, "", 0o600);
+    const auto = path.join(dir, "postgresql.auto.conf");
+    if (fs.existsSync(auto)) {
+      const text = fs.readFileSync(auto, "utf8");
+      const cleaned = stripControlledFromAutoConf(text);
+      if (cleaned !== text) this.writeOwned(auto, cleaned, 0o600);
+    }
+    this.writePassfile();
+    const signal = path.join(dir, "standby.signal");
+    if (role.primary) fs.rmSync(signal, { force: true });
+    else if (!fs.existsSync(signal)) this.writeOwned(signal, "", 0o600);
+    this.upstream = role.primary ? null : role.upstream;
+  }
+
+  private writePassfile(): void {
+    this.writeOwned(this.passfile, renderPgpass([this.o.replication, this.o.superuser]), 0o600);
+  }
+
+  /** Atomic write (temp + rename), owned by runAs: PostgreSQL and libpq read these as the service user. */
+  private writeOwned(file: string, content: string, mode: number): void {
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, content, { mode });
+    fs.chmodSync(tmp, mode);
+    this.chown(tmp);
+    fs.renameSync(tmp, file);
+  }
+
+  private chown(p: string): void {
+    if (this.o.runAs) fs.chownSync(p, this.o.runAs.uid, this.o.runAs.gid);
+  }
+
+  private clearDataDir(): void {
+    if (!fs.existsSync(this.o.dataDir)) return;
+    for (const e of fs.readdirSync(this.o.dataDir)) fs.rmSync(path.join(this.o.dataDir, e), { recursive: true, force: true });
+  }
+
+  /** CREATE (or ALTER) the replication role, sending the SCRAM verifier: the password never reaches the server log. */
+  private async ensureReplicationRole(): Promise<void> {
+    const { username, password } = this.o.replication;
+    const exists = (await this.commandSql.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [username])).length > 0;
+    const [r] = await this.commandSql.query<{ sql: string }>(
+      `SELECT format('${exists ? "ALTER" : "CREATE"} ROLE %I WITH LOGIN REPLICATION PASSWORD %L', $1::text, $2::text) AS sql`,
+      [username, scramVerifier(password)],
+    );
+    await this.commandSql.query(r.sql);
+  }
+
+  private async closeSql(): Promise<void> {
+    await Promise.all([this.statusSql.close(), this.commandSql.close()]);
+  }
+}
+
+interface StatusRow {
+  in_recovery: boolean;
+  server_version: number;
+  start_time: string;
+  system_id: string;
+  write_lsn: string | null;
+  walfile: string | null;
+  receive_lsn: string | null;
+  replay_lsn: string | null;
+  checkpoint_tli: number | null;
+  wr_status: string | null;
+  sender_host: string | null;
+  sender_port: number | null;
+  received_tli: number | null;
+}
+
+interface ReplicationRow {
+  application_name: string;
+  client_addr: string | null;
+  state: string;
+  sync_state: string;
+  replay_lsn: string | null;
+}
+
+// CASE keeps the primary-only functions (they raise during recovery) from being evaluated on a replica.
+const STATUS_SQL = `
+SELECT pg_is_in_recovery() AS in_recovery,
+       current_setting('server_version_num')::int AS server_version,
+       pg_postmaster_start_time()::text AS start_time,
+       (SELECT system_identifier::text FROM pg_control_system()) AS system_id,
+       CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS write_lsn,
+       CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END AS walfile,
+       pg_last_wal_receive_lsn()::text AS receive_lsn,
+       pg_last_wal_replay_lsn()::text AS replay_lsn,
+       (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_tli,
+       w.status AS wr_status, w.sender_host, w.sender_port, w.received_tli
+FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true`;
+
+const REPLICATION_SQL = `
+SELECT application_name, client_addr::text AS client_addr, state, sync_state, replay_lsn::text AS replay_lsn
+FROM pg_stat_replication ORDER BY application_name`;
