@@ -25,7 +25,7 @@ function pgConfigBinDir(): string | undefined {
 }
 
 /** Highest-numbered /usr/lib/postgresql/<major>/bin with a postgres binary (Debian/Ubuntu layout). */
-function highestDebianBinDir(root: string): string | undefined {
+export function highestDebianBinDir(root: string): string | undefined {
   let entries: string[];
   try {
     entries = fs.readdirSync(root);
