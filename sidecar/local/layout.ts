@@ -62,6 +62,7 @@ export interface Layout {
   haproxyConfig: string;
   haproxyLog: string;
   haproxyPidFile: string;
+  etcdDir: string;
   clusterJson: string;
 }
 
@@ -87,10 +88,11 @@ export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "
   const dir = path.resolve(o.dir);
   const P = o.basePort;
   const etcd = Array.from({ length: o.etcd }, (_, i) => ({
-    name: `etcd${i + 1}`,
+    // Names and data dirs as startEtcdCluster lays them out under DIR/etcd.
+    name: `etcd-${i + 1}`,
     clientPort: P + i,
     peerPort: P + 10 + i,
-    dataDir: path.join(dir, "etcd", `etcd${i + 1}`),
+    dataDir: path.join(dir, "etcd", `etcd-${i + 1}.data`),
   }));
   const nodes = Array.from({ length: o.nodes }, (_, i) => {
     const nodeDir = path.join(dir, nodeName(i));
@@ -120,6 +122,7 @@ export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "
     haproxyConfig: path.join(haproxyDir, "haproxy.cfg"),
     haproxyLog: path.join(haproxyDir, "haproxy.log"),
     haproxyPidFile: path.join(haproxyDir, "haproxy.pid"),
+    etcdDir: path.join(dir, "etcd"),
     clusterJson: path.join(dir, "cluster.json"),
   };
 }

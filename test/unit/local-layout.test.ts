@@ -9,7 +9,7 @@ describe("local cluster layout", () => {
     const l = computeLayout(opts);
     assert.deepEqual(
       l.etcd.map((e) => [e.name, e.clientPort, e.peerPort]),
-      [["etcd1", 15000, 15010], ["etcd2", 15001, 15011], ["etcd3", 15002, 15012]],
+      [["etcd-1", 15000, 15010], ["etcd-2", 15001, 15011], ["etcd-3", 15002, 15012]],
     );
     assert.deepEqual([l.proxyPort, l.replicaProxyPort, l.statsPort], [15020, 15021, 15022]);
     assert.deepEqual(

@@ -1,0 +1,77 @@
+/** `hapg local up|status|down|demo`: a whole cluster on this machine (see sidecar/local/layout.ts for ports). */
+import * as path from "node:path";
+import Table from "cli-table3";
+import type { Command } from "commander";
+import { DEFAULTS, formatStatus, localDown, localStatus, localUp } from "../local/cluster";
+import { runDemo } from "../local/demo";
+import { redact } from "../local/writer";
+
+const DEFAULT_DIR = "/tmp/hapg-local";
+
+function num(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`${name}: "${v}" is not a number`);
+    return n;
+  };
+}
+
+const progress = (line: string) => console.log(`  ${line}`);
+
+export function registerLocalCommands(program: Command): void {
+  const local = program.command("local").description("run a whole HA cluster on 127.0.0.1: etcd, PostgreSQL nodes with their agents, HAProxy");
+
+  local
+    .command("up")
+    .description("start etcd, the nodes and HAProxy; return when a primary and all replicas stream")
+    .option("-d, --dir <dir>", "directory for data, logs, secrets and cluster.json (must be new or empty)", DEFAULT_DIR)
+    .option("--nodes <n>", "PostgreSQL nodes", num("--nodes"), DEFAULTS.nodes)
+    .option("--etcd <n>", "etcd members", num("--etcd"), DEFAULTS.etcd)
+    .option("--base-port <port>", "first of the ports the cluster uses (P..P+299, layout in the README)", num("--base-port"), DEFAULTS.basePort)
+    .option("--ttl <seconds>", "leader lease TTL", num("--ttl"), DEFAULTS.ttl)
+    .option("--loop-wait <seconds>", "seconds between HA loop runs", num("--loop-wait"), DEFAULTS.loopWait)
+    .option("--retry-timeout <seconds>", "seconds an etcd or PostgreSQL call may take", num("--retry-timeout"), DEFAULTS.retryTimeout)
+    .action(async (o: { dir: string; nodes: number; etcd: number; basePort: number; ttl: number; loopWait: number; retryTimeout: number }) => {
+      const dir = path.resolve(o.dir);
+      console.log(`Starting a local cluster in ${dir}`);
+      const c = await localUp({ ...o, dir, progress });
+      console.log(formatStatus(await localStatus(dir)));
+      const t = new Table();
+      t.push(
+        { "connect (primary)": `psql '${redact(c.dsn)}'` },
+        { "connect (replicas)": `${c.replicaProxy.host}:${c.replicaProxy.port}` },
+        { password: `${dir}/secrets/superuser.password (also in ${dir}/cluster.json)` },
+        { "stop": `hapg local down --dir ${dir}` },
+      );
+      console.log(t.toString());
+    });
+
+  local
+    .command("status")
+    .description("show each node's role, state, timeline, lag and pids")
+    .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
+    .option("--json", "print JSON instead of a table")
+    .action(async (o: { dir: string; json?: boolean }) => {
+      const s = await localStatus(path.resolve(o.dir));
+      console.log(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    });
+
+  local
+    .command("down")
+    .description("stop exactly what `up` started (by pid) and remove the directory")
+    .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
+    .action(async (o: { dir: string }) => {
+      const stopped = await localDown(path.resolve(o.dir), progress);
+      if (stopped.length === 0) console.log("nothing was running");
+    });
+
+  local
+    .command("demo")
+    .description("up → writer through the proxy → kill -9 the primary → failover, outage and lost writes → rejoin → down")
+    .option("-d, --dir <dir>", "directory for the cluster (default: a new temporary directory)")
+    .option("--base-port <port>", "first of the ports the cluster uses", num("--base-port"), DEFAULTS.basePort)
+    .option("--keep", "leave the cluster running at the end")
+    .action(async (o: { dir?: string; basePort: number; keep?: boolean }) => {
+      await runDemo({ dir: o.dir ? path.resolve(o.dir) : undefined, basePort: o.basePort, keep: o.keep ?? false });
+    });
+}

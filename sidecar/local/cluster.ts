@@ -1,0 +1,264 @@
+/**
+ * `hapg local up|status|down`: a whole cluster on 127.0.0.1 (etcd, N PostgreSQL nodes with their
+ * agents, HAProxy), everything it starts recorded by pid so `down` stops exactly that.
+ */
+import * as fs from "node:fs";
+import Table from "cli-table3";
+import { isPostgresProcess, isRunning, readPostmasterPid } from "../postgres/process";
+import { prepareFiles, rssKb, serviceOwner, spawnAgent, stopAgentProcess } from "./agents";
+import { startEtcdCluster, stopProcess } from "./etcd";
+import { Progress, waitHealthy, waitProxyWritable } from "./health";
+import { renderHaproxyConfig, startHaproxy, stopHaproxy } from "./haproxy";
+import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, HOST, LocalOptions } from "./layout";
+import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
+
+export const DEFAULTS: Omit<LocalOptions, "dir"> = { nodes: 3, etcd: 3, basePort: DEFAULT_BASE_PORT, ttl: 4, loopWait: 1, retryTimeout: 1.5 };
+
+export interface UpOptions extends Partial<Omit<LocalOptions, "dir">> {
+  dir: string;
+  /** Progress lines while starting (default: none). */
+  progress?: Progress;
+  /** How long the cluster may take to become healthy. Default 120 s. */
+  timeoutMs?: number;
+}
+
+const elapsed = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+
+function haproxyPidFile(dir: string): string {
+  return computeLayout({ dir, nodes: 0, etcd: 0, basePort: DEFAULT_BASE_PORT }).haproxyPidFile;
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, "utf8").trim());
+    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when pid runs a command line matching re: a recycled pid is never signalled. */
+function runs(pid: number, re: RegExp): boolean {
+  try {
+    return isRunning(pid) && re.test(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " "));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts the cluster and returns once a primary and all replicas stream and the proxy takes writes.
+ * On failure it stops everything it started (the logs stay in DIR) and throws naming the log to read.
+ */
+export async function localUp(opts: UpOptions): Promise<ClusterFile> {
+  const o: LocalOptions = { ...DEFAULTS, ...stripUndefined(opts), dir: opts.dir };
+  const problems = checkOptions(o);
+  if (problems.length) throw new Error(problems.join("\n"));
+  const l = computeLayout(o);
+  if (fs.existsSync(l.dir) && fs.readdirSync(l.dir).length > 0) {
+    throw new Error(
+      fs.existsSync(l.clusterJson)
+        ? `${l.dir} already holds a local cluster: stop it first with hapg local down --dir ${l.dir}`
+        : `${l.dir} is not empty: use a new or empty --dir`,
+    );
+  }
+  await assertPortsFree(l);
+  const say = opts.progress ?? (() => undefined);
+  const t0 = Date.now();
+  const owner = serviceOwner();
+  const superuserPassword = prepareFiles(l, o, owner);
+  say(`files: ${l.dir}${owner ? ` (agents run as ${owner.name})` : ""}`);
+
+  const state: ClusterFile = {
+    proxy: { host: HOST, port: l.proxyPort },
+    replicaProxy: { host: HOST, port: l.replicaProxyPort },
+    dsn: `postgresql://postgres:${encodeURIComponent(superuserPassword)}@${HOST}:${l.proxyPort}/postgres`,
+    etcd: [],
+    nodes: [],
+  };
+  let failedLog = "";
+  try {
+    failedLog = `${l.etcdDir}/etcd-*.log`;
+    const etcd = await startEtcdCluster({
+      dir: l.etcdDir,
+      members: o.etcd,
+      host: HOST,
+      clientPorts: l.etcd.map((e) => e.clientPort),
+      peerPorts: l.etcd.map((e) => e.peerPort),
+      onProgress: (m) => say(`etcd: ${m}`),
+    });
+    state.etcd = etcd.members.map((m) => ({ name: m.name, clientUrl: m.clientUrl, pid: m.pid }));
+    writeClusterFile(l.dir, state); // from here on `down` can clean up, even after a Ctrl-C
+
+    for (const n of l.nodes) {
+      failedLog = n.logFile;
+      const pid = spawnAgent(n, owner);
+      state.nodes.push({ name: n.name, host: HOST, pgPort: n.pgPort, apiUrl: `http://${HOST}:${n.apiPort}`, dataDir: n.dataDir, agentPid: pid });
+      writeClusterFile(l.dir, state);
+      say(`${n.name}: agent started (pid ${pid}), PostgreSQL on ${HOST}:${n.pgPort}, API on ${HOST}:${n.apiPort}`);
+    }
+
+    failedLog = l.haproxyLog;
+    fs.writeFileSync(
+      l.haproxyConfig,
+      renderHaproxyConfig({
+        host: HOST,
+        primaryPort: l.proxyPort,
+        replicaPort: l.replicaProxyPort,
+        statsPort: l.statsPort,
+        backends: l.nodes.map((n) => ({ name: n.name, host: HOST, pgPort: n.pgPort, apiPort: n.apiPort })),
+      }),
+    );
+    const haproxyPid = await startHaproxy({ configFile: l.haproxyConfig, pidFile: l.haproxyPidFile, logFile: l.haproxyLog, host: HOST, statsPort: l.statsPort });
+    say(`haproxy: started (pid ${haproxyPid}), primary ${HOST}:${l.proxyPort}, replicas ${HOST}:${l.replicaProxyPort}, stats http://${HOST}:${l.statsPort}/stats`);
+
+    failedLog = l.nodes.map((n) => n.logFile).join(", ");
+    const leader = await waitHealthy(l.dir, opts.timeoutMs ?? 120_000, (m) => say(`[${elapsed(t0)}] ${m}`));
+    failedLog = l.haproxyLog;
+    await waitProxyWritable(state.dsn, 15_000);
+    say(`[${elapsed(t0)}] healthy: ${leader} is primary, ${o.nodes - 1} replica(s) streaming`);
+    return state;
+  } catch (e) {
+    say(`failed after ${elapsed(t0)}: stopping what was started`);
+    await stopAll(l.dir, state);
+    throw new Error(`hapg local up failed: ${(e as Error).message}\n  read: ${failedLog}\n  remove the files with: hapg local down --dir ${l.dir}`);
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Stops the agents (SIGTERM: each stops its PostgreSQL and releases its keys; SIGKILL after 20 s),
+ * any postmaster still running, HAProxy, then etcd. Only pids still running what we started are signalled.
+ */
+async function stopAll(dir: string, c: ClusterFile): Promise<string[]> {
+  const stopped: string[] = [];
+  await Promise.all(
+    c.nodes.map(async (n) => {
+      if (runs(n.agentPid, / agent --config /)) {
+        await stopAgentProcess(n.agentPid);
+        stopped.push(`${n.name} agent (pid ${n.agentPid})`);
+      }
+    }),
+  );
+  await Promise.all(
+    c.nodes.map(async (n) => {
+      const pm = readPostmasterPid(n.dataDir)?.pid;
+      if (pm !== undefined && isRunning(pm) && isPostgresProcess(pm)) {
+        process.kill(pm, "SIGINT"); // fast shutdown: no waiting for clients
+        await stopProcess(pm, 10_000);
+        stopped.push(`${n.name} postmaster (pid ${pm})`);
+      }
+    }),
+  );
+  const haproxy = readPid(haproxyPidFile(dir));
+  if (haproxy !== undefined && runs(haproxy, /haproxy/)) {
+    await stopHaproxy(haproxy);
+    stopped.push(`haproxy (pid ${haproxy})`);
+  }
+  await Promise.all(
+    c.etcd.map(async (e) => {
+      if (runs(e.pid, /etcd/)) {
+        await stopProcess(e.pid, 5000);
+        stopped.push(`${e.name} (pid ${e.pid})`);
+      }
+    }),
+  );
+  return stopped;
+}
+
+/** Stops what `up` started in DIR and removes DIR. Returns what was stopped, for the report. */
+export async function localDown(dir: string, progress?: Progress): Promise<string[]> {
+  if (!fs.existsSync(dir)) return [];
+  const file = clusterJsonPath(dir);
+  if (!fs.existsSync(file)) {
+    throw new Error(`${file} not found: ${dir} does not look like a local cluster (nothing stopped, nothing removed)`);
+  }
+  const stopped = await stopAll(dir, readClusterFile(dir));
+  for (const s of stopped) progress?.(`stopped ${s}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  progress?.(`removed ${dir}`);
+  return stopped;
+}
+
+export interface NodeStatus {
+  name: string;
+  role: string;
+  state: string;
+  timeline?: number;
+  lag?: number | string;
+  pgPort: number;
+  apiUrl: string;
+  agentPid: number;
+  agentRunning: boolean;
+  agentRssKb?: number;
+  postmasterPid?: number;
+  postmasterRunning: boolean;
+}
+
+export interface StatusReport {
+  proxy: ClusterFile["proxy"];
+  replicaProxy: ClusterFile["replicaProxy"];
+  nodes: NodeStatus[];
+  etcd: (ClusterFile["etcd"][number] & { running: boolean })[];
+  haproxy: { pid?: number; running: boolean };
+}
+
+/** The cluster as the agents report it (/cluster) plus what runs locally. The DSN (with its password) stays out. */
+export async function localStatus(dir: string): Promise<StatusReport> {
+  const c = readClusterFile(dir);
+  const view = await fetchCluster(c);
+  const haproxy = readPid(haproxyPidFile(dir));
+  return {
+    proxy: c.proxy,
+    replicaProxy: c.replicaProxy,
+    nodes: c.nodes.map((n) => {
+      const m: ApiMember | undefined = view?.members.find((x) => x.name === n.name);
+      const pm = readPostmasterPid(n.dataDir)?.pid;
+      const agentRunning = isRunning(n.agentPid);
+      return {
+        name: n.name,
+        role: m?.role ?? (view ? "absent" : "unknown"),
+        state: m?.state ?? (agentRunning ? "unknown" : "agent stopped"),
+        timeline: m?.timeline,
+        lag: m?.lag,
+        pgPort: n.pgPort,
+        apiUrl: n.apiUrl,
+        agentPid: n.agentPid,
+        agentRunning,
+        agentRssKb: agentRunning ? rssKb(n.agentPid) : undefined,
+        postmasterPid: pm,
+        postmasterRunning: pm !== undefined && isRunning(pm) && isPostgresProcess(pm),
+      };
+    }),
+    etcd: c.etcd.map((e) => ({ ...e, running: isRunning(e.pid) })),
+    haproxy: { pid: haproxy, running: haproxy !== undefined && isRunning(haproxy) },
+  };
+}
+
+const pidCell = (pid: number | undefined, running: boolean) => (pid === undefined ? "-" : running ? String(pid) : `${pid} (gone)`);
+
+export function formatStatus(s: StatusReport): string {
+  const t = new Table({ head: ["node", "role", "state", "timeline", "lag (bytes)", "PostgreSQL", "agent pid", "postmaster pid", "agent RSS"] });
+  for (const n of s.nodes) {
+    t.push([
+      n.name,
+      n.role,
+      n.state,
+      n.timeline ?? "-",
+      n.lag ?? "-",
+      `${HOST}:${n.pgPort}`,
+      pidCell(n.agentPid, n.agentRunning),
+      pidCell(n.postmasterPid, n.postmasterRunning),
+      n.agentRssKb === undefined ? "-" : `${(n.agentRssKb / 1024).toFixed(1)} MB`,
+    ]);
+  }
+  const etcd = s.etcd.map((e) => `${e.name} ${e.clientUrl} pid ${pidCell(e.pid, e.running)}`).join("; ");
+  return [
+    t.toString(),
+    `primary proxy  ${s.proxy.host}:${s.proxy.port}    replica proxy  ${s.replicaProxy.host}:${s.replicaProxy.port}    haproxy pid ${pidCell(s.haproxy.pid, s.haproxy.running)}`,
+    `etcd           ${etcd}`,
+  ].join("\n");
+}

@@ -1,0 +1,86 @@
+/**
+ * Faults and repairs on one node of a local cluster, for the demo, the benchmark and the tests.
+ * Each returns the time the fault was injected (Date.now(), right after the signal was sent).
+ */
+import { isPostgresProcess, isRunning, readPostmasterPid } from "../postgres/process";
+import { serviceOwner, spawnAgent } from "./agents";
+import { computeLayout, DEFAULT_BASE_PORT } from "./layout";
+import { findNode, readClusterFile, writeClusterFile } from "./state";
+
+export { waitForPrimary, waitHealthy } from "./health";
+
+function kill(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The running postmaster of a node (from postmaster.pid, checked to be a postgres process). */
+export function postmasterPid(dataDir: string): number | undefined {
+  const pid = readPostmasterPid(dataDir)?.pid;
+  return pid !== undefined && isRunning(pid) && isPostgresProcess(pid) ? pid : undefined;
+}
+
+export interface Fault {
+  at: number;
+  agentPid?: number;
+  postmasterPid?: number;
+}
+
+/** kill -9 of the node's agent and then its postmaster: a machine crash as far as the cluster can tell. */
+export function killNode(dir: string, name: string): Fault {
+  const n = findNode(readClusterFile(dir), name);
+  const pm = postmasterPid(n.dataDir);
+  if (!isRunning(n.agentPid)) throw new Error(`${name}: the agent (pid ${n.agentPid}) is not running`);
+  // Agent first: it would otherwise restart the postmaster in the moment between the two kills.
+  kill(n.agentPid, "SIGKILL");
+  if (pm !== undefined) kill(pm, "SIGKILL");
+  return { at: Date.now(), agentPid: n.agentPid, postmasterPid: pm };
+}
+
+/** kill -9 of the node's postmaster only; its agent lives on and must react. */
+export function crashPostgres(dir: string, name: string): Fault {
+  const n = findNode(readClusterFile(dir), name);
+  const pm = postmasterPid(n.dataDir);
+  if (pm === undefined) throw new Error(`${name}: no running postmaster in ${n.dataDir}/postmaster.pid`);
+  kill(pm, "SIGKILL");
+  return { at: Date.now(), postmasterPid: pm };
+}
+
+/** SIGTERM to the node's agent: a graceful stop (it stops PostgreSQL and releases the leader key). */
+export function stopAgent(dir: string, name: string): Fault {
+  const n = findNode(readClusterFile(dir), name);
+  if (!isRunning(n.agentPid)) throw new Error(`${name}: the agent (pid ${n.agentPid}) is not running`);
+  kill(n.agentPid, "SIGTERM");
+  return { at: Date.now(), agentPid: n.agentPid };
+}
+
+/** Waits until a stopped/killed agent is gone (a SIGTERMed agent takes a moment to stop PostgreSQL). */
+export async function waitAgentGone(dir: string, name: string, timeoutMs: number): Promise<void> {
+  const n = findNode(readClusterFile(dir), name);
+  const deadline = Date.now() + timeoutMs;
+  while (isRunning(n.agentPid)) {
+    if (Date.now() > deadline) throw new Error(`${name}: the agent (pid ${n.agentPid}) still runs after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Starts the node's agent again on its existing data dir and config, records the new pid in
+ * cluster.json and returns it. It adopts a postmaster that is still running (crash-pg leaves none).
+ */
+export function restartNode(dir: string, name: string): number {
+  const c = readClusterFile(dir);
+  const n = findNode(c, name);
+  if (isRunning(n.agentPid)) throw new Error(`${name}: the agent (pid ${n.agentPid}) still runs: stop it first`);
+  // Paths of the node come from the layout, which does not depend on ports or counts.
+  const slot = computeLayout({ dir, nodes: c.nodes.length, etcd: 0, basePort: DEFAULT_BASE_PORT }).nodes.find((s) => s.name === name);
+  if (!slot) throw new Error(`${name}: not a node of the layout in ${dir}`);
+  const pid = spawnAgent(slot, serviceOwner());
+  n.agentPid = pid;
+  writeClusterFile(dir, c);
+  return pid;
+}

@@ -1,0 +1,77 @@
+/**
+ * Waiting for a local cluster to reach a state: a writable primary, a healthy cluster, a proxy that
+ * takes writes. Each wait polls the agents' REST API and fails with what it was still waiting for.
+ */
+import { Client } from "pg";
+import { isRunning, sleep } from "../postgres/process";
+import { apiStatus, ClusterFile, fetchCluster, judgeHealth, readClusterFile } from "./state";
+import { redact } from "./writer";
+
+export type Progress = (line: string) => void;
+
+/** Throws when an agent that should run has exited: no point waiting for it, its log says why. */
+function assertAgentsRunning(c: ClusterFile, dir: string, names?: readonly string[]): void {
+  for (const n of c.nodes) {
+    if (names && !names.includes(n.name)) continue;
+    if (!isRunning(n.agentPid)) throw new Error(`${n.name}: the agent (pid ${n.agentPid}) exited: read ${dir}/${n.name}/agent.log`);
+  }
+}
+
+/** Name of the node whose agent answers 200 on /primary (not one of exclude); polls every 100 ms. */
+export async function waitForPrimary(dir: string, o: { exclude?: readonly string[]; timeoutMs: number }): Promise<string> {
+  const deadline = Date.now() + o.timeoutMs;
+  for (;;) {
+    const c = readClusterFile(dir);
+    const candidates = c.nodes.filter((n) => !(o.exclude ?? []).includes(n.name));
+    const codes = await Promise.all(candidates.map((n) => apiStatus(n, "/primary", 500)));
+    const i = codes.findIndex((s) => s === 200);
+    if (i >= 0) return candidates[i].name;
+    if (Date.now() > deadline) {
+      throw new Error(`no primary among ${candidates.map((n) => n.name).join(", ")} within ${o.timeoutMs} ms (/primary answered ${codes.map((s) => s ?? "nothing").join(", ")})`);
+    }
+    await sleep(100);
+  }
+}
+
+/**
+ * Waits until one leader is running and writable (/primary 200) and every other node streams from it
+ * on its timeline. Calls progress with what it waits for whenever that changes. Returns the leader.
+ */
+export async function waitHealthy(dir: string, timeoutMs: number, progress?: Progress): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    const c = readClusterFile(dir);
+    assertAgentsRunning(c, dir);
+    const verdict = judgeHealth(await fetchCluster(c), c.nodes.map((n) => n.name));
+    const leader = verdict.leader ? c.nodes.find((n) => n.name === verdict.leader) : undefined;
+    if (verdict.healthy && leader && (await apiStatus(leader, "/primary")) === 200) return leader.name;
+    const waiting = verdict.healthy ? `${verdict.leader}: /primary not 200 yet` : verdict.waitingFor.join("; ");
+    if (Date.now() > deadline) throw new Error(`cluster not healthy within ${Math.round(timeoutMs / 1000)} s: ${waiting}`);
+    if (waiting !== last) progress?.(`waiting: ${waiting}`);
+    last = waiting;
+    await sleep(200);
+  }
+}
+
+/** Waits until a write transaction goes through the primary proxy port (HAProxy has marked the primary up). */
+export async function waitProxyWritable(dsn: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = "";
+  while (Date.now() < deadline) {
+    const c = new Client({ connectionString: dsn, connectionTimeoutMillis: 1000, query_timeout: 2000 });
+    c.on("error", () => undefined);
+    try {
+      await c.connect();
+      const r = await c.query<{ ro: string }>("SHOW transaction_read_only");
+      if (r.rows[0].ro === "off") return;
+      lastError = "the proxy reached a read-only server";
+    } catch (e) {
+      lastError = (e as Error).message;
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+    await sleep(100);
+  }
+  throw new Error(`no writable primary through ${redact(dsn)} within ${timeoutMs} ms (last: ${lastError})`);
+}
