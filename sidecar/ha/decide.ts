@@ -76,8 +76,11 @@ function decideUninitialized(input: HaInput): Decision {
     const upstream = hostPortOf(leaderMember);
     if (upstream) {
       return {
-        actions: [{ type: "baseBackup", leader: leader!.name, upstream }],
-        reason: `no data directory: taking a base backup from leader ${leader!.name}`,
+        actions: [
+          { type: "baseBackup", leader: leader!.name, upstream },
+          { type: "startReplica", leader: leader!.name, upstream },
+        ],
+        reason: `no data directory: taking a base backup from leader ${leader!.name} and streaming from it`,
         role: "uninitialized",
       };
     }
@@ -104,14 +107,14 @@ function decideStopped(input: HaInput): Decision {
     const leaderMember = findMember(input, leader.name);
     const upstream = leaderMember && hostPortOf(leaderMember);
     if (!upstream) return { actions: [], reason: `leader ${leader.name} has not published its address yet: waiting`, role: "replica" };
+    if (memory.rewindFailed) {
+      return {
+        actions: [{ type: "baseBackup", leader: leader.name, upstream }, { type: "startReplica", leader: leader.name, upstream }],
+        reason: `pg_rewind failed before: re-creating the data directory from leader ${leader.name}`,
+        role: "replica",
+      };
+    }
     if (wasPrimary(input)) {
-      if (memory.rewindFailed) {
-        return {
-          actions: [{ type: "baseBackup", leader: leader.name, upstream }, { type: "startReplica", leader: leader.name, upstream }],
-          reason: `former primary and pg_rewind failed before: re-creating the data directory from leader ${leader.name}`,
-          role: "replica",
-        };
-      }
       return {
         actions: [{ type: "rewind", leader: leader.name, upstream }, { type: "startReplica", leader: leader.name, upstream }],
         reason: `former primary (cluster state "${local.dataDir.clusterState}"): rewinding against leader ${leader.name} before following it`,
@@ -191,10 +194,9 @@ function decidePrimary(input: HaInput): Decision {
   };
 }
 
-/** A data directory last used as a primary (no standby.signal, or crashed/fenced while in production). */
+/** A data directory last used as a primary: startReplica writes standby.signal, promotion removes it. */
 function wasPrimary(input: HaInput): boolean {
-  const d = input.local.dataDir;
-  return !d.standbySignal || d.clusterState === "in production";
+  return !input.local.dataDir.standbySignal;
 }
 
 function findMember(input: HaInput, name: string): Member | undefined {

@@ -183,7 +183,8 @@ export class HaDriver {
   private logDecision(d: Decision): void {
     const changed = d.reason !== this.decision?.reason;
     const fields = { role: d.role, actions: d.actions.map((a) => a.type) };
-    if (d.actions.length || changed) this.o.log.info(fields, d.reason);
+    const routine = d.actions.every((a) => a.type === "publishOptime" || a.type === "syncSlots");
+    if (changed || !routine) this.o.log.info(fields, d.reason);
     else this.o.log.debug(fields, d.reason);
   }
 

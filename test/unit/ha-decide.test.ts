@@ -76,7 +76,7 @@ describe("decide (pure HA decision)", () => {
     // Uninitialized
     ["U1 empty cluster: race to bootstrap", input("a", "empty", cluster({ initialize: undefined, leader: undefined, members: [] })), ["claimInitialize", "bootstrap", "acquireLeader"], /not initialized/],
     ["U2 another member bootstraps: wait", input("b", "empty", cluster({ initialize: "", leader: undefined })), [], /bootstrapping/],
-    ["U3 running leader: base backup from it", input("b", "empty", cluster()), ["baseBackup"], /base backup from leader a/],
+    ["U3 running leader: base backup from it", input("b", "empty", cluster()), ["baseBackup", "startReplica"], /base backup from leader a/],
     ["U4 leader not running yet: wait", input("b", "empty", cluster({ members: [member("a", "primary", 5432, { state: "starting" })] })), [], /waiting/],
     // Stopped
     ["S1 leader key ours, PostgreSQL down: restart in place", input("a", "stopped", cluster()), ["startPrimary"], /restarting it in place/],
