@@ -33,6 +33,8 @@ interface StoredKv {
   lease: string;
 }
 
+type LoggedEvent = WatchEvent & { seq: number };
+
 interface Lease {
   ttlSeconds: number;
   expiresAt: number;
@@ -40,8 +42,8 @@ interface Lease {
 
 export interface MemoryWatcher {
   prefix: string;
-  /** First revision this watcher still has to receive. */
-  next: number;
+  /** Sequence number (position in the store's event log) of the next event this watcher has to receive. */
+  nextSeq: number;
   onEvent: (e: WatchEvent) => void;
   onError?: (err: Error) => void;
   paused: boolean;
@@ -51,9 +53,12 @@ export interface MemoryWatcher {
 export class MemoryEtcd {
   private readonly kvs = new Map<string, StoredKv>();
   private readonly leases = new Map<string, Lease>();
-  private readonly history: WatchEvent[] = [];
+  /** Every change in commit order; seq = position in the log, counting the ones compaction dropped. */
+  private readonly history: LoggedEvent[] = [];
+  private nextSeq = 0;
+  private droppedSeq = 0;
   private readonly watchers = new Set<MemoryWatcher>();
-  private readonly queue: { watcher: MemoryWatcher; event: WatchEvent }[] = [];
+  private readonly queue: { watcher: MemoryWatcher; event: LoggedEvent }[] = [];
   private delivering = false;
   private compactRevision = 0;
   private lastLeaseId = 0x1000;
@@ -171,15 +176,19 @@ export class MemoryEtcd {
   /** Forget history before `revision`: watches from older revisions fail as in etcd. */
   compact(revision: number): void {
     this.compactRevision = Math.max(this.compactRevision, Math.min(revision, this.revision));
-    while (this.history.length > 0 && this.history[0].revision < this.compactRevision) this.history.shift();
+    while (this.history.length > 0 && this.history[0].revision < this.compactRevision) {
+      this.history.shift();
+      this.droppedSeq++;
+    }
   }
 
   private commit(events: WatchEvent[]): void {
     if (events.length === 0) return;
     this.revision = events[0].revision;
-    this.history.push(...events);
+    const logged = events.map((e) => ({ ...e, seq: this.nextSeq++ }));
+    this.history.push(...logged);
     for (const watcher of this.watchers) {
-      for (const event of events) if (event.key.startsWith(watcher.prefix)) this.queue.push({ watcher, event });
+      for (const event of logged) if (event.key.startsWith(watcher.prefix)) this.queue.push({ watcher, event });
     }
     this.drain();
   }
@@ -191,9 +200,9 @@ export class MemoryEtcd {
       let item;
       while ((item = this.queue.shift()) !== undefined) {
         const { watcher, event } = item;
-        if (watcher.stopped || watcher.paused || event.revision < watcher.next) continue;
-        watcher.next = event.revision + 1;
-        watcher.onEvent(event);
+        if (watcher.stopped || watcher.paused || event.seq < watcher.nextSeq) continue;
+        watcher.nextSeq = event.seq + 1;
+        watcher.onEvent({ type: event.type, key: event.key, revision: event.revision });
       }
     } finally {
       this.delivering = false;
@@ -203,8 +212,9 @@ export class MemoryEtcd {
   /** Registers a watcher (paused: its client is cut off) and replays history from `fromRevision`. */
   addWatcher(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, onError: ((err: Error) => void) | undefined, paused: boolean): MemoryWatcher {
     this.tick();
-    const next = fromRevision > 0 ? fromRevision : this.revision + 1;
-    const watcher: MemoryWatcher = { prefix, next, onEvent, onError, paused, stopped: false };
+    const watcher: MemoryWatcher = { prefix, nextSeq: this.nextSeq, onEvent, onError, paused, stopped: false };
+    if (fromRevision > 0 && fromRevision < this.compactRevision) watcher.nextSeq = -1; // reported as compacted below
+    else if (fromRevision > 0) watcher.nextSeq = this.history.find((e) => e.revision >= fromRevision)?.seq ?? this.nextSeq;
     this.watchers.add(watcher);
     if (paused) onError?.(new DcsUnavailableError("etcd unreachable: watch not established"));
     else this.catchUp(watcher);
@@ -229,13 +239,13 @@ export class MemoryEtcd {
   }
 
   private catchUp(watcher: MemoryWatcher): void {
-    if (watcher.next < this.compactRevision) {
-      watcher.onError?.(new Error(`etcd watch from revision ${watcher.next} failed: compacted up to ${this.compactRevision}; events in between are lost, reload and continue from now`));
-      watcher.next = this.revision + 1;
+    if (watcher.nextSeq < this.droppedSeq) {
+      watcher.onError?.(new Error(`etcd watch failed: history compacted up to revision ${this.compactRevision}; events in between are lost, reload and continue from now`));
+      watcher.nextSeq = this.nextSeq;
       return;
     }
     for (const event of this.history) {
-      if (event.revision >= watcher.next && event.key.startsWith(watcher.prefix)) this.queue.push({ watcher, event });
+      if (event.seq >= watcher.nextSeq && event.key.startsWith(watcher.prefix)) this.queue.push({ watcher, event });
     }
     this.drain();
   }
