@@ -97,6 +97,7 @@ export class SimCluster {
   /** Advance fake time, replicating WAL and checking the split-brain invariant after every step. */
   async run(ms: number): Promise<void> {
     await this.clock.advance(ms, () => {
+      this.etcd.tick();
       this.world.replicate();
       if (this.world.writablePrimaries().length > 1) this.splitBrain.push(this.clock.now());
     });
