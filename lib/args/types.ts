@@ -1,0 +1,211 @@
+/**
+ * The one args interface of `HaPostgresCluster`. Every field is optional and documented with its
+ * default; `validateClusterArgs` (./validate.ts) checks them and fills the defaults before any
+ * resource is declared.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+/** How the load balancer reaches the primary. */
+export type Routing = "haproxy" | "direct";
+
+/** Where the etcd members run. */
+export type EtcdPlacement = "dedicated" | "colocated";
+
+/** EBS volume types a data volume may use. */
+export type VolumeType = "gp3" | "gp2" | "io1" | "io2";
+
+export interface DataVolumeArgs {
+  /** Size in GiB. Default: 50 for PostgreSQL, 10 for etcd. */
+  sizeGiB?: number;
+  /** EBS volume type. Default: "gp3". */
+  type?: VolumeType;
+  /** Provisioned IOPS: gp3 3000–16000 (default 3000, AWS's baseline), required for io1/io2; not allowed for gp2. */
+  iops?: number;
+  /** gp3 throughput in MiB/s, 125–1000. Default: 125 (AWS's baseline). Only for gp3. */
+  throughputMiBps?: number;
+}
+
+export interface PostgresArgs {
+  /**
+   * PostgreSQL major version, installed as the Debian package `postgresql-<version>`.
+   * Default: 17 (what Debian 13 "trixie" ships). Another version needs an AMI whose apt sources have it.
+   */
+  version?: number;
+  /**
+   * Extra server parameters written to postgresql.conf, e.g. `{ shared_buffers: "2GB" }`.
+   * Parameters the cluster manages itself (listen_addresses, port, ssl*, hba_file, data_directory...)
+   * are rejected. Default: none.
+   */
+  parameters?: Record<string, string | number | boolean>;
+}
+
+export interface EtcdArgs {
+  /** Number of etcd members: 3 (survives one failure) or 5 (survives two). Default: 3. */
+  members?: number;
+  /**
+   * "dedicated": small instances of their own (the default: a busy database cannot starve etcd's
+   * heartbeats). "colocated": etcd runs on the PostgreSQL nodes; then `members` must not exceed
+   * `nodeCount`, and the first `members` nodes carry it.
+   */
+  placement?: EtcdPlacement;
+  /** Instance type of dedicated etcd members. Default: "t3.small" ("t4g.small" on arm64). */
+  instanceType?: string;
+  /** Data volume of each dedicated etcd member. Default: 10 GiB gp3, encrypted. */
+  dataVolume?: DataVolumeArgs;
+}
+
+export interface TimingArgs {
+  /** Leader lease in seconds (Patroni's `ttl`). Default: 4. Must be ≥ loopWait + 2 × retryTimeout. */
+  ttl?: number;
+  /** Seconds between HA loop runs. Default: 1. */
+  loopWait?: number;
+  /** Seconds one etcd or PostgreSQL call may take. Default: 1.5. */
+  retryTimeout?: number;
+}
+
+export interface ListenerPortsArgs {
+  /** NLB port that reaches the primary (read-write). Default: 5432. */
+  primary?: number;
+  /** NLB port that reaches the replicas (read-only, round robin). Default: 5433. */
+  replica?: number;
+}
+
+export interface HaPostgresClusterArgs {
+  /** VPC to deploy into. Default: the VPC of `subnetIds`, or the account's default VPC. */
+  vpcId?: pulumi.Input<string>;
+  /**
+   * Subnets for the nodes, etcd and the load balancer, in at least 2 availability zones (3 lets
+   * etcd survive a zone outage). Nodes are spread round robin over the zones.
+   * Default: the default-for-zone subnets of the default VPC.
+   */
+  subnetIds?: pulumi.Input<string>[];
+  /** Number of PostgreSQL nodes (one primary, the rest replicas), 2–9. Default: 3. */
+  nodeCount?: number;
+  /** Instance type of the PostgreSQL nodes. Default: "m7i.large" ("m7g.large" on arm64). */
+  instanceType?: string;
+  /** CPU architecture of every instance; instance types must match it. Default: "x86_64". */
+  architecture?: "x86_64" | "arm64";
+  /**
+   * AMI of every instance. Default: the newest official Debian 13 AMI for `architecture`, looked up
+   * at deploy time (owner 136693071363, Debian's cloud team). Any Debian-based AMI with cloud-init works.
+   */
+  amiId?: pulumi.Input<string>;
+  /** EC2 key pair for SSH. Default: none — use Session Manager (`aws ssm start-session`). */
+  sshKeyName?: pulumi.Input<string>;
+  /** Install the SSM agent and grant Session Manager access. Default: true. */
+  sessionManager?: boolean;
+  /** PostgreSQL version and parameters. Default: version 17, no extra parameters. */
+  postgres?: PostgresArgs;
+  /** The data volume of each PostgreSQL node (kept when the instance is replaced). Default: 50 GiB gp3, encrypted. */
+  dataVolume?: DataVolumeArgs;
+  /**
+   * KMS key (id or ARN) for every EBS volume (root and data) and the SSM SecureString parameters.
+   * Default: the AWS-managed keys (aws/ebs and aws/ssm).
+   */
+  kmsKeyId?: pulumi.Input<string>;
+  /** etcd cluster options. Default: 3 dedicated t3.small members. */
+  etcd?: EtcdArgs;
+  /**
+   * "haproxy" (default): the NLB targets HAProxy on every node, which checks each member's agent
+   * `/primary` every second and forwards there; failover is seen within ~2 s and the NLB never
+   * has to change its mind. "direct": the NLB targets PostgreSQL with an HTTP check of the agent's
+   * `/primary` on port 8008; AWS needs ≥ 2 checks × ≥ 5 s to mark a target down or up, so failover
+   * takes ≥ 10–20 s longer, and when no target is healthy the NLB sends to all of them (fail open).
+   */
+  routing?: Routing;
+  /** NLB listener ports. Default: primary 5432, replica 5433. */
+  listenerPorts?: ListenerPortsArgs;
+  /** Make the NLB internet-facing (it needs public subnets then). Default: false (internal). */
+  publicLoadBalancer?: boolean;
+  /**
+   * CIDR blocks allowed to connect to the listeners, e.g. ["10.0.0.0/16"]. Default: none — clients
+   * join `clientSecurityGroupId` instead. "0.0.0.0/0" opens the listeners to everyone: only if you mean it.
+   */
+  allowedCidrs?: string[];
+  /** Security groups whose members may connect to the listeners. Default: none (besides `clientSecurityGroupId`). */
+  allowedSecurityGroupIds?: pulumi.Input<string>[];
+  /** HA timing profile. Default: ttl 4, loopWait 1, retryTimeout 1.5. */
+  timing?: TimingArgs;
+  /** A replica more than this many bytes behind the leader is never promoted. Default: 1048576 (1 MiB). */
+  maximumLagOnFailover?: number;
+  // Issue 4 adds `synchronousMode?: boolean` and `synchronousModeStrict?: boolean` here (and to
+  // ResolvedClusterArgs, the validation schema and the agent config renderer). Not implemented yet.
+  /**
+   * Cluster name: the etcd scope, the SSM path segment and the `Name` tag prefix.
+   * Default: the component's resource name. Letters, digits, '-', max 40 characters.
+   */
+  clusterName?: string;
+  /** Prefix of the SSM parameter names: `<prefix>/<clusterName>/...`. Default: "/ha-postgres". */
+  ssmParameterPrefix?: string;
+  /**
+   * The agent bundle uploaded to S3 and unpacked on every node. Default: an archive of this
+   * package's built `dist/sidecar` plus `package.json` and its production `node_modules` (run
+   * `npm run build` first).
+   */
+  agentBundle?: pulumi.asset.Archive;
+  /** Tags added to every taggable resource. Default: none (a `ha-postgres:cluster` tag is always added). */
+  tags?: Record<string, string>;
+}
+
+/** Data volume settings after defaults. */
+export interface ResolvedDataVolume {
+  sizeGiB: number;
+  type: VolumeType;
+  iops?: number;
+  throughputMiBps?: number;
+}
+
+/** The args after validation, with every default filled in. Output-typed inputs pass through unchanged. */
+export interface ResolvedClusterArgs {
+  vpcId?: pulumi.Input<string>;
+  subnetIds?: pulumi.Input<string>[];
+  nodeCount: number;
+  instanceType: string;
+  architecture: "x86_64" | "arm64";
+  amiId?: pulumi.Input<string>;
+  sshKeyName?: pulumi.Input<string>;
+  sessionManager: boolean;
+  postgres: { version: number; parameters: Record<string, string | number | boolean> };
+  dataVolume: ResolvedDataVolume;
+  kmsKeyId?: pulumi.Input<string>;
+  etcd: { members: number; placement: EtcdPlacement; instanceType: string; dataVolume: ResolvedDataVolume };
+  routing: Routing;
+  listenerPorts: { primary: number; replica: number };
+  publicLoadBalancer: boolean;
+  allowedCidrs: string[];
+  allowedSecurityGroupIds: pulumi.Input<string>[];
+  timing: { ttl: number; loopWait: number; retryTimeout: number };
+  maximumLagOnFailover: number;
+  clusterName: string;
+  ssmParameterPrefix: string;
+  agentBundle?: pulumi.asset.Archive;
+  tags: Record<string, string>;
+}
+
+/** Fixed ports on the nodes (the same as the local cluster's, see DESIGN.md). */
+export const NODE_PORTS = {
+  postgres: 5432,
+  agentApi: 8008,
+  haproxyPrimary: 5000,
+  haproxyReplica: 5001,
+  etcdClient: 2379,
+  etcdPeer: 2380,
+} as const;
+
+export const DEFAULTS = {
+  nodeCount: 3,
+  instanceType: { x86_64: "m7i.large", arm64: "m7g.large" },
+  etcdInstanceType: { x86_64: "t3.small", arm64: "t4g.small" },
+  architecture: "x86_64",
+  postgresVersion: 17,
+  dataVolumeGiB: 50,
+  etcdVolumeGiB: 10,
+  volumeType: "gp3",
+  etcdMembers: 3,
+  etcdPlacement: "dedicated",
+  routing: "haproxy",
+  listenerPorts: { primary: 5432, replica: 5433 },
+  timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5 },
+  maximumLagOnFailover: 1048576,
+  ssmParameterPrefix: "/ha-postgres",
+} as const;

@@ -1,0 +1,269 @@
+/**
+ * Pure validation of `HaPostgresClusterArgs`: runs before any resource is declared, so bad input
+ * creates nothing. Every message names the argument (as a path, e.g. `etcd.members`) and the fix.
+ * Values that are Pulumi Outputs are only known at deploy time and pass through unchecked here;
+ * what depends on them (subnet zones) is checked by `validatePlacement` once they resolve.
+ */
+import { isIPv4, isIPv6 } from "node:net";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { DEFAULTS, HaPostgresClusterArgs, ResolvedClusterArgs, ResolvedDataVolume } from "./types";
+
+export class ClusterArgsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid HaPostgresCluster args:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ClusterArgsError";
+  }
+}
+
+const isInputLike = (v: unknown): boolean =>
+  typeof v === "string" || pulumi.Output.isInstance(v) || (typeof v === "object" && v !== null && typeof (v as PromiseLike<unknown>).then === "function");
+const stringInput = z.custom<pulumi.Input<string>>(isInputLike, { message: "must be a string or a Pulumi Output of one" });
+
+/** Instance families built on Graviton (arm64): a "g" after the generation digit, e.g. m7g, t4g, c8gd. */
+export function isArmInstanceType(t: string): boolean {
+  return /^[a-z]+\d+g[a-z-]*\./.test(t);
+}
+
+const instanceType = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]*\.[a-z0-9-]+$/, "must be an EC2 instance type such as m7i.large");
+
+const dataVolume = z
+  .object({
+    sizeGiB: z.number().int("must be a whole number of GiB").min(1, "must be at least 1 GiB").max(16384, "EBS volumes hold at most 16384 GiB").optional(),
+    type: z.enum(["gp3", "gp2", "io1", "io2"], { message: 'must be one of "gp3", "gp2", "io1", "io2"' }).optional(),
+    iops: z.number().int().positive().optional(),
+    throughputMiBps: z.number().int().optional(),
+  })
+  .strict();
+
+/** PostgreSQL parameters the cluster writes itself: a user value would break networking, TLS or HA. */
+const MANAGED_PARAMETERS = new Set([
+  "listen_addresses", "port", "data_directory", "hba_file", "ident_file", "config_file",
+  "ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file", "primary_conninfo", "primary_slot_name",
+  "restore_command", "recovery_target_timeline", "synchronous_standby_names", "hot_standby", "wal_level",
+]);
+
+const argsSchema = z
+  .object({
+    vpcId: stringInput.optional(),
+    subnetIds: z.array(stringInput, { message: "must be a list of subnet ids" }).optional(),
+    nodeCount: z.number().int("must be a whole number").optional(),
+    instanceType: instanceType.optional(),
+    architecture: z.enum(["x86_64", "arm64"], { message: 'must be "x86_64" or "arm64"' }).optional(),
+    amiId: stringInput.optional(),
+    sshKeyName: stringInput.optional(),
+    sessionManager: z.boolean().optional(),
+    postgres: z
+      .object({
+        version: z.number().int().optional(),
+        parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()], { message: "values must be strings, numbers or booleans" })).optional(),
+      })
+      .strict()
+      .optional(),
+    dataVolume: dataVolume.optional(),
+    kmsKeyId: stringInput.optional(),
+    etcd: z
+      .object({
+        members: z.number().int().optional(),
+        placement: z.enum(["dedicated", "colocated"], { message: 'must be "dedicated" or "colocated"' }).optional(),
+        instanceType: instanceType.optional(),
+        dataVolume: dataVolume.optional(),
+      })
+      .strict()
+      .optional(),
+    routing: z.enum(["haproxy", "direct"], { message: 'must be "haproxy" (default) or "direct"' }).optional(),
+    listenerPorts: z
+      .object({
+        primary: z.number().int().min(1, "must be a TCP port, 1–65535").max(65535, "must be a TCP port, 1–65535").optional(),
+        replica: z.number().int().min(1, "must be a TCP port, 1–65535").max(65535, "must be a TCP port, 1–65535").optional(),
+      })
+      .strict()
+      .optional(),
+    publicLoadBalancer: z.boolean().optional(),
+    allowedCidrs: z.array(z.string()).optional(),
+    allowedSecurityGroupIds: z.array(stringInput).optional(),
+    timing: z
+      .object({ ttl: z.number().optional(), loopWait: z.number().optional(), retryTimeout: z.number().optional() })
+      .strict()
+      .optional(),
+    maximumLagOnFailover: z.number().int("must be a whole number of bytes").min(0, "must be ≥ 0 bytes").optional(),
+    clusterName: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,39}$/, "must start with a letter and use only lower-case letters, digits and '-', at most 40 characters")
+      .optional(),
+    ssmParameterPrefix: z
+      .string()
+      .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'must look like "/ha-postgres": a leading "/", no trailing "/", letters, digits, "_", ".", "-"')
+      .optional(),
+    agentBundle: z.custom<pulumi.asset.Archive>((v) => pulumi.asset.Archive.isInstance(v), { message: "must be a pulumi.asset.Archive" }).optional(),
+    tags: z.record(z.string(), z.string({ message: "tag values must be strings" })).optional(),
+  })
+  .strict();
+
+/** True for a well-formed IPv4 CIDR block with zero host bits, or an IPv6 CIDR block. */
+export function isCidr(s: string): boolean {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  if (!m) return false;
+  const bits = Number(m[2]);
+  if (isIPv6(m[1])) return bits <= 128;
+  if (!isIPv4(m[1]) || bits > 32) return false;
+  const ip = m[1].split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+  return ip % 2 ** (32 - bits) === 0;
+}
+
+function volumeProblems(path: string, v: z.infer<typeof dataVolume> | undefined): string[] {
+  const out: string[] = [];
+  if (!v) return out;
+  const type = v.type ?? "gp3";
+  if ((type === "io1" || type === "io2") && v.iops === undefined) out.push(`${path}.iops: required for ${type} volumes: set the provisioned IOPS, e.g. 6000`);
+  if (type === "gp2" && v.iops !== undefined) out.push(`${path}.iops: gp2 volumes have no provisioned IOPS: remove it or use type "gp3"`);
+  if (type === "gp3" && v.iops !== undefined && (v.iops < 3000 || v.iops > 16000)) out.push(`${path}.iops: gp3 takes 3000–16000 IOPS: set a value in that range`);
+  if (v.throughputMiBps !== undefined && type !== "gp3") out.push(`${path}.throughputMiBps: only gp3 volumes take a throughput: remove it or use type "gp3"`);
+  if (v.throughputMiBps !== undefined && (v.throughputMiBps < 125 || v.throughputMiBps > 1000)) out.push(`${path}.throughputMiBps: gp3 takes 125–1000 MiB/s: set a value in that range`);
+  return out;
+}
+
+function resolveVolume(v: z.infer<typeof dataVolume> | undefined, sizeGiB: number): ResolvedDataVolume {
+  return { sizeGiB: v?.sizeGiB ?? sizeGiB, type: v?.type ?? DEFAULTS.volumeType, iops: v?.iops, throughputMiBps: v?.throughputMiBps };
+}
+
+/**
+ * Validates the args and fills in every default. Pure: no resource, no I/O.
+ * Throws `ClusterArgsError` listing every problem found (not only the first).
+ */
+export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | undefined): ResolvedClusterArgs {
+  const parsed = argsSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new ClusterArgsError(
+      parsed.error.issues.map((issue) => {
+        const field = issue.path.length ? issue.path.join(".") : "(args)";
+        if (issue.code === "unrecognized_keys") {
+          const at = issue.path.length ? `${field}: ` : "";
+          return `${at}${issue.keys.map((k) => `"${k}"`).join(", ")}: not an argument of HaPostgresCluster: remove it or fix the spelling`;
+        }
+        return `${field}: ${issue.message}`;
+      }),
+    );
+  }
+  const a = parsed.data;
+  const problems: string[] = [];
+  const architecture = a.architecture ?? DEFAULTS.architecture;
+  const nodeCount = a.nodeCount ?? DEFAULTS.nodeCount;
+  if (nodeCount < 2) problems.push(`nodeCount: ${nodeCount} leaves nothing to fail over to: set nodeCount to 2 or more (3 recommended)`);
+  if (nodeCount > 9) problems.push(`nodeCount: ${nodeCount} is more than 9: use at most 9 nodes (add read capacity with larger instances)`);
+
+  const members = a.etcd?.members ?? DEFAULTS.etcdMembers;
+  const placement = a.etcd?.placement ?? DEFAULTS.etcdPlacement;
+  if (members % 2 === 0 && members > 0) {
+    problems.push(`etcd.members: ${members} is even and tolerates no more failures than ${members - 1}: use 3 or 5`);
+  } else if (members !== 3 && members !== 5) {
+    problems.push(`etcd.members: ${members} is not supported: use 3 (survives one failure) or 5 (survives two)`);
+  }
+  if (placement === "colocated" && members > nodeCount) {
+    problems.push(`etcd.members: ${members} colocated members need as many PostgreSQL nodes, but nodeCount is ${nodeCount}: raise nodeCount or lower etcd.members`);
+  }
+
+  const instanceType = a.instanceType ?? DEFAULTS.instanceType[architecture];
+  const etcdInstanceType = a.etcd?.instanceType ?? DEFAULTS.etcdInstanceType[architecture];
+  for (const [path, t] of [["instanceType", instanceType], ["etcd.instanceType", etcdInstanceType]] as const) {
+    if (isArmInstanceType(t) !== (architecture === "arm64")) {
+      problems.push(`${path}: "${t}" is ${isArmInstanceType(t) ? "arm64" : "x86_64"} but architecture is "${architecture}": set architecture to "${isArmInstanceType(t) ? "arm64" : "x86_64"}" or pick a matching type`);
+    }
+  }
+
+  if (a.subnetIds !== undefined) {
+    if (a.subnetIds.length < 2) problems.push(`subnetIds: ${a.subnetIds.length} subnet(s) cannot span zones: give subnets in at least 2 availability zones (3 recommended)`);
+    const plain = a.subnetIds.filter((s): s is string => typeof s === "string");
+    const dup = plain.find((s, i) => plain.indexOf(s) !== i);
+    if (dup) problems.push(`subnetIds: "${dup}" is listed twice: list each subnet once`);
+  }
+
+  const version = a.postgres?.version ?? DEFAULTS.postgresVersion;
+  if (version < 13 || version > 18) problems.push(`postgres.version: ${version} is not supported: use a major version from 13 to 18`);
+  for (const key of Object.keys(a.postgres?.parameters ?? {})) {
+    if (!/^[a-z_][a-z0-9_.]*$/.test(key)) problems.push(`postgres.parameters.${key}: not a PostgreSQL parameter name: use lower-case names such as shared_buffers`);
+    else if (MANAGED_PARAMETERS.has(key)) problems.push(`postgres.parameters.${key}: is managed by the cluster: remove it`);
+  }
+
+  problems.push(...volumeProblems("dataVolume", a.dataVolume), ...volumeProblems("etcd.dataVolume", a.etcd?.dataVolume));
+
+  const primary = a.listenerPorts?.primary ?? DEFAULTS.listenerPorts.primary;
+  const replica = a.listenerPorts?.replica ?? DEFAULTS.listenerPorts.replica;
+  if (primary === replica) problems.push(`listenerPorts.replica: ${replica} is also the primary port: give the replica listener its own port, e.g. ${primary + 1}`);
+
+  (a.allowedCidrs ?? []).forEach((c, i) => {
+    if (!isCidr(c)) problems.push(`allowedCidrs[${i}]: "${c}" is not a CIDR block: write it as a.b.c.d/n with zero host bits, e.g. 10.0.0.0/16`);
+  });
+
+  const ttl = a.timing?.ttl ?? DEFAULTS.timing.ttl;
+  const loopWait = a.timing?.loopWait ?? DEFAULTS.timing.loopWait;
+  const retryTimeout = a.timing?.retryTimeout ?? DEFAULTS.timing.retryTimeout;
+  if (!(loopWait > 0)) problems.push(`timing.loopWait: must be > 0 seconds: e.g. 1`);
+  if (!(retryTimeout > 0)) problems.push(`timing.retryTimeout: must be > 0 seconds: e.g. 1.5`);
+  if (ttl < 2) problems.push(`timing.ttl: ${ttl} s is shorter than etcd's smallest useful lease: use ttl ≥ 2`);
+  else if (loopWait + 2 * retryTimeout > ttl) {
+    problems.push(`timing.ttl: ${ttl} s must be at least loopWait + 2 × retryTimeout (${loopWait + 2 * retryTimeout} s): raise timing.ttl or lower timing.loopWait/timing.retryTimeout`);
+  }
+
+  for (const key of Object.keys(a.tags ?? {})) {
+    if (key.toLowerCase().startsWith("aws:")) problems.push(`tags.${key}: the "aws:" prefix is reserved by AWS: rename the tag`);
+  }
+  const clusterName = a.clusterName ?? name;
+  if (a.clusterName === undefined && !/^[a-z][a-z0-9-]{0,39}$/.test(name)) {
+    problems.push(`clusterName: the default (the resource name "${name}") must start with a letter and use only lower-case letters, digits and '-', at most 40 characters: set clusterName`);
+  }
+  if (problems.length) throw new ClusterArgsError(problems);
+
+  return {
+    vpcId: a.vpcId,
+    subnetIds: a.subnetIds,
+    nodeCount,
+    instanceType,
+    architecture,
+    amiId: a.amiId,
+    sshKeyName: a.sshKeyName,
+    sessionManager: a.sessionManager ?? true,
+    postgres: { version, parameters: { ...(a.postgres?.parameters ?? {}) } },
+    dataVolume: resolveVolume(a.dataVolume, DEFAULTS.dataVolumeGiB),
+    kmsKeyId: a.kmsKeyId,
+    etcd: { members, placement, instanceType: etcdInstanceType, dataVolume: resolveVolume(a.etcd?.dataVolume, DEFAULTS.etcdVolumeGiB) },
+    routing: a.routing ?? DEFAULTS.routing,
+    listenerPorts: { primary, replica },
+    publicLoadBalancer: a.publicLoadBalancer ?? false,
+    allowedCidrs: [...(a.allowedCidrs ?? [])],
+    allowedSecurityGroupIds: [...(a.allowedSecurityGroupIds ?? [])],
+    timing: { ttl, loopWait, retryTimeout },
+    maximumLagOnFailover: a.maximumLagOnFailover ?? DEFAULTS.maximumLagOnFailover,
+    clusterName,
+    ssmParameterPrefix: a.ssmParameterPrefix ?? DEFAULTS.ssmParameterPrefix,
+    agentBundle: a.agentBundle,
+    tags: { ...(a.tags ?? {}) },
+  };
+}
+
+export interface SubnetInfo {
+  id: string;
+  availabilityZone: string;
+}
+
+/**
+ * Checks the subnets once their zones are known and assigns each host a subnet, spreading hosts
+ * round robin over the zones (sorted, so the result is stable across deployments). Pure.
+ */
+export function validatePlacement(subnets: SubnetInfo[], hostCounts: { nodes: number; etcd: number }): { nodes: SubnetInfo[]; etcd: SubnetInfo[] } {
+  if (subnets.length === 0) {
+    throw new ClusterArgsError(["subnetIds: no subnets found (the default VPC has no default-for-zone subnets?): pass subnetIds"]);
+  }
+  const zones = [...new Set(subnets.map((s) => s.availabilityZone))].sort();
+  if (zones.length < 2) {
+    throw new ClusterArgsError([
+      `subnetIds: every subnet is in ${zones[0]}: a zone outage would take the whole cluster down: give subnets in at least 2 availability zones (3 recommended)`,
+    ]);
+  }
+  // One subnet per zone (the first by id) so hosts spread over zones, not over subnets of one zone.
+  const perZone = zones.map((z) => subnets.filter((s) => s.availabilityZone === z).sort((x, y) => x.id.localeCompare(y.id))[0]);
+  const pick = (count: number, offset: number) => Array.from({ length: count }, (_, i) => perZone[(i + offset) % perZone.length]);
+  return { nodes: pick(hostCounts.nodes, 0), etcd: pick(hostCounts.etcd, 0) };
+}

@@ -1,0 +1,143 @@
+/**
+ * `HaPostgresCluster`: a highly available PostgreSQL cluster on EC2 (see DESIGN.md). This class only
+ * wires the pieces together in dependency order; each concern lives in its own module.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { HaPostgresClusterArgs } from "../args/types";
+import { validateClusterArgs } from "../args/validate";
+import { createAgentBundle, BUNDLE_KEY } from "../bundle/agent-bundle";
+import { createNodeIdentity } from "../iam/role";
+import { COMPONENT_TYPE, etcdHostName, nodeHostName, parameterNames } from "../naming/names";
+import { resolveNetwork } from "../network/network";
+import { attachNode, createLoadBalancer } from "../nlb/nlb";
+import { resolveAmi } from "../nodes/ami";
+import { createHostInstance, createHostSlot, HostSlot } from "../nodes/host";
+import { createPasswords } from "../secrets/passwords";
+import { createCa, createHostCertificate } from "../secrets/tls";
+import { createSecurityGroups } from "../security/groups";
+import { hostSpecs } from "../userdata/hosts";
+import { renderUserData } from "../userdata/render";
+
+export class HaPostgresCluster extends pulumi.ComponentResource {
+  /** DNS name of the load balancer; connect here on `primaryPort` for reads and writes. */
+  public readonly primaryEndpoint: pulumi.Output<string>;
+  public readonly primaryPort: pulumi.Output<number>;
+  /** DNS name for read-only traffic (the same load balancer) on `replicaPort`. */
+  public readonly replicaEndpoint: pulumi.Output<string>;
+  public readonly replicaPort: pulumi.Output<number>;
+  /** SSM parameter (SecureString) holding the `postgres` superuser password. */
+  public readonly superuserPasswordParameterName: pulumi.Output<string>;
+  /** SSM parameter (SecureString) holding the `replicator` password. */
+  public readonly replicationPasswordParameterName: pulumi.Output<string>;
+  /** The cluster CA certificate (public): use it as `sslrootcert` with sslmode=verify-full. */
+  public readonly caCertificatePem: pulumi.Output<string>;
+  /** Fixed private IPs of the PostgreSQL nodes, by index. */
+  public readonly nodePrivateIps: pulumi.Output<string[]>;
+  /** Fixed private IPs of the etcd members. */
+  public readonly etcdPrivateIps: pulumi.Output<string[]>;
+  /** Security group that clients join to reach the listeners. */
+  public readonly clientSecurityGroupId: pulumi.Output<string>;
+
+  constructor(name: string, rawArgs: HaPostgresClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+    super(COMPONENT_TYPE, name, {}, opts);
+    // Before any child: bad args create nothing.
+    const args = validateClusterArgs(name, rawArgs);
+    const ssmNames = parameterNames(args.ssmParameterPrefix, args.clusterName);
+
+    const network = resolveNetwork(args, this);
+    const sgs = createSecurityGroups(name, args, network.vpcId, this);
+    const lb = createLoadBalancer(name, args, network, sgs.nlb.id, this);
+
+    // Fixed addresses and data volumes first: every host's user-data lists every other host.
+    const nodeSlots: HostSlot[] = Array.from({ length: args.nodeCount }, (_, i) =>
+      createHostSlot(name, nodeHostName(i), network.placement.apply((p) => p.nodes[i]), [sgs.nodes.id], args.dataVolume, args, this),
+    );
+    const etcdSlots: HostSlot[] =
+      args.etcd.placement === "dedicated"
+        ? Array.from({ length: args.etcd.members }, (_, i) =>
+            createHostSlot(name, etcdHostName(i), network.placement.apply((p) => p.etcd[i]), [sgs.etcd.id], args.etcd.dataVolume, args, this),
+          )
+        : [];
+    const etcdMemberSlots = args.etcd.placement === "dedicated" ? etcdSlots : nodeSlots.slice(0, args.etcd.members);
+    const allSlots = [...nodeSlots, ...etcdSlots];
+
+    const passwords = createPasswords(name, args, this);
+    const ca = createCa(name, args, this);
+    const certs = allSlots.map((s) =>
+      createHostCertificate(name, s.host, s.eni.privateIp, nodeSlots.includes(s) ? [lb.nlb.dnsName] : [], ca, args, this),
+    );
+    const parameters = [passwords.superuser, passwords.replication, ca.parameter, ...certs.flatMap((c) => [c.certParameter, c.keyParameter])];
+
+    const bundle = createAgentBundle(name, args, this);
+    const identity = createNodeIdentity(name, args, { parameterArns: parameters.map((p) => p.arn), bundleObjectArn: bundle.objectArn }, this);
+
+    const slotMembers = (slots: HostSlot[]) => pulumi.all(slots.map((s) => s.eni.privateIp.apply((privateIp) => ({ name: s.host, privateIp }))));
+    const specs = pulumi
+      .all([slotMembers(nodeSlots), slotMembers(etcdMemberSlots), pulumi.all(allSlots.map((s) => s.volume.id)), network.vpcCidr, bundle.bucket.bucket])
+      .apply(([nodes, etcdMembers, volumeIds, vpcCidr, bucket]) =>
+        hostSpecs({
+          clusterName: args.clusterName,
+          ssmParameterPrefix: args.ssmParameterPrefix,
+          architecture: args.architecture,
+          sessionManager: args.sessionManager,
+          bundle: { bucket, key: BUNDLE_KEY },
+          nodes,
+          etcdMembers,
+          etcdPlacement: args.etcd.placement,
+          volumeIds: Object.fromEntries(allSlots.map((s, i) => [s.host, volumeIds[i]])),
+          postgres: {
+            version: args.postgres.version,
+            parameters: args.postgres.parameters,
+            allowedCidrs: [vpcCidr],
+            timing: args.timing,
+            maximumLagOnFailover: args.maximumLagOnFailover,
+            routing: args.routing,
+          },
+        }),
+      );
+
+    const ami = resolveAmi(args.amiId, args.architecture, this);
+    // Hosts boot only once their parameters and the bundle exist, so node-init finds them.
+    const bootDeps = [...parameters, bundle.object, identity.instanceProfile];
+    allSlots.forEach((slot, i) => {
+      const isNode = i < nodeSlots.length;
+      const { attachment } = createHostInstance(
+        name,
+        slot,
+        {
+          instanceType: isNode ? args.instanceType : args.etcd.instanceType,
+          ami,
+          instanceProfile: identity.instanceProfile,
+          userData: specs.apply((all) => renderUserData(all[i])),
+        },
+        args,
+        this,
+        bootDeps,
+      );
+      if (isNode) attachNode(name, slot.host, slot.eni.privateIp, lb, args.routing, this, [attachment]);
+    });
+
+    this.primaryEndpoint = lb.nlb.dnsName;
+    this.replicaEndpoint = lb.nlb.dnsName;
+    this.primaryPort = pulumi.output(args.listenerPorts.primary);
+    this.replicaPort = pulumi.output(args.listenerPorts.replica);
+    this.superuserPasswordParameterName = pulumi.output(ssmNames.superuserPassword);
+    this.replicationPasswordParameterName = pulumi.output(ssmNames.replicationPassword);
+    this.caCertificatePem = ca.certPem;
+    this.nodePrivateIps = pulumi.all(nodeSlots.map((s) => s.eni.privateIp));
+    this.etcdPrivateIps = pulumi.all(etcdMemberSlots.map((s) => s.eni.privateIp));
+    this.clientSecurityGroupId = sgs.clients.id;
+    this.registerOutputs({
+      primaryEndpoint: this.primaryEndpoint,
+      primaryPort: this.primaryPort,
+      replicaEndpoint: this.replicaEndpoint,
+      replicaPort: this.replicaPort,
+      superuserPasswordParameterName: this.superuserPasswordParameterName,
+      replicationPasswordParameterName: this.replicationPasswordParameterName,
+      caCertificatePem: this.caCertificatePem,
+      nodePrivateIps: this.nodePrivateIps,
+      etcdPrivateIps: this.etcdPrivateIps,
+      clientSecurityGroupId: this.clientSecurityGroupId,
+    });
+  }
+}

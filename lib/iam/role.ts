@@ -1,0 +1,88 @@
+/**
+ * The instance role shared by every host of the cluster, with least privilege: read this cluster's
+ * SSM parameters (exact ARNs) and the agent bundle object, decrypt them, and — when Session Manager
+ * is on — the messaging actions the SSM agent needs. Not `AmazonSSMManagedInstanceCore`: that
+ * managed policy also grants ssm:GetParameter on every parameter of the account.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { ResolvedClusterArgs } from "../args/types";
+import { childName, resourceTags } from "../naming/names";
+
+export interface PolicyStatement {
+  Sid: string;
+  Effect: "Allow";
+  Action: string[];
+  Resource: string[] | string;
+  Condition?: Record<string, Record<string, string>>;
+}
+
+/** Session Manager's actions (the messaging channel of the SSM agent), nothing else of SSM. */
+export const SESSION_MANAGER_ACTIONS = [
+  "ssm:UpdateInstanceInformation",
+  "ssmmessages:CreateControlChannel",
+  "ssmmessages:CreateDataChannel",
+  "ssmmessages:OpenControlChannel",
+  "ssmmessages:OpenDataChannel",
+  "ec2messages:AcknowledgeMessage",
+  "ec2messages:DeleteMessage",
+  "ec2messages:FailMessage",
+  "ec2messages:GetEndpoint",
+  "ec2messages:GetMessages",
+  "ec2messages:SendReply",
+];
+
+/** The node policy document. Pure, so tests check it without a cloud. */
+export function nodePolicyDocument(p: { parameterArns: string[]; bundleObjectArn: string; kmsKeyArn?: string; sessionManager: boolean }) {
+  const statements: PolicyStatement[] = [
+    { Sid: "ReadClusterParameters", Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [...p.parameterArns].sort() },
+    { Sid: "ReadAgentBundle", Effect: "Allow", Action: ["s3:GetObject"], Resource: [p.bundleObjectArn] },
+  ];
+  if (p.kmsKeyArn) {
+    statements.push({ Sid: "DecryptClusterParameters", Effect: "Allow", Action: ["kms:Decrypt"], Resource: [p.kmsKeyArn] });
+  }
+  if (p.sessionManager) {
+    statements.push({ Sid: "SessionManager", Effect: "Allow", Action: SESSION_MANAGER_ACTIONS, Resource: "*" });
+  }
+  return { Version: "2012-10-17", Statement: statements };
+}
+
+export const EC2_ASSUME_ROLE_POLICY = JSON.stringify({
+  Version: "2012-10-17",
+  Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+});
+
+export interface NodeIdentity {
+  role: aws.iam.Role;
+  instanceProfile: aws.iam.InstanceProfile;
+}
+
+export function createNodeIdentity(
+  name: string,
+  args: ResolvedClusterArgs,
+  grants: { parameterArns: pulumi.Input<string>[]; bundleObjectArn: pulumi.Input<string> },
+  parent: pulumi.Resource,
+): NodeIdentity {
+  const tags = resourceTags(args.tags, args.clusterName);
+  const role = new aws.iam.Role(
+    childName(name, "node-role"),
+    { assumeRolePolicy: EC2_ASSUME_ROLE_POLICY, description: `Hosts of HA PostgreSQL ${args.clusterName}`, tags },
+    { parent },
+  );
+  // A customer key is given as an id or ARN; IAM needs the ARN, so look the key up.
+  const kmsKeyArn = args.kmsKeyId !== undefined ? aws.kms.getKeyOutput({ keyId: args.kmsKeyId }, { parent }).arn : undefined;
+  new aws.iam.RolePolicy(
+    childName(name, "node-policy"),
+    {
+      role: role.id,
+      policy: pulumi
+        .all([pulumi.all(grants.parameterArns), grants.bundleObjectArn, kmsKeyArn])
+        .apply(([parameterArns, bundleObjectArn, kms]) =>
+          JSON.stringify(nodePolicyDocument({ parameterArns, bundleObjectArn, kmsKeyArn: kms, sessionManager: args.sessionManager })),
+        ),
+    },
+    { parent },
+  );
+  const instanceProfile = new aws.iam.InstanceProfile(childName(name, "node-profile"), { role: role.name, tags }, { parent });
+  return { role, instanceProfile };
+}

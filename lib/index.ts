@@ -1,0 +1,19 @@
+/**
+ * ha-postgres-cluster: a highly available PostgreSQL cluster on AWS EC2 as one Pulumi component.
+ *
+ *   import { HaPostgresCluster } from "ha-postgres-cluster";
+ *   const db = new HaPostgresCluster("orders", { nodeCount: 3 });
+ *   export const endpoint = db.primaryEndpoint;
+ */
+export { HaPostgresCluster } from "./cluster/component";
+export * from "./args/types";
+export { validateClusterArgs, validatePlacement, ClusterArgsError, isCidr, isArmInstanceType, SubnetInfo } from "./args/validate";
+export { argsFromStackConfig, STACK_CONFIG_KEYS } from "./config/stack-config";
+export { renderUserData, renderFiles, renderNodeInitPlan, hostPackages, USER_DATA_LIMIT_BYTES } from "./userdata/render";
+export { renderAgentConfig } from "./userdata/agent-config";
+export { hostSpecs, ClusterLayout } from "./userdata/hosts";
+export { HostSpec, Member, SecretFile } from "./userdata/spec";
+export { healthCheckFor, targetPortFor } from "./nlb/nlb";
+export { internalRules, RuleSpec, GroupRole } from "./security/rules";
+export { nodePolicyDocument } from "./iam/role";
+export { COMPONENT_TYPE, childName, parameterNames } from "./naming/names";

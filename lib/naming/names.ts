@@ -1,0 +1,43 @@
+/**
+ * Names of children, hosts, SSM parameters and tags, in one place so that tests, user-data and
+ * IAM policies agree on them.
+ */
+
+/** The component's type token. */
+export const COMPONENT_TYPE = "ha-postgres:index:HaPostgresCluster";
+
+/** Tag that marks every resource of one cluster (handy for cost reports and IAM conditions). */
+export const CLUSTER_TAG = "ha-postgres:cluster";
+
+/** Child resource name: `${name}-<role>`, the convention every child follows. */
+export function childName(name: string, role: string): string {
+  return `${name}-${role}`;
+}
+
+/** Host names: PostgreSQL nodes `pg-0..`, dedicated etcd members `etcd-0..`. Also the agent member names. */
+export function nodeHostName(index: number): string {
+  return `pg-${index}`;
+}
+export function etcdHostName(index: number): string {
+  return `etcd-${index}`;
+}
+
+/** SSM parameter names of one cluster. Everything lives under one path so IAM can scope to it. */
+export function parameterPath(prefix: string, clusterName: string): string {
+  return `${prefix}/${clusterName}`;
+}
+export function parameterNames(prefix: string, clusterName: string) {
+  const base = parameterPath(prefix, clusterName);
+  return {
+    superuserPassword: `${base}/postgres/superuser-password`,
+    replicationPassword: `${base}/postgres/replication-password`,
+    caCertificate: `${base}/tls/ca.crt`,
+    hostCertificate: (host: string) => `${base}/tls/${host}.crt`,
+    hostKey: (host: string) => `${base}/tls/${host}.key`,
+  };
+}
+
+/** Tags for a resource: the user's, the cluster tag and a Name. */
+export function resourceTags(userTags: Record<string, string>, clusterName: string, nameTag?: string): Record<string, string> {
+  return { ...userTags, [CLUSTER_TAG]: clusterName, ...(nameTag ? { Name: nameTag } : {}) };
+}

@@ -1,0 +1,159 @@
+/**
+ * Config files and systemd units written by the user-data. Pure string renderers; each output is
+ * checked by the real tool in the tests (haproxy -c, systemd-analyze verify).
+ */
+import { NODE_PORTS } from "../args/types";
+import { NODE_PATHS, UNITS } from "./paths";
+import { HostSpec, Member } from "./spec";
+
+/**
+ * HAProxy on every PostgreSQL node: port 5000 goes to the member whose agent answers 200 on
+ * `/primary`, port 5001 round robin to those answering 200 on `/replica`. Checks run every second
+ * (`inter 1s`), so a failover is followed within ~2 s; `on-marked-down shutdown-sessions` cuts
+ * clients still connected to a demoted primary so they reconnect to the new one.
+ */
+export function renderHaproxyConfig(members: Member[]): string {
+  const servers = (check: string) =>
+    members.map((m) => `    server ${m.name} ${m.privateIp}:${NODE_PORTS.postgres} check port ${NODE_PORTS.agentApi}${check}`).join("\n");
+  return `# Written by HaPostgresCluster user-data. Routes to the primary / replicas by the agent's health API.
+global
+    maxconn 4096
+    log stdout format raw local0 notice
+
+defaults
+    mode tcp
+    log global
+    retries 2
+    timeout connect 4s
+    timeout client 30m
+    timeout server 30m
+    timeout check 1s
+
+listen primary
+    bind *:${NODE_PORTS.haproxyPrimary}
+    option httpchk
+    http-check send meth GET uri /primary
+    http-check expect status 200
+    default-server inter 1s fastinter 1s downinter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+${servers("")}
+
+listen replicas
+    bind *:${NODE_PORTS.haproxyReplica}
+    balance roundrobin
+    option httpchk
+    http-check send meth GET uri /replica
+    http-check expect status 200
+    default-server inter 1s fastinter 1s downinter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+${servers("")}
+`;
+}
+
+/** etcd settings as environment variables (etcd reads ETCD_* itself); TLS everywhere, client certs required. */
+export function renderEtcdEnv(spec: HostSpec): string {
+  const members = spec.etcd?.members ?? [];
+  const tls = NODE_PATHS.etcdTlsDir;
+  const ip = spec.privateIp;
+  const lines: Array<[string, string]> = [
+    ["ETCD_NAME", spec.hostName],
+    ["ETCD_DATA_DIR", NODE_PATHS.etcdData],
+    ["ETCD_LISTEN_PEER_URLS", `https://${ip}:${NODE_PORTS.etcdPeer}`],
+    ["ETCD_LISTEN_CLIENT_URLS", `https://${ip}:${NODE_PORTS.etcdClient},https://127.0.0.1:${NODE_PORTS.etcdClient}`],
+    ["ETCD_ADVERTISE_CLIENT_URLS", `https://${ip}:${NODE_PORTS.etcdClient}`],
+    ["ETCD_INITIAL_ADVERTISE_PEER_URLS", `https://${ip}:${NODE_PORTS.etcdPeer}`],
+    ["ETCD_INITIAL_CLUSTER", members.map((m) => `${m.name}=https://${m.privateIp}:${NODE_PORTS.etcdPeer}`).join(",")],
+    // A replaced instance finds its data on the kept volume, so "new" is only used on first start.
+    ["ETCD_INITIAL_CLUSTER_STATE", "new"],
+    ["ETCD_INITIAL_CLUSTER_TOKEN", `hapg-${spec.clusterName}`],
+    ["ETCD_CLIENT_CERT_AUTH", "true"],
+    ["ETCD_TRUSTED_CA_FILE", `${tls}/ca.crt`],
+    ["ETCD_CERT_FILE", `${tls}/host.crt`],
+    ["ETCD_KEY_FILE", `${tls}/host.key`],
+    ["ETCD_PEER_CLIENT_CERT_AUTH", "true"],
+    ["ETCD_PEER_TRUSTED_CA_FILE", `${tls}/ca.crt`],
+    ["ETCD_PEER_CERT_FILE", `${tls}/host.crt`],
+    ["ETCD_PEER_KEY_FILE", `${tls}/host.key`],
+    // Defaults (100 ms / 1000 ms) suit one region; stated so a reader sees the lease floor.
+    ["ETCD_HEARTBEAT_INTERVAL", "100"],
+    ["ETCD_ELECTION_TIMEOUT", "1000"],
+  ];
+  return `# Written by HaPostgresCluster user-data.\n${lines.map(([k, v]) => `${k}=${v}`).join("\n")}\n`;
+}
+
+function unit(sections: Record<string, Array<[string, string]>>): string {
+  return Object.entries(sections)
+    .map(([section, entries]) => `[${section}]\n${entries.map(([k, v]) => `${k}=${v}`).join("\n")}\n`)
+    .join("\n");
+}
+
+export function renderEtcdUnit(spec: HostSpec): string {
+  return unit({
+    Unit: [
+      ["Description", `etcd member ${spec.hostName} of HA PostgreSQL cluster ${spec.clusterName}`],
+      ["After", "network-online.target"],
+      ["Wants", "network-online.target"],
+      ["RequiresMountsFor", NODE_PATHS.dataMount],
+    ],
+    Service: [
+      ["Type", "notify"],
+      ["User", "etcd"],
+      ["EnvironmentFile", NODE_PATHS.etcdEnv],
+      ["ExecStart", "/usr/bin/etcd"],
+      ["Restart", "always"],
+      ["RestartSec", "1"],
+      ["LimitNOFILE", "65536"],
+      // etcd's heartbeats must not wait behind a busy PostgreSQL on a colocated node.
+      ["Nice", "-5"],
+      ["IOSchedulingClass", "best-effort"],
+      ["IOSchedulingPriority", "0"],
+    ],
+    Install: [["WantedBy", "multi-user.target"]],
+  });
+}
+
+export function renderHaproxyUnit(spec: HostSpec): string {
+  return unit({
+    Unit: [
+      ["Description", `HAProxy routing to the primary of HA PostgreSQL cluster ${spec.clusterName}`],
+      ["After", "network-online.target"],
+      ["Wants", "network-online.target"],
+    ],
+    Service: [
+      ["Type", "notify"],
+      ["ExecStartPre", `/usr/sbin/haproxy -c -q -f ${NODE_PATHS.haproxyConfig}`],
+      ["ExecStart", `/usr/sbin/haproxy -Ws -f ${NODE_PATHS.haproxyConfig}`],
+      ["ExecReload", "/bin/kill -USR2 $MAINPID"],
+      ["Restart", "always"],
+      ["RestartSec", "1"],
+      // Ports 5000/5001 need no privilege: run as a throwaway user.
+      ["DynamicUser", "yes"],
+    ],
+    Install: [["WantedBy", "multi-user.target"]],
+  });
+}
+
+export function renderAgentUnit(spec: HostSpec): string {
+  const after = ["network-online.target", ...(spec.etcd ? [UNITS.etcd] : [])].join(" ");
+  return unit({
+    Unit: [
+      ["Description", `HA PostgreSQL agent ${spec.hostName} of cluster ${spec.clusterName}`],
+      ["After", after],
+      ["Wants", "network-online.target"],
+      ["RequiresMountsFor", NODE_PATHS.dataMount],
+    ],
+    Service: [
+      ["Type", "simple"],
+      ["User", "postgres"],
+      ["Group", "postgres"],
+      ["ExecStart", `${NODE_PATHS.node} ${NODE_PATHS.cli} agent --config ${NODE_PATHS.agentConfig}`],
+      ["Restart", "always"],
+      ["RestartSec", "1"],
+      // The agent adopts a running postmaster on restart (postmaster.pid), so a crash or upgrade
+      // of the agent must not take PostgreSQL down with it: only the agent's own process is signalled.
+      ["KillMode", "process"],
+      // Time for the agent's smart → fast → immediate shutdown escalation.
+      ["TimeoutStopSec", "60"],
+      ["LimitNOFILE", "65536"],
+    ],
+    Install: [["WantedBy", "multi-user.target"]],
+  });
+}

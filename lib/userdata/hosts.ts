@@ -1,0 +1,75 @@
+/**
+ * From the cluster's layout (resolved args plus the addresses and ids AWS assigned) to one
+ * `HostSpec` per host. Pure, so the tests render the very specs the component renders.
+ */
+import { NODE_PORTS } from "../args/types";
+import { parameterNames } from "../naming/names";
+import { NODE_PATHS } from "./paths";
+import { HostSpec, Member, PostgresHostSpec, SecretFile } from "./spec";
+
+export interface ClusterLayout {
+  clusterName: string;
+  ssmParameterPrefix: string;
+  architecture: "x86_64" | "arm64";
+  sessionManager: boolean;
+  bundle: { bucket: string; key: string };
+  /** PostgreSQL nodes in index order. */
+  nodes: Member[];
+  /** etcd members: dedicated hosts, or the first nodes when colocated. */
+  etcdMembers: Member[];
+  etcdPlacement: "dedicated" | "colocated";
+  /** Data volume id per host name. */
+  volumeIds: Record<string, string>;
+  postgres: Omit<PostgresHostSpec, "members">;
+}
+
+function tlsFiles(prefix: string, cluster: string, host: string, dir: string, owner: string): SecretFile[] {
+  const p = parameterNames(prefix, cluster);
+  return [
+    { parameter: p.caCertificate, path: `${dir}/ca.crt`, owner, mode: "0644" },
+    { parameter: p.hostCertificate(host), path: `${dir}/host.crt`, owner, mode: "0644" },
+    { parameter: p.hostKey(host), path: `${dir}/host.key`, owner, mode: "0600" },
+  ];
+}
+
+export function hostSpecs(layout: ClusterLayout): HostSpec[] {
+  const p = parameterNames(layout.ssmParameterPrefix, layout.clusterName);
+  const etcdEndpoints = layout.etcdMembers.map((m) => `https://${m.privateIp}:${NODE_PORTS.etcdClient}`);
+  const etcdNames = new Set(layout.etcdMembers.map((m) => m.name));
+  const base = (m: Member) => ({
+    clusterName: layout.clusterName,
+    hostName: m.name,
+    privateIp: m.privateIp,
+    architecture: layout.architecture,
+    bundle: layout.bundle,
+    dataVolumeId: layout.volumeIds[m.name],
+    sessionManager: layout.sessionManager,
+    etcdEndpoints,
+  });
+  const etcdOn = (m: Member, colocated: boolean): Pick<HostSpec, "etcd"> =>
+    colocated ? { etcd: { members: layout.etcdMembers } } : {};
+
+  const nodeSpecs: HostSpec[] = layout.nodes.map((m) => {
+    const colocated = layout.etcdPlacement === "colocated" && etcdNames.has(m.name);
+    return {
+      ...base(m),
+      secretFiles: [
+        { parameter: p.superuserPassword, path: NODE_PATHS.superuserPasswordFile, owner: "postgres", mode: "0600" },
+        { parameter: p.replicationPassword, path: NODE_PATHS.replicationPasswordFile, owner: "postgres", mode: "0600" },
+        ...tlsFiles(layout.ssmParameterPrefix, layout.clusterName, m.name, NODE_PATHS.postgresTlsDir, "postgres"),
+        ...(colocated ? tlsFiles(layout.ssmParameterPrefix, layout.clusterName, m.name, NODE_PATHS.etcdTlsDir, "etcd") : []),
+      ],
+      postgres: { ...layout.postgres, members: layout.nodes },
+      ...etcdOn(m, colocated),
+    };
+  });
+  const etcdSpecs: HostSpec[] =
+    layout.etcdPlacement === "dedicated"
+      ? layout.etcdMembers.map((m) => ({
+          ...base(m),
+          secretFiles: tlsFiles(layout.ssmParameterPrefix, layout.clusterName, m.name, NODE_PATHS.etcdTlsDir, "etcd"),
+          ...etcdOn(m, true),
+        }))
+      : [];
+  return [...nodeSpecs, ...etcdSpecs];
+}

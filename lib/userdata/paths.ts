@@ -1,0 +1,39 @@
+/**
+ * Where things live on a node. Shared by the user-data renderer, the agent config renderer and the
+ * tests, so a path is spelled once.
+ */
+export const NODE_PATHS = {
+  /** The unpacked agent bundle (dist/sidecar, package.json, node_modules). */
+  appDir: "/opt/hapg/app",
+  bundleZip: "/opt/hapg/bundle.zip",
+  /** The agent CLI entry point inside the bundle. */
+  cli: "/opt/hapg/app/dist/sidecar/cli/main.js",
+  /** The node-init entry point inside the bundle (see sidecar/boot/main.ts). */
+  nodeInit: "/opt/hapg/app/dist/sidecar/boot/main.js",
+  node: "/usr/bin/node",
+  configDir: "/etc/hapg",
+  /** What node-init reads: parameter names → files, and the agent config to write. No secrets. */
+  nodeInitPlan: "/etc/hapg/node-init.json",
+  /** Written by node-init, 0600, owned by postgres. */
+  agentConfig: "/etc/hapg/agent.json",
+  haproxyConfig: "/etc/hapg/haproxy.cfg",
+  etcdEnv: "/etc/hapg/etcd.env",
+  bootScript: "/usr/local/sbin/hapg-boot",
+  /** Mount point of the EBS data volume. */
+  dataMount: "/srv/hapg",
+  pgData: "/srv/hapg/postgres/data",
+  etcdData: "/srv/hapg/etcd/data",
+  /** Secret and TLS files, written by node-init from SSM (keys and passwords 0600). */
+  superuserPasswordFile: "/etc/hapg/secrets/superuser-password",
+  replicationPasswordFile: "/etc/hapg/secrets/replication-password",
+  postgresTlsDir: "/etc/hapg/tls/postgres",
+  etcdTlsDir: "/etc/hapg/tls/etcd",
+  systemdDir: "/etc/systemd/system",
+} as const;
+
+/** systemd unit names written by the user-data. */
+export const UNITS = {
+  agent: "hapg-agent.service",
+  haproxy: "hapg-haproxy.service",
+  etcd: "hapg-etcd.service",
+} as const;

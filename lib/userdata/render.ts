@@ -1,0 +1,90 @@
+/**
+ * Renders the cloud-init user-data of one host. Pure: a `HostSpec` of resolved values in, a
+ * `#cloud-config` document out (snapshot-tested, and checked by cloud-init schema, shellcheck,
+ * systemd-analyze and haproxy -c). It must stay under EC2's 16 KB limit; the agent itself comes
+ * from S3 and the secrets from SSM, so neither is in here.
+ */
+import { stringify } from "yaml";
+import type { NodeInitPlanInput } from "../../sidecar/boot/plan";
+import { renderAgentConfig } from "./agent-config";
+import { renderBootScript } from "./boot-script";
+import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, renderHaproxyConfig, renderHaproxyUnit } from "./files";
+import { NODE_PATHS, UNITS } from "./paths";
+import { HostSpec } from "./spec";
+
+/** EC2 rejects user-data over 16384 bytes (before base64). */
+export const USER_DATA_LIMIT_BYTES = 16384;
+
+export interface WrittenFile {
+  path: string;
+  content: string;
+  permissions: string;
+  owner?: string;
+}
+
+/** Debian packages a host needs. */
+export function hostPackages(spec: HostSpec): string[] {
+  return [
+    "curl",
+    "unzip",
+    "awscli",
+    "nodejs",
+    ...(spec.postgres ? [`postgresql-${spec.postgres.version}`, "haproxy"] : []),
+    ...(spec.etcd ? ["etcd-server"] : []),
+  ];
+}
+
+/** The node-init plan of a host: which SSM parameters go to which files, and the agent config. */
+export function renderNodeInitPlan(spec: HostSpec): NodeInitPlanInput {
+  return {
+    version: 1,
+    files: spec.secretFiles.map((f) => ({ ...f })),
+    ...(spec.postgres
+      ? { agentConfig: { path: NODE_PATHS.agentConfig, owner: "postgres", mode: "0600", config: renderAgentConfig(spec) } }
+      : {}),
+  };
+}
+
+/** Every file the user-data writes (what the tool checks run on). */
+export function renderFiles(spec: HostSpec): WrittenFile[] {
+  const files: WrittenFile[] = [
+    // Keeps the packages' own services (etcd, haproxy) from starting with their defaults during
+    // the install; the boot script removes it.
+    { path: "/usr/sbin/policy-rc.d", content: "#!/bin/sh\nexit 101\n", permissions: "0755" },
+    { path: NODE_PATHS.nodeInitPlan, content: `${JSON.stringify(renderNodeInitPlan(spec), null, 1)}\n`, permissions: "0600" },
+    { path: NODE_PATHS.bootScript, content: renderBootScript(spec), permissions: "0755" },
+  ];
+  if (spec.postgres) {
+    files.push(
+      // The agent creates the cluster itself; Debian's package would otherwise initdb a "main" cluster.
+      { path: "/etc/postgresql-common/createcluster.d/hapg.conf", content: "create_main_cluster = false\n", permissions: "0644" },
+      { path: NODE_PATHS.haproxyConfig, content: renderHaproxyConfig(spec.postgres.members), permissions: "0644" },
+      { path: `${NODE_PATHS.systemdDir}/${UNITS.haproxy}`, content: renderHaproxyUnit(spec), permissions: "0644" },
+      { path: `${NODE_PATHS.systemdDir}/${UNITS.agent}`, content: renderAgentUnit(spec), permissions: "0644" },
+    );
+  }
+  if (spec.etcd) {
+    files.push(
+      { path: NODE_PATHS.etcdEnv, content: renderEtcdEnv(spec), permissions: "0644" },
+      { path: `${NODE_PATHS.systemdDir}/${UNITS.etcd}`, content: renderEtcdUnit(spec), permissions: "0644" },
+    );
+  }
+  return files;
+}
+
+/** The `#cloud-config` user-data of one host. */
+export function renderUserData(spec: HostSpec): string {
+  const doc = {
+    // write_files runs before package installs, so policy-rc.d and createcluster.d take effect.
+    write_files: renderFiles(spec).map((f) => ({ path: f.path, permissions: f.permissions, content: f.content })),
+    package_update: true,
+    packages: hostPackages(spec),
+    runcmd: [[NODE_PATHS.bootScript]],
+  };
+  const text = `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > USER_DATA_LIMIT_BYTES) {
+    throw new Error(`user-data of ${spec.hostName} is ${bytes} bytes, over EC2's ${USER_DATA_LIMIT_BYTES}: move content to the agent bundle`);
+  }
+  return text;
+}

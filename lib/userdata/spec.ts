@@ -1,0 +1,57 @@
+/**
+ * Everything the user-data of one host depends on, as plain resolved values (no Outputs), so the
+ * renderer is a pure function that tests call directly.
+ */
+export interface Member {
+  /** Host name, e.g. "pg-0" or "etcd-1"; also the agent member name / etcd member name. */
+  name: string;
+  privateIp: string;
+}
+
+export interface SecretFile {
+  /** SSM parameter name (SecureString for keys and passwords, String for certificates). */
+  parameter: string;
+  path: string;
+  owner: string;
+  /** Octal file mode as a string, e.g. "0600". */
+  mode: string;
+}
+
+export interface PostgresHostSpec {
+  version: number;
+  parameters: Record<string, string | number | boolean>;
+  /** Every PostgreSQL member, this one included: HAProxy checks them all. */
+  members: Member[];
+  /** CIDRs allowed in pg_hba (the VPC: clients arrive via the NLB or HAProxy, both inside it). */
+  allowedCidrs: string[];
+  timing: { ttl: number; loopWait: number; retryTimeout: number };
+  maximumLagOnFailover: number;
+  routing: "haproxy" | "direct";
+}
+
+export interface EtcdHostSpec {
+  /** Every etcd member, this one included (the initial cluster). */
+  members: Member[];
+}
+
+export interface HostSpec {
+  clusterName: string;
+  /** This host's name, e.g. "pg-0" (also its etcd member name when colocated). */
+  hostName: string;
+  privateIp: string;
+  architecture: "x86_64" | "arm64";
+  /** S3 location of the agent bundle (zip). */
+  bundle: { bucket: string; key: string };
+  /** The EBS data volume id, e.g. "vol-0123..."; the boot script finds its NVMe device by serial. */
+  dataVolumeId: string;
+  /** Install the SSM agent for Session Manager. */
+  sessionManager: boolean;
+  /** The etcd client URLs the agent uses (every member). */
+  etcdEndpoints: string[];
+  /** Files node-init fetches from SSM. */
+  secretFiles: SecretFile[];
+  /** Present when PostgreSQL (with the agent and HAProxy) runs here. */
+  postgres?: PostgresHostSpec;
+  /** Present when an etcd member runs here. */
+  etcd?: EtcdHostSpec;
+}
