@@ -103,6 +103,12 @@ export interface StandbySettings {
 
 export interface PostgresqlConfOptions {
   dataDir: string;
+  /**
+   * Directory for the Unix socket: private (0700, the postgres OS user), so `local all all trust` is
+   * safe. Not the data directory itself: pg_rewind copies every file of the source's data directory
+   * and fails on the source's socket ("could not open file .s.PGSQL.5432").
+   */
+  socketDir: string;
   listen: HostPort;
   parameters: Readonly<Record<string, ParamValue>>;
   /** Shown in `ps` (cluster_name) and used as application_name towards the upstream (synchronous_standby_names). */
@@ -114,22 +120,21 @@ export interface PostgresqlConfOptions {
 /** Longest Unix socket path (sun_path is 108 bytes with the terminating NUL on Linux). */
 const MAX_SOCKET_PATH = 107;
 
-/** The socket lives in the data directory: mode 0700 keeps it private to the postgres OS user. */
-export function socketPath(dataDir: string, port: number): string {
-  return `${dataDir}/.s.PGSQL.${port}`;
+export function socketPath(socketDir: string, port: number): string {
+  return `${socketDir}/.s.PGSQL.${port}`;
 }
 
 export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
   validateParameters(o.parameters);
-  if (/["\x00-\x1f]/.test(o.dataDir)) throw new Error(`postgres.dataDir: must not contain '"' or control characters`);
-  if (socketPath(o.dataDir, o.listen.port).length > MAX_SOCKET_PATH) {
-    throw new Error(`postgres.dataDir: "${o.dataDir}" is too long for the Unix socket PostgreSQL creates in it (max ${MAX_SOCKET_PATH - 16} characters)`);
+  if (/["\x00-\x1f]/.test(o.dataDir + o.socketDir)) throw new Error(`postgres.dataDir: must not contain '"' or control characters`);
+  if (socketPath(o.socketDir, o.listen.port).length > MAX_SOCKET_PATH) {
+    throw new Error(`postgres.dataDir: "${o.dataDir}" is too long: the Unix socket path ${socketPath(o.socketDir, o.listen.port)} exceeds ${MAX_SOCKET_PATH} characters`);
   }
   const required: Record<string, ParamValue> = {
     listen_addresses: o.listen.host,
     port: o.listen.port,
     // Double quotes inside: the value is a comma-separated list, the path may contain commas.
-    unix_socket_directories: `"${o.dataDir}"`,
+    unix_socket_directories: `"${o.socketDir}"`,
     hba_file: `${o.dataDir}/pg_hba.conf`,
     ident_file: `${o.dataDir}/pg_ident.conf`,
     hot_standby: true,
@@ -179,8 +184,8 @@ export interface HbaOptions {
 }
 
 /**
- * Local connections are trusted: the socket is in the 0700 data directory, so only the postgres OS
- * user (the agent) reaches it. Everything over TCP needs a SCRAM password.
+ * Local connections are trusted: the socket is in a 0700 directory, so only the postgres OS user
+ * (the agent) reaches it. Everything over TCP needs a SCRAM password.
  */
 export function renderPgHba(o: HbaOptions): string {
   const rows: string[][] = [

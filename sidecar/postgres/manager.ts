@@ -42,6 +42,8 @@ export interface PostgresManagerOptions {
   log: Logger;
   /** pgpass file (0600) for replication and rewind connections; default `<dataDir>.pgpass`, outside the data dir. */
   passfile?: string;
+  /** Private (0700) directory for the Unix socket; default `<dataDir>.sock`, outside the data dir (see conf.ts). */
+  socketDir?: string;
   /** Seconds to wait for a started server to accept connections (crash recovery may be long). Default 300. */
   startTimeout?: number;
   /** initdb --locale. Default C.UTF-8: UTF-8 text with code-point collation, stable across glibc upgrades. */
@@ -61,6 +63,7 @@ export class PostgresManager implements PostgresControl {
   private readonly commandSql: LocalSql;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly passfile: string;
+  private readonly socketDir: string;
   private readonly slot: string;
   /** The upstream we last configured (reported by status() while the WAL receiver is down). */
   private upstream: HostPort | null = null;
@@ -68,11 +71,13 @@ export class PostgresManager implements PostgresControl {
   constructor(private readonly o: PostgresManagerOptions) {
     this.slot = slotName(o.memberName);
     this.passfile = o.passfile ?? `${path.resolve(o.dataDir)}.pgpass`;
+    this.socketDir = o.socketDir ?? `${path.resolve(o.dataDir)}.sock`;
     // Render once up front so bad parameters fail at construction, naming the field.
     renderPostgresqlConf(this.confOptions({ primary: true }));
     this.pm = new Postmaster({
       binDir: o.binDir,
       dataDir: o.dataDir,
+      socketDir: this.socketDir,
       port: o.listen.port,
       superuser: o.superuser.username,
       logFile: o.logFile,
@@ -80,7 +85,7 @@ export class PostgresManager implements PostgresControl {
       logger: o.log,
       stopTimeouts: o.stopTimeouts,
     });
-    const sql = { socketDir: o.dataDir, port: o.listen.port, user: o.superuser.username, applicationName: "hapg-agent" };
+    const sql = { socketDir: this.socketDir, port: o.listen.port, user: o.superuser.username, applicationName: "hapg-agent" };
     this.statusSql = new LocalSql({ ...sql, statementTimeoutMs: 1500, clientTimeoutMs: 2000 });
     this.commandSql = new LocalSql({ ...sql, statementTimeoutMs: 0, clientTimeoutMs: 0 });
   }
@@ -224,6 +229,7 @@ export class PostgresManager implements PostgresControl {
     });
   }
 
+  /** Escalating shutdown smart → fast → immediate → SIGKILL, with stopTimeouts (see Postmaster.stop). No-op when stopped. */
   stop(mode?: StopMode): Promise<void> {
     return this.command(`stop${mode ? ` ${mode}` : ""}`, async () => {
       await this.pm.stop(mode);
@@ -276,6 +282,10 @@ export class PostgresManager implements PostgresControl {
     return this.command("rewind", async () => {
       this.requireStopped("rewind");
       const before = await this.dataDirInfo();
+      if (!before.initialized) {
+        this.o.log.error({}, "rewind: the data directory is not initialized: nothing to rewind");
+        return false;
+      }
       if (before.clusterState !== "shut down" && before.clusterState !== "shut down in recovery") {
         this.o.log.info({ clusterState: before.clusterState }, "rewind: target not shut down cleanly; pg_rewind runs crash recovery first");
       }
@@ -383,6 +393,7 @@ export class PostgresManager implements PostgresControl {
   }
 
   private async inRecovery(): Promise<boolean> {
+    if (this.pm.livePid() === undefined) throw new Error("postgres is not running");
     const [r] = await this.commandSql.query<{ r: boolean }>("SELECT pg_is_in_recovery() AS r");
     return r.r;
   }
@@ -421,6 +432,7 @@ export class PostgresManager implements PostgresControl {
   private confOptions(role: Role) {
     return {
       dataDir: this.o.dataDir,
+      socketDir: this.socketDir,
       listen: this.o.listen,
       parameters: this.o.parameters,
       memberName: this.o.memberName,
@@ -444,6 +456,7 @@ export class PostgresManager implements PostgresControl {
       if (cleaned !== text) this.writeOwned(auto, cleaned, 0o600);
     }
     this.writePassfile();
+    ensureDir(this.socketDir, 0o700, this.o.runAs);
     const signal = path.join(dir, "standby.signal");
     if (role.primary) fs.rmSync(signal, { force: true });
     else if (!fs.existsSync(signal)) this.writeOwned(signal, "", 0o600);

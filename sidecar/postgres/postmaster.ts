@@ -39,6 +39,7 @@ export interface ExitInfo {
 export interface PostmasterOptions {
   binDir: string;
   dataDir: string;
+  socketDir: string;
   port: number;
   superuser: string;
   logFile: string;
@@ -170,7 +171,7 @@ export class Postmaster {
       if (!isRunning(pid)) {
         throw new Error(`postgres exited during startup; last log lines:\n${tailFile(this.o.logFile, 10)}`);
       }
-      const probe = await canConnect({ socketDir: this.o.dataDir, port: this.o.port, user: this.o.superuser }, 1000);
+      const probe = await canConnect({ socketDir: this.o.socketDir, port: this.o.port, user: this.o.superuser }, 1000);
       if (probe.ok) return;
       const now = Date.now();
       if (now - t0 > timeoutMs) {

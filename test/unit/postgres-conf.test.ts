@@ -19,6 +19,7 @@ import * as path from "node:path";
 
 const base: PostgresqlConfOptions = {
   dataDir: "/var/lib/postgresql/15/main",
+  socketDir: "/var/lib/postgresql/15/main.sock",
   listen: { host: "10.0.1.5", port: 5432 },
   parameters: {},
   memberName: "pg-1",
@@ -39,7 +40,7 @@ describe("postgresql.conf rendering", () => {
     const s = settings(renderPostgresqlConf(base));
     assert.equal(s.get("listen_addresses"), "'10.0.1.5'");
     assert.equal(s.get("port"), "5432");
-    assert.equal(s.get("unix_socket_directories"), `'"/var/lib/postgresql/15/main"'`);
+    assert.equal(s.get("unix_socket_directories"), `'"/var/lib/postgresql/15/main.sock"'`);
     assert.equal(s.get("wal_level"), "'replica'");
     assert.equal(s.get("hot_standby"), "on");
     assert.equal(s.get("wal_log_hints"), "on");
@@ -93,7 +94,7 @@ describe("postgresql.conf rendering", () => {
   });
 
   it("refuses a data dir too long for the Unix socket", () => {
-    assert.throws(() => renderPostgresqlConf({ ...base, dataDir: "/" + "d".repeat(100) }), /postgres\.dataDir: .* too long/);
+    assert.throws(() => renderPostgresqlConf({ ...base, socketDir: "/" + "d".repeat(100) }), /postgres\.dataDir: .* too long/);
   });
 });
 
