@@ -5,13 +5,13 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { renderPgHba, renderPgpass, renderPostgresqlConf, slotName, stripControlledFromAutoConf, type ParamValue } from "./conf";
-import { conninfo } from "./conf";
+import { conninfo, renderPgpass, renderPostgresqlConf, slotName, type ParamValue, type PostgresqlConfOptions } from "./conf";
 import { controlDataToInfo, dataDirFiles } from "./controldata";
-import { parseLsnOrUndefined } from "./lsn";
-import { ensureDir, Postmaster, type Logger, type StopMode } from "./postmaster";
-import { lastLines, runTool, runToolChecked, sleep, type RunAs } from "./process";
-import { LocalSql, scramVerifier } from "./sql";
+import { clearDir, ensureDir, writeOwned, writeServerFiles } from "./files";
+import { Postmaster, type Logger, type StopMode } from "./postmaster";
+import { lastLines, parseCopyProgress, runTool, runToolChecked, sleep, type RunAs } from "./process";
+import { ensureReplicationRole, LocalSql } from "./sql";
+import { queryStatus } from "./status";
 import type { DataDirInfo, HostPort, PgStatus, PostgresControl } from "./types";
 
 export type { Logger, StopMode } from "./postmaster";
@@ -104,35 +104,7 @@ export class PostgresManager implements PostgresControl {
     const pid = this.pm.livePid();
     if (pid === undefined) return { running: false };
     try {
-      const [r] = await this.statusSql.query<StatusRow>(STATUS_SQL);
-      const base: PgStatus = {
-        running: true,
-        pid,
-        inRecovery: r.in_recovery,
-        systemId: r.system_id,
-        serverVersion: r.server_version,
-        postmasterStartTime: r.start_time,
-      };
-      if (!r.in_recovery) {
-        const rep = await this.statusSql.query<ReplicationRow>(REPLICATION_SQL);
-        return {
-          ...base,
-          lsn: parseLsnOrUndefined(r.write_lsn),
-          timeline: r.walfile ? parseInt(r.walfile.slice(0, 8), 16) : undefined,
-          replication: rep.map((x) => ({ ...x, replay_lsn: parseLsnOrUndefined(x.replay_lsn) })),
-        };
-      }
-      const receiveLsn = parseLsnOrUndefined(r.receive_lsn);
-      const replayLsn = parseLsnOrUndefined(r.replay_lsn);
-      return {
-        ...base,
-        receiveLsn,
-        replayLsn,
-        lsn: Math.max(receiveLsn ?? 0, replayLsn ?? 0) || undefined,
-        timeline: Math.max(r.received_tli ?? 0, r.checkpoint_tli ?? 0) || undefined,
-        streaming: r.wr_status === "streaming",
-        upstream: r.sender_host && r.sender_port ? { host: r.sender_host, port: r.sender_port } : (this.upstream ?? undefined),
-      };
+      return await queryStatus(this.statusSql, pid, this.upstream);
     } catch (e) {
       this.o.log.debug({ err: (e as Error).message }, "status: postgres does not answer");
       return { running: false, pid };
@@ -162,8 +134,8 @@ export class PostgresManager implements PostgresControl {
       const pwDir = fs.mkdtempSync(path.join(path.dirname(this.passfile), ".hapg-initdb-"));
       try {
         const pwfile = path.join(pwDir, "pw");
-        this.writeOwned(pwfile, this.o.superuser.password + "\n", 0o600);
-        this.chown(pwDir);
+        writeOwned(pwfile, this.o.superuser.password + "\n", 0o600, this.o.runAs);
+        if (this.o.runAs) fs.chownSync(pwDir, this.o.runAs.uid, this.o.runAs.gid);
         await this.step("initdb", () =>
           runToolChecked(this.bin("initdb"), [
             "-D", this.o.dataDir,
@@ -180,7 +152,7 @@ export class PostgresManager implements PostgresControl {
         fs.rmSync(pwDir, { recursive: true, force: true });
       }
       await this.startAs({ primary: true });
-      await this.step("create replication role", () => this.ensureReplicationRole());
+      await this.step("create replication role", () => ensureReplicationRole(this.commandSql, this.o.replication));
       const [row] = await this.commandSql.query<{ id: string }>("SELECT system_identifier::text AS id FROM pg_control_system()");
       return row.id;
     });
@@ -252,10 +224,10 @@ export class PostgresManager implements PostgresControl {
       this.writePassfile();
       let lastLog = 0;
       const onStderr = (chunk: string) => {
-        const m = /(\d+)\/(\d+) kB \((\d+)%\)/.exec(chunk.split("\r").filter((s) => s.trim()).pop() ?? "");
-        if (m && Date.now() - lastLog > 2000) {
+        const progress = parseCopyProgress(chunk);
+        if (progress && Date.now() - lastLog > 2000) {
           lastLog = Date.now();
-          this.o.log.info({ doneKb: Number(m[1]), totalKb: Number(m[2]), percent: Number(m[3]) }, "base backup progress");
+          this.o.log.info(progress, "base backup progress");
         }
       };
       try {
@@ -266,7 +238,7 @@ export class PostgresManager implements PostgresControl {
           ], { runAs: this.o.runAs, env: { PGPASSFILE: this.passfile, PGAPPNAME: this.o.memberName }, onStderr }),
         );
       } catch (e) {
-        this.clearDataDir();
+        clearDir(this.o.dataDir);
         throw e;
       }
     });
@@ -314,7 +286,7 @@ export class PostgresManager implements PostgresControl {
   wipe(): Promise<void> {
     return this.command("wipe", async () => {
       this.requireStopped("wipe");
-      this.clearDataDir();
+      clearDir(this.o.dataDir);
     });
   }
 
@@ -429,7 +401,7 @@ export class PostgresManager implements PostgresControl {
     await this.startAs({ primary: false, upstream });
   }
 
-  private confOptions(role: Role) {
+  private confOptions(role: Role): PostgresqlConfOptions {
     return {
       dataDir: this.o.dataDir,
       socketDir: this.socketDir,
@@ -442,103 +414,22 @@ export class PostgresManager implements PostgresControl {
     };
   }
 
-  /** postgresql.conf, pg_hba.conf, pgpass, standby.signal for the role; auto.conf cleaned of parameters we control. */
+  /** postgresql.conf, pg_hba.conf, pgpass, socket dir and standby.signal for the role. */
   private async writeConfig(role: Role): Promise<void> {
-    const dir = this.o.dataDir;
-    this.writeOwned(path.join(dir, "postgresql.conf"), renderPostgresqlConf(this.confOptions(role)), 0o600);
-    this.writeOwned(path.join(dir, "pg_hba.conf"), renderPgHba({ replicationUser: this.o.replication.username, allowedCidrs: this.o.allowedCidrs }), 0o600);
-    const ident = path.join(dir, "pg_ident.conf");
-    if (!fs.existsSync(ident)) this.writeOwned(ident, "", 0o600);
-    const auto = path.join(dir, "postgresql.auto.conf");
-    if (fs.existsSync(auto)) {
-      const text = fs.readFileSync(auto, "utf8");
-      const cleaned = stripControlledFromAutoConf(text);
-      if (cleaned !== text) this.writeOwned(auto, cleaned, 0o600);
-    }
+    writeServerFiles({
+      conf: this.confOptions(role),
+      hba: { replicationUser: this.o.replication.username, allowedCidrs: this.o.allowedCidrs },
+      runAs: this.o.runAs,
+    });
     this.writePassfile();
-    ensureDir(this.socketDir, 0o700, this.o.runAs);
-    const signal = path.join(dir, "standby.signal");
-    if (role.primary) fs.rmSync(signal, { force: true });
-    else if (!fs.existsSync(signal)) this.writeOwned(signal, "", 0o600);
     this.upstream = role.primary ? null : role.upstream;
   }
 
   private writePassfile(): void {
-    this.writeOwned(this.passfile, renderPgpass([this.o.replication, this.o.superuser]), 0o600);
-  }
-
-  /** Atomic write (temp + rename), owned by runAs: PostgreSQL and libpq read these as the service user. */
-  private writeOwned(file: string, content: string, mode: number): void {
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, content, { mode });
-    fs.chmodSync(tmp, mode);
-    this.chown(tmp);
-    fs.renameSync(tmp, file);
-  }
-
-  private chown(p: string): void {
-    if (this.o.runAs) fs.chownSync(p, this.o.runAs.uid, this.o.runAs.gid);
-  }
-
-  private clearDataDir(): void {
-    if (!fs.existsSync(this.o.dataDir)) return;
-    for (const e of fs.readdirSync(this.o.dataDir)) fs.rmSync(path.join(this.o.dataDir, e), { recursive: true, force: true });
-  }
-
-  /** CREATE (or ALTER) the replication role, sending the SCRAM verifier: the password never reaches the server log. */
-  private async ensureReplicationRole(): Promise<void> {
-    const { username, password } = this.o.replication;
-    const exists = (await this.commandSql.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [username])).length > 0;
-    const [r] = await this.commandSql.query<{ sql: string }>(
-      `SELECT format('${exists ? "ALTER" : "CREATE"} ROLE %I WITH LOGIN REPLICATION PASSWORD %L', $1::text, $2::text) AS sql`,
-      [username, scramVerifier(password)],
-    );
-    await this.commandSql.query(r.sql);
+    writeOwned(this.passfile, renderPgpass([this.o.replication, this.o.superuser]), 0o600, this.o.runAs);
   }
 
   private async closeSql(): Promise<void> {
     await Promise.all([this.statusSql.close(), this.commandSql.close()]);
   }
 }
-
-interface StatusRow {
-  in_recovery: boolean;
-  server_version: number;
-  start_time: string;
-  system_id: string;
-  write_lsn: string | null;
-  walfile: string | null;
-  receive_lsn: string | null;
-  replay_lsn: string | null;
-  checkpoint_tli: number | null;
-  wr_status: string | null;
-  sender_host: string | null;
-  sender_port: number | null;
-  received_tli: number | null;
-}
-
-interface ReplicationRow {
-  application_name: string;
-  client_addr: string | null;
-  state: string;
-  sync_state: string;
-  replay_lsn: string | null;
-}
-
-// CASE keeps the primary-only functions (they raise during recovery) from being evaluated on a replica.
-const STATUS_SQL = `
-SELECT pg_is_in_recovery() AS in_recovery,
-       current_setting('server_version_num')::int AS server_version,
-       pg_postmaster_start_time()::text AS start_time,
-       (SELECT system_identifier::text FROM pg_control_system()) AS system_id,
-       CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS write_lsn,
-       CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END AS walfile,
-       pg_last_wal_receive_lsn()::text AS receive_lsn,
-       pg_last_wal_replay_lsn()::text AS replay_lsn,
-       (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_tli,
-       w.status AS wr_status, w.sender_host, w.sender_port, w.received_tli
-FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true`;
-
-const REPLICATION_SQL = `
-SELECT application_name, client_addr::text AS client_addr, state, sync_state, replay_lsn::text AS replay_lsn
-FROM pg_stat_replication ORDER BY application_name`;

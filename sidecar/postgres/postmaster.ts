@@ -3,7 +3,6 @@
  * adopt one a previous agent left running, watch it, stop it with escalation, fence it.
  */
 import type { ChildProcess } from "node:child_process";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import {
   childPids,
@@ -272,11 +271,4 @@ export class Postmaster {
     this.current?.unwatch();
     this.current = undefined;
   }
-}
-
-/** Ensures a directory exists with the given mode, owned by runAs: what PostgreSQL requires of a data dir. */
-export function ensureDir(dir: string, mode: number, runAs?: RunAs): void {
-  fs.mkdirSync(dir, { recursive: true, mode });
-  fs.chmodSync(dir, mode);
-  if (runAs) fs.chownSync(dir, runAs.uid, runAs.gid);
 }

@@ -208,4 +208,11 @@ export function tailFile(file: string, n: number): string {
   }
 }
 
+/** The last "12345/67890 kB (18%)" progress report in a pg_basebackup/pg_rewind -P stderr chunk. */
+export function parseCopyProgress(chunk: string): { doneKb: number; totalKb: number; percent: number } | undefined {
+  const reports = [...chunk.matchAll(/(\d+)\/(\d+) kB \((\d+)%\)/g)];
+  const m = reports[reports.length - 1];
+  return m ? { doneKb: Number(m[1]), totalKb: Number(m[2]), percent: Number(m[3]) } : undefined;
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

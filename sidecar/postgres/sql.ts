@@ -118,3 +118,14 @@ export function scramVerifier(password: string, salt: Buffer = randomBytes(16), 
   const serverKey = createHmac("sha256", salted).update("Server Key").digest();
   return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
 }
+
+/** CREATE (or ALTER) the replication role, sending the SCRAM verifier: the password never reaches the server log. */
+export async function ensureReplicationRole(sql: LocalSql, c: { username: string; password: string }): Promise<void> {
+  const exists = (await sql.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [c.username])).length > 0;
+  // format() quotes server-side (%I identifier, %L literal): DDL cannot take bind parameters.
+  const [r] = await sql.query<{ sql: string }>(
+    `SELECT format('${exists ? "ALTER" : "CREATE"} ROLE %I WITH LOGIN REPLICATION PASSWORD %L', $1::text, $2::text) AS sql`,
+    [c.username, scramVerifier(c.password)],
+  );
+  await sql.query(r.sql);
+}

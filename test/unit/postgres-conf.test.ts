@@ -13,6 +13,7 @@ import {
 } from "../../sidecar/postgres/conf";
 import { scramVerifier } from "../../sidecar/postgres/sql";
 import { findPgBinDir, highestDebianBinDir } from "../../sidecar/postgres/bin";
+import { parseCopyProgress } from "../../sidecar/postgres/process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -171,5 +172,13 @@ describe("findPgBinDir", () => {
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe("copy progress parsing", () => {
+  it("takes the last pg_basebackup -P report of a chunk", () => {
+    const chunk = "waiting for checkpoint\r    0/23456 kB (0%), 0/1 tablespace\r12000/23456 kB (51%), 0/1 tablespace\r";
+    assert.deepEqual(parseCopyProgress(chunk), { doneKb: 12000, totalKb: 23456, percent: 51 });
+    assert.equal(parseCopyProgress("pg_basebackup: checkpoint completed\n"), undefined);
   });
 });
