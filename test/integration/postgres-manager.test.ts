@@ -155,10 +155,17 @@ describe("PostgresManager (real PostgreSQL)", function () {
       const f = readPostmasterPid(path.join(root, dir, "data"));
       if (f && isRunning(f.pid)) pids.add(f.pid);
     }
+    const kill = (pid: number) => {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    };
     for (const pid of pids) {
       if (!isRunning(pid)) continue;
-      for (const c of childPids(pid)) process.kill(c, "SIGKILL");
-      process.kill(pid, "SIGKILL");
+      childPids(pid).forEach(kill);
+      kill(pid);
     }
     if (process.env.HAPG_TEST_KEEP) console.log(`kept ${root}`);
     else fs.rmSync(root, { recursive: true, force: true });
@@ -246,6 +253,9 @@ describe("PostgresManager (real PostgreSQL)", function () {
     assert.equal(s.inRecovery, false);
     assert.equal(s.timeline, 2);
     assert.equal((await b.dataDirInfo()).standbySignal, false);
+    await b.checkpoint();
+    const info = await b.dataDirInfo();
+    assert.deepEqual([info.clusterState, info.timeline], ["in production", 2], "pg_controldata after a checkpoint");
     await sql(B.port, "INSERT INTO t VALUES ('2-from-b')");
     await sql(A.port, "INSERT INTO t VALUES ('2-diverged-on-a')");
     await b.syncSlots(["node-a"]);
