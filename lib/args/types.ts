@@ -76,9 +76,10 @@ export interface HaPostgresClusterArgs {
   /**
    * Subnets for the nodes, etcd and the load balancer, in at least 2 availability zones (3 lets
    * etcd survive a zone outage). Nodes are spread round robin over the zones.
-   * Default: the default-for-zone subnets of the default VPC.
+   * Default: the default-for-zone subnets of the default VPC. An Output of a list (e.g. awsx's
+   * `vpc.privateSubnetIds`) works too; its count is then checked at deploy time.
    */
-  subnetIds?: pulumi.Input<string>[];
+  subnetIds?: pulumi.Input<pulumi.Input<string>[]>;
   /** Number of PostgreSQL nodes (one primary, the rest replicas), 2–9. Default: 3. */
   nodeCount?: number;
   /** Instance type of the PostgreSQL nodes. Default: "m7i.large" ("m7g.large" on arm64). */
@@ -158,7 +159,7 @@ export interface ResolvedDataVolume {
 /** The args after validation, with every default filled in. Output-typed inputs pass through unchanged. */
 export interface ResolvedClusterArgs {
   vpcId?: pulumi.Input<string>;
-  subnetIds?: pulumi.Input<string>[];
+  subnetIds?: pulumi.Input<pulumi.Input<string>[]>;
   nodeCount: number;
   instanceType: string;
   architecture: "x86_64" | "arm64";

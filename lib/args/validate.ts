@@ -48,7 +48,9 @@ const MANAGED_PARAMETERS = new Set([
 const argsSchema = z
   .object({
     vpcId: stringInput.optional(),
-    subnetIds: z.array(stringInput, { message: "must be a list of subnet ids" }).optional(),
+    subnetIds: z
+      .union([z.array(stringInput), z.custom<pulumi.Output<string[]>>((v) => pulumi.Output.isInstance(v))], { message: "must be a list of subnet ids (or an Output of one)" })
+      .optional(),
     nodeCount: z.number().int("must be a whole number").optional(),
     instanceType: instanceType.optional(),
     architecture: z.enum(["x86_64", "arm64"], { message: 'must be "x86_64" or "arm64"' }).optional(),
@@ -173,7 +175,7 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     }
   }
 
-  if (a.subnetIds !== undefined) {
+  if (Array.isArray(a.subnetIds)) {
     if (a.subnetIds.length < 2) problems.push(`subnetIds: ${a.subnetIds.length} subnet(s) cannot span zones: give subnets in at least 2 availability zones (3 recommended)`);
     const plain = a.subnetIds.filter((s): s is string => typeof s === "string");
     const dup = plain.find((s, i) => plain.indexOf(s) !== i);

@@ -26,7 +26,10 @@ export function resolveNetwork(args: ResolvedClusterArgs, parent: pulumi.Resourc
   let vpcId: pulumi.Output<string>;
   let subnets: pulumi.Output<Array<SubnetInfo & { vpcId: string }>>;
   if (args.subnetIds !== undefined) {
-    subnets = pulumi.all(args.subnetIds).apply(describe);
+    subnets = pulumi.output(args.subnetIds).apply((ids) => {
+      if (ids.length < 2) throw new Error(`subnetIds: ${ids.length} subnet(s) cannot span zones: give subnets in at least 2 availability zones`);
+      return describe(ids);
+    });
     vpcId = args.vpcId !== undefined ? pulumi.output(args.vpcId) : subnets.apply((s) => s[0].vpcId);
   } else {
     vpcId = args.vpcId !== undefined ? pulumi.output(args.vpcId) : aws.ec2.getVpcOutput({ default: true }, opts).id;

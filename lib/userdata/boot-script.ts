@@ -71,6 +71,7 @@ mountpoint -q "$MOUNT" || mount "$MOUNT"
 ${dirs.join("\n")}
 
 # The agent bundle is far over the 16 KB user-data limit: it comes from S3 (the instance role may read only it).
+mkdir -p "$(dirname ${NODE_PATHS.bundleZip})"
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
   aws s3 cp --only-show-errors "s3://$BUCKET/$KEY" ${NODE_PATHS.bundleZip} && break
   log "bundle download failed (attempt $attempt); retrying"

@@ -51,7 +51,7 @@ export function renderFiles(spec: HostSpec): WrittenFile[] {
     // Keeps the packages' own services (etcd, haproxy) from starting with their defaults during
     // the install; the boot script removes it.
     { path: "/usr/sbin/policy-rc.d", content: "#!/bin/sh\nexit 101\n", permissions: "0755" },
-    { path: NODE_PATHS.nodeInitPlan, content: `${JSON.stringify(renderNodeInitPlan(spec), null, 1)}\n`, permissions: "0600" },
+    { path: NODE_PATHS.nodeInitPlan, content: `${JSON.stringify(renderNodeInitPlan(spec))}\n`, permissions: "0600" },
     { path: NODE_PATHS.bootScript, content: renderBootScript(spec), permissions: "0755" },
   ];
   if (spec.postgres) {

@@ -1,0 +1,255 @@
+/**
+ * The component under `pulumi.runtime.setMocks`: the resource graph (types, counts, names,
+ * parents) and the properties a reviewer checks — no open ingress, IMDSv2, encryption, secrets only
+ * in SecureString parameters, no secret in user-data or outputs, health checks, IAM scope.
+ */
+// Mocks first: they must be in place before the component module is loaded.
+import { childCollector, inputsOf, recorded, recordedUnder, valueOf, Recorded } from "./mocks";
+import * as assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
+import { HaPostgresCluster, HaPostgresClusterArgs, COMPONENT_TYPE, ClusterArgsError, USER_DATA_LIMIT_BYTES } from "../../lib";
+import { validateAgentConfig } from "../../sidecar/config/schema";
+
+const T = {
+  instance: "aws:ec2/instance:Instance",
+  eni: "aws:ec2/networkInterface:NetworkInterface",
+  volume: "aws:ebs/volume:Volume",
+  attach: "aws:ec2/volumeAttachment:VolumeAttachment",
+  sg: "aws:ec2/securityGroup:SecurityGroup",
+  ingress: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+  egress: "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+  nlb: "aws:lb/loadBalancer:LoadBalancer",
+  tg: "aws:lb/targetGroup:TargetGroup",
+  listener: "aws:lb/listener:Listener",
+  tgAttach: "aws:lb/targetGroupAttachment:TargetGroupAttachment",
+  param: "aws:ssm/parameter:Parameter",
+  password: "random:index/randomPassword:RandomPassword",
+  role: "aws:iam/role:Role",
+  policy: "aws:iam/rolePolicy:RolePolicy",
+  profile: "aws:iam/instanceProfile:InstanceProfile",
+  bucket: "aws:s3/bucket:Bucket",
+  object: "aws:s3/bucketObjectv2:BucketObjectv2",
+  key: "tls:index/privateKey:PrivateKey",
+} as const;
+
+interface Built {
+  cluster: HaPostgresCluster;
+  children: ReturnType<typeof childCollector>["children"];
+  resources: Recorded[];
+}
+
+async function build(name: string, args: HaPostgresClusterArgs = {}): Promise<Built> {
+  const c = childCollector();
+  const cluster = new HaPostgresCluster(name, args, c.opts);
+  await c.settle();
+  await valueOf(cluster.nodePrivateIps);
+  return { cluster, children: c.children, resources: recordedUnder(name) };
+}
+
+const count = (b: Built, type: string) => b.resources.filter((r) => r.type === type).length;
+const ofType = (b: Built, type: string) => b.resources.filter((r) => r.type === type);
+
+/** Parses a user-data document and returns its node-init plan. */
+function nodeInitPlan(userData: string): any {
+  const doc = parseYaml(userData) as { write_files: Array<{ path: string; content: string }> };
+  const file = doc.write_files.find((f) => f.path === "/etc/hapg/node-init.json");
+  assert.ok(file, "user-data writes the node-init plan");
+  return JSON.parse(file.content);
+}
+
+describe("HaPostgresCluster (mocks)", function () {
+  this.timeout(60_000);
+  let d: Built;
+  before(async () => {
+    d = await build("c1");
+  });
+
+  it("declares the expected resource graph with defaults (3 nodes, 3 dedicated etcd)", () => {
+    const expected: Record<string, number> = {
+      [T.instance]: 6, [T.eni]: 6, [T.volume]: 6, [T.attach]: 6, [T.sg]: 4, [T.nlb]: 1, [T.tg]: 2, [T.listener]: 2,
+      [T.tgAttach]: 6, [T.password]: 2, [T.param]: 2 + 1 + 6 * 2, [T.role]: 1, [T.policy]: 1, [T.profile]: 1,
+      [T.bucket]: 1, [T.object]: 1, [T.key]: 7,
+    };
+    for (const [type, n] of Object.entries(expected)) assert.equal(count(d, type), n, `${type}`);
+  });
+
+  it("names every child ${name}-<role> and parents it to the component", () => {
+    // The transformation also sees the component itself (it runs on the resource it is given to).
+    const children = d.children.filter((c) => c.resource !== d.cluster);
+    assert.equal(children.length, d.children.length - 1);
+    assert.ok(children.length > 60);
+    for (const c of children) {
+      assert.match(c.name, /^c1-[a-z0-9-]+$/, c.name);
+      assert.equal(c.parent, d.cluster, `${c.name} is parented to the component`);
+    }
+    assert.ok(recorded.some((r) => r.type === COMPONENT_TYPE && r.name === "c1"), "the component has its type token");
+  });
+
+  it("opens no ingress from 0.0.0.0/0 or ::/0 by default, and only when asked", async () => {
+    const open = (b: Built) => ofType(b, T.ingress).filter((r) => r.inputs.cidrIpv4 === "0.0.0.0/0" || r.inputs.cidrIpv6 === "::/0");
+    assert.equal(open(d).length, 0);
+    for (const r of ofType(d, T.ingress)) assert.ok(r.inputs.referencedSecurityGroupId, `${r.name} comes from a security group`);
+    const asked = await build("open1", { allowedCidrs: ["0.0.0.0/0", "10.9.0.0/16"] });
+    assert.deepEqual(open(asked).map((r) => r.inputs.fromPort).sort(), [5432, 5433]);
+    assert.ok(open(asked).every((r) => r.name.startsWith("open1-in-nlb-cidr")), "only the NLB listener ports are opened");
+  });
+
+  it("opens each node port only to the group that needs it", () => {
+    const ingress = ofType(d, T.ingress).map((r) => `${r.name.replace(/^c1-/, "")}:${r.inputs.fromPort}`);
+    for (const want of ["in-nodes-nlb-5000:5000", "in-nodes-nlb-5001:5001", "in-nodes-nodes-5432:5432", "in-nodes-nodes-8008:8008", "in-etcd-nodes-2379:2379", "in-etcd-etcd-2380:2380", "in-nlb-clients-5432:5432"]) {
+      assert.ok(ingress.includes(want), `${want} in ${ingress.join(", ")}`);
+    }
+    assert.ok(!ingress.some((r) => r.startsWith("in-nodes-nlb-5432")), "haproxy routing: the NLB never reaches PostgreSQL directly");
+  });
+
+  it("requires IMDSv2, encrypts every volume, gives no public IP and no SSH key", () => {
+    for (const i of ofType(d, T.instance)) {
+      assert.equal(i.inputs.metadataOptions.httpTokens, "required", i.name);
+      assert.equal(i.inputs.rootBlockDevice.encrypted, true, i.name);
+      assert.equal(i.inputs.associatePublicIpAddress, undefined, i.name);
+      assert.equal(i.inputs.keyName, undefined, i.name);
+      assert.ok(i.inputs.primaryNetworkInterface.networkInterfaceId, "uses the fixed-IP ENI");
+    }
+    for (const v of ofType(d, T.volume)) assert.equal(v.inputs.encrypted, true, v.name);
+  });
+
+  it("keeps passwords and private keys only in SecureString parameters (and the tls/random resources)", () => {
+    const holders = d.resources.filter((r) => JSON.stringify(r.inputs).includes("MOCKSECRET"));
+    for (const h of holders) {
+      const ok = (h.type === T.param && h.inputs.type === "SecureString") || h.type.startsWith("tls:");
+      assert.ok(ok, `${h.type} ${h.name} holds a secret`);
+    }
+    const secureNames = ofType(d, T.param).filter((p) => p.inputs.type === "SecureString").map((p) => p.inputs.name);
+    assert.ok(secureNames.includes("/ha-postgres/c1/postgres/superuser-password"));
+    assert.ok(secureNames.includes("/ha-postgres/c1/postgres/replication-password"));
+    assert.equal(secureNames.length, 2 + 6, "2 passwords + one TLS key per host");
+  });
+
+  it("marks the SecureString values secret in state", async () => {
+    const params = d.children.filter((c) => c.type === T.param).map((c) => c.resource as any);
+    for (const p of params) {
+      if ((await valueOf(p.type)) === "SecureString") assert.equal(await pulumi.isSecret(p.value), true, p.name);
+    }
+  });
+
+  it("puts no secret in user-data, and user-data is under 16 KB", () => {
+    for (const i of ofType(d, T.instance)) {
+      const ud: string = i.inputs.userData;
+      assert.ok(ud.startsWith("#cloud-config\n"), i.name);
+      assert.ok(!ud.includes("MOCKSECRET"), `${i.name} user-data holds a secret`);
+      assert.ok(Buffer.byteLength(ud) < USER_DATA_LIMIT_BYTES, `${i.name}: ${Buffer.byteLength(ud)} bytes`);
+    }
+  });
+
+  it("renders an agent config that the agent's own schema accepts", () => {
+    const nodes = ofType(d, T.instance).filter((i) => /-pg-\d$/.test(i.name));
+    assert.equal(nodes.length, 3);
+    for (const n of nodes) {
+      const config = validateAgentConfig(nodeInitPlan(n.inputs.userData).agentConfig.config);
+      assert.equal(config.ttl, 4);
+      assert.equal(config.loopWait, 1);
+      assert.equal(config.retryTimeout, 1.5);
+      assert.equal(config.maximumLagOnFailover, 1048576);
+      assert.equal(config.etcd.endpoints.length, 3);
+      assert.ok(config.postgres.superuser.passwordFile && config.postgres.replication.passwordFile);
+      assert.deepEqual(config.postgres.allowedCidrs, ["172.31.0.0/16"]);
+    }
+    const etcdHosts = ofType(d, T.instance).filter((i) => /-etcd-\d$/.test(i.name));
+    for (const e of etcdHosts) assert.equal(nodeInitPlan(e.inputs.userData).agentConfig, undefined, "etcd hosts run no agent");
+  });
+
+  it("outputs no secret and no unmarked secret", async () => {
+    const c = d.cluster;
+    const outputs: Array<pulumi.Output<unknown>> = [c.primaryEndpoint, c.primaryPort, c.replicaEndpoint, c.replicaPort, c.superuserPasswordParameterName, c.replicationPasswordParameterName, c.caCertificatePem, c.nodePrivateIps, c.etcdPrivateIps, c.clientSecurityGroupId];
+    for (const o of outputs) {
+      assert.ok(!JSON.stringify(await valueOf(o)).includes("MOCKSECRET"));
+    }
+    assert.equal(await valueOf(c.superuserPasswordParameterName), "/ha-postgres/c1/postgres/superuser-password");
+    assert.equal(await valueOf(c.primaryPort), 5432);
+    assert.equal(await valueOf(c.replicaPort), 5433);
+    assert.match(await valueOf(c.primaryEndpoint), /elb\.us-east-1\.amazonaws\.com$/);
+    assert.equal((await valueOf(c.nodePrivateIps)).length, 3);
+    assert.equal((await valueOf(c.etcdPrivateIps)).length, 3);
+    assert.equal(await valueOf(c.clientSecurityGroupId), "c1-sg-clients-id");
+  });
+
+  it("sets NLB health checks explicitly: TCP on HAProxy by default", () => {
+    const nlb = inputsOf(T.nlb, "c1-nlb");
+    assert.equal(nlb.internal, true);
+    assert.equal(nlb.loadBalancerType, "network");
+    assert.equal(nlb.enableCrossZoneLoadBalancing, true);
+    const tg = inputsOf(T.tg, "c1-tg-primary");
+    assert.equal(tg.port, 5000);
+    assert.equal(tg.targetType, "ip");
+    assert.deepEqual(tg.healthCheck, { enabled: true, protocol: "TCP", port: "traffic-port", interval: 5, timeout: 3, healthyThreshold: 2, unhealthyThreshold: 2 });
+    assert.equal(inputsOf(T.tg, "c1-tg-replica").port, 5001);
+  });
+
+  it("routing: direct targets PostgreSQL with HTTP checks of /primary and /replica", async () => {
+    const b = await build("direct1", { routing: "direct" });
+    const p = inputsOf(T.tg, "direct1-tg-primary");
+    assert.equal(p.port, 5432);
+    assert.deepEqual(p.healthCheck, { enabled: true, protocol: "HTTP", port: "8008", path: "/primary", matcher: "200", interval: 5, timeout: 3, healthyThreshold: 2, unhealthyThreshold: 2 });
+    assert.equal(inputsOf(T.tg, "direct1-tg-replica").healthCheck.path, "/replica");
+    const ports = ofType(b, T.ingress).filter((r) => r.name.startsWith("direct1-in-nodes-nlb")).map((r) => r.inputs.fromPort).sort();
+    assert.deepEqual(ports, [5432, 8008]);
+  });
+
+  it("scopes the instance role to this cluster's parameters and the bundle object", () => {
+    const doc = JSON.parse(inputsOf(T.policy, "c1-node-policy").policy);
+    const read = doc.Statement.find((s: any) => s.Sid === "ReadClusterParameters");
+    assert.deepEqual(read.Action, ["ssm:GetParameter"]);
+    assert.equal(read.Resource.length, 15);
+    for (const arn of read.Resource) assert.match(arn, /^arn:aws:ssm:us-east-1:123456789012:parameter\/ha-postgres\/c1\//);
+    const s3 = doc.Statement.find((s: any) => s.Sid === "ReadAgentBundle");
+    assert.deepEqual(s3.Resource, ["arn:aws:s3:::c1-bundle-bucket/agent/hapg-agent.zip"]);
+    for (const s of doc.Statement) {
+      if (s.Resource === "*") assert.ok(s.Action.every((a: string) => !a.startsWith("ssm:Get") && !a.startsWith("s3:")), "no wildcard reads");
+    }
+    assert.deepEqual(doc.Statement.map((s: any) => s.Sid), ["ReadClusterParameters", "ReadAgentBundle", "SessionManager"]);
+  });
+
+  it("colocated etcd runs on the first nodes: no etcd instances", async () => {
+    const b = await build("colo1", { etcd: { placement: "colocated" } });
+    assert.equal(count(b, T.instance), 3);
+    assert.equal(count(b, T.sg), 3);
+    const plan = nodeInitPlan(inputsOf(T.instance, "colo1-pg-0").userData);
+    assert.ok(plan.files.some((f: any) => f.path === "/etc/hapg/tls/etcd/host.key" && f.owner === "etcd" && f.mode === "0600"));
+    assert.equal((await valueOf(b.cluster.etcdPrivateIps)).length, 3);
+  });
+
+  it("existing VPC, 5 etcd members, larger io2 volumes, a KMS key, tags", async () => {
+    const b = await build("big1", {
+      vpcId: "vpc-existing",
+      subnetIds: ["subnet-x1", "subnet-x2", "subnet-x3"],
+      nodeCount: 5,
+      etcd: { members: 5, dataVolume: { sizeGiB: 20 } },
+      dataVolume: { sizeGiB: 500, type: "io2", iops: 10000 },
+      kmsKeyId: "key-123",
+      tags: { team: "data" },
+    });
+    assert.equal(count(b, T.instance), 10);
+    const vol = inputsOf(T.volume, "big1-pg-4-data");
+    assert.deepEqual([vol.size, vol.type, vol.iops, vol.kmsKeyId, vol.tags.team], [500, "io2", 10000, "key-123", "data"]);
+    assert.equal(inputsOf(T.volume, "big1-etcd-4-data").size, 20);
+    const zones = ofType(b, T.volume).filter((v) => /-pg-\d-data$/.test(v.name)).map((v) => v.inputs.availabilityZone);
+    assert.deepEqual(zones, ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1a", "us-east-1b"]);
+    const doc = JSON.parse(inputsOf(T.policy, "big1-node-policy").policy);
+    assert.deepEqual(doc.Statement.find((s: any) => s.Sid === "DecryptClusterParameters").Resource, ["arn:aws:kms:us-east-1:123456789012:key/key-123"]);
+    const config = validateAgentConfig(nodeInitPlan(inputsOf(T.instance, "big1-pg-0").userData).agentConfig.config);
+    assert.equal(config.etcd.endpoints.length, 5);
+    assert.deepEqual(config.postgres.allowedCidrs, ["10.20.0.0/16"]);
+    assert.equal(inputsOf(T.sg, "big1-sg-nodes").vpcId, "vpc-existing");
+  });
+
+  it("bad args throw before any resource is declared", () => {
+    assert.throws(() => new HaPostgresCluster("bad1", { nodeCount: 1, etcd: { members: 4 } }), (e: unknown) => {
+      assert.ok(e instanceof ClusterArgsError);
+      assert.match(e.message, /nodeCount: 1 leaves nothing to fail over to/);
+      assert.match(e.message, /etcd\.members: 4 is even/);
+      return true;
+    });
+    assert.equal(recordedUnder("bad1").length, 0);
+  });
+});

@@ -1,0 +1,59 @@
+/**
+ * User-data variants rendered from fixed layouts (no Pulumi): the same `hostSpecs` the component
+ * uses, with made-up addresses and ids. Used by the snapshot tests and the real-tool checks.
+ */
+import { ClusterLayout, hostSpecs, HostSpec } from "../../lib";
+
+const nodes = (n: number, base = 10) => Array.from({ length: n }, (_, i) => ({ name: `pg-${i}`, privateIp: `10.0.1.${base + i}` }));
+const etcds = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `etcd-${i}`, privateIp: `10.0.2.${20 + i}` }));
+
+function layout(over: Partial<ClusterLayout> & { nodeCount?: number; etcdCount?: number } = {}): ClusterLayout {
+  const { nodeCount = 3, etcdCount = 3, ...rest } = over;
+  const pg = nodes(nodeCount);
+  const placement = rest.etcdPlacement ?? "dedicated";
+  const etcdMembers = placement === "dedicated" ? etcds(etcdCount) : pg.slice(0, etcdCount);
+  const hosts = [...pg, ...(placement === "dedicated" ? etcdMembers : [])];
+  return {
+    clusterName: "orders",
+    ssmParameterPrefix: "/ha-postgres",
+    architecture: "x86_64",
+    sessionManager: true,
+    bundle: { bucket: "orders-bundle-1a2b3c", key: "agent/hapg-agent.zip" },
+    nodes: pg,
+    etcdMembers,
+    etcdPlacement: placement,
+    volumeIds: Object.fromEntries(hosts.map((h, i) => [h.name, `vol-0abc00000000000${i}`])),
+    postgres: {
+      version: 17,
+      parameters: { shared_buffers: "2GB", max_connections: 200 },
+      allowedCidrs: ["10.0.0.0/16"],
+      timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5 },
+      maximumLagOnFailover: 1048576,
+      routing: "haproxy",
+    },
+    ...rest,
+  };
+}
+
+export interface Variant {
+  /** File-name-safe id. */
+  id: string;
+  spec: HostSpec;
+}
+
+/** One spec per distinct kind of host in each supported layout. */
+export function variants(): Variant[] {
+  const dedicated = hostSpecs(layout());
+  const colocated = hostSpecs(layout({ etcdPlacement: "colocated" }));
+  const five = hostSpecs(layout({ nodeCount: 5, etcdCount: 5 }));
+  const direct = hostSpecs(layout({ postgres: { ...layout().postgres, routing: "direct" }, sessionManager: false, architecture: "arm64" }));
+  return [
+    { id: "pg-node-dedicated-etcd", spec: dedicated[0] },
+    { id: "etcd-member", spec: dedicated[3] },
+    { id: "pg-node-colocated-etcd", spec: colocated[0] },
+    { id: "pg-node-without-etcd-colocated-layout", spec: hostSpecs(layout({ etcdPlacement: "colocated", nodeCount: 4 }))[3] },
+    { id: "pg-node-5-members", spec: five[4] },
+    { id: "etcd-member-of-5", spec: five[9] },
+    { id: "pg-node-direct-arm64-no-ssm", spec: direct[1] },
+  ];
+}

@@ -1,0 +1,149 @@
+/**
+ * Pulumi mocks shared by every component test (set once per mocha process, before any component
+ * module is loaded). Records each resource's type, name, inputs and parent; answers the AWS data
+ * lookups the component makes; hands out deterministic IPs and fake secret values that tests can
+ * search for ("MOCKSECRET").
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+export const PROJECT = "ha-postgres";
+export const STACK = "test";
+
+export interface Recorded {
+  type: string;
+  name: string;
+  inputs: Record<string, any>;
+}
+
+export const recorded: Recorded[] = [];
+
+/** Zones of the mocked subnets; a test may replace it (e.g. to put every subnet in one zone). */
+export const subnetZones: Record<string, string> = {
+  "subnet-a": "us-east-1a",
+  "subnet-b": "us-east-1b",
+  "subnet-c": "us-east-1c",
+  "subnet-x1": "us-east-1a",
+  "subnet-x2": "us-east-1b",
+  "subnet-x3": "us-east-1c",
+};
+export const SUBNET_VPC: Record<string, string> = { "subnet-x1": "vpc-existing", "subnet-x2": "vpc-existing", "subnet-x3": "vpc-existing" };
+
+let ipCounter = 10;
+const calls: string[] = [];
+export const callTokens = calls;
+
+export const mocks: pulumi.runtime.Mocks = {
+  call(args) {
+    calls.push(args.token);
+    switch (args.token) {
+      case "aws:ec2/getVpc:getVpc": {
+        const id = args.inputs.id ?? "vpc-default";
+        return { id, cidrBlock: id === "vpc-existing" ? "10.20.0.0/16" : "172.31.0.0/16", default: id === "vpc-default" };
+      }
+      case "aws:ec2/getSubnets:getSubnets": {
+        const vpc = (args.inputs.filters ?? []).find((f: { name: string }) => f.name === "vpc-id")?.values?.[0];
+        return { ids: vpc === "vpc-existing" ? ["subnet-x1", "subnet-x2", "subnet-x3"] : ["subnet-a", "subnet-b", "subnet-c"], filters: args.inputs.filters };
+      }
+      case "aws:ec2/getSubnet:getSubnet":
+        return { id: args.inputs.id, availabilityZone: subnetZones[args.inputs.id] ?? "us-east-1a", vpcId: SUBNET_VPC[args.inputs.id] ?? "vpc-default" };
+      case "aws:ec2/getAmi:getAmi":
+        return { id: "ami-debian13-mock", architecture: "x86_64", name: "debian-13-amd64-20261101" };
+      case "aws:kms/getKey:getKey":
+        return { arn: `arn:aws:kms:us-east-1:123456789012:key/${args.inputs.keyId}`, id: args.inputs.keyId };
+      default:
+        return args.inputs;
+    }
+  },
+  newResource(args) {
+    recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
+    const id = `${args.name}-id`;
+    const arn = `arn:aws:mock:::${args.name}`;
+    const state: Record<string, any> = { ...args.inputs, arn };
+    switch (args.type) {
+      case "aws:ec2/networkInterface:NetworkInterface":
+        state.privateIp = `10.0.${Math.floor(ipCounter / 250)}.${ipCounter++ % 250}`;
+        break;
+      case "aws:ebs/volume:Volume":
+        return { id: `vol-${args.name.replace(/[^a-z0-9]/g, "")}`, state };
+      case "aws:lb/loadBalancer:LoadBalancer":
+        state.dnsName = `${args.name}.elb.us-east-1.amazonaws.com`;
+        break;
+      case "aws:s3/bucket:Bucket":
+        state.bucket = `${args.name}-bucket`;
+        state.arn = `arn:aws:s3:::${args.name}-bucket`;
+        break;
+      case "aws:ssm/parameter:Parameter":
+        state.arn = `arn:aws:ssm:us-east-1:123456789012:parameter${args.inputs.name}`;
+        break;
+      case "aws:iam/instanceProfile:InstanceProfile":
+      case "aws:iam/role:Role":
+        state.name = `${args.name}-physical`;
+        break;
+      case "random:index/randomPassword:RandomPassword":
+        state.result = `MOCKSECRET-password-${args.name}`;
+        break;
+      case "tls:index/privateKey:PrivateKey":
+        state.privateKeyPem = `-----BEGIN EC PRIVATE KEY-----\nMOCKSECRET-key-${args.name}\n-----END EC PRIVATE KEY-----\n`;
+        break;
+      case "tls:index/selfSignedCert:SelfSignedCert":
+      case "tls:index/locallySignedCert:LocallySignedCert":
+        state.certPem = `-----BEGIN CERTIFICATE-----\nmock-cert-${args.name}\n-----END CERTIFICATE-----\n`;
+        break;
+      case "tls:index/certRequest:CertRequest":
+        state.certRequestPem = `-----BEGIN CERTIFICATE REQUEST-----\nmock-${args.name}\n-----END CERTIFICATE REQUEST-----\n`;
+        break;
+    }
+    return { id: args.type.startsWith("ha-postgres:") ? "" : id, state };
+  },
+};
+
+void pulumi.runtime.setMocks(mocks, PROJECT, STACK, false);
+
+/** Resolves an Output's value (mocks resolve everything: not a preview). */
+export function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => o.apply((v) => resolve(v)));
+}
+
+export interface Child {
+  type: string;
+  name: string;
+  parent: pulumi.Resource | undefined;
+  resource: pulumi.Resource;
+}
+
+/**
+ * Collects every resource created under `opts` (a transformation on the component is inherited by
+ * all its descendants) with its parent, and waits until all are registered with the mock engine.
+ */
+export function childCollector() {
+  const children: Child[] = [];
+  const transformation: pulumi.ResourceTransformation = (a) => {
+    children.push({ type: a.type, name: a.name, parent: a.opts.parent, resource: a.resource });
+    return undefined;
+  };
+  return {
+    children,
+    opts: { transformations: [transformation] } as pulumi.ComponentResourceOptions,
+    /** Waits for every child (and children created while waiting) to be registered. */
+    async settle(): Promise<void> {
+      let seen = -1;
+      while (seen !== children.length) {
+        seen = children.length;
+        await Promise.all(children.map((c) => valueOf(c.resource.urn)));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+  };
+}
+
+/** Inputs the mock engine saw for the resource of this type and name. */
+export function inputsOf(type: string, name: string): Record<string, any> {
+  const r = recorded.find((x) => x.type === type && x.name === name);
+  if (!r) throw new Error(`no ${type} named ${name} was registered`);
+  return r.inputs;
+}
+
+/** Recorded resources whose name starts with `${prefix}-`. */
+export function recordedUnder(prefix: string): Recorded[] {
+  return recorded.filter((r) => r.name.startsWith(`${prefix}-`));
+}
