@@ -1,8 +1,7 @@
 /** `hapg local up|status|down|demo`: a whole cluster on this machine (see sidecar/local/layout.ts for ports). */
 import * as path from "node:path";
-import Table from "cli-table3";
 import type { Command } from "commander";
-import { DEFAULTS, formatStatus, localDown, localStatus, localUp } from "../local/cluster";
+import { DEFAULTS, formatStatus, newTable, localDown, localStatus, localUp } from "../local/cluster";
 import { runDemo } from "../local/demo";
 import { redact } from "../local/writer";
 
@@ -36,7 +35,7 @@ export function registerLocalCommands(program: Command): void {
       console.log(`Starting a local cluster in ${dir}`);
       const c = await localUp({ ...o, dir, progress });
       console.log(formatStatus(await localStatus(dir)));
-      const t = new Table();
+      const t = newTable();
       t.push(
         { "connect (primary)": `psql '${redact(c.dsn)}'` },
         { "connect (replicas)": `${c.replicaProxy.host}:${c.replicaProxy.port}` },

@@ -147,7 +147,11 @@ async function stopAll(dir: string, c: ClusterFile): Promise<string[]> {
     c.nodes.map(async (n) => {
       const pm = readPostmasterPid(n.dataDir)?.pid;
       if (pm !== undefined && isRunning(pm) && isPostgresProcess(pm)) {
-        process.kill(pm, "SIGINT"); // fast shutdown: no waiting for clients
+        try {
+          process.kill(pm, "SIGINT"); // fast shutdown: no waiting for clients
+        } catch {
+          /* gone meanwhile */
+        }
         await stopProcess(pm, 10_000);
         stopped.push(`${n.name} postmaster (pid ${pm})`);
       }
@@ -169,8 +173,11 @@ async function stopAll(dir: string, c: ClusterFile): Promise<string[]> {
   return stopped;
 }
 
-/** Stops what `up` started in DIR and removes DIR. Returns what was stopped, for the report. */
-export async function localDown(dir: string, progress?: Progress): Promise<string[]> {
+/**
+ * Stops what `up` started in DIR and removes DIR (keepFiles: leaves data and logs, e.g. after a
+ * failure, for reading). Returns what was stopped, for the report.
+ */
+export async function localDown(dir: string, progress?: Progress, o: { keepFiles?: boolean } = {}): Promise<string[]> {
   if (!fs.existsSync(dir)) return [];
   const file = clusterJsonPath(dir);
   if (!fs.existsSync(file)) {
@@ -178,6 +185,7 @@ export async function localDown(dir: string, progress?: Progress): Promise<strin
   }
   const stopped = await stopAll(dir, readClusterFile(dir));
   for (const s of stopped) progress?.(`stopped ${s}`);
+  if (o.keepFiles) return stopped;
   fs.rmSync(dir, { recursive: true, force: true });
   progress?.(`removed ${dir}`);
   return stopped;
@@ -238,10 +246,16 @@ export async function localStatus(dir: string): Promise<StatusReport> {
   };
 }
 
+/** A cli-table3 table, without colour codes when stdout is not a terminal (logs, CI, pipes). */
+export function newTable(head?: string[]): InstanceType<typeof Table> {
+  const plain = process.stdout.isTTY !== true;
+  return new Table({ ...(head ? { head } : {}), ...(plain ? { style: { head: [], border: [] } } : {}) });
+}
+
 const pidCell = (pid: number | undefined, running: boolean) => (pid === undefined ? "-" : running ? String(pid) : `${pid} (gone)`);
 
 export function formatStatus(s: StatusReport): string {
-  const t = new Table({ head: ["node", "role", "state", "timeline", "lag (bytes)", "PostgreSQL", "agent pid", "postmaster pid", "agent RSS"] });
+  const t = newTable(["node", "role", "state", "timeline", "lag (bytes)", "PostgreSQL", "agent pid", "postmaster pid", "agent RSS"]);
   for (const n of s.nodes) {
     t.push([
       n.name,

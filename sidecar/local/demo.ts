@@ -6,9 +6,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import Table from "cli-table3";
 import { sleep } from "../postgres/process";
-import { formatStatus, localDown, localStatus, localUp } from "./cluster";
+import { formatStatus, newTable, localDown, localStatus, localUp } from "./cluster";
 import { killNode, restartNode, waitForPrimary, waitHealthy } from "./faults";
 import { countLost, measureOutage, Writer, WriterProgress } from "./writer";
 
@@ -45,12 +44,20 @@ const fmt = (p: WriterProgress) =>
   `writes acknowledged: ${p.acked}   failed attempts: ${p.failures}` +
   (p.sinceLastAckMs > 300 ? `   no ack for ${p.sinceLastAckMs} ms${p.lastError ? ` (${p.lastError.slice(0, 60)})` : ""}` : "");
 
+/** DIR inside a new temp dir; mkdtemp's 0700 is opened to o+x so the service user can reach DIR. */
+export function tempClusterDir(prefix = "hapg-demo-"): string {
+  const parent = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(parent, 0o711);
+  return path.join(parent, "cluster");
+}
+
 export async function runDemo(o: DemoOptions): Promise<void> {
   const out = o.out ?? ((l: string) => console.log(l));
-  const dir = o.dir ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), "hapg-demo-")), "cluster");
+  const dir = o.dir ?? tempClusterDir();
   const t0 = Date.now();
   const step = (n: number, s: string) => out(`\n[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${n}/6 ${s}`);
   let upDone = false;
+  let failed = true;
   let writer: Writer | undefined;
   // Ctrl-C must not leave processes behind: stop what was started, then exit.
   const interrupted = () => {
@@ -89,7 +96,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     const lost = await countLost(c.dsn, result.ackedIds);
 
     step(4, "Failover");
-    const t = new Table();
+    const t = newTable();
     t.push(
       { "old primary (killed)": oldPrimary },
       { "new primary": newPrimary },
@@ -108,6 +115,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     out(`    ${oldPrimary} streams from ${newPrimary} again after ${((Date.now() - tRejoin) / 1000).toFixed(1)} s`);
     out(formatStatus(await localStatus(dir)));
 
+    failed = false;
     if (o.keep) {
       step(6, `Leaving the cluster running (--keep): hapg local status --dir ${dir}; stop it with hapg local down --dir ${dir}`);
     }
@@ -116,9 +124,13 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     await writer?.stop().catch(() => undefined);
     if (!upDone) {
       out(`\nlogs kept in ${dir}; remove them with: rm -rf ${dir}`);
+    } else if (failed) {
+      step(6, "Stopping everything (the demo failed; data and logs stay for reading)");
+      await localDown(dir, (l) => out(`    ${l}`), { keepFiles: true });
+      out(`    logs: ${dir}/node*/agent.log, ${dir}/haproxy/haproxy.log, ${dir}/etcd/*.log; remove with: rm -rf ${dir}`);
     } else if (!o.keep) {
       step(6, "Tearing down");
-      if (fs.existsSync(path.join(dir, "cluster.json"))) await localDown(dir, (l) => out(`    ${l}`));
+      await localDown(dir, (l) => out(`    ${l}`));
       if (!o.dir) fs.rmSync(path.dirname(dir), { recursive: true, force: true });
     }
   }

@@ -34,16 +34,22 @@ export async function waitForPrimary(dir: string, o: { exclude?: readonly string
 }
 
 /**
- * Waits until one leader is running and writable (/primary 200) and every other node streams from it
- * on its timeline. Calls progress with what it waits for whenever that changes. Returns the leader.
+ * Waits until one leader is running and writable (/primary 200) and every other node (but those in
+ * exclude, e.g. one that was just killed) streams from it on its timeline. Calls progress with what
+ * it waits for whenever that changes. Returns the leader.
  */
-export async function waitHealthy(dir: string, timeoutMs: number, progress?: Progress): Promise<string> {
+export async function waitHealthy(dir: string, timeoutMs: number, progress?: Progress, o: { exclude?: readonly string[] } = {}): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {
     const c = readClusterFile(dir);
-    assertAgentsRunning(c, dir);
-    const verdict = judgeHealth(await fetchCluster(c), c.nodes.map((n) => n.name));
+    const expected = c.nodes.map((n) => n.name).filter((n) => !(o.exclude ?? []).includes(n));
+    assertAgentsRunning(c, dir, expected);
+    const verdict = judgeHealth(await fetchCluster(c), expected);
+    if (verdict.leader && !expected.includes(verdict.leader)) {
+      verdict.waitingFor.push(`the leader is still ${verdict.leader}`);
+      verdict.healthy = false;
+    }
     const leader = verdict.leader ? c.nodes.find((n) => n.name === verdict.leader) : undefined;
     if (verdict.healthy && leader && (await apiStatus(leader, "/primary")) === 200) return leader.name;
     const waiting = verdict.healthy ? `${verdict.leader}: /primary not 200 yet` : verdict.waitingFor.join("; ");
@@ -63,7 +69,7 @@ export async function waitProxyWritable(dsn: string, timeoutMs: number): Promise
     c.on("error", () => undefined);
     try {
       await c.connect();
-      const r = await c.query<{ ro: string }>("SHOW transaction_read_only");
+      const r = await c.query<{ ro: string }>("SELECT current_setting('transaction_read_only') AS ro");
       if (r.rows[0].ro === "off") return;
       lastError = "the proxy reached a read-only server";
     } catch (e) {

@@ -1,0 +1,171 @@
+/**
+ * The local cluster with real processes (etcd, PostgreSQL, agents, HAProxy) through `localUp`: one
+ * cluster for the whole file. Each test leaves the cluster healthy for the next; the one that leaves
+ * a node restarted after kill -9 runs last. Timings are generous upper bounds only (the benchmark
+ * measures speed).
+ */
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Client } from "pg";
+import { localDown, localUp } from "../../sidecar/local/cluster";
+import { tempClusterDir } from "../../sidecar/local/demo";
+import { crashPostgres, killNode, restartNode, stopAgent, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
+import { waitProxyWritable } from "../../sidecar/local/health";
+import { ClusterFile, readClusterFile } from "../../sidecar/local/state";
+
+const BASE_PORT = 34000;
+const log = (s: string) => console.log(`      ${s}`);
+
+function nodeDsn(c: ClusterFile, port: number): string {
+  const u = new URL(c.dsn);
+  u.port = String(port);
+  return u.toString();
+}
+
+async function query<T extends Record<string, unknown>>(dsn: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new Client({ connectionString: dsn, connectionTimeoutMillis: 2000, query_timeout: 5000 });
+  client.on("error", () => undefined);
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function eventually<T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${last})` : ""}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Inserts a marker row through the primary proxy and waits until every listed node has it. */
+async function writeAndSeeEverywhere(c: ClusterFile, marker: string, nodes: readonly string[]): Promise<void> {
+  await waitProxyWritable(c.dsn, 30_000);
+  await query(c.dsn, "CREATE TABLE IF NOT EXISTS itest (marker text PRIMARY KEY)");
+  await query(c.dsn, "INSERT INTO itest VALUES ($1)", [marker]);
+  for (const n of c.nodes.filter((x) => nodes.includes(x.name))) {
+    await eventually(`${marker} on ${n.name}`, 20_000, async () => {
+      const rows = await query(nodeDsn(c, n.pgPort), "SELECT 1 FROM itest WHERE marker = $1", [marker]);
+      return rows.length === 1 ? true : undefined;
+    });
+  }
+}
+
+describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
+  this.timeout(180_000);
+  const dir = tempClusterDir("hapg-itest-");
+  let c: ClusterFile;
+
+  before(async function () {
+    c = await localUp({ dir, basePort: BASE_PORT, timeoutMs: 150_000, progress: log });
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    if (fs.existsSync(dir)) await localDown(dir);
+    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  });
+
+  it("bootstraps 3 nodes, writes cluster.json as documented, replicates a row to every node and serves reads on the replica port", async () => {
+    const file = `${dir}/cluster.json`;
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    const j = JSON.parse(fs.readFileSync(file, "utf8")) as ClusterFile;
+    assert.deepEqual(Object.keys(j).sort(), ["dsn", "etcd", "nodes", "proxy", "replicaProxy"]);
+    assert.deepEqual(j.proxy, { host: "127.0.0.1", port: BASE_PORT + 20 });
+    assert.deepEqual(j.replicaProxy, { host: "127.0.0.1", port: BASE_PORT + 21 });
+    assert.match(j.dsn, new RegExp(`^postgresql://postgres:[^@]+@127\\.0\\.0\\.1:${BASE_PORT + 20}/postgres$`));
+    assert.equal(j.etcd.length, 3);
+    for (const e of j.etcd) {
+      assert.deepEqual(Object.keys(e).sort(), ["clientUrl", "name", "pid"]);
+      assert.ok(e.pid > 1);
+    }
+    assert.deepEqual(j.nodes.map((n) => n.name), ["node1", "node2", "node3"]);
+    for (const n of j.nodes) {
+      assert.deepEqual(Object.keys(n).sort(), ["agentPid", "apiUrl", "dataDir", "host", "name", "pgPort"]);
+      const pm = Number(fs.readFileSync(`${n.dataDir}/postmaster.pid`, "utf8").split("\n")[0]);
+      assert.ok(pm > 1, `${n.name}: postmaster.pid names a pid`);
+    }
+
+    await writeAndSeeEverywhere(c, "bootstrap", ["node1", "node2", "node3"]);
+    const replicaDsn = nodeDsn(c, c.replicaProxy.port);
+    const rows = await query<{ r: boolean; m: string }>(replicaDsn, "SELECT pg_is_in_recovery() AS r, (SELECT marker FROM itest WHERE marker = 'bootstrap') AS m");
+    assert.deepEqual(rows[0], { r: true, m: "bootstrap" });
+  });
+
+  it("answers the health endpoints by role, for GET, HEAD and OPTIONS", async () => {
+    const leader = await waitForPrimary(dir, { timeoutMs: 10_000 });
+    const nodes = readClusterFile(dir).nodes;
+    const expected: Record<string, [number, number]> = {
+      // path: [leader, replica]
+      "/primary": [200, 503],
+      "/": [200, 503],
+      "/replica": [503, 200],
+      "/read-only": [200, 200],
+      "/health": [200, 200],
+      "/liveness": [200, 200],
+      "/readiness": [200, 200],
+    };
+    const replica = nodes.find((n) => n.name !== leader)!;
+    const leaderNode = nodes.find((n) => n.name === leader)!;
+    for (const [path, [onLeader, onReplica]] of Object.entries(expected)) {
+      for (const method of ["GET", "HEAD", "OPTIONS"]) {
+        for (const [node, want] of [[leaderNode, onLeader], [replica, onReplica]] as const) {
+          const res = await fetch(node.apiUrl + path, { method, signal: AbortSignal.timeout(2000) });
+          await res.arrayBuffer();
+          assert.equal(res.status, want, `${method} ${path} on ${node.name} (${node === leaderNode ? "leader" : "replica"})`);
+        }
+      }
+    }
+    const patroni = (await (await fetch(`${leaderNode.apiUrl}/patroni`)).json()) as { role: string; patroni: { name: string } };
+    assert.equal(patroni.role, "primary");
+    assert.equal(patroni.patroni.name, leader);
+  });
+
+  it("hands over quickly when the leader's agent is stopped gracefully (SIGTERM), and the node rejoins", async () => {
+    const old = await waitForPrimary(dir, { timeoutMs: 10_000 });
+    const fault = stopAgent(dir, old);
+    const next = await waitForPrimary(dir, { exclude: [old], timeoutMs: 30_000 });
+    await waitProxyWritable(c.dsn, 30_000);
+    log(`graceful stop of ${old}: ${next} writable through the proxy after ${Date.now() - fault.at} ms`);
+    assert.notEqual(next, old);
+    await waitAgentGone(dir, old, 30_000);
+    restartNode(dir, old);
+    await waitHealthy(dir, 90_000, log);
+    await writeAndSeeEverywhere(c, "after-graceful-stop", ["node1", "node2", "node3"]);
+  });
+
+  it("is writable again after the leader's PostgreSQL is killed (kill -9 postmaster)", async () => {
+    const leader = await waitForPrimary(dir, { timeoutMs: 10_000 });
+    const fault = crashPostgres(dir, leader);
+    await waitProxyWritable(c.dsn, 30_000);
+    log(`kill -9 of ${leader}'s postmaster: writable through the proxy after ${Date.now() - fault.at} ms`);
+    await waitHealthy(dir, 90_000, log);
+    await writeAndSeeEverywhere(c, "after-crash-pg", ["node1", "node2", "node3"]);
+  });
+
+  it("fails over after kill -9 of the leader's agent and PostgreSQL; the killed node comes back as a replica", async () => {
+    const old = await waitForPrimary(dir, { timeoutMs: 10_000 });
+    const fault = killNode(dir, old);
+    const next = await waitForPrimary(dir, { exclude: [old], timeoutMs: 30_000 });
+    await waitProxyWritable(c.dsn, 30_000);
+    log(`kill -9 of ${old}: ${next} writable through the proxy after ${Date.now() - fault.at} ms`);
+    const survivors = c.nodes.map((n) => n.name).filter((n) => n !== old);
+    assert.equal(await waitHealthy(dir, 60_000, log, { exclude: [old] }), next);
+    await writeAndSeeEverywhere(c, "after-kill", survivors);
+
+    restartNode(dir, old);
+    assert.equal(await waitHealthy(dir, 90_000, log), next, "the leader stays, the restarted node follows it");
+    await writeAndSeeEverywhere(c, "after-rejoin", ["node1", "node2", "node3"]);
+  });
+});
