@@ -5,7 +5,8 @@
  */
 import { EtcdApiError, EtcdHttp, type EtcdHttpOptions } from "./etcd-http";
 import { EtcdWatch, b64, unb64 } from "./etcd-watch";
-import { KvDcs, prefixRangeEnd, type RangeResult, type TxnCompare, type TxnOp } from "./kv-dcs";
+import { KvDcs, prefixRangeEnd, type RangeResult, type TxnCompare, type TxnOp, type TxnResult } from "./kv-dcs";
+import type { RawKv } from "./snapshot";
 import { LeaseLostError, type WatchEvent } from "./types";
 
 export interface EtcdDcsOptions extends EtcdHttpOptions {
@@ -48,16 +49,11 @@ export class EtcdDcs extends KvDcs {
     });
     return {
       revision: Number(res.header?.revision ?? 0),
-      kvs: (res.kvs ?? []).map((kv) => ({
-        key: unb64(kv.key),
-        value: unb64(kv.value),
-        lease: kv.lease ?? "0",
-        modRevision: Number(kv.mod_revision ?? 0),
-      })),
+      kvs: (res.kvs ?? []).map(rawKv),
     };
   }
 
-  protected async txn(compares: TxnCompare[], ops: TxnOp[]): Promise<boolean> {
+  protected async txn(compares: TxnCompare[], ops: TxnOp[]): Promise<TxnResult> {
     const leaseOf = ops.find((op) => op.type === "put" && op.lease !== undefined && op.lease !== "0");
     try {
       // Unconditional single writes go to the plain put/delete endpoints; everything else is a txn.
@@ -65,14 +61,16 @@ export class EtcdDcs extends KvDcs {
         const op = ops[0];
         if (op.type === "put") await this.http.call("/v3/kv/put", putRequest(op));
         else await this.http.call("/v3/kv/deleterange", { key: b64(op.key) });
-        return true;
+        return { succeeded: true };
       }
-      const res = await this.http.call<{ succeeded?: boolean }>("/v3/kv/txn", {
+      const res = await this.http.call<{ succeeded?: boolean; responses?: { response_range?: { kvs?: GwKv[] } }[] }>("/v3/kv/txn", {
         compare: compares.map(compareRequest),
         success: ops.map((op) => (op.type === "put" ? { request_put: putRequest(op) } : { request_delete_range: { key: b64(op.key) } })),
-        failure: [],
+        failure: compares.length > 0 ? [{ request_range: { key: b64(compares[0].key) } }] : [],
       });
-      return res.succeeded === true;
+      if (res.succeeded === true) return { succeeded: true };
+      const current = res.responses?.[0]?.response_range?.kvs?.[0];
+      return { succeeded: false, current: current && rawKv(current) };
     } catch (err) {
       if (leaseOf?.type === "put" && err instanceof EtcdApiError && LEASE_NOT_FOUND.test(err.etcdMessage)) {
         throw new LeaseLostError(leaseOf.lease ?? "0");
@@ -125,6 +123,10 @@ export class EtcdDcs extends KvDcs {
     this.watches.clear();
     this.http.close();
   }
+}
+
+function rawKv(kv: GwKv): RawKv {
+  return { key: unb64(kv.key), value: unb64(kv.value), lease: kv.lease ?? "0", modRevision: Number(kv.mod_revision ?? 0) };
 }
 
 function putRequest(op: Extract<TxnOp, { type: "put" }>): Record<string, string> {

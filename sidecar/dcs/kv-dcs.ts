@@ -13,6 +13,12 @@ export type TxnCompare = { key: string; absent: true } | { key: string; valueEqu
 /** lease undefined or "0": the key is not bound to a lease. */
 export type TxnOp = { type: "put"; key: string; value: string; lease?: string } | { type: "delete"; key: string };
 
+/** current: when the compares failed, the key of the first compare as it is now (undefined: absent). */
+export interface TxnResult {
+  succeeded: boolean;
+  current?: RawKv;
+}
+
 export interface RangeResult {
   revision: number;
   kvs: RawKv[];
@@ -44,10 +50,14 @@ export abstract class KvDcs implements Dcs {
   /** One linearizable range read of the whole prefix. */
   protected abstract rangePrefix(): Promise<RangeResult>;
   /**
-   * One atomic transaction: when every compare holds, apply ops. Resolves whether it did.
-   * Rejects LeaseLostError when a put names a lease that does not exist.
+   * One atomic transaction: when every compare holds, apply ops; otherwise read the first compare's
+   * key in the same transaction. Rejects LeaseLostError when a put names a lease that does not exist.
    */
-  protected abstract txn(compares: TxnCompare[], ops: TxnOp[]): Promise<boolean>;
+  protected abstract txn(compares: TxnCompare[], ops: TxnOp[]): Promise<TxnResult>;
+
+  private async succeeded(compares: TxnCompare[], ops: TxnOp[]): Promise<boolean> {
+    return (await this.txn(compares, ops)).succeeded;
+  }
 
   abstract grantLease(ttlSeconds: number): Promise<string>;
   abstract keepAlive(leaseId: string): Promise<number>;
@@ -75,34 +85,37 @@ export abstract class KvDcs implements Dcs {
     await this.txn([], [{ type: "put", key: memberKey(this.prefix, name), value: JSON.stringify(data), lease: leaseId }]);
   }
 
-  attemptAcquireLeader(name: string, leaseId: string): Promise<boolean> {
+  async attemptAcquireLeader(name: string, leaseId: string): Promise<boolean> {
     const key = this.key(KEYS.leader);
-    return this.txn([{ key, absent: true }], [{ type: "put", key, value: name, lease: leaseId }]);
+    const result = await this.txn([{ key, absent: true }], [{ type: "put", key, value: name, lease: leaseId }]);
+    // A retry (on another endpoint, after our first attempt's answer was lost) finds the key we
+    // created: lease ids are unique, so name + our lease means we hold it.
+    return result.succeeded || (result.current?.value === name && result.current.lease === leaseId);
   }
 
   attemptUpdateLeader(name: string, leaseId: string): Promise<boolean> {
     const key = this.key(KEYS.leader);
-    return this.txn([{ key, valueEquals: name }], [{ type: "put", key, value: name, lease: leaseId }]);
+    return this.succeeded([{ key, valueEquals: name }], [{ type: "put", key, value: name, lease: leaseId }]);
   }
 
   releaseLeader(name: string): Promise<boolean> {
     const key = this.key(KEYS.leader);
-    return this.txn([{ key, valueEquals: name }], [{ type: "delete", key }]);
+    return this.succeeded([{ key, valueEquals: name }], [{ type: "delete", key }]);
   }
 
   attemptInitialize(value: string): Promise<boolean> {
     const key = this.key(KEYS.initialize);
-    return this.txn([{ key, absent: true }], [{ type: "put", key, value }]);
+    return this.succeeded([{ key, absent: true }], [{ type: "put", key, value }]);
   }
 
   finishInitialize(expected: string, systemId: string): Promise<boolean> {
     const key = this.key(KEYS.initialize);
-    return this.txn([{ key, valueEquals: expected }], [{ type: "put", key, value: systemId }]);
+    return this.succeeded([{ key, valueEquals: expected }], [{ type: "put", key, value: systemId }]);
   }
 
   cancelInitialize(expected: string): Promise<boolean> {
     const key = this.key(KEYS.initialize);
-    return this.txn([{ key, valueEquals: expected }], [{ type: "delete", key }]);
+    return this.succeeded([{ key, valueEquals: expected }], [{ type: "delete", key }]);
   }
 
   async putLeaderOptime(lsn: number): Promise<void> {

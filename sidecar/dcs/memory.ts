@@ -16,7 +16,7 @@
  * onError once and no events; when it is reachable again they resume from the last delivered
  * revision + 1, as EtcdDcs re-establishes its stream.
  */
-import { KvDcs, type RangeResult, type TxnCompare, type TxnOp } from "./kv-dcs";
+import { KvDcs, type RangeResult, type TxnCompare, type TxnOp, type TxnResult } from "./kv-dcs";
 import { DcsUnavailableError, LeaseLostError, type WatchEvent } from "./types";
 
 export interface MemoryEtcdOptions {
@@ -120,13 +120,17 @@ export class MemoryEtcd {
   }
 
   /** etcd semantics: a "value equals" compare on an absent key fails; a put to a missing lease throws. */
-  txn(compares: TxnCompare[], ops: TxnOp[]): boolean {
+  txn(compares: TxnCompare[], ops: TxnOp[]): TxnResult {
     this.tick();
     const holds = compares.every((c) => {
       const kv = this.kvs.get(c.key);
       return "absent" in c ? kv === undefined : kv !== undefined && kv.value === c.valueEquals;
     });
-    if (!holds) return false;
+    if (!holds) {
+      const key = compares[0].key;
+      const kv = this.kvs.get(key);
+      return { succeeded: false, current: kv && { key, value: kv.value, lease: kv.lease, modRevision: kv.modRevision } };
+    }
     for (const op of ops) {
       if (op.type === "put" && op.lease !== undefined && op.lease !== "0" && !this.leases.has(op.lease)) throw new LeaseLostError(op.lease);
     }
@@ -142,7 +146,7 @@ export class MemoryEtcd {
       }
     }
     this.commit(events);
-    return true;
+    return { succeeded: true };
   }
 
   grant(ttlSeconds: number): string {
@@ -287,7 +291,7 @@ export class MemoryDcs extends KvDcs {
     return this.call("range", () => this.store.range(this.prefix));
   }
 
-  protected txn(compares: TxnCompare[], ops: TxnOp[]): Promise<boolean> {
+  protected txn(compares: TxnCompare[], ops: TxnOp[]): Promise<TxnResult> {
     return this.call("txn", () => this.store.txn(compares, ops));
   }
 

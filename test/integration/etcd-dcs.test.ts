@@ -140,6 +140,8 @@ describe("EtcdDcs against real etcd", function () {
       await b.putMember("b", { ...member, role: "primary" }, lb);
       assert.equal(await a.attemptAcquireLeader("a", la), true);
       assert.equal(await b.attemptAcquireLeader("b", lb), false);
+      assert.equal(await a.attemptAcquireLeader("a", la), true, "a retry whose first answer was lost finds its own key");
+      assert.equal(await a.attemptAcquireLeader("a", lb), false, "same name, other lease: not ours");
       assert.equal(await b.attemptUpdateLeader("b", lb), false);
       assert.equal(await b.releaseLeader("b"), false);
       await a.putLeaderOptime(123456);

@@ -94,6 +94,8 @@ describe("dcs MemoryEtcd / MemoryDcs", () => {
       const leader = (await b.load()).leader;
       assert.deepEqual([leader?.name, leader?.leaseId], ["a", la]);
       assert.equal(await b.attemptAcquireLeader("b", lb), false);
+      assert.equal(await a.attemptAcquireLeader("a", la), true, "a retry whose first answer was lost finds its own key");
+      assert.equal(await a.attemptAcquireLeader("a", lb), false, "same name, other lease: not ours");
     });
 
     it("update and release compare the value: only the holder can rebind or delete", async () => {
