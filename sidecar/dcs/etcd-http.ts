@@ -46,13 +46,18 @@ const GRPC = { UNKNOWN: 2, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, RESOURCE_EXHAUSTE
 /** No usable answer from one endpoint: connection refused/reset, timeout, garbage. */
 class EndpointError extends Error {}
 
-/** Reads an etcd error body: 3.4 sends {error, code, message}, 3.5+ {code, message, details}. */
+/**
+ * Reads an etcd error body: 3.4 sends {error, code, message}, 3.5+ {code, message, details}; errors
+ * inside a stream are {"error": {grpc_code, http_code, message}}.
+ */
 export function parseEtcdError(status: number, body: string): EtcdApiError {
   try {
-    const json = JSON.parse(body) as { error?: unknown; code?: unknown; message?: unknown };
-    const inner = typeof json.error === "object" && json.error !== null ? (json.error as typeof json) : json;
+    type ErrorJson = { error?: unknown; code?: unknown; grpc_code?: unknown; message?: unknown };
+    const json = JSON.parse(body) as ErrorJson;
+    const inner = typeof json.error === "object" && json.error !== null ? (json.error as ErrorJson) : json;
     const message = typeof inner.message === "string" ? inner.message : typeof inner.error === "string" ? inner.error : body;
-    return new EtcdApiError(typeof inner.code === "number" ? inner.code : GRPC.UNKNOWN, message, status);
+    const code = typeof inner.code === "number" ? inner.code : typeof inner.grpc_code === "number" ? inner.grpc_code : GRPC.UNKNOWN;
+    return new EtcdApiError(code, message, status);
   } catch {
     return new EtcdApiError(GRPC.UNKNOWN, body.slice(0, 200) || `HTTP ${status}`, status);
   }

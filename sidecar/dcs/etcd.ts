@@ -3,11 +3,11 @@
  * 3.5 and 3.6). Keys and values travel base64-encoded; int64s (revisions, lease ids, TTLs) come back
  * as JSON strings and lease ids stay strings here (they exceed 2^53).
  */
-import { EtcdApiError, EtcdHttp, type EtcdHttpOptions } from "./etcd-http";
+import { EtcdApiError, EtcdHttp, parseEtcdError, type EtcdHttpOptions } from "./etcd-http";
 import { EtcdWatch, b64, unb64 } from "./etcd-watch";
 import { KvDcs, prefixRangeEnd, type RangeResult, type TxnCompare, type TxnOp, type TxnResult } from "./kv-dcs";
 import type { RawKv } from "./snapshot";
-import { LeaseLostError, type WatchEvent } from "./types";
+import { DcsUnavailableError, LeaseLostError, type WatchEvent } from "./types";
 
 export interface EtcdDcsOptions extends EtcdHttpOptions {
   /** Cluster prefix, `/<namespace>/<cluster>/` (see clusterPrefix). */
@@ -88,8 +88,11 @@ export class EtcdDcs extends KvDcs {
 
   async keepAlive(leaseId: string): Promise<number> {
     // A streaming RPC through the gateway: one request line in, one {"result": ...} line out.
-    const res = await this.http.call<{ result?: { ID?: string; TTL?: string }; error?: { message?: string } }>("/v3/lease/keepalive", { ID: leaseId });
-    if (res.error !== undefined) throw new Error(`etcd lease keepalive failed: ${res.error.message ?? JSON.stringify(res.error)}`);
+    const res = await this.http.call<{ result?: { ID?: string; TTL?: string }; error?: unknown }>("/v3/lease/keepalive", { ID: leaseId });
+    if (res.error !== undefined) {
+      const err = parseEtcdError(200, JSON.stringify(res));
+      throw err.endpointProblem ? new DcsUnavailableError(`etcd lease keepalive: ${err.etcdMessage}`) : err;
+    }
     const ttl = Number(res.result?.TTL ?? 0);
     if (!(ttl > 0)) throw new LeaseLostError(leaseId);
     return ttl;
