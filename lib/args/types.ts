@@ -100,7 +100,8 @@ export interface HaPostgresClusterArgs {
   /** The data volume of each PostgreSQL node (kept when the instance is replaced). Default: 50 GiB gp3, encrypted. */
   dataVolume?: DataVolumeArgs;
   /**
-   * KMS key (id or ARN) for every EBS volume (root and data) and the SSM SecureString parameters.
+   * KMS key (id, ARN or "alias/name"; looked up to its ARN) for every EBS volume (root and data)
+   * and the SSM SecureString parameters; the instance role may decrypt with it.
    * Default: the AWS-managed keys (aws/ebs and aws/ssm).
    */
   kmsKeyId?: pulumi.Input<string>;

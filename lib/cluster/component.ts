@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { HaPostgresClusterArgs } from "../args/types";
 import { validateClusterArgs } from "../args/validate";
 import { createAgentBundle, BUNDLE_KEY } from "../bundle/agent-bundle";
-import { createNodeIdentity } from "../iam/role";
+import { createNodeIdentity, resolveKmsKeyArn } from "../iam/role";
 import { COMPONENT_TYPE, etcdHostName, nodeHostName, parameterNames } from "../naming/names";
 import { resolveNetwork } from "../network/network";
 import { attachNode, createLoadBalancer } from "../nlb/nlb";
@@ -47,15 +47,16 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     const network = resolveNetwork(args, this);
     const sgs = createSecurityGroups(name, args, network.vpcId, this);
     const lb = createLoadBalancer(name, args, network, sgs.nlb.id, this);
+    const kmsKeyArn = resolveKmsKeyArn(args.kmsKeyId, this);
 
     // Fixed addresses and data volumes first: every host's user-data lists every other host.
     const nodeSlots: HostSlot[] = Array.from({ length: args.nodeCount }, (_, i) =>
-      createHostSlot(name, nodeHostName(i), network.placement.apply((p) => p.nodes[i]), [sgs.nodes.id], args.dataVolume, args, this),
+      createHostSlot(name, nodeHostName(i), network.placement.apply((p) => p.nodes[i]), [sgs.nodes.id], args.dataVolume, kmsKeyArn, args, this),
     );
     const etcdSlots: HostSlot[] =
       args.etcd.placement === "dedicated"
         ? Array.from({ length: args.etcd.members }, (_, i) =>
-            createHostSlot(name, etcdHostName(i), network.placement.apply((p) => p.etcd[i]), [sgs.etcd.id], args.etcd.dataVolume, args, this),
+            createHostSlot(name, etcdHostName(i), network.placement.apply((p) => p.etcd[i]), [sgs.etcd.id], args.etcd.dataVolume, kmsKeyArn, args, this),
           )
         : [];
     const etcdMemberSlots = args.etcd.placement === "dedicated" ? etcdSlots : nodeSlots.slice(0, args.etcd.members);
@@ -69,7 +70,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     const parameters = [passwords.superuser, passwords.replication, ca.parameter, ...certs.flatMap((c) => [c.certParameter, c.keyParameter])];
 
     const bundle = createAgentBundle(name, args, this);
-    const identity = createNodeIdentity(name, args, { parameterArns: parameters.map((p) => p.arn), bundleObjectArn: bundle.objectArn }, this);
+    const identity = createNodeIdentity(name, args, { parameterArns: parameters.map((p) => p.arn), bundleObjectArn: bundle.objectArn, kmsKeyArn }, this);
 
     const slotMembers = (slots: HostSlot[]) => pulumi.all(slots.map((s) => s.eni.privateIp.apply((privateIp) => ({ name: s.host, privateIp }))));
     const specs = pulumi
@@ -109,6 +110,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
           ami,
           instanceProfile: identity.instanceProfile,
           userData: specs.apply((all) => renderUserData(all[i])),
+          kmsKeyArn,
         },
         args,
         this,

@@ -57,10 +57,17 @@ export interface NodeIdentity {
   instanceProfile: aws.iam.InstanceProfile;
 }
 
+/**
+ * The ARN of the customer KMS key, if one is given (as id, alias or ARN): EBS and IAM need the ARN.
+ */
+export function resolveKmsKeyArn(kmsKeyId: pulumi.Input<string> | undefined, parent: pulumi.Resource): pulumi.Output<string> | undefined {
+  return kmsKeyId !== undefined ? aws.kms.getKeyOutput({ keyId: kmsKeyId }, { parent }).arn : undefined;
+}
+
 export function createNodeIdentity(
   name: string,
   args: ResolvedClusterArgs,
-  grants: { parameterArns: pulumi.Input<string>[]; bundleObjectArn: pulumi.Input<string> },
+  grants: { parameterArns: pulumi.Input<string>[]; bundleObjectArn: pulumi.Input<string>; kmsKeyArn?: pulumi.Input<string> },
   parent: pulumi.Resource,
 ): NodeIdentity {
   const tags = resourceTags(args.tags, args.clusterName);
@@ -69,14 +76,12 @@ export function createNodeIdentity(
     { assumeRolePolicy: EC2_ASSUME_ROLE_POLICY, description: `Hosts of HA PostgreSQL ${args.clusterName}`, tags },
     { parent },
   );
-  // A customer key is given as an id or ARN; IAM needs the ARN, so look the key up.
-  const kmsKeyArn = args.kmsKeyId !== undefined ? aws.kms.getKeyOutput({ keyId: args.kmsKeyId }, { parent }).arn : undefined;
   new aws.iam.RolePolicy(
     childName(name, "node-policy"),
     {
       role: role.id,
       policy: pulumi
-        .all([pulumi.all(grants.parameterArns), grants.bundleObjectArn, kmsKeyArn])
+        .all([pulumi.all(grants.parameterArns), grants.bundleObjectArn, grants.kmsKeyArn])
         .apply(([parameterArns, bundleObjectArn, kms]) =>
           JSON.stringify(nodePolicyDocument({ parameterArns, bundleObjectArn, kmsKeyArn: kms, sessionManager: args.sessionManager })),
         ),

@@ -231,7 +231,8 @@ describe("HaPostgresCluster (mocks)", function () {
     });
     assert.equal(count(b, T.instance), 10);
     const vol = inputsOf(T.volume, "big1-pg-4-data");
-    assert.deepEqual([vol.size, vol.type, vol.iops, vol.kmsKeyId, vol.tags.team], [500, "io2", 10000, "key-123", "data"]);
+    assert.deepEqual([vol.size, vol.type, vol.iops, vol.kmsKeyId, vol.tags.team], [500, "io2", 10000, "arn:aws:kms:us-east-1:123456789012:key/key-123", "data"]);
+    assert.equal(inputsOf(T.instance, "big1-pg-0").rootBlockDevice.kmsKeyId, "arn:aws:kms:us-east-1:123456789012:key/key-123");
     assert.equal(inputsOf(T.volume, "big1-etcd-4-data").size, 20);
     const zones = ofType(b, T.volume).filter((v) => /-pg-\d-data$/.test(v.name)).map((v) => v.inputs.availabilityZone);
     assert.deepEqual(zones, ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1a", "us-east-1b"]);

@@ -48,6 +48,10 @@ export const mocks: pulumi.runtime.Mocks = {
         return { id: args.inputs.id, availabilityZone: subnetZones[args.inputs.id] ?? "us-east-1a", vpcId: SUBNET_VPC[args.inputs.id] ?? "vpc-default" };
       case "aws:ec2/getAmi:getAmi":
         return { id: "ami-debian13-mock", architecture: "x86_64", name: "debian-13-amd64-20261101" };
+      case "aws:index/getCallerIdentity:getCallerIdentity":
+        return { accountId: "123456789012", arn: "arn:aws:iam::123456789012:user/test", userId: "test" };
+      case "aws:index/getRegion:getRegion":
+        return { name: "us-east-1", region: "us-east-1", id: "us-east-1" };
       case "aws:kms/getKey:getKey":
         return { arn: `arn:aws:kms:us-east-1:123456789012:key/${args.inputs.keyId}`, id: args.inputs.keyId };
       default:
@@ -146,4 +150,18 @@ export function inputsOf(type: string, name: string): Record<string, any> {
 /** Recorded resources whose name starts with `${prefix}-`. */
 export function recordedUnder(prefix: string): Recorded[] {
   return recorded.filter((r) => r.name.startsWith(`${prefix}-`));
+}
+
+/** For top-level programs (no collector): waits until no resource has been registered for 200 ms. */
+export async function quiesce(): Promise<void> {
+  let last = -1;
+  let stable = 0;
+  while (stable < 4) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (recorded.length === last) stable++;
+    else {
+      stable = 0;
+      last = recorded.length;
+    }
+  }
 }

@@ -1,0 +1,150 @@
+/**
+ * The root Pulumi program (index.ts) and its per-stack config, and every example, under mocks.
+ * Stack config is set the way the Pulumi CLI passes it (PULUMI_CONFIG: strings, JSON for
+ * structured values) before the program is loaded.
+ */
+// Mocks first: they must be in place before any component module is loaded.
+import { inputsOf, quiesce, recordedUnder, valueOf } from "./mocks";
+import * as assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
+import { argsFromStackConfig, validateClusterArgs } from "../../lib";
+
+const ROOT = resolve(__dirname, "../../..");
+const DIST = resolve(__dirname, "../..");
+
+/** A stack file's config as the CLI hands it to the program: strings, JSON for non-strings. */
+function stackConfig(file: string): Record<string, string> {
+  const doc = parseYaml(readFileSync(resolve(ROOT, file), "utf8")) as { config: Record<string, unknown> };
+  return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+async function settle(exports: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(exports)) out[k] = pulumi.Output.isInstance(v) ? await valueOf(v as pulumi.Output<unknown>) : v;
+  await quiesce();
+  return out;
+}
+
+describe("stack config → args", () => {
+  afterEach(() => pulumi.runtime.setAllConfig({}));
+
+  it("maps every key of Pulumi.prod.yaml to its arg", () => {
+    pulumi.runtime.setAllConfig(stackConfig("Pulumi.prod.yaml"));
+    const args = argsFromStackConfig();
+    assert.deepEqual(args, {
+      clusterName: "orders",
+      vpcId: "vpc-0a1b2c3d4e5f67890",
+      subnetIds: ["subnet-0aaa1111bbbb2222c", "subnet-0ddd3333eeee4444f", "subnet-0a5b5c5d5e5f56666"],
+      nodeCount: 3,
+      instanceType: "r7i.xlarge",
+      postgres: { parameters: { shared_buffers: "8GB", effective_cache_size: "24GB", max_connections: 400 } },
+      dataVolume: { sizeGiB: 500, iops: 12000, throughputMiBps: 500 },
+      kmsKeyId: "alias/orders-db",
+      etcd: { members: 5, instanceType: "t3.small" },
+      allowedCidrs: ["10.0.0.0/16"],
+      timing: { ttl: 6, loopWait: 1, retryTimeout: 2 },
+      tags: { team: "orders", environment: "production" },
+    });
+    const resolved = validateClusterArgs("orders", args);
+    assert.equal(resolved.etcd.members, 5);
+    assert.equal(resolved.routing, "haproxy", "unset keys keep the defaults");
+  });
+
+  it("maps Pulumi.dev.yaml and leaves the rest to the defaults", () => {
+    pulumi.runtime.setAllConfig(stackConfig("Pulumi.dev.yaml"));
+    assert.deepEqual(argsFromStackConfig(), {
+      instanceType: "t3.medium",
+      etcd: { placement: "colocated" },
+      dataVolume: { sizeGiB: 20 },
+      allowedCidrs: ["172.31.0.0/16"],
+      tags: { environment: "dev" },
+    });
+  });
+
+  it("maps the scalar keys one by one (pulumi config set ha-postgres:KEY VALUE)", () => {
+    pulumi.runtime.setAllConfig({
+      "ha-postgres:nodeCount": "5", "ha-postgres:routing": "direct", "ha-postgres:primaryPort": "6432", "ha-postgres:replicaPort": "6433",
+      "ha-postgres:publicLoadBalancer": "true", "ha-postgres:sessionManager": "false", "ha-postgres:postgresVersion": "16",
+      "ha-postgres:architecture": "arm64", "ha-postgres:etcdVolumeSizeGiB": "30", "ha-postgres:dataVolumeType": "io2",
+      "ha-postgres:maximumLagOnFailover": "0", "ha-postgres:ssmParameterPrefix": "/db", "ha-postgres:amiId": "ami-1",
+      "ha-postgres:sshKeyName": "ops", "ha-postgres:allowedSecurityGroupIds": '["sg-1"]', "aws:region": "us-east-2",
+    });
+    assert.deepEqual(argsFromStackConfig(), {
+      nodeCount: 5, routing: "direct", listenerPorts: { primary: 6432, replica: 6433 }, publicLoadBalancer: true, sessionManager: false,
+      postgres: { version: 16 }, architecture: "arm64", etcd: { dataVolume: { sizeGiB: 30 } }, dataVolume: { type: "io2" },
+      maximumLagOnFailover: 0, ssmParameterPrefix: "/db", amiId: "ami-1", sshKeyName: "ops", allowedSecurityGroupIds: ["sg-1"],
+    });
+  });
+
+  it("rejects a misspelt key, naming it", () => {
+    pulumi.runtime.setAllConfig({ "ha-postgres:nodecount": "5" });
+    assert.throws(() => argsFromStackConfig(), /ha-postgres:nodecount: not a setting of the cluster: fix the spelling/);
+  });
+
+  it("every key the program reads is declared in Pulumi.yaml or documented as structured/decimal", () => {
+    const project = parseYaml(readFileSync(resolve(ROOT, "Pulumi.yaml"), "utf8")) as { name: string; config: Record<string, unknown> };
+    assert.equal(project.name, "ha-postgres");
+    const structuredOrDecimal = ["subnetIds", "postgresParameters", "allowedCidrs", "allowedSecurityGroupIds", "tags", "ttl", "loopWait", "retryTimeout"];
+    const { STACK_CONFIG_KEYS } = require("../../lib") as typeof import("../../lib");
+    for (const k of Object.keys(STACK_CONFIG_KEYS)) assert.ok(k in project.config || structuredOrDecimal.includes(k), k);
+  });
+});
+
+describe("the root program (index.ts)", function () {
+  this.timeout(60_000);
+  after(() => pulumi.runtime.setAllConfig({}));
+
+  it("builds one cluster from the dev stack's config and exports its outputs", async () => {
+    pulumi.runtime.setAllConfig(stackConfig("Pulumi.dev.yaml"));
+    const out = await settle(require(resolve(DIST, "index.js")));
+    assert.deepEqual(Object.keys(out).sort(), [
+      "caCertificatePem", "clientSecurityGroupId", "etcdPrivateIps", "nodePrivateIps", "primaryEndpoint", "primaryPort",
+      "replicaEndpoint", "replicaPort", "replicationPasswordParameterName", "superuserPasswordParameterName",
+    ]);
+    assert.equal(out.superuserPasswordParameterName, "/ha-postgres/pg-test/postgres/superuser-password");
+    assert.equal((out.nodePrivateIps as string[]).length, 3);
+    // Colocated etcd: 3 instances in all, t3.medium, 20 GiB volumes.
+    const instances = recordedUnder("pg-test").filter((r) => r.type === "aws:ec2/instance:Instance");
+    assert.equal(instances.length, 3);
+    assert.ok(instances.every((i) => i.inputs.instanceType === "t3.medium"));
+    assert.equal(inputsOf("aws:ebs/volume:Volume", "pg-test-pg-0-data").size, 20);
+    assert.equal(inputsOf("aws:ebs/volume:Volume", "pg-test-pg-0-data").tags.environment, "dev");
+  });
+});
+
+describe("examples", function () {
+  this.timeout(60_000);
+  afterEach(() => pulumi.runtime.setAllConfig({}));
+
+  it("default-vpc-minimal: every default", async () => {
+    const out = await settle(require(resolve(DIST, "examples/default-vpc-minimal/index.js")));
+    assert.equal(out.primaryPort, 5432);
+    assert.equal(out.superuserPasswordParameter, "/ha-postgres/minimal/postgres/superuser-password");
+    assert.equal(recordedUnder("minimal").filter((r) => r.type === "aws:ec2/instance:Instance").length, 6);
+  });
+
+  it("existing-vpc-five-etcd: the VPC's private subnets, 5 etcd members, larger volumes", async () => {
+    pulumi.runtime.setAllConfig({ "ha-postgres:vpcId": "vpc-existing" });
+    const out = await settle(require(resolve(DIST, "examples/existing-vpc-five-etcd/index.js")));
+    assert.equal((out.etcdPrivateIps as string[]).length, 5);
+    const vol = inputsOf("aws:ebs/volume:Volume", "orders-pg-0-data");
+    assert.deepEqual([vol.size, vol.iops, vol.throughput], [500, 12000, 500]);
+    assert.equal(inputsOf("aws:ec2/securityGroup:SecurityGroup", "orders-sg-nodes").vpcId, "vpc-existing");
+    assert.equal(inputsOf("aws:ec2/networkInterface:NetworkInterface", "orders-pg-0-eni").subnetId, "subnet-x1");
+  });
+
+  it("read-replica-app: an app that joins the client group and gets both endpoints", async () => {
+    const out = await settle(require(resolve(DIST, "examples/read-replica-app/index.js")));
+    assert.match(String(out.readUrl), /:5433$/);
+    assert.match(String(out.writeUrl), /:5432$/);
+    const app = inputsOf("aws:ec2/instance:Instance", "shop-app");
+    assert.deepEqual(app.vpcSecurityGroupIds, ["shop-sg-clients-id"]);
+    assert.match(app.userData, /DATABASE_READ_URL=postgresql:\/\/postgres@shop-nlb\.elb\.us-east-1\.amazonaws\.com:5433/);
+    assert.ok(!app.userData.includes("MOCKSECRET"));
+    const policy = JSON.parse(inputsOf("aws:iam/rolePolicy:RolePolicy", "shop-app-db-password").policy);
+    assert.equal(policy.Statement[0].Resource, "arn:aws:ssm:us-east-1:123456789012:parameter/ha-postgres/shop/postgres/superuser-password");
+  });
+});
