@@ -7,6 +7,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { CONTROLLED_PARAMETERS } from "../../sidecar/postgres/conf";
 import { DEFAULTS, HaPostgresClusterArgs, ResolvedClusterArgs, ResolvedDataVolume } from "./types";
 
 export class ClusterArgsError extends Error {
@@ -38,11 +39,14 @@ const dataVolume = z
   })
   .strict();
 
-/** PostgreSQL parameters the cluster writes itself: a user value would break networking, TLS or HA. */
+/**
+ * PostgreSQL parameters the cluster writes itself: the agent's own list (rejected by the agent at
+ * boot anyway — better here, before anything is deployed) plus what the component sets (TLS) and
+ * what synchronous mode will own.
+ */
 const MANAGED_PARAMETERS = new Set([
-  "listen_addresses", "port", "data_directory", "hba_file", "ident_file", "config_file",
-  "ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file", "primary_conninfo", "primary_slot_name",
-  "restore_command", "recovery_target_timeline", "synchronous_standby_names", "hot_standby", "wal_level",
+  ...CONTROLLED_PARAMETERS,
+  "ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file", "synchronous_standby_names", "wal_level",
 ]);
 
 const argsSchema = z
