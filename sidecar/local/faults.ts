@@ -2,6 +2,7 @@
  * Faults and repairs on one node of a local cluster, for the demo, the benchmark and the tests.
  * Each returns the time the fault was injected (Date.now(), right after the signal was sent).
  */
+import * as fs from "node:fs";
 import { isPostgresProcess, isRunning, readPostmasterPid } from "../postgres/process";
 import { serviceOwner, spawnAgent } from "./agents";
 import { computeLayout, DEFAULT_BASE_PORT } from "./layout";
@@ -83,4 +84,21 @@ export function restartNode(dir: string, name: string): number {
   n.agentPid = pid;
   writeClusterFile(dir, c);
   return pid;
+}
+
+/**
+ * Last resort when a restarted node cannot rejoin (like `patronictl reinit`): stop its agent and any
+ * postmaster, delete its data dir and start the agent again, which takes a fresh base backup.
+ */
+export async function reinitNode(dir: string, name: string): Promise<number> {
+  const n = findNode(readClusterFile(dir), name);
+  if (isRunning(n.agentPid)) {
+    kill(n.agentPid, "SIGTERM");
+    await waitAgentGone(dir, name, 30_000).catch(() => kill(n.agentPid, "SIGKILL"));
+    await waitAgentGone(dir, name, 5000);
+  }
+  const pm = postmasterPid(n.dataDir);
+  if (pm !== undefined) kill(pm, "SIGKILL");
+  fs.rmSync(n.dataDir, { recursive: true, force: true });
+  return restartNode(dir, name);
 }
