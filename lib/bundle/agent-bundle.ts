@@ -33,10 +33,7 @@ export function packageRoot(from: string = __dirname): string {
 /** The default bundle, built from the package on disk. Throws (naming the fix) if it is not built. */
 export function defaultAgentBundle(root: string = packageRoot()): pulumi.asset.AssetArchive {
   const cli = join(root, "dist", "sidecar", "cli", "main.js");
-  const boot = join(root, "dist", "sidecar", "boot", "main.js");
-  for (const f of [cli, boot]) {
-    if (!existsSync(f)) throw new Error(`agentBundle: ${f} is missing: run \`npm run build\` in ${root} first, or pass agentBundle`);
-  }
+  if (!existsSync(cli)) throw new Error(`agentBundle: ${cli} is missing: run \`npm run build\` in ${root} first, or pass agentBundle`);
   const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8"));
   const assets: Record<string, pulumi.asset.Asset | pulumi.asset.Archive> = {
     "package.json": new pulumi.asset.FileAsset(join(root, "package.json")),

@@ -84,7 +84,7 @@ rm -rf ${NODE_PATHS.appDir}
 mv ${NODE_PATHS.appDir}.new ${NODE_PATHS.appDir}
 
 # Secrets and the agent config: fetched from SSM and written 0600 by node-init (in the bundle).
-${NODE_PATHS.node} ${NODE_PATHS.nodeInit} --plan ${NODE_PATHS.nodeInitPlan}
+${NODE_PATHS.node} ${NODE_PATHS.cli} node-init --plan ${NODE_PATHS.nodeInitPlan}
 
 systemctl daemon-reload
 systemctl enable --now ${units.join(" ")}

@@ -8,8 +8,6 @@ export const NODE_PATHS = {
   bundleZip: "/opt/hapg/bundle.zip",
   /** The agent CLI entry point inside the bundle. */
   cli: "/opt/hapg/app/dist/sidecar/cli/main.js",
-  /** The node-init entry point inside the bundle (see sidecar/boot/main.ts). */
-  nodeInit: "/opt/hapg/app/dist/sidecar/boot/main.js",
   node: "/usr/bin/node",
   configDir: "/etc/hapg",
   /** What node-init reads: parameter names → files, and the agent config to write. No secrets. */

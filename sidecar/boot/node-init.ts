@@ -6,9 +6,7 @@
  * Entry points:
  *  - `runNodeInit(planFile, deps?)` reads and validates the plan file, then `nodeInit`.
  *  - `nodeInit(plan, deps)` does the work; every side effect goes through `deps`, so tests pass fakes.
- *  - `sidecar/boot/main.ts` is the standalone script the user-data runs
- *    (`node dist/sidecar/boot/main.js --plan /etc/hapg/node-init.json`); the CLI may also expose it
- *    as `hapg node-init --plan FILE` by calling `runNodeInit`.
+ *  - the user-data runs it through the CLI: `hapg node-init --plan /etc/hapg/node-init.json`.
  *
  * Guarantees: a file holding a secret is created with its final mode (0600) before a byte is
  * written (never world-readable, not even for a moment), then renamed into place; errors name the

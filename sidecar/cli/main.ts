@@ -5,6 +5,7 @@ import { runAgent } from "../agent";
 import { loadAgentConfig } from "../config/load";
 import { ConfigError } from "../config/schema";
 import { AGENT_VERSION } from "../ha/member";
+import { runNodeInit } from "../boot/node-init";
 import { registerLocalCommands } from "./local";
 
 export function buildProgram(): Command {
@@ -22,6 +23,14 @@ export function buildProgram(): Command {
     .requiredOption("-c, --config <file>", "agent config file (YAML or JSON)")
     .action((opts: { config: string }) => {
       console.log(JSON.stringify(loadAgentConfig(opts.config), null, 2));
+    });
+  program
+    .command("node-init")
+    .description("on an AWS node at boot: fetch this node's secrets from SSM and write the agent config and password files (0600)")
+    .requiredOption("--plan <file>", "the node-init plan the user-data wrote (JSON)")
+    .action(async (opts: { plan: string }) => {
+      const { written } = await runNodeInit(opts.plan);
+      console.log(`node-init: wrote ${written.length} file(s)`);
     });
   registerLocalCommands(program);
   return program;

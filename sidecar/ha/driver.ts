@@ -159,6 +159,8 @@ export class HaDriver {
     this.logDecision(decision);
     this.decision = decision;
     if (decision.actions.length) {
+      // Publish first, so that e.g. the leader creates our replication slot while a base backup runs.
+      await this.publishMember();
       await this.executor.run(decision.actions);
       this.local = await this.readLocal();
     }
