@@ -25,9 +25,10 @@ export interface HaproxyConfigInput {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 /**
- * Renders haproxy.cfg. Checks run every second (`inter 1s`); while a server changes state they run
- * every 250 ms (`fastinter`) and a DOWN server is rechecked every 500 ms (`downinter`), so a newly
- * promoted primary is picked up within ~0.5 s and a dead one dropped within ~1.25 s (fall 2).
+ * Renders haproxy.cfg. Checks run every second (`inter 1s`); while a server changes state, and while
+ * it is DOWN, every 250 ms (`fastinter`, `downinter`), so a newly promoted primary is picked up within
+ * ~0.25 s and a dead one dropped within ~1.25 s (fall 2). Until then `option redispatch` sends a
+ * connection that the dead server refused to another UP server on the last retry.
  * `on-marked-down shutdown-sessions` cuts clients still attached to a demoted primary, so they
  * reconnect to the new one instead of writing into a dead or read-only server.
  * Client/server timeouts are long: PostgreSQL connections idle for minutes (pools) and must survive.
@@ -45,7 +46,7 @@ export function renderHaproxyConfig(c: HaproxyConfigInput): string {
     "    option httpchk",
     `    http-check send meth GET uri ${check}`,
     "    http-check expect status 200",
-    "    default-server inter 1s fastinter 250ms downinter 500ms fall 2 rise 1 on-marked-down shutdown-sessions",
+    "    default-server inter 1s fastinter 250ms downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions",
     ...servers,
     "",
   ];
@@ -59,6 +60,7 @@ export function renderHaproxyConfig(c: HaproxyConfigInput): string {
     "defaults",
     "    mode tcp",
     "    retries 2",
+    "    option redispatch",
     // A connect to a dead backend fails fast, so the client sees the error and retries quickly.
     "    timeout connect 1s",
     "    timeout client 30m",

@@ -7,6 +7,7 @@
  * (faulted node restarted, all replicas streaming) and always torn down.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
 import { sleep } from "../../sidecar/postgres/process";
@@ -14,7 +15,7 @@ import { localDown, localUp, newTable } from "../../sidecar/local/cluster";
 import { rssKb } from "../../sidecar/local/agents";
 import { tempClusterDir } from "../../sidecar/local/demo";
 import { crashPostgres, Fault, killNode, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
-import { readClusterFile } from "../../sidecar/local/state";
+import { apiStatus, readClusterFile } from "../../sidecar/local/state";
 import { countLost, measureOutage, Writer, WriterResult } from "../../sidecar/local/writer";
 
 type Scenario = "crash-node" | "crash-pg" | "stop-agent";
@@ -33,6 +34,8 @@ interface RunResult {
   newPrimary: string;
   /** Fault → first acknowledged write through the proxy after the outage. */
   outageMs: number | null;
+  /** Fault → some agent answers /primary 200 again after none did (the agents' part of the outage; the rest is HAProxy and reconnecting). */
+  apiPrimaryMs: number | null;
   writesAcked: number;
   failedAttempts: number;
   lost: number;
@@ -42,6 +45,40 @@ interface RunResult {
 }
 
 const progress = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
+/**
+ * Polls every node's /primary every 50 ms; reports when, after a moment with no 200 anywhere, a node
+ * answers 200 again.
+ */
+function watchPrimary(dir: string): { stop: () => Promise<number | undefined> } {
+  let running = true;
+  let sawGap = false;
+  let back: number | undefined;
+  const loop = (async () => {
+    while (running && back === undefined) {
+      const codes = await Promise.all(readClusterFile(dir).nodes.map((n) => apiStatus(n, "/primary", 300)));
+      const now = Date.now();
+      if (!codes.includes(200)) sawGap = true;
+      else if (sawGap) back = now;
+      await sleep(50);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return back;
+    },
+  };
+}
+
+/** Keeps the logs of a node that did not rejoin (the cluster's dir is removed at the end). */
+function keepLogs(dir: string, node: string, tag: string): string {
+  const dest = path.join(os.tmpdir(), "hapg-bench-failures", `${tag}-${node}`);
+  fs.mkdirSync(dest, { recursive: true });
+  for (const f of fs.readdirSync(path.join(dir, node)).filter((x) => x.endsWith(".log"))) fs.copyFileSync(path.join(dir, node, f), path.join(dest, f));
+  return dest;
+}
 
 /** Waits until writes flow again steadily: no failure for 500 ms and an ack in the last 200 ms (max 60 s). */
 async function waitWritesSettled(w: Writer, faultAt: number): Promise<void> {
@@ -63,10 +100,13 @@ async function oneRun(dir: string, dsn: string, scenario: Scenario, run: number)
   await writer.start();
   let result: WriterResult;
   let fault: Fault;
+  let apiBack: number | undefined;
   try {
     await sleep(1000); // steady writes before the fault
+    const watcher = watchPrimary(dir);
     fault = s.inject(dir, primary);
     await waitWritesSettled(writer, fault.at);
+    apiBack = await watcher.stop();
   } finally {
     result = await writer.stop();
   }
@@ -85,7 +125,8 @@ async function oneRun(dir: string, dsn: string, scenario: Scenario, run: number)
   } catch (e) {
     // Not a failover measurement any more, but the next run needs a whole cluster: reinit the node.
     healError = (e as Error).message;
-    progress(`  heal failed (${healError}): re-initialising ${primary} from a fresh base backup`);
+    const logs = keepLogs(dir, primary, `${scenario}-${run}`);
+    progress(`  heal failed (${healError}); logs kept in ${logs}; re-initialising ${primary} from a fresh base backup`);
     heal = "reinit";
     await reinitNode(dir, primary);
     await waitHealthy(dir, 120_000, (l) => progress(`  heal: ${l}`));
@@ -96,6 +137,7 @@ async function oneRun(dir: string, dsn: string, scenario: Scenario, run: number)
     faulted: primary,
     newPrimary,
     outageMs: outage.outageMs ?? null,
+    apiPrimaryMs: apiBack === undefined ? null : apiBack - fault.at,
     writesAcked: result.ackedIds.length,
     failedAttempts: outage.failures,
     lost: lost.lost,
@@ -115,6 +157,7 @@ function summarize(runs: RunResult[], scenarios: Scenario[], rssMb: number[]) {
   const perScenario = scenarios.map((sc) => {
     const rs = runs.filter((r) => r.scenario === sc);
     const st = stats(rs.flatMap((r) => (r.outageMs === null ? [] : [r.outageMs])));
+    const api = stats(rs.flatMap((r) => (r.apiPrimaryMs === null ? [] : [r.apiPrimaryMs])));
     const lost = rs.reduce((a, r) => a + r.lost, 0);
     const neverResumed = rs.filter((r) => r.outageMs === null).length;
     const reinits = rs.filter((r) => r.heal === "reinit").length;
@@ -123,6 +166,7 @@ function summarize(runs: RunResult[], scenarios: Scenario[], rssMb: number[]) {
       fault: SCENARIOS[sc].what,
       runs: rs.length,
       outageMs: st ?? null,
+      apiPrimaryMs: api ?? null,
       neverResumed,
       lost,
       rejoinFailures: reinits,
@@ -135,7 +179,7 @@ function summarize(runs: RunResult[], scenarios: Scenario[], rssMb: number[]) {
 }
 
 function printTable(sum: ReturnType<typeof summarize>): void {
-  const t = newTable(["scenario", "fault", "runs", "median ms", "min ms", "max ms", "target", "acked writes lost", "rejoin failed", "verdict"]);
+  const t = newTable(["scenario", "fault", "runs", "median ms", "min ms", "max ms", "API /primary back (median)", "target", "acked writes lost", "rejoin failed", "verdict"]);
   for (const s of sum.perScenario) {
     t.push([
       s.scenario,
@@ -144,6 +188,7 @@ function printTable(sum: ReturnType<typeof summarize>): void {
       s.outageMs?.median ?? "-",
       s.outageMs?.min ?? "-",
       s.outageMs?.max ?? "-",
+      s.apiPrimaryMs ? `${s.apiPrimaryMs.median} ms` : "-",
       `≤ ${s.targetMs} ms, 0 lost`,
       s.lost,
       s.rejoinFailures,
@@ -158,6 +203,7 @@ function printTable(sum: ReturnType<typeof summarize>): void {
     "-",
     r.all.length ? Math.min(...r.all).toFixed(1) + " MB" : "-",
     r.max !== null ? r.max.toFixed(1) + " MB" : "-",
+    "-",
     `≤ ${RSS_TARGET_MB} MB`,
     "-",
     "-",
@@ -195,7 +241,9 @@ async function main(): Promise<void> {
         progress(`${sc} run ${i}/${opts.runs}: ${SCENARIOS[sc].what} on the primary`);
         const r = await oneRun(dir, c.dsn, sc, i);
         runs.push(r);
-        progress(`${sc} run ${i}/${opts.runs}: ${r.faulted} → ${r.newPrimary}, writes back after ${r.outageMs ?? "never"} ms, ${r.lost} acked write(s) lost`);
+        progress(
+          `${sc} run ${i}/${opts.runs}: ${r.faulted} → ${r.newPrimary}, /primary back after ${r.apiPrimaryMs ?? "-"} ms, writes back after ${r.outageMs ?? "never"} ms, ${r.lost} acked write(s) lost`,
+        );
       }
     }
     rssMb = readClusterFile(dir).nodes.flatMap((n) => {
