@@ -59,10 +59,12 @@ export function renderHaproxyConfig(c: HaproxyConfigInput): string {
     "",
     "defaults",
     "    mode tcp",
-    "    retries 2",
+    // HAProxy waits min(timeout connect, 1 s) before retrying a refused connection: short, and one
+    // retry (redispatched to another UP server), so a client never sits 1 s in HAProxy during failover.
+    "    retries 1",
     "    option redispatch",
-    // A connect to a dead backend fails fast, so the client sees the error and retries quickly.
-    "    timeout connect 1s",
+    // Loopback connects take well under a millisecond; a dead backend fails fast and the client retries.
+    "    timeout connect 250ms",
     "    timeout client 30m",
     "    timeout server 30m",
     "    timeout check 1s",

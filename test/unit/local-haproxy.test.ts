@@ -37,6 +37,12 @@ describe("local HAProxy config", () => {
     assert.match(cfg, /^\s+timeout server 30m$/m);
   });
 
+  it("never holds a client for long on a refused connection: short connect timeout, one redispatched retry", () => {
+    assert.match(cfg, /^\s+timeout connect 250ms$/m);
+    assert.match(cfg, /^\s+retries 1$/m);
+    assert.match(cfg, /^\s+option redispatch$/m);
+  });
+
   it("sends the primary port only to the member whose /primary answers 200", () => {
     const s = section(cfg, "primary");
     assert.ok(s.includes("bind 127.0.0.1:15020"));
