@@ -33,7 +33,14 @@ export function registerLocalCommands(program: Command): void {
     .action(async (o: { dir: string; nodes: number; etcd: number; basePort: number; ttl: number; loopWait: number; retryTimeout: number }) => {
       const dir = path.resolve(o.dir);
       console.log(`Starting a local cluster in ${dir}`);
+      // The processes run detached (they outlive this command), so a Ctrl-C while starting stops them here.
+      const onInt = () => {
+        console.log("\ninterrupted: stopping what was started (files stay for reading)");
+        void localDown(dir, progress, { keepFiles: true }).finally(() => process.exit(130));
+      };
+      process.once("SIGINT", onInt);
       const c = await localUp({ ...o, dir, progress });
+      process.removeListener("SIGINT", onInt);
       console.log(formatStatus(await localStatus(dir)));
       const t = newTable();
       t.push(

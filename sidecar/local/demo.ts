@@ -111,7 +111,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     const pid = restartNode(dir, oldPrimary);
     out(`    ${oldPrimary}: agent started again (pid ${pid}) on its existing data directory`);
     const tRejoin = Date.now();
-    await waitHealthy(dir, 120_000, (l) => out(`    ${l}`));
+    await waitHealthy(dir, 60_000, (l) => out(`    ${l}`));
     out(`    ${oldPrimary} streams from ${newPrimary} again after ${((Date.now() - tRejoin) / 1000).toFixed(1)} s`);
     out(formatStatus(await localStatus(dir)));
 
