@@ -93,7 +93,7 @@ export async function apiStatus(node: NodeEntry, p: string, timeoutMs = 1000): P
   }
 }
 
-/** /cluster from the first agent that answers (any member's view is read from etcd), or undefined. */
+/** /cluster as the agents answer it (each reads it from etcd), or undefined when none answers. */
 export async function fetchCluster(c: ClusterFile, timeoutMs = 1000): Promise<ApiCluster | undefined> {
   const answers = await Promise.all(
     c.nodes.map(async (n) => {
@@ -106,7 +106,9 @@ export async function fetchCluster(c: ClusterFile, timeoutMs = 1000): Promise<Ap
       }
     }),
   );
-  return answers.find((a) => a !== undefined);
+  // An agent that just started answers before it has read etcd (no members): prefer the fullest view.
+  const score = (a: ApiCluster) => (a.members.some((m) => m.role === "leader") ? 1000 : 0) + a.members.length;
+  return answers.filter((a): a is ApiCluster => a !== undefined).sort((a, b) => score(b) - score(a))[0];
 }
 
 export interface HealthVerdict {
