@@ -3,6 +3,8 @@
  * Each returns the time the fault was injected (Date.now(), right after the signal was sent).
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { isPostgresProcess, isRunning, readPostmasterPid } from "../postgres/process";
 import { serviceOwner, spawnAgent } from "./agents";
 import { computeLayout, DEFAULT_BASE_PORT } from "./layout";
@@ -101,4 +103,13 @@ export async function reinitNode(dir: string, name: string): Promise<number> {
   if (pm !== undefined) kill(pm, "SIGKILL");
   fs.rmSync(n.dataDir, { recursive: true, force: true });
   return restartNode(dir, name);
+}
+
+/** Copies a node's logs (agent, PostgreSQL) out of DIR, which teardown removes; returns where. */
+export function keepNodeLogs(dir: string, name: string, tag: string): string {
+  const dest = path.join(os.tmpdir(), "hapg-failures", `${tag}-${name}-${Date.now()}`);
+  fs.mkdirSync(dest, { recursive: true });
+  const nodeDir = path.join(dir, name);
+  for (const f of fs.readdirSync(nodeDir).filter((x) => x.endsWith(".log"))) fs.copyFileSync(path.join(nodeDir, f), path.join(dest, f));
+  return dest;
 }

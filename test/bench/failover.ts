@@ -7,14 +7,13 @@
  * (faulted node restarted, all replicas streaming) and always torn down.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
 import { sleep } from "../../sidecar/postgres/process";
 import { localDown, localUp, newTable } from "../../sidecar/local/cluster";
 import { rssKb } from "../../sidecar/local/agents";
 import { tempClusterDir } from "../../sidecar/local/demo";
-import { crashPostgres, Fault, killNode, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
+import { crashPostgres, Fault, keepNodeLogs, killNode, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
 import { apiStatus, readClusterFile } from "../../sidecar/local/state";
 import { countLost, measureOutage, Writer, WriterResult } from "../../sidecar/local/writer";
 
@@ -72,14 +71,6 @@ function watchPrimary(dir: string): { stop: () => Promise<number | undefined> } 
   };
 }
 
-/** Keeps the logs of a node that did not rejoin (the cluster's dir is removed at the end). */
-function keepLogs(dir: string, node: string, tag: string): string {
-  const dest = path.join(os.tmpdir(), "hapg-bench-failures", `${tag}-${node}`);
-  fs.mkdirSync(dest, { recursive: true });
-  for (const f of fs.readdirSync(path.join(dir, node)).filter((x) => x.endsWith(".log"))) fs.copyFileSync(path.join(dir, node, f), path.join(dest, f));
-  return dest;
-}
-
 /** Waits until writes flow again steadily: no failure for 500 ms and an ack in the last 200 ms (max 60 s). */
 async function waitWritesSettled(w: Writer, faultAt: number): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -125,7 +116,7 @@ async function oneRun(dir: string, dsn: string, scenario: Scenario, run: number)
   } catch (e) {
     // Not a failover measurement any more, but the next run needs a whole cluster: reinit the node.
     healError = (e as Error).message;
-    const logs = keepLogs(dir, primary, `${scenario}-${run}`);
+    const logs = keepNodeLogs(dir, primary, `bench-${scenario}-${run}`);
     progress(`  heal failed (${healError}); logs kept in ${logs}; re-initialising ${primary} from a fresh base backup`);
     heal = "reinit";
     await reinitNode(dir, primary);
