@@ -5,12 +5,14 @@
 import * as fs from "node:fs";
 import Table from "cli-table3";
 import { isPostgresProcess, isRunning, readPostmasterPid } from "../postgres/process";
-import { prepareFiles, rssKb, serviceOwner, spawnAgent, stopAgentProcess } from "./agents";
+import { agentConfig, prepareFiles, rssKb, serviceOwner, spawnAgent, stopAgentProcess } from "./agents";
 import { startEtcdCluster, stopProcess } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
 import { renderHaproxyConfig, startHaproxy, stopHaproxy } from "./haproxy";
 import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, HOST, LocalOptions } from "./layout";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
+
+export { crashPostgres, killNode, reinitNode, restartNode, stopAgent, waitForPrimary, waitHealthy } from "./faults";
 
 export const DEFAULTS: Omit<LocalOptions, "dir"> = { nodes: 3, etcd: 3, basePort: DEFAULT_BASE_PORT, ttl: 4, loopWait: 1, retryTimeout: 1.5 };
 
@@ -55,6 +57,7 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   const problems = checkOptions(o);
   if (problems.length) throw new Error(problems.join("\n"));
   const l = computeLayout(o);
+  for (const n of l.nodes) agentConfig(l, n, o); // the agent's own checks (e.g. ttl vs loopWait), before anything is created
   if (fs.existsSync(l.dir) && fs.readdirSync(l.dir).length > 0) {
     throw new Error(
       fs.existsSync(l.clusterJson)
