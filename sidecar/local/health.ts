@@ -2,12 +2,45 @@
  * Waiting for a local cluster to reach a state: a writable primary, a healthy cluster, a proxy that
  * takes writes. Each wait polls the agents' REST API and fails with what it was still waiting for.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { Client } from "pg";
 import { isRunning, sleep } from "../postgres/process";
 import { apiStatus, ClusterFile, fetchCluster, judgeHealth, readClusterFile } from "./state";
 import { redact } from "./writer";
 
 export type Progress = (line: string) => void;
+
+/**
+ * The agent's latest decision or error from DIR/<node>/agent.log (JSON lines), for timeout messages:
+ * "node2: replica running" alone does not say why.
+ */
+export function lastAgentWords(dir: string, name: string): string | undefined {
+  let text: string;
+  try {
+    const fd = fs.openSync(path.join(dir, name, "agent.log"), "r");
+    try {
+      const size = fs.fstatSync(fd).size;
+      const len = Math.min(size, 256 * 1024);
+      const buf = Buffer.alloc(len);
+      fs.readSync(fd, buf, 0, len, size - len);
+      text = buf.toString("utf8");
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split("\n").reverse()) {
+    try {
+      const j = JSON.parse(line) as { level?: number; msg?: string; err?: string; actions?: unknown };
+      if ((j.level ?? 0) >= 40 || j.actions !== undefined) return `${j.msg ?? ""}${j.err ? `: ${j.err.split("\n").slice(-1)[0].slice(0, 240)}` : ""}`;
+    } catch {
+      /* not a JSON line */
+    }
+  }
+  return undefined;
+}
 
 /** Throws when an agent that should run has exited: no point waiting for it, its log says why. */
 function assertAgentsRunning(c: ClusterFile, dir: string, names?: readonly string[]): void {
@@ -53,7 +86,12 @@ export async function waitHealthy(dir: string, timeoutMs: number, progress?: Pro
     const leader = verdict.leader ? c.nodes.find((n) => n.name === verdict.leader) : undefined;
     if (verdict.healthy && leader && (await apiStatus(leader, "/primary")) === 200) return leader.name;
     const waiting = verdict.healthy ? `${verdict.leader}: /primary not 200 yet` : verdict.waitingFor.join("; ");
-    if (Date.now() > deadline) throw new Error(`cluster not healthy within ${Math.round(timeoutMs / 1000)} s: ${waiting}`);
+    if (Date.now() > deadline) {
+      const said = expected
+        .filter((n) => n !== verdict.leader && verdict.waitingFor.some((w) => w.startsWith(`${n}:`)))
+        .map((n) => `\n  ${n}'s agent last said: ${lastAgentWords(dir, n) ?? "(nothing)"} (${dir}/${n}/agent.log)`);
+      throw new Error(`cluster not healthy within ${Math.round(timeoutMs / 1000)} s: ${waiting}${said.join("")}`);
+    }
     if (waiting !== last) progress?.(`waiting: ${waiting}`);
     last = waiting;
     await sleep(200);

@@ -1,4 +1,8 @@
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { lastAgentWords } from "../../sidecar/local/health";
 import { judgeHealth } from "../../sidecar/local/state";
 
 const m = (name: string, role: string, state: string, timeline = 2) => ({ name, role, state, timeline });
@@ -17,5 +21,24 @@ describe("local cluster health verdict", () => {
     assert.deepEqual(judgeHealth(undefined, names).waitingFor, ["no agent API answers yet"]);
     assert.ok(judgeHealth({ members: [m("node2", "replica", "streaming")] }, names).waitingFor.includes("no leader yet"));
     assert.ok(judgeHealth({ members: [m("node1", "leader", "running")] }, names).waitingFor.includes("node2: not registered"));
+  });
+});
+
+describe("local cluster timeout messages", () => {
+  it("quote the agent's latest decision or error from its JSON log", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hapg-words-"));
+    try {
+      fs.mkdirSync(path.join(dir, "node2"));
+      const lines = [
+        { level: 30, msg: "starting as a replica of leader node1", actions: ["startReplica"] },
+        { level: 50, msg: "action startReplica failed", err: "postgres exited\nFATAL:  requested timeline 4 does not contain minimum recovery point" },
+        { level: 30, msg: "lease renewed" },
+      ];
+      fs.writeFileSync(path.join(dir, "node2", "agent.log"), lines.map((l) => JSON.stringify(l)).join("\n") + "\nnot json\n");
+      assert.equal(lastAgentWords(dir, "node2"), "action startReplica failed: FATAL:  requested timeline 4 does not contain minimum recovery point");
+      assert.equal(lastAgentWords(dir, "node3"), undefined);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
