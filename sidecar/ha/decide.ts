@@ -8,6 +8,9 @@ import type { HostPort } from "../postgres/types";
 import type { Action, Decision, HaInput } from "./types";
 import { electionVerdict } from "./election";
 
+/** After this many failed starts as a replica in a row, the data directory is re-created from the leader. */
+export const MAX_REPLICA_START_FAILURES = 3;
+
 export function decide(input: HaInput): Decision {
   const { local } = input;
   const pg = local.pg;
@@ -107,10 +110,13 @@ function decideStopped(input: HaInput): Decision {
     const leaderMember = findMember(input, leader.name);
     const upstream = leaderMember && hostPortOf(leaderMember);
     if (!upstream) return { actions: [], reason: `leader ${leader.name} has not published its address yet: waiting`, role: "replica" };
-    if (memory.rewindFailed) {
+    const failedStarts = memory.replicaStartFailures ?? 0;
+    if (memory.rewindFailed || failedStarts >= MAX_REPLICA_START_FAILURES) {
       return {
         actions: [{ type: "baseBackup", leader: leader.name, upstream }, { type: "startReplica", leader: leader.name, upstream }],
-        reason: `pg_rewind failed before: re-creating the data directory from leader ${leader.name}`,
+        reason: memory.rewindFailed
+          ? `pg_rewind failed before: re-creating the data directory from leader ${leader.name}`
+          : `PostgreSQL failed to start as a replica ${failedStarts} times in a row: re-creating the data directory from leader ${leader.name}`,
         role: "replica",
       };
     }

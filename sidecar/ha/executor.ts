@@ -81,12 +81,22 @@ export class ActionExecutor {
         if (!this.d.isLeaseValid()) return this.refuse("promote");
         await pg.promote();
         this.lastSlots = undefined;
+        // Until the new timeline is in pg_control, pg_rewind against us would compare the old
+        // timeline and wrongly find "no rewind required": checkpoint now (writes are already on).
+        void pg.checkpoint().catch((e) => this.d.log.warn({ err: String(e) }, "checkpoint after promotion failed"));
         return true;
       case "startPrimary":
         if (!this.d.isLeaseValid()) return this.refuse("startPrimary");
         return this.withProcess("starting", "running", () => pg.startPrimary());
       case "startReplica":
-        return this.withProcess("starting", "running", () => pg.startReplica(a.upstream ?? null));
+        try {
+          await this.withProcess("starting", "running", () => pg.startReplica(a.upstream ?? null));
+          memory.replicaStartFailures = 0;
+          return true;
+        } catch (e) {
+          memory.replicaStartFailures = (memory.replicaStartFailures ?? 0) + 1;
+          throw e;
+        }
       case "followLeader":
         await pg.followUpstream(a.upstream);
         return true;
@@ -102,6 +112,7 @@ export class ActionExecutor {
           await pg.wipe();
           await pg.baseBackup(a.upstream);
           memory.rewindFailed = false;
+          memory.replicaStartFailures = 0;
         });
       case "demote":
       case "fence":

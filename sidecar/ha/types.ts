@@ -46,6 +46,8 @@ export interface AgentMemory {
   initializing?: boolean;
   /** pg_rewind failed for this data directory: the next rejoin takes a fresh base backup instead. */
   rewindFailed?: boolean;
+  /** Consecutive failed starts as a replica (e.g. a rewound data directory that still cannot follow). */
+  replicaStartFailures?: number;
 }
 
 /** A fresh view of another member, read from its REST API in this run (only when there is no leader). */

@@ -66,4 +66,5 @@ export interface PostgresControl {
   rewind(source: HostPort): Promise<boolean>;
   wipe(): Promise<void>;
   syncSlots(wanted: string[]): Promise<void>;
+  checkpoint(): Promise<void>;
 }

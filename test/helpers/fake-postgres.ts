@@ -204,4 +204,8 @@ export class FakePostgres implements PostgresControl {
   }
 
   async syncSlots(): Promise<void> {}
+
+  async checkpoint(): Promise<void> {
+    this.commands.push("checkpoint");
+  }
 }

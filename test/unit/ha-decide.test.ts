@@ -83,6 +83,7 @@ describe("decide (pure HA decision)", () => {
     ["S2 another leader: start as its replica", input("b", "stopped", cluster()), ["startReplica"], /replica of leader a/],
     ["S3 former primary: rewind then follow", input("a", "crashed-primary", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } })), ["rewind", "startReplica"], /former primary/],
     ["S3b rewind failed before: base backup", input("a", "crashed-primary", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } }), { memory: { leaseRenewSentAt: NOW, rewindFailed: true } }), ["baseBackup", "startReplica"], /pg_rewind failed/],
+    ["S3c replica start failed 3 times: base backup", input("b", "stopped", cluster(), { memory: { leaseRenewSentAt: NOW, replicaStartFailures: 3 } }), ["baseBackup", "startReplica"], /failed to start as a replica 3 times/],
     ["S4 no leader: start read-only for the election", input("b", "stopped", cluster({ leader: undefined })), ["startReplica"], /no leader/],
     ["S5 foreign data directory: refuse", input("b", "stopped", cluster({ initialize: "8000" })), [], /another cluster/],
     // Replica
