@@ -34,7 +34,11 @@ export function lastAgentWords(dir: string, name: string): string | undefined {
   for (const line of text.split("\n").reverse()) {
     try {
       const j = JSON.parse(line) as { level?: number; msg?: string; err?: string; actions?: unknown };
-      if ((j.level ?? 0) >= 40 || j.actions !== undefined) return `${j.msg ?? ""}${j.err ? `: ${j.err.split("\n").slice(-1)[0].slice(0, 240)}` : ""}`;
+      if ((j.level ?? 0) < 40 && j.actions === undefined) continue;
+      // In PostgreSQL's log tail the FATAL/PANIC line says why; the last line is usually "shut down".
+      const errLines = (j.err ?? "").split("\n");
+      const why = errLines.find((l) => /\b(FATAL|PANIC|ERROR):/.test(l)) ?? errLines[errLines.length - 1];
+      return `${j.msg ?? ""}${why ? `: ${why.slice(0, 240)}` : ""}`;
     } catch {
       /* not a JSON line */
     }

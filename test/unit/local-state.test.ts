@@ -31,7 +31,7 @@ describe("local cluster timeout messages", () => {
       fs.mkdirSync(path.join(dir, "node2"));
       const lines = [
         { level: 30, msg: "starting as a replica of leader node1", actions: ["startReplica"] },
-        { level: 50, msg: "action startReplica failed", err: "postgres exited\nFATAL:  requested timeline 4 does not contain minimum recovery point" },
+        { level: 50, msg: "action startReplica failed", err: "postgres exited\nFATAL:  requested timeline 4 does not contain minimum recovery point\nLOG:  database system is shut down" },
         { level: 30, msg: "lease renewed" },
       ];
       fs.writeFileSync(path.join(dir, "node2", "agent.log"), lines.map((l) => JSON.stringify(l)).join("\n") + "\nnot json\n");
