@@ -64,10 +64,11 @@ async function writeAndSeeEverywhere(c: ClusterFile, marker: string, nodes: read
 
 describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
   this.timeout(180_000);
-  const dir = tempClusterDir("hapg-itest-");
+  let dir = "";
   let c: ClusterFile;
 
   before(async function () {
+    dir = tempClusterDir("hapg-itest-"); // here, not at load time: a --dry-run must leave nothing behind
     c = await localUp({ dir, basePort: BASE_PORT, timeoutMs: 150_000, progress: log });
   });
 
@@ -88,6 +89,7 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
 
   after(async function () {
     this.timeout(120_000);
+    if (!dir) return;
     if (fs.existsSync(dir)) await localDown(dir);
     fs.rmSync(path.dirname(dir), { recursive: true, force: true });
   });
