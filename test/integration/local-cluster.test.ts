@@ -7,47 +7,15 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Client } from "pg";
 import { localDown, localUp } from "../../sidecar/local/cluster";
 import { tempClusterDir } from "../../sidecar/local/demo";
 import { crashPostgres, killNode, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
 import { waitProxyWritable } from "../../sidecar/local/health";
 import { ClusterFile, fetchCluster, readClusterFile } from "../../sidecar/local/state";
+import { dsnWithPort, eventually, query } from "../helpers/pg-client";
 
 const BASE_PORT = 34000;
 const log = (s: string) => console.log(`      ${s}`);
-
-function nodeDsn(c: ClusterFile, port: number): string {
-  const u = new URL(c.dsn);
-  u.port = String(port);
-  return u.toString();
-}
-
-async function query<T extends Record<string, unknown>>(dsn: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new Client({ connectionString: dsn, connectionTimeoutMillis: 2000, query_timeout: 5000 });
-  client.on("error", () => undefined);
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function eventually<T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${last})` : ""}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Inserts a marker row through the primary proxy and waits until every listed node has it. */
 async function writeAndSeeEverywhere(c: ClusterFile, marker: string, nodes: readonly string[]): Promise<void> {
@@ -56,7 +24,7 @@ async function writeAndSeeEverywhere(c: ClusterFile, marker: string, nodes: read
   await query(c.dsn, "INSERT INTO itest VALUES ($1)", [marker]);
   for (const n of c.nodes.filter((x) => nodes.includes(x.name))) {
     await eventually(`${marker} on ${n.name}`, 20_000, async () => {
-      const rows = await query(nodeDsn(c, n.pgPort), "SELECT 1 FROM itest WHERE marker = $1", [marker]);
+      const rows = await query(dsnWithPort(c.dsn, n.pgPort), "SELECT 1 FROM itest WHERE marker = $1", [marker]);
       return rows.length === 1 ? true : undefined;
     });
   }
@@ -115,7 +83,7 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
     }
 
     await writeAndSeeEverywhere(c, "bootstrap", ["node1", "node2", "node3"]);
-    const replicaDsn = nodeDsn(c, c.replicaProxy.port);
+    const replicaDsn = dsnWithPort(c.dsn, c.replicaProxy.port);
     const rows = await query<{ r: boolean; m: string }>(replicaDsn, "SELECT pg_is_in_recovery() AS r, (SELECT marker FROM itest WHERE marker = 'bootstrap') AS m");
     assert.deepEqual(rows[0], { r: true, m: "bootstrap" });
   });
