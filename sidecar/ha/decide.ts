@@ -51,7 +51,8 @@ export function decide(input: HaInput): Decision {
   return decidePrimary(input);
 }
 
-export function fenceDeadline(input: HaInput): number {
+/** When a leader must stop taking writes: last successful renewal sent + ttl − margin (docs/ha-states.md). */
+export function fenceDeadline(input: Pick<HaInput, "self" | "memory">): number {
   return (input.memory.leaseRenewSentAt ?? -Infinity) + input.self.ttlMs - input.self.fenceMarginMs;
 }
 

@@ -208,7 +208,7 @@ export class HaDriver {
   }
 
   private leaseValidNow(): boolean {
-    return this.o.clock.now() < fenceDeadline({ self: this.o.self, memory: { leaseRenewSentAt: this.lease.renewSentAt } } as HaInput);
+    return this.o.clock.now() < fenceDeadline({ self: this.o.self, memory: { leaseRenewSentAt: this.lease.renewSentAt } });
   }
 
   /**
@@ -218,7 +218,7 @@ export class HaDriver {
   private armFenceTimer(): void {
     if (this.stopping || this.lease.renewSentAt === undefined) return;
     this.o.clock.clearTimeout(this.fenceTimer);
-    const at = this.lease.renewSentAt + this.o.self.ttlMs - this.o.self.fenceMarginMs;
+    const at = fenceDeadline({ self: this.o.self, memory: { leaseRenewSentAt: this.lease.renewSentAt } });
     this.fenceTimer = this.o.clock.setTimeout(() => {
       if (!this.local || this.stopping) return;
       const d = decide(this.input([]));
