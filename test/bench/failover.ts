@@ -6,6 +6,7 @@
  * acknowledged writes lost, and the agents' RSS at the end. The cluster is healed between runs
  * (faulted node restarted, all replicas streaming) and always torn down.
  */
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command } from "commander";
@@ -144,6 +145,12 @@ function stats(xs: number[]): { median: number; min: number; max: number } | und
   return { median: s.length % 2 ? s[mid] : Math.round((s[mid - 1] + s[mid]) / 2), min: s[0], max: s[s.length - 1] };
 }
 
+/** What Node.js itself takes before any of our code loads: the floor under the agent's RSS. */
+function nodeBaselineRssMb(): number {
+  const out = execFileSync(process.execPath, ["-e", "setTimeout(() => console.log(process.memoryUsage().rss), 200)"], { encoding: "utf8" });
+  return Math.round(Number(out) / 104857.6) / 10;
+}
+
 function summarize(runs: RunResult[], scenarios: Scenario[], rssMb: number[]) {
   const perScenario = scenarios.map((sc) => {
     const rs = runs.filter((r) => r.scenario === sc);
@@ -166,7 +173,11 @@ function summarize(runs: RunResult[], scenarios: Scenario[], rssMb: number[]) {
     };
   });
   const maxRss = rssMb.length ? Math.max(...rssMb) : null;
-  return { perScenario, agentRssMb: { max: maxRss, all: rssMb, targetMb: RSS_TARGET_MB, meetsTarget: maxRss !== null && maxRss <= RSS_TARGET_MB } };
+  return {
+    perScenario,
+    agentRssMb: { max: maxRss, all: rssMb, targetMb: RSS_TARGET_MB, meetsTarget: maxRss !== null && maxRss <= RSS_TARGET_MB },
+    nodeBaselineRssMb: nodeBaselineRssMb(),
+  };
 }
 
 function printTable(sum: ReturnType<typeof summarize>): void {
@@ -200,6 +211,7 @@ function printTable(sum: ReturnType<typeof summarize>): void {
     "-",
     r.meetsTarget ? "meets target" : "MISSED",
   ]);
+  t.push(["node baseline", "VmRSS of an empty `node -e` process, for reference", 1, "-", "-", `${sum.nodeBaselineRssMb} MB`, "-", "-", "-", "-", "-"]);
   console.log(t.toString());
 }
 
