@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `hapg` CLI: `agent` runs the node agent; `local` runs a whole cluster on this machine. */
+import "../runtime";
 import { Command } from "commander";
 import { runAgent } from "../agent";
 import { loadAgentConfig } from "../config/load";

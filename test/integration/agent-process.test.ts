@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { localDown, localUp } from "../../sidecar/local/cluster";
 import { tempClusterDir } from "../../sidecar/local/demo";
-import { postmasterPid, restartNode } from "../../sidecar/local/faults";
+import { postmasterPid, restartNode, waitAgentGone } from "../../sidecar/local/faults";
 import { waitProxyWritable } from "../../sidecar/local/health";
 import { ClusterFile, fetchCluster, findNode, readClusterFile } from "../../sidecar/local/state";
 import { eventually, query } from "../helpers/pg-client";
@@ -66,6 +66,7 @@ describe("hapg agent (process)", function () {
       const node = findNode(c, leader);
       const pm = postmasterPid(node.dataDir);
       process.kill(node.agentPid, "SIGKILL");
+      await waitAgentGone(dir, leader, 5000);
       restartNode(dir, leader);
       c = readClusterFile(dir);
       await eventually("the restarted agent reports the cluster", 20_000, async () => {
