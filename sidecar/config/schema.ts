@@ -101,6 +101,15 @@ export const agentConfigSchema = z
     retryTimeout: z.number().positive().default(1.5),
     /** A replica more than this many bytes behind the leader's last known position is never promoted. */
     maximumLagOnFailover: z.number().int().min(0).default(1048576),
+    /**
+     * Synchronous replication managed by the leader: a commit is acknowledged only once one standby
+     * has it, and only that standby (recorded in etcd before PostgreSQL relies on it) may be promoted,
+     * so no failover loses an acknowledged commit. Without a standby, writes continue asynchronously
+     * and no replica may be promoted until one is synchronous again.
+     */
+    synchronousMode: z.boolean().default(false),
+    /** With synchronousMode: when no standby can be synchronous, writes block instead of going asynchronous. */
+    synchronousModeStrict: z.boolean().default(false),
     tags: tags.default({ nofailover: false, noloadbalance: false, failoverPriority: 1 }),
     log: z
       .object({ level: z.enum(["trace", "debug", "info", "warn", "error"]).default("info") })
@@ -122,6 +131,9 @@ export const agentConfigSchema = z
         path: ["ttl"],
         message: `ttl (${c.ttl}) leaves the leader less than one loopWait to renew before it must fence itself: raise ttl`,
       });
+    }
+    if (c.synchronousModeStrict && !c.synchronousMode) {
+      ctx.addIssue({ code: "custom", path: ["synchronousModeStrict"], message: "needs synchronousMode: true as well (strict is a variant of synchronous mode)" });
     }
     if (!c.postgres.dataDir.startsWith("/")) {
       ctx.addIssue({ code: "custom", path: ["postgres", "dataDir"], message: "must be an absolute path" });
