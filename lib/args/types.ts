@@ -130,8 +130,19 @@ export interface HaPostgresClusterArgs {
   timing?: TimingArgs;
   /** A replica more than this many bytes behind the leader is never promoted. Default: 1048576 (1 MiB). */
   maximumLagOnFailover?: number;
-  // Issue 4 adds `synchronousMode?: boolean` and `synchronousModeStrict?: boolean` here (and to
-  // ResolvedClusterArgs, the validation schema and the agent config renderer). Not implemented yet.
+  /**
+   * Synchronous replication managed by the agents: a commit is acknowledged only once one standby
+   * has it, and only that standby may be promoted, so no acknowledged commit is lost by a failover.
+   * With no standby available, writes continue asynchronously (see `synchronousModeStrict`).
+   * Caveat (PostgreSQL's): a commit cancelled by the client while waiting for the standby is
+   * already committed locally. Default: false.
+   */
+  synchronousMode?: boolean;
+  /**
+   * Strict synchronous mode (needs `synchronousMode: true`): when no standby is available, writes
+   * block rather than go asynchronous. Default: false.
+   */
+  synchronousModeStrict?: boolean;
   /**
    * Cluster name: the etcd scope, the SSM path segment and the `Name` tag prefix.
    * Default: the component's resource name. Letters, digits, '-', max 40 characters.
@@ -178,6 +189,8 @@ export interface ResolvedClusterArgs {
   allowedSecurityGroupIds: pulumi.Input<string>[];
   timing: { ttl: number; loopWait: number; retryTimeout: number };
   maximumLagOnFailover: number;
+  synchronousMode: boolean;
+  synchronousModeStrict: boolean;
   clusterName: string;
   ssmParameterPrefix: string;
   agentBundle?: pulumi.asset.Archive;
@@ -209,5 +222,7 @@ export const DEFAULTS = {
   listenerPorts: { primary: 5432, replica: 5433 },
   timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5 },
   maximumLagOnFailover: 1048576,
+  synchronousMode: false,
+  synchronousModeStrict: false,
   ssmParameterPrefix: "/ha-postgres",
 } as const;

@@ -42,7 +42,7 @@ const dataVolume = z
 /**
  * PostgreSQL parameters the cluster writes itself: the agent's own list (rejected by the agent at
  * boot anyway — better here, before anything is deployed) plus what the component sets (TLS) and
- * what synchronous mode will own.
+ * what synchronous mode owns.
  */
 const MANAGED_PARAMETERS = new Set([
   ...CONTROLLED_PARAMETERS,
@@ -95,6 +95,8 @@ const argsSchema = z
       .strict()
       .optional(),
     maximumLagOnFailover: z.number().int("must be a whole number of bytes").min(0, "must be ≥ 0 bytes").optional(),
+    synchronousMode: z.boolean({ message: "must be true or false" }).optional(),
+    synchronousModeStrict: z.boolean({ message: "must be true or false" }).optional(),
     clusterName: z
       .string()
       .regex(/^[a-z][a-z0-9-]{0,39}$/, "must start with a letter and use only lower-case letters, digits and '-', at most 40 characters")
@@ -213,6 +215,12 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     problems.push(`timing.ttl: ${ttl} s must be at least loopWait + 2 × retryTimeout (${loopWait + 2 * retryTimeout} s): raise timing.ttl or lower timing.loopWait/timing.retryTimeout`);
   }
 
+  const synchronousMode = a.synchronousMode ?? DEFAULTS.synchronousMode;
+  const synchronousModeStrict = a.synchronousModeStrict ?? DEFAULTS.synchronousModeStrict;
+  if (synchronousModeStrict && !synchronousMode) {
+    problems.push(`synchronousModeStrict: needs synchronousMode: true (strict is a variant of synchronous mode): set synchronousMode to true as well, or remove synchronousModeStrict`);
+  }
+
   for (const key of Object.keys(a.tags ?? {})) {
     if (key.toLowerCase().startsWith("aws:")) problems.push(`tags.${key}: the "aws:" prefix is reserved by AWS: rename the tag`);
   }
@@ -242,6 +250,8 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     allowedSecurityGroupIds: [...(a.allowedSecurityGroupIds ?? [])],
     timing: { ttl, loopWait, retryTimeout },
     maximumLagOnFailover: a.maximumLagOnFailover ?? DEFAULTS.maximumLagOnFailover,
+    synchronousMode,
+    synchronousModeStrict,
     clusterName,
     ssmParameterPrefix: a.ssmParameterPrefix ?? DEFAULTS.ssmParameterPrefix,
     agentBundle: a.agentBundle,

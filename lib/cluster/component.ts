@@ -92,6 +92,8 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
             allowedCidrs: [vpcCidr],
             timing: args.timing,
             maximumLagOnFailover: args.maximumLagOnFailover,
+            synchronousMode: args.synchronousMode,
+            synchronousModeStrict: args.synchronousModeStrict,
             routing: args.routing,
           },
         }),

@@ -40,6 +40,8 @@ export const STACK_CONFIG_KEYS = {
   loopWait: "timing.loopWait",
   retryTimeout: "timing.retryTimeout",
   maximumLagOnFailover: "maximumLagOnFailover",
+  synchronousMode: "synchronousMode",
+  synchronousModeStrict: "synchronousModeStrict",
   ssmParameterPrefix: "ssmParameterPrefix",
   tags: "tags (JSON object)",
 } as const;
@@ -94,6 +96,8 @@ export function argsFromStackConfig(config: pulumi.Config = new pulumi.Config(CO
       allowedSecurityGroupIds: config.getObject<string[]>("allowedSecurityGroupIds"),
       timing: compact({ ttl: config.getNumber("ttl"), loopWait: config.getNumber("loopWait"), retryTimeout: config.getNumber("retryTimeout") }),
       maximumLagOnFailover: config.getNumber("maximumLagOnFailover"),
+      synchronousMode: config.getBoolean("synchronousMode"),
+      synchronousModeStrict: config.getBoolean("synchronousModeStrict"),
       ssmParameterPrefix: config.get("ssmParameterPrefix"),
       tags: config.getObject<Record<string, string>>("tags"),
     }) ?? {}

@@ -50,6 +50,8 @@ export function renderAgentConfig(spec: HostSpec): AgentConfigInput {
     loopWait: pg.timing.loopWait,
     retryTimeout: pg.timing.retryTimeout,
     maximumLagOnFailover: pg.maximumLagOnFailover,
+    synchronousMode: pg.synchronousMode,
+    synchronousModeStrict: pg.synchronousModeStrict,
     log: { level: "info" },
   };
 }

@@ -26,6 +26,9 @@ export interface PostgresHostSpec {
   allowedCidrs: string[];
   timing: { ttl: number; loopWait: number; retryTimeout: number };
   maximumLagOnFailover: number;
+  /** The agent's synchronous mode switches (strict implies synchronousMode). */
+  synchronousMode: boolean;
+  synchronousModeStrict: boolean;
   routing: "haproxy" | "direct";
 }
 

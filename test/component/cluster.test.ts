@@ -151,6 +151,8 @@ describe("HaPostgresCluster (mocks)", function () {
       assert.equal(config.loopWait, 1);
       assert.equal(config.retryTimeout, 1.5);
       assert.equal(config.maximumLagOnFailover, 1048576);
+      assert.equal(config.synchronousMode, false, "asynchronous by default");
+      assert.equal(config.synchronousModeStrict, false);
       assert.equal(config.etcd.endpoints.length, 3);
       assert.ok(config.postgres.superuser.passwordFile && config.postgres.replication.passwordFile);
       assert.deepEqual(config.postgres.allowedCidrs, ["172.31.0.0/16"]);
@@ -242,6 +244,28 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.equal(config.etcd.endpoints.length, 5);
     assert.deepEqual(config.postgres.allowedCidrs, ["10.20.0.0/16"]);
     assert.equal(inputsOf(T.sg, "big1-sg-nodes").vpcId, "vpc-existing");
+  });
+
+  it("synchronousMode / synchronousModeStrict reach every node's agent config", async () => {
+    await build("sync1", { synchronousMode: true, synchronousModeStrict: true });
+    for (const host of ["sync1-pg-0", "sync1-pg-1", "sync1-pg-2"]) {
+      const ud: string = inputsOf(T.instance, host).userData;
+      const config = validateAgentConfig(nodeInitPlan(ud).agentConfig.config);
+      assert.deepEqual([config.synchronousMode, config.synchronousModeStrict], [true, true], host);
+      assert.ok(Buffer.byteLength(ud) < USER_DATA_LIMIT_BYTES, `${host}: ${Buffer.byteLength(ud)} bytes`);
+    }
+    await build("sync2", { synchronousMode: true });
+    const config = validateAgentConfig(nodeInitPlan(inputsOf(T.instance, "sync2-pg-0").userData).agentConfig.config);
+    assert.deepEqual([config.synchronousMode, config.synchronousModeStrict], [true, false]);
+  });
+
+  it("strict synchronous mode without synchronousMode throws, naming the arg, before any resource", () => {
+    assert.throws(() => new HaPostgresCluster("sync3", { synchronousModeStrict: true }), (e: unknown) => {
+      assert.ok(e instanceof ClusterArgsError);
+      assert.match(e.message, /synchronousModeStrict: needs synchronousMode: true .*set synchronousMode to true as well/);
+      return true;
+    });
+    assert.equal(recordedUnder("sync3").length, 0);
   });
 
   it("bad args throw before any resource is declared", () => {

@@ -29,6 +29,8 @@ function layout(over: Partial<ClusterLayout> & { nodeCount?: number; etcdCount?:
       allowedCidrs: ["10.0.0.0/16"],
       timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5 },
       maximumLagOnFailover: 1048576,
+      synchronousMode: false,
+      synchronousModeStrict: false,
       routing: "haproxy",
     },
     ...rest,

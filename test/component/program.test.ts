@@ -46,10 +46,12 @@ describe("stack config → args", () => {
       etcd: { members: 5, instanceType: "t3.small" },
       allowedCidrs: ["10.0.0.0/16"],
       timing: { ttl: 6, loopWait: 1, retryTimeout: 2 },
+      synchronousMode: true,
       tags: { team: "orders", environment: "production" },
     });
     const resolved = validateClusterArgs("orders", args);
     assert.equal(resolved.etcd.members, 5);
+    assert.deepEqual([resolved.synchronousMode, resolved.synchronousModeStrict], [true, false], "prod runs in synchronous mode");
     assert.equal(resolved.routing, "haproxy", "unset keys keep the defaults");
   });
 
@@ -71,12 +73,21 @@ describe("stack config → args", () => {
       "ha-postgres:architecture": "arm64", "ha-postgres:etcdVolumeSizeGiB": "30", "ha-postgres:dataVolumeType": "io2",
       "ha-postgres:maximumLagOnFailover": "0", "ha-postgres:ssmParameterPrefix": "/db", "ha-postgres:amiId": "ami-1",
       "ha-postgres:sshKeyName": "ops", "ha-postgres:allowedSecurityGroupIds": '["sg-1"]', "aws:region": "us-east-2",
+      "ha-postgres:synchronousMode": "true", "ha-postgres:synchronousModeStrict": "true",
     });
     assert.deepEqual(argsFromStackConfig(), {
       nodeCount: 5, routing: "direct", listenerPorts: { primary: 6432, replica: 6433 }, publicLoadBalancer: true, sessionManager: false,
       postgres: { version: 16 }, architecture: "arm64", etcd: { dataVolume: { sizeGiB: 30 } }, dataVolume: { type: "io2" },
       maximumLagOnFailover: 0, ssmParameterPrefix: "/db", amiId: "ami-1", sshKeyName: "ops", allowedSecurityGroupIds: ["sg-1"],
+      synchronousMode: true, synchronousModeStrict: true,
     });
+  });
+
+  it("synchronousModeStrict alone passes through and is rejected by the arg validation, naming the arg", () => {
+    pulumi.runtime.setAllConfig({ "ha-postgres:synchronousModeStrict": "true" });
+    const args = argsFromStackConfig();
+    assert.deepEqual(args, { synchronousModeStrict: true });
+    assert.throws(() => validateClusterArgs("db", args), /synchronousModeStrict: needs synchronousMode: true/);
   });
 
   it("rejects a misspelt key, naming it", () => {

@@ -31,6 +31,8 @@ describe("validateClusterArgs", () => {
     assert.deepEqual(r.listenerPorts, { primary: 5432, replica: 5433 });
     assert.deepEqual(r.timing, { ttl: 4, loopWait: 1, retryTimeout: 1.5 });
     assert.equal(r.maximumLagOnFailover, 1048576);
+    assert.equal(r.synchronousMode, false);
+    assert.equal(r.synchronousModeStrict, false);
     assert.equal(r.clusterName, "orders");
     assert.equal(r.ssmParameterPrefix, "/ha-postgres");
     assert.deepEqual(r.allowedCidrs, []);
@@ -65,6 +67,9 @@ describe("validateClusterArgs", () => {
     ["ttl too short", { timing: { ttl: 1 } }, /^timing\.ttl: 1 s is shorter than etcd's smallest useful lease: use ttl ≥ 2/],
     ["zero loopWait", { timing: { loopWait: 0 } }, /^timing\.loopWait: must be > 0 seconds/],
     ["negative max lag", { maximumLagOnFailover: -1 }, /^maximumLagOnFailover: must be ≥ 0 bytes/],
+    ["strict synchronous mode without synchronousMode", { synchronousModeStrict: true }, /^synchronousModeStrict: needs synchronousMode: true .*: set synchronousMode to true as well, or remove synchronousModeStrict$/],
+    ["strict with synchronousMode off", { synchronousMode: false, synchronousModeStrict: true }, /^synchronousModeStrict: needs synchronousMode: true/],
+    ["non-boolean synchronousMode", { synchronousMode: "on" }, /^synchronousMode: must be true or false/],
     ["same listener ports", { listenerPorts: { primary: 6000, replica: 6000 } }, /^listenerPorts\.replica: 6000 is also the primary port: give the replica listener its own port, e\.g\. 6001/],
     ["port out of range", { listenerPorts: { primary: 70000 } }, /^listenerPorts\.primary: must be a TCP port, 1–65535/],
     ["bad routing", { routing: "dns" }, /^routing: must be "haproxy" \(default\) or "direct"/],
@@ -93,6 +98,13 @@ describe("validateClusterArgs", () => {
 
   it("rejects a resource name that cannot be the default clusterName, naming clusterName", () => {
     assert.ok(problems({}, "Orders DB").some((p) => /^clusterName: the default \(the resource name "Orders DB"\)/.test(p)));
+  });
+
+  it("passes the synchronous mode switches through", () => {
+    const on = validateClusterArgs("db", { synchronousMode: true });
+    assert.deepEqual([on.synchronousMode, on.synchronousModeStrict], [true, false]);
+    const strict = validateClusterArgs("db", { synchronousMode: true, synchronousModeStrict: true });
+    assert.deepEqual([strict.synchronousMode, strict.synchronousModeStrict], [true, true]);
   });
 
   it("reports every problem at once", () => {
