@@ -59,6 +59,8 @@ export async function runAgent(config: AgentConfig): Promise<void> {
       maximumLagOnFailover: config.maximumLagOnFailover,
       ttlMs,
       fenceMarginMs: fenceMarginSeconds(config) * 1000,
+      synchronousMode: config.synchronousMode,
+      synchronousModeStrict: config.synchronousModeStrict,
     },
     identity: { pgConnect, apiConnect: config.api.connectAddress ?? config.api.listen, tags: config.tags },
     dcs,

@@ -103,6 +103,11 @@ export abstract class KvDcs implements Dcs {
     return this.succeeded([{ key, valueEquals: name }], [{ type: "delete", key }]);
   }
 
+  attemptWriteSync(leader: string, standbys: string[]): Promise<boolean> {
+    const value = JSON.stringify({ leader, sync_standby: standbys.length ? standbys.join(",") : null });
+    return this.succeeded([{ key: this.key(KEYS.leader), valueEquals: leader }], [{ type: "put", key: this.key(KEYS.sync), value }]);
+  }
+
   attemptInitialize(value: string): Promise<boolean> {
     const key = this.key(KEYS.initialize);
     return this.succeeded([{ key, absent: true }], [{ type: "put", key, value }]);

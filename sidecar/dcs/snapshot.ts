@@ -35,6 +35,11 @@ export const memberDataSchema = z.object({
 /** Patroni's status key also carries slot positions; only optime matters here. */
 const statusSchema = z.object({ optime: z.number().int().nonnegative() });
 
+const syncSchema = z.object({
+  leader: z.string().min(1),
+  sync_standby: z.string().nullable().optional(),
+});
+
 const failoverSchema = z.object({
   leader: z.string().optional(),
   candidate: z.string().optional(),
@@ -106,6 +111,15 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
         else corrupt(kv.key, `not a failover request: ${request.reason}`);
         break;
       }
+      case KEYS.sync: {
+        const sync = parseJson(syncSchema, kv.value);
+        if (!sync.ok) corrupt(kv.key, `expected {"leader": <name>, "sync_standby": "<name>[,<name>]"}: ${sync.reason}`);
+        else {
+          const standbys = (sync.value.sync_standby ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+          snapshot.sync = { leader: sync.value.leader, standbys, modRevision: kv.modRevision };
+        }
+        break;
+      }
       case KEYS.config: {
         const config = parseJson(configSchema, kv.value);
         if (config.ok) snapshot.config = config.value;
@@ -113,7 +127,7 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
         break;
       }
       default:
-        break; // sync, history and keys of newer versions: not part of the snapshot (yet)
+        break; // history and keys of newer versions: not part of the snapshot (yet)
     }
   }
   // Range results come sorted by key already; sort anyway so the fake and etcd agree by construction.

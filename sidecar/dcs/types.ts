@@ -52,6 +52,17 @@ export interface FailoverRequest {
   scheduled_at?: string;
 }
 
+/**
+ * The synchronous-replication state (Patroni's /sync key): the leader that wrote it and the standbys
+ * that may hold acknowledged commits the others lack. In synchronous mode only these (or the leader)
+ * may be promoted. Stored as {"leader": "a", "sync_standby": "b,c"} like Patroni 3.
+ */
+export interface SyncState {
+  leader: string;
+  standbys: string[];
+  modRevision: number;
+}
+
 /** One consistent read of the whole cluster prefix (a single etcd range request at one revision). */
 export interface ClusterSnapshot {
   revision: number;
@@ -62,6 +73,7 @@ export interface ClusterSnapshot {
   leaderOptime?: number;
   members: Member[];
   failover?: FailoverRequest;
+  sync?: SyncState;
   config?: Record<string, unknown>;
   /**
    * Keys whose values could not be parsed, with the reason. The snapshot treats them as absent
@@ -113,6 +125,11 @@ export interface Dcs {
 
   /** Publish the leader's WAL position (status key, not leased). */
   putLeaderOptime(lsn: number): Promise<void>;
+  /**
+   * Write the sync key, only while the leader key's value is `leader` (only the leader decides who is
+   * synchronous). True when written.
+   */
+  attemptWriteSync(leader: string, standbys: string[]): Promise<boolean>;
   /** Write or clear (undefined) the failover request key. */
   putFailover(request: FailoverRequest | undefined): Promise<void>;
 

@@ -7,6 +7,7 @@ import type { Member } from "../dcs/types";
 import type { HostPort } from "../postgres/types";
 import type { Action, Decision, HaInput } from "./types";
 import { electionVerdict } from "./election";
+import { planSync } from "./sync";
 
 /** After this many failed starts as a replica in a row, the data directory is re-created from the leader. */
 export const MAX_REPLICA_START_FAILURES = 3;
@@ -192,13 +193,12 @@ function decidePrimary(input: HaInput): Decision {
   const actions: Action[] = [];
   if (leader.leaseId !== memory.leaseId) actions.push({ type: "updateLeader" });
   if (local.pg.lsn !== undefined) actions.push({ type: "publishOptime", lsn: local.pg.lsn });
+  const sync = planSync(input);
+  actions.push(...sync.actions);
   const others = cluster!.members.map((m) => m.name).filter((n) => n !== self.name);
   actions.push({ type: "syncSlots", members: others });
-  return {
-    actions,
-    reason: leader.leaseId !== memory.leaseId ? "leader key is ours but bound to an old lease: rebinding it" : "leader: lease renewed",
-    role: "leader",
-  };
+  const reason = leader.leaseId !== memory.leaseId ? "leader key is ours but bound to an old lease: rebinding it" : "leader: lease renewed";
+  return { actions, reason: sync.note ? `${reason}; ${sync.note}` : reason, role: "leader" };
 }
 
 /** A data directory last used as a primary: startReplica writes standby.signal, promotion removes it. */

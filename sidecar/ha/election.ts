@@ -5,6 +5,7 @@
  * in this run, not from member keys that may be a loop old). Ties go to the higher failoverPriority,
  * then to the lower name, so that normally exactly one member races; the race itself is atomic anyway.
  */
+import { syncEligible } from "./sync";
 import type { HaInput } from "./types";
 
 export type Verdict = { ok: true; reason: string } | { ok: false; reason: string };
@@ -16,9 +17,14 @@ export function electionVerdict(input: HaInput): Verdict {
   }
   const myLsn = local.pg.lsn;
   if (myLsn === undefined) return { ok: false, reason: "our WAL position is unknown: not racing" };
+  if (self.synchronousMode && !syncEligible(input, self.name)) {
+    const recorded = cluster?.sync?.standbys.join(", ") || "none";
+    return { ok: false, reason: `synchronous mode: only the recorded synchronous standby (${recorded}) may be promoted` };
+  }
 
+  // The recorded synchronous standby has every acknowledged commit by construction: no lag limit.
   const leaderOptime = Math.max(memory.lastLeaderOptime ?? 0, cluster?.leaderOptime ?? 0);
-  if (leaderOptime - myLsn > self.maximumLagOnFailover) {
+  if (!self.synchronousMode && leaderOptime - myLsn > self.maximumLagOnFailover) {
     return {
       ok: false,
       reason: `we are ${leaderOptime - myLsn} bytes behind the leader's last known position (maximumLagOnFailover ${self.maximumLagOnFailover}): not eligible`,
@@ -29,6 +35,7 @@ export function electionVerdict(input: HaInput): Verdict {
     if (peer.name === self.name || !peer.reachable) continue;
     if (peer.isPrimary) return { ok: false, reason: `${peer.name} still runs as primary: waiting for it to take the key or stop` };
     if (peer.nofailover || (peer.failoverPriority ?? 1) <= 0 || peer.lsn === undefined) continue;
+    if (self.synchronousMode && !syncEligible(input, peer.name)) continue;
     if (peer.lsn > myLsn) return { ok: false, reason: `${peer.name} is further ahead (LSN ${peer.lsn} > ours ${myLsn}): leaving it to promote` };
     if (peer.lsn === myLsn) {
       const theirs = peer.failoverPriority ?? 1;

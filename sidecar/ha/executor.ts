@@ -123,6 +123,12 @@ export class ActionExecutor {
           this.lastOptime = a.lsn;
         }
         return true;
+      case "writeSync":
+        return dcs.attemptWriteSync(self.name, a.standbys);
+      case "setSyncStandbys":
+        await pg.setSynchronousStandbys(a.names);
+        memory.syncSwitchLsn = (await pg.status()).lsn;
+        return true;
       case "syncSlots": {
         const key = [...a.members].sort().join(",");
         if (key !== this.lastSlots) {

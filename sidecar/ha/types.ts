@@ -14,6 +14,8 @@ export interface SelfConfig {
   ttlMs: number;
   /** The leader fences itself at (last renewal sent) + ttl − fenceMargin. */
   fenceMarginMs: number;
+  synchronousMode: boolean;
+  synchronousModeStrict: boolean;
 }
 
 /** What the one owner of PostgreSQL reports about the process, beyond the live status. */
@@ -48,6 +50,8 @@ export interface AgentMemory {
   rewindFailed?: boolean;
   /** Consecutive failed starts as a replica (e.g. a rewound data directory that still cannot follow). */
   replicaStartFailures?: number;
+  /** Our WAL position right after synchronous_standby_names last changed (sync mode). */
+  syncSwitchLsn?: number;
 }
 
 /** A fresh view of another member, read from its REST API in this run (only when there is no leader). */
@@ -87,6 +91,8 @@ export type Action =
   | { type: "demote" }
   | { type: "fence" }
   | { type: "publishOptime"; lsn: number }
+  | { type: "writeSync"; standbys: string[] }
+  | { type: "setSyncStandbys"; names: string[] }
   | { type: "syncSlots"; members: string[] };
 
 /** The role the decision believes this member has after its actions, for logs and the API. */

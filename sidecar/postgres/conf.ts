@@ -34,6 +34,7 @@ export const CONTROLLED_PARAMETERS: ReadonlySet<string> = new Set([
   "recovery_target_inclusive",
   "recovery_target_action",
   "recovery_target_timeline",
+  "synchronous_standby_names",
 ]);
 
 /** Defaults a user may override through postgres.parameters. */
@@ -115,6 +116,13 @@ export interface PostgresqlConfOptions {
   memberName: string;
   /** Present for a replica. */
   standby?: StandbySettings;
+  /** Primary in synchronous mode: the standbys a commit waits for (application names); empty: asynchronous. */
+  synchronousStandbys?: readonly string[];
+}
+
+/** synchronous_standby_names for our synchronous mode: wait for the first of these (one standby). */
+export function renderSynchronousStandbyNames(names: readonly string[]): string {
+  return names.length ? `FIRST 1 (${names.map((n) => `"${n.replace(/"/g, '""')}"`).join(", ")})` : "";
 }
 
 /** Longest Unix socket path (sun_path is 108 bytes with the terminating NUL on Linux). */
@@ -145,6 +153,7 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
     log_destination: "stderr",
     cluster_name: o.memberName,
   };
+  if (!o.standby && o.synchronousStandbys?.length) required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys);
   if (o.standby) {
     required.recovery_target_timeline = "latest";
     if (o.standby.upstream) {

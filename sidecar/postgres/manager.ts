@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { conninfo, renderPgpass, renderPostgresqlConf, slotName, type ParamValue, type PostgresqlConfOptions } from "./conf";
+import { conninfo, renderPgpass, renderPostgresqlConf, renderSynchronousStandbyNames, slotName, type ParamValue, type PostgresqlConfOptions } from "./conf";
 import { controlDataToInfo, dataDirFiles } from "./controldata";
 import { clearDir, ensureDir, writeOwned, writeServerFiles } from "./files";
 import { Postmaster, type Logger, type StopMode } from "./postmaster";
@@ -65,6 +65,8 @@ export class PostgresManager implements PostgresControl {
   private readonly passfile: string;
   private readonly socketDir: string;
   private readonly slot: string;
+  /** synchronous_standby_names as the HA loop last set it (rendered into postgresql.conf on a primary). */
+  private syncStandbys: string[] = [];
   /** The upstream we last configured (reported by status() while the WAL receiver is down). */
   private upstream: HostPort | null = null;
 
@@ -370,6 +372,23 @@ export class PostgresManager implements PostgresControl {
     return r.r;
   }
 
+  /** Rewrites postgresql.conf with the new synchronous_standby_names and waits until the reload took effect. */
+  setSynchronousStandbys(names: string[]): Promise<void> {
+    return this.command("setSynchronousStandbys", async () => {
+      this.syncStandbys = [...names];
+      await this.writeConfig({ primary: true });
+      await this.commandSql.query("SELECT pg_reload_conf()");
+      const want = renderSynchronousStandbyNames(names);
+      const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
+      for (;;) {
+        const [r] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
+        if (r.v === want) return;
+        if (Date.now() > deadline) throw new Error(`synchronous_standby_names is still "${r.v}" ${FOLLOW_TIMEOUT_MS} ms after the reload (wanted "${want}")`);
+        await sleep(20);
+      }
+    });
+  }
+
   private async startAs(role: Role): Promise<void> {
     await this.writeConfig(role);
     await this.step("start postgres", () => this.pm.start((this.o.startTimeout ?? 300) * 1000));
@@ -408,6 +427,7 @@ export class PostgresManager implements PostgresControl {
       listen: this.o.listen,
       parameters: this.o.parameters,
       memberName: this.o.memberName,
+      synchronousStandbys: this.syncStandbys,
       standby: role.primary
         ? undefined
         : { upstream: role.upstream, replicationUser: this.o.replication.username, passfile: this.passfile, slotName: this.slot },
@@ -416,6 +436,8 @@ export class PostgresManager implements PostgresControl {
 
   /** postgresql.conf, pg_hba.conf, pgpass, socket dir and standby.signal for the role. */
   private async writeConfig(role: Role): Promise<void> {
+    // A replica waits for nobody; when it is promoted the HA loop decides whom to wait for.
+    if (!role.primary) this.syncStandbys = [];
     writeServerFiles({
       conf: this.confOptions(role),
       hba: { replicationUser: this.o.replication.username, allowedCidrs: this.o.allowedCidrs },

@@ -20,6 +20,7 @@ export async function queryStatus(sql: LocalSql, pid: number, configuredUpstream
       ...base,
       lsn: parseLsnOrUndefined(r.write_lsn),
       timeline: r.walfile ? parseInt(r.walfile.slice(0, 8), 16) : undefined,
+      synchronousStandbyNames: r.sync_names,
       replication: rep.map((x) => ({ ...x, replay_lsn: parseLsnOrUndefined(x.replay_lsn) })),
     };
   }
@@ -50,6 +51,7 @@ interface StatusRow {
   sender_host: string | null;
   sender_port: number | null;
   received_tli: number | null;
+  sync_names: string;
 }
 
 interface ReplicationRow {
@@ -71,7 +73,8 @@ SELECT pg_is_in_recovery() AS in_recovery,
        pg_last_wal_receive_lsn()::text AS receive_lsn,
        pg_last_wal_replay_lsn()::text AS replay_lsn,
        (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_tli,
-       w.status AS wr_status, w.sender_host, w.sender_port, w.received_tli
+       w.status AS wr_status, w.sender_host, w.sender_port, w.received_tli,
+       current_setting('synchronous_standby_names') AS sync_names
 FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true`;
 
 const REPLICATION_SQL = `

@@ -40,6 +40,8 @@ export interface PgStatus {
   systemId?: string;
   serverVersion?: number;
   postmasterStartTime?: string;
+  /** Primary: synchronous_standby_names in effect (after the last reload). */
+  synchronousStandbyNames?: string;
   /** Primary: connected standbys (pg_stat_replication). */
   replication?: { application_name: string; client_addr: string | null; state: string; sync_state: string; replay_lsn?: number }[];
 }
@@ -67,4 +69,6 @@ export interface PostgresControl {
   wipe(): Promise<void>;
   syncSlots(wanted: string[]): Promise<void>;
   checkpoint(): Promise<void>;
+  /** Primary: make commits wait for the first of these standbys (empty: asynchronous); returns once in effect. */
+  setSynchronousStandbys(names: string[]): Promise<void>;
 }

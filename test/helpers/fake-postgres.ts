@@ -3,6 +3,7 @@
  * upstream, promotion, crashes and fencing. It implements the same PostgresControl commands as the
  * real owner and resolves at once, so the simulated cluster runs on the fake clock alone.
  */
+import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
 import type { DataDirInfo, HostPort, PgStatus, PostgresControl } from "../../sidecar/postgres/types";
 
 export class FakePgWorld {
@@ -54,11 +55,25 @@ export class FakePostgres implements PostgresControl {
     readonly address: HostPort,
   ) {}
 
-  /** A client write; accepted only by a running primary. */
+  /**
+   * A client commit: written by a running primary, and acknowledged at once when asynchronous, or
+   * once the standby it waits for (streaming from it) has it. Returns whether it was acknowledged.
+   */
   write(bytes = 100): boolean {
     if (!this.running || this.standby) return false;
     this.lsn += bytes;
+    if (this.syncStandbys.length === 0) return true;
+    const sync = this.followers().find((f) => this.syncStandbys.includes(f.name));
+    if (!sync) return false;
+    sync.lsn = this.lsn;
     return true;
+  }
+
+  /** Replicas streaming from this server right now. */
+  followers(): FakePostgres[] {
+    return [...this.world.servers.values()].filter(
+      (f) => f !== this && f.running && f.standby && f.streaming && !f.isolated && !this.isolated && f.upstream?.port === this.address.port && f.upstream.host === this.address.host,
+    );
   }
 
   /** kill -9 of the postmaster. */
@@ -109,6 +124,10 @@ export class FakePostgres implements PostgresControl {
       streaming: this.standby ? this.streaming : undefined,
       upstream: this.standby ? this.upstream : undefined,
       systemId: this.systemId,
+      synchronousStandbyNames: this.standby ? undefined : renderSynchronousStandbyNames(this.syncStandbys),
+      replication: this.standby
+        ? undefined
+        : this.followers().map((f) => ({ application_name: f.name, client_addr: null, state: "streaming", sync_state: this.syncStandbys.includes(f.name) ? "sync" : "async", replay_lsn: f.lsn })),
     };
   }
 
@@ -139,6 +158,7 @@ export class FakePostgres implements PostgresControl {
 
   async startReplica(upstream: HostPort | null): Promise<void> {
     this.commands.push(`startReplica ${upstream ? upstream.port : "-"}`);
+    this.syncStandbys = [];
     this.standby = true;
     this.crashedInProduction = false;
     this.upstream = upstream ?? undefined;
@@ -204,6 +224,14 @@ export class FakePostgres implements PostgresControl {
   }
 
   async syncSlots(): Promise<void> {}
+
+  /** Standbys a commit waits for (the model's synchronous_standby_names). */
+  syncStandbys: string[] = [];
+
+  async setSynchronousStandbys(names: string[]): Promise<void> {
+    this.commands.push(`sync ${names.join(",") || "-"}`);
+    this.syncStandbys = [...names];
+  }
 
   async checkpoint(): Promise<void> {
     this.commands.push("checkpoint");

@@ -6,6 +6,7 @@
 import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
 import type { Member } from "../../sidecar/dcs/types";
 import { HaDriver } from "../../sidecar/ha/driver";
+import { NO_SYNC_STANDBY } from "../../sidecar/ha/sync";
 import type { PeerView } from "../../sidecar/ha/types";
 import { silentLogger } from "../../sidecar/log";
 import { FakeClock } from "./fake-clock";
@@ -26,6 +27,8 @@ export interface SimOptions {
   loopWait?: number;
   maximumLagOnFailover?: number;
   nofailover?: string[];
+  synchronousMode?: boolean;
+  synchronousModeStrict?: boolean;
 }
 
 export class SimCluster {
@@ -35,6 +38,8 @@ export class SimCluster {
   readonly nodes: SimNode[] = [];
   /** Every moment (fake ms) at which more than one server accepted writes. */
   readonly splitBrain: number[] = [];
+  /** Moments at which a primary waited for a standby that the etcd sync key did not list. */
+  readonly unrecordedSync: number[] = [];
 
   constructor(private readonly o: SimOptions) {
     this.etcd = new MemoryEtcd(() => this.clock.now());
@@ -47,6 +52,13 @@ export class SimCluster {
     const pgAddr = { host: "10.0.0.1", port: 5432 + i };
     const pg = this.world.add(name, pgAddr);
     const dcs = new MemoryDcs(this.etcd, "/service/sim/");
+    // "Recorded before relied on": at the moment PostgreSQL is told to wait for standbys, etcd lists them.
+    const setSync = pg.setSynchronousStandbys.bind(pg);
+    pg.setSynchronousStandbys = async (names) => {
+      const recorded = this.syncKey()?.standbys ?? [];
+      if (names.some((n) => n !== NO_SYNC_STANDBY && !recorded.includes(n))) this.unrecordedSync.push(this.clock.now());
+      return setSync(names);
+    };
     const node: SimNode = { name, pg, dcs, alive: true } as SimNode;
     node.driver = new HaDriver({
       self: {
@@ -56,6 +68,8 @@ export class SimCluster {
         maximumLagOnFailover: this.o.maximumLagOnFailover ?? 1_048_576,
         ttlMs: ttl * 1000,
         fenceMarginMs: Math.min(1, ttl / 4) * 1000,
+        synchronousMode: this.o.synchronousMode ?? false,
+        synchronousModeStrict: this.o.synchronousModeStrict ?? false,
       },
       identity: { pgConnect: pgAddr, apiConnect: { host: "10.0.0.1", port: 8008 + i }, tags: { nofailover: false, noloadbalance: false, failoverPriority: 1 } },
       dcs,
@@ -100,6 +114,10 @@ export class SimCluster {
       this.etcd.tick();
       this.world.replicate();
       if (this.world.writablePrimaries().length > 1) this.splitBrain.push(this.clock.now());
+      for (const p of this.world.writablePrimaries()) {
+        const recorded = this.syncKey()?.standbys ?? [];
+        if (p.syncStandbys.some((n) => n !== NO_SYNC_STANDBY && !recorded.includes(n))) this.unrecordedSync.push(this.clock.now());
+      }
     });
   }
 
@@ -115,6 +133,13 @@ export class SimCluster {
 
   primaries(): SimNode[] {
     return this.nodes.filter((n) => n.pg.running && !n.pg.standby);
+  }
+
+  syncKey(): { leader: string; standbys: string[] } | undefined {
+    const raw = this.etcd.peek("/service/sim/sync");
+    if (!raw) return undefined;
+    const v = JSON.parse(raw) as { leader: string; sync_standby: string | null };
+    return { leader: v.leader, standbys: v.sync_standby ? v.sync_standby.split(",") : [] };
   }
 
   leaderName(): string | undefined {

@@ -53,7 +53,7 @@ function input(me: string, local: Local, c: ClusterSnapshot | undefined, over: P
   const running = local === "primary" || local === "replica";
   return {
     now: NOW,
-    self: { name: me, nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1_048_576, ttlMs: 4000, fenceMarginMs: 1000 },
+    self: { name: me, nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1_048_576, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: false, synchronousModeStrict: false },
     cluster: c,
     local: {
       dataDir,
