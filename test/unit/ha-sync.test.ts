@@ -1,0 +1,110 @@
+/** The leader's synchronous-mode plan (pure), row by row: the order of etcd and PostgreSQL changes. */
+import assert from "node:assert/strict";
+import type { ClusterSnapshot, Member } from "../../sidecar/dcs/types";
+import { NO_SYNC_STANDBY, parseSyncNames, planSync } from "../../sidecar/ha/sync";
+import type { HaInput } from "../../sidecar/ha/types";
+import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
+
+const m = (name: string, nofailover = false): Member => ({
+  name,
+  leaseId: "1",
+  modRevision: 1,
+  data: { conn_url: "postgres://h:1/postgres", api_url: "http://h:2/patroni", state: "running", role: "replica", tags: { nofailover, noloadbalance: false, failover_priority: 1 }, version: "t" },
+});
+
+interface Case {
+  key?: string[];
+  keyLeader?: string;
+  waits?: string[];
+  streaming?: { name: string; lsn: number; sync?: boolean }[];
+  strict?: boolean;
+  switchLsn?: number;
+  nofailover?: string[];
+}
+
+function input(c: Case): HaInput {
+  const cluster: ClusterSnapshot = {
+    revision: 1,
+    leader: { name: "a", leaseId: "1", modRevision: 1 },
+    members: ["a", "b", "c"].map((n) => m(n, c.nofailover?.includes(n))),
+    corrupt: [],
+    sync: c.key ? { leader: c.keyLeader ?? "a", standbys: c.key, modRevision: 1 } : undefined,
+  };
+  return {
+    now: 0,
+    self: { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1 << 20, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: true, synchronousModeStrict: c.strict ?? false },
+    cluster,
+    local: {
+      dataDir: { initialized: true, standbySignal: false },
+      pg: {
+        running: true,
+        inRecovery: false,
+        lsn: 5000,
+        synchronousStandbyNames: renderSynchronousStandbyNames(c.waits ?? []),
+        replication: (c.streaming ?? []).map((s) => ({ application_name: s.name, client_addr: null, state: "streaming", sync_state: s.sync ? "sync" : "async", replay_lsn: s.lsn })),
+      },
+      process: "running",
+    },
+    memory: { syncSwitchLsn: c.switchLsn },
+    peers: [],
+  };
+}
+
+const plan = (c: Case) => planSync(input(c)).actions;
+
+describe("planSync (synchronous mode, leader side)", () => {
+  it("parses what it renders", () => {
+    assert.deepEqual(parseSyncNames(renderSynchronousStandbyNames(["b", 'we"ird'])), ["b", 'we"ird']);
+    assert.deepEqual(parseSyncNames(""), []);
+  });
+
+  it("a new leader with a streaming standby records it, then makes PostgreSQL wait for it (in that order)", () => {
+    assert.deepEqual(plan({ key: ["a"], keyLeader: "old", streaming: [{ name: "b", lsn: 4000 }] }), [
+      { type: "writeSync", standbys: ["b"] },
+      { type: "setSyncStandbys", names: ["b"] },
+    ]);
+  });
+
+  it("prefers the standby PostgreSQL already waits for, then the most advanced", () => {
+    assert.deepEqual(plan({ key: ["c"], waits: ["c"], streaming: [{ name: "b", lsn: 4900 }, { name: "c", lsn: 4000, sync: true }] }), []);
+    assert.deepEqual(plan({ key: [], streaming: [{ name: "b", lsn: 4000 }, { name: "c", lsn: 4900 }] })[0], { type: "writeSync", standbys: ["c"] });
+  });
+
+  it("never makes a nofailover member synchronous", () => {
+    assert.deepEqual(plan({ key: [], streaming: [{ name: "b", lsn: 4000 }], nofailover: ["b"] }), []);
+  });
+
+  it("switching from a lost standby: both stay recorded until the new one has everything", () => {
+    // b is gone; c streams: record c next to b, then wait for c.
+    assert.deepEqual(plan({ key: ["b"], waits: ["b"], streaming: [{ name: "c", lsn: 4000 }] }), [
+      { type: "writeSync", standbys: ["b", "c"] },
+      { type: "setSyncStandbys", names: ["c"] },
+    ]);
+    // PostgreSQL waits for c, but c has not replayed up to the switch: b stays recorded.
+    assert.deepEqual(plan({ key: ["b", "c"], waits: ["c"], streaming: [{ name: "c", lsn: 4000, sync: true }], switchLsn: 4500 }), []);
+    // c caught up past the switch: b leaves the key.
+    assert.deepEqual(plan({ key: ["b", "c"], waits: ["c"], streaming: [{ name: "c", lsn: 4600, sync: true }], switchLsn: 4500 }), [{ type: "writeSync", standbys: ["c"] }]);
+  });
+
+  it("non-strict without any standby: empties the key first, then stops waiting", () => {
+    assert.deepEqual(plan({ key: ["b"], waits: ["b"] }), [
+      { type: "writeSync", standbys: [] },
+      { type: "setSyncStandbys", names: [] },
+    ]);
+    assert.deepEqual(plan({ key: [], waits: [] }), []);
+  });
+
+  it("strict without any standby: keeps waiting (for a name no standby has, if none yet)", () => {
+    assert.deepEqual(plan({ key: ["b"], waits: ["b"], strict: true }), []);
+    assert.deepEqual(plan({ key: ["a"], keyLeader: "old", strict: true }), [
+      { type: "writeSync", standbys: [] },
+      { type: "setSyncStandbys", names: [NO_SYNC_STANDBY] },
+    ]);
+  });
+
+  it("synchronous mode off: stops waiting if PostgreSQL still does", () => {
+    const i = input({ waits: ["b"] });
+    i.self.synchronousMode = false;
+    assert.deepEqual(planSync(i).actions, [{ type: "setSyncStandbys", names: [] }]);
+  });
+});
