@@ -3,6 +3,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { DEFAULTS, formatStatus, newTable, localDown, localStatus, localUp } from "../local/cluster";
 import { runDemo } from "../local/demo";
+import { syncModeFromFlags } from "../local/layout";
 import { redact } from "../local/writer";
 
 const DEFAULT_DIR = "/tmp/hapg-local";
@@ -17,6 +18,9 @@ function num(name: string): (v: string) => number {
 
 const progress = (line: string) => console.log(`  ${line}`);
 
+const SYNC_HELP = "synchronous mode: a commit is acknowledged once a standby has it, so no failover loses it";
+const SYNC_STRICT_HELP = "strict synchronous mode (implies --sync): writes block rather than go asynchronous when no standby is available";
+
 export function registerLocalCommands(program: Command): void {
   const local = program.command("local").description("run a whole HA cluster on 127.0.0.1: etcd, PostgreSQL nodes with their agents, HAProxy");
 
@@ -30,16 +34,20 @@ export function registerLocalCommands(program: Command): void {
     .option("--ttl <seconds>", "leader lease TTL", num("--ttl"), DEFAULTS.ttl)
     .option("--loop-wait <seconds>", "seconds between HA loop runs", num("--loop-wait"), DEFAULTS.loopWait)
     .option("--retry-timeout <seconds>", "seconds an etcd or PostgreSQL call may take", num("--retry-timeout"), DEFAULTS.retryTimeout)
-    .action(async (o: { dir: string; nodes: number; etcd: number; basePort: number; ttl: number; loopWait: number; retryTimeout: number }) => {
+    .option("--sync", SYNC_HELP)
+    .option("--sync-strict", SYNC_STRICT_HELP)
+    .action(async (opts: { dir: string; nodes: number; etcd: number; basePort: number; ttl: number; loopWait: number; retryTimeout: number; sync?: boolean; syncStrict?: boolean }) => {
+      const { sync, syncStrict, ...o } = opts;
       const dir = path.resolve(o.dir);
-      console.log(`Starting a local cluster in ${dir}`);
+      const synchronousMode = syncModeFromFlags({ sync, syncStrict });
+      console.log(`Starting a local cluster in ${dir}${synchronousMode === "off" ? "" : ` (synchronous mode: ${synchronousMode})`}`);
       // The processes run detached (they outlive this command), so a Ctrl-C while starting stops them here.
       const onInt = () => {
         console.log("\ninterrupted: stopping what was started (files stay for reading)");
         void localDown(dir, progress, { keepFiles: true }).finally(() => process.exit(130));
       };
       process.once("SIGINT", onInt);
-      const c = await localUp({ ...o, dir, progress });
+      const c = await localUp({ ...o, dir, synchronousMode, progress });
       process.removeListener("SIGINT", onInt);
       console.log(formatStatus(await localStatus(dir)));
       const t = newTable();
@@ -77,7 +85,9 @@ export function registerLocalCommands(program: Command): void {
     .option("-d, --dir <dir>", "directory for the cluster (default: a new temporary directory)")
     .option("--base-port <port>", "first of the ports the cluster uses", num("--base-port"), DEFAULTS.basePort)
     .option("--keep", "leave the cluster running at the end")
-    .action(async (o: { dir?: string; basePort: number; keep?: boolean }) => {
-      await runDemo({ dir: o.dir ? path.resolve(o.dir) : undefined, basePort: o.basePort, keep: o.keep ?? false });
+    .option("--sync", SYNC_HELP)
+    .option("--sync-strict", SYNC_STRICT_HELP)
+    .action(async (o: { dir?: string; basePort: number; keep?: boolean; sync?: boolean; syncStrict?: boolean }) => {
+      await runDemo({ dir: o.dir ? path.resolve(o.dir) : undefined, basePort: o.basePort, keep: o.keep ?? false, synchronousMode: syncModeFromFlags(o) });
     });
 }

@@ -9,12 +9,24 @@ import { agentConfig, prepareFiles, rssKb, serviceOwner, spawnAgent, stopAgentPr
 import { startEtcdCluster, stopProcess } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
 import { renderHaproxyConfig, startHaproxy, stopHaproxy } from "./haproxy";
-import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, HOST, LocalOptions } from "./layout";
+import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, HOST, LocalOptions, SyncMode } from "./layout";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
 
 export { crashPostgres, killNode, reinitNode, restartNode, stopAgent, waitForPrimary, waitHealthy } from "./faults";
 
-export const DEFAULTS: Omit<LocalOptions, "dir"> = { nodes: 3, etcd: 3, basePort: DEFAULT_BASE_PORT, ttl: 4, loopWait: 1, retryTimeout: 1.5 };
+export const DEFAULTS: Omit<LocalOptions, "dir"> = { nodes: 3, etcd: 3, basePort: DEFAULT_BASE_PORT, ttl: 4, loopWait: 1, retryTimeout: 1.5, synchronousMode: "off" };
+
+/** How each synchronous mode reads in progress lines and the status output. */
+export function describeSyncMode(m: SyncMode): string {
+  switch (m) {
+    case "off":
+      return "off (asynchronous replication)";
+    case "on":
+      return "on (a commit is acknowledged once a standby has it; writes go asynchronous when no standby is available)";
+    case "strict":
+      return "strict (a commit is acknowledged once a standby has it; writes block when no standby is available)";
+  }
+}
 
 export interface UpOptions extends Partial<Omit<LocalOptions, "dir">> {
   dir: string;
@@ -71,11 +83,13 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   const owner = serviceOwner();
   const superuserPassword = prepareFiles(l, o, owner);
   say(`files: ${l.dir}${owner ? ` (agents run as ${owner.name})` : ""}`);
+  say(`synchronous mode: ${describeSyncMode(o.synchronousMode)}`);
 
   const state: ClusterFile = {
     proxy: { host: HOST, port: l.proxyPort },
     replicaProxy: { host: HOST, port: l.replicaProxyPort },
     dsn: `postgresql://postgres:${encodeURIComponent(superuserPassword)}@${HOST}:${l.proxyPort}/postgres`,
+    synchronousMode: o.synchronousMode,
     etcd: [],
     nodes: [],
   };
@@ -210,6 +224,7 @@ export interface NodeStatus {
 }
 
 export interface StatusReport {
+  synchronousMode: SyncMode;
   proxy: ClusterFile["proxy"];
   replicaProxy: ClusterFile["replicaProxy"];
   nodes: NodeStatus[];
@@ -223,6 +238,7 @@ export async function localStatus(dir: string): Promise<StatusReport> {
   const view = await fetchCluster(c);
   const haproxy = readPid(haproxyPidFile(dir));
   return {
+    synchronousMode: c.synchronousMode,
     proxy: c.proxy,
     replicaProxy: c.replicaProxy,
     nodes: c.nodes.map((n) => {
@@ -277,5 +293,6 @@ export function formatStatus(s: StatusReport): string {
     t.toString(),
     `primary proxy  ${s.proxy.host}:${s.proxy.port}    replica proxy  ${s.replicaProxy.host}:${s.replicaProxy.port}    haproxy pid ${pidCell(s.haproxy.pid, s.haproxy.running)}`,
     `etcd           ${etcd}`,
+    `synchronous    ${describeSyncMode(s.synchronousMode)}`,
   ].join("\n");
 }

@@ -9,12 +9,15 @@ import * as path from "node:path";
 import { sleep } from "../postgres/process";
 import { formatStatus, newTable, localDown, localStatus, localUp } from "./cluster";
 import { keepNodeLogs, killNode, reinitNode, restartNode, waitForPrimary, waitHealthy } from "./faults";
+import { SyncMode } from "./layout";
 import { countLost, measureOutage, Writer, WriterProgress } from "./writer";
 
 export interface DemoOptions {
   dir?: string;
   basePort?: number;
   keep: boolean;
+  /** `--sync` / `--sync-strict`. Default "off". */
+  synchronousMode?: SyncMode;
   out?: (line: string) => void;
 }
 
@@ -68,8 +71,9 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   };
   process.once("SIGINT", interrupted);
   try {
-    step(1, `Starting etcd ×3, PostgreSQL + agent ×3 and HAProxy on 127.0.0.1 (${dir})`);
-    const c = await localUp({ dir, basePort: o.basePort, progress: (l) => out(`    ${l}`) });
+    const sync = o.synchronousMode ?? "off";
+    step(1, `Starting etcd ×3, PostgreSQL + agent ×3 and HAProxy on 127.0.0.1 (${dir})${sync === "off" ? "" : `, synchronous mode ${sync}`}`);
+    const c = await localUp({ dir, basePort: o.basePort, synchronousMode: sync, progress: (l) => out(`    ${l}`) });
     upDone = true;
     out(formatStatus(await localStatus(dir)));
 
@@ -108,7 +112,11 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     );
     out(t.toString());
     if (lost.lost > 0) {
-      warnings.push(`${lost.lost} acknowledged write(s) lost: they were committed on ${oldPrimary} but had not reached ${newPrimary} (asynchronous replication)`);
+      warnings.push(
+        sync === "off"
+          ? `${lost.lost} acknowledged write(s) lost: they were committed on ${oldPrimary} but had not reached ${newPrimary} (asynchronous replication; --sync prevents this)`
+          : `${lost.lost} acknowledged write(s) lost although synchronous mode (${sync}) is on: committed on ${oldPrimary} but not on ${newPrimary}`,
+      );
       out(`    WARNING: ${warnings[warnings.length - 1]}`);
     }
 

@@ -19,6 +19,19 @@ export const DEFAULT_BASE_PORT = 15000;
 export const MAX_ETCD = 9;
 export const MAX_NODES = 99;
 
+/**
+ * The agents' synchronous mode: "off" (asynchronous replication, the default), "on"
+ * (synchronousMode: no acknowledged commit lost by a failover), "strict" (synchronousModeStrict too:
+ * writes block rather than go asynchronous when no standby is available).
+ */
+export type SyncMode = "off" | "on" | "strict";
+export const SYNC_MODES: readonly SyncMode[] = ["off", "on", "strict"];
+
+/** The mode from the CLI flags: --sync-strict implies --sync. */
+export function syncModeFromFlags(f: { sync?: boolean; syncStrict?: boolean }): SyncMode {
+  return f.syncStrict ? "strict" : f.sync ? "on" : "off";
+}
+
 export interface LocalOptions {
   dir: string;
   nodes: number;
@@ -28,6 +41,8 @@ export interface LocalOptions {
   ttl: number;
   loopWait: number;
   retryTimeout: number;
+  /** Synchronous replication (`--sync`, `--sync-strict`). Default "off". */
+  synchronousMode: SyncMode;
 }
 
 export interface EtcdSlot {
@@ -77,6 +92,7 @@ export function checkOptions(o: LocalOptions): string[] {
   }
   if (!(o.ttl > 0)) problems.push("--ttl: must be a positive number of seconds");
   if (!(o.loopWait > 0)) problems.push("--loop-wait: must be a positive number of seconds");
+  if (!SYNC_MODES.includes(o.synchronousMode)) problems.push(`synchronousMode: "${String(o.synchronousMode)}" must be one of ${SYNC_MODES.join(", ")} (--sync, --sync-strict)`);
   return problems;
 }
 

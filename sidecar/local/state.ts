@@ -4,12 +4,15 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { SYNC_MODES, SyncMode } from "./layout";
 
 export interface ClusterFile {
   proxy: { host: string; port: number };
   replicaProxy: { host: string; port: number };
   /** postgresql://postgres:<password>@127.0.0.1:<proxy port>/postgres */
   dsn: string;
+  /** "off" | "on" (synchronousMode) | "strict" (synchronousModeStrict as well). */
+  synchronousMode: SyncMode;
   etcd: { name: string; clientUrl: string; pid: number }[];
   nodes: { name: string; host: string; pgPort: number; apiUrl: string; dataDir: string; agentPid: number }[];
 }
@@ -32,6 +35,9 @@ export function readClusterFile(dir: string): ClusterFile {
   if (!Array.isArray(c.nodes) || !Array.isArray(c.etcd) || typeof c.dsn !== "string") {
     throw new Error(`${file}: not a cluster.json written by hapg local up`);
   }
+  // A cluster.json from before --sync existed: its agents ran asynchronously.
+  c.synchronousMode ??= "off";
+  if (!SYNC_MODES.includes(c.synchronousMode)) throw new Error(`${file}: synchronousMode "${String(c.synchronousMode)}" is not one of ${SYNC_MODES.join(", ")}`);
   return c;
 }
 
@@ -125,6 +131,8 @@ export interface HealthVerdict {
 export function judgeHealth(cluster: ApiCluster | undefined, expected: readonly string[]): HealthVerdict {
   if (!cluster) return { healthy: false, waitingFor: ["no agent API answers yet"] };
   const leaders = cluster.members.filter((m) => m.role === "leader" || m.role === "primary" || m.role === "master");
+  // Patroni names the synchronous standby's role "sync_standby" in /cluster: a replica all the same.
+  const isReplica = (role: string) => role === "replica" || role === "sync_standby";
   const waitingFor: string[] = [];
   if (leaders.length !== 1) waitingFor.push(leaders.length === 0 ? "no leader yet" : `${leaders.length} leaders`);
   const leader = leaders.length === 1 ? leaders[0] : undefined;
@@ -133,7 +141,7 @@ export function judgeHealth(cluster: ApiCluster | undefined, expected: readonly 
     if (name === leader?.name) continue;
     const m = cluster.members.find((x) => x.name === name);
     if (!m) waitingFor.push(`${name}: not registered`);
-    else if (m.role !== "replica" || m.state !== "streaming") waitingFor.push(`${name}: ${m.role} ${m.state}`);
+    else if (!isReplica(m.role) || m.state !== "streaming") waitingFor.push(`${name}: ${m.role} ${m.state}`);
     else if (leader?.timeline !== undefined && m.timeline !== undefined && m.timeline !== leader.timeline) {
       waitingFor.push(`${name}: timeline ${m.timeline}, leader on ${leader.timeline}`);
     }

@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import * as net from "node:net";
 import { assertPortsFree, checkOptions, computeLayout, portsOf } from "../../sidecar/local/layout";
 
-const opts = { dir: "/tmp/hapg-x", nodes: 3, etcd: 3, basePort: 15000, ttl: 4, loopWait: 1, retryTimeout: 1.5 };
+const opts = { dir: "/tmp/hapg-x", nodes: 3, etcd: 3, basePort: 15000, ttl: 4, loopWait: 1, retryTimeout: 1.5, synchronousMode: "off" as const };
 
 describe("local cluster layout", () => {
   it("lays ports out deterministically from the base port", () => {
