@@ -109,6 +109,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
       { "write outage (fault → first ack)": outage.outageMs === undefined ? "writes did not resume" : `${outage.outageMs} ms` },
       { "writes acknowledged": result.ackedIds.length },
       { "acknowledged writes lost": lost.lost === 0 ? "0" : `${lost.lost} (e.g. ids ${lost.sample.join(", ")})` },
+      { "synchronous mode": sync },
     );
     out(t.toString());
     if (lost.lost > 0) {

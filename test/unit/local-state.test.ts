@@ -14,6 +14,11 @@ describe("local cluster health verdict", () => {
     assert.deepEqual(v, { healthy: true, leader: "node1", waitingFor: [] });
   });
 
+  it("counts a synchronous standby (Patroni's role sync_standby) as a replica", () => {
+    const v = judgeHealth({ members: [m("node1", "leader", "running"), m("node2", "sync_standby", "streaming"), m("node3", "replica", "streaming")] }, names);
+    assert.deepEqual(v, { healthy: true, leader: "node1", waitingFor: [] });
+  });
+
   it("says what it still waits for", () => {
     const v = judgeHealth({ members: [m("node1", "leader", "running"), m("node2", "replica", "running"), m("node3", "replica", "streaming", 1)] }, names);
     assert.equal(v.healthy, false);
