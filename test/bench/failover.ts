@@ -1,10 +1,11 @@
 /**
- * `npm run bench:failover` → node dist/test/bench/failover.js [--runs N] [--scenarios a,b] [--json] [--base-port P]
+ * `npm run bench:failover` → node dist/test/bench/failover.js [--runs N] [--scenarios a,b] [--json] [--base-port P] [--sync | --sync-strict]
  *
  * One local cluster; per scenario N faults on the current primary with a writer going through the
  * proxy; measures the time from the fault to the first acknowledged write after the outage, the
  * acknowledged writes lost, and the agents' RSS at the end. The cluster is healed between runs
- * (faulted node restarted, all replicas streaming) and always torn down.
+ * (faulted node restarted, all replicas streaming) and always torn down. `--sync` / `--sync-strict`
+ * start the cluster in synchronous mode (the table title and the JSON say which mode ran).
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -14,6 +15,7 @@ import { sleep } from "../../sidecar/postgres/process";
 import { localDown, localUp, newTable } from "../../sidecar/local/cluster";
 import { rssKb } from "../../sidecar/local/agents";
 import { tempClusterDir } from "../../sidecar/local/demo";
+import { SyncMode, syncModeFromFlags } from "../../sidecar/local/layout";
 import { crashPostgres, Fault, keepNodeLogs, killNode, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
 import { apiStatus, readClusterFile } from "../../sidecar/local/state";
 import { countLost, measureOutage, Writer, WriterResult } from "../../sidecar/local/writer";
@@ -180,7 +182,8 @@ function summarize(runs: RunResult[], scenarios: Scenario[], rssMb: number[]) {
   };
 }
 
-function printTable(sum: ReturnType<typeof summarize>): void {
+function printTable(sum: ReturnType<typeof summarize>, synchronousMode: SyncMode, runsPerScenario: number): void {
+  console.log(`Failover benchmark: 3 nodes, synchronous mode ${synchronousMode}, ${runsPerScenario} run(s) per scenario`);
   const t = newTable(["scenario", "fault", "runs", "median ms", "min ms", "max ms", "API /primary back (median)", "target", "acked writes lost", "rejoin failed", "verdict"]);
   for (const s of sum.perScenario) {
     t.push([
@@ -221,8 +224,11 @@ async function main(): Promise<void> {
     .option("--scenarios <list>", "comma-separated: crash-node,crash-pg,stop-agent", "crash-node,crash-pg,stop-agent")
     .option("--base-port <port>", "first port of the local cluster (P..P+299)", (v) => Number(v), 37000)
     .option("--json", "print only the JSON on stdout (progress stays on stderr)")
+    .option("--sync", "run the cluster in synchronous mode (no acknowledged commit may be lost)")
+    .option("--sync-strict", "strict synchronous mode (implies --sync): writes block rather than go asynchronous")
     .parse(process.argv)
-    .opts<{ runs: number; scenarios: string; basePort: number; json?: boolean }>();
+    .opts<{ runs: number; scenarios: string; basePort: number; json?: boolean; sync?: boolean; syncStrict?: boolean }>();
+  const synchronousMode = syncModeFromFlags(opts);
   const scenarios = opts.scenarios.split(",").map((s) => s.trim()) as Scenario[];
   for (const s of scenarios) if (!(s in SCENARIOS)) throw new Error(`--scenarios: unknown "${s}" (use ${Object.keys(SCENARIOS).join(", ")})`);
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs: must be a positive integer");
@@ -237,8 +243,8 @@ async function main(): Promise<void> {
   let rssMb: number[] = [];
   const t0 = Date.now();
   try {
-    progress(`starting a 3-node cluster in ${dir} (base port ${opts.basePort})`);
-    const c = await localUp({ dir, basePort: opts.basePort, progress: (l) => progress(`up: ${l}`) });
+    progress(`starting a 3-node cluster in ${dir} (base port ${opts.basePort}, synchronous mode ${synchronousMode})`);
+    const c = await localUp({ dir, basePort: opts.basePort, synchronousMode, progress: (l) => progress(`up: ${l}`) });
     for (const sc of scenarios) {
       for (let i = 1; i <= opts.runs; i++) {
         progress(`${sc} run ${i}/${opts.runs}: ${SCENARIOS[sc].what} on the primary`);
@@ -257,8 +263,8 @@ async function main(): Promise<void> {
     await teardown();
   }
   const sum = summarize(runs, scenarios, rssMb);
-  const json = { runsPerScenario: opts.runs, durationS: Math.round((Date.now() - t0) / 1000), summary: sum, runs };
-  if (!opts.json) printTable(sum);
+  const json = { synchronousMode, runsPerScenario: opts.runs, durationS: Math.round((Date.now() - t0) / 1000), summary: sum, runs };
+  if (!opts.json) printTable(sum, synchronousMode, opts.runs);
   console.log(JSON.stringify(json, null, opts.json ? 2 : undefined));
 }
 
