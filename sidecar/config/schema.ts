@@ -132,6 +132,14 @@ export const agentConfigSchema = z
         message: `ttl (${c.ttl}) leaves the leader less than one loopWait to renew before it must fence itself: raise ttl`,
       });
     }
+    const syncCommit = String(c.postgres.parameters.synchronous_commit ?? "on").toLowerCase();
+    if (c.synchronousMode && (syncCommit === "off" || syncCommit === "local")) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["postgres", "parameters", "synchronous_commit"],
+        message: `"${syncCommit}" does not wait for the standby, which synchronousMode relies on: use on, remote_write or remote_apply (or remove it)`,
+      });
+    }
     if (c.synchronousModeStrict && !c.synchronousMode) {
       ctx.addIssue({ code: "custom", path: ["synchronousModeStrict"], message: "needs synchronousMode: true as well (strict is a variant of synchronous mode)" });
     }

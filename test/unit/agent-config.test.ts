@@ -54,6 +54,8 @@ describe("agent config", () => {
     ["inconsistent timing", (c) => Object.assign(c, { ttl: 3, loopWait: 2, retryTimeout: 1 }), /^ttl: ttl \(3\) must be at least loopWait \+ 2 × retryTimeout \(4\)/],
     ["ttl below etcd's minimum", (c) => (c.ttl = 1), /^ttl: etcd's smallest lease is about 2 s/],
     ["bad CIDR", (c) => (c.postgres.allowedCidrs = ["10.0.0.0/33"]), /^postgres\.allowedCidrs\.0:/],
+    ["synchronous_commit off in synchronous mode", (c) => Object.assign(c, { synchronousMode: true, postgres: { ...c.postgres, parameters: { synchronous_commit: "off" } } }), /^postgres\.parameters\.synchronous_commit: "off" does not wait for the standby/],
+    ["strict without synchronous mode", (c) => (c.synchronousModeStrict = true), /^synchronousModeStrict: needs synchronousMode: true/],
     ["etcd username without password", (c) => (c.etcd.username = "root"), /^etcd: etcd\.username and etcd\.passwordFile go together/],
   ];
   for (const [name, mutate, expected] of bad) {
