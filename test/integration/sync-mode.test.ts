@@ -1,0 +1,67 @@
+/**
+ * Synchronous mode with real processes (`hapg local up --sync`): PostgreSQL waits for the standby
+ * recorded in etcd; after kill -9 of the leader (agent and PostgreSQL) with a writer going through
+ * the proxy, the synchronous standby takes over and no acknowledged write is lost.
+ */
+import assert from "node:assert/strict";
+import { localDown, localUp } from "../../sidecar/local/cluster";
+import { tempClusterDir } from "../../sidecar/local/demo";
+import { killNode, waitForPrimary } from "../../sidecar/local/faults";
+import { ClusterFile, fetchCluster } from "../../sidecar/local/state";
+import { countLost, Writer } from "../../sidecar/local/writer";
+import { dsnWithPort, eventually, query } from "../helpers/pg-client";
+
+const BASE_PORT = 35000;
+
+async function syncState(c: ClusterFile): Promise<{ leader: string; standby: string; ssn: string }> {
+  return eventually("a synchronous standby", 30_000, async () => {
+    const cl = await fetchCluster(c);
+    const leader = cl?.members.find((m) => m.role === "leader")?.name;
+    if (!leader) return undefined;
+    const pgPort = c.nodes.find((n) => n.name === leader)!.pgPort;
+    const [row] = await query<{ ssn: string; standby: string | null }>(
+      dsnWithPort(c.dsn, pgPort),
+      "SELECT current_setting('synchronous_standby_names') AS ssn, (SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync' LIMIT 1) AS standby",
+    );
+    return row.standby ? { leader, standby: row.standby, ssn: row.ssn } : undefined;
+  });
+}
+
+describe("synchronous mode (real etcd, PostgreSQL, agents, HAProxy)", function () {
+  this.timeout(240_000);
+  let dir: string;
+  let c: ClusterFile;
+  before(async () => {
+    dir = tempClusterDir("hapg-itest-sync-");
+    c = await localUp({ dir, basePort: BASE_PORT, synchronousMode: "on", timeoutMs: 150_000 });
+  });
+  after(async () => {
+    await localDown(dir).catch((e) => console.error(`localDown: ${(e as Error).message}`));
+  });
+
+  it("waits for one standby, the one recorded in etcd's sync key", async () => {
+    const s = await syncState(c);
+    assert.equal(s.ssn, `FIRST 1 ("${s.standby}")`);
+    const etcd = c.etcd[0].clientUrl;
+    const key = Buffer.from("/service/local/sync").toString("base64");
+    const res = await fetch(`${etcd}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key }) });
+    const body = (await res.json()) as { kvs?: { value: string }[] };
+    const value = JSON.parse(Buffer.from(body.kvs![0].value, "base64").toString()) as { leader: string; sync_standby: string };
+    assert.deepEqual(value, { leader: s.leader, sync_standby: s.standby });
+  });
+
+  it("kill -9 of the leader under a writer: the synchronous standby takes over and no acknowledged write is lost", async () => {
+    const s = await syncState(c);
+    const writer = new Writer(c.dsn);
+    await writer.start();
+    await new Promise((r) => setTimeout(r, 1500));
+    killNode(dir, s.leader);
+    const next = await waitForPrimary(dir, { exclude: [s.leader], timeoutMs: 30_000 });
+    assert.equal(next, s.standby, "only the recorded synchronous standby may be promoted");
+    await new Promise((r) => setTimeout(r, 2000));
+    const result = await writer.stop();
+    assert.ok(result.ackedIds.length > 10, `the writer got acknowledgements (${result.ackedIds.length})`);
+    const { lost, sample } = await countLost(c.dsn, result.ackedIds);
+    assert.equal(lost, 0, `acknowledged writes lost: ${sample.join(", ")}`);
+  });
+});
