@@ -61,6 +61,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
       fenceMarginMs: fenceMarginSeconds(config) * 1000,
       synchronousMode: config.synchronousMode,
       synchronousModeStrict: config.synchronousModeStrict,
+      usePgRewind: config.postgres.usePgRewind,
     },
     identity: { pgConnect, apiConnect: config.api.connectAddress ?? config.api.listen, tags: config.tags },
     dcs,

@@ -12,6 +12,8 @@ export interface HealthState {
   holdsLeader: boolean;
   leaseValid: boolean;
   noloadbalance: boolean;
+  /** A former primary not yet rewound: its data may have diverged, so it serves no reads. */
+  formerPrimary?: boolean;
   /** Leader's last published WAL position (for replica lag). */
   leaderOptime?: number;
   /** ms since the HA loop last completed; undefined if it never ran. */
@@ -27,7 +29,7 @@ export const HEALTH_PATHS = [...PRIMARY_PATHS, "/replica", "/read-only", "/healt
 export function evaluateHealth(path: string, query: URLSearchParams, s: HealthState): HealthResult {
   const ok = (cond: boolean): HealthResult => ({ status: cond ? 200 : 503 });
   const isPrimary = s.pg.running && s.pg.inRecovery === false;
-  const isReplica = s.pg.running && s.pg.inRecovery === true;
+  const isReplica = s.pg.running && s.pg.inRecovery === true && !s.formerPrimary;
   if (PRIMARY_PATHS.includes(path)) return ok(isPrimary && s.holdsLeader && s.leaseValid);
   switch (path) {
     case "/replica": {

@@ -80,6 +80,7 @@ export class ApiServer {
       holdsLeader: v.holdsLeader,
       leaseValid: v.leaseValid,
       noloadbalance: this.d.noloadbalance,
+      formerPrimary: v.local?.dataDir.formerPrimary === true,
       leaderOptime: v.cluster?.leaderOptime,
       loopAgeMs: v.lastLoopAt === undefined ? undefined : now - v.lastLoopAt,
       ttlMs: this.d.ttlMs,

@@ -113,12 +113,15 @@ function decideStopped(input: HaInput): Decision {
     const upstream = leaderMember && hostPortOf(leaderMember);
     if (!upstream) return { actions: [], reason: `leader ${leader.name} has not published its address yet: waiting`, role: "replica" };
     const failedStarts = memory.replicaStartFailures ?? 0;
-    if (memory.rewindFailed || failedStarts >= MAX_REPLICA_START_FAILURES) {
+    const noRewind = wasPrimary(input) && !self.usePgRewind;
+    if (memory.rewindFailed || noRewind || failedStarts >= MAX_REPLICA_START_FAILURES) {
       return {
         actions: [{ type: "baseBackup", leader: leader.name, upstream }, { type: "startReplica", leader: leader.name, upstream }],
         reason: memory.rewindFailed
           ? `pg_rewind failed before: re-creating the data directory from leader ${leader.name}`
-          : `PostgreSQL failed to start as a replica ${failedStarts} times in a row: re-creating the data directory from leader ${leader.name}`,
+          : noRewind
+            ? `former primary and usePgRewind is off: re-creating the data directory from leader ${leader.name}`
+            : `PostgreSQL failed to start as a replica ${failedStarts} times in a row: re-creating the data directory from leader ${leader.name}`,
         role: "replica",
       };
     }
@@ -149,6 +152,13 @@ function decideReplica(input: HaInput): Decision {
     const leaderMember = findMember(input, leader.name);
     const upstream = leaderMember && hostPortOf(leaderMember);
     if (!upstream) return { actions: [], reason: `leader ${leader.name} has not published its address yet: waiting`, role: "replica" };
+    if (local.dataDir.formerPrimary) {
+      return {
+        actions: [{ type: "demote" }],
+        reason: `former primary running read-only may have diverged from leader ${leader.name}: stopping it to rewind before following`,
+        role: "replica",
+      };
+    }
     const current = local.pg.upstream;
     if (!current || current.host !== upstream.host || current.port !== upstream.port) {
       return {
@@ -201,9 +211,12 @@ function decidePrimary(input: HaInput): Decision {
   return { actions, reason: sync.note ? `${reason}; ${sync.note}` : reason, role: "leader" };
 }
 
-/** A data directory last used as a primary: startReplica writes standby.signal, promotion removes it. */
+/**
+ * A data directory last used as a primary: startReplica writes standby.signal, promotion removes it;
+ * a former primary started read-only while there was no leader carries a marker until rewound.
+ */
 function wasPrimary(input: HaInput): boolean {
-  return !input.local.dataDir.standbySignal;
+  return !input.local.dataDir.standbySignal || input.local.dataDir.formerPrimary === true;
 }
 
 function findMember(input: HaInput, name: string): Member | undefined {

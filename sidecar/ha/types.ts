@@ -16,6 +16,8 @@ export interface SelfConfig {
   fenceMarginMs: number;
   synchronousMode: boolean;
   synchronousModeStrict: boolean;
+  /** Rejoin a former primary with pg_rewind (false: always a fresh base backup). */
+  usePgRewind: boolean;
 }
 
 /** What the one owner of PostgreSQL reports about the process, beyond the live status. */

@@ -34,10 +34,20 @@ export function controlDataToInfo(text: string): Pick<DataDirInfo, "systemId" | 
   };
 }
 
+/**
+ * Marks a former primary started read-only (no leader to rewind against yet): its WAL may have
+ * diverged from whoever leads next, so it must be rewound before it follows anyone. Kept beside the
+ * data directory, not in it, so pg_basebackup and pg_rewind never copy it to another member.
+ */
+export function formerPrimaryMarker(dataDir: string): string {
+  return `${path.resolve(dataDir)}.former-primary`;
+}
+
 /** Files only: whether initdb/base backup finished and whether the server starts as a standby. */
-export function dataDirFiles(dataDir: string): Pick<DataDirInfo, "initialized" | "standbySignal"> {
+export function dataDirFiles(dataDir: string): Pick<DataDirInfo, "initialized" | "standbySignal" | "formerPrimary"> {
   return {
     initialized: fs.existsSync(path.join(dataDir, "PG_VERSION")),
     standbySignal: fs.existsSync(path.join(dataDir, "standby.signal")),
+    formerPrimary: fs.existsSync(formerPrimaryMarker(dataDir)),
   };
 }

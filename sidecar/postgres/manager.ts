@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { conninfo, renderPgpass, renderPostgresqlConf, renderSynchronousStandbyNames, slotName, type ParamValue, type PostgresqlConfOptions } from "./conf";
-import { controlDataToInfo, dataDirFiles } from "./controldata";
+import { controlDataToInfo, dataDirFiles, formerPrimaryMarker } from "./controldata";
 import { clearDir, ensureDir, writeOwned, writeServerFiles } from "./files";
 import { Postmaster, type Logger, type StopMode } from "./postmaster";
 import { lastLines, parseCopyProgress, runTool, runToolChecked, sleep, type RunAs } from "./process";
@@ -167,6 +167,7 @@ export class PostgresManager implements PostgresControl {
         if (await this.inRecovery()) throw new Error("startPrimary: postgres runs as a replica: promote() it instead");
         return;
       }
+      this.setFormerPrimary(false);
       await this.startAs({ primary: true });
     });
   }
@@ -178,6 +179,8 @@ export class PostgresManager implements PostgresControl {
         if (!(await this.inRecovery())) throw new Error("startReplica: postgres runs as a primary: stop (and rewind) it first");
         return this.follow(upstream);
       }
+      const files = dataDirFiles(this.o.dataDir);
+      if (upstream === null && files.initialized && !files.standbySignal) this.setFormerPrimary(true);
       await this.startAs({ primary: false, upstream });
     });
   }
@@ -198,6 +201,7 @@ export class PostgresManager implements PostgresControl {
       const [r] = await this.step("pg_promote", () => this.commandSql.query<{ ok: boolean }>("SELECT pg_promote(true, 60) AS ok"));
       if (!r.ok) throw new Error("promote: pg_promote did not finish within 60 s");
       while (await this.inRecovery()) await sleep(50);
+      this.setFormerPrimary(false);
       await this.writeConfig({ primary: true });
       await this.commandSql.query("SELECT pg_reload_conf()");
     });
@@ -276,6 +280,7 @@ export class PostgresManager implements PostgresControl {
           return false;
         }
         this.o.log.info({ output: lastLines(r.stderr, 2) }, "pg_rewind succeeded");
+        this.setFormerPrimary(false);
         return true;
       } finally {
         // pg_rewind copied the source's config files over ours.
@@ -289,6 +294,7 @@ export class PostgresManager implements PostgresControl {
     return this.command("wipe", async () => {
       this.requireStopped("wipe");
       clearDir(this.o.dataDir);
+      this.setFormerPrimary(false);
     });
   }
 
@@ -387,6 +393,12 @@ export class PostgresManager implements PostgresControl {
         await sleep(20);
       }
     });
+  }
+
+  private setFormerPrimary(on: boolean): void {
+    const marker = formerPrimaryMarker(this.o.dataDir);
+    if (on) writeOwned(marker, "", 0o600, this.o.runAs);
+    else fs.rmSync(marker, { force: true });
   }
 
   private async startAs(role: Role): Promise<void> {

@@ -18,6 +18,8 @@ export interface DataDirInfo {
   checkpointLsn?: number;
   /** standby.signal present: the server starts (or started) as a replica. */
   standbySignal: boolean;
+  /** A former primary started read-only and not rewound since: it may have diverged from the next leader. */
+  formerPrimary?: boolean;
 }
 
 /** A live view of the server, read over one local connection. */

@@ -70,6 +70,7 @@ export class SimCluster {
         fenceMarginMs: Math.min(1, ttl / 4) * 1000,
         synchronousMode: this.o.synchronousMode ?? false,
         synchronousModeStrict: this.o.synchronousModeStrict ?? false,
+        usePgRewind: true,
       },
       identity: { pgConnect: pgAddr, apiConnect: { host: "10.0.0.1", port: 8008 + i }, tags: { nofailover: false, noloadbalance: false, failoverPriority: 1 } },
       dcs,

@@ -22,6 +22,8 @@ describe("REST API health endpoints", () => {
     ["/replica", replica, 200],
     ["/replica", leader, 503],
     ["/replica", { ...replica, noloadbalance: true }, 503],
+    ["/replica", { ...replica, formerPrimary: true }, 503],
+    ["/read-only", { ...replica, formerPrimary: true }, 503],
     ["/read-only", leader, 200],
     ["/read-only", replica, 200],
     ["/read-only", stopped, 503],

@@ -32,7 +32,7 @@ function input(c: Case): HaInput {
   };
   return {
     now: 0,
-    self: { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1 << 20, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: true, synchronousModeStrict: c.strict ?? false },
+    self: { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1 << 20, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: true, usePgRewind: true, synchronousModeStrict: c.strict ?? false },
     cluster,
     local: {
       dataDir: { initialized: true, standbySignal: false },
