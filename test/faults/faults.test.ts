@@ -1,0 +1,51 @@
+/**
+ * The fault suite's reduced matrix inside `npm test`: one local cluster in synchronous mode (real
+ * etcd, PostgreSQL, agents, HAProxy on 127.0.0.1, base port 33000), one run per scenario, the
+ * checker's verdicts asserted. `npm run test:faults -- --runs N` runs the same scenarios N times and
+ * prints the figures. Timing is only bounded generously here, never asserted tightly.
+ */
+import assert from "node:assert/strict";
+import { localDown, localUp } from "../../sidecar/local/cluster";
+import { tempClusterDir } from "../../sidecar/local/demo";
+import { failures, RunReport, runScenario, SCENARIO_NAMES, ScenarioName } from "./scenarios";
+
+const BASE_PORT = 33000;
+const HEAL_BOUND_MS = 120_000;
+
+describe("fault suite (synchronous mode, one run per scenario)", function () {
+  this.timeout(180_000);
+  let dir: string;
+  const log: string[] = [];
+  const say = (l: string) => log.push(`${new Date().toISOString().slice(11, 19)} ${l}`);
+
+  before(async function () {
+    this.timeout(200_000);
+    dir = tempClusterDir("hapg-faults-test-");
+    await localUp({ dir, basePort: BASE_PORT, synchronousMode: "on", timeoutMs: 150_000 });
+  });
+  after(async function () {
+    this.timeout(60_000);
+    await localDown(dir).catch((e) => console.error(`localDown: ${(e as Error).message}`));
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") console.error(log.join("\n"));
+    log.length = 0;
+  });
+
+  const verdicts = (r: RunReport) => {
+    assert.ok(r.acked > 0, "the writer got acknowledgements");
+    assert.equal(r.lost, 0, `acknowledged writes lost on the final primary: ${r.lostSample.join(", ")}`);
+    assert.deepEqual(r.splitBrain, [], "split-brain moments");
+    assert.ok(r.heal.healed, `healed: ${r.heal.problems.join("; ")}`);
+    assert.ok(r.timeToHealthMs !== null && r.timeToHealthMs < HEAL_BOUND_MS, `healthy again within ${HEAL_BOUND_MS} ms (${r.timeToHealthMs})`);
+    assert.deepEqual(failures(r), [], "every scenario check");
+  };
+
+  const SKIP: Partial<Record<ScenarioName, string>> = {};
+
+  for (const s of SCENARIO_NAMES) {
+    const title = `${s}: nothing acknowledged lost, no split brain, healed`;
+    if (SKIP[s]) it.skip(`${title} (${SKIP[s]})`);
+    else it(title, async () => verdicts(await runScenario(dir, s, say)));
+  }
+});

@@ -1,0 +1,88 @@
+/**
+ * `npm run test:faults [-- --runs N] [--scenarios a,b] [--base-port P] [--json]`
+ *
+ * One local cluster in synchronous mode (loopback only); every scenario N times (default 1) with a
+ * tracked writer through the proxy; the checker's verdicts per run; a table (scenario, runs,
+ * acknowledged writes, lost, split-brain moments, outage median, time to full health) and the JSON.
+ * Exits 1 when any run failed a verdict. The cluster is always torn down.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Command } from "commander";
+import { median } from "../../sidecar/local/checker";
+import { localDown, localUp, newTable } from "../../sidecar/local/cluster";
+import { tempClusterDir } from "../../sidecar/local/demo";
+import { DESCRIPTIONS, failures, RunReport, runScenario, SCENARIO_NAMES, ScenarioName } from "./scenarios";
+
+const progress = (s: string) => process.stderr.write(`[faults ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
+export function summarize(reports: RunReport[], scenarios: readonly ScenarioName[]) {
+  return scenarios.map((s) => {
+    const rs = reports.filter((r) => r.scenario === s);
+    return {
+      scenario: s,
+      fault: DESCRIPTIONS[s],
+      runs: rs.length,
+      acked: rs.reduce((a, r) => a + r.acked, 0),
+      lost: rs.reduce((a, r) => a + Math.max(0, r.lost), 0),
+      splitBrainMoments: rs.reduce((a, r) => a + r.splitBrain.length, 0),
+      outageMedianMs: median(rs.flatMap((r) => (r.outageMs === null ? [] : [r.outageMs]))) ?? null,
+      timeToHealthMedianMs: median(rs.flatMap((r) => (r.timeToHealthMs === null ? [] : [r.timeToHealthMs]))) ?? null,
+      failedRuns: rs.filter((r) => failures(r).length > 0).length,
+    };
+  });
+}
+
+async function main(): Promise<void> {
+  const opts = new Command("test:faults")
+    .option("--runs <n>", "runs per scenario", (v) => Number(v), 1)
+    .option("--scenarios <list>", `comma-separated: ${SCENARIO_NAMES.join(",")}`, SCENARIO_NAMES.join(","))
+    .option("--base-port <port>", "first port of the local cluster (P..P+299)", (v) => Number(v), 33500)
+    .option("--json", "print only the JSON on stdout")
+    .parse(process.argv)
+    .opts<{ runs: number; scenarios: string; basePort: number; json?: boolean }>();
+  const scenarios = opts.scenarios.split(",").map((s) => s.trim()) as ScenarioName[];
+  for (const s of scenarios) if (!SCENARIO_NAMES.includes(s)) throw new Error(`--scenarios: unknown "${s}" (use ${SCENARIO_NAMES.join(", ")})`);
+  if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs: must be a positive integer");
+  if (opts.basePort < 33000 || opts.basePort + 299 > 33999) progress(`note: base port ${opts.basePort} is outside the fault suite's range 33000-33999`);
+
+  const dir = tempClusterDir("hapg-faults-");
+  const teardown = async () => {
+    if (fs.existsSync(path.join(dir, "cluster.json"))) await localDown(dir, (l) => progress(`down: ${l}`));
+    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  };
+  process.once("SIGINT", () => void teardown().finally(() => process.exit(130)));
+  const reports: RunReport[] = [];
+  const t0 = Date.now();
+  try {
+    progress(`starting a 3-node cluster in synchronous mode in ${dir} (base port ${opts.basePort})`);
+    await localUp({ dir, basePort: opts.basePort, synchronousMode: "on", progress: (l) => progress(`up: ${l}`), timeoutMs: 150_000 });
+    for (const s of scenarios) {
+      for (let i = 1; i <= opts.runs; i++) {
+        progress(`${s} run ${i}/${opts.runs}: ${DESCRIPTIONS[s]}`);
+        const r = await runScenario(dir, s, progress);
+        reports.push(r);
+        const f = failures(r);
+        progress(
+          `${s} run ${i}/${opts.runs}: ${r.formerPrimary} → ${r.newPrimary ?? "?"}, ${r.acked} acked, ${r.lost} lost, ${r.splitBrain.length} split-brain, outage ${r.outageMs ?? "-"} ms, healthy after ${r.timeToHealthMs ?? "-"} ms: ${f.length ? `FAILED (${f.join("; ")})` : "ok"}`,
+        );
+      }
+    }
+  } finally {
+    await teardown();
+  }
+  const summary = summarize(reports, scenarios);
+  if (!opts.json) {
+    console.log(`Fault suite: 3 nodes, 3 etcd members, synchronous mode on, ${opts.runs} run(s) per scenario`);
+    const t = newTable(["scenario", "fault", "runs", "acknowledged writes", "lost", "split-brain moments", "outage median ms", "time to full health median ms", "failed runs"]);
+    for (const s of summary) t.push([s.scenario, s.fault, s.runs, s.acked, s.lost, s.splitBrainMoments, s.outageMedianMs ?? "-", s.timeToHealthMedianMs ?? "-", s.failedRuns]);
+    console.log(t.toString());
+  }
+  console.log(JSON.stringify({ synchronousMode: "on", runsPerScenario: opts.runs, durationS: Math.round((Date.now() - t0) / 1000), summary, runs: reports }, null, opts.json ? 2 : undefined));
+  if (summary.some((s) => s.failedRuns > 0)) process.exitCode = 1;
+}
+
+main().catch((e: unknown) => {
+  console.error(`test:faults: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
