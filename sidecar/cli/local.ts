@@ -1,10 +1,11 @@
 /** `hapg local up|status|down|demo`: a whole cluster on this machine (see sidecar/local/layout.ts for ports). */
 import * as path from "node:path";
 import type { Command } from "commander";
-import { DEFAULTS, formatStatus, newTable, localDown, localStatus, localUp } from "../local/cluster";
-import { runDemo } from "../local/demo";
-import { syncModeFromFlags } from "../local/layout";
-import { redact } from "../local/writer";
+import { DEFAULTS, syncModeFromFlags } from "../local/layout";
+
+// The cluster, demo and writer modules load only when a `local` command runs, so the agent process
+// (same CLI) does not carry them, nor the YAML writer and table libraries they use.
+const cluster = () => import("../local/cluster");
 
 const DEFAULT_DIR = "/tmp/hapg-local";
 
@@ -44,9 +45,13 @@ export function registerLocalCommands(program: Command): void {
       // The processes run detached (they outlive this command), so a Ctrl-C while starting stops them here.
       const onInt = () => {
         console.log("\ninterrupted: stopping what was started (files stay for reading)");
-        void localDown(dir, progress, { keepFiles: true }).finally(() => process.exit(130));
+        void cluster()
+          .then(({ localDown }) => localDown(dir, progress, { keepFiles: true }))
+          .finally(() => process.exit(130));
       };
       process.once("SIGINT", onInt);
+      const { formatStatus, localStatus, localUp, newTable } = await cluster();
+      const { redact } = await import("../local/writer");
       const c = await localUp({ ...o, dir, synchronousMode, progress });
       process.removeListener("SIGINT", onInt);
       console.log(formatStatus(await localStatus(dir)));
@@ -66,6 +71,7 @@ export function registerLocalCommands(program: Command): void {
     .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
     .option("--json", "print JSON instead of a table")
     .action(async (o: { dir: string; json?: boolean }) => {
+      const { formatStatus, localStatus } = await cluster();
       const s = await localStatus(path.resolve(o.dir));
       console.log(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
     });
@@ -75,6 +81,7 @@ export function registerLocalCommands(program: Command): void {
     .description("stop exactly what `up` started (by pid) and remove the directory")
     .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
     .action(async (o: { dir: string }) => {
+      const { localDown } = await cluster();
       const stopped = await localDown(path.resolve(o.dir), progress);
       if (stopped.length === 0) console.log("nothing was running");
     });
@@ -88,6 +95,7 @@ export function registerLocalCommands(program: Command): void {
     .option("--sync", SYNC_HELP)
     .option("--sync-strict", SYNC_STRICT_HELP)
     .action(async (o: { dir?: string; basePort: number; keep?: boolean; sync?: boolean; syncStrict?: boolean }) => {
+      const { runDemo } = await import("../local/demo");
       await runDemo({ dir: o.dir ? path.resolve(o.dir) : undefined, basePort: o.basePort, keep: o.keep ?? false, synchronousMode: syncModeFromFlags(o) });
     });
 }

@@ -6,7 +6,6 @@ import { runAgent } from "../agent";
 import { loadAgentConfig } from "../config/load";
 import { ConfigError } from "../config/schema";
 import { AGENT_VERSION } from "../ha/member";
-import { runNodeInit } from "../boot/node-init";
 import { registerLocalCommands } from "./local";
 
 export function buildProgram(): Command {
@@ -30,6 +29,7 @@ export function buildProgram(): Command {
     .description("on an AWS node at boot: fetch this node's secrets from SSM and write the agent config and password files (0600)")
     .requiredOption("--plan <file>", "the node-init plan the user-data wrote (JSON)")
     .action(async (opts: { plan: string }) => {
+      const { runNodeInit } = await import("../boot/node-init");
       const { written } = await runNodeInit(opts.plan);
       console.log(`node-init: wrote ${written.length} file(s)`);
     });

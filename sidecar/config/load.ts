@@ -1,6 +1,5 @@
 /** Reads the agent config file and the credentials it points to. Secrets never leave this module in logs. */
 import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import { AgentConfig, ConfigError, validateAgentConfig } from "./schema";
 
 export function loadAgentConfig(file: string): AgentConfig {
@@ -12,7 +11,8 @@ export function loadAgentConfig(file: string): AgentConfig {
   }
   let raw: unknown;
   try {
-    raw = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+    // The YAML parser is loaded only for YAML files: a JSON config (what node-init writes) keeps it out of the agent's memory.
+    raw = file.endsWith(".json") ? JSON.parse(text) : (require("yaml") as typeof import("yaml")).parse(text);
   } catch (e) {
     throw new ConfigError([`${file}: not valid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message}`]);
   }

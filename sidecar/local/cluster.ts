@@ -9,12 +9,13 @@ import { agentConfig, prepareFiles, rssKb, serviceOwner, spawnAgent, stopAgentPr
 import { startEtcdCluster, stopProcess } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
 import { renderHaproxyConfig, startHaproxy, stopHaproxy } from "./haproxy";
-import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, HOST, LocalOptions, SyncMode } from "./layout";
+import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, DEFAULTS, HOST, LocalOptions, SyncMode } from "./layout";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
+
+export { DEFAULTS };
 
 export { crashPostgres, killNode, reinitNode, restartNode, stopAgent, waitForPrimary, waitHealthy } from "./faults";
 
-export const DEFAULTS: Omit<LocalOptions, "dir"> = { nodes: 3, etcd: 3, basePort: DEFAULT_BASE_PORT, ttl: 4, loopWait: 1, retryTimeout: 1.5, synchronousMode: "off" };
 
 /** How each synchronous mode reads in progress lines and the status output. */
 export function describeSyncMode(m: SyncMode): string {

@@ -56,7 +56,7 @@ export interface NodeSlot {
   name: string;
   pgPort: number;
   apiPort: number;
-  /** DIR/<name>: owned by the service user; holds data/, agent.yaml, agent.log. */
+  /** DIR/<name>: owned by the service user; holds data/, agent.json, agent.log. */
   nodeDir: string;
   dataDir: string;
   configFile: string;
@@ -118,7 +118,7 @@ export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "
       apiPort: P + 200 + i,
       nodeDir,
       dataDir: path.join(nodeDir, "data"),
-      configFile: path.join(nodeDir, "agent.yaml"),
+      configFile: path.join(nodeDir, "agent.json"),
       logFile: path.join(nodeDir, "agent.log"),
     };
   });
@@ -176,3 +176,6 @@ export async function assertPortsFree(l: Layout): Promise<void> {
     throw new Error(`port(s) already in use: ${taken.join(", ")}: stop what uses them or pick another --base-port`);
   }
 }
+
+/** Defaults of `hapg local up` (the agent timing defaults of sidecar/config/schema.ts). */
+export const DEFAULTS: Omit<LocalOptions, "dir"> = { nodes: 3, etcd: 3, basePort: DEFAULT_BASE_PORT, ttl: 4, loopWait: 1, retryTimeout: 1.5, synchronousMode: "off" };

@@ -55,7 +55,7 @@ describe("hapg agent (process)", function () {
 
     it("refuses to run as root, naming the fix", function () {
       if (process.getuid?.() !== 0) this.skip();
-      const r = runCli(["agent", "--config", path.join(dir, "node1", "agent.yaml")]);
+      const r = runCli(["agent", "--config", path.join(dir, "node1", "agent.json")]);
       assert.equal(r.status, 1);
       assert.match(r.stderr, /must not run as root.*run it as the postgres OS user/);
     });

@@ -21,7 +21,7 @@ describe("local cluster layout", () => {
   it("keeps each node's files under DIR/<node>", () => {
     const n = computeLayout(opts).nodes[1];
     assert.equal(n.dataDir, "/tmp/hapg-x/node2/data");
-    assert.equal(n.configFile, "/tmp/hapg-x/node2/agent.yaml");
+    assert.equal(n.configFile, "/tmp/hapg-x/node2/agent.json");
     assert.equal(n.logFile, "/tmp/hapg-x/node2/agent.log");
     assert.equal(computeLayout(opts).clusterJson, "/tmp/hapg-x/cluster.json");
   });
