@@ -1,15 +1,16 @@
 /**
  * The fault suite's reduced matrix inside `npm test`: one local cluster in synchronous mode (real
- * etcd, PostgreSQL, agents, HAProxy on 127.0.0.1, base port 33000), one run per scenario, the
+ * etcd, PostgreSQL, agents, HAProxy on 127.0.0.1, base port 33000 or 33300), one run per scenario, the
  * checker's verdicts asserted. `npm run test:faults -- --runs N` runs the same scenarios N times and
  * prints the figures. Timing is only bounded generously here, never asserted tightly.
  */
 import assert from "node:assert/strict";
-import { localDown, localUp } from "../../sidecar/local/cluster";
+import { localDown } from "../../sidecar/local/cluster";
 import { tempClusterDir } from "../../sidecar/local/demo";
-import { failures, RunReport, runScenario, SCENARIO_NAMES, ScenarioName } from "./scenarios";
+import { failures, RunReport, runScenario, SCENARIO_NAMES, ScenarioName, upOnFreePorts } from "./scenarios";
 
-const BASE_PORT = 33000;
+/** Blocks of 300 ports inside the fault suite's range; `npm run test:faults` uses 33600/33700. */
+const BASE_PORTS = [33000, 33300];
 const HEAL_BOUND_MS = 120_000;
 
 describe("fault suite (synchronous mode, one run per scenario)", function () {
@@ -21,7 +22,7 @@ describe("fault suite (synchronous mode, one run per scenario)", function () {
   before(async function () {
     this.timeout(200_000);
     dir = tempClusterDir("hapg-faults-test-");
-    await localUp({ dir, basePort: BASE_PORT, synchronousMode: "on", timeoutMs: 150_000 });
+    await upOnFreePorts(dir, BASE_PORTS);
   });
   after(async function () {
     this.timeout(60_000);

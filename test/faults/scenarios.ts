@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { Ack, acksAfter, HealVerdict, judgeHealed, SplitBrainMoment, splitBrainMoments } from "../../sidecar/local/checker";
 import { EtcdMemberInfo, isAlive as etcdAlive, restartEtcdMember, stopEtcdMember } from "../../sidecar/local/etcd";
 import { crashPostgres, keepNodeLogs, killNode, postmasterPid, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
+import { localUp } from "../../sidecar/local/cluster";
 import { computeLayout, DEFAULT_BASE_PORT } from "../../sidecar/local/layout";
 import { apiStatus, ClusterFile, fetchCluster, findNode, readClusterFile, writeClusterFile } from "../../sidecar/local/state";
 import { childPids, isRunning, sleep } from "../../sidecar/postgres/process";
@@ -45,11 +46,16 @@ export interface RunReport {
   lost: number;
   lostSample: number[];
   splitBrain: SplitBrainMoment[];
+  /** Fault → the ack that ended the longest pause in writes (measureOutage's outageMs, as in bench:failover). */
   outageMs: number | null;
+  /** The longest pause between acks from the fault on: the outage the clients saw (near 0 when writes never stopped). */
+  pauseMs: number | null;
   /** Fault → every member healthy again (one leader, all others streaming). */
   timeToHealthMs: number | null;
   heal: HealVerdict;
   checks: Check[];
+  /** Distinct errors the writer saw from the fault on (first 5), to tell what the outage looked like. */
+  writerErrors: string[];
   /** Where node logs were kept when something failed. */
   logs?: string[];
 }
@@ -111,11 +117,14 @@ function etcdMemberInfo(dir: string, c: ClusterFile, name: string): EtcdMemberIn
   return { name, clientUrl: e.clientUrl, peerUrl, pid: e.pid, dataDir, logFile: path.join(etcdDir, `${name}.log`), pidFile: path.join(etcdDir, `${name}.pid`), args };
 }
 
-async function stopEtcd(dir: string, names: string[]): Promise<EtcdMemberInfo[]> {
+/** What restartEtcd needs, read (from /proc/PID/cmdline) before the members are stopped. */
+function etcdInfos(dir: string, names: string[]): EtcdMemberInfo[] {
   const c = readClusterFile(dir);
-  const infos = names.map((n) => etcdMemberInfo(dir, c, n));
+  return names.map((n) => etcdMemberInfo(dir, c, n));
+}
+
+async function stopEtcd(infos: EtcdMemberInfo[]): Promise<void> {
   await Promise.all(infos.map((m) => stopEtcdMember(m.pid)));
-  return infos;
 }
 
 async function restartEtcd(dir: string, infos: EtcdMemberInfo[], say: Say): Promise<void> {
@@ -204,9 +213,10 @@ async function freezeNode(ctx: Ctx): Promise<Injected> {
 
 async function etcdMemberLost(ctx: Ctx): Promise<Injected> {
   const victim = ctx.c.etcd[0].name;
-  const infos = await stopEtcd(ctx.dir, [victim]);
-  const faultAt = Date.now();
+  const infos = etcdInfos(ctx.dir, [victim]);
+  const faultAt = Date.now(); // the fault starts with the SIGTERM, not when the member is gone
   try {
+    await stopEtcd(infos);
     await sleep(TTL_S * 1000 + 2000); // longer than a lease: the leader must renew through the other two
     const r = ctx.writer.snapshot();
     const during = r.acks.filter((a) => a.at > faultAt + 1000);
@@ -221,36 +231,55 @@ async function etcdMemberLost(ctx: Ctx): Promise<Injected> {
 
 async function etcdQuorumLost(ctx: Ctx): Promise<Injected> {
   const victims = ctx.c.etcd.slice(1, 3).map((e) => e.name);
-  const infos = await stopEtcd(ctx.dir, victims);
-  const faultAt = Date.now();
+  const infos = etcdInfos(ctx.dir, victims);
   const primaries = new Map<string, number>(); // member → last time it answered /primary 200
-  try {
-    const until = faultAt + TTL_S * 1000 + 5000;
-    while (Date.now() < until) {
+  const primaryTimes = new Map<string, number[]>();
+  const faultAt = Date.now();
+  let watching = true;
+  // Watches /primary on every node from the SIGTERM on, through the whole outage.
+  const watcher = (async () => {
+    while (watching) {
       const c = readClusterFile(ctx.dir);
       const codes = await Promise.all(c.nodes.map((n) => apiStatus(n, "/primary", 300)));
-      codes.forEach((s, i) => s === 200 && primaries.set(c.nodes[i].name, Date.now()));
+      const now = Date.now();
+      codes.forEach((s, i) => {
+        if (s !== 200) return;
+        primaries.set(c.nodes[i].name, now);
+        primaryTimes.set(c.nodes[i].name, [...(primaryTimes.get(c.nodes[i].name) ?? []), now]);
+      });
       await sleep(200);
     }
+  })();
+  try {
+    await stopEtcd(infos);
+    // etcd's graceful stop can take seconds, and the leader may renew its lease until the second
+    // member is gone: quorum is lost at the latest now, so the fencing bound counts from here.
+    const goneAt = Date.now();
+    ctx.say(`  ${victims.join(", ")} gone ${goneAt - faultAt} ms after SIGTERM`);
+    await sleep(TTL_S * 1000 + 3000);
+    watching = false;
+    await watcher;
     const r = ctx.writer.snapshot();
-    const lastAck = r.acks.filter((a) => a.at > faultAt).pop()?.at;
-    const limit = faultAt + TTL_S * 1000;
+    const lastAck = r.acks.filter((a) => a.at > goneAt).pop()?.at;
+    const limit = goneAt + TTL_S * 1000;
     check(
       ctx,
       `the leader stopped accepting writes within ttl (${TTL_S} s) of losing quorum`,
       lastAck === undefined || lastAck <= limit,
-      lastAck === undefined ? "no ack after the fault" : `last ack ${lastAck - faultAt} ms after the fault`,
+      lastAck === undefined ? "no ack after quorum was lost" : `last ack ${lastAck - goneAt} ms after quorum was lost`,
     );
     const others = [...primaries.keys()].filter((n) => n !== ctx.leader);
     check(ctx, "no member promoted without quorum", others.length === 0, others.length ? `${others.join(", ")} answered /primary 200` : "none did");
-    const lastPrimary = primaries.get(ctx.leader);
+    const lastPrimary = [...(primaryTimes.get(ctx.leader) ?? [])].filter((t) => t > goneAt).pop();
     check(
       ctx,
       "the old leader stopped answering /primary within ttl",
       lastPrimary === undefined || lastPrimary <= limit + 500,
-      lastPrimary === undefined ? "never after the fault" : `last 200 at ${lastPrimary - faultAt} ms`,
+      lastPrimary === undefined ? "never after quorum was lost" : `last 200 ${lastPrimary - goneAt} ms after quorum was lost`,
     );
   } finally {
+    watching = false;
+    await watcher;
     await restartEtcd(ctx.dir, infos, ctx.say);
   }
   const newPrimary = await waitForPrimary(ctx.dir, { timeoutMs: 60_000 });
@@ -461,9 +490,11 @@ export async function runScenario(dir: string, scenario: ScenarioName, say: Say 
     lostSample: lost.sample,
     splitBrain: splitBrainMoments(acks),
     outageMs: outage?.outageMs ?? null,
+    pauseMs: outage?.gapMs ?? null,
     timeToHealthMs: healthyAt && faultAt ? healthyAt - faultAt : null,
     heal,
     checks,
+    writerErrors: [...new Set(result.failures.filter((f) => faultAt !== undefined && f.at >= faultAt).map((f) => f.error.slice(0, 160)))].slice(0, 5),
   };
   if (!verdictOk(report)) {
     for (const n of readClusterFile(dir).nodes) logs.push(keepNodeLogs(dir, n.name, `faults-${scenario}`));
@@ -487,4 +518,22 @@ export function failures(r: RunReport): string[] {
 
 export function verdictOk(r: RunReport): boolean {
   return failures(r).length === 0;
+}
+
+/**
+ * localUp in synchronous mode on the first base port whose ports are free: the fault suite's range
+ * 33000-33999 lies inside Linux's ephemeral range, so a client connection of another test can hold
+ * one of them for a moment.
+ */
+export async function upOnFreePorts(dir: string, basePorts: readonly number[], say?: Say): Promise<{ c: ClusterFile; basePort: number }> {
+  for (const [i, basePort] of basePorts.entries()) {
+    try {
+      const c = await localUp({ dir, basePort, synchronousMode: "on", timeoutMs: 150_000, progress: say });
+      return { c, basePort };
+    } catch (e) {
+      if (!/already in use/.test((e as Error).message) || i === basePorts.length - 1) throw e;
+      say?.(`base port ${basePort}: ${(e as Error).message.split("\n")[0]}; trying ${basePorts[i + 1]}`);
+    }
+  }
+  throw new Error("no base port given");
 }
