@@ -222,7 +222,7 @@ async function main(): Promise<void> {
   const opts = new Command("bench:failover")
     .option("--runs <n>", "failovers per scenario", (v) => Number(v), 5)
     .option("--scenarios <list>", "comma-separated: crash-node,crash-pg,stop-agent", "crash-node,crash-pg,stop-agent")
-    .option("--base-port <port>", "first port of the local cluster (P..P+299)", (v) => Number(v), 37000)
+    .option("--base-port <port>", "first port of the local cluster (P..P+299)", (v) => Number(v), 30500)
     .option("--json", "print only the JSON on stdout (progress stays on stderr)")
     .option("--sync", "run the cluster in synchronous mode (no acknowledged commit may be lost)")
     .option("--sync-strict", "strict synchronous mode (implies --sync): writes block rather than go asynchronous")

@@ -1,6 +1,6 @@
 /**
  * The fault suite's reduced matrix inside `npm test`: one local cluster in synchronous mode (real
- * etcd, PostgreSQL, agents, HAProxy on 127.0.0.1, base port 33000 or 33300), one run per scenario, the
+ * etcd, PostgreSQL, agents, HAProxy on 127.0.0.1, base port 28000 or 28300), one run per scenario, the
  * checker's verdicts asserted. `npm run test:faults -- --runs N` runs the same scenarios N times and
  * prints the figures. Timing is only bounded generously here, never asserted tightly.
  */
@@ -9,8 +9,8 @@ import { localDown } from "../../sidecar/local/cluster";
 import { tempClusterDir } from "../../sidecar/local/demo";
 import { failures, RunReport, runScenario, SCENARIO_NAMES, ScenarioName, upOnFreePorts } from "./scenarios";
 
-/** Blocks of 300 ports inside the fault suite's range; `npm run test:faults` uses 33600/33700. */
-const BASE_PORTS = [33000, 33300];
+/** Blocks of 300 ports inside the fault suite's range; `npm run test:faults` uses 28600/28700. */
+const BASE_PORTS = [28000, 28300];
 const HEAL_BOUND_MS = 120_000;
 
 describe("fault suite (synchronous mode, one run per scenario)", function () {

@@ -38,14 +38,14 @@ async function main(): Promise<void> {
   const opts = new Command("test:faults")
     .option("--runs <n>", "runs per scenario", (v) => Number(v), 1)
     .option("--scenarios <list>", `comma-separated: ${SCENARIO_NAMES.join(",")}`, SCENARIO_NAMES.join(","))
-    .option("--base-port <port>", "first port of the local cluster (P..P+299); 33700 is tried when the default's ports are taken", (v) => Number(v), 33600)
+    .option("--base-port <port>", "first port of the local cluster (P..P+299); 28700 is tried when the default's ports are taken", (v) => Number(v), 28600)
     .option("--json", "print only the JSON on stdout")
     .parse(process.argv)
     .opts<{ runs: number; scenarios: string; basePort: number; json?: boolean }>();
   const scenarios = opts.scenarios.split(",").map((s) => s.trim()) as ScenarioName[];
   for (const s of scenarios) if (!SCENARIO_NAMES.includes(s)) throw new Error(`--scenarios: unknown "${s}" (use ${SCENARIO_NAMES.join(", ")})`);
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs: must be a positive integer");
-  if (opts.basePort < 33000 || opts.basePort + 299 > 33999) progress(`note: base port ${opts.basePort} is outside the fault suite's range 33000-33999`);
+  if (opts.basePort < 28000 || opts.basePort + 299 > 28999) progress(`note: base port ${opts.basePort} is outside the fault suite's range 28000-28999`);
 
   const dir = tempClusterDir("hapg-faults-");
   const teardown = async () => {
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   try {
     progress(`starting a 3-node cluster in synchronous mode in ${dir} (base port ${opts.basePort})`);
-    const fallback = opts.basePort === 33600 ? [33600, 33700] : [opts.basePort];
+    const fallback = opts.basePort === 28600 ? [28600, 28700] : [opts.basePort];
     await upOnFreePorts(dir, fallback, (l) => progress(`up: ${l}`));
     for (const s of scenarios) {
       for (let i = 1; i <= opts.runs; i++) {

@@ -521,9 +521,8 @@ export function verdictOk(r: RunReport): boolean {
 }
 
 /**
- * localUp in synchronous mode on the first base port whose ports are free: the fault suite's range
- * 33000-33999 lies inside Linux's ephemeral range, so a client connection of another test can hold
- * one of them for a moment.
+ * localUp in synchronous mode on the first base port whose ports are free (28000-28999 is below
+ * Linux's ephemeral range, but another program may still hold one of them).
  */
 export async function upOnFreePorts(dir: string, basePorts: readonly number[], say?: Say): Promise<{ c: ClusterFile; basePort: number }> {
   for (const [i, basePort] of basePorts.entries()) {

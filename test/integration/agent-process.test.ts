@@ -16,7 +16,7 @@ import { ClusterFile, fetchCluster, findNode, readClusterFile } from "../../side
 import { eventually, query } from "../helpers/pg-client";
 
 const CLI = path.resolve(__dirname, "../../sidecar/cli/main.js");
-const BASE_PORT = 36000;
+const BASE_PORT = 30000;
 
 function runCli(args: string[]) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 20_000 });

@@ -14,7 +14,7 @@ import { waitProxyWritable } from "../../sidecar/local/health";
 import { ClusterFile, fetchCluster, readClusterFile } from "../../sidecar/local/state";
 import { dsnWithPort, eventually, query } from "../helpers/pg-client";
 
-const BASE_PORT = 34000;
+const BASE_PORT = 29000;
 const log = (s: string) => console.log(`      ${s}`);
 
 /** Inserts a marker row through the primary proxy and waits until every listed node has it. */

@@ -11,7 +11,7 @@ import { ClusterFile, fetchCluster } from "../../sidecar/local/state";
 import { countLost, Writer } from "../../sidecar/local/writer";
 import { dsnWithPort, eventually, query } from "../helpers/pg-client";
 
-const BASE_PORT = 35000;
+const BASE_PORT = 29500;
 
 async function syncState(c: ClusterFile): Promise<{ leader: string; standby: string; ssn: string }> {
   return eventually("a synchronous standby", 30_000, async () => {
