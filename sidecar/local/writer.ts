@@ -38,6 +38,19 @@ function newClient(dsn: string): Client {
   });
 }
 
+/** Creates the writes table if absent; returns the next free id (after the highest already there). */
+export async function prepareWritesTable(dsn: string): Promise<number> {
+  const c = newClient(dsn);
+  await c.connect();
+  try {
+    await c.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id bigint PRIMARY KEY, at timestamptz DEFAULT now())`);
+    const r = await c.query<{ next: string }>(`SELECT coalesce(max(id), 0) + 1 AS next FROM ${TABLE}`);
+    return Number(r.rows[0].next);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
 /** One connection inserting sequential ids; reconnects 50 ms after any error. */
 export class Writer {
   private readonly result: WriterResult = { ackedIds: [], ackTimes: [], failures: [] };
@@ -53,15 +66,7 @@ export class Writer {
 
   /** Creates the table (if absent), continues after the highest id already there, and starts writing. */
   async start(): Promise<void> {
-    const c = newClient(this.dsn);
-    await c.connect();
-    try {
-      await c.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id bigint PRIMARY KEY, at timestamptz DEFAULT now())`);
-      const r = await c.query<{ next: string }>(`SELECT coalesce(max(id), 0) + 1 AS next FROM ${TABLE}`);
-      this.nextId = Number(r.rows[0].next);
-    } finally {
-      await c.end().catch(() => undefined);
-    }
+    this.nextId = await prepareWritesTable(this.dsn);
     this.running = true;
     this.loop = this.run();
     if (this.opts.onProgress) this.timer = setInterval(() => this.opts.onProgress?.(this.progress()), this.opts.progressMs ?? 250);
@@ -93,30 +98,50 @@ export class Writer {
     this.result.failures.push({ at: Date.now(), error: (e as Error).message ?? String(e) });
   }
 
-  private async run(): Promise<void> {
-    let client: Client | undefined;
-    while (this.running) {
-      try {
-        if (!client) {
-          client = newClient(this.dsn);
-          client.on("error", () => undefined); // a dropped idle connection surfaces on the next query
-          await client.connect();
-        }
-        // An id is never reused: a failed insert may still have committed.
-        const id = this.nextId++;
+  private run(): Promise<void> {
+    return writeLoop({
+      dsn: this.dsn,
+      running: () => this.running,
+      nextId: () => this.nextId++,
+      insert: async (client, id) => {
         await client.query(`INSERT INTO ${TABLE} (id) VALUES ($1)`, [id]);
         this.result.ackedIds.push(id);
         this.result.ackTimes.push(Date.now());
-      } catch (e) {
-        this.fail(e);
-        const dead = client;
-        client = undefined;
-        dead?.end().catch(() => undefined);
-        await sleep(50);
-      }
-    }
-    await client?.end().catch(() => undefined);
+      },
+      onError: (e) => this.fail(e),
+    });
   }
+}
+
+/**
+ * One connection's insert loop while running(): connects lazily, reconnects 50 ms after any error.
+ * An id is never reused: a failed insert may still have committed.
+ */
+export async function writeLoop(o: {
+  dsn: string;
+  running: () => boolean;
+  nextId: () => number;
+  insert: (client: Client, id: number) => Promise<void>;
+  onError: (e: unknown) => void;
+}): Promise<void> {
+  let client: Client | undefined;
+  while (o.running()) {
+    try {
+      if (!client) {
+        client = newClient(o.dsn);
+        client.on("error", () => undefined); // a dropped idle connection surfaces on the next query
+        await client.connect();
+      }
+      await o.insert(client, o.nextId());
+    } catch (e) {
+      o.onError(e);
+      const dead = client;
+      client = undefined;
+      dead?.end().catch(() => undefined);
+      await sleep(50);
+    }
+  }
+  await client?.end().catch(() => undefined);
 }
 
 /**

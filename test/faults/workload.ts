@@ -4,18 +4,13 @@
  * timeline that acknowledged it, and several connections write at once (so acks of two primaries
  * could interleave). Its result is a WriterResult too, so measureOutage works on it.
  */
-import { Client } from "pg";
-import { sleep } from "../../sidecar/postgres/process";
 import { Ack, memberOfPort, timelineOfWalFile } from "../../sidecar/local/checker";
-import { TABLE, WriterResult } from "../../sidecar/local/writer";
+import { prepareWritesTable, TABLE, writeLoop, WriterResult } from "../../sidecar/local/writer";
 
 export interface TrackedResult extends WriterResult {
   acks: Ack[];
 }
 
-function newClient(dsn: string): Client {
-  return new Client({ connectionString: dsn, connectionTimeoutMillis: 1000, statement_timeout: 2000, query_timeout: 2500 });
-}
 
 export class TrackedWriter {
   private readonly acks: Ack[] = [];
@@ -31,15 +26,7 @@ export class TrackedWriter {
   ) {}
 
   async start(): Promise<void> {
-    const c = newClient(this.dsn);
-    await c.connect();
-    try {
-      await c.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id bigint PRIMARY KEY, at timestamptz DEFAULT now())`);
-      const r = await c.query<{ next: string }>(`SELECT coalesce(max(id), 0) + 1 AS next FROM ${TABLE}`);
-      this.nextId = Number(r.rows[0].next);
-    } finally {
-      await c.end().catch(() => undefined);
-    }
+    this.nextId = await prepareWritesTable(this.dsn);
     this.running = true;
     this.loops = Array.from({ length: this.connections }, () => this.run());
   }
@@ -55,31 +42,20 @@ export class TrackedWriter {
     return this.snapshot();
   }
 
-  private async run(): Promise<void> {
-    let client: Client | undefined;
-    while (this.running) {
-      try {
-        if (!client) {
-          client = newClient(this.dsn);
-          client.on("error", () => undefined);
-          await client.connect();
-        }
-        const id = this.nextId++; // never reused: a failed insert may still have committed
+  private run(): Promise<void> {
+    return writeLoop({
+      dsn: this.dsn,
+      running: () => this.running,
+      nextId: () => this.nextId++,
+      insert: async (client, id) => {
         const r = await client.query<{ port: number; wal: string }>(
           `INSERT INTO ${TABLE} (id) VALUES ($1) RETURNING inet_server_port() AS port, pg_walfile_name(pg_current_wal_lsn()) AS wal`,
           [id],
         );
-        const at = Date.now();
         const row = r.rows[0];
-        this.acks.push({ id, at, member: memberOfPort(this.nodes, Number(row.port)), timeline: timelineOfWalFile(row.wal) });
-      } catch (e) {
-        this.failures.push({ at: Date.now(), error: (e as Error).message ?? String(e) });
-        const dead = client;
-        client = undefined;
-        dead?.end().catch(() => undefined);
-        await sleep(50);
-      }
-    }
-    await client?.end().catch(() => undefined);
+        this.acks.push({ id, at: Date.now(), member: memberOfPort(this.nodes, Number(row.port)), timeline: timelineOfWalFile(row.wal) });
+      },
+      onError: (e) => this.failures.push({ at: Date.now(), error: (e as Error).message ?? String(e) }),
+    });
   }
 }
