@@ -9,6 +9,10 @@ import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
+import { isRunning as isAlive, signalIfAlive } from "../postgres/process";
+
+/** Alive and not a zombie (a zombie has exited; its parent just has not reaped it yet). */
+export { isAlive };
 
 export interface EtcdClusterOptions {
   dir: string;
@@ -184,28 +188,7 @@ function logTail(file: string, lines = 15): string {
   }
 }
 
-/** Alive and not a zombie (a zombie has exited; its parent just has not reaped it yet). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
 
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
-  }
-}
 
 /**
  * SIGTERM, then SIGKILL when the process is still there after timeoutMs; resolves once the pid is
@@ -214,12 +197,12 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 export async function stopProcess(pid: number, timeoutMs: number): Promise<void> {
   if (!Number.isInteger(pid) || pid <= 1) throw new Error(`refusing to signal pid ${pid}`);
   if (!isAlive(pid)) return;
-  signal(pid, "SIGTERM");
-  signal(pid, "SIGCONT");
+  signalIfAlive(pid, "SIGTERM");
+  signalIfAlive(pid, "SIGCONT");
   const termDeadline = Date.now() + timeoutMs;
   while (isAlive(pid) && Date.now() < termDeadline) await sleep(25);
   if (!isAlive(pid)) return;
-  signal(pid, "SIGKILL");
+  signalIfAlive(pid, "SIGKILL");
   const killDeadline = Date.now() + 5000;
   while (isAlive(pid)) {
     if (Date.now() > killDeadline) throw new Error(`pid ${pid} survived SIGKILL for 5 s`);

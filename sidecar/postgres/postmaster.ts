@@ -10,6 +10,7 @@ import {
   isRunning,
   processState,
   readPostmasterPid,
+  signalIfAlive,
   sleep,
   spawnPostmaster,
   tailFile,
@@ -197,19 +198,12 @@ export class Postmaster {
     return true;
   }
 
-  private signal(pid: number, sig: NodeJS.Signals): void {
-    try {
-      process.kill(pid, sig);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
-    }
-  }
 
   /** SIGKILL the postmaster and its children (backends would otherwise outlive a frozen postmaster). */
   private async kill(pid: number): Promise<void> {
     const children = childPids(pid);
-    this.signal(pid, "SIGKILL");
-    for (const c of children) this.signal(c, "SIGKILL");
+    signalIfAlive(pid, "SIGKILL");
+    for (const c of children) signalIfAlive(c, "SIGKILL");
     if (!(await this.waitGone(pid, KILL_TIMEOUT_MS))) throw new Error(`postmaster ${pid} survived SIGKILL`);
   }
 
@@ -236,7 +230,7 @@ export class Postmaster {
     for (const [level, sig, timeoutMs] of levels.slice(levels.findIndex((l) => l[0] === first))) {
       if (timeoutMs <= 0) continue;
       const t0 = Date.now();
-      this.signal(pid, sig);
+      signalIfAlive(pid, sig);
       if (await this.waitGone(pid, timeoutMs)) {
         this.o.logger.info({ pid, mode: level, ms: Date.now() - t0 }, "postgres stopped");
         return;
@@ -260,7 +254,7 @@ export class Postmaster {
     if (processState(pid) === "T") {
       await this.kill(pid);
     } else {
-      this.signal(pid, "SIGQUIT");
+      signalIfAlive(pid, "SIGQUIT");
       if (!(await this.waitGone(pid, IMMEDIATE_TIMEOUT_MS))) await this.kill(pid);
     }
     this.o.logger.warn({ pid, ms: Date.now() - t0 }, "fenced: postgres stopped immediately");

@@ -139,6 +139,15 @@ export function processState(pid: number): string | undefined {
   return procStat(pid)?.[0];
 }
 
+/** Sends sig to pid; a process that is already gone (ESRCH) is not an error. */
+export function signalIfAlive(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+  }
+}
+
 /** Live and not a zombie: a zombie postmaster has exited, only its parent has not reaped it yet. */
 export function isRunning(pid: number): boolean {
   return isAlive(pid) && processState(pid) !== "Z";
