@@ -5,11 +5,13 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { conninfo, renderPgpass, renderPostgresqlConf, renderSynchronousStandbyNames, slotName, type ParamValue, type PostgresqlConfOptions } from "./conf";
+import { renderPgpass, renderPostgresqlConf, renderSynchronousStandbyNames, slotName, type ParamValue, type PostgresqlConfOptions } from "./conf";
+import { CopyOptions, runBaseBackup, runRewind } from "./copy";
 import { controlDataToInfo, dataDirFiles, formerPrimaryMarker } from "./controldata";
 import { clearDir, ensureDir, writeOwned, writeServerFiles } from "./files";
 import { Postmaster, type Logger, type StopMode } from "./postmaster";
-import { lastLines, parseCopyProgress, runTool, runToolChecked, sleep, type RunAs } from "./process";
+import { runToolChecked, sleep, type RunAs } from "./process";
+import { syncPhysicalSlots } from "./slots";
 import { ensureReplicationRole, LocalSql } from "./sql";
 import { queryStatus } from "./status";
 import type { DataDirInfo, HostPort, PgStatus, PostgresControl } from "./types";
@@ -228,20 +230,9 @@ export class PostgresManager implements PostgresControl {
       ensureDir(this.o.dataDir, 0o700, this.o.runAs);
       if (fs.readdirSync(this.o.dataDir).length > 0) throw new Error(`baseBackup: ${this.o.dataDir} is not empty: wipe() it first`);
       this.writePassfile();
-      let lastLog = 0;
-      const onStderr = (chunk: string) => {
-        const progress = parseCopyProgress(chunk);
-        if (progress && Date.now() - lastLog > 2000) {
-          lastLog = Date.now();
-          this.o.log.info(progress, "base backup progress");
-        }
-      };
       try {
         await this.step("pg_basebackup", () =>
-          runToolChecked(this.bin("pg_basebackup"), [
-            "-D", this.o.dataDir, "-X", "stream", "-c", "fast", "-P", "-w",
-            "-h", source.host, "-p", String(source.port), "-U", this.o.replication.username,
-          ], { runAs: this.o.runAs, env: { PGPASSFILE: this.passfile, PGAPPNAME: this.o.memberName }, onStderr }),
+          runBaseBackup({ ...this.copyOptions("pg_basebackup", source, this.o.replication.username), applicationName: this.o.memberName }),
         );
       } catch (e) {
         clearDir(this.o.dataDir);
@@ -270,18 +261,10 @@ export class PostgresManager implements PostgresControl {
       // Single-user crash recovery refuses standby mode; the file is back below either way.
       fs.rmSync(path.join(this.o.dataDir, "standby.signal"), { force: true });
       this.writePassfile();
-      const src = conninfo({ host: source.host, port: source.port, user: this.o.superuser.username, dbname: "postgres", passfile: this.passfile, connect_timeout: 5 });
       try {
-        const r = await this.step("pg_rewind", () =>
-          runTool(this.bin("pg_rewind"), ["-D", this.o.dataDir, `--source-server=${src}`, "-P"], { runAs: this.o.runAs }),
-        );
-        if (r.code !== 0) {
-          this.o.log.error({ code: r.code, signal: r.signal, output: lastLines(r.stderr || r.stdout, 8) }, "pg_rewind failed");
-          return false;
-        }
-        this.o.log.info({ output: lastLines(r.stderr, 2) }, "pg_rewind succeeded");
-        this.setFormerPrimary(false);
-        return true;
+        const ok = await this.step("pg_rewind", () => runRewind(this.copyOptions("pg_rewind", source, this.o.superuser.username)));
+        if (ok) this.setFormerPrimary(false);
+        return ok;
       } finally {
         // pg_rewind copied the source's config files over ours.
         await this.writeConfig({ primary: false, upstream: null });
@@ -302,24 +285,7 @@ export class PostgresManager implements PostgresControl {
   syncSlots(wanted: string[]): Promise<void> {
     return this.command("syncSlots", async () => {
       if (await this.inRecovery()) throw new Error("syncSlots: only on a primary");
-      const want = new Set(wanted.map(slotName).filter((s) => s !== this.slot));
-      const have = await this.commandSql.query<{ slot_name: string; active: boolean }>(
-        "SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical' AND NOT temporary",
-      );
-      const created: string[] = [];
-      const dropped: string[] = [];
-      for (const s of want) {
-        if (have.some((h) => h.slot_name === s)) continue;
-        // Reserve WAL now: the member may connect later and must find everything since.
-        await this.commandSql.query("SELECT pg_create_physical_replication_slot($1, true)", [s]);
-        created.push(s);
-      }
-      for (const h of have) {
-        if (want.has(h.slot_name) || h.active) continue;
-        await this.commandSql.query("SELECT pg_drop_replication_slot($1)", [h.slot_name]);
-        dropped.push(h.slot_name);
-      }
-      if (created.length || dropped.length) this.o.log.info({ created, dropped }, "replication slots synced");
+      await syncPhysicalSlots(this.commandSql, new Set(wanted.map(slotName).filter((s) => s !== this.slot)), this.o.log);
     });
   }
 
@@ -393,6 +359,10 @@ export class PostgresManager implements PostgresControl {
         await sleep(20);
       }
     });
+  }
+
+  private copyOptions(tool: string, source: HostPort, user: string): CopyOptions {
+    return { tool: this.bin(tool), dataDir: this.o.dataDir, source, user, passfile: this.passfile, runAs: this.o.runAs, log: this.o.log };
   }
 
   private setFormerPrimary(on: boolean): void {

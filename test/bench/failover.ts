@@ -8,13 +8,11 @@
  * start the cluster in synchronous mode (the table title and the JSON say which mode ran).
  */
 import { execFileSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { Command } from "commander";
 import { sleep } from "../../sidecar/postgres/process";
-import { localDown, localUp, newTable } from "../../sidecar/local/cluster";
+import { localUp, newTable } from "../../sidecar/local/cluster";
 import { rssKb } from "../../sidecar/local/agents";
-import { tempClusterDir } from "../../sidecar/local/demo";
+import { tempClusterWithTeardown } from "../helpers/temp-cluster";
 import { SyncMode, syncModeFromFlags } from "../../sidecar/local/layout";
 import { crashPostgres, Fault, keepNodeLogs, killNode, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
 import { apiStatus, readClusterFile } from "../../sidecar/local/state";
@@ -233,12 +231,7 @@ async function main(): Promise<void> {
   for (const s of scenarios) if (!(s in SCENARIOS)) throw new Error(`--scenarios: unknown "${s}" (use ${Object.keys(SCENARIOS).join(", ")})`);
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs: must be a positive integer");
 
-  const dir = tempClusterDir("hapg-bench-");
-  const teardown = async () => {
-    if (fs.existsSync(path.join(dir, "cluster.json"))) await localDown(dir, (l) => progress(`down: ${l}`));
-    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
-  };
-  process.once("SIGINT", () => void teardown().finally(() => process.exit(130)));
+  const { dir, teardown } = tempClusterWithTeardown("hapg-bench-", progress);
   const runs: RunResult[] = [];
   let rssMb: number[] = [];
   const t0 = Date.now();

@@ -6,12 +6,10 @@
  * acknowledged writes, lost, split-brain moments, outage median, time to full health) and the JSON.
  * Exits 1 when any run failed a verdict. The cluster is always torn down.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { Command } from "commander";
 import { median } from "../../sidecar/local/checker";
-import { localDown, newTable } from "../../sidecar/local/cluster";
-import { tempClusterDir } from "../../sidecar/local/demo";
+import { newTable } from "../../sidecar/local/cluster";
+import { tempClusterWithTeardown } from "../helpers/temp-cluster";
 import { DESCRIPTIONS, failures, RunReport, runScenario, SCENARIO_NAMES, ScenarioName, upOnFreePorts } from "./scenarios";
 
 const progress = (s: string) => process.stderr.write(`[faults ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -47,12 +45,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs: must be a positive integer");
   if (opts.basePort < 28000 || opts.basePort + 299 > 28999) progress(`note: base port ${opts.basePort} is outside the fault suite's range 28000-28999`);
 
-  const dir = tempClusterDir("hapg-faults-");
-  const teardown = async () => {
-    if (fs.existsSync(path.join(dir, "cluster.json"))) await localDown(dir, (l) => progress(`down: ${l}`));
-    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
-  };
-  process.once("SIGINT", () => void teardown().finally(() => process.exit(130)));
+  const { dir, teardown } = tempClusterWithTeardown("hapg-faults-", progress);
   const reports: RunReport[] = [];
   const t0 = Date.now();
   try {

@@ -1,16 +1,10 @@
 import * as assert from "node:assert/strict";
 import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
 import { DcsUnavailableError, LeaseLostError, type MemberData, type WatchEvent } from "../../sidecar/dcs/types";
+import { sampleMemberData } from "../helpers/member-fixture";
 
 const P = "/service/main/";
-const member: MemberData = {
-  conn_url: "postgres://10.0.0.1:5432/postgres",
-  api_url: "http://10.0.0.1:8008/patroni",
-  state: "running",
-  role: "replica",
-  tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
-  version: "0.1.0",
-};
+const member: MemberData = sampleMemberData();
 
 describe("dcs MemoryEtcd / MemoryDcs", () => {
   let now: number;

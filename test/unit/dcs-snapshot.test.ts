@@ -1,19 +1,10 @@
 import * as assert from "node:assert/strict";
 import { buildSnapshot, type RawKv } from "../../sidecar/dcs/snapshot";
 import type { MemberData } from "../../sidecar/dcs/types";
+import { sampleMemberData } from "../helpers/member-fixture";
 
 const P = "/service/main/";
-const member: MemberData = {
-  conn_url: "postgres://10.0.0.1:5432/postgres",
-  api_url: "http://10.0.0.1:8008/patroni",
-  state: "running",
-  role: "replica",
-  xlog_location: 1234,
-  timeline: 2,
-  replication_state: "streaming",
-  tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
-  version: "0.1.0",
-};
+const member: MemberData = sampleMemberData({ xlog_location: 1234, timeline: 2, replication_state: "streaming" });
 const kv = (rel: string, value: string, lease = "0", modRevision = 5): RawKv => ({ key: P + rel, value, lease, modRevision });
 
 describe("dcs buildSnapshot", () => {
