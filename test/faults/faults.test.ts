@@ -5,11 +5,13 @@
  * prints the figures. Timing is only bounded generously here, never asserted tightly.
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
 import { localDown } from "../../sidecar/local/cluster";
 import { tempClusterDir } from "../../sidecar/local/demo";
 import { failures, RunReport, runScenario, SCENARIO_NAMES, ScenarioName, upOnFreePorts } from "./scenarios";
 
-/** Blocks of 300 ports inside the fault suite's range; `npm run test:faults` uses 28600/28700. */
+/** Blocks of 300 ports in the fault suite's range (28000-28999); `npm run test:faults` uses 28600/28700. */
 const BASE_PORTS = [28000, 28300];
 const HEAL_BOUND_MS = 120_000;
 
@@ -27,6 +29,7 @@ describe("fault suite (synchronous mode, one run per scenario)", function () {
   after(async function () {
     this.timeout(60_000);
     await localDown(dir).catch((e) => console.error(`localDown: ${(e as Error).message}`));
+    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
   });
   afterEach(function () {
     if (this.currentTest?.state === "failed") console.error(log.join("\n"));

@@ -51,6 +51,7 @@ describe("hapg agent (process)", function () {
     });
     after(async function () {
       await localDown(dir).catch((e) => console.error(`localDown: ${(e as Error).message}`));
+      fs.rmSync(path.dirname(dir), { recursive: true, force: true });
     });
 
     it("refuses to run as root, naming the fix", function () {

@@ -4,6 +4,8 @@
  * the proxy, the synchronous standby takes over and no acknowledged write is lost.
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
 import { localDown, localUp } from "../../sidecar/local/cluster";
 import { tempClusterDir } from "../../sidecar/local/demo";
 import { killNode, waitForPrimary } from "../../sidecar/local/faults";
@@ -37,6 +39,7 @@ describe("synchronous mode (real etcd, PostgreSQL, agents, HAProxy)", function (
   });
   after(async () => {
     await localDown(dir).catch((e) => console.error(`localDown: ${(e as Error).message}`));
+    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
   });
 
   it("waits for one standby, the one recorded in etcd's sync key", async () => {
