@@ -258,17 +258,25 @@ export class MemoryEtcd {
 /** One agent's view of a MemoryEtcd, with the same semantics as EtcdDcs. */
 export class MemoryDcs extends KvDcs {
   private reachable = true;
+  private hangMs = 0;
   private readonly watchers = new Set<MemoryWatcher>();
 
   constructor(
     readonly store: MemoryEtcd,
     prefix: string,
+    /** Waits ms on the caller's clock (a fake one in the simulation); needed for silent partitions. */
+    private readonly sleep: (ms: number) => Promise<void> = () => Promise.resolve(),
   ) {
     super(prefix);
   }
 
-  /** Cut this client off from etcd (false) or reconnect it (true). Calls while cut off reject DcsUnavailableError. */
-  setReachable(reachable: boolean): void {
+  /**
+   * Cut this client off from etcd (false) or reconnect it (true). Calls while cut off reject
+   * DcsUnavailableError: at once (connection refused), or after o.hangMs (a partition that drops
+   * packets: the client only gives up at its own timeout).
+   */
+  setReachable(reachable: boolean, o: { hangMs?: number } = {}): void {
+    this.hangMs = o.hangMs ?? 0;
     if (this.reachable === reachable) return;
     this.reachable = reachable;
     for (const w of this.watchers) {
@@ -283,7 +291,10 @@ export class MemoryDcs extends KvDcs {
 
   /** Runs op against the store unless cut off; store errors become rejections, as over the network. */
   private async call<T>(what: string, op: () => T): Promise<T> {
-    if (!this.reachable) throw new DcsUnavailableError(`etcd unreachable (simulated partition): ${what}`);
+    if (!this.reachable) {
+      if (this.hangMs > 0) await this.sleep(this.hangMs);
+      throw new DcsUnavailableError(`etcd unreachable (simulated partition): ${what}`);
+    }
     return op();
   }
 

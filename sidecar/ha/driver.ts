@@ -42,11 +42,16 @@ export class HaDriver {
   private fenceTimer: unknown;
   private stopWatch?: () => void;
   private lastPublished?: string;
+  private publishedLease?: string;
 
   constructor(private readonly o: DriverOptions) {
-    this.lease = new LeaseKeeper(o.dcs, o.clock, o.ttlSeconds, Math.min(o.loopWaitMs, (o.ttlSeconds * 1000) / 4), o.log, () =>
-      this.armFenceTimer(),
-    );
+    this.lease = new LeaseKeeper(o.dcs, o.clock, o.ttlSeconds, Math.min(o.loopWaitMs, (o.ttlSeconds * 1000) / 4), o.log, () => {
+      this.armFenceTimer();
+      // A new lease (the old one expired, e.g. behind a partition) holds none of our keys. Publish
+      // the member key now, not after the current loop: that loop may be starting a rewound replica
+      // that waits for WAL through the slot the leader only creates for members it sees in etcd.
+      if (this.lease.leaseId !== this.publishedLease) void this.publishMember();
+    });
     this.executor = new ActionExecutor({ ...o, lease: this.lease, memory: this.memory, isLeaseValid: () => this.leaseValidNow() });
   }
 
@@ -199,7 +204,10 @@ export class HaDriver {
     if (key === this.lastPublished && mine?.leaseId === leaseId) return;
     await this.o.dcs
       .putMember(this.o.self.name, data, leaseId)
-      .then(() => (this.lastPublished = key))
+      .then(() => {
+        this.lastPublished = key;
+        this.publishedLease = leaseId;
+      })
       .catch((e) => this.o.log.warn({ err: String(e) }, "cannot publish the member key"));
   }
 
@@ -221,12 +229,16 @@ export class HaDriver {
     const at = fenceDeadline({ self: this.o.self, memory: { leaseRenewSentAt: this.lease.renewSentAt } });
     this.fenceTimer = this.o.clock.setTimeout(() => {
       if (!this.local || this.stopping) return;
+      // Real timers can fire a fraction of a ms early (libuv's cached loop time, whole-ms delays);
+      // deciding then finds the lease "still valid" and nothing would look again until a loop that
+      // may be stuck on etcd for seconds. So wait for the deadline itself (or a renewal's new one).
+      if (this.o.clock.now() < at) return this.armFenceTimer();
       const d = decide(this.input([]));
       if (d.actions[0]?.type === "fence") {
         this.o.log.warn({ role: d.role }, d.reason);
         this.decision = d;
         void this.executor.run([{ type: "fence" }]).then(() => this.requestLoop("fenced"));
       }
-    }, at - this.o.clock.now());
+    }, at - this.o.clock.now() + 1);
   }
 }

@@ -11,13 +11,19 @@ export class FakeClock implements Clock {
   private t = 0;
   private seq = 0;
   private timers: Timer[] = [];
+  /**
+   * Timers fire this many ms before they are due, as real ones may: libuv compares against the
+   * loop's cached time and rounds delays to whole ms, so performance.now() inside a callback can
+   * still be a fraction of a ms short of the deadline it was set for.
+   */
+  earlyMs = 0;
 
   now(): number {
     return this.t;
   }
 
   setTimeout(fn: () => void, ms: number): unknown {
-    const timer = { id: ++this.seq, at: this.t + Math.max(0, ms), fn };
+    const timer = { id: ++this.seq, at: this.t + Math.max(0, ms - this.earlyMs), fn };
     this.timers.push(timer);
     return timer.id;
   }

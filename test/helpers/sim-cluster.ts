@@ -51,7 +51,7 @@ export class SimCluster {
     const loopWait = this.o.loopWait ?? 1;
     const pgAddr = { host: "10.0.0.1", port: 5432 + i };
     const pg = this.world.add(name, pgAddr);
-    const dcs = new MemoryDcs(this.etcd, "/service/sim/");
+    const dcs = new MemoryDcs(this.etcd, "/service/sim/", (ms) => new Promise<void>((r) => this.clock.setTimeout(r, ms)));
     // "Recorded before relied on": at the moment PostgreSQL is told to wait for standbys, etcd lists them.
     const setSync = pg.setSynchronousStandbys.bind(pg);
     pg.setSynchronousStandbys = async (names) => {

@@ -77,6 +77,30 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
     assert.deepEqual(sim.splitBrain, []);
   });
 
+  it("a leader behind a silent partition (etcd calls hang until the client's timeout, timers fire a hair early) fences before its lease can expire", async () => {
+    // Found by the namespace partition test: a fence timer that fired 0.04 ms early found the lease
+    // still valid, did nothing, and the next loop was stuck on etcd for seconds.
+    sim = await bootstrapped({ nodes: 3 });
+    sim.clock.earlyMs = 0.5;
+    await sim.run(1000); // the fence timer is re-armed (early) by the renewals of this second
+    const old = sim.primaries()[0];
+    old.dcs.setReachable(false, { hangMs: 10_000 }); // longer than ttl: only the fence timer can act in time
+    let fencedAt: number | undefined;
+    let newLeaderAt: number | undefined;
+    const t0 = sim.clock.now();
+    while (sim.clock.now() - t0 < 15_000 && newLeaderAt === undefined) {
+      await sim.run(50);
+      if (fencedAt === undefined && !old.pg.running) fencedAt = sim.clock.now();
+      const leader = sim.leaderName();
+      if (leader && leader !== old.name) newLeaderAt = sim.clock.now();
+    }
+    assert.ok(fencedAt !== undefined && newLeaderAt !== undefined, `fenced at ${fencedAt}, new leader at ${newLeaderAt}`);
+    // The last renewal was sent before the cut: the fence is due by then + ttl − margin (3 s); 50 ms is the polling step.
+    assert.ok(fencedAt - t0 <= 3000 + 50, `fenced ${fencedAt - t0} fake ms after the cut: the fence is due ttl − margin (3 s) after the last renewal`);
+    assert.ok(fencedAt < newLeaderAt, `fenced at ${fencedAt} before the new leader at ${newLeaderAt}`);
+    assert.deepEqual(sim.splitBrain, []);
+  });
+
   it("a replica cut off from etcd never promotes, even when the leader key expires", async () => {
     sim = await bootstrapped({ nodes: 2 });
     const replica = sim.nodes.find((n) => n.pg.standby)!;
