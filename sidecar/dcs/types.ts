@@ -27,6 +27,8 @@ export interface MemberData {
   timeline?: number;
   /** Replica only: "streaming" when the WAL receiver is connected. */
   replication_state?: string;
+  /** Primary only: its timeline history, [timeline, switch LSN] per earlier timeline (replicas check they have not diverged). */
+  history?: [number, number][];
   tags: { nofailover: boolean; noloadbalance: boolean; failover_priority: number };
   version: string;
 }

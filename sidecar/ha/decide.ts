@@ -8,6 +8,7 @@ import type { HostPort } from "../postgres/types";
 import type { Action, Decision, HaInput } from "./types";
 import { electionVerdict } from "./election";
 import { planSync } from "./sync";
+import { divergence } from "./timeline";
 
 /** After this many failed starts as a replica in a row, the data directory is re-created from the leader. */
 export const MAX_REPLICA_START_FAILURES = 3;
@@ -156,6 +157,15 @@ function decideReplica(input: HaInput): Decision {
       return {
         actions: [{ type: "demote" }],
         reason: `former primary running read-only may have diverged from leader ${leader.name}: stopping it to rewind before following`,
+        role: "replica",
+      };
+    }
+    const diverged = divergence(local.pg, leaderMember.data.timeline, leaderMember.data.history?.map(([timeline, switchLsn]) => ({ timeline, switchLsn })));
+    if (diverged) {
+      const copy: Action = self.usePgRewind ? { type: "rewind", leader: leader.name, upstream } : { type: "baseBackup", leader: leader.name, upstream };
+      return {
+        actions: [{ type: "demote" }, copy, { type: "startReplica", leader: leader.name, upstream }],
+        reason: `${diverged}: it has WAL leader ${leader.name} never had; stopping to ${self.usePgRewind ? "rewind" : "re-create the data directory (usePgRewind is off)"} before following`,
         role: "replica",
       };
     }

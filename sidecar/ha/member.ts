@@ -31,6 +31,7 @@ export function memberData(id: MemberIdentity, local: LocalState): MemberData {
   if (pg.lsn !== undefined) data.xlog_location = pg.lsn;
   if (pg.timeline !== undefined) data.timeline = pg.timeline;
   if (pg.inRecovery) data.replication_state = pg.streaming ? "streaming" : "stopped";
+  if (role === "primary" && pg.history?.length) data.history = pg.history.map((f) => [f.timeline, f.switchLsn]);
   return data;
 }
 

@@ -21,3 +21,17 @@ export function formatLsn(bytes: number): string {
   const lo = bytes - hi * 2 ** 32;
   return `${hi.toString(16).toUpperCase()}/${lo.toString(16).toUpperCase()}`;
 }
+
+/**
+ * A timeline history file (pg_wal/0000000T.history): one line per earlier timeline, "parentTLI
+ * switchpoint reason", e.g. "1\t0/404A2C8\tno recovery target specified". Comments (#) and blank
+ * lines are skipped; a malformed line is skipped too (the file is PostgreSQL's, not user input).
+ */
+export function parseTimelineHistory(text: string | null | undefined): { timeline: number; switchLsn: number }[] {
+  const out: { timeline: number; switchLsn: number }[] = [];
+  for (const line of (text ?? "").split("\n")) {
+    const m = /^\s*(\d+)\s+([0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})/.exec(line);
+    if (m) out.push({ timeline: Number(m[1]), switchLsn: parseLsn(m[2]) });
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 /** The live view of the local server (PgStatus) from one connection: one query, plus pg_stat_replication on a primary. */
-import { parseLsnOrUndefined } from "./lsn";
+import { parseLsnOrUndefined, parseTimelineHistory } from "./lsn";
 import type { LocalSql } from "./sql";
 import type { HostPort, PgStatus } from "./types";
 
@@ -20,6 +20,7 @@ export async function queryStatus(sql: LocalSql, pid: number, configuredUpstream
       ...base,
       lsn: parseLsnOrUndefined(r.write_lsn),
       timeline: r.walfile ? parseInt(r.walfile.slice(0, 8), 16) : undefined,
+      history: parseTimelineHistory(r.history),
       synchronousStandbyNames: r.sync_names,
       replication: rep.map((x) => ({ ...x, replay_lsn: parseLsnOrUndefined(x.replay_lsn) })),
     };
@@ -52,6 +53,7 @@ interface StatusRow {
   sender_port: number | null;
   received_tli: number | null;
   sync_names: string;
+  history: string | null;
 }
 
 interface ReplicationRow {
@@ -74,7 +76,10 @@ SELECT pg_is_in_recovery() AS in_recovery,
        pg_last_wal_replay_lsn()::text AS replay_lsn,
        (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_tli,
        w.status AS wr_status, w.sender_host, w.sender_port, w.received_tli,
-       current_setting('synchronous_standby_names') AS sync_names
+       current_setting('synchronous_standby_names') AS sync_names,
+       -- The primary's timeline history, which replicas check their position against (none on timeline 1).
+       CASE WHEN pg_is_in_recovery() THEN NULL
+            ELSE pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 1048576, true) END AS history
 FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true`;
 
 const REPLICATION_SQL = `

@@ -42,6 +42,8 @@ export interface PgStatus {
   systemId?: string;
   serverVersion?: number;
   postmasterStartTime?: string;
+  /** Primary: its timeline history file (every earlier timeline and where it ended). */
+  history?: { timeline: number; switchLsn: number }[];
   /** Primary: synchronous_standby_names in effect (after the last reload). */
   synchronousStandbyNames?: string;
   /** Primary: connected standbys (pg_stat_replication). */

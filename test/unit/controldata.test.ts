@@ -1,7 +1,8 @@
 /** pg_controldata parsing and LSN helpers, on output captured from PostgreSQL 15 (LC_ALL=C). */
 import assert from "node:assert/strict";
 import { controlDataToInfo, parseControlData } from "../../sidecar/postgres/controldata";
-import { formatLsn, parseLsn } from "../../sidecar/postgres/lsn";
+import { formatLsn, parseLsn, parseTimelineHistory } from "../../sidecar/postgres/lsn";
+import { memberData } from "../../sidecar/ha/member";
 
 /** `pg_controldata -D` right after initdb (PostgreSQL 15.x, Debian 12). */
 const SHUT_DOWN = `pg_control version number:            1300
@@ -101,5 +102,26 @@ describe("LSN helpers", () => {
     assert.throws(() => parseLsn("3000028"), /not a WAL location/);
     assert.throws(() => parseLsn("0/xyz"), /not a WAL location/);
     assert.throws(() => formatLsn(-1), /not a WAL position/);
+  });
+});
+
+describe("timeline history", () => {
+  it("parses PostgreSQL's history file, skipping comments and blank lines", () => {
+    const text = "1\t0/404A2C8\tno recovery target specified\n\n# comment\n2\t1/A0\tbefore 2026-11-26 08:00:00+00\n";
+    assert.deepEqual(parseTimelineHistory(text), [
+      { timeline: 1, switchLsn: parseLsn("0/404A2C8") },
+      { timeline: 2, switchLsn: parseLsn("1/A0") },
+    ]);
+    assert.deepEqual(parseTimelineHistory(null), [], "timeline 1 has no history file");
+  });
+
+  it("is published by the primary only, in its member key, for replicas to check against", () => {
+    const id = { pgConnect: { host: "10.0.0.1", port: 5432 }, apiConnect: { host: "10.0.0.1", port: 8008 }, tags: { nofailover: false, noloadbalance: false, failoverPriority: 1 } };
+    const dataDir = { initialized: true } as never;
+    const history = [{ timeline: 1, switchLsn: 900 }];
+    const primary = memberData(id, { dataDir, process: "running", pg: { running: true, inRecovery: false, timeline: 2, lsn: 1000, history } });
+    assert.deepEqual(primary.history, [[1, 900]]);
+    const replica = memberData(id, { dataDir, process: "running", pg: { running: true, inRecovery: true, timeline: 2, lsn: 1000, history } });
+    assert.equal(replica.history, undefined);
   });
 });
