@@ -53,6 +53,13 @@ describe("postgresql.conf rendering", () => {
     assert.ok(!s.has("primary_conninfo") && !s.has("recovery_target_timeline"), "a primary has no standby settings");
   });
 
+  it("notices a silent peer in seconds: a sync commit waits for an unreachable standby at most wal_sender_timeout", () => {
+    const s = settings(renderPostgresqlConf(base));
+    assert.equal(s.get("wal_sender_timeout"), "'5s'");
+    assert.equal(s.get("wal_receiver_timeout"), "'5s'");
+    assert.equal(settings(renderPostgresqlConf({ ...base, parameters: { wal_sender_timeout: "30s" } })).get("wal_sender_timeout"), "'30s'", "a user may choose another");
+  });
+
   it("merges user parameters over our defaults, quoting strings", () => {
     const s = settings(
       renderPostgresqlConf({ ...base, parameters: { shared_buffers: "256MB", max_wal_senders: 20, jit: false, search_path: `"$user", it's` } }),
