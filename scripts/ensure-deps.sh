@@ -16,6 +16,7 @@ command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 have_pg || missing+=(postgresql)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)   # partitions inside the fault suite's namespaces
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)

@@ -37,7 +37,8 @@ export function registerLocalCommands(program: Command): void {
     .option("--retry-timeout <seconds>", "seconds an etcd or PostgreSQL call may take", num("--retry-timeout"), DEFAULTS.retryTimeout)
     .option("--sync", SYNC_HELP)
     .option("--sync-strict", SYNC_STRICT_HELP)
-    .action(async (opts: { dir: string; nodes: number; etcd: number; basePort: number; ttl: number; loopWait: number; retryTimeout: number; sync?: boolean; syncStrict?: boolean }) => {
+    .option("--netns", "root only: every node and etcd member in a network namespace of its own (own address on a bridge), so `hapg local cut` can partition them")
+    .action(async (opts: { dir: string; nodes: number; etcd: number; basePort: number; ttl: number; loopWait: number; retryTimeout: number; sync?: boolean; syncStrict?: boolean; netns?: boolean }) => {
       const { sync, syncStrict, ...o } = opts;
       const dir = path.resolve(o.dir);
       const synchronousMode = syncModeFromFlags({ sync, syncStrict });
@@ -52,7 +53,7 @@ export function registerLocalCommands(program: Command): void {
       process.once("SIGINT", onInt);
       const { formatStatus, localStatus, localUp, newTable } = await cluster();
       const { redact } = await import("../local/writer");
-      const c = await localUp({ ...o, dir, synchronousMode, progress });
+      const c = await localUp({ ...o, netns: o.netns ?? false, dir, synchronousMode, progress });
       process.removeListener("SIGINT", onInt);
       console.log(formatStatus(await localStatus(dir)));
       const t = newTable();
@@ -84,6 +85,30 @@ export function registerLocalCommands(program: Command): void {
       const { localDown } = await cluster();
       const stopped = await localDown(path.resolve(o.dir), progress);
       if (stopped.length === 0) console.log("nothing was running");
+    });
+
+  local
+    .command("cut")
+    .description("network partition (cluster started with --netns): drop all traffic between NODE and every etcd member, or the other nodes")
+    .argument("<node>", "the node to cut off, e.g. node1")
+    .requiredOption("--from <group>", "etcd | peers")
+    .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
+    .action(async (node: string, o: { dir: string; from: string }) => {
+      const { CUT_FROM, cutNode } = await import("../local/partition");
+      if (!(CUT_FROM as readonly string[]).includes(o.from)) throw new Error(`--from: "${o.from}" must be one of ${CUT_FROM.join(", ")}`);
+      cutNode(path.resolve(o.dir), node, o.from as (typeof CUT_FROM)[number]);
+      console.log(`${node} is cut off from ${o.from === "etcd" ? "every etcd member" : "the other nodes"}; undo with: hapg local heal ${node} --dir ${o.dir}`);
+    });
+
+  local
+    .command("heal")
+    .description("remove every network partition of NODE (see cut)")
+    .argument("<node>", "the node, e.g. node1")
+    .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
+    .action(async (node: string, o: { dir: string }) => {
+      const { healNode } = await import("../local/partition");
+      healNode(path.resolve(o.dir), node);
+      console.log(`${node}: network healed`);
     });
 
   local

@@ -9,7 +9,8 @@ import * as path from "node:path";
 import { AgentConfigInput, validateAgentConfig } from "../config/schema";
 import { isAlive } from "../postgres/process";
 import { stopProcess } from "./etcd";
-import { HOST, Layout, LocalOptions, NodeSlot } from "./layout";
+import { Layout, LocalOptions, NodeSlot } from "./layout";
+import { inNetns } from "./netns";
 import { chownRecursive, ensureServiceUser } from "./os-user";
 
 export const CLUSTER_NAME = "local";
@@ -32,17 +33,18 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
   const input: AgentConfigInput = {
     cluster: CLUSTER_NAME,
     name: node.name,
-    etcd: { endpoints: l.etcd.map((e) => `http://${HOST}:${e.clientPort}`) },
+    etcd: { endpoints: l.etcd.map((e) => `http://${e.host}:${e.clientPort}`) },
     postgres: {
       dataDir: node.dataDir,
-      listen: { host: HOST, port: node.pgPort },
+      listen: { host: node.host, port: node.pgPort },
       // Small, so several nodes fit on a small machine; fsync stays on (the safety claims need it).
       parameters: { shared_buffers: "32MB", max_connections: 50 },
       superuser: { username: "postgres", passwordFile: l.superuserPasswordFile },
       replication: { username: "replicator", passwordFile: l.replicationPasswordFile },
-      allowedCidrs: ["127.0.0.1/32"],
+      // With --netns the other nodes and HAProxy (on the bridge) connect from the cluster's subnet.
+      allowedCidrs: ["127.0.0.1/32", ...(l.network ? [l.network.subnet] : [])],
     },
-    api: { listen: { host: HOST, port: node.apiPort } },
+    api: { listen: { host: node.host, port: node.apiPort } },
     ttl: o.ttl,
     loopWait: o.loopWait,
     retryTimeout: o.retryTimeout,
@@ -107,19 +109,21 @@ export function agentEntryPoint(): string {
 
 /**
  * Starts `hapg agent --config FILE` detached (own process group: it outlives `hapg local up`),
- * stdout/stderr appended to the node's agent.log. Returns the pid.
+ * stdout/stderr appended to the node's agent.log, inside the node's namespace with --netns. Returns the pid.
  */
-export function spawnAgent(node: NodeSlot, owner: Owner | undefined): number {
+export function spawnAgent(node: Pick<NodeSlot, "name" | "nodeDir" | "configFile" | "logFile" | "netns">, owner: Owner | undefined): number {
   const log = fs.openSync(node.logFile, "a", 0o600);
   if (owner) fs.fchownSync(log, owner.uid, owner.gid);
   try {
-    const child = spawn(process.execPath, [agentEntryPoint(), "agent", "--config", node.configFile], {
+    // In a namespace, `ip netns exec` needs root: setpriv drops to the service user after it.
+    const { cmd, args } = inNetns(node.netns, process.execPath, [agentEntryPoint(), "agent", "--config", node.configFile], owner);
+    const child = spawn(cmd, args, {
       detached: true,
       stdio: ["ignore", log, log],
       cwd: node.nodeDir,
       // HOME is the node dir: tools the agent runs as the service user must not look into /root.
       env: { ...process.env, HOME: node.nodeDir },
-      ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
+      ...(owner && !node.netns ? { uid: owner.uid, gid: owner.gid } : {}),
     });
     if (child.pid === undefined) throw new Error(`${node.name}: the agent did not start: see ${node.logFile}`);
     child.on("error", () => undefined); // reported through the log and the health wait

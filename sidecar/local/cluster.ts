@@ -10,6 +10,7 @@ import { startEtcdCluster, stopProcess } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
 import { renderHaproxyConfig, startHaproxy, stopHaproxy } from "./haproxy";
 import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, DEFAULTS, HOST, LocalOptions, SyncMode } from "./layout";
+import { createNetns, destroyNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
 
 export { DEFAULTS };
@@ -69,6 +70,8 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   const o: LocalOptions = { ...DEFAULTS, ...stripUndefined(opts), dir: opts.dir };
   const problems = checkOptions(o);
   if (problems.length) throw new Error(problems.join("\n"));
+  const unavailable = o.netns ? netnsUnavailable() : undefined;
+  if (unavailable) throw new Error(unavailable);
   const l = computeLayout(o);
   for (const n of l.nodes) agentConfig(l, n, o); // the agent's own checks (e.g. ttl vs loopWait), before anything is created
   if (fs.existsSync(l.dir) && fs.readdirSync(l.dir).length > 0) {
@@ -96,24 +99,31 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   };
   let failedLog = "";
   try {
+    if (l.network) {
+      createNetns(l.network); // throws before touching anything when the names or the subnet are taken
+      state.network = l.network; // from here on, stopAll removes them
+      writeClusterFile(l.dir, state); // `down` removes the namespaces even if etcd fails to start
+      say(`network: bridge ${l.network.bridge} ${l.network.gateway} on ${l.network.subnet}; a namespace per node and etcd member`);
+    }
     failedLog = `${l.etcdDir}/etcd-*.log`;
     const etcd = await startEtcdCluster({
       dir: l.etcdDir,
       members: o.etcd,
-      host: HOST,
+      hosts: l.etcd.map((e) => e.host),
+      netns: l.etcd.map((e) => e.netns),
       clientPorts: l.etcd.map((e) => e.clientPort),
       peerPorts: l.etcd.map((e) => e.peerPort),
       onProgress: (m) => say(`etcd: ${m}`),
     });
-    state.etcd = etcd.members.map((m) => ({ name: m.name, clientUrl: m.clientUrl, pid: m.pid }));
+    state.etcd = etcd.members.map((m) => ({ name: m.name, clientUrl: m.clientUrl, pid: m.pid, ...(m.netns ? { netns: m.netns } : {}) }));
     writeClusterFile(l.dir, state); // from here on `down` can clean up, even after a Ctrl-C
 
     for (const n of l.nodes) {
       failedLog = n.logFile;
       const pid = spawnAgent(n, owner);
-      state.nodes.push({ name: n.name, host: HOST, pgPort: n.pgPort, apiUrl: `http://${HOST}:${n.apiPort}`, dataDir: n.dataDir, agentPid: pid });
+      state.nodes.push({ name: n.name, host: n.host, pgPort: n.pgPort, apiUrl: `http://${n.host}:${n.apiPort}`, dataDir: n.dataDir, agentPid: pid, ...(n.netns ? { netns: n.netns } : {}) });
       writeClusterFile(l.dir, state);
-      say(`${n.name}: agent started (pid ${pid}), PostgreSQL on ${HOST}:${n.pgPort}, API on ${HOST}:${n.apiPort}`);
+      say(`${n.name}: agent started (pid ${pid}), PostgreSQL on ${n.host}:${n.pgPort}, API on ${n.host}:${n.apiPort}${n.netns ? ` (namespace ${n.netns})` : ""}`);
     }
 
     failedLog = l.haproxyLog;
@@ -124,7 +134,7 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
         primaryPort: l.proxyPort,
         replicaPort: l.replicaProxyPort,
         statsPort: l.statsPort,
-        backends: l.nodes.map((n) => ({ name: n.name, host: HOST, pgPort: n.pgPort, apiPort: n.apiPort })),
+        backends: l.nodes.map((n) => ({ name: n.name, host: n.host, pgPort: n.pgPort, apiPort: n.apiPort })),
       }),
     );
     const haproxyPid = await startHaproxy({ configFile: l.haproxyConfig, pidFile: l.haproxyPidFile, logFile: l.haproxyLog, host: HOST, statsPort: l.statsPort });
@@ -188,6 +198,10 @@ async function stopAll(dir: string, c: ClusterFile): Promise<string[]> {
       }
     }),
   );
+  if (c.network) {
+    destroyNetns(c.network);
+    stopped.push(`network: bridge ${c.network.bridge} and its namespaces`);
+  }
   return stopped;
 }
 
@@ -215,6 +229,7 @@ export interface NodeStatus {
   state: string;
   timeline?: number;
   lag?: number | string;
+  host: string;
   pgPort: number;
   apiUrl: string;
   agentPid: number;
@@ -252,6 +267,7 @@ export async function localStatus(dir: string): Promise<StatusReport> {
         state: m?.state ?? (agentRunning ? "unknown" : "agent stopped"),
         timeline: m?.timeline,
         lag: m?.lag,
+        host: n.host,
         pgPort: n.pgPort,
         apiUrl: n.apiUrl,
         agentPid: n.agentPid,
@@ -283,7 +299,7 @@ export function formatStatus(s: StatusReport): string {
       n.state,
       n.timeline ?? "-",
       n.lag ?? "-",
-      `${HOST}:${n.pgPort}`,
+      `${n.host}:${n.pgPort}`,
       pidCell(n.agentPid, n.agentRunning),
       pidCell(n.postmasterPid, n.postmasterRunning),
       n.agentRssKb === undefined ? "-" : `${(n.agentRssKb / 1024).toFixed(1)} MB`,

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import { isRunning as isAlive, signalIfAlive } from "../postgres/process";
+import { inNetns } from "./netns";
 
 /** Alive and not a zombie (a zombie has exited; its parent just has not reaped it yet). */
 export { isAlive };
@@ -19,6 +20,9 @@ export interface EtcdClusterOptions {
   members: number;
   /** Default 127.0.0.1. */
   host?: string;
+  /** Per member: its own address (overrides host) and network namespace (local up --netns). */
+  hosts?: string[];
+  netns?: (string | undefined)[];
   clientPorts: number[];
   peerPorts: number[];
   /** Default "hapg-local". */
@@ -38,6 +42,8 @@ export interface EtcdMemberInfo {
   pidFile: string;
   /** The command line it runs with (for restartEtcdMember). */
   args: string[];
+  /** The network namespace it runs in (local up --netns). */
+  netns?: string;
 }
 
 export interface EtcdCluster {
@@ -61,9 +67,9 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCl
   if (opts.clientPorts.length < n || opts.peerPorts.length < n) {
     throw new Error(`need ${n} client and peer ports (got ${opts.clientPorts.length} and ${opts.peerPorts.length})`);
   }
-  const host = opts.host ?? "127.0.0.1";
+  const hostOf = (i: number) => opts.hosts?.[i] ?? opts.host ?? "127.0.0.1";
   const names = Array.from({ length: n }, (_, i) => `etcd-${i + 1}`);
-  const peerUrls = names.map((_, i) => `http://${host}:${opts.peerPorts[i]}`);
+  const peerUrls = names.map((_, i) => `http://${hostOf(i)}:${opts.peerPorts[i]}`);
   const initialCluster = names.map((name, i) => `${name}=${peerUrls[i]}`).join(",");
   const binary = findEtcdBinary();
   fs.mkdirSync(opts.dir, { recursive: true });
@@ -71,7 +77,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCl
   const members: EtcdMemberInfo[] = [];
   try {
     for (let i = 0; i < n; i++) {
-      const clientUrl = `http://${host}:${opts.clientPorts[i]}`;
+      const clientUrl = `http://${hostOf(i)}:${opts.clientPorts[i]}`;
       const dataDir = path.join(opts.dir, `${names[i]}.data`);
       const args = [
         `--name=${names[i]}`,
@@ -97,6 +103,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCl
         logFile: path.join(opts.dir, `${names[i]}.log`),
         pidFile: path.join(opts.dir, `${names[i]}.pid`),
         args,
+        netns: opts.netns?.[i],
       };
       member.pid = spawnEtcd(binary, member);
       members.push(member);
@@ -138,7 +145,8 @@ function spawnEtcd(binary: string, member: EtcdMemberInfo): number {
   try {
     // ETCD_* variables are read as flags and conflict with ours: never inherit them.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCD_")));
-    const child = spawn(binary, member.args, { detached: true, stdio: ["ignore", log, log], env });
+    const { cmd, args } = inNetns(member.netns, binary, member.args);
+    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log], env });
     if (child.pid === undefined) throw new Error(`${member.name}: etcd did not start (see ${member.logFile})`);
     child.on("error", () => undefined); // reported through the health wait and the log
     child.unref();

@@ -82,7 +82,7 @@ export function restartNode(dir: string, name: string): number {
   // Paths of the node come from the layout, which does not depend on ports or counts.
   const slot = computeLayout({ dir, nodes: c.nodes.length, etcd: 0, basePort: DEFAULT_BASE_PORT }).nodes.find((s) => s.name === name);
   if (!slot) throw new Error(`${name}: not a node of the layout in ${dir}`);
-  const pid = spawnAgent(slot, serviceOwner());
+  const pid = spawnAgent({ ...slot, netns: n.netns }, serviceOwner());
   n.agentPid = pid;
   writeClusterFile(dir, c);
   return pid;

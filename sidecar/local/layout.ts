@@ -1,5 +1,6 @@
 /**
- * Where everything of a local cluster lives: ports on 127.0.0.1 and paths under DIR. Pure and
+ * Where everything of a local cluster lives: ports on 127.0.0.1 (with --netns: on each host's own
+ * address, see netns.ts) and paths under DIR. Pure and
  * deterministic, so `status`, `down` and `restartNode` find things again from DIR alone.
  *
  * Port layout from the base port P (default 15000):
@@ -13,6 +14,7 @@
  */
 import * as net from "node:net";
 import * as path from "node:path";
+import { NetnsPlan, planNetns } from "./netns";
 
 export const HOST = "127.0.0.1";
 export const DEFAULT_BASE_PORT = 15000;
@@ -43,10 +45,15 @@ export interface LocalOptions {
   retryTimeout: number;
   /** Synchronous replication (`--sync`, `--sync-strict`). Default "off". */
   synchronousMode: SyncMode;
+  /** Every node and etcd member in a network namespace of its own (`--netns`, root): partitions become possible. Default false. */
+  netns: boolean;
 }
 
 export interface EtcdSlot {
   name: string;
+  /** The address it listens on: 127.0.0.1, or its namespace's address. */
+  host: string;
+  netns?: string;
   clientPort: number;
   peerPort: number;
   dataDir: string;
@@ -54,6 +61,8 @@ export interface EtcdSlot {
 
 export interface NodeSlot {
   name: string;
+  host: string;
+  netns?: string;
   pgPort: number;
   apiPort: number;
   /** DIR/<name>: owned by the service user; holds data/, agent.json, agent.log. */
@@ -65,6 +74,8 @@ export interface NodeSlot {
 
 export interface Layout {
   dir: string;
+  /** The namespaces and bridge with --netns. */
+  network?: NetnsPlan;
   etcd: EtcdSlot[];
   nodes: NodeSlot[];
   proxyPort: number;
@@ -100,12 +111,15 @@ export function nodeName(i: number): string {
   return `node${i + 1}`;
 }
 
-export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "basePort">): Layout {
+export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "basePort"> & { netns?: boolean }): Layout {
   const dir = path.resolve(o.dir);
   const P = o.basePort;
+  const network = o.netns ? planNetns(P, o.etcd, o.nodes) : undefined;
   const etcd = Array.from({ length: o.etcd }, (_, i) => ({
     // Names and data dirs as startEtcdCluster lays them out under DIR/etcd.
     name: `etcd-${i + 1}`,
+    host: network?.etcd[i].address ?? HOST,
+    netns: network?.etcd[i].netns,
     clientPort: P + i,
     peerPort: P + 10 + i,
     dataDir: path.join(dir, "etcd", `etcd-${i + 1}.data`),
@@ -114,6 +128,8 @@ export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "
     const nodeDir = path.join(dir, nodeName(i));
     return {
       name: nodeName(i),
+      host: network?.nodes[i].address ?? HOST,
+      netns: network?.nodes[i].netns,
       pgPort: P + 100 + i,
       apiPort: P + 200 + i,
       nodeDir,
@@ -126,6 +142,7 @@ export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "
   const haproxyDir = path.join(dir, "haproxy");
   return {
     dir,
+    network,
     etcd,
     nodes,
     proxyPort: P + 20,
@@ -143,16 +160,21 @@ export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "
   };
 }
 
-/** Every port the layout uses, with what it is for (used in the "port taken" message). */
+/** Every port the layout uses on 127.0.0.1, with what it is for (used in the "port taken" message). */
 export function portsOf(l: Layout): { port: number; use: string }[] {
+  const proxy = [
+    { port: l.proxyPort, use: "HAProxy primary" },
+    { port: l.replicaProxyPort, use: "HAProxy replicas" },
+    { port: l.statsPort, use: "HAProxy stats" },
+  ];
+  // With --netns the members listen in namespaces of their own; only HAProxy is on the host's loopback.
+  if (l.network) return proxy;
   return [
     ...l.etcd.flatMap((e) => [
       { port: e.clientPort, use: `${e.name} client` },
       { port: e.peerPort, use: `${e.name} peer` },
     ]),
-    { port: l.proxyPort, use: "HAProxy primary" },
-    { port: l.replicaProxyPort, use: "HAProxy replicas" },
-    { port: l.statsPort, use: "HAProxy stats" },
+    ...proxy,
     ...l.nodes.flatMap((n) => [
       { port: n.pgPort, use: `${n.name} PostgreSQL` },
       { port: n.apiPort, use: `${n.name} agent API` },
@@ -178,4 +200,4 @@ export async function assertPortsFree(l: Layout): Promise<void> {
 }
 
 /** Defaults of `hapg local up` (the agent timing defaults of sidecar/config/schema.ts). */
-export const DEFAULTS: Omit<LocalOptions, "dir"> = { nodes: 3, etcd: 3, basePort: DEFAULT_BASE_PORT, ttl: 4, loopWait: 1, retryTimeout: 1.5, synchronousMode: "off" };
+export const DEFAULTS: Omit<LocalOptions, "dir"> = { nodes: 3, etcd: 3, basePort: DEFAULT_BASE_PORT, ttl: 4, loopWait: 1, retryTimeout: 1.5, synchronousMode: "off", netns: false };

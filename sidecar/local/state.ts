@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { SYNC_MODES, SyncMode } from "./layout";
+import type { NetnsPlan } from "./netns";
 
 export interface ClusterFile {
   proxy: { host: string; port: number };
@@ -13,8 +14,10 @@ export interface ClusterFile {
   dsn: string;
   /** "off" | "on" (synchronousMode) | "strict" (synchronousModeStrict as well). */
   synchronousMode: SyncMode;
-  etcd: { name: string; clientUrl: string; pid: number }[];
-  nodes: { name: string; host: string; pgPort: number; apiUrl: string; dataDir: string; agentPid: number }[];
+  etcd: { name: string; clientUrl: string; pid: number; netns?: string }[];
+  nodes: { name: string; host: string; pgPort: number; apiUrl: string; dataDir: string; agentPid: number; netns?: string }[];
+  /** With --netns: the bridge and namespaces `down` removes. */
+  network?: NetnsPlan;
 }
 
 export type NodeEntry = ClusterFile["nodes"][number];
@@ -54,6 +57,14 @@ export function findNode(c: ClusterFile, name: string): NodeEntry {
   const n = c.nodes.find((x) => x.name === name);
   if (!n) throw new Error(`no node "${name}" in this cluster (nodes: ${c.nodes.map((x) => x.name).join(", ")})`);
   return n;
+}
+
+/** The cluster's DSN pointed at one node directly instead of the proxy. */
+export function nodeDsn(c: ClusterFile, node: Pick<NodeEntry, "host" | "pgPort">): string {
+  const u = new URL(c.dsn);
+  u.hostname = node.host;
+  u.port = String(node.pgPort);
+  return u.toString();
 }
 
 /** Patroni's /cluster member, the fields we use. */

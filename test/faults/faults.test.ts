@@ -9,47 +9,57 @@ import fs from "node:fs";
 import path from "node:path";
 import { localDown } from "../../sidecar/local/cluster";
 import { tempClusterDir } from "../../sidecar/local/demo";
-import { failures, RunReport, runScenario, SCENARIO_NAMES, ScenarioName, upOnFreePorts } from "./scenarios";
+import { netnsUnavailable } from "../../sidecar/local/netns";
+import { failures, RunReport, runScenario, upOnFreePorts } from "./harness";
+import { NETNS_SCENARIOS, SCENARIO_NAMES } from "./scenarios";
 
 /** Blocks of 300 ports in the fault suite's range (28000-28999); `npm run test:faults` uses 28600/28700. */
 const BASE_PORTS = [28000, 28300];
 const HEAL_BOUND_MS = 120_000;
 
+const verdicts = (r: RunReport) => {
+  assert.ok(r.acked > 0, "the writer got acknowledgements");
+  assert.equal(r.lost, 0, `acknowledged writes lost on the final primary: ${r.lostSample.join(", ")}`);
+  assert.deepEqual(r.splitBrain, [], "split-brain moments");
+  assert.ok(r.heal.healed, `healed: ${r.heal.problems.join("; ")}`);
+  assert.ok(r.timeToHealthMs !== null && r.timeToHealthMs < HEAL_BOUND_MS, `healthy again within ${HEAL_BOUND_MS} ms (${r.timeToHealthMs})`);
+  assert.deepEqual(failures(r), [], "every scenario check");
+};
+
+/** One cluster for a group of scenarios, one run each, the checker's verdicts asserted. */
+function suite(title: string, netns: boolean): void {
+  describe(title, function () {
+    this.timeout(180_000);
+    let dir: string | undefined;
+    const log: string[] = [];
+    const say = (l: string) => log.push(`${new Date().toISOString().slice(11, 19)} ${l}`);
+    const skip = netns ? netnsUnavailable() : undefined;
+
+    before(async function () {
+      if (skip) return this.skip();
+      this.timeout(200_000);
+      dir = tempClusterDir("hapg-faults-test-");
+      await upOnFreePorts(dir, BASE_PORTS, say, { netns });
+    });
+    after(async function () {
+      this.timeout(60_000);
+      if (!dir) return;
+      await localDown(dir).catch((e) => console.error(`localDown: ${(e as Error).message}`));
+      fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+    });
+    afterEach(function () {
+      if (this.currentTest?.state === "failed") console.error(log.join("\n"));
+      log.length = 0;
+    });
+
+    for (const s of SCENARIO_NAMES.filter((x) => NETNS_SCENARIOS.includes(x) === netns)) {
+      it(`${s}: nothing acknowledged lost, no split brain, healed`, async () => verdicts(await runScenario(dir!, s, say)));
+    }
+  });
+}
+
 describe("fault suite (synchronous mode, one run per scenario)", function () {
-  this.timeout(180_000);
-  let dir: string;
-  const log: string[] = [];
-  const say = (l: string) => log.push(`${new Date().toISOString().slice(11, 19)} ${l}`);
-
-  before(async function () {
-    this.timeout(200_000);
-    dir = tempClusterDir("hapg-faults-test-");
-    await upOnFreePorts(dir, BASE_PORTS);
-  });
-  after(async function () {
-    this.timeout(60_000);
-    await localDown(dir).catch((e) => console.error(`localDown: ${(e as Error).message}`));
-    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === "failed") console.error(log.join("\n"));
-    log.length = 0;
-  });
-
-  const verdicts = (r: RunReport) => {
-    assert.ok(r.acked > 0, "the writer got acknowledgements");
-    assert.equal(r.lost, 0, `acknowledged writes lost on the final primary: ${r.lostSample.join(", ")}`);
-    assert.deepEqual(r.splitBrain, [], "split-brain moments");
-    assert.ok(r.heal.healed, `healed: ${r.heal.problems.join("; ")}`);
-    assert.ok(r.timeToHealthMs !== null && r.timeToHealthMs < HEAL_BOUND_MS, `healthy again within ${HEAL_BOUND_MS} ms (${r.timeToHealthMs})`);
-    assert.deepEqual(failures(r), [], "every scenario check");
-  };
-
-  const SKIP: Partial<Record<ScenarioName, string>> = {};
-
-  for (const s of SCENARIO_NAMES) {
-    const title = `${s}: nothing acknowledged lost, no split brain, healed`;
-    if (SKIP[s]) it.skip(`${title} (${SKIP[s]})`);
-    else it(title, async () => verdicts(await runScenario(dir, s, say)));
-  }
+  suite("on loopback", false);
+  // Skipped, with the reason, where namespaces cannot be made (not root, no iproute2/iptables).
+  suite("partitions: every member in a network namespace of its own", true);
 });

@@ -1,16 +1,19 @@
 /**
  * `npm run test:faults [-- --runs N] [--scenarios a,b] [--base-port P] [--json]`
  *
- * One local cluster in synchronous mode (loopback only); every scenario N times (default 1) with a
- * tracked writer through the proxy; the checker's verdicts per run; a table (scenario, runs,
- * acknowledged writes, lost, split-brain moments, outage median, time to full health) and the JSON.
- * Exits 1 when any run failed a verdict. The cluster is always torn down.
+ * A local cluster in synchronous mode on loopback, then one whose members have network namespaces
+ * of their own for the partitions (root; skipped with the reason otherwise); every scenario N times
+ * (default 1) with a tracked writer through the proxy; the checker's verdicts per run; a table
+ * (scenario, runs, acknowledged writes, lost, split-brain moments, outage median, time to full
+ * health) and the JSON. Exits 1 when any run failed a verdict. Every cluster is always torn down.
  */
 import { Command } from "commander";
 import { median } from "../../sidecar/local/checker";
 import { newTable } from "../../sidecar/local/cluster";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
-import { DESCRIPTIONS, failures, RunReport, runScenario, SCENARIO_NAMES, ScenarioName, upOnFreePorts } from "./scenarios";
+import { netnsUnavailable } from "../../sidecar/local/netns";
+import { failures, RunReport, runScenario, upOnFreePorts } from "./harness";
+import { DESCRIPTIONS, NETNS_SCENARIOS, SCENARIO_NAMES, ScenarioName } from "./scenarios";
 
 const progress = (s: string) => process.stderr.write(`[faults ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
@@ -45,26 +48,38 @@ async function main(): Promise<void> {
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs: must be a positive integer");
   if (opts.basePort < 28000 || opts.basePort + 299 > 28999) progress(`note: base port ${opts.basePort} is outside the fault suite's range 28000-28999`);
 
-  const { dir, teardown } = tempClusterWithTeardown("hapg-faults-", progress);
   const reports: RunReport[] = [];
   const t0 = Date.now();
-  try {
-    progress(`starting a 3-node cluster in synchronous mode in ${dir} (base port ${opts.basePort})`);
-    const fallback = opts.basePort === 28600 ? [28600, 28700] : [opts.basePort];
-    await upOnFreePorts(dir, fallback, (l) => progress(`up: ${l}`));
-    for (const s of scenarios) {
-      for (let i = 1; i <= opts.runs; i++) {
-        progress(`${s} run ${i}/${opts.runs}: ${DESCRIPTIONS[s]}`);
-        const r = await runScenario(dir, s, progress);
-        reports.push(r);
-        const f = failures(r);
-        progress(
-          `${s} run ${i}/${opts.runs}: ${r.formerPrimary} → ${r.newPrimary ?? "?"}, ${r.acked} acked, ${r.lost} lost, ${r.splitBrain.length} split-brain, longest write pause ${r.pauseMs ?? "-"} ms, healthy after ${r.timeToHealthMs ?? "-"} ms: ${f.length ? `FAILED (${f.join("; ")})` : "ok"}`,
-        );
-      }
+  const fallback = opts.basePort === 28600 ? [28600, 28700] : [opts.basePort];
+  // Loopback first; the partitions on a second cluster whose members have namespaces of their own.
+  const groups = [
+    { netns: false, scenarios: scenarios.filter((s) => !NETNS_SCENARIOS.includes(s)) },
+    { netns: true, scenarios: scenarios.filter((s) => NETNS_SCENARIOS.includes(s)) },
+  ];
+  for (const g of groups.filter((x) => x.scenarios.length)) {
+    const why = g.netns ? netnsUnavailable() : undefined;
+    if (why) {
+      progress(`skipping ${g.scenarios.join(", ")}: ${why}`);
+      continue;
     }
-  } finally {
-    await teardown();
+    const { dir, teardown } = tempClusterWithTeardown("hapg-faults-", progress);
+    try {
+      progress(`starting a 3-node cluster in synchronous mode in ${dir} (base port ${fallback[0]}${g.netns ? ", a network namespace per member" : ", loopback"})`);
+      await upOnFreePorts(dir, fallback, (l) => progress(`up: ${l}`), { netns: g.netns });
+      for (const s of g.scenarios) {
+        for (let i = 1; i <= opts.runs; i++) {
+          progress(`${s} run ${i}/${opts.runs}: ${DESCRIPTIONS[s]}`);
+          const r = await runScenario(dir, s, progress);
+          reports.push(r);
+          const f = failures(r);
+          progress(
+            `${s} run ${i}/${opts.runs}: ${r.formerPrimary} → ${r.newPrimary ?? "?"}, ${r.acked} acked, ${r.lost} lost, ${r.splitBrain.length} split-brain, longest write pause ${r.pauseMs ?? "-"} ms, healthy after ${r.timeToHealthMs ?? "-"} ms: ${f.length ? `FAILED (${f.join("; ")})` : "ok"}`,
+          );
+        }
+      }
+    } finally {
+      await teardown();
+    }
   }
   const summary = summarize(reports, scenarios);
   if (!opts.json) {

@@ -1,26 +1,25 @@
 /**
- * The fault suite's scenarios on a local cluster (loopback only) in synchronous mode. One run: wait
- * until the cluster is healthy, start a tracked writer through the proxy, inject the fault, repair
- * it, wait for full health, stop the writer, then the checker's verdicts: acknowledged writes lost on
- * the final primary, split-brain moments, healed, and the scenario's own checks.
+ * The fault suite's scenarios, in synchronous mode. All but the partitions run on a local cluster on
+ * loopback; the partitions (partitions.ts) need one whose members have namespaces of their own.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Ack, acksAfter, HealVerdict, judgeHealed, SplitBrainMoment, splitBrainMoments } from "../../sidecar/local/checker";
+import { acksAfter } from "../../sidecar/local/checker";
 import { EtcdMemberInfo, isAlive as etcdAlive, restartEtcdMember, stopEtcdMember } from "../../sidecar/local/etcd";
-import { crashPostgres, keepNodeLogs, killNode, postmasterPid, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
-import { localUp } from "../../sidecar/local/cluster";
+import { crashPostgres, killNode, postmasterPid, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary } from "../../sidecar/local/faults";
 import { computeLayout, DEFAULT_BASE_PORT } from "../../sidecar/local/layout";
-import { apiStatus, ClusterFile, fetchCluster, findNode, readClusterFile, writeClusterFile } from "../../sidecar/local/state";
-import { childPids, isRunning, sleep } from "../../sidecar/postgres/process";
-import { countLost, measureOutage } from "../../sidecar/local/writer";
-import { TrackedWriter } from "./workload";
-import { dsnWithPort, query } from "../helpers/pg-client";
+import { apiStatus, ClusterFile, fetchCluster, findNode, nodeDsn, readClusterFile, writeClusterFile } from "../../sidecar/local/state";
+import { childPids, sleep } from "../../sidecar/postgres/process";
+import { query } from "../helpers/pg-client";
+import { check, checkNoOtherPrimary, Ctx, failoverTarget, Injected, restartWhenGone, Say, syncStandbyOf, TTL_S, watchPrimaries } from "./context";
+import { partitionFromEtcd, partitionFromReplicas } from "./partitions";
 
 export const SCENARIO_NAMES = [
   "crash-node",
   "crash-pg",
   "freeze-node",
+  "partition-from-etcd",
+  "partition-from-replicas",
   "etcd-member-lost",
   "etcd-quorum-lost",
   "whole-cluster-restart",
@@ -29,81 +28,8 @@ export const SCENARIO_NAMES = [
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
-/** The agents' ttl in the local cluster (DEFAULTS.ttl), seconds. */
-export const TTL_S = 4;
-
-export interface Check {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
-
-export interface RunReport {
-  scenario: ScenarioName;
-  formerPrimary: string;
-  newPrimary?: string;
-  acked: number;
-  lost: number;
-  lostSample: number[];
-  splitBrain: SplitBrainMoment[];
-  /** Fault → the ack that ended the longest pause in writes (measureOutage's outageMs, as in bench:failover). */
-  outageMs: number | null;
-  /** The longest pause between acks from the fault on: the outage the clients saw (near 0 when writes never stopped). */
-  pauseMs: number | null;
-  /** Fault → every member healthy again (one leader, all others streaming). */
-  timeToHealthMs: number | null;
-  heal: HealVerdict;
-  checks: Check[];
-  /** Distinct errors the writer saw from the fault on (first 5), to tell what the outage looked like. */
-  writerErrors: string[];
-  /** Where node logs were kept when something failed. */
-  logs?: string[];
-}
-
-type Say = (line: string) => void;
-
-interface Ctx {
-  dir: string;
-  c: ClusterFile;
-  leader: string;
-  writer: TrackedWriter;
-  say: Say;
-  checks: Check[];
-}
-
-interface Injected {
-  faultAt: number;
-  newPrimary?: string;
-}
-
-const check = (ctx: Ctx, name: string, ok: boolean, detail: string) => ctx.checks.push({ name, ok, detail });
-
-/** The sync key: the standby the leader recorded as synchronous (who may be promoted), via any live etcd member. */
-export async function readSyncKey(c: ClusterFile): Promise<{ leader: string; sync_standby: string | null } | undefined> {
-  const key = Buffer.from("/service/local/sync").toString("base64");
-  for (const e of c.etcd) {
-    try {
-      const res = await fetch(`${e.clientUrl}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key }), signal: AbortSignal.timeout(1000) });
-      const body = (await res.json()) as { kvs?: { value: string }[] };
-      if (!body.kvs?.length) return undefined;
-      return JSON.parse(Buffer.from(body.kvs[0].value, "base64").toString()) as { leader: string; sync_standby: string | null };
-    } catch {
-      /* next member */
-    }
-  }
-  return undefined;
-}
-
-/** Waits until the sync key names the current leader and a standby (the steady state in synchronous mode). */
-async function syncStandbyOf(c: ClusterFile, leader: string, timeoutMs = 30_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await readSyncKey(c);
-    if (s && s.leader === leader && s.sync_standby) return s.sync_standby;
-    if (Date.now() > deadline) throw new Error(`the sync key does not name ${leader} with a standby within ${timeoutMs} ms (it holds ${JSON.stringify(s)})`);
-    await sleep(200);
-  }
-}
+/** The scenarios that need every member in a network namespace of its own (local up --netns, root). */
+export const NETNS_SCENARIOS: readonly ScenarioName[] = ["partition-from-etcd", "partition-from-replicas"];
 
 // ---------- etcd members, stopped and restarted by pid (cluster.json keeps the new pid for `down`) ----------
 
@@ -135,19 +61,7 @@ async function restartEtcd(dir: string, infos: EtcdMemberInfo[], say: Say): Prom
   writeClusterFile(dir, c);
 }
 
-// ---------- the scenarios ----------
-
-/** Which member a failover promoted: the first other member to answer /primary 200. */
-async function failoverTarget(ctx: Ctx, syncStandby: string): Promise<string> {
-  const next = await waitForPrimary(ctx.dir, { exclude: [ctx.leader], timeoutMs: 30_000 });
-  check(ctx, "promoted the standby named in the sync key", next === syncStandby, `sync key named ${syncStandby}; ${next} was promoted`);
-  return next;
-}
-
-async function restartWhenGone(ctx: Ctx, name: string): Promise<void> {
-  await waitAgentGone(ctx.dir, name, 30_000);
-  restartNode(ctx.dir, name);
-}
+// ---------- the scenarios on loopback ----------
 
 async function crashNode(ctx: Ctx): Promise<Injected> {
   const sync = await syncStandbyOf(ctx.c, ctx.leader);
@@ -232,24 +146,9 @@ async function etcdMemberLost(ctx: Ctx): Promise<Injected> {
 async function etcdQuorumLost(ctx: Ctx): Promise<Injected> {
   const victims = ctx.c.etcd.slice(1, 3).map((e) => e.name);
   const infos = etcdInfos(ctx.dir, victims);
-  const primaries = new Map<string, number>(); // member → last time it answered /primary 200
-  const primaryTimes = new Map<string, number[]>();
   const faultAt = Date.now();
-  let watching = true;
   // Watches /primary on every node from the SIGTERM on, through the whole outage.
-  const watcher = (async () => {
-    while (watching) {
-      const c = readClusterFile(ctx.dir);
-      const codes = await Promise.all(c.nodes.map((n) => apiStatus(n, "/primary", 300)));
-      const now = Date.now();
-      codes.forEach((s, i) => {
-        if (s !== 200) return;
-        primaries.set(c.nodes[i].name, now);
-        primaryTimes.set(c.nodes[i].name, [...(primaryTimes.get(c.nodes[i].name) ?? []), now]);
-      });
-      await sleep(200);
-    }
-  })();
+  const watcher = watchPrimaries(ctx.dir);
   try {
     await stopEtcd(infos);
     // etcd's graceful stop can take seconds, and the leader may renew its lease until the second
@@ -257,8 +156,7 @@ async function etcdQuorumLost(ctx: Ctx): Promise<Injected> {
     const goneAt = Date.now();
     ctx.say(`  ${victims.join(", ")} gone ${goneAt - faultAt} ms after SIGTERM`);
     await sleep(TTL_S * 1000 + 3000);
-    watching = false;
-    await watcher;
+    const primaries = await watcher.stop();
     const r = ctx.writer.snapshot();
     const lastAck = r.acks.filter((a) => a.at > goneAt).pop()?.at;
     const limit = goneAt + TTL_S * 1000;
@@ -268,9 +166,8 @@ async function etcdQuorumLost(ctx: Ctx): Promise<Injected> {
       lastAck === undefined || lastAck <= limit,
       lastAck === undefined ? "no ack after quorum was lost" : `last ack ${lastAck - goneAt} ms after quorum was lost`,
     );
-    const others = [...primaries.keys()].filter((n) => n !== ctx.leader);
-    check(ctx, "no member promoted without quorum", others.length === 0, others.length ? `${others.join(", ")} answered /primary 200` : "none did");
-    const lastPrimary = [...(primaryTimes.get(ctx.leader) ?? [])].filter((t) => t > goneAt).pop();
+    checkNoOtherPrimary(ctx, primaries, "no member promoted without quorum");
+    const lastPrimary = [...(primaries.get(ctx.leader) ?? [])].filter((t) => t > goneAt).pop();
     check(
       ctx,
       "the old leader stopped answering /primary within ttl",
@@ -278,8 +175,7 @@ async function etcdQuorumLost(ctx: Ctx): Promise<Injected> {
       lastPrimary === undefined ? "never after quorum was lost" : `last 200 ${lastPrimary - goneAt} ms after quorum was lost`,
     );
   } finally {
-    watching = false;
-    await watcher;
+    await watcher.stop();
     await restartEtcd(ctx.dir, infos, ctx.say);
   }
   const newPrimary = await waitForPrimary(ctx.dir, { timeoutMs: 60_000 });
@@ -309,7 +205,7 @@ async function wholeClusterRestart(ctx: Ctx): Promise<Injected> {
 async function laggingReplica(ctx: Ctx): Promise<Injected> {
   const sync = await syncStandbyOf(ctx.c, ctx.leader);
   const lagging = ctx.c.nodes.find((n) => n.name !== ctx.leader && n.name !== sync)!;
-  const laggingDsn = dsnWithPort(ctx.c.dsn, lagging.pgPort);
+  const laggingDsn = nodeDsn(ctx.c, lagging);
   await query(laggingDsn, "SELECT pg_wal_replay_pause()");
   ctx.say(`  paused replay on ${lagging.name} (async); sync standby ${sync}`);
   let f;
@@ -363,10 +259,12 @@ async function faultAfterJoin(ctx: Ctx): Promise<Injected> {
   return { faultAt: f.at, newPrimary: newPrimary ?? (await waitForPrimary(ctx.dir, { timeoutMs: 60_000 })) };
 }
 
-const INJECT: Record<ScenarioName, (ctx: Ctx) => Promise<Injected>> = {
+export const INJECT: Record<ScenarioName, (ctx: Ctx) => Promise<Injected>> = {
   "crash-node": crashNode,
   "crash-pg": crashPg,
   "freeze-node": freezeNode,
+  "partition-from-etcd": partitionFromEtcd,
+  "partition-from-replicas": partitionFromReplicas,
   "etcd-member-lost": etcdMemberLost,
   "etcd-quorum-lost": etcdQuorumLost,
   "whole-cluster-restart": wholeClusterRestart,
@@ -378,161 +276,11 @@ export const DESCRIPTIONS: Record<ScenarioName, string> = {
   "crash-node": "kill -9 agent + PostgreSQL of the leader",
   "crash-pg": "kill -9 postmaster of the leader",
   "freeze-node": "SIGSTOP leader's agent + postgres, SIGCONT after a new leader",
+  "partition-from-etcd": "drop all packets between the leader and etcd (clients still reach it), then heal",
+  "partition-from-replicas": "drop all packets between the leader and the other nodes (etcd still reaches it), then heal",
   "etcd-member-lost": "stop 1 of 3 etcd members, restart it",
   "etcd-quorum-lost": "stop 2 of 3 etcd members, restart them",
   "whole-cluster-restart": "SIGTERM all agents, start in another order",
   "lagging-replica": "pause replay on the async replica, kill -9 the leader",
   "fault-after-join": "wipe + rejoin the sync standby, kill -9 the leader once it is in /cluster",
 };
-
-/** The application_names streaming from the leader (pg_stat_replication), undefined when unreadable. */
-async function streamingFrom(c: ClusterFile, leader: string): Promise<string[] | undefined> {
-  try {
-    const rows = await query<{ name: string }>(dsnWithPort(c.dsn, findNode(c, leader).pgPort), "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming'");
-    return rows.map((r) => r.name);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Healed per the checker, retried for up to timeoutMs (the leader's pg_stat_replication may trail /cluster by a moment). */
-async function verifyHealed(dir: string, formerPrimary: string, timeoutMs: number): Promise<HealVerdict> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const c = readClusterFile(dir);
-    const cl = await fetchCluster(c);
-    const leader = cl?.members.find((m) => m.role === "leader")?.name;
-    const v = judgeHealed(
-      cl,
-      c.nodes.map((n) => n.name),
-      leader ? await streamingFrom(c, leader) : undefined,
-      formerPrimary,
-    );
-    if (v.healed || Date.now() > deadline) return v;
-    await sleep(300);
-  }
-}
-
-/** Restores a whole cluster after a failed run so the next scenario starts from one (reinit of anything not healthy). */
-async function salvage(dir: string, say: Say): Promise<void> {
-  const c = readClusterFile(dir);
-  for (const n of c.nodes) {
-    if (!isRunning(n.agentPid)) {
-      say(`  salvage: restarting ${n.name}`);
-      restartNode(dir, n.name);
-    }
-  }
-  try {
-    await waitHealthy(dir, 60_000);
-    return;
-  } catch (e) {
-    say(`  salvage: ${(e as Error).message.split("\n")[0]}`);
-  }
-  const cl = await fetchCluster(readClusterFile(dir));
-  const leader = cl?.members.find((m) => m.role === "leader")?.name;
-  for (const n of readClusterFile(dir).nodes) {
-    const m = cl?.members.find((x) => x.name === n.name);
-    if (n.name !== leader && (!m || m.state !== "streaming")) {
-      say(`  salvage: re-initialising ${n.name}`);
-      await reinitNode(dir, n.name);
-    }
-  }
-  await waitHealthy(dir, 120_000);
-}
-
-/** One run of one scenario on the cluster in dir. Never throws for a failed verdict (it is in the report); throws when the harness itself fails. */
-export async function runScenario(dir: string, scenario: ScenarioName, say: Say = () => undefined): Promise<RunReport> {
-  const leader = await waitHealthy(dir, 120_000, (l) => say(`  before: ${l}`));
-  const c = readClusterFile(dir);
-  const writer = new TrackedWriter(c.dsn, c.nodes, 2);
-  await writer.start();
-  const checks: Check[] = [];
-  const ctx: Ctx = { dir, c, leader, writer, say, checks };
-  let injected: Injected | undefined;
-  let healthyAt: number | undefined;
-  let acks: Ack[] = [];
-  let result;
-  const logs: string[] = [];
-  try {
-    await sleep(1000);
-    injected = await INJECT[scenario](ctx);
-    try {
-      await waitHealthy(dir, 120_000, (l) => say(`  heal: ${l}`));
-      healthyAt = Date.now();
-    } catch (e) {
-      check(ctx, "healed within 120 s", false, (e as Error).message);
-    }
-    await sleep(1000); // writes on the final primary
-  } catch (e) {
-    check(ctx, "scenario ran", false, (e as Error).message);
-  } finally {
-    result = await writer.stop();
-    acks = result.acks;
-  }
-  const heal = await verifyHealed(dir, leader, healthyAt ? 10_000 : 1000);
-  const final = heal.leader ?? (await waitForPrimary(dir, { timeoutMs: 30_000 }).catch(() => undefined));
-  let lost = { lost: -1, sample: [] as number[] };
-  if (final) {
-    const finalDsn = dsnWithPort(c.dsn, findNode(readClusterFile(dir), final).pgPort);
-    lost = await countLost(finalDsn, result.ackedIds).catch((e: Error) => {
-      check(ctx, "lost writes counted", false, e.message);
-      return { lost: -1, sample: [] };
-    });
-  }
-  const faultAt = injected?.faultAt;
-  const outage = faultAt ? measureOutage(result, faultAt) : undefined;
-  const report: RunReport = {
-    scenario,
-    formerPrimary: leader,
-    newPrimary: injected?.newPrimary,
-    acked: result.ackedIds.length,
-    lost: lost.lost,
-    lostSample: lost.sample,
-    splitBrain: splitBrainMoments(acks),
-    outageMs: outage?.outageMs ?? null,
-    pauseMs: outage?.gapMs ?? null,
-    timeToHealthMs: healthyAt && faultAt ? healthyAt - faultAt : null,
-    heal,
-    checks,
-    writerErrors: [...new Set(result.failures.filter((f) => faultAt !== undefined && f.at >= faultAt).map((f) => f.error.slice(0, 160)))].slice(0, 5),
-  };
-  if (!verdictOk(report)) {
-    for (const n of readClusterFile(dir).nodes) logs.push(keepNodeLogs(dir, n.name, `faults-${scenario}`));
-    report.logs = logs;
-    say(`  FAILED: ${failures(report).join("; ")} (logs in ${logs.join(", ")})`);
-    await salvage(dir, say);
-  }
-  return report;
-}
-
-/** Everything that failed in a run, human-readable (empty = the run passed). */
-export function failures(r: RunReport): string[] {
-  const out: string[] = [];
-  if (r.acked === 0) out.push("no write was acknowledged");
-  if (r.lost !== 0) out.push(r.lost < 0 ? "lost writes not counted" : `${r.lost} acknowledged write(s) lost (${r.lostSample.join(", ")})`);
-  for (const m of r.splitBrain) out.push(`split brain: ${m.member} (tl ${m.timeline}) acked ${m.acks} write(s) after ${m.against} (tl ${m.againstTimeline})`);
-  if (!r.heal.healed) out.push(`not healed: ${r.heal.problems.join("; ")}`);
-  for (const c of r.checks) if (!c.ok) out.push(`${c.name}: ${c.detail}`);
-  return out;
-}
-
-export function verdictOk(r: RunReport): boolean {
-  return failures(r).length === 0;
-}
-
-/**
- * localUp in synchronous mode on the first base port whose ports are free (28000-28999 is below
- * Linux's ephemeral range, but another program may still hold one of them).
- */
-export async function upOnFreePorts(dir: string, basePorts: readonly number[], say?: Say): Promise<{ c: ClusterFile; basePort: number }> {
-  for (const [i, basePort] of basePorts.entries()) {
-    try {
-      const c = await localUp({ dir, basePort, synchronousMode: "on", timeoutMs: 150_000, progress: say });
-      return { c, basePort };
-    } catch (e) {
-      if (!/already in use/.test((e as Error).message) || i === basePorts.length - 1) throw e;
-      say?.(`base port ${basePort}: ${(e as Error).message.split("\n")[0]}; trying ${basePorts[i + 1]}`);
-    }
-  }
-  throw new Error("no base port given");
-}

@@ -1,0 +1,107 @@
+/**
+ * What every fault scenario shares: the run's context (cluster, leader, tracked writer, checks), the
+ * sync key, and the waits for a failover.
+ */
+import { restartNode, waitAgentGone, waitForPrimary } from "../../sidecar/local/faults";
+import { apiStatus, ClusterFile, readClusterFile } from "../../sidecar/local/state";
+import { sleep } from "../../sidecar/postgres/process";
+import { TrackedWriter } from "./workload";
+
+/** The agents' ttl in the local cluster (DEFAULTS.ttl), seconds. */
+export const TTL_S = 4;
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export type Say = (line: string) => void;
+
+export interface Ctx {
+  dir: string;
+  c: ClusterFile;
+  leader: string;
+  writer: TrackedWriter;
+  say: Say;
+  checks: Check[];
+}
+
+export interface Injected {
+  faultAt: number;
+  newPrimary?: string;
+}
+
+export const check = (ctx: Ctx, name: string, ok: boolean, detail: string) => ctx.checks.push({ name, ok, detail });
+
+/** The sync key: the standby the leader recorded as synchronous (who may be promoted), via any live etcd member. */
+export async function readSyncKey(c: ClusterFile): Promise<{ leader: string; sync_standby: string | null } | undefined> {
+  const key = Buffer.from("/service/local/sync").toString("base64");
+  for (const e of c.etcd) {
+    try {
+      const res = await fetch(`${e.clientUrl}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key }), signal: AbortSignal.timeout(1000) });
+      const body = (await res.json()) as { kvs?: { value: string }[] };
+      if (!body.kvs?.length) return undefined;
+      return JSON.parse(Buffer.from(body.kvs[0].value, "base64").toString()) as { leader: string; sync_standby: string | null };
+    } catch {
+      /* next member */
+    }
+  }
+  return undefined;
+}
+
+/** Waits until the sync key names the current leader and a standby (the steady state in synchronous mode). */
+export async function syncStandbyOf(c: ClusterFile, leader: string, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await readSyncKey(c);
+    if (s && s.leader === leader && s.sync_standby) return s.sync_standby;
+    if (Date.now() > deadline) throw new Error(`the sync key does not name ${leader} with a standby within ${timeoutMs} ms (it holds ${JSON.stringify(s)})`);
+    await sleep(200);
+  }
+}
+
+/** Which member a failover promoted: the first other member to answer /primary 200. */
+export async function failoverTarget(ctx: Ctx, syncStandby: string): Promise<string> {
+  const next = await waitForPrimary(ctx.dir, { exclude: [ctx.leader], timeoutMs: 30_000 });
+  check(ctx, "promoted the standby named in the sync key", next === syncStandby, `sync key named ${syncStandby}; ${next} was promoted`);
+  return next;
+}
+
+export async function restartWhenGone(ctx: Ctx, name: string): Promise<void> {
+  await waitAgentGone(ctx.dir, name, 30_000);
+  restartNode(ctx.dir, name);
+}
+
+/**
+ * Polls /primary on every node every 200 ms until stopped; returns, per member, the times it
+ * answered 200 (who acted as primary during a fault).
+ */
+export function watchPrimaries(dir: string): { stop: () => Promise<Map<string, number[]>> } {
+  const times = new Map<string, number[]>();
+  let watching = true;
+  const loop = (async () => {
+    while (watching) {
+      const c = readClusterFile(dir);
+      const codes = await Promise.all(c.nodes.map((n) => apiStatus(n, "/primary", 300)));
+      const now = Date.now();
+      codes.forEach((s, i) => {
+        if (s === 200) times.set(c.nodes[i].name, [...(times.get(c.nodes[i].name) ?? []), now]);
+      });
+      await sleep(200);
+    }
+  })();
+  return {
+    stop: async () => {
+      watching = false;
+      await loop;
+      return times;
+    },
+  };
+}
+
+/** A check that nobody but the leader answered /primary 200 while watched. */
+export function checkNoOtherPrimary(ctx: Ctx, primaries: Map<string, number[]>, name: string): void {
+  const others = [...primaries.keys()].filter((n) => n !== ctx.leader);
+  check(ctx, name, others.length === 0, others.length ? `${others.join(", ")} answered /primary 200` : "none did");
+}
