@@ -13,6 +13,21 @@ async function bootstrapped(opts: ConstructorParameters<typeof SimCluster>[0]): 
   return sim;
 }
 
+/** Runs until another member holds the leader key (max 15 fake s); when the cut-off leader stopped PostgreSQL and when another took over. */
+async function fenceAndTakeover(sim: SimCluster, oldName: string): Promise<{ t0: number; fencedAt?: number; newLeaderAt?: number }> {
+  const old = sim.node(oldName);
+  let fencedAt: number | undefined;
+  let newLeaderAt: number | undefined;
+  const t0 = sim.clock.now();
+  while (sim.clock.now() - t0 < 15_000 && newLeaderAt === undefined) {
+    await sim.run(50);
+    if (fencedAt === undefined && !old.pg.running) fencedAt = sim.clock.now();
+    const leader = sim.leaderName();
+    if (leader && leader !== oldName) newLeaderAt = sim.clock.now();
+  }
+  return { t0, fencedAt, newLeaderAt };
+}
+
 describe("simulated cluster (fake etcd, fake clock)", function () {
   this.timeout(60_000);
   let sim: SimCluster | undefined;
@@ -56,15 +71,7 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
     sim = await bootstrapped({ nodes: 3 });
     const old = sim.primaries()[0];
     old.dcs.setReachable(false);
-    let fencedAt: number | undefined;
-    let newLeaderAt: number | undefined;
-    const t0 = sim.clock.now();
-    while (sim.clock.now() - t0 < 15_000 && newLeaderAt === undefined) {
-      await sim.run(50);
-      if (fencedAt === undefined && !old.pg.running) fencedAt = sim.clock.now();
-      const leader = sim.leaderName();
-      if (leader && leader !== old.name) newLeaderAt = sim.clock.now();
-    }
+    const { t0, fencedAt, newLeaderAt } = await fenceAndTakeover(sim, old.name);
     assert.ok(fencedAt !== undefined, "the cut-off leader stopped PostgreSQL");
     assert.ok(newLeaderAt !== undefined, "another member took the leader key");
     assert.ok(fencedAt! < newLeaderAt!, `fenced at ${fencedAt} before the new leader at ${newLeaderAt}`);
@@ -85,15 +92,7 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
     await sim.run(1000); // the fence timer is re-armed (early) by the renewals of this second
     const old = sim.primaries()[0];
     old.dcs.setReachable(false, { hangMs: 10_000 }); // longer than ttl: only the fence timer can act in time
-    let fencedAt: number | undefined;
-    let newLeaderAt: number | undefined;
-    const t0 = sim.clock.now();
-    while (sim.clock.now() - t0 < 15_000 && newLeaderAt === undefined) {
-      await sim.run(50);
-      if (fencedAt === undefined && !old.pg.running) fencedAt = sim.clock.now();
-      const leader = sim.leaderName();
-      if (leader && leader !== old.name) newLeaderAt = sim.clock.now();
-    }
+    const { t0, fencedAt, newLeaderAt } = await fenceAndTakeover(sim, old.name);
     assert.ok(fencedAt !== undefined && newLeaderAt !== undefined, `fenced at ${fencedAt}, new leader at ${newLeaderAt}`);
     // The last renewal was sent before the cut: the fence is due by then + ttl − margin (3 s); 50 ms is the polling step.
     assert.ok(fencedAt - t0 <= 3000 + 50, `fenced ${fencedAt - t0} fake ms after the cut: the fence is due ttl − margin (3 s) after the last renewal`);
