@@ -13,6 +13,7 @@ import { fetchPeerViews } from "./ha/peers";
 import { createLogger } from "./log";
 import { findPgBinDir } from "./postgres/bin";
 import { PostgresManager } from "./postgres/manager";
+import { watchdogFromConfig } from "./watchdog/watchdog";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
@@ -51,6 +52,8 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     log: log.child({ component: "postgres" }),
   });
   const ttlMs = config.ttl * 1000;
+  // Probed before anything starts: mode "required" without a device is a startup error.
+  const watchdog = watchdogFromConfig(config, systemClock, log.child({ component: "watchdog" }));
   const driver = new HaDriver({
     self: {
       name: config.name,
@@ -71,6 +74,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     loopWaitMs: config.loopWait * 1000,
     ttlSeconds: config.ttl,
     fetchPeers: (members) => fetchPeerViews(members, Math.min(1000, config.retryTimeout * 1000)),
+    watchdog,
   });
   const api = new ApiServer({
     scope: config.cluster,

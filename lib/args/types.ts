@@ -4,6 +4,9 @@
  * resource is declared.
  */
 import * as pulumi from "@pulumi/pulumi";
+import type { WatchdogMode } from "../../sidecar/watchdog/plan";
+
+export type { WatchdogMode };
 
 /** How the load balancer reaches the primary. */
 export type Routing = "haproxy" | "direct";
@@ -144,6 +147,14 @@ export interface HaPostgresClusterArgs {
    */
   synchronousModeStrict?: boolean;
   /**
+   * Linux watchdog on the PostgreSQL nodes, for a leader whose agent freezes (a stalled VM, a stuck
+   * process) while PostgreSQL keeps taking writes: the kernel's softdog, loaded before the agent
+   * starts with a timeout derived from `timing.ttl`, resets the machine before the lease can expire.
+   * "automatic": used when the kernel has softdog, else the agent runs without it. "required": a
+   * node without a working watchdog never leads. "off": softdog is not loaded. Default: "automatic".
+   */
+  watchdog?: WatchdogMode;
+  /**
    * Cluster name: the etcd scope, the SSM path segment and the `Name` tag prefix.
    * Default: the component's resource name. Letters, digits, '-', max 40 characters.
    */
@@ -191,6 +202,7 @@ export interface ResolvedClusterArgs {
   maximumLagOnFailover: number;
   synchronousMode: boolean;
   synchronousModeStrict: boolean;
+  watchdog: WatchdogMode;
   clusterName: string;
   ssmParameterPrefix: string;
   agentBundle?: pulumi.asset.Archive;
@@ -224,5 +236,6 @@ export const DEFAULTS = {
   maximumLagOnFailover: 1048576,
   synchronousMode: false,
   synchronousModeStrict: false,
+  watchdog: "automatic",
   ssmParameterPrefix: "/ha-postgres",
 } as const;

@@ -97,6 +97,7 @@ const argsSchema = z
     maximumLagOnFailover: z.number().int("must be a whole number of bytes").min(0, "must be ≥ 0 bytes").optional(),
     synchronousMode: z.boolean({ message: "must be true or false" }).optional(),
     synchronousModeStrict: z.boolean({ message: "must be true or false" }).optional(),
+    watchdog: z.enum(["off", "automatic", "required"], { message: 'must be "automatic" (default), "required" or "off"' }).optional(),
     clusterName: z
       .string()
       .regex(/^[a-z][a-z0-9-]{0,39}$/, "must start with a letter and use only lower-case letters, digits and '-', at most 40 characters")
@@ -252,6 +253,7 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     maximumLagOnFailover: a.maximumLagOnFailover ?? DEFAULTS.maximumLagOnFailover,
     synchronousMode,
     synchronousModeStrict,
+    watchdog: a.watchdog ?? DEFAULTS.watchdog,
     clusterName,
     ssmParameterPrefix: a.ssmParameterPrefix ?? DEFAULTS.ssmParameterPrefix,
     agentBundle: a.agentBundle,

@@ -94,6 +94,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
             maximumLagOnFailover: args.maximumLagOnFailover,
             synchronousMode: args.synchronousMode,
             synchronousModeStrict: args.synchronousModeStrict,
+            watchdog: args.watchdog,
             routing: args.routing,
           },
         }),

@@ -4,7 +4,7 @@
  * parameter per stack. Unset keys keep the component's defaults; a misspelt key is an error.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { EtcdPlacement, HaPostgresClusterArgs, Routing, VolumeType } from "../args/types";
+import { EtcdPlacement, HaPostgresClusterArgs, Routing, VolumeType, WatchdogMode } from "../args/types";
 
 export const CONFIG_NAMESPACE = "ha-postgres";
 
@@ -42,6 +42,7 @@ export const STACK_CONFIG_KEYS = {
   maximumLagOnFailover: "maximumLagOnFailover",
   synchronousMode: "synchronousMode",
   synchronousModeStrict: "synchronousModeStrict",
+  watchdog: "watchdog",
   ssmParameterPrefix: "ssmParameterPrefix",
   tags: "tags (JSON object)",
 } as const;
@@ -98,6 +99,7 @@ export function argsFromStackConfig(config: pulumi.Config = new pulumi.Config(CO
       maximumLagOnFailover: config.getNumber("maximumLagOnFailover"),
       synchronousMode: config.getBoolean("synchronousMode"),
       synchronousModeStrict: config.getBoolean("synchronousModeStrict"),
+      watchdog: config.get("watchdog") as WatchdogMode | undefined,
       ssmParameterPrefix: config.get("ssmParameterPrefix"),
       tags: config.getObject<Record<string, string>>("tags"),
     }) ?? {}

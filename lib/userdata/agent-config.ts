@@ -52,6 +52,8 @@ export function renderAgentConfig(spec: HostSpec): AgentConfigInput {
     maximumLagOnFailover: pg.maximumLagOnFailover,
     synchronousMode: pg.synchronousMode,
     synchronousModeStrict: pg.synchronousModeStrict,
+    // The device is softdog's, loaded at boot with the timeout the agent plans (see ./watchdog.ts).
+    watchdog: { mode: pg.watchdog },
     log: { level: "info" },
   };
 }

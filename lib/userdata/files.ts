@@ -5,6 +5,7 @@
 import { NODE_PORTS } from "../args/types";
 import { NODE_PATHS, UNITS } from "./paths";
 import { HostSpec, Member } from "./spec";
+import { watchdogExecStartPre } from "./watchdog";
 
 /**
  * HAProxy on every PostgreSQL node: port 5000 goes to the member whose agent answers 200 on
@@ -144,6 +145,7 @@ export function renderAgentUnit(spec: HostSpec): string {
       ["Type", "simple"],
       ["User", "postgres"],
       ["Group", "postgres"],
+      ...watchdogExecStartPre(spec),
       ["ExecStart", `${NODE_PATHS.node} ${NODE_PATHS.cli} agent --config ${NODE_PATHS.agentConfig}`],
       ["Restart", "always"],
       ["RestartSec", "1"],

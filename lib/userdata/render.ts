@@ -11,6 +11,7 @@ import { renderBootScript } from "./boot-script";
 import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, renderHaproxyConfig, renderHaproxyUnit } from "./files";
 import { NODE_PATHS, UNITS } from "./paths";
 import { HostSpec } from "./spec";
+import { renderWatchdogFiles } from "./watchdog";
 
 /** EC2 rejects user-data over 16384 bytes (before base64). */
 export const USER_DATA_LIMIT_BYTES = 16384;
@@ -61,6 +62,7 @@ export function renderFiles(spec: HostSpec): WrittenFile[] {
       { path: NODE_PATHS.haproxyConfig, content: renderHaproxyConfig(spec.postgres.members), permissions: "0644" },
       { path: `${NODE_PATHS.systemdDir}/${UNITS.haproxy}`, content: renderHaproxyUnit(spec), permissions: "0644" },
       { path: `${NODE_PATHS.systemdDir}/${UNITS.agent}`, content: renderAgentUnit(spec), permissions: "0644" },
+      ...renderWatchdogFiles(spec),
     );
   }
   if (spec.etcd) {

@@ -1,3 +1,5 @@
+import type { WatchdogMode } from "../../sidecar/watchdog/plan";
+
 /**
  * Everything the user-data of one host depends on, as plain resolved values (no Outputs), so the
  * renderer is a pure function that tests call directly.
@@ -29,6 +31,8 @@ export interface PostgresHostSpec {
   /** The agent's synchronous mode switches (strict implies synchronousMode). */
   synchronousMode: boolean;
   synchronousModeStrict: boolean;
+  /** The agent's watchdog mode; softdog is loaded unless "off". */
+  watchdog: WatchdogMode;
   routing: "haproxy" | "direct";
 }
 

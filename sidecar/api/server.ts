@@ -8,6 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ClusterSnapshot } from "../dcs/types";
 import type { HaDriver } from "../ha/driver";
+import { watchdogFailed } from "../ha/watchdog-rules";
 import { AGENT_VERSION } from "../ha/member";
 import type { Logger } from "../log";
 import type { PgStatus, PostgresControl } from "../postgres/types";
@@ -109,6 +110,8 @@ export class ApiServer {
       replication: primary ? pg.replication : undefined,
       patroni: { version: AGENT_VERSION, scope: this.d.scope, name: this.d.name },
       ha: { leader: v.cluster?.leader?.name, holds_leader: v.holdsLeader, lease_valid: v.leaseValid, role: v.decision?.role, reason: v.decision?.reason },
+      // Patroni's field: the others' elections skip a member that refuses leadership for want of its watchdog.
+      watchdog_failed: watchdogFailed(v.watchdog) || undefined,
     };
   }
 }

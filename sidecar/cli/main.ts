@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /** The `hapg` CLI: `agent` runs the node agent; `local` runs a whole cluster on this machine. */
 import "../runtime";
+import { existsSync } from "node:fs";
 import { Command } from "commander";
 import { runAgent } from "../agent";
 import { loadAgentConfig } from "../config/load";
 import { ConfigError } from "../config/schema";
 import { AGENT_VERSION } from "../ha/member";
+import { missingDeviceProblem } from "../watchdog/plan";
 import { registerLocalCommands } from "./local";
 
 export function buildProgram(): Command {
@@ -22,7 +24,11 @@ export function buildProgram(): Command {
     .description("validate an agent config file and print the effective settings (passwords are never read)")
     .requiredOption("-c, --config <file>", "agent config file (YAML or JSON)")
     .action((opts: { config: string }) => {
-      console.log(JSON.stringify(loadAgentConfig(opts.config), null, 2));
+      const config = loadAgentConfig(opts.config);
+      // What the agent would refuse at start on this machine, beyond the file itself.
+      const missing = missingDeviceProblem(config.watchdog.mode, config.watchdog.device, existsSync(config.watchdog.device));
+      if (missing) throw new Error(missing);
+      console.log(JSON.stringify(config, null, 2));
     });
   program
     .command("node-init")

@@ -4,6 +4,7 @@
  * field and the fix, and never echoes secret values.
  */
 import { z } from "zod";
+import { watchdogTiming } from "../watchdog/plan";
 
 const hostPort = (defaultPort: number) =>
   z
@@ -111,6 +112,31 @@ export const agentConfigSchema = z
     /** With synchronousMode: when no standby can be synchronous, writes block instead of going asynchronous. */
     synchronousModeStrict: z.boolean().default(false),
     tags: tags.default({ nofailover: false, noloadbalance: false, failoverPriority: 1 }),
+    /**
+     * Linux watchdog (Patroni's `watchdog`), for the one case fencing cannot cover: a leader whose
+     * agent is frozen (SIGSTOP, a stalled VM) while PostgreSQL keeps taking writes. While leading, the
+     * agent pets the kernel watchdog on every lease renewal; frozen, it stops, and the kernel resets
+     * the machine before the lease can expire. README "Watchdog" has the arithmetic.
+     */
+    watchdog: z
+      .object({
+        /**
+         * "automatic" (default): used when the device exists and can be armed, else the agent runs
+         * without one (logged). "required": never lead without it (no device: a startup error).
+         * "off": never used.
+         */
+        mode: z.enum(["off", "automatic", "required"], { message: 'must be "off", "automatic" (default) or "required"' }).default("automatic"),
+        /** The watchdog device. Default "/dev/watchdog" (softdog's, and the first watchdog's legacy name). */
+        device: z.string().startsWith("/", "must be the absolute path of the device, e.g. /dev/watchdog").default("/dev/watchdog"),
+        /**
+         * Seconds from the reset of a stuck leader to the earliest expiry of its lease. Default: half
+         * the fence margin, i.e. 0.5 s with ttl ≥ 4; at most the fence margin − 0.25 s. The kernel
+         * timeout follows: floor(ttl − safetyMargin − 0.25) s, 3 s by default.
+         */
+        safetyMargin: z.number().positive("must be a number of seconds above 0, e.g. 0.5").optional(),
+      })
+      .strict()
+      .default({ mode: "automatic", device: "/dev/watchdog" }),
     log: z
       .object({ level: z.enum(["trace", "debug", "info", "warn", "error"]).default("info") })
       .strict()
@@ -131,6 +157,11 @@ export const agentConfigSchema = z
         path: ["ttl"],
         message: `ttl (${c.ttl}) leaves the leader less than one loopWait to renew before it must fence itself: raise ttl`,
       });
+    }
+    if (c.watchdog.mode !== "off" && c.ttl >= 2) {
+      for (const p of watchdogTiming({ ttl: c.ttl, fenceMarginS: fenceMarginSeconds(c), safetyMargin: c.watchdog.safetyMargin }).problems) {
+        ctx.addIssue({ code: "custom", path: p.field.split("."), message: p.message });
+      }
     }
     const syncCommit = String(c.postgres.parameters.synchronous_commit ?? "on").toLowerCase();
     if (c.synchronousMode && (syncCommit === "off" || syncCommit === "local")) {

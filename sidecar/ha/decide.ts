@@ -9,11 +9,17 @@ import type { Action, Decision, HaInput } from "./types";
 import { electionVerdict } from "./election";
 import { planSync } from "./sync";
 import { divergence } from "./timeline";
+import { withWatchdog } from "./watchdog-rules";
 
 /** After this many failed starts as a replica in a row, the data directory is re-created from the leader. */
 export const MAX_REPLICA_START_FAILURES = 3;
 
 export function decide(input: HaInput): Decision {
+  return withWatchdog(input, decideRow(input));
+}
+
+/** The rows without the watchdog's (W1–W3 are applied on top, in ./watchdog-rules.ts). */
+function decideRow(input: HaInput): Decision {
   const { local } = input;
   const pg = local.pg;
   const isPrimary = pg.running && pg.inRecovery === false;
@@ -23,9 +29,11 @@ export function decide(input: HaInput): Decision {
   // must stop taking writes now, whatever else is true.
   if (isPrimary && !leaseValid(input)) {
     const age = input.memory.leaseRenewSentAt === undefined ? "never" : `${input.now - input.memory.leaseRenewSentAt} ms ago`;
+    const wd = input.watchdog;
+    const resetIn = wd?.armed && wd.firesAt !== undefined ? `; the watchdog resets the machine in ${wd.firesAt - input.now} ms` : "";
     return {
       actions: [{ type: "fence" }],
-      reason: `lease last renewed ${age}; it may expire within ${input.self.fenceMarginMs} ms: stopping PostgreSQL so no write is accepted without the lease`,
+      reason: `lease last renewed ${age}${resetIn}; it may expire within ${input.self.fenceMarginMs} ms: stopping PostgreSQL so no write is accepted without the lease`,
       role: "fenced",
     };
   }
@@ -53,9 +61,17 @@ export function decide(input: HaInput): Decision {
   return decidePrimary(input);
 }
 
-/** When a leader must stop taking writes: last successful renewal sent + ttl − margin (docs/ha-states.md). */
-export function fenceDeadline(input: Pick<HaInput, "self" | "memory">): number {
-  return (input.memory.leaseRenewSentAt ?? -Infinity) + input.self.ttlMs - input.self.fenceMarginMs;
+/**
+ * When a leader must stop taking writes: last successful renewal sent + ttl − margin (docs/ha-states.md).
+ * An armed watchdog resets the machine by firesAt, safetyMargin before the lease can expire; the
+ * leader takes firesAt + safetyMargin as its lease end then, so that, alive, it fences and disarms
+ * before the reset: only a stuck agent is ever reset.
+ */
+export function fenceDeadline(input: Pick<HaInput, "self" | "memory" | "watchdog">): number {
+  const leaseEnd = (input.memory.leaseRenewSentAt ?? -Infinity) + input.self.ttlMs;
+  const wd = input.watchdog;
+  const end = wd?.armed && wd.firesAt !== undefined ? Math.min(leaseEnd, wd.firesAt + wd.safetyMarginMs) : leaseEnd;
+  return end - input.self.fenceMarginMs;
 }
 
 function leaseValid(input: HaInput): boolean {

@@ -12,7 +12,7 @@ import { decide, fenceDeadline } from "./decide";
 import { ActionExecutor } from "./executor";
 import { LeaseKeeper } from "./lease";
 import { MemberIdentity, memberData } from "./member";
-import type { AgentMemory, Decision, HaInput, LocalState, PeerView, SelfConfig } from "./types";
+import type { AgentMemory, Decision, HaInput, LocalState, PeerView, SelfConfig, WatchdogControl } from "./types";
 
 export interface DriverOptions {
   self: SelfConfig;
@@ -25,6 +25,8 @@ export interface DriverOptions {
   ttlSeconds: number;
   /** Fresh views of the other members (their REST APIs); only asked when there is no leader. */
   fetchPeers: (members: Member[]) => Promise<PeerView[]>;
+  /** The watchdog device's owner (sidecar/watchdog/watchdog.ts; `watchdogOff()` for none). */
+  watchdog: WatchdogControl;
 }
 
 export class HaDriver {
@@ -45,7 +47,9 @@ export class HaDriver {
   private publishedLease?: string;
 
   constructor(private readonly o: DriverOptions) {
+    // Every successful renewal pets an armed watchdog, then moves the fence deadline.
     this.lease = new LeaseKeeper(o.dcs, o.clock, o.ttlSeconds, Math.min(o.loopWaitMs, (o.ttlSeconds * 1000) / 4), o.log, () => {
+      o.watchdog.pet(this.lease);
       this.armFenceTimer();
       // A new lease (the old one expired, e.g. behind a partition) holds none of our keys. Publish
       // the member key now, not after the current loop: that loop may be starting a rewound replica
@@ -79,23 +83,38 @@ export class HaDriver {
 
   /** Stops every timer and the watch without touching PostgreSQL or etcd (a killed agent, in tests). */
   abandon(): void {
+    this.stopLoop();
+    this.lease.stop();
+  }
+
+  private stopLoop(): void {
     this.stopping = true;
     this.o.clock.clearTimeout(this.loopTimer);
     this.o.clock.clearTimeout(this.fenceTimer);
     this.stopWatch?.();
-    this.lease.stop();
   }
 
   /** Graceful stop: stop PostgreSQL cleanly; a leader then publishes its final position and releases the key. */
   async shutdown(): Promise<void> {
     if (this.stopping) return;
-    this.abandon();
+    // The lease keeps being renewed (and an armed watchdog petted) until PostgreSQL is down: a
+    // shutdown checkpoint may take longer than the watchdog's timeout.
+    this.stopLoop();
     await this.loopRunning?.catch(() => undefined);
     const held = this.holdsLeaderKey();
     const t0 = this.o.clock.now();
     this.executor.process = "stopping";
-    await this.o.pg.stop().catch((e) => this.o.log.error({ err: String(e) }, "stopping PostgreSQL failed"));
+    const stopped = await this.o.pg.stop().then(
+      () => true,
+      (e) => {
+        this.o.log.error({ err: String(e) }, "stopping PostgreSQL failed");
+        return false;
+      },
+    );
     this.executor.process = "stopped";
+    this.lease.stop();
+    // Only once PostgreSQL is down: an agent that exits with it still running leaves the reset coming.
+    if (stopped) this.o.watchdog.disarm();
     if (held) {
       const info = await this.o.pg.dataDirInfo().catch(() => undefined);
       if (info?.checkpointLsn !== undefined) await this.o.dcs.putLeaderOptime(info.checkpointLsn).catch(() => undefined);
@@ -138,6 +157,7 @@ export class HaDriver {
       holdsLeader: this.holdsLeaderKey(),
       leaseValid: this.leaseValidNow(),
       process: this.executor.process,
+      watchdog: this.o.watchdog.view(),
     };
   }
 
@@ -167,6 +187,7 @@ export class HaDriver {
       // Publish first, so that e.g. the leader creates our replication slot while a base backup runs.
       await this.publishMember();
       await this.executor.run(decision.actions);
+      this.armFenceTimer(); // arming the watchdog moves the fence deadline
       this.local = await this.readLocal();
     }
     await this.publishMember();
@@ -177,7 +198,7 @@ export class HaDriver {
     if (optime !== undefined && optime > (this.memory.lastLeaderOptime ?? 0)) this.memory.lastLeaderOptime = optime;
     this.memory.leaseId = this.lease.leaseId;
     this.memory.leaseRenewSentAt = this.lease.renewSentAt;
-    return { now: this.o.clock.now(), self: this.o.self, cluster: this.cluster, local: this.local!, memory: { ...this.memory }, peers };
+    return { now: this.o.clock.now(), self: this.o.self, cluster: this.cluster, local: this.local!, memory: { ...this.memory }, peers, watchdog: this.o.watchdog.view() };
   }
 
   private async readLocal(): Promise<LocalState> {
@@ -216,7 +237,11 @@ export class HaDriver {
   }
 
   private leaseValidNow(): boolean {
-    return this.o.clock.now() < fenceDeadline({ self: this.o.self, memory: { leaseRenewSentAt: this.lease.renewSentAt } });
+    return this.o.clock.now() < this.fenceAt();
+  }
+
+  private fenceAt(): number {
+    return fenceDeadline({ self: this.o.self, memory: { leaseRenewSentAt: this.lease.renewSentAt }, watchdog: this.o.watchdog.view() });
   }
 
   /**
@@ -226,7 +251,7 @@ export class HaDriver {
   private armFenceTimer(): void {
     if (this.stopping || this.lease.renewSentAt === undefined) return;
     this.o.clock.clearTimeout(this.fenceTimer);
-    const at = fenceDeadline({ self: this.o.self, memory: { leaseRenewSentAt: this.lease.renewSentAt } });
+    const at = this.fenceAt();
     this.fenceTimer = this.o.clock.setTimeout(() => {
       if (!this.local || this.stopping) return;
       // Real timers can fire a fraction of a ms early (libuv's cached loop time, whole-ms delays);
@@ -237,7 +262,8 @@ export class HaDriver {
       if (d.actions[0]?.type === "fence") {
         this.o.log.warn({ role: d.role }, d.reason);
         this.decision = d;
-        void this.executor.run([{ type: "fence" }]).then(() => this.requestLoop("fenced"));
+        // `fence`, then `disarmWatchdog` when it is armed (row W3).
+        void this.executor.run(d.actions).then(() => this.requestLoop("fenced"));
       }
     }, at - this.o.clock.now() + 1);
   }

@@ -34,7 +34,8 @@ export function electionVerdict(input: HaInput): Verdict {
   for (const peer of input.peers) {
     if (peer.name === self.name || !peer.reachable) continue;
     if (peer.isPrimary) return { ok: false, reason: `${peer.name} still runs as primary: waiting for it to take the key or stop` };
-    if (peer.nofailover || (peer.failoverPriority ?? 1) <= 0 || peer.lsn === undefined) continue;
+    // Like nofailover: a peer whose required watchdog cannot be armed refuses the key, so it must not block us.
+    if (peer.nofailover || peer.watchdogFailed || (peer.failoverPriority ?? 1) <= 0 || peer.lsn === undefined) continue;
     if (self.synchronousMode && !syncEligible(input, peer.name)) continue;
     if (peer.lsn > myLsn) return { ok: false, reason: `${peer.name} is further ahead (LSN ${peer.lsn} > ours ${myLsn}): leaving it to promote` };
     if (peer.lsn === myLsn) {

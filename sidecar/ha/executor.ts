@@ -9,7 +9,7 @@ import type { Logger } from "../log";
 import type { PostgresControl } from "../postgres/types";
 import type { Clock } from "./clock";
 import type { LeaseKeeper } from "./lease";
-import type { Action, AgentMemory, PgProcessState, SelfConfig } from "./types";
+import type { Action, AgentMemory, PgProcessState, SelfConfig, WatchdogControl } from "./types";
 
 export interface ExecutorDeps {
   self: SelfConfig;
@@ -20,6 +20,7 @@ export interface ExecutorDeps {
   lease: LeaseKeeper;
   memory: AgentMemory;
   isLeaseValid: () => boolean;
+  watchdog: WatchdogControl;
 }
 
 export class ActionExecutor {
@@ -114,6 +115,11 @@ export class ActionExecutor {
           memory.rewindFailed = false;
           memory.replicaStartFailures = 0;
         });
+      case "armWatchdog":
+        return this.armWatchdog();
+      case "disarmWatchdog":
+        this.d.watchdog.disarm();
+        return true;
       case "demote":
       case "fence":
         return this.withProcess("stopping", "fenced", () => pg.fence());
@@ -150,6 +156,26 @@ export class ActionExecutor {
       this.process = "stopped";
       throw e;
     }
+  }
+
+  /**
+   * Arms the watchdog before PostgreSQL may take writes. Opening it starts the countdown, which must
+   * end before the lease can expire: if the last renewal is too old for that, renew first. With mode
+   * "automatic" a device that cannot be armed is logged and the leader goes on without it.
+   */
+  private async armWatchdog(): Promise<boolean> {
+    const { watchdog, lease } = this.d;
+    let result = watchdog.arm(lease);
+    if (result === "late") {
+      await lease.renewOnce();
+      result = watchdog.arm(lease);
+    }
+    if (result === "late") this.d.log.warn("cannot arm the watchdog: the lease renewal did not come back soon enough after it was sent; trying again next loop");
+    if (result === "failed" && watchdog.view().mode === "automatic") {
+      this.d.log.warn("going on without the watchdog (watchdog.mode automatic)");
+      return true;
+    }
+    return result === "armed";
   }
 
   private refuse(what: string): boolean {

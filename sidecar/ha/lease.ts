@@ -15,7 +15,7 @@ export class LeaseKeeper {
   leaseId?: string;
   renewSentAt?: number;
   private timer: unknown;
-  private inFlight = false;
+  private inFlight?: Promise<void>;
   private stopped = false;
 
   constructor(
@@ -50,10 +50,16 @@ export class LeaseKeeper {
     this.clock.clearTimeout(this.timer);
   }
 
-  /** One renewal (or a grant when the lease was lost). Never overlaps itself; never throws. */
-  async renewOnce(): Promise<void> {
-    if (this.inFlight) return;
-    this.inFlight = true;
+  /**
+   * One renewal (or a grant when the lease was lost). Never overlaps itself: a call during a renewal
+   * waits for that one (arming the watchdog needs a fresh renewal, whichever sent it). Never throws.
+   */
+  renewOnce(): Promise<void> {
+    this.inFlight ??= this.renew().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private async renew(): Promise<void> {
     try {
       if (!this.leaseId) {
         await this.ensure();
@@ -72,8 +78,6 @@ export class LeaseKeeper {
       } else {
         this.log.warn({ err: String(e) }, "lease renewal failed; retrying");
       }
-    } finally {
-      this.inFlight = false;
     }
   }
 

@@ -23,6 +23,7 @@ async function fetchOne(m: Member, timeoutMs: number): Promise<PeerView> {
       isPrimary: body.role === "primary",
       lsn: lsn.length ? Math.max(...lsn) : undefined,
       timeline: typeof body.timeline === "number" ? body.timeline : undefined,
+      watchdogFailed: body.watchdog_failed === true,
       ...tags,
     };
   } catch {

@@ -5,6 +5,7 @@
  */
 import type { ClusterSnapshot } from "../dcs/types";
 import type { DataDirInfo, HostPort, PgStatus } from "../postgres/types";
+import type { WatchdogMode } from "../watchdog/plan";
 
 export interface SelfConfig {
   name: string;
@@ -66,6 +67,48 @@ export interface PeerView {
   timeline?: number;
   nofailover?: boolean;
   failoverPriority?: number;
+  /** Its watchdog is required but cannot be armed: it refuses leadership, so it does not block others. */
+  watchdogFailed?: boolean;
+}
+
+/** What the watchdog's owner (sidecar/watchdog/watchdog.ts) reports; the decision reads only this. */
+export interface WatchdogView {
+  mode: WatchdogMode;
+  /** Probed at start (device, permissions, timeout) and not failed to arm since. */
+  usable: boolean;
+  /** Why it is not usable, for logs and reasons. */
+  problem?: string;
+  /** The device is open and counting down. */
+  armed: boolean;
+  /** While armed: local monotonic ms at which the kernel resets the machine unless petted before. */
+  firesAt?: number;
+  /** The reset comes at least this long before the lease can expire (docs/ha-states.md). */
+  safetyMarginMs: number;
+}
+
+/** This member's lease as the lease keeper holds it (sidecar/ha/lease.ts). */
+export interface LeaseState {
+  leaseId?: string;
+  /** Local monotonic ms when the last successful renewal (or grant) was sent. */
+  renewSentAt?: number;
+}
+
+/** The side-effect owner of the watchdog device, as the driver and executor use it. */
+export interface WatchdogControl {
+  view(): WatchdogView;
+  /**
+   * Opens the device (the kernel starts counting) and pets it, bound to this lease. "late": the last
+   * renewal is too old for the reset to land before its lease can expire (renew, then try again);
+   * "failed": cannot be armed.
+   */
+  arm(lease: LeaseState): "armed" | "late" | "failed";
+  /**
+   * After a successful renewal: pets the armed device if it is the lease it was armed under (a new
+   * lease after the old one expired holds no leader key) and the reset then still lands in time.
+   */
+  pet(lease: LeaseState): void;
+  /** Writes the magic close character and closes: the kernel stops counting. */
+  disarm(): void;
 }
 
 export interface HaInput {
@@ -76,6 +119,8 @@ export interface HaInput {
   local: LocalState;
   memory: AgentMemory;
   peers: PeerView[];
+  /** Absent: no watchdog (mode off). */
+  watchdog?: WatchdogView;
 }
 
 export type Action =
@@ -90,6 +135,8 @@ export type Action =
   | { type: "followLeader"; leader: string; upstream: HostPort }
   | { type: "rewind"; leader: string; upstream: HostPort }
   | { type: "baseBackup"; leader: string; upstream: HostPort }
+  | { type: "armWatchdog" }
+  | { type: "disarmWatchdog" }
   | { type: "demote" }
   | { type: "fence" }
   | { type: "publishOptime"; lsn: number }

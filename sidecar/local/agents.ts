@@ -50,6 +50,9 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
     retryTimeout: o.retryTimeout,
     synchronousMode: o.synchronousMode !== "off",
     synchronousModeStrict: o.synchronousMode === "strict",
+    // Never on a developer's machine: several agents share one kernel, and the fault suite freezes
+    // leaders on purpose (SIGSTOP), which with a watchdog would reset the whole machine.
+    watchdog: { mode: "off" },
   };
   validateAgentConfig(input);
   return input;

@@ -153,6 +153,7 @@ describe("HaPostgresCluster (mocks)", function () {
       assert.equal(config.maximumLagOnFailover, 1048576);
       assert.equal(config.synchronousMode, false, "asynchronous by default");
       assert.equal(config.synchronousModeStrict, false);
+      assert.equal(config.watchdog.mode, "automatic", "softdog is used where the kernel has it");
       assert.equal(config.etcd.endpoints.length, 3);
       assert.ok(config.postgres.superuser.passwordFile && config.postgres.replication.passwordFile);
       assert.deepEqual(config.postgres.allowedCidrs, ["172.31.0.0/16"]);

@@ -31,6 +31,7 @@ function layout(over: Partial<ClusterLayout> & { nodeCount?: number; etcdCount?:
       maximumLagOnFailover: 1048576,
       synchronousMode: false,
       synchronousModeStrict: false,
+      watchdog: "automatic",
       routing: "haproxy",
     },
     ...rest,
@@ -49,6 +50,7 @@ export function variants(): Variant[] {
   const colocated = hostSpecs(layout({ etcdPlacement: "colocated" }));
   const five = hostSpecs(layout({ nodeCount: 5, etcdCount: 5 }));
   const direct = hostSpecs(layout({ postgres: { ...layout().postgres, routing: "direct" }, sessionManager: false, architecture: "arm64" }));
+  const noWatchdog = hostSpecs(layout({ postgres: { ...layout().postgres, watchdog: "off" } }));
   return [
     { id: "pg-node-dedicated-etcd", spec: dedicated[0] },
     { id: "etcd-member", spec: dedicated[3] },
@@ -57,5 +59,6 @@ export function variants(): Variant[] {
     { id: "pg-node-5-members", spec: five[4] },
     { id: "etcd-member-of-5", spec: five[9] },
     { id: "pg-node-direct-arm64-no-ssm", spec: direct[1] },
+    { id: "pg-node-watchdog-off", spec: noWatchdog[1] },
   ];
 }

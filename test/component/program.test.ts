@@ -73,13 +73,13 @@ describe("stack config → args", () => {
       "ha-postgres:architecture": "arm64", "ha-postgres:etcdVolumeSizeGiB": "30", "ha-postgres:dataVolumeType": "io2",
       "ha-postgres:maximumLagOnFailover": "0", "ha-postgres:ssmParameterPrefix": "/db", "ha-postgres:amiId": "ami-1",
       "ha-postgres:sshKeyName": "ops", "ha-postgres:allowedSecurityGroupIds": '["sg-1"]', "aws:region": "us-east-2",
-      "ha-postgres:synchronousMode": "true", "ha-postgres:synchronousModeStrict": "true",
+      "ha-postgres:synchronousMode": "true", "ha-postgres:synchronousModeStrict": "true", "ha-postgres:watchdog": "required",
     });
     assert.deepEqual(argsFromStackConfig(), {
       nodeCount: 5, routing: "direct", listenerPorts: { primary: 6432, replica: 6433 }, publicLoadBalancer: true, sessionManager: false,
       postgres: { version: 16 }, architecture: "arm64", etcd: { dataVolume: { sizeGiB: 30 } }, dataVolume: { type: "io2" },
       maximumLagOnFailover: 0, ssmParameterPrefix: "/db", amiId: "ami-1", sshKeyName: "ops", allowedSecurityGroupIds: ["sg-1"],
-      synchronousMode: true, synchronousModeStrict: true,
+      synchronousMode: true, synchronousModeStrict: true, watchdog: "required",
     });
   });
 

@@ -7,18 +7,23 @@ import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
 import type { Member } from "../../sidecar/dcs/types";
 import { HaDriver } from "../../sidecar/ha/driver";
 import { NO_SYNC_STANDBY } from "../../sidecar/ha/sync";
+import { watchdogFailed } from "../../sidecar/ha/watchdog-rules";
 import type { PeerView } from "../../sidecar/ha/types";
 import { silentLogger } from "../../sidecar/log";
+import { watchdogOff } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "./fake-clock";
 import { FakePgWorld, FakePostgres } from "./fake-postgres";
+import { SimWatchdog } from "./sim-watchdog";
 
 export interface SimNode {
   name: string;
   pg: FakePostgres;
   dcs: MemoryDcs;
   driver: HaDriver;
-  /** false after kill(): the agent is gone (its timers stopped, nothing renews its lease). */
+  /** false after kill() or freeze(): the agent is gone (its timers stopped, nothing renews its lease). */
   alive: boolean;
+  /** With SimOptions.watchdog: the node's watchdog and the kernel's countdown. */
+  watchdog?: SimWatchdog;
 }
 
 export interface SimOptions {
@@ -29,6 +34,8 @@ export interface SimOptions {
   nofailover?: string[];
   synchronousMode?: boolean;
   synchronousModeStrict?: boolean;
+  /** Every node gets a watchdog on a stand-in device under `dir`; those in `unusable` one whose timeout cannot be set. */
+  watchdog?: { mode: "automatic" | "required"; dir: string; unusable?: string[] };
 }
 
 export class SimCluster {
@@ -60,6 +67,11 @@ export class SimCluster {
       return setSync(names);
     };
     const node: SimNode = { name, pg, dcs, alive: true } as SimNode;
+    const wd = this.o.watchdog;
+    if (wd) {
+      const kernelTimeoutS = wd.unusable?.includes(name) ? 60 : undefined;
+      node.watchdog = new SimWatchdog(`${wd.dir}/${name}`, this.clock, { mode: wd.mode, ttl, kernelTimeoutS }, () => this.reset(node));
+    }
     node.driver = new HaDriver({
       self: {
         name,
@@ -80,6 +92,7 @@ export class SimCluster {
       loopWaitMs: loopWait * 1000,
       ttlSeconds: ttl,
       fetchPeers: async (members) => members.map((m) => this.peerView(m)),
+      watchdog: node.watchdog?.control ?? watchdogOff(),
     });
     return node;
   }
@@ -96,6 +109,7 @@ export class SimCluster {
       timeline: n.pg.timeline,
       nofailover: m.data.tags.nofailover,
       failoverPriority: m.data.tags.failover_priority,
+      watchdogFailed: watchdogFailed(n.driver.view().watchdog),
     };
   }
 
@@ -112,6 +126,7 @@ export class SimCluster {
   /** Advance fake time, replicating WAL and checking the split-brain invariant after every step. */
   async run(ms: number): Promise<void> {
     await this.clock.advance(ms, () => {
+      for (const n of this.nodes) n.watchdog?.observe();
       this.etcd.tick();
       this.world.replicate();
       if (this.world.writablePrimaries().length > 1) this.splitBrain.push(this.clock.now());
@@ -150,6 +165,20 @@ export class SimCluster {
   /** kill -9 of agent and PostgreSQL: nothing renews its lease any more. */
   kill(name: string): void {
     const n = this.node(name);
+    n.alive = false;
+    n.driver.abandon();
+    n.pg.crash();
+  }
+
+  /** SIGSTOP of the agent alone: it renews nothing and fences nothing, while PostgreSQL runs on. */
+  freeze(name: string): void {
+    const n = this.node(name);
+    n.alive = false;
+    n.driver.abandon();
+  }
+
+  /** The kernel's watchdog reset the machine: agent and PostgreSQL are gone at once. */
+  private reset(n: SimNode): void {
     n.alive = false;
     n.driver.abandon();
     n.pg.crash();

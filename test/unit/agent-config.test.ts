@@ -41,6 +41,12 @@ describe("agent config", () => {
     assert.equal(c.postgres.superuser.username, "postgres");
     assert.equal(c.postgres.replication.username, "replicator");
     assert.deepEqual(c.tags, { nofailover: false, noloadbalance: false, failoverPriority: 1 });
+    assert.deepEqual(c.watchdog, { mode: "automatic", device: "/dev/watchdog" }, "safetyMargin defaults to half the fence margin (sidecar/watchdog/plan.ts)");
+  });
+
+  it("takes a watchdog safety margin that leaves the live leader time to fence first", () => {
+    assert.equal(validateAgentConfig({ ...good, watchdog: { safetyMargin: 0.75 } }).watchdog.safetyMargin, 0.75);
+    assert.equal(validateAgentConfig({ ...good, watchdog: { mode: "off", safetyMargin: 5 } }).watchdog.mode, "off", "not checked when off");
   });
 
   const bad: [string, (c: any) => void, RegExp][] = [
@@ -57,6 +63,11 @@ describe("agent config", () => {
     ["synchronous_commit off in synchronous mode", (c) => Object.assign(c, { synchronousMode: true, postgres: { ...c.postgres, parameters: { synchronous_commit: "off" } } }), /^postgres\.parameters\.synchronous_commit: "off" does not wait for the standby/],
     ["strict without synchronous mode", (c) => (c.synchronousModeStrict = true), /^synchronousModeStrict: needs synchronousMode: true/],
     ["etcd username without password", (c) => (c.etcd.username = "root"), /^etcd: etcd\.username and etcd\.passwordFile go together/],
+    ["an unknown watchdog mode", (c) => (c.watchdog = { mode: "on" }), /^watchdog\.mode: must be "off", "automatic" \(default\) or "required"/],
+    ["a relative watchdog device", (c) => (c.watchdog = { device: "watchdog" }), /^watchdog\.device: must be the absolute path of the device/],
+    ["a watchdog safety margin the fence margin cannot hold", (c) => (c.watchdog = { safetyMargin: 1 }), /^watchdog\.safetyMargin: 1 s must be above 0 and at most 0\.75 s: .*set watchdog\.mode to off$/],
+    ["a watchdog safety margin that leaves no timeout", (c) => (c.watchdog = { mode: "required", safetyMargin: 3 }), /^ttl: ttl \(4 s\) − watchdog\.safetyMargin \(3 s\) .* under 1 s/],
+    ["a watchdog safety margin of 0", (c) => (c.watchdog = { safetyMargin: 0 }), /^watchdog\.safetyMargin: must be a number of seconds above 0/],
   ];
   for (const [name, mutate, expected] of bad) {
     it(`refuses ${name}, naming the field`, () => {

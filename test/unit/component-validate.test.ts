@@ -33,6 +33,7 @@ describe("validateClusterArgs", () => {
     assert.equal(r.maximumLagOnFailover, 1048576);
     assert.equal(r.synchronousMode, false);
     assert.equal(r.synchronousModeStrict, false);
+    assert.equal(r.watchdog, "automatic");
     assert.equal(r.clusterName, "orders");
     assert.equal(r.ssmParameterPrefix, "/ha-postgres");
     assert.deepEqual(r.allowedCidrs, []);
@@ -70,6 +71,7 @@ describe("validateClusterArgs", () => {
     ["strict synchronous mode without synchronousMode", { synchronousModeStrict: true }, /^synchronousModeStrict: needs synchronousMode: true .*: set synchronousMode to true as well, or remove synchronousModeStrict$/],
     ["strict with synchronousMode off", { synchronousMode: false, synchronousModeStrict: true }, /^synchronousModeStrict: needs synchronousMode: true/],
     ["non-boolean synchronousMode", { synchronousMode: "on" }, /^synchronousMode: must be true or false/],
+    ["an unknown watchdog mode", { watchdog: "on" }, /^watchdog: must be "automatic" \(default\), "required" or "off"$/],
     ["same listener ports", { listenerPorts: { primary: 6000, replica: 6000 } }, /^listenerPorts\.replica: 6000 is also the primary port: give the replica listener its own port, e\.g\. 6001/],
     ["port out of range", { listenerPorts: { primary: 70000 } }, /^listenerPorts\.primary: must be a TCP port, 1–65535/],
     ["bad routing", { routing: "dns" }, /^routing: must be "haproxy" \(default\) or "direct"/],
@@ -105,6 +107,11 @@ describe("validateClusterArgs", () => {
     assert.deepEqual([on.synchronousMode, on.synchronousModeStrict], [true, false]);
     const strict = validateClusterArgs("db", { synchronousMode: true, synchronousModeStrict: true });
     assert.deepEqual([strict.synchronousMode, strict.synchronousModeStrict], [true, true]);
+  });
+
+  it("passes the watchdog mode through", () => {
+    assert.equal(validateClusterArgs("db", { watchdog: "required" }).watchdog, "required");
+    assert.equal(validateClusterArgs("db", { watchdog: "off" }).watchdog, "off");
   });
 
   it("reports every problem at once", () => {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { decide } from "../../sidecar/ha/decide";
 import type { ClusterSnapshot, Member } from "../../sidecar/dcs/types";
-import type { HaInput, PeerView } from "../../sidecar/ha/types";
+import type { HaInput, PeerView, WatchdogView } from "../../sidecar/ha/types";
 
 const NOW = 100_000;
 
@@ -83,6 +83,12 @@ function formerPrimaryReplica(): HaInput {
 }
 
 const types = (i: HaInput) => decide(i).actions.map((a) => a.type);
+/** A watchdog as its owner reports it; by default mode automatic, usable, not armed. */
+const wd = (over: Partial<WatchdogView> = {}): WatchdogView => ({ mode: "automatic", usable: true, armed: false, safetyMarginMs: 500, ...over });
+const failedWd = wd({ mode: "required", usable: false, problem: "no /dev/watchdog" });
+const armedWd = wd({ armed: true, firesAt: NOW + 2900 });
+const noLeader = () => cluster({ leader: undefined });
+const emptyCluster = () => cluster({ initialize: undefined, leader: undefined, members: [] });
 const peer = (name: string, lsn: number, extra: Partial<PeerView> = {}): PeerView => ({ name, reachable: true, isPrimary: false, lsn, ...extra });
 
 describe("decide (pure HA decision)", () => {
@@ -128,6 +134,28 @@ describe("decide (pure HA decision)", () => {
     ["F2 etcd unreachable, lease valid: keep serving until the deadline", input("a", "primary", undefined, { memory: { leaseId: "lease-a", leaseRenewSentAt: NOW - 1000 } }), [], /valid for 2000 ms/],
     ["F3 etcd unreachable and lease stale: fence", input("a", "primary", undefined, { memory: { leaseId: "lease-a", leaseRenewSentAt: NOW - 3500 } }), ["fence"], /may expire/],
     ["F4 etcd unreachable replica: never promote", input("b", "replica", undefined), [], /never promotes/],
+    ["F5 armed watchdog fires before the lease can expire: fence by firesAt + safetyMargin − fenceMargin", input("a", "primary", cluster(), { watchdog: wd({ armed: true, firesAt: NOW + 400 }) }), ["fence", "disarmWatchdog"], /the watchdog resets the machine in 400 ms/],
+    ["F5b armed watchdog, fence deadline not reached yet", input("a", "primary", cluster(), { watchdog: wd({ armed: true, firesAt: NOW + 600 }) }), ["publishOptime", "syncSlots"], /^leader: lease renewed$/],
+    // Election
+    ["R13 a peer further ahead whose required watchdog failed does not block", input("b", "replica", noLeader(), { peers: [peer("c", 1100, { watchdogFailed: true })] }), ["acquireLeader", "promote"], /healthiest/],
+    // Watchdog (rows W1–W3, applied on top of the row that matched)
+    ["W1 required, cannot be armed: never races", input("b", "replica", noLeader(), { peers: [peer("c", 900)], watchdog: failedWd }), [], /^watchdog\.mode is required but the watchdog cannot be armed \(no \/dev\/watchdog\): not taking the leader key instead of: no leader; we are the healthiest/],
+    ["W1 required, cannot be armed: never bootstraps", input("a", "empty", emptyCluster(), { watchdog: failedWd }), [], /not taking the leader key instead of: cluster is not initialized/],
+    ["W1 required, cannot be armed, running leader: stop it and hand the key over", input("a", "primary", cluster(), { watchdog: failedWd }), ["demote", "releaseLeader"], /stopping this primary/],
+    ["W1 required, cannot be armed, holding the key as a replica: give it back", input("b", "replica", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } }), { watchdog: failedWd }), ["releaseLeader"], /giving the leader key back/],
+    ["W1 required, cannot be armed, PostgreSQL down under our key: give it back", input("a", "stopped", cluster(), { watchdog: failedWd }), ["releaseLeader"], /giving the leader key back instead of: PostgreSQL is not running/],
+    ["W1 required, cannot be armed, replica of another leader: unchanged", input("b", "replica", cluster(), { watchdog: failedWd }), [], /^streaming from leader a$/],
+    ["W1b automatic, cannot be armed: races and runs without it", input("b", "replica", noLeader(), { peers: [peer("c", 900)], watchdog: wd({ usable: false }) }), ["acquireLeader", "promote"], /healthiest eligible replica \(LSN 1000\): taking the leader key and promoting$/],
+    ["W2 armed after winning the race, before promotion", input("b", "replica", noLeader(), { peers: [peer("c", 900)], watchdog: wd() }), ["acquireLeader", "armWatchdog", "promote"], /promoting; arming the watchdog first$/],
+    ["W2 armed before a restart in place", input("a", "stopped", cluster(), { watchdog: wd() }), ["armWatchdog", "startPrimary"], /arming the watchdog first/],
+    ["W2 armed before bootstrap", input("a", "empty", emptyCluster(), { watchdog: wd() }), ["claimInitialize", "armWatchdog", "bootstrap", "acquireLeader"], /arming the watchdog first/],
+    ["W2 armed before promoting with the key", input("b", "replica", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } }), { watchdog: wd() }), ["armWatchdog", "promote"], /arming the watchdog first/],
+    ["W2 running leader not armed (agent restarted under it): arm now", input("a", "primary", cluster(), { watchdog: wd() }), ["armWatchdog", "publishOptime", "syncSlots"], /arming the watchdog first/],
+    ["W2 armed leader: nothing more", input("a", "primary", cluster(), { watchdog: armedWd }), ["publishOptime", "syncSlots"], /^leader: lease renewed$/],
+    ["W3 demoted: disarm once PostgreSQL is stopped", input("a", "primary", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } }), { watchdog: armedWd }), ["demote", "disarmWatchdog"], /then disarming the watchdog$/],
+    ["W3 fenced: disarm once PostgreSQL is stopped", input("a", "primary", cluster(), { memory: { leaseId: "lease-a", leaseRenewSentAt: NOW - 3000 }, watchdog: armedWd }), ["fence", "disarmWatchdog"], /stopping PostgreSQL/],
+    ["W3 stopped under another leader: disarm first", input("b", "stopped", cluster(), { watchdog: armedWd }), ["disarmWatchdog", "startReplica"], /disarming the watchdog \(not leading\)$/],
+    ["W mode off: no watchdog action", input("b", "replica", noLeader(), { peers: [peer("c", 900)], watchdog: wd({ mode: "off", usable: false }) }), ["acquireLeader", "promote"], /healthiest/],
   ];
 
   for (const [name, i, expected, reason] of rows) {

@@ -21,6 +21,10 @@ describe("local cluster agent config: synchronous mode", () => {
     }
   });
 
+  it("never uses a watchdog: the agents share one kernel and the fault suite freezes leaders on purpose", () => {
+    for (const n of layout.nodes) assert.equal(validateAgentConfig(agentConfig(layout, n, opts("on"))).watchdog.mode, "off", n.name);
+  });
+
   it("--sync: synchronousMode on every node, not strict", () => {
     for (const n of layout.nodes) {
       const c = validateAgentConfig(agentConfig(layout, n, opts("on")));

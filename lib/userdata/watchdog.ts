@@ -1,0 +1,58 @@
+/**
+ * softdog on a PostgreSQL node (component arg `watchdog`, unless "off"). Pure renderers; the agent
+ * owns the device at run time (sidecar/watchdog/). softdog is loaded by the agent's unit before every
+ * start, with an explicit `modprobe`: modules-load.d would skip it on images that blacklist watchdog
+ * drivers (Ubuntu's kmod does; systemd-modules-load applies the blacklist, modprobe by name does not).
+ */
+import { fenceMarginSeconds } from "../../sidecar/config/schema";
+import { watchdogTiming } from "../../sidecar/watchdog/plan";
+import type { WrittenFile } from "./render";
+import type { HostSpec, PostgresHostSpec } from "./spec";
+
+/** The agent's unit runs as this user (files.ts): it must be able to open the device. */
+const AGENT_USER = "postgres";
+
+/** The kernel timeout the agent plans for this ttl with its default safety margin (sidecar/watchdog/plan.ts). */
+export function softdogTimeout(pg: PostgresHostSpec): number {
+  const { timing, problems } = watchdogTiming({ ttl: pg.timing.ttl, fenceMarginS: fenceMarginSeconds(pg.timing) });
+  if (!timing) throw new Error(`watchdog: ${problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`);
+  return timing.timeoutS;
+}
+
+export function watchdogEnabled(spec: HostSpec): spec is HostSpec & { postgres: PostgresHostSpec } {
+  return spec.postgres !== undefined && spec.postgres.watchdog !== "off";
+}
+
+/** softdog's options, and a udev rule that gives the agent's user /dev/watchdog and /dev/watchdogN. */
+export function renderWatchdogFiles(spec: HostSpec): WrittenFile[] {
+  if (!watchdogEnabled(spec)) return [];
+  const ttl = spec.postgres.timing.ttl;
+  return [
+    {
+      path: "/etc/modprobe.d/hapg-softdog.conf",
+      content:
+        `# Written by HaPostgresCluster: the agent's watchdog (README, "Watchdog"). soft_margin is the timeout the\n` +
+        `# agent plans for ttl ${ttl}; nowayout=0 lets its magic close disarm the watchdog when it stops leading.\n` +
+        `options softdog soft_margin=${softdogTimeout(spec.postgres)} nowayout=0\n`,
+      permissions: "0644",
+    },
+    {
+      path: "/etc/udev/rules.d/60-hapg-watchdog.rules",
+      content: `# Written by HaPostgresCluster: the agent (user ${AGENT_USER}) owns the watchdog device.\nKERNEL=="watchdog*", OWNER="${AGENT_USER}", GROUP="${AGENT_USER}", MODE="0600"\n`,
+      permissions: "0644",
+    },
+  ];
+}
+
+/**
+ * ExecStartPre lines of the agent's unit: load softdog as root ("+") and wait for udev to hand the
+ * device to the agent's user. "-": a kernel without softdog is not fatal here; the agent then runs
+ * without a watchdog (automatic) or refuses to start (required), saying so.
+ */
+export function watchdogExecStartPre(spec: HostSpec): Array<[string, string]> {
+  if (!watchdogEnabled(spec)) return [];
+  return [
+    ["ExecStartPre", "-+/usr/sbin/modprobe softdog"],
+    ["ExecStartPre", "-+/usr/bin/udevadm settle --timeout=10"],
+  ];
+}

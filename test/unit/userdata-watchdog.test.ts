@@ -1,0 +1,60 @@
+/**
+ * softdog in the rendered user-data: loaded with exactly the timeout the agent will look for (else
+ * the agent finds it unusable), its device owned by the user the agent runs as, and nothing of it
+ * with watchdog "off". The real-tool checks of the same files are in test/component/userdata-tools.
+ */
+import assert from "node:assert/strict";
+import { hostSpecs, renderFiles, renderNodeInitPlan, WatchdogMode } from "../../lib";
+import { fenceMarginSeconds, validateAgentConfig } from "../../sidecar/config/schema";
+import { watchdogTiming } from "../../sidecar/watchdog/plan";
+
+function pgNode(watchdog: WatchdogMode, ttl = 4) {
+  const nodes = [0, 1, 2].map((i) => ({ name: `pg-${i}`, privateIp: `10.0.0.${i + 1}` }));
+  return hostSpecs({
+    clusterName: "orders",
+    ssmParameterPrefix: "/ha-postgres",
+    architecture: "x86_64",
+    sessionManager: true,
+    bundle: { bucket: "b", key: "k" },
+    nodes,
+    etcdMembers: nodes,
+    etcdPlacement: "colocated",
+    volumeIds: { "pg-0": "vol-1", "pg-1": "vol-2", "pg-2": "vol-3" },
+    postgres: { version: 17, parameters: {}, allowedCidrs: ["10.0.0.0/16"], timing: { ttl, loopWait: 1, retryTimeout: Math.min(1.5, (ttl - 1) / 2) }, maximumLagOnFailover: 1048576, synchronousMode: false, synchronousModeStrict: false, watchdog, routing: "haproxy" },
+  })[0];
+}
+
+const file = (spec: ReturnType<typeof pgNode>, path: string) => renderFiles(spec).find((f) => f.path === path);
+const agentConfig = (spec: ReturnType<typeof pgNode>) => validateAgentConfig(renderNodeInitPlan(spec).agentConfig!.config);
+
+describe("user-data: softdog for the agent's watchdog", () => {
+  for (const ttl of [2, 4, 6, 10]) {
+    it(`ttl ${ttl}: soft_margin is the timeout the agent plans with the rendered config`, () => {
+      const spec = pgNode("automatic", ttl);
+      const options = file(spec, "/etc/modprobe.d/hapg-softdog.conf")?.content ?? "";
+      const margin = /^options softdog soft_margin=(\d+) nowayout=0$/m.exec(options);
+      assert.ok(margin, options);
+      const c = agentConfig(spec);
+      const planned = watchdogTiming({ ttl: c.ttl, fenceMarginS: fenceMarginSeconds(c), safetyMargin: c.watchdog.safetyMargin }).timing!.timeoutS;
+      assert.equal(Number(margin[1]), planned);
+    });
+  }
+
+  it("gives the device to the user the agent's unit runs as, and loads softdog before every agent start", () => {
+    const spec = pgNode("required");
+    const unit = file(spec, "/etc/systemd/system/hapg-agent.service")!.content;
+    const user = /^User=(\S+)$/m.exec(unit)![1];
+    assert.match(file(spec, "/etc/udev/rules.d/60-hapg-watchdog.rules")!.content, new RegExp(`^KERNEL=="watchdog\\*", OWNER="${user}", GROUP="${user}", MODE="0600"$`, "m"));
+    const pre = [...unit.matchAll(/^ExecStartPre=(.*)$/gm)].map((m) => m[1]);
+    assert.deepEqual(pre, ["-+/usr/sbin/modprobe softdog", "-+/usr/bin/udevadm settle --timeout=10"]);
+    assert.ok(unit.indexOf("ExecStartPre=") < unit.indexOf("ExecStart="));
+    assert.equal(agentConfig(spec).watchdog.mode, "required");
+  });
+
+  it('writes nothing of it with watchdog "off", and tells the agent', () => {
+    const spec = pgNode("off");
+    assert.equal(renderFiles(spec).filter((f) => /softdog|watchdog/.test(f.path)).length, 0);
+    assert.doesNotMatch(file(spec, "/etc/systemd/system/hapg-agent.service")!.content, /softdog|udevadm/);
+    assert.equal(agentConfig(spec).watchdog.mode, "off");
+  });
+});
