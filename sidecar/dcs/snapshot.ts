@@ -24,6 +24,7 @@ export const memberDataSchema = z.object({
   xlog_location: z.number().int().nonnegative().optional(),
   timeline: z.number().int().positive().optional(),
   replication_state: z.string().optional(),
+  history: z.array(z.tuple([z.number().int().positive(), z.number().int().nonnegative()])).optional(),
   tags: z.object({
     nofailover: z.boolean(),
     noloadbalance: z.boolean(),

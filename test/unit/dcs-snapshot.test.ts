@@ -17,7 +17,7 @@ describe("dcs buildSnapshot", () => {
         kv("leader", "node1\n", "77", 9),
         kv("status", '{"optime":5000,"slots":{"node2":4000}}'),
         kv("members/node2", JSON.stringify(member), "78", 11),
-        kv("members/node1", JSON.stringify({ ...member, role: "primary", extra: "ignored" }), "77", 10),
+        kv("members/node1", JSON.stringify({ ...member, role: "primary", history: [[1, 900]], extra: "ignored" }), "77", 10),
         kv("failover", '{"leader":"node1","candidate":"node2"}'),
         kv("sync", '{"leader":"node1"}'),
         kv("history", "[]"),
@@ -36,6 +36,7 @@ describe("dcs buildSnapshot", () => {
       ["node2", "replica", "78", 11],
     ]);
     assert.equal("extra" in s.members[0].data, false, "unknown member fields are dropped");
+    assert.deepEqual(s.members[0].data.history, [[1, 900]], "the primary's timeline history reaches the replicas");
     assert.deepEqual(s.corrupt, []);
   });
 
@@ -56,6 +57,7 @@ describe("dcs buildSnapshot", () => {
     { name: "member: missing tags", kvs: [kv("members/a", JSON.stringify(withoutTags))], key: "members/a", reason: /tags/ },
     { name: "member: wrong tag type", kvs: [kv("members/a", JSON.stringify({ ...member, tags: { ...member.tags, nofailover: "yes" } }))], key: "members/a", reason: /tags\.nofailover/ },
     { name: "member: unknown role", kvs: [kv("members/a", JSON.stringify({ ...member, role: "master" }))], key: "members/a", reason: /role/ },
+    { name: "member: bad timeline history", kvs: [kv("members/a", JSON.stringify({ ...member, history: [[1, "0/3"]] }))], key: "members/a", reason: /history/ },
     { name: "member: negative lsn", kvs: [kv("members/a", JSON.stringify({ ...member, xlog_location: -1 }))], key: "members/a", reason: /xlog_location/ },
     { name: "member: empty name", kvs: [kv("members/", JSON.stringify(member))], key: "members/", reason: /not a valid member name/ },
     { name: "member: nested name", kvs: [kv("members/a/b", JSON.stringify(member))], key: "members/a/b", reason: /not a valid member name/ },
