@@ -103,10 +103,11 @@ export class ActionExecutor {
         return true;
       case "rewind": {
         this.process = "rewinding";
-        const ok = await pg.rewind(a.upstream);
+        const result = await pg.rewind(a.upstream);
         this.process = "stopped";
-        if (!ok) memory.rewindFailed = true;
-        return ok;
+        // Only a real failure leads to a fresh copy; an unreachable leader is asked again next loop.
+        if (result === "failed") memory.rewindFailed = true;
+        return result === "done";
       }
       case "baseBackup":
         return this.withProcess("creating replica", "stopped", async () => {

@@ -16,8 +16,8 @@ export interface TimelineFork {
 }
 
 export interface ReplicaPosition {
-  /** The timeline the replica replays (its received or checkpoint timeline, whichever is newer). */
-  timeline?: number;
+  /** The timeline of the last replayed record (lsn.ts replayTimeline); unknown → no verdict. */
+  replayTimeline?: number;
   replayLsn?: number;
 }
 
@@ -26,7 +26,7 @@ export interface ReplicaPosition {
  * leaderHistory: the leader's timeline history (every earlier timeline and where it ended).
  */
 export function divergence(replica: ReplicaPosition, leaderTimeline: number | undefined, leaderHistory: readonly TimelineFork[] | undefined): string | undefined {
-  const { timeline, replayLsn } = replica;
+  const { replayTimeline: timeline, replayLsn } = replica;
   if (timeline === undefined || replayLsn === undefined || leaderTimeline === undefined || timeline >= leaderTimeline) return undefined;
   const fork = leaderHistory?.find((f) => f.timeline === timeline);
   if (!fork || replayLsn <= fork.switchLsn) return undefined;

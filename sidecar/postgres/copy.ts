@@ -5,7 +5,7 @@
 import { conninfo } from "./conf";
 import type { Logger } from "./postmaster";
 import { lastLines, parseCopyProgress, runTool, runToolChecked, type RunAs } from "./process";
-import type { HostPort } from "./types";
+import type { HostPort, RewindResult } from "./types";
 
 export interface CopyOptions {
   /** Path of the tool binary (pg_basebackup or pg_rewind). */
@@ -37,13 +37,20 @@ export async function runBaseBackup(o: CopyOptions & { applicationName: string }
 }
 
 /** pg_rewind --source-server over TCP. Resolves false (and logs why) when it fails. */
-export async function runRewind(o: CopyOptions): Promise<boolean> {
+export async function runRewind(o: CopyOptions): Promise<RewindResult> {
   const src = conninfo({ host: o.source.host, port: o.source.port, user: o.user, dbname: "postgres", passfile: o.passfile, connect_timeout: 5 });
   const r = await runTool(o.tool, ["-D", o.dataDir, `--source-server=${src}`, "-P"], { runAs: o.runAs });
   if (r.code !== 0) {
-    o.log.error({ code: r.code, signal: r.signal, output: lastLines(r.stderr || r.stdout, 8) }, "pg_rewind failed");
-    return false;
+    const output = lastLines(r.stderr || r.stdout, 8);
+    // pg_rewind connects before it touches anything: a source that does not answer (a leader that
+    // just died) is no reason to give up on this data directory and copy it afresh.
+    if (/connection to server .* failed|could not connect to server|timeout expired/.test(output)) {
+      o.log.warn({ code: r.code, output }, "pg_rewind could not reach the source; nothing changed, retrying later");
+      return "unreachable";
+    }
+    o.log.error({ code: r.code, signal: r.signal, output }, "pg_rewind failed");
+    return "failed";
   }
   o.log.info({ output: lastLines(r.stderr, 2) }, "pg_rewind succeeded");
-  return true;
+  return "done";
 }

@@ -35,3 +35,19 @@ export function parseTimelineHistory(text: string | null | undefined): { timelin
   }
   return out;
 }
+
+/**
+ * The timeline a replica replays: the newest timeline among its WAL segment files that hold the last
+ * replayed record. pg_control's checkpoint timeline lags (until the next restartpoint) and the WAL
+ * receiver's is gone when the upstream is: neither tells a replica that followed a timeline switch
+ * from one that replayed the old timeline past the fork.
+ */
+export function replayTimeline(walFiles: readonly string[], replayLsn: number | undefined, segmentSize: number | undefined): number | undefined {
+  if (replayLsn === undefined || !segmentSize || replayLsn <= 0) return undefined;
+  const segno = Math.floor((replayLsn - 1) / segmentSize); // a record ending on a boundary is in the segment before
+  const perId = 2 ** 32 / segmentSize;
+  const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, "0");
+  const suffix = hex8(Math.floor(segno / perId)) + hex8(segno % perId);
+  const tlis = walFiles.filter((f) => /^[0-9A-F]{24}$/.test(f) && f.slice(8) === suffix).map((f) => parseInt(f.slice(0, 8), 16));
+  return tlis.length ? Math.max(...tlis) : undefined;
+}

@@ -14,7 +14,7 @@ import { runToolChecked, sleep, type RunAs } from "./process";
 import { syncPhysicalSlots } from "./slots";
 import { ensureReplicationRole, LocalSql } from "./sql";
 import { queryStatus } from "./status";
-import type { DataDirInfo, HostPort, PgStatus, PostgresControl } from "./types";
+import type { DataDirInfo, HostPort, PgStatus, PostgresControl, RewindResult } from "./types";
 
 export type { Logger, StopMode } from "./postmaster";
 
@@ -245,15 +245,16 @@ export class PostgresManager implements PostgresControl {
    * pg_rewind from source as the superuser over TCP; the server must be stopped. PG 13+ pg_rewind
    * first runs single-user crash recovery when the target was not shut down cleanly (e.g. after
    * fence()). Ends with our replica config and standby.signal (no upstream) so an accidental start
-   * is read-only. Returns false on failure: the caller falls back to wipe() + baseBackup().
+   * is read-only. "failed": the caller falls back to wipe() + baseBackup(); "unreachable": the
+   * source did not answer, nothing changed, try again later.
    */
-  rewind(source: HostPort): Promise<boolean> {
+  rewind(source: HostPort): Promise<RewindResult> {
     return this.command("rewind", async () => {
       this.requireStopped("rewind");
       const before = await this.dataDirInfo();
       if (!before.initialized) {
         this.o.log.error({}, "rewind: the data directory is not initialized: nothing to rewind");
-        return false;
+        return "failed";
       }
       if (before.clusterState !== "shut down" && before.clusterState !== "shut down in recovery") {
         this.o.log.info({ clusterState: before.clusterState }, "rewind: target not shut down cleanly; pg_rewind runs crash recovery first");
@@ -262,9 +263,9 @@ export class PostgresManager implements PostgresControl {
       fs.rmSync(path.join(this.o.dataDir, "standby.signal"), { force: true });
       this.writePassfile();
       try {
-        const ok = await this.step("pg_rewind", () => runRewind(this.copyOptions("pg_rewind", source, this.o.superuser.username)));
-        if (ok) this.setFormerPrimary(false);
-        return ok;
+        const result = await this.step("pg_rewind", () => runRewind(this.copyOptions("pg_rewind", source, this.o.superuser.username)));
+        if (result === "done") this.setFormerPrimary(false);
+        return result;
       } finally {
         // pg_rewind copied the source's config files over ours.
         await this.writeConfig({ primary: false, upstream: null });

@@ -1,5 +1,5 @@
 /** The live view of the local server (PgStatus) from one connection: one query, plus pg_stat_replication on a primary. */
-import { parseLsnOrUndefined, parseTimelineHistory } from "./lsn";
+import { parseLsnOrUndefined, parseTimelineHistory, replayTimeline } from "./lsn";
 import type { LocalSql } from "./sql";
 import type { HostPort, PgStatus } from "./types";
 
@@ -31,6 +31,7 @@ export async function queryStatus(sql: LocalSql, pid: number, configuredUpstream
     ...base,
     receiveLsn,
     replayLsn,
+    replayTimeline: replayTimeline(r.wal_files?.split(",") ?? [], replayLsn, Number(r.wal_segment_size)),
     lsn: Math.max(receiveLsn ?? 0, replayLsn ?? 0) || undefined,
     timeline: Math.max(r.received_tli ?? 0, r.checkpoint_tli ?? 0) || undefined,
     streaming: r.wr_status === "streaming",
@@ -54,6 +55,8 @@ interface StatusRow {
   received_tli: number | null;
   sync_names: string;
   history: string | null;
+  wal_files: string | null;
+  wal_segment_size: string;
 }
 
 interface ReplicationRow {
@@ -79,7 +82,10 @@ SELECT pg_is_in_recovery() AS in_recovery,
        current_setting('synchronous_standby_names') AS sync_names,
        -- The primary's timeline history, which replicas check their position against (none on timeline 1).
        CASE WHEN pg_is_in_recovery() THEN NULL
-            ELSE pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 1048576, true) END AS history
+            ELSE pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 1048576, true) END AS history,
+       -- A replica's WAL segment names: which timeline it replays (lsn.ts replayTimeline).
+       CASE WHEN pg_is_in_recovery() THEN (SELECT string_agg(name, ',') FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$') END AS wal_files,
+       (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS wal_segment_size
 FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true`;
 
 const REPLICATION_SQL = `

@@ -23,6 +23,9 @@ export interface DataDirInfo {
 }
 
 /** A live view of the server, read over one local connection. */
+/** How a pg_rewind ended: rewound, failed (fall back to a base backup), or the source did not answer (retry). */
+export type RewindResult = "done" | "failed" | "unreachable";
+
 export interface PgStatus {
   /** A postmaster is alive and accepts connections. */
   running: boolean;
@@ -35,6 +38,8 @@ export interface PgStatus {
   lsn?: number;
   receiveLsn?: number;
   replayLsn?: number;
+  /** Replica: the timeline of the last replayed record (from its WAL segment names). */
+  replayTimeline?: number;
   /** Replica: the WAL receiver is streaming. */
   streaming?: boolean;
   /** Replica: host/port from the WAL receiver or primary_conninfo. */
@@ -69,7 +74,8 @@ export interface PostgresControl {
   stop(mode?: "smart" | "fast" | "immediate"): Promise<void>;
   fence(): Promise<void>;
   baseBackup(source: HostPort): Promise<void>;
-  rewind(source: HostPort): Promise<boolean>;
+  /** "unreachable": pg_rewind could not connect to the source; nothing was changed, try again later. */
+  rewind(source: HostPort): Promise<RewindResult>;
   wipe(): Promise<void>;
   syncSlots(wanted: string[]): Promise<void>;
   checkpoint(): Promise<void>;

@@ -4,7 +4,7 @@
  * real owner and resolves at once, so the simulated cluster runs on the fake clock alone.
  */
 import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
-import type { DataDirInfo, HostPort, PgStatus, PostgresControl } from "../../sidecar/postgres/types";
+import type { DataDirInfo, HostPort, PgStatus, PostgresControl, RewindResult } from "../../sidecar/postgres/types";
 
 export class FakePgWorld {
   readonly servers = new Map<string, FakePostgres>();
@@ -204,16 +204,16 @@ export class FakePostgres implements PostgresControl {
     this.standby = true;
   }
 
-  async rewind(source: HostPort): Promise<boolean> {
+  async rewind(source: HostPort): Promise<RewindResult> {
     this.commands.push(`rewind ${source.port}`);
     const up = this.world.byAddress(source);
-    if (!up || !up.running) return false;
+    if (!up || !up.running) return "unreachable";
     // pg_rewind rolls back our divergent WAL to the fork point; the model keeps the upstream's view.
     this.lsn = Math.min(this.lsn, up.lsn);
     this.timeline = up.timeline;
     this.crashedInProduction = false;
     this.standby = true;
-    return true;
+    return "done";
   }
 
   async wipe(): Promise<void> {

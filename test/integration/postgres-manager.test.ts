@@ -280,7 +280,7 @@ describe("PostgresManager (real PostgreSQL)", function () {
     const before = await a.dataDirInfo();
     assert.equal(before.clusterState, "in production", "fenced = not shut down cleanly");
     let t0 = Date.now();
-    assert.equal(await a.rewind(B), true);
+    assert.equal(await a.rewind(B), "done");
     const tRewind = Date.now() - t0;
     t0 = Date.now();
     await a.startReplica(B);
@@ -295,6 +295,11 @@ describe("PostgresManager (real PostgreSQL)", function () {
     assert.deepEqual(await rows(A.port), ["1-from-a", "2-from-b"], "the diverged write is gone");
     await sql(B.port, "INSERT INTO t VALUES ('3-from-b')");
     await waitFor("new row on the rewound replica", async () => (await rows(A.port)).includes("3-from-b"));
+    const st = await a.status();
+    assert.equal(st.replayTimeline, 2, "the replica replays the new primary's timeline (from its WAL file names)");
+    const primary = await b.status();
+    assert.equal(primary.history?.[0]?.timeline, 1, "the promoted primary's history says where timeline 1 ended");
+    assert.ok(st.replayLsn! > primary.history![0].switchLsn, "and the replica replayed past it, on timeline 2");
   });
 
   it("rewind refuses a running server", async () => {
@@ -362,13 +367,13 @@ describe("PostgresManager (real PostgreSQL)", function () {
     await waitFor("backends gone", async () => children.every((c) => !isRunning(c)), 1000);
   });
 
-  it("rewind from an unreachable source returns false; wipe empties the data dir", async () => {
-    assert.equal(await b.rewind({ host: "127.0.0.1", port: ports[2] }), false);
+  it("rewind from an unreachable source changes nothing and says so; wipe empties the data dir", async () => {
+    assert.equal(await b.rewind({ host: "127.0.0.1", port: ports[2] }), "unreachable");
     assert.equal((await b.dataDirInfo()).standbySignal, true, "left as a read-only replica if started by mistake");
     await b.wipe();
     assert.deepEqual(fs.readdirSync(path.join(root, "b/data")), []);
     assert.equal((await b.dataDirInfo()).initialized, false);
-    assert.equal(await b.rewind(A), false, "nothing to rewind in an empty data dir");
+    assert.equal(await b.rewind(A), "failed", "nothing to rewind in an empty data dir");
     assert.deepEqual(fs.readdirSync(path.join(root, "b/data")), []);
     await assert.rejects(b.promote(), /not running/);
   });

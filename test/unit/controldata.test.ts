@@ -1,7 +1,7 @@
 /** pg_controldata parsing and LSN helpers, on output captured from PostgreSQL 15 (LC_ALL=C). */
 import assert from "node:assert/strict";
 import { controlDataToInfo, parseControlData } from "../../sidecar/postgres/controldata";
-import { formatLsn, parseLsn, parseTimelineHistory } from "../../sidecar/postgres/lsn";
+import { formatLsn, parseLsn, parseTimelineHistory, replayTimeline } from "../../sidecar/postgres/lsn";
 import { memberData } from "../../sidecar/ha/member";
 
 /** `pg_controldata -D` right after initdb (PostgreSQL 15.x, Debian 12). */
@@ -123,5 +123,18 @@ describe("timeline history", () => {
     assert.deepEqual(primary.history, [[1, 900]]);
     const replica = memberData(id, { dataDir, process: "running", pg: { running: true, inRecovery: true, timeline: 2, lsn: 1000, history } });
     assert.equal(replica.history, undefined);
+  });
+
+  it("tells the timeline a replica replays from its WAL segment names", () => {
+    const seg = 16 * 1024 * 1024;
+    // Followed the switch to timeline 2 inside segment 6: both files exist, the newer one holds the replay point.
+    const followed = ["000000010000000000000005", "000000010000000000000006", "000000020000000000000006", "00000002.history"];
+    assert.equal(replayTimeline(followed, parseLsn("0/6706F38"), seg), 2);
+    // Replayed timeline 1 past the fork and never got timeline 2's WAL.
+    assert.equal(replayTimeline(["000000010000000000000006"], parseLsn("0/6706F38"), seg), 1);
+    // A record ending exactly on a segment boundary is in the segment before.
+    assert.equal(replayTimeline(["000000030000000000000005"], parseLsn("0/6000000"), seg), 3);
+    assert.equal(replayTimeline(["000000010000000100000000"], parseLsn("1/0") + 5, seg), 1, "the high 32 bits name the log id");
+    assert.equal(replayTimeline([], parseLsn("0/6706F38"), seg), undefined, "unknown: no verdict");
   });
 });

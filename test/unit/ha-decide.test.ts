@@ -69,9 +69,10 @@ function input(me: string, local: Local, c: ClusterSnapshot | undefined, over: P
 }
 
 /** b replays timeline 1 up to 1000; the leader a runs timeline 2, forked from timeline 1 at forkLsn. */
-function replicaAfterFork(forkLsn: number, usePgRewind = true): HaInput {
+function replicaAfterFork(forkLsn: number, usePgRewind = true, replayTimeline = 1): HaInput {
   const i = input("b", "replica", cluster({ members: [member("a", "primary", 5432, { timeline: 2, history: [[1, forkLsn]] }), member("b", "replica", 5433)] }));
   i.local.pg.replayLsn = 1000;
+  i.local.pg.replayTimeline = replayTimeline;
   i.self = { ...i.self, usePgRewind };
   return i;
 }
@@ -114,6 +115,7 @@ describe("decide (pure HA decision)", () => {
     ["R2c replica replayed past the leader's fork point: stop, rewind, follow", replicaAfterFork(900), ["demote", "rewind", "startReplica"], /replayed timeline 1 to 0\/3E8, past 0\/384 where the leader's timeline 2 forked/],
     ["R2d same, usePgRewind off: stop, re-copy, follow", replicaAfterFork(900, false), ["demote", "baseBackup", "startReplica"], /usePgRewind is off/],
     ["R2e replica at or before the fork point follows the new timeline", replicaAfterFork(1000), [], /streaming from leader a/],
+    ["R2f replica already replaying the leader's timeline is not diverged", replicaAfterFork(900, true, 2), [], /streaming from leader a/],
     ["R3 we hold the key as a replica: promote", input("b", "replica", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } })), ["promote"], /promoting/],
     ["R4 no leader, healthiest: race and promote", input("b", "replica", cluster({ leader: undefined }), { peers: [peer("c", 900)] }), ["acquireLeader", "promote"], /healthiest/],
     ["R5 no leader, a peer is ahead: wait", input("b", "replica", cluster({ leader: undefined }), { peers: [peer("c", 1100)] }), [], /further ahead/],
