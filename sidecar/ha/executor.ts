@@ -111,6 +111,9 @@ export class ActionExecutor {
       }
       case "baseBackup":
         return this.withProcess("creating replica", "stopped", async () => {
+          // The copy starts by wiping: never before the leader answers, or a leader that just died
+          // would leave this member with nothing (it may be the one a failover needs).
+          if (!(await pg.answers(a.upstream))) throw new Error(`leader ${a.leader} at ${a.upstream.host}:${a.upstream.port} does not answer: keeping the data directory until it does`);
           await pg.wipe();
           await pg.baseBackup(a.upstream);
           memory.rewindFailed = false;

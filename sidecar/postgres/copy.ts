@@ -2,6 +2,7 @@
  * The two tools that copy a data directory from another member: pg_basebackup (a fresh replica) and
  * pg_rewind (a former primary). PostgresManager decides when; these run the tool and log its output.
  */
+import * as net from "node:net";
 import { conninfo } from "./conf";
 import type { Logger } from "./postmaster";
 import { lastLines, parseCopyProgress, runTool, runToolChecked, type RunAs } from "./process";
@@ -53,4 +54,18 @@ export async function runRewind(o: CopyOptions): Promise<RewindResult> {
   }
   o.log.info({ output: lastLines(r.stderr, 2) }, "pg_rewind succeeded");
   return "done";
+}
+
+/** Whether host:port accepts a TCP connection within timeoutMs (nothing is sent). */
+export function tcpAnswers(source: HostPort, timeoutMs = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: source.host, port: source.port, timeout: timeoutMs });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once("connect", () => done(true));
+    socket.once("timeout", () => done(false));
+    socket.once("error", () => done(false));
+  });
 }

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { renderPgpass, renderPostgresqlConf, renderSynchronousStandbyNames, slotName, type ParamValue, type PostgresqlConfOptions } from "./conf";
-import { CopyOptions, runBaseBackup, runRewind } from "./copy";
+import { CopyOptions, runBaseBackup, runRewind, tcpAnswers } from "./copy";
 import { controlDataToInfo, dataDirFiles, formerPrimaryMarker } from "./controldata";
 import { clearDir, ensureDir, writeOwned, writeServerFiles } from "./files";
 import { Postmaster, type Logger, type StopMode } from "./postmaster";
@@ -271,6 +271,10 @@ export class PostgresManager implements PostgresControl {
         await this.writeConfig({ primary: false, upstream: null });
       }
     });
+  }
+
+  answers(source: HostPort): Promise<boolean> {
+    return tcpAnswers(source);
   }
 
   /** Removes the data dir's contents (the dir itself stays: it may be a mount point). */

@@ -76,6 +76,8 @@ export interface PostgresControl {
   baseBackup(source: HostPort): Promise<void>;
   /** "unreachable": pg_rewind could not connect to the source; nothing was changed, try again later. */
   rewind(source: HostPort): Promise<RewindResult>;
+  /** The source accepts TCP connections now (checked before a base backup wipes anything). */
+  answers(source: HostPort): Promise<boolean>;
   wipe(): Promise<void>;
   syncSlots(wanted: string[]): Promise<void>;
   checkpoint(): Promise<void>;

@@ -216,6 +216,10 @@ export class FakePostgres implements PostgresControl {
     return "done";
   }
 
+  async answers(source: HostPort): Promise<boolean> {
+    return this.world.byAddress(source)?.running ?? false;
+  }
+
   async wipe(): Promise<void> {
     this.commands.push("wipe");
     this.initialized = false;

@@ -369,6 +369,8 @@ describe("PostgresManager (real PostgreSQL)", function () {
 
   it("rewind from an unreachable source changes nothing and says so; wipe empties the data dir", async () => {
     assert.equal(await b.rewind({ host: "127.0.0.1", port: ports[2] }), "unreachable");
+    assert.equal(await b.answers({ host: "127.0.0.1", port: ports[2] }), false, "nothing listens there: a base backup would not wipe");
+    assert.equal(await b.answers(A), true, "the running primary answers");
     assert.equal((await b.dataDirInfo()).standbySignal, true, "left as a read-only replica if started by mistake");
     await b.wipe();
     assert.deepEqual(fs.readdirSync(path.join(root, "b/data")), []);

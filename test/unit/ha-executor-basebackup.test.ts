@@ -1,0 +1,45 @@
+/**
+ * The executor's `baseBackup` wipes the data directory and copies the leader's: it must never wipe
+ * while the leader does not answer (a leader that just died would leave this member with nothing,
+ * and it may be the member a failover needs). Fake PostgreSQL servers, in-memory etcd, fake clock.
+ */
+import assert from "node:assert/strict";
+import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
+import { ActionExecutor } from "../../sidecar/ha/executor";
+import { LeaseKeeper } from "../../sidecar/ha/lease";
+import { silentLogger } from "../../sidecar/log";
+import { watchdogOff } from "../../sidecar/watchdog/watchdog";
+import { FakeClock } from "../helpers/fake-clock";
+import { FakePgWorld } from "../helpers/fake-postgres";
+
+describe("executor: base backup", () => {
+  async function setup() {
+    const clock = new FakeClock();
+    const dcs = new MemoryDcs(new MemoryEtcd(() => clock.now()), "/service/t/");
+    const lease = new LeaseKeeper(dcs, clock, 4, 1000, silentLogger(), () => undefined);
+    const world = new FakePgWorld();
+    const leaderAt = { host: "10.0.0.1", port: 5432 };
+    const leader = world.add("a", leaderAt);
+    await leader.bootstrap();
+    await leader.startPrimary();
+    const me = world.add("b", { host: "10.0.0.2", port: 5432 });
+    await me.baseBackup(leaderAt); // b has data (say, a replica whose rewind failed)
+    const self = { name: "b", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 0, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: false, synchronousModeStrict: false, usePgRewind: true };
+    const memory = { rewindFailed: true };
+    const executor = new ActionExecutor({ self, dcs, pg: me, clock, log: silentLogger(), lease, memory, isLeaseValid: () => true, watchdog: watchdogOff() });
+    return { leader, me, memory, executor, action: { type: "baseBackup" as const, leader: "a", upstream: leaderAt } };
+  }
+
+  it("keeps the data directory while the leader does not answer, and copies once it does", async () => {
+    const { leader, me, memory, executor, action } = await setup();
+    await leader.stop();
+    assert.equal(await executor.run([action]), false);
+    assert.equal(me.initialized, true, "nothing was wiped");
+    assert.ok(!me.commands.includes("wipe"));
+    assert.equal(memory.rewindFailed, true, "still to be done");
+    await leader.startPrimary();
+    assert.equal(await executor.run([action]), true);
+    assert.deepEqual(me.commands.slice(-2), ["wipe", "baseBackup 5432"]);
+    assert.equal(memory.rewindFailed, false);
+  });
+});
