@@ -176,7 +176,7 @@ function decideReplica(input: HaInput): Decision {
         role: "replica",
       };
     }
-    const diverged = divergence(local.pg, leaderMember.data.timeline, leaderMember.data.history?.map(([timeline, switchLsn]) => ({ timeline, switchLsn })));
+    const diverged = divergence(local.pg, leaderMember.data);
     if (diverged) {
       const copy: Action = self.usePgRewind ? { type: "rewind", leader: leader.name, upstream } : { type: "baseBackup", leader: leader.name, upstream };
       return {

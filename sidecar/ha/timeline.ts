@@ -7,13 +7,8 @@
  * primary, it must be rewound (or re-copied) before it can follow. Patroni's check is the same
  * (`_check_timeline_and_lsn`).
  */
+import type { MemberData } from "../dcs/types";
 import { formatLsn } from "../postgres/lsn";
-
-/** One line of a timeline history file: `timeline` ended (and its child began) at `switchLsn`. */
-export interface TimelineFork {
-  timeline: number;
-  switchLsn: number;
-}
 
 export interface ReplicaPosition {
   /** The timeline of the last replayed record (lsn.ts replayTimeline); unknown → no verdict. */
@@ -23,12 +18,12 @@ export interface ReplicaPosition {
 
 /**
  * Why the replica cannot follow the leader, or undefined when it can (or we cannot tell yet).
- * leaderHistory: the leader's timeline history (every earlier timeline and where it ended).
+ * The leader's member key carries its timeline and history ([timeline, switch LSN] per earlier one).
  */
-export function divergence(replica: ReplicaPosition, leaderTimeline: number | undefined, leaderHistory: readonly TimelineFork[] | undefined): string | undefined {
+export function divergence(replica: ReplicaPosition, leader: Pick<MemberData, "timeline" | "history">): string | undefined {
   const { replayTimeline: timeline, replayLsn } = replica;
-  if (timeline === undefined || replayLsn === undefined || leaderTimeline === undefined || timeline >= leaderTimeline) return undefined;
-  const fork = leaderHistory?.find((f) => f.timeline === timeline);
-  if (!fork || replayLsn <= fork.switchLsn) return undefined;
-  return `replayed timeline ${timeline} to ${formatLsn(replayLsn)}, past ${formatLsn(fork.switchLsn)} where the leader's timeline ${leaderTimeline} forked from it`;
+  if (timeline === undefined || replayLsn === undefined || leader.timeline === undefined || timeline >= leader.timeline) return undefined;
+  const switchLsn = leader.history?.find(([tl]) => tl === timeline)?.[1];
+  if (switchLsn === undefined || replayLsn <= switchLsn) return undefined;
+  return `replayed timeline ${timeline} to ${formatLsn(replayLsn)}, past ${formatLsn(switchLsn)} where the leader's timeline ${leader.timeline} forked from it`;
 }
