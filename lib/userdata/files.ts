@@ -2,6 +2,7 @@
  * Config files and systemd units written by the user-data. Pure string renderers; each output is
  * checked by the real tool in the tests (haproxy -c, systemd-analyze verify).
  */
+import { renderRoutingConfig } from "../../sidecar/haproxy/config";
 import { NODE_PORTS } from "../args/types";
 import { NODE_PATHS, UNITS } from "./paths";
 import { HostSpec, Member } from "./spec";
@@ -9,44 +10,17 @@ import { watchdogExecStartPre } from "./watchdog";
 
 /**
  * HAProxy on every PostgreSQL node: port 5000 goes to the member whose agent answers 200 on
- * `/primary`, port 5001 round robin to those answering 200 on `/replica`. Checks run every second
- * (`inter 1s`), so a failover is followed within ~2 s; `on-marked-down shutdown-sessions` cuts
- * clients still connected to a demoted primary so they reconnect to the new one.
+ * `/primary`, port 5001 round robin to those answering 200 on `/replica`. The same renderer and
+ * tuning as the local cluster the failover benchmark measures; only addresses and ports differ.
  */
-export function renderHaproxyConfig(members: Member[]): string {
-  const servers = (check: string) =>
-    members.map((m) => `    server ${m.name} ${m.privateIp}:${NODE_PORTS.postgres} check port ${NODE_PORTS.agentApi}${check}`).join("\n");
-  return `# Written by HaPostgresCluster user-data. Routes to the primary / replicas by the agent's health API.
-global
-    maxconn 4096
-    log stdout format raw local0 notice
-
-defaults
-    mode tcp
-    log global
-    retries 2
-    timeout connect 4s
-    timeout client 30m
-    timeout server 30m
-    timeout check 1s
-
-listen primary
-    bind *:${NODE_PORTS.haproxyPrimary}
-    option httpchk
-    http-check send meth GET uri /primary
-    http-check expect status 200
-    default-server inter 1s fastinter 1s downinter 1s fall 2 rise 1 on-marked-down shutdown-sessions
-${servers("")}
-
-listen replicas
-    bind *:${NODE_PORTS.haproxyReplica}
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /replica
-    http-check expect status 200
-    default-server inter 1s fastinter 1s downinter 1s fall 2 rise 1 on-marked-down shutdown-sessions
-${servers("")}
-`;
+export function nodeRoutingConfig(members: Member[]): string {
+  return renderRoutingConfig({
+    header: "Written by HaPostgresCluster user-data. Routes to the primary / replicas by the agent's health API.",
+    bindHost: "*",
+    primaryPort: NODE_PORTS.haproxyPrimary,
+    replicaPort: NODE_PORTS.haproxyReplica,
+    servers: members.map((m) => ({ name: m.name, host: m.privateIp, pgPort: NODE_PORTS.postgres, apiPort: NODE_PORTS.agentApi })),
+  });
 }
 
 /** etcd settings as environment variables (etcd reads ETCD_* itself); TLS everywhere, client certs required. */

@@ -8,7 +8,7 @@ import { stringify } from "yaml";
 import type { NodeInitPlanInput } from "../../sidecar/boot/plan";
 import { renderAgentConfig } from "./agent-config";
 import { renderBootScript } from "./boot-script";
-import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, renderHaproxyConfig, renderHaproxyUnit } from "./files";
+import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, nodeRoutingConfig, renderHaproxyUnit } from "./files";
 import { NODE_PATHS, UNITS } from "./paths";
 import { HostSpec } from "./spec";
 import { renderWatchdogFiles } from "./watchdog";
@@ -59,7 +59,7 @@ export function renderFiles(spec: HostSpec): WrittenFile[] {
     files.push(
       // The agent creates the cluster itself; Debian's package would otherwise initdb a "main" cluster.
       { path: "/etc/postgresql-common/createcluster.d/hapg.conf", content: "create_main_cluster = false\n", permissions: "0644" },
-      { path: NODE_PATHS.haproxyConfig, content: renderHaproxyConfig(spec.postgres.members), permissions: "0644" },
+      { path: NODE_PATHS.haproxyConfig, content: nodeRoutingConfig(spec.postgres.members), permissions: "0644" },
       { path: `${NODE_PATHS.systemdDir}/${UNITS.haproxy}`, content: renderHaproxyUnit(spec), permissions: "0644" },
       { path: `${NODE_PATHS.systemdDir}/${UNITS.agent}`, content: renderAgentUnit(spec), permissions: "0644" },
       ...renderWatchdogFiles(spec),

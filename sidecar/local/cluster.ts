@@ -8,7 +8,7 @@ import { isPostgresProcess, isRunning, readPostmasterPid } from "../postgres/pro
 import { agentConfig, prepareFiles, rssKb, serviceOwner, spawnAgent, stopAgentProcess } from "./agents";
 import { startEtcdCluster, stopProcess } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
-import { renderHaproxyConfig, startHaproxy, stopHaproxy } from "./haproxy";
+import { localRoutingConfig, startHaproxy, stopHaproxy } from "./haproxy";
 import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, DEFAULTS, HOST, LocalOptions, SyncMode } from "./layout";
 import { createNetns, destroyNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
@@ -127,16 +127,7 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     }
 
     failedLog = l.haproxyLog;
-    fs.writeFileSync(
-      l.haproxyConfig,
-      renderHaproxyConfig({
-        host: HOST,
-        primaryPort: l.proxyPort,
-        replicaPort: l.replicaProxyPort,
-        statsPort: l.statsPort,
-        backends: l.nodes.map((n) => ({ name: n.name, host: n.host, pgPort: n.pgPort, apiPort: n.apiPort })),
-      }),
-    );
+    fs.writeFileSync(l.haproxyConfig, localRoutingConfig(l));
     const haproxyPid = await startHaproxy({ configFile: l.haproxyConfig, pidFile: l.haproxyPidFile, logFile: l.haproxyLog, host: HOST, statsPort: l.statsPort });
     say(`haproxy: started (pid ${haproxyPid}), primary ${HOST}:${l.proxyPort}, replicas ${HOST}:${l.replicaProxyPort}, stats http://${HOST}:${l.statsPort}/stats`);
 

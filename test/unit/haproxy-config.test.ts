@@ -2,14 +2,16 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { checkHaproxyConfig, renderHaproxyConfig } from "../../sidecar/local/haproxy";
+import { renderRoutingConfig } from "../../sidecar/haproxy/config";
+import { checkHaproxyConfig } from "../../sidecar/local/haproxy";
 
 const input = {
-  host: "127.0.0.1",
+  header: "test",
+  bindHost: "127.0.0.1",
   primaryPort: 15020,
   replicaPort: 15021,
-  statsPort: 15022,
-  backends: [
+  stats: { host: "127.0.0.1", port: 15022 },
+  servers: [
     { name: "node1", host: "127.0.0.1", pgPort: 15100, apiPort: 15200 },
     { name: "node2", host: "127.0.0.1", pgPort: 15101, apiPort: 15201 },
   ],
@@ -28,8 +30,8 @@ function section(cfg: string, name: string): string[] {
   return out;
 }
 
-describe("local HAProxy config", () => {
-  const cfg = renderHaproxyConfig(input);
+describe("HAProxy routing config", () => {
+  const cfg = renderRoutingConfig(input);
 
   it("is TCP with timeouts long enough for idle PostgreSQL sessions", () => {
     assert.match(cfg, /^\s+mode tcp$/m);
@@ -62,18 +64,20 @@ describe("local HAProxy config", () => {
     assert.equal(s.filter((l) => l.startsWith("server ")).length, 2);
   });
 
-  it("serves a stats page", () => {
+  it("serves a stats page only when asked", () => {
     const s = section(cfg, "stats");
     assert.ok(s.includes("bind 127.0.0.1:15022"));
     assert.ok(s.includes("stats uri /stats"));
+    assert.doesNotMatch(renderRoutingConfig({ ...input, stats: undefined }), /stats/);
   });
 
-  it("refuses no backends and names that would break the config", () => {
-    assert.throws(() => renderHaproxyConfig({ ...input, backends: [] }), /at least one backend/);
-    assert.throws(
-      () => renderHaproxyConfig({ ...input, backends: [{ name: "a b", host: "127.0.0.1", pgPort: 1, apiPort: 2 }] }),
-      /"a b"/,
-    );
+  it("starts with the caller's header as comments", () => {
+    assert.match(renderRoutingConfig({ ...input, header: "one\ntwo" }), /^# one\n# two\nglobal\n/);
+  });
+
+  it("refuses no servers and names that would break the config", () => {
+    assert.throws(() => renderRoutingConfig({ ...input, servers: [] }), /at least one server/);
+    assert.throws(() => renderRoutingConfig({ ...input, servers: [{ name: "a b", host: "127.0.0.1", pgPort: 1, apiPort: 2 }] }), /"a b"/);
   });
 
   it("is accepted by `haproxy -c`", function () {
