@@ -13,6 +13,7 @@ import { fetchPeerViews } from "./ha/peers";
 import { createLogger } from "./log";
 import { findPgBinDir } from "./postgres/bin";
 import { PostgresManager } from "./postgres/manager";
+import { PostgresOwner } from "./postgres/owner";
 import { watchdogFromConfig } from "./watchdog/watchdog";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -37,7 +38,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     keyFile: config.etcd.keyFile,
   });
   const pgConnect = config.postgres.connectAddress ?? config.postgres.listen;
-  const pg = new PostgresManager({
+  const manager = new PostgresManager({
     binDir: findPgBinDir(config.postgres.binDir),
     dataDir: config.postgres.dataDir,
     listen: config.postgres.listen,
@@ -51,6 +52,8 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     logFile: path.join(path.dirname(config.postgres.dataDir), `${path.basename(config.postgres.dataDir)}.log`),
     log: log.child({ component: "postgres" }),
   });
+  // The one owner of PostgreSQL: the driver and the API talk to it; the manager runs its commands.
+  const pg = new PostgresOwner(manager);
   const ttlMs = config.ttl * 1000;
   // Probed before anything starts: mode "required" without a device is a startup error.
   const watchdog = watchdogFromConfig(config, systemClock, log.child({ component: "watchdog" }));

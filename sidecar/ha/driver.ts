@@ -6,7 +6,7 @@
  */
 import type { ClusterSnapshot, Dcs, Member } from "../dcs/types";
 import type { Logger } from "../log";
-import type { PostgresControl } from "../postgres/types";
+import type { PostgresOwner } from "../postgres/owner";
 import type { Clock } from "./clock";
 import { decide, fenceDeadline } from "./decide";
 import { ActionExecutor } from "./executor";
@@ -18,7 +18,8 @@ export interface DriverOptions {
   self: SelfConfig;
   identity: MemberIdentity;
   dcs: Dcs;
-  pg: PostgresControl;
+  /** The one owner of PostgreSQL: commands go to it, the process state is read from it. */
+  pg: PostgresOwner;
   clock: Clock;
   log: Logger;
   loopWaitMs: number;
@@ -61,12 +62,10 @@ export class HaDriver {
 
   async start(): Promise<void> {
     this.o.pg.onUnexpectedExit((code, signal) => {
-      this.executor.process = "crashed";
       this.o.log.warn({ code, signal }, "the postmaster exited unexpectedly");
       this.requestLoop("postmaster exited");
     });
     if (await this.o.pg.adopt()) {
-      this.executor.process = "running";
       this.o.log.info("adopted the running postmaster instead of starting another");
     }
     await this.lease.ensure().catch((e) => this.o.log.warn({ err: String(e) }, "etcd not reachable yet; will retry"));
@@ -103,7 +102,6 @@ export class HaDriver {
     await this.loopRunning?.catch(() => undefined);
     const held = this.holdsLeaderKey();
     const t0 = this.o.clock.now();
-    this.executor.process = "stopping";
     const stopped = await this.o.pg.stop().then(
       () => true,
       (e) => {
@@ -111,7 +109,6 @@ export class HaDriver {
         return false;
       },
     );
-    this.executor.process = "stopped";
     this.lease.stop();
     // Only once PostgreSQL is down: an agent that exits with it still running leaves the reset coming.
     if (stopped) this.o.watchdog.disarm();
@@ -156,7 +153,7 @@ export class HaDriver {
       lastLoopAt: this.lastLoopAt,
       holdsLeader: this.holdsLeaderKey(),
       leaseValid: this.leaseValidNow(),
-      process: this.executor.process,
+      process: this.o.pg.process,
       watchdog: this.o.watchdog.view(),
     };
   }
@@ -202,10 +199,9 @@ export class HaDriver {
   }
 
   private async readLocal(): Promise<LocalState> {
+    // The status read also settles the owner's process state (a server found running is "running").
     const [dataDir, pg] = await Promise.all([this.o.pg.dataDirInfo(), this.o.pg.status()]);
-    if (pg.running && (this.executor.process === "crashed" || this.executor.process === "stopped")) this.executor.process = "running";
-    if (!pg.running && this.executor.process === "running") this.executor.process = "stopped";
-    return { dataDir, pg, process: this.executor.process };
+    return { dataDir, pg, process: this.o.pg.process };
   }
 
   private logDecision(d: Decision): void {

@@ -2,19 +2,20 @@
  * Executes the decision's actions in order against etcd and the PostgreSQL owner. The first action
  * that fails (returns false or throws) stops the list: e.g. a lost `acquireLeader` race means no
  * `promote`. Actions that make this node writable re-check the lease at execution time, because it
- * may have lapsed since the decision was taken.
+ * may have lapsed since the decision was taken. The process state is the owner's: commands move it,
+ * the executor never writes it.
  */
 import type { Dcs } from "../dcs/types";
 import type { Logger } from "../log";
-import type { PostgresControl } from "../postgres/types";
+import type { PostgresOwner } from "../postgres/owner";
 import type { Clock } from "./clock";
 import type { LeaseKeeper } from "./lease";
-import type { Action, AgentMemory, PgProcessState, SelfConfig, WatchdogControl } from "./types";
+import type { Action, AgentMemory, SelfConfig, WatchdogControl } from "./types";
 
 export interface ExecutorDeps {
   self: SelfConfig;
   dcs: Dcs;
-  pg: PostgresControl;
+  pg: PostgresOwner;
   clock: Clock;
   log: Logger;
   lease: LeaseKeeper;
@@ -24,7 +25,6 @@ export interface ExecutorDeps {
 }
 
 export class ActionExecutor {
-  process: PgProcessState = "stopped";
   private lastOptime?: number;
   private lastSlots?: string;
 
@@ -54,20 +54,19 @@ export class ActionExecutor {
         memory.initializing = await dcs.attemptInitialize("");
         return memory.initializing;
       case "bootstrap":
-        return this.withProcess("bootstrapping", "running", async () => {
-          try {
-            const systemId = await pg.bootstrap();
-            await dcs.finishInitialize("", systemId);
-            memory.initializing = false;
-          } catch (e) {
-            this.d.log.error({ err: String(e) }, "bootstrap failed: giving the initialize key back so another member can try");
-            await dcs.cancelInitialize("").catch(() => undefined);
-            await pg.stop("immediate").catch(() => undefined);
-            await pg.wipe().catch(() => undefined);
-            memory.initializing = false;
-            throw e;
-          }
-        });
+        try {
+          const systemId = await pg.bootstrap();
+          await dcs.finishInitialize("", systemId);
+          memory.initializing = false;
+          return true;
+        } catch (e) {
+          this.d.log.error({ err: String(e) }, "bootstrap failed: giving the initialize key back so another member can try");
+          await dcs.cancelInitialize("").catch(() => undefined);
+          await pg.stop("immediate").catch(() => undefined);
+          await pg.wipe().catch(() => undefined);
+          memory.initializing = false;
+          throw e;
+        }
       case "acquireLeader": {
         const leaseId = await this.d.lease.ensure();
         const won = await dcs.attemptAcquireLeader(self.name, leaseId);
@@ -88,10 +87,11 @@ export class ActionExecutor {
         return true;
       case "startPrimary":
         if (!this.d.isLeaseValid()) return this.refuse("startPrimary");
-        return this.withProcess("starting", "running", () => pg.startPrimary());
+        await pg.startPrimary();
+        return true;
       case "startReplica":
         try {
-          await this.withProcess("starting", "running", () => pg.startReplica(a.upstream ?? null));
+          await pg.startReplica(a.upstream ?? null);
           memory.replicaStartFailures = 0;
           return true;
         } catch (e) {
@@ -102,23 +102,19 @@ export class ActionExecutor {
         await pg.followUpstream(a.upstream);
         return true;
       case "rewind": {
-        this.process = "rewinding";
         const result = await pg.rewind(a.upstream);
-        this.process = "stopped";
         // Only a real failure leads to a fresh copy; an unreachable leader is asked again next loop.
         if (result === "failed") memory.rewindFailed = true;
         return result === "done";
       }
       case "baseBackup":
-        return this.withProcess("creating replica", "stopped", async () => {
-          // The copy starts by wiping: never before the leader answers, or a leader that just died
-          // would leave this member with nothing (it may be the one a failover needs).
-          if (!(await pg.answers(a.upstream))) throw new Error(`leader ${a.leader} at ${a.upstream.host}:${a.upstream.port} does not answer: keeping the data directory until it does`);
-          await pg.wipe();
-          await pg.baseBackup(a.upstream);
-          memory.rewindFailed = false;
-          memory.replicaStartFailures = 0;
-        });
+        // The copy starts by wiping: never before the leader answers, or a leader that just died
+        // would leave this member with nothing (it may be the one a failover needs).
+        if (!(await pg.answers(a.upstream))) throw new Error(`leader ${a.leader} at ${a.upstream.host}:${a.upstream.port} does not answer: keeping the data directory until it does`);
+        await pg.createReplica(a.upstream);
+        memory.rewindFailed = false;
+        memory.replicaStartFailures = 0;
+        return true;
       case "armWatchdog":
         return this.armWatchdog();
       case "disarmWatchdog":
@@ -126,7 +122,8 @@ export class ActionExecutor {
         return true;
       case "demote":
       case "fence":
-        return this.withProcess("stopping", "fenced", () => pg.fence());
+        await pg.fence();
+        return true;
       case "publishOptime":
         if (a.lsn !== this.lastOptime) {
           await dcs.putLeaderOptime(a.lsn);
@@ -147,18 +144,6 @@ export class ActionExecutor {
         }
         return true;
       }
-    }
-  }
-
-  private async withProcess(during: PgProcessState, after: PgProcessState, fn: () => Promise<unknown>): Promise<boolean> {
-    this.process = during;
-    try {
-      await fn();
-      this.process = after;
-      return true;
-    } catch (e) {
-      this.process = "stopped";
-      throw e;
     }
   }
 

@@ -4,7 +4,7 @@
  * at the first one that fails (e.g. `acquireLeader` lost the race → `promote` is not run).
  */
 import type { ClusterSnapshot } from "../dcs/types";
-import type { DataDirInfo, HostPort, PgStatus } from "../postgres/types";
+import type { DataDirInfo, HostPort, PgProcessState, PgStatus } from "../postgres/types";
 import type { WatchdogMode } from "../watchdog/plan";
 
 export interface SelfConfig {
@@ -21,21 +21,12 @@ export interface SelfConfig {
   usePgRewind: boolean;
 }
 
-/** What the one owner of PostgreSQL reports about the process, beyond the live status. */
-export type PgProcessState =
-  | "stopped"
-  | "starting"
-  | "running"
-  | "stopping"
-  | "crashed"
-  | "bootstrapping"
-  | "creating replica"
-  | "rewinding"
-  | "fenced";
+export type { PgProcessState } from "../postgres/types";
 
 export interface LocalState {
   dataDir: DataDirInfo;
   pg: PgStatus;
+  /** As the PostgreSQL owner reports it (sidecar/postgres/owner.ts). */
   process: PgProcessState;
 }
 

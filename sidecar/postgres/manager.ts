@@ -1,7 +1,7 @@
 /**
- * PostgresManager: the one owner of the local PostgreSQL. The rest of the agent sends it typed
- * commands; commands run one at a time through an internal queue (except `fence`, which must never
- * wait behind anything, and the read-only `status`/`dataDirInfo`).
+ * PostgresManager runs the commands of PostgresOwner (owner.ts, the one owner of the process state)
+ * on the local PostgreSQL. Commands run one at a time through an internal queue (except `fence`,
+ * which must never wait behind anything, and the read-only `status`/`dataDirInfo`).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

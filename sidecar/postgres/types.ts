@@ -22,10 +22,26 @@ export interface DataDirInfo {
   formerPrimary?: boolean;
 }
 
-/** A live view of the server, read over one local connection. */
+/**
+ * What the process is doing beyond the live status, as its one owner (PostgresOwner) reports it:
+ * a command in progress (starting, stopping, bootstrapping, creating replica, rewinding), how it
+ * last ended (crashed, fenced), or settled by the last status read (running, stopped).
+ */
+export type PgProcessState =
+  | "stopped"
+  | "starting"
+  | "running"
+  | "stopping"
+  | "crashed"
+  | "bootstrapping"
+  | "creating replica"
+  | "rewinding"
+  | "fenced";
+
 /** How a pg_rewind ended: rewound, failed (fall back to a base backup), or the source did not answer (retry). */
 export type RewindResult = "done" | "failed" | "unreachable";
 
+/** A live view of the server, read over one local connection. */
 export interface PgStatus {
   /** A postmaster is alive and accepts connections. */
   running: boolean;
@@ -56,9 +72,10 @@ export interface PgStatus {
 }
 
 /**
- * The commands the HA driver sends to the one owner of PostgreSQL (PostgresManager implements it;
- * the simulated cluster has a fake). Commands are serialised by the owner, except `fence`, which
- * must not wait behind anything: it is the leader's last line of defence before its lease expires.
+ * The engine behind the one owner of PostgreSQL (PostgresOwner, which the HA driver talks to and
+ * which alone keeps the process state): PostgresManager on a node, a model in the simulated
+ * cluster. Commands are serialised by the engine, except `fence`, which must not wait behind
+ * anything: it is the leader's last line of defence before its lease expires.
  */
 export interface PostgresControl {
   dataDirInfo(): Promise<DataDirInfo>;

@@ -10,6 +10,7 @@ import { NO_SYNC_STANDBY } from "../../sidecar/ha/sync";
 import { watchdogFailed } from "../../sidecar/ha/watchdog-rules";
 import type { PeerView } from "../../sidecar/ha/types";
 import { silentLogger } from "../../sidecar/log";
+import { PostgresOwner } from "../../sidecar/postgres/owner";
 import { watchdogOff } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "./fake-clock";
 import { FakePgWorld, FakePostgres } from "./fake-postgres";
@@ -86,7 +87,7 @@ export class SimCluster {
       },
       identity: { pgConnect: pgAddr, apiConnect: { host: "10.0.0.1", port: 8008 + i }, tags: { nofailover: false, noloadbalance: false, failoverPriority: 1 } },
       dcs,
-      pg,
+      pg: new PostgresOwner(pg),
       clock: this.clock,
       log: silentLogger(),
       loopWaitMs: loopWait * 1000,

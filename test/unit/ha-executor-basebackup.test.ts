@@ -8,6 +8,7 @@ import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
 import { ActionExecutor } from "../../sidecar/ha/executor";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
 import { silentLogger } from "../../sidecar/log";
+import { PostgresOwner } from "../../sidecar/postgres/owner";
 import { watchdogOff } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "../helpers/fake-clock";
 import { FakePgWorld } from "../helpers/fake-postgres";
@@ -26,7 +27,7 @@ describe("executor: base backup", () => {
     await me.baseBackup(leaderAt); // b has data (say, a replica whose rewind failed)
     const self = { name: "b", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 0, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: false, synchronousModeStrict: false, usePgRewind: true };
     const memory = { rewindFailed: true };
-    const executor = new ActionExecutor({ self, dcs, pg: me, clock, log: silentLogger(), lease, memory, isLeaseValid: () => true, watchdog: watchdogOff() });
+    const executor = new ActionExecutor({ self, dcs, pg: new PostgresOwner(me), clock, log: silentLogger(), lease, memory, isLeaseValid: () => true, watchdog: watchdogOff() });
     return { leader, me, memory, executor, action: { type: "baseBackup" as const, leader: "a", upstream: leaderAt } };
   }
 

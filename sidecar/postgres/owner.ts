@@ -1,0 +1,147 @@
+/**
+ * PostgresOwner: the one owner of the local PostgreSQL as the rest of the agent sees it. The HA
+ * driver, its executor and the REST API send it typed commands and read its process state; none of
+ * them can write that state (it has no setter): every transition is in this file.
+ *
+ * The commands themselves run in the engine it wraps: PostgresManager on a node (process, files,
+ * SQL, one command at a time), a model of PostgreSQL in the simulated cluster. So the simulation
+ * runs these same transitions, not a copy of them.
+ */
+import type { DataDirInfo, HostPort, PgProcessState, PgStatus, PostgresControl, RewindResult } from "./types";
+
+type ExitListener = (code: number | null, signal: NodeJS.Signals | null) => void;
+
+export class PostgresOwner {
+  #process: PgProcessState = "stopped";
+  readonly #exitListeners = new Set<ExitListener>();
+
+  constructor(private readonly engine: PostgresControl) {
+    engine.onUnexpectedExit((code, signal) => {
+      this.#process = "crashed";
+      for (const listener of this.#exitListeners) listener(code, signal);
+    });
+  }
+
+  /** What the process is doing beyond the live status (starting, rewinding, fenced...): published in the member key and the API. */
+  get process(): PgProcessState {
+    return this.#process;
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  dataDirInfo(): Promise<DataDirInfo> {
+    return this.engine.dataDirInfo();
+  }
+
+  /**
+   * The live status. It also settles the process state with what it found: a server that answers
+   * after a crash or a stop (e.g. started by hand) is "running", a "running" one that is gone is
+   * "stopped". A command in progress (starting, rewinding...) keeps its state until it ends.
+   */
+  async status(): Promise<PgStatus> {
+    const s = await this.engine.status();
+    if (s.running && (this.#process === "crashed" || this.#process === "stopped")) this.#process = "running";
+    if (!s.running && this.#process === "running") this.#process = "stopped";
+    return s;
+  }
+
+  /** The source accepts TCP connections now. */
+  answers(source: HostPort): Promise<boolean> {
+    return this.engine.answers(source);
+  }
+
+  /** Called after the state turned "crashed": the postmaster exited without being asked to. */
+  onUnexpectedExit(cb: ExitListener): () => void {
+    this.#exitListeners.add(cb);
+    return () => this.#exitListeners.delete(cb);
+  }
+
+  // ---- commands that move the process state -------------------------------------------------
+
+  /** Takes over a postmaster a previous agent left running; true (and "running") when there was one. */
+  async adopt(): Promise<boolean> {
+    const adopted = await this.engine.adopt();
+    if (adopted) this.#process = "running";
+    return adopted;
+  }
+
+  /** initdb, configure, start as primary, create the replication role; returns the system identifier. */
+  bootstrap(): Promise<string> {
+    return this.transition("bootstrapping", "running", () => this.engine.bootstrap());
+  }
+
+  startPrimary(): Promise<void> {
+    return this.transition("starting", "running", () => this.engine.startPrimary());
+  }
+
+  /** Starts as a replica of upstream (null: read-only, no upstream). */
+  startReplica(upstream: HostPort | null): Promise<void> {
+    return this.transition("starting", "running", () => this.engine.startReplica(upstream));
+  }
+
+  /** Escalating shutdown (smart → fast → immediate unless a mode is given). */
+  stop(mode?: "smart" | "fast" | "immediate"): Promise<void> {
+    return this.transition("stopping", "stopped", () => this.engine.stop(mode));
+  }
+
+  /** Immediate stop that waits behind nothing: the leader's last defence before its lease expires (also its demotion). */
+  fence(): Promise<void> {
+    return this.transition("stopping", "fenced", () => this.engine.fence());
+  }
+
+  /** pg_rewind from source (the server is stopped and stays stopped). */
+  rewind(source: HostPort): Promise<RewindResult> {
+    return this.transition("rewinding", "stopped", () => this.engine.rewind(source));
+  }
+
+  /** Replaces the data directory with a base backup of source (the server is stopped and stays stopped). */
+  createReplica(source: HostPort): Promise<void> {
+    return this.transition("creating replica", "stopped", async () => {
+      await this.engine.wipe();
+      await this.engine.baseBackup(source);
+    });
+  }
+
+  // ---- commands that leave the process state as it is ---------------------------------------
+
+  followUpstream(upstream: HostPort): Promise<void> {
+    return this.engine.followUpstream(upstream);
+  }
+
+  /** A running replica becomes the primary (it stays "running"). */
+  promote(): Promise<void> {
+    return this.engine.promote();
+  }
+
+  /** Empties the data directory of a stopped server. */
+  wipe(): Promise<void> {
+    return this.engine.wipe();
+  }
+
+  syncSlots(wanted: string[]): Promise<void> {
+    return this.engine.syncSlots(wanted);
+  }
+
+  checkpoint(): Promise<void> {
+    return this.engine.checkpoint();
+  }
+
+  setSynchronousStandbys(names: string[]): Promise<void> {
+    return this.engine.setSynchronousStandbys(names);
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  /** `during` while fn runs, then `after`; "stopped" when it fails (the status read settles it further). */
+  private async transition<T>(during: PgProcessState, after: PgProcessState, fn: () => Promise<T>): Promise<T> {
+    this.#process = during;
+    try {
+      const result = await fn();
+      this.#process = after;
+      return result;
+    } catch (e) {
+      this.#process = "stopped";
+      throw e;
+    }
+  }
+}
