@@ -110,7 +110,10 @@ export class ActionExecutor {
       case "baseBackup":
         // The copy starts by wiping: never before the leader answers, or a leader that just died
         // would leave this member with nothing (it may be the one a failover needs).
-        if (!(await pg.answers(a.upstream))) throw new Error(`leader ${a.leader} at ${a.upstream.host}:${a.upstream.port} does not answer: keeping the data directory until it does`);
+        if (!(await pg.answers(a.upstream))) {
+          const at = `${a.upstream.host}:${a.upstream.port}`;
+          throw new Error(`leader ${a.leader} at ${at} does not answer: keeping the data directory until it does`);
+        }
         await pg.createReplica(a.upstream);
         memory.rewindFailed = false;
         memory.replicaStartFailures = 0;

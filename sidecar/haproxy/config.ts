@@ -58,7 +58,15 @@ export function renderRoutingConfig(c: RoutingConfigInput): string {
     "",
   ];
   const stats = c.stats
-    ? ["listen stats", "    mode http", `    bind ${c.stats.host}:${c.stats.port}`, "    stats enable", "    stats uri /stats", "    stats refresh 2s", ""]
+    ? [
+        "listen stats",
+        "    mode http",
+        `    bind ${c.stats.host}:${c.stats.port}`,
+        "    stats enable",
+        "    stats uri /stats",
+        "    stats refresh 2s",
+        "",
+      ]
     : [];
   return [
     ...c.header.split("\n").map((l) => `# ${l}`),

@@ -27,7 +27,9 @@ describe("executor: base backup", () => {
     await me.baseBackup(leaderAt); // b has data (say, a replica whose rewind failed)
     const self = { name: "b", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 0, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: false, synchronousModeStrict: false, usePgRewind: true };
     const memory = { rewindFailed: true };
-    const executor = new ActionExecutor({ self, dcs, pg: new PostgresOwner(me), clock, log: silentLogger(), lease, memory, isLeaseValid: () => true, watchdog: watchdogOff() });
+    const pg = new PostgresOwner(me);
+    const log = silentLogger();
+    const executor = new ActionExecutor({ self, dcs, pg, clock, log, lease, memory, isLeaseValid: () => true, watchdog: watchdogOff() });
     return { leader, me, memory, executor, action: { type: "baseBackup" as const, leader: "a", upstream: leaderAt } };
   }
 

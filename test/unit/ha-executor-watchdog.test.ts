@@ -34,8 +34,9 @@ describe("executor: arming the watchdog", () => {
     beforeProbe?.(stand);
     const watchdog = new Watchdog({ mode, device: stand.device, timing: simTiming(4), ttlMs: 4000, clock, log: silentLogger(), sysfsRoot: stand.sysfsRoot }).probe();
     const self = { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 0, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: false, synchronousModeStrict: false, usePgRewind: true };
-    const pg = new FakePgWorld().add("a", { host: "10.0.0.1", port: 5432 });
-    const executor = new ActionExecutor({ self, dcs, pg: new PostgresOwner(pg), clock, log: silentLogger(), lease, memory: {}, isLeaseValid: () => true, watchdog });
+    const pg = new PostgresOwner(new FakePgWorld().add("a", { host: "10.0.0.1", port: 5432 }));
+    const log = silentLogger();
+    const executor = new ActionExecutor({ self, dcs, pg, clock, log, lease, memory: {}, isLeaseValid: () => true, watchdog });
     return { clock, lease, watchdog, executor, stand };
   }
 
