@@ -15,9 +15,6 @@ import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile,
 
 export { DEFAULTS };
 
-export { crashPostgres, killNode, reinitNode, restartNode, stopAgent, waitForPrimary, waitHealthy } from "./faults";
-
-
 /** How each synchronous mode reads in progress lines and the status output. */
 export function describeSyncMode(m: SyncMode): string {
   switch (m) {

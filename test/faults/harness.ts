@@ -4,7 +4,7 @@
  * verdicts: acknowledged writes lost on the final primary, split-brain moments, healed, and the
  * scenario's own checks. A failed run keeps the node logs and restores the cluster for the next one.
  */
-import { Ack, HealVerdict, judgeHealed, SplitBrainMoment, splitBrainMoments } from "../../sidecar/local/checker";
+import { Ack, HealVerdict, judgeHealed, SplitBrainMoment, splitBrainMoments } from "../helpers/fault-checker";
 import { localUp } from "../../sidecar/local/cluster";
 import { keepNodeLogs, reinitNode, restartNode, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
 import { ClusterFile, fetchCluster, findNode, nodeDsn, readClusterFile } from "../../sidecar/local/state";

@@ -4,9 +4,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { acksAfter } from "../../sidecar/local/checker";
+import { acksAfter } from "../helpers/fault-checker";
 import { EtcdMemberInfo, isAlive as etcdAlive, restartEtcdMember, stopEtcdMember } from "../../sidecar/local/etcd";
-import { crashPostgres, killNode, postmasterPid, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary } from "../../sidecar/local/faults";
+import { killNode, postmasterPid, reinitNode, restartNode, waitAgentGone, waitForPrimary } from "../../sidecar/local/faults";
+import { crashPostgres, stopAgent } from "../helpers/faults";
 import { computeLayout, DEFAULT_BASE_PORT } from "../../sidecar/local/layout";
 import { apiStatus, ClusterFile, fetchCluster, findNode, nodeDsn, readClusterFile, writeClusterFile } from "../../sidecar/local/state";
 import { childPids, sleep } from "../../sidecar/postgres/process";

@@ -3,7 +3,7 @@
  * in-memory etcd and modelled PostgreSQL servers, all on one fake clock. Deterministic: no real
  * timers, sockets or processes. The invariant checker runs after every timer that fires.
  */
-import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
+import { MemoryDcs, MemoryEtcd } from "./memory-dcs";
 import type { Member } from "../../sidecar/dcs/types";
 import { HaDriver } from "../../sidecar/ha/driver";
 import { NO_SYNC_STANDBY } from "../../sidecar/ha/sync";

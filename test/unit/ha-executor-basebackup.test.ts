@@ -4,7 +4,7 @@
  * and it may be the member a failover needs). Fake PostgreSQL servers, in-memory etcd, fake clock.
  */
 import assert from "node:assert/strict";
-import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
+import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 import { ActionExecutor } from "../../sidecar/ha/executor";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
 import { silentLogger } from "../../sidecar/log";

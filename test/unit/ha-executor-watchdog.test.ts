@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
+import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 import { ActionExecutor } from "../../sidecar/ha/executor";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
 import { silentLogger } from "../../sidecar/log";
