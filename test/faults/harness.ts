@@ -7,7 +7,8 @@
 import { Ack, HealVerdict, judgeHealed, SplitBrainMoment, splitBrainMoments } from "../helpers/fault-checker";
 import { localUp } from "../../sidecar/local/cluster";
 import { keepNodeLogs, reinitNode, restartNode, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
-import { ClusterFile, fetchCluster, findNode, nodeDsn, readClusterFile } from "../../sidecar/local/state";
+import { ClusterFile, fetchCluster, findNode, readClusterFile } from "../../sidecar/local/state";
+import { nodeDsn } from "../helpers/node-dsn";
 import { isRunning, sleep } from "../../sidecar/postgres/process";
 import { countLost, measureOutage } from "../../sidecar/local/writer";
 import { query } from "../helpers/pg-client";

@@ -9,7 +9,7 @@ import { HaDriver } from "../../sidecar/ha/driver";
 import { NO_SYNC_STANDBY } from "../../sidecar/ha/sync";
 import { watchdogFailed } from "../../sidecar/ha/watchdog-rules";
 import type { PeerView } from "../../sidecar/ha/types";
-import { silentLogger } from "../../sidecar/log";
+import { silentLogger } from "./silent-logger";
 import { watchdogOff } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "./fake-clock";
 import { FakePgWorld, FakePostgres } from "./fake-postgres";

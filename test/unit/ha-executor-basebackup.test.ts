@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 import { ActionExecutor } from "../../sidecar/ha/executor";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
-import { silentLogger } from "../../sidecar/log";
+import { silentLogger } from "../helpers/silent-logger";
 import { watchdogOff } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "../helpers/fake-clock";
 import { FakePgWorld } from "../helpers/fake-postgres";

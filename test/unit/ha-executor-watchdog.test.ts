@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 import { ActionExecutor } from "../../sidecar/ha/executor";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
-import { silentLogger } from "../../sidecar/log";
+import { silentLogger } from "../helpers/silent-logger";
 import { WatchdogMode } from "../../sidecar/watchdog/plan";
 import { Watchdog } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "../helpers/fake-clock";
