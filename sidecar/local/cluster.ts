@@ -12,7 +12,17 @@ import { renderHaproxyConfig, startHaproxy } from "./haproxy";
 import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, DEFAULTS, HOST, LocalOptions, SyncMode } from "./layout";
 import { createNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
-import { knownProcesses, readPid, stillRunning, stopEverything, teardownProblem } from "./teardown";
+import { knownProcesses, processesOfDir, readPid, stillRunning, stopEverything, teardownProblem } from "./teardown";
+
+/** What `down` works from when cluster.json is gone: no recorded pid, only what /proc shows. */
+const EMPTY_CLUSTER: ClusterFile = {
+  proxy: { host: HOST, port: 0 },
+  replicaProxy: { host: HOST, port: 0 },
+  dsn: "",
+  synchronousMode: "off",
+  etcd: [],
+  nodes: [],
+};
 
 export { DEFAULTS };
 
@@ -55,6 +65,11 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   const l = computeLayout(o);
   for (const n of l.nodes) agentConfig(l, n, o); // the agent's own checks (e.g. ttl vs loopWait), before anything is created
   if (fs.existsSync(l.dir) && fs.readdirSync(l.dir).length > 0) throw new Error(occupiedDirProblem(l.dir));
+  // DIR may be gone while an earlier cluster's processes in it still run (removed by hand, or by an old `down`).
+  const strays = processesOfDir(l.dir).map((p) => `${p.what} (pid ${p.pid})`);
+  if (strays.length > 0) {
+    throw new Error(`an earlier cluster in ${l.dir} still runs: ${strays.join(", ")}: stop it with hapg local down --dir ${l.dir}`);
+  }
   await assertPortsFree(l);
   const say = opts.progress ?? (() => undefined);
   const t0 = Date.now();
@@ -132,18 +147,21 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
 
 /** Why `up` refuses a non-empty DIR, naming what of a previous cluster there still runs. */
 function occupiedDirProblem(dir: string): string {
-  if (!fs.existsSync(clusterJsonPath(dir))) return `${dir} is not empty: use a new or empty --dir`;
+  const hasFile = fs.existsSync(clusterJsonPath(dir));
   let running: string[];
   try {
-    running = knownProcesses(dir, readClusterFile(dir))
+    running = (hasFile ? knownProcesses(dir, readClusterFile(dir)) : processesOfDir(dir))
       .filter(stillRunning)
       .map((p) => `${p.what} (pid ${p.pid})`);
   } catch (e) {
     return `${dir} holds an unreadable cluster.json (${(e as Error).message}): use another --dir, or remove ${dir} once nothing of it runs`;
   }
-  return running.length > 0
-    ? `${dir} holds a local cluster that is still running: ${running.join(", ")}: stop it first with hapg local down --dir ${dir}`
-    : `${dir} holds the files of a stopped local cluster: remove them with hapg local down --dir ${dir}, or use another --dir`;
+  if (running.length > 0) {
+    return `${dir} holds a local cluster that is still running: ${running.join(", ")}: stop it first with hapg local down --dir ${dir}`;
+  }
+  return hasFile
+    ? `${dir} holds the files of a stopped local cluster: remove them with hapg local down --dir ${dir}, or use another --dir`
+    : `${dir} is not empty: use a new or empty --dir`;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -156,16 +174,20 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * naming whatever still runs (DIR is then kept, so `down` can be run again).
  */
 export async function localDown(dir: string, progress?: Progress, o: { keepFiles?: boolean } = {}): Promise<string[]> {
-  if (!fs.existsSync(dir)) return [];
   const file = clusterJsonPath(dir);
-  if (!fs.existsSync(file)) {
+  const hasFile = fs.existsSync(file);
+  // Without cluster.json (DIR removed, or `up` killed before it wrote one) the processes are found
+  // by their command lines, which name paths under DIR.
+  if (!hasFile && processesOfDir(dir).length === 0) {
+    if (!fs.existsSync(dir)) return [];
     throw new Error(`${file} not found: ${dir} does not look like a local cluster (nothing stopped, nothing removed)`);
   }
-  const report = await stopEverything(dir, readClusterFile(dir));
+  const c: ClusterFile = hasFile ? readClusterFile(dir) : { ...EMPTY_CLUSTER };
+  const report = await stopEverything(dir, c);
   for (const s of report.stopped) progress?.(`stopped ${s}`);
   const problem = teardownProblem(dir, report);
   if (problem) throw new Error(problem);
-  if (o.keepFiles) return report.stopped;
+  if (o.keepFiles || !hasFile) return report.stopped;
   fs.rmSync(dir, { recursive: true, force: true });
   progress?.(`removed ${dir}`);
   return report.stopped;

@@ -103,7 +103,62 @@ function postmasters(c: ClusterFile): KnownProcess[] {
   });
 }
 
-/** Everything of the cluster in DIR that may run: cluster.json's pids, the pid files, postmaster.pid. */
+/**
+ * What a command line is, when it is one of the cluster's in DIR (its arguments name a path under
+ * DIR the way `up` starts it), else undefined. Pure.
+ */
+export function processOfDir(args: readonly string[], dir: string): KnownProcess["kind"] | undefined {
+  const under = (p: string | undefined) => p !== undefined && p.startsWith(`${path.resolve(dir)}/`);
+  const after = (flag: string) => args[args.indexOf(flag) + 1];
+  const prog = path.basename(args[0] ?? "");
+  if (args.includes("agent") && args.includes("--config") && under(after("--config"))) return "agent";
+  if ((prog === "postgres" || prog === "postmaster") && args.includes("-D") && under(after("-D"))) return "postmaster";
+  const etcdData = args.find((a) => a.startsWith("--data-dir="))?.slice("--data-dir=".length);
+  if (under(etcdData) && args.some((a) => /(^|\/)etcd$/.test(a))) return "etcd";
+  if (prog === "haproxy" && args.includes("-f") && under(after("-f"))) return "haproxy";
+  return undefined;
+}
+
+/** How a process found by its command line is named in messages: from the path it was given. */
+function nameOf(kind: KnownProcess["kind"], args: readonly string[]): string {
+  const arg = (flag: string) => args[args.indexOf(flag) + 1] ?? "";
+  switch (kind) {
+    case "agent":
+      return `${path.basename(path.dirname(arg("--config")))} agent`;
+    case "postmaster":
+      return `${path.basename(path.dirname(arg("-D")))} postmaster`;
+    case "etcd":
+      return path.basename(args.find((a) => a.startsWith("--data-dir=")) ?? "etcd").replace(/\.data$/, "");
+    default:
+      return kind;
+  }
+}
+
+/**
+ * Processes started for the cluster in DIR, found by their command lines in /proc: the safety net
+ * for a cluster.json that is missing, stale or was removed with DIR while its processes ran on.
+ */
+export function processesOfDir(dir: string): KnownProcess[] {
+  const out: KnownProcess[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue;
+    let args: string[];
+    try {
+      args = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+    } catch {
+      continue; // gone meanwhile
+    }
+    const kind = processOfDir(args, dir);
+    if (kind) out.push({ what: nameOf(kind, args), pid, kind });
+  }
+  return out;
+}
+
+/**
+ * Everything of the cluster in DIR that may run: cluster.json's pids, the pid files, postmaster.pid,
+ * and any process whose command line names a path under DIR.
+ */
 export function knownProcesses(dir: string, c: ClusterFile): KnownProcess[] {
   const { haproxyPidFile, etcdDir } = fixedPaths(dir);
   const out: KnownProcess[] = c.nodes.map((n) => ({ what: `${n.name} agent`, pid: n.agentPid, kind: "agent" as const }));
@@ -122,6 +177,7 @@ export function knownProcesses(dir: string, c: ClusterFile): KnownProcess[] {
     const pid = readPid(path.join(etcdDir, f));
     if (pid !== undefined) out.push({ what: f.replace(/\.pid$/, ""), pid, kind: "etcd" });
   }
+  out.push(...processesOfDir(dir));
   return dedupe(out);
 }
 

@@ -1,6 +1,6 @@
 /** `hapg local down`: the escalation per process and the message naming what survived. Pure. */
 import assert from "node:assert/strict";
-import { ladderFor, STOP_LADDERS, teardownProblem } from "../../sidecar/local/teardown";
+import { ladderFor, processOfDir, STOP_LADDERS, teardownProblem } from "../../sidecar/local/teardown";
 
 describe("local down: escalation", () => {
   it("asks every running process first and ends with SIGKILL", () => {
@@ -43,5 +43,23 @@ describe("local down: report", () => {
     assert.match(msg!, /still running after SIGKILL: node2 agent \(pid 4242\), etcd-1 \(pid 4343\)/);
     assert.match(msg!, /ps -o pid,stat,cmd -p 4242,4343; then run hapg local down --dir \/tmp\/c again/);
     assert.match(msg!, /failed: network hapg15000: ip link del failed/);
+  });
+});
+
+describe("local down: processes found by their command lines", () => {
+  const dir = "/tmp/c";
+  it("recognises each process `up` starts for DIR, and nothing else", () => {
+    const cases: [string[], string | undefined][] = [
+      [["/usr/bin/node", "/x/dist/sidecar/cli/main.js", "agent", "--config", "/tmp/c/node1/agent.json"], "agent"],
+      [["ip", "netns", "exec", "hapg15000-node1", "setpriv", "node", "main.js", "agent", "--config", "/tmp/c/node2/agent.json"], "agent"],
+      [["/usr/lib/postgresql/17/bin/postgres", "-D", "/tmp/c/node1/data"], "postmaster"],
+      [["/usr/bin/etcd", "--name=etcd-1", "--data-dir=/tmp/c/etcd/etcd-1.data", "--logger=zap"], "etcd"],
+      [["/usr/sbin/haproxy", "-db", "-f", "/tmp/c/haproxy/haproxy.cfg", "-p", "/tmp/c/haproxy/haproxy.pid"], "haproxy"],
+      // Another cluster's dir that merely starts with the same characters, and tools that only read files of DIR.
+      [["/usr/lib/postgresql/17/bin/postgres", "-D", "/tmp/c2/node1/data"], undefined],
+      [["tail", "-f", "/tmp/c/node1/agent.log"], undefined],
+      [["/usr/bin/node", "main.js", "local", "down", "--dir", "/tmp/c"], undefined],
+    ];
+    for (const [args, kind] of cases) assert.equal(processOfDir(args, dir), kind, args.join(" "));
   });
 });
