@@ -250,7 +250,8 @@ export async function stopEverything(dir: string, c: ClusterFile): Promise<Teard
   };
   await stage(seen.filter((p) => p.kind === "agent"));
   // Read again: an agent may have started a postmaster since (or left a new postmaster.pid).
-  const pms = dedupe([...seen.filter((p) => p.kind === "postmaster"), ...postmasters(c)]);
+  const isPm = (p: KnownProcess) => p.kind === "postmaster";
+  const pms = dedupe([...seen.filter(isPm), ...postmasters(c), ...processesOfDir(dir).filter(isPm)]);
   await stage(pms);
   await stage(seen.filter((p) => p.kind === "haproxy"));
   await stage(seen.filter((p) => p.kind === "etcd"));
@@ -262,7 +263,8 @@ export async function stopEverything(dir: string, c: ClusterFile): Promise<Teard
       report.errors.push(`network ${c.network.bridge}: ${(e as Error).message}`);
     }
   }
-  report.survivors = dedupe([...seen, ...pms, ...backends]).filter(stillRunning);
+  // A last look in /proc too: whatever of DIR runs now, even if it appeared during `down`, is reported.
+  report.survivors = dedupe([...seen, ...pms, ...backends, ...processesOfDir(dir)]).filter(stillRunning);
   return report;
 }
 
