@@ -6,8 +6,3 @@ export type Logger = pino.Logger;
 export function createLogger(name: string, level: string = "info"): Logger {
   return pino({ name, level, base: { member: name }, timestamp: pino.stdTimeFunctions.isoTime });
 }
-
-/** A logger that drops everything, for tests. */
-export function silentLogger(): Logger {
-  return pino({ level: "silent" });
-}

@@ -209,7 +209,7 @@ export interface ResolvedClusterArgs {
   tags: Record<string, string>;
 }
 
-/** Fixed ports on the nodes (the same as the local cluster's, see DESIGN.md). */
+/** Fixed ports on the nodes (see docs/architecture.md, "Ports"). */
 export const NODE_PORTS = {
   postgres: 5432,
   agentApi: 8008,

@@ -1,17 +1,18 @@
 /**
- * The agent bundle: the built agent (dist/sidecar), package.json and the production node_modules,
- * zipped by Pulumi into one S3 object in a private bucket. The nodes fetch it at first boot with
+ * The agent bundle: the compiled modules the agent loads (from dist/sidecar), package.json and the
+ * production node_modules, zipped by Pulumi into one S3 object in a private bucket. The nodes fetch it at first boot with
  * their instance role, which may read only this object.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { ResolvedClusterArgs } from "../args/types";
+import { reachableModules } from "./module-graph";
 import { childName, resourceTags } from "../naming/names";
+import { PACKAGE_NAME } from "../../sidecar/version";
 
 export const BUNDLE_KEY = "agent/hapg-agent.zip";
-const PACKAGE_NAME = "ha-postgres-cluster";
 
 /** Paths (`node_modules/...`) of the production packages in a package-lock.json (v2/v3). Pure. */
 export function productionPackagePaths(lock: { packages?: Record<string, { dev?: boolean; devOptional?: boolean; optional?: boolean }> }): string[] {
@@ -30,19 +31,47 @@ export function packageRoot(from: string = __dirname): string {
   }
 }
 
+/** The compiled CLI every node runs (`hapg node-init`, `hapg agent`): the root of what the bundle holds. */
+export const NODE_ENTRY = "dist/sidecar/cli/main.js";
+
+/**
+ * The modules of `hapg local` (a whole cluster on one developer machine: etcd, HAProxy, the demo)
+ * never run on a node. The CLI loads them lazily, so the bundle can leave them out; the few it loads
+ * at start (the flag defaults in local/layout.ts) are reached statically and stay in.
+ */
+const LOCAL_ONLY_DIR = join("dist", "sidecar", "local");
+
+export interface AgentBundleContents {
+  /** Files relative to the package root: package.json (the agent reads its version there) and compiled modules. */
+  files: string[];
+  /** Production packages (`node_modules/...`) present on this machine. */
+  packages: string[];
+}
+
+/**
+ * What the bundle holds: the compiled modules a node can load, starting at NODE_ENTRY (no tests, no
+ * source maps, no type declarations, nothing left over in dist/ from an older build), and the
+ * production packages of package-lock.json. Throws (naming the fix) if the package is not built.
+ */
+export function agentBundleContents(root: string = packageRoot()): AgentBundleContents {
+  const cli = join(root, NODE_ENTRY);
+  if (!existsSync(cli)) throw new Error(`agentBundle: ${cli} is missing: run \`npm run build\` in ${root} first, or pass agentBundle`);
+  const localOnly = join(root, LOCAL_ONLY_DIR) + sep;
+  const modules = reachableModules([cli], (_from, to) => !to.startsWith(localOnly));
+  const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8"));
+  return {
+    files: ["package.json", ...modules.map((m) => relative(root, m))],
+    // Optional platform packages that npm skipped on this machine are simply absent.
+    packages: productionPackagePaths(lock).filter((p) => existsSync(join(root, p))),
+  };
+}
+
 /** The default bundle, built from the package on disk. Throws (naming the fix) if it is not built. */
 export function defaultAgentBundle(root: string = packageRoot()): pulumi.asset.AssetArchive {
-  const cli = join(root, "dist", "sidecar", "cli", "main.js");
-  if (!existsSync(cli)) throw new Error(`agentBundle: ${cli} is missing: run \`npm run build\` in ${root} first, or pass agentBundle`);
-  const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8"));
-  const assets: Record<string, pulumi.asset.Asset | pulumi.asset.Archive> = {
-    "package.json": new pulumi.asset.FileAsset(join(root, "package.json")),
-    "dist/sidecar": new pulumi.asset.FileArchive(join(root, "dist", "sidecar")),
-  };
-  for (const path of productionPackagePaths(lock)) {
-    // Optional platform packages that npm skipped on this machine are simply absent.
-    if (existsSync(join(root, path))) assets[path] = new pulumi.asset.FileArchive(join(root, path));
-  }
+  const { files, packages } = agentBundleContents(root);
+  const assets: Record<string, pulumi.asset.Asset | pulumi.asset.Archive> = {};
+  for (const f of files) assets[f] = new pulumi.asset.FileAsset(join(root, f));
+  for (const p of packages) assets[p] = new pulumi.asset.FileArchive(join(root, p));
   return new pulumi.asset.AssetArchive(assets);
 }
 

@@ -1,5 +1,5 @@
 /**
- * `HaPostgresCluster`: a highly available PostgreSQL cluster on EC2 (see DESIGN.md). This class only
+ * `HaPostgresCluster`: a highly available PostgreSQL cluster on EC2 (see docs/architecture.md). This class only
  * wires the pieces together in dependency order; each concern lives in its own module.
  */
 import * as pulumi from "@pulumi/pulumi";

@@ -12,16 +12,12 @@ import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, nodeRoutingConfig, rend
 import { NODE_PATHS, UNITS } from "./paths";
 import { HostSpec } from "./spec";
 import { renderWatchdogFiles } from "./watchdog";
+import type { WrittenFile } from "./written-file";
+
+export type { WrittenFile };
 
 /** EC2 rejects user-data over 16384 bytes (before base64). */
 export const USER_DATA_LIMIT_BYTES = 16384;
-
-export interface WrittenFile {
-  path: string;
-  content: string;
-  permissions: string;
-  owner?: string;
-}
 
 /** Debian packages a host needs. */
 export function hostPackages(spec: HostSpec): string[] {

@@ -6,7 +6,7 @@
  */
 import { fenceMarginSeconds } from "../../sidecar/config/schema";
 import { watchdogTiming } from "../../sidecar/watchdog/plan";
-import type { WrittenFile } from "./render";
+import type { WrittenFile } from "./written-file";
 import type { HostSpec, PostgresHostSpec } from "./spec";
 
 /** The agent's unit runs as this user (files.ts): it must be able to open the device. */

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import type { ClusterSnapshot } from "../dcs/types";
 import type { HaDriver } from "../ha/driver";
 import { watchdogFailed } from "../ha/watchdog-rules";
-import { AGENT_VERSION } from "../ha/member";
+import { AGENT_VERSION } from "../version";
 import type { Logger } from "../log";
 import type { PgStatus, PostgresControl } from "../postgres/types";
 import { HEALTH_PATHS, HealthState, clusterBody, evaluateHealth, replicaLag } from "./health";

@@ -4,8 +4,20 @@ import type { Command } from "commander";
 import { DEFAULTS, syncModeFromFlags } from "../local/layout";
 
 // The cluster, demo and writer modules load only when a `local` command runs, so the agent process
-// (same CLI) does not carry them, nor the YAML writer and table libraries they use.
-const cluster = () => import("../local/cluster");
+// (same CLI) does not carry them, nor the YAML writer and table libraries they use. The agent bundle
+// a node runs leaves them out (lib/bundle/agent-bundle.ts): say so instead of "Cannot find module".
+async function localOnly<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw e;
+    throw new Error(
+      `${(e as Error).message.split("\n")[0]}: \`hapg local\` is not part of the agent bundle that runs on a node; ` +
+        "run it where the ha-postgres-cluster package is installed",
+    );
+  }
+}
+const cluster = () => localOnly(() => import("../local/cluster"));
 
 const DEFAULT_DIR = "/tmp/hapg-local";
 
@@ -52,7 +64,7 @@ export function registerLocalCommands(program: Command): void {
       };
       process.once("SIGINT", onInt);
       const { formatStatus, localStatus, localUp, newTable } = await cluster();
-      const { redact } = await import("../local/writer");
+      const { redact } = await localOnly(() => import("../local/writer"));
       const c = await localUp({ ...o, netns: o.netns ?? false, dir, synchronousMode, progress });
       process.removeListener("SIGINT", onInt);
       console.log(formatStatus(await localStatus(dir)));
@@ -94,7 +106,7 @@ export function registerLocalCommands(program: Command): void {
     .requiredOption("--from <group>", "etcd | peers")
     .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
     .action(async (node: string, o: { dir: string; from: string }) => {
-      const { CUT_FROM, cutNode } = await import("../local/partition");
+      const { CUT_FROM, cutNode } = await localOnly(() => import("../local/partition"));
       if (!(CUT_FROM as readonly string[]).includes(o.from)) throw new Error(`--from: "${o.from}" must be one of ${CUT_FROM.join(", ")}`);
       cutNode(path.resolve(o.dir), node, o.from as (typeof CUT_FROM)[number]);
       console.log(`${node} is cut off from ${o.from === "etcd" ? "every etcd member" : "the other nodes"}; undo with: hapg local heal ${node} --dir ${o.dir}`);
@@ -106,7 +118,7 @@ export function registerLocalCommands(program: Command): void {
     .argument("<node>", "the node, e.g. node1")
     .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
     .action(async (node: string, o: { dir: string }) => {
-      const { healNode } = await import("../local/partition");
+      const { healNode } = await localOnly(() => import("../local/partition"));
       healNode(path.resolve(o.dir), node);
       console.log(`${node}: network healed`);
     });
@@ -120,7 +132,7 @@ export function registerLocalCommands(program: Command): void {
     .option("--sync", SYNC_HELP)
     .option("--sync-strict", SYNC_STRICT_HELP)
     .action(async (o: { dir?: string; basePort: number; keep?: boolean; sync?: boolean; syncStrict?: boolean }) => {
-      const { runDemo } = await import("../local/demo");
+      const { runDemo } = await localOnly(() => import("../local/demo"));
       await runDemo({ dir: o.dir ? path.resolve(o.dir) : undefined, basePort: o.basePort, keep: o.keep ?? false, synchronousMode: syncModeFromFlags(o) });
     });
 }

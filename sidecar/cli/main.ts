@@ -6,7 +6,7 @@ import { Command } from "commander";
 import { runAgent } from "../agent";
 import { loadAgentConfig } from "../config/load";
 import { ConfigError } from "../config/schema";
-import { AGENT_VERSION } from "../ha/member";
+import { AGENT_VERSION } from "../version";
 import { missingDeviceProblem } from "../watchdog/plan";
 import { registerLocalCommands } from "./local";
 

@@ -1,7 +1,7 @@
 /**
  * The distributed configuration store (etcd) as the agent sees it: a narrow interface with written
- * contracts. `EtcdDcs` implements it over etcd's v3 JSON gateway; `MemoryDcs` is the in-memory fake
- * used by the simulated cluster. Keys live under `/<namespace>/<cluster>/`:
+ * contracts. `EtcdDcs` implements it over etcd's v3 JSON gateway; `MemoryDcs` (test/helpers/memory-dcs.ts)
+ * is the in-memory fake used by the simulated cluster. Keys live under `/<namespace>/<cluster>/`:
  *
  *   initialize        system identifier of the cluster ("" while the first bootstrap is in progress)
  *   config            dynamic config (JSON)               — not leased

@@ -2,8 +2,7 @@
 import type { MemberData } from "../dcs/types";
 import type { HostPort } from "../postgres/types";
 import type { LocalState } from "./types";
-
-export const AGENT_VERSION = "0.1.0";
+import { AGENT_VERSION } from "../version";
 
 export interface MemberIdentity {
   pgConnect: HostPort;

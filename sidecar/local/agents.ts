@@ -7,8 +7,6 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { AgentConfigInput, validateAgentConfig } from "../config/schema";
-import { isAlive } from "../postgres/process";
-import { stopProcess } from "./etcd";
 import { Layout, LocalOptions, NodeSlot } from "./layout";
 import { inNetns } from "./netns";
 import { chownRecursive, ensureServiceUser } from "./os-user";
@@ -135,11 +133,6 @@ export function spawnAgent(node: Pick<NodeSlot, "name" | "nodeDir" | "configFile
   } finally {
     fs.closeSync(log);
   }
-}
-
-/** SIGTERM (the agent stops PostgreSQL and releases its keys), SIGKILL after timeoutMs. */
-export async function stopAgentProcess(pid: number, timeoutMs = 20_000): Promise<void> {
-  if (isAlive(pid)) await stopProcess(pid, timeoutMs);
 }
 
 /** Resident memory of a process in kB from /proc/<pid>/status, or undefined when it is gone. */

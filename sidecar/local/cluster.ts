@@ -5,18 +5,26 @@
 import * as fs from "node:fs";
 import Table from "cli-table3";
 import { isPostgresProcess, isRunning, readPostmasterPid } from "../postgres/process";
-import { agentConfig, prepareFiles, rssKb, serviceOwner, spawnAgent, stopAgentProcess } from "./agents";
-import { startEtcdCluster, stopProcess } from "./etcd";
+import { agentConfig, prepareFiles, rssKb, serviceOwner, spawnAgent } from "./agents";
+import { startEtcdCluster } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
-import { localRoutingConfig, startHaproxy, stopHaproxy } from "./haproxy";
+import { localRoutingConfig, startHaproxy } from "./haproxy";
 import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, DEFAULTS, HOST, LocalOptions, SyncMode } from "./layout";
-import { createNetns, destroyNetns, netnsUnavailable } from "./netns";
+import { createNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
+import { knownProcesses, processesOfDir, readPid, stillRunning, stopEverything, teardownProblem } from "./teardown";
+
+/** What `down` works from when cluster.json is gone: no recorded pid, only what /proc shows. */
+const EMPTY_CLUSTER: ClusterFile = {
+  proxy: { host: HOST, port: 0 },
+  replicaProxy: { host: HOST, port: 0 },
+  dsn: "",
+  synchronousMode: "off",
+  etcd: [],
+  nodes: [],
+};
 
 export { DEFAULTS };
-
-export { crashPostgres, killNode, reinitNode, restartNode, stopAgent, waitForPrimary, waitHealthy } from "./faults";
-
 
 /** How each synchronous mode reads in progress lines and the status output. */
 export function describeSyncMode(m: SyncMode): string {
@@ -44,24 +52,6 @@ function haproxyPidFile(dir: string): string {
   return computeLayout({ dir, nodes: 0, etcd: 0, basePort: DEFAULT_BASE_PORT }).haproxyPidFile;
 }
 
-function readPid(file: string): number | undefined {
-  try {
-    const pid = Number(fs.readFileSync(file, "utf8").trim());
-    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** True when pid runs a command line matching re: a recycled pid is never signalled. */
-function runs(pid: number, re: RegExp): boolean {
-  try {
-    return isRunning(pid) && re.test(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " "));
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Starts the cluster and returns once a primary and all replicas stream and the proxy takes writes.
  * On failure it stops everything it started (the logs stay in DIR) and throws naming the log to read.
@@ -74,12 +64,11 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   if (unavailable) throw new Error(unavailable);
   const l = computeLayout(o);
   for (const n of l.nodes) agentConfig(l, n, o); // the agent's own checks (e.g. ttl vs loopWait), before anything is created
-  if (fs.existsSync(l.dir) && fs.readdirSync(l.dir).length > 0) {
-    throw new Error(
-      fs.existsSync(l.clusterJson)
-        ? `${l.dir} already holds a local cluster: stop it first with hapg local down --dir ${l.dir}`
-        : `${l.dir} is not empty: use a new or empty --dir`,
-    );
+  if (fs.existsSync(l.dir) && fs.readdirSync(l.dir).length > 0) throw new Error(occupiedDirProblem(l.dir));
+  // DIR may be gone while an earlier cluster's processes in it still run (removed by hand, or by an old `down`).
+  const strays = processesOfDir(l.dir).map((p) => `${p.what} (pid ${p.pid})`);
+  if (strays.length > 0) {
+    throw new Error(`an earlier cluster in ${l.dir} still runs: ${strays.join(", ")}: stop it with hapg local down --dir ${l.dir}`);
   }
   await assertPortsFree(l);
   const say = opts.progress ?? (() => undefined);
@@ -97,11 +86,13 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     etcd: [],
     nodes: [],
   };
+  // From the first process on, `down` finds the cluster (etcd members are also found by their pid files).
+  writeClusterFile(l.dir, state);
   let failedLog = "";
   try {
     if (l.network) {
       createNetns(l.network); // throws before touching anything when the names or the subnet are taken
-      state.network = l.network; // from here on, stopAll removes them
+      state.network = l.network; // from here on, stopEverything removes them
       writeClusterFile(l.dir, state); // `down` removes the namespaces even if etcd fails to start
       say(`network: bridge ${l.network.bridge} ${l.network.gateway} on ${l.network.subnet}; a namespace per node and etcd member`);
     }
@@ -139,9 +130,29 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     return state;
   } catch (e) {
     say(`failed after ${elapsed(t0)}: stopping what was started`);
-    await stopAll(l.dir, state);
-    throw new Error(`hapg local up failed: ${(e as Error).message}\n  read: ${failedLog}\n  remove the files with: hapg local down --dir ${l.dir}`);
+    const left = teardownProblem(l.dir, await stopEverything(l.dir, state));
+    const how = `remove the files with: hapg local down --dir ${l.dir}`;
+    throw new Error(`hapg local up failed: ${(e as Error).message}\n  read: ${failedLog}\n  ${how}${left ? `\n${left}` : ""}`);
   }
+}
+
+/** Why `up` refuses a non-empty DIR, naming what of a previous cluster there still runs. */
+function occupiedDirProblem(dir: string): string {
+  const hasFile = fs.existsSync(clusterJsonPath(dir));
+  let running: string[];
+  try {
+    running = (hasFile ? knownProcesses(dir, readClusterFile(dir)) : processesOfDir(dir))
+      .filter(stillRunning)
+      .map((p) => `${p.what} (pid ${p.pid})`);
+  } catch (e) {
+    return `${dir} holds an unreadable cluster.json (${(e as Error).message}): use another --dir, or remove ${dir} once nothing of it runs`;
+  }
+  if (running.length > 0) {
+    return `${dir} holds a local cluster that is still running: ${running.join(", ")}: stop it first with hapg local down --dir ${dir}`;
+  }
+  return hasFile
+    ? `${dir} holds the files of a stopped local cluster: remove them with hapg local down --dir ${dir}, or use another --dir`
+    : `${dir} is not empty: use a new or empty --dir`;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -149,69 +160,28 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 /**
- * Stops the agents (SIGTERM: each stops its PostgreSQL and releases its keys; SIGKILL after 20 s),
- * any postmaster still running, HAProxy, then etcd. Only pids still running what we started are signalled.
- */
-async function stopAll(dir: string, c: ClusterFile): Promise<string[]> {
-  const stopped: string[] = [];
-  await Promise.all(
-    c.nodes.map(async (n) => {
-      if (runs(n.agentPid, / agent --config /)) {
-        await stopAgentProcess(n.agentPid);
-        stopped.push(`${n.name} agent (pid ${n.agentPid})`);
-      }
-    }),
-  );
-  await Promise.all(
-    c.nodes.map(async (n) => {
-      const pm = readPostmasterPid(n.dataDir)?.pid;
-      if (pm !== undefined && isRunning(pm) && isPostgresProcess(pm)) {
-        try {
-          process.kill(pm, "SIGINT"); // fast shutdown: no waiting for clients
-        } catch {
-          /* gone meanwhile */
-        }
-        await stopProcess(pm, 10_000);
-        stopped.push(`${n.name} postmaster (pid ${pm})`);
-      }
-    }),
-  );
-  const haproxy = readPid(haproxyPidFile(dir));
-  if (haproxy !== undefined && runs(haproxy, /haproxy/)) {
-    await stopHaproxy(haproxy);
-    stopped.push(`haproxy (pid ${haproxy})`);
-  }
-  await Promise.all(
-    c.etcd.map(async (e) => {
-      if (runs(e.pid, /etcd/)) {
-        await stopProcess(e.pid, 5000);
-        stopped.push(`${e.name} (pid ${e.pid})`);
-      }
-    }),
-  );
-  if (c.network) {
-    destroyNetns(c.network);
-    stopped.push(`network: bridge ${c.network.bridge} and its namespaces`);
-  }
-  return stopped;
-}
-
-/**
- * Stops what `up` started in DIR and removes DIR (keepFiles: leaves data and logs, e.g. after a
- * failure, for reading). Returns what was stopped, for the report.
+ * Stops what `up` started in DIR, confirms that all of it is gone, and removes DIR (keepFiles: leaves
+ * data and logs, e.g. after a failure, for reading). Returns what was stopped, for the report. Throws
+ * naming whatever still runs (DIR is then kept, so `down` can be run again).
  */
 export async function localDown(dir: string, progress?: Progress, o: { keepFiles?: boolean } = {}): Promise<string[]> {
-  if (!fs.existsSync(dir)) return [];
   const file = clusterJsonPath(dir);
-  if (!fs.existsSync(file)) {
+  const hasFile = fs.existsSync(file);
+  // Without cluster.json (DIR removed, or `up` killed before it wrote one) the processes are found
+  // by their command lines, which name paths under DIR.
+  if (!hasFile && processesOfDir(dir).length === 0) {
+    if (!fs.existsSync(dir)) return [];
     throw new Error(`${file} not found: ${dir} does not look like a local cluster (nothing stopped, nothing removed)`);
   }
-  const stopped = await stopAll(dir, readClusterFile(dir));
-  for (const s of stopped) progress?.(`stopped ${s}`);
-  if (o.keepFiles) return stopped;
+  const c: ClusterFile = hasFile ? readClusterFile(dir) : { ...EMPTY_CLUSTER };
+  const report = await stopEverything(dir, c);
+  for (const s of report.stopped) progress?.(`stopped ${s}`);
+  const problem = teardownProblem(dir, report);
+  if (problem) throw new Error(problem);
+  if (o.keepFiles || !hasFile) return report.stopped;
   fs.rmSync(dir, { recursive: true, force: true });
   progress?.(`removed ${dir}`);
-  return stopped;
+  return report.stopped;
 }
 
 export interface NodeStatus {

@@ -40,7 +40,7 @@ export interface EtcdMemberInfo {
   dataDir: string;
   logFile: string;
   pidFile: string;
-  /** The command line it runs with (for restartEtcdMember). */
+  /** The command line it runs with (a member can be started again with it). */
   args: string[];
   /** The network namespace it runs in (local up --netns). */
   netns?: string;
@@ -110,7 +110,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCl
       opts.onProgress?.(`started ${member.name} (pid ${member.pid}) on ${clientUrl}`);
     }
     // A member is healthy only once the cluster has a leader, so all are started before waiting.
-    await Promise.all(members.map((m) => waitHealthy(m, opts.timeoutMs ?? 30_000)));
+    await Promise.all(members.map((m) => waitMemberHealthy(m, opts.timeoutMs ?? 30_000)));
     opts.onProgress?.(`etcd cluster of ${n} healthy: ${members.map((m) => m.clientUrl).join(",")}`);
     return { members };
   } catch (err) {
@@ -119,28 +119,8 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCl
   }
 }
 
-/** Starts a stopped member again on its existing data dir; resolves with its new pid once healthy. */
-export async function restartEtcdMember(member: EtcdMemberInfo, opts: { timeoutMs?: number; onProgress?: (msg: string) => void } = {}): Promise<EtcdMemberInfo> {
-  if (isAlive(member.pid)) throw new Error(`${member.name} is still running (pid ${member.pid}): stop it first`);
-  // With a data dir present etcd ignores the --initial-* flags; "existing" makes that explicit.
-  const args = member.args.map((a) => (a === "--initial-cluster-state=new" ? "--initial-cluster-state=existing" : a));
-  const restarted: EtcdMemberInfo = { ...member, args };
-  restarted.pid = spawnEtcd(findEtcdBinary(), restarted);
-  opts.onProgress?.(`restarted ${member.name} (pid ${restarted.pid})`);
-  try {
-    await waitHealthy(restarted, opts.timeoutMs ?? 30_000);
-  } catch (err) {
-    await stopProcess(restarted.pid, 3000).catch(() => undefined);
-    throw err;
-  }
-  return restarted;
-}
-
-export function stopEtcdMember(pid: number, timeoutMs = 5000): Promise<void> {
-  return stopProcess(pid, timeoutMs);
-}
-
-function spawnEtcd(binary: string, member: EtcdMemberInfo): number {
+/** Starts one member's etcd detached, in its namespace if it has one; records and returns its pid. */
+export function spawnEtcd(binary: string, member: EtcdMemberInfo): number {
   const log = fs.openSync(member.logFile, "a");
   try {
     // ETCD_* variables are read as flags and conflict with ours: never inherit them.
@@ -157,7 +137,8 @@ function spawnEtcd(binary: string, member: EtcdMemberInfo): number {
   }
 }
 
-async function waitHealthy(member: EtcdMemberInfo, timeoutMs: number): Promise<void> {
+/** Resolves once the member reports healthy; rejects naming its log when it exits or times out. */
+export async function waitMemberHealthy(member: EtcdMemberInfo, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isAlive(member.pid)) throw new Error(`${member.name} (pid ${member.pid}) exited at start:\n${logTail(member.logFile)}`);

@@ -1,5 +1,6 @@
 /**
- * Faults and repairs on one node of a local cluster, for the demo, the benchmark and the tests.
+ * Faults and repairs on one node of a local cluster, for the demo (and the benchmark and the tests,
+ * which keep their other faults in test/helpers/faults.ts).
  * Each returns the time the fault was injected (Date.now(), right after the signal was sent).
  */
 import * as fs from "node:fs";
@@ -42,23 +43,6 @@ export function killNode(dir: string, name: string): Fault {
   kill(n.agentPid, "SIGKILL");
   if (pm !== undefined) kill(pm, "SIGKILL");
   return { at: Date.now(), agentPid: n.agentPid, postmasterPid: pm };
-}
-
-/** kill -9 of the node's postmaster only; its agent lives on and must react. */
-export function crashPostgres(dir: string, name: string): Fault {
-  const n = findNode(readClusterFile(dir), name);
-  const pm = postmasterPid(n.dataDir);
-  if (pm === undefined) throw new Error(`${name}: no running postmaster in ${n.dataDir}/postmaster.pid`);
-  kill(pm, "SIGKILL");
-  return { at: Date.now(), postmasterPid: pm };
-}
-
-/** SIGTERM to the node's agent: a graceful stop (it stops PostgreSQL and releases the leader key). */
-export function stopAgent(dir: string, name: string): Fault {
-  const n = findNode(readClusterFile(dir), name);
-  if (!isRunning(n.agentPid)) throw new Error(`${name}: the agent (pid ${n.agentPid}) is not running`);
-  kill(n.agentPid, "SIGTERM");
-  return { at: Date.now(), agentPid: n.agentPid };
 }
 
 /** Waits until a stopped/killed agent is gone (a SIGTERMed agent takes a moment to stop PostgreSQL). */

@@ -83,9 +83,3 @@ function statsAnswers(host: string, port: number): Promise<boolean> {
     req.on("error", () => resolve(false));
   });
 }
-
-export async function stopHaproxy(pid: number): Promise<void> {
-  // SIGTERM = hard stop for haproxy (SIGUSR1 would wait for long-lived PostgreSQL sessions to end).
-  await stopProcess(pid, 5000);
-}
-

@@ -9,8 +9,8 @@
  *   bridge hapg<P> in the root namespace  10.213.k.1/24   (k = floor(P / 100) mod 256)
  *   etcd member i (namespace hapg<P>-etcd<i+1>)   10.213.k.(2 + i)
  *   node i        (namespace hapg<P>-node<i+1>)   10.213.k.(11 + i)
- * Network rule (DESIGN.md): before the cluster uses an address, `ip route get` must show it on the
- * bridge this code created; the subnet must not be routed anywhere else on the host.
+ * Network rule (docs/architecture.md, "Test layers"): before the cluster uses an address, `ip route get`
+ * must show it on the bridge this code created; the subnet must not be routed anywhere else on the host.
  */
 import { execFileSync } from "node:child_process";
 

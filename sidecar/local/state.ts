@@ -59,14 +59,6 @@ export function findNode(c: ClusterFile, name: string): NodeEntry {
   return n;
 }
 
-/** The cluster's DSN pointed at one node directly instead of the proxy. */
-export function nodeDsn(c: ClusterFile, node: Pick<NodeEntry, "host" | "pgPort">): string {
-  const u = new URL(c.dsn);
-  u.hostname = node.host;
-  u.port = String(node.pgPort);
-  return u.toString();
-}
-
 /** Patroni's /cluster member, the fields we use. */
 export interface ApiMember {
   name: string;

@@ -14,7 +14,8 @@ import { localUp, newTable } from "../../sidecar/local/cluster";
 import { rssKb } from "../../sidecar/local/agents";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
 import { SyncMode, syncModeFromFlags } from "../../sidecar/local/layout";
-import { crashPostgres, Fault, keepNodeLogs, killNode, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
+import { Fault, keepNodeLogs, killNode, reinitNode, restartNode, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
+import { crashPostgres, stopAgent } from "../helpers/faults";
 import { apiStatus, readClusterFile } from "../../sidecar/local/state";
 import { countLost, measureOutage, Writer, WriterResult } from "../../sidecar/local/writer";
 

@@ -4,10 +4,11 @@
  * verdicts: acknowledged writes lost on the final primary, split-brain moments, healed, and the
  * scenario's own checks. A failed run keeps the node logs and restores the cluster for the next one.
  */
-import { Ack, HealVerdict, judgeHealed, SplitBrainMoment, splitBrainMoments } from "../../sidecar/local/checker";
+import { Ack, HealVerdict, judgeHealed, SplitBrainMoment, splitBrainMoments } from "../helpers/fault-checker";
 import { localUp } from "../../sidecar/local/cluster";
 import { keepNodeLogs, reinitNode, restartNode, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
-import { ClusterFile, fetchCluster, findNode, nodeDsn, readClusterFile } from "../../sidecar/local/state";
+import { ClusterFile, fetchCluster, findNode, readClusterFile } from "../../sidecar/local/state";
+import { nodeDsn } from "../helpers/node-dsn";
 import { isRunning, sleep } from "../../sidecar/postgres/process";
 import { countLost, measureOutage } from "../../sidecar/local/writer";
 import { query } from "../helpers/pg-client";

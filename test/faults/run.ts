@@ -8,7 +8,7 @@
  * health) and the JSON. Exits 1 when any run failed a verdict. Every cluster is always torn down.
  */
 import { Command } from "commander";
-import { median } from "../../sidecar/local/checker";
+import { median } from "../helpers/fault-checker";
 import { newTable } from "../../sidecar/local/cluster";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
 import { netnsUnavailable } from "../../sidecar/local/netns";

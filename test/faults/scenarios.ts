@@ -4,11 +4,14 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { acksAfter } from "../../sidecar/local/checker";
-import { EtcdMemberInfo, isAlive as etcdAlive, restartEtcdMember, stopEtcdMember } from "../../sidecar/local/etcd";
-import { crashPostgres, killNode, postmasterPid, reinitNode, restartNode, stopAgent, waitAgentGone, waitForPrimary } from "../../sidecar/local/faults";
+import { acksAfter } from "../helpers/fault-checker";
+import { EtcdMemberInfo, isAlive as etcdAlive } from "../../sidecar/local/etcd";
+import { restartEtcdMember, stopEtcdMember } from "../helpers/etcd";
+import { killNode, postmasterPid, reinitNode, restartNode, waitAgentGone, waitForPrimary } from "../../sidecar/local/faults";
+import { crashPostgres, stopAgent } from "../helpers/faults";
 import { computeLayout, DEFAULT_BASE_PORT } from "../../sidecar/local/layout";
-import { apiStatus, ClusterFile, fetchCluster, findNode, nodeDsn, readClusterFile, writeClusterFile } from "../../sidecar/local/state";
+import { apiStatus, ClusterFile, fetchCluster, findNode, readClusterFile, writeClusterFile } from "../../sidecar/local/state";
+import { nodeDsn } from "../helpers/node-dsn";
 import { childPids, sleep } from "../../sidecar/postgres/process";
 import { query } from "../helpers/pg-client";
 import { check, checkNoOtherPrimary, Ctx, failoverTarget, Injected, restartWhenGone, Say, syncStandbyOf, TTL_S, watchPrimaries } from "./context";

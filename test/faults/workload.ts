@@ -4,7 +4,7 @@
  * timeline that acknowledged it, and several connections write at once (so acks of two primaries
  * could interleave). Its result is a WriterResult too, so measureOutage works on it.
  */
-import { Ack, memberOfPort, timelineOfWalFile } from "../../sidecar/local/checker";
+import { Ack, memberOfPort, timelineOfWalFile } from "../helpers/fault-checker";
 import { prepareWritesTable, TABLE, writeLoop, WriterResult } from "../../sidecar/local/writer";
 
 export interface TrackedResult extends WriterResult {

@@ -3,13 +3,13 @@
  * in-memory etcd and modelled PostgreSQL servers, all on one fake clock. Deterministic: no real
  * timers, sockets or processes. The invariant checker runs after every timer that fires.
  */
-import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
+import { MemoryDcs, MemoryEtcd } from "./memory-dcs";
 import type { Member } from "../../sidecar/dcs/types";
 import { HaDriver } from "../../sidecar/ha/driver";
 import { NO_SYNC_STANDBY } from "../../sidecar/ha/sync";
 import { watchdogFailed } from "../../sidecar/ha/watchdog-rules";
 import type { PeerView } from "../../sidecar/ha/types";
-import { silentLogger } from "../../sidecar/log";
+import { silentLogger } from "./silent-logger";
 import { PostgresOwner } from "../../sidecar/postgres/owner";
 import { watchdogOff } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "./fake-clock";

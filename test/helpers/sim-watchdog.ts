@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { silentLogger } from "../../sidecar/log";
+import { silentLogger } from "./silent-logger";
 import { watchdogTiming, WatchdogMode, WatchdogTiming } from "../../sidecar/watchdog/plan";
 import { Watchdog } from "../../sidecar/watchdog/watchdog";
 import type { FakeClock } from "./fake-clock";

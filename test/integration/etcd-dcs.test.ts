@@ -12,7 +12,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { EtcdDcs } from "../../sidecar/dcs/etcd";
 import { DcsUnavailableError, LeaseLostError, type MemberData, type WatchEvent } from "../../sidecar/dcs/types";
-import { restartEtcdMember, startEtcdCluster, stopProcess, type EtcdMemberInfo } from "../../sidecar/local/etcd";
+import { startEtcdCluster, stopProcess, type EtcdMemberInfo } from "../../sidecar/local/etcd";
+import { restartEtcdMember } from "../helpers/etcd";
 
 const member: MemberData = {
   conn_url: "postgres://127.0.0.1:5432/postgres",

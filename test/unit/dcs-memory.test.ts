@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
+import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 import { DcsUnavailableError, LeaseLostError, type MemberData, type WatchEvent } from "../../sidecar/dcs/types";
 import { sampleMemberData } from "../helpers/member-fixture";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Ack, acksAfter, judgeHealed, median, memberOfPort, splitBrainMoments, timelineOfWalFile } from "../../sidecar/local/checker";
+import { Ack, acksAfter, judgeHealed, median, memberOfPort, splitBrainMoments, timelineOfWalFile } from "../helpers/fault-checker";
 import type { ApiCluster } from "../../sidecar/local/state";
 
 let nextId = 1;

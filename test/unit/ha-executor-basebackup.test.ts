@@ -4,10 +4,10 @@
  * and it may be the member a failover needs). Fake PostgreSQL servers, in-memory etcd, fake clock.
  */
 import assert from "node:assert/strict";
-import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
+import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 import { ActionExecutor } from "../../sidecar/ha/executor";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
-import { silentLogger } from "../../sidecar/log";
+import { silentLogger } from "../helpers/silent-logger";
 import { PostgresOwner } from "../../sidecar/postgres/owner";
 import { watchdogOff } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "../helpers/fake-clock";

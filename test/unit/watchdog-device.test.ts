@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { buildProgram } from "../../sidecar/cli/main";
-import { silentLogger } from "../../sidecar/log";
+import { silentLogger } from "../helpers/silent-logger";
 import { WatchdogMode } from "../../sidecar/watchdog/plan";
 import { Watchdog, WatchdogOptions } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "../helpers/fake-clock";

@@ -16,8 +16,8 @@
  * onError once and no events; when it is reachable again they resume from the last delivered
  * revision + 1, as EtcdDcs re-establishes its stream.
  */
-import { KvDcs, type RangeResult, type TxnCompare, type TxnOp, type TxnResult } from "./kv-dcs";
-import { DcsUnavailableError, LeaseLostError, type WatchEvent } from "./types";
+import { KvDcs, type RangeResult, type TxnCompare, type TxnOp, type TxnResult } from "../../sidecar/dcs/kv-dcs";
+import { DcsUnavailableError, LeaseLostError, type WatchEvent } from "../../sidecar/dcs/types";
 
 export interface MemoryEtcdOptions {
   /** Lease expiry check period in ms (etcd: 500). 0: keys vanish exactly at expiry. */

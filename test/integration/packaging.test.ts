@@ -1,0 +1,135 @@
+/**
+ * What ships is what runs: the npm package holds the built component and agent (no tests, fixtures,
+ * snapshots or source maps), and the agent bundle a node downloads holds only the modules the agent
+ * loads and the production packages — and the agent starts from that bundle alone.
+ * Runs `npm pack --dry-run` and node; no ports, no cluster.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { agentBundleContents, NODE_ENTRY, packageRoot } from "../../lib/bundle/agent-bundle";
+import { AGENT_VERSION } from "../../sidecar/version";
+
+const root = packageRoot();
+
+/**
+ * Upper bound of the unpacked agent bundle. Every node downloads it from S3 at first boot, so it
+ * should stay small; today it is about 10 MB, most of it zod (about 6 MB: its locales and both module
+ * formats). The bound is there to catch a dev dependency slipping into the production set (the
+ * @pulumi/aws SDK alone is over 100 MB, typescript over 20 MB) or test output in the bundle.
+ */
+const BUNDLE_LIMIT_BYTES = 16 * 1024 * 1024;
+
+function bytesOf(p: string): number {
+  const st = fs.lstatSync(p);
+  if (!st.isDirectory()) return st.size;
+  return fs.readdirSync(p).reduce((sum, e) => sum + bytesOf(path.join(p, e)), 0);
+}
+
+describe("packaging", function () {
+  this.timeout(120_000);
+
+  describe("npm pack", () => {
+    let files: string[];
+    before(() => {
+      // --ignore-scripts: prepack would rebuild dist/ while this suite runs from it.
+      const r = spawnSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: root, encoding: "utf8", timeout: 60_000 });
+      assert.equal(r.status, 0, r.stderr);
+      files = (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
+    });
+
+    it("ships the component, the agent, its docs and README", () => {
+      for (const f of ["package.json", "README.md", "docs/architecture.md", "dist/lib/index.js", "dist/lib/index.d.ts", NODE_ENTRY]) {
+        assert.ok(files.includes(f), `${f} is missing from the package`);
+      }
+    });
+
+    it("ships no tests, fixtures, snapshots, examples or source maps", () => {
+      const unwanted = files.filter(
+        (f) => f.startsWith("dist/test/") || /\.test\.|__snapshots__|fixtures|\.map$|tsbuildinfo/.test(f) || !/^(dist\/(lib|sidecar)\/|docs\/|README\.md$|package\.json$)/.test(f),
+      );
+      assert.deepEqual(unwanted, []);
+    });
+
+    it("ships no compiled file without a source (left over from an older build: run npm run clean && npm run build)", () => {
+      const orphans = files
+        .filter((f) => f.startsWith("dist/") && f.endsWith(".js"))
+        .filter((f) => !fs.existsSync(path.join(root, f.replace(/^dist\//, "").replace(/\.js$/, ".ts"))));
+      assert.deepEqual(orphans, []);
+    });
+  });
+
+  describe("agent bundle", () => {
+    const contents = agentBundleContents(root);
+
+    it("holds the modules a node loads and nothing of the tests or the local cluster", () => {
+      for (const f of ["package.json", NODE_ENTRY, "dist/sidecar/agent.js", "dist/sidecar/boot/node-init.js", "dist/sidecar/version.js"]) {
+        assert.ok(contents.files.includes(f), `${f} is missing from the bundle`);
+      }
+      const unwanted = contents.files.filter((f) => f !== "package.json" && (!f.startsWith("dist/sidecar/") || !f.endsWith(".js")));
+      assert.deepEqual(unwanted, [], "only compiled agent modules (no maps, declarations, tests)");
+      // `hapg local` loads the local cluster lazily; only what its flags need at start comes along.
+      const local = contents.files.filter((f) => f.startsWith("dist/sidecar/local/"));
+      assert.deepEqual(local, ["dist/sidecar/local/layout.js", "dist/sidecar/local/netns.js"]);
+    });
+
+    it("stays within its size budget (printed)", () => {
+      const dist = contents.files.reduce((s, f) => s + bytesOf(path.join(root, f)), 0);
+      const pkgs = contents.packages.reduce((s, p) => s + bytesOf(path.join(root, p)), 0);
+      const mb = (b: number) => `${(b / 1024 / 1024).toFixed(2)} MB`;
+      console.log(`      agent bundle (unpacked): ${mb(dist + pkgs)} = ${contents.files.length} files ${mb(dist)} + ${contents.packages.length} packages ${mb(pkgs)}`);
+      assert.ok(dist + pkgs < BUNDLE_LIMIT_BYTES, `${mb(dist + pkgs)} is over the ${mb(BUNDLE_LIMIT_BYTES)} budget`);
+    });
+
+    describe("unpacked alone in a directory", () => {
+      let dir: string;
+      const cli = () => path.join(dir, NODE_ENTRY);
+      const run = (args: string[]) => spawnSync(process.execPath, args, { cwd: dir, encoding: "utf8", timeout: 30_000 });
+
+      before(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "hapg-bundle-"));
+        for (const f of [...contents.files, ...contents.packages]) fs.cpSync(path.join(root, f), path.join(dir, f), { recursive: true });
+      });
+      after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+      it("runs the CLI with the version of package.json", () => {
+        const r = run([cli(), "--version"]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout.trim(), AGENT_VERSION);
+        assert.equal(AGENT_VERSION, (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string }).version);
+      });
+
+      it("validates an agent config and loads node-init", () => {
+        const cfg = path.join(dir, "agent.json");
+        fs.writeFileSync(
+          cfg,
+          JSON.stringify({
+            cluster: "main",
+            name: "node1",
+            etcd: { endpoints: ["http://127.0.0.1:2379"] },
+            postgres: {
+              dataDir: path.join(dir, "data"),
+              listen: { host: "127.0.0.1", port: 5432 },
+              superuser: { passwordFile: path.join(dir, "su") },
+              replication: { passwordFile: path.join(dir, "rep") },
+            },
+            api: { listen: { host: "127.0.0.1", port: 8008 } },
+            watchdog: { mode: "off" },
+          }),
+        );
+        const check = run([cli(), "check-config", "--config", cfg]);
+        assert.equal(check.status, 0, check.stderr);
+        const init = run(["-e", `require(${JSON.stringify(path.join(dir, "dist/sidecar/boot/node-init.js"))})`]);
+        assert.equal(init.status, 0, init.stderr);
+      });
+
+      it("says that `hapg local` is not part of it", () => {
+        const r = run([cli(), "local", "status", "--dir", path.join(dir, "none")]);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /`hapg local` is not part of the agent bundle that runs on a node/);
+      });
+    });
+  });
+});
