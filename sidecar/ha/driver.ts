@@ -158,6 +158,7 @@ export class HaDriver {
       leaseValid: this.leaseValidNow(),
       process: this.executor.process,
       watchdog: this.o.watchdog.view(),
+      lease: this.lease.stats.summary(),
     };
   }
 
