@@ -112,6 +112,8 @@ export class ApiServer {
       ha: { leader: v.cluster?.leader?.name, holds_leader: v.holdsLeader, lease_valid: v.leaseValid, role: v.decision?.role, reason: v.decision?.reason },
       // Patroni's field: the others' elections skip a member that refuses leadership for want of its watchdog.
       watchdog_failed: watchdogFailed(v.watchdog) || undefined,
+      // Ours, not Patroni's: how long lease renewals take (the soak benchmark reads it).
+      lease_renewal: v.lease,
     };
   }
 }

@@ -155,6 +155,7 @@ export class HaDriver {
       leaseValid: this.leaseValidNow(),
       process: this.o.pg.process,
       watchdog: this.o.watchdog.view(),
+      lease: this.lease.stats.summary(),
     };
   }
 

@@ -10,10 +10,13 @@
 import { Dcs, LeaseLostError } from "../dcs/types";
 import type { Logger } from "../log";
 import type { Clock } from "./clock";
+import { RenewalStats } from "./renewal-stats";
 
 export class LeaseKeeper {
   leaseId?: string;
   renewSentAt?: number;
+  /** Renewal latency and gaps, reported in /patroni (a starving renewal is what causes false failovers). */
+  readonly stats = new RenewalStats();
   private timer: unknown;
   private inFlight?: Promise<void>;
   private stopped = false;
@@ -35,6 +38,7 @@ export class LeaseKeeper {
     const id = await this.dcs.grantLease(Math.ceil(this.ttlSeconds));
     this.leaseId = id;
     this.renewSentAt = sentAt;
+    this.stats.renewed(sentAt, this.clock.now() - sentAt);
     this.log.info({ leaseId: id, ttl: this.ttlSeconds }, "granted a new etcd lease");
     this.onRenewed();
     return id;
@@ -68,8 +72,10 @@ export class LeaseKeeper {
       const sentAt = this.clock.now();
       await this.dcs.keepAlive(this.leaseId);
       this.renewSentAt = sentAt;
+      this.stats.renewed(sentAt, this.clock.now() - sentAt);
       this.onRenewed();
     } catch (e) {
+      this.stats.failed();
       if (e instanceof LeaseLostError) {
         this.log.warn({ leaseId: this.leaseId }, "our etcd lease expired: keys bound to it are gone; granting a new one");
         this.leaseId = undefined;
