@@ -74,12 +74,13 @@ describe("stack config → args", () => {
       "ha-postgres:maximumLagOnFailover": "0", "ha-postgres:ssmParameterPrefix": "/db", "ha-postgres:amiId": "ami-1",
       "ha-postgres:sshKeyName": "ops", "ha-postgres:allowedSecurityGroupIds": '["sg-1"]', "aws:region": "us-east-2",
       "ha-postgres:synchronousMode": "true", "ha-postgres:synchronousModeStrict": "true", "ha-postgres:watchdog": "required",
+      "ha-postgres:egress": "nat",
     });
     assert.deepEqual(argsFromStackConfig(), {
       nodeCount: 5, routing: "direct", listenerPorts: { primary: 6432, replica: 6433 }, publicLoadBalancer: true, sessionManager: false,
       postgres: { version: 16 }, architecture: "arm64", etcd: { dataVolume: { sizeGiB: 30 } }, dataVolume: { type: "io2" },
       maximumLagOnFailover: 0, ssmParameterPrefix: "/db", amiId: "ami-1", sshKeyName: "ops", allowedSecurityGroupIds: ["sg-1"],
-      synchronousMode: true, synchronousModeStrict: true, watchdog: "required",
+      synchronousMode: true, synchronousModeStrict: true, watchdog: "required", egress: "nat",
     });
   });
 
@@ -112,9 +113,12 @@ describe("the root program (index.ts)", function () {
     pulumi.runtime.setAllConfig(stackConfig("Pulumi.dev.yaml"));
     const out = await settle(require(resolve(DIST, "index.js")));
     assert.deepEqual(Object.keys(out).sort(), [
-      "caCertificatePem", "clientSecurityGroupId", "etcdPrivateIps", "nodePrivateIps", "primaryEndpoint", "primaryPort",
-      "replicaEndpoint", "replicaPort", "replicationPasswordParameterName", "superuserPasswordParameterName",
+      "caCertificatePem", "clientSecurityGroupId", "egress", "etcdPrivateIps", "nodePrivateIps", "primaryEndpoint", "primaryPort",
+      "publicIps", "replicaEndpoint", "replicaPort", "replicationPasswordParameterName", "superuserPasswordParameterName",
     ]);
+    // The dev stack deploys into the default VPC, whose subnets route to an internet gateway.
+    assert.deepEqual(out.egress, { "pg-0": "publicIp", "pg-1": "publicIp", "pg-2": "publicIp" });
+    assert.equal(Object.keys(out.publicIps as object).length, 3);
     assert.equal(out.superuserPasswordParameterName, "/ha-postgres/pg-test/postgres/superuser-password");
     assert.equal((out.nodePrivateIps as string[]).length, 3);
     // Colocated etcd: 3 instances in all, t3.medium, 20 GiB volumes.
