@@ -60,7 +60,9 @@ const argsSchema = z
     instanceType: instanceType.optional(),
     architecture: z.enum(["x86_64", "arm64"], { message: 'must be "x86_64" or "arm64"' }).optional(),
     amiId: stringInput.optional(),
-    egress: z.enum(["auto", "publicIp", "nat", "endpoints"], { message: 'must be "auto" (default), "publicIp", "nat" or "endpoints"' }).optional(),
+    egress: z
+      .enum(["auto", "publicIp", "nat", "endpoints"], { message: 'must be "auto" (default), "publicIp", "nat" or "endpoints"' })
+      .optional(),
     sshKeyName: stringInput.optional(),
     sessionManager: z.boolean().optional(),
     postgres: z

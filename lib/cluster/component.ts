@@ -8,9 +8,10 @@ import { validateClusterArgs } from "../args/validate";
 import { createAgentBundle, BUNDLE_KEY } from "../bundle/agent-bundle";
 import { createNodeIdentity, resolveKmsKeyArn } from "../iam/role";
 import { COMPONENT_TYPE, etcdHostName, nodeHostName, parameterNames } from "../naming/names";
+import { ResolvedEgress } from "../network/egress";
 import { createEndpoints, createHostEgress } from "../network/egress-resources";
 import { resolveNetwork } from "../network/network";
-import { planEgress } from "../network/routes";
+import { Placement, planEgress } from "../network/routes";
 import { attachNode, createLoadBalancer } from "../nlb/nlb";
 import { resolveAmi } from "../nodes/ami";
 import { createHostInstance, createHostSlot, HostSlot } from "../nodes/host";
@@ -43,7 +44,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
    */
   public readonly publicIps: pulumi.Output<Record<string, string>>;
   /** How each host reaches S3, SSM and the Debian mirror, by host name: what `egress: "auto"` chose. */
-  public readonly egress: pulumi.Output<Record<string, string>>;
+  public readonly egress: pulumi.Output<Record<string, ResolvedEgress>>;
   /** Security group that clients join to reach the listeners. */
   public readonly clientSecurityGroupId: pulumi.Output<string>;
 
@@ -73,7 +74,9 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
         : [];
     const etcdMemberSlots = args.etcd.placement === "dedicated" ? etcdSlots : nodeSlots.slice(0, args.etcd.members);
     const allSlots = [...nodeSlots, ...etcdSlots];
-    const slotSubnet = (i: number) => placement.apply((p) => (i < nodeSlots.length ? p.nodes[i] : p.etcd[i - nodeSlots.length]));
+    // Slots are nodes then dedicated etcd members, as in the placement.
+    const subnetOf = (p: Placement, i: number) => (i < nodeSlots.length ? p.nodes[i] : p.etcd[i - nodeSlots.length]);
+    const slotSubnet = (i: number) => placement.apply((p) => subnetOf(p, i));
     const hostEgress = allSlots.map((s, i) => createHostEgress(name, s, slotSubnet(i), egressPlan, args, this));
     const endpoints = createEndpoints(name, args, network.vpcId, egressPlan, sgs, this);
 
@@ -154,7 +157,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       .apply((ips) => Object.fromEntries(allSlots.flatMap((s, i) => (ips[i] !== undefined ? [[s.host, ips[i] as string]] : []))));
     this.egress = pulumi
       .all([placement, egressPlan.bySubnet])
-      .apply(([p, modes]) => Object.fromEntries(allSlots.map((s, i) => [s.host, modes[(i < nodeSlots.length ? p.nodes[i] : p.etcd[i - nodeSlots.length]).id]])));
+      .apply(([p, modes]) => Object.fromEntries(allSlots.map((s, i) => [s.host, modes[subnetOf(p, i).id]])));
     this.registerOutputs({
       primaryEndpoint: this.primaryEndpoint,
       primaryPort: this.primaryPort,

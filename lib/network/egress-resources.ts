@@ -52,7 +52,9 @@ export function createHostEgress(
     // Through the plan, so a refused placement also holds the instance back.
     eip = plan.bySubnet.apply(() => [e]);
   } else if (args.egress === "auto") {
-    eip = pulumi.all([subnet, plan.bySubnet]).apply(([s, modes]) => (modes[s.id] === "publicIp" ? [createEip(name, slot, args, parent)] : []));
+    eip = pulumi
+      .all([subnet, plan.bySubnet])
+      .apply(([s, modes]) => (modes[s.id] === "publicIp" ? [createEip(name, slot, args, parent)] : []));
   } else {
     eip = plan.bySubnet.apply(() => []);
   }
@@ -73,7 +75,11 @@ export function createEndpoints(
   const region = aws.getRegionOutput({}, opts).region;
   const sg = new aws.ec2.SecurityGroup(
     childName(name, "sg-endpoints"),
-    { vpcId, description: `VPC endpoints of HA PostgreSQL ${args.clusterName}`, tags: resourceTags(args.tags, args.clusterName, childName(args.clusterName, "endpoints")) },
+    {
+      vpcId,
+      description: `VPC endpoints of HA PostgreSQL ${args.clusterName}`,
+      tags: resourceTags(args.tags, args.clusterName, childName(args.clusterName, "endpoints")),
+    },
     opts,
   );
   const hostGroups = args.etcd.placement === "dedicated" ? (["nodes", "etcd"] as const) : (["nodes"] as const);
@@ -81,7 +87,14 @@ export function createEndpoints(
     (group) =>
       new aws.vpc.SecurityGroupIngressRule(
         childName(name, `in-endpoints-${group}-443`),
-        { securityGroupId: sg.id, ipProtocol: "tcp", fromPort: 443, toPort: 443, referencedSecurityGroupId: sgs[group].id, description: `${group} to SSM endpoints` },
+        {
+          securityGroupId: sg.id,
+          ipProtocol: "tcp",
+          fromPort: 443,
+          toPort: 443,
+          referencedSecurityGroupId: sgs[group].id,
+          description: `${group} to SSM endpoints`,
+        },
         opts,
       ),
   );

@@ -43,7 +43,10 @@ export type DefaultRoute =
   | { kind: "internetGateway"; target: string }
   /** A NAT gateway, a NAT instance, a transit gateway, a virtual private gateway, Cloud WAN, an Outposts local gateway. */
   | { kind: "nat"; target: string }
-  /** A default route that cannot carry a host's traffic to the internet (VPC peering is not transitive, a carrier gateway needs a carrier IP). */
+  /**
+   * A default route that cannot carry a host's traffic to the internet (VPC peering is not transitive,
+   * a carrier gateway needs a carrier IP).
+   */
   | { kind: "unusable"; target: string }
   | { kind: "none" };
 
@@ -54,7 +57,15 @@ export function defaultRoute(routes: RouteInfo[]): DefaultRoute {
   const r = routes.find((x) => x.cidrBlock === "0.0.0.0/0");
   if (!r) return { kind: "none" };
   if (present(r.gatewayId) && r.gatewayId.startsWith("igw-")) return { kind: "internetGateway", target: r.gatewayId };
-  const nat = [r.natGatewayId, r.transitGatewayId, r.instanceId, r.networkInterfaceId, r.coreNetworkArn, r.localGatewayId, r.gatewayId].find(present);
+  const nat = [
+    r.natGatewayId,
+    r.transitGatewayId,
+    r.instanceId,
+    r.networkInterfaceId,
+    r.coreNetworkArn,
+    r.localGatewayId,
+    r.gatewayId,
+  ].find(present);
   if (nat) return { kind: "nat", target: nat };
   const other = [r.vpcPeeringConnectionId, r.carrierGatewayId].find(present);
   return other ? { kind: "unusable", target: other } : { kind: "none" };
@@ -100,7 +111,8 @@ export function decideEgress(mode: EgressMode, tables: SubnetRouteTable[]): Egre
       route.kind === "none" ? "has no route to 0.0.0.0/0" : `routes 0.0.0.0/0 to ${route.target}, which does not reach the internet for it`;
     if (route.kind === "none" || route.kind === "unusable") {
       problems.push(
-        `egress: ${where} ${routeText}, ${NEEDS}: add a route to a NAT gateway, use subnets with a route to an internet gateway, ${ENDPOINTS_HINT}`,
+        `egress: ${where} ${routeText}, ${NEEDS}: ` +
+          `add a route to a NAT gateway, use subnets with a route to an internet gateway, ${ENDPOINTS_HINT}`,
       );
     } else if (mode === "auto") {
       bySubnet[t.subnetId] = route.kind === "internetGateway" ? "publicIp" : "nat";
@@ -124,7 +136,8 @@ export function decideEgress(mode: EgressMode, tables: SubnetRouteTable[]): Egre
 /** One subnet per availability zone, for interface endpoints (AWS takes at most one per zone). Pure. */
 export function oneSubnetPerZone(subnets: Array<{ id: string; availabilityZone: string }>): string[] {
   const byZone = new Map<string, string>();
-  for (const s of [...subnets].sort((a, b) => a.id.localeCompare(b.id))) if (!byZone.has(s.availabilityZone)) byZone.set(s.availabilityZone, s.id);
+  for (const s of [...subnets].sort((a, b) => a.id.localeCompare(b.id)))
+    if (!byZone.has(s.availabilityZone)) byZone.set(s.availabilityZone, s.id);
   return [...byZone.keys()].sort().map((z) => byZone.get(z) as string);
 }
 

@@ -3,8 +3,9 @@
  *  1. `createHostSlot`: the network interface (the fixed private IP) and the encrypted EBS data
  *     volume — both outlive the instance, so a replaced instance gets the same IP and data;
  *  2. `createHostInstance`: the instance (IMDSv2 only, encrypted root, no SSH key unless asked; a
- *     public address only through an Elastic IP on the interface, see network/egress-resources.ts) and the volume attachment. Split because every host's user-data needs every
- *     other host's IP before any instance exists.
+ *     public address only through an Elastic IP on the interface, see network/egress-resources.ts)
+ *     and the volume attachment. Split because every host's user-data needs every other host's IP
+ *     before any instance exists.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";

@@ -49,18 +49,34 @@ interface MockRouteTable {
  * A test may edit this list.
  */
 export const routeTables: MockRouteTable[] = [
-  { id: "rtb-default-main", vpcId: "vpc-default", main: true, subnetIds: [], routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-0default" }] },
-  { id: "rtb-existing-main", vpcId: "vpc-existing", main: true, subnetIds: [], routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-0existing" }] },
-  { id: "rtb-existing-private", vpcId: "vpc-existing", main: false, subnetIds: ["subnet-x1", "subnet-x2", "subnet-x3"], routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: "nat-0existing" }] },
+  { id: "rtb-default-main", vpcId: "vpc-default", main: true, subnetIds: [], routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-0dflt" }] },
+  { id: "rtb-existing-main", vpcId: "vpc-existing", main: true, subnetIds: [], routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-0xst" }] },
+  {
+    id: "rtb-existing-private",
+    vpcId: "vpc-existing",
+    main: false,
+    subnetIds: ["subnet-x1", "subnet-x2", "subnet-x3"],
+    routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: "nat-0existing" }],
+  },
   { id: "rtb-isolated-main", vpcId: "vpc-isolated", main: true, subnetIds: [], routes: [] },
-  { id: "rtb-isolated", vpcId: "vpc-isolated", main: false, subnetIds: ["subnet-i1", "subnet-i2", "subnet-i3"], routes: [{ cidrBlock: "10.50.0.0/16", vpcPeeringConnectionId: "pcx-1" }] },
+  {
+    id: "rtb-isolated",
+    vpcId: "vpc-isolated",
+    main: false,
+    subnetIds: ["subnet-i1", "subnet-i2", "subnet-i3"],
+    routes: [{ cidrBlock: "10.50.0.0/16", vpcPeeringConnectionId: "pcx-1" }],
+  },
 ];
 
 /** The value of a lookup's filter, like the EC2 API's Filter.N.Value. */
-const filterValue = (filters: Array<{ name: string; values: string[] }> | undefined, name: string) => (filters ?? []).find((f) => f.name === name)?.values?.[0];
+const filterValue = (filters: Array<{ name: string; values: string[] }> | undefined, name: string) =>
+  (filters ?? []).find((f) => f.name === name)?.values?.[0];
 
 /** Every route field of aws.ec2.getRouteTable, "" where unset, as the provider returns them. */
-const ROUTE_FIELDS = ["cidrBlock", "gatewayId", "natGatewayId", "instanceId", "networkInterfaceId", "transitGatewayId", "vpcPeeringConnectionId", "carrierGatewayId"];
+const ROUTE_FIELDS = [
+  "cidrBlock", "gatewayId", "natGatewayId", "instanceId",
+  "networkInterfaceId", "transitGatewayId", "vpcPeeringConnectionId", "carrierGatewayId",
+];
 const routeResult = (t: MockRouteTable) => ({
   id: t.id,
   routeTableId: t.id,
@@ -89,7 +105,8 @@ export const mocks: pulumi.runtime.Mocks = {
         return { id: args.inputs.id, availabilityZone: subnetZones[args.inputs.id] ?? "us-east-1a", vpcId: SUBNET_VPC[args.inputs.id] ?? "vpc-default" };
       case "aws:ec2/getRouteTables:getRouteTables": {
         const subnet = filterValue(args.inputs.filters, "association.subnet-id");
-        const ids = routeTables.filter((t) => (!args.inputs.vpcId || t.vpcId === args.inputs.vpcId) && subnet !== undefined && t.subnetIds.includes(subnet)).map((t) => t.id);
+        const inVpc = (t: MockRouteTable) => !args.inputs.vpcId || t.vpcId === args.inputs.vpcId;
+        const ids = routeTables.filter((t) => inVpc(t) && subnet !== undefined && t.subnetIds.includes(subnet)).map((t) => t.id);
         return { id: "rtbs", ids, filters: args.inputs.filters, vpcId: args.inputs.vpcId };
       }
       case "aws:ec2/getRouteTable:getRouteTable": {

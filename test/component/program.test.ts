@@ -139,6 +139,7 @@ describe("examples", function () {
     assert.equal(out.primaryPort, 5432);
     assert.equal(out.superuserPasswordParameter, "/ha-postgres/minimal/postgres/superuser-password");
     assert.equal(recordedUnder("minimal").filter((r) => r.type === "aws:ec2/instance:Instance").length, 6);
+    assert.equal(Object.keys(out.publicIps as object).length, 6, "the default VPC routes to an internet gateway: an Elastic IP per host");
   });
 
   it("existing-vpc-five-etcd: the VPC's private subnets, 5 etcd members, larger volumes", async () => {
@@ -149,6 +150,7 @@ describe("examples", function () {
     assert.deepEqual([vol.size, vol.iops, vol.throughput], [500, 12000, 500]);
     assert.equal(inputsOf("aws:ec2/securityGroup:SecurityGroup", "orders-sg-nodes").vpcId, "vpc-existing");
     assert.equal(inputsOf("aws:ec2/networkInterface:NetworkInterface", "orders-pg-0-eni").subnetId, "subnet-x1");
+    assert.equal(recordedUnder("orders").filter((r) => r.type === "aws:ec2/eip:Eip").length, 0, "behind the VPC's NAT: no Elastic IP");
   });
 
   it("read-replica-app: an app that joins the client group and gets both endpoints", async () => {

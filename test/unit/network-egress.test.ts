@@ -27,11 +27,21 @@ const isolated = (subnet: string) => table(subnet, [local]);
 describe("defaultRoute", () => {
   it("classifies the 0.0.0.0/0 target: internet gateway, the NAT kinds, unusable, none", () => {
     assert.deepEqual(defaultRoute([{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-9" }]), { kind: "internetGateway", target: "igw-9" });
-    for (const r of [{ natGatewayId: "nat-1" }, { instanceId: "i-1" }, { networkInterfaceId: "eni-1" }, { transitGatewayId: "tgw-1" }, { gatewayId: "vgw-1" }]) {
+    for (const r of [
+      { natGatewayId: "nat-1" },
+      { instanceId: "i-1" },
+      { networkInterfaceId: "eni-1" },
+      { transitGatewayId: "tgw-1" },
+      { gatewayId: "vgw-1" },
+    ]) {
       assert.equal(defaultRoute([{ cidrBlock: "0.0.0.0/0", gatewayId: "", ...r }]).kind, "nat", JSON.stringify(r));
     }
     assert.deepEqual(defaultRoute([{ cidrBlock: "0.0.0.0/0", vpcPeeringConnectionId: "pcx-1" }]), { kind: "unusable", target: "pcx-1" });
-    assert.deepEqual(defaultRoute([local, { cidrBlock: "10.9.0.0/16", natGatewayId: "nat-1" }]), { kind: "none" }, "only the default route counts");
+    assert.deepEqual(
+      defaultRoute([local, { cidrBlock: "10.9.0.0/16", natGatewayId: "nat-1" }]),
+      { kind: "none" },
+      "only the default route counts",
+    );
     assert.deepEqual(defaultRoute([]), { kind: "none" });
   });
 });
@@ -46,8 +56,14 @@ describe("decideEgress", () => {
     const d = decideEgress("auto", [toIgw("subnet-a"), isolated("subnet-b")]);
     assert.deepEqual(d.bySubnet, { "subnet-a": "publicIp" });
     assert.equal(d.problems.length, 1);
-    assert.match(d.problems[0], /^egress: subnet subnet-b \(route table rtb-subnet-b\) has no route to 0\.0\.0\.0\/0, so a node there cannot reach S3, SSM or the Debian mirror/);
-    assert.match(d.problems[0], /add a route to a NAT gateway, use subnets with a route to an internet gateway, or set egress to "endpoints"/);
+    assert.match(
+      d.problems[0],
+      /^egress: subnet subnet-b \(route table rtb-subnet-b\) has no route to 0\.0\.0\.0\/0, so a node there cannot reach S3, SSM/,
+    );
+    assert.match(
+      d.problems[0],
+      /add a route to a NAT gateway, use subnets with a route to an internet gateway, or set egress to "endpoints"/,
+    );
   });
 
   it("says when the route table is the VPC's main one (the subnet has no association of its own)", () => {
@@ -61,22 +77,34 @@ describe("decideEgress", () => {
   });
 
   it("publicIp: needs an internet gateway route in every subnet", () => {
-    assert.deepEqual(decideEgress("publicIp", [toIgw("subnet-a"), toIgw("subnet-b")]).bySubnet, { "subnet-a": "publicIp", "subnet-b": "publicIp" });
+    assert.deepEqual(decideEgress("publicIp", [toIgw("subnet-a"), toIgw("subnet-b")]).bySubnet, {
+      "subnet-a": "publicIp",
+      "subnet-b": "publicIp",
+    });
     const d = decideEgress("publicIp", [toIgw("subnet-a"), toNat("subnet-b"), isolated("subnet-c")]);
     assert.equal(d.problems.length, 2);
-    assert.match(d.problems[0], /egress: "publicIp" needs a route to an internet gateway, but subnet subnet-b .* routes 0\.0\.0\.0\/0 to nat-1: use egress "nat"/);
+    assert.match(
+      d.problems[0],
+      /egress: "publicIp" needs a route to an internet gateway, but subnet subnet-b .* routes 0\.0\.0\.0\/0 to nat-1: use egress "nat"/,
+    );
     assert.match(d.problems[1], /subnet subnet-c .* has no route to 0\.0\.0\.0\/0/);
   });
 
   it("nat: needs a NAT route; a subnet routing to an internet gateway is refused (no public address there)", () => {
     assert.deepEqual(decideEgress("nat", [toNat("subnet-a")]).bySubnet, { "subnet-a": "nat" });
     const [p] = decideEgress("nat", [toIgw("subnet-a")]).problems;
-    assert.match(p, /egress: "nat" needs a route to a NAT gateway, but subnet subnet-a .* routes 0\.0\.0\.0\/0 to the internet gateway igw-1/);
+    assert.match(
+      p,
+      /egress: "nat" needs a route to a NAT gateway, but subnet subnet-a .* routes 0\.0\.0\.0\/0 to the internet gateway igw-1/,
+    );
     assert.match(p, /use egress "publicIp" \(or "auto"\), or subnets that route to a NAT gateway/);
   });
 
   it("endpoints: every subnet, whatever its routes (the endpoints carry S3 and SSM)", () => {
-    assert.deepEqual(decideEgress("endpoints", [isolated("subnet-a"), toIgw("subnet-b")]), { bySubnet: { "subnet-a": "endpoints", "subnet-b": "endpoints" }, problems: [] });
+    assert.deepEqual(decideEgress("endpoints", [isolated("subnet-a"), toIgw("subnet-b")]), {
+      bySubnet: { "subnet-a": "endpoints", "subnet-b": "endpoints" },
+      problems: [],
+    });
   });
 });
 
@@ -84,17 +112,26 @@ describe("egress arg", () => {
   it('"endpoints" needs an amiId with the packages preinstalled; refused without, naming the fix', () => {
     assert.deepEqual(egressArgProblems("endpoints", "ami-1"), []);
     assert.deepEqual(egressArgProblems("auto", undefined), []);
-    assert.throws(() => validateClusterArgs("db", { egress: "endpoints" }), (e: unknown) => {
-      assert.ok(e instanceof ClusterArgsError);
-      assert.match(e.message, /egress: "endpoints" leaves the nodes without a route to the Debian mirror.*set amiId to an AMI with the packages preinstalled/);
-      return true;
-    });
+    assert.throws(
+      () => validateClusterArgs("db", { egress: "endpoints" }),
+      (e: unknown) => {
+        assert.ok(e instanceof ClusterArgsError);
+        assert.match(
+          e.message,
+          /egress: "endpoints" leaves the nodes without a route to the Debian mirror.*set amiId to an AMI with the packages preinstalled/,
+        );
+        return true;
+      },
+    );
   });
 
   it('defaults to "auto" and rejects an unknown mode', () => {
     assert.equal(validateClusterArgs("db", {}).egress, "auto");
     assert.equal(validateClusterArgs("db", { egress: "endpoints", amiId: "ami-1" }).egress, "endpoints");
-    assert.throws(() => validateClusterArgs("db", { egress: "internet" as never }), /egress: must be "auto" \(default\), "publicIp", "nat" or "endpoints"/);
+    assert.throws(
+      () => validateClusterArgs("db", { egress: "internet" as never }),
+      /egress: must be "auto" \(default\), "publicIp", "nat" or "endpoints"/,
+    );
   });
 
   it("endpoints need the VPC's DNS support and DNS hostnames (private DNS)", () => {
