@@ -18,3 +18,5 @@ export const caCertificatePem = cluster.caCertificatePem;
 export const nodePrivateIps = cluster.nodePrivateIps;
 export const etcdPrivateIps = cluster.etcdPrivateIps;
 export const clientSecurityGroupId = cluster.clientSecurityGroupId;
+export const publicIps = cluster.publicIps;
+export const egress = cluster.egress;

@@ -13,6 +13,8 @@ export { renderUserData, renderFiles, renderNodeInitPlan, hostPackages, USER_DAT
 export { renderAgentConfig } from "./userdata/agent-config";
 export { hostSpecs, ClusterLayout } from "./userdata/hosts";
 export { HostSpec, Member, SecretFile } from "./userdata/spec";
+export { decideEgress, defaultRoute, egressArgProblems, EgressDecision, ResolvedEgress } from "./network/egress";
+export { RouteInfo, SubnetRouteTable } from "./network/egress";
 export { healthCheckFor, targetPortFor } from "./nlb/nlb";
 export { internalRules, RuleSpec, GroupRole } from "./security/rules";
 export { nodePolicyDocument } from "./iam/role";

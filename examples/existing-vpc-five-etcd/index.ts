@@ -19,6 +19,8 @@ const privateSubnets = aws.ec2.getSubnetsOutput({
 const db = new HaPostgresCluster("orders", {
   vpcId,
   subnetIds: privateSubnets.ids,
+  // Private subnets: the nodes get out through the VPC's NAT gateway (refused at preview if they have none).
+  egress: "nat",
   nodeCount: 3,
   instanceType: "r7i.xlarge",
   etcd: { members: 5, dataVolume: { sizeGiB: 20 } },

@@ -14,6 +14,9 @@ export type Routing = "haproxy" | "direct";
 /** Where the etcd members run. */
 export type EtcdPlacement = "dedicated" | "colocated";
 
+/** How the hosts reach S3, SSM and the Debian mirror (see `egress` below and lib/network/egress.ts). */
+export type EgressMode = "auto" | "publicIp" | "nat" | "endpoints";
+
 /** EBS volume types a data volume may use. */
 export type VolumeType = "gp3" | "gp2" | "io1" | "io2";
 
@@ -94,6 +97,24 @@ export interface HaPostgresClusterArgs {
    * at deploy time (owner 136693071363, Debian's cloud team). Any Debian-based AMI with cloud-init works.
    */
   amiId?: pulumi.Input<string>;
+  /**
+   * How every host (PostgreSQL nodes and dedicated etcd members) reaches S3 (the agent bundle), SSM
+   * (secrets, Session Manager) and the Debian mirror (packages). Checked at preview against each host's
+   * subnet route table; a placement with no way out is refused. Default: "auto".
+   * - "auto": per subnet, from its route table: 0.0.0.0/0 to an internet gateway → "publicIp"; to a NAT
+   *   gateway, NAT instance or transit gateway → "nat"; no default route → refused.
+   * - "publicIp": an Elastic IP on each host's network interface (AWS gives no public address to an
+   *   instance launched on an existing interface). Needs a route to an internet gateway. Costs
+   *   $0.005/h (~$3.60/month) per address, 6 with the defaults; the default quota is 5 per region. No
+   *   inbound rule from the internet is added.
+   * - "nat": the subnets already route 0.0.0.0/0 to a NAT gateway (or NAT instance, transit gateway);
+   *   nothing is added. The NAT's own hourly and per-GB charges apply.
+   * - "endpoints": no route out: the component adds an S3 gateway endpoint (free) on the subnets' route
+   *   tables and SSM interface endpoints (ssm; ssmmessages and ec2messages with `sessionManager`), each
+   *   billed per AZ-hour and per GB. The Debian mirror is then unreachable, so `amiId` is required: an
+   *   AMI with the packages preinstalled (the user-data then installs none).
+   */
+  egress?: EgressMode;
   /** EC2 key pair for SSH. Default: none — use Session Manager (`aws ssm start-session`). */
   sshKeyName?: pulumi.Input<string>;
   /** Install the SSM agent and grant Session Manager access. Default: true. */
@@ -187,6 +208,7 @@ export interface ResolvedClusterArgs {
   instanceType: string;
   architecture: "x86_64" | "arm64";
   amiId?: pulumi.Input<string>;
+  egress: EgressMode;
   sshKeyName?: pulumi.Input<string>;
   sessionManager: boolean;
   postgres: { version: number; parameters: Record<string, string | number | boolean> };
@@ -224,6 +246,7 @@ export const DEFAULTS = {
   instanceType: { x86_64: "m7i.large", arm64: "m7g.large" },
   etcdInstanceType: { x86_64: "t3.small", arm64: "t4g.small" },
   architecture: "x86_64",
+  egress: "auto",
   postgresVersion: 17,
   dataVolumeGiB: 50,
   etcdVolumeGiB: 10,

@@ -8,6 +8,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { CONTROLLED_PARAMETERS } from "../../sidecar/postgres/conf";
+import { egressArgProblems } from "../network/egress";
 import { DEFAULTS, HaPostgresClusterArgs, ResolvedClusterArgs, ResolvedDataVolume } from "./types";
 
 export class ClusterArgsError extends Error {
@@ -59,6 +60,9 @@ const argsSchema = z
     instanceType: instanceType.optional(),
     architecture: z.enum(["x86_64", "arm64"], { message: 'must be "x86_64" or "arm64"' }).optional(),
     amiId: stringInput.optional(),
+    egress: z
+      .enum(["auto", "publicIp", "nat", "endpoints"], { message: 'must be "auto" (default), "publicIp", "nat" or "endpoints"' })
+      .optional(),
     sshKeyName: stringInput.optional(),
     sessionManager: z.boolean().optional(),
     postgres: z
@@ -225,6 +229,8 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   for (const key of Object.keys(a.tags ?? {})) {
     if (key.toLowerCase().startsWith("aws:")) problems.push(`tags.${key}: the "aws:" prefix is reserved by AWS: rename the tag`);
   }
+  const egress = a.egress ?? DEFAULTS.egress;
+  problems.push(...egressArgProblems(egress, a.amiId));
   const clusterName = a.clusterName ?? name;
   if (a.clusterName === undefined && !/^[a-z][a-z0-9-]{0,39}$/.test(name)) {
     problems.push(`clusterName: the default (the resource name "${name}") must start with a letter and use only lower-case letters, digits and '-', at most 40 characters: set clusterName`);
@@ -238,6 +244,7 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     instanceType,
     architecture,
     amiId: a.amiId,
+    egress,
     sshKeyName: a.sshKeyName,
     sessionManager: a.sessionManager ?? true,
     postgres: { version, parameters: { ...(a.postgres?.parameters ?? {}) } },

@@ -8,7 +8,10 @@ import { validateClusterArgs } from "../args/validate";
 import { createAgentBundle, BUNDLE_KEY } from "../bundle/agent-bundle";
 import { createNodeIdentity, resolveKmsKeyArn } from "../iam/role";
 import { COMPONENT_TYPE, etcdHostName, nodeHostName, parameterNames } from "../naming/names";
+import { ResolvedEgress } from "../network/egress";
+import { createEndpoints, createHostEgress } from "../network/egress-resources";
 import { resolveNetwork } from "../network/network";
+import { Placement, planEgress } from "../network/routes";
 import { attachNode, createLoadBalancer } from "../nlb/nlb";
 import { resolveAmi } from "../nodes/ami";
 import { createHostInstance, createHostSlot, HostSlot } from "../nodes/host";
@@ -35,6 +38,13 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
   public readonly nodePrivateIps: pulumi.Output<string[]>;
   /** Fixed private IPs of the etcd members. */
   public readonly etcdPrivateIps: pulumi.Output<string[]>;
+  /**
+   * Public IPv4 address of each host whose egress is "publicIp" (outbound only: no security group
+   * admits traffic from the internet), by host name (`pg-0`, `etcd-0`...). Empty with "nat" or "endpoints".
+   */
+  public readonly publicIps: pulumi.Output<Record<string, string>>;
+  /** How each host reaches S3, SSM and the Debian mirror, by host name: what `egress: "auto"` chose. */
+  public readonly egress: pulumi.Output<Record<string, ResolvedEgress>>;
   /** Security group that clients join to reach the listeners. */
   public readonly clientSecurityGroupId: pulumi.Output<string>;
 
@@ -45,22 +55,30 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     const ssmNames = parameterNames(args.ssmParameterPrefix, args.clusterName);
 
     const network = resolveNetwork(args, this);
+    // Hosts are placed only once every placement subnet has a way out to S3, SSM and the mirror.
+    const egressPlan = planEgress(args, network, this);
+    const placement = egressPlan.placement;
     const sgs = createSecurityGroups(name, args, network.vpcId, this);
     const lb = createLoadBalancer(name, args, network, sgs.nlb.id, this);
     const kmsKeyArn = resolveKmsKeyArn(args.kmsKeyId, this);
 
     // Fixed addresses and data volumes first: every host's user-data lists every other host.
     const nodeSlots: HostSlot[] = Array.from({ length: args.nodeCount }, (_, i) =>
-      createHostSlot(name, nodeHostName(i), network.placement.apply((p) => p.nodes[i]), [sgs.nodes.id], args.dataVolume, kmsKeyArn, args, this),
+      createHostSlot(name, nodeHostName(i), placement.apply((p) => p.nodes[i]), [sgs.nodes.id], args.dataVolume, kmsKeyArn, args, this),
     );
     const etcdSlots: HostSlot[] =
       args.etcd.placement === "dedicated"
         ? Array.from({ length: args.etcd.members }, (_, i) =>
-            createHostSlot(name, etcdHostName(i), network.placement.apply((p) => p.etcd[i]), [sgs.etcd.id], args.etcd.dataVolume, kmsKeyArn, args, this),
+            createHostSlot(name, etcdHostName(i), placement.apply((p) => p.etcd[i]), [sgs.etcd.id], args.etcd.dataVolume, kmsKeyArn, args, this),
           )
         : [];
     const etcdMemberSlots = args.etcd.placement === "dedicated" ? etcdSlots : nodeSlots.slice(0, args.etcd.members);
     const allSlots = [...nodeSlots, ...etcdSlots];
+    // Slots are nodes then dedicated etcd members, as in the placement.
+    const subnetOf = (p: Placement, i: number) => (i < nodeSlots.length ? p.nodes[i] : p.etcd[i - nodeSlots.length]);
+    const slotSubnet = (i: number) => placement.apply((p) => subnetOf(p, i));
+    const hostEgress = allSlots.map((s, i) => createHostEgress(name, s, slotSubnet(i), egressPlan, args, this));
+    const endpoints = createEndpoints(name, args, network.vpcId, egressPlan, sgs, this);
 
     const passwords = createPasswords(name, args, this);
     const ca = createCa(name, args, this);
@@ -81,6 +99,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
           ssmParameterPrefix: args.ssmParameterPrefix,
           architecture: args.architecture,
           sessionManager: args.sessionManager,
+          packagesPreinstalled: args.egress === "endpoints",
           bundle: { bucket, key: BUNDLE_KEY },
           nodes,
           etcdMembers,
@@ -102,7 +121,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
 
     const ami = resolveAmi(args.amiId, args.architecture, this);
     // Hosts boot only once their parameters and the bundle exist, so node-init finds them.
-    const bootDeps = [...parameters, bundle.object, identity.instanceProfile];
+    const bootDeps = [...parameters, bundle.object, identity.instanceProfile, ...endpoints];
     allSlots.forEach((slot, i) => {
       const isNode = i < nodeSlots.length;
       const { attachment } = createHostInstance(
@@ -117,7 +136,8 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
         },
         args,
         this,
-        bootDeps,
+        // Its public address (if any) first: the package step of the first boot needs a way out.
+        hostEgress[i].eip.apply((eip) => [...bootDeps, ...eip]),
       );
       if (isNode) attachNode(name, slot.host, slot.eni.privateIp, lb, args.routing, this, [attachment]);
     });
@@ -132,6 +152,12 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     this.nodePrivateIps = pulumi.all(nodeSlots.map((s) => s.eni.privateIp));
     this.etcdPrivateIps = pulumi.all(etcdMemberSlots.map((s) => s.eni.privateIp));
     this.clientSecurityGroupId = sgs.clients.id;
+    this.publicIps = pulumi
+      .all(hostEgress.map((e) => e.publicIp))
+      .apply((ips) => Object.fromEntries(allSlots.flatMap((s, i) => (ips[i] !== undefined ? [[s.host, ips[i] as string]] : []))));
+    this.egress = pulumi
+      .all([placement, egressPlan.bySubnet])
+      .apply(([p, modes]) => Object.fromEntries(allSlots.map((s, i) => [s.host, modes[subnetOf(p, i).id]])));
     this.registerOutputs({
       primaryEndpoint: this.primaryEndpoint,
       primaryPort: this.primaryPort,
@@ -143,6 +169,8 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       nodePrivateIps: this.nodePrivateIps,
       etcdPrivateIps: this.etcdPrivateIps,
       clientSecurityGroupId: this.clientSecurityGroupId,
+      publicIps: this.publicIps,
+      egress: this.egress,
     });
   }
 }

@@ -4,7 +4,7 @@
  * parameter per stack. Unset keys keep the component's defaults; a misspelt key is an error.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { EtcdPlacement, HaPostgresClusterArgs, Routing, VolumeType, WatchdogMode } from "../args/types";
+import { EgressMode, EtcdPlacement, HaPostgresClusterArgs, Routing, VolumeType, WatchdogMode } from "../args/types";
 
 export const CONFIG_NAMESPACE = "ha-postgres";
 
@@ -17,6 +17,7 @@ export const STACK_CONFIG_KEYS = {
   instanceType: "instanceType",
   architecture: "architecture",
   amiId: "amiId",
+  egress: "egress",
   sshKeyName: "sshKeyName",
   sessionManager: "sessionManager",
   postgresVersion: "postgres.version",
@@ -79,6 +80,7 @@ export function argsFromStackConfig(config: pulumi.Config = new pulumi.Config(CO
       instanceType: config.get("instanceType"),
       architecture: config.get("architecture") as "x86_64" | "arm64" | undefined,
       amiId: config.get("amiId"),
+      egress: config.get("egress") as EgressMode | undefined,
       sshKeyName: config.get("sshKeyName"),
       sessionManager: config.getBoolean("sessionManager"),
       postgres: compact({ version: config.getNumber("postgresVersion"), parameters: config.getObject<Record<string, string | number | boolean>>("postgresParameters") }),

@@ -2,9 +2,10 @@
  * One host (PostgreSQL node or dedicated etcd member), in two steps:
  *  1. `createHostSlot`: the network interface (the fixed private IP) and the encrypted EBS data
  *     volume — both outlive the instance, so a replaced instance gets the same IP and data;
- *  2. `createHostInstance`: the instance (IMDSv2 only, encrypted root, no public IP, no SSH key
- *     unless asked) and the volume attachment. Split because every host's user-data needs every
- *     other host's IP before any instance exists.
+ *  2. `createHostInstance`: the instance (IMDSv2 only, encrypted root, no SSH key unless asked; a
+ *     public address only through an Elastic IP on the interface, see network/egress-resources.ts)
+ *     and the volume attachment. Split because every host's user-data needs every other host's IP
+ *     before any instance exists.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -62,7 +63,7 @@ export function createHostInstance(
   opts: { instanceType: string; ami: pulumi.Input<string>; instanceProfile: aws.iam.InstanceProfile; userData: pulumi.Input<string>; kmsKeyArn?: pulumi.Input<string> },
   args: ResolvedClusterArgs,
   parent: pulumi.Resource,
-  dependsOn: pulumi.Resource[],
+  dependsOn: NonNullable<pulumi.CustomResourceOptions["dependsOn"]>,
 ): HostInstance {
   const tag = childName(args.clusterName, slot.host);
   const instance = new aws.ec2.Instance(

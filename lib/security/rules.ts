@@ -51,7 +51,8 @@ export function internalRules(opts: { routing: Routing; etcdPlacement: "dedicate
   }
   const hosts: GroupRole[] = opts.etcdPlacement === "dedicated" ? ["nodes", "etcd"] : ["nodes"];
   for (const group of hosts) {
-    // Debian mirrors (http), S3, SSM and the SSM agent download (https). No VPC endpoints assumed.
+    // Debian mirrors (http), S3, SSM and the SSM agent download (https), by whichever way out `egress`
+    // chose: an Elastic IP, the subnets' NAT, or VPC endpoints (their addresses are in the VPC).
     rules.push({ group, direction: "egress", fromPort: 80, toPort: 80, peer: "anywhere", description: "apt mirrors" });
     rules.push({ group, direction: "egress", fromPort: 443, toPort: 443, peer: "anywhere", description: "S3, SSM and apt over HTTPS" });
   }

@@ -12,6 +12,8 @@ export interface ClusterLayout {
   ssmParameterPrefix: string;
   architecture: "x86_64" | "arm64";
   sessionManager: boolean;
+  /** See `HostSpec.packagesPreinstalled`. Default: false. */
+  packagesPreinstalled?: boolean;
   bundle: { bucket: string; key: string };
   /** PostgreSQL nodes in index order. */
   nodes: Member[];
@@ -44,6 +46,7 @@ export function hostSpecs(layout: ClusterLayout): HostSpec[] {
     bundle: layout.bundle,
     dataVolumeId: layout.volumeIds[m.name],
     sessionManager: layout.sessionManager,
+    ...(layout.packagesPreinstalled ? { packagesPreinstalled: true } : {}),
     etcdEndpoints,
   });
   const etcdOn = (m: Member, colocated: boolean): Pick<HostSpec, "etcd"> =>

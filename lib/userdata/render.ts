@@ -75,8 +75,8 @@ export function renderUserData(spec: HostSpec): string {
   const doc = {
     // write_files runs before package installs, so policy-rc.d and createcluster.d take effect.
     write_files: renderFiles(spec).map((f) => ({ path: f.path, permissions: f.permissions, content: f.content })),
-    package_update: true,
-    packages: hostPackages(spec),
+    // With the packages on the AMI (no mirror reachable) even `apt-get update` would fail the boot.
+    ...(spec.packagesPreinstalled ? {} : { package_update: true, packages: hostPackages(spec) }),
     runcmd: [[NODE_PATHS.bootScript]],
   };
   const text = `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;

@@ -53,6 +53,11 @@ export interface HostSpec {
   dataVolumeId: string;
   /** Install the SSM agent for Session Manager. */
   sessionManager: boolean;
+  /**
+   * The AMI already has every package of `hostPackages` (egress "endpoints": no mirror is reachable),
+   * so the user-data runs no apt step. Default: false (cloud-init installs them from the mirror).
+   */
+  packagesPreinstalled?: boolean;
   /** The etcd client URLs the agent uses (every member). */
   etcdEndpoints: string[];
   /** Files node-init fetches from SSM. */

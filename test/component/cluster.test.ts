@@ -103,7 +103,8 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.ok(!ingress.some((r) => r.startsWith("in-nodes-nlb-5432")), "haproxy routing: the NLB never reaches PostgreSQL directly");
   });
 
-  it("requires IMDSv2, encrypts every volume, gives no public IP and no SSH key", () => {
+  it("requires IMDSv2, encrypts every volume, gives the instance no public IP of its own and no SSH key", () => {
+    // Outbound addresses, where the subnets need them, are Elastic IPs on the interfaces (egress.test.ts).
     for (const i of ofType(d, T.instance)) {
       assert.equal(i.inputs.metadataOptions.httpTokens, "required", i.name);
       assert.equal(i.inputs.rootBlockDevice.encrypted, true, i.name);

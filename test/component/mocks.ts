@@ -25,8 +25,64 @@ export const subnetZones: Record<string, string> = {
   "subnet-x1": "us-east-1a",
   "subnet-x2": "us-east-1b",
   "subnet-x3": "us-east-1c",
+  "subnet-i1": "us-east-1a",
+  "subnet-i2": "us-east-1b",
+  "subnet-i3": "us-east-1c",
 };
-export const SUBNET_VPC: Record<string, string> = { "subnet-x1": "vpc-existing", "subnet-x2": "vpc-existing", "subnet-x3": "vpc-existing" };
+export const SUBNET_VPC: Record<string, string> = {
+  "subnet-x1": "vpc-existing", "subnet-x2": "vpc-existing", "subnet-x3": "vpc-existing",
+  "subnet-i1": "vpc-isolated", "subnet-i2": "vpc-isolated", "subnet-i3": "vpc-isolated",
+};
+
+interface MockRouteTable {
+  id: string;
+  vpcId: string;
+  main: boolean;
+  subnetIds: string[];
+  routes: Array<Record<string, string>>;
+}
+
+/**
+ * Route tables, as AWS sets them up: the default VPC's subnets have no explicit association and use
+ * its main table (a default route to the internet gateway); vpc-existing's subnets are explicitly
+ * associated with a private table that routes to a NAT gateway; vpc-isolated's have no default route.
+ * A test may edit this list.
+ */
+export const routeTables: MockRouteTable[] = [
+  { id: "rtb-default-main", vpcId: "vpc-default", main: true, subnetIds: [], routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-0dflt" }] },
+  { id: "rtb-existing-main", vpcId: "vpc-existing", main: true, subnetIds: [], routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-0xst" }] },
+  {
+    id: "rtb-existing-private",
+    vpcId: "vpc-existing",
+    main: false,
+    subnetIds: ["subnet-x1", "subnet-x2", "subnet-x3"],
+    routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: "nat-0existing" }],
+  },
+  { id: "rtb-isolated-main", vpcId: "vpc-isolated", main: true, subnetIds: [], routes: [] },
+  {
+    id: "rtb-isolated",
+    vpcId: "vpc-isolated",
+    main: false,
+    subnetIds: ["subnet-i1", "subnet-i2", "subnet-i3"],
+    routes: [{ cidrBlock: "10.50.0.0/16", vpcPeeringConnectionId: "pcx-1" }],
+  },
+];
+
+/** The value of a lookup's filter, like the EC2 API's Filter.N.Value. */
+const filterValue = (filters: Array<{ name: string; values: string[] }> | undefined, name: string) =>
+  (filters ?? []).find((f) => f.name === name)?.values?.[0];
+
+/** Every route field of aws.ec2.getRouteTable, "" where unset, as the provider returns them. */
+const ROUTE_FIELDS = [
+  "cidrBlock", "gatewayId", "natGatewayId", "instanceId",
+  "networkInterfaceId", "transitGatewayId", "vpcPeeringConnectionId", "carrierGatewayId",
+];
+const routeResult = (t: MockRouteTable) => ({
+  id: t.id,
+  routeTableId: t.id,
+  vpcId: t.vpcId,
+  routes: t.routes.map((r) => Object.fromEntries(ROUTE_FIELDS.map((f) => [f, r[f] ?? ""]))),
+});
 
 let ipCounter = 10;
 const calls: string[] = [];
@@ -38,7 +94,8 @@ export const mocks: pulumi.runtime.Mocks = {
     switch (args.token) {
       case "aws:ec2/getVpc:getVpc": {
         const id = args.inputs.id ?? "vpc-default";
-        return { id, cidrBlock: id === "vpc-existing" ? "10.20.0.0/16" : "172.31.0.0/16", default: id === "vpc-default" };
+        const cidrBlock = id === "vpc-existing" ? "10.20.0.0/16" : id === "vpc-isolated" ? "10.50.0.0/16" : "172.31.0.0/16";
+        return { id, cidrBlock, default: id === "vpc-default", enableDnsSupport: true, enableDnsHostnames: id !== "vpc-isolated" };
       }
       case "aws:ec2/getSubnets:getSubnets": {
         const vpc = (args.inputs.filters ?? []).find((f: { name: string }) => f.name === "vpc-id")?.values?.[0];
@@ -46,6 +103,18 @@ export const mocks: pulumi.runtime.Mocks = {
       }
       case "aws:ec2/getSubnet:getSubnet":
         return { id: args.inputs.id, availabilityZone: subnetZones[args.inputs.id] ?? "us-east-1a", vpcId: SUBNET_VPC[args.inputs.id] ?? "vpc-default" };
+      case "aws:ec2/getRouteTables:getRouteTables": {
+        const subnet = filterValue(args.inputs.filters, "association.subnet-id");
+        const inVpc = (t: MockRouteTable) => !args.inputs.vpcId || t.vpcId === args.inputs.vpcId;
+        const ids = routeTables.filter((t) => inVpc(t) && subnet !== undefined && t.subnetIds.includes(subnet)).map((t) => t.id);
+        return { id: "rtbs", ids, filters: args.inputs.filters, vpcId: args.inputs.vpcId };
+      }
+      case "aws:ec2/getRouteTable:getRouteTable": {
+        const main = filterValue(args.inputs.filters, "association.main") === "true";
+        const t = routeTables.find((x) => (main ? x.main && x.vpcId === args.inputs.vpcId : x.id === args.inputs.routeTableId));
+        if (!t) throw new Error(`no matching route table found (${JSON.stringify(args.inputs)})`);
+        return routeResult(t);
+      }
       case "aws:ec2/getAmi:getAmi":
         return { id: "ami-debian13-mock", architecture: "x86_64", name: "debian-13-amd64-20261101" };
       case "aws:index/getCallerIdentity:getCallerIdentity":
@@ -66,6 +135,10 @@ export const mocks: pulumi.runtime.Mocks = {
     switch (args.type) {
       case "aws:ec2/networkInterface:NetworkInterface":
         state.privateIp = `10.0.${Math.floor(ipCounter / 250)}.${ipCounter++ % 250}`;
+        break;
+      case "aws:ec2/eip:Eip":
+        state.publicIp = `203.0.113.${ipCounter++ % 250}`;
+        state.allocationId = `eipalloc-${args.name}`;
         break;
       case "aws:ebs/volume:Volume":
         return { id: `vol-${args.name.replace(/[^a-z0-9]/g, "")}`, state };

@@ -74,12 +74,13 @@ describe("stack config → args", () => {
       "ha-postgres:maximumLagOnFailover": "0", "ha-postgres:ssmParameterPrefix": "/db", "ha-postgres:amiId": "ami-1",
       "ha-postgres:sshKeyName": "ops", "ha-postgres:allowedSecurityGroupIds": '["sg-1"]', "aws:region": "us-east-2",
       "ha-postgres:synchronousMode": "true", "ha-postgres:synchronousModeStrict": "true", "ha-postgres:watchdog": "required",
+      "ha-postgres:egress": "nat",
     });
     assert.deepEqual(argsFromStackConfig(), {
       nodeCount: 5, routing: "direct", listenerPorts: { primary: 6432, replica: 6433 }, publicLoadBalancer: true, sessionManager: false,
       postgres: { version: 16 }, architecture: "arm64", etcd: { dataVolume: { sizeGiB: 30 } }, dataVolume: { type: "io2" },
       maximumLagOnFailover: 0, ssmParameterPrefix: "/db", amiId: "ami-1", sshKeyName: "ops", allowedSecurityGroupIds: ["sg-1"],
-      synchronousMode: true, synchronousModeStrict: true, watchdog: "required",
+      synchronousMode: true, synchronousModeStrict: true, watchdog: "required", egress: "nat",
     });
   });
 
@@ -112,9 +113,12 @@ describe("the root program (index.ts)", function () {
     pulumi.runtime.setAllConfig(stackConfig("Pulumi.dev.yaml"));
     const out = await settle(require(resolve(DIST, "index.js")));
     assert.deepEqual(Object.keys(out).sort(), [
-      "caCertificatePem", "clientSecurityGroupId", "etcdPrivateIps", "nodePrivateIps", "primaryEndpoint", "primaryPort",
-      "replicaEndpoint", "replicaPort", "replicationPasswordParameterName", "superuserPasswordParameterName",
+      "caCertificatePem", "clientSecurityGroupId", "egress", "etcdPrivateIps", "nodePrivateIps", "primaryEndpoint", "primaryPort",
+      "publicIps", "replicaEndpoint", "replicaPort", "replicationPasswordParameterName", "superuserPasswordParameterName",
     ]);
+    // The dev stack deploys into the default VPC, whose subnets route to an internet gateway.
+    assert.deepEqual(out.egress, { "pg-0": "publicIp", "pg-1": "publicIp", "pg-2": "publicIp" });
+    assert.equal(Object.keys(out.publicIps as object).length, 3);
     assert.equal(out.superuserPasswordParameterName, "/ha-postgres/pg-test/postgres/superuser-password");
     assert.equal((out.nodePrivateIps as string[]).length, 3);
     // Colocated etcd: 3 instances in all, t3.medium, 20 GiB volumes.
@@ -135,6 +139,7 @@ describe("examples", function () {
     assert.equal(out.primaryPort, 5432);
     assert.equal(out.superuserPasswordParameter, "/ha-postgres/minimal/postgres/superuser-password");
     assert.equal(recordedUnder("minimal").filter((r) => r.type === "aws:ec2/instance:Instance").length, 6);
+    assert.equal(Object.keys(out.publicIps as object).length, 6, "the default VPC routes to an internet gateway: an Elastic IP per host");
   });
 
   it("existing-vpc-five-etcd: the VPC's private subnets, 5 etcd members, larger volumes", async () => {
@@ -145,6 +150,7 @@ describe("examples", function () {
     assert.deepEqual([vol.size, vol.iops, vol.throughput], [500, 12000, 500]);
     assert.equal(inputsOf("aws:ec2/securityGroup:SecurityGroup", "orders-sg-nodes").vpcId, "vpc-existing");
     assert.equal(inputsOf("aws:ec2/networkInterface:NetworkInterface", "orders-pg-0-eni").subnetId, "subnet-x1");
+    assert.equal(recordedUnder("orders").filter((r) => r.type === "aws:ec2/eip:Eip").length, 0, "behind the VPC's NAT: no Elastic IP");
   });
 
   it("read-replica-app: an app that joins the client group and gets both endpoints", async () => {
