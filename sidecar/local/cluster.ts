@@ -9,7 +9,8 @@ import { agentConfig, prepareFiles, rssKb, serviceOwner, spawnAgent, stopAgentPr
 import { startEtcdCluster, stopProcess } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
 import { renderHaproxyConfig, startHaproxy, stopHaproxy } from "./haproxy";
-import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, DEFAULTS, HOST, LocalOptions, SyncMode } from "./layout";
+import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, DEFAULTS, HOST, LocalOptions } from "./layout";
+import type { SynchronousMode } from "../settings/schema";
 import { createNetns, destroyNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
 
@@ -19,7 +20,7 @@ export { crashPostgres, killNode, reinitNode, restartNode, stopAgent, waitForPri
 
 
 /** How each synchronous mode reads in progress lines and the status output. */
-export function describeSyncMode(m: SyncMode): string {
+export function describeSyncMode(m: SynchronousMode): string {
   switch (m) {
     case "off":
       return "off (asynchronous replication)";
@@ -240,7 +241,7 @@ export interface NodeStatus {
 }
 
 export interface StatusReport {
-  synchronousMode: SyncMode;
+  synchronousMode: SynchronousMode;
   proxy: ClusterFile["proxy"];
   replicaProxy: ClusterFile["replicaProxy"];
   nodes: NodeStatus[];

@@ -12,7 +12,7 @@ import { MemoryDcs, MemoryEtcd } from "../../sidecar/dcs/memory";
 import { ActionExecutor } from "../../sidecar/ha/executor";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
 import { silentLogger } from "../../sidecar/log";
-import { WatchdogMode } from "../../sidecar/watchdog/plan";
+import type { WatchdogMode } from "../../sidecar/settings/schema";
 import { Watchdog } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "../helpers/fake-clock";
 import { FakePgWorld } from "../helpers/fake-postgres";
@@ -32,7 +32,7 @@ describe("executor: arming the watchdog", () => {
     const stand = standInDevice(dir, 3);
     beforeProbe?.(stand);
     const watchdog = new Watchdog({ mode, device: stand.device, timing: simTiming(4), ttlMs: 4000, clock, log: silentLogger(), sysfsRoot: stand.sysfsRoot }).probe();
-    const self = { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 0, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: false, synchronousModeStrict: false, usePgRewind: true };
+    const self = { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 0, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: "off" as const, usePgRewind: true };
     const pg = new FakePgWorld().add("a", { host: "10.0.0.1", port: 5432 });
     const executor = new ActionExecutor({ self, dcs, pg, clock, log: silentLogger(), lease, memory: {}, isLeaseValid: () => true, watchdog });
     return { clock, lease, watchdog, executor, stand };
