@@ -46,6 +46,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     listen: config.postgres.listen,
     connect: pgConnect,
     parameters: config.postgres.parameters,
+    timing,
     superuser,
     replication,
     allowedCidrs: config.postgres.allowedCidrs,

@@ -3,6 +3,7 @@
  * over our defaults), pg_hba.conf and the pgpass file. No I/O here: PostgresManager writes the results.
  */
 import { CONTROLLED_PARAMETERS, parameterProblems, type ParamValue } from "../settings/parameters";
+import type { HaTiming } from "../settings/timing";
 import type { HostPort } from "./types";
 
 export { CONTROLLED_PARAMETERS, type ParamValue };
@@ -78,6 +79,8 @@ export interface PostgresqlConfOptions {
   socketDir: string;
   listen: HostPort;
   parameters: Readonly<Record<string, ParamValue>>;
+  /** The HA timing, resolved once from the settings (settings/timing.ts): the parameters derived from it. */
+  timing: HaTiming;
   /** Shown in `ps` (cluster_name) and used as application_name towards the upstream (synchronous_standby_names). */
   memberName: string;
   /** Present for a replica. */

@@ -59,7 +59,7 @@ export class SimCluster {
     const loopWait = this.o.loopWait ?? HA_DEFAULTS.timing.loopWait;
     // The agent's own derivation (settings/timing.ts), as runAgent does it.
     const timing = resolveTiming({
-      timing: { ttl, loopWait, retryTimeout: Math.min(HA_DEFAULTS.timing.retryTimeout, (ttl - loopWait) / 2) },
+      timing: { ...HA_DEFAULTS.timing, ttl, loopWait, retryTimeout: Math.min(HA_DEFAULTS.timing.retryTimeout, (ttl - loopWait) / 2) },
       watchdog: { mode: this.o.watchdog?.mode ?? "off" },
     });
     const pgAddr = { host: "10.0.0.1", port: 5432 + i };

@@ -17,12 +17,15 @@ import { parseCopyProgress } from "../../sidecar/postgres/process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { resolveTiming } from "../../sidecar/settings/timing";
 
 const base: PostgresqlConfOptions = {
   dataDir: "/var/lib/postgresql/15/main",
   socketDir: "/var/lib/postgresql/15/main.sock",
   listen: { host: "10.0.1.5", port: 5432 },
   parameters: {},
+  timing: resolveTiming(HA_DEFAULTS),
   memberName: "pg-1",
 };
 
