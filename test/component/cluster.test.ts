@@ -8,7 +8,7 @@ import { childCollector, inputsOf, recorded, recordedUnder, valueOf, Recorded } 
 import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
-import { HaPostgresCluster, HaPostgresClusterArgs, COMPONENT_TYPE, ClusterArgsError, USER_DATA_LIMIT_BYTES } from "../../lib";
+import { HA_DEFAULTS, HaPostgresCluster, HaPostgresClusterArgs, COMPONENT_TYPE, ClusterArgsError, USER_DATA_LIMIT_BYTES } from "../../lib";
 import { validateAgentConfig } from "../../sidecar/config/schema";
 
 const T = {
@@ -147,7 +147,7 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.equal(nodes.length, 3);
     for (const n of nodes) {
       const config = validateAgentConfig(nodeInitPlan(n.inputs.userData).agentConfig.config);
-      assert.deepEqual(config.timing, { ttl: 4, loopWait: 1, retryTimeout: 1.5 });
+      assert.deepEqual(config.timing, HA_DEFAULTS.timing, "the settings' defaults, as the component resolved them");
       assert.equal(config.maximumLagOnFailover, 1048576);
       assert.equal(config.synchronousMode, "off", "asynchronous by default");
       assert.equal(config.watchdog.mode, "automatic", "softdog is used where the kernel has it");

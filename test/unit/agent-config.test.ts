@@ -33,7 +33,7 @@ describe("agent config", () => {
   it("fills the documented defaults", () => {
     const c = validateAgentConfig(good);
     assert.equal(c.namespace, "service");
-    assert.deepEqual(c.timing, { ttl: 4, loopWait: 1, retryTimeout: 1.5 });
+    assert.deepEqual([c.timing.ttl, c.timing.loopWait, c.timing.retryTimeout], [4, 1, 1.5]);
     assert.equal(c.synchronousMode, "off");
     assert.equal(c.postgres.usePgRewind, true);
     assert.equal(c.maximumLagOnFailover, 1048576);

@@ -16,7 +16,7 @@ const layout = computeLayout(opts("off"));
 describe("local cluster agent config: synchronous mode", () => {
   it("is the settings schema's default (off), and the timing defaults are the schema's too", () => {
     assert.equal(DEFAULTS.synchronousMode, HA_DEFAULTS.synchronousMode);
-    assert.deepEqual({ ttl: DEFAULTS.ttl, loopWait: DEFAULTS.loopWait, retryTimeout: DEFAULTS.retryTimeout }, HA_DEFAULTS.timing);
+    assert.deepEqual([DEFAULTS.ttl, DEFAULTS.loopWait, DEFAULTS.retryTimeout], [HA_DEFAULTS.timing.ttl, HA_DEFAULTS.timing.loopWait, HA_DEFAULTS.timing.retryTimeout]);
     for (const n of layout.nodes) assert.equal(validateAgentConfig(agentConfig(layout, n, opts("off"))).synchronousMode, "off", n.name);
   });
 

@@ -15,6 +15,6 @@ describe("README", () => {
     assert.ok(block, "no yaml block under '## The agent'");
     const c = validateAgentConfig(parseYaml(block));
     assert.equal(c.synchronousMode, "off");
-    assert.deepEqual(c.timing, { ttl: 4, loopWait: 1, retryTimeout: 1.5 });
+    assert.deepEqual([c.timing.ttl, c.timing.loopWait, c.timing.retryTimeout], [4, 1, 1.5]);
   });
 });

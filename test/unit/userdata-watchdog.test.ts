@@ -25,7 +25,7 @@ function pgNode(watchdog: WatchdogMode, ttl = 4, safetyMargin?: number) {
       allowedCidrs: ["10.0.0.0/16"],
       settings: {
         ...HA_DEFAULTS,
-        timing: { ttl, loopWait: 1, retryTimeout: Math.min(1.5, (ttl - 1) / 2) },
+        timing: { ...HA_DEFAULTS.timing, ttl, loopWait: 1, retryTimeout: Math.min(1.5, (ttl - 1) / 2) },
         watchdog: { ...HA_DEFAULTS.watchdog, mode: watchdog, ...(safetyMargin === undefined ? {} : { safetyMargin }) },
       },
       routing: "haproxy",
