@@ -16,11 +16,6 @@ const DEFAULT_PARAMETERS: Readonly<Record<string, ParamValue>> = {
   wal_keep_size: "128MB",
   // A replica retries a failed upstream connection after this long (default 5 s): failover is seconds.
   wal_retrieve_retry_interval: "1s",
-  // A silent peer (a partition drops packets; no reset) is noticed in seconds, not PostgreSQL's
-  // default minute: until then a synchronous commit waits for a standby it cannot reach, and a
-  // replica keeps waiting on a dead upstream. The same values as CloudNativePG's defaults.
-  wal_sender_timeout: "5s",
-  wal_receiver_timeout: "5s",
   // English messages keep our log and error parsing stable; UTC keeps logs comparable across nodes.
   lc_messages: "C",
   timezone: "UTC",
@@ -121,6 +116,9 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
     logging_collector: false,
     log_destination: "stderr",
     cluster_name: o.memberName,
+    // The setting timing.replicationTimeout: a silent peer is noticed in seconds, not PostgreSQL's minute.
+    wal_sender_timeout: `${o.timing.replicationTimeoutMs}ms`,
+    wal_receiver_timeout: `${o.timing.replicationTimeoutMs}ms`,
   };
   if (!o.standby && o.synchronousStandbys?.length) required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys);
   if (o.standby) {

@@ -39,6 +39,8 @@ export const CONTROLLED_PARAMETERS: ReadonlySet<string> = new Set([
 /** Parameters the agent derives from a setting: the user sets the setting instead. */
 export const PARAMETERS_FROM_SETTINGS: Readonly<Record<string, string>> = {
   synchronous_standby_names: "synchronousMode",
+  wal_sender_timeout: "timing.replicationTimeout",
+  wal_receiver_timeout: "timing.replicationTimeout",
 };
 
 export const PARAMETER_NAME = /^[a-z_][a-z0-9_.]*$/;

@@ -45,6 +45,13 @@ export const timingSchema = z
     loopWait: seconds(1).positive("must be above 0 seconds, e.g. 1").default(1),
     /** Seconds one etcd or PostgreSQL call may take before it is given up and retried next loop. Default 1.5. */
     retryTimeout: seconds(1.5).positive("must be above 0 seconds, e.g. 1.5").default(1.5),
+    /**
+     * Seconds after which a silent replication peer (a partition drops packets; nothing resets the
+     * connection) is dropped: PostgreSQL's wal_sender_timeout and wal_receiver_timeout. Until then a
+     * synchronous commit waits for a standby it cannot reach, and a replica waits on a dead upstream.
+     * Default 5 (PostgreSQL's own is 60; CloudNativePG uses 5).
+     */
+    replicationTimeout: seconds(5).min(1, "must be at least 1 s (a busy but live peer must not be dropped), e.g. 5").default(5),
   })
   .strict();
 
@@ -87,7 +94,7 @@ export const haPostgresShape = {
 
 /** The cluster-wide HA settings beside `postgres`. */
 export const haSettingsShape = {
-  /** HA timing profile, seconds. Default: ttl 4, loopWait 1, retryTimeout 1.5. */
+  /** HA timing profile, seconds. Default: ttl 4, loopWait 1, retryTimeout 1.5, replicationTimeout 5. */
   timing: timingSchema.prefault({}),
   /** A replica more than this many bytes behind the leader's last known position is never promoted. Default 1048576 (1 MiB). */
   maximumLagOnFailover: z

@@ -134,13 +134,15 @@ export interface HaTiming {
   renewIntervalMs: number;
   /** How long a peer's REST API may take to answer during an election. */
   peerFetchTimeoutMs: number;
+  /** wal_sender_timeout and wal_receiver_timeout: a silent replication peer is dropped after this. */
+  replicationTimeoutMs: number;
   /** The watchdog's plan; undefined when its mode is off. */
   watchdog?: WatchdogTiming;
 }
 
 /** The resolved timing. Throws (naming the settings) on a profile the schema would refuse. */
 export function resolveTiming(s: {
-  timing: TimingSeconds;
+  timing: TimingSeconds & { replicationTimeout: number };
   watchdog: { mode: string; safetyMargin?: number };
 }): HaTiming {
   const watchdogOn = s.watchdog.mode !== "off";
@@ -157,6 +159,7 @@ export function resolveTiming(s: {
     renewIntervalMs: Math.min(ms(loopWait), ms(ttl) / 4),
     // An election must not wait longer on a silent peer than one API call may take, nor than 1 s.
     peerFetchTimeoutMs: Math.min(1000, ms(retryTimeout)),
+    replicationTimeoutMs: ms(s.timing.replicationTimeout),
     watchdog: watchdogOn ? watchdogTiming({ ttl, safetyMargin: s.watchdog.safetyMargin }).timing : undefined,
   };
 }

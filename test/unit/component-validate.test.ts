@@ -30,7 +30,7 @@ describe("validateClusterArgs", () => {
     assert.equal(r.routing, "haproxy");
     assert.deepEqual(r.listenerPorts, { primary: 5432, replica: 5433 });
     assert.deepEqual(r.settings, {
-      timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5 },
+      timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5, replicationTimeout: 5 },
       maximumLagOnFailover: 1048576,
       synchronousMode: "off",
       watchdog: { mode: "automatic", device: "/dev/watchdog" },
