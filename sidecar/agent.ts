@@ -88,7 +88,8 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     log: log.child({ component: "api" }),
   });
   await api.listen(config.api.listen.host, config.api.listen.port);
-  log.info({ api: `${config.api.listen.host}:${config.api.listen.port}`, timing: config.timing, synchronousMode: config.synchronousMode }, "agent started");
+  const apiAt = `${config.api.listen.host}:${config.api.listen.port}`;
+  log.info({ api: apiAt, timing: config.timing, synchronousMode: config.synchronousMode }, "agent started");
 
   let stopping = false;
   const stop = (signal: string) => {

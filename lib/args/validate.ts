@@ -137,7 +137,9 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
           const rest = issue.keys.filter((k) => !moved.includes(k));
           return [
             ...moved.map((k) => `${k}: not an argument of HaPostgresCluster: ${movedSettingHint(k)}`),
-            ...(rest.length ? [`${at}${rest.map((k) => `"${k}"`).join(", ")}: not an argument of HaPostgresCluster: remove it or fix the spelling`] : []),
+            ...(rest.length
+              ? [`${at}${rest.map((k) => `"${k}"`).join(", ")}: not an argument of HaPostgresCluster: remove it or fix the spelling`]
+              : []),
           ];
         }
         return [`${field}: ${issue.message}`];
@@ -181,7 +183,9 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   if (version < 13 || version > 18) problems.push(`postgres.version: ${version} is not supported: use a major version from 13 to 18`);
   // The agent's own refusals ran with the settings schema; these the component sets itself (TLS).
   for (const key of Object.keys(a.postgres.parameters)) {
-    if (COMPONENT_PARAMETERS.has(key)) problems.push(`postgres.parameters.${key}: is managed by the cluster (TLS between nodes): remove it`);
+    if (COMPONENT_PARAMETERS.has(key)) {
+      problems.push(`postgres.parameters.${key}: is managed by the cluster (TLS between nodes): remove it`);
+    }
   }
 
   problems.push(...volumeProblems("dataVolume", a.dataVolume), ...volumeProblems("etcd.dataVolume", a.etcd?.dataVolume));

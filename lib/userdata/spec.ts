@@ -25,7 +25,10 @@ export interface PostgresHostSpec {
   members: Member[];
   /** CIDRs allowed in pg_hba (the VPC: clients arrive via the NLB or HAProxy, both inside it). */
   allowedCidrs: string[];
-  /** The HA settings as the component resolved them; the agent config carries them unchanged (softdog is loaded unless watchdog.mode is "off"). */
+  /**
+   * The HA settings as the component resolved them; the agent config carries them unchanged
+   * (softdog is loaded unless watchdog.mode is "off").
+   */
   settings: HaSettings;
   routing: "haproxy" | "direct";
 }

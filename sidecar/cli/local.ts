@@ -19,7 +19,13 @@ function num(name: string): (v: string) => number {
 
 const progress = (line: string) => console.log(`  ${line}`);
 
-interface UpFlags {
+interface SyncFlags {
+  synchronousMode?: string;
+  sync?: boolean;
+  syncStrict?: boolean;
+}
+
+interface UpFlags extends SyncFlags {
   dir: string;
   nodes: number;
   etcd: number;
@@ -27,9 +33,6 @@ interface UpFlags {
   ttl: number;
   loopWait: number;
   retryTimeout: number;
-  synchronousMode?: string;
-  sync?: boolean;
-  syncStrict?: boolean;
   netns?: boolean;
 }
 
@@ -138,7 +141,7 @@ export function registerLocalCommands(program: Command): void {
     .option("--synchronous-mode <mode>", `${SYNC_MODE_HELP} (default "${DEFAULTS.synchronousMode}")`)
     .option("--sync", SYNC_HELP)
     .option("--sync-strict", SYNC_STRICT_HELP)
-    .action(async (o: { dir?: string; basePort: number; keep?: boolean; sync?: boolean; syncStrict?: boolean; synchronousMode?: string }) => {
+    .action(async (o: { dir?: string; basePort: number; keep?: boolean } & SyncFlags) => {
       const { runDemo } = await import("../local/demo");
       await runDemo({ dir: o.dir ? path.resolve(o.dir) : undefined, basePort: o.basePort, keep: o.keep ?? false, synchronousMode: syncModeFromFlags(o) });
     });

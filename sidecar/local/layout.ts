@@ -34,7 +34,8 @@ export function syncModeFromFlags(f: { sync?: boolean; syncStrict?: boolean; syn
     throw new Error(`--synchronous-mode: "${f.synchronousMode}" must be one of ${SYNCHRONOUS_MODES.join(", ")}`);
   }
   if (short !== undefined && short !== mode) {
-    throw new Error(`--synchronous-mode ${mode} contradicts --${f.syncStrict ? "sync-strict" : "sync"} (short for ${short}): give one of them`);
+    const flag = f.syncStrict ? "--sync-strict" : "--sync";
+    throw new Error(`--synchronous-mode ${mode} contradicts ${flag} (short for ${short}): give one of them`);
   }
   return mode;
 }

@@ -40,7 +40,9 @@ export function readClusterFile(dir: string): ClusterFile {
   }
   // A cluster.json from before --sync existed: its agents ran asynchronously.
   c.synchronousMode ??= "off";
-  if (!SYNCHRONOUS_MODES.includes(c.synchronousMode)) throw new Error(`${file}: synchronousMode "${String(c.synchronousMode)}" is not one of ${SYNCHRONOUS_MODES.join(", ")}`);
+  if (!SYNCHRONOUS_MODES.includes(c.synchronousMode)) {
+    throw new Error(`${file}: synchronousMode "${String(c.synchronousMode)}" is not one of ${SYNCHRONOUS_MODES.join(", ")}`);
+  }
   return c;
 }
 

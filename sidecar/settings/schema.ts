@@ -86,7 +86,10 @@ const parameterValue = z.union([z.string(), z.number(), z.boolean()], { error: "
 
 /** The HA settings under `postgres` (the component and the agent add their own fields beside them). */
 export const haPostgresShape = {
-  /** Extra server parameters (postgresql.conf), e.g. { shared_buffers: "256MB" }. Parameters the cluster manages are refused. Default: none. */
+  /**
+   * Extra server parameters (postgresql.conf), e.g. { shared_buffers: "256MB" }. Parameters the
+   * cluster manages are refused (./parameters.ts). Default: none.
+   */
   parameters: z.record(z.string(), parameterValue).default({}),
   /** Rejoin a diverged former primary with pg_rewind (else a fresh base backup). Default true. */
   usePgRewind: z.boolean({ error: "must be true or false" }).default(true),
@@ -114,6 +117,7 @@ export const haSettingsShape = {
    * Linux watchdog (Patroni's `watchdog`), for the one case fencing cannot cover: a leader whose
    * agent is frozen while PostgreSQL keeps taking writes; the kernel resets the machine before the
    * lease can expire. A mode alone ("automatic", "required", "off") is short for `{ mode }`.
+   * On the component's nodes, softdog is loaded at boot with the planned timeout unless the mode is "off".
    * Default { mode: "automatic", device: "/dev/watchdog" }.
    */
   watchdog: watchdogSchema.prefault({}),

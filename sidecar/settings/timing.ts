@@ -112,7 +112,8 @@ export function timingProblems(t: TimingSeconds, watchdog?: { safetyMargin?: num
       field: "timing.ttl",
       message:
         `${t.ttl} s leaves the leader less than one loopWait (${t.loopWait} s) to renew its lease before it must fence itself ` +
-        `(${round(fence)} s before the lease can expire): raise timing.ttl to at least ${round(t.loopWait + Math.min(1, t.loopWait / 3))} s ` +
+        `(${round(fence)} s before the lease can expire): ` +
+        `raise timing.ttl to at least ${round(t.loopWait + Math.min(1, t.loopWait / 3))} s ` +
         `or lower timing.loopWait`,
     });
   }

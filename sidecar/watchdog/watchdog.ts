@@ -213,7 +213,8 @@ function wdctlSetTimeout(device: string, seconds: number): string | undefined {
 
 /** The agent's watchdog from its config and resolved timing, probed (throws for mode "required" without a device). */
 export function watchdogFromConfig(c: AgentConfig, timing: HaTiming, clock: Clock, log: Logger): Watchdog {
-  return new Watchdog({ mode: c.watchdog.mode, device: c.watchdog.device, timing: timing.watchdog, ttlMs: timing.ttlMs, clock, log }).probe();
+  const { mode, device } = c.watchdog;
+  return new Watchdog({ mode, device, timing: timing.watchdog, ttlMs: timing.ttlMs, clock, log }).probe();
 }
 
 /** A watchdog that is off: for callers (tests, simulations) that run without one. */

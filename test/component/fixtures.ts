@@ -47,7 +47,8 @@ export function variants(): Variant[] {
   const five = hostSpecs(layout({ nodeCount: 5, etcdCount: 5 }));
   const direct = hostSpecs(layout({ postgres: { ...layout().postgres, routing: "direct" }, sessionManager: false, architecture: "arm64" }));
   const base = layout().postgres;
-  const noWatchdog = hostSpecs(layout({ postgres: { ...base, settings: { ...base.settings, watchdog: { ...base.settings.watchdog, mode: "off" } } } }));
+  const offSettings = { ...base.settings, watchdog: { ...base.settings.watchdog, mode: "off" as const } };
+  const noWatchdog = hostSpecs(layout({ postgres: { ...base, settings: offSettings } }));
   return [
     { id: "pg-node-dedicated-etcd", spec: dedicated[0] },
     { id: "etcd-member", spec: dedicated[3] },
