@@ -8,9 +8,10 @@
 export { HaPostgresCluster } from "./cluster/component";
 export * from "./args/types";
 export { validateClusterArgs, validatePlacement, ClusterArgsError, isCidr, isArmInstanceType, SubnetInfo } from "./args/validate";
-export { argsFromStackConfig, STACK_CONFIG_KEYS } from "./config/stack-config";
+export { argsFromStackConfig, settingKeys, SettingKey, SettingKind, STACK_CONFIG_KEYS } from "./config/stack-config";
+export { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, WATCHDOG_MODES } from "../sidecar/settings/schema";
 export { renderUserData, renderFiles, renderNodeInitPlan, hostPackages, USER_DATA_LIMIT_BYTES } from "./userdata/render";
-export { renderAgentConfig } from "./userdata/agent-config";
+export { agentConfigForNode } from "./userdata/agent-config";
 export { hostSpecs, ClusterLayout } from "./userdata/hosts";
 export { HostSpec, Member, SecretFile } from "./userdata/spec";
 export { decideEgress, defaultRoute, egressArgProblems, EgressDecision, ResolvedEgress } from "./network/egress";

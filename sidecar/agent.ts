@@ -3,7 +3,7 @@
  * REST API, and handles signals (SIGTERM/SIGINT = graceful stop, releasing the leader key).
  */
 import { readCredential } from "./config/load";
-import { AgentConfig, fenceMarginSeconds } from "./config/schema";
+import type { AgentConfig } from "./config/schema";
 import { EtcdDcs } from "./dcs/etcd";
 import { clusterPrefix } from "./dcs/types";
 import { ApiServer } from "./api/server";
@@ -14,6 +14,7 @@ import { createLogger } from "./log";
 import { findPgBinDir } from "./postgres/bin";
 import { PostgresManager } from "./postgres/manager";
 import { PostgresOwner } from "./postgres/owner";
+import { resolveTiming } from "./settings/timing";
 import { watchdogFromConfig } from "./watchdog/watchdog";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -25,12 +26,14 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   }
   const superuser = readCredential("postgres.superuser", config.postgres.superuser);
   const replication = readCredential("postgres.replication", config.postgres.replication);
+  // Every duration below comes from this one value (milliseconds), derived once from the settings.
+  const timing = resolveTiming(config);
   const etcdPassword = config.etcd.passwordFile ? readFileSync(config.etcd.passwordFile, "utf8").trim() : undefined;
 
   const dcs = new EtcdDcs({
     endpoints: config.etcd.endpoints,
     prefix: clusterPrefix(config.namespace, config.cluster),
-    timeoutMs: config.retryTimeout * 1000,
+    timeoutMs: timing.retryTimeoutMs,
     username: config.etcd.username,
     password: etcdPassword,
     caFile: config.etcd.caFile,
@@ -44,6 +47,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     listen: config.postgres.listen,
     connect: pgConnect,
     parameters: config.postgres.parameters,
+    timing,
     superuser,
     replication,
     allowedCidrs: config.postgres.allowedCidrs,
@@ -54,19 +58,17 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   });
   // The one owner of PostgreSQL: the driver and the API talk to it; the manager runs its commands.
   const pg = new PostgresOwner(manager);
-  const ttlMs = config.ttl * 1000;
   // Probed before anything starts: mode "required" without a device is a startup error.
-  const watchdog = watchdogFromConfig(config, systemClock, log.child({ component: "watchdog" }));
+  const watchdog = watchdogFromConfig(config, timing, systemClock, log.child({ component: "watchdog" }));
   const driver = new HaDriver({
     self: {
       name: config.name,
       nofailover: config.tags.nofailover,
       failoverPriority: config.tags.failoverPriority,
       maximumLagOnFailover: config.maximumLagOnFailover,
-      ttlMs,
-      fenceMarginMs: fenceMarginSeconds(config) * 1000,
+      ttlMs: timing.ttlMs,
+      fenceMarginMs: timing.fenceMarginMs,
       synchronousMode: config.synchronousMode,
-      synchronousModeStrict: config.synchronousModeStrict,
       usePgRewind: config.postgres.usePgRewind,
     },
     identity: { pgConnect, apiConnect: config.api.connectAddress ?? config.api.listen, tags: config.tags },
@@ -74,15 +76,14 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     pg,
     clock: systemClock,
     log,
-    loopWaitMs: config.loopWait * 1000,
-    ttlSeconds: config.ttl,
-    fetchPeers: (members) => fetchPeerViews(members, Math.min(1000, config.retryTimeout * 1000)),
+    timing,
+    fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs),
     watchdog,
   });
   const api = new ApiServer({
     scope: config.cluster,
     name: config.name,
-    ttlMs,
+    ttlMs: timing.ttlMs,
     noloadbalance: config.tags.noloadbalance,
     driver,
     pg,
@@ -90,7 +91,8 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     log: log.child({ component: "api" }),
   });
   await api.listen(config.api.listen.host, config.api.listen.port);
-  log.info({ api: `${config.api.listen.host}:${config.api.listen.port}`, ttl: config.ttl, loopWait: config.loopWait }, "agent started");
+  const apiAt = `${config.api.listen.host}:${config.api.listen.port}`;
+  log.info({ api: apiAt, timing: config.timing, synchronousMode: config.synchronousMode }, "agent started");
 
   let stopping = false;
   const stop = (signal: string) => {

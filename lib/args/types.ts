@@ -4,9 +4,9 @@
  * resource is declared.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { WatchdogMode } from "../../sidecar/watchdog/plan";
+import type { HaSettings, HaSettingsInput, SynchronousMode, WatchdogInput, WatchdogMode } from "../../sidecar/settings/schema";
 
-export type { WatchdogMode };
+export type { HaSettings, HaSettingsInput, SynchronousMode, WatchdogInput, WatchdogMode };
 
 /** How the load balancer reaches the primary. */
 export type Routing = "haproxy" | "direct";
@@ -31,18 +31,18 @@ export interface DataVolumeArgs {
   throughputMiBps?: number;
 }
 
-export interface PostgresArgs {
+/**
+ * PostgreSQL version, and the HA settings under `postgres` (sidecar/settings/schema.ts):
+ * `parameters` (extra postgresql.conf parameters, e.g. `{ shared_buffers: "2GB" }`; those the cluster
+ * manages itself — listen_addresses, port, ssl*, hba_file, data_directory... — are refused; default
+ * none) and `usePgRewind` (default true).
+ */
+export interface PostgresArgs extends NonNullable<HaSettingsInput["postgres"]> {
   /**
    * PostgreSQL major version, installed as the Debian package `postgresql-<version>`.
    * Default: 17 (what Debian 13 "trixie" ships). Another version needs an AMI whose apt sources have it.
    */
   version?: number;
-  /**
-   * Extra server parameters written to postgresql.conf, e.g. `{ shared_buffers: "2GB" }`.
-   * Parameters the cluster manages itself (listen_addresses, port, ssl*, hba_file, data_directory...)
-   * are rejected. Default: none.
-   */
-  parameters?: Record<string, string | number | boolean>;
 }
 
 export interface EtcdArgs {
@@ -60,15 +60,6 @@ export interface EtcdArgs {
   dataVolume?: DataVolumeArgs;
 }
 
-export interface TimingArgs {
-  /** Leader lease in seconds (Patroni's `ttl`). Default: 4. Must be ≥ loopWait + 2 × retryTimeout. */
-  ttl?: number;
-  /** Seconds between HA loop runs. Default: 1. */
-  loopWait?: number;
-  /** Seconds one etcd or PostgreSQL call may take. Default: 1.5. */
-  retryTimeout?: number;
-}
-
 export interface ListenerPortsArgs {
   /** NLB port that reaches the primary (read-write). Default: 5432. */
   primary?: number;
@@ -76,7 +67,12 @@ export interface ListenerPortsArgs {
   replica?: number;
 }
 
-export interface HaPostgresClusterArgs {
+/**
+ * The component's args. The HA settings (`timing`, `maximumLagOnFailover`, `synchronousMode`,
+ * `watchdog`, and `postgres.parameters` / `postgres.usePgRewind`) are the agent's own, defined with
+ * their defaults and rules in sidecar/settings/schema.ts: every node's agent config carries them as given.
+ */
+export interface HaPostgresClusterArgs extends Omit<HaSettingsInput, "postgres"> {
   /** VPC to deploy into. Default: the VPC of `subnetIds`, or the account's default VPC. */
   vpcId?: pulumi.Input<string>;
   /**
@@ -119,7 +115,7 @@ export interface HaPostgresClusterArgs {
   sshKeyName?: pulumi.Input<string>;
   /** Install the SSM agent and grant Session Manager access. Default: true. */
   sessionManager?: boolean;
-  /** PostgreSQL version and parameters. Default: version 17, no extra parameters. */
+  /** PostgreSQL version and parameters, and `usePgRewind`. Default: version 17, no extra parameters, pg_rewind used. */
   postgres?: PostgresArgs;
   /** The data volume of each PostgreSQL node (kept when the instance is replaced). Default: 50 GiB gp3, encrypted. */
   dataVolume?: DataVolumeArgs;
@@ -150,31 +146,6 @@ export interface HaPostgresClusterArgs {
   allowedCidrs?: string[];
   /** Security groups whose members may connect to the listeners. Default: none (besides `clientSecurityGroupId`). */
   allowedSecurityGroupIds?: pulumi.Input<string>[];
-  /** HA timing profile. Default: ttl 4, loopWait 1, retryTimeout 1.5. */
-  timing?: TimingArgs;
-  /** A replica more than this many bytes behind the leader is never promoted. Default: 1048576 (1 MiB). */
-  maximumLagOnFailover?: number;
-  /**
-   * Synchronous replication managed by the agents: a commit is acknowledged only once one standby
-   * has it, and only that standby may be promoted, so no acknowledged commit is lost by a failover.
-   * With no standby available, writes continue asynchronously (see `synchronousModeStrict`).
-   * Caveat (PostgreSQL's): a commit cancelled by the client while waiting for the standby is
-   * already committed locally. Default: false.
-   */
-  synchronousMode?: boolean;
-  /**
-   * Strict synchronous mode (needs `synchronousMode: true`): when no standby is available, writes
-   * block rather than go asynchronous. Default: false.
-   */
-  synchronousModeStrict?: boolean;
-  /**
-   * Linux watchdog on the PostgreSQL nodes, for a leader whose agent freezes (a stalled VM, a stuck
-   * process) while PostgreSQL keeps taking writes: the kernel's softdog, loaded before the agent
-   * starts with a timeout derived from `timing.ttl`, resets the machine before the lease can expire.
-   * "automatic": used when the kernel has softdog, else the agent runs without it. "required": a
-   * node without a working watchdog never leads. "off": softdog is not loaded. Default: "automatic".
-   */
-  watchdog?: WatchdogMode;
   /**
    * Cluster name: the etcd scope, the SSM path segment and the `Name` tag prefix.
    * Default: the component's resource name. Letters, digits, '-', max 40 characters.
@@ -211,7 +182,9 @@ export interface ResolvedClusterArgs {
   egress: EgressMode;
   sshKeyName?: pulumi.Input<string>;
   sessionManager: boolean;
-  postgres: { version: number; parameters: Record<string, string | number | boolean> };
+  postgres: { version: number };
+  /** The HA settings with their defaults, handed unchanged to every node's agent config. */
+  settings: HaSettings;
   dataVolume: ResolvedDataVolume;
   kmsKeyId?: pulumi.Input<string>;
   etcd: { members: number; placement: EtcdPlacement; instanceType: string; dataVolume: ResolvedDataVolume };
@@ -220,11 +193,6 @@ export interface ResolvedClusterArgs {
   publicLoadBalancer: boolean;
   allowedCidrs: string[];
   allowedSecurityGroupIds: pulumi.Input<string>[];
-  timing: { ttl: number; loopWait: number; retryTimeout: number };
-  maximumLagOnFailover: number;
-  synchronousMode: boolean;
-  synchronousModeStrict: boolean;
-  watchdog: WatchdogMode;
   clusterName: string;
   ssmParameterPrefix: string;
   agentBundle?: pulumi.asset.Archive;
@@ -255,10 +223,5 @@ export const DEFAULTS = {
   etcdPlacement: "dedicated",
   routing: "haproxy",
   listenerPorts: { primary: 5432, replica: 5433 },
-  timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5 },
-  maximumLagOnFailover: 1048576,
-  synchronousMode: false,
-  synchronousModeStrict: false,
-  watchdog: "automatic",
   ssmParameterPrefix: "/ha-postgres",
 } as const;

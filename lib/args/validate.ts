@@ -7,8 +7,9 @@
 import { isIPv4, isIPv6 } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { CONTROLLED_PARAMETERS } from "../../sidecar/postgres/conf";
 import { egressArgProblems } from "../network/egress";
+import { checkHaSettings, haPostgresShape, haSettingsShape, movedSettingHint, pickHaSettings } from "../../sidecar/settings/schema";
+import { COMPONENT_PARAMETERS } from "../userdata/agent-config";
 import { DEFAULTS, HaPostgresClusterArgs, ResolvedClusterArgs, ResolvedDataVolume } from "./types";
 
 export class ClusterArgsError extends Error {
@@ -40,16 +41,6 @@ const dataVolume = z
   })
   .strict();
 
-/**
- * PostgreSQL parameters the cluster writes itself: the agent's own list (rejected by the agent at
- * boot anyway — better here, before anything is deployed) plus what the component sets (TLS) and
- * what synchronous mode owns.
- */
-const MANAGED_PARAMETERS = new Set([
-  ...CONTROLLED_PARAMETERS,
-  "ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file", "synchronous_standby_names", "wal_level",
-]);
-
 const argsSchema = z
   .object({
     vpcId: stringInput.optional(),
@@ -65,13 +56,12 @@ const argsSchema = z
       .optional(),
     sshKeyName: stringInput.optional(),
     sessionManager: z.boolean().optional(),
+    // The HA settings are the agent's own schema, embedded as is (sidecar/settings/schema.ts).
+    ...haSettingsShape,
     postgres: z
-      .object({
-        version: z.number().int().optional(),
-        parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()], { message: "values must be strings, numbers or booleans" })).optional(),
-      })
+      .object({ version: z.number().int().optional(), ...haPostgresShape })
       .strict()
-      .optional(),
+      .prefault({}),
     dataVolume: dataVolume.optional(),
     kmsKeyId: stringInput.optional(),
     etcd: z
@@ -94,14 +84,6 @@ const argsSchema = z
     publicLoadBalancer: z.boolean().optional(),
     allowedCidrs: z.array(z.string()).optional(),
     allowedSecurityGroupIds: z.array(stringInput).optional(),
-    timing: z
-      .object({ ttl: z.number().optional(), loopWait: z.number().optional(), retryTimeout: z.number().optional() })
-      .strict()
-      .optional(),
-    maximumLagOnFailover: z.number().int("must be a whole number of bytes").min(0, "must be ≥ 0 bytes").optional(),
-    synchronousMode: z.boolean({ message: "must be true or false" }).optional(),
-    synchronousModeStrict: z.boolean({ message: "must be true or false" }).optional(),
-    watchdog: z.enum(["off", "automatic", "required"], { message: 'must be "automatic" (default), "required" or "off"' }).optional(),
     clusterName: z
       .string()
       .regex(/^[a-z][a-z0-9-]{0,39}$/, "must start with a letter and use only lower-case letters, digits and '-', at most 40 characters")
@@ -113,7 +95,8 @@ const argsSchema = z
     agentBundle: z.custom<pulumi.asset.Archive>((v) => pulumi.asset.Archive.isInstance(v), { message: "must be a pulumi.asset.Archive" }).optional(),
     tags: z.record(z.string(), z.string({ message: "tag values must be strings" })).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine(checkHaSettings);
 
 /** True for a well-formed IPv4 CIDR block with zero host bits, or an IPv6 CIDR block. */
 export function isCidr(s: string): boolean {
@@ -150,13 +133,20 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   const parsed = argsSchema.safeParse(raw ?? {});
   if (!parsed.success) {
     throw new ClusterArgsError(
-      parsed.error.issues.map((issue) => {
+      parsed.error.issues.flatMap((issue) => {
         const field = issue.path.length ? issue.path.join(".") : "(args)";
         if (issue.code === "unrecognized_keys") {
           const at = issue.path.length ? `${field}: ` : "";
-          return `${at}${issue.keys.map((k) => `"${k}"`).join(", ")}: not an argument of HaPostgresCluster: remove it or fix the spelling`;
+          const moved = issue.path.length === 0 ? issue.keys.filter((k) => movedSettingHint(k)) : [];
+          const rest = issue.keys.filter((k) => !moved.includes(k));
+          return [
+            ...moved.map((k) => `${k}: not an argument of HaPostgresCluster: ${movedSettingHint(k)}`),
+            ...(rest.length
+              ? [`${at}${rest.map((k) => `"${k}"`).join(", ")}: not an argument of HaPostgresCluster: remove it or fix the spelling`]
+              : []),
+          ];
         }
-        return `${field}: ${issue.message}`;
+        return [`${field}: ${issue.message}`];
       }),
     );
   }
@@ -193,11 +183,13 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     if (dup) problems.push(`subnetIds: "${dup}" is listed twice: list each subnet once`);
   }
 
-  const version = a.postgres?.version ?? DEFAULTS.postgresVersion;
+  const version = a.postgres.version ?? DEFAULTS.postgresVersion;
   if (version < 13 || version > 18) problems.push(`postgres.version: ${version} is not supported: use a major version from 13 to 18`);
-  for (const key of Object.keys(a.postgres?.parameters ?? {})) {
-    if (!/^[a-z_][a-z0-9_.]*$/.test(key)) problems.push(`postgres.parameters.${key}: not a PostgreSQL parameter name: use lower-case names such as shared_buffers`);
-    else if (MANAGED_PARAMETERS.has(key)) problems.push(`postgres.parameters.${key}: is managed by the cluster: remove it`);
+  // The agent's own refusals ran with the settings schema; these the component sets itself (TLS).
+  for (const key of Object.keys(a.postgres.parameters)) {
+    if (COMPONENT_PARAMETERS.has(key)) {
+      problems.push(`postgres.parameters.${key}: is managed by the cluster (TLS between nodes): remove it`);
+    }
   }
 
   problems.push(...volumeProblems("dataVolume", a.dataVolume), ...volumeProblems("etcd.dataVolume", a.etcd?.dataVolume));
@@ -209,22 +201,6 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   (a.allowedCidrs ?? []).forEach((c, i) => {
     if (!isCidr(c)) problems.push(`allowedCidrs[${i}]: "${c}" is not a CIDR block: write it as a.b.c.d/n with zero host bits, e.g. 10.0.0.0/16`);
   });
-
-  const ttl = a.timing?.ttl ?? DEFAULTS.timing.ttl;
-  const loopWait = a.timing?.loopWait ?? DEFAULTS.timing.loopWait;
-  const retryTimeout = a.timing?.retryTimeout ?? DEFAULTS.timing.retryTimeout;
-  if (!(loopWait > 0)) problems.push(`timing.loopWait: must be > 0 seconds: e.g. 1`);
-  if (!(retryTimeout > 0)) problems.push(`timing.retryTimeout: must be > 0 seconds: e.g. 1.5`);
-  if (ttl < 2) problems.push(`timing.ttl: ${ttl} s is shorter than etcd's smallest useful lease: use ttl ≥ 2`);
-  else if (loopWait + 2 * retryTimeout > ttl) {
-    problems.push(`timing.ttl: ${ttl} s must be at least loopWait + 2 × retryTimeout (${loopWait + 2 * retryTimeout} s): raise timing.ttl or lower timing.loopWait/timing.retryTimeout`);
-  }
-
-  const synchronousMode = a.synchronousMode ?? DEFAULTS.synchronousMode;
-  const synchronousModeStrict = a.synchronousModeStrict ?? DEFAULTS.synchronousModeStrict;
-  if (synchronousModeStrict && !synchronousMode) {
-    problems.push(`synchronousModeStrict: needs synchronousMode: true (strict is a variant of synchronous mode): set synchronousMode to true as well, or remove synchronousModeStrict`);
-  }
 
   for (const key of Object.keys(a.tags ?? {})) {
     if (key.toLowerCase().startsWith("aws:")) problems.push(`tags.${key}: the "aws:" prefix is reserved by AWS: rename the tag`);
@@ -247,7 +223,8 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     egress,
     sshKeyName: a.sshKeyName,
     sessionManager: a.sessionManager ?? true,
-    postgres: { version, parameters: { ...(a.postgres?.parameters ?? {}) } },
+    postgres: { version },
+    settings: pickHaSettings(a),
     dataVolume: resolveVolume(a.dataVolume, DEFAULTS.dataVolumeGiB),
     kmsKeyId: a.kmsKeyId,
     etcd: { members, placement, instanceType: etcdInstanceType, dataVolume: resolveVolume(a.etcd?.dataVolume, DEFAULTS.etcdVolumeGiB) },
@@ -256,11 +233,6 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     publicLoadBalancer: a.publicLoadBalancer ?? false,
     allowedCidrs: [...(a.allowedCidrs ?? [])],
     allowedSecurityGroupIds: [...(a.allowedSecurityGroupIds ?? [])],
-    timing: { ttl, loopWait, retryTimeout },
-    maximumLagOnFailover: a.maximumLagOnFailover ?? DEFAULTS.maximumLagOnFailover,
-    synchronousMode,
-    synchronousModeStrict,
-    watchdog: a.watchdog ?? DEFAULTS.watchdog,
     clusterName,
     ssmParameterPrefix: a.ssmParameterPrefix ?? DEFAULTS.ssmParameterPrefix,
     agentBundle: a.agentBundle,

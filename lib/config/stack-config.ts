@@ -2,14 +2,87 @@
  * Stack config → component args, for the root Pulumi program (`index.ts`). Every arg has a flat
  * key under the project namespace, so `pulumi config set ha-postgres:nodeCount 5` overrides one
  * parameter per stack. Unset keys keep the component's defaults; a misspelt key is an error.
+ * The keys of the HA settings come from their schema (settingKeys): a new setting is a new key.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { EgressMode, EtcdPlacement, HaPostgresClusterArgs, Routing, VolumeType, WatchdogMode } from "../args/types";
+import { EgressMode, EtcdPlacement, HaPostgresClusterArgs, Routing, VolumeType } from "../args/types";
+import { haSettingsSchema } from "../../sidecar/settings/schema";
 
 export const CONFIG_NAMESPACE = "ha-postgres";
 
+/** How a setting is read from stack config: Pulumi's getNumber, getBoolean, get or getObject. */
+export type SettingKind = "number" | "integer" | "boolean" | "string" | "object" | "string-or-object";
+
+export interface SettingKey {
+  /** The flat stack-config key, e.g. "ttl", "maximumLagOnFailover", "postgresParameters". */
+  key: string;
+  /** The path of the arg it sets, e.g. ["timing", "ttl"]. */
+  path: string[];
+  kind: SettingKind;
+}
+
+interface ZodLike {
+  _zod: { def: { type: string; innerType?: ZodLike } };
+  shape?: Record<string, ZodLike>;
+  isInt?: boolean;
+}
+
+function kindOf(schema: ZodLike): SettingKind | "group" {
+  let t = schema;
+  while (t._zod.def.innerType && ["default", "prefault", "optional"].includes(t._zod.def.type)) t = t._zod.def.innerType;
+  switch (t._zod.def.type) {
+    case "object":
+      return "group";
+    case "number":
+      return t.isInt ? "integer" : "number";
+    case "boolean":
+      return "boolean";
+    case "string":
+    case "enum":
+      return "string";
+    case "record":
+      return "object";
+    case "pipe":
+      // A setting with a shorthand (watchdog: "required" or { mode, safetyMargin }).
+      return "string-or-object";
+    default:
+      throw new Error(`stack config: no reader for a setting of zod type ${t._zod.def.type}`);
+  }
+}
+
+function unwrapObject(schema: ZodLike): Record<string, ZodLike> {
+  let t = schema;
+  while (t._zod.def.innerType) t = t._zod.def.innerType;
+  return t.shape ?? {};
+}
+
+/**
+ * Every HA setting as a stack-config key, walked from the settings schema: the path joined in
+ * camelCase (postgres.parameters → postgresParameters), except the timing group, whose settings keep
+ * their own (Patroni's) names: ttl, loopWait, retryTimeout.
+ */
+export function settingKeys(): SettingKey[] {
+  const out: SettingKey[] = [];
+  const walk = (shape: Record<string, ZodLike>, path: string[]) => {
+    for (const [name, schema] of Object.entries(shape)) {
+      const kind = kindOf(schema);
+      if (kind === "group") {
+        walk(unwrapObject(schema), [...path, name]);
+        continue;
+      }
+      const keyPath = [...path, name].filter((p, i) => !(i === 0 && p === "timing"));
+      const key = keyPath.map((p, i) => (i === 0 ? p : p[0].toUpperCase() + p.slice(1))).join("");
+      out.push({ key, path: [...path, name], kind });
+    }
+  };
+  walk(haSettingsSchema.shape as unknown as Record<string, ZodLike>, []);
+  return out;
+}
+
+const SETTING_KEYS = settingKeys();
+
 /** Every key the root program reads, with the arg it sets. */
-export const STACK_CONFIG_KEYS = {
+export const STACK_CONFIG_KEYS: Readonly<Record<string, string>> = {
   clusterName: "clusterName",
   vpcId: "vpcId",
   subnetIds: "subnetIds (JSON list)",
@@ -21,7 +94,6 @@ export const STACK_CONFIG_KEYS = {
   sshKeyName: "sshKeyName",
   sessionManager: "sessionManager",
   postgresVersion: "postgres.version",
-  postgresParameters: "postgres.parameters (JSON object)",
   dataVolumeSizeGiB: "dataVolume.sizeGiB",
   dataVolumeType: "dataVolume.type",
   dataVolumeIops: "dataVolume.iops",
@@ -37,16 +109,41 @@ export const STACK_CONFIG_KEYS = {
   publicLoadBalancer: "publicLoadBalancer",
   allowedCidrs: "allowedCidrs (JSON list)",
   allowedSecurityGroupIds: "allowedSecurityGroupIds (JSON list)",
-  ttl: "timing.ttl",
-  loopWait: "timing.loopWait",
-  retryTimeout: "timing.retryTimeout",
-  maximumLagOnFailover: "maximumLagOnFailover",
-  synchronousMode: "synchronousMode",
-  synchronousModeStrict: "synchronousModeStrict",
-  watchdog: "watchdog",
   ssmParameterPrefix: "ssmParameterPrefix",
   tags: "tags (JSON object)",
-} as const;
+  ...Object.fromEntries(SETTING_KEYS.map((s) => [s.key, s.path.join(".") + (s.kind === "object" ? " (JSON object)" : "")])),
+};
+
+function readSetting(config: pulumi.Config, s: SettingKey): unknown {
+  switch (s.kind) {
+    case "number":
+    case "integer":
+      return config.getNumber(s.key);
+    case "boolean":
+      return config.getBoolean(s.key);
+    case "string":
+      return config.get(s.key);
+    case "object":
+      return config.getObject(s.key);
+    case "string-or-object": {
+      const raw = config.get(s.key);
+      return raw !== undefined && raw.trim().startsWith("{") ? config.getObject(s.key) : raw;
+    }
+  }
+}
+
+/** The HA settings set in stack config, nested as the args take them. */
+function settingsFromStackConfig(config: pulumi.Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const s of SETTING_KEYS) {
+    const value = readSetting(config, s);
+    if (value === undefined) continue;
+    let at = out;
+    for (const p of s.path.slice(0, -1)) at = (at[p] ??= {}) as Record<string, unknown>;
+    at[s.path[s.path.length - 1]] = value;
+  }
+  return out;
+}
 
 /** Drops undefined fields and empty sub-objects, so unset config keeps the component's defaults. */
 function compact<T extends object>(o: T): T | undefined {
@@ -71,8 +168,10 @@ export function argsFromStackConfig(config: pulumi.Config = new pulumi.Config(CO
     throughputMiBps: config.getNumber("dataVolumeThroughputMiBps"),
   });
   const etcdVolumeSize = config.getNumber("etcdVolumeSizeGiB");
+  const { postgres: pgSettings, ...settings } = settingsFromStackConfig(config);
   return (
     compact<HaPostgresClusterArgs>({
+      ...(settings as HaPostgresClusterArgs),
       clusterName: config.get("clusterName"),
       vpcId: config.get("vpcId"),
       subnetIds: config.getObject<string[]>("subnetIds"),
@@ -83,7 +182,7 @@ export function argsFromStackConfig(config: pulumi.Config = new pulumi.Config(CO
       egress: config.get("egress") as EgressMode | undefined,
       sshKeyName: config.get("sshKeyName"),
       sessionManager: config.getBoolean("sessionManager"),
-      postgres: compact({ version: config.getNumber("postgresVersion"), parameters: config.getObject<Record<string, string | number | boolean>>("postgresParameters") }),
+      postgres: compact({ version: config.getNumber("postgresVersion"), ...(pgSettings as object) }),
       dataVolume,
       kmsKeyId: config.get("kmsKeyId"),
       etcd: compact({
@@ -97,11 +196,6 @@ export function argsFromStackConfig(config: pulumi.Config = new pulumi.Config(CO
       publicLoadBalancer: config.getBoolean("publicLoadBalancer"),
       allowedCidrs: config.getObject<string[]>("allowedCidrs"),
       allowedSecurityGroupIds: config.getObject<string[]>("allowedSecurityGroupIds"),
-      timing: compact({ ttl: config.getNumber("ttl"), loopWait: config.getNumber("loopWait"), retryTimeout: config.getNumber("retryTimeout") }),
-      maximumLagOnFailover: config.getNumber("maximumLagOnFailover"),
-      synchronousMode: config.getBoolean("synchronousMode"),
-      synchronousModeStrict: config.getBoolean("synchronousModeStrict"),
-      watchdog: config.get("watchdog") as WatchdogMode | undefined,
       ssmParameterPrefix: config.get("ssmParameterPrefix"),
       tags: config.getObject<Record<string, string>>("tags"),
     }) ?? {}

@@ -1,17 +1,23 @@
 /**
- * The agent config (`hapg agent --config FILE`) of one PostgreSQL host, rendered as the object the
- * agent's schema (sidecar/config/schema.ts) accepts. It holds file paths, never secret values:
- * node-init writes the password, key and certificate files from SSM before the agent starts.
+ * The agent config (`hapg agent --config FILE`) of one PostgreSQL host, as the object the agent's
+ * schema (sidecar/config/schema.ts) accepts. It holds file paths, never secret values: node-init
+ * writes the password, key and certificate files from SSM before the agent starts. The HA settings
+ * go in as the component resolved them, unchanged: the agent checks them with the same schema.
  */
 import type { AgentConfigInput } from "../../sidecar/config/schema";
 import { NODE_PATHS } from "./paths";
 import { HostSpec } from "./spec";
 import { NODE_PORTS } from "../args/types";
 
-export function renderAgentConfig(spec: HostSpec): AgentConfigInput {
+/** PostgreSQL parameters the component sets on every node (TLS), so a user may not. */
+export const COMPONENT_PARAMETERS: ReadonlySet<string> = new Set(["ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file"]);
+
+/** The agent config of the PostgreSQL node `spec` (throws for a host without PostgreSQL). */
+export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
   const pg = spec.postgres;
-  if (!pg) throw new Error(`renderAgentConfig: host ${spec.hostName} runs no PostgreSQL`);
+  if (!pg) throw new Error(`agentConfigForNode: host ${spec.hostName} runs no PostgreSQL`);
   const tls = NODE_PATHS.postgresTlsDir;
+  const { postgres: pgSettings, ...settings } = pg.settings;
   return {
     cluster: spec.clusterName,
     namespace: "service",
@@ -29,8 +35,9 @@ export function renderAgentConfig(spec: HostSpec): AgentConfigInput {
       dataDir: NODE_PATHS.pgData,
       listen: { host: "0.0.0.0", port: NODE_PORTS.postgres },
       connectAddress: { host: spec.privateIp, port: NODE_PORTS.postgres },
+      ...pgSettings,
       parameters: {
-        ...pg.parameters,
+        ...pgSettings.parameters,
         ssl: "on",
         ssl_cert_file: `${tls}/host.crt`,
         ssl_key_file: `${tls}/host.key`,
@@ -46,14 +53,8 @@ export function renderAgentConfig(spec: HostSpec): AgentConfigInput {
       listen: { host: "0.0.0.0", port: NODE_PORTS.agentApi },
       connectAddress: { host: spec.privateIp, port: NODE_PORTS.agentApi },
     },
-    ttl: pg.timing.ttl,
-    loopWait: pg.timing.loopWait,
-    retryTimeout: pg.timing.retryTimeout,
-    maximumLagOnFailover: pg.maximumLagOnFailover,
-    synchronousMode: pg.synchronousMode,
-    synchronousModeStrict: pg.synchronousModeStrict,
-    // The device is softdog's, loaded at boot with the timeout the agent plans (see ./watchdog.ts).
-    watchdog: { mode: pg.watchdog },
+    // The watchdog device is softdog's, loaded at boot with the timeout the agent plans (./watchdog.ts).
+    ...settings,
     log: { level: "info" },
   };
 }

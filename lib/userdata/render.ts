@@ -6,7 +6,7 @@
  */
 import { stringify } from "yaml";
 import type { NodeInitPlanInput } from "../../sidecar/boot/plan";
-import { renderAgentConfig } from "./agent-config";
+import { agentConfigForNode } from "./agent-config";
 import { renderBootScript } from "./boot-script";
 import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, nodeRoutingConfig, renderHaproxyUnit } from "./files";
 import { NODE_PATHS, UNITS } from "./paths";
@@ -37,7 +37,7 @@ export function renderNodeInitPlan(spec: HostSpec): NodeInitPlanInput {
     version: 1,
     files: spec.secretFiles.map((f) => ({ ...f })),
     ...(spec.postgres
-      ? { agentConfig: { path: NODE_PATHS.agentConfig, owner: "postgres", mode: "0600", config: renderAgentConfig(spec) } }
+      ? { agentConfig: { path: NODE_PATHS.agentConfig, owner: "postgres", mode: "0600", config: agentConfigForNode(spec) } }
       : {}),
   };
 }

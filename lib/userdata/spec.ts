@@ -1,4 +1,4 @@
-import type { WatchdogMode } from "../../sidecar/watchdog/plan";
+import type { HaSettings } from "../../sidecar/settings/schema";
 
 /**
  * Everything the user-data of one host depends on, as plain resolved values (no Outputs), so the
@@ -21,18 +21,15 @@ export interface SecretFile {
 
 export interface PostgresHostSpec {
   version: number;
-  parameters: Record<string, string | number | boolean>;
   /** Every PostgreSQL member, this one included: HAProxy checks them all. */
   members: Member[];
   /** CIDRs allowed in pg_hba (the VPC: clients arrive via the NLB or HAProxy, both inside it). */
   allowedCidrs: string[];
-  timing: { ttl: number; loopWait: number; retryTimeout: number };
-  maximumLagOnFailover: number;
-  /** The agent's synchronous mode switches (strict implies synchronousMode). */
-  synchronousMode: boolean;
-  synchronousModeStrict: boolean;
-  /** The agent's watchdog mode; softdog is loaded unless "off". */
-  watchdog: WatchdogMode;
+  /**
+   * The HA settings as the component resolved them; the agent config carries them unchanged
+   * (softdog is loaded unless watchdog.mode is "off").
+   */
+  settings: HaSettings;
   routing: "haproxy" | "direct";
 }
 

@@ -4,29 +4,28 @@
  * start, with an explicit `modprobe`: modules-load.d would skip it on images that blacklist watchdog
  * drivers (Ubuntu's kmod does; systemd-modules-load applies the blacklist, modprobe by name does not).
  */
-import { fenceMarginSeconds } from "../../sidecar/config/schema";
-import { watchdogTiming } from "../../sidecar/watchdog/plan";
+import { resolveTiming } from "../../sidecar/settings/timing";
 import type { WrittenFile } from "./written-file";
 import type { HostSpec, PostgresHostSpec } from "./spec";
 
 /** The agent's unit runs as this user (files.ts): it must be able to open the device. */
 const AGENT_USER = "postgres";
 
-/** The kernel timeout the agent plans for this ttl with its default safety margin (sidecar/watchdog/plan.ts). */
+/** The kernel timeout the agent plans for these settings (sidecar/settings/timing.ts). */
 export function softdogTimeout(pg: PostgresHostSpec): number {
-  const { timing, problems } = watchdogTiming({ ttl: pg.timing.ttl, fenceMarginS: fenceMarginSeconds(pg.timing) });
-  if (!timing) throw new Error(`watchdog: ${problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`);
-  return timing.timeoutS;
+  const timeoutS = resolveTiming(pg.settings).watchdog?.timeoutS;
+  if (timeoutS === undefined) throw new Error("softdogTimeout: the watchdog is off");
+  return timeoutS;
 }
 
 export function watchdogEnabled(spec: HostSpec): spec is HostSpec & { postgres: PostgresHostSpec } {
-  return spec.postgres !== undefined && spec.postgres.watchdog !== "off";
+  return spec.postgres !== undefined && spec.postgres.settings.watchdog.mode !== "off";
 }
 
 /** softdog's options, and a udev rule that gives the agent's user /dev/watchdog and /dev/watchdogN. */
 export function renderWatchdogFiles(spec: HostSpec): WrittenFile[] {
   if (!watchdogEnabled(spec)) return [];
-  const ttl = spec.postgres.timing.ttl;
+  const ttl = spec.postgres.settings.timing.ttl;
   return [
     {
       path: "/etc/modprobe.d/hapg-softdog.conf",

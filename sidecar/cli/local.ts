@@ -31,8 +31,28 @@ function num(name: string): (v: string) => number {
 
 const progress = (line: string) => console.log(`  ${line}`);
 
-const SYNC_HELP = "synchronous mode: a commit is acknowledged once a standby has it, so no failover loses it";
-const SYNC_STRICT_HELP = "strict synchronous mode (implies --sync): writes block rather than go asynchronous when no standby is available";
+interface SyncFlags {
+  synchronousMode?: string;
+  sync?: boolean;
+  syncStrict?: boolean;
+}
+
+interface UpFlags extends SyncFlags {
+  dir: string;
+  nodes: number;
+  etcd: number;
+  basePort: number;
+  ttl: number;
+  loopWait: number;
+  retryTimeout: number;
+  netns?: boolean;
+}
+
+const SYNC_MODE_HELP =
+  'synchronous mode: "off", "on" (a commit is acknowledged once a standby has it, so no failover loses it) or "strict" ' +
+  "(as on, and writes block rather than go asynchronous when no standby is available)";
+const SYNC_HELP = "short for --synchronous-mode on";
+const SYNC_STRICT_HELP = "short for --synchronous-mode strict";
 
 export function registerLocalCommands(program: Command): void {
   const local = program.command("local").description("run a whole HA cluster on 127.0.0.1: etcd, PostgreSQL nodes with their agents, HAProxy");
@@ -47,13 +67,14 @@ export function registerLocalCommands(program: Command): void {
     .option("--ttl <seconds>", "leader lease TTL", num("--ttl"), DEFAULTS.ttl)
     .option("--loop-wait <seconds>", "seconds between HA loop runs", num("--loop-wait"), DEFAULTS.loopWait)
     .option("--retry-timeout <seconds>", "seconds an etcd or PostgreSQL call may take", num("--retry-timeout"), DEFAULTS.retryTimeout)
+    .option("--synchronous-mode <mode>", `${SYNC_MODE_HELP} (default "${DEFAULTS.synchronousMode}")`)
     .option("--sync", SYNC_HELP)
     .option("--sync-strict", SYNC_STRICT_HELP)
     .option("--netns", "root only: every node and etcd member in a network namespace of its own (own address on a bridge), so `hapg local cut` can partition them")
-    .action(async (opts: { dir: string; nodes: number; etcd: number; basePort: number; ttl: number; loopWait: number; retryTimeout: number; sync?: boolean; syncStrict?: boolean; netns?: boolean }) => {
-      const { sync, syncStrict, ...o } = opts;
+    .action(async (opts: UpFlags) => {
+      const { sync, syncStrict, synchronousMode: modeFlag, ...o } = opts;
       const dir = path.resolve(o.dir);
-      const synchronousMode = syncModeFromFlags({ sync, syncStrict });
+      const synchronousMode = syncModeFromFlags({ sync, syncStrict, synchronousMode: modeFlag });
       console.log(`Starting a local cluster in ${dir}${synchronousMode === "off" ? "" : ` (synchronous mode: ${synchronousMode})`}`);
       // The processes run detached (they outlive this command), so a Ctrl-C while starting stops them here.
       const onInt = () => {
@@ -129,9 +150,10 @@ export function registerLocalCommands(program: Command): void {
     .option("-d, --dir <dir>", "directory for the cluster (default: a new temporary directory)")
     .option("--base-port <port>", "first of the ports the cluster uses", num("--base-port"), DEFAULTS.basePort)
     .option("--keep", "leave the cluster running at the end")
+    .option("--synchronous-mode <mode>", `${SYNC_MODE_HELP} (default "${DEFAULTS.synchronousMode}")`)
     .option("--sync", SYNC_HELP)
     .option("--sync-strict", SYNC_STRICT_HELP)
-    .action(async (o: { dir?: string; basePort: number; keep?: boolean; sync?: boolean; syncStrict?: boolean }) => {
+    .action(async (o: { dir?: string; basePort: number; keep?: boolean } & SyncFlags) => {
       const { runDemo } = await localOnly(() => import("../local/demo"));
       await runDemo({ dir: o.dir ? path.resolve(o.dir) : undefined, basePort: o.basePort, keep: o.keep ?? false, synchronousMode: syncModeFromFlags(o) });
     });

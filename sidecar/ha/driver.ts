@@ -7,6 +7,7 @@
 import type { ClusterSnapshot, Dcs, Member } from "../dcs/types";
 import type { Logger } from "../log";
 import type { PostgresOwner } from "../postgres/owner";
+import type { HaTiming } from "../settings/timing";
 import type { Clock } from "./clock";
 import { decide, fenceDeadline } from "./decide";
 import { ActionExecutor } from "./executor";
@@ -22,8 +23,8 @@ export interface DriverOptions {
   pg: PostgresOwner;
   clock: Clock;
   log: Logger;
-  loopWaitMs: number;
-  ttlSeconds: number;
+  /** The durations it runs on, resolved once from the settings (settings/timing.ts). */
+  timing: Pick<HaTiming, "loopWaitMs" | "renewIntervalMs" | "leaseTtlSeconds">;
   /** Fresh views of the other members (their REST APIs); only asked when there is no leader. */
   fetchPeers: (members: Member[]) => Promise<PeerView[]>;
   /** The watchdog device's owner (sidecar/watchdog/watchdog.ts; `watchdogOff()` for none). */
@@ -49,7 +50,7 @@ export class HaDriver {
 
   constructor(private readonly o: DriverOptions) {
     // Every successful renewal pets an armed watchdog, then moves the fence deadline.
-    this.lease = new LeaseKeeper(o.dcs, o.clock, o.ttlSeconds, Math.min(o.loopWaitMs, (o.ttlSeconds * 1000) / 4), o.log, () => {
+    this.lease = new LeaseKeeper(o.dcs, o.clock, o.timing.leaseTtlSeconds, o.timing.renewIntervalMs, o.log, () => {
       o.watchdog.pet(this.lease);
       this.armFenceTimer();
       // A new lease (the old one expired, e.g. behind a partition) holds none of our keys. Publish
@@ -138,7 +139,7 @@ export class HaDriver {
         this.pending = false;
         this.requestLoop("pending");
       } else {
-        this.loopTimer = this.o.clock.setTimeout(() => this.requestLoop("timer"), this.o.loopWaitMs);
+        this.loopTimer = this.o.clock.setTimeout(() => this.requestLoop("timer"), this.o.timing.loopWaitMs);
       }
     });
   }

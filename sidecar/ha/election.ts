@@ -17,14 +17,14 @@ export function electionVerdict(input: HaInput): Verdict {
   }
   const myLsn = local.pg.lsn;
   if (myLsn === undefined) return { ok: false, reason: "our WAL position is unknown: not racing" };
-  if (self.synchronousMode && !syncEligible(input, self.name)) {
+  if (self.synchronousMode !== "off" && !syncEligible(input, self.name)) {
     const recorded = cluster?.sync?.standbys.join(", ") || "none";
     return { ok: false, reason: `synchronous mode: only the recorded synchronous standby (${recorded}) may be promoted` };
   }
 
   // The recorded synchronous standby has every acknowledged commit by construction: no lag limit.
   const leaderOptime = Math.max(memory.lastLeaderOptime ?? 0, cluster?.leaderOptime ?? 0);
-  if (!self.synchronousMode && leaderOptime - myLsn > self.maximumLagOnFailover) {
+  if (self.synchronousMode === "off" && leaderOptime - myLsn > self.maximumLagOnFailover) {
     return {
       ok: false,
       reason: `we are ${leaderOptime - myLsn} bytes behind the leader's last known position (maximumLagOnFailover ${self.maximumLagOnFailover}): not eligible`,
@@ -36,7 +36,7 @@ export function electionVerdict(input: HaInput): Verdict {
     if (peer.isPrimary) return { ok: false, reason: `${peer.name} still runs as primary: waiting for it to take the key or stop` };
     // Like nofailover: a peer whose required watchdog cannot be armed refuses the key, so it must not block us.
     if (peer.nofailover || peer.watchdogFailed || (peer.failoverPriority ?? 1) <= 0 || peer.lsn === undefined) continue;
-    if (self.synchronousMode && !syncEligible(input, peer.name)) continue;
+    if (self.synchronousMode !== "off" && !syncEligible(input, peer.name)) continue;
     if (peer.lsn > myLsn) return { ok: false, reason: `${peer.name} is further ahead (LSN ${peer.lsn} > ours ${myLsn}): leaving it to promote` };
     if (peer.lsn === myLsn) {
       const theirs = peer.failoverPriority ?? 1;

@@ -5,7 +5,7 @@
  *
  * `renewSentAt` is the local time at which the last *successful* renewal was sent: etcd grants the
  * TTL on receipt, later than that, so the lease cannot expire before renewSentAt + ttl. The leader
- * fences itself at renewSentAt + ttl − margin (see fenceMarginSeconds in config/schema.ts).
+ * fences itself at renewSentAt + ttl − margin (see fenceMarginSeconds in settings/timing.ts).
  */
 import { Dcs, LeaseLostError } from "../dcs/types";
 import type { Logger } from "../log";
@@ -24,7 +24,8 @@ export class LeaseKeeper {
   constructor(
     private readonly dcs: Dcs,
     private readonly clock: Clock,
-    private readonly ttlSeconds: number,
+    /** The lease etcd grants, whole seconds (HaTiming.leaseTtlSeconds). */
+    private readonly leaseTtlSeconds: number,
     private readonly intervalMs: number,
     private readonly log: Logger,
     /** Called after every successful renewal or grant (the driver re-arms its fence timer). */
@@ -35,11 +36,11 @@ export class LeaseKeeper {
   async ensure(): Promise<string> {
     if (this.leaseId) return this.leaseId;
     const sentAt = this.clock.now();
-    const id = await this.dcs.grantLease(Math.ceil(this.ttlSeconds));
+    const id = await this.dcs.grantLease(this.leaseTtlSeconds);
     this.leaseId = id;
     this.renewSentAt = sentAt;
     this.stats.renewed(sentAt, this.clock.now() - sentAt);
-    this.log.info({ leaseId: id, ttl: this.ttlSeconds }, "granted a new etcd lease");
+    this.log.info({ leaseId: id, ttl: this.leaseTtlSeconds }, "granted a new etcd lease");
     this.onRenewed();
     return id;
   }

@@ -35,7 +35,7 @@ export function parseSyncNames(value: string | undefined): string[] {
 export function planSync(input: HaInput): SyncPlan {
   const { self, cluster, local, memory } = input;
   const waits = parseSyncNames(local.pg.synchronousStandbyNames);
-  if (!self.synchronousMode) {
+  if (self.synchronousMode === "off") {
     return waits.length ? { actions: [{ type: "setSyncStandbys", names: [] }], note: "synchronous mode is off: commits no longer wait for a standby" } : { actions: [] };
   }
   const key = cluster?.sync?.leader === self.name ? cluster.sync.standbys : undefined;
@@ -62,7 +62,7 @@ export function planSync(input: HaInput): SyncPlan {
   }
 
   const actions: Action[] = [];
-  if (self.synchronousModeStrict) {
+  if (self.synchronousMode === "strict") {
     if (key === undefined) actions.push({ type: "writeSync", standbys: realWaits });
     if (waits.length === 0) actions.push({ type: "setSyncStandbys", names: [NO_SYNC_STANDBY] });
     return { actions, note: actions.length ? "strict synchronous mode and no standby available: commits wait until one is" : undefined };

@@ -5,7 +5,7 @@
  */
 import type { ClusterSnapshot } from "../dcs/types";
 import type { DataDirInfo, HostPort, PgProcessState, PgStatus } from "../postgres/types";
-import type { WatchdogMode } from "../watchdog/plan";
+import type { SynchronousMode, WatchdogMode } from "../settings/schema";
 
 export interface SelfConfig {
   name: string;
@@ -15,8 +15,7 @@ export interface SelfConfig {
   ttlMs: number;
   /** The leader fences itself at (last renewal sent) + ttl − fenceMargin. */
   fenceMarginMs: number;
-  synchronousMode: boolean;
-  synchronousModeStrict: boolean;
+  synchronousMode: SynchronousMode;
   /** Rejoin a former primary with pg_rewind (false: always a fresh base backup). */
   usePgRewind: boolean;
 }

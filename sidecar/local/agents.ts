@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { AgentConfigInput, validateAgentConfig } from "../config/schema";
-import { Layout, LocalOptions, NodeSlot } from "./layout";
+import { Layout, LocalOptions, localSettings, NodeSlot } from "./layout";
 import { inNetns } from "./netns";
 import { chownRecursive, ensureServiceUser } from "./os-user";
 
@@ -43,21 +43,14 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
       allowedCidrs: ["127.0.0.1/32", ...(l.network ? [l.network.subnet] : [])],
     },
     api: { listen: { host: node.host, port: node.apiPort } },
-    ttl: o.ttl,
-    loopWait: o.loopWait,
-    retryTimeout: o.retryTimeout,
-    synchronousMode: o.synchronousMode !== "off",
-    synchronousModeStrict: o.synchronousMode === "strict",
-    // Never on a developer's machine: several agents share one kernel, and the fault suite freezes
-    // leaders on purpose (SIGSTOP), which with a watchdog would reset the whole machine.
-    watchdog: { mode: "off" },
+    ...localSettings(o),
   };
   validateAgentConfig(input);
   return input;
 }
 
 /** JSON (as node-init writes on AWS): the agent then never loads a YAML parser, which keeps its memory down. */
-export function renderAgentConfig(l: Layout, node: NodeSlot, o: AgentOptions): string {
+export function agentConfigJson(l: Layout, node: NodeSlot, o: AgentOptions): string {
   return `${JSON.stringify(agentConfig(l, node, o), null, 2)}\n`;
 }
 
@@ -94,7 +87,7 @@ export function prepareFiles(l: Layout, o: LocalOptions, owner: Owner | undefine
   fs.writeFileSync(l.replicationPasswordFile, randomPassword() + "\n", { mode: 0o600 });
   for (const n of l.nodes) {
     fs.mkdirSync(n.nodeDir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(n.configFile, renderAgentConfig(l, n, o), { mode: 0o600 });
+    fs.writeFileSync(n.configFile, agentConfigJson(l, n, o), { mode: 0o600 });
   }
   if (owner) {
     chownRecursive(l.secretsDir, owner.uid, owner.gid);

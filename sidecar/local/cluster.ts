@@ -9,7 +9,8 @@ import { agentConfig, prepareFiles, rssKb, serviceOwner, spawnAgent } from "./ag
 import { startEtcdCluster } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
 import { localRoutingConfig, startHaproxy } from "./haproxy";
-import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, DEFAULTS, HOST, LocalOptions, SyncMode } from "./layout";
+import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, DEFAULTS, HOST, LocalOptions } from "./layout";
+import type { SynchronousMode } from "../settings/schema";
 import { createNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
 import { knownProcesses, processesOfDir, readPid, stillRunning, stopEverything, teardownProblem } from "./teardown";
@@ -27,7 +28,7 @@ const EMPTY_CLUSTER: ClusterFile = {
 export { DEFAULTS };
 
 /** How each synchronous mode reads in progress lines and the status output. */
-export function describeSyncMode(m: SyncMode): string {
+export function describeSyncMode(m: SynchronousMode): string {
   switch (m) {
     case "off":
       return "off (asynchronous replication)";
@@ -201,7 +202,7 @@ export interface NodeStatus {
 }
 
 export interface StatusReport {
-  synchronousMode: SyncMode;
+  synchronousMode: SynchronousMode;
   proxy: ClusterFile["proxy"];
   replicaProxy: ClusterFile["replicaProxy"];
   nodes: NodeStatus[];

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { sleep } from "../postgres/process";
 import { formatStatus, newTable, localDown, localStatus, localUp } from "./cluster";
 import { keepNodeLogs, killNode, reinitNode, restartNode, waitForPrimary, waitHealthy } from "./faults";
-import { SyncMode } from "./layout";
+import type { SynchronousMode } from "../settings/schema";
 import { countLost, measureOutage, Writer, WriterProgress } from "./writer";
 
 export interface DemoOptions {
@@ -17,7 +17,7 @@ export interface DemoOptions {
   basePort?: number;
   keep: boolean;
   /** `--sync` / `--sync-strict`. Default "off". */
-  synchronousMode?: SyncMode;
+  synchronousMode?: SynchronousMode;
   out?: (line: string) => void;
 }
 

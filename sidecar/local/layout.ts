@@ -14,6 +14,7 @@
  */
 import * as net from "node:net";
 import * as path from "node:path";
+import { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, type SynchronousMode } from "../settings/schema";
 import { NetnsPlan, planNetns } from "./netns";
 
 export const HOST = "127.0.0.1";
@@ -22,16 +23,21 @@ export const MAX_ETCD = 9;
 export const MAX_NODES = 99;
 
 /**
- * The agents' synchronous mode: "off" (asynchronous replication, the default), "on"
- * (synchronousMode: no acknowledged commit lost by a failover), "strict" (synchronousModeStrict too:
- * writes block rather than go asynchronous when no standby is available).
+ * The synchronous mode from the CLI flags: `--synchronous-mode off|on|strict`, or the shorthands
+ * `--sync` (on) and `--sync-strict` (strict). Throws naming the flags on a bad or contradictory value.
  */
-export type SyncMode = "off" | "on" | "strict";
-export const SYNC_MODES: readonly SyncMode[] = ["off", "on", "strict"];
-
-/** The mode from the CLI flags: --sync-strict implies --sync. */
-export function syncModeFromFlags(f: { sync?: boolean; syncStrict?: boolean }): SyncMode {
-  return f.syncStrict ? "strict" : f.sync ? "on" : "off";
+export function syncModeFromFlags(f: { sync?: boolean; syncStrict?: boolean; synchronousMode?: string }): SynchronousMode {
+  const short: SynchronousMode | undefined = f.syncStrict ? "strict" : f.sync ? "on" : undefined;
+  if (f.synchronousMode === undefined) return short ?? HA_DEFAULTS.synchronousMode;
+  const mode = f.synchronousMode as SynchronousMode;
+  if (!SYNCHRONOUS_MODES.includes(mode)) {
+    throw new Error(`--synchronous-mode: "${f.synchronousMode}" must be one of ${SYNCHRONOUS_MODES.join(", ")}`);
+  }
+  if (short !== undefined && short !== mode) {
+    const flag = f.syncStrict ? "--sync-strict" : "--sync";
+    throw new Error(`--synchronous-mode ${mode} contradicts ${flag} (short for ${short}): give one of them`);
+  }
+  return mode;
 }
 
 export interface LocalOptions {
@@ -39,12 +45,12 @@ export interface LocalOptions {
   nodes: number;
   etcd: number;
   basePort: number;
-  /** Agent timing, seconds (the agent's defaults: ttl 4, loopWait 1, retryTimeout 1.5). */
+  /** Agent timing, seconds (`--ttl`, `--loop-wait`, `--retry-timeout`; defaults: the settings schema's). */
   ttl: number;
   loopWait: number;
   retryTimeout: number;
-  /** Synchronous replication (`--sync`, `--sync-strict`). Default "off". */
-  synchronousMode: SyncMode;
+  /** Synchronous replication (`--synchronous-mode`, or `--sync` / `--sync-strict`). Default: the settings schema's. */
+  synchronousMode: SynchronousMode;
   /** Every node and etcd member in a network namespace of its own (`--netns`, root): partitions become possible. Default false. */
   netns: boolean;
 }
@@ -101,10 +107,25 @@ export function checkOptions(o: LocalOptions): string[] {
   if (!Number.isInteger(o.basePort) || o.basePort < 1024 || o.basePort + 299 > 65535) {
     problems.push(`--base-port: must be an integer from 1024 to ${65535 - 299} (the cluster uses P .. P+299)`);
   }
-  if (!(o.ttl > 0)) problems.push("--ttl: must be a positive number of seconds");
-  if (!(o.loopWait > 0)) problems.push("--loop-wait: must be a positive number of seconds");
-  if (!SYNC_MODES.includes(o.synchronousMode)) problems.push(`synchronousMode: "${String(o.synchronousMode)}" must be one of ${SYNC_MODES.join(", ")} (--sync, --sync-strict)`);
+  // The agents' own rules (settings schema), reported on the flag that sets the value.
+  const settings = haSettingsSchema.safeParse(localSettings(o));
+  for (const issue of settings.success ? [] : settings.error.issues) {
+    const leaf = String(issue.path[issue.path.length - 1] ?? "");
+    const flag = `--${leaf.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    problems.push(`${flag}: ${issue.message}`);
+  }
   return problems;
+}
+
+/** The HA settings every agent of a local cluster runs with. */
+export function localSettings(o: Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode">) {
+  return {
+    timing: { ttl: o.ttl, loopWait: o.loopWait, retryTimeout: o.retryTimeout },
+    synchronousMode: o.synchronousMode,
+    // Never on a developer's machine: several agents share one kernel, and the fault suite freezes
+    // leaders on purpose (SIGSTOP), which with a watchdog would reset the whole machine.
+    watchdog: { mode: "off" as const },
+  };
 }
 
 export function nodeName(i: number): string {
@@ -199,5 +220,14 @@ export async function assertPortsFree(l: Layout): Promise<void> {
   }
 }
 
-/** Defaults of `hapg local up` (the agent timing defaults of sidecar/config/schema.ts). */
-export const DEFAULTS: Omit<LocalOptions, "dir"> = { nodes: 3, etcd: 3, basePort: DEFAULT_BASE_PORT, ttl: 4, loopWait: 1, retryTimeout: 1.5, synchronousMode: "off", netns: false };
+/** Defaults of `hapg local up`: the HA settings' come from their schema (sidecar/settings/schema.ts). */
+export const DEFAULTS: Omit<LocalOptions, "dir"> = {
+  nodes: 3,
+  etcd: 3,
+  basePort: DEFAULT_BASE_PORT,
+  ttl: HA_DEFAULTS.timing.ttl,
+  loopWait: HA_DEFAULTS.timing.loopWait,
+  retryTimeout: HA_DEFAULTS.timing.retryTimeout,
+  synchronousMode: HA_DEFAULTS.synchronousMode,
+  netns: false,
+};

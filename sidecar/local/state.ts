@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { SYNC_MODES, SyncMode } from "./layout";
+import { SYNCHRONOUS_MODES, type SynchronousMode } from "../settings/schema";
 import type { NetnsPlan } from "./netns";
 
 export interface ClusterFile {
@@ -12,8 +12,8 @@ export interface ClusterFile {
   replicaProxy: { host: string; port: number };
   /** postgresql://postgres:<password>@127.0.0.1:<proxy port>/postgres */
   dsn: string;
-  /** "off" | "on" (synchronousMode) | "strict" (synchronousModeStrict as well). */
-  synchronousMode: SyncMode;
+  /** The agents' synchronousMode: "off", "on" or "strict". */
+  synchronousMode: SynchronousMode;
   etcd: { name: string; clientUrl: string; pid: number; netns?: string }[];
   nodes: { name: string; host: string; pgPort: number; apiUrl: string; dataDir: string; agentPid: number; netns?: string }[];
   /** With --netns: the bridge and namespaces `down` removes. */
@@ -40,7 +40,9 @@ export function readClusterFile(dir: string): ClusterFile {
   }
   // A cluster.json from before --sync existed: its agents ran asynchronously.
   c.synchronousMode ??= "off";
-  if (!SYNC_MODES.includes(c.synchronousMode)) throw new Error(`${file}: synchronousMode "${String(c.synchronousMode)}" is not one of ${SYNC_MODES.join(", ")}`);
+  if (!SYNCHRONOUS_MODES.includes(c.synchronousMode)) {
+    throw new Error(`${file}: synchronousMode "${String(c.synchronousMode)}" is not one of ${SYNCHRONOUS_MODES.join(", ")}`);
+  }
   return c;
 }
 

@@ -2,40 +2,11 @@
  * Pure rendering of the files the agent owns: postgresql.conf (entirely ours; user parameters merged
  * over our defaults), pg_hba.conf and the pgpass file. No I/O here: PostgresManager writes the results.
  */
+import { CONTROLLED_PARAMETERS, parameterProblems, type ParamValue } from "../settings/parameters";
+import type { HaTiming } from "../settings/timing";
 import type { HostPort } from "./types";
 
-export type ParamValue = string | number | boolean;
-
-/**
- * Parameters the agent must control: a user value would break replication, failover or our process
- * handling (ports and sockets, standby settings, rewind prerequisites, password hashing, log capture).
- */
-export const CONTROLLED_PARAMETERS: ReadonlySet<string> = new Set([
-  "data_directory",
-  "config_file",
-  "hba_file",
-  "ident_file",
-  "external_pid_file",
-  "listen_addresses",
-  "port",
-  "unix_socket_directories",
-  "hot_standby",
-  "wal_log_hints",
-  "password_encryption",
-  "logging_collector",
-  "primary_conninfo",
-  "primary_slot_name",
-  "promote_trigger_file",
-  "recovery_target",
-  "recovery_target_lsn",
-  "recovery_target_name",
-  "recovery_target_time",
-  "recovery_target_xid",
-  "recovery_target_inclusive",
-  "recovery_target_action",
-  "recovery_target_timeline",
-  "synchronous_standby_names",
-]);
+export { CONTROLLED_PARAMETERS, type ParamValue };
 
 /** Defaults a user may override through postgres.parameters. */
 const DEFAULT_PARAMETERS: Readonly<Record<string, ParamValue>> = {
@@ -45,11 +16,6 @@ const DEFAULT_PARAMETERS: Readonly<Record<string, ParamValue>> = {
   wal_keep_size: "128MB",
   // A replica retries a failed upstream connection after this long (default 5 s): failover is seconds.
   wal_retrieve_retry_interval: "1s",
-  // A silent peer (a partition drops packets; no reset) is noticed in seconds, not PostgreSQL's
-  // default minute: until then a synchronous commit waits for a standby it cannot reach, and a
-  // replica keeps waiting on a dead upstream. The same values as CloudNativePG's defaults.
-  wal_sender_timeout: "5s",
-  wal_receiver_timeout: "5s",
   // English messages keep our log and error parsing stable; UTC keeps logs comparable across nodes.
   lc_messages: "C",
   timezone: "UTC",
@@ -57,21 +23,12 @@ const DEFAULT_PARAMETERS: Readonly<Record<string, ParamValue>> = {
   log_line_prefix: "%m [%p] %q%u@%d ",
 };
 
-/** Throws an error naming `postgres.parameters.<name>` for each parameter we must control or cannot write safely. */
+/**
+ * Throws an error naming `postgres.parameters.<name>` for each parameter we must control or cannot
+ * write safely (the settings schema refuses the same ones earlier, in the config and the component).
+ */
 export function validateParameters(parameters: Readonly<Record<string, ParamValue>>): void {
-  const problems: string[] = [];
-  for (const [name, value] of Object.entries(parameters)) {
-    const field = `postgres.parameters.${name}`;
-    if (CONTROLLED_PARAMETERS.has(name)) {
-      problems.push(`${field}: set by the agent (replication, failover and process handling depend on it): remove it`);
-    } else if (name === "wal_level" && value !== "replica" && value !== "logical") {
-      problems.push(`${field}: must be "replica" or "logical" (streaming replication needs at least replica)`);
-    } else if (typeof value === "number" && !Number.isFinite(value)) {
-      problems.push(`${field}: must be a finite number`);
-    } else if (typeof value === "string" && /[\x00-\x1f]/.test(value)) {
-      problems.push(`${field}: must not contain control characters such as newlines`);
-    }
-  }
+  const problems = parameterProblems(parameters).map(([name, message]) => `postgres.parameters.${name}: ${message}`);
   if (problems.length) throw new Error(`invalid PostgreSQL parameters:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
 }
 
@@ -117,6 +74,8 @@ export interface PostgresqlConfOptions {
   socketDir: string;
   listen: HostPort;
   parameters: Readonly<Record<string, ParamValue>>;
+  /** The HA timing, resolved once from the settings (settings/timing.ts): the parameters derived from it. */
+  timing: HaTiming;
   /** Shown in `ps` (cluster_name) and used as application_name towards the upstream (synchronous_standby_names). */
   memberName: string;
   /** Present for a replica. */
@@ -157,6 +116,9 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
     logging_collector: false,
     log_destination: "stderr",
     cluster_name: o.memberName,
+    // The setting timing.replicationTimeout: a silent peer is noticed in seconds, not PostgreSQL's minute.
+    wal_sender_timeout: `${o.timing.replicationTimeoutMs}ms`,
+    wal_receiver_timeout: `${o.timing.replicationTimeoutMs}ms`,
   };
   if (!o.standby && o.synchronousStandbys?.length) required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys);
   if (o.standby) {

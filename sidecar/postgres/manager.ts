@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { HaTiming } from "../settings/timing";
 import { renderPgpass, renderPostgresqlConf, renderSynchronousStandbyNames, slotName, type ParamValue, type PostgresqlConfOptions } from "./conf";
 import { CopyOptions, runBaseBackup, runRewind, tcpAnswers } from "./copy";
 import { controlDataToInfo, dataDirFiles, formerPrimaryMarker } from "./controldata";
@@ -31,6 +32,8 @@ export interface PostgresManagerOptions {
   /** How other members reach this server (not used for local connections; kept for status/logs). */
   connect: HostPort;
   parameters: Readonly<Record<string, ParamValue>>;
+  /** The HA timing, resolved once from the settings (settings/timing.ts), for the parameters derived from it. */
+  timing: HaTiming;
   superuser: Credentials;
   replication: Credentials;
   allowedCidrs: readonly string[];
@@ -413,6 +416,7 @@ export class PostgresManager implements PostgresControl {
       socketDir: this.socketDir,
       listen: this.o.listen,
       parameters: this.o.parameters,
+      timing: this.o.timing,
       memberName: this.o.memberName,
       synchronousStandbys: this.syncStandbys,
       standby: role.primary

@@ -2,7 +2,7 @@
  * The one owner of the watchdog device (Linux's /dev/watchdog, e.g. softdog). Opening the device
  * starts the kernel's countdown; every write restarts it; writing the magic close character "V"
  * before closing stops it. If the agent freezes while it holds the device open, nothing writes and
- * the kernel resets the machine: that is the point. The arithmetic is in ./plan.ts.
+ * the kernel resets the machine: that is the point. The arithmetic is in settings/timing.ts.
  *
  * Node has no ioctl, so the timeout is read from sysfs and, when it is not the planned one, set with
  * util-linux's `wdctl --settimeout` *before* we open the device (a watchdog has one opener at a time).
@@ -12,11 +12,13 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type AgentConfig, fenceMarginSeconds } from "../config/schema";
+import type { AgentConfig } from "../config/schema";
 import type { Clock } from "../ha/clock";
 import type { LeaseState, WatchdogControl, WatchdogView } from "../ha/types";
 import type { Logger } from "../log";
-import { assessSysfs, devNumbers, mayPet, missingDeviceProblem, SysfsWatchdog, sysfsNameFromBasename, WatchdogMode, WatchdogTiming, watchdogTiming } from "./plan";
+import type { WatchdogMode } from "../settings/schema";
+import type { HaTiming, WatchdogTiming } from "../settings/timing";
+import { assessSysfs, devNumbers, mayPet, missingDeviceProblem, SysfsWatchdog, sysfsNameFromBasename } from "./plan";
 
 export interface WatchdogOptions {
   mode: WatchdogMode;
@@ -209,10 +211,10 @@ function wdctlSetTimeout(device: string, seconds: number): string | undefined {
   return first.startsWith("wdctl") ? first : `wdctl: ${first}`;
 }
 
-/** The agent's watchdog from its config, probed (throws for mode "required" without a device). */
-export function watchdogFromConfig(c: AgentConfig, clock: Clock, log: Logger): Watchdog {
-  const { timing } = watchdogTiming({ ttl: c.ttl, fenceMarginS: fenceMarginSeconds(c), safetyMargin: c.watchdog.safetyMargin });
-  return new Watchdog({ mode: c.watchdog.mode, device: c.watchdog.device, timing, ttlMs: c.ttl * 1000, clock, log }).probe();
+/** The agent's watchdog from its config and resolved timing, probed (throws for mode "required" without a device). */
+export function watchdogFromConfig(c: AgentConfig, timing: HaTiming, clock: Clock, log: Logger): Watchdog {
+  const { mode, device } = c.watchdog;
+  return new Watchdog({ mode, device, timing: timing.watchdog, ttlMs: timing.ttlMs, clock, log }).probe();
 }
 
 /** A watchdog that is off: for callers (tests, simulations) that run without one. */

@@ -13,7 +13,8 @@ import { sleep } from "../../sidecar/postgres/process";
 import { localUp, newTable } from "../../sidecar/local/cluster";
 import { rssKb } from "../../sidecar/local/agents";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
-import { SyncMode, syncModeFromFlags } from "../../sidecar/local/layout";
+import type { SynchronousMode } from "../../sidecar/settings/schema";
+import { syncModeFromFlags } from "../../sidecar/local/layout";
 import { Fault, keepNodeLogs, killNode, reinitNode, restartNode, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
 import { crashPostgres, stopAgent } from "../helpers/faults";
 import { apiStatus, readClusterFile } from "../../sidecar/local/state";
@@ -181,7 +182,7 @@ function summarize(runs: RunResult[], scenarios: Scenario[], rssMb: number[]) {
   };
 }
 
-function printTable(sum: ReturnType<typeof summarize>, synchronousMode: SyncMode, runsPerScenario: number): void {
+function printTable(sum: ReturnType<typeof summarize>, synchronousMode: SynchronousMode, runsPerScenario: number): void {
   console.log(`Failover benchmark: 3 nodes, synchronous mode ${synchronousMode}, ${runsPerScenario} run(s) per scenario`);
   const t = newTable(["scenario", "fault", "runs", "median ms", "min ms", "max ms", "API /primary back (median)", "target", "acked writes lost", "rejoin failed", "verdict"]);
   for (const s of sum.perScenario) {

@@ -8,7 +8,7 @@ import { childCollector, inputsOf, recorded, recordedUnder, valueOf, Recorded } 
 import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
-import { HaPostgresCluster, HaPostgresClusterArgs, COMPONENT_TYPE, ClusterArgsError, USER_DATA_LIMIT_BYTES } from "../../lib";
+import { HA_DEFAULTS, HaPostgresCluster, HaPostgresClusterArgs, COMPONENT_TYPE, ClusterArgsError, USER_DATA_LIMIT_BYTES } from "../../lib";
 import { validateAgentConfig } from "../../sidecar/config/schema";
 
 const T = {
@@ -148,12 +148,9 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.equal(nodes.length, 3);
     for (const n of nodes) {
       const config = validateAgentConfig(nodeInitPlan(n.inputs.userData).agentConfig.config);
-      assert.equal(config.ttl, 4);
-      assert.equal(config.loopWait, 1);
-      assert.equal(config.retryTimeout, 1.5);
+      assert.deepEqual(config.timing, HA_DEFAULTS.timing, "the settings' defaults, as the component resolved them");
       assert.equal(config.maximumLagOnFailover, 1048576);
-      assert.equal(config.synchronousMode, false, "asynchronous by default");
-      assert.equal(config.synchronousModeStrict, false);
+      assert.equal(config.synchronousMode, "off", "asynchronous by default");
       assert.equal(config.watchdog.mode, "automatic", "softdog is used where the kernel has it");
       assert.equal(config.etcd.endpoints.length, 3);
       assert.ok(config.postgres.superuser.passwordFile && config.postgres.replication.passwordFile);
@@ -248,23 +245,23 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.equal(inputsOf(T.sg, "big1-sg-nodes").vpcId, "vpc-existing");
   });
 
-  it("synchronousMode / synchronousModeStrict reach every node's agent config", async () => {
-    await build("sync1", { synchronousMode: true, synchronousModeStrict: true });
+  it("synchronousMode reaches every node's agent config as given", async () => {
+    await build("sync1", { synchronousMode: "strict" });
     for (const host of ["sync1-pg-0", "sync1-pg-1", "sync1-pg-2"]) {
       const ud: string = inputsOf(T.instance, host).userData;
       const config = validateAgentConfig(nodeInitPlan(ud).agentConfig.config);
-      assert.deepEqual([config.synchronousMode, config.synchronousModeStrict], [true, true], host);
+      assert.equal(config.synchronousMode, "strict", host);
       assert.ok(Buffer.byteLength(ud) < USER_DATA_LIMIT_BYTES, `${host}: ${Buffer.byteLength(ud)} bytes`);
     }
-    await build("sync2", { synchronousMode: true });
+    await build("sync2", { synchronousMode: "on" });
     const config = validateAgentConfig(nodeInitPlan(inputsOf(T.instance, "sync2-pg-0").userData).agentConfig.config);
-    assert.deepEqual([config.synchronousMode, config.synchronousModeStrict], [true, false]);
+    assert.equal(config.synchronousMode, "on");
   });
 
-  it("strict synchronous mode without synchronousMode throws, naming the arg, before any resource", () => {
-    assert.throws(() => new HaPostgresCluster("sync3", { synchronousModeStrict: true }), (e: unknown) => {
+  it("a boolean synchronousMode (the former form) throws, naming the arg and the fix, before any resource", () => {
+    assert.throws(() => new HaPostgresCluster("sync3", { synchronousMode: true as unknown as "on" }), (e: unknown) => {
       assert.ok(e instanceof ClusterArgsError);
-      assert.match(e.message, /synchronousModeStrict: needs synchronousMode: true .*set synchronousMode to true as well/);
+      assert.match(e.message, /synchronousMode: must be "off" \(default\), "on" or "strict", not true: use "on"/);
       return true;
     });
     assert.equal(recordedUnder("sync3").length, 0);

@@ -3,6 +3,7 @@
  * uses, with made-up addresses and ids. Used by the snapshot tests and the real-tool checks.
  */
 import { ClusterLayout, hostSpecs, HostSpec } from "../../lib";
+import { HA_DEFAULTS } from "../../sidecar/settings/schema";
 
 const nodes = (n: number, base = 10) => Array.from({ length: n }, (_, i) => ({ name: `pg-${i}`, privateIp: `10.0.1.${base + i}` }));
 const etcds = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `etcd-${i}`, privateIp: `10.0.2.${20 + i}` }));
@@ -25,13 +26,8 @@ function layout(over: Partial<ClusterLayout> & { nodeCount?: number; etcdCount?:
     volumeIds: Object.fromEntries(hosts.map((h, i) => [h.name, `vol-0abc00000000000${i}`])),
     postgres: {
       version: 17,
-      parameters: { shared_buffers: "2GB", max_connections: 200 },
       allowedCidrs: ["10.0.0.0/16"],
-      timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5 },
-      maximumLagOnFailover: 1048576,
-      synchronousMode: false,
-      synchronousModeStrict: false,
-      watchdog: "automatic",
+      settings: { ...HA_DEFAULTS, postgres: { ...HA_DEFAULTS.postgres, parameters: { shared_buffers: "2GB", max_connections: 200 } } },
       routing: "haproxy",
     },
     ...rest,
@@ -50,7 +46,9 @@ export function variants(): Variant[] {
   const colocated = hostSpecs(layout({ etcdPlacement: "colocated" }));
   const five = hostSpecs(layout({ nodeCount: 5, etcdCount: 5 }));
   const direct = hostSpecs(layout({ postgres: { ...layout().postgres, routing: "direct" }, sessionManager: false, architecture: "arm64" }));
-  const noWatchdog = hostSpecs(layout({ postgres: { ...layout().postgres, watchdog: "off" } }));
+  const base = layout().postgres;
+  const offSettings = { ...base.settings, watchdog: { ...base.settings.watchdog, mode: "off" as const } };
+  const noWatchdog = hostSpecs(layout({ postgres: { ...base, settings: offSettings } }));
   return [
     { id: "pg-node-dedicated-etcd", spec: dedicated[0] },
     { id: "etcd-member", spec: dedicated[3] },

@@ -46,12 +46,12 @@ describe("stack config → args", () => {
       etcd: { members: 5, instanceType: "t3.small" },
       allowedCidrs: ["10.0.0.0/16"],
       timing: { ttl: 6, loopWait: 1, retryTimeout: 2 },
-      synchronousMode: true,
+      synchronousMode: "on",
       tags: { team: "orders", environment: "production" },
     });
     const resolved = validateClusterArgs("orders", args);
     assert.equal(resolved.etcd.members, 5);
-    assert.deepEqual([resolved.synchronousMode, resolved.synchronousModeStrict], [true, false], "prod runs in synchronous mode");
+    assert.equal(resolved.settings.synchronousMode, "on", "prod runs in synchronous mode");
     assert.equal(resolved.routing, "haproxy", "unset keys keep the defaults");
   });
 
@@ -73,22 +73,33 @@ describe("stack config → args", () => {
       "ha-postgres:architecture": "arm64", "ha-postgres:etcdVolumeSizeGiB": "30", "ha-postgres:dataVolumeType": "io2",
       "ha-postgres:maximumLagOnFailover": "0", "ha-postgres:ssmParameterPrefix": "/db", "ha-postgres:amiId": "ami-1",
       "ha-postgres:sshKeyName": "ops", "ha-postgres:allowedSecurityGroupIds": '["sg-1"]', "aws:region": "us-east-2",
-      "ha-postgres:synchronousMode": "true", "ha-postgres:synchronousModeStrict": "true", "ha-postgres:watchdog": "required",
+      "ha-postgres:synchronousMode": "strict", "ha-postgres:watchdog": "required", "ha-postgres:postgresUsePgRewind": "false",
       "ha-postgres:egress": "nat",
     });
     assert.deepEqual(argsFromStackConfig(), {
       nodeCount: 5, routing: "direct", listenerPorts: { primary: 6432, replica: 6433 }, publicLoadBalancer: true, sessionManager: false,
-      postgres: { version: 16 }, architecture: "arm64", etcd: { dataVolume: { sizeGiB: 30 } }, dataVolume: { type: "io2" },
+      postgres: { version: 16, usePgRewind: false }, architecture: "arm64", etcd: { dataVolume: { sizeGiB: 30 } }, dataVolume: { type: "io2" },
       maximumLagOnFailover: 0, ssmParameterPrefix: "/db", amiId: "ami-1", sshKeyName: "ops", allowedSecurityGroupIds: ["sg-1"],
-      synchronousMode: true, synchronousModeStrict: true, watchdog: "required", egress: "nat",
+      synchronousMode: "strict", watchdog: "required", egress: "nat",
     });
   });
 
-  it("synchronousModeStrict alone passes through and is rejected by the arg validation, naming the arg", () => {
-    pulumi.runtime.setAllConfig({ "ha-postgres:synchronousModeStrict": "true" });
+  it("synchronousMode true (the former form) passes through and is refused by the arg validation with the fix", () => {
+    pulumi.runtime.setAllConfig({ "ha-postgres:synchronousMode": "true" });
     const args = argsFromStackConfig();
-    assert.deepEqual(args, { synchronousModeStrict: true });
-    assert.throws(() => validateClusterArgs("db", args), /synchronousModeStrict: needs synchronousMode: true/);
+    assert.throws(() => validateClusterArgs("db", args), /synchronousMode: must be "off" \(default\), "on" or "strict", not "true": use "on"/);
+  });
+
+  it("synchronousModeStrict is no longer a key: refused, naming it", () => {
+    pulumi.runtime.setAllConfig({ "ha-postgres:synchronousModeStrict": "true" });
+    assert.throws(() => argsFromStackConfig(), /ha-postgres:synchronousModeStrict: not a setting of the cluster/);
+  });
+
+  it("the watchdog takes its mode, or its settings as a structured value", () => {
+    pulumi.runtime.setAllConfig({ "ha-postgres:watchdog": JSON.stringify({ mode: "required", safetyMargin: 0.4 }) });
+    const args = argsFromStackConfig();
+    assert.deepEqual(args, { watchdog: { mode: "required", safetyMargin: 0.4 } });
+    assert.equal(validateClusterArgs("db", args).settings.watchdog.safetyMargin, 0.4);
   });
 
   it("rejects a misspelt key, naming it", () => {
@@ -99,9 +110,22 @@ describe("stack config → args", () => {
   it("every key the program reads is declared in Pulumi.yaml or documented as structured/decimal", () => {
     const project = parseYaml(readFileSync(resolve(ROOT, "Pulumi.yaml"), "utf8")) as { name: string; config: Record<string, unknown> };
     assert.equal(project.name, "ha-postgres");
-    const structuredOrDecimal = ["subnetIds", "postgresParameters", "allowedCidrs", "allowedSecurityGroupIds", "tags", "ttl", "loopWait", "retryTimeout"];
-    const { STACK_CONFIG_KEYS } = require("../../lib") as typeof import("../../lib");
-    for (const k of Object.keys(STACK_CONFIG_KEYS)) assert.ok(k in project.config || structuredOrDecimal.includes(k), k);
+    const { STACK_CONFIG_KEYS, settingKeys } = require("../../lib") as typeof import("../../lib");
+    // Pulumi.yaml declares no decimals and no structured values: those keys are documented in its comment.
+    const undeclarable = new Set(settingKeys().filter((s) => s.kind === "number" || s.kind === "object").map((s) => s.key));
+    for (const k of ["subnetIds", "allowedCidrs", "allowedSecurityGroupIds", "tags"]) undeclarable.add(k);
+    for (const k of Object.keys(STACK_CONFIG_KEYS)) assert.ok(k in project.config || undeclarable.has(k), `${k} is not declared in Pulumi.yaml`);
+  });
+
+  it("Pulumi.yaml's config block holds only known keys, with the types of the settings schema", () => {
+    const project = parseYaml(readFileSync(resolve(ROOT, "Pulumi.yaml"), "utf8")) as { config: Record<string, { type: string }> };
+    const { STACK_CONFIG_KEYS, settingKeys } = require("../../lib") as typeof import("../../lib");
+    for (const key of Object.keys(project.config)) assert.ok(key in STACK_CONFIG_KEYS, `Pulumi.yaml declares ${key}, which the program does not read`);
+    const pulumiType = { integer: "integer", boolean: "boolean", string: "string", "string-or-object": "string" } as Record<string, string>;
+    for (const s of settingKeys()) {
+      if (!(s.key in project.config)) continue;
+      assert.equal(project.config[s.key].type, pulumiType[s.kind], `Pulumi.yaml: ${s.key} (${s.path.join(".")}) must be declared as ${pulumiType[s.kind]}`);
+    }
   });
 });
 

@@ -4,11 +4,12 @@
  * Nothing is reset: both sides only see silence, as with a cut cable or a security-group change.
  */
 import { cutNode, healNode } from "../../sidecar/local/partition";
+import { HA_DEFAULTS } from "../../sidecar/settings/schema";
 import { sleep } from "../../sidecar/postgres/process";
 import { check, checkNoOtherPrimary, Ctx, failoverTarget, Injected, syncStandbyOf, TTL_S, watchPrimaries } from "./context";
 
-/** PostgreSQL's wal_sender_timeout as the agent sets it (sidecar/postgres/conf.ts), ms. */
-const WAL_SENDER_TIMEOUT_MS = 5000;
+/** PostgreSQL's wal_sender_timeout as the agent sets it (the setting timing.replicationTimeout, default), ms. */
+const WAL_SENDER_TIMEOUT_MS = HA_DEFAULTS.timing.replicationTimeout * 1000;
 
 /**
  * The leader loses every etcd member while clients (HAProxy) still reach it: it must stop taking

@@ -3,6 +3,8 @@
  * in-memory etcd and modelled PostgreSQL servers, all on one fake clock. Deterministic: no real
  * timers, sockets or processes. The invariant checker runs after every timer that fires.
  */
+import { HA_DEFAULTS, type SynchronousMode } from "../../sidecar/settings/schema";
+import { resolveTiming } from "../../sidecar/settings/timing";
 import { MemoryDcs, MemoryEtcd } from "./memory-dcs";
 import type { Member } from "../../sidecar/dcs/types";
 import { HaDriver } from "../../sidecar/ha/driver";
@@ -33,8 +35,7 @@ export interface SimOptions {
   loopWait?: number;
   maximumLagOnFailover?: number;
   nofailover?: string[];
-  synchronousMode?: boolean;
-  synchronousModeStrict?: boolean;
+  synchronousMode?: SynchronousMode;
   /** Every node gets a watchdog on a stand-in device under `dir`; those in `unusable` one whose timeout cannot be set. */
   watchdog?: { mode: "automatic" | "required"; dir: string; unusable?: string[] };
 }
@@ -55,8 +56,13 @@ export class SimCluster {
   }
 
   private makeNode(name: string, i: number): SimNode {
-    const ttl = this.o.ttl ?? 4;
-    const loopWait = this.o.loopWait ?? 1;
+    const ttl = this.o.ttl ?? HA_DEFAULTS.timing.ttl;
+    const loopWait = this.o.loopWait ?? HA_DEFAULTS.timing.loopWait;
+    // The agent's own derivation (settings/timing.ts), as runAgent does it.
+    const timing = resolveTiming({
+      timing: { ...HA_DEFAULTS.timing, ttl, loopWait, retryTimeout: Math.min(HA_DEFAULTS.timing.retryTimeout, (ttl - loopWait) / 2) },
+      watchdog: { mode: this.o.watchdog?.mode ?? "off" },
+    });
     const pgAddr = { host: "10.0.0.1", port: 5432 + i };
     const pg = this.world.add(name, pgAddr);
     const dcs = new MemoryDcs(this.etcd, "/service/sim/", (ms) => new Promise<void>((r) => this.clock.setTimeout(r, ms)));
@@ -79,10 +85,9 @@ export class SimCluster {
         nofailover: this.o.nofailover?.includes(name) ?? false,
         failoverPriority: 1,
         maximumLagOnFailover: this.o.maximumLagOnFailover ?? 1_048_576,
-        ttlMs: ttl * 1000,
-        fenceMarginMs: Math.min(1, ttl / 4) * 1000,
-        synchronousMode: this.o.synchronousMode ?? false,
-        synchronousModeStrict: this.o.synchronousModeStrict ?? false,
+        ttlMs: timing.ttlMs,
+        fenceMarginMs: timing.fenceMarginMs,
+        synchronousMode: this.o.synchronousMode ?? HA_DEFAULTS.synchronousMode,
         usePgRewind: true,
       },
       identity: { pgConnect: pgAddr, apiConnect: { host: "10.0.0.1", port: 8008 + i }, tags: { nofailover: false, noloadbalance: false, failoverPriority: 1 } },
@@ -90,8 +95,7 @@ export class SimCluster {
       pg: new PostgresOwner(pg),
       clock: this.clock,
       log: silentLogger(),
-      loopWaitMs: loopWait * 1000,
-      ttlSeconds: ttl,
+      timing,
       fetchPeers: async (members) => members.map((m) => this.peerView(m)),
       watchdog: node.watchdog?.control ?? watchdogOff(),
     });

@@ -6,7 +6,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { silentLogger } from "./silent-logger";
-import { watchdogTiming, WatchdogMode, WatchdogTiming } from "../../sidecar/watchdog/plan";
+import type { WatchdogMode } from "../../sidecar/settings/schema";
+import { watchdogTiming, type WatchdogTiming } from "../../sidecar/settings/timing";
 import { Watchdog } from "../../sidecar/watchdog/watchdog";
 import type { FakeClock } from "./fake-clock";
 
@@ -24,7 +25,7 @@ export function standInDevice(dir: string, timeoutS: number): { device: string; 
 }
 
 export function simTiming(ttl: number): WatchdogTiming {
-  const { timing } = watchdogTiming({ ttl, fenceMarginS: Math.min(1, ttl / 4) });
+  const { timing } = watchdogTiming({ ttl });
   if (!timing) throw new Error(`no watchdog timing for ttl ${ttl}`);
   return timing;
 }

@@ -14,6 +14,8 @@ import { findPgBinDir } from "../../sidecar/postgres/bin";
 import { PostgresManager, type Logger, type PostgresManagerOptions } from "../../sidecar/postgres/manager";
 import { childPids, isRunning, processState, readPostmasterPid, sleep } from "../../sidecar/postgres/process";
 import type { HostPort } from "../../sidecar/postgres/types";
+import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { resolveTiming } from "../../sidecar/settings/timing";
 
 const SUPERUSER = { username: "postgres", password: "su-pw:with\\odd'chars" };
 const REPLICATION = { username: "replicator", password: "repl pw 'quoted'" };
@@ -110,6 +112,7 @@ describe("PostgresManager (real PostgreSQL)", function () {
       listen: { host: "127.0.0.1", port },
       connect: { host: "127.0.0.1", port },
       parameters: { shared_buffers: "16MB", max_connections: 20, fsync: false },
+      timing: resolveTiming(HA_DEFAULTS),
       superuser: SUPERUSER,
       replication: REPLICATION,
       allowedCidrs: ["127.0.0.1/32"],

@@ -33,15 +33,15 @@ describe("agent config", () => {
   it("fills the documented defaults", () => {
     const c = validateAgentConfig(good);
     assert.equal(c.namespace, "service");
-    assert.equal(c.ttl, 4);
-    assert.equal(c.loopWait, 1);
-    assert.equal(c.retryTimeout, 1.5);
+    assert.deepEqual([c.timing.ttl, c.timing.loopWait, c.timing.retryTimeout], [4, 1, 1.5]);
+    assert.equal(c.synchronousMode, "off");
+    assert.equal(c.postgres.usePgRewind, true);
     assert.equal(c.maximumLagOnFailover, 1048576);
     assert.equal(c.api.listen.port, 8008);
     assert.equal(c.postgres.superuser.username, "postgres");
     assert.equal(c.postgres.replication.username, "replicator");
     assert.deepEqual(c.tags, { nofailover: false, noloadbalance: false, failoverPriority: 1 });
-    assert.deepEqual(c.watchdog, { mode: "automatic", device: "/dev/watchdog" }, "safetyMargin defaults to half the fence margin (sidecar/watchdog/plan.ts)");
+    assert.deepEqual(c.watchdog, { mode: "automatic", device: "/dev/watchdog" }, "safetyMargin defaults to half the fence margin (sidecar/settings/timing.ts)");
   });
 
   it("takes a watchdog safety margin that leaves the live leader time to fence first", () => {
@@ -57,16 +57,19 @@ describe("agent config", () => {
     ["relative data dir", (c) => (c.postgres.dataDir = "data"), /^postgres\.dataDir: must be an absolute path/],
     ["both password sources", (c) => (c.postgres.superuser.passwordEnv = "X"), /^postgres\.superuser: set exactly one of passwordFile or passwordEnv/],
     ["a typo'd field", (c) => (c.tags = { nofailvoer: true }), /^tags: unknown field\(s\) "nofailvoer": remove them or fix the spelling/],
-    ["inconsistent timing", (c) => Object.assign(c, { ttl: 3, loopWait: 2, retryTimeout: 1 }), /^ttl: ttl \(3\) must be at least loopWait \+ 2 × retryTimeout \(4\)/],
-    ["ttl below etcd's minimum", (c) => (c.ttl = 1), /^ttl: etcd's smallest lease is about 2 s/],
+    ["inconsistent timing", (c) => (c.timing = { ttl: 3, loopWait: 2, retryTimeout: 1 }), /^timing\.ttl: 3 s must be at least timing\.loopWait \+ 2 × timing\.retryTimeout \(4 s\)/],
+    ["ttl below etcd's minimum", (c) => (c.timing = { ttl: 1 }), /^timing\.ttl: etcd's smallest useful lease is about 2 s/],
+    ["ttl at top level (the former place)", (c) => (c.ttl = 4), /^ttl: unknown field: moved to timing\.ttl$/],
+    ["a boolean synchronousMode (the former form)", (c) => (c.synchronousMode = true), /^synchronousMode: must be "off" \(default\), "on" or "strict", not true: use "on"$/],
     ["bad CIDR", (c) => (c.postgres.allowedCidrs = ["10.0.0.0/33"]), /^postgres\.allowedCidrs\.0:/],
-    ["synchronous_commit off in synchronous mode", (c) => Object.assign(c, { synchronousMode: true, postgres: { ...c.postgres, parameters: { synchronous_commit: "off" } } }), /^postgres\.parameters\.synchronous_commit: "off" does not wait for the standby/],
-    ["strict without synchronous mode", (c) => (c.synchronousModeStrict = true), /^synchronousModeStrict: needs synchronousMode: true/],
+    ["synchronous_commit off in synchronous mode", (c) => Object.assign(c, { synchronousMode: "on", postgres: { ...c.postgres, parameters: { synchronous_commit: "off" } } }), /^postgres\.parameters\.synchronous_commit: "off" does not wait for the standby/],
+    ["synchronousModeStrict (the former form)", (c) => (c.synchronousModeStrict = true), /^synchronousModeStrict: unknown field: .*set synchronousMode: "strict"$/],
+    ["a parameter the agent sets", (c) => (c.postgres.parameters = { port: 5433 }), /^postgres\.parameters\.port: set by the agent/],
     ["etcd username without password", (c) => (c.etcd.username = "root"), /^etcd: etcd\.username and etcd\.passwordFile go together/],
     ["an unknown watchdog mode", (c) => (c.watchdog = { mode: "on" }), /^watchdog\.mode: must be "off", "automatic" \(default\) or "required"/],
     ["a relative watchdog device", (c) => (c.watchdog = { device: "watchdog" }), /^watchdog\.device: must be the absolute path of the device/],
     ["a watchdog safety margin the fence margin cannot hold", (c) => (c.watchdog = { safetyMargin: 1 }), /^watchdog\.safetyMargin: 1 s must be above 0 and at most 0\.75 s: .*set watchdog\.mode to off$/],
-    ["a watchdog safety margin that leaves no timeout", (c) => (c.watchdog = { mode: "required", safetyMargin: 3 }), /^ttl: ttl \(4 s\) − watchdog\.safetyMargin \(3 s\) .* under 1 s/],
+    ["a watchdog safety margin that leaves no timeout", (c) => (c.watchdog = { mode: "required", safetyMargin: 3 }), /^timing\.ttl: 4 s − watchdog\.safetyMargin \(3 s\) .* under 1 s/],
     ["a watchdog safety margin of 0", (c) => (c.watchdog = { safetyMargin: 0 }), /^watchdog\.safetyMargin: must be a number of seconds above 0/],
   ];
   for (const [name, mutate, expected] of bad) {

@@ -29,11 +29,13 @@ describe("validateClusterArgs", () => {
     assert.deepEqual(r.dataVolume, { sizeGiB: 50, type: "gp3", iops: undefined, throughputMiBps: undefined });
     assert.equal(r.routing, "haproxy");
     assert.deepEqual(r.listenerPorts, { primary: 5432, replica: 5433 });
-    assert.deepEqual(r.timing, { ttl: 4, loopWait: 1, retryTimeout: 1.5 });
-    assert.equal(r.maximumLagOnFailover, 1048576);
-    assert.equal(r.synchronousMode, false);
-    assert.equal(r.synchronousModeStrict, false);
-    assert.equal(r.watchdog, "automatic");
+    assert.deepEqual(r.settings, {
+      timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5, replicationTimeout: 5 },
+      maximumLagOnFailover: 1048576,
+      synchronousMode: "off",
+      watchdog: { mode: "automatic", device: "/dev/watchdog" },
+      postgres: { parameters: {}, usePgRewind: true },
+    });
     assert.equal(r.clusterName, "orders");
     assert.equal(r.ssmParameterPrefix, "/ha-postgres");
     assert.deepEqual(r.allowedCidrs, []);
@@ -64,14 +66,19 @@ describe("validateClusterArgs", () => {
     ["duplicate subnet", { subnetIds: ["subnet-1", "subnet-1"] }, /^subnetIds: "subnet-1" is listed twice/],
     ["bad CIDR", { allowedCidrs: ["10.0.0.0/33"] }, /^allowedCidrs\[0\]: "10\.0\.0\.0\/33" is not a CIDR block: write it as a\.b\.c\.d\/n/],
     ["CIDR with host bits", { allowedCidrs: ["10.0.0.0/16", "10.1.2.3/16"] }, /^allowedCidrs\[1\]: "10\.1\.2\.3\/16" is not a CIDR block/],
-    ["inconsistent timings", { timing: { ttl: 3, loopWait: 1, retryTimeout: 1.5 } }, /^timing\.ttl: 3 s must be at least loopWait \+ 2 × retryTimeout \(4 s\): raise timing\.ttl/],
-    ["ttl too short", { timing: { ttl: 1 } }, /^timing\.ttl: 1 s is shorter than etcd's smallest useful lease: use ttl ≥ 2/],
-    ["zero loopWait", { timing: { loopWait: 0 } }, /^timing\.loopWait: must be > 0 seconds/],
+    ["inconsistent timings", { timing: { ttl: 3, loopWait: 1, retryTimeout: 1.5 } }, /^timing\.ttl: 3 s must be at least timing\.loopWait \+ 2 × timing\.retryTimeout \(4 s\).*: raise timing\.ttl/],
+    ["a ttl that leaves less than one loopWait before fencing", { timing: { ttl: 3, loopWait: 2.5, retryTimeout: 0.25 } }, /^timing\.ttl: 3 s leaves the leader less than one loopWait \(2\.5 s\) .*raise timing\.ttl to at least 3\.333 s/],
+    ["ttl too short", { timing: { ttl: 1 } }, /^timing\.ttl: etcd's smallest useful lease is about 2 s: use at least 2/],
+    ["zero loopWait", { timing: { loopWait: 0 } }, /^timing\.loopWait: must be above 0 seconds/],
+    ["a timing in minutes", { timing: { ttl: "30s" } }, /^timing\.ttl: must be a number of seconds, e\.g\. 4/],
+    ["a watchdog safety margin a short ttl cannot hold", { timing: { ttl: 2, loopWait: 1, retryTimeout: 0.5 }, watchdog: { safetyMargin: 0.3 } }, /^watchdog\.safetyMargin: 0\.3 s must be above 0 and at most 0\.25 s: with timing\.ttl 2 /],
+    ["synchronous_commit that does not wait in synchronous mode", { synchronousMode: "on", postgres: { parameters: { synchronous_commit: "local" } } }, /^postgres\.parameters\.synchronous_commit: "local" does not wait for the standby/],
     ["negative max lag", { maximumLagOnFailover: -1 }, /^maximumLagOnFailover: must be ≥ 0 bytes/],
-    ["strict synchronous mode without synchronousMode", { synchronousModeStrict: true }, /^synchronousModeStrict: needs synchronousMode: true .*: set synchronousMode to true as well, or remove synchronousModeStrict$/],
-    ["strict with synchronousMode off", { synchronousMode: false, synchronousModeStrict: true }, /^synchronousModeStrict: needs synchronousMode: true/],
-    ["non-boolean synchronousMode", { synchronousMode: "on" }, /^synchronousMode: must be true or false/],
-    ["an unknown watchdog mode", { watchdog: "on" }, /^watchdog: must be "automatic" \(default\), "required" or "off"$/],
+    ["synchronousModeStrict (the former form)", { synchronousModeStrict: true }, /^synchronousModeStrict: not an argument of HaPostgresCluster: .*set synchronousMode: "strict"$/],
+    ["a boolean synchronousMode (the former form)", { synchronousMode: true }, /^synchronousMode: must be "off" \(default\), "on" or "strict", not true: use "on"$/],
+    ["synchronousMode false", { synchronousMode: false }, /^synchronousMode: must be .*, not false: use "off"$/],
+    ["an unknown synchronousMode", { synchronousMode: "quorum" }, /^synchronousMode: must be "off" \(default\), "on" or "strict", not "quorum"$/],
+    ["an unknown watchdog mode", { watchdog: "on" }, /^watchdog\.mode: must be "off", "automatic" \(default\) or "required"$/],
     ["same listener ports", { listenerPorts: { primary: 6000, replica: 6000 } }, /^listenerPorts\.replica: 6000 is also the primary port: give the replica listener its own port, e\.g\. 6001/],
     ["port out of range", { listenerPorts: { primary: 70000 } }, /^listenerPorts\.primary: must be a TCP port, 1–65535/],
     ["bad routing", { routing: "dns" }, /^routing: must be "haproxy" \(default\) or "direct"/],
@@ -81,7 +88,9 @@ describe("validateClusterArgs", () => {
     ["x86 etcd type on arm", { architecture: "arm64", etcd: { instanceType: "t3.small" } }, /^etcd\.instanceType: "t3\.small" is x86_64 but architecture is "arm64"/],
     ["bad instance type", { instanceType: "large" }, /^instanceType: must be an EC2 instance type such as m7i\.large/],
     ["postgres version", { postgres: { version: 9 } }, /^postgres\.version: 9 is not supported: use a major version from 13 to 18/],
-    ["managed parameter", { postgres: { parameters: { port: 6543 } } }, /^postgres\.parameters\.port: is managed by the cluster: remove it/],
+    ["a parameter the agent sets", { postgres: { parameters: { port: 6543 } } }, /^postgres\.parameters\.port: set by the agent .*: remove it/],
+    ["a parameter the component sets", { postgres: { parameters: { ssl: "off" } } }, /^postgres\.parameters\.ssl: is managed by the cluster \(TLS between nodes\): remove it/],
+    ["a parameter a setting derives", { postgres: { parameters: { synchronous_standby_names: "*" } } }, /^postgres\.parameters\.synchronous_standby_names: derived from the setting synchronousMode/],
     ["bad parameter name", { postgres: { parameters: { "Shared Buffers": "1GB" } } }, /^postgres\.parameters\.Shared Buffers: not a PostgreSQL parameter name/],
     ["io2 without iops", { dataVolume: { type: "io2" } }, /^dataVolume\.iops: required for io2 volumes: set the provisioned IOPS/],
     ["gp3 iops out of range", { dataVolume: { iops: 100 } }, /^dataVolume\.iops: gp3 takes 3000–16000 IOPS/],
@@ -102,16 +111,14 @@ describe("validateClusterArgs", () => {
     assert.ok(problems({}, "Orders DB").some((p) => /^clusterName: the default \(the resource name "Orders DB"\)/.test(p)));
   });
 
-  it("passes the synchronous mode switches through", () => {
-    const on = validateClusterArgs("db", { synchronousMode: true });
-    assert.deepEqual([on.synchronousMode, on.synchronousModeStrict], [true, false]);
-    const strict = validateClusterArgs("db", { synchronousMode: true, synchronousModeStrict: true });
-    assert.deepEqual([strict.synchronousMode, strict.synchronousModeStrict], [true, true]);
+  it("passes the synchronous mode through", () => {
+    for (const mode of ["off", "on", "strict"] as const) assert.equal(validateClusterArgs("db", { synchronousMode: mode }).settings.synchronousMode, mode);
   });
 
-  it("passes the watchdog mode through", () => {
-    assert.equal(validateClusterArgs("db", { watchdog: "required" }).watchdog, "required");
-    assert.equal(validateClusterArgs("db", { watchdog: "off" }).watchdog, "off");
+  it("takes the watchdog's mode alone, or its settings", () => {
+    assert.equal(validateClusterArgs("db", { watchdog: "required" }).settings.watchdog.mode, "required");
+    assert.equal(validateClusterArgs("db", { watchdog: "off" }).settings.watchdog.mode, "off");
+    assert.deepEqual(validateClusterArgs("db", { watchdog: { safetyMargin: 0.6 } }).settings.watchdog, { mode: "automatic", device: "/dev/watchdog", safetyMargin: 0.6 });
   });
 
   it("reports every problem at once", () => {

@@ -53,7 +53,7 @@ function input(me: string, local: Local, c: ClusterSnapshot | undefined, over: P
   const running = local === "primary" || local === "replica";
   return {
     now: NOW,
-    self: { name: me, nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1_048_576, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: false, usePgRewind: true, synchronousModeStrict: false },
+    self: { name: me, nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1_048_576, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: "off", usePgRewind: true },
     cluster: c,
     local: {
       dataDir,
@@ -105,7 +105,7 @@ describe("decide (pure HA decision)", () => {
     ["S3 former primary: rewind then follow", input("a", "crashed-primary", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } })), ["rewind", "startReplica"], /former primary/],
     ["S3b rewind failed before: base backup", input("a", "crashed-primary", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } }), { memory: { leaseRenewSentAt: NOW, rewindFailed: true } }), ["baseBackup", "startReplica"], /pg_rewind failed/],
     ["S3c replica start failed 3 times: base backup", input("b", "stopped", cluster(), { memory: { leaseRenewSentAt: NOW, replicaStartFailures: 3 } }), ["baseBackup", "startReplica"], /failed to start as a replica 3 times/],
-    ["S3d usePgRewind off: base backup", input("a", "crashed-primary", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } }), { self: { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1_048_576, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: false, synchronousModeStrict: false, usePgRewind: false } }), ["baseBackup", "startReplica"], /usePgRewind is off/],
+    ["S3d usePgRewind off: base backup", input("a", "crashed-primary", cluster({ leader: { name: "b", leaseId: "lease-b", modRevision: 9 } }), { self: { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1_048_576, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: "off" as const, usePgRewind: false } }), ["baseBackup", "startReplica"], /usePgRewind is off/],
     ["S4 no leader: start read-only for the election", input("b", "stopped", cluster({ leader: undefined })), ["startReplica"], /no leader/],
     ["S5 foreign data directory: refuse", input("b", "stopped", cluster({ initialize: "8000" })), [], /another cluster/],
     // Replica

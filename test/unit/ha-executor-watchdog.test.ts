@@ -13,7 +13,7 @@ import { ActionExecutor } from "../../sidecar/ha/executor";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
 import { silentLogger } from "../helpers/silent-logger";
 import { PostgresOwner } from "../../sidecar/postgres/owner";
-import { WatchdogMode } from "../../sidecar/watchdog/plan";
+import type { WatchdogMode } from "../../sidecar/settings/schema";
 import { Watchdog } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "../helpers/fake-clock";
 import { FakePgWorld } from "../helpers/fake-postgres";
@@ -33,7 +33,7 @@ describe("executor: arming the watchdog", () => {
     const stand = standInDevice(dir, 3);
     beforeProbe?.(stand);
     const watchdog = new Watchdog({ mode, device: stand.device, timing: simTiming(4), ttlMs: 4000, clock, log: silentLogger(), sysfsRoot: stand.sysfsRoot }).probe();
-    const self = { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 0, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: false, synchronousModeStrict: false, usePgRewind: true };
+    const self = { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 0, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: "off" as const, usePgRewind: true };
     const pg = new PostgresOwner(new FakePgWorld().add("a", { host: "10.0.0.1", port: 5432 }));
     const log = silentLogger();
     const executor = new ActionExecutor({ self, dcs, pg, clock, log, lease, memory: {}, isLeaseValid: () => true, watchdog });

@@ -9,7 +9,7 @@ import { NO_SYNC_STANDBY } from "../../sidecar/ha/sync";
 import { SimCluster } from "../helpers/sim-cluster";
 
 async function syncCluster(nodes: number, strict = false): Promise<SimCluster> {
-  const sim = new SimCluster({ nodes, synchronousMode: true, synchronousModeStrict: strict });
+  const sim = new SimCluster({ nodes, synchronousMode: strict ? "strict" : "on" });
   await sim.start();
   await sim.until(() => {
     const p = sim.primaries()[0];

@@ -32,7 +32,7 @@ function input(c: Case): HaInput {
   };
   return {
     now: 0,
-    self: { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1 << 20, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: true, usePgRewind: true, synchronousModeStrict: c.strict ?? false },
+    self: { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1 << 20, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: c.strict ? "strict" : "on", usePgRewind: true },
     cluster,
     local: {
       dataDir: { initialized: true, standbySignal: false },
@@ -104,7 +104,7 @@ describe("planSync (synchronous mode, leader side)", () => {
 
   it("synchronous mode off: stops waiting if PostgreSQL still does", () => {
     const i = input({ waits: ["b"] });
-    i.self.synchronousMode = false;
+    i.self.synchronousMode = "off";
     assert.deepEqual(planSync(i).actions, [{ type: "setSyncStandbys", names: [] }]);
   });
 });

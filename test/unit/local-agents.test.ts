@@ -1,62 +1,58 @@
-/** The local cluster's agent configs: `--sync` / `--sync-strict` reach every agent. Pure, no processes. */
+/** The local cluster's agent configs: `--synchronous-mode` (or `--sync` / `--sync-strict`) reaches every agent. Pure, no processes. */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { validateAgentConfig } from "../../sidecar/config/schema";
-import { agentConfig, renderAgentConfig } from "../../sidecar/local/agents";
+import { agentConfig, agentConfigJson } from "../../sidecar/local/agents";
 import { describeSyncMode, DEFAULTS, formatStatus, StatusReport } from "../../sidecar/local/cluster";
-import { checkOptions, computeLayout, LocalOptions, SyncMode, syncModeFromFlags } from "../../sidecar/local/layout";
+import { checkOptions, computeLayout, LocalOptions, syncModeFromFlags } from "../../sidecar/local/layout";
+import { HA_DEFAULTS, type SynchronousMode } from "../../sidecar/settings/schema";
 import { readClusterFile, writeClusterFile } from "../../sidecar/local/state";
 
-const opts = (synchronousMode: SyncMode): LocalOptions => ({ ...DEFAULTS, dir: "/tmp/hapg-sync-x", synchronousMode });
+const opts = (synchronousMode: SynchronousMode): LocalOptions => ({ ...DEFAULTS, dir: "/tmp/hapg-sync-x", synchronousMode });
 const layout = computeLayout(opts("off"));
 
 describe("local cluster agent config: synchronous mode", () => {
-  it("is off by default: both switches false", () => {
-    assert.equal(DEFAULTS.synchronousMode, "off");
-    for (const n of layout.nodes) {
-      const c = validateAgentConfig(agentConfig(layout, n, opts("off")));
-      assert.deepEqual([c.synchronousMode, c.synchronousModeStrict], [false, false], n.name);
-    }
+  it("is the settings schema's default (off), and the timing defaults are the schema's too", () => {
+    assert.equal(DEFAULTS.synchronousMode, HA_DEFAULTS.synchronousMode);
+    assert.deepEqual([DEFAULTS.ttl, DEFAULTS.loopWait, DEFAULTS.retryTimeout], [HA_DEFAULTS.timing.ttl, HA_DEFAULTS.timing.loopWait, HA_DEFAULTS.timing.retryTimeout]);
+    for (const n of layout.nodes) assert.equal(validateAgentConfig(agentConfig(layout, n, opts("off"))).synchronousMode, "off", n.name);
   });
 
   it("never uses a watchdog: the agents share one kernel and the fault suite freezes leaders on purpose", () => {
     for (const n of layout.nodes) assert.equal(validateAgentConfig(agentConfig(layout, n, opts("on"))).watchdog.mode, "off", n.name);
   });
 
-  it("--sync: synchronousMode on every node, not strict", () => {
-    for (const n of layout.nodes) {
-      const c = validateAgentConfig(agentConfig(layout, n, opts("on")));
-      assert.deepEqual([c.synchronousMode, c.synchronousModeStrict], [true, false], n.name);
-    }
-  });
+  for (const mode of ["on", "strict"] as const) {
+    it(`synchronous mode ${mode} reaches every node, in the JSON file the agent reads`, () => {
+      for (const n of layout.nodes) assert.equal(validateAgentConfig(agentConfig(layout, n, opts(mode))).synchronousMode, mode, n.name);
+      const parsed = JSON.parse(agentConfigJson(layout, layout.nodes[0], opts(mode))) as Record<string, unknown>;
+      assert.equal(parsed.synchronousMode, mode);
+      assert.ok(!("synchronousModeStrict" in parsed));
+    });
+  }
 
-  it("--sync-strict: both switches on every node", () => {
-    for (const n of layout.nodes) {
-      const c = validateAgentConfig(agentConfig(layout, n, opts("strict")));
-      assert.deepEqual([c.synchronousMode, c.synchronousModeStrict], [true, true], n.name);
-    }
-  });
-
-  it("writes the switches into the JSON file the agent reads", () => {
-    const parsed = JSON.parse(renderAgentConfig(layout, layout.nodes[0], opts("strict"))) as Record<string, unknown>;
-    assert.equal(parsed.synchronousMode, true);
-    assert.equal(parsed.synchronousModeStrict, true);
-    const off = JSON.parse(renderAgentConfig(layout, layout.nodes[0], opts("off"))) as Record<string, unknown>;
-    assert.deepEqual([off.synchronousMode, off.synchronousModeStrict], [false, false]);
-  });
-
-  it("maps the CLI flags to a mode: --sync-strict implies --sync", () => {
+  it("maps the CLI flags to a mode: --synchronous-mode, or the shorthands --sync and --sync-strict", () => {
     assert.equal(syncModeFromFlags({}), "off");
     assert.equal(syncModeFromFlags({ sync: true }), "on");
     assert.equal(syncModeFromFlags({ syncStrict: true }), "strict");
     assert.equal(syncModeFromFlags({ sync: true, syncStrict: true }), "strict");
+    for (const m of ["off", "on", "strict"]) assert.equal(syncModeFromFlags({ synchronousMode: m }), m);
+    assert.equal(syncModeFromFlags({ synchronousMode: "on", sync: true }), "on");
+    assert.throws(() => syncModeFromFlags({ synchronousMode: "true" }), /^Error: --synchronous-mode: "true" must be one of off, on, strict$/);
+    assert.throws(() => syncModeFromFlags({ synchronousMode: "off", sync: true }), /--synchronous-mode off contradicts --sync/);
+  });
+
+  it("refuses timing the agents would refuse, naming the flag", () => {
+    const problems = checkOptions({ ...opts("off"), ttl: 3, loopWait: 2.5, retryTimeout: 0.25 });
+    assert.ok(problems.some((p) => /^--ttl: 3 s leaves the leader less than one loopWait/.test(p)), problems.join("; "));
+    assert.ok(checkOptions({ ...opts("off"), loopWait: 0 }).some((p) => /^--loop-wait: must be above 0 seconds/.test(p)));
   });
 
   it("rejects an unknown mode from a programmatic caller, naming it", () => {
-    const problems = checkOptions({ ...opts("off"), synchronousMode: "yes" as SyncMode });
-    assert.ok(problems.some((p) => /^synchronousMode: "yes" must be one of off, on, strict/.test(p)), problems.join("; "));
+    const problems = checkOptions({ ...opts("off"), synchronousMode: "yes" as SynchronousMode });
+    assert.ok(problems.some((p) => /^--synchronous-mode: must be "off" \(default\), "on" or "strict", not "yes"/.test(p)), problems.join("; "));
   });
 });
 

@@ -17,12 +17,15 @@ import { parseCopyProgress } from "../../sidecar/postgres/process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { resolveTiming } from "../../sidecar/settings/timing";
 
 const base: PostgresqlConfOptions = {
   dataDir: "/var/lib/postgresql/15/main",
   socketDir: "/var/lib/postgresql/15/main.sock",
   listen: { host: "10.0.1.5", port: 5432 },
   parameters: {},
+  timing: resolveTiming(HA_DEFAULTS),
   memberName: "pg-1",
 };
 
@@ -53,11 +56,13 @@ describe("postgresql.conf rendering", () => {
     assert.ok(!s.has("primary_conninfo") && !s.has("recovery_target_timeline"), "a primary has no standby settings");
   });
 
-  it("notices a silent peer in seconds: a sync commit waits for an unreachable standby at most wal_sender_timeout", () => {
+  it("notices a silent peer in seconds: a sync commit waits for an unreachable standby at most timing.replicationTimeout", () => {
     const s = settings(renderPostgresqlConf(base));
-    assert.equal(s.get("wal_sender_timeout"), "'5s'");
-    assert.equal(s.get("wal_receiver_timeout"), "'5s'");
-    assert.equal(settings(renderPostgresqlConf({ ...base, parameters: { wal_sender_timeout: "30s" } })).get("wal_sender_timeout"), "'30s'", "a user may choose another");
+    assert.equal(s.get("wal_sender_timeout"), "'5000ms'", "default 5 s");
+    assert.equal(s.get("wal_receiver_timeout"), "'5000ms'");
+    const timing = resolveTiming({ ...HA_DEFAULTS, timing: { ...HA_DEFAULTS.timing, replicationTimeout: 2.5 } });
+    assert.equal(settings(renderPostgresqlConf({ ...base, timing })).get("wal_sender_timeout"), "'2500ms'", "set by the setting");
+    assert.throws(() => renderPostgresqlConf({ ...base, parameters: { wal_sender_timeout: "30s" } }), /postgres\.parameters\.wal_sender_timeout: derived from the setting timing\.replicationTimeout/);
   });
 
   it("merges user parameters over our defaults, quoting strings", () => {

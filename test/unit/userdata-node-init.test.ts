@@ -7,7 +7,7 @@ import * as assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hostSpecs, renderNodeInitPlan } from "../../lib";
+import { HA_DEFAULTS, hostSpecs, renderNodeInitPlan } from "../../lib";
 import { nodeInit, NodeInitDeps, parseNodeInitPlan, parsePasswd, runNodeInit } from "../../sidecar/boot/node-init";
 import { validateAgentConfig } from "../../sidecar/config/schema";
 
@@ -134,7 +134,7 @@ describe("node-init", () => {
       etcdMembers: [{ name: "pg-0", privateIp: "10.0.0.1" }, { name: "pg-1", privateIp: "10.0.0.2" }, { name: "pg-2", privateIp: "10.0.0.3" }],
       etcdPlacement: "colocated",
       volumeIds: { "pg-0": "vol-1", "pg-1": "vol-2", "pg-2": "vol-3" },
-      postgres: { version: 17, parameters: {}, allowedCidrs: ["10.0.0.0/16"], timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5 }, maximumLagOnFailover: 1048576, synchronousMode: false, synchronousModeStrict: false, watchdog: "automatic", routing: "haproxy" },
+      postgres: { version: 17, allowedCidrs: ["10.0.0.0/16"], settings: HA_DEFAULTS, routing: "haproxy" },
     });
     for (const s of specs) {
       const plan = parseNodeInitPlan(renderNodeInitPlan(s));

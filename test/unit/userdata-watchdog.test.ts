@@ -4,11 +4,11 @@
  * with watchdog "off". The real-tool checks of the same files are in test/component/userdata-tools.
  */
 import assert from "node:assert/strict";
-import { hostSpecs, renderFiles, renderNodeInitPlan, WatchdogMode } from "../../lib";
-import { fenceMarginSeconds, validateAgentConfig } from "../../sidecar/config/schema";
-import { watchdogTiming } from "../../sidecar/watchdog/plan";
+import { HA_DEFAULTS, hostSpecs, renderFiles, renderNodeInitPlan, WatchdogMode } from "../../lib";
+import { validateAgentConfig } from "../../sidecar/config/schema";
+import { watchdogTiming } from "../../sidecar/settings/timing";
 
-function pgNode(watchdog: WatchdogMode, ttl = 4) {
+function pgNode(watchdog: WatchdogMode, ttl = 4, safetyMargin?: number) {
   const nodes = [0, 1, 2].map((i) => ({ name: `pg-${i}`, privateIp: `10.0.0.${i + 1}` }));
   return hostSpecs({
     clusterName: "orders",
@@ -20,7 +20,16 @@ function pgNode(watchdog: WatchdogMode, ttl = 4) {
     etcdMembers: nodes,
     etcdPlacement: "colocated",
     volumeIds: { "pg-0": "vol-1", "pg-1": "vol-2", "pg-2": "vol-3" },
-    postgres: { version: 17, parameters: {}, allowedCidrs: ["10.0.0.0/16"], timing: { ttl, loopWait: 1, retryTimeout: Math.min(1.5, (ttl - 1) / 2) }, maximumLagOnFailover: 1048576, synchronousMode: false, synchronousModeStrict: false, watchdog, routing: "haproxy" },
+    postgres: {
+      version: 17,
+      allowedCidrs: ["10.0.0.0/16"],
+      settings: {
+        ...HA_DEFAULTS,
+        timing: { ...HA_DEFAULTS.timing, ttl, loopWait: 1, retryTimeout: Math.min(1.5, (ttl - 1) / 2) },
+        watchdog: { ...HA_DEFAULTS.watchdog, mode: watchdog, ...(safetyMargin === undefined ? {} : { safetyMargin }) },
+      },
+      routing: "haproxy",
+    },
   })[0];
 }
 
@@ -35,10 +44,17 @@ describe("user-data: softdog for the agent's watchdog", () => {
       const margin = /^options softdog soft_margin=(\d+) nowayout=0$/m.exec(options);
       assert.ok(margin, options);
       const c = agentConfig(spec);
-      const planned = watchdogTiming({ ttl: c.ttl, fenceMarginS: fenceMarginSeconds(c), safetyMargin: c.watchdog.safetyMargin }).timing!.timeoutS;
+      const planned = watchdogTiming({ ttl: c.timing.ttl, safetyMargin: c.watchdog.safetyMargin }).timing!.timeoutS;
       assert.equal(Number(margin[1]), planned);
     });
   }
+
+  it("a watchdog.safetyMargin reaches both softdog's timeout and the agent", () => {
+    const spec = pgNode("automatic", 6, 0.7);
+    const c = agentConfig(spec);
+    assert.equal(c.watchdog.safetyMargin, 0.7);
+    assert.match(file(spec, "/etc/modprobe.d/hapg-softdog.conf")!.content, /soft_margin=5 nowayout=0/, "floor(6 − 0.7 − 0.25) = 5");
+  });
 
   it("gives the device to the user the agent's unit runs as, and loads softdog before every agent start", () => {
     const spec = pgNode("required");

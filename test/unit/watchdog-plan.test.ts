@@ -1,9 +1,9 @@
 /** The watchdog's arithmetic and probing rules (pure): timeout, pet window, device lookup, sysfs verdicts. */
 import assert from "node:assert/strict";
-import { fenceMarginSeconds } from "../../sidecar/config/schema";
-import { assessSysfs, devNumbers, mayPet, missingDeviceProblem, sysfsNameFromBasename, watchdogTiming } from "../../sidecar/watchdog/plan";
+import { fenceMarginSeconds, watchdogTiming } from "../../sidecar/settings/timing";
+import { assessSysfs, devNumbers, mayPet, missingDeviceProblem, sysfsNameFromBasename } from "../../sidecar/watchdog/plan";
 
-const timingFor = (ttl: number, safetyMargin?: number) => watchdogTiming({ ttl, fenceMarginS: fenceMarginSeconds({ ttl, loopWait: 1 }), safetyMargin });
+const timingFor = (ttl: number, safetyMargin?: number) => watchdogTiming({ ttl, safetyMargin });
 
 describe("watchdog timing", () => {
   it("defaults (ttl 4): timeout 3 s, reset 0.5 s before the lease can expire, pets within 0.5 s of the renewal", () => {
@@ -12,7 +12,7 @@ describe("watchdog timing", () => {
 
   it("the timeout always leaves a live leader time to fence first and a stuck one's reset before expiry", () => {
     for (const ttl of [2, 2.5, 3, 4, 4.55, 6, 10, 30]) {
-      const fence = fenceMarginSeconds({ ttl, loopWait: 1 });
+      const fence = fenceMarginSeconds(ttl);
       const t = timingFor(ttl).timing!;
       assert.ok(Number.isInteger(t.timeoutS) && t.timeoutS >= 1, `ttl ${ttl}: whole seconds, at least 1`);
       // A pet at the latest allowed moment after a renewal sent at 0 resets at ttl − safetyMargin.
@@ -33,9 +33,9 @@ describe("watchdog timing", () => {
 
   it("refuses a combination that leaves a timeout under 1 s, naming ttl and safetyMargin", () => {
     const { problems } = timingFor(4, 3);
-    const p = problems.find((x) => x.field === "ttl");
+    const p = problems.find((x) => x.field === "timing.ttl");
     assert.ok(p, JSON.stringify(problems));
-    assert.match(p.message, /^ttl \(4 s\) − watchdog\.safetyMargin \(3 s\) − 0\.25 s .* under 1 s, the kernel's smallest: raise ttl, lower watchdog\.safetyMargin or set watchdog\.mode to off$/);
+    assert.match(p.message, /^4 s − watchdog\.safetyMargin \(3 s\) − 0\.25 s .* under 1 s, the kernel's smallest: raise timing\.ttl, lower watchdog\.safetyMargin or set watchdog\.mode to off$/);
   });
 
   it("pets only while the reset it schedules lands safetyMargin before the renewal's lease can expire", () => {

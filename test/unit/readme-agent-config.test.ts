@@ -1,0 +1,20 @@
+/** The README's agent config example is one the agent accepts, with the settings' current names. */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { validateAgentConfig } from "../../sidecar/config/schema";
+
+const README = resolve(__dirname, "../../../README.md");
+
+describe("README", () => {
+  it("its agent config example passes validateAgentConfig", () => {
+    const text = readFileSync(README, "utf8");
+    const section = text.slice(text.indexOf("## The agent"));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    assert.ok(block, "no yaml block under '## The agent'");
+    const c = validateAgentConfig(parseYaml(block));
+    assert.equal(c.synchronousMode, "off");
+    assert.deepEqual([c.timing.ttl, c.timing.loopWait, c.timing.retryTimeout], [4, 1, 1.5]);
+  });
+});
