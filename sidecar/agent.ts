@@ -22,7 +22,9 @@ import path from "node:path";
 export async function runAgent(config: AgentConfig): Promise<void> {
   const log = createLogger(config.name, config.log.level);
   if (process.getuid?.() === 0) {
-    throw new Error("the agent must not run as root (PostgreSQL refuses to): run it as the postgres OS user, e.g. `runuser -u postgres -- hapg agent --config FILE`");
+    throw new Error(
+      "the agent must not run as root (PostgreSQL refuses to): run it as the postgres OS user, e.g. `runuser -u postgres -- hapg agent --config FILE`",
+    );
   }
   const superuser = readCredential("postgres.superuser", config.postgres.superuser);
   const replication = readCredential("postgres.replication", config.postgres.replication);

@@ -51,7 +51,12 @@ write_files:
   - path: /etc/shop/database.env
     permissions: "0644"
     content: |
-${env.apply((e) => e.split("\n").map((l) => `      ${l}`).join("\n"))}
+${env.apply((e) =>
+  e
+    .split("\n")
+    .map((l) => `      ${l}`)
+    .join("\n"),
+)}
 `,
   tags: { Name: "shop-app" },
 });

@@ -20,7 +20,9 @@ export class ClusterArgsError extends Error {
 }
 
 const isInputLike = (v: unknown): boolean =>
-  typeof v === "string" || pulumi.Output.isInstance(v) || (typeof v === "object" && v !== null && typeof (v as PromiseLike<unknown>).then === "function");
+  typeof v === "string" ||
+  pulumi.Output.isInstance(v) ||
+  (typeof v === "object" && v !== null && typeof (v as PromiseLike<unknown>).then === "function");
 const stringInput = z.custom<pulumi.Input<string>>(isInputLike, { message: "must be a string or a Pulumi Output of one" });
 
 /** Instance families built on Graviton (arm64): a "g" after the generation digit, e.g. m7g, t4g, c8gd. */
@@ -28,13 +30,16 @@ export function isArmInstanceType(t: string): boolean {
   return /^[a-z]+\d+g[a-z-]*\./.test(t);
 }
 
-const instanceType = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]*\.[a-z0-9-]+$/, "must be an EC2 instance type such as m7i.large");
+const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9-]+$/, "must be an EC2 instance type such as m7i.large");
 
 const dataVolume = z
   .object({
-    sizeGiB: z.number().int("must be a whole number of GiB").min(1, "must be at least 1 GiB").max(16384, "EBS volumes hold at most 16384 GiB").optional(),
+    sizeGiB: z
+      .number()
+      .int("must be a whole number of GiB")
+      .min(1, "must be at least 1 GiB")
+      .max(16384, "EBS volumes hold at most 16384 GiB")
+      .optional(),
     type: z.enum(["gp3", "gp2", "io1", "io2"], { message: 'must be one of "gp3", "gp2", "io1", "io2"' }).optional(),
     iops: z.number().int().positive().optional(),
     throughputMiBps: z.number().int().optional(),
@@ -45,7 +50,9 @@ const argsSchema = z
   .object({
     vpcId: stringInput.optional(),
     subnetIds: z
-      .union([z.array(stringInput), z.custom<pulumi.Output<string[]>>((v) => pulumi.Output.isInstance(v))], { message: "must be a list of subnet ids (or an Output of one)" })
+      .union([z.array(stringInput), z.custom<pulumi.Output<string[]>>((v) => pulumi.Output.isInstance(v))], {
+        message: "must be a list of subnet ids (or an Output of one)",
+      })
       .optional(),
     nodeCount: z.number().int("must be a whole number").optional(),
     instanceType: instanceType.optional(),
@@ -92,7 +99,9 @@ const argsSchema = z
       .string()
       .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'must look like "/ha-postgres": a leading "/", no trailing "/", letters, digits, "_", ".", "-"')
       .optional(),
-    agentBundle: z.custom<pulumi.asset.Archive>((v) => pulumi.asset.Archive.isInstance(v), { message: "must be a pulumi.asset.Archive" }).optional(),
+    agentBundle: z
+      .custom<pulumi.asset.Archive>((v) => pulumi.asset.Archive.isInstance(v), { message: "must be a pulumi.asset.Archive" })
+      .optional(),
     tags: z.record(z.string(), z.string({ message: "tag values must be strings" })).optional(),
   })
   .strict()
@@ -113,11 +122,15 @@ function volumeProblems(path: string, v: z.infer<typeof dataVolume> | undefined)
   const out: string[] = [];
   if (!v) return out;
   const type = v.type ?? "gp3";
-  if ((type === "io1" || type === "io2") && v.iops === undefined) out.push(`${path}.iops: required for ${type} volumes: set the provisioned IOPS, e.g. 6000`);
+  if ((type === "io1" || type === "io2") && v.iops === undefined)
+    out.push(`${path}.iops: required for ${type} volumes: set the provisioned IOPS, e.g. 6000`);
   if (type === "gp2" && v.iops !== undefined) out.push(`${path}.iops: gp2 volumes have no provisioned IOPS: remove it or use type "gp3"`);
-  if (type === "gp3" && v.iops !== undefined && (v.iops < 3000 || v.iops > 16000)) out.push(`${path}.iops: gp3 takes 3000–16000 IOPS: set a value in that range`);
-  if (v.throughputMiBps !== undefined && type !== "gp3") out.push(`${path}.throughputMiBps: only gp3 volumes take a throughput: remove it or use type "gp3"`);
-  if (v.throughputMiBps !== undefined && (v.throughputMiBps < 125 || v.throughputMiBps > 1000)) out.push(`${path}.throughputMiBps: gp3 takes 125–1000 MiB/s: set a value in that range`);
+  if (type === "gp3" && v.iops !== undefined && (v.iops < 3000 || v.iops > 16000))
+    out.push(`${path}.iops: gp3 takes 3000–16000 IOPS: set a value in that range`);
+  if (v.throughputMiBps !== undefined && type !== "gp3")
+    out.push(`${path}.throughputMiBps: only gp3 volumes take a throughput: remove it or use type "gp3"`);
+  if (v.throughputMiBps !== undefined && (v.throughputMiBps < 125 || v.throughputMiBps > 1000))
+    out.push(`${path}.throughputMiBps: gp3 takes 125–1000 MiB/s: set a value in that range`);
   return out;
 }
 
@@ -165,19 +178,29 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     problems.push(`etcd.members: ${members} is not supported: use 3 (survives one failure) or 5 (survives two)`);
   }
   if (placement === "colocated" && members > nodeCount) {
-    problems.push(`etcd.members: ${members} colocated members need as many PostgreSQL nodes, but nodeCount is ${nodeCount}: raise nodeCount or lower etcd.members`);
+    problems.push(
+      `etcd.members: ${members} colocated members need as many PostgreSQL nodes, but nodeCount is ${nodeCount}: raise nodeCount or lower etcd.members`,
+    );
   }
 
   const instanceType = a.instanceType ?? DEFAULTS.instanceType[architecture];
   const etcdInstanceType = a.etcd?.instanceType ?? DEFAULTS.etcdInstanceType[architecture];
-  for (const [path, t] of [["instanceType", instanceType], ["etcd.instanceType", etcdInstanceType]] as const) {
+  for (const [path, t] of [
+    ["instanceType", instanceType],
+    ["etcd.instanceType", etcdInstanceType],
+  ] as const) {
     if (isArmInstanceType(t) !== (architecture === "arm64")) {
-      problems.push(`${path}: "${t}" is ${isArmInstanceType(t) ? "arm64" : "x86_64"} but architecture is "${architecture}": set architecture to "${isArmInstanceType(t) ? "arm64" : "x86_64"}" or pick a matching type`);
+      problems.push(
+        `${path}: "${t}" is ${isArmInstanceType(t) ? "arm64" : "x86_64"} but architecture is "${architecture}": set architecture to "${isArmInstanceType(t) ? "arm64" : "x86_64"}" or pick a matching type`,
+      );
     }
   }
 
   if (Array.isArray(a.subnetIds)) {
-    if (a.subnetIds.length < 2) problems.push(`subnetIds: ${a.subnetIds.length} subnet(s) cannot span zones: give subnets in at least 2 availability zones (3 recommended)`);
+    if (a.subnetIds.length < 2)
+      problems.push(
+        `subnetIds: ${a.subnetIds.length} subnet(s) cannot span zones: give subnets in at least 2 availability zones (3 recommended)`,
+      );
     const plain = a.subnetIds.filter((s): s is string => typeof s === "string");
     const dup = plain.find((s, i) => plain.indexOf(s) !== i);
     if (dup) problems.push(`subnetIds: "${dup}" is listed twice: list each subnet once`);
@@ -196,10 +219,14 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
 
   const primary = a.listenerPorts?.primary ?? DEFAULTS.listenerPorts.primary;
   const replica = a.listenerPorts?.replica ?? DEFAULTS.listenerPorts.replica;
-  if (primary === replica) problems.push(`listenerPorts.replica: ${replica} is also the primary port: give the replica listener its own port, e.g. ${primary + 1}`);
+  if (primary === replica)
+    problems.push(
+      `listenerPorts.replica: ${replica} is also the primary port: give the replica listener its own port, e.g. ${primary + 1}`,
+    );
 
   (a.allowedCidrs ?? []).forEach((c, i) => {
-    if (!isCidr(c)) problems.push(`allowedCidrs[${i}]: "${c}" is not a CIDR block: write it as a.b.c.d/n with zero host bits, e.g. 10.0.0.0/16`);
+    if (!isCidr(c))
+      problems.push(`allowedCidrs[${i}]: "${c}" is not a CIDR block: write it as a.b.c.d/n with zero host bits, e.g. 10.0.0.0/16`);
   });
 
   for (const key of Object.keys(a.tags ?? {})) {
@@ -209,7 +236,9 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   problems.push(...egressArgProblems(egress, a.amiId));
   const clusterName = a.clusterName ?? name;
   if (a.clusterName === undefined && !/^[a-z][a-z0-9-]{0,39}$/.test(name)) {
-    problems.push(`clusterName: the default (the resource name "${name}") must start with a letter and use only lower-case letters, digits and '-', at most 40 characters: set clusterName`);
+    problems.push(
+      `clusterName: the default (the resource name "${name}") must start with a letter and use only lower-case letters, digits and '-', at most 40 characters: set clusterName`,
+    );
   }
   if (problems.length) throw new ClusterArgsError(problems);
 
@@ -249,7 +278,10 @@ export interface SubnetInfo {
  * Checks the subnets once their zones are known and assigns each host a subnet, spreading hosts
  * round robin over the zones (sorted, so the result is stable across deployments). Pure.
  */
-export function validatePlacement(subnets: SubnetInfo[], hostCounts: { nodes: number; etcd: number }): { nodes: SubnetInfo[]; etcd: SubnetInfo[] } {
+export function validatePlacement(
+  subnets: SubnetInfo[],
+  hostCounts: { nodes: number; etcd: number },
+): { nodes: SubnetInfo[]; etcd: SubnetInfo[] } {
   if (subnets.length === 0) {
     throw new ClusterArgsError(["subnetIds: no subnets found (the default VPC has no default-for-zone subnets?): pass subnetIds"]);
   }

@@ -15,7 +15,9 @@ import { PACKAGE_NAME } from "../../sidecar/version";
 export const BUNDLE_KEY = "agent/hapg-agent.zip";
 
 /** Paths (`node_modules/...`) of the production packages in a package-lock.json (v2/v3). Pure. */
-export function productionPackagePaths(lock: { packages?: Record<string, { dev?: boolean; devOptional?: boolean; optional?: boolean }> }): string[] {
+export function productionPackagePaths(lock: {
+  packages?: Record<string, { dev?: boolean; devOptional?: boolean; optional?: boolean }>;
+}): string[] {
   return Object.entries(lock.packages ?? {})
     .filter(([path, meta]) => path.startsWith("node_modules/") && !meta.dev && !meta.devOptional)
     .map(([path]) => path)

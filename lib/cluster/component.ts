@@ -64,12 +64,30 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
 
     // Fixed addresses and data volumes first: every host's user-data lists every other host.
     const nodeSlots: HostSlot[] = Array.from({ length: args.nodeCount }, (_, i) =>
-      createHostSlot(name, nodeHostName(i), placement.apply((p) => p.nodes[i]), [sgs.nodes.id], args.dataVolume, kmsKeyArn, args, this),
+      createHostSlot(
+        name,
+        nodeHostName(i),
+        placement.apply((p) => p.nodes[i]),
+        [sgs.nodes.id],
+        args.dataVolume,
+        kmsKeyArn,
+        args,
+        this,
+      ),
     );
     const etcdSlots: HostSlot[] =
       args.etcd.placement === "dedicated"
         ? Array.from({ length: args.etcd.members }, (_, i) =>
-            createHostSlot(name, etcdHostName(i), placement.apply((p) => p.etcd[i]), [sgs.etcd.id], args.etcd.dataVolume, kmsKeyArn, args, this),
+            createHostSlot(
+              name,
+              etcdHostName(i),
+              placement.apply((p) => p.etcd[i]),
+              [sgs.etcd.id],
+              args.etcd.dataVolume,
+              kmsKeyArn,
+              args,
+              this,
+            ),
           )
         : [];
     const etcdMemberSlots = args.etcd.placement === "dedicated" ? etcdSlots : nodeSlots.slice(0, args.etcd.members);
@@ -85,14 +103,31 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     const certs = allSlots.map((s) =>
       createHostCertificate(name, s.host, s.eni.privateIp, nodeSlots.includes(s) ? [lb.nlb.dnsName] : [], ca, args, this),
     );
-    const parameters = [passwords.superuser, passwords.replication, ca.parameter, ...certs.flatMap((c) => [c.certParameter, c.keyParameter])];
+    const parameters = [
+      passwords.superuser,
+      passwords.replication,
+      ca.parameter,
+      ...certs.flatMap((c) => [c.certParameter, c.keyParameter]),
+    ];
 
     const bundle = createAgentBundle(name, args, this);
-    const identity = createNodeIdentity(name, args, { parameterArns: parameters.map((p) => p.arn), bundleObjectArn: bundle.objectArn, kmsKeyArn }, this);
+    const identity = createNodeIdentity(
+      name,
+      args,
+      { parameterArns: parameters.map((p) => p.arn), bundleObjectArn: bundle.objectArn, kmsKeyArn },
+      this,
+    );
 
-    const slotMembers = (slots: HostSlot[]) => pulumi.all(slots.map((s) => s.eni.privateIp.apply((privateIp) => ({ name: s.host, privateIp }))));
+    const slotMembers = (slots: HostSlot[]) =>
+      pulumi.all(slots.map((s) => s.eni.privateIp.apply((privateIp) => ({ name: s.host, privateIp }))));
     const specs = pulumi
-      .all([slotMembers(nodeSlots), slotMembers(etcdMemberSlots), pulumi.all(allSlots.map((s) => s.volume.id)), network.vpcCidr, bundle.bucket.bucket])
+      .all([
+        slotMembers(nodeSlots),
+        slotMembers(etcdMemberSlots),
+        pulumi.all(allSlots.map((s) => s.volume.id)),
+        network.vpcCidr,
+        bundle.bucket.bucket,
+      ])
       .apply(([nodes, etcdMembers, volumeIds, vpcCidr, bucket]) =>
         hostSpecs({
           clusterName: args.clusterName,

@@ -147,7 +147,9 @@ function settingsFromStackConfig(config: pulumi.Config): Record<string, unknown>
 
 /** Drops undefined fields and empty sub-objects, so unset config keeps the component's defaults. */
 function compact<T extends object>(o: T): T | undefined {
-  const entries = Object.entries(o).filter(([, v]) => v !== undefined && !(typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0));
+  const entries = Object.entries(o).filter(
+    ([, v]) => v !== undefined && !(typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0),
+  );
   return entries.length ? (Object.fromEntries(entries) as T) : undefined;
 }
 
@@ -159,7 +161,9 @@ export function argsFromStackConfig(config: pulumi.Config = new pulumi.Config(CO
     .map((k) => k.slice(config.name.length + 1))
     .filter((k) => !known.has(k));
   if (unknown.length) {
-    throw new Error(`stack config: ${unknown.map((k) => `${config.name}:${k}`).join(", ")}: not a setting of the cluster: fix the spelling or remove it (known: ${[...known].join(", ")})`);
+    throw new Error(
+      `stack config: ${unknown.map((k) => `${config.name}:${k}`).join(", ")}: not a setting of the cluster: fix the spelling or remove it (known: ${[...known].join(", ")})`,
+    );
   }
   const dataVolume = compact({
     sizeGiB: config.getNumber("dataVolumeSizeGiB"),

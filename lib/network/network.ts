@@ -19,22 +19,31 @@ export interface Network {
 export function resolveNetwork(args: ResolvedClusterArgs, parent: pulumi.Resource): Network {
   const opts = { parent };
   const describe = (ids: string[]) =>
-    pulumi.all(ids.map((id) => aws.ec2.getSubnetOutput({ id }, opts))).apply((subnets) =>
-      subnets.map((s) => ({ id: s.id, availabilityZone: s.availabilityZone, vpcId: s.vpcId })),
-    );
+    pulumi
+      .all(ids.map((id) => aws.ec2.getSubnetOutput({ id }, opts)))
+      .apply((subnets) => subnets.map((s) => ({ id: s.id, availabilityZone: s.availabilityZone, vpcId: s.vpcId })));
 
   let vpcId: pulumi.Output<string>;
   let subnets: pulumi.Output<Array<SubnetInfo & { vpcId: string }>>;
   if (args.subnetIds !== undefined) {
     subnets = pulumi.output(args.subnetIds).apply((ids) => {
-      if (ids.length < 2) throw new Error(`subnetIds: ${ids.length} subnet(s) cannot span zones: give subnets in at least 2 availability zones`);
+      if (ids.length < 2)
+        throw new Error(`subnetIds: ${ids.length} subnet(s) cannot span zones: give subnets in at least 2 availability zones`);
       return describe(ids);
     });
     vpcId = args.vpcId !== undefined ? pulumi.output(args.vpcId) : subnets.apply((s) => s[0].vpcId);
   } else {
     vpcId = args.vpcId !== undefined ? pulumi.output(args.vpcId) : aws.ec2.getVpcOutput({ default: true }, opts).id;
     subnets = aws.ec2
-      .getSubnetsOutput({ filters: [{ name: "vpc-id", values: [vpcId] }, { name: "default-for-az", values: ["true"] }] }, opts)
+      .getSubnetsOutput(
+        {
+          filters: [
+            { name: "vpc-id", values: [vpcId] },
+            { name: "default-for-az", values: ["true"] },
+          ],
+        },
+        opts,
+      )
       .ids.apply(describe);
   }
   const checked = pulumi.all([subnets, vpcId]).apply(([s, vpc]) => {

@@ -86,16 +86,33 @@ export function createLoadBalancer(
     );
     new aws.lb.Listener(
       childName(name, `listener-${p}`),
-      { loadBalancerArn: nlb.arn, port: listenerPort, protocol: "TCP", defaultActions: [{ type: "forward", targetGroupArn: tg.arn }], tags },
+      {
+        loadBalancerArn: nlb.arn,
+        port: listenerPort,
+        protocol: "TCP",
+        defaultActions: [{ type: "forward", targetGroupArn: tg.arn }],
+        tags,
+      },
       { parent },
     );
     return tg;
   };
-  return { nlb, targetGroups: { primary: pool("primary", args.listenerPorts.primary), replica: pool("replica", args.listenerPorts.replica) } };
+  return {
+    nlb,
+    targetGroups: { primary: pool("primary", args.listenerPorts.primary), replica: pool("replica", args.listenerPorts.replica) },
+  };
 }
 
 /** Registers a node's fixed IP in both target groups. */
-export function attachNode(name: string, host: string, ip: pulumi.Input<string>, lb: LoadBalancer, routing: Routing, parent: pulumi.Resource, dependsOn: pulumi.Resource[]): void {
+export function attachNode(
+  name: string,
+  host: string,
+  ip: pulumi.Input<string>,
+  lb: LoadBalancer,
+  routing: Routing,
+  parent: pulumi.Resource,
+  dependsOn: pulumi.Resource[],
+): void {
   for (const p of ["primary", "replica"] as const) {
     new aws.lb.TargetGroupAttachment(
       childName(name, `${host}-tg-${p}`),

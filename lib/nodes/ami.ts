@@ -20,7 +20,11 @@ export function debianAmiFilter(architecture: "x86_64" | "arm64") {
   };
 }
 
-export function resolveAmi(amiId: pulumi.Input<string> | undefined, architecture: "x86_64" | "arm64", parent: pulumi.Resource): pulumi.Output<string> {
+export function resolveAmi(
+  amiId: pulumi.Input<string> | undefined,
+  architecture: "x86_64" | "arm64",
+  parent: pulumi.Resource,
+): pulumi.Output<string> {
   if (amiId !== undefined) return pulumi.output(amiId);
   return aws.ec2.getAmiOutput(debianAmiFilter(architecture), { parent }).id;
 }

@@ -32,7 +32,12 @@ export function createHostSlot(
   const tag = childName(args.clusterName, host);
   const eni = new aws.ec2.NetworkInterface(
     childName(name, `${host}-eni`),
-    { subnetId: subnet.id, securityGroups: securityGroupIds, description: `${tag} fixed address`, tags: resourceTags(args.tags, args.clusterName, tag) },
+    {
+      subnetId: subnet.id,
+      securityGroups: securityGroupIds,
+      description: `${tag} fixed address`,
+      tags: resourceTags(args.tags, args.clusterName, tag),
+    },
     { parent },
   );
   const volume = new aws.ebs.Volume(
@@ -60,7 +65,13 @@ export interface HostInstance {
 export function createHostInstance(
   name: string,
   slot: HostSlot,
-  opts: { instanceType: string; ami: pulumi.Input<string>; instanceProfile: aws.iam.InstanceProfile; userData: pulumi.Input<string>; kmsKeyArn?: pulumi.Input<string> },
+  opts: {
+    instanceType: string;
+    ami: pulumi.Input<string>;
+    instanceProfile: aws.iam.InstanceProfile;
+    userData: pulumi.Input<string>;
+    kmsKeyArn?: pulumi.Input<string>;
+  },
   args: ResolvedClusterArgs,
   parent: pulumi.Resource,
   dependsOn: NonNullable<pulumi.CustomResourceOptions["dependsOn"]>,

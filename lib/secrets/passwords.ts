@@ -46,7 +46,21 @@ export function createPasswords(name: string, args: ResolvedClusterArgs, parent:
       { parent },
     );
   return {
-    superuser: secureParameter(childName(name, "superuser-password-param"), names.superuserPassword, password("superuser").result, `PostgreSQL superuser (postgres) password of ${args.clusterName}`, args, parent),
-    replication: secureParameter(childName(name, "replication-password-param"), names.replicationPassword, password("replication").result, `PostgreSQL replication (replicator) password of ${args.clusterName}`, args, parent),
+    superuser: secureParameter(
+      childName(name, "superuser-password-param"),
+      names.superuserPassword,
+      password("superuser").result,
+      `PostgreSQL superuser (postgres) password of ${args.clusterName}`,
+      args,
+      parent,
+    ),
+    replication: secureParameter(
+      childName(name, "replication-password-param"),
+      names.replicationPassword,
+      password("replication").result,
+      `PostgreSQL replication (replicator) password of ${args.clusterName}`,
+      args,
+      parent,
+    ),
   };
 }

@@ -92,9 +92,22 @@ export function createHostCertificate(
   return {
     certParameter: new aws.ssm.Parameter(
       childName(name, `${host}-tls-cert-param`),
-      { name: names.hostCertificate(host), type: "String", value: cert.certPem, description: `TLS certificate of ${host} (public)`, tags: resourceTags(args.tags, args.clusterName) },
+      {
+        name: names.hostCertificate(host),
+        type: "String",
+        value: cert.certPem,
+        description: `TLS certificate of ${host} (public)`,
+        tags: resourceTags(args.tags, args.clusterName),
+      },
       { parent },
     ),
-    keyParameter: secureParameter(childName(name, `${host}-tls-key-param`), names.hostKey(host), key.privateKeyPem, `TLS private key of ${host}`, args, parent),
+    keyParameter: secureParameter(
+      childName(name, `${host}-tls-key-param`),
+      names.hostKey(host),
+      key.privateKeyPem,
+      `TLS private key of ${host}`,
+      args,
+      parent,
+    ),
   };
 }

@@ -72,7 +72,14 @@ export function createSecurityGroups(
     args.allowedSecurityGroupIds.forEach((sg, i) => {
       new aws.vpc.SecurityGroupIngressRule(
         childName(name, `in-nlb-sg${i}-${port}`),
-        { securityGroupId: sgs.nlb.id, ipProtocol: "tcp", fromPort: port, toPort: port, description: `allowedSecurityGroupIds[${i}] to listener ${port}`, referencedSecurityGroupId: sg },
+        {
+          securityGroupId: sgs.nlb.id,
+          ipProtocol: "tcp",
+          fromPort: port,
+          toPort: port,
+          description: `allowedSecurityGroupIds[${i}] to listener ${port}`,
+          referencedSecurityGroupId: sg,
+        },
         opts,
       );
     });

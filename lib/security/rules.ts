@@ -34,7 +34,14 @@ export function internalRules(opts: { routing: Routing; etcdPlacement: "dedicate
     rules.push({ group: receiver, direction: "ingress", fromPort: port, toPort: port, peer: sender, description });
   };
   for (const port of opts.listenerPorts) {
-    rules.push({ group: "nlb", direction: "ingress", fromPort: port, toPort: port, peer: "clients", description: `clients to listener ${port}` });
+    rules.push({
+      group: "nlb",
+      direction: "ingress",
+      fromPort: port,
+      toPort: port,
+      peer: "clients",
+      description: `clients to listener ${port}`,
+    });
   }
   for (const port of nlbTargetPorts(opts.routing)) {
     both("nodes", "nlb", port, port === NODE_PORTS.agentApi ? "NLB health check of the agent /primary" : `NLB to node port ${port}`);

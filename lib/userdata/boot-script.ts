@@ -40,7 +40,9 @@ systemctl disable --now ${distroUnits.join(" ")} || true
 imds_token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)
 region=$(curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" http://169.254.169.254/latest/meta-data/placement/region)
 export AWS_DEFAULT_REGION="$region" AWS_REGION="$region"
-${spec.sessionManager ? `
+${
+  spec.sessionManager
+    ? `
 # Session Manager: Debian ships no SSM agent; AWS publishes it per region.
 if ! systemctl is-active --quiet amazon-ssm-agent; then
   if curl -fsS -o /tmp/amazon-ssm-agent.deb "https://s3.$region.amazonaws.com/amazon-ssm-$region/latest/${ssmArch}/amazon-ssm-agent.deb" \\
@@ -50,7 +52,9 @@ if ! systemctl is-active --quiet amazon-ssm-agent; then
     log "SSM agent install failed; continuing without Session Manager"
   fi
 fi
-` : ""}
+`
+    : ""
+}
 # The data volume is attached after the instance starts: wait for its NVMe device (serial = volume id).
 device="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_\${VOLUME_ID//-/}"
 for _ in $(seq 1 600); do

@@ -49,8 +49,7 @@ export function hostSpecs(layout: ClusterLayout): HostSpec[] {
     ...(layout.packagesPreinstalled ? { packagesPreinstalled: true } : {}),
     etcdEndpoints,
   });
-  const etcdOn = (m: Member, colocated: boolean): Pick<HostSpec, "etcd"> =>
-    colocated ? { etcd: { members: layout.etcdMembers } } : {};
+  const etcdOn = (m: Member, colocated: boolean): Pick<HostSpec, "etcd"> => (colocated ? { etcd: { members: layout.etcdMembers } } : {});
 
   const nodeSpecs: HostSpec[] = layout.nodes.map((m) => {
     const colocated = layout.etcdPlacement === "colocated" && etcdNames.has(m.name);

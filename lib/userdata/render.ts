@@ -82,7 +82,9 @@ export function renderUserData(spec: HostSpec): string {
   const text = `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
   const bytes = Buffer.byteLength(text, "utf8");
   if (bytes > USER_DATA_LIMIT_BYTES) {
-    throw new Error(`user-data of ${spec.hostName} is ${bytes} bytes, over EC2's ${USER_DATA_LIMIT_BYTES}: move content to the agent bundle`);
+    throw new Error(
+      `user-data of ${spec.hostName} is ${bytes} bytes, over EC2's ${USER_DATA_LIMIT_BYTES}: move content to the agent bundle`,
+    );
   }
   return text;
 }

@@ -92,7 +92,10 @@ export function clusterBody(scope: string, cluster: ClusterSnapshot | undefined)
         }
         const isLeader = m.name === leader;
         const state = !isLeader && m.data.replication_state === "streaming" ? "streaming" : m.data.state;
-        const lag = !isLeader && leaderLsn !== undefined && m.data.xlog_location !== undefined ? Math.max(0, leaderLsn - m.data.xlog_location) : undefined;
+        const lag =
+          !isLeader && leaderLsn !== undefined && m.data.xlog_location !== undefined
+            ? Math.max(0, leaderLsn - m.data.xlog_location)
+            : undefined;
         return {
           name: m.name,
           role: isLeader ? "leader" : m.data.role === "uninitialized" ? "uninitialized" : "replica",

@@ -68,7 +68,12 @@ export class ApiServer {
       const r = evaluateHealth(path, url.searchParams, state.health);
       return send(res, r.status, r.error ? { error: r.error } : this.patroniBody(state), head);
     }
-    return send(res, 404, { error: `unknown path ${path}: see /patroni, /cluster, /primary, /replica, /read-only, /health, /liveness, /readiness` }, head);
+    return send(
+      res,
+      404,
+      { error: `unknown path ${path}: see /patroni, /cluster, /primary, /replica, /read-only, /health, /liveness, /readiness` },
+      head,
+    );
   }
 
   private async state(): Promise<{ health: HealthState; pg: PgStatus; cluster?: ClusterSnapshot }> {
@@ -100,16 +105,18 @@ export class ApiServer {
       server_version: pg.serverVersion,
       timeline: pg.timeline,
       database_system_identifier: pg.systemId,
-      xlog: primary
-        ? { location: pg.lsn }
-        : pg.running
-          ? { received_location: pg.receiveLsn, replayed_location: pg.replayLsn }
-          : undefined,
+      xlog: primary ? { location: pg.lsn } : pg.running ? { received_location: pg.receiveLsn, replayed_location: pg.replayLsn } : undefined,
       replication_state: pg.inRecovery ? (pg.streaming ? "streaming" : "stopped") : undefined,
       lag: pg.inRecovery ? replicaLag(s.health) : undefined,
       replication: primary ? pg.replication : undefined,
       patroni: { version: AGENT_VERSION, scope: this.d.scope, name: this.d.name },
-      ha: { leader: v.cluster?.leader?.name, holds_leader: v.holdsLeader, lease_valid: v.leaseValid, role: v.decision?.role, reason: v.decision?.reason },
+      ha: {
+        leader: v.cluster?.leader?.name,
+        holds_leader: v.holdsLeader,
+        lease_valid: v.leaseValid,
+        role: v.decision?.role,
+        reason: v.decision?.reason,
+      },
       // Patroni's field: the others' elections skip a member that refuses leadership for want of its watchdog.
       watchdog_failed: watchdogFailed(v.watchdog) || undefined,
       // Ours, not Patroni's: how long lease renewals take (the soak benchmark reads it).

@@ -40,7 +40,9 @@ export async function readParameterWithAwsCli(name: string, region: string | und
   for (let i = 0; i < attempts; i++) {
     try {
       const stdout = await new Promise<string>((resolve, reject) =>
-        execFile("aws", args, { timeout: 30_000, maxBuffer: 1 << 20 }, (err, out, errOut) => (err ? reject(new Error(errOut.trim() || err.message)) : resolve(out))),
+        execFile("aws", args, { timeout: 30_000, maxBuffer: 1 << 20 }, (err, out, errOut) =>
+          err ? reject(new Error(errOut.trim() || err.message)) : resolve(out),
+        ),
       );
       const value = (JSON.parse(stdout) as { Parameter?: { Value?: unknown } }).Parameter?.Value;
       if (typeof value !== "string") throw new Error("the answer has no Parameter.Value");
@@ -91,7 +93,9 @@ function writePrivate(path: string, content: string, mode: number, owner: { uid:
 export function parseNodeInitPlan(raw: unknown): NodeInitPlan {
   const r = nodeInitPlanSchema.safeParse(raw);
   if (!r.success) {
-    throw new NodeInitError(`invalid node-init plan:\n${r.error.issues.map((i) => `  - ${i.path.join(".") || "(top level)"}: ${i.message}`).join("\n")}`);
+    throw new NodeInitError(
+      `invalid node-init plan:\n${r.error.issues.map((i) => `  - ${i.path.join(".") || "(top level)"}: ${i.message}`).join("\n")}`,
+    );
   }
   return r.data;
 }
@@ -117,7 +121,12 @@ export async function nodeInit(plan: NodeInitPlan, deps: NodeInitDeps): Promise<
   if (plan.agentConfig && agentConfig) {
     // The input config is written (not the parsed one with defaults filled in) so the file stays
     // what the deployer rendered; the agent applies the same defaults when it loads it.
-    writePrivate(plan.agentConfig.path, `${JSON.stringify(plan.agentConfig.config, null, 2)}\n`, parseInt(plan.agentConfig.mode, 8), deps.lookupUser(plan.agentConfig.owner));
+    writePrivate(
+      plan.agentConfig.path,
+      `${JSON.stringify(plan.agentConfig.config, null, 2)}\n`,
+      parseInt(plan.agentConfig.mode, 8),
+      deps.lookupUser(plan.agentConfig.owner),
+    );
     written.push(plan.agentConfig.path);
   }
   deps.log(`wrote ${written.length} file(s): ${written.join(", ")}`);

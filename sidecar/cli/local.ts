@@ -14,6 +14,7 @@ async function localOnly<T>(load: () => Promise<T>): Promise<T> {
     throw new Error(
       `${(e as Error).message.split("\n")[0]}: \`hapg local\` is not part of the agent bundle that runs on a node; ` +
         "run it where the ha-postgres-cluster package is installed",
+      { cause: e },
     );
   }
 }
@@ -55,7 +56,9 @@ const SYNC_HELP = "short for --synchronous-mode on";
 const SYNC_STRICT_HELP = "short for --synchronous-mode strict";
 
 export function registerLocalCommands(program: Command): void {
-  const local = program.command("local").description("run a whole HA cluster on 127.0.0.1: etcd, PostgreSQL nodes with their agents, HAProxy");
+  const local = program
+    .command("local")
+    .description("run a whole HA cluster on 127.0.0.1: etcd, PostgreSQL nodes with their agents, HAProxy");
 
   local
     .command("up")
@@ -63,14 +66,22 @@ export function registerLocalCommands(program: Command): void {
     .option("-d, --dir <dir>", "directory for data, logs, secrets and cluster.json (must be new or empty)", DEFAULT_DIR)
     .option("--nodes <n>", "PostgreSQL nodes", num("--nodes"), DEFAULTS.nodes)
     .option("--etcd <n>", "etcd members", num("--etcd"), DEFAULTS.etcd)
-    .option("--base-port <port>", "first of the ports the cluster uses (P..P+299, layout in the README)", num("--base-port"), DEFAULTS.basePort)
+    .option(
+      "--base-port <port>",
+      "first of the ports the cluster uses (P..P+299, layout in the README)",
+      num("--base-port"),
+      DEFAULTS.basePort,
+    )
     .option("--ttl <seconds>", "leader lease TTL", num("--ttl"), DEFAULTS.ttl)
     .option("--loop-wait <seconds>", "seconds between HA loop runs", num("--loop-wait"), DEFAULTS.loopWait)
     .option("--retry-timeout <seconds>", "seconds an etcd or PostgreSQL call may take", num("--retry-timeout"), DEFAULTS.retryTimeout)
     .option("--synchronous-mode <mode>", `${SYNC_MODE_HELP} (default "${DEFAULTS.synchronousMode}")`)
     .option("--sync", SYNC_HELP)
     .option("--sync-strict", SYNC_STRICT_HELP)
-    .option("--netns", "root only: every node and etcd member in a network namespace of its own (own address on a bridge), so `hapg local cut` can partition them")
+    .option(
+      "--netns",
+      "root only: every node and etcd member in a network namespace of its own (own address on a bridge), so `hapg local cut` can partition them",
+    )
     .action(async (opts: UpFlags) => {
       const { sync, syncStrict, synchronousMode: modeFlag, ...o } = opts;
       const dir = path.resolve(o.dir);
@@ -94,7 +105,7 @@ export function registerLocalCommands(program: Command): void {
         { "connect (primary)": `psql '${redact(c.dsn)}'` },
         { "connect (replicas)": `${c.replicaProxy.host}:${c.replicaProxy.port}` },
         { password: `${dir}/secrets/superuser.password (also in ${dir}/cluster.json)` },
-        { "stop": `hapg local down --dir ${dir}` },
+        { stop: `hapg local down --dir ${dir}` },
       );
       console.log(t.toString());
     });
@@ -122,7 +133,9 @@ export function registerLocalCommands(program: Command): void {
 
   local
     .command("cut")
-    .description("network partition (cluster started with --netns): drop all traffic between NODE and every etcd member, or the other nodes")
+    .description(
+      "network partition (cluster started with --netns): drop all traffic between NODE and every etcd member, or the other nodes",
+    )
     .argument("<node>", "the node to cut off, e.g. node1")
     .requiredOption("--from <group>", "etcd | peers")
     .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
@@ -130,7 +143,9 @@ export function registerLocalCommands(program: Command): void {
       const { CUT_FROM, cutNode } = await localOnly(() => import("../local/partition"));
       if (!(CUT_FROM as readonly string[]).includes(o.from)) throw new Error(`--from: "${o.from}" must be one of ${CUT_FROM.join(", ")}`);
       cutNode(path.resolve(o.dir), node, o.from as (typeof CUT_FROM)[number]);
-      console.log(`${node} is cut off from ${o.from === "etcd" ? "every etcd member" : "the other nodes"}; undo with: hapg local heal ${node} --dir ${o.dir}`);
+      console.log(
+        `${node} is cut off from ${o.from === "etcd" ? "every etcd member" : "the other nodes"}; undo with: hapg local heal ${node} --dir ${o.dir}`,
+      );
     });
 
   local
@@ -155,6 +170,11 @@ export function registerLocalCommands(program: Command): void {
     .option("--sync-strict", SYNC_STRICT_HELP)
     .action(async (o: { dir?: string; basePort: number; keep?: boolean } & SyncFlags) => {
       const { runDemo } = await localOnly(() => import("../local/demo"));
-      await runDemo({ dir: o.dir ? path.resolve(o.dir) : undefined, basePort: o.basePort, keep: o.keep ?? false, synchronousMode: syncModeFromFlags(o) });
+      await runDemo({
+        dir: o.dir ? path.resolve(o.dir) : undefined,
+        basePort: o.basePort,
+        keep: o.keep ?? false,
+        synchronousMode: syncModeFromFlags(o),
+      });
     });
 }

@@ -12,6 +12,7 @@ export function loadAgentConfig(file: string): AgentConfig {
   let raw: unknown;
   try {
     // The YAML parser is loaded only for YAML files: a JSON config (what node-init writes) keeps it out of the agent's memory.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- on demand, see above
     raw = file.endsWith(".json") ? JSON.parse(text) : (require("yaml") as typeof import("yaml")).parse(text);
   } catch (e) {
     throw new ConfigError([`${file}: not valid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message}`]);

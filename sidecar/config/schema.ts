@@ -18,9 +18,15 @@ const hostPort = (defaultPort: number) =>
 const credential = (defaultUser: string) =>
   z
     .object({
-      username: z.string().regex(/^[a-z_][a-z0-9_]*$/, "must be a lower-case SQL identifier").default(defaultUser),
+      username: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]*$/, "must be a lower-case SQL identifier")
+        .default(defaultUser),
       passwordFile: z.string().min(1).optional(),
-      passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name").optional(),
+      passwordEnv: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")
+        .optional(),
     })
     .strict()
     .refine((c) => (c.passwordFile === undefined) !== (c.passwordEnv === undefined), {
@@ -32,7 +38,10 @@ export const agentConfigSchema = z
     /** Cluster name (Patroni's `scope`): members with the same name form one cluster. */
     cluster: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "use letters, digits, '.', '_' or '-'"),
     /** etcd key prefix: keys live under /<namespace>/<cluster>/. Default "service" as in Patroni. */
-    namespace: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "use letters, digits, '.', '_' or '-'").default("service"),
+    namespace: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "use letters, digits, '.', '_' or '-'")
+      .default("service"),
     /** This member's unique name; also its replication slot name (non-alphanumerics become '_'). */
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "use letters, digits, '.', '_' or '-'"),
     etcd: z

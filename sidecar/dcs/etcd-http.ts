@@ -32,8 +32,10 @@ export class EtcdApiError extends Error {
 
   /** This member cannot serve now (no leader, timeout, overload): another member may. */
   get endpointProblem(): boolean {
-    return ([GRPC.DEADLINE_EXCEEDED, GRPC.RESOURCE_EXHAUSTED, GRPC.UNAVAILABLE, GRPC.DATA_LOSS] as number[]).includes(this.code) ||
-      (this.code === GRPC.UNKNOWN && this.httpStatus >= 500);
+    return (
+      ([GRPC.DEADLINE_EXCEEDED, GRPC.RESOURCE_EXHAUSTED, GRPC.UNAVAILABLE, GRPC.DATA_LOSS] as number[]).includes(this.code) ||
+      (this.code === GRPC.UNKNOWN && this.httpStatus >= 500)
+    );
   }
 
   get authProblem(): boolean {
@@ -41,7 +43,15 @@ export class EtcdApiError extends Error {
   }
 }
 
-const GRPC = { UNKNOWN: 2, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, RESOURCE_EXHAUSTED: 8, UNAUTHENTICATED: 16, UNAVAILABLE: 14, DATA_LOSS: 15 } as const;
+const GRPC = {
+  UNKNOWN: 2,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  RESOURCE_EXHAUSTED: 8,
+  UNAUTHENTICATED: 16,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+} as const;
 
 /** No usable answer from one endpoint: connection refused/reset, timeout, garbage. */
 class EndpointError extends Error {}
@@ -154,7 +164,13 @@ export class EtcdHttp {
 
   private async ensureToken(url: URL, budgetMs: number): Promise<void> {
     if (this.opts.username === undefined || this.token !== undefined) return;
-    const res = await this.post<{ token?: string }>(url, "/v3/auth/authenticate", { name: this.opts.username, password: this.opts.password ?? "" }, budgetMs, false);
+    const res = await this.post<{ token?: string }>(
+      url,
+      "/v3/auth/authenticate",
+      { name: this.opts.username, password: this.opts.password ?? "" },
+      budgetMs,
+      false,
+    );
     if (!res.token) throw new EtcdApiError(GRPC.UNAUTHENTICATED, "etcd returned no auth token", 200);
     this.token = res.token;
   }
@@ -223,7 +239,13 @@ export class EtcdHttp {
    * object; `onClose` is called once when the stream ends or breaks (not after abort()). A failure
    * to connect also moves the preferred endpoint on, so the next attempt tries another member.
    */
-  async openStream(path: string, body: object, extraHeaders: http.OutgoingHttpHeaders, onLine: (line: unknown) => void, onClose: (err: Error) => void): Promise<StreamHandle> {
+  async openStream(
+    path: string,
+    body: object,
+    extraHeaders: http.OutgoingHttpHeaders,
+    onLine: (line: unknown) => void,
+    onClose: (err: Error) => void,
+  ): Promise<StreamHandle> {
     const url = this.endpoints[this.preferred];
     const skipEndpoint = () => this.markFailed(url.origin);
     try {

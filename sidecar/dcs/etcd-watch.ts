@@ -68,7 +68,13 @@ export class EtcdWatch {
     if (this.nextRevision > 0) createRequest.start_revision = String(this.nextRevision);
     // hasleader: etcd cancels the stream when its member loses the raft leader (instead of going quiet).
     this.http
-      .openStream("/v3/watch", { create_request: createRequest }, { "grpc-metadata-hasleader": "true" }, (line) => this.onLine(line), (err) => this.broken(err))
+      .openStream(
+        "/v3/watch",
+        { create_request: createRequest },
+        { "grpc-metadata-hasleader": "true" },
+        (line) => this.onLine(line),
+        (err) => this.broken(err),
+      )
       .then((handle) => {
         if (this.stopped) return handle.abort();
         this.stream = handle;
@@ -84,7 +90,11 @@ export class EtcdWatch {
     const res = msg.result ?? {};
     const compactRevision = Number(res.compact_revision ?? 0);
     if (compactRevision > 0) {
-      this.onError?.(new Error(`etcd watch from revision ${this.nextRevision} failed: compacted up to ${compactRevision}; events in between are lost, reload and continue from now`));
+      this.onError?.(
+        new Error(
+          `etcd watch from revision ${this.nextRevision} failed: compacted up to ${compactRevision}; events in between are lost, reload and continue from now`,
+        ),
+      );
       this.nextRevision = 0;
       return this.restart(undefined);
     }
@@ -138,20 +148,18 @@ export class EtcdWatch {
       if (this.stopped || this.stream !== handle) return;
       const abort = new AbortController();
       this.checkAbort = abort;
-      this.http
-        .callOne(handle.endpoint, "/v3/kv/range", { key: b64(this.prefix), count_only: true }, abort.signal)
-        .then(
-          () => {
-            if (this.stream === handle) this.scheduleCheck(handle);
-          },
-          (err: unknown) => {
-            if (this.stream !== handle || abort.signal.aborted) return;
-            // Only "this member does not answer" means the stream is dead; other errors are not its fault.
-            if (err instanceof EtcdApiError && !err.endpointProblem) return this.scheduleCheck(handle);
-            this.http.markFailed(handle.endpoint);
-            this.broken(new Error(`etcd watch endpoint ${handle.endpoint} stopped answering: ${(err as Error).message}`));
-          },
-        );
+      this.http.callOne(handle.endpoint, "/v3/kv/range", { key: b64(this.prefix), count_only: true }, abort.signal).then(
+        () => {
+          if (this.stream === handle) this.scheduleCheck(handle);
+        },
+        (err: unknown) => {
+          if (this.stream !== handle || abort.signal.aborted) return;
+          // Only "this member does not answer" means the stream is dead; other errors are not its fault.
+          if (err instanceof EtcdApiError && !err.endpointProblem) return this.scheduleCheck(handle);
+          this.http.markFailed(handle.endpoint);
+          this.broken(new Error(`etcd watch endpoint ${handle.endpoint} stopped answering: ${(err as Error).message}`));
+        },
+      );
     }, this.checkIntervalMs);
   }
 }

@@ -81,7 +81,10 @@ export class EtcdDcs extends KvDcs {
 
   async grantLease(ttlSeconds: number): Promise<string> {
     // ID 0: etcd picks the id.
-    const res = await this.http.call<{ ID?: string; TTL?: string; error?: string }>("/v3/lease/grant", { TTL: String(Math.ceil(ttlSeconds)), ID: "0" });
+    const res = await this.http.call<{ ID?: string; TTL?: string; error?: string }>("/v3/lease/grant", {
+      TTL: String(Math.ceil(ttlSeconds)),
+      ID: "0",
+    });
     if (!res.ID || res.error) throw new Error(`etcd did not grant a lease: ${res.error ?? "no ID in the answer"}`);
     return res.ID;
   }

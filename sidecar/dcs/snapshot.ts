@@ -116,7 +116,10 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
         const sync = parseJson(syncSchema, kv.value);
         if (!sync.ok) corrupt(kv.key, `expected {"leader": <name>, "sync_standby": "<name>[,<name>]"}: ${sync.reason}`);
         else {
-          const standbys = (sync.value.sync_standby ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+          const standbys = (sync.value.sync_standby ?? "")
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean);
           snapshot.sync = { leader: sync.value.leader, standbys, modRevision: kv.modRevision };
         }
         break;

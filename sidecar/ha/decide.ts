@@ -43,7 +43,11 @@ function decideRow(input: HaInput): Decision {
     const left = input.memory.leaseRenewSentAt === undefined ? 0 : fenceDeadline(input) - input.now;
     return isPrimary
       ? { actions: [], reason: `etcd unreachable; lease still valid for ${left} ms, fencing if not renewed by then`, role: "leader" }
-      : { actions: [], reason: "etcd unreachable; a replica never promotes without the leader key: waiting", role: isReplica ? "replica" : "unknown" };
+      : {
+          actions: [],
+          reason: "etcd unreachable; a replica never promotes without the leader key: waiting",
+          role: isReplica ? "replica" : "unknown",
+        };
   }
 
   if (!local.dataDir.initialized) return decideUninitialized(input);
@@ -91,7 +95,11 @@ function decideUninitialized(input: HaInput): Decision {
   }
   const leader = cluster.leader;
   if (leader?.name === me) {
-    return { actions: [{ type: "releaseLeader" }], reason: "we hold the leader key but have no data directory: releasing it", role: "uninitialized" };
+    return {
+      actions: [{ type: "releaseLeader" }],
+      reason: "we hold the leader key but have no data directory: releasing it",
+      role: "uninitialized",
+    };
   }
   const leaderMember = leader && findMember(input, leader.name);
   if (leaderMember && leaderMember.data.state === "running" && leaderMember.data.role === "primary") {
@@ -109,7 +117,10 @@ function decideUninitialized(input: HaInput): Decision {
   }
   return {
     actions: [],
-    reason: cluster.initialize === "" ? "another member is bootstrapping the cluster: waiting for it" : "no running leader to take a base backup from: waiting",
+    reason:
+      cluster.initialize === ""
+        ? "another member is bootstrapping the cluster: waiting for it"
+        : "no running leader to take a base backup from: waiting",
     role: "uninitialized",
   };
 }
@@ -133,7 +144,10 @@ function decideStopped(input: HaInput): Decision {
     const noRewind = wasPrimary(input) && !self.usePgRewind;
     if (memory.rewindFailed || noRewind || failedStarts >= MAX_REPLICA_START_FAILURES) {
       return {
-        actions: [{ type: "baseBackup", leader: leader.name, upstream }, { type: "startReplica", leader: leader.name, upstream }],
+        actions: [
+          { type: "baseBackup", leader: leader.name, upstream },
+          { type: "startReplica", leader: leader.name, upstream },
+        ],
         reason: memory.rewindFailed
           ? `pg_rewind failed before: re-creating the data directory from leader ${leader.name}`
           : noRewind
@@ -144,12 +158,19 @@ function decideStopped(input: HaInput): Decision {
     }
     if (wasPrimary(input)) {
       return {
-        actions: [{ type: "rewind", leader: leader.name, upstream }, { type: "startReplica", leader: leader.name, upstream }],
+        actions: [
+          { type: "rewind", leader: leader.name, upstream },
+          { type: "startReplica", leader: leader.name, upstream },
+        ],
         reason: `former primary (cluster state "${local.dataDir.clusterState}"): rewinding against leader ${leader.name} before following it`,
         role: "replica",
       };
     }
-    return { actions: [{ type: "startReplica", leader: leader.name, upstream }], reason: `starting as a replica of leader ${leader.name}`, role: "replica" };
+    return {
+      actions: [{ type: "startReplica", leader: leader.name, upstream }],
+      reason: `starting as a replica of leader ${leader.name}`,
+      role: "replica",
+    };
   }
   return {
     actions: [{ type: "startReplica" }],
@@ -178,7 +199,9 @@ function decideReplica(input: HaInput): Decision {
     }
     const diverged = divergence(local.pg, leaderMember.data);
     if (diverged) {
-      const copy: Action = self.usePgRewind ? { type: "rewind", leader: leader.name, upstream } : { type: "baseBackup", leader: leader.name, upstream };
+      const copy: Action = self.usePgRewind
+        ? { type: "rewind", leader: leader.name, upstream }
+        : { type: "baseBackup", leader: leader.name, upstream };
       return {
         actions: [{ type: "demote" }, copy, { type: "startReplica", leader: leader.name, upstream }],
         reason: `${diverged}: it has WAL leader ${leader.name} never had; stopping to ${self.usePgRewind ? "rewind" : "re-create the data directory (usePgRewind is off)"} before following`,

@@ -117,7 +117,10 @@ export class HaDriver {
       const info = await this.o.pg.dataDirInfo().catch(() => undefined);
       if (info?.checkpointLsn !== undefined) await this.o.dcs.putLeaderOptime(info.checkpointLsn).catch(() => undefined);
       const released = await this.o.dcs.releaseLeader(this.o.self.name).catch(() => false);
-      this.o.log.info({ released, ms: Math.round(this.o.clock.now() - t0) }, "PostgreSQL stopped; released the leader key so a replica takes over now");
+      this.o.log.info(
+        { released, ms: Math.round(this.o.clock.now() - t0) },
+        "PostgreSQL stopped; released the leader key so a replica takes over now",
+      );
     }
     await this.lease.revoke().catch(() => undefined);
     await this.o.dcs.close().catch(() => undefined);
@@ -197,7 +200,15 @@ export class HaDriver {
     if (optime !== undefined && optime > (this.memory.lastLeaderOptime ?? 0)) this.memory.lastLeaderOptime = optime;
     this.memory.leaseId = this.lease.leaseId;
     this.memory.leaseRenewSentAt = this.lease.renewSentAt;
-    return { now: this.o.clock.now(), self: this.o.self, cluster: this.cluster, local: this.local!, memory: { ...this.memory }, peers, watchdog: this.o.watchdog.view() };
+    return {
+      now: this.o.clock.now(),
+      self: this.o.self,
+      cluster: this.cluster,
+      local: this.local!,
+      memory: { ...this.memory },
+      peers,
+      watchdog: this.o.watchdog.view(),
+    };
   }
 
   private async readLocal(): Promise<LocalState> {
@@ -250,19 +261,22 @@ export class HaDriver {
     if (this.stopping || this.lease.renewSentAt === undefined) return;
     this.o.clock.clearTimeout(this.fenceTimer);
     const at = this.fenceAt();
-    this.fenceTimer = this.o.clock.setTimeout(() => {
-      if (!this.local || this.stopping) return;
-      // Real timers can fire a fraction of a ms early (libuv's cached loop time, whole-ms delays);
-      // deciding then finds the lease "still valid" and nothing would look again until a loop that
-      // may be stuck on etcd for seconds. So wait for the deadline itself (or a renewal's new one).
-      if (this.o.clock.now() < at) return this.armFenceTimer();
-      const d = decide(this.input([]));
-      if (d.actions[0]?.type === "fence") {
-        this.o.log.warn({ role: d.role }, d.reason);
-        this.decision = d;
-        // `fence`, then `disarmWatchdog` when it is armed (row W3).
-        void this.executor.run(d.actions).then(() => this.requestLoop("fenced"));
-      }
-    }, at - this.o.clock.now() + 1);
+    this.fenceTimer = this.o.clock.setTimeout(
+      () => {
+        if (!this.local || this.stopping) return;
+        // Real timers can fire a fraction of a ms early (libuv's cached loop time, whole-ms delays);
+        // deciding then finds the lease "still valid" and nothing would look again until a loop that
+        // may be stuck on etcd for seconds. So wait for the deadline itself (or a renewal's new one).
+        if (this.o.clock.now() < at) return this.armFenceTimer();
+        const d = decide(this.input([]));
+        if (d.actions[0]?.type === "fence") {
+          this.o.log.warn({ role: d.role }, d.reason);
+          this.decision = d;
+          // `fence`, then `disarmWatchdog` when it is armed (row W3).
+          void this.executor.run(d.actions).then(() => this.requestLoop("fenced"));
+        }
+      },
+      at - this.o.clock.now() + 1,
+    );
   }
 }

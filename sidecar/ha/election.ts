@@ -37,10 +37,12 @@ export function electionVerdict(input: HaInput): Verdict {
     // Like nofailover: a peer whose required watchdog cannot be armed refuses the key, so it must not block us.
     if (peer.nofailover || peer.watchdogFailed || (peer.failoverPriority ?? 1) <= 0 || peer.lsn === undefined) continue;
     if (self.synchronousMode !== "off" && !syncEligible(input, peer.name)) continue;
-    if (peer.lsn > myLsn) return { ok: false, reason: `${peer.name} is further ahead (LSN ${peer.lsn} > ours ${myLsn}): leaving it to promote` };
+    if (peer.lsn > myLsn)
+      return { ok: false, reason: `${peer.name} is further ahead (LSN ${peer.lsn} > ours ${myLsn}): leaving it to promote` };
     if (peer.lsn === myLsn) {
       const theirs = peer.failoverPriority ?? 1;
-      if (theirs > self.failoverPriority) return { ok: false, reason: `${peer.name} is as far ahead and has higher failoverPriority (${theirs})` };
+      if (theirs > self.failoverPriority)
+        return { ok: false, reason: `${peer.name} is as far ahead and has higher failoverPriority (${theirs})` };
       if (theirs === self.failoverPriority && peer.name < self.name) {
         return { ok: false, reason: `${peer.name} is as far ahead with equal priority and wins the tie by name` };
       }

@@ -41,7 +41,8 @@ export class ActionExecutor {
         ok = false;
       }
       const ms = Math.round(this.d.clock.now() - t0);
-      if (action.type !== "publishOptime" && action.type !== "syncSlots") this.d.log.info({ action: action.type, ok, ms }, `action ${action.type} ${ok ? "done" : "did not succeed"}`);
+      if (action.type !== "publishOptime" && action.type !== "syncSlots")
+        this.d.log.info({ action: action.type, ok, ms }, `action ${action.type} ${ok ? "done" : "did not succeed"}`);
       if (!ok) return false;
     }
     return true;
@@ -162,7 +163,8 @@ export class ActionExecutor {
       await lease.renewOnce();
       result = watchdog.arm(lease);
     }
-    if (result === "late") this.d.log.warn("cannot arm the watchdog: the lease renewal did not come back soon enough after it was sent; trying again next loop");
+    if (result === "late")
+      this.d.log.warn("cannot arm the watchdog: the lease renewal did not come back soon enough after it was sent; trying again next loop");
     if (result === "failed" && watchdog.view().mode === "automatic") {
       this.d.log.warn("going on without the watchdog (watchdog.mode automatic)");
       return true;

@@ -36,15 +36,25 @@ export function planSync(input: HaInput): SyncPlan {
   const { self, cluster, local, memory } = input;
   const waits = parseSyncNames(local.pg.synchronousStandbyNames);
   if (self.synchronousMode === "off") {
-    return waits.length ? { actions: [{ type: "setSyncStandbys", names: [] }], note: "synchronous mode is off: commits no longer wait for a standby" } : { actions: [] };
+    return waits.length
+      ? { actions: [{ type: "setSyncStandbys", names: [] }], note: "synchronous mode is off: commits no longer wait for a standby" }
+      : { actions: [] };
   }
   const key = cluster?.sync?.leader === self.name ? cluster.sync.standbys : undefined;
   const realWaits = waits.filter((n) => n !== NO_SYNC_STANDBY);
   const base = key ?? realWaits;
-  const eligible = new Set((cluster?.members ?? []).filter((m) => m.name !== self.name && !m.data.tags.nofailover && m.data.tags.failover_priority > 0).map((m) => m.name));
+  const eligible = new Set(
+    (cluster?.members ?? [])
+      .filter((m) => m.name !== self.name && !m.data.tags.nofailover && m.data.tags.failover_priority > 0)
+      .map((m) => m.name),
+  );
   const streaming = (local.pg.replication ?? [])
     .filter((r) => r.state === "streaming" && eligible.has(r.application_name))
-    .sort((a, b) => Number(realWaits.includes(b.application_name)) - Number(realWaits.includes(a.application_name)) || (b.replay_lsn ?? 0) - (a.replay_lsn ?? 0));
+    .sort(
+      (a, b) =>
+        Number(realWaits.includes(b.application_name)) - Number(realWaits.includes(a.application_name)) ||
+        (b.replay_lsn ?? 0) - (a.replay_lsn ?? 0),
+    );
   const desired = streaming[0]?.application_name;
 
   if (desired) {
@@ -56,7 +66,10 @@ export function planSync(input: HaInput): SyncPlan {
     const row = streaming[0];
     const switchedAt = memory.syncSwitchLsn ?? local.pg.lsn ?? Infinity;
     if (extra.length && row.sync_state === "sync" && (row.replay_lsn ?? 0) >= switchedAt) {
-      return { actions: [{ type: "writeSync", standbys: [desired] }], note: `${desired} has every acknowledged commit: ${extra.join(", ")} leave(s) the sync key` };
+      return {
+        actions: [{ type: "writeSync", standbys: [desired] }],
+        note: `${desired} has every acknowledged commit: ${extra.join(", ")} leave(s) the sync key`,
+      };
     }
     return { actions: [] };
   }
@@ -71,7 +84,9 @@ export function planSync(input: HaInput): SyncPlan {
   if (waits.length) actions.push({ type: "setSyncStandbys", names: [] });
   return {
     actions,
-    note: actions.length ? "no standby available for synchronous replication: no replica may be promoted now; commits continue asynchronously" : undefined,
+    note: actions.length
+      ? "no standby available for synchronous replication: no replica may be promoted now; commits continue asynchronously"
+      : undefined,
   };
 }
 

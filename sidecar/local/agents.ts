@@ -68,7 +68,9 @@ function assertReachable(dir: string, owner: Owner): void {
     const st = fs.statSync(d);
     const ok = st.uid === owner.uid ? st.mode & 0o100 : st.gid === owner.gid ? st.mode & 0o010 : st.mode & 0o001;
     if (!ok) {
-      throw new Error(`${d} (mode ${(st.mode & 0o777).toString(8)}) is not searchable by the service user ${owner.name}: use a --dir under /tmp or run chmod o+x ${d}`);
+      throw new Error(
+        `${d} (mode ${(st.mode & 0o777).toString(8)}) is not searchable by the service user ${owner.name}: use a --dir under /tmp or run chmod o+x ${d}`,
+      );
     }
     if (d === path.dirname(d)) return;
   }
@@ -105,7 +107,10 @@ export function agentEntryPoint(): string {
  * Starts `hapg agent --config FILE` detached (own process group: it outlives `hapg local up`),
  * stdout/stderr appended to the node's agent.log, inside the node's namespace with --netns. Returns the pid.
  */
-export function spawnAgent(node: Pick<NodeSlot, "name" | "nodeDir" | "configFile" | "logFile" | "netns">, owner: Owner | undefined): number {
+export function spawnAgent(
+  node: Pick<NodeSlot, "name" | "nodeDir" | "configFile" | "logFile" | "netns">,
+  owner: Owner | undefined,
+): number {
   const log = fs.openSync(node.logFile, "a", 0o600);
   if (owner) fs.fchownSync(log, owner.uid, owner.gid);
   try {

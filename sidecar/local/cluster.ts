@@ -113,15 +113,33 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     for (const n of l.nodes) {
       failedLog = n.logFile;
       const pid = spawnAgent(n, owner);
-      state.nodes.push({ name: n.name, host: n.host, pgPort: n.pgPort, apiUrl: `http://${n.host}:${n.apiPort}`, dataDir: n.dataDir, agentPid: pid, ...(n.netns ? { netns: n.netns } : {}) });
+      state.nodes.push({
+        name: n.name,
+        host: n.host,
+        pgPort: n.pgPort,
+        apiUrl: `http://${n.host}:${n.apiPort}`,
+        dataDir: n.dataDir,
+        agentPid: pid,
+        ...(n.netns ? { netns: n.netns } : {}),
+      });
       writeClusterFile(l.dir, state);
-      say(`${n.name}: agent started (pid ${pid}), PostgreSQL on ${n.host}:${n.pgPort}, API on ${n.host}:${n.apiPort}${n.netns ? ` (namespace ${n.netns})` : ""}`);
+      say(
+        `${n.name}: agent started (pid ${pid}), PostgreSQL on ${n.host}:${n.pgPort}, API on ${n.host}:${n.apiPort}${n.netns ? ` (namespace ${n.netns})` : ""}`,
+      );
     }
 
     failedLog = l.haproxyLog;
     fs.writeFileSync(l.haproxyConfig, localRoutingConfig(l));
-    const haproxyPid = await startHaproxy({ configFile: l.haproxyConfig, pidFile: l.haproxyPidFile, logFile: l.haproxyLog, host: HOST, statsPort: l.statsPort });
-    say(`haproxy: started (pid ${haproxyPid}), primary ${HOST}:${l.proxyPort}, replicas ${HOST}:${l.replicaProxyPort}, stats http://${HOST}:${l.statsPort}/stats`);
+    const haproxyPid = await startHaproxy({
+      configFile: l.haproxyConfig,
+      pidFile: l.haproxyPidFile,
+      logFile: l.haproxyLog,
+      host: HOST,
+      statsPort: l.statsPort,
+    });
+    say(
+      `haproxy: started (pid ${haproxyPid}), primary ${HOST}:${l.proxyPort}, replicas ${HOST}:${l.replicaProxyPort}, stats http://${HOST}:${l.statsPort}/stats`,
+    );
 
     failedLog = l.nodes.map((n) => n.logFile).join(", ");
     const leader = await waitHealthy(l.dir, opts.timeoutMs ?? 120_000, (m) => say(`[${elapsed(t0)}] ${m}`));
@@ -133,7 +151,9 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     say(`failed after ${elapsed(t0)}: stopping what was started`);
     const left = teardownProblem(l.dir, await stopEverything(l.dir, state));
     const how = `remove the files with: hapg local down --dir ${l.dir}`;
-    throw new Error(`hapg local up failed: ${(e as Error).message}\n  read: ${failedLog}\n  ${how}${left ? `\n${left}` : ""}`);
+    throw new Error(`hapg local up failed: ${(e as Error).message}\n  read: ${failedLog}\n  ${how}${left ? `\n${left}` : ""}`, {
+      cause: e,
+    });
   }
 }
 

@@ -72,7 +72,10 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   process.once("SIGINT", interrupted);
   try {
     const sync = o.synchronousMode ?? "off";
-    step(1, `Starting etcd ×3, PostgreSQL + agent ×3 and HAProxy on 127.0.0.1 (${dir})${sync === "off" ? "" : `, synchronous mode ${sync}`}`);
+    step(
+      1,
+      `Starting etcd ×3, PostgreSQL + agent ×3 and HAProxy on 127.0.0.1 (${dir})${sync === "off" ? "" : `, synchronous mode ${sync}`}`,
+    );
     const c = await localUp({ dir, basePort: o.basePort, synchronousMode: sync, progress: (l) => out(`    ${l}`) });
     upDone = true;
     out(formatStatus(await localStatus(dir)));
@@ -158,6 +161,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
       await localDown(dir, (l) => out(`    ${l}`));
       if (!o.dir) fs.rmSync(path.dirname(dir), { recursive: true, force: true });
     }
-    if (!failed) out(warnings.length ? `\nDone, with ${warnings.length} warning(s):\n${warnings.map((w) => `  - ${w}`).join("\n")}` : "\nDone.");
+    if (!failed)
+      out(warnings.length ? `\nDone, with ${warnings.length} warning(s):\n${warnings.map((w) => `  - ${w}`).join("\n")}` : "\nDone.");
   }
 }

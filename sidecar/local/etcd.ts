@@ -177,8 +177,6 @@ function logTail(file: string, lines = 15): string {
   }
 }
 
-
-
 /**
  * SIGTERM, then SIGKILL when the process is still there after timeoutMs; resolves once the pid is
  * gone. SIGCONT follows SIGTERM so a SIGSTOPped process can act on it.

@@ -64,7 +64,9 @@ export async function waitForPrimary(dir: string, o: { exclude?: readonly string
     const i = codes.findIndex((s) => s === 200);
     if (i >= 0) return candidates[i].name;
     if (Date.now() > deadline) {
-      throw new Error(`no primary among ${candidates.map((n) => n.name).join(", ")} within ${o.timeoutMs} ms (/primary answered ${codes.map((s) => s ?? "nothing").join(", ")})`);
+      throw new Error(
+        `no primary among ${candidates.map((n) => n.name).join(", ")} within ${o.timeoutMs} ms (/primary answered ${codes.map((s) => s ?? "nothing").join(", ")})`,
+      );
     }
     await sleep(100);
   }
@@ -75,7 +77,12 @@ export async function waitForPrimary(dir: string, o: { exclude?: readonly string
  * exclude, e.g. one that was just killed) streams from it on its timeline. Calls progress with what
  * it waits for whenever that changes. Returns the leader.
  */
-export async function waitHealthy(dir: string, timeoutMs: number, progress?: Progress, o: { exclude?: readonly string[] } = {}): Promise<string> {
+export async function waitHealthy(
+  dir: string,
+  timeoutMs: number,
+  progress?: Progress,
+  o: { exclude?: readonly string[] } = {},
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {

@@ -71,7 +71,7 @@ function ip(...args: string[]): string {
     return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`ip ${args.join(" ")}: ${(err.stderr || err.message).trim()}`);
+    throw new Error(`ip ${args.join(" ")}: ${(err.stderr || err.message).trim()}`, { cause: e });
   }
 }
 
@@ -83,7 +83,8 @@ export function routeDevice(address: string): string | undefined {
 /** Throws unless traffic to address leaves through our bridge (never a default route, never another interface). */
 export function assertRouteOnBridge(address: string, bridge: string): void {
   const dev = routeDevice(address);
-  if (dev !== bridge) throw new Error(`refusing to use ${address}: ip route get sends it via ${dev ?? "no device"}, not via the cluster's bridge ${bridge}`);
+  if (dev !== bridge)
+    throw new Error(`refusing to use ${address}: ip route get sends it via ${dev ?? "no device"}, not via the cluster's bridge ${bridge}`);
 }
 
 function toInt(a: string): number {
@@ -105,16 +106,31 @@ export function overlaps(a: string, b: string): boolean {
 
 /** Throws when the host already has the bridge, a namespace of ours, or a route or address in our subnet. */
 function assertUnused(p: NetnsPlan): void {
-  const inUse = (what: string, fix: string) => new Error(`${what} already in use (another local cluster on this base port, or left by one that crashed): ${fix}, or pick another --base-port`);
-  if (ip("-o", "link", "show").split("\n").some((l) => l.split(": ")[1]?.split("@")[0] === p.bridge)) {
+  const inUse = (what: string, fix: string) =>
+    new Error(
+      `${what} already in use (another local cluster on this base port, or left by one that crashed): ${fix}, or pick another --base-port`,
+    );
+  if (
+    ip("-o", "link", "show")
+      .split("\n")
+      .some((l) => l.split(": ")[1]?.split("@")[0] === p.bridge)
+  ) {
     throw inUse(`network bridge ${p.bridge}`, `remove it with ip link del ${p.bridge} if no cluster uses it`);
   }
-  const existing = new Set(ip("netns", "list").split("\n").map((l) => l.split(" ")[0]));
+  const existing = new Set(
+    ip("netns", "list")
+      .split("\n")
+      .map((l) => l.split(" ")[0]),
+  );
   const taken = [...p.etcd, ...p.nodes].filter((h) => existing.has(h.netns)).map((h) => h.netns);
   if (taken.length) throw inUse(`network namespace(s) ${taken.join(", ")}`, `remove them with ip netns del <name>`);
   const clash = [
-    ...ip("-4", "-o", "route", "show").split("\n").map((l) => l.split(" ").find((t) => /^\d/.test(t)) ?? ""), // also "unreachable 10.0.0.0/8"
-    ...ip("-4", "-o", "addr", "show").split("\n").map((l) => / inet (\S+)/.exec(l)?.[1] ?? ""),
+    ...ip("-4", "-o", "route", "show")
+      .split("\n")
+      .map((l) => l.split(" ").find((t) => /^\d/.test(t)) ?? ""), // also "unreachable 10.0.0.0/8"
+    ...ip("-4", "-o", "addr", "show")
+      .split("\n")
+      .map((l) => / inet (\S+)/.exec(l)?.[1] ?? ""),
   ].filter((cidr) => cidr && cidr !== "default" && overlaps(cidr, p.subnet));
   if (clash.length) throw new Error(`subnet ${p.subnet} overlaps ${clash.join(", ")} on this host: pick another --base-port`);
 }
@@ -162,7 +178,12 @@ export function destroyNetns(p: NetnsPlan): void {
 }
 
 /** The command line that runs cmd inside netns (as root; `setpriv` drops to owner first when given). */
-export function inNetns(netns: string | undefined, cmd: string, args: string[], owner?: { uid: number; gid: number }): { cmd: string; args: string[] } {
+export function inNetns(
+  netns: string | undefined,
+  cmd: string,
+  args: string[],
+  owner?: { uid: number; gid: number },
+): { cmd: string; args: string[] } {
   if (!netns) return { cmd, args };
   const drop = owner ? ["setpriv", `--reuid=${owner.uid}`, `--regid=${owner.gid}`, "--clear-groups", "--"] : [];
   // `ip netns exec` and setpriv both exec, so the pid the caller records is the program's own.

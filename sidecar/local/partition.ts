@@ -17,14 +17,15 @@ function iptables(netns: string, args: string[]): void {
     execFileSync("ip", ["netns", "exec", netns, "iptables", "-w", ...args], { stdio: ["ignore", "ignore", "pipe"] });
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
-    throw new Error(`iptables ${args.join(" ")} in ${netns}: ${(err.stderr?.toString() || err.message).trim()}`);
+    throw new Error(`iptables ${args.join(" ")} in ${netns}: ${(err.stderr?.toString() || err.message).trim()}`, { cause: e });
   }
 }
 
 /** The node's namespace, or an error saying the cluster has none. */
 function netnsOf(c: ClusterFile, name: string): string {
   const n = findNode(c, name);
-  if (!n.netns || !c.network) throw new Error(`${name} has no network namespace of its own: start the cluster with hapg local up --netns to cut it off`);
+  if (!n.netns || !c.network)
+    throw new Error(`${name} has no network namespace of its own: start the cluster with hapg local up --netns to cut it off`);
   return n.netns;
 }
 

@@ -32,7 +32,9 @@ export function readClusterFile(dir: string): ClusterFile {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (e) {
-    throw new Error(`${file}: cannot read it (${(e as Error).message}): is a local cluster running there (hapg local up --dir ${dir})?`);
+    throw new Error(`${file}: cannot read it (${(e as Error).message}): is a local cluster running there (hapg local up --dir ${dir})?`, {
+      cause: e,
+    });
   }
   const c = JSON.parse(text) as ClusterFile;
   if (!Array.isArray(c.nodes) || !Array.isArray(c.etcd) || typeof c.dsn !== "string") {

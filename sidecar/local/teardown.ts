@@ -145,7 +145,10 @@ export function processesOfDir(dir: string): KnownProcess[] {
     if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue;
     let args: string[];
     try {
-      args = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+      args = fs
+        .readFileSync(`/proc/${pid}/cmdline`, "utf8")
+        .split("\0")
+        .filter((a) => a !== "");
     } catch {
       continue; // gone meanwhile
     }

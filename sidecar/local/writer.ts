@@ -160,7 +160,7 @@ export async function countLost(dsn: string, ackedIds: readonly number[], timeou
       );
       return { lost: r.rows.length, sample: r.rows.slice(0, 10).map((x) => Number(x.id)) };
     } catch (e) {
-      if (Date.now() > deadline) throw new Error(`cannot check lost writes through ${redact(dsn)}: ${(e as Error).message}`);
+      if (Date.now() > deadline) throw new Error(`cannot check lost writes through ${redact(dsn)}: ${(e as Error).message}`, { cause: e });
       await sleep(200);
     } finally {
       await c.end().catch(() => undefined);

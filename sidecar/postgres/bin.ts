@@ -32,9 +32,7 @@ export function highestDebianBinDir(root: string): string | undefined {
   } catch {
     return undefined;
   }
-  const versions = entries
-    .filter((e) => /^\d+(\.\d+)?$/.test(e))
-    .sort((a, b) => parseFloat(b) - parseFloat(a));
+  const versions = entries.filter((e) => /^\d+(\.\d+)?$/.test(e)).sort((a, b) => parseFloat(b) - parseFloat(a));
   for (const v of versions) {
     const dir = path.join(root, v, "bin");
     if (hasPostgres(dir)) return dir;

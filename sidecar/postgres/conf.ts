@@ -36,6 +36,7 @@ export function validateParameters(parameters: Readonly<Record<string, ParamValu
 export function quoteConfValue(value: ParamValue): string {
   if (typeof value === "boolean") return value ? "on" : "off";
   if (typeof value === "number") return String(value);
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (/[\x00-\x1f]/.test(value)) throw new Error("configuration values must not contain control characters");
   return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
 }
@@ -98,9 +99,12 @@ export function socketPath(socketDir: string, port: number): string {
 
 export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
   validateParameters(o.parameters);
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (/["\x00-\x1f]/.test(o.dataDir + o.socketDir)) throw new Error(`postgres.dataDir: must not contain '"' or control characters`);
   if (socketPath(o.socketDir, o.listen.port).length > MAX_SOCKET_PATH) {
-    throw new Error(`postgres.dataDir: "${o.dataDir}" is too long: the Unix socket path ${socketPath(o.socketDir, o.listen.port)} exceeds ${MAX_SOCKET_PATH} characters`);
+    throw new Error(
+      `postgres.dataDir: "${o.dataDir}" is too long: the Unix socket path ${socketPath(o.socketDir, o.listen.port)} exceeds ${MAX_SOCKET_PATH} characters`,
+    );
   }
   const required: Record<string, ParamValue> = {
     listen_addresses: o.listen.host,
@@ -120,7 +124,8 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
     wal_sender_timeout: `${o.timing.replicationTimeoutMs}ms`,
     wal_receiver_timeout: `${o.timing.replicationTimeoutMs}ms`,
   };
-  if (!o.standby && o.synchronousStandbys?.length) required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys);
+  if (!o.standby && o.synchronousStandbys?.length)
+    required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys);
   if (o.standby) {
     required.recovery_target_timeline = "latest";
     if (o.standby.upstream) {

@@ -39,7 +39,14 @@ export async function runBaseBackup(o: CopyOptions & { applicationName: string }
 
 /** pg_rewind --source-server over TCP. Resolves false (and logs why) when it fails. */
 export async function runRewind(o: CopyOptions): Promise<RewindResult> {
-  const src = conninfo({ host: o.source.host, port: o.source.port, user: o.user, dbname: "postgres", passfile: o.passfile, connect_timeout: 5 });
+  const src = conninfo({
+    host: o.source.host,
+    port: o.source.port,
+    user: o.user,
+    dbname: "postgres",
+    passfile: o.passfile,
+    connect_timeout: 5,
+  });
   const r = await runTool(o.tool, ["-D", o.dataDir, `--source-server=${src}`, "-P"], { runAs: o.runAs });
   if (r.code !== 0) {
     const output = lastLines(r.stderr || r.stdout, 8);

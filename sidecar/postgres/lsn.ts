@@ -42,7 +42,11 @@ export function parseTimelineHistory(text: string | null | undefined): { timelin
  * receiver's is gone when the upstream is: neither tells a replica that followed a timeline switch
  * from one that replayed the old timeline past the fork.
  */
-export function replayTimeline(walFiles: readonly string[], replayLsn: number | undefined, segmentSize: number | undefined): number | undefined {
+export function replayTimeline(
+  walFiles: readonly string[],
+  replayLsn: number | undefined,
+  segmentSize: number | undefined,
+): number | undefined {
   if (replayLsn === undefined || !segmentSize || replayLsn <= 0) return undefined;
   const segno = Math.floor((replayLsn - 1) / segmentSize); // a record ending on a boundary is in the segment before
   const perId = 2 ** 32 / segmentSize;

@@ -6,7 +6,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { HaTiming } from "../settings/timing";
-import { renderPgpass, renderPostgresqlConf, renderSynchronousStandbyNames, slotName, type ParamValue, type PostgresqlConfOptions } from "./conf";
+import {
+  renderPgpass,
+  renderPostgresqlConf,
+  renderSynchronousStandbyNames,
+  slotName,
+  type ParamValue,
+  type PostgresqlConfOptions,
+} from "./conf";
 import { CopyOptions, runBaseBackup, runRewind, tcpAnswers } from "./copy";
 import { controlDataToInfo, dataDirFiles, formerPrimaryMarker } from "./controldata";
 import { clearDir, ensureDir, writeOwned, writeServerFiles } from "./files";
@@ -144,16 +151,22 @@ export class PostgresManager implements PostgresControl {
         writeOwned(pwfile, this.o.superuser.password + "\n", 0o600, this.o.runAs);
         if (this.o.runAs) fs.chownSync(pwDir, this.o.runAs.uid, this.o.runAs.gid);
         await this.step("initdb", () =>
-          runToolChecked(this.bin("initdb"), [
-            "-D", this.o.dataDir,
-            "--data-checksums",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "-U", this.o.superuser.username,
-            `--pwfile=${pwfile}`,
-            "--encoding=UTF8",
-            `--locale=${this.o.locale ?? "C.UTF-8"}`,
-          ], { runAs: this.o.runAs }),
+          runToolChecked(
+            this.bin("initdb"),
+            [
+              "-D",
+              this.o.dataDir,
+              "--data-checksums",
+              "--auth-local=trust",
+              "--auth-host=scram-sha-256",
+              "-U",
+              this.o.superuser.username,
+              `--pwfile=${pwfile}`,
+              "--encoding=UTF8",
+              `--locale=${this.o.locale ?? "C.UTF-8"}`,
+            ],
+            { runAs: this.o.runAs },
+          ),
         );
       } finally {
         fs.rmSync(pwDir, { recursive: true, force: true });
@@ -363,7 +376,8 @@ export class PostgresManager implements PostgresControl {
       for (;;) {
         const [r] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
         if (r.v === want) return;
-        if (Date.now() > deadline) throw new Error(`synchronous_standby_names is still "${r.v}" ${FOLLOW_TIMEOUT_MS} ms after the reload (wanted "${want}")`);
+        if (Date.now() > deadline)
+          throw new Error(`synchronous_standby_names is still "${r.v}" ${FOLLOW_TIMEOUT_MS} ms after the reload (wanted "${want}")`);
         await sleep(20);
       }
     });

@@ -198,7 +198,6 @@ export class Postmaster {
     return true;
   }
 
-
   /** SIGKILL the postmaster and its children (backends would otherwise outlive a frozen postmaster). */
   private async kill(pid: number): Promise<void> {
     const children = childPids(pid);

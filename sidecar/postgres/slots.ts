@@ -3,7 +3,10 @@ import type { Logger } from "./postmaster";
 import type { LocalSql } from "./sql";
 
 /** Pure: which slots to create and which to drop, given the wanted and the existing ones. */
-export function planSlots(want: ReadonlySet<string>, have: readonly { slot_name: string; active: boolean }[]): { create: string[]; drop: string[] } {
+export function planSlots(
+  want: ReadonlySet<string>,
+  have: readonly { slot_name: string; active: boolean }[],
+): { create: string[]; drop: string[] } {
   return {
     create: [...want].filter((s) => !have.some((h) => h.slot_name === s)),
     // An active slot is in use by a standby right now: never pull it from under it.

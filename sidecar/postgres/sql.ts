@@ -93,7 +93,10 @@ export class LocalSql {
 }
 
 /** One fresh connection attempt: the readiness probe (accepting connections, consistent if a standby). */
-export async function canConnect(o: Pick<LocalSqlOptions, "socketDir" | "port" | "user">, timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
+export async function canConnect(
+  o: Pick<LocalSqlOptions, "socketDir" | "port" | "user">,
+  timeoutMs: number,
+): Promise<{ ok: boolean; error?: string }> {
   const client = new Client({ host: o.socketDir, port: o.port, user: o.user, database: "postgres", connectionTimeoutMillis: timeoutMs });
   client.on("error", () => undefined);
   try {

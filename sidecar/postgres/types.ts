@@ -28,15 +28,7 @@ export interface DataDirInfo {
  * last ended (crashed, fenced), or settled by the last status read (running, stopped).
  */
 export type PgProcessState =
-  | "stopped"
-  | "starting"
-  | "running"
-  | "stopping"
-  | "crashed"
-  | "bootstrapping"
-  | "creating replica"
-  | "rewinding"
-  | "fenced";
+  "stopped" | "starting" | "running" | "stopping" | "crashed" | "bootstrapping" | "creating replica" | "rewinding" | "fenced";
 
 /** How a pg_rewind ended: rewound, failed (fall back to a base backup), or the source did not answer (retry). */
 export type RewindResult = "done" | "failed" | "unreachable";

@@ -60,6 +60,7 @@ export function parameterProblems(parameters: Readonly<Record<string, ParamValue
       problems.push([name, 'must be "replica" or "logical" (streaming replication needs at least replica)']);
     } else if (typeof value === "number" && !Number.isFinite(value)) {
       problems.push([name, "must be a finite number"]);
+      // eslint-disable-next-line no-control-regex -- refusing control characters is the point
     } else if (typeof value === "string" && /[\x00-\x1f]/.test(value)) {
       problems.push([name, "must not contain control characters such as newlines"]);
     }

@@ -51,7 +51,9 @@ export interface SysfsWatchdog {
  */
 export function assessSysfs(s: SysfsWatchdog, wanted: number, device: string): "ok" | "set-timeout" | { problem: string } {
   if (s.nowayout?.trim() === "1") {
-    return { problem: `${device} has nowayout set: closing it never disarms it, so every clean stop would reset the machine: load softdog with nowayout=0` };
+    return {
+      problem: `${device} has nowayout set: closing it never disarms it, so every clean stop would reset the machine: load softdog with nowayout=0`,
+    };
   }
   if (s.timeout === undefined) return { problem: `cannot read the timeout of ${device} from sysfs` };
   return s.timeout === wanted ? "ok" : "set-timeout";

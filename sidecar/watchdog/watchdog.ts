@@ -60,7 +60,8 @@ export class Watchdog implements WatchdogControl {
     this.usable = this.problem === undefined;
     if (this.usable) log.info({ device, timeout: this.timing().timeoutS }, "watchdog ready: it is armed only while this member leads");
     else if (!exists) log.info({ device }, `no watchdog device ${device}: running without one (watchdog.mode automatic)`);
-    else if (mode === "required") log.error({ device }, `watchdog unusable: ${this.problem}: this member refuses leadership (watchdog.mode required)`);
+    else if (mode === "required")
+      log.error({ device }, `watchdog unusable: ${this.problem}: this member refuses leadership (watchdog.mode required)`);
     else log.warn({ device }, `watchdog unusable: ${this.problem}: running without one (watchdog.mode automatic)`);
     return this;
   }
@@ -92,7 +93,10 @@ export class Watchdog implements WatchdogControl {
     this.leaseId = lease.leaseId;
     this.firesAt = this.o.clock.now() + this.timing().timeoutS * 1000;
     this.write("1");
-    this.o.log.info({ device: this.o.device, timeout: this.timing().timeoutS }, "watchdog armed: the machine resets if this agent stops renewing the lease");
+    this.o.log.info(
+      { device: this.o.device, timeout: this.timing().timeoutS },
+      "watchdog armed: the machine resets if this agent stops renewing the lease",
+    );
     return "armed";
   }
 
@@ -100,12 +104,18 @@ export class Watchdog implements WatchdogControl {
     if (this.fd === undefined) return;
     const { renewSentAt } = lease;
     if (lease.leaseId !== this.leaseId) {
-      this.o.log.warn({ leaseId: lease.leaseId, armedUnder: this.leaseId }, "not petting the watchdog: the lease it was armed under is gone, and with it our leader key");
+      this.o.log.warn(
+        { leaseId: lease.leaseId, armedUnder: this.leaseId },
+        "not petting the watchdog: the lease it was armed under is gone, and with it our leader key",
+      );
       return;
     }
     if (!this.inTime(renewSentAt)) {
-      const late = renewSentAt === undefined ? "no lease" : `a renewal answered ${Math.round(this.o.clock.now() - renewSentAt)} ms after it was sent`;
-      this.o.log.warn(`not petting the watchdog after ${late} (at most ${Math.round(this.timing().petWindowS * 1000)} ms): the reset would come too close to the lease's expiry; the leader fences itself first unless a faster renewal follows`);
+      const late =
+        renewSentAt === undefined ? "no lease" : `a renewal answered ${Math.round(this.o.clock.now() - renewSentAt)} ms after it was sent`;
+      this.o.log.warn(
+        `not petting the watchdog after ${late} (at most ${Math.round(this.timing().petWindowS * 1000)} ms): the reset would come too close to the lease's expiry; the leader fences itself first unless a faster renewal follows`,
+      );
       return;
     }
     if (this.write("1")) this.firesAt = this.o.clock.now() + this.timing().timeoutS * 1000;
@@ -123,7 +133,11 @@ export class Watchdog implements WatchdogControl {
     this.leaseId = undefined;
     this.firesAt = undefined;
     if (magicClosed) this.o.log.info({ device: this.o.device }, "watchdog disarmed");
-    else this.o.log.error({ device: this.o.device }, `could not write the watchdog's magic close: the kernel keeps counting and resets the machine within ${this.timing().timeoutS} s`);
+    else
+      this.o.log.error(
+        { device: this.o.device },
+        `could not write the watchdog's magic close: the kernel keeps counting and resets the machine within ${this.timing().timeoutS} s`,
+      );
   }
 
   private inTime(renewSentAt: number | undefined): boolean {

@@ -31,7 +31,9 @@ function run(bin: string, args: string[], cwd: string): Promise<string> {
     let err = "";
     ch.stdout.on("data", (d: Buffer) => (out += d.toString()));
     ch.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    ch.once("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(bin)} ${args[0]} failed: ${err.trim().slice(-400)}`))));
+    ch.once("exit", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${path.basename(bin)} ${args[0]} failed: ${err.trim().slice(-400)}`)),
+    );
   });
 }
 
@@ -76,7 +78,8 @@ async function main(): Promise<void> {
   const modes = opts.modes.split(",").map((m) => m.trim()) as SyncMode[];
   for (const m of modes) if (!SYNC_MODES.includes(m)) throw new Error(`--modes: "${m}" is not one of ${SYNC_MODES.join(", ")}`);
   const clients = opts.clients.split(",").map(Number);
-  if (clients.some((c) => !Number.isInteger(c) || c < 1)) throw new Error("--clients: a comma-separated list of positive integers, e.g. 1,8");
+  if (clients.some((c) => !Number.isInteger(c) || c < 1))
+    throw new Error("--clients: a comma-separated list of positive integers, e.g. 1,8");
   const pgbench = path.join(findPgBinDir(), "pgbench");
 
   const rows: { mode: SyncMode; clients: number; runs: RunFigures[]; median: RunFigures }[] = [];
@@ -93,7 +96,12 @@ async function main(): Promise<void> {
           progress(`mode ${mode}, ${n} client(s), run ${i}/${opts.runs}: ${r.tps} TPS, avg ${r.avgMs} ms, p99 ${r.p99Ms} ms`);
           runs.push(r);
         }
-        rows.push({ mode, clients: n, runs, median: { tps: median(runs.map((r) => r.tps)), avgMs: median(runs.map((r) => r.avgMs)), p99Ms: median(runs.map((r) => r.p99Ms)) } });
+        rows.push({
+          mode,
+          clients: n,
+          runs,
+          median: { tps: median(runs.map((r) => r.tps)), avgMs: median(runs.map((r) => r.avgMs)), p99Ms: median(runs.map((r) => r.p99Ms)) },
+        });
       }
     } finally {
       await teardown();

@@ -15,7 +15,16 @@ import { rssKb } from "../../sidecar/local/agents";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
 import type { SynchronousMode } from "../../sidecar/settings/schema";
 import { syncModeFromFlags } from "../../sidecar/local/layout";
-import { Fault, keepNodeLogs, killNode, reinitNode, restartNode, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
+import {
+  Fault,
+  keepNodeLogs,
+  killNode,
+  reinitNode,
+  restartNode,
+  waitAgentGone,
+  waitForPrimary,
+  waitHealthy,
+} from "../../sidecar/local/faults";
 import { crashPostgres, stopAgent } from "../helpers/faults";
 import { apiStatus, readClusterFile } from "../../sidecar/local/state";
 import { countLost, measureOutage, Writer, WriterResult } from "../../sidecar/local/writer";
@@ -184,7 +193,19 @@ function summarize(runs: RunResult[], scenarios: Scenario[], rssMb: number[]) {
 
 function printTable(sum: ReturnType<typeof summarize>, synchronousMode: SynchronousMode, runsPerScenario: number): void {
   console.log(`Failover benchmark: 3 nodes, synchronous mode ${synchronousMode}, ${runsPerScenario} run(s) per scenario`);
-  const t = newTable(["scenario", "fault", "runs", "median ms", "min ms", "max ms", "API /primary back (median)", "target", "acked writes lost", "rejoin failed", "verdict"]);
+  const t = newTable([
+    "scenario",
+    "fault",
+    "runs",
+    "median ms",
+    "min ms",
+    "max ms",
+    "API /primary back (median)",
+    "target",
+    "acked writes lost",
+    "rejoin failed",
+    "verdict",
+  ]);
   for (const s of sum.perScenario) {
     t.push([
       s.scenario,
@@ -214,7 +235,19 @@ function printTable(sum: ReturnType<typeof summarize>, synchronousMode: Synchron
     "-",
     r.meetsTarget ? "meets target" : "MISSED",
   ]);
-  t.push(["node baseline", "VmRSS of an empty `node -e` process, for reference", 1, "-", "-", `${sum.nodeBaselineRssMb} MB`, "-", "-", "-", "-", "-"]);
+  t.push([
+    "node baseline",
+    "VmRSS of an empty `node -e` process, for reference",
+    1,
+    "-",
+    "-",
+    `${sum.nodeBaselineRssMb} MB`,
+    "-",
+    "-",
+    "-",
+    "-",
+    "-",
+  ]);
   console.log(t.toString());
 }
 
@@ -230,12 +263,13 @@ async function main(): Promise<void> {
     .opts<{ runs: number; scenarios: string; basePort: number; json?: boolean; sync?: boolean; syncStrict?: boolean }>();
   const synchronousMode = syncModeFromFlags(opts);
   const scenarios = opts.scenarios.split(",").map((s) => s.trim()) as Scenario[];
-  for (const s of scenarios) if (!(s in SCENARIOS)) throw new Error(`--scenarios: unknown "${s}" (use ${Object.keys(SCENARIOS).join(", ")})`);
+  for (const s of scenarios)
+    if (!(s in SCENARIOS)) throw new Error(`--scenarios: unknown "${s}" (use ${Object.keys(SCENARIOS).join(", ")})`);
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs: must be a positive integer");
 
   const { dir, teardown } = tempClusterWithTeardown("hapg-bench-", progress);
   const runs: RunResult[] = [];
-  let rssMb: number[] = [];
+  let rssMb: number[];
   const t0 = Date.now();
   try {
     progress(`starting a 3-node cluster in ${dir} (base port ${opts.basePort}, synchronous mode ${synchronousMode})`);

@@ -81,13 +81,21 @@ async function stopChildren(children: ChildProcess[]): Promise<void> {
 }
 
 /** pgbench through the proxy, restarted if it exits early (a client error ends a pgbench run). Resolves with transactions done. */
-function runPgbench(bin: string, dsn: string, clients: number, until: number, children: ChildProcess[]): Promise<{ tx: number; restarts: number }> {
+function runPgbench(
+  bin: string,
+  dsn: string,
+  clients: number,
+  until: number,
+  children: ChildProcess[],
+): Promise<{ tx: number; restarts: number }> {
   let tx = 0;
   let restarts = 0;
   const once = () =>
     new Promise<void>((resolve) => {
       const seconds = Math.max(1, Math.round((until - Date.now()) / 1000));
-      const ch = spawn(bin, ["-n", "-c", String(clients), "-j", String(Math.min(clients, 2)), "-T", String(seconds), dsn], { stdio: ["ignore", "pipe", "pipe"] });
+      const ch = spawn(bin, ["-n", "-c", String(clients), "-j", String(Math.min(clients, 2)), "-T", String(seconds), dsn], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       children.push(ch);
       let out = "";
       ch.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -154,10 +162,25 @@ async function main(): Promise<void> {
     .option("--base-port <port>", "first port of the local cluster (P..P+299)", (v) => Number(v), 31100)
     .option("--json", "print only the JSON on stdout (progress stays on stderr)")
     .parse(process.argv)
-    .opts<{ minutes: number; profile: string; ttl?: number; loopWait?: number; retryTimeout?: number; burners: number; clients: number; basePort: number; json?: boolean }>();
+    .opts<{
+      minutes: number;
+      profile: string;
+      ttl?: number;
+      loopWait?: number;
+      retryTimeout?: number;
+      burners: number;
+      clients: number;
+      basePort: number;
+      json?: boolean;
+    }>();
   if (!(opts.profile in PROFILES)) throw new Error(`--profile: "${opts.profile}" is not one of ${Object.keys(PROFILES).join(", ")}`);
   if (!(opts.minutes > 0)) throw new Error("--minutes: must be a positive number");
-  const timing = { ...PROFILES[opts.profile as Profile], ...(opts.ttl ? { ttl: opts.ttl } : {}), ...(opts.loopWait ? { loopWait: opts.loopWait } : {}), ...(opts.retryTimeout ? { retryTimeout: opts.retryTimeout } : {}) };
+  const timing = {
+    ...PROFILES[opts.profile as Profile],
+    ...(opts.ttl ? { ttl: opts.ttl } : {}),
+    ...(opts.loopWait ? { loopWait: opts.loopWait } : {}),
+    ...(opts.retryTimeout ? { retryTimeout: opts.retryTimeout } : {}),
+  };
   const pgbench = path.join(findPgBinDir(), "pgbench");
 
   const { dir, teardown } = tempClusterWithTeardown("hapg-soak-", progress);
@@ -168,7 +191,9 @@ async function main(): Promise<void> {
     const c = await localUp({ dir, basePort: opts.basePort, ...timing, progress: (l) => progress(`up: ${l}`) });
     await initPgbench(pgbench, c.dsn);
     const cluster = readClusterFile(dir);
-    const logOffsets = new Map(cluster.nodes.map((n) => path.join(path.dirname(n.dataDir), "agent.log")).map((f) => [f, fs.statSync(f).size]));
+    const logOffsets = new Map(
+      cluster.nodes.map((n) => path.join(path.dirname(n.dataDir), "agent.log")).map((f) => [f, fs.statSync(f).size]),
+    );
     const before = await renewalOf(cluster);
     const watcher = watchLeader(cluster);
     const start = Date.now();

@@ -67,9 +67,23 @@ describe("HaPostgresCluster (mocks)", function () {
 
   it("declares the expected resource graph with defaults (3 nodes, 3 dedicated etcd)", () => {
     const expected: Record<string, number> = {
-      [T.instance]: 6, [T.eni]: 6, [T.volume]: 6, [T.attach]: 6, [T.sg]: 4, [T.nlb]: 1, [T.tg]: 2, [T.listener]: 2,
-      [T.tgAttach]: 6, [T.password]: 2, [T.param]: 2 + 1 + 6 * 2, [T.role]: 1, [T.policy]: 1, [T.profile]: 1,
-      [T.bucket]: 1, [T.object]: 1, [T.key]: 7,
+      [T.instance]: 6,
+      [T.eni]: 6,
+      [T.volume]: 6,
+      [T.attach]: 6,
+      [T.sg]: 4,
+      [T.nlb]: 1,
+      [T.tg]: 2,
+      [T.listener]: 2,
+      [T.tgAttach]: 6,
+      [T.password]: 2,
+      [T.param]: 2 + 1 + 6 * 2,
+      [T.role]: 1,
+      [T.policy]: 1,
+      [T.profile]: 1,
+      [T.bucket]: 1,
+      [T.object]: 1,
+      [T.key]: 7,
     };
     for (const [type, n] of Object.entries(expected)) assert.equal(count(d, type), n, `${type}`);
   });
@@ -83,7 +97,10 @@ describe("HaPostgresCluster (mocks)", function () {
       assert.match(c.name, /^c1-[a-z0-9-]+$/, c.name);
       assert.equal(c.parent, d.cluster, `${c.name} is parented to the component`);
     }
-    assert.ok(recorded.some((r) => r.type === COMPONENT_TYPE && r.name === "c1"), "the component has its type token");
+    assert.ok(
+      recorded.some((r) => r.type === COMPONENT_TYPE && r.name === "c1"),
+      "the component has its type token",
+    );
   });
 
   it("opens no ingress from 0.0.0.0/0 or ::/0 by default, and only when asked", async () => {
@@ -91,13 +108,29 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.equal(open(d).length, 0);
     for (const r of ofType(d, T.ingress)) assert.ok(r.inputs.referencedSecurityGroupId, `${r.name} comes from a security group`);
     const asked = await build("open1", { allowedCidrs: ["0.0.0.0/0", "10.9.0.0/16"] });
-    assert.deepEqual(open(asked).map((r) => r.inputs.fromPort).sort(), [5432, 5433]);
-    assert.ok(open(asked).every((r) => r.name.startsWith("open1-in-nlb-cidr")), "only the NLB listener ports are opened");
+    assert.deepEqual(
+      open(asked)
+        .map((r) => r.inputs.fromPort)
+        .sort(),
+      [5432, 5433],
+    );
+    assert.ok(
+      open(asked).every((r) => r.name.startsWith("open1-in-nlb-cidr")),
+      "only the NLB listener ports are opened",
+    );
   });
 
   it("opens each node port only to the group that needs it", () => {
     const ingress = ofType(d, T.ingress).map((r) => `${r.name.replace(/^c1-/, "")}:${r.inputs.fromPort}`);
-    for (const want of ["in-nodes-nlb-5000:5000", "in-nodes-nlb-5001:5001", "in-nodes-nodes-5432:5432", "in-nodes-nodes-8008:8008", "in-etcd-nodes-2379:2379", "in-etcd-etcd-2380:2380", "in-nlb-clients-5432:5432"]) {
+    for (const want of [
+      "in-nodes-nlb-5000:5000",
+      "in-nodes-nlb-5001:5001",
+      "in-nodes-nodes-5432:5432",
+      "in-nodes-nodes-8008:8008",
+      "in-etcd-nodes-2379:2379",
+      "in-etcd-etcd-2380:2380",
+      "in-nlb-clients-5432:5432",
+    ]) {
       assert.ok(ingress.includes(want), `${want} in ${ingress.join(", ")}`);
     }
     assert.ok(!ingress.some((r) => r.startsWith("in-nodes-nlb-5432")), "haproxy routing: the NLB never reaches PostgreSQL directly");
@@ -121,7 +154,9 @@ describe("HaPostgresCluster (mocks)", function () {
       const ok = (h.type === T.param && h.inputs.type === "SecureString") || h.type.startsWith("tls:");
       assert.ok(ok, `${h.type} ${h.name} holds a secret`);
     }
-    const secureNames = ofType(d, T.param).filter((p) => p.inputs.type === "SecureString").map((p) => p.inputs.name);
+    const secureNames = ofType(d, T.param)
+      .filter((p) => p.inputs.type === "SecureString")
+      .map((p) => p.inputs.name);
     assert.ok(secureNames.includes("/ha-postgres/c1/postgres/superuser-password"));
     assert.ok(secureNames.includes("/ha-postgres/c1/postgres/replication-password"));
     assert.equal(secureNames.length, 2 + 6, "2 passwords + one TLS key per host");
@@ -162,7 +197,18 @@ describe("HaPostgresCluster (mocks)", function () {
 
   it("outputs no secret and no unmarked secret", async () => {
     const c = d.cluster;
-    const outputs: Array<pulumi.Output<unknown>> = [c.primaryEndpoint, c.primaryPort, c.replicaEndpoint, c.replicaPort, c.superuserPasswordParameterName, c.replicationPasswordParameterName, c.caCertificatePem, c.nodePrivateIps, c.etcdPrivateIps, c.clientSecurityGroupId];
+    const outputs: Array<pulumi.Output<unknown>> = [
+      c.primaryEndpoint,
+      c.primaryPort,
+      c.replicaEndpoint,
+      c.replicaPort,
+      c.superuserPasswordParameterName,
+      c.replicationPasswordParameterName,
+      c.caCertificatePem,
+      c.nodePrivateIps,
+      c.etcdPrivateIps,
+      c.clientSecurityGroupId,
+    ];
     for (const o of outputs) {
       assert.ok(!JSON.stringify(await valueOf(o)).includes("MOCKSECRET"));
     }
@@ -183,7 +229,15 @@ describe("HaPostgresCluster (mocks)", function () {
     const tg = inputsOf(T.tg, "c1-tg-primary");
     assert.equal(tg.port, 5000);
     assert.equal(tg.targetType, "ip");
-    assert.deepEqual(tg.healthCheck, { enabled: true, protocol: "TCP", port: "traffic-port", interval: 5, timeout: 3, healthyThreshold: 2, unhealthyThreshold: 2 });
+    assert.deepEqual(tg.healthCheck, {
+      enabled: true,
+      protocol: "TCP",
+      port: "traffic-port",
+      interval: 5,
+      timeout: 3,
+      healthyThreshold: 2,
+      unhealthyThreshold: 2,
+    });
     assert.equal(inputsOf(T.tg, "c1-tg-replica").port, 5001);
   });
 
@@ -191,9 +245,22 @@ describe("HaPostgresCluster (mocks)", function () {
     const b = await build("direct1", { routing: "direct" });
     const p = inputsOf(T.tg, "direct1-tg-primary");
     assert.equal(p.port, 5432);
-    assert.deepEqual(p.healthCheck, { enabled: true, protocol: "HTTP", port: "8008", path: "/primary", matcher: "200", interval: 5, timeout: 3, healthyThreshold: 2, unhealthyThreshold: 2 });
+    assert.deepEqual(p.healthCheck, {
+      enabled: true,
+      protocol: "HTTP",
+      port: "8008",
+      path: "/primary",
+      matcher: "200",
+      interval: 5,
+      timeout: 3,
+      healthyThreshold: 2,
+      unhealthyThreshold: 2,
+    });
     assert.equal(inputsOf(T.tg, "direct1-tg-replica").healthCheck.path, "/replica");
-    const ports = ofType(b, T.ingress).filter((r) => r.name.startsWith("direct1-in-nodes-nlb")).map((r) => r.inputs.fromPort).sort();
+    const ports = ofType(b, T.ingress)
+      .filter((r) => r.name.startsWith("direct1-in-nodes-nlb"))
+      .map((r) => r.inputs.fromPort)
+      .sort();
     assert.deepEqual(ports, [5432, 8008]);
   });
 
@@ -206,9 +273,16 @@ describe("HaPostgresCluster (mocks)", function () {
     const s3 = doc.Statement.find((s: any) => s.Sid === "ReadAgentBundle");
     assert.deepEqual(s3.Resource, ["arn:aws:s3:::c1-bundle-bucket/agent/hapg-agent.zip"]);
     for (const s of doc.Statement) {
-      if (s.Resource === "*") assert.ok(s.Action.every((a: string) => !a.startsWith("ssm:Get") && !a.startsWith("s3:")), "no wildcard reads");
+      if (s.Resource === "*")
+        assert.ok(
+          s.Action.every((a: string) => !a.startsWith("ssm:Get") && !a.startsWith("s3:")),
+          "no wildcard reads",
+        );
     }
-    assert.deepEqual(doc.Statement.map((s: any) => s.Sid), ["ReadClusterParameters", "ReadAgentBundle", "SessionManager"]);
+    assert.deepEqual(
+      doc.Statement.map((s: any) => s.Sid),
+      ["ReadClusterParameters", "ReadAgentBundle", "SessionManager"],
+    );
   });
 
   it("colocated etcd runs on the first nodes: no etcd instances", async () => {
@@ -232,13 +306,20 @@ describe("HaPostgresCluster (mocks)", function () {
     });
     assert.equal(count(b, T.instance), 10);
     const vol = inputsOf(T.volume, "big1-pg-4-data");
-    assert.deepEqual([vol.size, vol.type, vol.iops, vol.kmsKeyId, vol.tags.team], [500, "io2", 10000, "arn:aws:kms:us-east-1:123456789012:key/key-123", "data"]);
+    assert.deepEqual(
+      [vol.size, vol.type, vol.iops, vol.kmsKeyId, vol.tags.team],
+      [500, "io2", 10000, "arn:aws:kms:us-east-1:123456789012:key/key-123", "data"],
+    );
     assert.equal(inputsOf(T.instance, "big1-pg-0").rootBlockDevice.kmsKeyId, "arn:aws:kms:us-east-1:123456789012:key/key-123");
     assert.equal(inputsOf(T.volume, "big1-etcd-4-data").size, 20);
-    const zones = ofType(b, T.volume).filter((v) => /-pg-\d-data$/.test(v.name)).map((v) => v.inputs.availabilityZone);
+    const zones = ofType(b, T.volume)
+      .filter((v) => /-pg-\d-data$/.test(v.name))
+      .map((v) => v.inputs.availabilityZone);
     assert.deepEqual(zones, ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1a", "us-east-1b"]);
     const doc = JSON.parse(inputsOf(T.policy, "big1-node-policy").policy);
-    assert.deepEqual(doc.Statement.find((s: any) => s.Sid === "DecryptClusterParameters").Resource, ["arn:aws:kms:us-east-1:123456789012:key/key-123"]);
+    assert.deepEqual(doc.Statement.find((s: any) => s.Sid === "DecryptClusterParameters").Resource, [
+      "arn:aws:kms:us-east-1:123456789012:key/key-123",
+    ]);
     const config = validateAgentConfig(nodeInitPlan(inputsOf(T.instance, "big1-pg-0").userData).agentConfig.config);
     assert.equal(config.etcd.endpoints.length, 5);
     assert.deepEqual(config.postgres.allowedCidrs, ["10.20.0.0/16"]);
@@ -259,21 +340,27 @@ describe("HaPostgresCluster (mocks)", function () {
   });
 
   it("a boolean synchronousMode (the former form) throws, naming the arg and the fix, before any resource", () => {
-    assert.throws(() => new HaPostgresCluster("sync3", { synchronousMode: true as unknown as "on" }), (e: unknown) => {
-      assert.ok(e instanceof ClusterArgsError);
-      assert.match(e.message, /synchronousMode: must be "off" \(default\), "on" or "strict", not true: use "on"/);
-      return true;
-    });
+    assert.throws(
+      () => new HaPostgresCluster("sync3", { synchronousMode: true as unknown as "on" }),
+      (e: unknown) => {
+        assert.ok(e instanceof ClusterArgsError);
+        assert.match(e.message, /synchronousMode: must be "off" \(default\), "on" or "strict", not true: use "on"/);
+        return true;
+      },
+    );
     assert.equal(recordedUnder("sync3").length, 0);
   });
 
   it("bad args throw before any resource is declared", () => {
-    assert.throws(() => new HaPostgresCluster("bad1", { nodeCount: 1, etcd: { members: 4 } }), (e: unknown) => {
-      assert.ok(e instanceof ClusterArgsError);
-      assert.match(e.message, /nodeCount: 1 leaves nothing to fail over to/);
-      assert.match(e.message, /etcd\.members: 4 is even/);
-      return true;
-    });
+    assert.throws(
+      () => new HaPostgresCluster("bad1", { nodeCount: 1, etcd: { members: 4 } }),
+      (e: unknown) => {
+        assert.ok(e instanceof ClusterArgsError);
+        assert.match(e.message, /nodeCount: 1 leaves nothing to fail over to/);
+        assert.match(e.message, /etcd\.members: 4 is even/);
+        return true;
+      },
+    );
     assert.equal(recordedUnder("bad1").length, 0);
   });
 });

@@ -30,8 +30,12 @@ export const subnetZones: Record<string, string> = {
   "subnet-i3": "us-east-1c",
 };
 export const SUBNET_VPC: Record<string, string> = {
-  "subnet-x1": "vpc-existing", "subnet-x2": "vpc-existing", "subnet-x3": "vpc-existing",
-  "subnet-i1": "vpc-isolated", "subnet-i2": "vpc-isolated", "subnet-i3": "vpc-isolated",
+  "subnet-x1": "vpc-existing",
+  "subnet-x2": "vpc-existing",
+  "subnet-x3": "vpc-existing",
+  "subnet-i1": "vpc-isolated",
+  "subnet-i2": "vpc-isolated",
+  "subnet-i3": "vpc-isolated",
 };
 
 interface MockRouteTable {
@@ -50,7 +54,13 @@ interface MockRouteTable {
  */
 export const routeTables: MockRouteTable[] = [
   { id: "rtb-default-main", vpcId: "vpc-default", main: true, subnetIds: [], routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-0dflt" }] },
-  { id: "rtb-existing-main", vpcId: "vpc-existing", main: true, subnetIds: [], routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-0xst" }] },
+  {
+    id: "rtb-existing-main",
+    vpcId: "vpc-existing",
+    main: true,
+    subnetIds: [],
+    routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-0xst" }],
+  },
   {
     id: "rtb-existing-private",
     vpcId: "vpc-existing",
@@ -74,8 +84,14 @@ const filterValue = (filters: Array<{ name: string; values: string[] }> | undefi
 
 /** Every route field of aws.ec2.getRouteTable, "" where unset, as the provider returns them. */
 const ROUTE_FIELDS = [
-  "cidrBlock", "gatewayId", "natGatewayId", "instanceId",
-  "networkInterfaceId", "transitGatewayId", "vpcPeeringConnectionId", "carrierGatewayId",
+  "cidrBlock",
+  "gatewayId",
+  "natGatewayId",
+  "instanceId",
+  "networkInterfaceId",
+  "transitGatewayId",
+  "vpcPeeringConnectionId",
+  "carrierGatewayId",
 ];
 const routeResult = (t: MockRouteTable) => ({
   id: t.id,
@@ -99,10 +115,17 @@ export const mocks: pulumi.runtime.Mocks = {
       }
       case "aws:ec2/getSubnets:getSubnets": {
         const vpc = (args.inputs.filters ?? []).find((f: { name: string }) => f.name === "vpc-id")?.values?.[0];
-        return { ids: vpc === "vpc-existing" ? ["subnet-x1", "subnet-x2", "subnet-x3"] : ["subnet-a", "subnet-b", "subnet-c"], filters: args.inputs.filters };
+        return {
+          ids: vpc === "vpc-existing" ? ["subnet-x1", "subnet-x2", "subnet-x3"] : ["subnet-a", "subnet-b", "subnet-c"],
+          filters: args.inputs.filters,
+        };
       }
       case "aws:ec2/getSubnet:getSubnet":
-        return { id: args.inputs.id, availabilityZone: subnetZones[args.inputs.id] ?? "us-east-1a", vpcId: SUBNET_VPC[args.inputs.id] ?? "vpc-default" };
+        return {
+          id: args.inputs.id,
+          availabilityZone: subnetZones[args.inputs.id] ?? "us-east-1a",
+          vpcId: SUBNET_VPC[args.inputs.id] ?? "vpc-default",
+        };
       case "aws:ec2/getRouteTables:getRouteTables": {
         const subnet = filterValue(args.inputs.filters, "association.subnet-id");
         const inVpc = (t: MockRouteTable) => !args.inputs.vpcId || t.vpcId === args.inputs.vpcId;

@@ -68,26 +68,55 @@ describe("stack config → args", () => {
 
   it("maps the scalar keys one by one (pulumi config set ha-postgres:KEY VALUE)", () => {
     pulumi.runtime.setAllConfig({
-      "ha-postgres:nodeCount": "5", "ha-postgres:routing": "direct", "ha-postgres:primaryPort": "6432", "ha-postgres:replicaPort": "6433",
-      "ha-postgres:publicLoadBalancer": "true", "ha-postgres:sessionManager": "false", "ha-postgres:postgresVersion": "16",
-      "ha-postgres:architecture": "arm64", "ha-postgres:etcdVolumeSizeGiB": "30", "ha-postgres:dataVolumeType": "io2",
-      "ha-postgres:maximumLagOnFailover": "0", "ha-postgres:ssmParameterPrefix": "/db", "ha-postgres:amiId": "ami-1",
-      "ha-postgres:sshKeyName": "ops", "ha-postgres:allowedSecurityGroupIds": '["sg-1"]', "aws:region": "us-east-2",
-      "ha-postgres:synchronousMode": "strict", "ha-postgres:watchdog": "required", "ha-postgres:postgresUsePgRewind": "false",
+      "ha-postgres:nodeCount": "5",
+      "ha-postgres:routing": "direct",
+      "ha-postgres:primaryPort": "6432",
+      "ha-postgres:replicaPort": "6433",
+      "ha-postgres:publicLoadBalancer": "true",
+      "ha-postgres:sessionManager": "false",
+      "ha-postgres:postgresVersion": "16",
+      "ha-postgres:architecture": "arm64",
+      "ha-postgres:etcdVolumeSizeGiB": "30",
+      "ha-postgres:dataVolumeType": "io2",
+      "ha-postgres:maximumLagOnFailover": "0",
+      "ha-postgres:ssmParameterPrefix": "/db",
+      "ha-postgres:amiId": "ami-1",
+      "ha-postgres:sshKeyName": "ops",
+      "ha-postgres:allowedSecurityGroupIds": '["sg-1"]',
+      "aws:region": "us-east-2",
+      "ha-postgres:synchronousMode": "strict",
+      "ha-postgres:watchdog": "required",
+      "ha-postgres:postgresUsePgRewind": "false",
       "ha-postgres:egress": "nat",
     });
     assert.deepEqual(argsFromStackConfig(), {
-      nodeCount: 5, routing: "direct", listenerPorts: { primary: 6432, replica: 6433 }, publicLoadBalancer: true, sessionManager: false,
-      postgres: { version: 16, usePgRewind: false }, architecture: "arm64", etcd: { dataVolume: { sizeGiB: 30 } }, dataVolume: { type: "io2" },
-      maximumLagOnFailover: 0, ssmParameterPrefix: "/db", amiId: "ami-1", sshKeyName: "ops", allowedSecurityGroupIds: ["sg-1"],
-      synchronousMode: "strict", watchdog: "required", egress: "nat",
+      nodeCount: 5,
+      routing: "direct",
+      listenerPorts: { primary: 6432, replica: 6433 },
+      publicLoadBalancer: true,
+      sessionManager: false,
+      postgres: { version: 16, usePgRewind: false },
+      architecture: "arm64",
+      etcd: { dataVolume: { sizeGiB: 30 } },
+      dataVolume: { type: "io2" },
+      maximumLagOnFailover: 0,
+      ssmParameterPrefix: "/db",
+      amiId: "ami-1",
+      sshKeyName: "ops",
+      allowedSecurityGroupIds: ["sg-1"],
+      synchronousMode: "strict",
+      watchdog: "required",
+      egress: "nat",
     });
   });
 
   it("synchronousMode true (the former form) passes through and is refused by the arg validation with the fix", () => {
     pulumi.runtime.setAllConfig({ "ha-postgres:synchronousMode": "true" });
     const args = argsFromStackConfig();
-    assert.throws(() => validateClusterArgs("db", args), /synchronousMode: must be "off" \(default\), "on" or "strict", not "true": use "on"/);
+    assert.throws(
+      () => validateClusterArgs("db", args),
+      /synchronousMode: must be "off" \(default\), "on" or "strict", not "true": use "on"/,
+    );
   });
 
   it("synchronousModeStrict is no longer a key: refused, naming it", () => {
@@ -112,19 +141,29 @@ describe("stack config → args", () => {
     assert.equal(project.name, "ha-postgres");
     const { STACK_CONFIG_KEYS, settingKeys } = require("../../lib") as typeof import("../../lib");
     // Pulumi.yaml declares no decimals and no structured values: those keys are documented in its comment.
-    const undeclarable = new Set(settingKeys().filter((s) => s.kind === "number" || s.kind === "object").map((s) => s.key));
+    const undeclarable = new Set(
+      settingKeys()
+        .filter((s) => s.kind === "number" || s.kind === "object")
+        .map((s) => s.key),
+    );
     for (const k of ["subnetIds", "allowedCidrs", "allowedSecurityGroupIds", "tags"]) undeclarable.add(k);
-    for (const k of Object.keys(STACK_CONFIG_KEYS)) assert.ok(k in project.config || undeclarable.has(k), `${k} is not declared in Pulumi.yaml`);
+    for (const k of Object.keys(STACK_CONFIG_KEYS))
+      assert.ok(k in project.config || undeclarable.has(k), `${k} is not declared in Pulumi.yaml`);
   });
 
   it("Pulumi.yaml's config block holds only known keys, with the types of the settings schema", () => {
     const project = parseYaml(readFileSync(resolve(ROOT, "Pulumi.yaml"), "utf8")) as { config: Record<string, { type: string }> };
     const { STACK_CONFIG_KEYS, settingKeys } = require("../../lib") as typeof import("../../lib");
-    for (const key of Object.keys(project.config)) assert.ok(key in STACK_CONFIG_KEYS, `Pulumi.yaml declares ${key}, which the program does not read`);
+    for (const key of Object.keys(project.config))
+      assert.ok(key in STACK_CONFIG_KEYS, `Pulumi.yaml declares ${key}, which the program does not read`);
     const pulumiType = { integer: "integer", boolean: "boolean", string: "string", "string-or-object": "string" } as Record<string, string>;
     for (const s of settingKeys()) {
       if (!(s.key in project.config)) continue;
-      assert.equal(project.config[s.key].type, pulumiType[s.kind], `Pulumi.yaml: ${s.key} (${s.path.join(".")}) must be declared as ${pulumiType[s.kind]}`);
+      assert.equal(
+        project.config[s.key].type,
+        pulumiType[s.kind],
+        `Pulumi.yaml: ${s.key} (${s.path.join(".")}) must be declared as ${pulumiType[s.kind]}`,
+      );
     }
   });
 });
@@ -137,8 +176,18 @@ describe("the root program (index.ts)", function () {
     pulumi.runtime.setAllConfig(stackConfig("Pulumi.dev.yaml"));
     const out = await settle(require(resolve(DIST, "index.js")));
     assert.deepEqual(Object.keys(out).sort(), [
-      "caCertificatePem", "clientSecurityGroupId", "egress", "etcdPrivateIps", "nodePrivateIps", "primaryEndpoint", "primaryPort",
-      "publicIps", "replicaEndpoint", "replicaPort", "replicationPasswordParameterName", "superuserPasswordParameterName",
+      "caCertificatePem",
+      "clientSecurityGroupId",
+      "egress",
+      "etcdPrivateIps",
+      "nodePrivateIps",
+      "primaryEndpoint",
+      "primaryPort",
+      "publicIps",
+      "replicaEndpoint",
+      "replicaPort",
+      "replicationPasswordParameterName",
+      "superuserPasswordParameterName",
     ]);
     // The dev stack deploys into the default VPC, whose subnets route to an internet gateway.
     assert.deepEqual(out.egress, { "pg-0": "publicIp", "pg-1": "publicIp", "pg-2": "publicIp" });

@@ -18,7 +18,8 @@ describe("user-data snapshots", () => {
       const file = join(SNAPSHOTS, `${v.id}.yaml`);
       const actual = renderUserData(v.spec);
       if (process.env.UPDATE_SNAPSHOTS === "1" || !existsSync(file)) {
-        if (process.env.CI === "true" && !existsSync(file)) assert.fail(`snapshot ${file} is missing: run with UPDATE_SNAPSHOTS=1 and commit it`);
+        if (process.env.CI === "true" && !existsSync(file))
+          assert.fail(`snapshot ${file} is missing: run with UPDATE_SNAPSHOTS=1 and commit it`);
         mkdirSync(SNAPSHOTS, { recursive: true });
         writeFileSync(file, actual);
         return;

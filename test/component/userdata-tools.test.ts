@@ -60,7 +60,10 @@ describe("rendered user-data, checked by real tools", function () {
 
       it("has user-data files that match what renderFiles says it writes", () => {
         const doc = parseYaml(renderUserData(v.spec)) as { write_files: Array<{ path: string; content: string; permissions: string }> };
-        assert.deepEqual(doc.write_files, renderFiles(v.spec).map((f) => ({ path: f.path, permissions: f.permissions, content: f.content })));
+        assert.deepEqual(
+          doc.write_files,
+          renderFiles(v.spec).map((f) => ({ path: f.path, permissions: f.permissions, content: f.content })),
+        );
       });
 
       it("every embedded shell script passes shellcheck", () => {
@@ -105,7 +108,8 @@ describe("rendered user-data, checked by real tools", function () {
           const r = run("haproxy", ["-c", "-f", f]);
           assert.equal(r.code, 0, r.out);
           assert.doesNotMatch(r.out, /WARNING|ALERT/, r.out);
-          for (const m of v.spec.postgres!.members) assert.match(cfg.content, new RegExp(`server ${m.name} ${m.privateIp.replace(/\./g, "\\.")}:5432 check port 8008`));
+          for (const m of v.spec.postgres!.members)
+            assert.match(cfg.content, new RegExp(`server ${m.name} ${m.privateIp.replace(/\./g, "\\.")}:5432 check port 8008`));
         });
 
         it("the agent config passes the agent's validateAgentConfig", () => {

@@ -39,7 +39,11 @@ export async function readSyncKey(c: ClusterFile): Promise<{ leader: string; syn
   const key = Buffer.from("/service/local/sync").toString("base64");
   for (const e of c.etcd) {
     try {
-      const res = await fetch(`${e.clientUrl}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key }), signal: AbortSignal.timeout(1000) });
+      const res = await fetch(`${e.clientUrl}/v3/kv/range`, {
+        method: "POST",
+        body: JSON.stringify({ key }),
+        signal: AbortSignal.timeout(1000),
+      });
       const body = (await res.json()) as { kvs?: { value: string }[] };
       if (!body.kvs?.length) return undefined;
       return JSON.parse(Buffer.from(body.kvs[0].value, "base64").toString()) as { leader: string; sync_standby: string | null };
@@ -56,7 +60,8 @@ export async function syncStandbyOf(c: ClusterFile, leader: string, timeoutMs = 
   for (;;) {
     const s = await readSyncKey(c);
     if (s && s.leader === leader && s.sync_standby) return s.sync_standby;
-    if (Date.now() > deadline) throw new Error(`the sync key does not name ${leader} with a standby within ${timeoutMs} ms (it holds ${JSON.stringify(s)})`);
+    if (Date.now() > deadline)
+      throw new Error(`the sync key does not name ${leader} with a standby within ${timeoutMs} ms (it holds ${JSON.stringify(s)})`);
     await sleep(200);
   }
 }

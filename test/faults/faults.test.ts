@@ -22,7 +22,10 @@ const verdicts = (r: RunReport) => {
   assert.equal(r.lost, 0, `acknowledged writes lost on the final primary: ${r.lostSample.join(", ")}`);
   assert.deepEqual(r.splitBrain, [], "split-brain moments");
   assert.ok(r.heal.healed, `healed: ${r.heal.problems.join("; ")}`);
-  assert.ok(r.timeToHealthMs !== null && r.timeToHealthMs < HEAL_BOUND_MS, `healthy again within ${HEAL_BOUND_MS} ms (${r.timeToHealthMs})`);
+  assert.ok(
+    r.timeToHealthMs !== null && r.timeToHealthMs < HEAL_BOUND_MS,
+    `healthy again within ${HEAL_BOUND_MS} ms (${r.timeToHealthMs})`,
+  );
   assert.deepEqual(failures(r), [], "every scenario check");
 };
 

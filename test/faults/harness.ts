@@ -41,7 +41,10 @@ export interface RunReport {
 /** The application_names streaming from the leader (pg_stat_replication), undefined when unreadable. */
 async function streamingFrom(c: ClusterFile, leader: string): Promise<string[] | undefined> {
   try {
-    const rows = await query<{ name: string }>(nodeDsn(c, findNode(c, leader)), "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming'");
+    const rows = await query<{ name: string }>(
+      nodeDsn(c, findNode(c, leader)),
+      "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming'",
+    );
     return rows.map((r) => r.name);
   } catch {
     return undefined;
@@ -103,7 +106,7 @@ export async function runScenario(dir: string, scenario: ScenarioName, say: Say 
   const ctx: Ctx = { dir, c, leader, writer, say, checks };
   let injected: Injected | undefined;
   let healthyAt: number | undefined;
-  let acks: Ack[] = [];
+  let acks: Ack[];
   let result;
   const logs: string[] = [];
   try {
@@ -147,7 +150,9 @@ export async function runScenario(dir: string, scenario: ScenarioName, say: Say 
     timeToHealthMs: healthyAt && faultAt ? healthyAt - faultAt : null,
     heal,
     checks,
-    writerErrors: [...new Set(result.failures.filter((f) => faultAt !== undefined && f.at >= faultAt).map((f) => f.error.slice(0, 160)))].slice(0, 5),
+    writerErrors: [
+      ...new Set(result.failures.filter((f) => faultAt !== undefined && f.at >= faultAt).map((f) => f.error.slice(0, 160))),
+    ].slice(0, 5),
   };
   if (!verdictOk(report)) {
     for (const n of readClusterFile(dir).nodes) logs.push(keepNodeLogs(dir, n.name, `faults-${scenario}`));
@@ -163,7 +168,8 @@ export function failures(r: RunReport): string[] {
   const out: string[] = [];
   if (r.acked === 0) out.push("no write was acknowledged");
   if (r.lost !== 0) out.push(r.lost < 0 ? "lost writes not counted" : `${r.lost} acknowledged write(s) lost (${r.lostSample.join(", ")})`);
-  for (const m of r.splitBrain) out.push(`split brain: ${m.member} (tl ${m.timeline}) acked ${m.acks} write(s) after ${m.against} (tl ${m.againstTimeline})`);
+  for (const m of r.splitBrain)
+    out.push(`split brain: ${m.member} (tl ${m.timeline}) acked ${m.acks} write(s) after ${m.against} (tl ${m.againstTimeline})`);
   if (!r.heal.healed) out.push(`not healed: ${r.heal.problems.join("; ")}`);
   for (const c of r.checks) if (!c.ok) out.push(`${c.name}: ${c.detail}`);
   return out;
@@ -178,7 +184,12 @@ export function verdictOk(r: RunReport): boolean {
  * Linux's ephemeral range, but another program may still hold one of them); with netns, every
  * member in a namespace of its own (the partition scenarios).
  */
-export async function upOnFreePorts(dir: string, basePorts: readonly number[], say?: Say, o: { netns?: boolean } = {}): Promise<{ c: ClusterFile; basePort: number }> {
+export async function upOnFreePorts(
+  dir: string,
+  basePorts: readonly number[],
+  say?: Say,
+  o: { netns?: boolean } = {},
+): Promise<{ c: ClusterFile; basePort: number }> {
   for (const [i, basePort] of basePorts.entries()) {
     try {
       const c = await localUp({ dir, basePort, synchronousMode: "on", netns: o.netns ?? false, timeoutMs: 150_000, progress: say });

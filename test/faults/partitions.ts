@@ -61,7 +61,7 @@ export async function partitionFromEtcd(ctx: Ctx): Promise<Injected> {
 export async function partitionFromReplicas(ctx: Ctx): Promise<Injected> {
   await syncStandbyOf(ctx.c, ctx.leader);
   const watcher = watchPrimaries(ctx.dir);
-  let faultAt = Date.now();
+  let faultAt: number;
   let healedAt: number;
   try {
     faultAt = cutNode(ctx.dir, ctx.leader, "peers");

@@ -39,14 +39,21 @@ async function main(): Promise<void> {
   const opts = new Command("test:faults")
     .option("--runs <n>", "runs per scenario", (v) => Number(v), 1)
     .option("--scenarios <list>", `comma-separated: ${SCENARIO_NAMES.join(",")}`, SCENARIO_NAMES.join(","))
-    .option("--base-port <port>", "first port of the local cluster (P..P+299); 28700 is tried when the default's ports are taken", (v) => Number(v), 28600)
+    .option(
+      "--base-port <port>",
+      "first port of the local cluster (P..P+299); 28700 is tried when the default's ports are taken",
+      (v) => Number(v),
+      28600,
+    )
     .option("--json", "print only the JSON on stdout")
     .parse(process.argv)
     .opts<{ runs: number; scenarios: string; basePort: number; json?: boolean }>();
   const scenarios = opts.scenarios.split(",").map((s) => s.trim()) as ScenarioName[];
-  for (const s of scenarios) if (!SCENARIO_NAMES.includes(s)) throw new Error(`--scenarios: unknown "${s}" (use ${SCENARIO_NAMES.join(", ")})`);
+  for (const s of scenarios)
+    if (!SCENARIO_NAMES.includes(s)) throw new Error(`--scenarios: unknown "${s}" (use ${SCENARIO_NAMES.join(", ")})`);
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs: must be a positive integer");
-  if (opts.basePort < 28000 || opts.basePort + 299 > 28999) progress(`note: base port ${opts.basePort} is outside the fault suite's range 28000-28999`);
+  if (opts.basePort < 28000 || opts.basePort + 299 > 28999)
+    progress(`note: base port ${opts.basePort} is outside the fault suite's range 28000-28999`);
 
   const reports: RunReport[] = [];
   const t0 = Date.now();
@@ -64,7 +71,9 @@ async function main(): Promise<void> {
     }
     const { dir, teardown } = tempClusterWithTeardown("hapg-faults-", progress);
     try {
-      progress(`starting a 3-node cluster in synchronous mode in ${dir} (base port ${fallback[0]}${g.netns ? ", a network namespace per member" : ", loopback"})`);
+      progress(
+        `starting a 3-node cluster in synchronous mode in ${dir} (base port ${fallback[0]}${g.netns ? ", a network namespace per member" : ", loopback"})`,
+      );
       await upOnFreePorts(dir, fallback, (l) => progress(`up: ${l}`), { netns: g.netns });
       for (const s of g.scenarios) {
         for (let i = 1; i <= opts.runs; i++) {
@@ -84,11 +93,38 @@ async function main(): Promise<void> {
   const summary = summarize(reports, scenarios);
   if (!opts.json) {
     console.log(`Fault suite: 3 nodes, 3 etcd members, synchronous mode on, ${opts.runs} run(s) per scenario`);
-    const t = newTable(["scenario", "fault", "runs", "acknowledged writes", "lost", "split-brain moments", "outage median ms (longest write pause)", "time to full health median ms", "failed runs"]);
-    for (const s of summary) t.push([s.scenario, s.fault, s.runs, s.acked, s.lost, s.splitBrainMoments, s.outageMedianMs ?? "-", s.timeToHealthMedianMs ?? "-", s.failedRuns]);
+    const t = newTable([
+      "scenario",
+      "fault",
+      "runs",
+      "acknowledged writes",
+      "lost",
+      "split-brain moments",
+      "outage median ms (longest write pause)",
+      "time to full health median ms",
+      "failed runs",
+    ]);
+    for (const s of summary)
+      t.push([
+        s.scenario,
+        s.fault,
+        s.runs,
+        s.acked,
+        s.lost,
+        s.splitBrainMoments,
+        s.outageMedianMs ?? "-",
+        s.timeToHealthMedianMs ?? "-",
+        s.failedRuns,
+      ]);
     console.log(t.toString());
   }
-  console.log(JSON.stringify({ synchronousMode: "on", runsPerScenario: opts.runs, durationS: Math.round((Date.now() - t0) / 1000), summary, runs: reports }, null, opts.json ? 2 : undefined));
+  console.log(
+    JSON.stringify(
+      { synchronousMode: "on", runsPerScenario: opts.runs, durationS: Math.round((Date.now() - t0) / 1000), summary, runs: reports },
+      null,
+      opts.json ? 2 : undefined,
+    ),
+  );
   if (summary.some((s) => s.failedRuns > 0)) process.exitCode = 1;
 }
 

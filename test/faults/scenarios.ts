@@ -14,7 +14,18 @@ import { apiStatus, ClusterFile, fetchCluster, findNode, readClusterFile, writeC
 import { nodeDsn } from "../helpers/node-dsn";
 import { childPids, sleep } from "../../sidecar/postgres/process";
 import { query } from "../helpers/pg-client";
-import { check, checkNoOtherPrimary, Ctx, failoverTarget, Injected, restartWhenGone, Say, syncStandbyOf, TTL_S, watchPrimaries } from "./context";
+import {
+  check,
+  checkNoOtherPrimary,
+  Ctx,
+  failoverTarget,
+  Injected,
+  restartWhenGone,
+  Say,
+  syncStandbyOf,
+  TTL_S,
+  watchPrimaries,
+} from "./context";
 import { partitionFromEtcd, partitionFromReplicas } from "./partitions";
 
 export const SCENARIO_NAMES = [
@@ -43,7 +54,16 @@ function etcdMemberInfo(dir: string, c: ClusterFile, name: string): EtcdMemberIn
   const etcdDir = computeLayout({ dir, nodes: 0, etcd: 0, basePort: DEFAULT_BASE_PORT }).etcdDir;
   const dataDir = args.find((a) => a.startsWith("--data-dir="))?.slice("--data-dir=".length) ?? path.join(etcdDir, `${name}.data`);
   const peerUrl = args.find((a) => a.startsWith("--listen-peer-urls="))?.slice("--listen-peer-urls=".length) ?? "";
-  return { name, clientUrl: e.clientUrl, peerUrl, pid: e.pid, dataDir, logFile: path.join(etcdDir, `${name}.log`), pidFile: path.join(etcdDir, `${name}.pid`), args };
+  return {
+    name,
+    clientUrl: e.clientUrl,
+    peerUrl,
+    pid: e.pid,
+    dataDir,
+    logFile: path.join(etcdDir, `${name}.log`),
+    pidFile: path.join(etcdDir, `${name}.pid`),
+    args,
+  };
 }
 
 /** What restartEtcd needs, read (from /proc/PID/cmdline) before the members are stopped. */
@@ -58,7 +78,9 @@ async function stopEtcd(infos: EtcdMemberInfo[]): Promise<void> {
 
 async function restartEtcd(dir: string, infos: EtcdMemberInfo[], say: Say): Promise<void> {
   // Restarted together: one member alone has no quorum and never reports healthy.
-  const restarted = await Promise.all(infos.filter((m) => !etcdAlive(m.pid)).map((m) => restartEtcdMember(m, { timeoutMs: 30_000, onProgress: (l) => say(`  etcd: ${l}`) })));
+  const restarted = await Promise.all(
+    infos.filter((m) => !etcdAlive(m.pid)).map((m) => restartEtcdMember(m, { timeoutMs: 30_000, onProgress: (l) => say(`  etcd: ${l}`) })),
+  );
   const c = readClusterFile(dir);
   for (const r of restarted) c.etcd.find((e) => e.name === r.name)!.pid = r.pid;
   writeClusterFile(dir, c);
@@ -79,7 +101,12 @@ async function crashPg(ctx: Ctx): Promise<Injected> {
   const f = crashPostgres(ctx.dir, ctx.leader);
   // The agent may restart its PostgreSQL and keep the key, or the sync standby takes over.
   const newPrimary = await waitForPrimary(ctx.dir, { timeoutMs: 30_000 });
-  check(ctx, "the primary afterwards is the old leader or the sync standby", newPrimary === ctx.leader || newPrimary === sync, `sync key named ${sync}; primary now ${newPrimary}`);
+  check(
+    ctx,
+    "the primary afterwards is the old leader or the sync standby",
+    newPrimary === ctx.leader || newPrimary === sync,
+    `sync key named ${sync}; primary now ${newPrimary}`,
+  );
   return { faultAt: f.at, newPrimary };
 }
 
@@ -124,7 +151,19 @@ async function freezeNode(ctx: Ctx): Promise<Injected> {
   const r = ctx.writer.snapshot();
   const firstNew = r.acks.find((a) => a.member === newPrimary && a.at > faultAt)?.at ?? newLeaderAt;
   const late = acksAfter(r.acks, ctx.leader, Math.min(newLeaderAt, firstNew));
-  check(ctx, "the resumed old primary acknowledged no write after the new leader existed", late.length === 0, `${late.length} late ack(s)${late.length ? `: ids ${late.slice(0, 5).map((a) => a.id).join(", ")}` : ""}`);
+  check(
+    ctx,
+    "the resumed old primary acknowledged no write after the new leader existed",
+    late.length === 0,
+    `${late.length} late ack(s)${
+      late.length
+        ? `: ids ${late
+            .slice(0, 5)
+            .map((a) => a.id)
+            .join(", ")}`
+        : ""
+    }`,
+  );
   return { faultAt, newPrimary };
 }
 
@@ -215,7 +254,10 @@ async function laggingReplica(ctx: Ctx): Promise<Injected> {
   let newPrimary: string;
   try {
     await sleep(2000); // it falls behind
-    const [lag] = await query<{ behind: string }>(laggingDsn, "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS behind");
+    const [lag] = await query<{ behind: string }>(
+      laggingDsn,
+      "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS behind",
+    );
     ctx.say(`  ${lagging.name} is ${lag.behind} bytes behind in replay`);
     f = killNode(ctx.dir, ctx.leader);
     newPrimary = await failoverTarget(ctx, sync);
@@ -257,7 +299,12 @@ async function faultAfterJoin(ctx: Ctx): Promise<Injected> {
     });
     await sleep(100);
   }
-  check(ctx, "the just-joined replica was not promoted", !joinerPrimary, newPrimary ? `${newPrimary} was promoted` : "nobody was promoted while the leader was down");
+  check(
+    ctx,
+    "the just-joined replica was not promoted",
+    !joinerPrimary,
+    newPrimary ? `${newPrimary} was promoted` : "nobody was promoted while the leader was down",
+  );
   await restartWhenGone(ctx, ctx.leader);
   return { faultAt: f.at, newPrimary: newPrimary ?? (await waitForPrimary(ctx.dir, { timeoutMs: 60_000 })) };
 }

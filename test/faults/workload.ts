@@ -11,7 +11,6 @@ export interface TrackedResult extends WriterResult {
   acks: Ack[];
 }
 
-
 export class TrackedWriter {
   private readonly acks: Ack[] = [];
   private readonly failures: { at: number; error: string }[] = [];
@@ -33,7 +32,12 @@ export class TrackedWriter {
 
   snapshot(): TrackedResult {
     const acks = [...this.acks].sort((a, b) => a.at - b.at);
-    return { acks, ackedIds: acks.map((a) => a.id), ackTimes: acks.map((a) => a.at), failures: [...this.failures].sort((a, b) => a.at - b.at) };
+    return {
+      acks,
+      ackedIds: acks.map((a) => a.id),
+      ackTimes: acks.map((a) => a.at),
+      failures: [...this.failures].sort((a, b) => a.at - b.at),
+    };
   }
 
   async stop(): Promise<TrackedResult> {

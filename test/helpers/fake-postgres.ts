@@ -72,7 +72,15 @@ export class FakePostgres implements PostgresControl {
   /** Replicas streaming from this server right now. */
   followers(): FakePostgres[] {
     return [...this.world.servers.values()].filter(
-      (f) => f !== this && f.running && f.standby && f.streaming && !f.isolated && !this.isolated && f.upstream?.port === this.address.port && f.upstream.host === this.address.host,
+      (f) =>
+        f !== this &&
+        f.running &&
+        f.standby &&
+        f.streaming &&
+        !f.isolated &&
+        !this.isolated &&
+        f.upstream?.port === this.address.port &&
+        f.upstream.host === this.address.host,
     );
   }
 
@@ -105,7 +113,15 @@ export class FakePostgres implements PostgresControl {
     return {
       initialized: true,
       systemId: this.systemId,
-      clusterState: this.running ? (this.standby ? "in archive recovery" : "in production") : this.crashedInProduction ? "in production" : this.standby ? "shut down in recovery" : "shut down",
+      clusterState: this.running
+        ? this.standby
+          ? "in archive recovery"
+          : "in production"
+        : this.crashedInProduction
+          ? "in production"
+          : this.standby
+            ? "shut down in recovery"
+            : "shut down",
       timeline: this.timeline,
       checkpointLsn: this.lsn,
       standbySignal: this.standby,
@@ -127,7 +143,13 @@ export class FakePostgres implements PostgresControl {
       synchronousStandbyNames: this.standby ? undefined : renderSynchronousStandbyNames(this.syncStandbys),
       replication: this.standby
         ? undefined
-        : this.followers().map((f) => ({ application_name: f.name, client_addr: null, state: "streaming", sync_state: this.syncStandbys.includes(f.name) ? "sync" : "async", replay_lsn: f.lsn })),
+        : this.followers().map((f) => ({
+            application_name: f.name,
+            client_addr: null,
+            state: "streaming",
+            sync_state: this.syncStandbys.includes(f.name) ? "sync" : "async",
+            replay_lsn: f.lsn,
+          })),
     };
   }
 

@@ -63,7 +63,15 @@ export function splitBrainMoments(acks: readonly Ack[]): SplitBrainMoment[] {
         open.to = a.at;
         open.acks++;
       } else {
-        open = { from: a.at, to: a.at, member: a.member, timeline: a.timeline, against: against.member, againstTimeline: against.timeline, acks: 1 };
+        open = {
+          from: a.at,
+          to: a.at,
+          member: a.member,
+          timeline: a.timeline,
+          against: against.member,
+          againstTimeline: against.timeline,
+          acks: 1,
+        };
         moments.push(open);
       }
       continue;
@@ -103,7 +111,8 @@ export function judgeHealed(
   const problems: string[] = [];
   if (!cluster) return { healed: false, problems: ["no agent API answered /cluster"] };
   const leaders = cluster.members.filter((m) => m.role === "leader" || m.role === "primary" || m.role === "master");
-  if (leaders.length !== 1) problems.push(leaders.length === 0 ? "no leader" : `${leaders.length} leaders: ${leaders.map((l) => l.name).join(", ")}`);
+  if (leaders.length !== 1)
+    problems.push(leaders.length === 0 ? "no leader" : `${leaders.length} leaders: ${leaders.map((l) => l.name).join(", ")}`);
   const leader = leaders.length === 1 ? leaders[0] : undefined;
   if (leader && leader.state !== "running") problems.push(`leader ${leader.name} is ${leader.state}`);
   for (const name of expected) {
@@ -117,7 +126,8 @@ export function judgeHealed(
     else if (leader?.timeline !== undefined && m.timeline !== undefined && m.timeline !== leader.timeline) {
       problems.push(`${name}: timeline ${m.timeline}, leader on ${leader.timeline}`);
     }
-    if (leader && streamingFromLeader && !streamingFromLeader.includes(name)) problems.push(`${name}: not in ${leader.name}'s pg_stat_replication`);
+    if (leader && streamingFromLeader && !streamingFromLeader.includes(name))
+      problems.push(`${name}: not in ${leader.name}'s pg_stat_replication`);
   }
   if (leader && !streamingFromLeader) problems.push(`${leader.name}: pg_stat_replication not readable`);
   if (formerPrimary !== undefined && formerPrimary !== leader?.name && !expected.includes(formerPrimary)) {

@@ -4,7 +4,8 @@ import * as path from "node:path";
 
 /** Every .ts file under dir (absolute paths). */
 export function tsFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && e.name.endsWith(".ts") && !e.name.endsWith(".d.ts"))
     .map((e) => path.join(e.parentPath, e.name))
     .sort();

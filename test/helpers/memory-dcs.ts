@@ -139,7 +139,12 @@ export class MemoryEtcd {
     for (const op of ops) {
       if (op.type === "put") {
         const old = this.kvs.get(op.key);
-        this.kvs.set(op.key, { value: op.value, createRevision: old?.createRevision ?? revision, modRevision: revision, lease: op.lease ?? "0" });
+        this.kvs.set(op.key, {
+          value: op.value,
+          createRevision: old?.createRevision ?? revision,
+          modRevision: revision,
+          lease: op.lease ?? "0",
+        });
         events.push({ type: "put", key: op.key, revision });
       } else if (this.kvs.delete(op.key)) {
         events.push({ type: "delete", key: op.key, revision });
@@ -170,7 +175,10 @@ export class MemoryEtcd {
   /** Deletes the lease and every key bound to it in one revision. Idempotent. */
   revoke(id: string): void {
     if (!this.leases.delete(id)) return;
-    const keys = [...this.kvs.entries()].filter(([, kv]) => kv.lease === id).map(([key]) => key).sort();
+    const keys = [...this.kvs.entries()]
+      .filter(([, kv]) => kv.lease === id)
+      .map(([key]) => key)
+      .sort();
     if (keys.length === 0) return;
     const revision = this.revision + 1;
     for (const key of keys) this.kvs.delete(key);
@@ -214,10 +222,17 @@ export class MemoryEtcd {
   }
 
   /** Registers a watcher (paused: its client is cut off) and replays history from `fromRevision`. */
-  addWatcher(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, onError: ((err: Error) => void) | undefined, paused: boolean): MemoryWatcher {
+  addWatcher(
+    prefix: string,
+    fromRevision: number,
+    onEvent: (e: WatchEvent) => void,
+    onError: ((err: Error) => void) | undefined,
+    paused: boolean,
+  ): MemoryWatcher {
     this.tick();
     const watcher: MemoryWatcher = { prefix, nextSeq: this.nextSeq, onEvent, onError, paused, stopped: false };
-    if (fromRevision > 0 && fromRevision < this.compactRevision) watcher.nextSeq = -1; // reported as compacted below
+    if (fromRevision > 0 && fromRevision < this.compactRevision)
+      watcher.nextSeq = -1; // reported as compacted below
     else if (fromRevision > 0) watcher.nextSeq = this.history.find((e) => e.revision >= fromRevision)?.seq ?? this.nextSeq;
     this.watchers.add(watcher);
     if (paused) onError?.(new DcsUnavailableError("etcd unreachable: watch not established"));
@@ -244,7 +259,11 @@ export class MemoryEtcd {
 
   private catchUp(watcher: MemoryWatcher): void {
     if (watcher.nextSeq < this.droppedSeq) {
-      watcher.onError?.(new Error(`etcd watch failed: history compacted up to revision ${this.compactRevision}; events in between are lost, reload and continue from now`));
+      watcher.onError?.(
+        new Error(
+          `etcd watch failed: history compacted up to revision ${this.compactRevision}; events in between are lost, reload and continue from now`,
+        ),
+      );
       watcher.nextSeq = this.nextSeq;
       return;
     }

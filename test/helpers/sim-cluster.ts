@@ -90,7 +90,11 @@ export class SimCluster {
         synchronousMode: this.o.synchronousMode ?? HA_DEFAULTS.synchronousMode,
         usePgRewind: true,
       },
-      identity: { pgConnect: pgAddr, apiConnect: { host: "10.0.0.1", port: 8008 + i }, tags: { nofailover: false, noloadbalance: false, failoverPriority: 1 } },
+      identity: {
+        pgConnect: pgAddr,
+        apiConnect: { host: "10.0.0.1", port: 8008 + i },
+        tags: { nofailover: false, noloadbalance: false, failoverPriority: 1 },
+      },
       dcs,
       pg: new PostgresOwner(pg),
       clock: this.clock,

@@ -29,12 +29,25 @@ describe("hapg agent (process)", function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hapg-badcfg-"));
     try {
       const file = path.join(dir, "agent.yaml");
-      fs.writeFileSync(file, ["cluster: main", "name: node1", "etcd: { endpoints: ['127.0.0.1:2379'] }", "postgres: { dataDir: data }", "timing: { ttl: 1 }", "synchronousModeStrict: true"].join("\n"));
+      fs.writeFileSync(
+        file,
+        [
+          "cluster: main",
+          "name: node1",
+          "etcd: { endpoints: ['127.0.0.1:2379'] }",
+          "postgres: { dataDir: data }",
+          "timing: { ttl: 1 }",
+          "synchronousModeStrict: true",
+        ].join("\n"),
+      );
       const r = runCli(["agent", "--config", file]);
       assert.equal(r.status, 2, r.stderr);
       assert.match(r.stderr, /etcd\.endpoints\.0: must be an http:\/\/ or https:\/\/ URL such as http:\/\/127\.0\.0\.1:2379/);
       assert.match(r.stderr, /timing\.ttl: etcd's smallest useful lease is about 2 s: use at least 2/);
-      assert.match(r.stderr, /synchronousModeStrict: unknown field: strict is now a synchronous mode: remove it and set synchronousMode: "strict"/);
+      assert.match(
+        r.stderr,
+        /synchronousModeStrict: unknown field: strict is now a synchronous mode: remove it and set synchronousMode: "strict"/,
+      );
       assert.match(r.stderr, /postgres\.superuser: is required/);
       assert.match(r.stderr, /api: is required/);
       assert.deepEqual(fs.readdirSync(dir), ["agent.yaml"], "nothing was created");

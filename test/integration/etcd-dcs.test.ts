@@ -52,7 +52,13 @@ class TestCluster {
   async start(n: number): Promise<void> {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "hapg-etcd-dcs-"));
     const ports = await freePorts(2 * n);
-    const cluster = await startEtcdCluster({ dir: this.dir, members: n, clientPorts: ports.slice(0, n), peerPorts: ports.slice(n), clusterToken: path.basename(this.dir) });
+    const cluster = await startEtcdCluster({
+      dir: this.dir,
+      members: n,
+      clientPorts: ports.slice(0, n),
+      peerPorts: ports.slice(n),
+      clusterToken: path.basename(this.dir),
+    });
     this.members = cluster.members;
   }
 
@@ -153,7 +159,13 @@ describe("EtcdDcs against real etcd", function () {
       assert.deepEqual(s.leader && { name: s.leader.name, leaseId: s.leader.leaseId }, { name: "a", leaseId: la });
       assert.equal(s.leaderOptime, 123456);
       assert.deepEqual(s.failover, { leader: "a", candidate: "b" });
-      assert.deepEqual(s.members.map((m) => [m.name, m.data.role, m.leaseId]), [["a", "replica", la], ["b", "primary", lb]]);
+      assert.deepEqual(
+        s.members.map((m) => [m.name, m.data.role, m.leaseId]),
+        [
+          ["a", "replica", la],
+          ["b", "primary", lb],
+        ],
+      );
       assert.deepEqual(s.corrupt, []);
 
       const la2 = await a.grantLease(3);
@@ -164,7 +176,11 @@ describe("EtcdDcs against real etcd", function () {
       await assert.rejects(a.keepAlive(la), LeaseLostError);
       await assert.rejects(a.putMember("a", member, la), LeaseLostError);
       s = await b.load();
-      assert.deepEqual(s.members.map((m) => m.name), ["b"], "revoking deletes the keys bound to the lease");
+      assert.deepEqual(
+        s.members.map((m) => m.name),
+        ["b"],
+        "revoking deletes the keys bound to the lease",
+      );
       assert.equal(s.leader?.name, "a", "the leader key now lives on the new lease");
 
       assert.equal(await a.releaseLeader("a"), true);
@@ -217,14 +233,21 @@ describe("EtcdDcs against real etcd", function () {
       await gatewayPost(cluster.members[0].clientUrl, "/v3/kv/compaction", { revision: String(now), physical: true });
       const events: WatchEvent[] = [];
       const errors: Error[] = [];
-      const stop = dcs.watch(r0, (e) => events.push(e), (err) => errors.push(err));
+      const stop = dcs.watch(
+        r0,
+        (e) => events.push(e),
+        (err) => errors.push(err),
+      );
       try {
         await waitFor(() => errors.length > 0, 3000, "the compaction error");
         assert.match(errors[0].message, /compacted/);
         await sleep(200);
         await dcs.putLeaderOptime(3);
         await waitFor(() => events.length > 0, 3000, "an event after the compaction");
-        assert.ok(events.every((e) => e.revision > now), JSON.stringify(events));
+        assert.ok(
+          events.every((e) => e.revision > now),
+          JSON.stringify(events),
+        );
       } finally {
         stop();
       }
@@ -312,7 +335,11 @@ describe("EtcdDcs against real etcd", function () {
       const writer = cluster.client({ prefix: watcher.prefix, endpoints: [cluster.members[1].clientUrl, cluster.members[2].clientUrl] });
       const events: WatchEvent[] = [];
       const errors: Error[] = [];
-      const stop = watcher.watch((await writer.load()).revision + 1, (e) => events.push(e), (err) => errors.push(err));
+      const stop = watcher.watch(
+        (await writer.load()).revision + 1,
+        (e) => events.push(e),
+        (err) => errors.push(err),
+      );
       try {
         await writer.putLeaderOptime(1);
         await waitFor(() => events.length === 1, 3000, "the first event");
@@ -327,7 +354,11 @@ describe("EtcdDcs against real etcd", function () {
         await writer.putLeaderOptime(3);
         await waitFor(() => events.length === 3, 5000, "an event after member 1 is back");
         const revisions = events.map((e) => e.revision);
-        assert.deepEqual(revisions, [...new Set(revisions)].sort((x, y) => x - y), "in order, no repeats");
+        assert.deepEqual(
+          revisions,
+          [...new Set(revisions)].sort((x, y) => x - y),
+          "in order, no repeats",
+        );
       } finally {
         stop();
       }
@@ -357,7 +388,11 @@ describe("EtcdDcs against real etcd", function () {
     const cluster = new TestCluster();
     before(async () => {
       await cluster.start(1);
-      const ctl = (...args: string[]) => execFileSync("etcdctl", [`--endpoints=${cluster.members[0].clientUrl}`, ...args], { env: { ...process.env, ETCDCTL_API: "3" }, stdio: "pipe" });
+      const ctl = (...args: string[]) =>
+        execFileSync("etcdctl", [`--endpoints=${cluster.members[0].clientUrl}`, ...args], {
+          env: { ...process.env, ETCDCTL_API: "3" },
+          stdio: "pipe",
+        });
       ctl("user", "add", "root:rootpw");
       ctl("role", "add", "root");
       ctl("user", "grant-role", "root", "root");

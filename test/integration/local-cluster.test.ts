@@ -49,7 +49,9 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
     } catch (e) {
       const view = await fetchCluster(readClusterFile(dir));
       const leader = view?.members.find((m) => m.role === "leader")?.name;
-      const broken = c.nodes.map((n) => n.name).filter((n) => n !== leader && view?.members.find((m) => m.name === n)?.state !== "streaming");
+      const broken = c.nodes
+        .map((n) => n.name)
+        .filter((n) => n !== leader && view?.members.find((m) => m.name === n)?.state !== "streaming");
       log(`cluster not healthy after the test (${(e as Error).message}): re-initialising ${broken.join(", ")}`);
       for (const n of broken) await reinitNode(dir, n);
       await waitHealthy(dir, 120_000, log);
@@ -77,7 +79,10 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
       assert.deepEqual(Object.keys(e).sort(), ["clientUrl", "name", "pid"]);
       assert.ok(e.pid > 1);
     }
-    assert.deepEqual(j.nodes.map((n) => n.name), ["node1", "node2", "node3"]);
+    assert.deepEqual(
+      j.nodes.map((n) => n.name),
+      ["node1", "node2", "node3"],
+    );
     for (const n of j.nodes) {
       assert.deepEqual(Object.keys(n).sort(), ["agentPid", "apiUrl", "dataDir", "host", "name", "pgPort"]);
       const pm = Number(fs.readFileSync(`${n.dataDir}/postmaster.pid`, "utf8").split("\n")[0]);
@@ -86,7 +91,10 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
 
     await writeAndSeeEverywhere(c, "bootstrap", ["node1", "node2", "node3"]);
     const replicaDsn = dsnWithPort(c.dsn, c.replicaProxy.port);
-    const rows = await query<{ r: boolean; m: string }>(replicaDsn, "SELECT pg_is_in_recovery() AS r, (SELECT marker FROM itest WHERE marker = 'bootstrap') AS m");
+    const rows = await query<{ r: boolean; m: string }>(
+      replicaDsn,
+      "SELECT pg_is_in_recovery() AS r, (SELECT marker FROM itest WHERE marker = 'bootstrap') AS m",
+    );
     assert.deepEqual(rows[0], { r: true, m: "bootstrap" });
   });
 
@@ -107,7 +115,10 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
     const leaderNode = nodes.find((n) => n.name === leader)!;
     for (const [path, [onLeader, onReplica]] of Object.entries(expected)) {
       for (const method of ["GET", "HEAD", "OPTIONS"]) {
-        for (const [node, want] of [[leaderNode, onLeader], [replica, onReplica]] as const) {
+        for (const [node, want] of [
+          [leaderNode, onLeader],
+          [replica, onReplica],
+        ] as const) {
           const res = await fetch(node.apiUrl + path, { method, signal: AbortSignal.timeout(2000) });
           await res.arrayBuffer();
           assert.equal(res.status, want, `${method} ${path} on ${node.name} (${node === leaderNode ? "leader" : "replica"})`);
@@ -155,5 +166,4 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
     await waitHealthy(dir, 90_000, log);
     await writeAndSeeEverywhere(c, "after-crash-pg", ["node1", "node2", "node3"]);
   });
-
 });

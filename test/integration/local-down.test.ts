@@ -102,10 +102,8 @@ describe("hapg local down (real clusters)", function () {
   it("with the leader's agent frozen: up refuses the running cluster's dir; down stops everything and frees every port", async () => {
     const basePort = BASE_PORTS[0];
     const { dir, c, pids } = await up(basePort);
-    await assert.rejects(
-      localUp({ dir, nodes: 2, etcd: 1, basePort: basePort + 300 }),
-      (e: Error) =>
-        /holds a local cluster that is still running: .*node1 agent \(pid \d+\).*etcd-1 \(pid \d+\).*hapg local down --dir/.test(e.message),
+    await assert.rejects(localUp({ dir, nodes: 2, etcd: 1, basePort: basePort + 300 }), (e: Error) =>
+      /holds a local cluster that is still running: .*node1 agent \(pid \d+\).*etcd-1 \(pid \d+\).*hapg local down --dir/.test(e.message),
     );
 
     const leader = (await fetchCluster(c))?.members.find((m) => m.role === "leader")?.name;
@@ -133,16 +131,13 @@ describe("hapg local down (real clusters)", function () {
     fs.rmSync(haproxyPidFile(dir, basePort));
     for (const f of fs.readdirSync(path.join(dir, "etcd")).filter((x) => x.endsWith(".pid"))) fs.rmSync(path.join(dir, "etcd", f));
 
-    await assert.rejects(
-      localUp({ dir, nodes: 2, etcd: 1, basePort: basePort + 300 }),
-      (e: Error) => {
-        assert.match(e.message, /holds a local cluster that is still running: .*hapg local down --dir/);
-        for (const what of ["node1 agent", "node2 agent", "node1 postmaster", "haproxy", "etcd-1"]) {
-          assert.match(e.message, new RegExp(`${what} \\(pid \\d+\\)`));
-        }
-        return true;
-      },
-    );
+    await assert.rejects(localUp({ dir, nodes: 2, etcd: 1, basePort: basePort + 300 }), (e: Error) => {
+      assert.match(e.message, /holds a local cluster that is still running: .*hapg local down --dir/);
+      for (const what of ["node1 agent", "node2 agent", "node1 postmaster", "haproxy", "etcd-1"]) {
+        assert.match(e.message, new RegExp(`${what} \\(pid \\d+\\)`));
+      }
+      return true;
+    });
 
     const r = await runCli(["local", "down", "--dir", dir]);
     log(`down exited ${r.code}:\n${(r.stdout + r.stderr).trimEnd().replace(/^/gm, "        ")}`);

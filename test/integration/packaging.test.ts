@@ -48,7 +48,10 @@ describe("packaging", function () {
 
     it("ships no tests, fixtures, snapshots, examples or source maps", () => {
       const unwanted = files.filter(
-        (f) => f.startsWith("dist/test/") || /\.test\.|__snapshots__|fixtures|\.map$|tsbuildinfo/.test(f) || !/^(dist\/(lib|sidecar)\/|docs\/|README\.md$|package\.json$)/.test(f),
+        (f) =>
+          f.startsWith("dist/test/") ||
+          /\.test\.|__snapshots__|fixtures|\.map$|tsbuildinfo/.test(f) ||
+          !/^(dist\/(lib|sidecar)\/|docs\/|README\.md$|package\.json$)/.test(f),
       );
       assert.deepEqual(unwanted, []);
     });
@@ -79,7 +82,9 @@ describe("packaging", function () {
       const dist = contents.files.reduce((s, f) => s + bytesOf(path.join(root, f)), 0);
       const pkgs = contents.packages.reduce((s, p) => s + bytesOf(path.join(root, p)), 0);
       const mb = (b: number) => `${(b / 1024 / 1024).toFixed(2)} MB`;
-      console.log(`      agent bundle (unpacked): ${mb(dist + pkgs)} = ${contents.files.length} files ${mb(dist)} + ${contents.packages.length} packages ${mb(pkgs)}`);
+      console.log(
+        `      agent bundle (unpacked): ${mb(dist + pkgs)} = ${contents.files.length} files ${mb(dist)} + ${contents.packages.length} packages ${mb(pkgs)}`,
+      );
       assert.ok(dist + pkgs < BUNDLE_LIMIT_BYTES, `${mb(dist + pkgs)} is over the ${mb(BUNDLE_LIMIT_BYTES)} budget`);
     });
 

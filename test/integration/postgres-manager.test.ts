@@ -190,7 +190,9 @@ describe("PostgresManager (real PostgreSQL)", function () {
     await sql(A.port, "CREATE TABLE t (v text PRIMARY KEY)");
     await sql(A.port, "INSERT INTO t VALUES ('1-from-a')");
     // The password never reaches a file in the data directory or the server log.
-    const dataFiles = ["postgresql.conf", "postgresql.auto.conf"].map((f) => fs.readFileSync(path.join(root, "a/data", f), "utf8")).join("");
+    const dataFiles = ["postgresql.conf", "postgresql.auto.conf"]
+      .map((f) => fs.readFileSync(path.join(root, "a/data", f), "utf8"))
+      .join("");
     assert.ok(!dataFiles.includes(REPLICATION.password) && !dataFiles.includes(SUPERUSER.password));
     assert.ok(!fs.readFileSync(path.join(root, "a/postgres.log"), "utf8").includes(REPLICATION.password));
     assert.equal((fs.statSync(path.join(root, "a/data.pgpass")).mode & 0o777).toString(8), "600");
@@ -205,7 +207,8 @@ describe("PostgresManager (real PostgreSQL)", function () {
 
   it("syncSlots creates missing slots and drops unwanted inactive ones", async () => {
     await a.syncSlots(["node-b", "Node.C", "node-a"]);
-    const names = async () => (await sql<{ slot_name: string }>(A.port, "SELECT slot_name FROM pg_replication_slots ORDER BY 1")).map((r) => r.slot_name);
+    const names = async () =>
+      (await sql<{ slot_name: string }>(A.port, "SELECT slot_name FROM pg_replication_slots ORDER BY 1")).map((r) => r.slot_name);
     assert.deepEqual(await names(), ["node_b", "node_c"], "no slot for ourselves");
     await a.syncSlots(["node-b"]);
     assert.deepEqual(await names(), ["node_b"]);
@@ -229,7 +232,10 @@ describe("PostgresManager (real PostgreSQL)", function () {
     assert.equal(s.timeline, 1);
     assert.ok(s.receiveLsn && s.replayLsn);
     const pa = await a.status();
-    assert.deepEqual(pa.replication?.map((r) => [r.application_name, r.state]), [["node-b", "streaming"]]);
+    assert.deepEqual(
+      pa.replication?.map((r) => [r.application_name, r.state]),
+      [["node-b", "streaming"]],
+    );
     const [slot] = await sql<{ active: boolean }>(A.port, "SELECT active FROM pg_replication_slots WHERE slot_name = 'node_b'");
     assert.equal(slot.active, true, "the replica streams through its slot");
     assert.equal((await b.dataDirInfo()).standbySignal, true);

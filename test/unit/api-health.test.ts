@@ -2,7 +2,15 @@
 import assert from "node:assert/strict";
 import { HealthState, clusterBody, evaluateHealth, parseLag } from "../../sidecar/api/health";
 
-const leader: HealthState = { pg: { running: true, inRecovery: false, lsn: 5000 }, holdsLeader: true, leaseValid: true, noloadbalance: false, leaderOptime: 5000, loopAgeMs: 100, ttlMs: 4000 };
+const leader: HealthState = {
+  pg: { running: true, inRecovery: false, lsn: 5000 },
+  holdsLeader: true,
+  leaseValid: true,
+  noloadbalance: false,
+  leaderOptime: 5000,
+  loopAgeMs: 100,
+  ttlMs: 4000,
+};
 const replica: HealthState = { ...leader, pg: { running: true, inRecovery: true, lsn: 4000, streaming: true }, holdsLeader: false };
 const stopped: HealthState = { ...leader, pg: { running: false }, holdsLeader: false };
 
@@ -60,8 +68,37 @@ describe("REST API health endpoints", () => {
       revision: 1,
       leader: { name: "a", leaseId: "1", modRevision: 1 },
       members: [
-        { name: "b", leaseId: "2", modRevision: 1, data: { conn_url: "postgres://127.0.0.1:5433/postgres", api_url: "http://127.0.0.1:8009/patroni", state: "running", role: "replica", xlog_location: 900, timeline: 2, replication_state: "streaming", tags: { nofailover: false, noloadbalance: false, failover_priority: 1 }, version: "x" } },
-        { name: "a", leaseId: "1", modRevision: 1, data: { conn_url: "postgres://127.0.0.1:5432/postgres", api_url: "http://127.0.0.1:8008/patroni", state: "running", role: "primary", xlog_location: 1000, timeline: 2, tags: { nofailover: false, noloadbalance: false, failover_priority: 1 }, version: "x" } },
+        {
+          name: "b",
+          leaseId: "2",
+          modRevision: 1,
+          data: {
+            conn_url: "postgres://127.0.0.1:5433/postgres",
+            api_url: "http://127.0.0.1:8009/patroni",
+            state: "running",
+            role: "replica",
+            xlog_location: 900,
+            timeline: 2,
+            replication_state: "streaming",
+            tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
+            version: "x",
+          },
+        },
+        {
+          name: "a",
+          leaseId: "1",
+          modRevision: 1,
+          data: {
+            conn_url: "postgres://127.0.0.1:5432/postgres",
+            api_url: "http://127.0.0.1:8008/patroni",
+            state: "running",
+            role: "primary",
+            xlog_location: 1000,
+            timeline: 2,
+            tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
+            version: "x",
+          },
+        },
       ],
       corrupt: [],
     });

@@ -116,12 +116,24 @@ describe("timeline history", () => {
   });
 
   it("is published by the primary only, in its member key, for replicas to check against", () => {
-    const id = { pgConnect: { host: "10.0.0.1", port: 5432 }, apiConnect: { host: "10.0.0.1", port: 8008 }, tags: { nofailover: false, noloadbalance: false, failoverPriority: 1 } };
+    const id = {
+      pgConnect: { host: "10.0.0.1", port: 5432 },
+      apiConnect: { host: "10.0.0.1", port: 8008 },
+      tags: { nofailover: false, noloadbalance: false, failoverPriority: 1 },
+    };
     const dataDir = { initialized: true } as never;
     const history = [{ timeline: 1, switchLsn: 900 }];
-    const primary = memberData(id, { dataDir, process: "running", pg: { running: true, inRecovery: false, timeline: 2, lsn: 1000, history } });
+    const primary = memberData(id, {
+      dataDir,
+      process: "running",
+      pg: { running: true, inRecovery: false, timeline: 2, lsn: 1000, history },
+    });
     assert.deepEqual(primary.history, [[1, 900]]);
-    const replica = memberData(id, { dataDir, process: "running", pg: { running: true, inRecovery: true, timeline: 2, lsn: 1000, history } });
+    const replica = memberData(id, {
+      dataDir,
+      process: "running",
+      pg: { running: true, inRecovery: true, timeline: 2, lsn: 1000, history },
+    });
     assert.equal(replica.history, undefined);
   });
 

@@ -10,11 +10,46 @@ describe("dcs etcd gateway codec", () => {
   });
 
   const cases: { name: string; status: number; body: string; code: number; message: string; endpointProblem: boolean }[] = [
-    { name: "3.4 unary", status: 404, body: '{"error":"etcdserver: requested lease not found","code":5,"message":"etcdserver: requested lease not found"}', code: 5, message: "etcdserver: requested lease not found", endpointProblem: false },
-    { name: "3.5 unary", status: 503, body: '{"code":14,"message":"etcdserver: no leader","details":[]}', code: 14, message: "etcdserver: no leader", endpointProblem: true },
-    { name: "in a stream", status: 200, body: '{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader"}}', code: 14, message: "etcdserver: no leader", endpointProblem: true },
-    { name: "auth", status: 401, body: '{"code":16,"message":"etcdserver: invalid auth token"}', code: 16, message: "etcdserver: invalid auth token", endpointProblem: false },
-    { name: "a proxy's HTML", status: 502, body: "<html>bad gateway</html>", code: 2, message: "<html>bad gateway</html>", endpointProblem: true },
+    {
+      name: "3.4 unary",
+      status: 404,
+      body: '{"error":"etcdserver: requested lease not found","code":5,"message":"etcdserver: requested lease not found"}',
+      code: 5,
+      message: "etcdserver: requested lease not found",
+      endpointProblem: false,
+    },
+    {
+      name: "3.5 unary",
+      status: 503,
+      body: '{"code":14,"message":"etcdserver: no leader","details":[]}',
+      code: 14,
+      message: "etcdserver: no leader",
+      endpointProblem: true,
+    },
+    {
+      name: "in a stream",
+      status: 200,
+      body: '{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader"}}',
+      code: 14,
+      message: "etcdserver: no leader",
+      endpointProblem: true,
+    },
+    {
+      name: "auth",
+      status: 401,
+      body: '{"code":16,"message":"etcdserver: invalid auth token"}',
+      code: 16,
+      message: "etcdserver: invalid auth token",
+      endpointProblem: false,
+    },
+    {
+      name: "a proxy's HTML",
+      status: 502,
+      body: "<html>bad gateway</html>",
+      code: 2,
+      message: "<html>bad gateway</html>",
+      endpointProblem: true,
+    },
   ];
   for (const c of cases) {
     it(`parses an error answer — ${c.name}`, () => {

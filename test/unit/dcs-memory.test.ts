@@ -49,7 +49,13 @@ describe("dcs MemoryEtcd / MemoryDcs", () => {
       assert.equal((await b.load()).leader?.name, "a");
       now = 2500;
       store.tick();
-      assert.deepEqual(events.map((e) => [e.type, e.key]), [["delete", P + "leader"], ["delete", P + "members/a"]]);
+      assert.deepEqual(
+        events.map((e) => [e.type, e.key]),
+        [
+          ["delete", P + "leader"],
+          ["delete", P + "members/a"],
+        ],
+      );
       assert.equal(events[0].revision, events[1].revision);
       const s = await b.load();
       assert.equal(s.leader, undefined);
@@ -151,7 +157,14 @@ describe("dcs MemoryEtcd / MemoryDcs", () => {
       const lease = await b.grantLease(4);
       await b.attemptAcquireLeader("b", lease);
       await b.releaseLeader("b");
-      assert.deepEqual(live.map((e) => [e.type, e.key.slice(P.length), e.revision - r0]), [["put", "status", 1], ["put", "leader", 2], ["delete", "leader", 3]]);
+      assert.deepEqual(
+        live.map((e) => [e.type, e.key.slice(P.length), e.revision - r0]),
+        [
+          ["put", "status", 1],
+          ["put", "leader", 2],
+          ["delete", "leader", 3],
+        ],
+      );
       const replayed: WatchEvent[] = [];
       a.watch(r0 + 2, (e) => replayed.push(e));
       assert.deepEqual(replayed, live.slice(1));
@@ -171,7 +184,10 @@ describe("dcs MemoryEtcd / MemoryDcs", () => {
       await b.putLeaderOptime(1);
       await b.putFailover({ candidate: "x" });
       assert.equal(seen.length, 3);
-      assert.deepEqual([...seen].sort((x, y) => x - y), seen);
+      assert.deepEqual(
+        [...seen].sort((x, y) => x - y),
+        seen,
+      );
     });
 
     it("after compaction a watch from an older revision reports an error and continues from now", async () => {
@@ -180,7 +196,11 @@ describe("dcs MemoryEtcd / MemoryDcs", () => {
       store.compact(store.revision);
       const errors: Error[] = [];
       const events: WatchEvent[] = [];
-      a.watch(1, (e) => events.push(e), (err) => errors.push(err));
+      a.watch(
+        1,
+        (e) => events.push(e),
+        (err) => errors.push(err),
+      );
       assert.match(errors[0]?.message ?? "", /compacted/);
       assert.deepEqual(events, []);
       await b.putLeaderOptime(3);
@@ -192,11 +212,25 @@ describe("dcs MemoryEtcd / MemoryDcs", () => {
     it("rejects every call with DcsUnavailableError, while others go on; the watch breaks and resumes", async () => {
       const events: WatchEvent[] = [];
       const errors: Error[] = [];
-      a.watch(0, (e) => events.push(e), (err) => errors.push(err));
+      a.watch(
+        0,
+        (e) => events.push(e),
+        (err) => errors.push(err),
+      );
       const lease = await a.grantLease(4);
       a.setReachable(false);
       assert.ok(errors[0] instanceof DcsUnavailableError);
-      for (const call of [a.load(), a.grantLease(4), a.keepAlive(lease), a.revokeLease(lease), a.attemptAcquireLeader("a", lease), a.releaseLeader("a"), a.putLeaderOptime(1), a.putFailover(undefined), a.attemptInitialize("")]) {
+      for (const call of [
+        a.load(),
+        a.grantLease(4),
+        a.keepAlive(lease),
+        a.revokeLease(lease),
+        a.attemptAcquireLeader("a", lease),
+        a.releaseLeader("a"),
+        a.putLeaderOptime(1),
+        a.putFailover(undefined),
+        a.attemptInitialize(""),
+      ]) {
         await assert.rejects(call, DcsUnavailableError);
       }
       now = 3000;
@@ -206,7 +240,11 @@ describe("dcs MemoryEtcd / MemoryDcs", () => {
       now = 5000; // a's lease (granted at 0) expires while it cannot renew; b's (at 3000) lives on
       store.tick();
       a.setReachable(true);
-      assert.deepEqual(events.map((e) => e.key.slice(P.length)), ["leader", "status"], "missed events replayed on reconnect");
+      assert.deepEqual(
+        events.map((e) => e.key.slice(P.length)),
+        ["leader", "status"],
+        "missed events replayed on reconnect",
+      );
       await assert.rejects(a.keepAlive(lease), LeaseLostError);
       assert.equal((await a.load()).leader?.name, "b");
     });

@@ -31,10 +31,13 @@ describe("dcs buildSnapshot", () => {
     assert.deepEqual(s.leader, { name: "node1", leaseId: "77", modRevision: 9 });
     assert.equal(s.leaderOptime, 5000);
     assert.deepEqual(s.failover, { leader: "node1", candidate: "node2" });
-    assert.deepEqual(s.members.map((m) => [m.name, m.data.role, m.leaseId, m.modRevision]), [
-      ["node1", "primary", "77", 10],
-      ["node2", "replica", "78", 11],
-    ]);
+    assert.deepEqual(
+      s.members.map((m) => [m.name, m.data.role, m.leaseId, m.modRevision]),
+      [
+        ["node1", "primary", "77", 10],
+        ["node2", "replica", "78", 11],
+      ],
+    );
     assert.equal("extra" in s.members[0].data, false, "unknown member fields are dropped");
     assert.deepEqual(s.members[0].data.history, [[1, 900]], "the primary's timeline history reaches the replicas");
     assert.deepEqual(s.corrupt, []);
@@ -53,14 +56,44 @@ describe("dcs buildSnapshot", () => {
   const corruptCases: { name: string; kvs: RawKv[]; key: string; reason: RegExp }[] = [
     { name: "member: not JSON", kvs: [kv("members/a", "{not json")], key: "members/a", reason: /invalid JSON/ },
     { name: "member: JSON null", kvs: [kv("members/a", "null")], key: "members/a", reason: /not a member/ },
-    { name: "member: missing conn_url", kvs: [kv("members/a", JSON.stringify({ ...member, conn_url: undefined }))], key: "members/a", reason: /conn_url/ },
+    {
+      name: "member: missing conn_url",
+      kvs: [kv("members/a", JSON.stringify({ ...member, conn_url: undefined }))],
+      key: "members/a",
+      reason: /conn_url/,
+    },
     { name: "member: missing tags", kvs: [kv("members/a", JSON.stringify(withoutTags))], key: "members/a", reason: /tags/ },
-    { name: "member: wrong tag type", kvs: [kv("members/a", JSON.stringify({ ...member, tags: { ...member.tags, nofailover: "yes" } }))], key: "members/a", reason: /tags\.nofailover/ },
-    { name: "member: unknown role", kvs: [kv("members/a", JSON.stringify({ ...member, role: "master" }))], key: "members/a", reason: /role/ },
-    { name: "member: bad timeline history", kvs: [kv("members/a", JSON.stringify({ ...member, history: [[1, "0/3"]] }))], key: "members/a", reason: /history/ },
-    { name: "member: negative lsn", kvs: [kv("members/a", JSON.stringify({ ...member, xlog_location: -1 }))], key: "members/a", reason: /xlog_location/ },
+    {
+      name: "member: wrong tag type",
+      kvs: [kv("members/a", JSON.stringify({ ...member, tags: { ...member.tags, nofailover: "yes" } }))],
+      key: "members/a",
+      reason: /tags\.nofailover/,
+    },
+    {
+      name: "member: unknown role",
+      kvs: [kv("members/a", JSON.stringify({ ...member, role: "master" }))],
+      key: "members/a",
+      reason: /role/,
+    },
+    {
+      name: "member: bad timeline history",
+      kvs: [kv("members/a", JSON.stringify({ ...member, history: [[1, "0/3"]] }))],
+      key: "members/a",
+      reason: /history/,
+    },
+    {
+      name: "member: negative lsn",
+      kvs: [kv("members/a", JSON.stringify({ ...member, xlog_location: -1 }))],
+      key: "members/a",
+      reason: /xlog_location/,
+    },
     { name: "member: empty name", kvs: [kv("members/", JSON.stringify(member))], key: "members/", reason: /not a valid member name/ },
-    { name: "member: nested name", kvs: [kv("members/a/b", JSON.stringify(member))], key: "members/a/b", reason: /not a valid member name/ },
+    {
+      name: "member: nested name",
+      kvs: [kv("members/a/b", JSON.stringify(member))],
+      key: "members/a/b",
+      reason: /not a valid member name/,
+    },
     { name: "leader: empty", kvs: [kv("leader", "  ")], key: "leader", reason: /empty leader name/ },
     { name: "status: not JSON", kvs: [kv("status", "5000")], key: "status", reason: /optime/ },
     { name: "status: optime a string", kvs: [kv("status", '{"optime":"5000"}')], key: "status", reason: /optime/ },
@@ -86,7 +119,10 @@ describe("dcs buildSnapshot", () => {
 
   it("a corrupt member does not hide the valid ones", () => {
     const s = buildSnapshot(P, [kv("members/a", "{"), kv("members/b", JSON.stringify(member)), kv("leader", "b")], 9);
-    assert.deepEqual(s.members.map((m) => m.name), ["b"]);
+    assert.deepEqual(
+      s.members.map((m) => m.name),
+      ["b"],
+    );
     assert.equal(s.leader?.name, "b");
     assert.equal(s.corrupt.length, 1);
   });

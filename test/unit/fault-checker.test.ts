@@ -42,10 +42,7 @@ describe("fault checker", () => {
       const acks = [ack(1, "a", 1), ack(5, "b", 2), ack(6, "a", 1), ack(7, "a", 1), ack(8, "b", 2), ack(9, "a", 1)];
       const m = splitBrainMoments(acks);
       assert.equal(m.length, 2);
-      assert.deepEqual(
-        { ...m[0] },
-        { from: 6, to: 7, member: "a", timeline: 1, against: "b", againstTimeline: 2, acks: 2 },
-      );
+      assert.deepEqual({ ...m[0] }, { from: 6, to: 7, member: "a", timeline: 1, against: "b", againstTimeline: 2, acks: 2 });
       assert.equal(m[1].from, 9);
       assert.equal(m[1].acks, 1);
     });

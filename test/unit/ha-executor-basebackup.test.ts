@@ -25,7 +25,16 @@ describe("executor: base backup", () => {
     await leader.startPrimary();
     const me = world.add("b", { host: "10.0.0.2", port: 5432 });
     await me.baseBackup(leaderAt); // b has data (say, a replica whose rewind failed)
-    const self = { name: "b", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 0, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: "off" as const, usePgRewind: true };
+    const self = {
+      name: "b",
+      nofailover: false,
+      failoverPriority: 1,
+      maximumLagOnFailover: 0,
+      ttlMs: 4000,
+      fenceMarginMs: 1000,
+      synchronousMode: "off" as const,
+      usePgRewind: true,
+    };
     const memory = { rewindFailed: true };
     const pg = new PostgresOwner(me);
     const log = silentLogger();

@@ -32,8 +32,25 @@ describe("executor: arming the watchdog", () => {
     await lease.ensure();
     const stand = standInDevice(dir, 3);
     beforeProbe?.(stand);
-    const watchdog = new Watchdog({ mode, device: stand.device, timing: simTiming(4), ttlMs: 4000, clock, log: silentLogger(), sysfsRoot: stand.sysfsRoot }).probe();
-    const self = { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 0, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: "off" as const, usePgRewind: true };
+    const watchdog = new Watchdog({
+      mode,
+      device: stand.device,
+      timing: simTiming(4),
+      ttlMs: 4000,
+      clock,
+      log: silentLogger(),
+      sysfsRoot: stand.sysfsRoot,
+    }).probe();
+    const self = {
+      name: "a",
+      nofailover: false,
+      failoverPriority: 1,
+      maximumLagOnFailover: 0,
+      ttlMs: 4000,
+      fenceMarginMs: 1000,
+      synchronousMode: "off" as const,
+      usePgRewind: true,
+    };
     const pg = new PostgresOwner(new FakePgWorld().add("a", { host: "10.0.0.1", port: 5432 }));
     const log = silentLogger();
     const executor = new ActionExecutor({ self, dcs, pg, clock, log, lease, memory: {}, isLeaseValid: () => true, watchdog });
@@ -50,7 +67,10 @@ describe("executor: arming the watchdog", () => {
     assert.equal(fs.readFileSync(stand.device, "utf8"), "1");
   });
 
-  for (const [mode, continues] of [["required", false], ["automatic", true]] as const) {
+  for (const [mode, continues] of [
+    ["required", false],
+    ["automatic", true],
+  ] as const) {
     it(`mode ${mode}: a device that cannot be opened ${continues ? "is stepped over" : "stops the actions"}`, async () => {
       const { watchdog, executor, stand } = await setup(mode);
       fs.rmSync(stand.device); // gone between the probe and the arm
@@ -61,7 +81,9 @@ describe("executor: arming the watchdog", () => {
   }
 
   it("a device still counting after a killed agent (sysfs state active) can be opened again", async () => {
-    const { watchdog, executor } = await setup("required", (stand) => fs.writeFileSync(path.join(path.dirname(stand.timeoutFile), "state"), "active\n"));
+    const { watchdog, executor } = await setup("required", (stand) =>
+      fs.writeFileSync(path.join(path.dirname(stand.timeoutFile), "state"), "active\n"),
+    );
     assert.equal(watchdog.view().usable, true);
     assert.equal(await executor.run([{ type: "armWatchdog" }]), true);
     assert.equal(watchdog.view().armed, true);

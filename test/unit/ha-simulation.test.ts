@@ -40,7 +40,10 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
     const bootstraps = sim.nodes.filter((n) => n.pg.commands.includes("bootstrap"));
     assert.equal(bootstraps.length, 1, "only the initialize winner runs initdb");
     for (const n of sim.nodes.filter((x) => x !== primary)) {
-      assert.ok(n.pg.commands.some((c) => c.startsWith("baseBackup")), `${n.name} took a base backup`);
+      assert.ok(
+        n.pg.commands.some((c) => c.startsWith("baseBackup")),
+        `${n.name} took a base backup`,
+      );
       assert.equal(n.pg.upstream?.port, primary.pg.address.port);
       assert.equal(n.pg.systemId, primary.pg.systemId);
     }
@@ -71,7 +74,7 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
     sim = await bootstrapped({ nodes: 3 });
     const old = sim.primaries()[0];
     old.dcs.setReachable(false);
-    const { t0, fencedAt, newLeaderAt } = await fenceAndTakeover(sim, old.name);
+    const { fencedAt, newLeaderAt } = await fenceAndTakeover(sim, old.name);
     assert.ok(fencedAt !== undefined, "the cut-off leader stopped PostgreSQL");
     assert.ok(newLeaderAt !== undefined, "another member took the leader key");
     assert.ok(fencedAt! < newLeaderAt!, `fenced at ${fencedAt} before the new leader at ${newLeaderAt}`);
@@ -80,7 +83,10 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
     old.dcs.setReachable(true);
     const fresh = sim.node(sim.leaderName()!);
     await sim.until(() => old.pg.running && old.pg.standby && old.pg.streaming && old.pg.upstream?.port === fresh.pg.address.port, 10_000);
-    assert.ok(old.pg.commands.some((c) => c.startsWith("rewind")), "the former primary was rewound before following");
+    assert.ok(
+      old.pg.commands.some((c) => c.startsWith("rewind")),
+      "the former primary was rewound before following",
+    );
     assert.deepEqual(sim.splitBrain, []);
   });
 
@@ -95,7 +101,10 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
     const { t0, fencedAt, newLeaderAt } = await fenceAndTakeover(sim, old.name);
     assert.ok(fencedAt !== undefined && newLeaderAt !== undefined, `fenced at ${fencedAt}, new leader at ${newLeaderAt}`);
     // The last renewal was sent before the cut: the fence is due by then + ttl − margin (3 s); 50 ms is the polling step.
-    assert.ok(fencedAt - t0 <= 3000 + 50, `fenced ${fencedAt - t0} fake ms after the cut: the fence is due ttl − margin (3 s) after the last renewal`);
+    assert.ok(
+      fencedAt - t0 <= 3000 + 50,
+      `fenced ${fencedAt - t0} fake ms after the cut: the fence is due ttl − margin (3 s) after the last renewal`,
+    );
     assert.ok(fencedAt < newLeaderAt, `fenced at ${fencedAt} before the new leader at ${newLeaderAt}`);
     assert.deepEqual(sim.splitBrain, []);
   });

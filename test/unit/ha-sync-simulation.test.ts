@@ -13,7 +13,12 @@ async function syncCluster(nodes: number, strict = false): Promise<SimCluster> {
   await sim.start();
   await sim.until(() => {
     const p = sim.primaries()[0];
-    return sim.primaries().length === 1 && p.pg.syncStandbys.length === 1 && p.pg.syncStandbys[0] !== NO_SYNC_STANDBY && sim.nodes.every((n) => n.pg.running);
+    return (
+      sim.primaries().length === 1 &&
+      p.pg.syncStandbys.length === 1 &&
+      p.pg.syncStandbys[0] !== NO_SYNC_STANDBY &&
+      sim.nodes.every((n) => n.pg.running)
+    );
   }, 30_000);
   return sim;
 }
@@ -65,7 +70,9 @@ describe("simulated cluster in synchronous mode", function () {
     sim.kill(leader.name);
     await sim.until(() => {
       const p = sim!.primaries()[0];
-      return p !== undefined && p.pg.syncStandbys.length === 1 && sim!.syncKey()?.leader === p.name && sim!.syncKey()!.standbys.length === 1;
+      return (
+        p !== undefined && p.pg.syncStandbys.length === 1 && sim!.syncKey()?.leader === p.name && sim!.syncKey()!.standbys.length === 1
+      );
     }, 20_000);
     assert.deepEqual(sim.unrecordedSync, []);
   });

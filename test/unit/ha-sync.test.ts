@@ -9,7 +9,14 @@ const m = (name: string, nofailover = false): Member => ({
   name,
   leaseId: "1",
   modRevision: 1,
-  data: { conn_url: "postgres://h:1/postgres", api_url: "http://h:2/patroni", state: "running", role: "replica", tags: { nofailover, noloadbalance: false, failover_priority: 1 }, version: "t" },
+  data: {
+    conn_url: "postgres://h:1/postgres",
+    api_url: "http://h:2/patroni",
+    state: "running",
+    role: "replica",
+    tags: { nofailover, noloadbalance: false, failover_priority: 1 },
+    version: "t",
+  },
 });
 
 interface Case {
@@ -32,7 +39,16 @@ function input(c: Case): HaInput {
   };
   return {
     now: 0,
-    self: { name: "a", nofailover: false, failoverPriority: 1, maximumLagOnFailover: 1 << 20, ttlMs: 4000, fenceMarginMs: 1000, synchronousMode: c.strict ? "strict" : "on", usePgRewind: true },
+    self: {
+      name: "a",
+      nofailover: false,
+      failoverPriority: 1,
+      maximumLagOnFailover: 1 << 20,
+      ttlMs: 4000,
+      fenceMarginMs: 1000,
+      synchronousMode: c.strict ? "strict" : "on",
+      usePgRewind: true,
+    },
     cluster,
     local: {
       dataDir: { initialized: true, standbySignal: false },
@@ -41,7 +57,13 @@ function input(c: Case): HaInput {
         inRecovery: false,
         lsn: 5000,
         synchronousStandbyNames: renderSynchronousStandbyNames(c.waits ?? []),
-        replication: (c.streaming ?? []).map((s) => ({ application_name: s.name, client_addr: null, state: "streaming", sync_state: s.sync ? "sync" : "async", replay_lsn: s.lsn })),
+        replication: (c.streaming ?? []).map((s) => ({
+          application_name: s.name,
+          client_addr: null,
+          state: "streaming",
+          sync_state: s.sync ? "sync" : "async",
+          replay_lsn: s.lsn,
+        })),
       },
       process: "running",
     },
@@ -66,8 +88,27 @@ describe("planSync (synchronous mode, leader side)", () => {
   });
 
   it("prefers the standby PostgreSQL already waits for, then the most advanced", () => {
-    assert.deepEqual(plan({ key: ["c"], waits: ["c"], streaming: [{ name: "b", lsn: 4900 }, { name: "c", lsn: 4000, sync: true }] }), []);
-    assert.deepEqual(plan({ key: [], streaming: [{ name: "b", lsn: 4000 }, { name: "c", lsn: 4900 }] })[0], { type: "writeSync", standbys: ["c"] });
+    assert.deepEqual(
+      plan({
+        key: ["c"],
+        waits: ["c"],
+        streaming: [
+          { name: "b", lsn: 4900 },
+          { name: "c", lsn: 4000, sync: true },
+        ],
+      }),
+      [],
+    );
+    assert.deepEqual(
+      plan({
+        key: [],
+        streaming: [
+          { name: "b", lsn: 4000 },
+          { name: "c", lsn: 4900 },
+        ],
+      })[0],
+      { type: "writeSync", standbys: ["c"] },
+    );
   });
 
   it("never makes a nofailover member synchronous", () => {
@@ -83,7 +124,9 @@ describe("planSync (synchronous mode, leader side)", () => {
     // PostgreSQL waits for c, but c has not replayed up to the switch: b stays recorded.
     assert.deepEqual(plan({ key: ["b", "c"], waits: ["c"], streaming: [{ name: "c", lsn: 4000, sync: true }], switchLsn: 4500 }), []);
     // c caught up past the switch: b leaves the key.
-    assert.deepEqual(plan({ key: ["b", "c"], waits: ["c"], streaming: [{ name: "c", lsn: 4600, sync: true }], switchLsn: 4500 }), [{ type: "writeSync", standbys: ["c"] }]);
+    assert.deepEqual(plan({ key: ["b", "c"], waits: ["c"], streaming: [{ name: "c", lsn: 4600, sync: true }], switchLsn: 4500 }), [
+      { type: "writeSync", standbys: ["c"] },
+    ]);
   });
 
   it("non-strict without any standby: empties the key first, then stops waiting", () => {

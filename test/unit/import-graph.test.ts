@@ -11,7 +11,10 @@ describe("module graph", () => {
     const root = packageRoot();
     const files = [...tsFiles(path.join(root, "lib")), ...tsFiles(path.join(root, "sidecar"))];
     const graph = new Map(files.map((f) => [f, sourceImports(f, fs.readFileSync(f, "utf8"))]));
-    assert.deepEqual(findCycles(graph).map((c) => c.map((f) => path.relative(root, f)).join(" → ")), []);
+    assert.deepEqual(
+      findCycles(graph).map((c) => c.map((f) => path.relative(root, f)).join(" → ")),
+      [],
+    );
   });
 
   it("finds a cycle", () => {

@@ -16,7 +16,10 @@ const layout = computeLayout(opts("off"));
 describe("local cluster agent config: synchronous mode", () => {
   it("is the settings schema's default (off), and the timing defaults are the schema's too", () => {
     assert.equal(DEFAULTS.synchronousMode, HA_DEFAULTS.synchronousMode);
-    assert.deepEqual([DEFAULTS.ttl, DEFAULTS.loopWait, DEFAULTS.retryTimeout], [HA_DEFAULTS.timing.ttl, HA_DEFAULTS.timing.loopWait, HA_DEFAULTS.timing.retryTimeout]);
+    assert.deepEqual(
+      [DEFAULTS.ttl, DEFAULTS.loopWait, DEFAULTS.retryTimeout],
+      [HA_DEFAULTS.timing.ttl, HA_DEFAULTS.timing.loopWait, HA_DEFAULTS.timing.retryTimeout],
+    );
     for (const n of layout.nodes) assert.equal(validateAgentConfig(agentConfig(layout, n, opts("off"))).synchronousMode, "off", n.name);
   });
 
@@ -40,24 +43,39 @@ describe("local cluster agent config: synchronous mode", () => {
     assert.equal(syncModeFromFlags({ sync: true, syncStrict: true }), "strict");
     for (const m of ["off", "on", "strict"]) assert.equal(syncModeFromFlags({ synchronousMode: m }), m);
     assert.equal(syncModeFromFlags({ synchronousMode: "on", sync: true }), "on");
-    assert.throws(() => syncModeFromFlags({ synchronousMode: "true" }), /^Error: --synchronous-mode: "true" must be one of off, on, strict$/);
+    assert.throws(
+      () => syncModeFromFlags({ synchronousMode: "true" }),
+      /^Error: --synchronous-mode: "true" must be one of off, on, strict$/,
+    );
     assert.throws(() => syncModeFromFlags({ synchronousMode: "off", sync: true }), /--synchronous-mode off contradicts --sync/);
   });
 
   it("refuses timing the agents would refuse, naming the flag", () => {
     const problems = checkOptions({ ...opts("off"), ttl: 3, loopWait: 2.5, retryTimeout: 0.25 });
-    assert.ok(problems.some((p) => /^--ttl: 3 s leaves the leader less than one loopWait/.test(p)), problems.join("; "));
+    assert.ok(
+      problems.some((p) => /^--ttl: 3 s leaves the leader less than one loopWait/.test(p)),
+      problems.join("; "),
+    );
     assert.ok(checkOptions({ ...opts("off"), loopWait: 0 }).some((p) => /^--loop-wait: must be above 0 seconds/.test(p)));
   });
 
   it("rejects an unknown mode from a programmatic caller, naming it", () => {
     const problems = checkOptions({ ...opts("off"), synchronousMode: "yes" as SynchronousMode });
-    assert.ok(problems.some((p) => /^--synchronous-mode: must be "off" \(default\), "on" or "strict", not "yes"/.test(p)), problems.join("; "));
+    assert.ok(
+      problems.some((p) => /^--synchronous-mode: must be "off" \(default\), "on" or "strict", not "yes"/.test(p)),
+      problems.join("; "),
+    );
   });
 });
 
 describe("local cluster state: synchronous mode", () => {
-  const base = { proxy: { host: "127.0.0.1", port: 1 }, replicaProxy: { host: "127.0.0.1", port: 2 }, dsn: "postgresql://x", etcd: [], nodes: [] };
+  const base = {
+    proxy: { host: "127.0.0.1", port: 1 },
+    replicaProxy: { host: "127.0.0.1", port: 2 },
+    dsn: "postgresql://x",
+    etcd: [],
+    nodes: [],
+  };
 
   it("cluster.json records the mode; one written before --sync existed reads as off", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hapg-syncstate-"));
@@ -73,7 +91,14 @@ describe("local cluster state: synchronous mode", () => {
   });
 
   it("the status output shows the mode", () => {
-    const report: StatusReport = { synchronousMode: "on", proxy: base.proxy, replicaProxy: base.replicaProxy, nodes: [], etcd: [], haproxy: { running: false } };
+    const report: StatusReport = {
+      synchronousMode: "on",
+      proxy: base.proxy,
+      replicaProxy: base.replicaProxy,
+      nodes: [],
+      etcd: [],
+      haproxy: { running: false },
+    };
     const text = formatStatus(report);
     assert.ok(text.includes(`synchronous    ${describeSyncMode("on")}`), text);
     assert.match(describeSyncMode("strict"), /^strict .*writes block/);

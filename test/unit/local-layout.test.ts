@@ -4,19 +4,37 @@ import { agentConfig } from "../../sidecar/local/agents";
 import { assertPortsFree, checkOptions, computeLayout, portsOf } from "../../sidecar/local/layout";
 import { inNetns, overlaps, planNetns } from "../../sidecar/local/netns";
 
-const opts = { dir: "/tmp/hapg-x", nodes: 3, etcd: 3, basePort: 15000, ttl: 4, loopWait: 1, retryTimeout: 1.5, synchronousMode: "off" as const, netns: false };
+const opts = {
+  dir: "/tmp/hapg-x",
+  nodes: 3,
+  etcd: 3,
+  basePort: 15000,
+  ttl: 4,
+  loopWait: 1,
+  retryTimeout: 1.5,
+  synchronousMode: "off" as const,
+  netns: false,
+};
 
 describe("local cluster layout", () => {
   it("lays ports out deterministically from the base port", () => {
     const l = computeLayout(opts);
     assert.deepEqual(
       l.etcd.map((e) => [e.name, e.clientPort, e.peerPort]),
-      [["etcd-1", 15000, 15010], ["etcd-2", 15001, 15011], ["etcd-3", 15002, 15012]],
+      [
+        ["etcd-1", 15000, 15010],
+        ["etcd-2", 15001, 15011],
+        ["etcd-3", 15002, 15012],
+      ],
     );
     assert.deepEqual([l.proxyPort, l.replicaProxyPort, l.statsPort], [15020, 15021, 15022]);
     assert.deepEqual(
       l.nodes.map((n) => [n.name, n.pgPort, n.apiPort]),
-      [["node1", 15100, 15200], ["node2", 15101, 15201], ["node3", 15102, 15202]],
+      [
+        ["node1", 15100, 15200],
+        ["node2", 15101, 15201],
+        ["node3", 15102, 15202],
+      ],
     );
   });
 
@@ -38,7 +56,10 @@ describe("local cluster layout", () => {
     assert.deepEqual(checkOptions(opts), []);
     const problems = checkOptions({ ...opts, dir: "rel", nodes: 0, etcd: 10, basePort: 65400, ttl: 0 });
     for (const flag of ["--dir", "--nodes", "--etcd", "--base-port", "--ttl"]) {
-      assert.ok(problems.some((p) => p.startsWith(flag)), `${flag} in ${problems.join("; ")}`);
+      assert.ok(
+        problems.some((p) => p.startsWith(flag)),
+        `${flag} in ${problems.join("; ")}`,
+      );
     }
   });
 
@@ -63,8 +84,22 @@ describe("local cluster in network namespaces (--netns)", () => {
     assert.equal(l.network?.bridge, "hapg28300");
     assert.equal(l.network?.subnet, "10.213.27.0/24");
     assert.equal(l.network?.gateway, "10.213.27.1");
-    assert.deepEqual(l.etcd.map((e) => [e.host, e.netns]), [["10.213.27.2", "hapg28300-etcd1"], ["10.213.27.3", "hapg28300-etcd2"], ["10.213.27.4", "hapg28300-etcd3"]]);
-    assert.deepEqual(l.nodes.map((n) => [n.host, n.netns]), [["10.213.27.11", "hapg28300-node1"], ["10.213.27.12", "hapg28300-node2"], ["10.213.27.13", "hapg28300-node3"]]);
+    assert.deepEqual(
+      l.etcd.map((e) => [e.host, e.netns]),
+      [
+        ["10.213.27.2", "hapg28300-etcd1"],
+        ["10.213.27.3", "hapg28300-etcd2"],
+        ["10.213.27.4", "hapg28300-etcd3"],
+      ],
+    );
+    assert.deepEqual(
+      l.nodes.map((n) => [n.host, n.netns]),
+      [
+        ["10.213.27.11", "hapg28300-node1"],
+        ["10.213.27.12", "hapg28300-node2"],
+        ["10.213.27.13", "hapg28300-node3"],
+      ],
+    );
     // Interface names must fit Linux's 15 characters, also for the largest cluster.
     const big = planNetns(65000, 9, 99);
     for (const h of [...big.etcd, ...big.nodes]) assert.ok(h.veth.length <= 15, h.veth);
@@ -80,7 +115,10 @@ describe("local cluster in network namespaces (--netns)", () => {
   });
 
   it("checks only HAProxy's ports on the host's loopback", () => {
-    assert.deepEqual(portsOf(l).map((p) => p.port), [28320, 28321, 28322]);
+    assert.deepEqual(
+      portsOf(l).map((p) => p.port),
+      [28320, 28321, 28322],
+    );
   });
 
   it("runs a program inside a namespace as the service user, keeping its pid (ip netns exec and setpriv exec)", () => {

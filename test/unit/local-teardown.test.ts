@@ -20,7 +20,10 @@ describe("local down: escalation", () => {
 
   it("kills a stopped (SIGSTOPped) agent or postmaster where it stands: it cannot act on SIGTERM", () => {
     assert.deepEqual(ladderFor("agent", "T"), [STOP_LADDERS.agent[1]]);
-    assert.deepEqual(ladderFor("postmaster", "T").map((r) => r.signal), ["SIGKILL"]);
+    assert.deepEqual(
+      ladderFor("postmaster", "T").map((r) => r.signal),
+      ["SIGKILL"],
+    );
     // etcd and HAProxy are resumed with SIGCONT and get the whole ladder.
     assert.deepEqual(ladderFor("etcd", "T"), STOP_LADDERS.etcd);
   });

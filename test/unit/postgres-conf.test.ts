@@ -62,12 +62,18 @@ describe("postgresql.conf rendering", () => {
     assert.equal(s.get("wal_receiver_timeout"), "'5000ms'");
     const timing = resolveTiming({ ...HA_DEFAULTS, timing: { ...HA_DEFAULTS.timing, replicationTimeout: 2.5 } });
     assert.equal(settings(renderPostgresqlConf({ ...base, timing })).get("wal_sender_timeout"), "'2500ms'", "set by the setting");
-    assert.throws(() => renderPostgresqlConf({ ...base, parameters: { wal_sender_timeout: "30s" } }), /postgres\.parameters\.wal_sender_timeout: derived from the setting timing\.replicationTimeout/);
+    assert.throws(
+      () => renderPostgresqlConf({ ...base, parameters: { wal_sender_timeout: "30s" } }),
+      /postgres\.parameters\.wal_sender_timeout: derived from the setting timing\.replicationTimeout/,
+    );
   });
 
   it("merges user parameters over our defaults, quoting strings", () => {
     const s = settings(
-      renderPostgresqlConf({ ...base, parameters: { shared_buffers: "256MB", max_wal_senders: 20, jit: false, search_path: `"$user", it's` } }),
+      renderPostgresqlConf({
+        ...base,
+        parameters: { shared_buffers: "256MB", max_wal_senders: 20, jit: false, search_path: `"$user", it's` },
+      }),
     );
     assert.equal(s.get("shared_buffers"), "'256MB'");
     assert.equal(s.get("max_wal_senders"), "20");
@@ -78,20 +84,33 @@ describe("postgresql.conf rendering", () => {
   it("renders a replica's primary_conninfo with a passfile, never a password", () => {
     const conf = renderPostgresqlConf({
       ...base,
-      standby: { upstream: { host: "10.0.2.7", port: 5433 }, replicationUser: "replicator", passfile: "/var/lib/postgresql/15/main.pgpass", slotName: "pg_1" },
+      standby: {
+        upstream: { host: "10.0.2.7", port: 5433 },
+        replicationUser: "replicator",
+        passfile: "/var/lib/postgresql/15/main.pgpass",
+        slotName: "pg_1",
+      },
     });
     const s = settings(conf);
     assert.equal(s.get("recovery_target_timeline"), "'latest'");
     assert.equal(s.get("primary_slot_name"), "'pg_1'");
     const ci = s.get("primary_conninfo")!;
-    for (const part of ["host=''10.0.2.7''", "port=''5433''", "user=''replicator''", "passfile=''/var/lib/postgresql/15/main.pgpass''", "application_name=''pg-1''"]) {
+    for (const part of [
+      "host=''10.0.2.7''",
+      "port=''5433''",
+      "user=''replicator''",
+      "passfile=''/var/lib/postgresql/15/main.pgpass''",
+      "application_name=''pg-1''",
+    ]) {
       assert.ok(ci.includes(part), `${part} in ${ci}`);
     }
     assert.ok(!/password=/.test(conf));
   });
 
   it("a replica without upstream has no primary_conninfo and no slot", () => {
-    const s = settings(renderPostgresqlConf({ ...base, standby: { upstream: null, replicationUser: "r", passfile: "/x", slotName: "pg_1" } }));
+    const s = settings(
+      renderPostgresqlConf({ ...base, standby: { upstream: null, replicationUser: "r", passfile: "/x", slotName: "pg_1" } }),
+    );
     assert.equal(s.get("recovery_target_timeline"), "'latest'");
     assert.ok(!s.has("primary_conninfo") && !s.has("primary_slot_name"));
   });
@@ -102,7 +121,10 @@ describe("postgresql.conf rendering", () => {
     }
     assert.throws(() => renderPostgresqlConf({ ...base, parameters: { port: 5433 } }), /postgres\.parameters\.port/);
     assert.throws(() => validateParameters({ wal_level: "minimal" }), /postgres\.parameters\.wal_level: must be "replica" or "logical"/);
-    assert.throws(() => validateParameters({ work_mem: "4MB\nport = 1" }), /postgres\.parameters\.work_mem: must not contain control characters/);
+    assert.throws(
+      () => validateParameters({ work_mem: "4MB\nport = 1" }),
+      /postgres\.parameters\.work_mem: must not contain control characters/,
+    );
     validateParameters({ wal_level: "logical", shared_buffers: "1GB" });
   });
 

@@ -8,7 +8,7 @@ describe("lease renewal stats (reported in /patroni, read by the soak benchmark)
     let at = 0;
     for (let i = 0; i < 98; i++) s.renewed((at += 1000), 5);
     s.renewed((at += 1000), 900);
-    s.renewed((at += 3000), 5);
+    s.renewed(at + 3000, 5);
     s.failed();
     const sum = s.summary();
     assert.equal(sum.count, 100);
@@ -30,7 +30,14 @@ describe("lease renewal stats (reported in /patroni, read by the soak benchmark)
   });
 
   it("has no percentiles before the first renewal", () => {
-    assert.deepEqual(new RenewalStats().summary(), { count: 0, failures: 0, p50Ms: undefined, p99Ms: undefined, maxMs: undefined, maxGapMs: undefined });
+    assert.deepEqual(new RenewalStats().summary(), {
+      count: 0,
+      failures: 0,
+      p50Ms: undefined,
+      p99Ms: undefined,
+      maxMs: undefined,
+      maxGapMs: undefined,
+    });
     assert.equal(percentile([1, 2, 3, 4], 0.5), 2);
     assert.equal(percentile([1, 2, 3, 4], 0.99), 4);
   });

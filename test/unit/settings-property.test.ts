@@ -26,14 +26,31 @@ const timing = fc.record({ ttl: maybe(seconds), loopWait: maybe(seconds), retryT
 const watchdog = fc.oneof(
   fc.constantFrom("off", "automatic", "required", "on"),
   fc.record(
-    { mode: maybe(fc.constantFrom("off", "automatic", "required")), safetyMargin: maybe(fc.oneof(seconds, fc.constantFrom(0.1, 0.3, 0.4, 0.6, 0.75))) },
+    {
+      mode: maybe(fc.constantFrom("off", "automatic", "required")),
+      safetyMargin: maybe(fc.oneof(seconds, fc.constantFrom(0.1, 0.3, 0.4, 0.6, 0.75))),
+    },
     { requiredKeys: [] },
   ),
 );
 
-const parameterValue = fc.oneof(fc.constantFrom("on", "off", "local", "remote_write", "replica", "logical", "minimal", "1GB", "x\ny"), fc.integer(), fc.boolean());
+const parameterValue = fc.oneof(
+  fc.constantFrom("on", "off", "local", "remote_write", "replica", "logical", "minimal", "1GB", "x\ny"),
+  fc.integer(),
+  fc.boolean(),
+);
 const parameters = fc.dictionary(
-  fc.constantFrom("shared_buffers", "work_mem", "synchronous_commit", "wal_level", "port", "ssl", "synchronous_standby_names", "hot_standby", "Bad Name"),
+  fc.constantFrom(
+    "shared_buffers",
+    "work_mem",
+    "synchronous_commit",
+    "wal_level",
+    "port",
+    "ssl",
+    "synchronous_standby_names",
+    "hot_standby",
+    "Bad Name",
+  ),
   parameterValue,
   { maxKeys: 3 },
 );

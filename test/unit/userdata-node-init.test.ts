@@ -59,7 +59,10 @@ describe("node-init", () => {
       ],
       agentConfig: { path: join(dir, "agent.json"), owner: "postgres", mode: "0600", config: agentConfig(dir) },
     });
-    const r = await nodeInit(plan, fakeDeps({ "/p/su": SECRET, "/p/repl": "r3pl", "/p/ca": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" }, reads));
+    const r = await nodeInit(
+      plan,
+      fakeDeps({ "/p/su": SECRET, "/p/repl": "r3pl", "/p/ca": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" }, reads),
+    );
     assert.equal(r.written.length, 5);
     assert.deepEqual(reads, ["/p/su", "/p/repl", "/p/ca"], "each parameter is read once");
     assert.equal(readFileSync(join(dir, "secrets/su"), "utf8"), `${SECRET}\n`);
@@ -101,17 +104,23 @@ describe("node-init", () => {
 
   it("rejects a bad plan, naming the field", () => {
     assert.throws(() => parseNodeInitPlan({ version: 2 }), /version: must be 1/);
-    assert.throws(() => parseNodeInitPlan({ version: 1, files: [{ parameter: "p", path: "rel", owner: "postgres", mode: "600" }] }), (e: Error) => {
-      assert.match(e.message, /files\.0\.parameter/);
-      assert.match(e.message, /files\.0\.path: must be an absolute path/);
-      assert.match(e.message, /files\.0\.mode: must be an octal mode/);
-      return true;
-    });
+    assert.throws(
+      () => parseNodeInitPlan({ version: 1, files: [{ parameter: "p", path: "rel", owner: "postgres", mode: "600" }] }),
+      (e: Error) => {
+        assert.match(e.message, /files\.0\.parameter/);
+        assert.match(e.message, /files\.0\.path: must be an absolute path/);
+        assert.match(e.message, /files\.0\.mode: must be an octal mode/);
+        return true;
+      },
+    );
   });
 
   it("runNodeInit reads the plan file", async () => {
     const planFile = join(dir, "plan.json");
-    writeFileSync(planFile, JSON.stringify({ version: 1, files: [{ parameter: "/p/x", path: join(dir, "x"), owner: "postgres", mode: "0600" }] }));
+    writeFileSync(
+      planFile,
+      JSON.stringify({ version: 1, files: [{ parameter: "/p/x", path: join(dir, "x"), owner: "postgres", mode: "0600" }] }),
+    );
     await runNodeInit(planFile, fakeDeps({ "/p/x": "v" }));
     assert.equal(readFileSync(join(dir, "x"), "utf8"), "v\n");
     await assert.rejects(runNodeInit(join(dir, "nope.json"), fakeDeps({})), /cannot read the node-init plan/);
@@ -130,15 +139,26 @@ describe("node-init", () => {
       architecture: "x86_64",
       sessionManager: true,
       bundle: { bucket: "b", key: "k" },
-      nodes: [{ name: "pg-0", privateIp: "10.0.0.1" }, { name: "pg-1", privateIp: "10.0.0.2" }, { name: "pg-2", privateIp: "10.0.0.3" }],
-      etcdMembers: [{ name: "pg-0", privateIp: "10.0.0.1" }, { name: "pg-1", privateIp: "10.0.0.2" }, { name: "pg-2", privateIp: "10.0.0.3" }],
+      nodes: [
+        { name: "pg-0", privateIp: "10.0.0.1" },
+        { name: "pg-1", privateIp: "10.0.0.2" },
+        { name: "pg-2", privateIp: "10.0.0.3" },
+      ],
+      etcdMembers: [
+        { name: "pg-0", privateIp: "10.0.0.1" },
+        { name: "pg-1", privateIp: "10.0.0.2" },
+        { name: "pg-2", privateIp: "10.0.0.3" },
+      ],
       etcdPlacement: "colocated",
       volumeIds: { "pg-0": "vol-1", "pg-1": "vol-2", "pg-2": "vol-3" },
       postgres: { version: 17, allowedCidrs: ["10.0.0.0/16"], settings: HA_DEFAULTS, routing: "haproxy" },
     });
     for (const s of specs) {
       const plan = parseNodeInitPlan(renderNodeInitPlan(s));
-      assert.ok(plan.files.every((f) => f.mode === "0600" || f.path.endsWith(".crt")), "only certificates are not 0600");
+      assert.ok(
+        plan.files.every((f) => f.mode === "0600" || f.path.endsWith(".crt")),
+        "only certificates are not 0600",
+      );
       assert.ok(plan.agentConfig);
       validateAgentConfig(plan.agentConfig.config);
     }

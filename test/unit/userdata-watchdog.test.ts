@@ -60,7 +60,10 @@ describe("user-data: softdog for the agent's watchdog", () => {
     const spec = pgNode("required");
     const unit = file(spec, "/etc/systemd/system/hapg-agent.service")!.content;
     const user = /^User=(\S+)$/m.exec(unit)![1];
-    assert.match(file(spec, "/etc/udev/rules.d/60-hapg-watchdog.rules")!.content, new RegExp(`^KERNEL=="watchdog\\*", OWNER="${user}", GROUP="${user}", MODE="0600"$`, "m"));
+    assert.match(
+      file(spec, "/etc/udev/rules.d/60-hapg-watchdog.rules")!.content,
+      new RegExp(`^KERNEL=="watchdog\\*", OWNER="${user}", GROUP="${user}", MODE="0600"$`, "m"),
+    );
     const pre = [...unit.matchAll(/^ExecStartPre=(.*)$/gm)].map((m) => m[1]);
     assert.deepEqual(pre, ["-+/usr/sbin/modprobe softdog", "-+/usr/bin/udevadm settle --timeout=10"]);
     assert.ok(unit.indexOf("ExecStartPre=") < unit.indexOf("ExecStart="));

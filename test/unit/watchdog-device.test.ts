@@ -30,14 +30,30 @@ describe("watchdog device (stand-in)", () => {
   /** A watchdog on a fresh stand-in device whose sysfs says `kernelTimeoutS` (default: the planned 3 s). */
   function watchdog({ kernelTimeoutS, ...over }: Partial<WatchdogOptions> & { kernelTimeoutS?: number } = {}) {
     const stand = standInDevice(dir, kernelTimeoutS ?? TIMING.timeoutS);
-    const wd = new Watchdog({ mode: "automatic", device: stand.device, timing: TIMING, ttlMs: 4000, clock, log: silentLogger(), sysfsRoot: stand.sysfsRoot, ...over });
+    const wd = new Watchdog({
+      mode: "automatic",
+      device: stand.device,
+      timing: TIMING,
+      ttlMs: 4000,
+      clock,
+      log: silentLogger(),
+      sysfsRoot: stand.sysfsRoot,
+      ...over,
+    });
     return { wd, stand, written: () => fs.readFileSync(stand.device, "utf8") };
   }
 
   it("probing never opens the device; arming pets at once, each renewal pets, disarming writes V and closes", async () => {
     const { wd, written } = watchdog();
     wd.probe();
-    assert.deepEqual(wd.view(), { mode: "automatic", usable: true, problem: undefined, armed: false, firesAt: undefined, safetyMarginMs: 500 });
+    assert.deepEqual(wd.view(), {
+      mode: "automatic",
+      usable: true,
+      problem: undefined,
+      armed: false,
+      firesAt: undefined,
+      safetyMarginMs: 500,
+    });
     assert.equal(written(), "", "a probe must not start the countdown");
     wd.pet(lease(clock.now())); // not armed: a replica's renewals pet nothing
     assert.equal(written(), "");
@@ -109,7 +125,10 @@ describe("watchdog device (stand-in)", () => {
     const { wd, written } = watchdog({ kernelTimeoutS: 60 });
     wd.probe();
     assert.equal(wd.view().usable, false);
-    assert.match(wd.view().problem!, /^its timeout is 60 s and could not be set to 3 s \(wdctl: cannot set timeout for .*watchdog0: .+\): load softdog with soft_margin=3$/);
+    assert.match(
+      wd.view().problem!,
+      /^its timeout is 60 s and could not be set to 3 s \(wdctl: cannot set timeout for .*watchdog0: .+\): load softdog with soft_margin=3$/,
+    );
     assert.doesNotMatch(written(), /1/, "probing never petted it");
   });
 
@@ -118,7 +137,16 @@ describe("watchdog device (stand-in)", () => {
     const device = path.join(dir, "dev", "mydog");
     fs.writeFileSync(device, "");
     fs.renameSync(path.join(stand.sysfsRoot, "class/watchdog/watchdog0"), path.join(stand.sysfsRoot, "class/watchdog/watchdog1"));
-    const wd = () => new Watchdog({ mode: "automatic", device, timing: TIMING, ttlMs: 4000, clock, log: silentLogger(), sysfsRoot: stand.sysfsRoot }).probe();
+    const wd = () =>
+      new Watchdog({
+        mode: "automatic",
+        device,
+        timing: TIMING,
+        ttlMs: 4000,
+        clock,
+        log: silentLogger(),
+        sysfsRoot: stand.sysfsRoot,
+      }).probe();
     assert.match(wd().view().problem!, /cannot find .*mydog under .*\/class\/watchdog/);
     // A regular file's device number is 0:0; /sys/dev/char/M:m links to the device's sysfs entry.
     fs.mkdirSync(path.join(stand.sysfsRoot, "dev/char"), { recursive: true });
@@ -135,7 +163,8 @@ describe("watchdog device (stand-in)", () => {
 
   it("mode required: no device is a startup error; automatic runs without", () => {
     const device = path.join(dir, "nodev", "watchdog");
-    const make = (mode: WatchdogMode) => new Watchdog({ mode, device, timing: TIMING, ttlMs: 4000, clock, log: silentLogger(), sysfsRoot: dir });
+    const make = (mode: WatchdogMode) =>
+      new Watchdog({ mode, device, timing: TIMING, ttlMs: 4000, clock, log: silentLogger(), sysfsRoot: dir });
     assert.throws(() => make("required").probe(), {
       message: `watchdog.mode is required but ${device} does not exist: load softdog (modprobe softdog) or set watchdog.mode to automatic or off`,
     });
@@ -150,12 +179,19 @@ describe("watchdog device (stand-in)", () => {
       cluster: "main",
       name: "node1",
       etcd: { endpoints: ["http://127.0.0.1:2379"] },
-      postgres: { dataDir: "/var/lib/hapg/data", listen: { host: "127.0.0.1" }, superuser: { passwordEnv: "A" }, replication: { passwordEnv: "B" } },
+      postgres: {
+        dataDir: "/var/lib/hapg/data",
+        listen: { host: "127.0.0.1" },
+        superuser: { passwordEnv: "A" },
+        replication: { passwordEnv: "B" },
+      },
       api: { listen: { host: "127.0.0.1" } },
       watchdog: { mode: "required", device },
     };
     fs.writeFileSync(file, JSON.stringify(config));
     const program = buildProgram().exitOverride();
-    await assert.rejects(program.parseAsync(["node", "hapg", "check-config", "--config", file]), { message: new RegExp(`^watchdog\\.mode is required but ${device} does not exist: load softdog`) });
+    await assert.rejects(program.parseAsync(["node", "hapg", "check-config", "--config", file]), {
+      message: new RegExp(`^watchdog\\.mode is required but ${device} does not exist: load softdog`),
+    });
   });
 });

@@ -28,14 +28,20 @@ describe("watchdog timing", () => {
     assert.equal(timing, undefined);
     assert.equal(problems.length, 1);
     assert.equal(problems[0].field, "watchdog.safetyMargin");
-    assert.match(problems[0].message, /^0\.9 s must be above 0 and at most 0\.75 s: .* remove watchdog\.safetyMargin to use 0\.5 s, or set watchdog\.mode to off$/);
+    assert.match(
+      problems[0].message,
+      /^0\.9 s must be above 0 and at most 0\.75 s: .* remove watchdog\.safetyMargin to use 0\.5 s, or set watchdog\.mode to off$/,
+    );
   });
 
   it("refuses a combination that leaves a timeout under 1 s, naming ttl and safetyMargin", () => {
     const { problems } = timingFor(4, 3);
     const p = problems.find((x) => x.field === "timing.ttl");
     assert.ok(p, JSON.stringify(problems));
-    assert.match(p.message, /^4 s − watchdog\.safetyMargin \(3 s\) − 0\.25 s .* under 1 s, the kernel's smallest: raise timing\.ttl, lower watchdog\.safetyMargin or set watchdog\.mode to off$/);
+    assert.match(
+      p.message,
+      /^4 s − watchdog\.safetyMargin \(3 s\) − 0\.25 s .* under 1 s, the kernel's smallest: raise timing\.ttl, lower watchdog\.safetyMargin or set watchdog\.mode to off$/,
+    );
   });
 
   it("pets only while the reset it schedules lands safetyMargin before the renewal's lease can expire", () => {
@@ -68,15 +74,24 @@ describe("watchdog device lookup and sysfs", () => {
     // major 300, minor 70000: makedev puts the high bits of both above bit 12 / bit 32.
     const major = 300;
     const minor = 70000;
-    const rdev = Number((BigInt(major & 0xfff) << 8n) | (BigInt(major & ~0xfff) << 32n) | BigInt(minor & 0xff) | (BigInt(minor & ~0xff) << 12n));
+    const rdev = Number(
+      (BigInt(major & 0xfff) << 8n) | (BigInt(major & ~0xfff) << 32n) | BigInt(minor & 0xff) | (BigInt(minor & ~0xff) << 12n),
+    );
     assert.equal(devNumbers(rdev), "300:70000");
   });
 
   it("accepts only the planned timeout, and refuses nowayout", () => {
     assert.equal(assessSysfs({ timeout: 3 }, 3, "/dev/watchdog"), "ok");
     assert.equal(assessSysfs({ timeout: 60 }, 3, "/dev/watchdog"), "set-timeout");
-    assert.equal(assessSysfs({ timeout: 2 }, 3, "/dev/watchdog"), "set-timeout", "a shorter one would reset a live leader between renewals");
-    assert.match((assessSysfs({ timeout: 3, nowayout: "1" }, 3, "/dev/watchdog") as { problem: string }).problem, /nowayout .* load softdog with nowayout=0/);
+    assert.equal(
+      assessSysfs({ timeout: 2 }, 3, "/dev/watchdog"),
+      "set-timeout",
+      "a shorter one would reset a live leader between renewals",
+    );
+    assert.match(
+      (assessSysfs({ timeout: 3, nowayout: "1" }, 3, "/dev/watchdog") as { problem: string }).problem,
+      /nowayout .* load softdog with nowayout=0/,
+    );
     assert.match((assessSysfs({}, 3, "/dev/watchdog") as { problem: string }).problem, /cannot read the timeout/);
   });
 });
