@@ -36,6 +36,7 @@ interface SyncFlags {
   synchronousMode?: string;
   sync?: boolean;
   syncStrict?: boolean;
+  async?: boolean;
 }
 
 interface UpFlags extends SyncFlags {
@@ -54,6 +55,7 @@ const SYNC_MODE_HELP =
   "(as on, and writes block rather than go asynchronous when no standby is available)";
 const SYNC_HELP = "short for --synchronous-mode on";
 const SYNC_STRICT_HELP = "short for --synchronous-mode strict";
+const ASYNC_HELP = "short for --synchronous-mode off: asynchronous replication (a failover may lose the last acknowledged commits)";
 
 export function registerLocalCommands(program: Command): void {
   const local = program
@@ -78,14 +80,15 @@ export function registerLocalCommands(program: Command): void {
     .option("--synchronous-mode <mode>", `${SYNC_MODE_HELP} (default "${DEFAULTS.synchronousMode}")`)
     .option("--sync", SYNC_HELP)
     .option("--sync-strict", SYNC_STRICT_HELP)
+    .option("--async", ASYNC_HELP)
     .option(
       "--netns",
       "root only: every node and etcd member in a network namespace of its own (own address on a bridge), so `hapg local cut` can partition them",
     )
     .action(async (opts: UpFlags) => {
-      const { sync, syncStrict, synchronousMode: modeFlag, ...o } = opts;
+      const { sync, syncStrict, async, synchronousMode: modeFlag, ...o } = opts;
       const dir = path.resolve(o.dir);
-      const synchronousMode = syncModeFromFlags({ sync, syncStrict, synchronousMode: modeFlag });
+      const synchronousMode = syncModeFromFlags({ sync, syncStrict, async, synchronousMode: modeFlag });
       console.log(`Starting a local cluster in ${dir}${synchronousMode === "off" ? "" : ` (synchronous mode: ${synchronousMode})`}`);
       // The processes run detached (they outlive this command), so a Ctrl-C while starting stops them here.
       const onInt = () => {
@@ -168,6 +171,7 @@ export function registerLocalCommands(program: Command): void {
     .option("--synchronous-mode <mode>", `${SYNC_MODE_HELP} (default "${DEFAULTS.synchronousMode}")`)
     .option("--sync", SYNC_HELP)
     .option("--sync-strict", SYNC_STRICT_HELP)
+    .option("--async", ASYNC_HELP)
     .action(async (o: { dir?: string; basePort: number; keep?: boolean } & SyncFlags) => {
       const { runDemo } = await localOnly(() => import("../local/demo"));
       await runDemo({

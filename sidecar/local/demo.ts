@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { sleep } from "../postgres/process";
 import { formatStatus, newTable, localDown, localStatus, localUp } from "./cluster";
 import { keepNodeLogs, killNode, reinitNode, restartNode, waitForPrimary, waitHealthy } from "./faults";
-import type { SynchronousMode } from "../settings/schema";
+import { HA_DEFAULTS, type SynchronousMode } from "../settings/schema";
 import { countLost, measureOutage, Writer, WriterProgress } from "./writer";
 
 export interface DemoOptions {
@@ -71,7 +71,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   };
   process.once("SIGINT", interrupted);
   try {
-    const sync = o.synchronousMode ?? "off";
+    const sync = o.synchronousMode ?? HA_DEFAULTS.synchronousMode;
     step(
       1,
       `Starting etcd ×3, PostgreSQL + agent ×3 and HAProxy on 127.0.0.1 (${dir})${sync === "off" ? "" : `, synchronous mode ${sync}`}`,
@@ -118,7 +118,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     if (lost.lost > 0) {
       warnings.push(
         sync === "off"
-          ? `${lost.lost} acknowledged write(s) lost: they were committed on ${oldPrimary} but had not reached ${newPrimary} (asynchronous replication; --sync prevents this)`
+          ? `${lost.lost} acknowledged write(s) lost: they were committed on ${oldPrimary} but had not reached ${newPrimary} (you chose asynchronous replication; the default synchronous mode prevents this)`
           : `${lost.lost} acknowledged write(s) lost although synchronous mode (${sync}) is on: committed on ${oldPrimary} but not on ${newPrimary}`,
       );
       out(`    WARNING: ${warnings[warnings.length - 1]}`);

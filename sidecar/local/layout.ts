@@ -24,17 +24,20 @@ export const MAX_NODES = 99;
 
 /**
  * The synchronous mode from the CLI flags: `--synchronous-mode off|on|strict`, or the shorthands
- * `--sync` (on) and `--sync-strict` (strict). Throws naming the flags on a bad or contradictory value.
+ * `--sync` (on), `--sync-strict` (strict) and `--async` (off). Throws naming the flags on a bad or
+ * contradictory value.
  */
-export function syncModeFromFlags(f: { sync?: boolean; syncStrict?: boolean; synchronousMode?: string }): SynchronousMode {
-  const short: SynchronousMode | undefined = f.syncStrict ? "strict" : f.sync ? "on" : undefined;
+export function syncModeFromFlags(f: { sync?: boolean; syncStrict?: boolean; async?: boolean; synchronousMode?: string }): SynchronousMode {
+  if (f.async && (f.sync || f.syncStrict))
+    throw new Error(`--async contradicts ${f.syncStrict ? "--sync-strict" : "--sync"}: give one of them`);
+  const short: SynchronousMode | undefined = f.syncStrict ? "strict" : f.sync ? "on" : f.async ? "off" : undefined;
   if (f.synchronousMode === undefined) return short ?? HA_DEFAULTS.synchronousMode;
   const mode = f.synchronousMode as SynchronousMode;
   if (!SYNCHRONOUS_MODES.includes(mode)) {
     throw new Error(`--synchronous-mode: "${f.synchronousMode}" must be one of ${SYNCHRONOUS_MODES.join(", ")}`);
   }
   if (short !== undefined && short !== mode) {
-    const flag = f.syncStrict ? "--sync-strict" : "--sync";
+    const flag = f.syncStrict ? "--sync-strict" : f.sync ? "--sync" : "--async";
     throw new Error(`--synchronous-mode ${mode} contradicts ${flag} (short for ${short}): give one of them`);
   }
   return mode;

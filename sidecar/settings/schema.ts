@@ -19,8 +19,12 @@ export const SYNCHRONOUS_MODES = ["off", "on", "strict"] as const;
  * but with no standby, writes block rather than go asynchronous.
  */
 export type SynchronousMode = (typeof SYNCHRONOUS_MODES)[number];
-/** The default synchronous mode (one line to change). */
-export const DEFAULT_SYNCHRONOUS_MODE: SynchronousMode = "off";
+/**
+ * The default: "on", so no failover loses an acknowledged commit unless the user chose otherwise
+ * (RDS Multi-AZ acknowledges a commit only once a second copy has it, by default, too). It costs a
+ * round trip to one standby per commit (README "Commit cost"); "off" is the explicit opt-out.
+ */
+export const DEFAULT_SYNCHRONOUS_MODE: SynchronousMode = "on";
 
 export const WATCHDOG_MODES = ["off", "automatic", "required"] as const;
 /** Patroni's watchdog modes. */
@@ -29,7 +33,9 @@ export const DEFAULT_WATCHDOG_DEVICE = "/dev/watchdog";
 
 /** The message for a synchronousMode that is not one of the modes; a boolean (the old form) gets the fix. */
 function synchronousModeMessage(input: unknown): string {
-  const modes = `must be "off" (default), "on" or "strict"`;
+  const modes = `must be ${SYNCHRONOUS_MODES.map((m) => `"${m}"${m === DEFAULT_SYNCHRONOUS_MODE ? " (default)" : ""}`)
+    .join(", ")
+    .replace(/, ([^,]*)$/, " or $1")}`;
   if (input === true || input === "true") return `${modes}, not ${JSON.stringify(input)}: use "on"`;
   if (input === false || input === "false") return `${modes}, not ${JSON.stringify(input)}: use "off"`;
   return `${modes}, not ${JSON.stringify(input) ?? String(input)}`;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:failover` → node dist/test/bench/failover.js [--runs N] [--scenarios a,b] [--json] [--base-port P] [--sync | --sync-strict]
+ * `npm run bench:failover` → node dist/test/bench/failover.js [--runs N] [--scenarios a,b] [--json] [--base-port P] [--sync | --sync-strict | --async]
  *
  * One local cluster; per scenario N faults on the current primary with a writer going through the
  * proxy; measures the time from the fault to the first acknowledged write after the outage, the
@@ -259,8 +259,9 @@ async function main(): Promise<void> {
     .option("--json", "print only the JSON on stdout (progress stays on stderr)")
     .option("--sync", "run the cluster in synchronous mode (no acknowledged commit may be lost)")
     .option("--sync-strict", "strict synchronous mode (implies --sync): writes block rather than go asynchronous")
+    .option("--async", "asynchronous replication (the default is synchronous mode on)")
     .parse(process.argv)
-    .opts<{ runs: number; scenarios: string; basePort: number; json?: boolean; sync?: boolean; syncStrict?: boolean }>();
+    .opts<{ runs: number; scenarios: string; basePort: number; json?: boolean; sync?: boolean; syncStrict?: boolean; async?: boolean }>();
   const synchronousMode = syncModeFromFlags(opts);
   const scenarios = opts.scenarios.split(",").map((s) => s.trim()) as Scenario[];
   for (const s of scenarios)

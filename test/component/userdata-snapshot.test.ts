@@ -1,7 +1,7 @@
 /**
  * Snapshot of the rendered user-data per variant (pulumi-eks userdata.ts style): any change to what
  * lands on a node shows up in review as a diff of test/component/__snapshots__/*.yaml.
- * Update after an intended change with: UPDATE_SNAPSHOTS=1 npx mocha dist/test/component/userdata-snapshot.test.js
+ * Update after an intended change with: UPDATE_SNAPSHOTS=1 npx mocha --no-config --timeout 120000 dist/test/component/userdata-snapshot.test.js
  */
 import * as assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";

@@ -40,7 +40,7 @@ describe("validateClusterArgs", () => {
     assert.deepEqual(r.settings, {
       timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5, replicationTimeout: 5 },
       maximumLagOnFailover: 1048576,
-      synchronousMode: "off",
+      synchronousMode: "on",
       watchdog: { mode: "automatic", device: "/dev/watchdog" },
       postgres: { parameters: {}, usePgRewind: true },
     });
@@ -118,13 +118,13 @@ describe("validateClusterArgs", () => {
     [
       "a boolean synchronousMode (the former form)",
       { synchronousMode: true },
-      /^synchronousMode: must be "off" \(default\), "on" or "strict", not true: use "on"$/,
+      /^synchronousMode: must be "off", "on" \(default\) or "strict", not true: use "on"$/,
     ],
     ["synchronousMode false", { synchronousMode: false }, /^synchronousMode: must be .*, not false: use "off"$/],
     [
       "an unknown synchronousMode",
       { synchronousMode: "quorum" },
-      /^synchronousMode: must be "off" \(default\), "on" or "strict", not "quorum"$/,
+      /^synchronousMode: must be "off", "on" \(default\) or "strict", not "quorum"$/,
     ],
     ["an unknown watchdog mode", { watchdog: "on" }, /^watchdog\.mode: must be "off", "automatic" \(default\) or "required"$/],
     [

@@ -14,7 +14,7 @@ describe("README", () => {
     const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
     assert.ok(block, "no yaml block under '## The agent'");
     const c = validateAgentConfig(parseYaml(block));
-    assert.equal(c.synchronousMode, "off");
+    assert.equal(c.synchronousMode, "on");
     assert.deepEqual([c.timing.ttl, c.timing.loopWait, c.timing.retryTimeout], [4, 1, 1.5]);
   });
 });
