@@ -1,7 +1,7 @@
 /** `hapg local up|status|down|demo`: a whole cluster on this machine (see sidecar/local/layout.ts for ports). */
 import * as path from "node:path";
 import type { Command } from "commander";
-import { DEFAULTS, syncModeFromFlags } from "../local/layout";
+import { DEFAULTS, type LocalOptions, syncModeFromFlags } from "../local/layout";
 
 // The cluster, demo and writer modules load only when a `local` command runs, so the agent process
 // (same CLI) does not carry them, nor the YAML writer and table libraries they use. The agent bundle
@@ -39,16 +39,8 @@ interface SyncFlags {
   async?: boolean;
 }
 
-interface UpFlags extends SyncFlags {
-  dir: string;
-  nodes: number;
-  etcd: number;
-  basePort: number;
-  ttl: number;
-  loopWait: number;
-  retryTimeout: number;
-  netns?: boolean;
-}
+/** `up`'s flags: the local options, with the synchronous mode still in flag form. */
+type UpFlags = Omit<LocalOptions, "synchronousMode" | "netns"> & SyncFlags & { netns?: boolean };
 
 const SYNC_MODE_HELP =
   'synchronous mode: "off", "on" (a commit is acknowledged once a standby has it, so no failover loses it) or "strict" ' +

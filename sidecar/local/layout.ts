@@ -52,7 +52,7 @@ export interface LocalOptions {
   ttl: number;
   loopWait: number;
   retryTimeout: number;
-  /** Synchronous replication (`--synchronous-mode`, or `--sync` / `--sync-strict`). Default: the settings schema's. */
+  /** Synchronous replication (`--synchronous-mode`, or `--sync` / `--sync-strict` / `--async`). Default: the settings schema's. */
   synchronousMode: SynchronousMode;
   /** Every node and etcd member in a network namespace of its own (`--netns`, root): partitions become possible. Default false. */
   netns: boolean;
