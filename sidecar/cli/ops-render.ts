@@ -67,7 +67,7 @@ function roleTitle(role: string): string {
 /** A cli-table3 table without colour codes when stdout is not a terminal (pipes, logs, tests). */
 function table(head: string[]): InstanceType<typeof Table> {
   const plain = process.stdout.isTTY !== true;
-  return new Table({ head, ...(plain ? { style: { head: [], border: [] } } : {}) });
+  return new Table({ head, style: { compact: true, ...(plain ? { head: [], border: [] } : {}) } });
 }
 
 function mb(bytes: number | null): string {
