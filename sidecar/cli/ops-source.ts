@@ -2,13 +2,14 @@
  * Where the operator commands (`hapg list`, `history`, `topology`, `show-config`) read a cluster:
  * a member's REST API (`--api`), a local cluster's directory (`--dir`, through the agents' APIs it
  * records in cluster.json), or etcd itself (`--etcd` + `--cluster`, with the agent's own client and
- * TLS files). Each source answers the same three questions with the API's bodies, so the commands
+ * TLS files; or `--config`, a node's agent config, which names all of them). Each source answers the same three questions with the API's bodies, so the commands
  * render one shape whatever the source. Bad flags are refused before anything is contacted.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { clusterBody } from "../api/health";
 import { configBody, historyBody } from "../api/read-routes";
+import { loadAgentConfig } from "../config/load";
 import { clusterPrefix } from "../dcs/types";
 
 /** GET /cluster (Patroni's shape; `pending_restart` when a member reports it). */
@@ -41,6 +42,7 @@ export interface SourceFlags {
   api?: string;
   dir?: string;
   etcd?: string;
+  config?: string;
   cluster?: string;
   namespace?: string;
   cacert?: string;
@@ -57,16 +59,19 @@ export class FlagError extends Error {
   }
 }
 
-const WHERE_HELP = "--api URL (a member's REST API, e.g. http://10.0.1.10:8008), --dir DIR (a local cluster) or --etcd URL --cluster NAME";
+const WHERE_HELP =
+  "--api URL (a member's REST API, e.g. http://10.0.1.10:8008), --dir DIR (a local cluster), --config FILE (a node's agent config) " +
+  "or --etcd URL --cluster NAME";
 
 /** Checks the flags and builds the source they name. Pure apart from reading the files it is given. */
 export function sourceFromFlags(f: SourceFlags): ClusterSource {
-  const given = (["api", "dir", "etcd"] as const).filter((k) => f[k] !== undefined);
+  const given = (["api", "dir", "etcd", "config"] as const).filter((k) => f[k] !== undefined);
   if (given.length === 0) throw new FlagError(`say where the cluster is: ${WHERE_HELP}`);
   if (given.length > 1) throw new FlagError(`${given.map((g) => `--${g}`).join(" and ")}: give only one of them (${WHERE_HELP})`);
   const timeoutMs = parseTimeout(f.timeout);
   if (f.api !== undefined) return new ApiSource([apiBase(f.api, "--api")], `--api ${f.api}`, timeoutMs);
   if (f.dir !== undefined) return new ApiSource(apiUrlsOfDir(f.dir), `--dir ${f.dir}`, timeoutMs);
+  if (f.config !== undefined) return etcdSourceOfConfig(f.config, timeoutMs);
   return etcdSource(f, timeoutMs);
 }
 
@@ -151,6 +156,40 @@ class ApiSource implements ClusterSource {
   async close(): Promise<void> {}
 }
 
+/** etcd as a node's agent reads it: endpoints, TLS files, credentials, namespace and cluster from its config. */
+function etcdSourceOfConfig(file: string, timeoutMs: number): ClusterSource {
+  if (!fs.existsSync(file))
+    throw new FlagError(`--config ${file}: no such file: give the agent config of a node (/etc/hapg/agent.json on AWS)`);
+  // The agent's own reader and schema: the same file the agent runs on, refused for the same reasons.
+  const c = loadAgentConfig(file);
+  const password = c.etcd.passwordFile ? fs.readFileSync(c.etcd.passwordFile, "utf8").trim() : undefined;
+  return etcdReader(
+    {
+      endpoints: c.etcd.endpoints,
+      namespace: c.namespace,
+      scope: c.cluster,
+      caFile: c.etcd.caFile,
+      certFile: c.etcd.certFile,
+      keyFile: c.etcd.keyFile,
+      username: c.etcd.username,
+      password,
+    },
+    `--config ${file}`,
+    timeoutMs,
+  );
+}
+
+interface EtcdAccess {
+  endpoints: string[];
+  namespace: string;
+  scope: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  username?: string;
+  password?: string;
+}
+
 function etcdSource(f: SourceFlags, timeoutMs: number): ClusterSource {
   if (!f.cluster)
     throw new FlagError("--cluster: required with --etcd: the cluster's name (the agent config's `cluster`, `scope` in /patroni)");
@@ -168,19 +207,24 @@ function etcdSource(f: SourceFlags, timeoutMs: number): ClusterSource {
   ] as const) {
     if (file !== undefined && !fs.existsSync(file)) throw new FlagError(`${flag} ${file}: no such file: give the PEM file's path`);
   }
-  const namespace = f.namespace ?? "service";
-  const scope = f.cluster;
-  const where = `--etcd ${f.etcd} --cluster ${scope}`;
+  const access = { endpoints, namespace: f.namespace ?? "service", scope: f.cluster, caFile: f.cacert, certFile: f.cert, keyFile: f.key };
+  return etcdReader(access, `--etcd ${f.etcd} --cluster ${f.cluster}`, timeoutMs);
+}
+
+function etcdReader(a: EtcdAccess, where: string, timeoutMs: number): ClusterSource {
+  const { namespace, scope } = a;
   // Loaded here, not at the top: only this source talks to etcd.
   const load = async () => {
     const { EtcdDcs } = await import("../dcs/etcd");
     const dcs = new EtcdDcs({
-      endpoints,
+      endpoints: a.endpoints,
       prefix: clusterPrefix(namespace, scope),
       timeoutMs,
-      caFile: f.cacert,
-      certFile: f.cert,
-      keyFile: f.key,
+      caFile: a.caFile,
+      certFile: a.certFile,
+      keyFile: a.keyFile,
+      username: a.username,
+      password: a.password,
     });
     try {
       const snap = await dcs.load();

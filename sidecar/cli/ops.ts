@@ -23,6 +23,7 @@ function withSource(cmd: Command): Command {
   return cmd
     .option("--api <url>", "a member's REST API, e.g. http://10.0.1.10:8008 (reads /cluster, /history, /config)")
     .option("-d, --dir <dir>", "a local cluster's directory (the --dir of `hapg local up`; reads its agents' APIs)")
+    .option("-c, --config <file>", "a node's agent config (/etc/hapg/agent.json on AWS): read etcd as that agent does")
     .option("--etcd <urls>", "etcd client URLs, comma-separated (with --cluster; TLS with --cacert, --cert, --key)")
     .option("--cluster <name>", "with --etcd: the cluster's name (the agent config's `cluster`)")
     .option("--namespace <ns>", 'with --etcd: the key namespace (default "service")')

@@ -75,6 +75,12 @@ export function opsCliCases(dir: () => string): void {
     const scope = (await patroni(c.nodes[0].apiUrl)).patroni.scope;
     const viaEtcd = await json<ListJson>("list", "--etcd", c.etcd.map((e) => e.clientUrl).join(","), "--cluster", scope, "--json");
     assert.equal(viaEtcd.cluster, scope);
+    // A node's agent config names etcd, the namespace and the cluster: nothing else to give.
+    const viaConfig = await json<ListJson>("list", "--config", path.join(dir(), c.nodes[0].name, "agent.json"), "--json");
+    assert.deepEqual(
+      viaConfig.members.map((m) => [m.member, m.role, m.host]),
+      j.members.map((m) => [m.member, m.role, m.host]),
+    );
     assert.deepEqual(
       viaEtcd.members.map((m) => [m.member, m.role, m.host]),
       j.members.map((m) => [m.member, m.role, m.host]),

@@ -114,6 +114,8 @@ describe("hapg list / history / topology flags", () => {
     refused({ etcd: "http://e:2379", cluster: "x", cacert: "/nonexistent/ca.pem" }, /^--cacert \/nonexistent\/ca\.pem: no such file/);
     refused({ api: "http://a:8008", timeout: "0" }, /^--timeout "0": give the seconds/);
     refused({ dir: "/nonexistent-hapg-dir" }, /^--dir \/nonexistent-hapg-dir: no cluster.json there/);
+    refused({ config: "/nonexistent/agent.json" }, /^--config \/nonexistent\/agent\.json: no such file: give the agent config of a node/);
+    refused({ config: "/x.json", dir: "/y" }, /^--dir and --config: give only one of them/);
   });
 
   it("accepts a member's API URL with or without /patroni", () => {
