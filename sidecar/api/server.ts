@@ -15,6 +15,8 @@ import type { PgStatus, PostgresControl } from "../postgres/types";
 import { configBody, historyBody } from "./read-routes";
 import { HEALTH_PATHS, HealthState, clusterBody, evaluateHealth, replicaLag } from "./health";
 
+const KNOWN_PATHS = "/patroni, /cluster, /history, /config, /metrics, /primary, /replica, /read-only, /health, /liveness, /readiness";
+
 export interface ApiDeps {
   scope: string;
   name: string;
@@ -72,14 +74,7 @@ export class ApiServer {
       const r = evaluateHealth(path, url.searchParams, state.health);
       return send(res, r.status, r.error ? { error: r.error } : this.patroniBody(state), head);
     }
-    return send(
-      res,
-      404,
-      {
-        error: `unknown path ${path}: see /patroni, /cluster, /history, /config, /metrics, /primary, /replica, /read-only, /health, /liveness, /readiness`,
-      },
-      head,
-    );
+    return send(res, 404, { error: `unknown path ${path}: see ${KNOWN_PATHS}` }, head);
   }
 
   /** Prometheus text; the renderer (and prom-client) load on the first scrape only. */

@@ -52,7 +52,8 @@ if (require.main === module) {
   buildProgram()
     .parseAsync(process.argv)
     .catch((e: unknown) => {
-      // A refused flag (ops-source.ts's FlagError, matched by name: that module loads only with its commands) is a usage error, like a bad config.
+      // A refused flag is a usage error, like a bad config. FlagError (ops-source.ts) is matched by name:
+      // that module loads only with its commands.
       const usage = e instanceof ConfigError || (e instanceof Error && e.name === "FlagError");
       console.error(`hapg: ${e instanceof Error ? e.message : String(e)}`);
       process.exit(usage ? 2 : 1);
