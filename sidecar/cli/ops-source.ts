@@ -3,7 +3,8 @@
  * a member's REST API (`--api`), a local cluster's directory (`--dir`, through the agents' APIs it
  * records in cluster.json), or etcd itself (`--etcd` + `--cluster`, with the agent's own client and
  * TLS files; or `--config`, a node's agent config, which names all of them). Each source answers the
- * same three questions with the API's bodies, so the commands render one shape whatever the source. Bad flags are refused before anything is contacted.
+ * same three questions with the API's bodies, so the commands render one shape whatever the source.
+ * Bad flags are refused before anything is contacted.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
