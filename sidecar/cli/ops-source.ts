@@ -237,12 +237,11 @@ function etcdReader(a: EtcdAccess, where: string, timeoutMs: number): ClusterSou
       return snap;
     } catch (e) {
       if ((e as Error).message.startsWith(where)) throw e;
-      throw new Error(
-        `${where}: cannot read etcd (${(e as Error).message}): check the endpoints and the TLS files (--cacert, --cert, --key)`,
-        {
-          cause: e,
-        },
-      );
+      // One line: TLS errors carry OpenSSL's multi-line text.
+      const why = (e as Error).message.replace(/\s+/g, " ").trim();
+      throw new Error(`${where}: cannot read etcd (${why}): check the endpoints and the TLS files (--cacert, --cert, --key)`, {
+        cause: e,
+      });
     } finally {
       await dcs.close().catch(() => undefined);
     }
