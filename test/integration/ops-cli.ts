@@ -42,7 +42,7 @@ async function patroni(apiUrl: string): Promise<{ timeline: number; patroni: { s
 
 /** Registers the `it`s; `dir()` is the running cluster's directory. */
 export function opsCliCases(dir: () => string): void {
-  it("hapg list prints a table a person reads, and --json the same members (from --dir, --api and --etcd)", async () => {
+  it("hapg list prints a table a person reads, and --json the same members (from --dir, --api, --etcd and --config)", async () => {
     const leader = await waitForPrimary(dir(), { timeoutMs: 10_000 });
     const c = readClusterFile(dir());
     const table = await hapg("list", "--dir", dir());
