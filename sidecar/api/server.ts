@@ -12,7 +12,10 @@ import { watchdogFailed } from "../ha/watchdog-rules";
 import { AGENT_VERSION } from "../version";
 import type { Logger } from "../log";
 import type { PgStatus, PostgresControl } from "../postgres/types";
+import { configBody, historyBody } from "./read-routes";
 import { HEALTH_PATHS, HealthState, clusterBody, evaluateHealth, replicaLag } from "./health";
+
+const KNOWN_PATHS = "/patroni, /cluster, /history, /config, /metrics, /primary, /replica, /read-only, /health, /liveness, /readiness";
 
 export interface ApiDeps {
   scope: string;
@@ -62,18 +65,25 @@ export class ApiServer {
     }
     const path = url.pathname.replace(/\/+$/, "") || "/";
     const state = await this.state();
+    if (path === "/metrics") return this.metrics(state.pg, res, head);
+    if (path === "/history") return send(res, 200, historyBody(this.d.driver.view().cluster), head);
+    if (path === "/config") return send(res, 200, configBody(this.d.driver.view().cluster), head);
     if (path === "/patroni") return send(res, 200, this.patroniBody(state), head);
     if (path === "/cluster") return send(res, 200, clusterBody(this.d.scope, this.d.driver.view().cluster), head);
     if (HEALTH_PATHS.includes(path)) {
       const r = evaluateHealth(path, url.searchParams, state.health);
       return send(res, r.status, r.error ? { error: r.error } : this.patroniBody(state), head);
     }
-    return send(
-      res,
-      404,
-      { error: `unknown path ${path}: see /patroni, /cluster, /primary, /replica, /read-only, /health, /liveness, /readiness` },
-      head,
-    );
+    return send(res, 404, { error: `unknown path ${path}: see ${KNOWN_PATHS}` }, head);
+  }
+
+  /** Prometheus text; the renderer (and prom-client) load on the first scrape only. */
+  private async metrics(pg: PgStatus, res: http.ServerResponse, head: boolean): Promise<void> {
+    const { METRICS_CONTENT_TYPE, metricsInput, renderMetrics } = await import("./metrics");
+    const ids = { scope: this.d.scope, name: this.d.name, version: AGENT_VERSION };
+    const text = await renderMetrics(metricsInput(ids, this.d.driver.view(), pg, this.d.now()));
+    res.writeHead(200, { "Content-Type": METRICS_CONTENT_TYPE, "Content-Length": Buffer.byteLength(text) });
+    res.end(head ? undefined : text);
   }
 
   private async state(): Promise<{ health: HealthState; pg: PgStatus; cluster?: ClusterSnapshot }> {

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-/** The `hapg` CLI: `agent` runs the node agent; `local` runs a whole cluster on this machine. */
+/**
+ * The `hapg` CLI: `agent` runs the node agent; `list`, `history`, `topology`, `show-config` read a
+ * running cluster; `local` runs a whole cluster on this machine.
+ */
 import "../runtime";
 import { existsSync } from "node:fs";
 import { Command } from "commander";
@@ -9,6 +12,7 @@ import { ConfigError } from "../config/schema";
 import { AGENT_VERSION } from "../version";
 import { missingDeviceProblem } from "../watchdog/plan";
 import { registerLocalCommands } from "./local";
+import { registerOpsCommands } from "./ops";
 
 export function buildProgram(): Command {
   const program = new Command("hapg").description("Highly available PostgreSQL: the node agent and a local cluster").version(AGENT_VERSION);
@@ -39,6 +43,7 @@ export function buildProgram(): Command {
       const { written } = await runNodeInit(opts.plan);
       console.log(`node-init: wrote ${written.length} file(s)`);
     });
+  registerOpsCommands(program);
   registerLocalCommands(program);
   return program;
 }
@@ -47,8 +52,10 @@ if (require.main === module) {
   buildProgram()
     .parseAsync(process.argv)
     .catch((e: unknown) => {
-      if (e instanceof ConfigError) console.error(`hapg: ${e.message}`);
-      else console.error(`hapg: ${e instanceof Error ? e.message : String(e)}`);
-      process.exit(e instanceof ConfigError ? 2 : 1);
+      // A refused flag is a usage error, like a bad config. FlagError (ops-source.ts) is matched by name:
+      // that module loads only with its commands.
+      const usage = e instanceof ConfigError || (e instanceof Error && e.name === "FlagError");
+      console.error(`hapg: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(usage ? 2 : 1);
     });
 }

@@ -10,6 +10,7 @@ import type { PostgresOwner } from "../postgres/owner";
 import type { HaTiming } from "../settings/timing";
 import type { Clock } from "./clock";
 import { decide, fenceDeadline } from "./decide";
+import { HaActivity } from "./activity";
 import { ActionExecutor } from "./executor";
 import { LeaseKeeper } from "./lease";
 import { MemberIdentity, memberData } from "./member";
@@ -34,6 +35,8 @@ export interface DriverOptions {
 export class HaDriver {
   readonly lease: LeaseKeeper;
   readonly memory: AgentMemory = {};
+  /** Loop durations, fences, leader changes: counted here, exposed by the API's /metrics. */
+  readonly activity = new HaActivity();
   private readonly executor: ActionExecutor;
   private local?: LocalState;
   private cluster?: ClusterSnapshot;
@@ -160,16 +163,26 @@ export class HaDriver {
       process: this.o.pg.process,
       watchdog: this.o.watchdog.view(),
       lease: this.lease.stats.summary(),
+      activity: this.activity,
+      renewals: this.lease.stats,
     };
   }
 
   private async runOnce(): Promise<void> {
+    const t0 = this.o.clock.now();
     try {
       await this.loop();
     } catch (e) {
       this.o.log.error({ err: e instanceof Error ? e.stack : String(e) }, "HA loop failed");
     }
     this.lastLoopAt = this.o.clock.now();
+    this.activity.loopFinished(this.lastLoopAt - t0);
+  }
+
+  /** Runs a decision's actions, counting the fences among them. */
+  private execute(actions: Decision["actions"]): Promise<unknown> {
+    if (actions.some((a) => a.type === "fence")) this.activity.fenced();
+    return this.executor.run(actions);
   }
 
   private async loop(): Promise<void> {
@@ -178,6 +191,7 @@ export class HaDriver {
       log.warn({ err: String(e) }, "cannot read the cluster from etcd");
       return undefined;
     });
+    if (this.cluster) this.activity.clusterSeen(this.o.clock.now(), this.cluster.leader?.name);
     for (const c of this.cluster?.corrupt ?? []) log.warn({ key: c.key }, `ignoring a corrupt etcd value: ${c.reason}`);
     this.local = await this.readLocal();
     const needPeers = this.cluster && !this.cluster.leader && this.local.pg.running && this.local.pg.inRecovery;
@@ -185,10 +199,11 @@ export class HaDriver {
     const decision = decide(this.input(peers));
     this.logDecision(decision);
     this.decision = decision;
+    this.activity.decided(this.o.clock.now());
     if (decision.actions.length) {
       // Publish first, so that e.g. the leader creates our replication slot while a base backup runs.
       await this.publishMember();
-      await this.executor.run(decision.actions);
+      await this.execute(decision.actions);
       this.armFenceTimer(); // arming the watchdog moves the fence deadline
       this.local = await this.readLocal();
     }
@@ -272,8 +287,9 @@ export class HaDriver {
         if (d.actions[0]?.type === "fence") {
           this.o.log.warn({ role: d.role }, d.reason);
           this.decision = d;
+          this.activity.decided(this.o.clock.now());
           // `fence`, then `disarmWatchdog` when it is armed (row W3).
-          void this.executor.run(d.actions).then(() => this.requestLoop("fenced"));
+          void this.execute(d.actions).then(() => this.requestLoop("fenced"));
         }
       },
       at - this.o.clock.now() + 1,

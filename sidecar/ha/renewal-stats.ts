@@ -3,8 +3,13 @@
  * successful ones. A renewal that starves (a busy machine, a slow etcd) is what turns load into a
  * false failover, so the agent reports these in /patroni and the soak benchmark reads them.
  * Bounded: percentiles come from the last `capacity` samples; count, failures, max and the longest
- * gap cover the whole life of the agent.
+ * gap cover the whole life of the agent, as does the latency histogram the metrics endpoint exposes.
  */
+import { BucketCounts } from "./activity";
+
+/** Upper bounds of the renewal latency histogram, seconds: a renewal is one etcd round trip, well under the TTL. */
+export const RENEWAL_SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
 export interface RenewalSummary {
   /** Successful renewals (and grants) since the agent started. */
   count: number;
@@ -27,6 +32,7 @@ export class RenewalStats {
   private maxMs?: number;
   private maxGapMs?: number;
   private lastSentAt?: number;
+  private readonly latency = new BucketCounts(RENEWAL_SECONDS_BUCKETS);
 
   constructor(private readonly capacity = 4096) {}
 
@@ -36,6 +42,7 @@ export class RenewalStats {
     else this.samples[this.next] = latencyMs;
     this.next = (this.next + 1) % this.capacity;
     this.count++;
+    this.latency.observe(latencyMs / 1000);
     this.maxMs = Math.max(this.maxMs ?? 0, latencyMs);
     if (this.lastSentAt !== undefined) this.maxGapMs = Math.max(this.maxGapMs ?? 0, sentAt - this.lastSentAt);
     this.lastSentAt = sentAt;
@@ -43,6 +50,11 @@ export class RenewalStats {
 
   failed(): void {
     this.failures++;
+  }
+
+  /** Renewal latency in seconds since start, bucketed (for Prometheus). */
+  latencySeconds(): ReturnType<BucketCounts["snapshot"]> {
+    return this.latency.snapshot();
   }
 
   summary(): RenewalSummary {

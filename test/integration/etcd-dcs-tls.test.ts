@@ -11,6 +11,8 @@ import { EtcdDcs } from "../../sidecar/dcs/etcd";
 import { DcsUnavailableError } from "../../sidecar/dcs/types";
 import { findEtcdBinary, stopProcess } from "../../sidecar/local/etcd";
 import { eventually } from "../helpers/pg-client";
+import { sampleMemberData } from "../helpers/member-fixture";
+import { hapg } from "./ops-cli";
 
 const CLIENT_PORT = 23900;
 const PEER_PORT = 23901;
@@ -149,6 +151,42 @@ describe("etcd client over mutual TLS (real etcd)", function () {
       await dcs.revokeLease(lease);
       assert.equal((await dcs.load()).leader, undefined);
     } finally {
+      await dcs.close();
+    }
+  });
+
+  it("hapg list --etcd reads the cluster with the CA and a client certificate, and says what to check without them", async () => {
+    const dcs = client();
+    const lease = await dcs.grantLease(10);
+    try {
+      await dcs.putMember(
+        "node1",
+        sampleMemberData({ role: "primary", timeline: 2, conn_url: "postgres://10.0.0.1:5432/postgres" }),
+        lease,
+      );
+      assert.equal(await dcs.attemptAcquireLeader("node1", lease), true);
+      const f = (n: string) => path.join(dir, n);
+      const tls = ["--cacert", f("ca.crt"), "--cert", f("client.crt"), "--key", f("client.key")];
+      const r = await hapg("list", "--etcd", url, "--cluster", "tls", ...tls, "--json");
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout) as { cluster: string; leader: string; members: { member: string; role: string; timeline: number }[] };
+      assert.equal(j.cluster, "tls");
+      assert.equal(j.leader, "node1");
+      assert.deepEqual(
+        j.members.map((m) => [m.member, m.role, m.timeline]),
+        [["node1", "Leader", 2]],
+      );
+      const noCert = await hapg("list", "--etcd", url, "--cluster", "tls", "--cacert", f("ca.crt"), "--timeout", "2");
+      assert.equal(noCert.code, 1);
+      assert.match(
+        noCert.stderr,
+        /--etcd https:\/\/127\.0\.0\.1:\d+ --cluster tls: cannot read etcd .*check the endpoints and the TLS files/,
+      );
+      const otherCluster = await hapg("list", "--etcd", url, "--cluster", "nope", ...tls);
+      assert.equal(otherCluster.code, 1);
+      assert.match(otherCluster.stderr, /no cluster "nope" under \/service\/ in etcd: check --cluster/);
+    } finally {
+      await dcs.revokeLease(lease).catch(() => undefined);
       await dcs.close();
     }
   });

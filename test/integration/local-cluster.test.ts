@@ -14,6 +14,8 @@ import { crashPostgres, stopAgent } from "../helpers/faults";
 import { waitProxyWritable } from "../../sidecar/local/health";
 import { ClusterFile, fetchCluster, readClusterFile } from "../../sidecar/local/state";
 import { dsnWithPort, eventually, query } from "../helpers/pg-client";
+import { checkMetricsAgainstPatroni } from "./metrics-scrape";
+import { opsCliCases, opsHistoryCase } from "./ops-cli";
 
 const BASE_PORT = 29000;
 const log = (s: string) => console.log(`      ${s}`);
@@ -130,6 +132,13 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
     assert.equal(patroni.patroni.name, leader);
   });
 
+  it("serves Prometheus metrics that agree with /patroni (primary, replicas, timeline, WAL positions)", async () => {
+    const leader = await waitForPrimary(dir, { timeoutMs: 10_000 });
+    await checkMetricsAgainstPatroni(readClusterFile(dir), leader, log);
+  });
+
+  opsCliCases(() => dir);
+
   it("fails over after kill -9 of the leader's agent and PostgreSQL; the killed node comes back as a replica", async () => {
     const old = await waitForPrimary(dir, { timeoutMs: 10_000 });
     const fault = killNode(dir, old);
@@ -166,4 +175,6 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
     await waitHealthy(dir, 90_000, log);
     await writeAndSeeEverywhere(c, "after-crash-pg", ["node1", "node2", "node3"]);
   });
+
+  opsHistoryCase(() => dir);
 });

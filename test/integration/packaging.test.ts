@@ -68,7 +68,15 @@ describe("packaging", function () {
     const contents = agentBundleContents(root);
 
     it("holds the modules a node loads and nothing of the tests or the local cluster", () => {
-      for (const f of ["package.json", NODE_ENTRY, "dist/sidecar/agent.js", "dist/sidecar/boot/node-init.js", "dist/sidecar/version.js"]) {
+      const onNode = ["dist/sidecar/api/metrics.js", "dist/sidecar/cli/ops-source.js", "dist/sidecar/cli/ops-render.js"];
+      for (const f of [
+        "package.json",
+        NODE_ENTRY,
+        "dist/sidecar/agent.js",
+        "dist/sidecar/boot/node-init.js",
+        "dist/sidecar/version.js",
+        ...onNode,
+      ]) {
         assert.ok(contents.files.includes(f), `${f} is missing from the bundle`);
       }
       const unwanted = contents.files.filter((f) => f !== "package.json" && (!f.startsWith("dist/sidecar/") || !f.endsWith(".js")));
@@ -98,6 +106,16 @@ describe("packaging", function () {
         for (const f of [...contents.files, ...contents.packages]) fs.cpSync(path.join(root, f), path.join(dir, f), { recursive: true });
       });
       after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+      it("loads neither the operator commands nor the metrics exporter where the agent starts (they load when used)", () => {
+        const probe = `require(${JSON.stringify(cli())}); console.log(JSON.stringify(Object.keys(require.cache)))`;
+        const r = run(["-e", probe]);
+        assert.equal(r.status, 0, r.stderr);
+        const loaded = (JSON.parse(r.stdout) as string[]).map((f) => path.relative(dir, f));
+        assert.ok(loaded.includes(path.join("dist", "sidecar", "agent.js")), "the probe loaded the CLI");
+        const lazy = loaded.filter((f) => /cli[/\\]ops-|api[/\\]metrics|prom-client/.test(f));
+        assert.deepEqual(lazy, []);
+      });
 
       it("runs the CLI with the version of package.json", () => {
         const r = run([cli(), "--version"]);

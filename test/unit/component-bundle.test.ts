@@ -24,7 +24,7 @@ describe("agent bundle", () => {
   it("the real lock file's production set has the agent's dependencies and no Pulumi", () => {
     const lock = JSON.parse(readFileSync(join(packageRoot(), "package-lock.json"), "utf8"));
     const paths = productionPackagePaths(lock);
-    for (const dep of ["pg", "zod", "yaml", "commander", "pino"]) assert.ok(paths.includes(`node_modules/${dep}`), dep);
+    for (const dep of ["pg", "zod", "yaml", "commander", "pino", "prom-client"]) assert.ok(paths.includes(`node_modules/${dep}`), dep);
     assert.ok(!paths.some((p) => p.includes("@pulumi") || p.includes("mocha") || p.includes("typescript")));
   });
 

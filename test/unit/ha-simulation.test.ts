@@ -68,6 +68,9 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
     await sim.until(() => b.pg.streaming && b.pg.upstream?.port === fresh.pg.address.port, 5000);
     assert.ok(fresh.pg.timeline > old.pg.timeline, "promotion starts a new timeline");
     assert.deepEqual(sim.splitBrain, []);
+    // What /metrics reports: each survivor saw the leader change once, and nobody fenced.
+    for (const n of [a, b])
+      assert.deepEqual([n.driver.activity.summary().leaderChanges, n.driver.activity.summary().fences], [1, 0], n.name);
   });
 
   it("a leader cut off from etcd fences itself before its lease can expire; a replica takes over after it", async () => {
@@ -79,6 +82,9 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
     assert.ok(newLeaderAt !== undefined, "another member took the leader key");
     assert.ok(fencedAt! < newLeaderAt!, `fenced at ${fencedAt} before the new leader at ${newLeaderAt}`);
     assert.deepEqual(sim.splitBrain, []);
+    // What /metrics reports: one fence event, and the renewals that failed meanwhile.
+    assert.equal(old.driver.activity.summary().fences, 1);
+    assert.ok(old.driver.view().lease.failures > 0, "failed renewals are counted");
     // Healed: the old leader rewinds and follows the new one.
     old.dcs.setReachable(true);
     const fresh = sim.node(sim.leaderName()!);
@@ -88,6 +94,8 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
       "the former primary was rewound before following",
     );
     assert.deepEqual(sim.splitBrain, []);
+    assert.equal(old.driver.activity.summary().leaderChanges, 1, "the old leader saw the key go to the new one");
+    assert.equal(old.driver.activity.summary().fences, 1, "a fenced leader is counted once, not on every loop after");
   });
 
   it("a leader behind a silent partition (etcd calls hang until the client's timeout, timers fire a hair early) fences before its lease can expire", async () => {

@@ -1,0 +1,254 @@
+/**
+ * GET /metrics: the agent's state in Prometheus' text format, rendered by prom-client. Patroni's
+ * metric names (and `scope`/`name` labels) where the meaning is the same, so dashboards and alerts
+ * written for Patroni work unchanged; `hapg_*` for what only this agent knows (lease renewals,
+ * fencing, leader changes, the HA loop). Every metric is documented in the README.
+ *
+ * This module is loaded by the API on the first scrape, not at agent start: an agent nobody scrapes
+ * does not carry prom-client. A scrape reads only what the agent already holds (the last HA loop's
+ * view, the live PostgreSQL status the health endpoints share, the counters the driver and the
+ * lease keeper keep); it sends nothing to etcd or to PostgreSQL beyond that shared status read.
+ */
+import { Counter, Gauge, Registry, type Metric } from "prom-client";
+import type { ClusterSnapshot } from "../dcs/types";
+import type { ActivitySummary, BucketCounts } from "../ha/activity";
+import type { HaDriver } from "../ha/driver";
+import type { PgStatus } from "../postgres/types";
+
+type Buckets = ReturnType<BucketCounts["snapshot"]>;
+
+/** Everything one scrape renders; gathered by the API (server.ts) from the driver's view. */
+export interface MetricsInput {
+  scope: string;
+  name: string;
+  version: string;
+  /** Monotonic clock now (ms), the clock the activity times are in. */
+  now: number;
+  /** Wall clock now (ms since the epoch), to turn monotonic times into epoch seconds. */
+  wallNow: number;
+  pg: PgStatus;
+  holdsLeader: boolean;
+  /** The last etcd read (undefined when the last read failed). */
+  cluster?: ClusterSnapshot;
+  activity: ActivitySummary;
+  renewalLatency: Buckets;
+  renewalFailures: number;
+}
+
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+
+/** The input of one scrape from the driver's view and the live PostgreSQL status. */
+export function metricsInput(
+  ids: { scope: string; name: string; version: string },
+  v: ReturnType<HaDriver["view"]>,
+  pg: PgStatus,
+  now: number,
+): MetricsInput {
+  return {
+    ...ids,
+    now,
+    wallNow: Date.now(),
+    pg,
+    holdsLeader: v.holdsLeader,
+    cluster: v.cluster,
+    activity: v.activity.summary(),
+    renewalLatency: v.renewals.latencySeconds(),
+    renewalFailures: v.lease.failures,
+  };
+}
+
+/**
+ * The registry and its metrics, made on the first scrape and kept: a scrape only sets values.
+ * (A fresh registry per scrape allocates a few dozen metric objects every time, and V8 keeps the
+ * heap it grew for them: RSS climbed by megabytes under frequent scrapes.)
+ */
+interface Exporter {
+  registry: Registry;
+  gauges: Map<string, Gauge>;
+  counters: Map<string, Counter>;
+  /** The histograms read the latest input through this. */
+  current?: MetricsInput;
+}
+
+let exporter: Exporter | undefined;
+
+function makeExporter(): Exporter {
+  const e: Exporter = { registry: new Registry(), gauges: new Map(), counters: new Map() };
+  const sample = SAMPLE_INPUT;
+  for (const row of [...patroniRows(sample), ...ownRows(sample)]) {
+    if (row.counter) e.counters.set(row.name, new Counter({ name: row.name, help: row.help, registers: [e.registry] }));
+    else e.gauges.set(row.name, new Gauge({ name: row.name, help: row.help, registers: [e.registry] }));
+  }
+  e.registry.registerMetric(
+    histogram("hapg_lease_renewal_seconds", "Round-trip time of successful etcd lease renewals.", () => e.current!.renewalLatency),
+  );
+  e.registry.registerMetric(
+    histogram(
+      "hapg_ha_loop_duration_seconds",
+      "Duration of one HA loop (etcd read, status, decision, actions).",
+      () => e.current!.activity.loops,
+    ),
+  );
+  return e;
+}
+
+/** One Prometheus text exposition of the input. */
+export async function renderMetrics(m: MetricsInput): Promise<string> {
+  const e = (exporter ??= makeExporter());
+  e.current = m;
+  e.registry.setDefaultLabels({ scope: m.scope, name: m.name });
+  for (const row of [...patroniRows(m), ...ownRows(m)]) {
+    if (row.counter) {
+      const c = e.counters.get(row.name)!;
+      c.reset();
+      if (row.value > 0) c.inc(row.value);
+    } else e.gauges.get(row.name)!.set(row.value);
+  }
+  return e.registry.metrics();
+}
+
+/** Any input: the exporter makes its metrics from the rows' names and help texts. */
+const SAMPLE_INPUT: MetricsInput = {
+  scope: "",
+  name: "",
+  version: "0.0.0",
+  now: 0,
+  wallNow: 0,
+  pg: { running: false },
+  holdsLeader: false,
+  activity: { loops: { buckets: [], sum: 0, count: 0 }, fences: 0, leaderChanges: 0 },
+  renewalLatency: { buckets: [], sum: 0, count: 0 },
+  renewalFailures: 0,
+};
+
+interface Row {
+  name: string;
+  help: string;
+  value: number;
+  counter?: boolean;
+}
+
+/** Patroni's metrics (Patroni 3's /metrics names and meanings). Pure. */
+export function patroniRows(m: MetricsInput): Row[] {
+  const pg = m.pg;
+  const running = pg.running;
+  const primary = running && pg.inRecovery === false;
+  const replica = running && pg.inRecovery === true;
+  const started = pg.postmasterStartTime ? Date.parse(pg.postmasterStartTime) : NaN;
+  const syncStandby = replica && (m.cluster?.sync?.standbys.includes(m.name) ?? false);
+  return [
+    {
+      name: "patroni_version",
+      help: "Agent version as Patroni encodes its own: major*10000 + minor*100 + patch.",
+      value: versionNumber(m.version),
+    },
+    { name: "patroni_postgres_running", help: "Value is 1 if Postgres is running, 0 otherwise.", value: bit(running) },
+    {
+      name: "patroni_postmaster_start_time",
+      help: "Epoch seconds since Postgres started.",
+      value: running && Number.isFinite(started) ? started / 1000 : 0,
+    },
+    { name: "patroni_primary", help: "Value is 1 if this node is the leader, 0 otherwise.", value: bit(primary && m.holdsLeader) },
+    { name: "patroni_replica", help: "Value is 1 if this node is a replica, 0 otherwise.", value: bit(replica) },
+    // A standby cluster (replicating from another cluster) is not supported: never a standby leader.
+    { name: "patroni_standby_leader", help: "Value is 1 if this node is the standby_leader, 0 otherwise.", value: 0 },
+    { name: "patroni_sync_standby", help: "Value is 1 if this node is a sync standby replica, 0 otherwise.", value: bit(syncStandby) },
+    {
+      name: "patroni_xlog_location",
+      help: "Current location of the Postgres transaction log, 0 if this node is not the leader.",
+      value: primary ? (pg.lsn ?? 0) : 0,
+    },
+    {
+      name: "patroni_xlog_received_location",
+      help: "Current location of the received Postgres transaction log, 0 if this node is not a replica.",
+      value: replica ? (pg.receiveLsn ?? 0) : 0,
+    },
+    {
+      name: "patroni_xlog_replayed_location",
+      help: "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.",
+      value: replica ? (pg.replayLsn ?? 0) : 0,
+    },
+    {
+      name: "patroni_postgres_server_version",
+      help: "Version of Postgres (if running), 0 otherwise.",
+      value: running ? (pg.serverVersion ?? 0) : 0,
+    },
+    {
+      name: "patroni_postgres_timeline",
+      help: "Postgres timeline of this node (if running), 0 otherwise.",
+      value: running ? (pg.timeline ?? 0) : 0,
+    },
+    { name: "patroni_timeline", help: "Same as patroni_postgres_timeline.", value: running ? (pg.timeline ?? 0) : 0 },
+    {
+      name: "patroni_cluster_unlocked",
+      help: "Value is 1 if the cluster is unlocked (no leader key in the last etcd read, or etcd not read), 0 if locked.",
+      value: bit(!m.cluster?.leader),
+    },
+    {
+      name: "patroni_dcs_last_seen",
+      help: "Epoch seconds when etcd was last read successfully.",
+      value: m.activity.dcsSeenAt === undefined ? 0 : Math.floor((m.wallNow - (m.now - m.activity.dcsSeenAt)) / 1000),
+    },
+    // Restarts and maintenance mode are not implemented yet: nothing can be pending or paused.
+    { name: "patroni_pending_restart", help: "Value is 1 if the node needs a restart, 0 otherwise.", value: 0 },
+    { name: "patroni_is_paused", help: "Value is 1 if auto failover is disabled, 0 otherwise.", value: 0 },
+  ];
+}
+
+/** What only this agent knows. Pure. */
+export function ownRows(m: MetricsInput): Row[] {
+  const a = m.activity;
+  return [
+    {
+      name: "hapg_lease_renewal_failures_total",
+      help: "etcd lease renewals that failed (unreachable, timed out, lease lost) since the agent started.",
+      value: m.renewalFailures,
+      counter: true,
+    },
+    {
+      name: "hapg_fence_events_total",
+      help: "Times this agent stopped PostgreSQL because its lease could expire before a renewal.",
+      value: a.fences,
+      counter: true,
+    },
+    {
+      name: "hapg_leader_changes_total",
+      help: "Times the leader key's holder differed from the one this agent saw before, since it started.",
+      value: a.leaderChanges,
+      counter: true,
+    },
+    {
+      name: "hapg_seconds_since_last_decision",
+      help: "Seconds since the HA decision last ran (-1 before the first).",
+      value: a.lastDecisionAt === undefined ? -1 : Math.max(0, (m.now - a.lastDecisionAt) / 1000),
+    },
+  ];
+}
+
+/**
+ * A histogram whose buckets the agent already counted (ha/activity.ts): prom-client's own Histogram
+ * only counts what is observed through it, which would put the library on the renewal path.
+ * Same shape as prom-client's metric objects, so the registry renders it like its own.
+ */
+function histogram(name: string, help: string, read: () => Buckets): Metric {
+  const get = () => {
+    const h = read();
+    const values = [
+      ...h.buckets.map((b) => ({ labels: { le: b.le === Infinity ? "+Inf" : b.le }, value: b.count, metricName: `${name}_bucket` })),
+      { labels: {}, value: h.sum, metricName: `${name}_sum` },
+      { labels: {}, value: h.count, metricName: `${name}_count` },
+    ];
+    return Promise.resolve({ name, help, type: "histogram", values, aggregator: "sum" });
+  };
+  return { name, help, type: "histogram", aggregator: "sum", get } as unknown as Metric;
+}
+
+function bit(b: boolean): number {
+  return b ? 1 : 0;
+}
+
+/** "3.2.1" → 30201 (Patroni's patroni_version encoding); 0 when it is not a version. */
+export function versionNumber(v: string): number {
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(v);
+  return m ? Number(m[1]) * 10000 + Number(m[2]) * 100 + Number(m[3]) : 0;
+}
