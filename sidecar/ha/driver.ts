@@ -202,6 +202,7 @@ export class HaDriver {
     this.memory.leaseRenewSentAt = this.lease.renewSentAt;
     return {
       now: this.o.clock.now(),
+      wallNow: this.o.clock.wall?.() ?? Date.now(),
       self: this.o.self,
       cluster: this.cluster,
       local: this.local!,
