@@ -9,6 +9,7 @@ import { ConfigError } from "../config/schema";
 import { AGENT_VERSION } from "../version";
 import { missingDeviceProblem } from "../watchdog/plan";
 import { registerLocalCommands } from "./local";
+import { registerSwitchoverCommands } from "./switchover";
 
 export function buildProgram(): Command {
   const program = new Command("hapg").description("Highly available PostgreSQL: the node agent and a local cluster").version(AGENT_VERSION);
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
       console.log(`node-init: wrote ${written.length} file(s)`);
     });
   registerLocalCommands(program);
+  registerSwitchoverCommands(program);
   return program;
 }
 

@@ -5,6 +5,7 @@
  * timeline without pg_rewind or a base backup (its agent log says so).
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { callApi, localApiCredentials } from "../../sidecar/api/client";
@@ -17,6 +18,17 @@ import type { SynchronousMode } from "../../sidecar/settings/schema";
 import { eventually } from "../helpers/pg-client";
 
 const BASE_PORT = 25300;
+const CLI = path.join(__dirname, "../../sidecar/cli/main.js");
+
+/** The synchronous standby recorded in etcd's sync key (undefined: none yet). */
+async function syncStandby(c: ClusterFile): Promise<string | undefined> {
+  const key = Buffer.from("/service/local/sync").toString("base64");
+  const res = await fetch(`${c.etcd[0].clientUrl}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key }) });
+  const body = (await res.json()) as { kvs?: { value: string }[] };
+  if (!body.kvs?.length) return undefined;
+  const value = JSON.parse(Buffer.from(body.kvs[0].value, "base64").toString()) as { sync_standby?: string | null };
+  return value.sync_standby?.split(",")[0] || undefined;
+}
 
 for (const mode of ["off", "on"] as SynchronousMode[]) {
   describe(`switchover on a real cluster (synchronousMode ${mode})`, function () {
@@ -36,12 +48,17 @@ for (const mode of ["off", "on"] as SynchronousMode[]) {
       const leader = await waitHealthy(dir, 60_000);
       const auth = localApiCredentials(c);
       assert.ok(auth, "local up generated API credentials");
+      // In synchronous mode only the synchronous standby (etcd's sync key) may take over; another is refused.
       const candidate = await eventually("a candidate", 30_000, async () => {
-        const r = await httpGet(`${findNode(c, leader).apiUrl}/cluster`);
-        const members = (r.body as { members: { name: string; role: string }[] }).members;
-        // In synchronous mode only the synchronous standby may take over (Patroni names its role sync_standby).
-        return members.find((m) => (mode === "off" ? m.role === "replica" || m.role === "sync_standby" : m.role === "sync_standby"))?.name;
+        const sync = await syncStandby(c);
+        return mode === "off" ? c.nodes.find((n) => n.name !== leader)?.name : sync;
       });
+      if (mode !== "off") {
+        const other = c.nodes.find((n) => n.name !== leader && n.name !== candidate)!.name;
+        const r = await callApi(findNode(c, leader).apiUrl, "POST", "/switchover", { leader, candidate: other }, localApiCredentials(c));
+        assert.equal(r.status, 412);
+        assert.match(r.body.error!, /only the synchronous standby/);
+      }
       const writer = new Writer(c.dsn);
       await writer.start();
       await new Promise((r) => setTimeout(r, 1500));
@@ -79,6 +96,45 @@ for (const mode of ["off", "on"] as SynchronousMode[]) {
       const log = fs.readFileSync(path.join(dir, leader, "agent.log"), "utf8");
       assert.doesNotMatch(log, /"action":"(rewind|baseBackup)"/, "no pg_rewind and no base backup on the old leader");
       assert.match(log, /switchover to /);
+    });
+
+    it("hapg switchover / failover: bad input is refused naming the field, then both hand over", async () => {
+      const leader = await waitHealthy(dir, 60_000);
+      const hapg = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 60_000 });
+      const unknown = hapg("switchover", "--dir", dir, "--candidate", "nobody", "--force");
+      assert.equal(unknown.status, 1);
+      assert.match(unknown.stderr, /switchover refused \(HTTP 412\): candidate: no member named "nobody"/);
+      const badTime = hapg("switchover", "--dir", dir, "--scheduled", "soon", "--force");
+      assert.equal(badTime.status, 1);
+      assert.match(badTime.stderr, /scheduled_at: "soon" is not an ISO 8601 time/);
+      const noAuth = hapg("failover", "--api", findNode(c, leader).apiUrl, "--candidate", "node1", "--force");
+      assert.equal(noAuth.status, 1);
+      assert.match(noAuth.stderr, /HTTP 401.*--password-file/);
+      const both = hapg("failover", "--dir", dir, "--api", "http://127.0.0.1:1", "--candidate", "node1");
+      assert.match(both.stderr, /exactly one of --dir DIR .* or --api URL/);
+
+      const later = hapg("switchover", "--dir", dir, "--scheduled", "2999-01-01T00:00:00Z", "--force", "--json");
+      assert.equal(later.status, 0, later.stderr);
+      assert.equal((JSON.parse(later.stdout) as { status: number }).status, 202);
+      const cancel = hapg("switchover", "--dir", dir, "--cancel", "--force");
+      assert.equal(cancel.status, 0, cancel.stderr);
+
+      const sw = hapg("switchover", "--dir", dir, "--force", "--json");
+      assert.equal(sw.status, 0, sw.stderr);
+      const answer = JSON.parse(sw.stdout) as { status: number; message: string };
+      assert.equal(answer.status, 200);
+      const next = /to "(.+)"/.exec(answer.message)![1];
+      assert.notEqual(next, leader);
+      await waitHealthy(dir, 60_000);
+      // A manual failover to a member that may take over: the old leader (async) or the synchronous standby.
+      const back = await eventually("an eligible member", 30_000, async () => {
+        if (mode === "off") return leader;
+        const sync = await syncStandby(c);
+        return sync && sync !== next ? sync : undefined;
+      });
+      const fo = hapg("failover", "--dir", dir, "--candidate", back, "--force");
+      assert.equal(fo.status, 0, fo.stderr);
+      assert.match(fo.stdout, new RegExp(`failover: Successfully failed over to "${back}"`));
     });
   });
 }
