@@ -33,6 +33,9 @@ const credential = (defaultUser: string) =>
       message: "set exactly one of passwordFile or passwordEnv",
     });
 
+/** The user of the agents' API for calls that change something, wherever this project generates the password (local, AWS). */
+export const DEFAULT_API_USER = "hapg";
+
 export const agentConfigSchema = z
   .object({
     /** Cluster name (Patroni's `scope`): members with the same name form one cluster. */

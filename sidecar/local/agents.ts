@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { AgentConfigInput, validateAgentConfig } from "../config/schema";
+import { AgentConfigInput, DEFAULT_API_USER, validateAgentConfig } from "../config/schema";
 import { Layout, LocalOptions, localSettings, NodeSlot } from "./layout";
 import { inNetns } from "./netns";
 import { chownRecursive, ensureServiceUser } from "./os-user";
@@ -27,7 +27,7 @@ export function serviceOwner(): Owner | undefined {
 export type AgentOptions = Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode">;
 
 /** The user of the local agents' API for calls that change something (password in secrets/api.password). */
-export const LOCAL_API_USER = "hapg";
+export const LOCAL_API_USER = DEFAULT_API_USER;
 
 /** One node's agent config, checked against the agent's own schema before it is written. Pure. */
 export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentConfigInput {
