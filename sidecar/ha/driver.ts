@@ -74,7 +74,9 @@ export class HaDriver {
     this.stopWatch = this.o.dcs.watch(
       0,
       (e) => {
-        if (e.key.endsWith("/leader") || e.key.endsWith("/initialize")) this.requestLoop(`${e.type} ${e.key}`);
+        // A switchover request is acted on at once too: the hand-over should not wait for the next loop.
+        if (e.key.endsWith("/leader") || e.key.endsWith("/initialize") || e.key.endsWith("/failover"))
+          this.requestLoop(`${e.type} ${e.key}`);
       },
       (err) => this.o.log.debug({ err: String(err) }, "etcd watch interrupted; re-establishing"),
     );
