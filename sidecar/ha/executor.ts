@@ -94,6 +94,7 @@ export class ActionExecutor {
       case "startPrimary":
         if (!this.d.isLeaseValid()) return this.refuse("startPrimary");
         await pg.startPrimary();
+        memory.handOver = undefined; // a hand-over that did not finish: we lead again
         return true;
       case "startReplica":
         try {

@@ -94,6 +94,21 @@ describe("simulated switchover refusals and manual failover", function () {
     assert.deepEqual(sim.splitBrain, []);
   });
 
+  it("a candidate that never receives the shutdown checkpoint: the hand-over is abandoned, the leader takes writes again", async () => {
+    sim = await healthy("off");
+    const old = sim.primaries()[0];
+    const candidate = sim.nodes.find((n) => n !== old)!;
+    candidate.pg.isolated = true; // cut off from replication (and its API) just before the request
+    const acked = writeAcked(sim, 5);
+    await old.dcs.attemptCreateFailover({ leader: old.name, member: candidate.name });
+    await sim.run(10_000);
+    assert.equal(sim.leaderName(), old.name);
+    assert.ok(old.pg.running && !old.pg.standby, "the old leader runs as primary again");
+    assert.ok(old.pg.lsn >= acked);
+    assert.equal(sim.etcd.peek("/service/sim/failover"), undefined, "the request is dropped");
+    assert.deepEqual(sim.splitBrain, []);
+  });
+
   it("a request naming a member that cannot take over is dropped by the leader, which stays", async () => {
     sim = await healthy("off");
     const old = sim.primaries()[0];
