@@ -197,6 +197,9 @@ export class ActionExecutor {
     if (info.checkpointLsn === undefined) throw new Error("no checkpoint position after the clean shutdown: cannot hand over safely");
     this.d.memory.handOver = { candidate, checkpointLsn: info.checkpointLsn };
     await this.d.dcs.putLeaderOptime(info.checkpointLsn);
+    // The request may name no candidate (the leader picked one): name it now, so that only it takes
+    // the key and the others (this member included) wait for it instead of racing.
+    await this.d.dcs.putFailover({ leader: this.d.self.name, member: candidate });
     return true;
   }
 

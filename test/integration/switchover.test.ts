@@ -93,6 +93,10 @@ for (const mode of ["off", "on"] as SynchronousMode[]) {
       });
       const fresh = (await httpGet(`${findNode(c, candidate).apiUrl}/patroni`)).body as { timeline?: number };
       assert.equal(old.timeline, fresh.timeline, "the old leader follows the new timeline");
+      // Still a streaming replica a while later: never demoted to be rewound after all.
+      await new Promise((res) => setTimeout(res, 3000));
+      const later = (await httpGet(`${findNode(c, leader).apiUrl}/patroni`)).body as { role?: string; replication_state?: string };
+      assert.equal(later.replication_state, "streaming");
       const log = fs.readFileSync(path.join(dir, leader, "agent.log"), "utf8");
       assert.doesNotMatch(log, /"action":"(rewind|baseBackup)"/, "no pg_rewind and no base backup on the old leader");
       assert.match(log, /switchover to /);
@@ -126,6 +130,10 @@ for (const mode of ["off", "on"] as SynchronousMode[]) {
       const next = /to "(.+)"/.exec(answer.message)![1];
       assert.notEqual(next, leader);
       await waitHealthy(dir, 60_000);
+      await new Promise((res) => setTimeout(res, 3000));
+      // The leader picked the candidate itself: it still rejoined without a rewind.
+      const rewinds = (fs.readFileSync(path.join(dir, leader, "agent.log"), "utf8").match(/"action":"(rewind|baseBackup)"/g) ?? []).length;
+      assert.equal(rewinds, 0, `${leader} rewound after handing over to a candidate it picked`);
       // A manual failover to a member that may take over: the old leader (async) or the synchronous standby.
       const back = await eventually("an eligible member", 30_000, async () => {
         if (mode === "off") return leader;

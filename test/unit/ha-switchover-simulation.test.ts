@@ -58,6 +58,18 @@ describe("simulated switchover refusals and manual failover", function () {
   let sim: SimCluster | undefined;
   afterEach(() => sim?.stopAll());
 
+  it("a switchover without a candidate: the leader picks one, names it, and follows it without a rewind", async () => {
+    sim = await healthy("off");
+    const old = sim.primaries()[0];
+    await old.dcs.attemptCreateFailover({ leader: old.name });
+    await sim.until(() => sim!.leaderName() !== undefined && sim!.leaderName() !== old.name && sim!.primaries().length === 1, 15_000);
+    await sim.until(() => old.pg.running && old.pg.standby && old.pg.streaming, 15_000);
+    await sim.run(3000);
+    assert.ok(!old.pg.commands.some((c) => c.startsWith("rewind") || c.startsWith("baseBackup")), old.pg.commands.join(", "));
+    assert.ok(old.pg.running && old.pg.standby && old.pg.streaming, "still streaming, never demoted");
+    assert.deepEqual(sim.splitBrain, []);
+  });
+
   it("a second request while one is pending loses the create-if-absent race", async () => {
     sim = await healthy("off");
     const [a, b] = sim.nodes;
