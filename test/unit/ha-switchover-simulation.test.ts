@@ -47,6 +47,7 @@ for (const mode of ["off", "on"] as const) {
       await sim.until(() => old.pg.running && old.pg.standby && old.pg.streaming, 15_000);
       assert.equal(old.pg.timeline, fresh.pg.timeline);
       assert.ok(!old.pg.commands.some((c) => c.startsWith("rewind") || c.startsWith("baseBackup")), old.pg.commands.join(", "));
+      assert.ok(!old.pg.commands.includes("startReplica -"), old.pg.commands.join(", "));
       assert.equal(sim.etcd.peek("/service/sim/failover"), undefined, "the request is cleared once handled");
       assert.deepEqual(sim.splitBrain, []);
     });
@@ -66,6 +67,9 @@ describe("simulated switchover refusals and manual failover", function () {
     await sim.until(() => old.pg.running && old.pg.standby && old.pg.streaming, 15_000);
     await sim.run(3000);
     assert.ok(!old.pg.commands.some((c) => c.startsWith("rewind") || c.startsWith("baseBackup")), old.pg.commands.join(", "));
+    // It waited for the candidate it handed over to: a read-only start without a leader would mark it
+    // a former primary to be rewound (what a real cluster did before the leader named its pick).
+    assert.ok(!old.pg.commands.includes("startReplica -"), old.pg.commands.join(", "));
     assert.ok(old.pg.running && old.pg.standby && old.pg.streaming, "still streaming, never demoted");
     assert.deepEqual(sim.splitBrain, []);
   });
