@@ -9,6 +9,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { Command } from "commander";
+import { Client } from "pg";
 import { sleep } from "../../sidecar/postgres/process";
 import { localUp, newTable } from "../../sidecar/local/cluster";
 import { rssKb } from "../../sidecar/local/agents";
@@ -122,6 +123,22 @@ function watchPrimary(dir: string): { stop: () => Promise<number | undefined> } 
   };
 }
 
+/** Until a new connection through the proxy reaches a writable primary (at most 30 s). */
+async function waitProxyWritable(dsn: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const c = new Client({ connectionString: dsn, connectionTimeoutMillis: 1000 });
+    const writable = await c
+      .connect()
+      .then(() => c.query<{ w: boolean }>("SELECT NOT pg_is_in_recovery() AS w"))
+      .then((r) => r.rows[0].w)
+      .catch(() => false)
+      .finally(() => c.end().catch(() => undefined));
+    if (writable || Date.now() > deadline) return;
+    await sleep(100);
+  }
+}
+
 /** Waits until writes flow again steadily: no failure for 500 ms and an ack in the last 200 ms (max 60 s). */
 async function waitWritesSettled(w: Writer, faultAt: number): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -138,6 +155,9 @@ async function waitWritesSettled(w: Writer, faultAt: number): Promise<void> {
 async function oneRun(dir: string, dsn: string, scenario: Scenario, run: number): Promise<RunResult> {
   const s = SCENARIOS[scenario];
   const primary = await waitHealthy(dir, 120_000, (l) => progress(`  heal: ${l}`));
+  // After a switchover the old leader is a replica again within ~0.3 s, before HAProxy's next check
+  // marks it down: until then the proxy may still send a new connection there (read-only).
+  await waitProxyWritable(dsn);
   const writer = new Writer(dsn);
   await writer.start();
   let result: WriterResult;
