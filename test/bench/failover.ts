@@ -123,9 +123,14 @@ function watchPrimary(dir: string): { stop: () => Promise<number | undefined> } 
   };
 }
 
-/** Until a new connection through the proxy reaches a writable primary (at most 30 s). */
+/**
+ * Until new connections through the proxy reach a writable primary for 1.5 s in a row (at most 30 s):
+ * HAProxy drops a server that stopped answering /primary 200 only after fall 2 checks (~1.25 s), and
+ * until then may still send a connection to it.
+ */
 async function waitProxyWritable(dsn: string): Promise<void> {
   const deadline = Date.now() + 30_000;
+  let since: number | undefined;
   for (;;) {
     const c = new Client({ connectionString: dsn, connectionTimeoutMillis: 1000 });
     const writable = await c
@@ -134,7 +139,8 @@ async function waitProxyWritable(dsn: string): Promise<void> {
       .then((r) => r.rows[0].w)
       .catch(() => false)
       .finally(() => c.end().catch(() => undefined));
-    if (writable || Date.now() > deadline) return;
+    since = writable ? (since ?? Date.now()) : undefined;
+    if ((since !== undefined && Date.now() - since >= 1500) || Date.now() > deadline) return;
     await sleep(100);
   }
 }
