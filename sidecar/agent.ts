@@ -6,6 +6,7 @@ import { readCredential } from "./config/load";
 import type { AgentConfig } from "./config/schema";
 import { EtcdDcs } from "./dcs/etcd";
 import { clusterPrefix } from "./dcs/types";
+import { Mutations } from "./api/mutations";
 import { ApiServer } from "./api/server";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
@@ -28,6 +29,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   }
   const superuser = readCredential("postgres.superuser", config.postgres.superuser);
   const replication = readCredential("postgres.replication", config.postgres.replication);
+  const apiAuth = config.api.authentication && readCredential("api.authentication", config.api.authentication);
   // Every duration below comes from this one value (milliseconds), derived once from the settings.
   const timing = resolveTiming(config);
   const etcdPassword = config.etcd.passwordFile ? readFileSync(config.etcd.passwordFile, "utf8").trim() : undefined;
@@ -91,6 +93,15 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     pg,
     now: () => systemClock.now(),
     log: log.child({ component: "api" }),
+    mutations: new Mutations({
+      dcs,
+      rules: { synchronousMode: config.synchronousMode, maximumLagOnFailover: config.maximumLagOnFailover },
+      auth: apiAuth,
+      wallNow: () => Date.now(),
+      // A hand-over takes well under a second; the lease's ttl plus a loop bounds a slow one.
+      waitMs: timing.ttlMs + timing.loopWaitMs * 2,
+      log: log.child({ component: "api" }),
+    }),
   });
   await api.listen(config.api.listen.host, config.api.listen.port);
   const apiAt = `${config.api.listen.host}:${config.api.listen.port}`;

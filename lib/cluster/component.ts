@@ -106,6 +106,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     const parameters = [
       passwords.superuser,
       passwords.replication,
+      passwords.api,
       ca.parameter,
       ...certs.flatMap((c) => [c.certParameter, c.keyParameter]),
     ];

@@ -31,6 +31,8 @@ export function parameterNames(prefix: string, clusterName: string) {
   return {
     superuserPassword: `${base}/postgres/superuser-password`,
     replicationPassword: `${base}/postgres/replication-password`,
+    /** HTTP basic auth of the agents' API calls that change something (switchover, failover). */
+    apiPassword: `${base}/agent/api-password`,
     caCertificate: `${base}/tls/ca.crt`,
     hostCertificate: (host: string) => `${base}/tls/${host}.crt`,
     hostKey: (host: string) => `${base}/tls/${host}.key`,

@@ -4,7 +4,7 @@
  * writes the password, key and certificate files from SSM before the agent starts. The HA settings
  * go in as the component resolved them, unchanged: the agent checks them with the same schema.
  */
-import type { AgentConfigInput } from "../../sidecar/config/schema";
+import { DEFAULT_API_USER, type AgentConfigInput } from "../../sidecar/config/schema";
 import { NODE_PATHS } from "./paths";
 import { HostSpec } from "./spec";
 import { NODE_PORTS } from "../args/types";
@@ -52,6 +52,8 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
       // interfaces; the security group limits who reaches it.
       listen: { host: "0.0.0.0", port: NODE_PORTS.agentApi },
       connectAddress: { host: spec.privateIp, port: NODE_PORTS.agentApi },
+      // Switchover and failover calls need the password node-init wrote from SSM; health checks stay open.
+      authentication: { username: DEFAULT_API_USER, passwordFile: NODE_PATHS.apiPasswordFile },
     },
     // The watchdog device is softdog's, loaded at boot with the timeout the agent plans (./watchdog.ts).
     ...settings,

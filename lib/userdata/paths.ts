@@ -24,6 +24,7 @@ export const NODE_PATHS = {
   /** Secret and TLS files, written by node-init from SSM (keys and passwords 0600). */
   superuserPasswordFile: "/etc/hapg/secrets/superuser-password",
   replicationPasswordFile: "/etc/hapg/secrets/replication-password",
+  apiPasswordFile: "/etc/hapg/secrets/api-password",
   postgresTlsDir: "/etc/hapg/tls/postgres",
   etcdTlsDir: "/etc/hapg/tls/etcd",
   systemdDir: "/etc/systemd/system",

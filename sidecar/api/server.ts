@@ -13,6 +13,7 @@ import { AGENT_VERSION } from "../version";
 import type { Logger } from "../log";
 import type { PgStatus, PostgresControl } from "../postgres/types";
 import { configBody, historyBody } from "./read-routes";
+import type { Mutations } from "./mutations";
 import { HEALTH_PATHS, HealthState, clusterBody, evaluateHealth, replicaLag } from "./health";
 
 const KNOWN_PATHS = "/patroni, /cluster, /history, /config, /metrics, /primary, /replica, /read-only, /health, /liveness, /readiness";
@@ -26,6 +27,8 @@ export interface ApiDeps {
   pg: Pick<PostgresControl, "status">;
   now: () => number;
   log: Logger;
+  /** POST/DELETE/PATCH (switchover, failover...): ./mutations.ts. Absent: the API is read-only. */
+  mutations?: Pick<Mutations, "handle">;
 }
 
 export class ApiServer {
@@ -59,6 +62,11 @@ export class ApiServer {
     const url = new URL(req.url ?? "/", "http://agent");
     const method = req.method ?? "GET";
     const head = method === "HEAD";
+    if (!["GET", "HEAD", "OPTIONS"].includes(method) && this.d.mutations) {
+      const reply = await this.d.mutations.handle(req, method, url.pathname.replace(/\/+$/, "") || "/");
+      for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+      return send(res, reply.status, reply.body, false);
+    }
     if (!["GET", "HEAD", "OPTIONS"].includes(method)) {
       res.setHeader("Allow", "GET, HEAD, OPTIONS");
       return send(res, 405, { error: `method ${method} is not allowed: this API is read-only (use GET, HEAD or OPTIONS)` }, false);

@@ -13,6 +13,7 @@ import { AGENT_VERSION } from "../version";
 import { missingDeviceProblem } from "../watchdog/plan";
 import { registerLocalCommands } from "./local";
 import { registerOpsCommands } from "./ops";
+import { registerSwitchoverCommands } from "./switchover";
 
 export function buildProgram(): Command {
   const program = new Command("hapg").description("Highly available PostgreSQL: the node agent and a local cluster").version(AGENT_VERSION);
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
     });
   registerOpsCommands(program);
   registerLocalCommands(program);
+  registerSwitchoverCommands(program);
   return program;
 }
 

@@ -33,6 +33,9 @@ const credential = (defaultUser: string) =>
       message: "set exactly one of passwordFile or passwordEnv",
     });
 
+/** The user of the agents' API for calls that change something, wherever this project generates the password (local, AWS). */
+export const DEFAULT_API_USER = "hapg";
+
 export const agentConfigSchema = z
   .object({
     /** Cluster name (Patroni's `scope`): members with the same name form one cluster. */
@@ -85,6 +88,24 @@ export const agentConfigSchema = z
         listen: hostPort(8008),
         /** Address other members and HAProxy use for this API. Default: listen. */
         connectAddress: hostPort(8008).optional(),
+        /**
+         * HTTP basic auth for the calls that change something (POST/DELETE/PATCH: switchover, failover);
+         * health endpoints stay open. Absent: those calls are open, as in Patroni without restapi.authentication.
+         */
+        authentication: z
+          .object({
+            username: z.string().min(1, "must be a user name, e.g. hapg"),
+            passwordFile: z.string().min(1).optional(),
+            passwordEnv: z
+              .string()
+              .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")
+              .optional(),
+          })
+          .strict()
+          .refine((c) => (c.passwordFile === undefined) !== (c.passwordEnv === undefined), {
+            message: "set exactly one of passwordFile or passwordEnv",
+          })
+          .optional(),
       })
       .strict(),
     /** The cluster-wide HA settings (timing, lag limit, synchronous mode, watchdog): sidecar/settings/schema.ts. */

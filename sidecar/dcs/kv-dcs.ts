@@ -132,4 +132,9 @@ export abstract class KvDcs implements Dcs {
     const key = this.key(KEYS.failover);
     await this.txn([], [request === undefined ? { type: "delete", key } : { type: "put", key, value: JSON.stringify(request) }]);
   }
+
+  attemptCreateFailover(request: FailoverRequest): Promise<boolean> {
+    const key = this.key(KEYS.failover);
+    return this.succeeded([{ key, absent: true }], [{ type: "put", key, value: JSON.stringify(request) }]);
+  }
 }

@@ -43,6 +43,7 @@ const syncSchema = z.object({
 
 const failoverSchema = z.object({
   leader: z.string().optional(),
+  member: z.string().optional(),
   candidate: z.string().optional(),
   scheduled_at: z.string().optional(),
 }) satisfies z.ZodType<FailoverRequest>;

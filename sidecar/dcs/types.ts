@@ -47,8 +47,11 @@ export interface LeaderKey {
   modRevision: number;
 }
 
+/** The `failover` key as Patroni writes it: {leader, member, scheduled_at}; `candidate` is read too. */
 export interface FailoverRequest {
   leader?: string;
+  /** The member to hand over to (Patroni's field name). */
+  member?: string;
   candidate?: string;
   /** ISO time at which a scheduled switchover should happen. */
   scheduled_at?: string;
@@ -134,6 +137,8 @@ export interface Dcs {
   attemptWriteSync(leader: string, standbys: string[]): Promise<boolean>;
   /** Write or clear (undefined) the failover request key. */
   putFailover(request: FailoverRequest | undefined): Promise<void>;
+  /** Create the failover key only if absent: of concurrent requests exactly one wins. True when we created it. */
+  attemptCreateFailover(request: FailoverRequest): Promise<boolean>;
 
   /**
    * Watch the cluster prefix from `fromRevision` (exclusive of older events). `onEvent` is called for

@@ -4,6 +4,8 @@ import { performance } from "node:perf_hooks";
 export interface Clock {
   /** Monotonic milliseconds. */
   now(): number;
+  /** Wall-clock milliseconds since the epoch (scheduled switchovers); Date.now() when absent. */
+  wall?(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }

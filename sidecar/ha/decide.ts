@@ -8,6 +8,7 @@ import type { HostPort } from "../postgres/types";
 import type { Action, Decision, HaInput } from "./types";
 import { electionVerdict } from "./election";
 import { planSync } from "./sync";
+import { handedOverRow, leaderSwitchoverRow, replicaSwitchoverRow } from "./switchover";
 import { divergence } from "./timeline";
 import { withWatchdog } from "./watchdog-rules";
 
@@ -140,6 +141,8 @@ function decideStopped(input: HaInput): Decision {
     const leaderMember = findMember(input, leader.name);
     const upstream = leaderMember && hostPortOf(leaderMember);
     if (!upstream) return { actions: [], reason: `leader ${leader.name} has not published its address yet: waiting`, role: "replica" };
+    const handedOver = handedOverRow(input, upstream);
+    if (handedOver) return handedOver;
     const failedStarts = memory.replicaStartFailures ?? 0;
     const noRewind = wasPrimary(input) && !self.usePgRewind;
     if (memory.rewindFailed || noRewind || failedStarts >= MAX_REPLICA_START_FAILURES) {
@@ -172,6 +175,8 @@ function decideStopped(input: HaInput): Decision {
       role: "replica",
     };
   }
+  const waiting = handedOverRow(input, undefined);
+  if (waiting) return waiting;
   return {
     actions: [{ type: "startReplica" }],
     reason: "no leader: starting read-only so this member's position counts in the election",
@@ -222,6 +227,8 @@ function decideReplica(input: HaInput): Decision {
       role: "replica",
     };
   }
+  const requested = replicaSwitchoverRow(input);
+  if (requested) return requested;
   const verdict = electionVerdict(input);
   if (!verdict.ok) return { actions: [], reason: `no leader; ${verdict.reason}`, role: "replica" };
   return {
@@ -249,6 +256,8 @@ function decidePrimary(input: HaInput): Decision {
       role: "candidate",
     };
   }
+  const switchover = leader.leaseId === memory.leaseId ? leaderSwitchoverRow(input) : undefined;
+  if (switchover) return switchover;
   const actions: Action[] = [];
   if (leader.leaseId !== memory.leaseId) actions.push({ type: "updateLeader" });
   if (local.pg.lsn !== undefined) actions.push({ type: "publishOptime", lsn: local.pg.lsn });

@@ -77,7 +77,9 @@ export class HaDriver {
     this.stopWatch = this.o.dcs.watch(
       0,
       (e) => {
-        if (e.key.endsWith("/leader") || e.key.endsWith("/initialize")) this.requestLoop(`${e.type} ${e.key}`);
+        // A switchover request is acted on at once too: the hand-over should not wait for the next loop.
+        if (e.key.endsWith("/leader") || e.key.endsWith("/initialize") || e.key.endsWith("/failover"))
+          this.requestLoop(`${e.type} ${e.key}`);
       },
       (err) => this.o.log.debug({ err: String(err) }, "etcd watch interrupted; re-establishing"),
     );
@@ -217,6 +219,7 @@ export class HaDriver {
     this.memory.leaseRenewSentAt = this.lease.renewSentAt;
     return {
       now: this.o.clock.now(),
+      wallNow: this.o.clock.wall?.() ?? Date.now(),
       self: this.o.self,
       cluster: this.cluster,
       local: this.local!,

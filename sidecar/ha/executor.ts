@@ -5,12 +5,15 @@
  * may have lapsed since the decision was taken. The process state is the owner's: commands move it,
  * the executor never writes it.
  */
-import type { Dcs } from "../dcs/types";
+import type { Dcs, Member } from "../dcs/types";
 import type { Logger } from "../log";
 import type { PostgresOwner } from "../postgres/owner";
 import type { Clock } from "./clock";
 import type { LeaseKeeper } from "./lease";
-import type { Action, AgentMemory, SelfConfig, WatchdogControl } from "./types";
+import type { Action, AgentMemory, PeerView, SelfConfig, WatchdogControl } from "./types";
+
+/** How often a hand-over asks the candidate for its received position. */
+const HAND_OVER_POLL_MS = 20;
 
 export interface ExecutorDeps {
   self: SelfConfig;
@@ -22,6 +25,8 @@ export interface ExecutorDeps {
   memory: AgentMemory;
   isLeaseValid: () => boolean;
   watchdog: WatchdogControl;
+  /** Fresh views of members from their REST APIs (the hand-over asks the candidate). */
+  fetchPeers: (members: Member[]) => Promise<PeerView[]>;
 }
 
 export class ActionExecutor {
@@ -89,11 +94,13 @@ export class ActionExecutor {
       case "startPrimary":
         if (!this.d.isLeaseValid()) return this.refuse("startPrimary");
         await pg.startPrimary();
+        memory.handOver = undefined; // a hand-over that did not finish: we lead again
         return true;
       case "startReplica":
         try {
           await pg.startReplica(a.upstream ?? null);
           memory.replicaStartFailures = 0;
+          if (a.upstream) memory.handOver = undefined;
           return true;
         } catch (e) {
           memory.replicaStartFailures = (memory.replicaStartFailures ?? 0) + 1;
@@ -140,6 +147,13 @@ export class ActionExecutor {
         await pg.setSynchronousStandbys(a.names);
         memory.syncSwitchLsn = (await pg.status()).lsn;
         return true;
+      case "stopForHandOver":
+        return this.stopForHandOver(a.candidate);
+      case "awaitCandidate":
+        return this.awaitCandidate(a.candidate);
+      case "clearFailover":
+        await dcs.putFailover(undefined);
+        return true;
       case "syncSlots": {
         const key = [...a.members].sort().join(",");
         if (key !== this.lastSlots) {
@@ -170,6 +184,51 @@ export class ActionExecutor {
       return true;
     }
     return result === "armed";
+  }
+
+  /**
+   * A fast shutdown: new writes are refused at once, and PostgreSQL sends every WAL record up to its
+   * shutdown checkpoint to the connected standbys before it exits. The checkpoint is published as
+   * the leader's last position, so the candidate (and anyone else) measures itself against it.
+   */
+  private async stopForHandOver(candidate: string): Promise<boolean> {
+    await this.d.pg.stop("fast");
+    const info = await this.d.pg.dataDirInfo();
+    if (info.checkpointLsn === undefined) throw new Error("no checkpoint position after the clean shutdown: cannot hand over safely");
+    this.d.memory.handOver = { candidate, checkpointLsn: info.checkpointLsn };
+    await this.d.dcs.putLeaderOptime(info.checkpointLsn);
+    // The request may name no candidate (the leader picked one): name it now, so that only it takes
+    // the key and the others (this member included) wait for it instead of racing.
+    await this.d.dcs.putFailover({ leader: this.d.self.name, member: candidate });
+    return true;
+  }
+
+  /**
+   * Waits (at most ttl) until the candidate has received up to our shutdown checkpoint. When it does
+   * not, the hand-over is abandoned: the request is dropped and the next loop restarts PostgreSQL as
+   * the primary under the key we still hold (row S1).
+   */
+  private async awaitCandidate(candidate: string): Promise<boolean> {
+    const h = this.d.memory.handOver;
+    if (!h) return false;
+    const { clock, self } = this.d;
+    const deadline = clock.now() + self.ttlMs;
+    let seen: number | undefined;
+    for (;;) {
+      const member = (await this.d.dcs.load()).members.find((m) => m.name === candidate);
+      const view = member ? (await this.d.fetchPeers([member]))[0] : undefined;
+      seen = view?.lsn ?? seen;
+      if (view?.reachable && view.lsn !== undefined && view.lsn >= h.checkpointLsn) return true;
+      if (clock.now() >= deadline) break;
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, HAND_OVER_POLL_MS));
+    }
+    this.d.log.error(
+      { candidate, checkpointLsn: h.checkpointLsn, candidateLsn: seen },
+      `switchover abandoned: ${candidate} did not receive our shutdown checkpoint within ${self.ttlMs} ms; restarting as the primary`,
+    );
+    this.d.memory.handOver = undefined;
+    await this.d.dcs.putFailover(undefined).catch(() => undefined);
+    return false;
   }
 
   private refuse(what: string): boolean {

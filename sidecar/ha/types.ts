@@ -45,6 +45,8 @@ export interface AgentMemory {
   replicaStartFailures?: number;
   /** Our WAL position right after synchronous_standby_names last changed (sync mode). */
   syncSwitchLsn?: number;
+  /** Set by a clean hand-over (switchover): to whom, and the shutdown checkpoint it has received. */
+  handOver?: { candidate: string; checkpointLsn: number };
 }
 
 /** A fresh view of another member, read from its REST API in this run (only when there is no leader). */
@@ -103,6 +105,8 @@ export interface WatchdogControl {
 
 export interface HaInput {
   now: number;
+  /** Wall-clock ms since the epoch, only to compare with a scheduled switchover's time. */
+  wallNow?: number;
   self: SelfConfig;
   /** undefined: etcd could not be read this run. */
   cluster?: ClusterSnapshot;
@@ -132,7 +136,10 @@ export type Action =
   | { type: "publishOptime"; lsn: number }
   | { type: "writeSync"; standbys: string[] }
   | { type: "setSyncStandbys"; names: string[] }
-  | { type: "syncSlots"; members: string[] };
+  | { type: "syncSlots"; members: string[] }
+  | { type: "stopForHandOver"; candidate: string }
+  | { type: "awaitCandidate"; candidate: string }
+  | { type: "clearFailover" };
 
 /** The role the decision believes this member has after its actions, for logs and the API. */
 export type HaRole = "leader" | "replica" | "candidate" | "uninitialized" | "fenced" | "unknown";

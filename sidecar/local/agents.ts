@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { AgentConfigInput, validateAgentConfig } from "../config/schema";
+import { AgentConfigInput, DEFAULT_API_USER, validateAgentConfig } from "../config/schema";
 import { Layout, LocalOptions, localSettings, NodeSlot } from "./layout";
 import { inNetns } from "./netns";
 import { chownRecursive, ensureServiceUser } from "./os-user";
@@ -26,6 +26,9 @@ export function serviceOwner(): Owner | undefined {
 
 export type AgentOptions = Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode">;
 
+/** The user of the local agents' API for calls that change something (password in secrets/api.password). */
+export const LOCAL_API_USER = DEFAULT_API_USER;
+
 /** One node's agent config, checked against the agent's own schema before it is written. Pure. */
 export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentConfigInput {
   const input: AgentConfigInput = {
@@ -42,7 +45,10 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
       // With --netns the other nodes and HAProxy (on the bridge) connect from the cluster's subnet.
       allowedCidrs: ["127.0.0.1/32", ...(l.network ? [l.network.subnet] : [])],
     },
-    api: { listen: { host: node.host, port: node.apiPort } },
+    api: {
+      listen: { host: node.host, port: node.apiPort },
+      authentication: { username: LOCAL_API_USER, passwordFile: l.apiPasswordFile },
+    },
     ...localSettings(o),
   };
   validateAgentConfig(input);
@@ -87,6 +93,7 @@ export function prepareFiles(l: Layout, o: LocalOptions, owner: Owner | undefine
   const superuser = randomPassword();
   fs.writeFileSync(l.superuserPasswordFile, superuser + "\n", { mode: 0o600 });
   fs.writeFileSync(l.replicationPasswordFile, randomPassword() + "\n", { mode: 0o600 });
+  fs.writeFileSync(l.apiPasswordFile, randomPassword() + "\n", { mode: 0o600 });
   for (const n of l.nodes) {
     fs.mkdirSync(n.nodeDir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(n.configFile, agentConfigJson(l, n, o), { mode: 0o600 });

@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import Table from "cli-table3";
 import { isPostgresProcess, isRunning, readPostmasterPid } from "../postgres/process";
-import { agentConfig, prepareFiles, rssKb, serviceOwner, spawnAgent } from "./agents";
+import { agentConfig, LOCAL_API_USER, prepareFiles, rssKb, serviceOwner, spawnAgent } from "./agents";
 import { startEtcdCluster } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
 import { localRoutingConfig, startHaproxy } from "./haproxy";
@@ -83,6 +83,7 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     proxy: { host: HOST, port: l.proxyPort },
     replicaProxy: { host: HOST, port: l.replicaProxyPort },
     dsn: `postgresql://postgres:${encodeURIComponent(superuserPassword)}@${HOST}:${l.proxyPort}/postgres`,
+    api: { username: LOCAL_API_USER, passwordFile: l.apiPasswordFile },
     synchronousMode: o.synchronousMode,
     etcd: [],
     nodes: [],

@@ -93,6 +93,8 @@ export interface Layout {
   secretsDir: string;
   superuserPasswordFile: string;
   replicationPasswordFile: string;
+  /** The password of the agents' API for calls that change something (user LOCAL_API_USER). */
+  apiPasswordFile: string;
   haproxyDir: string;
   haproxyConfig: string;
   haproxyLog: string;
@@ -175,6 +177,7 @@ export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "
     secretsDir,
     superuserPasswordFile: path.join(secretsDir, "superuser.password"),
     replicationPasswordFile: path.join(secretsDir, "replication.password"),
+    apiPasswordFile: path.join(secretsDir, "api.password"),
     haproxyDir,
     haproxyConfig: path.join(haproxyDir, "haproxy.cfg"),
     haproxyLog: path.join(haproxyDir, "haproxy.log"),

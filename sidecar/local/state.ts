@@ -12,6 +12,8 @@ export interface ClusterFile {
   replicaProxy: { host: string; port: number };
   /** postgresql://postgres:<password>@127.0.0.1:<proxy port>/postgres */
   dsn: string;
+  /** Credentials for the agents' API calls that change something (switchover, failover): the user and the password's file. */
+  api?: { username: string; passwordFile: string };
   /** The agents' synchronousMode: "off", "on" or "strict". */
   synchronousMode: SynchronousMode;
   etcd: { name: string; clientUrl: string; pid: number; netns?: string }[];

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:failover` → node dist/test/bench/failover.js [--runs N] [--scenarios a,b] [--json] [--base-port P] [--sync | --sync-strict | --async]
  *
- * One local cluster; per scenario N faults on the current primary with a writer going through the
+ * One local cluster; per scenario N faults (or planned switchovers) on the current primary with a writer going through the
  * proxy; measures the time from the fault to the first acknowledged write after the outage, the
  * acknowledged writes lost, and the agents' RSS at the end. The cluster is healed between runs
  * (faulted node restarted, all replicas streaming) and always torn down. `--sync` / `--sync-strict`
@@ -9,6 +9,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { Command } from "commander";
+import { Client } from "pg";
 import { sleep } from "../../sidecar/postgres/process";
 import { localUp, newTable } from "../../sidecar/local/cluster";
 import { rssKb } from "../../sidecar/local/agents";
@@ -26,16 +27,51 @@ import {
   waitHealthy,
 } from "../../sidecar/local/faults";
 import { crashPostgres, stopAgent } from "../helpers/faults";
-import { apiStatus, readClusterFile } from "../../sidecar/local/state";
+import { apiStatus, findNode, httpGet, readClusterFile } from "../../sidecar/local/state";
+import { callApi, localApiCredentials } from "../../sidecar/api/client";
+import fs from "node:fs";
+import path from "node:path";
 import { countLost, measureOutage, Writer, WriterResult } from "../../sidecar/local/writer";
 
-type Scenario = "crash-node" | "crash-pg" | "stop-agent";
+type Scenario = "crash-node" | "crash-pg" | "stop-agent" | "switchover";
 
 const SCENARIOS: Record<Scenario, { what: string; targetMs: number; inject: (dir: string, node: string) => Fault; agentStops: boolean }> = {
   "crash-node": { what: "kill -9 agent + PostgreSQL", targetMs: 5000, inject: killNode, agentStops: true },
   "crash-pg": { what: "kill -9 postmaster", targetMs: 2000, inject: crashPostgres, agentStops: false },
   "stop-agent": { what: "SIGTERM agent", targetMs: 1000, inject: stopAgent, agentStops: true },
+  switchover: { what: "POST /switchover", targetMs: 1000, inject: requestSwitchover, agentStops: false },
 };
+/** The old leader must stream again within this after a switchover. */
+const REJOIN_TARGET_MS = 5000;
+
+/** POST /switchover to the leader's agent (the leader picks the candidate); the reply is awaited in the background. */
+function requestSwitchover(dir: string, leader: string): Fault {
+  const c = readClusterFile(dir);
+  const at = Date.now();
+  void callApi(findNode(c, leader).apiUrl, "POST", "/switchover", { leader }, localApiCredentials(c)).then(
+    (r) => r.status !== 200 && progress(`  switchover answered ${r.status}: ${JSON.stringify(r.body)}`),
+    (e: unknown) => progress(`  switchover request failed: ${String(e)}`),
+  );
+  return { at };
+}
+
+/** Ms from `from` until the node's API says it is a streaming replica (undefined: not within 30 s). */
+async function streamingAgainMs(dir: string, name: string, from: number): Promise<number | undefined> {
+  const node = findNode(readClusterFile(dir), name);
+  while (Date.now() - from < 30_000) {
+    const r = await httpGet(`${node.apiUrl}/patroni`, 300).catch(() => undefined);
+    const b = r?.body as { role?: string; replication_state?: string } | undefined;
+    if (b?.role === "replica" && b.replication_state === "streaming") return Date.now() - from;
+    await sleep(20);
+  }
+  return undefined;
+}
+
+/** Lines of a node's agent log that start pg_rewind or a base backup. */
+function rewindsInLog(dir: string, name: string): number {
+  const text = fs.readFileSync(path.join(dir, name, "agent.log"), "utf8");
+  return (text.match(/"action":"(rewind|baseBackup)"/g) ?? []).length;
+}
 const RSS_TARGET_MB = 60;
 
 interface RunResult {
@@ -53,6 +89,10 @@ interface RunResult {
   /** How the faulted node came back: restarted on its data dir, or (when that did not converge) re-initialised. */
   heal: "restart" | "reinit";
   healError?: string;
+  /** switchover: fault → the old leader streams from the new one again. */
+  rejoinMs?: number | null;
+  /** switchover: the old leader ran pg_rewind or a base backup to rejoin (it should not). */
+  rewound?: boolean;
 }
 
 const progress = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -83,6 +123,28 @@ function watchPrimary(dir: string): { stop: () => Promise<number | undefined> } 
   };
 }
 
+/**
+ * Until new connections through the proxy reach a writable primary for 1.5 s in a row (at most 30 s):
+ * HAProxy drops a server that stopped answering /primary 200 only after fall 2 checks (~1.25 s), and
+ * until then may still send a connection to it.
+ */
+async function waitProxyWritable(dsn: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let since: number | undefined;
+  for (;;) {
+    const c = new Client({ connectionString: dsn, connectionTimeoutMillis: 1000 });
+    const writable = await c
+      .connect()
+      .then(() => c.query<{ w: boolean }>("SELECT NOT pg_is_in_recovery() AS w"))
+      .then((r) => r.rows[0].w)
+      .catch(() => false)
+      .finally(() => c.end().catch(() => undefined));
+    since = writable ? (since ?? Date.now()) : undefined;
+    if ((since !== undefined && Date.now() - since >= 1500) || Date.now() > deadline) return;
+    await sleep(100);
+  }
+}
+
 /** Waits until writes flow again steadily: no failure for 500 ms and an ack in the last 200 ms (max 60 s). */
 async function waitWritesSettled(w: Writer, faultAt: number): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -99,17 +161,24 @@ async function waitWritesSettled(w: Writer, faultAt: number): Promise<void> {
 async function oneRun(dir: string, dsn: string, scenario: Scenario, run: number): Promise<RunResult> {
   const s = SCENARIOS[scenario];
   const primary = await waitHealthy(dir, 120_000, (l) => progress(`  heal: ${l}`));
+  // After a switchover the old leader is a replica again within ~0.3 s, before HAProxy's next check
+  // marks it down: until then the proxy may still send a new connection there (read-only).
+  await waitProxyWritable(dsn);
   const writer = new Writer(dsn);
   await writer.start();
   let result: WriterResult;
   let fault: Fault;
   let apiBack: number | undefined;
+  let rejoinMs: number | undefined;
+  const rewindsBefore = scenario === "switchover" ? rewindsInLog(dir, primary) : 0;
   try {
     await sleep(1000); // steady writes before the fault
     const watcher = watchPrimary(dir);
     fault = s.inject(dir, primary);
+    const rejoin = scenario === "switchover" ? streamingAgainMs(dir, primary, fault.at) : undefined;
     await waitWritesSettled(writer, fault.at);
     apiBack = await watcher.stop();
+    rejoinMs = await rejoin;
   } finally {
     result = await writer.stop();
   }
@@ -146,6 +215,7 @@ async function oneRun(dir: string, dsn: string, scenario: Scenario, run: number)
     lost: lost.lost,
     heal,
     ...(healError ? { healError } : {}),
+    ...(scenario === "switchover" ? { rejoinMs: rejoinMs ?? null, rewound: rewindsInLog(dir, primary) > rewindsBefore } : {}),
   };
 }
 
@@ -170,6 +240,8 @@ function summarize(runs: RunResult[], scenarios: Scenario[], rssMb: number[]) {
     const lost = rs.reduce((a, r) => a + r.lost, 0);
     const neverResumed = rs.filter((r) => r.outageMs === null).length;
     const reinits = rs.filter((r) => r.heal === "reinit").length;
+    const rejoin = sc === "switchover" ? stats(rs.flatMap((r) => (r.rejoinMs == null ? [] : [r.rejoinMs]))) : undefined;
+    const rewound = rs.filter((r) => r.rewound).length;
     return {
       scenario: sc,
       fault: SCENARIOS[sc].what,
@@ -180,7 +252,13 @@ function summarize(runs: RunResult[], scenarios: Scenario[], rssMb: number[]) {
       lost,
       rejoinFailures: reinits,
       targetMs: SCENARIOS[sc].targetMs,
-      meetsTarget: st !== undefined && neverResumed === 0 && st.median <= SCENARIOS[sc].targetMs && lost === 0,
+      ...(sc === "switchover" ? { oldLeaderStreamingMs: rejoin ?? null, rewound, rejoinTargetMs: REJOIN_TARGET_MS } : {}),
+      meetsTarget:
+        st !== undefined &&
+        neverResumed === 0 &&
+        st.median <= SCENARIOS[sc].targetMs &&
+        lost === 0 &&
+        (sc !== "switchover" || (rejoin !== undefined && rejoin.max <= REJOIN_TARGET_MS && rewound === 0)),
     };
   });
   const maxRss = rssMb.length ? Math.max(...rssMb) : null;
@@ -220,6 +298,22 @@ function printTable(sum: ReturnType<typeof summarize>, synchronousMode: Synchron
       s.rejoinFailures,
       s.meetsTarget ? "meets target" : s.neverResumed ? `MISSED (${s.neverResumed} run(s) never resumed)` : "MISSED",
     ]);
+    if (s.scenario === "switchover") {
+      const r = s.oldLeaderStreamingMs;
+      t.push([
+        "  old leader",
+        "streams again on the new timeline",
+        s.runs,
+        r?.median ?? "-",
+        r?.min ?? "-",
+        r?.max ?? "-",
+        "-",
+        `≤ ${REJOIN_TARGET_MS} ms, no rewind`,
+        "-",
+        `${s.rewound ?? 0} rewound`,
+        "-",
+      ]);
+    }
   }
   const r = sum.agentRssMb;
   t.push([
@@ -254,7 +348,7 @@ function printTable(sum: ReturnType<typeof summarize>, synchronousMode: Synchron
 async function main(): Promise<void> {
   const opts = new Command("bench:failover")
     .option("--runs <n>", "failovers per scenario", (v) => Number(v), 5)
-    .option("--scenarios <list>", "comma-separated: crash-node,crash-pg,stop-agent", "crash-node,crash-pg,stop-agent")
+    .option("--scenarios <list>", "comma-separated: crash-node,crash-pg,stop-agent,switchover", "crash-node,crash-pg,stop-agent")
     .option("--base-port <port>", "first port of the local cluster (P..P+299)", (v) => Number(v), 30500)
     .option("--json", "print only the JSON on stdout (progress stays on stderr)")
     .option("--sync", "run the cluster in synchronous mode (no acknowledged commit may be lost)")

@@ -76,8 +76,8 @@ describe("HaPostgresCluster (mocks)", function () {
       [T.tg]: 2,
       [T.listener]: 2,
       [T.tgAttach]: 6,
-      [T.password]: 2,
-      [T.param]: 2 + 1 + 6 * 2,
+      [T.password]: 3,
+      [T.param]: 3 + 1 + 6 * 2,
       [T.role]: 1,
       [T.policy]: 1,
       [T.profile]: 1,
@@ -159,7 +159,8 @@ describe("HaPostgresCluster (mocks)", function () {
       .map((p) => p.inputs.name);
     assert.ok(secureNames.includes("/ha-postgres/c1/postgres/superuser-password"));
     assert.ok(secureNames.includes("/ha-postgres/c1/postgres/replication-password"));
-    assert.equal(secureNames.length, 2 + 6, "2 passwords + one TLS key per host");
+    assert.ok(secureNames.includes("/ha-postgres/c1/agent/api-password"));
+    assert.equal(secureNames.length, 3 + 6, "3 passwords (superuser, replication, agent API) + one TLS key per host");
   });
 
   it("marks the SecureString values secret in state", async () => {
@@ -268,7 +269,7 @@ describe("HaPostgresCluster (mocks)", function () {
     const doc = JSON.parse(inputsOf(T.policy, "c1-node-policy").policy);
     const read = doc.Statement.find((s: any) => s.Sid === "ReadClusterParameters");
     assert.deepEqual(read.Action, ["ssm:GetParameter"]);
-    assert.equal(read.Resource.length, 15);
+    assert.equal(read.Resource.length, 16);
     for (const arn of read.Resource) assert.match(arn, /^arn:aws:ssm:us-east-1:123456789012:parameter\/ha-postgres\/c1\//);
     const s3 = doc.Statement.find((s: any) => s.Sid === "ReadAgentBundle");
     assert.deepEqual(s3.Resource, ["arn:aws:s3:::c1-bundle-bucket/agent/hapg-agent.zip"]);

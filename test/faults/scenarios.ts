@@ -7,7 +7,8 @@ import * as path from "node:path";
 import { acksAfter } from "../helpers/fault-checker";
 import { EtcdMemberInfo, isAlive as etcdAlive } from "../../sidecar/local/etcd";
 import { restartEtcdMember, stopEtcdMember } from "../helpers/etcd";
-import { killNode, postmasterPid, reinitNode, restartNode, waitAgentGone, waitForPrimary } from "../../sidecar/local/faults";
+import { killNode, postmasterPid, reinitNode, restartNode, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
+import { callApi, localApiCredentials } from "../../sidecar/api/client";
 import { crashPostgres, stopAgent } from "../helpers/faults";
 import { computeLayout, DEFAULT_BASE_PORT } from "../../sidecar/local/layout";
 import { apiStatus, ClusterFile, fetchCluster, findNode, readClusterFile, writeClusterFile } from "../../sidecar/local/state";
@@ -39,6 +40,7 @@ export const SCENARIO_NAMES = [
   "whole-cluster-restart",
   "lagging-replica",
   "fault-after-join",
+  "switchover",
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -309,6 +311,26 @@ async function faultAfterJoin(ctx: Ctx): Promise<Injected> {
   return { faultAt: f.at, newPrimary: newPrimary ?? (await waitForPrimary(ctx.dir, { timeoutMs: 60_000 })) };
 }
 
+/** A planned switchover (POST /switchover, the leader picks): the sync standby takes over, the old leader follows without a rewind. */
+async function switchover(ctx: Ctx): Promise<Injected> {
+  const sync = await syncStandbyOf(ctx.c, ctx.leader);
+  const logFile = path.join(ctx.dir, ctx.leader, "agent.log");
+  const rewindsBefore = (fs.readFileSync(logFile, "utf8").match(/"action":"(rewind|baseBackup)"/g) ?? []).length;
+  const faultAt = Date.now();
+  const r = await callApi(findNode(ctx.c, ctx.leader).apiUrl, "POST", "/switchover", { leader: ctx.leader }, localApiCredentials(ctx.c));
+  check(ctx, "POST /switchover answered 200", r.status === 200, `${r.status} ${JSON.stringify(r.body)}`);
+  const newPrimary = await failoverTarget(ctx, sync);
+  await waitHealthy(ctx.dir, 30_000);
+  const rewinds = (fs.readFileSync(logFile, "utf8").match(/"action":"(rewind|baseBackup)"/g) ?? []).length - rewindsBefore;
+  check(
+    ctx,
+    "the old leader rejoined without pg_rewind or a base backup",
+    rewinds === 0,
+    `${rewinds} rewind/base backup action(s) in its log`,
+  );
+  return { faultAt, newPrimary };
+}
+
 export const INJECT: Record<ScenarioName, (ctx: Ctx) => Promise<Injected>> = {
   "crash-node": crashNode,
   "crash-pg": crashPg,
@@ -320,6 +342,7 @@ export const INJECT: Record<ScenarioName, (ctx: Ctx) => Promise<Injected>> = {
   "whole-cluster-restart": wholeClusterRestart,
   "lagging-replica": laggingReplica,
   "fault-after-join": faultAfterJoin,
+  switchover,
 };
 
 export const DESCRIPTIONS: Record<ScenarioName, string> = {
@@ -333,4 +356,5 @@ export const DESCRIPTIONS: Record<ScenarioName, string> = {
   "whole-cluster-restart": "SIGTERM all agents, start in another order",
   "lagging-replica": "pause replay on the async replica, kill -9 the leader",
   "fault-after-join": "wipe + rejoin the sync standby, kill -9 the leader once it is in /cluster",
+  switchover: "POST /switchover to the leader's API (planned hand-over to the sync standby)",
 };

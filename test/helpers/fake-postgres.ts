@@ -204,6 +204,8 @@ export class FakePostgres implements PostgresControl {
 
   async stop(): Promise<void> {
     this.commands.push("stop");
+    // A clean shutdown sends every WAL record to the connected standbys before the server exits.
+    if (this.running && !this.standby) for (const f of this.followers()) f.lsn = Math.max(f.lsn, this.lsn);
     this.running = false;
     this.streaming = false;
   }

@@ -69,6 +69,16 @@ describe("agent config", () => {
       (c) => (c.postgres.superuser.passwordEnv = "X"),
       /^postgres\.superuser: set exactly one of passwordFile or passwordEnv/,
     ],
+    [
+      "API authentication without a password source",
+      (c) => (c.api.authentication = { username: "hapg" }),
+      /^api\.authentication: set exactly one of passwordFile or passwordEnv/,
+    ],
+    [
+      "API authentication without a user",
+      (c) => (c.api.authentication = { passwordFile: "/p" }),
+      /^api\.authentication\.username: is required/,
+    ],
     ["a typo'd field", (c) => (c.tags = { nofailvoer: true }), /^tags: unknown field\(s\) "nofailvoer": remove them or fix the spelling/],
     [
       "inconsistent timing",

@@ -38,7 +38,18 @@ describe("executor: base backup", () => {
     const memory = { rewindFailed: true };
     const pg = new PostgresOwner(me);
     const log = silentLogger();
-    const executor = new ActionExecutor({ self, dcs, pg, clock, log, lease, memory, isLeaseValid: () => true, watchdog: watchdogOff() });
+    const executor = new ActionExecutor({
+      self,
+      dcs,
+      pg,
+      clock,
+      log,
+      lease,
+      memory,
+      isLeaseValid: () => true,
+      watchdog: watchdogOff(),
+      fetchPeers: async () => [],
+    });
     return { leader, me, memory, executor, action: { type: "baseBackup" as const, leader: "a", upstream: leaderAt } };
   }
 

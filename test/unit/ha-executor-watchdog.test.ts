@@ -53,7 +53,18 @@ describe("executor: arming the watchdog", () => {
     };
     const pg = new PostgresOwner(new FakePgWorld().add("a", { host: "10.0.0.1", port: 5432 }));
     const log = silentLogger();
-    const executor = new ActionExecutor({ self, dcs, pg, clock, log, lease, memory: {}, isLeaseValid: () => true, watchdog });
+    const executor = new ActionExecutor({
+      self,
+      dcs,
+      pg,
+      clock,
+      log,
+      lease,
+      memory: {},
+      isLeaseValid: () => true,
+      watchdog,
+      fetchPeers: async () => [],
+    });
     return { clock, lease, watchdog, executor, stand };
   }
 

@@ -1,0 +1,146 @@
+/**
+ * The API calls that change something (POST/DELETE/PATCH): switchover, failover, cancelling a
+ * scheduled switchover. When `api.authentication` is configured, each needs HTTP basic auth; a
+ * request without or with wrong credentials gets 401, changes nothing and is logged once, without
+ * the secret. Health endpoints (GET/HEAD/OPTIONS) stay open for load balancers.
+ */
+import { timingSafeEqual } from "node:crypto";
+import type http from "node:http";
+import type { ClusterSnapshot, Dcs } from "../dcs/types";
+import type { CandidateRules } from "../ha/switchover";
+import type { Logger } from "../log";
+import { checkFailoverRequest, type RequestKind } from "./failover-request";
+
+export interface ApiCredentials {
+  username: string;
+  password: string;
+}
+
+export interface MutationDeps {
+  dcs: Pick<Dcs, "load" | "attemptCreateFailover" | "putFailover">;
+  rules: CandidateRules;
+  /** Absent: mutating calls are open (as Patroni without restapi.authentication). */
+  auth?: ApiCredentials;
+  wallNow: () => number;
+  /** How long POST /switchover waits for a switchover that is due now before answering 503. */
+  waitMs: number;
+  log: Logger;
+}
+
+export interface Reply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/** Paths and the methods that change something there. */
+export const MUTATIONS: Record<string, string[]> = { "/switchover": ["POST", "DELETE"], "/failover": ["POST"] };
+const MAX_BODY = 64 * 1024;
+const POLL_MS = 100;
+
+/** True when the Authorization header carries exactly these credentials (compared in constant time). */
+export function basicAuthMatches(header: string | undefined, expected: ApiCredentials): boolean {
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? "");
+  if (!m) return false;
+  const given = Buffer.from(m[1], "base64");
+  const want = Buffer.from(`${expected.username}:${expected.password}`, "utf8");
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+export class Mutations {
+  constructor(private readonly d: MutationDeps) {}
+
+  async handle(req: http.IncomingMessage, method: string, path: string): Promise<Reply> {
+    if (this.d.auth && !basicAuthMatches(req.headers.authorization, this.d.auth)) {
+      const why = req.headers.authorization ? "wrong credentials" : "no credentials";
+      this.d.log.warn({ method, path, from: req.socket.remoteAddress }, `refused ${method} ${path}: ${why}`);
+      return {
+        status: 401,
+        body: { error: `${why}: ${method} ${path} needs HTTP basic auth with the user and password of api.authentication` },
+        headers: { "WWW-Authenticate": 'Basic realm="hapg"' },
+      };
+    }
+    const allowed = MUTATIONS[path];
+    if (!allowed) {
+      return {
+        status: 404,
+        body: { error: `unknown path ${path} for ${method}: the API changes things at ${Object.keys(MUTATIONS).join(", ")}` },
+      };
+    }
+    if (!allowed.includes(method)) {
+      return {
+        status: 405,
+        body: { error: `method ${method} is not allowed on ${path}: use ${allowed.join(" or ")}` },
+        headers: { Allow: allowed.join(", ") },
+      };
+    }
+    if (method === "DELETE") return this.cancel();
+    const body = await readJson(req);
+    if (!body.ok) return { status: 400, body: { error: body.error } };
+    return this.request(path === "/switchover" ? "switchover" : "failover", body.value);
+  }
+
+  private async cancel(): Promise<Reply> {
+    const cluster = await this.d.dcs.load();
+    const f = cluster.failover;
+    if (!f?.scheduled_at) return { status: 404, body: { error: "no scheduled switchover to cancel" } };
+    await this.d.dcs.putFailover(undefined);
+    this.d.log.info({ request: f }, "scheduled switchover cancelled through the API");
+    return { status: 200, body: { message: `scheduled switchover (at ${f.scheduled_at}) cancelled` } };
+  }
+
+  private async request(kind: RequestKind, body: unknown): Promise<Reply> {
+    const cluster = await this.d.dcs.load();
+    const checked = checkFailoverRequest(kind, body, cluster, this.d.wallNow(), this.d.rules);
+    if (!checked.ok) {
+      this.d.log.info({ kind, status: checked.status }, `${kind} refused: ${checked.error}`);
+      return { status: checked.status, body: { error: checked.error } };
+    }
+    if (!(await this.d.dcs.attemptCreateFailover(checked.request))) {
+      return { status: 412, body: { error: "another switchover is pending: wait for it, or cancel it with DELETE /switchover" } };
+    }
+    this.d.log.info({ kind, request: checked.request }, `${kind} requested`);
+    if (checked.scheduledAt !== undefined) {
+      return { status: 202, body: { message: `${kind} to ${checked.candidate} scheduled at ${checked.request.scheduled_at}` } };
+    }
+    return this.awaitOutcome(kind, cluster, checked.candidate);
+  }
+
+  /** Waits until the candidate holds the key (200), the request was dropped (503) or the time is up (503). */
+  private async awaitOutcome(kind: RequestKind, before: ClusterSnapshot, candidate: string): Promise<Reply> {
+    const done = kind === "switchover" ? "switched over" : "failed over";
+    const deadline = Date.now() + this.d.waitMs;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      const now = await this.d.dcs.load().catch(() => undefined);
+      const leader = now?.leader?.name;
+      if (leader && leader !== before.leader?.name) return { status: 200, body: { message: `Successfully ${done} to "${leader}"` } };
+      if (now && !now.failover && now.leader && now.leader.name === before.leader?.name) {
+        return {
+          status: 503,
+          body: { error: `${kind} to ${candidate} did not happen: ${now.leader.name} stayed the leader (see its log for why)` },
+        };
+      }
+      if (Date.now() >= deadline) {
+        return { status: 503, body: { error: `${kind} to ${candidate} not finished within ${this.d.waitMs} ms: check GET /cluster` } };
+      }
+    }
+  }
+}
+
+async function readJson(req: http.IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) return { ok: false, error: `body: larger than ${MAX_BODY} bytes; send a small JSON object` };
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString("utf8").trim();
+  if (!text) return { ok: true, value: {} };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (e) {
+    return { ok: false, error: `body: not valid JSON (${(e as Error).message}); send e.g. {"leader":"node1","candidate":"node2"}` };
+  }
+}
