@@ -1,0 +1,138 @@
+/**
+ * Day-1 faults on real systemd, in order of value:
+ *  1. crash-node: the primary's container loses power (SIGKILL to its PID 1) while a client writes
+ *     through the NLB stand-in → a new primary behind the stand-in, no acknowledged write lost
+ *     (synchronous mode); the crashed node boots again and rejoins;
+ *  2. reboot a replica (clean shutdown, same root and data volume) → it rejoins without a copy;
+ *  3. replace a replica (fresh root file system, new instance id, same data volume and address, as
+ *     `pulumi up --replace` does) → cloud-init runs the user-data again and the node rejoins.
+ * "Without a copy" = the data directory's base/ is the same directory (inode) as before: a base
+ * backup rebuilds the data directory.
+ */
+import { statSync } from "node:fs";
+import { Client } from "pg";
+import { NODE_PATHS } from "../../lib/userdata/paths";
+import { Cleanup } from "./cleanup";
+import { bootHost, RehearsalCluster } from "./cluster";
+import { query } from "./checks";
+import { Container, containerPath, crash, powerOff } from "./hosts";
+import { Check, record, settledRoles, viaNlb } from "./steps";
+
+interface WriteLog {
+  acked: number[];
+  ackTimes: number[];
+  running: boolean;
+}
+
+/** One client inserting sequential ids through the NLB stand-in; reconnects after any error. */
+async function writeLoop(rc: RehearsalCluster, log: WriteLog, firstId: number): Promise<void> {
+  let id = firstId;
+  let client: Client | undefined;
+  while (log.running) {
+    try {
+      if (!client) {
+        client = new Client(viaNlb(rc));
+        client.on("error", () => undefined);
+        await client.connect();
+      }
+      await client.query("INSERT INTO rehearsal_writes (id) VALUES ($1)", [id]);
+      log.acked.push(id);
+      log.ackTimes.push(Date.now());
+      id++;
+    } catch {
+      id++; // an unacknowledged id may or may not have committed: never reuse it
+      await client?.end().catch(() => undefined);
+      client = undefined;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await client?.end().catch(() => undefined);
+}
+
+function dataDirIdentity(c: Container): number {
+  return statSync(containerPath(c, `${NODE_PATHS.pgData}/base`)).ino;
+}
+
+async function waitAcks(log: WriteLog, n: number, after: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (log.ackTimes.filter((t) => t > after).length >= n) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+export async function runFaults(rc: RehearsalCluster, cleanup: Cleanup, results: Check[]): Promise<void> {
+  const hostOf = (name: string) => rc.deployment.hosts.find((h) => h.name === name)!;
+
+  // 1. crash the primary under writes
+  let roles = await settledRoles(rc);
+  const oldPrimary = roles.find((r) => !r.inRecovery)!.name;
+  const [{ next }] = await query<{ next: string }>(viaNlb(rc), "SELECT coalesce(max(id), 0) + 1 AS next FROM rehearsal_writes");
+  const log: WriteLog = { acked: [], ackTimes: [], running: true };
+  const writer = writeLoop(rc, log, Number(next));
+  await waitAcks(log, 50, 0, 30_000);
+  const crashedAt = Date.now();
+  await crash(rc.containers.get(oldPrimary)!, cleanup);
+  const resumed = await waitAcks(log, 20, crashedAt, 120_000);
+  log.running = false;
+  await writer;
+  const lastBefore = Math.max(...log.ackTimes.filter((t) => t <= crashedAt));
+  const firstAfter = Math.min(...log.ackTimes.filter((t) => t > crashedAt));
+  let newPrimary = "(none)";
+  let lost: number[] = log.acked;
+  if (resumed) {
+    const ids = await query<{ id: string }>(viaNlb(rc), "SELECT id FROM rehearsal_writes WHERE id = ANY($1::bigint[])", [log.acked]);
+    const present = new Set(ids.map((r) => Number(r.id)));
+    lost = log.acked.filter((id) => !present.has(id));
+    const [who] = await query<{ addr: string }>(viaNlb(rc), "SELECT host(inet_server_addr()) AS addr");
+    newPrimary = rc.deployment.hosts.find((h) => h.address === who.addr)?.name ?? who.addr;
+  }
+  record(results, {
+    name: `crash-node: ${oldPrimary} powered off under writes → new primary ${newPrimary} behind the NLB stand-in, ${log.acked.length} acknowledged writes, ${lost.length} lost`,
+    ok: resumed && lost.length === 0 && newPrimary !== oldPrimary,
+    detail: `writes resumed ${resumed ? `${((firstAfter - lastBefore) / 1000).toFixed(1)} s after the last ack before the crash` : "never"}; lost ids: ${lost.slice(0, 20).join(",")}`,
+  });
+  process.stdout.write(`boot: crash-node: writes unavailable for ${resumed ? ((firstAfter - lastBefore) / 1000).toFixed(1) : "∞"} s (figure, not asserted)\n`);
+  if (!resumed) return;
+
+  // the crashed node powers on again (same root, same volume) and rejoins
+  try {
+    const v = await bootHost(rc, hostOf(oldPrimary), "reboot", cleanup);
+    roles = await settledRoles(rc);
+    record(results, { name: `crash-node: ${oldPrimary} powered on again and rejoins as a streaming replica`, ok: v.errors.length === 0 && roles.find((r) => r.name === oldPrimary)!.inRecovery });
+  } catch (e) {
+    record(results, { name: `crash-node: ${oldPrimary} powered on again and rejoins`, ok: false, detail: (e as Error).message });
+    return;
+  }
+
+  // 2. clean reboot of a replica
+  const replica = roles.find((r) => r.inRecovery && r.name !== oldPrimary)!.name;
+  try {
+    const before = dataDirIdentity(rc.containers.get(replica)!);
+    await powerOff(rc.containers.get(replica)!, cleanup);
+    await bootHost(rc, hostOf(replica), "reboot", cleanup);
+    roles = await settledRoles(rc);
+    const same = dataDirIdentity(rc.containers.get(replica)!) === before;
+    record(results, { name: `reboot: ${replica} rebooted (same root, same data volume) → streaming replica again, without a copy`, ok: same && roles.find((r) => r.name === replica)!.inRecovery });
+  } catch (e) {
+    record(results, { name: `reboot: ${replica} rebooted and rejoins`, ok: false, detail: (e as Error).message });
+    return;
+  }
+
+  // 3. replace a replica: fresh root file system, new instance id, same data volume and address
+  try {
+    const before = dataDirIdentity(rc.containers.get(replica)!);
+    await powerOff(rc.containers.get(replica)!, cleanup);
+    const v = await bootHost(rc, hostOf(replica), "replace", cleanup);
+    roles = await settledRoles(rc);
+    const same = dataDirIdentity(rc.containers.get(replica)!) === before;
+    record(results, {
+      name: `replace: ${replica} replaced (fresh root, new instance id, same volume and address) → cloud-init ${v.status}, streaming replica again, without a copy`,
+      ok: v.status === "done" && v.errors.length === 0 && same && roles.find((r) => r.name === replica)!.inRecovery,
+      detail: JSON.stringify(v),
+    });
+  } catch (e) {
+    record(results, { name: `replace: ${replica} replaced and rejoins`, ok: false, detail: (e as Error).message });
+  }
+}
