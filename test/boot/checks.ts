@@ -5,6 +5,7 @@
  * cloud-init's logs or in any world-readable file.
  */
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, ClientConfig } from "pg";
@@ -69,7 +70,8 @@ export function verifyFull(d: Deployment, host: string, port: number, servername
     user: "postgres",
     database: "postgres",
     password: parameter(d, "/postgres/superuser-password"),
-    ssl: { ca: d.caCertificatePem, servername, rejectUnauthorized: true },
+    // For an address, Node checks the certificate's IP entries against `host` itself.
+    ssl: { ca: d.caCertificatePem, ...(isIP(servername) ? {} : { servername }), rejectUnauthorized: true },
     connectionTimeoutMillis: 3000,
     query_timeout: 5000,
   };

@@ -220,7 +220,8 @@ export function removeCgroupRoot(): void {
 
 /** Removes the containers' root file systems (upper layers) and work directories; logs stay. */
 export function removeRoots(): void {
-  for (const host of existsSync(RUN_DIR) ? readdirSync(RUN_DIR) : []) {
+  const hosts = existsSync(RUN_DIR) ? readdirSync(RUN_DIR, { withFileTypes: true }).filter((e) => e.isDirectory()) : [];
+  for (const { name: host } of hosts) {
     for (const d of ["upper", "work", "root", "by-id"]) rmSync(join(RUN_DIR, host, d), { recursive: true, force: true });
   }
 }

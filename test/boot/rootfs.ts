@@ -51,9 +51,56 @@ export async function preparedRootfs(userData: string[], log: (m: string) => voi
   const packages = rootfsPackages(userData.map(userDataPackages));
   const dir = join(CACHE_DIR, `rootfs-${rootfsKey(mirror, packages)}`);
   if (existsSync(join(dir, ".hapg-complete"))) return dir;
-  const tmp = `${dir}.building`;
-  rmSync(tmp, { recursive: true, force: true });
   mkdirSync(CACHE_DIR, { recursive: true });
+  const release = await buildLock(log);
+  try {
+    if (!existsSync(join(dir, ".hapg-complete"))) await build(dir, mirror, packages, log);
+  } finally {
+    release();
+  }
+  return dir;
+}
+
+/** One build at a time (two rehearsals, or a rehearsal and a warm-up, may start together). */
+async function buildLock(log: (m: string) => void): Promise<() => void> {
+  const lock = join(CACHE_DIR, ".build-lock");
+  for (let waited = false; ; waited = true) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(process.pid));
+      return () => rmSync(lock, { recursive: true, force: true });
+    } catch {
+      const pid = Number(readFileSync(join(lock, "pid"), { encoding: "utf8", flag: "a+" }) || 0);
+      if (!pid || !alive(pid)) {
+        rmSync(lock, { recursive: true, force: true }); // left by a build that died
+        continue;
+      }
+      if (!waited) log(`waiting for the rootfs build of process ${pid}`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes a half-built rootfs; first unmounts its /proc, so the removal never walks into a mount. */
+async function removeBuild(tmp: string): Promise<void> {
+  await run("umount", ["-l", join(tmp, "proc")]).catch(() => undefined);
+  const mounts = readFileSync("/proc/mounts", "utf8");
+  if (mounts.includes(` ${tmp}/`)) throw new Error(`boot rehearsal: ${tmp} still has mounts; unmount them and remove it by hand`);
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+async function build(dir: string, mirror: string, packages: string[], log: (m: string) => void): Promise<void> {
+  const tmp = `${dir}.building`;
+  await removeBuild(tmp);
   log(`building the Debian ${SUITE} rootfs from ${mirror} (${packages.length} packages; cached in ${dir})`);
   await run("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,dbus,ca-certificates", SUITE, tmp, mirror], { timeoutMs: 900_000 });
   // Keeps the packages' services from starting inside the build chroot, as the user-data's own
@@ -82,12 +129,11 @@ export async function preparedRootfs(userData: string[], log: (m: string) => voi
   writeFileSync(join(tmp, "etc/apt/sources.list"), "");
   for (const f of listDir(join(tmp, "etc/apt/sources.list.d"))) rmSync(join(tmp, "etc/apt/sources.list.d", f));
   writeFileSync(join(tmp, ".hapg-complete"), `${JSON.stringify({ mirror, packages, builtAt: new Date().toISOString() })}\n`);
-  rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   // One rootfs is kept: an older package list's is not booted again.
-  for (const old of listDir(CACHE_DIR).filter((f) => f.startsWith("rootfs-") && join(CACHE_DIR, f) !== dir)) {
+  const inUse = readFileSync("/proc/mounts", "utf8");
+  for (const old of listDir(CACHE_DIR).filter((f) => f.startsWith("rootfs-") && join(CACHE_DIR, f) !== dir && !inUse.includes(join(CACHE_DIR, f)))) {
     log(`removing the outdated rootfs ${old}`);
-    rmSync(join(CACHE_DIR, old), { recursive: true, force: true });
+    await removeBuild(join(CACHE_DIR, old));
   }
-  return dir;
 }

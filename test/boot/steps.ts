@@ -88,7 +88,16 @@ export async function bootChecks(rc: RehearsalCluster, topology: Topology, resul
       return true;
     }, 2000);
     const [row] = await query<{ n: string; ssl: boolean }>(viaNlb(rc), "SELECT count(*) AS n, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) AS ssl FROM rehearsal_writes");
-    record(results, { name: t(`a write through the NLB stand-in with sslmode=verify-full (server name ${d.primaryEndpoint}, the component's CA)`), ok: row.ssl && Number(row.n) === 1 });
+    // verify-full is real: the same connection under another server name is refused.
+    const wrongName = await query({ ...viaNlb(rc), ssl: { ca: d.caCertificatePem, servername: "not-the-nlb.example.com" } }, "SELECT 1").then(
+      () => "accepted",
+      (e: Error) => e.message,
+    );
+    record(results, {
+      name: t(`a write through the NLB stand-in with sslmode=verify-full (server name ${d.primaryEndpoint}, the component's CA); another name refused`),
+      ok: row.ssl && Number(row.n) === 1 && /does not match|altnames/i.test(wrongName),
+      detail: `another server name: ${wrongName}`,
+    });
   } catch (e) {
     return record(results, { name: t("a write through the NLB stand-in with sslmode=verify-full"), ok: false, detail: (e as Error).message });
   }
