@@ -86,6 +86,14 @@ function unit(sections: Record<string, Array<[string, string]>>): string {
     .join("\n");
 }
 
+/**
+ * RequiresMountsFor only binds to a mount unit that exists: when the data volume's mount is missing
+ * (an fstab line lost, a mount that never came up), etcd and the agent would start on the root disk's
+ * empty directory — a fresh etcd member claiming a new cluster, a replica rebuilt on the wrong disk.
+ * The assertion keeps them stopped, saying why, until the volume is mounted.
+ */
+const dataVolumeAssert: Array<[string, string]> = [["AssertPathIsMountPoint", NODE_PATHS.dataMount]];
+
 export function renderEtcdUnit(spec: HostSpec): string {
   return unit({
     Unit: [
@@ -93,6 +101,7 @@ export function renderEtcdUnit(spec: HostSpec): string {
       ["After", "network-online.target"],
       ["Wants", "network-online.target"],
       ["RequiresMountsFor", NODE_PATHS.dataMount],
+      ...dataVolumeAssert,
     ],
     Service: [
       ["Type", "notify"],
@@ -140,6 +149,7 @@ export function renderAgentUnit(spec: HostSpec): string {
       ["After", after],
       ["Wants", "network-online.target"],
       ["RequiresMountsFor", NODE_PATHS.dataMount],
+      ...dataVolumeAssert,
     ],
     Service: [
       ["Type", "simple"],

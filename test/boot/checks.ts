@@ -72,8 +72,9 @@ export function verifyFull(d: Deployment, host: string, port: number, servername
     password: parameter(d, "/postgres/superuser-password"),
     // For an address, Node checks the certificate's IP entries against `host` itself.
     ssl: { ca: d.caCertificatePem, ...(isIP(servername) ? {} : { servername }), rejectUnauthorized: true },
-    connectionTimeoutMillis: 3000,
-    query_timeout: 5000,
+    // Generous: two cores are shared by six containers (and other tests).
+    connectionTimeoutMillis: 10_000,
+    query_timeout: 10_000,
   };
 }
 

@@ -131,6 +131,17 @@ function seedRoot(root: string, s: BootSpec): void {
   // NoCloud is the only datasource here; the container's network is set up from outside (as EC2's
   // is by its DHCP), and apt keeps the (empty) sources of the prepared image.
   put("etc/cloud/cloud.cfg.d/90-hapg-rehearsal.cfg", "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\napt: {preserve_sources_list: true}\n");
+  // systemd's fstab-generator skips device entries inside a container ("Running in a container,
+  // ignoring fstab device entry"), where a VM mounts them at boot: this mounts the boot script's
+  // fstab line as the AMI's systemd would, before local-fs.target (so before etcd and the agent).
+  put(
+    "etc/systemd/system/hapg-rehearsal-fstab.service",
+    "[Unit]\nDescription=Rehearsal: mount fstab's device entries (skipped by systemd inside containers)\nDefaultDependencies=no\n" +
+      "After=local-fs-pre.target\nBefore=local-fs.target\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/mount -a -t ext4\n",
+  );
+  mkdirSync(join(root, "etc/systemd/system/local-fs.target.wants"), { recursive: true });
+  rmSync(join(root, "etc/systemd/system/local-fs.target.wants/hapg-rehearsal-fstab.service"), { force: true });
+  symlinkSync("../hapg-rehearsal-fstab.service", join(root, "etc/systemd/system/local-fs.target.wants/hapg-rehearsal-fstab.service"));
   // The AWS CLI's endpoints: the S3 and SSM stand-ins on the bridge (cloud-init 25 runs user-data in cloud-init-main).
   put(
     "etc/systemd/system/cloud-init-main.service.d/hapg-rehearsal.conf",

@@ -9,39 +9,12 @@
  * replaces a node. Prints one line per check and a closing "N passed, N failed"; exits non-zero on
  * any failure. Everything it created is removed at the end, on failure and on SIGINT/SIGTERM too.
  */
-import { execFileSync } from "node:child_process";
 import { Cleanup } from "./cleanup";
 import { startCluster } from "./cluster";
 import { runFaults } from "./faults";
 import { bootChecks, Check, record } from "./steps";
 import { Topology } from "./plan";
-
-const REQUIRED: Array<[string, string]> = [
-  ["debootstrap", "debootstrap"],
-  ["systemd-nspawn", "systemd-container"],
-  ["haproxy", "haproxy"],
-  ["etcdctl", "etcd-client"],
-  ["openssl", "openssl"],
-  ["zip", "zip"],
-  ["losetup", "mount"],
-  ["ip", "iproute2"],
-  ["nsenter", "util-linux"],
-];
-
-/** Why the rehearsal cannot run here (undefined when it can). */
-export function unavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return "the boot rehearsal needs root (network namespaces, loop devices, containers)";
-  const missing = REQUIRED.filter(([cmd]) => {
-    try {
-      execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
-      return false;
-    } catch {
-      return true;
-    }
-  }).map(([, pkg]) => pkg);
-  if (missing.length) return `the boot rehearsal needs: apt-get install -y --no-install-recommends ${[...new Set(missing)].join(" ")} (scripts/ensure-deps.sh --boot does it)`;
-  return undefined;
-}
+import { unavailable } from "./preflight";
 
 async function rehearse(topology: Topology, faults: boolean, results: Check[]): Promise<void> {
   const cleanup = new Cleanup();
