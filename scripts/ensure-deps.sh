@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need and are missing: npm packages, and (as root) Debian's
 # etcd, HAProxy and PostgreSQL plus the checkers for rendered user-data. Without root it says what to run.
-# --boot: also what the boot rehearsal (npm run test:boot) needs: debootstrap, systemd-nspawn, zip, openssl.
+# What the boot rehearsal needs (debootstrap, systemd-nspawn, zip, openssl) is installed as root, or
+# asked for with --boot (npm run test:boot); without root and --boot, npm test skips the rehearsal.
 set -euo pipefail
 boot=false
-[ "${1:-}" = "--boot" ] && boot=true
+{ [ "${1:-}" = "--boot" ] || [ "$(id -u)" -eq 0 ]; } && boot=true
 cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
