@@ -5,7 +5,8 @@
  *     (synchronous mode); the crashed node boots again and rejoins;
  *  2. reboot a replica (clean shutdown, same root and data volume) → it rejoins without a copy;
  *  3. replace a replica (fresh root file system, new instance id, same data volume and address, as
- *     `pulumi up --replace` does) → cloud-init runs the user-data again and the node rejoins.
+ *     `pulumi up --replace` does) → cloud-init runs the user-data again and the node rejoins;
+ *  4. replace a dedicated etcd member the same way → it rejoins the etcd cluster with its kept data.
  * "Without a copy" = the data directory's base/ is the same directory (inode) as before: a base
  * backup rebuilds the data directory.
  */
@@ -14,7 +15,9 @@ import { Client } from "pg";
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { Cleanup } from "./cleanup";
 import { bootHost, RehearsalCluster } from "./cluster";
-import { query } from "./checks";
+import { etcdHealth, query } from "./checks";
+import { NODE_PORTS } from "../../lib/args/types";
+import { UNITS } from "../../lib/userdata/paths";
 import { Container, containerPath, crash, powerOff, waitFor } from "./hosts";
 import { Check, record, settledRoles, viaNlb } from "./steps";
 
@@ -148,5 +151,25 @@ export async function runFaults(rc: RehearsalCluster, cleanup: Cleanup, results:
     });
   } catch (e) {
     record(results, { name: `replace: ${replica} replaced and rejoins`, ok: false, detail: (e as Error).message });
+    return;
+  }
+
+  // 4. replace a dedicated etcd member
+  const etcdHost = rc.deployment.hosts.find((h) => !h.runsPostgres);
+  if (!etcdHost) return;
+  try {
+    await powerOff(rc.containers.get(etcdHost.name)!, cleanup);
+    const v = await bootHost(rc, etcdHost, "replace", cleanup);
+    const endpoints = rc.deployment.hosts.filter((h) => h.userData.includes(UNITS.etcd)).map((h) => `https://${h.address}:${NODE_PORTS.etcdClient}`);
+    const client = rc.deployment.hosts.find((h) => h.runsPostgres)!.name;
+    const health = await waitFor("every etcd member healthy", 120_000, () => etcdHealth(rc.deployment, endpoints, client));
+    await settledRoles(rc);
+    record(results, {
+      name: `replace: ${etcdHost.name} replaced (fresh root, same volume and address) → cloud-init ${v.status}, all ${endpoints.length} etcd members healthy, cluster still settled`,
+      ok: v.status === "done" && v.errors.length === 0,
+      detail: health.healthy,
+    });
+  } catch (e) {
+    record(results, { name: `replace: ${etcdHost.name} replaced and rejoins etcd`, ok: false, detail: (e as Error).message });
   }
 }
