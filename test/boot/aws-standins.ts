@@ -23,7 +23,13 @@ interface Statement {
 
 /** Does an IAM pattern (with * and ?) match a value? Pure. */
 export function iamMatch(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "i");
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+    "i",
+  );
   return re.test(value);
 }
 
@@ -34,7 +40,9 @@ export function policyAllows(policies: string[], action: string, resource: strin
     return Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
   });
   const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
-  const hits = statements.filter((s) => list(s.Action).some((a) => iamMatch(a, action)) && list(s.Resource).some((r) => iamMatch(r, resource)));
+  const hits = statements.filter(
+    (s) => list(s.Action).some((a) => iamMatch(a, action)) && list(s.Resource).some((r) => iamMatch(r, resource)),
+  );
   return hits.some((s) => s.Effect === "Allow") && !hits.some((s) => s.Effect === "Deny");
 }
 
@@ -111,7 +119,11 @@ export class AwsStandins {
       this.served.push({ service: "s3", what: `${req.method} ${bucket}/${key}`, status });
       if (code) {
         res.writeHead(status, { "content-type": "application/xml" });
-        res.end(req.method === "HEAD" ? undefined : `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`);
+        res.end(
+          req.method === "HEAD"
+            ? undefined
+            : `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`,
+        );
       }
     };
     const problem = signatureProblem(req.headers, this.content.credentials, "s3");
@@ -140,17 +152,31 @@ export class AwsStandins {
       res.end(JSON.stringify(doc));
     };
     const problem = signatureProblem(req.headers, this.content.credentials, "ssm");
-    if (problem) return answer(400, { __type: "UnrecognizedClientException", message: `The security token included in the request is invalid (${problem})` }, target);
-    if (target !== "AmazonSSM.GetParameter") return answer(400, { __type: "InvalidAction", message: `${target} is not served by the rehearsal` }, target);
+    if (problem)
+      return answer(
+        400,
+        { __type: "UnrecognizedClientException", message: `The security token included in the request is invalid (${problem})` },
+        target,
+      );
+    if (target !== "AmazonSSM.GetParameter")
+      return answer(400, { __type: "InvalidAction", message: `${target} is not served by the rehearsal` }, target);
     const { Name: name, WithDecryption: decrypt } = JSON.parse(text) as { Name: string; WithDecryption?: boolean };
     const what = `GetParameter ${name}`;
     const arn = `arn:aws:ssm:${REGION}:${this.content.accountId}:parameter${name}`;
     if (!policyAllows(this.content.policies, "ssm:GetParameter", arn)) {
-      return answer(400, { __type: "AccessDeniedException", message: `not authorized to perform: ssm:GetParameter on resource: ${arn}` }, what);
+      return answer(
+        400,
+        { __type: "AccessDeniedException", message: `not authorized to perform: ssm:GetParameter on resource: ${arn}` },
+        what,
+      );
     }
     const p = this.content.parameters.get(name);
     if (!p) return answer(400, { __type: "ParameterNotFound", message: "" }, what);
     const value = p.type === "SecureString" && !decrypt ? Buffer.from(`encrypted:${name}`).toString("base64") : p.value;
-    answer(200, { Parameter: { Name: name, Type: p.type, Value: value, Version: 1, ARN: arn, DataType: "text", LastModifiedDate: 1.7e9 } }, what);
+    answer(
+      200,
+      { Parameter: { Name: name, Type: p.type, Value: value, Version: 1, ARN: arn, DataType: "text", LastModifiedDate: 1.7e9 } },
+      what,
+    );
   }
 }

@@ -22,13 +22,21 @@ describe("boot rehearsal (Debian 13 containers booted from the component's user-
     }
     const out: string[] = [];
     const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(process.execPath, [join(__dirname, "run.js"), "--topology", "dedicated", "--no-faults"], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, [join(__dirname, "run.js"), "--topology", "dedicated", "--no-faults"], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       child.stdout.on("data", (b: Buffer) => out.push(b.toString()));
       child.stderr.on("data", (b: Buffer) => out.push(b.toString()));
       child.on("exit", (c) => resolve(c));
     });
     const text = out.join("");
-    process.stdout.write(text.split("\n").filter((l) => /^\s+[✓✗]|took|passed/.test(l)).map((l) => `      ${l.trim()}\n`).join(""));
+    process.stdout.write(
+      text
+        .split("\n")
+        .filter((l) => /^\s+[✓✗]|took|passed/.test(l))
+        .map((l) => `      ${l.trim()}\n`)
+        .join(""),
+    );
     assert.equal(code, 0, text);
   });
 });

@@ -24,7 +24,12 @@ export interface CloudInitVerdict {
 /** cloud-init's status inside a container, or undefined while it still runs. */
 export async function cloudInitDone(c: Container): Promise<CloudInitVerdict | undefined> {
   const out = await inContainer(c, ["sh", "-c", "cloud-init status --format json || true"], { timeoutMs: 30_000 });
-  const s = JSON.parse(out) as { status?: string; extended_status?: string; errors?: string[]; recoverable_errors?: Record<string, unknown> };
+  const s = JSON.parse(out) as {
+    status?: string;
+    extended_status?: string;
+    errors?: string[];
+    recoverable_errors?: Record<string, unknown>;
+  };
   if (!s.status || s.status === "running" || s.status === "not started" || s.status === "not run") return undefined;
   return { status: s.extended_status ?? s.status, errors: s.errors ?? [], recoverable: s.recoverable_errors ?? {} };
 }
@@ -47,7 +52,11 @@ export function clientTls(d: Deployment, host: string): { dir: string; ca: strin
 }
 
 /** `etcdctl endpoint health` over mutual TLS; and proof that a client without a certificate is refused. */
-export async function etcdHealth(d: Deployment, endpoints: string[], clientHost: string): Promise<{ healthy: string; refusedWithoutCert: boolean }> {
+export async function etcdHealth(
+  d: Deployment,
+  endpoints: string[],
+  clientHost: string,
+): Promise<{ healthy: string; refusedWithoutCert: boolean }> {
   const tls = clientTls(d, clientHost);
   try {
     const base = ["--endpoints", endpoints.join(","), "--cacert", tls.ca, "--dial-timeout", "3s", "--command-timeout", "5s"];

@@ -13,7 +13,20 @@ import { agentBundleZip } from "./bundle";
 import { cloudInitDone, CloudInitVerdict } from "./checks";
 import { Cleanup } from "./cleanup";
 import { BootHost, Deployment, renderDeployment } from "./deployment";
-import { removeCgroupRoot, removeRoots, assertSubnetFree, bootContainer, Container, createBridge, createNamespace, createVolume, RUN_DIR, startImds, startProcess, waitFor } from "./hosts";
+import {
+  removeCgroupRoot,
+  removeRoots,
+  assertSubnetFree,
+  bootContainer,
+  Container,
+  createBridge,
+  createNamespace,
+  createVolume,
+  RUN_DIR,
+  startImds,
+  startProcess,
+  waitFor,
+} from "./hosts";
 import { renderNlbStandin } from "./nlb-standin";
 import { GATEWAY, rehearsalArgs, REGION, ROLE_NAME, S3_PORT, SSM_PORT, Topology, ZONES } from "./plan";
 import { preparedRootfs } from "./rootfs";
@@ -38,7 +51,12 @@ function instanceId(): string {
 }
 
 /** Boots one host and waits for cloud-init's verdict. */
-export async function bootHost(rc: RehearsalCluster, h: BootHost, how: "first" | "reboot" | "replace", cleanup: Cleanup): Promise<CloudInitVerdict> {
+export async function bootHost(
+  rc: RehearsalCluster,
+  h: BootHost,
+  how: "first" | "reboot" | "replace",
+  cleanup: Cleanup,
+): Promise<CloudInitVerdict> {
   const n = (rc.bootCount.get(h.name) ?? 0) + 1;
   rc.bootCount.set(h.name, n);
   // A reboot keeps the instance (and its id); a replacement is a new instance on the same ENI and volume.
@@ -95,7 +113,11 @@ export async function startCluster(topology: Topology, cleanup: Cleanup): Promis
   await createBridge(cleanup);
   for (const h of deployment.hosts) await createNamespace(h.name, h.address, cleanup);
 
-  const credentials = { accessKeyId: `ASIA${randomBytes(8).toString("hex").toUpperCase()}`, secretAccessKey: randomBytes(30).toString("base64"), token: randomBytes(48).toString("base64") };
+  const credentials = {
+    accessKeyId: `ASIA${randomBytes(8).toString("hex").toUpperCase()}`,
+    secretAccessKey: randomBytes(30).toString("base64"),
+    token: randomBytes(48).toString("base64"),
+  };
   const standins = new AwsStandins({
     bucket: deployment.bundle.bucket,
     objects: new Map([[deployment.bundle.key, bundle]]),
@@ -111,11 +133,31 @@ export async function startCluster(topology: Topology, cleanup: Cleanup): Promis
   for (const h of deployment.hosts) loops.set(h.name, await createVolume(h.name, h.runsPostgres ? 2048 : 512, cleanup));
 
   const nlbConfig = join(RUN_DIR, "nlb-standin.cfg");
-  const rc: RehearsalCluster = { deployment, rootfs, containers: new Map(), loops, standins, nlb: undefined as unknown as ChildProcess, bootCount: new Map(), instanceIds: new Map(), credentials, firstVerdicts: [] };
+  const rc: RehearsalCluster = {
+    deployment,
+    rootfs,
+    containers: new Map(),
+    loops,
+    standins,
+    nlb: undefined as unknown as ChildProcess,
+    bootCount: new Map(),
+    instanceIds: new Map(),
+    credentials,
+    firstVerdicts: [],
+  };
   log(`booting ${deployment.hosts.length} containers`);
   const verdicts = await Promise.all(deployment.hosts.map((h) => bootHost(rc, h, "first", cleanup)));
-  deployment.hosts.forEach((h, i) => log(`${h.name}: cloud-init ${verdicts[i].status}${verdicts[i].errors.length ? ` errors: ${verdicts[i].errors.join("; ")}` : ""}`));
-  writeFileSync(nlbConfig, renderNlbStandin(deployment.listeners, GATEWAY, deployment.hosts.filter((h) => h.runsPostgres).map((h) => ({ name: h.name, address: h.address }))));
+  deployment.hosts.forEach((h, i) =>
+    log(`${h.name}: cloud-init ${verdicts[i].status}${verdicts[i].errors.length ? ` errors: ${verdicts[i].errors.join("; ")}` : ""}`),
+  );
+  writeFileSync(
+    nlbConfig,
+    renderNlbStandin(
+      deployment.listeners,
+      GATEWAY,
+      deployment.hosts.filter((h) => h.runsPostgres).map((h) => ({ name: h.name, address: h.address })),
+    ),
+  );
   rc.nlb = startProcess("NLB stand-in (HAProxy)", "haproxy", ["-db", "-f", nlbConfig], join(RUN_DIR, "nlb-standin.log"), cleanup);
   rc.firstVerdicts = verdicts;
   return rc;

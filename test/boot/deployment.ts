@@ -48,13 +48,12 @@ function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
 /** Waits until no resource has been declared for a while (the mocks resolve everything). */
 async function settle(): Promise<void> {
   let last = -1;
-  for (let stable = 0; stable < 5; ) {
+  for (let stable = 0; stable < 5;) {
     await new Promise((r) => setTimeout(r, 100));
     if (declared.length === last) stable++;
     else [stable, last] = [0, declared.length];
   }
 }
-
 
 function one(type: string, pred: (r: RecordedResource) => boolean, what: string): RecordedResource {
   const found = declared.filter((r) => r.type === type && pred(r));
@@ -80,15 +79,26 @@ export async function renderDeployment(name: string, args: HaPostgresClusterArgs
     .map((inst) => {
       const host = inst.name.slice(name.length + 1);
       const eni = byId("aws:ec2/networkInterface:NetworkInterface", inst.inputs.primaryNetworkInterface.networkInterfaceId);
-      const attach = one("aws:ec2/volumeAttachment:VolumeAttachment", (r) => mine(r) && r.inputs.instanceId === `${inst.name}-id`, `of ${inst.name}`);
-      return { name: host, address: eni.state.privateIp, volumeId: attach.inputs.volumeId, userData: inst.inputs.userData, runsPostgres: host.startsWith("pg-") };
+      const attach = one(
+        "aws:ec2/volumeAttachment:VolumeAttachment",
+        (r) => mine(r) && r.inputs.instanceId === `${inst.name}-id`,
+        `of ${inst.name}`,
+      );
+      return {
+        name: host,
+        address: eni.state.privateIp,
+        volumeId: attach.inputs.volumeId,
+        userData: inst.inputs.userData,
+        runsPostgres: host.startsWith("pg-"),
+      };
     });
   const parameters = declared
     .filter((r) => mine(r) && r.type === "aws:ssm/parameter:Parameter")
     .map((r) => ({ name: r.inputs.name, type: r.inputs.type, value: String(r.inputs.value) }));
   const object = one("aws:s3/bucketObjectv2:BucketObjectv2", mine, "the agent bundle");
   const bucket = one("aws:s3/bucket:Bucket", mine, "the bundle bucket");
-  if (object.inputs.bucket !== bucket.id) throw new Error(`rehearsal: the bundle object is in ${object.inputs.bucket}, not in the bundle bucket`);
+  if (object.inputs.bucket !== bucket.id)
+    throw new Error(`rehearsal: the bundle object is in ${object.inputs.bucket}, not in the bundle bucket`);
   const listeners = declared
     .filter((r) => mine(r) && r.type === "aws:lb/listener:Listener")
     .map((l) => {

@@ -81,7 +81,11 @@ export async function runFaults(rc: RehearsalCluster, cleanup: Cleanup, results:
   if (!(await waitAcks(log, 50, 0, 60_000))) {
     log.running = false;
     await writer;
-    record(results, { name: "crash-node: writes flow through the NLB stand-in before the crash", ok: false, detail: log.errors.slice(-5).join("\n") });
+    record(results, {
+      name: "crash-node: writes flow through the NLB stand-in before the crash",
+      ok: false,
+      detail: log.errors.slice(-5).join("\n"),
+    });
     return;
   }
   const crashedAt = Date.now();
@@ -91,7 +95,8 @@ export async function runFaults(rc: RehearsalCluster, cleanup: Cleanup, results:
   await writer;
   // The outage: the longest pause between two acknowledged writes from the crash on.
   let pause = 0;
-  for (let i = 1; i < log.ackTimes.length; i++) if (log.ackTimes[i] >= crashedAt) pause = Math.max(pause, log.ackTimes[i] - log.ackTimes[i - 1]);
+  for (let i = 1; i < log.ackTimes.length; i++)
+    if (log.ackTimes[i] >= crashedAt) pause = Math.max(pause, log.ackTimes[i] - log.ackTimes[i - 1]);
   let newPrimary = "(none)";
   let lost: number[] = log.acked;
   if (resumed) {
@@ -100,7 +105,9 @@ export async function runFaults(rc: RehearsalCluster, cleanup: Cleanup, results:
     );
     const present = new Set(ids.map((r) => Number(r.id)));
     lost = log.acked.filter((id) => !present.has(id));
-    const [who] = await waitFor("the new primary to answer", 60_000, () => query<{ addr: string }>(viaNlb(rc), "SELECT host(inet_server_addr()) AS addr"));
+    const [who] = await waitFor("the new primary to answer", 60_000, () =>
+      query<{ addr: string }>(viaNlb(rc), "SELECT host(inet_server_addr()) AS addr"),
+    );
     newPrimary = rc.deployment.hosts.find((h) => h.address === who.addr)?.name ?? who.addr;
   }
   record(results, {
@@ -117,7 +124,10 @@ export async function runFaults(rc: RehearsalCluster, cleanup: Cleanup, results:
   try {
     const v = await bootHost(rc, hostOf(oldPrimary), "reboot", cleanup);
     roles = await settledRoles(rc);
-    record(results, { name: `crash-node: ${oldPrimary} powered on again and rejoins as a streaming replica`, ok: v.errors.length === 0 && roles.find((r) => r.name === oldPrimary)!.inRecovery });
+    record(results, {
+      name: `crash-node: ${oldPrimary} powered on again and rejoins as a streaming replica`,
+      ok: v.errors.length === 0 && roles.find((r) => r.name === oldPrimary)!.inRecovery,
+    });
   } catch (e) {
     record(results, { name: `crash-node: ${oldPrimary} powered on again and rejoins`, ok: false, detail: (e as Error).message });
     return;
@@ -131,7 +141,10 @@ export async function runFaults(rc: RehearsalCluster, cleanup: Cleanup, results:
     await bootHost(rc, hostOf(replica), "reboot", cleanup);
     roles = await settledRoles(rc);
     const same = dataDirIdentity(rc.containers.get(replica)!) === before;
-    record(results, { name: `reboot: ${replica} rebooted (same root, same data volume) → streaming replica again, without a copy`, ok: same && roles.find((r) => r.name === replica)!.inRecovery });
+    record(results, {
+      name: `reboot: ${replica} rebooted (same root, same data volume) → streaming replica again, without a copy`,
+      ok: same && roles.find((r) => r.name === replica)!.inRecovery,
+    });
   } catch (e) {
     record(results, { name: `reboot: ${replica} rebooted and rejoins`, ok: false, detail: (e as Error).message });
     return;
@@ -160,7 +173,9 @@ export async function runFaults(rc: RehearsalCluster, cleanup: Cleanup, results:
   try {
     await powerOff(rc.containers.get(etcdHost.name)!, cleanup);
     const v = await bootHost(rc, etcdHost, "replace", cleanup);
-    const endpoints = rc.deployment.hosts.filter((h) => h.userData.includes(UNITS.etcd)).map((h) => `https://${h.address}:${NODE_PORTS.etcdClient}`);
+    const endpoints = rc.deployment.hosts
+      .filter((h) => h.userData.includes(UNITS.etcd))
+      .map((h) => `https://${h.address}:${NODE_PORTS.etcdClient}`);
     const client = rc.deployment.hosts.find((h) => h.runsPostgres)!.name;
     const health = await waitFor("every etcd member healthy", 120_000, () => etcdHealth(rc.deployment, endpoints, client));
     await settledRoles(rc);

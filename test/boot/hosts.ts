@@ -6,7 +6,18 @@
  * the user-data. Every step registers its undo with the Cleanup.
  */
 import { ChildProcess, spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, join } from "node:path";
 import { assertRouteOnBridge, overlaps } from "../../sidecar/local/netns";
 import { Cleanup } from "./cleanup";
@@ -25,7 +36,10 @@ export async function assertSubnetFree(): Promise<void> {
   const routes = (await run("ip", ["-4", "-o", "route", "show"])).split("\n").map((l) => l.split(" ").find((t) => /^\d/.test(t)) ?? "");
   const addrs = (await run("ip", ["-4", "-o", "addr", "show"])).split("\n").map((l) => / inet (\S+)/.exec(l)?.[1] ?? "");
   const clash = [...routes, ...addrs].filter((c) => c && overlaps(c, SUBNET));
-  if (clash.length) throw new Error(`the rehearsal's subnet ${SUBNET} overlaps ${clash.join(", ")} on this host: change SUBNET_PREFIX in test/boot/plan.ts`);
+  if (clash.length)
+    throw new Error(
+      `the rehearsal's subnet ${SUBNET} overlaps ${clash.join(", ")} on this host: change SUBNET_PREFIX in test/boot/plan.ts`,
+    );
 }
 
 export async function createBridge(cleanup: Cleanup): Promise<void> {
@@ -74,7 +88,13 @@ export function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
 export function startImds(host: string, config: ImdsConfig, cleanup: Cleanup): ChildProcess {
   const dir = join(RUN_DIR, host);
   mkdirSync(dir, { recursive: true });
-  return startProcess(`imds of ${host}`, "ip", ["netns", "exec", hostNames(host).netns, process.execPath, join(__dirname, "imds.js"), JSON.stringify(config)], join(dir, "imds.log"), cleanup);
+  return startProcess(
+    `imds of ${host}`,
+    "ip",
+    ["netns", "exec", hostNames(host).netns, process.execPath, join(__dirname, "imds.js"), JSON.stringify(config)],
+    join(dir, "imds.log"),
+    cleanup,
+  );
 }
 
 /** The data volume: a sparse image on a loop device. Kept across reboots and replacements of the host. */
@@ -130,7 +150,10 @@ function seedRoot(root: string, s: BootSpec): void {
   put("var/lib/cloud/seed/nocloud/meta-data", `instance-id: ${s.instanceId}\nlocal-hostname: ${s.hostname}\n`, 0o600);
   // NoCloud is the only datasource here; the container's network is set up from outside (as EC2's
   // is by its DHCP), and apt keeps the (empty) sources of the prepared image.
-  put("etc/cloud/cloud.cfg.d/90-hapg-rehearsal.cfg", "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\napt: {preserve_sources_list: true}\n");
+  put(
+    "etc/cloud/cloud.cfg.d/90-hapg-rehearsal.cfg",
+    "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\napt: {preserve_sources_list: true}\n",
+  );
   // systemd's fstab-generator skips device entries inside a container ("Running in a container,
   // ignoring fstab device entry"), where a VM mounts them at boot: this mounts the boot script's
   // fstab line as the AMI's systemd would, before local-fs.target (so before etcd and the agent).
@@ -197,7 +220,8 @@ export async function bootContainer(s: BootSpec, cleanup: Cleanup): Promise<Cont
     cleanup,
   );
   const leader = await waitFor(`${s.host}'s systemd to start`, 30_000, async () => {
-    if (nspawn.exitCode !== null) throw new Error(`systemd-nspawn of ${s.host} exited (${nspawn.exitCode}): see ${join(RUN_DIR, s.host, "console.log")}`);
+    if (nspawn.exitCode !== null)
+      throw new Error(`systemd-nspawn of ${s.host} exited (${nspawn.exitCode}): see ${join(RUN_DIR, s.host, "console.log")}`);
     const children = readChildren(nspawn.pid!);
     for (const c of children) if (readFileSync(`/proc/${c}/comm`, "utf8").trim() === "systemd") return c;
     return undefined;
@@ -220,7 +244,9 @@ export async function keepLogs(c: Container): Promise<void> {
       /* not written (yet) */
     }
   }
-  const journal = await inContainer(c, ["journalctl", "-b", "--no-pager", "-o", "short-precise"], { timeoutMs: 30_000 }).catch((e) => String(e));
+  const journal = await inContainer(c, ["journalctl", "-b", "--no-pager", "-o", "short-precise"], { timeoutMs: 30_000 }).catch((e) =>
+    String(e),
+  );
   writeFileSync(join(dir, "journal.txt"), journal);
 }
 
@@ -300,7 +326,8 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
       last = (e as Error).message;
       if (/exited \(/.test(last)) throw e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -48,7 +48,10 @@ export function metadataTree(c: ImdsConfig): Record<string, string> {
     "meta-data/hostname": c.hostname,
     "meta-data/placement/region": c.region,
     "meta-data/placement/availability-zone": c.availabilityZone,
-    "meta-data/iam/info": JSON.stringify({ Code: "Success", InstanceProfileArn: `arn:aws:iam::${c.accountId}:instance-profile/${c.roleName}` }),
+    "meta-data/iam/info": JSON.stringify({
+      Code: "Success",
+      InstanceProfileArn: `arn:aws:iam::${c.accountId}:instance-profile/${c.roleName}`,
+    }),
     "meta-data/iam/security-credentials/": c.roleName,
     [`meta-data/iam/security-credentials/${c.roleName}`]: creds,
     "dynamic/instance-identity/document": identity,

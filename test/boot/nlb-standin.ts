@@ -8,7 +8,11 @@
 import { Deployment } from "./deployment";
 
 /** HAProxy config for the declared listeners and these targets. Pure. */
-export function renderNlbStandin(listeners: Deployment["listeners"], bindAddress: string, targets: Array<{ name: string; address: string }>): string {
+export function renderNlbStandin(
+  listeners: Deployment["listeners"],
+  bindAddress: string,
+  targets: Array<{ name: string; address: string }>,
+): string {
   const sections = listeners.map((l) => {
     const hc = l.healthCheck;
     const http = hc.protocol === "HTTP" || hc.protocol === "HTTPS";

@@ -113,7 +113,10 @@ export function rootfsPackages(userDataPackages: string[][]): string[] {
 
 /** Cache key of a rootfs: the suite, the mirror and the package list (a change rebuilds it). Pure. */
 export function rootfsKey(mirror: string, packages: string[]): string {
-  return createHash("sha256").update(JSON.stringify({ suite: SUITE, mirror, packages, v: 1 })).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(JSON.stringify({ suite: SUITE, mirror, packages, v: 1 }))
+    .digest("hex")
+    .slice(0, 16);
 }
 
 /**
@@ -125,7 +128,7 @@ export function debianMirror(sources: string[]): string | undefined {
     for (const line of text.split("\n")) {
       const t = line.trim();
       if (t.startsWith("#")) continue;
-      const uris = /^URIs:\s*(.+)$/i.exec(t)?.[1]?.split(/\s+/) ?? (/^deb\s+(?:\[[^\]]*\]\s+)?(\S+)/.exec(t)?.slice(1) ?? []);
+      const uris = /^URIs:\s*(.+)$/i.exec(t)?.[1]?.split(/\s+/) ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)/.exec(t)?.slice(1) ?? [];
       const found = uris.find((u) => /^https?:\/\/.+\/debian\/?$/.test(u));
       if (found) return found.replace(/\/$/, "");
     }

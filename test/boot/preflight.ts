@@ -27,6 +27,7 @@ export function unavailable(): string | undefined {
       return true;
     }
   }).map(([, pkg]) => pkg);
-  if (missing.length) return `the boot rehearsal needs: apt-get install -y --no-install-recommends ${[...new Set(missing)].join(" ")} (scripts/ensure-deps.sh --boot does it)`;
+  if (missing.length)
+    return `the boot rehearsal needs: apt-get install -y --no-install-recommends ${[...new Set(missing)].join(" ")} (scripts/ensure-deps.sh --boot does it)`;
   return undefined;
 }

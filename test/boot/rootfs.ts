@@ -30,7 +30,10 @@ export function userDataPackages(userData: string): string[] {
 export function hostMirror(): string {
   const files = ["/etc/apt/sources.list", ...listDir("/etc/apt/sources.list.d").map((f) => join("/etc/apt/sources.list.d", f))];
   const mirror = debianMirror(files.filter((f) => existsSync(f)).map((f) => readFileSync(f, "utf8")));
-  if (!mirror) throw new Error("boot rehearsal: no Debian mirror in /etc/apt/sources.list*: add one (e.g. the deb.debian.org line) or set HAPG_BOOT_MIRROR");
+  if (!mirror)
+    throw new Error(
+      "boot rehearsal: no Debian mirror in /etc/apt/sources.list*: add one (e.g. the deb.debian.org line) or set HAPG_BOOT_MIRROR",
+    );
   return process.env.HAPG_BOOT_MIRROR ?? mirror;
 }
 
@@ -102,16 +105,22 @@ async function build(dir: string, mirror: string, packages: string[], log: (m: s
   const tmp = `${dir}.building`;
   await removeBuild(tmp);
   log(`building the Debian ${SUITE} rootfs from ${mirror} (${packages.length} packages; cached in ${dir})`);
-  await run("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,dbus,ca-certificates", SUITE, tmp, mirror], { timeoutMs: 900_000 });
+  await run("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,dbus,ca-certificates", SUITE, tmp, mirror], {
+    timeoutMs: 900_000,
+  });
   // Keeps the packages' services from starting inside the build chroot, as the user-data's own
   // policy-rc.d does during cloud-init's package step.
   writeFileSync(join(tmp, "usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 101\n", { mode: 0o755 });
   await run("mount", ["-t", "proc", "proc", join(tmp, "proc")]);
   try {
     await run("chroot", [tmp, "apt-get", "update", "-qq"], { timeoutMs: 300_000 });
-    await run("chroot", [tmp, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", "--no-install-recommends", ...packages], {
-      timeoutMs: 1_200_000,
-    });
+    await run(
+      "chroot",
+      [tmp, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", "--no-install-recommends", ...packages],
+      {
+        timeoutMs: 1_200_000,
+      },
+    );
     // A cluster the package created (the user-data's createcluster.d prevents that on a node) would
     // not exist on a node: drop it, so the rootfs is what the package step leaves behind.
     const clusters = (await run("chroot", [tmp, "sh", "-c", "pg_lsclusters -h 2>/dev/null || true"])).trim();
@@ -132,7 +141,9 @@ async function build(dir: string, mirror: string, packages: string[], log: (m: s
   renameSync(tmp, dir);
   // One rootfs is kept: an older package list's is not booted again.
   const inUse = readFileSync("/proc/mounts", "utf8");
-  for (const old of listDir(CACHE_DIR).filter((f) => f.startsWith("rootfs-") && join(CACHE_DIR, f) !== dir && !inUse.includes(join(CACHE_DIR, f)))) {
+  for (const old of listDir(CACHE_DIR).filter(
+    (f) => f.startsWith("rootfs-") && join(CACHE_DIR, f) !== dir && !inUse.includes(join(CACHE_DIR, f)),
+  )) {
     log(`removing the outdated rootfs ${old}`);
     await removeBuild(join(CACHE_DIR, old));
   }

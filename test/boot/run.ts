@@ -33,7 +33,11 @@ async function rehearse(topology: Topology, faults: boolean, results: Check[]): 
     record(results, { name: `${topology}: the rehearsal ran to the end`, ok: false, detail: (e as Error).stack ?? String(e) });
   } finally {
     const failed = await cleanup.runAll();
-    record(results, { name: `${topology}: everything the rehearsal created was removed`, ok: failed.length === 0, detail: failed.join("; ") });
+    record(results, {
+      name: `${topology}: everything the rehearsal created was removed`,
+      ok: failed.length === 0,
+      detail: failed.join("; "),
+    });
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);
     process.stdout.write(`boot: ${topology} rehearsal took ${Math.round((Date.now() - started) / 1000)} s\n`);
@@ -44,7 +48,8 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const topoArg = argv.includes("--topology") ? argv[argv.indexOf("--topology") + 1] : "both";
   const topologies: Topology[] = topoArg === "both" ? ["dedicated", "colocated"] : [topoArg as Topology];
-  if (!topologies.every((t) => t === "dedicated" || t === "colocated")) throw new Error(`--topology: "${topoArg}" is not dedicated, colocated or both`);
+  if (!topologies.every((t) => t === "dedicated" || t === "colocated"))
+    throw new Error(`--topology: "${topoArg}" is not dedicated, colocated or both`);
   const why = unavailable();
   if (why) throw new Error(why);
   const results: Check[] = [];

@@ -13,7 +13,9 @@ type Inputs = Record<string, any>;
 
 function openssl(args: string[], cwd: string): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile("openssl", args, { cwd, encoding: "utf8" }, (err, out, errOut) => (err ? reject(new Error(`openssl ${args[0]}: ${errOut || err.message}`)) : resolve(out))),
+    execFile("openssl", args, { cwd, encoding: "utf8" }, (err, out, errOut) =>
+      err ? reject(new Error(`openssl ${args[0]}: ${errOut || err.message}`)) : resolve(out),
+    ),
   );
 }
 
@@ -65,7 +67,12 @@ export function subjectLine(subject: Inputs | undefined): string {
     ["OU", s.organizationalUnit],
     ["CN", s.commonName],
   ];
-  return parts.filter(([, v]) => v).map(([k, v]) => `/${k}=${String(v).replace(/\//g, "\\/")}`).join("") || "/";
+  return (
+    parts
+      .filter(([, v]) => v)
+      .map(([k, v]) => `/${k}=${String(v).replace(/\//g, "\\/")}`)
+      .join("") || "/"
+  );
 }
 
 function sansOf(inputs: Inputs): string[] {
@@ -75,7 +82,8 @@ function sansOf(inputs: Inputs): string[] {
 async function privateKey(inputs: Inputs): Promise<Inputs> {
   return inTemp(async (dir) => {
     if (inputs.algorithm === "ECDSA") {
-      const curve = { P224: "secp224r1", P256: "prime256v1", P384: "secp384r1", P521: "secp521r1" }[inputs.ecdsaCurve as string] ?? "prime256v1";
+      const curve =
+        { P224: "secp224r1", P256: "prime256v1", P384: "secp384r1", P521: "secp521r1" }[inputs.ecdsaCurve as string] ?? "prime256v1";
       // SEC1 ("EC PRIVATE KEY"), the PEM form the provider's privateKeyPem has for ECDSA.
       await openssl(["ecparam", "-name", curve, "-genkey", "-noout", "-out", "key.pem"], dir);
     } else if (inputs.algorithm === "RSA") {
@@ -93,7 +101,15 @@ async function certRequest(inputs: Inputs): Promise<Inputs> {
   return inTemp(async (dir) => {
     writeFileSync(join(dir, "key.pem"), inputs.privateKeyPem);
     const sans = sansOf(inputs);
-    const args = ["req", "-new", "-key", "key.pem", "-subj", subjectLine(inputs.subject), ...(sans.length ? ["-addext", `subjectAltName=${sans.join(",")}`] : [])];
+    const args = [
+      "req",
+      "-new",
+      "-key",
+      "key.pem",
+      "-subj",
+      subjectLine(inputs.subject),
+      ...(sans.length ? ["-addext", `subjectAltName=${sans.join(",")}`] : []),
+    ];
     return { certRequestPem: await openssl(args, dir) };
   });
 }
@@ -108,7 +124,10 @@ async function selfSignedCert(inputs: Inputs): Promise<Inputs> {
     // req reads its extensions from -config, which also needs a (here empty) distinguished_name section.
     writeFileSync(join(dir, "ext.cnf"), `[req]\ndistinguished_name = dn\n[dn]\n${extensionSection(inputs, sansOf(inputs))}`);
     const subject = subjectLine(inputs.subject);
-    const certPem = await openssl(["req", "-x509", "-new", "-key", "key.pem", "-subj", subject, "-days", days(inputs), "-config", "ext.cnf", "-extensions", "ext"], dir);
+    const certPem = await openssl(
+      ["req", "-x509", "-new", "-key", "key.pem", "-subj", subject, "-days", days(inputs), "-config", "ext.cnf", "-extensions", "ext"],
+      dir,
+    );
     return { certPem };
   });
 }
@@ -127,7 +146,23 @@ async function locallySignedCert(inputs: Inputs): Promise<Inputs> {
       .filter(Boolean);
     writeFileSync(join(dir, "ext.cnf"), extensionSection(inputs, sans));
     const certPem = await openssl(
-      ["x509", "-req", "-in", "csr.pem", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", days(inputs), "-extfile", "ext.cnf", "-extensions", "ext"],
+      [
+        "x509",
+        "-req",
+        "-in",
+        "csr.pem",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        days(inputs),
+        "-extfile",
+        "ext.cnf",
+        "-extensions",
+        "ext",
+      ],
       dir,
     );
     return { certPem };

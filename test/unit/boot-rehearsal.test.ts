@@ -57,7 +57,10 @@ describe("boot rehearsal: plan", () => {
   });
 
   it("puts every user-data package into the rootfs, and a changed list changes the cache key", () => {
-    const pkgs = rootfsPackages([["curl", "postgresql-17"], ["curl", "etcd-server"]]);
+    const pkgs = rootfsPackages([
+      ["curl", "postgresql-17"],
+      ["curl", "etcd-server"],
+    ]);
     for (const p of ["curl", "postgresql-17", "etcd-server", "cloud-init", "systemd"]) assert.ok(pkgs.includes(p), p);
     assert.deepEqual(pkgs, [...pkgs].sort());
     assert.equal(pkgs.filter((p) => p === "curl").length, 1);
@@ -83,14 +86,22 @@ describe("boot rehearsal: NLB stand-in", () => {
   ];
 
   it("uses the target group's TCP check for haproxy routing (interval, thresholds, traffic port)", () => {
-    const cfg = renderNlbStandin([{ port: 5432, targetPort: targetPortFor("haproxy", "primary"), healthCheck: healthCheckFor("haproxy", "primary") }], "10.1.0.1", targets);
+    const cfg = renderNlbStandin(
+      [{ port: 5432, targetPort: targetPortFor("haproxy", "primary"), healthCheck: healthCheckFor("haproxy", "primary") }],
+      "10.1.0.1",
+      targets,
+    );
     assert.match(cfg, /bind 10\.1\.0\.1:5432/);
     assert.match(cfg, /server pg-1 10\.1\.0\.12:5000 check inter 5s fall 2 rise 2\n/);
     assert.doesNotMatch(cfg, /httpchk/);
   });
 
   it("uses the HTTP check on the agent's API for direct routing", () => {
-    const cfg = renderNlbStandin([{ port: 5432, targetPort: targetPortFor("direct", "primary"), healthCheck: healthCheckFor("direct", "primary") }], "10.1.0.1", targets);
+    const cfg = renderNlbStandin(
+      [{ port: 5432, targetPort: targetPortFor("direct", "primary"), healthCheck: healthCheckFor("direct", "primary") }],
+      "10.1.0.1",
+      targets,
+    );
     assert.match(cfg, /option httpchk GET \/primary/);
     assert.match(cfg, /http-check expect status 200/);
     assert.match(cfg, /server pg-0 10\.1\.0\.11:5432 check inter 5s fall 2 rise 2 port 8008/);
@@ -118,9 +129,13 @@ describe("boot rehearsal: S3/SSM stand-ins", () => {
 
   it("accepts only SigV4 requests signed with the instance role's key and session token", () => {
     const creds = { accessKeyId: "ASIAKEY", secretAccessKey: "s", token: "tok" };
-    const auth = (key: string, service: string) => `AWS4-HMAC-SHA256 Credential=${key}/20260101/eu-west-3/${service}/aws4_request, SignedHeaders=host, Signature=x`;
+    const auth = (key: string, service: string) =>
+      `AWS4-HMAC-SHA256 Credential=${key}/20260101/eu-west-3/${service}/aws4_request, SignedHeaders=host, Signature=x`;
     assert.equal(signatureProblem({ authorization: auth("ASIAKEY", "ssm"), "x-amz-security-token": "tok" }, creds, "ssm"), undefined);
-    assert.match(signatureProblem({ authorization: auth("AKIAOTHER", "ssm"), "x-amz-security-token": "tok" }, creds, "ssm")!, /not the instance role's/);
+    assert.match(
+      signatureProblem({ authorization: auth("AKIAOTHER", "ssm"), "x-amz-security-token": "tok" }, creds, "ssm")!,
+      /not the instance role's/,
+    );
     assert.match(signatureProblem({ authorization: auth("ASIAKEY", "ssm") }, creds, "ssm")!, /session token/);
     assert.match(signatureProblem({ authorization: auth("ASIAKEY", "s3"), "x-amz-security-token": "tok" }, creds, "ssm")!, /service s3/);
     assert.match(signatureProblem({}, creds, "s3")!, /SigV4/);
@@ -142,7 +157,9 @@ describe("boot rehearsal: IMDS and TLS stand-ins", () => {
     assert.equal(tree["meta-data/placement/region"], "eu-west-3");
     assert.equal(tree["meta-data/iam/security-credentials/"], "role");
     assert.deepEqual(
-      (({ AccessKeyId, SecretAccessKey, Token }) => ({ AccessKeyId, SecretAccessKey, Token }))(JSON.parse(tree["meta-data/iam/security-credentials/role"])),
+      (({ AccessKeyId, SecretAccessKey, Token }) => ({ AccessKeyId, SecretAccessKey, Token }))(
+        JSON.parse(tree["meta-data/iam/security-credentials/role"]),
+      ),
       { AccessKeyId: "A", SecretAccessKey: "S", Token: "T" },
     );
     assert.equal(JSON.parse(tree["dynamic/instance-identity/document"]).instanceId, "i-1");
@@ -152,7 +169,10 @@ describe("boot rehearsal: IMDS and TLS stand-ins", () => {
     const ca = extensionSection({ isCaCertificate: true, allowedUses: ["cert_signing", "crl_signing", "digital_signature"] }, []);
     assert.match(ca, /basicConstraints = critical,CA:TRUE/);
     assert.match(ca, /keyUsage = critical,keyCertSign,cRLSign,digitalSignature/);
-    const host = extensionSection({ allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"] }, ["DNS:localhost", "IP:10.0.0.1"]);
+    const host = extensionSection({ allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"] }, [
+      "DNS:localhost",
+      "IP:10.0.0.1",
+    ]);
     assert.match(host, /CA:FALSE/);
     assert.match(host, /extendedKeyUsage = serverAuth,clientAuth/);
     assert.match(host, /subjectAltName = DNS:localhost,IP:10\.0\.0\.1/);
