@@ -132,8 +132,8 @@ export function findSecrets(text: string, needles: string[]): boolean {
   return needles.some((n) => text.includes(n));
 }
 
-/** World-readable regular files under `dirs` of a container holding a secret (paths as seen inside). */
-export function worldReadableSecrets(c: Container, dirs: string[], needles: string[]): string[] {
+/** World-readable (or, for the scan's self-check, any) regular files under `dirs` of a container holding a secret (paths inside). */
+export function worldReadableSecrets(c: Container, dirs: string[], needles: string[], worldReadableOnly = true): string[] {
   const found: string[] = [];
   const walk = (inside: string) => {
     const p = containerPath(c, inside);
@@ -145,7 +145,7 @@ export function worldReadableSecrets(c: Container, dirs: string[], needles: stri
     }
     if (st.isDirectory()) {
       for (const e of readdirSync(p)) walk(join(inside, e));
-    } else if (st.isFile() && st.mode & 0o004 && st.size < 8 << 20) {
+    } else if (st.isFile() && (!worldReadableOnly || st.mode & 0o004) && st.size < 8 << 20) {
       if (findSecrets(readFileSync(p, "latin1"), needles)) found.push(inside);
     }
   };

@@ -148,9 +148,11 @@ export async function bootChecks(rc: RehearsalCluster, topology: Topology, resul
   const files = d.hosts.flatMap((h) =>
     worldReadableSecrets(rc.containers.get(h.name)!, SCANNED_DIRS, needles).map((f) => `${h.name}:${f}`),
   );
+  // The scan's self-check: it does see the node's own 0600 secret files, so it would see a leak.
+  const seen = d.hosts.flatMap((h) => worldReadableSecrets(rc.containers.get(h.name)!, ["/etc/hapg"], needles, false));
   record(results, {
-    name: t(`no secret in a world-readable file (${SCANNED_DIRS.join(" ")})`),
-    ok: files.length === 0,
+    name: t(`no secret in a world-readable file (${SCANNED_DIRS.join(" ")}); the scan sees the ${seen.length} private secret files`),
+    ok: files.length === 0 && seen.length >= d.hosts.length,
     detail: files.join(", "),
   });
   return results.every((r) => r.ok);
