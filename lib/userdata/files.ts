@@ -88,8 +88,8 @@ function unit(sections: Record<string, Array<[string, string]>>): string {
 
 /**
  * RequiresMountsFor only binds to a mount unit that exists: when the data volume's mount is missing
- * (an fstab line lost, a mount that never came up), etcd and the agent would start on the root disk's
- * empty directory — a fresh etcd member claiming a new cluster, a replica rebuilt on the wrong disk.
+ * (an fstab line lost, a mount that never came up), etcd and the agent would start against the root
+ * disk's empty /srv/hapg — the agent then rebuilds its replica there, on the wrong disk.
  * The assertion keeps them stopped, saying why, until the volume is mounted.
  */
 const dataVolumeAssert: Array<[string, string]> = [["AssertPathIsMountPoint", NODE_PATHS.dataMount]];

@@ -98,7 +98,8 @@ export async function startCluster(topology: Topology, cleanup: Cleanup): Promis
   rmSync(RUN_DIR, { recursive: true, force: true });
   mkdirSync(RUN_DIR, { recursive: true });
   log(`rendering the ${topology} deployment under mocks`);
-  const deployment = await renderDeployment("rehearsal", rehearsalArgs(topology));
+  // One component name per topology: both render in one process, and each takes only its own resources.
+  const deployment = await renderDeployment(`rehearsal-${topology}`, rehearsalArgs(topology));
   const rootfs = await preparedRootfs(
     deployment.hosts.map((h) => h.userData),
     log,

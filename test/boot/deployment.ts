@@ -118,6 +118,7 @@ export async function renderDeployment(name: string, args: HaPostgresClusterArgs
     primaryPort,
     superuserPasswordParameterName,
     rolePolicies,
+    // Every secret generated in this process (an earlier topology's too): none may leak anywhere.
     secretValues: [...secretValues],
   };
 }
