@@ -17,7 +17,7 @@ export default defineConfig(
   },
   {
     // Pulumi programs must be loaded after `setMocks` (hence require), and mock inputs are untyped records.
-    files: ["test/component/**/*.ts"],
+    files: ["test/component/**/*.ts", "test/boot/**/*.ts"],
     rules: { "@typescript-eslint/no-require-imports": "off", "@typescript-eslint/no-explicit-any": "off" },
   },
   {

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need and are missing: npm packages, and (as root) Debian's
 # etcd, HAProxy and PostgreSQL plus the checkers for rendered user-data. Without root it says what to run.
+# What the boot rehearsal needs (debootstrap, systemd-nspawn, zip, openssl) is installed as root, or
+# asked for with --boot (npm run test:boot); without root and --boot, npm test skips the rehearsal.
 set -euo pipefail
+boot=false
+{ [ "${1:-}" = "--boot" ] || [ "$(id -u)" -eq 0 ]; } && boot=true
 cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -20,6 +24,13 @@ command -v iptables >/dev/null 2>&1 || missing+=(iptables)   # partitions inside
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+if $boot; then
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container)
+  command -v zip >/dev/null 2>&1 || missing+=(zip)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

@@ -60,6 +60,14 @@ function unit(sections: Record<string, Array<[string, string]>>): string {
     .join("\n");
 }
 
+/**
+ * RequiresMountsFor only binds to a mount unit that exists: when the data volume's mount is missing
+ * (an fstab line lost, a mount that never came up), etcd and the agent would start against the root
+ * disk's empty /srv/hapg — the agent then rebuilds its replica there, on the wrong disk.
+ * The assertion keeps them stopped, saying why, until the volume is mounted.
+ */
+const dataVolumeAssert: Array<[string, string]> = [["AssertPathIsMountPoint", NODE_PATHS.dataMount]];
+
 export function renderEtcdUnit(spec: HostSpec): string {
   return unit({
     Unit: [
@@ -67,6 +75,7 @@ export function renderEtcdUnit(spec: HostSpec): string {
       ["After", "network-online.target"],
       ["Wants", "network-online.target"],
       ["RequiresMountsFor", NODE_PATHS.dataMount],
+      ...dataVolumeAssert,
     ],
     Service: [
       ["Type", "notify"],
@@ -114,6 +123,7 @@ export function renderAgentUnit(spec: HostSpec): string {
       ["After", after],
       ["Wants", "network-online.target"],
       ["RequiresMountsFor", NODE_PATHS.dataMount],
+      ...dataVolumeAssert,
     ],
     Service: [
       ["Type", "simple"],

@@ -1,0 +1,124 @@
+/**
+ * Renders a whole deployment with the component under the rehearsal's mocks and returns what the
+ * rehearsal boots from: each instance's user-data exactly as the component produced it, its
+ * address and data volume (followed through the declared ENI and volume attachment), the SSM
+ * parameters and the agent bundle as declared, the NLB's listeners and health checks, and the
+ * component's outputs.
+ */
+import "./mocks"; // before the component is loaded
+import * as pulumi from "@pulumi/pulumi";
+import { HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
+import { declared, RecordedResource, secretValues } from "./mocks";
+
+export interface BootHost {
+  /** pg-N or etcd-N. */
+  name: string;
+  address: string;
+  volumeId: string;
+  userData: string;
+  runsPostgres: boolean;
+}
+
+export interface DeclaredParameter {
+  name: string;
+  type: string;
+  value: string;
+}
+
+export interface Deployment {
+  clusterName: string;
+  hosts: BootHost[];
+  parameters: DeclaredParameter[];
+  bundle: { bucket: string; key: string; source: unknown };
+  /** Listener port → the target port and health check of its target group. */
+  listeners: Array<{ port: number; targetPort: number; healthCheck: Record<string, any> }>;
+  caCertificatePem: string;
+  primaryEndpoint: string;
+  primaryPort: number;
+  superuserPasswordParameterName: string;
+  /** Instance role policy documents (JSON), for the stand-ins to enforce. */
+  rolePolicies: string[];
+  secretValues: string[];
+}
+
+function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => o.apply((v) => resolve(v)));
+}
+
+/** Waits until no resource has been declared for a while (the mocks resolve everything). */
+async function settle(): Promise<void> {
+  let last = -1;
+  for (let stable = 0; stable < 5;) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (declared.length === last) stable++;
+    else [stable, last] = [0, declared.length];
+  }
+}
+
+function one(type: string, pred: (r: RecordedResource) => boolean, what: string): RecordedResource {
+  const found = declared.filter((r) => r.type === type && pred(r));
+  if (found.length !== 1) throw new Error(`rehearsal: expected one ${type} (${what}), the component declared ${found.length}`);
+  return found[0];
+}
+
+export async function renderDeployment(name: string, args: HaPostgresClusterArgs): Promise<Deployment> {
+  const cluster = new HaPostgresCluster(name, args);
+  const [caCertificatePem, primaryEndpoint, primaryPort, superuserPasswordParameterName] = await Promise.all([
+    valueOf(cluster.caCertificatePem),
+    valueOf(cluster.primaryEndpoint),
+    valueOf(cluster.primaryPort),
+    valueOf(cluster.superuserPasswordParameterName),
+    valueOf(cluster.nodePrivateIps),
+  ]);
+  await settle();
+  const mine = (r: RecordedResource) => r.name.startsWith(`${name}-`);
+  const byId = (type: string, id: string) => one(type, (r) => mine(r) && r.id === id, `id ${id}`);
+
+  const hosts: BootHost[] = declared
+    .filter((r) => mine(r) && r.type === "aws:ec2/instance:Instance")
+    .map((inst) => {
+      const host = inst.name.slice(name.length + 1);
+      const eni = byId("aws:ec2/networkInterface:NetworkInterface", inst.inputs.primaryNetworkInterface.networkInterfaceId);
+      const attach = one(
+        "aws:ec2/volumeAttachment:VolumeAttachment",
+        (r) => mine(r) && r.inputs.instanceId === `${inst.name}-id`,
+        `of ${inst.name}`,
+      );
+      return {
+        name: host,
+        address: eni.state.privateIp,
+        volumeId: attach.inputs.volumeId,
+        userData: inst.inputs.userData,
+        runsPostgres: host.startsWith("pg-"),
+      };
+    });
+  const parameters = declared
+    .filter((r) => mine(r) && r.type === "aws:ssm/parameter:Parameter")
+    .map((r) => ({ name: r.inputs.name, type: r.inputs.type, value: String(r.inputs.value) }));
+  const object = one("aws:s3/bucketObjectv2:BucketObjectv2", mine, "the agent bundle");
+  const bucket = one("aws:s3/bucket:Bucket", mine, "the bundle bucket");
+  if (object.inputs.bucket !== bucket.id)
+    throw new Error(`rehearsal: the bundle object is in ${object.inputs.bucket}, not in the bundle bucket`);
+  const listeners = declared
+    .filter((r) => mine(r) && r.type === "aws:lb/listener:Listener")
+    .map((l) => {
+      const tgArn = l.inputs.defaultActions[0].targetGroupArn;
+      const tg = one("aws:lb/targetGroup:TargetGroup", (r) => mine(r) && r.state.arn === tgArn, `of listener ${l.name}`);
+      return { port: Number(l.inputs.port), targetPort: Number(tg.inputs.port), healthCheck: tg.inputs.healthCheck };
+    });
+  const rolePolicies = declared.filter((r) => mine(r) && r.type === "aws:iam/rolePolicy:RolePolicy").map((r) => String(r.inputs.policy));
+  return {
+    clusterName: name,
+    hosts,
+    parameters,
+    bundle: { bucket: bucket.state.bucket, key: object.inputs.key, source: object.inputs.source },
+    listeners,
+    caCertificatePem,
+    primaryEndpoint,
+    primaryPort,
+    superuserPasswordParameterName,
+    rolePolicies,
+    // Every secret generated in this process (an earlier topology's too): none may leak anywhere.
+    secretValues: [...secretValues],
+  };
+}

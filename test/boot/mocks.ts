@@ -1,0 +1,126 @@
+/**
+ * Pulumi mocks whose answers are the rehearsal's own: the default VPC is the rehearsal's subnet,
+ * each network interface gets its host's address on the rehearsal's bridge, each data volume a
+ * volume id the rehearsal exposes as an NVMe device, passwords are real random strings and TLS
+ * keys and certificates are real (./tls-provider.ts). Imported before the component is loaded
+ * (set once per process; the rehearsal runs in a process of its own, never inside mocha's).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { randomBytes, randomInt } from "node:crypto";
+import { hostAddress, REGION, SUBNET, volumeIdFor, ZONES } from "./plan";
+import { tlsOutputs } from "./tls-provider";
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  id: string;
+  inputs: Record<string, any>;
+  state: Record<string, any>;
+}
+
+/** Every resource the component declared, with the outputs the mocks gave it. */
+export const declared: RecordedResource[] = [];
+/** Every secret value the mocks generated (passwords, private keys): none may appear in user-data or logs. */
+export const secretValues: string[] = [];
+
+const SUBNET_IDS = ZONES.map((z) => `subnet-rehearsal-${z.slice(-1)}`);
+
+/** A password as @pulumi/random makes one from these inputs (letters, digits, the override specials). */
+function password(inputs: Record<string, any>): string {
+  const lower = "abcdefghijklmnopqrstuvwxyz";
+  const upper = lower.toUpperCase();
+  const digits = "0123456789";
+  const special = inputs.special === false ? "" : (inputs.overrideSpecial ?? "!@#$%&*()-_=+[]{}<>:?");
+  const pick = (set: string) => set[randomInt(set.length)];
+  const required = [
+    ...Array.from({ length: inputs.minLower ?? 0 }, () => pick(lower)),
+    ...Array.from({ length: inputs.minUpper ?? 0 }, () => pick(upper)),
+    ...Array.from({ length: inputs.minNumeric ?? 0 }, () => pick(digits)),
+  ];
+  const all = lower + upper + digits + special;
+  const rest = Array.from({ length: Number(inputs.length) - required.length }, () => pick(all));
+  return [...required, ...rest].sort(() => randomInt(3) - 1).join("");
+}
+
+/** The mock engine hands secret inputs over as {<signature>: <secret sig>, value}: the plain value, recursively. */
+export function unwrapSecrets(v: any): any {
+  if (Array.isArray(v)) return v.map(unwrapSecrets);
+  if (v && typeof v === "object") {
+    if (v[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return unwrapSecrets(v.value);
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+  }
+  return v;
+}
+
+/** Host name from a child resource name `${component}-${host}-${suffix}`. */
+function hostOf(name: string, suffix: string): string {
+  const m = new RegExp(`-((?:pg|etcd)-\\d+)-${suffix}$`).exec(name);
+  if (!m) throw new Error(`rehearsal mocks: cannot tell the host of ${name}`);
+  return m[1];
+}
+
+export const rehearsalMocks: pulumi.runtime.Mocks = {
+  call(args) {
+    switch (args.token) {
+      case "aws:ec2/getVpc:getVpc":
+        return { id: args.inputs.id ?? "vpc-rehearsal", cidrBlock: SUBNET, default: true };
+      case "aws:ec2/getSubnets:getSubnets":
+        return { ids: SUBNET_IDS, filters: args.inputs.filters };
+      case "aws:ec2/getSubnet:getSubnet":
+        return { id: args.inputs.id, availabilityZone: ZONES[SUBNET_IDS.indexOf(args.inputs.id)] ?? ZONES[0], vpcId: "vpc-rehearsal" };
+      case "aws:ec2/getAmi:getAmi":
+        return { id: "ami-0rehearsal0debian13", architecture: "x86_64", name: "debian-13-amd64-rehearsal" };
+      case "aws:index/getCallerIdentity:getCallerIdentity":
+        return { accountId: "123456789012", arn: "arn:aws:iam::123456789012:user/rehearsal", userId: "rehearsal" };
+      case "aws:index/getRegion:getRegion":
+        return { name: REGION, region: REGION, id: REGION };
+      case "aws:kms/getKey:getKey":
+        return { arn: `arn:aws:kms:${REGION}:123456789012:key/${args.inputs.keyId}`, id: args.inputs.keyId };
+      default:
+        return args.inputs;
+    }
+  },
+  async newResource(raw) {
+    const args = { ...raw, inputs: unwrapSecrets(raw.inputs) as Record<string, any> };
+    const state: Record<string, any> = { ...args.inputs, arn: `arn:aws:mock:::${args.name}` };
+    let id = args.type.startsWith("ha-postgres:") ? "" : `${args.name}-id`;
+    switch (args.type) {
+      case "aws:ec2/networkInterface:NetworkInterface":
+        state.privateIp = hostAddress(hostOf(args.name, "eni"));
+        break;
+      case "aws:ebs/volume:Volume":
+        id = volumeIdFor(hostOf(args.name, "data"));
+        break;
+      case "aws:lb/loadBalancer:LoadBalancer":
+        state.dnsName = `${args.name}-${randomBytes(8).toString("hex")}.elb.${REGION}.amazonaws.com`;
+        break;
+      case "aws:s3/bucket:Bucket":
+        state.bucket = `${args.name}-${randomBytes(4).toString("hex")}`;
+        state.arn = `arn:aws:s3:::${state.bucket}`;
+        id = state.bucket;
+        break;
+      case "aws:ssm/parameter:Parameter":
+        state.arn = `arn:aws:ssm:${REGION}:123456789012:parameter${args.inputs.name}`;
+        break;
+      case "aws:iam/instanceProfile:InstanceProfile":
+      case "aws:iam/role:Role":
+        state.name = `${args.name}-physical`;
+        break;
+      case "random:index/randomPassword:RandomPassword":
+        state.result = password(args.inputs);
+        secretValues.push(state.result);
+        break;
+      default: {
+        const tls = await tlsOutputs(args.type, args.inputs);
+        if (tls) {
+          Object.assign(state, tls);
+          if (tls.privateKeyPem) secretValues.push(tls.privateKeyPem);
+        }
+      }
+    }
+    declared.push({ type: args.type, name: args.name, id, inputs: args.inputs, state });
+    return { id, state };
+  },
+};
+
+void pulumi.runtime.setMocks(rehearsalMocks, "ha-postgres", "rehearsal", false);
