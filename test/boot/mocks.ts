@@ -68,6 +68,28 @@ export const rehearsalMocks: pulumi.runtime.Mocks = {
         return { ids: SUBNET_IDS, filters: args.inputs.filters };
       case "aws:ec2/getSubnet:getSubnet":
         return { id: args.inputs.id, availabilityZone: ZONES[SUBNET_IDS.indexOf(args.inputs.id)] ?? ZONES[0], vpcId: "vpc-rehearsal" };
+      // The subnets route 0.0.0.0/0 to a NAT gateway (egress "auto" → "nat": no Elastic IPs). The
+      // rehearsal's containers have no route out whatever the mode, so the mode changes nothing here.
+      case "aws:ec2/getRouteTables:getRouteTables":
+        return { id: "rtbs", ids: [], filters: args.inputs.filters, vpcId: args.inputs.vpcId };
+      case "aws:ec2/getRouteTable:getRouteTable":
+        return {
+          id: "rtb-rehearsal-main",
+          routeTableId: "rtb-rehearsal-main",
+          vpcId: "vpc-rehearsal",
+          routes: [
+            {
+              cidrBlock: "0.0.0.0/0",
+              gatewayId: "",
+              natGatewayId: "nat-0rehearsal",
+              instanceId: "",
+              networkInterfaceId: "",
+              transitGatewayId: "",
+              vpcPeeringConnectionId: "",
+              carrierGatewayId: "",
+            },
+          ],
+        };
       case "aws:ec2/getAmi:getAmi":
         return { id: "ami-0rehearsal0debian13", architecture: "x86_64", name: "debian-13-amd64-rehearsal" };
       case "aws:index/getCallerIdentity:getCallerIdentity":

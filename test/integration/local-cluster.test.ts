@@ -71,7 +71,7 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
     const file = `${dir}/cluster.json`;
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     const j = JSON.parse(fs.readFileSync(file, "utf8")) as ClusterFile;
-    assert.deepEqual(Object.keys(j).sort(), ["dsn", "etcd", "nodes", "proxy", "replicaProxy", "synchronousMode"]);
+    assert.deepEqual(Object.keys(j).sort(), ["api", "dsn", "etcd", "nodes", "proxy", "replicaProxy", "synchronousMode"]);
     assert.equal(j.synchronousMode, "on", "synchronous replication by default");
     assert.deepEqual(j.proxy, { host: "127.0.0.1", port: BASE_PORT + 20 });
     assert.deepEqual(j.replicaProxy, { host: "127.0.0.1", port: BASE_PORT + 21 });
