@@ -15,13 +15,10 @@ const hostPort = (defaultPort: number) =>
     .strict();
 
 /** A credential is read from a file or an environment variable: never written in the config itself. */
-const credential = (defaultUser: string) =>
+const credentialWith = <U extends z.ZodType<string, string | undefined>>(username: U) =>
   z
     .object({
-      username: z
-        .string()
-        .regex(/^[a-z_][a-z0-9_]*$/, "must be a lower-case SQL identifier")
-        .default(defaultUser),
+      username,
       passwordFile: z.string().min(1).optional(),
       passwordEnv: z
         .string()
@@ -32,6 +29,15 @@ const credential = (defaultUser: string) =>
     .refine((c) => (c.passwordFile === undefined) !== (c.passwordEnv === undefined), {
       message: "set exactly one of passwordFile or passwordEnv",
     });
+
+/** A PostgreSQL role's credential. */
+const credential = (defaultUser: string) =>
+  credentialWith(
+    z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/, "must be a lower-case SQL identifier")
+      .default(defaultUser),
+  );
 
 /** The user of the agents' API for calls that change something, wherever this project generates the password (local, AWS). */
 export const DEFAULT_API_USER = "hapg";
@@ -92,20 +98,7 @@ export const agentConfigSchema = z
          * HTTP basic auth for the calls that change something (POST/DELETE/PATCH: switchover, failover);
          * health endpoints stay open. Absent: those calls are open, as in Patroni without restapi.authentication.
          */
-        authentication: z
-          .object({
-            username: z.string().min(1, "must be a user name, e.g. hapg"),
-            passwordFile: z.string().min(1).optional(),
-            passwordEnv: z
-              .string()
-              .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")
-              .optional(),
-          })
-          .strict()
-          .refine((c) => (c.passwordFile === undefined) !== (c.passwordEnv === undefined), {
-            message: "set exactly one of passwordFile or passwordEnv",
-          })
-          .optional(),
+        authentication: credentialWith(z.string().min(1, "must be a user name, e.g. hapg")).optional(),
       })
       .strict(),
     /** The cluster-wide HA settings (timing, lag limit, synchronous mode, watchdog): sidecar/settings/schema.ts. */
