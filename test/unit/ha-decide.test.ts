@@ -1,41 +1,9 @@
 /** Table-driven tests of the pure HA decision: one row per state of docs/ha-states.md. */
 import assert from "node:assert/strict";
 import { decide } from "../../sidecar/ha/decide";
-import type { ClusterSnapshot, Member } from "../../sidecar/dcs/types";
+import type { ClusterSnapshot } from "../../sidecar/dcs/types";
+import { member, NOW, selfOf, threeMembers as cluster } from "../helpers/ha-fixtures";
 import type { HaInput, PeerView, WatchdogView } from "../../sidecar/ha/types";
-
-const NOW = 100_000;
-
-function member(name: string, role: "primary" | "replica", port: number, extra: Partial<Member["data"]> = {}): Member {
-  return {
-    name,
-    leaseId: `lease-${name}`,
-    modRevision: 1,
-    data: {
-      conn_url: `postgres://127.0.0.1:${port}/postgres`,
-      api_url: `http://127.0.0.1:${port + 1000}/patroni`,
-      state: "running",
-      role,
-      xlog_location: 1000,
-      timeline: 1,
-      tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
-      version: "test",
-      ...extra,
-    },
-  };
-}
-
-function cluster(over: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
-  return {
-    revision: 10,
-    initialize: "7000",
-    leader: { name: "a", leaseId: "lease-a", modRevision: 5 },
-    leaderOptime: 1000,
-    members: [member("a", "primary", 5432), member("b", "replica", 5433), member("c", "replica", 5434)],
-    corrupt: [],
-    ...over,
-  };
-}
 
 type Local = "primary" | "replica" | "stopped" | "empty" | "crashed-primary";
 
@@ -53,16 +21,7 @@ function input(me: string, local: Local, c: ClusterSnapshot | undefined, over: P
   const running = local === "primary" || local === "replica";
   return {
     now: NOW,
-    self: {
-      name: me,
-      nofailover: false,
-      failoverPriority: 1,
-      maximumLagOnFailover: 1_048_576,
-      ttlMs: 4000,
-      fenceMarginMs: 1000,
-      synchronousMode: "off",
-      usePgRewind: true,
-    },
+    self: selfOf(me),
     cluster: c,
     local: {
       dataDir,

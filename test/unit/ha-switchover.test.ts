@@ -1,42 +1,14 @@
 /** Table-driven tests of the switchover rows SW1–SW6 of docs/ha-states.md (the pure decision). */
 import assert from "node:assert/strict";
 import { decide } from "../../sidecar/ha/decide";
-import type { ClusterSnapshot, FailoverRequest, Member } from "../../sidecar/dcs/types";
+import type { ClusterSnapshot, FailoverRequest } from "../../sidecar/dcs/types";
+import { member, NOW, selfOf, threeMembers } from "../helpers/ha-fixtures";
 import type { HaInput } from "../../sidecar/ha/types";
 
-const NOW = 100_000;
 const WALL = Date.parse("2026-11-27T15:00:00Z");
 
-function member(name: string, role: "primary" | "replica", port: number, extra: Partial<Member["data"]> = {}): Member {
-  return {
-    name,
-    leaseId: `lease-${name}`,
-    modRevision: 1,
-    data: {
-      conn_url: `postgres://127.0.0.1:${port}/postgres`,
-      api_url: `http://127.0.0.1:${port + 1000}/patroni`,
-      state: "running",
-      role,
-      xlog_location: 1000,
-      timeline: 1,
-      tags: { nofailover: false, noloadbalance: false, failover_priority: 1 },
-      version: "test",
-      ...extra,
-    },
-  };
-}
-
 function cluster(failover: FailoverRequest | undefined, over: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
-  return {
-    revision: 10,
-    initialize: "7000",
-    leader: { name: "a", leaseId: "lease-a", modRevision: 5 },
-    leaderOptime: 1000,
-    members: [member("a", "primary", 5432), member("b", "replica", 5433), member("c", "replica", 5434)],
-    failover,
-    corrupt: [],
-    ...over,
-  };
+  return threeMembers({ failover, ...over });
 }
 
 type Local = "primary" | "replica" | "handed-over";
@@ -46,16 +18,7 @@ function input(me: string, local: Local, c: ClusterSnapshot, over: Partial<HaInp
   return {
     now: NOW,
     wallNow: WALL,
-    self: {
-      name: me,
-      nofailover: false,
-      failoverPriority: 1,
-      maximumLagOnFailover: 1_048_576,
-      ttlMs: 4000,
-      fenceMarginMs: 1000,
-      synchronousMode: "off",
-      usePgRewind: true,
-    },
+    self: selfOf(me),
     cluster: c,
     local: {
       dataDir: {
