@@ -4,33 +4,20 @@
  * with watchdog "off". The real-tool checks of the same files are in test/component/userdata-tools.
  */
 import assert from "node:assert/strict";
-import { HA_DEFAULTS, hostSpecs, renderFiles, renderNodeInitPlan, WatchdogMode } from "../../lib";
+import { colocatedPgNode } from "../helpers/host-spec";
+import { HA_DEFAULTS, renderFiles, renderNodeInitPlan, WatchdogMode } from "../../lib";
 import { validateAgentConfig } from "../../sidecar/config/schema";
 import { watchdogTiming } from "../../sidecar/settings/timing";
 
 function pgNode(watchdog: WatchdogMode, ttl = 4, safetyMargin?: number) {
-  const nodes = [0, 1, 2].map((i) => ({ name: `pg-${i}`, privateIp: `10.0.0.${i + 1}` }));
-  return hostSpecs({
-    clusterName: "orders",
-    ssmParameterPrefix: "/ha-postgres",
-    architecture: "x86_64",
-    sessionManager: true,
-    bundle: { bucket: "b", key: "k" },
-    nodes,
-    etcdMembers: nodes,
-    etcdPlacement: "colocated",
-    volumeIds: { "pg-0": "vol-1", "pg-1": "vol-2", "pg-2": "vol-3" },
-    postgres: {
-      version: 17,
-      allowedCidrs: ["10.0.0.0/16"],
-      settings: {
-        ...HA_DEFAULTS,
-        timing: { ...HA_DEFAULTS.timing, ttl, loopWait: 1, retryTimeout: Math.min(1.5, (ttl - 1) / 2) },
-        watchdog: { ...HA_DEFAULTS.watchdog, mode: watchdog, ...(safetyMargin === undefined ? {} : { safetyMargin }) },
-      },
-      routing: "haproxy",
+  return colocatedPgNode(
+    {
+      ...HA_DEFAULTS,
+      timing: { ...HA_DEFAULTS.timing, ttl, loopWait: 1, retryTimeout: Math.min(1.5, (ttl - 1) / 2) },
+      watchdog: { ...HA_DEFAULTS.watchdog, mode: watchdog, ...(safetyMargin === undefined ? {} : { safetyMargin }) },
     },
-  })[0];
+    true,
+  );
 }
 
 const file = (spec: ReturnType<typeof pgNode>, path: string) => renderFiles(spec).find((f) => f.path === path);
