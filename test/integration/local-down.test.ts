@@ -50,11 +50,16 @@ function clusterPids(dir: string, c: ClusterFile, basePort: number): Map<string,
     const pm = readPostmasterPid(n.dataDir)?.pid;
     assert.ok(pm !== undefined && isRunning(pm), `${n.name}: postmaster runs`);
     pids.set(`${n.name} postmaster`, pm);
-    for (const child of childPids(pm)) pids.set(`${n.name} postgres child ${child}`, child);
   }
   for (const e of c.etcd) pids.set(e.name, e.pid);
   pids.set("haproxy", Number(fs.readFileSync(haproxyPidFile(dir, basePort), "utf8").trim()));
   for (const [what, pid] of pids) assert.ok(isRunning(pid), `${what} (pid ${pid}) runs before down`);
+  // A postmaster's children come and go (a backend per health check), so they are recorded but not
+  // required to still run: down must leave none of those that did.
+  for (const n of c.nodes) {
+    const pm = pids.get(`${n.name} postmaster`) as number;
+    for (const child of childPids(pm)) pids.set(`${n.name} postgres child ${child}`, child);
+  }
   return pids;
 }
 
