@@ -73,6 +73,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
       ttlMs: timing.ttlMs,
       fenceMarginMs: timing.fenceMarginMs,
       synchronousMode: config.synchronousMode,
+      synchronousQuorum: config.synchronousQuorum,
       usePgRewind: config.postgres.usePgRewind,
     },
     identity: { pgConnect, apiConnect: config.api.connectAddress ?? config.api.listen, tags: config.tags },

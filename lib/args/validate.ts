@@ -8,7 +8,14 @@ import { isIPv4, isIPv6 } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { egressArgProblems } from "../network/egress";
-import { checkHaSettings, haPostgresShape, haSettingsShape, movedSettingHint, pickHaSettings } from "../../sidecar/settings/schema";
+import {
+  checkHaSettings,
+  haPostgresShape,
+  haSettingsShape,
+  movedSettingHint,
+  pickHaSettings,
+  synchronousQuorumProblem,
+} from "../../sidecar/settings/schema";
 import { COMPONENT_PARAMETERS } from "../userdata/agent-config";
 import { DEFAULTS, HaPostgresClusterArgs, ResolvedClusterArgs, ResolvedDataVolume } from "./types";
 
@@ -169,6 +176,8 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   const nodeCount = a.nodeCount ?? DEFAULTS.nodeCount;
   if (nodeCount < 2) problems.push(`nodeCount: ${nodeCount} leaves nothing to fail over to: set nodeCount to 2 or more (3 recommended)`);
   if (nodeCount > 9) problems.push(`nodeCount: ${nodeCount} is more than 9: use at most 9 nodes (add read capacity with larger instances)`);
+  const quorum = synchronousQuorumProblem(a.synchronousMode, a.synchronousQuorum, nodeCount - 1);
+  if (quorum) problems.push(`synchronousQuorum: ${quorum}`);
 
   const members = a.etcd?.members ?? DEFAULTS.etcdMembers;
   const placement = a.etcd?.placement ?? DEFAULTS.etcdPlacement;

@@ -43,8 +43,8 @@ interface SyncFlags {
 type UpFlags = Omit<LocalOptions, "synchronousMode" | "netns"> & SyncFlags & { netns?: boolean };
 
 const SYNC_MODE_HELP =
-  'synchronous mode: "off", "on" (a commit is acknowledged once a standby has it, so no failover loses it) or "strict" ' +
-  "(as on, and writes block rather than go asynchronous when no standby is available)";
+  'synchronous mode: "off", "on" (a commit is acknowledged once a standby has it, so no failover loses it), "strict" ' +
+  '(as on, and writes block rather than go asynchronous when no standby is available) or "quorum" (any k of the standbys)';
 const SYNC_HELP = "short for --synchronous-mode on";
 const SYNC_STRICT_HELP = "short for --synchronous-mode strict";
 const ASYNC_HELP = "short for --synchronous-mode off: asynchronous replication (a failover may lose the last acknowledged commits)";
@@ -70,6 +70,12 @@ export function registerLocalCommands(program: Command): void {
     .option("--loop-wait <seconds>", "seconds between HA loop runs", num("--loop-wait"), DEFAULTS.loopWait)
     .option("--retry-timeout <seconds>", "seconds an etcd or PostgreSQL call may take", num("--retry-timeout"), DEFAULTS.retryTimeout)
     .option("--synchronous-mode <mode>", `${SYNC_MODE_HELP} (default "${DEFAULTS.synchronousMode}")`)
+    .option(
+      "--synchronous-quorum <k>",
+      'with --synchronous-mode quorum: a commit waits for any k standbys (1 ≤ k ≤ nodes − 1)',
+      num("--synchronous-quorum"),
+      DEFAULTS.synchronousQuorum,
+    )
     .option("--sync", SYNC_HELP)
     .option("--sync-strict", SYNC_STRICT_HELP)
     .option("--async", ASYNC_HELP)

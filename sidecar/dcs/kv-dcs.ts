@@ -103,8 +103,8 @@ export abstract class KvDcs implements Dcs {
     return this.succeeded([{ key, valueEquals: name }], [{ type: "delete", key }]);
   }
 
-  attemptWriteSync(leader: string, standbys: string[]): Promise<boolean> {
-    const value = JSON.stringify({ leader, sync_standby: standbys.length ? standbys.join(",") : null });
+  attemptWriteSync(leader: string, standbys: string[], quorum?: number): Promise<boolean> {
+    const value = JSON.stringify({ leader, sync_standby: standbys.length ? standbys.join(",") : null, ...(quorum === undefined ? {} : { quorum }) });
     return this.succeeded([{ key: this.key(KEYS.leader), valueEquals: leader }], [{ type: "put", key: this.key(KEYS.sync), value }]);
   }
 

@@ -39,6 +39,7 @@ const statusSchema = z.object({ optime: z.number().int().nonnegative() });
 const syncSchema = z.object({
   leader: z.string().min(1),
   sync_standby: z.string().nullable().optional(),
+  quorum: z.number().int().nonnegative().optional(),
 });
 
 const failoverSchema = z.object({
@@ -122,6 +123,7 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
             .map((s) => s.trim())
             .filter(Boolean);
           snapshot.sync = { leader: sync.value.leader, standbys, modRevision: kv.modRevision };
+          if (sync.value.quorum !== undefined) snapshot.sync.quorum = sync.value.quorum;
         }
         break;
       }

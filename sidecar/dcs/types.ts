@@ -65,6 +65,11 @@ export interface FailoverRequest {
 export interface SyncState {
   leader: string;
   standbys: string[];
+  /**
+   * Quorum commit (Patroni 4's `quorum` field): how many of the other `standbys` a standby must see
+   * before it may promote. Absent: the key of synchronous mode "on"/"strict" (each listed standby alone).
+   */
+  quorum?: number;
   modRevision: number;
 }
 
@@ -134,7 +139,7 @@ export interface Dcs {
    * Write the sync key, only while the leader key's value is `leader` (only the leader decides who is
    * synchronous). True when written.
    */
-  attemptWriteSync(leader: string, standbys: string[]): Promise<boolean>;
+  attemptWriteSync(leader: string, standbys: string[], quorum?: number): Promise<boolean>;
   /** Write or clear (undefined) the failover request key. */
   putFailover(request: FailoverRequest | undefined): Promise<void>;
   /** Create the failover key only if absent: of concurrent requests exactly one wins. True when we created it. */

@@ -5,6 +5,7 @@
  * in this run, not from member keys that may be a loop old). Ties go to the higher failoverPriority,
  * then to the lower name, so that normally exactly one member races; the race itself is atomic anyway.
  */
+import { quorumVerdict } from "./quorum";
 import { syncEligible } from "./sync";
 import type { HaInput } from "./types";
 
@@ -21,6 +22,8 @@ export function electionVerdict(input: HaInput): Verdict {
     const recorded = cluster?.sync?.standbys.join(", ") || "none";
     return { ok: false, reason: `synchronous mode: only the recorded synchronous standby (${recorded}) may be promoted` };
   }
+  const quorum = quorumVerdict(input);
+  if (quorum && !quorum.ok) return quorum;
 
   // The recorded synchronous standby has every acknowledged commit by construction: no lag limit.
   const leaderOptime = Math.max(memory.lastLeaderOptime ?? 0, cluster?.leaderOptime ?? 0);

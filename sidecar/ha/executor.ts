@@ -77,9 +77,12 @@ export class ActionExecutor {
         const leaseId = await this.d.lease.ensure();
         const won = await dcs.attemptAcquireLeader(self.name, leaseId);
         this.d.log.info({ won }, won ? "won the leader race" : "another member won the leader race");
+        // A new term: the synchronous wait of an earlier one says nothing about the commits of this one.
+        if (won) memory.syncSwitchLsn = undefined;
         return won;
       }
       case "updateLeader":
+        memory.syncSwitchLsn = undefined;
         return dcs.attemptUpdateLeader(self.name, await this.d.lease.ensure());
       case "releaseLeader":
         return dcs.releaseLeader(self.name);
@@ -142,9 +145,9 @@ export class ActionExecutor {
         }
         return true;
       case "writeSync":
-        return dcs.attemptWriteSync(self.name, a.standbys);
+        return dcs.attemptWriteSync(self.name, a.standbys, a.quorum);
       case "setSyncStandbys":
-        await pg.setSynchronousStandbys(a.names);
+        await pg.setSynchronousStandbys(a.names, a.count);
         memory.syncSwitchLsn = (await pg.status()).lsn;
         return true;
       case "stopForHandOver":

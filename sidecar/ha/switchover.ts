@@ -12,6 +12,7 @@
 import type { ClusterSnapshot, FailoverRequest, Member } from "../dcs/types";
 import type { SynchronousMode } from "../settings/schema";
 import type { HostPort } from "../postgres/types";
+import { quorumVerdict } from "./quorum";
 import type { Decision, HaInput } from "./types";
 
 export interface CandidateRules {
@@ -154,7 +155,9 @@ function takeOverProblem(input: HaInput): string | undefined {
   if (self.synchronousMode !== "off") {
     const sync = cluster?.sync;
     if (sync && !sync.standbys.includes(self.name) && sync.leader !== self.name) return "we are not the synchronous standby";
-    return undefined;
+    // A manual failover (no leader handed over to us) under a quorum key: the election's quorum rule.
+    const quorum = cluster?.failover?.leader === undefined ? quorumVerdict(input) : undefined;
+    return quorum && !quorum.ok ? quorum.reason : undefined;
   }
   const leaderOptime = Math.max(memory.lastLeaderOptime ?? 0, cluster?.leaderOptime ?? 0);
   if (leaderOptime - lsn > self.maximumLagOnFailover) {

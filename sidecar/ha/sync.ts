@@ -15,6 +15,7 @@
  * One PostgreSQL caveat, documented for users: a client that cancels a commit while it waits for the
  * standby gets an error, but the commit is already durable locally and becomes visible.
  */
+import { planQuorum } from "./quorum";
 import type { Action, HaInput } from "./types";
 
 /** A standby name no member can have (member names have no ':'): PostgreSQL waits for nobody who exists. */
@@ -40,6 +41,7 @@ export function planSync(input: HaInput): SyncPlan {
       ? { actions: [{ type: "setSyncStandbys", names: [] }], note: "synchronous mode is off: commits no longer wait for a standby" }
       : { actions: [] };
   }
+  if (self.synchronousMode === "quorum") return planQuorum(input, NO_SYNC_STANDBY);
   const key = cluster?.sync?.leader === self.name ? cluster.sync.standbys : undefined;
   const realWaits = waits.filter((n) => n !== NO_SYNC_STANDBY);
   const base = key ?? realWaits;

@@ -16,6 +16,8 @@ export interface SelfConfig {
   /** The leader fences itself at (last renewal sent) + ttl − fenceMargin. */
   fenceMarginMs: number;
   synchronousMode: SynchronousMode;
+  /** synchronousMode "quorum": how many standbys a commit waits for (ANY k). Default 1 (settings schema). */
+  synchronousQuorum?: number;
   /** Rejoin a former primary with pg_rewind (false: always a fresh base backup). */
   usePgRewind: boolean;
 }
@@ -134,8 +136,8 @@ export type Action =
   | { type: "demote" }
   | { type: "fence" }
   | { type: "publishOptime"; lsn: number }
-  | { type: "writeSync"; standbys: string[] }
-  | { type: "setSyncStandbys"; names: string[] }
+  | { type: "writeSync"; standbys: string[]; quorum?: number }
+  | { type: "setSyncStandbys"; names: string[]; count?: number }
   | { type: "syncSlots"; members: string[] }
   | { type: "stopForHandOver"; candidate: string }
   | { type: "awaitCandidate"; candidate: string }

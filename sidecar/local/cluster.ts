@@ -36,6 +36,8 @@ export function describeSyncMode(m: SynchronousMode): string {
       return "on (a commit is acknowledged once a standby has it; writes go asynchronous when no standby is available)";
     case "strict":
       return "strict (a commit is acknowledged once a standby has it; writes block when no standby is available)";
+    case "quorum":
+      return "quorum (a commit is acknowledged once any k of the standbys have it; writes go asynchronous when none streams)";
   }
 }
 

@@ -14,7 +14,7 @@
  */
 import * as net from "node:net";
 import * as path from "node:path";
-import { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, type SynchronousMode } from "../settings/schema";
+import { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, synchronousQuorumProblem, type SynchronousMode } from "../settings/schema";
 import { NetnsPlan, planNetns } from "./netns";
 
 export const HOST = "127.0.0.1";
@@ -54,6 +54,8 @@ export interface LocalOptions {
   retryTimeout: number;
   /** Synchronous replication (`--synchronous-mode`, or `--sync` / `--sync-strict` / `--async`). Default: the settings schema's. */
   synchronousMode: SynchronousMode;
+  /** Synchronous mode "quorum": how many standbys a commit waits for (`--synchronous-quorum`; default: the settings schema's). */
+  synchronousQuorum: number;
   /** Every node and etcd member in a network namespace of its own (`--netns`, root): partitions become possible. Default false. */
   netns: boolean;
 }
@@ -119,14 +121,17 @@ export function checkOptions(o: LocalOptions): string[] {
     const flag = `--${leaf.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
     problems.push(`${flag}: ${issue.message}`);
   }
+  const quorum = synchronousQuorumProblem(o.synchronousMode, o.synchronousQuorum, o.nodes - 1);
+  if (quorum) problems.push(`--synchronous-quorum: ${quorum}`);
   return problems;
 }
 
 /** The HA settings every agent of a local cluster runs with. */
-export function localSettings(o: Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode">) {
+export function localSettings(o: Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "synchronousQuorum">) {
   return {
     timing: { ttl: o.ttl, loopWait: o.loopWait, retryTimeout: o.retryTimeout },
     synchronousMode: o.synchronousMode,
+    synchronousQuorum: o.synchronousQuorum,
     // Never on a developer's machine: several agents share one kernel, and the fault suite freezes
     // leaders on purpose (SIGSTOP), which with a watchdog would reset the whole machine.
     watchdog: { mode: "off" as const },
@@ -235,5 +240,6 @@ export const DEFAULTS: Omit<LocalOptions, "dir"> = {
   loopWait: HA_DEFAULTS.timing.loopWait,
   retryTimeout: HA_DEFAULTS.timing.retryTimeout,
   synchronousMode: HA_DEFAULTS.synchronousMode,
+  synchronousQuorum: HA_DEFAULTS.synchronousQuorum,
   netns: false,
 };

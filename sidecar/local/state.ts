@@ -14,7 +14,7 @@ export interface ClusterFile {
   dsn: string;
   /** Credentials for the agents' API calls that change something (switchover, failover): the user and the password's file. */
   api?: { username: string; passwordFile: string };
-  /** The agents' synchronousMode: "off", "on" or "strict". */
+  /** The agents' synchronousMode: "off", "on", "strict" or "quorum". */
   synchronousMode: SynchronousMode;
   etcd: { name: string; clientUrl: string; pid: number; netns?: string }[];
   nodes: { name: string; host: string; pgPort: number; apiUrl: string; dataDir: string; agentPid: number; netns?: string }[];

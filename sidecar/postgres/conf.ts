@@ -83,11 +83,18 @@ export interface PostgresqlConfOptions {
   standby?: StandbySettings;
   /** Primary in synchronous mode: the standbys a commit waits for (application names); empty: asynchronous. */
   synchronousStandbys?: readonly string[];
+  /** Quorum commit: a commit waits for any this many of synchronousStandbys (ANY k); absent: the first one. */
+  synchronousCount?: number;
 }
 
-/** synchronous_standby_names for our synchronous mode: wait for the first of these (one standby). */
-export function renderSynchronousStandbyNames(names: readonly string[]): string {
-  return names.length ? `FIRST 1 (${names.map((n) => `"${n.replace(/"/g, '""')}"`).join(", ")})` : "";
+/**
+ * synchronous_standby_names for our synchronous modes: wait for the first of these (one standby),
+ * or, with `count` (quorum commit), for any `count` of them.
+ */
+export function renderSynchronousStandbyNames(names: readonly string[], count?: number): string {
+  if (!names.length) return "";
+  const list = names.map((n) => `"${n.replace(/"/g, '""')}"`).join(", ");
+  return count === undefined ? `FIRST 1 (${list})` : `ANY ${count} (${list})`;
 }
 
 /** Longest Unix socket path (sun_path is 108 bytes with the terminating NUL on Linux). */
@@ -125,7 +132,7 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
     wal_receiver_timeout: `${o.timing.replicationTimeoutMs}ms`,
   };
   if (!o.standby && o.synchronousStandbys?.length)
-    required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys);
+    required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys, o.synchronousCount);
   if (o.standby) {
     required.recovery_target_timeline = "latest";
     if (o.standby.upstream) {

@@ -79,6 +79,8 @@ export class PostgresManager implements PostgresControl {
   private readonly slot: string;
   /** synchronous_standby_names as the HA loop last set it (rendered into postgresql.conf on a primary). */
   private syncStandbys: string[] = [];
+  /** Quorum commit: ANY syncCount of syncStandbys; undefined: the first of them. */
+  private syncCount?: number;
   /** The upstream we last configured (reported by status() while the WAL receiver is down). */
   private upstream: HostPort | null = null;
 
@@ -366,12 +368,13 @@ export class PostgresManager implements PostgresControl {
   }
 
   /** Rewrites postgresql.conf with the new synchronous_standby_names and waits until the reload took effect. */
-  setSynchronousStandbys(names: string[]): Promise<void> {
+  setSynchronousStandbys(names: string[], count?: number): Promise<void> {
     return this.command("setSynchronousStandbys", async () => {
       this.syncStandbys = [...names];
+      this.syncCount = count;
       await this.writeConfig({ primary: true });
       await this.commandSql.query("SELECT pg_reload_conf()");
-      const want = renderSynchronousStandbyNames(names);
+      const want = renderSynchronousStandbyNames(names, count);
       const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
       for (;;) {
         const [r] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
@@ -433,6 +436,7 @@ export class PostgresManager implements PostgresControl {
       timing: this.o.timing,
       memberName: this.o.memberName,
       synchronousStandbys: this.syncStandbys,
+      synchronousCount: this.syncCount,
       standby: role.primary
         ? undefined
         : { upstream: role.upstream, replicationUser: this.o.replication.username, passfile: this.passfile, slotName: this.slot },
@@ -442,7 +446,10 @@ export class PostgresManager implements PostgresControl {
   /** postgresql.conf, pg_hba.conf, pgpass, socket dir and standby.signal for the role. */
   private async writeConfig(role: Role): Promise<void> {
     // A replica waits for nobody; when it is promoted the HA loop decides whom to wait for.
-    if (!role.primary) this.syncStandbys = [];
+    if (!role.primary) {
+      this.syncStandbys = [];
+      this.syncCount = undefined;
+    }
     writeServerFiles({
       conf: this.confOptions(role),
       hba: { replicationUser: this.o.replication.username, allowedCidrs: this.o.allowedCidrs },

@@ -126,8 +126,8 @@ export class PostgresOwner {
     return this.engine.checkpoint();
   }
 
-  setSynchronousStandbys(names: string[]): Promise<void> {
-    return this.engine.setSynchronousStandbys(names);
+  setSynchronousStandbys(names: string[], count?: number): Promise<void> {
+    return this.engine.setSynchronousStandbys(names, count);
   }
 
   // ---- internals -----------------------------------------------------------------------------

@@ -90,6 +90,9 @@ export interface PostgresControl {
   wipe(): Promise<void>;
   syncSlots(wanted: string[]): Promise<void>;
   checkpoint(): Promise<void>;
-  /** Primary: make commits wait for the first of these standbys (empty: asynchronous); returns once in effect. */
-  setSynchronousStandbys(names: string[]): Promise<void>;
+  /**
+   * Primary: make commits wait for the first of these standbys, or with `count` for any `count` of
+   * them (quorum commit); empty: asynchronous. Returns once in effect.
+   */
+  setSynchronousStandbys(names: string[], count?: number): Promise<void>;
 }

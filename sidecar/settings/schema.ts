@@ -12,11 +12,14 @@ import { z } from "zod";
 import { parameterProblems, type ParamValue } from "./parameters";
 import { MIN_TTL_S, timingProblems } from "./timing";
 
-export const SYNCHRONOUS_MODES = ["off", "on", "strict"] as const;
+export const SYNCHRONOUS_MODES = ["off", "on", "strict", "quorum"] as const;
 /**
  * "off": asynchronous replication. "on": a commit is acknowledged once one standby has it, and only
  * that standby may be promoted; with no standby, writes continue asynchronously. "strict": as "on",
- * but with no standby, writes block rather than go asynchronous.
+ * but with no standby, writes block rather than go asynchronous. "quorum": a commit is acknowledged
+ * once any `synchronousQuorum` of the streaming standbys have it (`ANY k (...)`), so one slow or
+ * stopped standby does not slow commits; a standby may be promoted only once it has seen enough of
+ * the others to know it has every acknowledged commit; with no standby, writes continue asynchronously.
  */
 export type SynchronousMode = (typeof SYNCHRONOUS_MODES)[number];
 /**
@@ -25,6 +28,19 @@ export type SynchronousMode = (typeof SYNCHRONOUS_MODES)[number];
  * round trip to one standby per commit (README "Commit cost"); "off" is the explicit opt-out.
  */
 export const DEFAULT_SYNCHRONOUS_MODE: SynchronousMode = "on";
+
+/** How many standbys a commit waits for in synchronous mode "quorum" (PostgreSQL's `ANY k`). */
+export const DEFAULT_SYNCHRONOUS_QUORUM = 1;
+
+/**
+ * synchronousQuorum against the cluster's size: k standbys need k replicas (nodes − 1). Undefined
+ * when fine. Used by the component (nodeCount) and `hapg local` (--nodes); the agent, which cannot
+ * know the planned size, waits for min(k, streaming standbys) and keeps k ≥ 1 from the schema.
+ */
+export function synchronousQuorumProblem(mode: SynchronousMode, k: number, replicas: number): string | undefined {
+  if (mode !== "quorum" || k <= replicas) return undefined;
+  return `${k} is more than the ${replicas} replica(s) this cluster has: a commit could never get ${k} acknowledgements; use at most ${replicas}, or add nodes`;
+}
 
 export const WATCHDOG_MODES = ["off", "automatic", "required"] as const;
 /** Patroni's watchdog modes. */
@@ -119,6 +135,18 @@ export const haSettingsShape = {
    * waiting for the standby is already committed locally. Default "off".
    */
   synchronousMode: z.enum(SYNCHRONOUS_MODES, { error: (iss) => synchronousModeMessage(iss.input) }).default(DEFAULT_SYNCHRONOUS_MODE),
+  /**
+   * synchronousMode "quorum" only: how many standbys a commit waits for (k in PostgreSQL's
+   * `ANY k (...)`), at least 1 and at most the number of replicas. A failover needs N − k + 1 of
+   * the N standbys in the quorum set (the candidate included) to answer: a small k keeps commits
+   * fast while standbys are slow, a large k lets a failover go ahead with more standbys down. A
+   * standby that stops streaming leaves the set after timing.replicationTimeout. Default 1.
+   */
+  synchronousQuorum: z
+    .number({ error: "must be a whole number of standbys, e.g. 1" })
+    .int("must be a whole number of standbys, e.g. 1")
+    .min(1, 'must be at least 1 (for asynchronous replication set synchronousMode: "off")')
+    .default(DEFAULT_SYNCHRONOUS_QUORUM),
   /**
    * Linux watchdog (Patroni's `watchdog`), for the one case fencing cannot cover: a leader whose
    * agent is frozen while PostgreSQL keeps taking writes; the kernel resets the machine before the

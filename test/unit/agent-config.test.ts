@@ -90,7 +90,7 @@ describe("agent config", () => {
     [
       "a boolean synchronousMode (the former form)",
       (c) => (c.synchronousMode = true),
-      /^synchronousMode: must be "off", "on" \(default\) or "strict", not true: use "on"$/,
+      /^synchronousMode: must be "off", "on" \(default\), "strict" or "quorum", not true: use "on"$/,
     ],
     ["bad CIDR", (c) => (c.postgres.allowedCidrs = ["10.0.0.0/33"]), /^postgres\.allowedCidrs\.0:/],
     [

@@ -41,6 +41,7 @@ describe("validateClusterArgs", () => {
       timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5, replicationTimeout: 5 },
       maximumLagOnFailover: 1048576,
       synchronousMode: "on",
+      synchronousQuorum: 1,
       watchdog: { mode: "automatic", device: "/dev/watchdog" },
       postgres: { parameters: {}, usePgRewind: true },
     });
@@ -118,14 +119,20 @@ describe("validateClusterArgs", () => {
     [
       "a boolean synchronousMode (the former form)",
       { synchronousMode: true },
-      /^synchronousMode: must be "off", "on" \(default\) or "strict", not true: use "on"$/,
+      /^synchronousMode: must be "off", "on" \(default\), "strict" or "quorum", not true: use "on"$/,
     ],
     ["synchronousMode false", { synchronousMode: false }, /^synchronousMode: must be .*, not false: use "off"$/],
     [
       "an unknown synchronousMode",
-      { synchronousMode: "quorum" },
-      /^synchronousMode: must be "off", "on" \(default\) or "strict", not "quorum"$/,
+      { synchronousMode: "majority" },
+      /^synchronousMode: must be "off", "on" \(default\), "strict" or "quorum", not "majority"$/,
     ],
+    [
+      "a synchronousQuorum above the replicas",
+      { synchronousMode: "quorum", synchronousQuorum: 3, nodeCount: 3 },
+      /^synchronousQuorum: 3 is more than the 2 replica\(s\) this cluster has: .*use at most 2, or add nodes$/,
+    ],
+    ["a synchronousQuorum of 0", { synchronousMode: "quorum", synchronousQuorum: 0 }, /^synchronousQuorum: must be at least 1/],
     ["an unknown watchdog mode", { watchdog: "on" }, /^watchdog\.mode: must be "off", "automatic" \(default\) or "required"$/],
     [
       "same listener ports",

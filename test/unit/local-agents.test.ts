@@ -47,7 +47,7 @@ describe("local cluster agent config: synchronous mode", () => {
     assert.equal(syncModeFromFlags({ synchronousMode: "on", sync: true }), "on");
     assert.throws(
       () => syncModeFromFlags({ synchronousMode: "true" }),
-      /^Error: --synchronous-mode: "true" must be one of off, on, strict$/,
+      /^Error: --synchronous-mode: "true" must be one of off, on, strict, quorum$/,
     );
     assert.throws(() => syncModeFromFlags({ synchronousMode: "off", sync: true }), /--synchronous-mode off contradicts --sync/);
   });
@@ -64,9 +64,24 @@ describe("local cluster agent config: synchronous mode", () => {
   it("rejects an unknown mode from a programmatic caller, naming it", () => {
     const problems = checkOptions({ ...opts("off"), synchronousMode: "yes" as SynchronousMode });
     assert.ok(
-      problems.some((p) => /^--synchronous-mode: must be "off", "on" \(default\) or "strict", not "yes"/.test(p)),
+      problems.some((p) => /^--synchronous-mode: must be "off", "on" \(default\), "strict" or "quorum", not "yes"/.test(p)),
       problems.join("; "),
     );
+  });
+
+  it("quorum mode: --synchronous-quorum must be between 1 and the replicas, and reaches every agent", () => {
+    const quorum = { ...opts("off"), synchronousMode: "quorum" as const };
+    assert.deepEqual(checkOptions({ ...quorum, nodes: 3, synchronousQuorum: 2 }), []);
+    assert.ok(
+      checkOptions({ ...quorum, nodes: 3, synchronousQuorum: 3 }).some((p) =>
+        /^--synchronous-quorum: 3 is more than the 2 replica\(s\)/.test(p),
+      ),
+    );
+    assert.ok(checkOptions({ ...quorum, synchronousQuorum: 0 }).some((p) => /^--synchronous-quorum: must be at least 1/.test(p)));
+    for (const n of layout.nodes) {
+      const config = validateAgentConfig(agentConfig(layout, n, { ...quorum, synchronousQuorum: 2 }));
+      assert.deepEqual([config.synchronousMode, config.synchronousQuorum], ["quorum", 2], n.name);
+    }
   });
 });
 

@@ -13,6 +13,7 @@ const opts = {
   loopWait: 1,
   retryTimeout: 1.5,
   synchronousMode: "off" as const,
+  synchronousQuorum: 1,
   netns: false,
 };
 
