@@ -1,7 +1,8 @@
 /**
- * `npm run bench:commit [-- --runs 3] [--seconds 20] [--modes off,on] [--clients 1,8] [--json]`
+ * `npm run bench:commit [-- --runs 3] [--seconds 20] [--modes off,on,quorum] [--clients 1,8] [--json]`
  *
- * What synchronous replication costs a commit: one local cluster per synchronous mode, pgbench's
+ * What synchronous replication costs a commit: one local cluster per synchronous mode ("quorum" with
+ * k = 1: any one of the two standbys), pgbench's
  * TPC-B-like transaction through the proxy, with 1 and 8 clients; prints TPS and latency (average
  * and p99, from pgbench's per-transaction log), the median of N runs each. Never asserts.
  */
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
   const opts = new Command("bench:commit")
     .option("--runs <n>", "pgbench runs per mode and client count (the median is shown)", (v) => Number(v), 3)
     .option("--seconds <n>", "length of one pgbench run", (v) => Number(v), 20)
-    .option("--modes <list>", `synchronous modes to compare (${SYNC_MODES.join(", ")})`, "off,on")
+    .option("--modes <list>", `synchronous modes to compare (${SYNC_MODES.join(", ")})`, "off,on,quorum")
     .option("--clients <list>", "pgbench client counts", "1,8")
     .option("--base-port <port>", "first port of the local cluster (P..P+299)", (v) => Number(v), 31400)
     .option("--json", "print only the JSON on stdout (progress stays on stderr)")

@@ -188,11 +188,12 @@ export async function upOnFreePorts(
   dir: string,
   basePorts: readonly number[],
   say?: Say,
-  o: { netns?: boolean } = {},
+  o: { netns?: boolean; synchronousMode?: "on" | "quorum" } = {},
 ): Promise<{ c: ClusterFile; basePort: number }> {
   for (const [i, basePort] of basePorts.entries()) {
     try {
-      const c = await localUp({ dir, basePort, synchronousMode: "on", netns: o.netns ?? false, timeoutMs: 150_000, progress: say });
+      const synchronousMode = o.synchronousMode ?? "on";
+      const c = await localUp({ dir, basePort, synchronousMode, netns: o.netns ?? false, timeoutMs: 150_000, progress: say });
       return { c, basePort };
     } catch (e) {
       if (!/already in use/.test((e as Error).message) || i === basePorts.length - 1) throw e;

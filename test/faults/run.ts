@@ -13,7 +13,7 @@ import { newTable } from "../../sidecar/local/cluster";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
 import { netnsUnavailable } from "../../sidecar/local/netns";
 import { failures, RunReport, runScenario, upOnFreePorts } from "./harness";
-import { DESCRIPTIONS, NETNS_SCENARIOS, SCENARIO_NAMES, ScenarioName } from "./scenarios";
+import { DESCRIPTIONS, NETNS_SCENARIOS, QUORUM_SCENARIOS, SCENARIO_NAMES, ScenarioName } from "./scenarios";
 
 const progress = (s: string) => process.stderr.write(`[faults ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
@@ -59,9 +59,12 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const fallback = opts.basePort === 28600 ? [28600, 28700] : [opts.basePort];
   // Loopback first; the partitions on a second cluster whose members have namespaces of their own.
+  // Quorum commit's scenarios on a third cluster, in synchronous mode "quorum".
+  const plain = (s: ScenarioName) => !NETNS_SCENARIOS.includes(s) && !QUORUM_SCENARIOS.includes(s);
   const groups = [
-    { netns: false, scenarios: scenarios.filter((s) => !NETNS_SCENARIOS.includes(s)) },
-    { netns: true, scenarios: scenarios.filter((s) => NETNS_SCENARIOS.includes(s)) },
+    { netns: false, mode: "on" as const, scenarios: scenarios.filter(plain) },
+    { netns: true, mode: "on" as const, scenarios: scenarios.filter((s) => NETNS_SCENARIOS.includes(s)) },
+    { netns: false, mode: "quorum" as const, scenarios: scenarios.filter((s) => QUORUM_SCENARIOS.includes(s)) },
   ];
   for (const g of groups.filter((x) => x.scenarios.length)) {
     const why = g.netns ? netnsUnavailable() : undefined;
@@ -72,9 +75,9 @@ async function main(): Promise<void> {
     const { dir, teardown } = tempClusterWithTeardown("hapg-faults-", progress);
     try {
       progress(
-        `starting a 3-node cluster in synchronous mode in ${dir} (base port ${fallback[0]}${g.netns ? ", a network namespace per member" : ", loopback"})`,
+        `starting a 3-node cluster in synchronous mode ${g.mode} in ${dir} (base port ${fallback[0]}${g.netns ? ", a network namespace per member" : ", loopback"})`,
       );
-      await upOnFreePorts(dir, fallback, (l) => progress(`up: ${l}`), { netns: g.netns });
+      await upOnFreePorts(dir, fallback, (l) => progress(`up: ${l}`), { netns: g.netns, synchronousMode: g.mode });
       for (const s of g.scenarios) {
         for (let i = 1; i <= opts.runs; i++) {
           progress(`${s} run ${i}/${opts.runs}: ${DESCRIPTIONS[s]}`);
@@ -92,7 +95,7 @@ async function main(): Promise<void> {
   }
   const summary = summarize(reports, scenarios);
   if (!opts.json) {
-    console.log(`Fault suite: 3 nodes, 3 etcd members, synchronous mode on, ${opts.runs} run(s) per scenario`);
+    console.log(`Fault suite: 3 nodes, 3 etcd members, synchronous mode on (quorum, k = 1, for slow-replica and crash-node-with-one-replica-stopped), ${opts.runs} run(s) per scenario`);
     const t = newTable([
       "scenario",
       "fault",

@@ -28,6 +28,7 @@ import {
   watchPrimaries,
 } from "./context";
 import { partitionFromEtcd, partitionFromReplicas } from "./partitions";
+import { crashNodeWithOneReplicaStopped, slowReplica } from "./quorum";
 
 export const SCENARIO_NAMES = [
   "crash-node",
@@ -41,11 +42,19 @@ export const SCENARIO_NAMES = [
   "lagging-replica",
   "fault-after-join",
   "switchover",
+  "slow-replica",
+  "crash-node-with-one-replica-stopped",
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /** The scenarios that need every member in a network namespace of its own (local up --netns, root). */
 export const NETNS_SCENARIOS: readonly ScenarioName[] = ["partition-from-etcd", "partition-from-replicas"];
+
+/**
+ * The scenarios of quorum commit: a cluster of their own in synchronous mode "quorum" (k = 1). They
+ * stop a standby for 30 s, so they stay out of `npm test`'s reduced matrix (run them with test:faults).
+ */
+export const QUORUM_SCENARIOS: readonly ScenarioName[] = ["slow-replica", "crash-node-with-one-replica-stopped"];
 
 // ---------- etcd members, stopped and restarted by pid (cluster.json keeps the new pid for `down`) ----------
 
@@ -343,6 +352,8 @@ export const INJECT: Record<ScenarioName, (ctx: Ctx) => Promise<Injected>> = {
   "lagging-replica": laggingReplica,
   "fault-after-join": faultAfterJoin,
   switchover,
+  "slow-replica": slowReplica,
+  "crash-node-with-one-replica-stopped": crashNodeWithOneReplicaStopped,
 };
 
 export const DESCRIPTIONS: Record<ScenarioName, string> = {
@@ -357,4 +368,6 @@ export const DESCRIPTIONS: Record<ScenarioName, string> = {
   "lagging-replica": "pause replay on the async replica, kill -9 the leader",
   "fault-after-join": "wipe + rejoin the sync standby, kill -9 the leader once it is in /cluster",
   switchover: "POST /switchover to the leader's API (planned hand-over to the sync standby)",
+  "slow-replica": "quorum mode (k = 1): SIGSTOP one standby's node for 30 s, writes go on through the other",
+  "crash-node-with-one-replica-stopped": "quorum mode (k = 1): SIGSTOP one standby's node, kill -9 the leader once the key names the other alone",
 };

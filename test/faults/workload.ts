@@ -52,12 +52,14 @@ export class TrackedWriter {
       running: () => this.running,
       nextId: () => this.nextId++,
       insert: async (client, id) => {
+        const t0 = Date.now();
         const r = await client.query<{ port: number; wal: string }>(
           `INSERT INTO ${TABLE} (id) VALUES ($1) RETURNING inet_server_port() AS port, pg_walfile_name(pg_current_wal_lsn()) AS wal`,
           [id],
         );
         const row = r.rows[0];
-        this.acks.push({ id, at: Date.now(), member: memberOfPort(this.nodes, Number(row.port)), timeline: timelineOfWalFile(row.wal) });
+        const at = Date.now();
+        this.acks.push({ id, at, member: memberOfPort(this.nodes, Number(row.port)), timeline: timelineOfWalFile(row.wal), latencyMs: at - t0 });
       },
       onError: (e) => this.failures.push({ at: Date.now(), error: (e as Error).message ?? String(e) }),
     });

@@ -9,6 +9,8 @@ import type { DataDirInfo, HostPort, PgStatus, PostgresControl, RewindResult } f
 export class FakePgWorld {
   readonly servers = new Map<string, FakePostgres>();
   private nextSystemId = 7000;
+  /** Quorum commit: which of the waited-for standbys get a commit first (a seeded generator in tests; default: the first ones). */
+  random?: () => number;
 
   add(name: string, at: HostPort): FakePostgres {
     const pg = new FakePostgres(this, name, at);
@@ -46,6 +48,8 @@ export class FakePostgres implements PostgresControl {
   crashedInProduction = false;
   /** Network cut between this server and others (replication). */
   isolated = false;
+  /** A slow or stopped standby (SIGSTOP, a stalled disk): still connected, but it receives and acknowledges nothing. */
+  paused = false;
   private exitCb?: (code: number | null, signal: NodeJS.Signals | null) => void;
   readonly commands: string[] = [];
 
@@ -63,9 +67,13 @@ export class FakePostgres implements PostgresControl {
     if (!this.running || this.standby) return false;
     this.lsn += bytes;
     if (this.syncStandbys.length === 0) return true;
-    const sync = this.followers().find((f) => this.syncStandbys.includes(f.name));
-    if (!sync) return false;
-    sync.lsn = this.lsn;
+    const waited = this.followers().filter((f) => this.syncStandbys.includes(f.name) && !f.paused);
+    // FIRST 1: the first connected one; ANY n: whichever n answer first (the world's generator picks).
+    const need = this.syncCount ?? 1;
+    if (waited.length < need) return false;
+    const random = this.world.random;
+    const order = this.syncCount === undefined || !random ? waited : waited.map((f) => ({ f, r: random() })).sort((a, b) => a.r - b.r).map((x) => x.f);
+    for (const f of order.slice(0, need)) f.lsn = this.lsn;
     return true;
   }
 
@@ -94,6 +102,7 @@ export class FakePostgres implements PostgresControl {
   }
 
   pull(): void {
+    if (this.paused && this.running) return;
     if (!this.running || !this.standby || !this.upstream || this.isolated) {
       this.streaming = false;
       return;
@@ -140,14 +149,14 @@ export class FakePostgres implements PostgresControl {
       streaming: this.standby ? this.streaming : undefined,
       upstream: this.standby ? this.upstream : undefined,
       systemId: this.systemId,
-      synchronousStandbyNames: this.standby ? undefined : renderSynchronousStandbyNames(this.syncStandbys),
+      synchronousStandbyNames: this.standby ? undefined : renderSynchronousStandbyNames(this.syncStandbys, this.syncCount),
       replication: this.standby
         ? undefined
         : this.followers().map((f) => ({
             application_name: f.name,
             client_addr: null,
             state: "streaming",
-            sync_state: this.syncStandbys.includes(f.name) ? "sync" : "async",
+            sync_state: this.syncStandbys.includes(f.name) ? (this.syncCount === undefined ? "sync" : "quorum") : "async",
             replay_lsn: f.lsn,
           })),
     };
@@ -181,6 +190,7 @@ export class FakePostgres implements PostgresControl {
   async startReplica(upstream: HostPort | null): Promise<void> {
     this.commands.push(`startReplica ${upstream ? upstream.port : "-"}`);
     this.syncStandbys = [];
+    this.syncCount = undefined;
     this.standby = true;
     this.crashedInProduction = false;
     this.upstream = upstream ?? undefined;
@@ -253,12 +263,14 @@ export class FakePostgres implements PostgresControl {
 
   async syncSlots(): Promise<void> {}
 
-  /** Standbys a commit waits for (the model's synchronous_standby_names). */
+  /** Standbys a commit waits for (the model's synchronous_standby_names): the first, or any syncCount of them. */
   syncStandbys: string[] = [];
+  syncCount?: number;
 
-  async setSynchronousStandbys(names: string[]): Promise<void> {
-    this.commands.push(`sync ${names.join(",") || "-"}`);
+  async setSynchronousStandbys(names: string[], count?: number): Promise<void> {
+    this.commands.push(`sync ${count === undefined ? "" : `${count}:`}${names.join(",") || "-"}`);
     this.syncStandbys = [...names];
+    this.syncCount = names.length ? count : undefined;
   }
 
   async checkpoint(): Promise<void> {

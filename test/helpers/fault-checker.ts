@@ -13,6 +13,8 @@ export interface Ack {
   member: string;
   /** The timeline of the WAL it was written on (first 8 hex digits of pg_walfile_name(pg_current_wal_lsn())). */
   timeline: number;
+  /** How long the INSERT (its commit included) took, ms, when the workload measured it. */
+  latencyMs?: number;
 }
 
 /** Timeline from a WAL file name: its first 8 hex digits ("00000002000000000000000A" → 2). */

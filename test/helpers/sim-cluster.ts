@@ -36,6 +36,8 @@ export interface SimOptions {
   maximumLagOnFailover?: number;
   nofailover?: string[];
   synchronousMode?: SynchronousMode;
+  /** synchronousMode "quorum": k. */
+  synchronousQuorum?: number;
   /** Every node gets a watchdog on a stand-in device under `dir`; those in `unusable` one whose timeout cannot be set. */
   watchdog?: { mode: "automatic" | "required"; dir: string; unusable?: string[] };
 }
@@ -49,6 +51,8 @@ export class SimCluster {
   readonly splitBrain: number[] = [];
   /** Moments at which a primary waited for a standby that the etcd sync key did not list. */
   readonly unrecordedSync: number[] = [];
+  /** Extra invariants, run after every timer that fires (like the split-brain check). */
+  readonly checks: (() => void)[] = [];
 
   constructor(private readonly o: SimOptions) {
     this.etcd = new MemoryEtcd(() => this.clock.now());
@@ -68,10 +72,10 @@ export class SimCluster {
     const dcs = new MemoryDcs(this.etcd, "/service/sim/", (ms) => new Promise<void>((r) => this.clock.setTimeout(r, ms)));
     // "Recorded before relied on": at the moment PostgreSQL is told to wait for standbys, etcd lists them.
     const setSync = pg.setSynchronousStandbys.bind(pg);
-    pg.setSynchronousStandbys = async (names) => {
+    pg.setSynchronousStandbys = async (names, count) => {
       const recorded = this.syncKey()?.standbys ?? [];
       if (names.some((n) => n !== NO_SYNC_STANDBY && !recorded.includes(n))) this.unrecordedSync.push(this.clock.now());
-      return setSync(names);
+      return setSync(names, count);
     };
     const node: SimNode = { name, pg, dcs, alive: true } as SimNode;
     const wd = this.o.watchdog;
@@ -88,6 +92,7 @@ export class SimCluster {
         ttlMs: timing.ttlMs,
         fenceMarginMs: timing.fenceMarginMs,
         synchronousMode: this.o.synchronousMode ?? HA_DEFAULTS.synchronousMode,
+        synchronousQuorum: this.o.synchronousQuorum,
         usePgRewind: true,
       },
       identity: {
@@ -143,6 +148,7 @@ export class SimCluster {
         const recorded = this.syncKey()?.standbys ?? [];
         if (p.syncStandbys.some((n) => n !== NO_SYNC_STANDBY && !recorded.includes(n))) this.unrecordedSync.push(this.clock.now());
       }
+      for (const check of this.checks) check();
     });
   }
 

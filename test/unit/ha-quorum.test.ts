@@ -141,6 +141,11 @@ describe("planQuorum (quorum commit, leader side)", () => {
       [key(["b", "c", "d"], 2), wait(["b", "c", "d"], 1)],
     ],
     [
+      "Q2 a standby joins a set not confirmed yet (quorum = N): the quorum still rises with it (both may lack older commits)",
+      { key: { voters: ["b"], quorum: 1 }, wait: { count: 1, names: ["b"] }, streaming: { b: 4000, c: 10 }, switchLsn: 4100 },
+      [key(["b", "c"], 2), wait(["b", "c"], 1)],
+    ],
+    [
       "Q3 a standby stops streaming: PostgreSQL stops counting it first; the key keeps it",
       { key: { voters: ["b", "c"], quorum: 1 }, wait: { count: 1, names: ["b", "c"] }, streaming: { b: 5000 }, switchLsn: 4100 },
       [wait(["b"], 1)],
