@@ -72,7 +72,7 @@ export function registerLocalCommands(program: Command): void {
     .option("--synchronous-mode <mode>", `${SYNC_MODE_HELP} (default "${DEFAULTS.synchronousMode}")`)
     .option(
       "--synchronous-quorum <k>",
-      'with --synchronous-mode quorum: a commit waits for any k standbys (1 ≤ k ≤ nodes − 1)',
+      "with --synchronous-mode quorum: a commit waits for any k standbys (1 ≤ k ≤ nodes − 1)",
       num("--synchronous-quorum"),
       DEFAULTS.synchronousQuorum,
     )

@@ -104,7 +104,11 @@ export abstract class KvDcs implements Dcs {
   }
 
   attemptWriteSync(leader: string, standbys: string[], quorum?: number): Promise<boolean> {
-    const value = JSON.stringify({ leader, sync_standby: standbys.length ? standbys.join(",") : null, ...(quorum === undefined ? {} : { quorum }) });
+    const value = JSON.stringify({
+      leader,
+      sync_standby: standbys.length ? standbys.join(",") : null,
+      ...(quorum === undefined ? {} : { quorum }),
+    });
     return this.succeeded([{ key: this.key(KEYS.leader), valueEquals: leader }], [{ type: "put", key: this.key(KEYS.sync), value }]);
   }
 

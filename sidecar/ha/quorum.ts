@@ -1,5 +1,5 @@
 /**
- * Quorum commit (synchronous mode "quorum"), rows Q1–Q6 and E-Q of docs/ha-states.md. Pure.
+ * Quorum commit (synchronous mode "quorum"), rows Q1–Q5 and E-Q of docs/ha-states.md. Pure.
  *
  * Two pieces of state, kept in step by the leader:
  * - PostgreSQL's wait, synchronous_standby_names = `ANY n (S)`: a commit is acknowledged once any n
@@ -103,7 +103,10 @@ export function planQuorum(input: HaInput, noStandby: string): QuorumPlan {
   const fresh = !key || voters.length === 0 || input.memory.syncSwitchLsn === undefined;
   if (fresh || wait.count !== n || !sameSet(wait.names, target)) {
     actions.push({ type: "setSyncStandbys", names: target, count: n });
-    return { actions, note: `quorum commit: ANY ${n} of ${target.join(", ")}, recorded in etcd (quorum ${grownQ}) before PostgreSQL waits` };
+    return {
+      actions,
+      note: `quorum commit: ANY ${n} of ${target.join(", ")}, recorded in etcd (quorum ${grownQ}) before PostgreSQL waits`,
+    };
   }
 
   // Q4: shrink the key to the target once n members of the set hold everything acknowledged before the wait began.

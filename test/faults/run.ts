@@ -95,7 +95,9 @@ async function main(): Promise<void> {
   }
   const summary = summarize(reports, scenarios);
   if (!opts.json) {
-    console.log(`Fault suite: 3 nodes, 3 etcd members, synchronous mode on (quorum, k = 1, for slow-replica and crash-node-with-one-replica-stopped), ${opts.runs} run(s) per scenario`);
+    console.log(
+      `Fault suite: 3 nodes, 3 etcd members, synchronous mode on (quorum, k = 1, for slow-replica and crash-node-with-one-replica-stopped), ${opts.runs} run(s) per scenario`,
+    );
     const t = newTable([
       "scenario",
       "fault",

@@ -369,5 +369,6 @@ export const DESCRIPTIONS: Record<ScenarioName, string> = {
   "fault-after-join": "wipe + rejoin the sync standby, kill -9 the leader once it is in /cluster",
   switchover: "POST /switchover to the leader's API (planned hand-over to the sync standby)",
   "slow-replica": "quorum mode (k = 1): SIGSTOP one standby's node for 30 s, writes go on through the other",
-  "crash-node-with-one-replica-stopped": "quorum mode (k = 1): SIGSTOP one standby's node, kill -9 the leader once the key names the other alone",
+  "crash-node-with-one-replica-stopped":
+    "quorum mode (k = 1): SIGSTOP one standby's node, kill -9 the leader once the key names the other alone",
 };

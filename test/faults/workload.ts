@@ -59,7 +59,13 @@ export class TrackedWriter {
         );
         const row = r.rows[0];
         const at = Date.now();
-        this.acks.push({ id, at, member: memberOfPort(this.nodes, Number(row.port)), timeline: timelineOfWalFile(row.wal), latencyMs: at - t0 });
+        this.acks.push({
+          id,
+          at,
+          member: memberOfPort(this.nodes, Number(row.port)),
+          timeline: timelineOfWalFile(row.wal),
+          latencyMs: at - t0,
+        });
       },
       onError: (e) => this.failures.push({ at: Date.now(), error: (e as Error).message ?? String(e) }),
     });

@@ -72,7 +72,13 @@ export class FakePostgres implements PostgresControl {
     const need = this.syncCount ?? 1;
     if (waited.length < need) return false;
     const random = this.world.random;
-    const order = this.syncCount === undefined || !random ? waited : waited.map((f) => ({ f, r: random() })).sort((a, b) => a.r - b.r).map((x) => x.f);
+    const order =
+      this.syncCount === undefined || !random
+        ? waited
+        : waited
+            .map((f) => ({ f, r: random() }))
+            .sort((a, b) => a.r - b.r)
+            .map((x) => x.f);
     for (const f of order.slice(0, need)) f.lsn = this.lsn;
     return true;
   }

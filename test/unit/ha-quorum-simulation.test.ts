@@ -69,7 +69,11 @@ function checkPromotable(t: Tracked, k: number): void {
           usePgRewind: true,
         },
         cluster,
-        local: { dataDir: { initialized: true, standbySignal: true }, pg: { running: true, inRecovery: true, lsn: c.pg.lsn }, process: "running" },
+        local: {
+          dataDir: { initialized: true, standbySignal: true },
+          pg: { running: true, inRecovery: true, lsn: c.pg.lsn },
+          process: "running",
+        },
         memory: {},
         peers,
       };
@@ -146,7 +150,10 @@ describe("simulated cluster with quorum commit", function () {
     t = await quorumCluster(3, 1);
     const p = t.sim.primaries()[0];
     await t.sim.run(3000);
-    assert.deepEqual(p.pg.syncStandbys, t.sim.nodes.filter((n) => n !== p).map((n) => n.name));
+    assert.deepEqual(
+      p.pg.syncStandbys,
+      t.sim.nodes.filter((n) => n !== p).map((n) => n.name),
+    );
     assert.deepEqual(syncKey(t.sim), { voters: p.pg.syncStandbys, quorum: 1 });
     assert.deepEqual(t.violations, []);
   });

@@ -117,7 +117,12 @@ describe("planQuorum (quorum commit, leader side)", () => {
     ],
     [
       "Q1 a key of ours from before our leader key (an earlier term) is replaced too",
-      { key: { voters: ["b", "c"], quorum: 1, stale: true }, wait: { count: 1, names: ["b", "c"] }, streaming: { b: 5000, c: 5000 }, switchLsn: 100 },
+      {
+        key: { voters: ["b", "c"], quorum: 1, stale: true },
+        wait: { count: 1, names: ["b", "c"] },
+        streaming: { b: 5000, c: 5000 },
+        switchLsn: 100,
+      },
       [key(["b", "c"], 2), wait(["b", "c"], 1)],
     ],
     [
@@ -137,7 +142,12 @@ describe("planQuorum (quorum commit, leader side)", () => {
     ],
     [
       "Q2 a standby joins: the key grows (quorum + 1) before PostgreSQL may count its acknowledgement",
-      { key: { voters: ["b", "c"], quorum: 1 }, wait: { count: 1, names: ["b", "c"] }, streaming: { b: 5000, c: 5000, d: 10 }, switchLsn: 4100 },
+      {
+        key: { voters: ["b", "c"], quorum: 1 },
+        wait: { count: 1, names: ["b", "c"] },
+        streaming: { b: 5000, c: 5000, d: 10 },
+        switchLsn: 4100,
+      },
       [key(["b", "c", "d"], 2), wait(["b", "c", "d"], 1)],
     ],
     [
@@ -162,22 +172,46 @@ describe("planQuorum (quorum commit, leader side)", () => {
     ],
     [
       "Q2 k raised (1 → 2): PostgreSQL waits for more first; the key is unchanged until they confirm",
-      { k: 2, key: { voters: ["b", "c"], quorum: 1 }, wait: { count: 1, names: ["b", "c"] }, streaming: { b: 5000, c: 5000 }, switchLsn: 4900 },
+      {
+        k: 2,
+        key: { voters: ["b", "c"], quorum: 1 },
+        wait: { count: 1, names: ["b", "c"] },
+        streaming: { b: 5000, c: 5000 },
+        switchLsn: 4900,
+      },
       [wait(["b", "c"], 2)],
     ],
     [
       "Q4 k raised: the quorum drops to 0 once both replayed past the switch",
-      { k: 2, key: { voters: ["b", "c"], quorum: 1 }, wait: { count: 2, names: ["b", "c"] }, streaming: { b: 5000, c: 5000 }, switchLsn: 4900 },
+      {
+        k: 2,
+        key: { voters: ["b", "c"], quorum: 1 },
+        wait: { count: 2, names: ["b", "c"] },
+        streaming: { b: 5000, c: 5000 },
+        switchLsn: 4900,
+      },
       [key(["b", "c"], 0)],
     ],
     [
       "Q2 k lowered (2 → 1): the key's quorum rises first, then PostgreSQL waits for fewer",
-      { k: 1, key: { voters: ["b", "c"], quorum: 0 }, wait: { count: 2, names: ["b", "c"] }, streaming: { b: 5000, c: 5000 }, switchLsn: 4900 },
+      {
+        k: 1,
+        key: { voters: ["b", "c"], quorum: 0 },
+        wait: { count: 2, names: ["b", "c"] },
+        streaming: { b: 5000, c: 5000 },
+        switchLsn: 4900,
+      },
       [key(["b", "c"], 1), wait(["b", "c"], 1)],
     ],
     [
       "Q2 k above the standbys streaming: waits for all of them (min(k, N)), never for more than exist",
-      { k: 3, key: { voters: ["b", "c"], quorum: 1 }, wait: { count: 1, names: ["b", "c"] }, streaming: { b: 5000, c: 5000 }, switchLsn: 4900 },
+      {
+        k: 3,
+        key: { voters: ["b", "c"], quorum: 1 },
+        wait: { count: 1, names: ["b", "c"] },
+        streaming: { b: 5000, c: 5000 },
+        switchLsn: 4900,
+      },
       [wait(["b", "c"], 2)],
     ],
     [
@@ -191,13 +225,19 @@ describe("planQuorum (quorum commit, leader side)", () => {
       [key([], 0), wait([])],
     ],
     [
-      "Q6 from asynchronous: a standby streams again; fresh switch position even if the wait looks the same",
+      "Q2 after Q5: a standby streams again; the set grows from nobody, with a fresh switch position",
       { key: { voters: [], quorum: 0 }, wait: { count: 0, names: [] }, streaming: { b: 5000 }, switchLsn: 4900 },
       [key(["b"], 1), wait(["b"], 1)],
     ],
     [
       "nofailover standbys are never in the set nor waited for",
-      { nofailover: ["c"], key: { voters: ["b"], quorum: 0 }, wait: { count: 1, names: ["b"] }, streaming: { b: 5000, c: 5000 }, switchLsn: 4900 },
+      {
+        nofailover: ["c"],
+        key: { voters: ["b"], quorum: 0 },
+        wait: { count: 1, names: ["b"] },
+        streaming: { b: 5000, c: 5000 },
+        switchLsn: 4900,
+      },
       [],
     ],
     [
@@ -253,7 +293,11 @@ function replicaInput(c: ElectionCase): HaInput {
 
 describe("election under a quorum key (row E-Q)", () => {
   const rows: [string, ElectionCase, boolean][] = [
-    ["N = 2, k = 1: b needs to see c (quorum 1), and c is not ahead", { key: { voters: ["b", "c"], quorum: 1 }, myLsn: 100, peers: { c: 90 } }, true],
+    [
+      "N = 2, k = 1: b needs to see c (quorum 1), and c is not ahead",
+      { key: { voters: ["b", "c"], quorum: 1 }, myLsn: 100, peers: { c: 90 } },
+      true,
+    ],
     ["…c is down: b cannot know it has every commit", { key: { voters: ["b", "c"], quorum: 1 }, myLsn: 100, peers: { c: "down" } }, false],
     ["…c is ahead: c promotes, not b", { key: { voters: ["b", "c"], quorum: 1 }, myLsn: 100, peers: { c: 110 } }, false],
     ["quorum 0 (the set shrank to b): b alone", { key: { voters: ["b"], quorum: 0 }, myLsn: 100, peers: { c: "down" } }, true],
