@@ -136,3 +136,37 @@ export async function crashNodeWithOneReplicaStopped(ctx: Ctx): Promise<Injected
   await restartWhenGone(ctx, ctx.leader);
   return { faultAt, newPrimary };
 }
+
+/**
+ * crash-node-before-stopped-replica-left: one standby stopped, and the leader killed at once, before
+ * it could take the stopped standby out of the quorum set (quorum 1 of both). The other standby,
+ * although it acknowledged every commit, cannot know it: it must not be promoted while the stopped
+ * one is away. Once that one resumes, the most advanced of the two is promoted.
+ */
+export async function crashNodeBeforeStoppedReplicaLeft(ctx: Ctx): Promise<Injected> {
+  const replicas = ctx.c.nodes.map((n) => n.name).filter((n) => n !== ctx.leader);
+  await waitForSet(ctx, replicas, 1, 30_000);
+  const [stopped, other] = replicas;
+  const pids = signalNode(ctx, stopped, "SIGSTOP");
+  let faultAt: number;
+  let resumedAt: number;
+  try {
+    await sleep(500); // commits acknowledged by `other` alone
+    faultAt = killNode(ctx.dir, ctx.leader).at;
+    // Well past the lease (ttl 4 s) and a few loops: nobody may take over while `stopped` is away.
+    const early = await waitForPrimary(ctx.dir, { exclude: [ctx.leader], timeoutMs: 10_000 }).catch(() => undefined);
+    check(
+      ctx,
+      `nobody was promoted while ${stopped} (quorum set) was stopped`,
+      early === undefined,
+      early ? `${early} was promoted` : "nobody was",
+    );
+  } finally {
+    signalNode(ctx, stopped, "SIGCONT", pids);
+    resumedAt = Date.now();
+  }
+  const newPrimary = await waitForPrimary(ctx.dir, { exclude: [ctx.leader], timeoutMs: 30_000 });
+  ctx.say(`  resumed ${stopped}; ${newPrimary} promoted ${Date.now() - resumedAt} ms later (${other} acknowledged the last commits)`);
+  await restartWhenGone(ctx, ctx.leader);
+  return { faultAt, newPrimary };
+}

@@ -28,7 +28,7 @@ import {
   watchPrimaries,
 } from "./context";
 import { partitionFromEtcd, partitionFromReplicas } from "./partitions";
-import { crashNodeWithOneReplicaStopped, slowReplica } from "./quorum";
+import { crashNodeBeforeStoppedReplicaLeft, crashNodeWithOneReplicaStopped, slowReplica } from "./quorum";
 
 export const SCENARIO_NAMES = [
   "crash-node",
@@ -44,6 +44,7 @@ export const SCENARIO_NAMES = [
   "switchover",
   "slow-replica",
   "crash-node-with-one-replica-stopped",
+  "crash-node-before-stopped-replica-left",
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -54,7 +55,11 @@ export const NETNS_SCENARIOS: readonly ScenarioName[] = ["partition-from-etcd", 
  * The scenarios of quorum commit: a cluster of their own in synchronous mode "quorum" (k = 1). They
  * stop a standby for 30 s, so they stay out of `npm test`'s reduced matrix (run them with test:faults).
  */
-export const QUORUM_SCENARIOS: readonly ScenarioName[] = ["slow-replica", "crash-node-with-one-replica-stopped"];
+export const QUORUM_SCENARIOS: readonly ScenarioName[] = [
+  "slow-replica",
+  "crash-node-with-one-replica-stopped",
+  "crash-node-before-stopped-replica-left",
+];
 
 // ---------- etcd members, stopped and restarted by pid (cluster.json keeps the new pid for `down`) ----------
 
@@ -354,6 +359,7 @@ export const INJECT: Record<ScenarioName, (ctx: Ctx) => Promise<Injected>> = {
   switchover,
   "slow-replica": slowReplica,
   "crash-node-with-one-replica-stopped": crashNodeWithOneReplicaStopped,
+  "crash-node-before-stopped-replica-left": crashNodeBeforeStoppedReplicaLeft,
 };
 
 export const DESCRIPTIONS: Record<ScenarioName, string> = {
@@ -371,4 +377,6 @@ export const DESCRIPTIONS: Record<ScenarioName, string> = {
   "slow-replica": "quorum mode (k = 1): SIGSTOP one standby's node for 30 s, writes go on through the other",
   "crash-node-with-one-replica-stopped":
     "quorum mode (k = 1): SIGSTOP one standby's node, kill -9 the leader once the key names the other alone",
+  "crash-node-before-stopped-replica-left":
+    "quorum mode (k = 1): SIGSTOP one standby's node, kill -9 the leader 0.5 s later; SIGCONT the standby 10 s later",
 };
