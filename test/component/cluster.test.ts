@@ -345,7 +345,7 @@ describe("HaPostgresCluster (mocks)", function () {
       () => new HaPostgresCluster("sync3", { synchronousMode: true as unknown as "on" }),
       (e: unknown) => {
         assert.ok(e instanceof ClusterArgsError);
-        assert.match(e.message, /synchronousMode: must be "off", "on" \(default\) or "strict", not true: use "on"/);
+        assert.match(e.message, /synchronousMode: must be "off", "on" \(default\), "strict" or "quorum", not true: use "on"/);
         return true;
       },
     );
