@@ -22,7 +22,7 @@ export function buildProgram(): Command {
     .description("run the HA agent for one PostgreSQL node (leader election, failover, REST API)")
     .requiredOption("-c, --config <file>", "agent config file (YAML or JSON)")
     .action(async (opts: { config: string }) => {
-      await runAgent(loadAgentConfig(opts.config));
+      await runAgent(loadAgentConfig(opts.config), opts.config);
     });
   program
     .command("check-config")

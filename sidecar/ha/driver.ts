@@ -232,7 +232,7 @@ export class HaDriver {
   private async readLocal(): Promise<LocalState> {
     // The status read also settles the owner's process state (a server found running is "running").
     const [dataDir, pg] = await Promise.all([this.o.pg.dataDirInfo(), this.o.pg.status()]);
-    return { dataDir, pg, process: this.o.pg.process };
+    return { dataDir, pg, process: this.o.pg.process, operation: this.o.pg.operation };
   }
 
   private logDecision(d: Decision): void {
@@ -257,6 +257,20 @@ export class HaDriver {
         this.publishedLease = leaseId;
       })
       .catch((e) => this.o.log.warn({ err: String(e) }, "cannot publish the member key"));
+  }
+
+  /**
+   * Asked by a requested restart of the primary between its stop and its start: true only while the
+   * leader key is ours under a valid lease, with the watchdog armed first when it is used (row W2).
+   * False: PostgreSQL stays stopped and the next loop decides (S1 under a valid lease, else S3).
+   */
+  mayRestartAsPrimary(): boolean {
+    if (!this.holdsLeaderKey() || !this.leaseValidNow()) return false;
+    const wd = this.o.watchdog.view();
+    if (wd.mode === "off" || wd.armed) return true;
+    const armed = wd.usable && this.o.watchdog.arm(this.lease) === "armed";
+    if (armed) this.armFenceTimer(); // an armed watchdog moves the fence deadline
+    return armed || wd.mode === "automatic";
   }
 
   private holdsLeaderKey(): boolean {
