@@ -13,6 +13,7 @@ import { AGENT_VERSION } from "../version";
 import { missingDeviceProblem } from "../watchdog/plan";
 import { registerLocalCommands } from "./local";
 import { registerOpsCommands } from "./ops";
+import { registerRestartCommands } from "./restart";
 import { registerSwitchoverCommands } from "./switchover";
 
 export function buildProgram(): Command {
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerOpsCommands(program);
   registerLocalCommands(program);
   registerSwitchoverCommands(program);
+  registerRestartCommands(program);
   return program;
 }
 
