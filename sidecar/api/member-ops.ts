@@ -71,18 +71,18 @@ export class MemberOperations {
     } catch (e) {
       return { status: 400, body: { error: `reload refused, nothing changed: ${(e as Error).message}` } };
     }
+    let pendingRestart: boolean | undefined;
     try {
-      await this.d.pg.reload();
+      ({ pendingRestart } = await this.d.pg.reload());
     } catch (e) {
       return { status: 503, body: { error: `reload failed: ${(e as Error).message}` } };
     }
-    const st = await this.d.pg.status().catch((): PgStatus => ({ running: false }));
     this.d.driver.requestLoop("reloaded");
     const what = changed.length ? `applied ${changed.join(", ")}; ` : "";
-    const pending = st.running ? (st.pendingRestart ? "a restart is pending" : "no restart pending") : "PostgreSQL is not running";
-    this.d.log.info({ changed, pendingRestart: st.pendingRestart }, "reloaded through the API");
+    const pending = pendingRestart === undefined ? "PostgreSQL is not running" : pendingRestart ? "a restart is pending" : "no restart pending";
+    this.d.log.info({ changed, pendingRestart }, "reloaded through the API");
     // 202 as Patroni answers (patronictl reads it as "reload received"); here the reload is already done.
-    return { status: 202, body: { message: `reloaded: ${what}${pending}`, pending_restart: st.pendingRestart === true } };
+    return { status: 202, body: { message: `reloaded: ${what}${pending}`, pending_restart: pendingRestart === true } };
   }
 
   /** POST /reinitialize: refused on the leader and without a running leader; else started (200) and run in the background. */

@@ -22,7 +22,7 @@ import { runToolChecked, sleep, type RunAs } from "./process";
 import { syncPhysicalSlots } from "./slots";
 import { ensureReplicationRole, LocalSql } from "./sql";
 import { queryStatus } from "./status";
-import type { DataDirInfo, HostPort, PgStatus, PostgresControl, RestartOptions, RestartResult, RewindResult } from "./types";
+import type { DataDirInfo, HostPort, PgStatus, PostgresControl, ReloadResult, RestartOptions, RestartResult, RewindResult } from "./types";
 
 export type { Logger, StopMode } from "./postmaster";
 
@@ -270,12 +270,22 @@ export class PostgresManager implements PostgresControl {
   }
 
   /** Our files rewritten for the role the server runs in (undoing edits by hand), then pg_reload_conf(). */
-  reload(): Promise<void> {
+  reload(): Promise<ReloadResult> {
     return this.command("reload", async () => {
-      if (this.pm.livePid() === undefined) return;
+      if (this.pm.livePid() === undefined) return {};
       const inRecovery = await this.inRecovery();
       await this.writeConfig(inRecovery ? { primary: false, upstream: this.upstream } : { primary: true });
+      const [before] = await this.commandSql.query<{ t: string }>("SELECT pg_conf_load_time()::text AS t");
       await this.commandSql.query("SELECT pg_reload_conf()");
+      // pg_reload_conf only signals: wait until this backend has re-read the files, so pending_restart is current.
+      const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
+      for (;;) {
+        const [r] = await this.commandSql.query<{ t: string; pending: boolean | null }>(
+          "SELECT pg_conf_load_time()::text AS t, (SELECT bool_or(pending_restart) FROM pg_settings) AS pending",
+        );
+        if (r.t !== before.t || Date.now() > deadline) return { pendingRestart: r.pending === true };
+        await sleep(20);
+      }
     });
   }
 

@@ -14,6 +14,7 @@ import type {
   PgProcessState,
   PgStatus,
   PostgresControl,
+  ReloadResult,
   RestartOptions,
   RestartResult,
   RewindResult,
@@ -147,7 +148,7 @@ export class PostgresOwner {
   // ---- commands that leave the process state as it is ---------------------------------------
 
   /** Our files rewritten and re-read by PostgreSQL (pg_reload_conf). */
-  reload(): Promise<void> {
+  reload(): Promise<ReloadResult> {
     return this.engine.reload();
   }
 

@@ -45,6 +45,11 @@ export type PgOperation = "restart" | "reinitialize";
 /** How a requested restart ended: running again, or left stopped because it may not come back as primary. */
 export type RestartResult = "running" | "stopped";
 
+/** After a reload: whether a changed parameter waits for a restart (undefined: PostgreSQL was not running). */
+export interface ReloadResult {
+  pendingRestart?: boolean;
+}
+
 export interface RestartOptions {
   /** Seconds the restarted server may take to accept connections (crash recovery may be long). */
   timeoutS?: number;
@@ -122,7 +127,7 @@ export interface PostgresControl {
   /** A running server: fast stop, then start again in the same role (a primary only if options.mayStartPrimary()). */
   restart(options: RestartOptions): Promise<RestartResult>;
   /** Rewrites the files the agent owns and has PostgreSQL re-read them (pg_reload_conf); no-op when stopped. */
-  reload(): Promise<void>;
+  reload(): Promise<ReloadResult>;
   /** A replica (running or not): fast stop, empty the data directory, base backup from source, start as its replica. */
   reinitialize(source: HostPort): Promise<void>;
 }

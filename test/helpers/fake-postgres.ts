@@ -9,6 +9,7 @@ import type {
   HostPort,
   PgStatus,
   PostgresControl,
+  ReloadResult,
   RestartOptions,
   RestartResult,
   RewindResult,
@@ -291,8 +292,9 @@ export class FakePostgres implements PostgresControl {
     return "running";
   }
 
-  async reload(): Promise<void> {
+  async reload(): Promise<ReloadResult> {
     this.commands.push("reload");
+    return this.running ? { pendingRestart: this.pendingRestart } : {};
   }
 
   async reinitialize(source: HostPort): Promise<void> {
