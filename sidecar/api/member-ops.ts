@@ -10,7 +10,7 @@ import { hostPortOf } from "../ha/decide";
 import type { Logger } from "../log";
 import type { PostgresOwner } from "../postgres/owner";
 import type { PgStatus } from "../postgres/types";
-import type { Reply } from "./mutations";
+import type { Reply } from "./reply";
 import { type MemberNow, type RestartRequest, reinitProblem, restartProblem } from "./restart-request";
 
 export interface MemberOpsDeps {

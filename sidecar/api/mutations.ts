@@ -11,6 +11,7 @@ import type { CandidateRules } from "../ha/switchover";
 import type { Logger } from "../log";
 import { checkFailoverRequest, type RequestKind } from "./failover-request";
 import type { MemberOperations } from "./member-ops";
+import type { Reply } from "./reply";
 import { parseReinitRequest, parseRestartRequest } from "./restart-request";
 
 export interface ApiCredentials {
@@ -31,11 +32,7 @@ export interface MutationDeps {
   operations?: Pick<MemberOperations, "restart" | "cancelScheduled" | "reload" | "reinitialize">;
 }
 
-export interface Reply {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+export type { Reply } from "./reply";
 
 /** Paths and the methods that change something there. */
 export const MUTATIONS: Record<string, string[]> = {

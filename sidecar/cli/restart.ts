@@ -142,6 +142,8 @@ interface StepResult {
   step: string;
   member: string;
   status: number | "skipped";
+  /** When the step started (ms since the epoch) and how long it took. */
+  at: number;
   ms: number;
   message: string;
 }
@@ -165,7 +167,7 @@ async function runSteps(steps: RestartStep[], f: RestartFlags, a: Access, say: (
       await waitFor(`${to} writable`, WAIT_MS.restart, () => primaryOk(apiOf(after, to)));
       await waitFor(`${s.from} streaming from ${to}`, WAIT_MS.restart, streamsAgain(apiOf(after, s.from), undefined));
       say(`${n} switchover: ${to} leads, ${s.from} streams from it (${Date.now() - t0} ms)`);
-      results.push({ step: "switchover", member: s.from, status: 200, ms: Date.now() - t0, message: r.body.message ?? "" });
+      results.push({ step: "switchover", member: s.from, status: 200, at: t0, ms: Date.now() - t0, message: r.body.message ?? "" });
       continue;
     }
     const api = apiOf(view, s.member);
@@ -174,8 +176,11 @@ async function runSteps(steps: RestartStep[], f: RestartFlags, a: Access, say: (
     const rb = { ...body, ...(f.role && f.role !== "any" ? { role: f.role } : {}) };
     const r = await callApi(api, "POST", "/restart", rb, a.auth, CALL_TIMEOUT_MS);
     if (r.status === 503 && /restart conditions are not satisfied/.test(r.body.error ?? "")) {
-      say(`${n} ${s.member}: skipped: ${r.body.error}`);
-      results.push({ step: "restart", member: s.member, status: "skipped", ms: Date.now() - t0, message: r.body.error ?? "" });
+      // The hand-over stops the old leader and starts it as a replica: a pending change is applied by then.
+      const handedOver = steps[i - 1]?.kind === "switchover" && f.pending;
+      const why = handedOver ? "the switchover restarted it already: no restart pending any more" : r.body.error;
+      say(`${n} ${s.member}: skipped: ${why}`);
+      results.push({ step: "restart", member: s.member, status: "skipped", at: t0, ms: Date.now() - t0, message: why ?? "" });
       continue;
     }
     if (r.status !== 200) throw refused(`restart of ${s.member}`, r);
@@ -183,7 +188,7 @@ async function runSteps(steps: RestartStep[], f: RestartFlags, a: Access, say: (
     else await waitFor(`${s.member} writable again`, WAIT_MS.restart, () => primaryOk(api));
     const again = s.role === "replica" ? "streaming again" : "writable again";
     say(`${n} ${s.member}: ${r.body.message}; ${again} (${Date.now() - t0} ms)`);
-    results.push({ step: "restart", member: s.member, status: 200, ms: Date.now() - t0, message: r.body.message ?? "" });
+    results.push({ step: "restart", member: s.member, status: 200, at: t0, ms: Date.now() - t0, message: r.body.message ?? "" });
   }
   return results;
 }
