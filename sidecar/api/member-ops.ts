@@ -16,7 +16,7 @@ import { type MemberNow, type RestartRequest, reinitProblem, restartProblem } fr
 export interface MemberOpsDeps {
   name: string;
   pg: Pick<PostgresOwner, "status" | "restart" | "reload" | "reinitialize" | "operation" | "operationDone" | "answers">;
-  driver: Pick<HaDriver, "view" | "requestLoop" | "mayRestartAsPrimary">;
+  driver: Pick<HaDriver, "view" | "requestLoop" | "mayRestartAsPrimary" | "restarted">;
   dcs: Pick<Dcs, "load">;
   wallNow: () => number;
   log: Logger;
@@ -46,7 +46,12 @@ export class MemberOperations {
   async restart(request: RestartRequest): Promise<Reply> {
     if (request.scheduleAt === undefined) return this.restartNow(request);
     if (this.scheduled) {
-      return { status: 409, body: { error: `another restart is already scheduled (at ${this.scheduled.request.schedule}): cancel it first with DELETE /restart` } };
+      return {
+        status: 409,
+        body: {
+          error: `another restart is already scheduled (at ${this.scheduled.request.schedule}): cancel it first with DELETE /restart`,
+        },
+      };
     }
     this.arm(request);
     this.d.log.info({ request }, `restart scheduled at ${request.schedule}`);
@@ -65,7 +70,7 @@ export class MemberOperations {
 
   /** POST /reload: the agent re-reads what it may, rewrites its PostgreSQL files and has PostgreSQL re-read them. */
   async reload(): Promise<Reply> {
-    let changed: string[] = [];
+    let changed: string[];
     try {
       changed = this.d.rereadConfig?.() ?? [];
     } catch (e) {
@@ -79,7 +84,8 @@ export class MemberOperations {
     }
     this.d.driver.requestLoop("reloaded");
     const what = changed.length ? `applied ${changed.join(", ")}; ` : "";
-    const pending = pendingRestart === undefined ? "PostgreSQL is not running" : pendingRestart ? "a restart is pending" : "no restart pending";
+    const pending =
+      pendingRestart === undefined ? "PostgreSQL is not running" : pendingRestart ? "a restart is pending" : "no restart pending";
     this.d.log.info({ changed, pendingRestart }, "reloaded through the API");
     // 202 as Patroni answers (patronictl reads it as "reload received"); here the reload is already done.
     return { status: 202, body: { message: `reloaded: ${what}${pending}`, pending_restart: pendingRestart === true } };
@@ -155,7 +161,7 @@ export class MemberOperations {
       this.d.log.error({ err: (e as Error).message }, "restart failed");
       return { status: 503, body: { error: `restart failed: ${(e as Error).message}` } };
     } finally {
-      this.d.driver.requestLoop("restart ended");
+      await this.d.driver.restarted();
     }
   }
 

@@ -190,7 +190,11 @@ export function patroniRows(m: MetricsInput): Row[] {
       value: m.activity.dcsSeenAt === undefined ? 0 : Math.floor((m.wallNow - (m.now - m.activity.dcsSeenAt)) / 1000),
     },
     // PostgreSQL's own view (pg_settings.pending_restart), as in the member key.
-    { name: "patroni_pending_restart", help: "Value is 1 if the node needs a restart, 0 otherwise.", value: bit(running && pg.pendingRestart === true) },
+    {
+      name: "patroni_pending_restart",
+      help: "Value is 1 if the node needs a restart, 0 otherwise.",
+      value: bit(running && pg.pendingRestart === true),
+    },
     // Maintenance mode is not implemented yet: nothing can be paused.
     { name: "patroni_is_paused", help: "Value is 1 if auto failover is disabled, 0 otherwise.", value: 0 },
   ];

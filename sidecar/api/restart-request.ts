@@ -70,7 +70,11 @@ export function parseRestartRequest(body: unknown, wallNow: number): CheckedRest
       return bad(`schedule: "${String(raw.schedule)}" is not an ISO 8601 time with a time zone, e.g. 2026-11-27T16:00:00Z`);
     }
     if (at <= wallNow) {
-      return { ok: false, status: 422, error: `schedule: ${String(raw.schedule)} is in the past: give a future time, or none to restart now` };
+      return {
+        ok: false,
+        status: 422,
+        error: `schedule: ${String(raw.schedule)} is in the past: give a future time, or none to restart now`,
+      };
     }
     request.schedule = raw.schedule as string;
     request.scheduleAt = at;

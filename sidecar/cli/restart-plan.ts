@@ -22,8 +22,7 @@ export interface RestartSelection {
 }
 
 export type RestartStep =
-  | { kind: "restart"; member: string; /** its role when planned */ role: "leader" | "replica" }
-  | { kind: "switchover"; from: string };
+  { kind: "restart"; member: string; /** its role when planned */ role: "leader" | "replica" } | { kind: "switchover"; from: string };
 
 export type RestartPlan = { ok: true; steps: RestartStep[]; skipped: string[] } | { ok: false; error: string };
 
@@ -46,7 +45,10 @@ export function planRestart(view: ClusterView, sel: RestartSelection): RestartPl
     return { ok: false, error: "--scheduled: name one MEMBER; a restart of several members runs now, in a safe order" };
   }
   if (!leader) {
-    return { ok: false, error: "the cluster has no leader now: a rolling restart needs one; restart one MEMBER at a time, or wait for a leader" };
+    return {
+      ok: false,
+      error: "the cluster has no leader now: a rolling restart needs one; restart one MEMBER at a time, or wait for a leader",
+    };
   }
   const role = sel.role ?? "any";
   const skipped: string[] = [];

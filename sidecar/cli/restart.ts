@@ -51,7 +51,8 @@ async function flagError(message: string): Promise<Error> {
 async function credentials(f: OpFlags): Promise<ApiCredentials | undefined> {
   const username = f.user ?? "hapg";
   if (f.passwordFile !== undefined) {
-    if (!fs.existsSync(f.passwordFile)) throw await flagError(`--password-file ${f.passwordFile}: no such file: give the API password's file`);
+    if (!fs.existsSync(f.passwordFile))
+      throw await flagError(`--password-file ${f.passwordFile}: no such file: give the API password's file`);
     const password = fs.readFileSync(f.passwordFile, "utf8").trim();
     if (!password) throw await flagError(`--password-file ${f.passwordFile}: the file is empty: give the API password's file`);
     return { username, password };
@@ -196,7 +197,8 @@ async function runSteps(steps: RestartStep[], f: RestartFlags, a: Access, say: (
 function checkRestartFlags(member: string | undefined, f: RestartFlags): string | undefined {
   if (f.cancel && member === undefined) return "--cancel: name the MEMBER whose scheduled restart to cancel";
   if (f.cancel && (f.scheduled || f.pending || f.role)) return "--cancel: give it alone with MEMBER (no --scheduled, --pending, --role)";
-  if (f.scheduled !== undefined && member === undefined) return "--scheduled: name one MEMBER; a restart of several members runs now, in a safe order";
+  if (f.scheduled !== undefined && member === undefined)
+    return "--scheduled: name one MEMBER; a restart of several members runs now, in a safe order";
   if (f.pgTimeout !== undefined && !(Number(f.pgTimeout) > 0)) return `--pg-timeout "${f.pgTimeout}": give seconds, a number above 0`;
   return undefined;
 }
@@ -216,7 +218,11 @@ async function restartCommand(member: string | undefined, f: RestartFlags): Prom
     }
     if (f.scheduled !== undefined) {
       await confirm(`Restart ${member} at ${f.scheduled}?`, f);
-      const body = { schedule: f.scheduled, ...(f.pending ? { restart_pending: true } : {}), ...(f.role && f.role !== "any" ? { role: f.role } : {}) };
+      const body = {
+        schedule: f.scheduled,
+        ...(f.pending ? { restart_pending: true } : {}),
+        ...(f.role && f.role !== "any" ? { role: f.role } : {}),
+      };
       const r = await callApi(apiOf(view, member!), "POST", "/restart", body, a.auth);
       if (r.status !== 202) throw refused(`scheduled restart of ${member}`, r);
       return f.json ? console.log(JSON.stringify({ status: r.status, ...r.body })) : say(`${member}: ${r.body.message}`);

@@ -273,6 +273,17 @@ export class HaDriver {
     return armed || wd.mode === "automatic";
   }
 
+  /**
+   * After a requested restart: the local state is read again at once (not after an etcd read that
+   * may hang behind a partition) and the fence timer re-armed, so a primary whose lease ran out while
+   * it was starting is fenced at once (row F1), then a loop runs.
+   */
+  async restarted(): Promise<void> {
+    this.local = await this.readLocal().catch(() => this.local);
+    this.armFenceTimer();
+    this.requestLoop("restart ended");
+  }
+
   private holdsLeaderKey(): boolean {
     return this.cluster?.leader?.name === this.o.self.name;
   }

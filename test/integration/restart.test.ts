@@ -100,12 +100,12 @@ describe("restart, reload, reinitialize on a real cluster", function () {
     const later = await hapg("restart", replica, "--scheduled", "2999-01-01T00:00:00Z", "--dir", dir, "--force");
     assert.equal(later.code, 0, later.stderr);
     assert.match(later.stdout, /Restart scheduled at 2999-01-01T00:00:00Z/);
-    assert.deepEqual((await patroni(replica) as { scheduled_restart?: unknown }).scheduled_restart, { schedule: "2999-01-01T00:00:00Z" });
+    assert.deepEqual(((await patroni(replica)) as { scheduled_restart?: unknown }).scheduled_restart, { schedule: "2999-01-01T00:00:00Z" });
     const twice = await callApi(api, "POST", "/restart", { schedule: "2999-01-02T00:00:00Z" }, auth);
     assert.equal(twice.status, 409);
     const cancel = await hapg("restart", replica, "--cancel", "--dir", dir, "--force");
     assert.equal(cancel.code, 0, cancel.stderr);
-    assert.equal((await patroni(replica) as { scheduled_restart?: unknown }).scheduled_restart, undefined);
+    assert.equal(((await patroni(replica)) as { scheduled_restart?: unknown }).scheduled_restart, undefined);
   });
 
   it("hapg restart MEMBER restarts a replica: a new postmaster that streams again; the leader keeps its key", async () => {
@@ -142,7 +142,8 @@ describe("restart, reload, reinitialize on a real cluster", function () {
     const reload = await hapg("reload", "--dir", dir, "--force");
     assert.equal(reload.code, 0, reload.stderr);
     for (const n of c.nodes) assert.match(reload.stdout, new RegExp(`${n.name}: reloaded: a restart is pending`));
-    for (const n of c.nodes) await eventually(`${n.name}: pending_restart in /patroni`, 5000, async () => (await patroni(n.name)).pending_restart);
+    for (const n of c.nodes)
+      await eventually(`${n.name}: pending_restart in /patroni`, 5000, async () => (await patroni(n.name)).pending_restart);
     const listed = await eventually("every member key with pending_restart", 10_000, async () => {
       const r = await hapg("list", "--dir", dir, "--json");
       const j = JSON.parse(r.stdout) as ListJson;

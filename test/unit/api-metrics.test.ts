@@ -109,7 +109,10 @@ describe("GET /metrics rendering", () => {
   it("a changed parameter waiting for a restart: patroni_pending_restart 1, as PostgreSQL reports it", async () => {
     const text = await renderMetrics(input({ pg: { running: true, inRecovery: true, pendingRestart: true } }));
     assert.equal(value(text, "patroni_pending_restart"), 1);
-    assert.equal(value(await renderMetrics(input({ pg: { running: true, inRecovery: true, pendingRestart: false } })), "patroni_pending_restart"), 0);
+    assert.equal(
+      value(await renderMetrics(input({ pg: { running: true, inRecovery: true, pendingRestart: false } })), "patroni_pending_restart"),
+      0,
+    );
   });
 
   it("our counters: renewal failures, fences, leader changes, seconds since the last decision, etcd last seen", async () => {

@@ -28,19 +28,39 @@ const NOW = Date.parse("2026-11-27T15:00:00Z");
 describe("restart requests (checked before anything is done)", () => {
   const cases: [string, unknown, number, RegExp | RestartRequest][] = [
     ["an empty body: restart now", {}, 0, {}],
-    ["Patroni's filters", { restart_pending: true, role: "replica", timeout: "2min" }, 0, { restartPending: true, role: "replica", timeoutS: 120 }],
+    [
+      "Patroni's filters",
+      { restart_pending: true, role: "replica", timeout: "2min" },
+      0,
+      { restartPending: true, role: "replica", timeoutS: 120 },
+    ],
     ["role master is the primary (Patroni 2)", { role: "master" }, 0, { role: "primary" }],
     ["a schedule", { schedule: "2026-11-27T16:00:00+01:00" }, 0, { schedule: "2026-11-27T16:00:00+01:00", scheduleAt: NOW }],
     ["a body that is no object", [1], 400, /^body: must be a JSON object, e\.g\. \{"restart_pending":true/],
-    ["an unknown field", { when: "now" }, 400, /^when: unknown field\(s\) for a restart; send only restart_pending, role, schedule, timeout$/],
+    [
+      "an unknown field",
+      { when: "now" },
+      400,
+      /^when: unknown field\(s\) for a restart; send only restart_pending, role, schedule, timeout$/,
+    ],
     ["postgres_version", { postgres_version: "16" }, 400, /^postgres_version: restarting by PostgreSQL version is not supported/],
     ["restart_pending not a boolean", { restart_pending: "true" }, 400, /^restart_pending: must be true or false$/],
     ["an unknown role", { role: "leader" }, 400, /^role: "leader" is not a role: give "primary" or "replica"/],
     ["a zero timeout", { timeout: 0 }, 400, /^timeout: "0" is not a positive number of seconds/],
     ["a timeout that is no duration", { timeout: "soon" }, 400, /^timeout: "soon" is not a positive number of seconds, e\.g\. 60/],
-    ["a schedule without a time zone", { schedule: "2026-11-27T16:00:00" }, 400, /^schedule: "2026-11-27T16:00:00" is not an ISO 8601 time with a time zone/],
+    [
+      "a schedule without a time zone",
+      { schedule: "2026-11-27T16:00:00" },
+      400,
+      /^schedule: "2026-11-27T16:00:00" is not an ISO 8601 time with a time zone/,
+    ],
     ["a schedule that is no string", { schedule: 5 }, 400, /^schedule: "5" is not an ISO 8601 time/],
-    ["a schedule in the past", { schedule: "2026-11-27T14:00:00Z" }, 422, /^schedule: 2026-11-27T14:00:00Z is in the past: give a future time/],
+    [
+      "a schedule in the past",
+      { schedule: "2026-11-27T14:00:00Z" },
+      422,
+      /^schedule: 2026-11-27T14:00:00Z is in the past: give a future time/,
+    ],
   ];
   for (const [name, body, status, want] of cases) {
     it(`${name}: ${status || "accepted"}`, () => {
@@ -57,10 +77,18 @@ describe("restart requests (checked before anything is done)", () => {
   }
 
   it("durations: seconds, minutes, hours; nothing else", () => {
-    assert.deepEqual(
-      [30, "30", "30s", "1.5min", "1h", 0, -1, "1d", "", null].map(parseSeconds),
-      [30, 30, 30, 90, 3600, undefined, undefined, undefined, undefined, undefined],
-    );
+    assert.deepEqual([30, "30", "30s", "1.5min", "1h", 0, -1, "1d", "", null].map(parseSeconds), [
+      30,
+      30,
+      30,
+      90,
+      3600,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 });
 
@@ -69,9 +97,19 @@ describe("restart conditions (Patroni's 503 when not met)", () => {
   const cases: [string, RestartRequest, MemberNow, RegExp | undefined][] = [
     ["a running replica, no filter", {}, replica, undefined],
     ["role replica on a replica", { role: "replica" }, replica, undefined],
-    ["role primary on a replica", { role: "primary" }, replica, /^restart conditions are not satisfied: role: this member runs as replica, the request restarts only a primary$/],
+    [
+      "role primary on a replica",
+      { role: "primary" },
+      replica,
+      /^restart conditions are not satisfied: role: this member runs as replica, the request restarts only a primary$/,
+    ],
     ["role replica on the primary", { role: "replica" }, { ...replica, role: "primary" }, /role: this member runs as primary/],
-    ["restart_pending without a pending restart", { restartPending: true }, replica, /restart_pending: PostgreSQL reports no change waiting/],
+    [
+      "restart_pending without a pending restart",
+      { restartPending: true },
+      replica,
+      /restart_pending: PostgreSQL reports no change waiting/,
+    ],
     ["restart_pending with one", { restartPending: true }, { ...replica, pendingRestart: true }, undefined],
     ["PostgreSQL not running", {}, { running: false }, /^PostgreSQL is not running on this member: nothing to restart/],
     ["a restart in progress", {}, { ...replica, operation: "restart" }, /^restart already in progress: wait for it/],
@@ -99,10 +137,24 @@ describe("reinitialize requests and rules", () => {
   const cases: [string, ClusterSnapshot | undefined, string, MemberNow, boolean, RegExp | undefined][] = [
     ["a replica while the leader runs", threeMembers(), "b", replica, false, undefined],
     ["a stopped replica", threeMembers(), "b", { running: false }, false, undefined],
-    ["the leader", threeMembers(), "a", { running: true, role: "primary" }, false, /^a is the leader: only a replica is reinitialized; switch over first/],
+    [
+      "the leader",
+      threeMembers(),
+      "a",
+      { running: true, role: "primary" },
+      false,
+      /^a is the leader: only a replica is reinitialized; switch over first/,
+    ],
     ["no leader", threeMembers({ leader: undefined }), "b", replica, false, /^the cluster has no leader: nothing to copy from/],
     ["etcd unreadable", undefined, "b", replica, false, /^etcd cannot be read now/],
-    ["a primary without the key", threeMembers(), "b", { running: true, role: "primary" }, false, /^b runs as a primary without the leader key/],
+    [
+      "a primary without the key",
+      threeMembers(),
+      "b",
+      { running: true, role: "primary" },
+      false,
+      /^b runs as a primary without the leader key/,
+    ],
     [
       "a leader that does not run",
       threeMembers({ members: [member("a", "primary", 5432, { state: "stopped" }), member("b", "replica", 5433)] }),
@@ -111,7 +163,14 @@ describe("reinitialize requests and rules", () => {
       false,
       /^leader a is not running as the primary now/,
     ],
-    ["a restart in progress", threeMembers(), "b", { ...replica, operation: "restart" }, false, /^restart already in progress: wait for it, or send \{"force": true\}/],
+    [
+      "a restart in progress",
+      threeMembers(),
+      "b",
+      { ...replica, operation: "restart" },
+      false,
+      /^restart already in progress: wait for it, or send \{"force": true\}/,
+    ],
     ["a restart in progress, force", threeMembers(), "b", { ...replica, operation: "restart" }, true, undefined],
   ];
   for (const [name, cluster, self, now, force, want] of cases) {
@@ -150,6 +209,7 @@ describe("REST API: restart, reload, reinitialize on a modelled member", () => {
       view: () => ({ holdsLeader: self === "a", leaseValid: true }) as never,
       requestLoop: (why: string) => void loops.push(why),
       mayRestartAsPrimary: () => self === "a",
+      restarted: async () => void loops.push("restarted"),
     };
     ops = new MemberOperations({ name: self, pg: owner, driver, dcs, wallNow: () => NOW, log });
     api = new ApiServer({
@@ -189,11 +249,19 @@ describe("REST API: restart, reload, reinitialize on a modelled member", () => {
 
   it("without or with wrong credentials: 401 on every route, nothing restarted", async () => {
     await setUp("b");
-    for (const [method, path] of [["POST", "/restart"], ["DELETE", "/restart"], ["POST", "/reload"], ["POST", "/reinitialize"]]) {
+    for (const [method, path] of [
+      ["POST", "/restart"],
+      ["DELETE", "/restart"],
+      ["POST", "/reload"],
+      ["POST", "/reinitialize"],
+    ]) {
       assert.equal((await call(method, path, {}, {})).status, 401, `${method} ${path}`);
       assert.equal((await call(method, path, {}, auth("guess"))).status, 401, `${method} ${path}`);
     }
-    assert.deepEqual(pgOf("b").commands.filter((c) => c === "stop" || c === "reload"), []);
+    assert.deepEqual(
+      pgOf("b").commands.filter((c) => c === "stop" || c === "reload"),
+      [],
+    );
   });
 
   it("POST /restart on a replica: 200 once it runs again; a malformed body 400 naming the body; wrong role 503", async () => {

@@ -47,7 +47,11 @@ describe("HA decision while an operator's command runs (row OP1)", () => {
     ],
     [
       "OP1 a reinitialize emptied the data directory: no second base backup from the loop",
-      input("b", { dataDir: { initialized: false, standbySignal: false }, process: "creating replica", operation: "reinitialize" }, threeMembers()),
+      input(
+        "b",
+        { dataDir: { initialized: false, standbySignal: false }, process: "creating replica", operation: "reinitialize" },
+        threeMembers(),
+      ),
       [],
       /requested reinitialize \(base backup from the leader\) is in progress/,
     ],

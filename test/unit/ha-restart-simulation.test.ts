@@ -51,6 +51,7 @@ describe("simulated restart of the leader (row OP1)", function () {
     await sim.until(() => sim!.leaderName() !== undefined && sim!.leaderName() !== leader.name, 20_000);
     release();
     assert.equal(await restarted, "stopped", "the lease had lapsed: it stays stopped");
+    await leader.driver.restarted();
     assert.ok(!leader.pg.running);
     leader.dcs.setReachable(true);
     await sim.until(() => leader.pg.running && leader.pg.standby && leader.pg.streaming, 20_000);

@@ -7,13 +7,30 @@ import { validateAgentConfig } from "../../sidecar/config/schema";
 
 const TAGS = { nofailover: false, noloadbalance: false, failover_priority: 1 };
 type M = ClusterView["members"][number];
-const m = (name: string, role: string, state: string, extra: Partial<M> = {}): M => ({ name, role, state, host: "h", port: 5432, tags: TAGS, ...extra });
+const m = (name: string, role: string, state: string, extra: Partial<M> = {}): M => ({
+  name,
+  role,
+  state,
+  host: "h",
+  port: 5432,
+  tags: TAGS,
+  ...extra,
+});
 const view = (...members: M[]): ClusterView => ({ scope: "t", members });
-const three = view(m("n1", "leader", "running"), m("n3", "replica", "streaming"), m("n2", "replica", "streaming", { pending_restart: true }));
+const three = view(
+  m("n1", "leader", "running"),
+  m("n3", "replica", "streaming"),
+  m("n2", "replica", "streaming", { pending_restart: true }),
+);
 
 describe("hapg restart: which members, in which order", () => {
   const cases: [string, ClusterView, RestartSelection, string[] | RegExp, string[]?][] = [
-    ["the whole cluster: replicas by name, a switchover, then the old leader", three, {}, ["restart n2", "restart n3", "switchover n1", "restart n1"]],
+    [
+      "the whole cluster: replicas by name, a switchover, then the old leader",
+      three,
+      {},
+      ["restart n2", "restart n3", "switchover n1", "restart n1"],
+    ],
     ["--role replica: the replicas only", three, { role: "replica" }, ["restart n2", "restart n3"]],
     ["--role primary: a switchover, then the old leader", three, { role: "primary" }, ["switchover n1", "restart n1"]],
     ["--pending: only members with a pending restart", three, { pending: true }, ["restart n2"]],
@@ -55,7 +72,9 @@ describe("hapg restart: which members, in which order", () => {
       }
       assert.ok(plan.ok, JSON.stringify(plan));
       assert.deepEqual(
-        plan.steps.map((s) => (s.kind === "switchover" ? `switchover ${s.from}` : `restart ${s.member}${s.role === "leader" ? " (leader)" : ""}`)),
+        plan.steps.map((s) =>
+          s.kind === "switchover" ? `switchover ${s.from}` : `restart ${s.member}${s.role === "leader" ? " (leader)" : ""}`,
+        ),
         want,
       );
       assert.deepEqual(plan.skipped, skipped ?? []);
