@@ -255,16 +255,12 @@ async function reinitCommand(member: string, f: OpFlags): Promise<void> {
     await confirm(`Reinitialize ${member}: wipe its data directory and copy it again from the leader?`, f);
     const api = apiOf(view, member);
     const t0 = Date.now();
+    const before = (await patroni(api))?.postmaster_start_time;
     const r = await callApi(api, "POST", "/reinitialize", { force: f.force === true }, a.auth, CALL_TIMEOUT_MS);
     if (r.status !== 200) throw refused(`reinitialize of ${member}`, r);
     say(`${member}: ${r.body.message}`);
-    // The copy may be quick: a replica that streams in a postmaster started after the request is the rebuilt one.
-    const since = new Date(t0 - 1000).toISOString();
-    await waitFor(`${member} streaming again`, WAIT_MS.reinit, async () => {
-      const p = await patroni(api);
-      const started = p?.postmaster_start_time ? Date.parse(p.postmaster_start_time) : 0;
-      return p?.role === "replica" && p.replication_state === "streaming" && started >= Date.parse(since);
-    });
+    // The copy may be quick: a replica streaming from a postmaster other than the one before is the rebuilt one.
+    await waitFor(`${member} streaming again`, WAIT_MS.reinit, streamsAgain(api, before));
     if (f.json) console.log(JSON.stringify({ status: r.status, ...r.body, ms: Date.now() - t0 }));
     else say(`${member}: reinitialized, streaming again (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   });

@@ -231,8 +231,13 @@ export class HaDriver {
 
   private async readLocal(): Promise<LocalState> {
     // The status read also settles the owner's process state (a server found running is "running").
-    const [dataDir, pg] = await Promise.all([this.o.pg.dataDirInfo(), this.o.pg.status()]);
-    return { dataDir, pg, process: this.o.pg.process, operation: this.o.pg.operation };
+    // While a reinitialize copies, the data directory is incomplete and pg_controldata may fail on it.
+    const dataDir = this.o.pg.dataDirInfo().catch((e: unknown) => {
+      if (this.o.pg.operation) return { initialized: false, standbySignal: false };
+      throw e;
+    });
+    const [dataDirInfo, pg] = await Promise.all([dataDir, this.o.pg.status()]);
+    return { dataDir: dataDirInfo, pg, process: this.o.pg.process, operation: this.o.pg.operation };
   }
 
   private logDecision(d: Decision): void {

@@ -16,6 +16,7 @@ import { type ClusterFile, findNode, httpGet } from "../../sidecar/local/state";
 import { countLost, Writer } from "../../sidecar/local/writer";
 import { nodeDsn } from "../helpers/node-dsn";
 import { eventually, query } from "../helpers/pg-client";
+import { pausesAround } from "../helpers/write-pauses";
 
 const BASE_PORT = 32000;
 const CLI = path.join(__dirname, "../../sidecar/cli/main.js");
@@ -193,17 +194,10 @@ describe("restart, reload, reinitialize on a real cluster", function () {
     assert.equal(lost, 0, `acknowledged writes lost: ${sample.join(", ")}`);
     // The figures: the longest pause between two acknowledged writes during the switchover step, and outside it.
     const sw = out.steps.find((s) => s.step === "switchover")!;
-    const acks = result.ackTimes.filter((t) => t >= t0 && t <= t1 + 1000);
-    let during = 0;
-    let outside = 0;
-    for (let i = 1; i < acks.length; i++) {
-      const pause = acks[i] - acks[i - 1];
-      if (acks[i] >= sw.at && acks[i - 1] <= sw.at + sw.ms) during = Math.max(during, pause);
-      else outside = Math.max(outside, pause);
-    }
+    const pauses = pausesAround(result.ackTimes, sw, t0, t1 + 1000);
     console.log(
       `      rolling restart: ${((t1 - t0) / 1000).toFixed(1)} s, ${result.ackedIds.length} writes acknowledged, 0 lost; ` +
-        `longest write pause ${during} ms during the switchover step, ${outside} ms outside it`,
+        `longest write pause ${pauses.duringStep} ms during the switchover step, ${pauses.outsideStep} ms outside it`,
     );
     assert.ok(result.ackedIds.length > 10, "the writer got acknowledgements");
     const newLeader = await waitHealthy(dir, 30_000);
