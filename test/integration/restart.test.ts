@@ -145,6 +145,16 @@ describe("restart, reload, reinitialize on a real cluster", function () {
     for (const n of c.nodes) assert.match(reload.stdout, new RegExp(`${n.name}: reloaded: a restart is pending`));
     for (const n of c.nodes)
       await eventually(`${n.name}: pending_restart in /patroni`, 5000, async () => (await patroni(n.name)).pending_restart);
+    // The other ways to find the cluster: a node's agent config (its API credentials too), etcd + a password file.
+    const viaConfig = await hapg("reload", leader, "--config", path.join(dir, leader, "agent.json"), "--force");
+    assert.equal(viaConfig.code, 0, viaConfig.stderr);
+    assert.match(viaConfig.stdout, new RegExp(`^${leader}: reloaded: a restart is pending`));
+    const etcd = c.etcd.map((e) => e.clientUrl).join(",");
+    const viaEtcd = await hapg("reload", leader, "--etcd", etcd, "--cluster", "local", "--password-file", c.api!.passwordFile, "--force");
+    assert.equal(viaEtcd.code, 0, viaEtcd.stderr);
+    const noPassword = await hapg("reload", leader, "--etcd", etcd, "--cluster", "local", "--force");
+    assert.equal(noPassword.code, 1);
+    assert.match(noPassword.stderr, /reload of node\d refused \(HTTP 401\).*--password-file/);
     const listed = await eventually("every member key with pending_restart", 10_000, async () => {
       const r = await hapg("list", "--dir", dir, "--json");
       const j = JSON.parse(r.stdout) as ListJson;
