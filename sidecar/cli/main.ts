@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `hapg` CLI: `agent` runs the node agent; `list`, `history`, `topology`, `show-config` read a
- * running cluster; `local` runs a whole cluster on this machine.
+ * running cluster; `switchover`, `failover`, `restart`, `reload`, `reinit` operate it; `local` runs a
+ * whole cluster on this machine.
  */
 import "../runtime";
 import { existsSync } from "node:fs";

@@ -11,7 +11,7 @@ import { callApi, type ApiReply } from "../api/client";
 import type { ApiCredentials } from "../api/mutations";
 import { withSource } from "./ops";
 import type { ClusterSource, ClusterView, SourceFlags } from "./ops-source";
-import { describePlan, planRestart, type RestartStep, type RoleFlag } from "./restart-plan";
+import type { RestartStep, RoleFlag } from "./restart-plan";
 
 interface OpFlags extends SourceFlags {
   json?: boolean;
@@ -209,6 +209,7 @@ async function restartCommand(member: string | undefined, f: RestartFlags): Prom
   const say = (line: string) => (f.json ? undefined : console.log(line));
   await withAccess(f, async (a) => {
     const view = await a.source.cluster();
+    const { describePlan, planRestart } = await import("./restart-plan");
     const plan = planRestart(view, { member, role: f.role, pending: f.pending, scheduled: f.scheduled });
     if (!plan.ok) throw await flagError(plan.error);
     if (f.cancel) {
