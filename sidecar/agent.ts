@@ -2,10 +2,12 @@
  * `hapg agent --config FILE`: wires the config to etcd, the PostgreSQL owner, the HA driver and the
  * REST API, and handles signals (SIGTERM/SIGINT = graceful stop, releasing the leader key).
  */
-import { readCredential } from "./config/load";
+import { loadAgentConfig, readCredential } from "./config/load";
+import { reloadPlan } from "./config/reload";
 import type { AgentConfig } from "./config/schema";
 import { EtcdDcs } from "./dcs/etcd";
 import { clusterPrefix } from "./dcs/types";
+import { MemberOperations } from "./api/member-ops";
 import { Mutations } from "./api/mutations";
 import { ApiServer } from "./api/server";
 import { systemClock } from "./ha/clock";
@@ -20,7 +22,8 @@ import { watchdogFromConfig } from "./watchdog/watchdog";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-export async function runAgent(config: AgentConfig): Promise<void> {
+/** configFile: where config was read from; POST /reload re-reads its PostgreSQL parameters. */
+export async function runAgent(config: AgentConfig, configFile?: string): Promise<void> {
   const log = createLogger(config.name, config.log.level);
   if (process.getuid?.() === 0) {
     throw new Error(
@@ -85,6 +88,15 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs),
     watchdog,
   });
+  const operations = new MemberOperations({
+    name: config.name,
+    pg,
+    driver,
+    dcs,
+    wallNow: () => Date.now(),
+    log: log.child({ component: "api" }),
+    rereadConfig: configFile ? () => rereadParameters(configFile, config, manager) : undefined,
+  });
   const api = new ApiServer({
     scope: config.cluster,
     name: config.name,
@@ -94,6 +106,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     pg,
     now: () => systemClock.now(),
     log: log.child({ component: "api" }),
+    scheduledRestart: () => operations.scheduledRestart(),
     mutations: new Mutations({
       dcs,
       rules: { synchronousMode: config.synchronousMode, maximumLagOnFailover: config.maximumLagOnFailover },
@@ -102,6 +115,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
       // A hand-over takes well under a second; the lease's ttl plus a loop bounds a slow one.
       waitMs: timing.ttlMs + timing.loopWaitMs * 2,
       log: log.child({ component: "api" }),
+      operations,
     }),
   });
   await api.listen(config.api.listen.host, config.api.listen.port);
@@ -113,6 +127,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "graceful stop requested");
+    operations.close();
     void driver
       .shutdown()
       .then(() => api.close())
@@ -124,4 +139,19 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   await driver.start();
+}
+
+/**
+ * POST /reload: re-reads the agent config file and applies its PostgreSQL parameters (the caller then
+ * rewrites postgresql.conf and reloads). A file the schema refuses throws, naming the field: nothing changes.
+ */
+function rereadParameters(file: string, current: AgentConfig, manager: PostgresManager): string[] {
+  const fresh = loadAgentConfig(file);
+  const plan = reloadPlan(current, fresh);
+  if (plan.parameters) {
+    manager.setParameters(plan.parameters);
+    current.postgres.parameters = plan.parameters;
+  }
+  const later = plan.needAgentRestart.length ? [`not ${plan.needAgentRestart.join(", ")} (read at the agent's start only)`] : [];
+  return [...plan.applied, ...later];
 }

@@ -14,7 +14,7 @@ export type Checked =
 
 const FIELDS = ["leader", "candidate", "scheduled_at"] as const;
 /** ISO 8601 with a time zone, as Patroni requires: 2026-11-27T16:00:00Z or 2026-11-27T17:00:00+01:00. */
-const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
+export const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
 
 function example(kind: RequestKind): string {
   return kind === "switchover" ? `{"leader":"node1","candidate":"node2"}` : `{"candidate":"node2"}`;

@@ -189,8 +189,13 @@ export function patroniRows(m: MetricsInput): Row[] {
       help: "Epoch seconds when etcd was last read successfully.",
       value: m.activity.dcsSeenAt === undefined ? 0 : Math.floor((m.wallNow - (m.now - m.activity.dcsSeenAt)) / 1000),
     },
-    // Restarts and maintenance mode are not implemented yet: nothing can be pending or paused.
-    { name: "patroni_pending_restart", help: "Value is 1 if the node needs a restart, 0 otherwise.", value: 0 },
+    // PostgreSQL's own view (pg_settings.pending_restart), as in the member key.
+    {
+      name: "patroni_pending_restart",
+      help: "Value is 1 if the node needs a restart, 0 otherwise.",
+      value: bit(running && pg.pendingRestart === true),
+    },
+    // Maintenance mode is not implemented yet: nothing can be paused.
     { name: "patroni_is_paused", help: "Value is 1 if auto failover is disabled, 0 otherwise.", value: 0 },
   ];
 }

@@ -1,6 +1,6 @@
 /**
  * The API calls that change something (POST/DELETE/PATCH): switchover, failover, cancelling a
- * scheduled switchover. When `api.authentication` is configured, each needs HTTP basic auth; a
+ * scheduled switchover; restart, reload and reinitialize of this member (./member-ops.ts). When `api.authentication` is configured, each needs HTTP basic auth; a
  * request without or with wrong credentials gets 401, changes nothing and is logged once, without
  * the secret. Health endpoints (GET/HEAD/OPTIONS) stay open for load balancers.
  */
@@ -10,6 +10,9 @@ import type { ClusterSnapshot, Dcs } from "../dcs/types";
 import type { CandidateRules } from "../ha/switchover";
 import type { Logger } from "../log";
 import { checkFailoverRequest, type RequestKind } from "./failover-request";
+import type { MemberOperations } from "./member-ops";
+import type { Reply } from "./reply";
+import { parseReinitRequest, parseRestartRequest } from "./restart-request";
 
 export interface ApiCredentials {
   username: string;
@@ -25,16 +28,28 @@ export interface MutationDeps {
   /** How long POST /switchover waits for a switchover that is due now before answering 503. */
   waitMs: number;
   log: Logger;
+  /** Restart, reload, reinitialize of this member. Absent: those paths answer 404. */
+  operations?: Pick<MemberOperations, "restart" | "cancelScheduled" | "reload" | "reinitialize">;
 }
 
-export interface Reply {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+export type { Reply } from "./reply";
 
 /** Paths and the methods that change something there. */
-export const MUTATIONS: Record<string, string[]> = { "/switchover": ["POST", "DELETE"], "/failover": ["POST"] };
+export const MUTATIONS: Record<string, string[]> = {
+  "/switchover": ["POST", "DELETE"],
+  "/failover": ["POST"],
+  "/restart": ["POST", "DELETE"],
+  "/reload": ["POST"],
+  "/reinitialize": ["POST"],
+};
+/** What each path's body looks like, for the "not valid JSON" answer. */
+const EXAMPLES: Record<string, string> = {
+  "/switchover": `{"leader":"node1","candidate":"node2"}`,
+  "/failover": `{"candidate":"node2"}`,
+  "/restart": `{"restart_pending":true,"role":"replica"}`,
+  "/reload": "{}",
+  "/reinitialize": `{"force":false}`,
+};
 const MAX_BODY = 64 * 1024;
 const POLL_MS = 100;
 
@@ -60,7 +75,8 @@ export class Mutations {
         headers: { "WWW-Authenticate": 'Basic realm="hapg"' },
       };
     }
-    const allowed = MUTATIONS[path];
+    const memberPath = path === "/restart" || path === "/reload" || path === "/reinitialize";
+    const allowed = memberPath && !this.d.operations ? undefined : MUTATIONS[path];
     if (!allowed) {
       return {
         status: 404,
@@ -74,10 +90,27 @@ export class Mutations {
         headers: { Allow: allowed.join(", ") },
       };
     }
-    if (method === "DELETE") return this.cancel();
-    const body = await readJson(req);
+    if (method === "DELETE") return path === "/restart" ? this.d.operations!.cancelScheduled() : this.cancel();
+    const body = await readJson(req, EXAMPLES[path]);
     if (!body.ok) return { status: 400, body: { error: body.error } };
-    return this.request(path === "/switchover" ? "switchover" : "failover", body.value);
+    if (path === "/switchover" || path === "/failover") return this.request(path === "/switchover" ? "switchover" : "failover", body.value);
+    return this.memberOperation(path, body.value);
+  }
+
+  /** /restart, /reload, /reinitialize: the body checked first (400 naming the field, nothing done). */
+  private async memberOperation(path: string, body: unknown): Promise<Reply> {
+    const ops = this.d.operations!;
+    if (path === "/reload") return ops.reload();
+    if (path === "/reinitialize") {
+      const r = parseReinitRequest(body);
+      return r.ok ? ops.reinitialize(r.force) : { status: r.status, body: { error: r.error } };
+    }
+    const r = parseRestartRequest(body, this.d.wallNow());
+    if (!r.ok) {
+      this.d.log.info({ status: r.status }, `restart refused: ${r.error}`);
+      return { status: r.status, body: { error: r.error } };
+    }
+    return ops.restart(r.request);
   }
 
   private async cancel(): Promise<Reply> {
@@ -128,7 +161,7 @@ export class Mutations {
   }
 }
 
-async function readJson(req: http.IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
+async function readJson(req: http.IncomingMessage, example: string): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -141,6 +174,6 @@ async function readJson(req: http.IncomingMessage): Promise<{ ok: true; value: u
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (e) {
-    return { ok: false, error: `body: not valid JSON (${(e as Error).message}); send e.g. {"leader":"node1","candidate":"node2"}` };
+    return { ok: false, error: `body: not valid JSON (${(e as Error).message}); send e.g. ${example}` };
   }
 }

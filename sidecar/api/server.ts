@@ -29,6 +29,8 @@ export interface ApiDeps {
   log: Logger;
   /** POST/DELETE/PATCH (switchover, failover...): ./mutations.ts. Absent: the API is read-only. */
   mutations?: Pick<Mutations, "handle">;
+  /** A restart scheduled through POST /restart (./member-ops.ts), shown in /patroni. */
+  scheduledRestart?: () => { schedule: string } | undefined;
 }
 
 export class ApiServer {
@@ -127,6 +129,9 @@ export class ApiServer {
       replication_state: pg.inRecovery ? (pg.streaming ? "streaming" : "stopped") : undefined,
       lag: pg.inRecovery ? replicaLag(s.health) : undefined,
       replication: primary ? pg.replication : undefined,
+      // Patroni's fields: a changed parameter waits for a restart; a restart scheduled through the API.
+      pending_restart: (pg.running && pg.pendingRestart) || undefined,
+      scheduled_restart: this.d.scheduledRestart?.(),
       patroni: { version: AGENT_VERSION, scope: this.d.scope, name: this.d.name },
       ha: {
         leader: v.cluster?.leader?.name,

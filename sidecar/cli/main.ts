@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `hapg` CLI: `agent` runs the node agent; `list`, `history`, `topology`, `show-config` read a
- * running cluster; `local` runs a whole cluster on this machine.
+ * running cluster; `switchover`, `failover`, `restart`, `reload`, `reinit` operate it; `local` runs a
+ * whole cluster on this machine.
  */
 import "../runtime";
 import { existsSync } from "node:fs";
@@ -13,6 +14,7 @@ import { AGENT_VERSION } from "../version";
 import { missingDeviceProblem } from "../watchdog/plan";
 import { registerLocalCommands } from "./local";
 import { registerOpsCommands } from "./ops";
+import { registerRestartCommands } from "./restart";
 import { registerSwitchoverCommands } from "./switchover";
 
 export function buildProgram(): Command {
@@ -22,7 +24,7 @@ export function buildProgram(): Command {
     .description("run the HA agent for one PostgreSQL node (leader election, failover, REST API)")
     .requiredOption("-c, --config <file>", "agent config file (YAML or JSON)")
     .action(async (opts: { config: string }) => {
-      await runAgent(loadAgentConfig(opts.config));
+      await runAgent(loadAgentConfig(opts.config), opts.config);
     });
   program
     .command("check-config")
@@ -47,6 +49,7 @@ export function buildProgram(): Command {
   registerOpsCommands(program);
   registerLocalCommands(program);
   registerSwitchoverCommands(program);
+  registerRestartCommands(program);
   return program;
 }
 

@@ -19,7 +19,7 @@ const ops = () => import("./ops-source");
 const render = () => import("./ops-render");
 
 /** The flags that say where the cluster is, shared by every operator command. */
-function withSource(cmd: Command): Command {
+export function withSource(cmd: Command): Command {
   return cmd
     .option("--api <url>", "a member's REST API, e.g. http://10.0.1.10:8008 (reads /cluster, /history, /config)")
     .option("-d, --dir <dir>", "a local cluster's directory (the --dir of `hapg local up`; reads its agents' APIs)")

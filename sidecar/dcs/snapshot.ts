@@ -31,6 +31,7 @@ export const memberDataSchema = z.object({
     failover_priority: z.number().int().nonnegative(),
   }),
   version: z.string(),
+  pending_restart: z.boolean().optional(),
 }) satisfies z.ZodType<MemberData>;
 
 /** Patroni's status key also carries slot positions; only optime matters here. */

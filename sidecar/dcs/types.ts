@@ -31,6 +31,8 @@ export interface MemberData {
   history?: [number, number][];
   tags: { nofailover: boolean; noloadbalance: boolean; failover_priority: number };
   version: string;
+  /** Present (true) while PostgreSQL reports a changed parameter that only a restart applies. */
+  pending_restart?: boolean;
 }
 
 export interface Member {

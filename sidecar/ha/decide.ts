@@ -8,6 +8,7 @@ import type { HostPort } from "../postgres/types";
 import type { Action, Decision, HaInput } from "./types";
 import { electionVerdict } from "./election";
 import { planSync } from "./sync";
+import { operationRow } from "./operations";
 import { handedOverRow, leaderSwitchoverRow, replicaSwitchoverRow } from "./switchover";
 import { divergence } from "./timeline";
 import { withWatchdog } from "./watchdog-rules";
@@ -50,6 +51,9 @@ function decideRow(input: HaInput): Decision {
           role: isReplica ? "replica" : "unknown",
         };
   }
+
+  const operation = operationRow(input);
+  if (operation) return operation;
 
   if (!local.dataDir.initialized) return decideUninitialized(input);
 

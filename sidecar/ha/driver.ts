@@ -231,8 +231,13 @@ export class HaDriver {
 
   private async readLocal(): Promise<LocalState> {
     // The status read also settles the owner's process state (a server found running is "running").
-    const [dataDir, pg] = await Promise.all([this.o.pg.dataDirInfo(), this.o.pg.status()]);
-    return { dataDir, pg, process: this.o.pg.process };
+    // While a reinitialize copies, the data directory is incomplete and pg_controldata may fail on it.
+    const dataDir = this.o.pg.dataDirInfo().catch((e: unknown) => {
+      if (this.o.pg.operation) return { initialized: false, standbySignal: false };
+      throw e;
+    });
+    const [dataDirInfo, pg] = await Promise.all([dataDir, this.o.pg.status()]);
+    return { dataDir: dataDirInfo, pg, process: this.o.pg.process, operation: this.o.pg.operation };
   }
 
   private logDecision(d: Decision): void {
@@ -257,6 +262,31 @@ export class HaDriver {
         this.publishedLease = leaseId;
       })
       .catch((e) => this.o.log.warn({ err: String(e) }, "cannot publish the member key"));
+  }
+
+  /**
+   * Asked by a requested restart of the primary between its stop and its start: true only while the
+   * leader key is ours under a valid lease, with the watchdog armed first when it is used (row W2).
+   * False: PostgreSQL stays stopped and the next loop decides (S1 under a valid lease, else S3).
+   */
+  mayRestartAsPrimary(): boolean {
+    if (!this.holdsLeaderKey() || !this.leaseValidNow()) return false;
+    const wd = this.o.watchdog.view();
+    if (wd.mode === "off" || wd.armed) return true;
+    const armed = wd.usable && this.o.watchdog.arm(this.lease) === "armed";
+    if (armed) this.armFenceTimer(); // an armed watchdog moves the fence deadline
+    return armed || wd.mode === "automatic";
+  }
+
+  /**
+   * After a requested restart: the local state is read again at once (not after an etcd read that
+   * may hang behind a partition) and the fence timer re-armed, so a primary whose lease ran out while
+   * it was starting is fenced at once (row F1), then a loop runs.
+   */
+  async restarted(): Promise<void> {
+    this.local = await this.readLocal().catch(() => this.local);
+    this.armFenceTimer();
+    this.requestLoop("restart ended");
   }
 
   private holdsLeaderKey(): boolean {

@@ -30,6 +30,8 @@ export function memberData(id: MemberIdentity, local: LocalState): MemberData {
   if (pg.lsn !== undefined) data.xlog_location = pg.lsn;
   if (pg.timeline !== undefined) data.timeline = pg.timeline;
   if (pg.inRecovery) data.replication_state = pg.streaming ? "streaming" : "stopped";
+  // Patroni's field: a changed parameter waits for a restart (hapg list's "Pending restart" column).
+  if (pg.running && pg.pendingRestart) data.pending_restart = true;
   if (role === "primary" && pg.history?.length) data.history = pg.history.map((f) => [f.timeline, f.switchLsn]);
   return data;
 }

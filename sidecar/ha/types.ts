@@ -4,7 +4,7 @@
  * at the first one that fails (e.g. `acquireLeader` lost the race → `promote` is not run).
  */
 import type { ClusterSnapshot } from "../dcs/types";
-import type { DataDirInfo, HostPort, PgProcessState, PgStatus } from "../postgres/types";
+import type { DataDirInfo, HostPort, PgOperation, PgProcessState, PgStatus } from "../postgres/types";
 import type { SynchronousMode, WatchdogMode } from "../settings/schema";
 
 export interface SelfConfig {
@@ -29,6 +29,8 @@ export interface LocalState {
   pg: PgStatus;
   /** As the PostgreSQL owner reports it (sidecar/postgres/owner.ts). */
   process: PgProcessState;
+  /** An operator's restart or reinitialize in progress (row OP1). */
+  operation?: PgOperation;
 }
 
 /** What the driver remembers between runs (owned by the driver, read-only here). */

@@ -130,11 +130,13 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
     // The setting timing.replicationTimeout: a silent peer is noticed in seconds, not PostgreSQL's minute.
     wal_sender_timeout: `${o.timing.replicationTimeoutMs}ms`,
     wal_receiver_timeout: `${o.timing.replicationTimeoutMs}ms`,
+    // Written for every role: a postmaster-level line dropped from the file (at promotion) would make
+    // PostgreSQL report a pending restart on every new primary, though nothing changed. A primary ignores it.
+    recovery_target_timeline: "latest",
   };
   if (!o.standby && o.synchronousStandbys?.length)
     required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys, o.synchronousCount);
   if (o.standby) {
-    required.recovery_target_timeline = "latest";
     if (o.standby.upstream) {
       required.primary_conninfo = conninfo({
         host: o.standby.upstream.host,

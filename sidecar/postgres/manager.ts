@@ -22,7 +22,7 @@ import { runToolChecked, sleep, type RunAs } from "./process";
 import { syncPhysicalSlots } from "./slots";
 import { ensureReplicationRole, LocalSql } from "./sql";
 import { queryStatus } from "./status";
-import type { DataDirInfo, HostPort, PgStatus, PostgresControl, RewindResult } from "./types";
+import type { DataDirInfo, HostPort, PgStatus, PostgresControl, ReloadResult, RestartOptions, RestartResult, RewindResult } from "./types";
 
 export type { Logger, StopMode } from "./postmaster";
 
@@ -83,9 +83,12 @@ export class PostgresManager implements PostgresControl {
   private syncCount?: number;
   /** The upstream we last configured (reported by status() while the WAL receiver is down). */
   private upstream: HostPort | null = null;
+  /** The server parameters (postgres.parameters); replaced by setParameters on a reload. */
+  private parameters: Readonly<Record<string, ParamValue>>;
 
   constructor(private readonly o: PostgresManagerOptions) {
     this.slot = slotName(o.memberName);
+    this.parameters = o.parameters;
     this.passfile = o.passfile ?? `${path.resolve(o.dataDir)}.pgpass`;
     this.socketDir = o.socketDir ?? `${path.resolve(o.dataDir)}.sock`;
     // Render once up front so bad parameters fail at construction, naming the field.
@@ -243,19 +246,63 @@ export class PostgresManager implements PostgresControl {
 
   /** pg_basebackup into the empty data dir as the replication user; on failure the data dir is left empty. */
   baseBackup(source: HostPort): Promise<void> {
-    return this.command("baseBackup", async () => {
-      this.requireStopped("baseBackup");
-      ensureDir(this.o.dataDir, 0o700, this.o.runAs);
-      if (fs.readdirSync(this.o.dataDir).length > 0) throw new Error(`baseBackup: ${this.o.dataDir} is not empty: wipe() it first`);
-      this.writePassfile();
-      try {
-        await this.step("pg_basebackup", () =>
-          runBaseBackup({ ...this.copyOptions("pg_basebackup", source, this.o.replication.username), applicationName: this.o.memberName }),
+    return this.command("baseBackup", () => this.copyFrom(source));
+  }
+
+  /**
+   * A requested restart, as one command: no HA action can run between the stop and the start. A
+   * replica comes back on the upstream it had; a primary only when mayStartPrimary() still says so.
+   */
+  restart(o: RestartOptions): Promise<RestartResult> {
+    return this.command("restart", async () => {
+      if (this.pm.livePid() === undefined) throw new Error("restart: postgres is not running: nothing to restart");
+      const role: Role = (await this.inRecovery()) ? { primary: false, upstream: this.upstream } : { primary: true };
+      await this.pm.stop("fast");
+      await this.closeSql();
+      if (role.primary && !o.mayStartPrimary()) return "stopped";
+      await this.startAs(role, o.timeoutS);
+      return "running";
+    });
+  }
+
+  /** New server parameters for the next write of postgresql.conf (reload); refused, naming the parameter, when invalid. */
+  setParameters(parameters: Readonly<Record<string, ParamValue>>): void {
+    renderPostgresqlConf({ ...this.confOptions({ primary: true }), parameters });
+    this.parameters = parameters;
+  }
+
+  /** Our files rewritten for the role the server runs in (undoing edits by hand), then pg_reload_conf(). */
+  reload(): Promise<ReloadResult> {
+    return this.command("reload", async () => {
+      if (this.pm.livePid() === undefined) return {};
+      const inRecovery = await this.inRecovery();
+      await this.writeConfig(inRecovery ? { primary: false, upstream: this.upstream } : { primary: true });
+      const [before] = await this.commandSql.query<{ t: string }>("SELECT pg_conf_load_time()::text AS t");
+      await this.commandSql.query("SELECT pg_reload_conf()");
+      // pg_reload_conf only signals: wait until this backend has re-read the files, so pending_restart is current.
+      const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
+      for (;;) {
+        const [r] = await this.commandSql.query<{ t: string; pending: boolean | null }>(
+          "SELECT pg_conf_load_time()::text AS t, (SELECT bool_or(pending_restart) FROM pg_settings) AS pending",
         );
-      } catch (e) {
-        clearDir(this.o.dataDir);
-        throw e;
+        if (r.t !== before.t || Date.now() > deadline) return { pendingRestart: r.pending === true };
+        await sleep(20);
       }
+    });
+  }
+
+  /** A replica rebuilt from source as one command: fast stop, empty data directory, base backup, start. */
+  reinitialize(source: HostPort): Promise<void> {
+    return this.command("reinitialize", async () => {
+      if (this.pm.livePid() !== undefined) {
+        if (!(await this.inRecovery())) throw new Error("reinitialize: postgres runs as a primary: only a replica is rebuilt");
+        await this.pm.stop("fast");
+        await this.closeSql();
+      }
+      clearDir(this.o.dataDir);
+      this.setFormerPrimary(false);
+      await this.copyFrom(source);
+      await this.startAs({ primary: false, upstream: source });
     });
   }
 
@@ -396,9 +443,25 @@ export class PostgresManager implements PostgresControl {
     else fs.rmSync(marker, { force: true });
   }
 
-  private async startAs(role: Role): Promise<void> {
+  private async startAs(role: Role, timeoutS?: number): Promise<void> {
     await this.writeConfig(role);
-    await this.step("start postgres", () => this.pm.start((this.o.startTimeout ?? 300) * 1000));
+    await this.step("start postgres", () => this.pm.start((timeoutS ?? this.o.startTimeout ?? 300) * 1000));
+  }
+
+  /** pg_basebackup into the empty data dir as the replication user; on failure the data dir is left empty. */
+  private async copyFrom(source: HostPort): Promise<void> {
+    this.requireStopped("baseBackup");
+    ensureDir(this.o.dataDir, 0o700, this.o.runAs);
+    if (fs.readdirSync(this.o.dataDir).length > 0) throw new Error(`baseBackup: ${this.o.dataDir} is not empty: wipe() it first`);
+    this.writePassfile();
+    try {
+      await this.step("pg_basebackup", () =>
+        runBaseBackup({ ...this.copyOptions("pg_basebackup", source, this.o.replication.username), applicationName: this.o.memberName }),
+      );
+    } catch (e) {
+      clearDir(this.o.dataDir);
+      throw e;
+    }
   }
 
   private async follow(upstream: HostPort | null): Promise<void> {
@@ -432,7 +495,7 @@ export class PostgresManager implements PostgresControl {
       dataDir: this.o.dataDir,
       socketDir: this.socketDir,
       listen: this.o.listen,
-      parameters: this.o.parameters,
+      parameters: this.parameters,
       timing: this.o.timing,
       memberName: this.o.memberName,
       synchronousStandbys: this.syncStandbys,

@@ -7,12 +7,25 @@
  * SQL, one command at a time), a model of PostgreSQL in the simulated cluster. So the simulation
  * runs these same transitions, not a copy of them.
  */
-import type { DataDirInfo, HostPort, PgProcessState, PgStatus, PostgresControl, RewindResult } from "./types";
+import type {
+  DataDirInfo,
+  HostPort,
+  PgOperation,
+  PgProcessState,
+  PgStatus,
+  PostgresControl,
+  ReloadResult,
+  RestartOptions,
+  RestartResult,
+  RewindResult,
+} from "./types";
 
 type ExitListener = (code: number | null, signal: NodeJS.Signals | null) => void;
 
 export class PostgresOwner {
   #process: PgProcessState = "stopped";
+  #operation?: PgOperation;
+  #operationDone: Promise<unknown> = Promise.resolve();
   readonly #exitListeners = new Set<ExitListener>();
 
   constructor(private readonly engine: PostgresControl) {
@@ -25,6 +38,19 @@ export class PostgresOwner {
   /** What the process is doing beyond the live status (starting, rewinding, fenced...): published in the member key and the API. */
   get process(): PgProcessState {
     return this.#process;
+  }
+
+  /** An operator's restart or reinitialize in progress: the HA loop leaves the process alone meanwhile (row OP1). */
+  get operation(): PgOperation | undefined {
+    return this.#operation;
+  }
+
+  /** Resolves when the operator's command in progress (if any) has ended, however it ended. */
+  operationDone(): Promise<void> {
+    return this.#operationDone.then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -102,7 +128,29 @@ export class PostgresOwner {
     });
   }
 
+  /**
+   * The operator's restart: "restarting" from the stop to the start, then "running" (or "stopped"
+   * when a primary may not come back: RestartOptions.mayStartPrimary). One at a time with reinitialize.
+   */
+  restart(options: RestartOptions): Promise<RestartResult> {
+    return this.operate("restart", async () => {
+      const result = await this.transition("restarting", "running", () => this.engine.restart(options));
+      if (result === "stopped") this.#process = "stopped";
+      return result;
+    });
+  }
+
+  /** The operator's rebuild of a replica: "creating replica" until it runs again as source's replica. */
+  reinitialize(source: HostPort): Promise<void> {
+    return this.operate("reinitialize", () => this.transition("creating replica", "running", () => this.engine.reinitialize(source)));
+  }
+
   // ---- commands that leave the process state as it is ---------------------------------------
+
+  /** Our files rewritten and re-read by PostgreSQL (pg_reload_conf). */
+  reload(): Promise<ReloadResult> {
+    return this.engine.reload();
+  }
 
   followUpstream(upstream: HostPort): Promise<void> {
     return this.engine.followUpstream(upstream);
@@ -131,6 +179,19 @@ export class PostgresOwner {
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  /** Marks an operator's command as in progress for its whole run; refuses a second one meanwhile. */
+  private async operate<T>(op: PgOperation, fn: () => Promise<T>): Promise<T> {
+    if (this.#operation) throw new Error(`${this.#operation} already in progress`);
+    this.#operation = op;
+    const run = fn();
+    this.#operationDone = run;
+    try {
+      return await run;
+    } finally {
+      this.#operation = undefined;
+    }
+  }
 
   /** `during` while fn runs, then `after`; "stopped" when it fails (the status read settles it further). */
   private async transition<T>(during: PgProcessState, after: PgProcessState, fn: () => Promise<T>): Promise<T> {

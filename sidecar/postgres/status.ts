@@ -13,6 +13,7 @@ export async function queryStatus(sql: LocalSql, pid: number, configuredUpstream
     systemId: r.system_id,
     serverVersion: r.server_version,
     postmasterStartTime: r.start_time,
+    pendingRestart: r.pending_restart === true,
   };
   if (!r.in_recovery) {
     const rep = await sql.query<ReplicationRow>(REPLICATION_SQL);
@@ -57,6 +58,7 @@ interface StatusRow {
   history: string | null;
   wal_files: string | null;
   wal_segment_size: string;
+  pending_restart: boolean | null;
 }
 
 interface ReplicationRow {
@@ -85,7 +87,9 @@ SELECT pg_is_in_recovery() AS in_recovery,
             ELSE pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 1048576, true) END AS history,
        -- A replica's WAL segment names: which timeline it replays (lsn.ts replayTimeline).
        CASE WHEN pg_is_in_recovery() THEN (SELECT string_agg(name, ',') FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$') END AS wal_files,
-       (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS wal_segment_size
+       (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS wal_segment_size,
+       -- A parameter changed in a file and reloaded that only a restart applies (shown as pending_restart).
+       (SELECT bool_or(pending_restart) FROM pg_settings) AS pending_restart
 FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true`;
 
 const REPLICATION_SQL = `

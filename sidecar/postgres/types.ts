@@ -28,7 +28,37 @@ export interface DataDirInfo {
  * last ended (crashed, fenced), or settled by the last status read (running, stopped).
  */
 export type PgProcessState =
-  "stopped" | "starting" | "running" | "stopping" | "crashed" | "bootstrapping" | "creating replica" | "rewinding" | "fenced";
+  | "stopped"
+  | "starting"
+  | "running"
+  | "stopping"
+  | "restarting"
+  | "crashed"
+  | "bootstrapping"
+  | "creating replica"
+  | "rewinding"
+  | "fenced";
+
+/** An operator's command on this member (POST /restart, POST /reinitialize) while it runs. */
+export type PgOperation = "restart" | "reinitialize";
+
+/** How a requested restart ended: running again, or left stopped because it may not come back as primary. */
+export type RestartResult = "running" | "stopped";
+
+/** After a reload: whether a changed parameter waits for a restart (undefined: PostgreSQL was not running). */
+export interface ReloadResult {
+  pendingRestart?: boolean;
+}
+
+export interface RestartOptions {
+  /** Seconds the restarted server may take to accept connections (crash recovery may be long). */
+  timeoutS?: number;
+  /**
+   * Asked after the stop, before a former primary starts again: true only while this member still
+   * holds the leader key under a valid lease. False: the server stays stopped and the HA loop decides.
+   */
+  mayStartPrimary: () => boolean;
+}
 
 /** How a pg_rewind ended: rewound, failed (fall back to a base backup), or the source did not answer (retry). */
 export type RewindResult = "done" | "failed" | "unreachable";
@@ -59,6 +89,8 @@ export interface PgStatus {
   history?: { timeline: number; switchLsn: number }[];
   /** Primary: synchronous_standby_names in effect (after the last reload). */
   synchronousStandbyNames?: string;
+  /** A changed parameter waits for a restart (pg_settings.pending_restart of any row). */
+  pendingRestart?: boolean;
   /** Primary: connected standbys (pg_stat_replication). */
   replication?: { application_name: string; client_addr: string | null; state: string; sync_state: string; replay_lsn?: number }[];
 }
@@ -95,4 +127,10 @@ export interface PostgresControl {
    * them (quorum commit); empty: asynchronous. Returns once in effect.
    */
   setSynchronousStandbys(names: string[], count?: number): Promise<void>;
+  /** A running server: fast stop, then start again in the same role (a primary only if options.mayStartPrimary()). */
+  restart(options: RestartOptions): Promise<RestartResult>;
+  /** Rewrites the files the agent owns and has PostgreSQL re-read them (pg_reload_conf); no-op when stopped. */
+  reload(): Promise<ReloadResult>;
+  /** A replica (running or not): fast stop, empty the data directory, base backup from source, start as its replica. */
+  reinitialize(source: HostPort): Promise<void>;
 }

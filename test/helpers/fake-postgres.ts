@@ -4,7 +4,16 @@
  * real owner and resolves at once, so the simulated cluster runs on the fake clock alone.
  */
 import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
-import type { DataDirInfo, HostPort, PgStatus, PostgresControl, RewindResult } from "../../sidecar/postgres/types";
+import type {
+  DataDirInfo,
+  HostPort,
+  PgStatus,
+  PostgresControl,
+  ReloadResult,
+  RestartOptions,
+  RestartResult,
+  RewindResult,
+} from "../../sidecar/postgres/types";
 
 export class FakePgWorld {
   readonly servers = new Map<string, FakePostgres>();
@@ -48,6 +57,10 @@ export class FakePostgres implements PostgresControl {
   crashedInProduction = false;
   /** Network cut between this server and others (replication). */
   isolated = false;
+  /** A requested restart waits on this between its stop and its start (tests keep the server down meanwhile). */
+  restartGate?: Promise<void>;
+  /** What pg_settings.pending_restart says. */
+  pendingRestart = false;
   /** A slow or stopped standby (SIGSTOP, a stalled disk): still connected, but it receives and acknowledges nothing. */
   paused = false;
   private exitCb?: (code: number | null, signal: NodeJS.Signals | null) => void;
@@ -155,6 +168,7 @@ export class FakePostgres implements PostgresControl {
       streaming: this.standby ? this.streaming : undefined,
       upstream: this.standby ? this.upstream : undefined,
       systemId: this.systemId,
+      pendingRestart: this.pendingRestart,
       synchronousStandbyNames: this.standby ? undefined : renderSynchronousStandbyNames(this.syncStandbys, this.syncCount),
       replication: this.standby
         ? undefined
@@ -281,5 +295,31 @@ export class FakePostgres implements PostgresControl {
 
   async checkpoint(): Promise<void> {
     this.commands.push("checkpoint");
+  }
+
+  async restart(o: RestartOptions): Promise<RestartResult> {
+    if (!this.running) throw new Error("not running");
+    const primary = !this.standby;
+    await this.stop();
+    await this.restartGate;
+    this.commands.push("restart");
+    if (primary && !o.mayStartPrimary()) return "stopped";
+    this.running = true;
+    this.pendingRestart = false;
+    this.pull();
+    return "running";
+  }
+
+  async reload(): Promise<ReloadResult> {
+    this.commands.push("reload");
+    return this.running ? { pendingRestart: this.pendingRestart } : {};
+  }
+
+  async reinitialize(source: HostPort): Promise<void> {
+    if (this.running && !this.standby) throw new Error("a primary is not reinitialized");
+    await this.stop();
+    await this.wipe();
+    await this.baseBackup(source);
+    await this.startReplica(source);
   }
 }

@@ -23,6 +23,8 @@ export interface SimNode {
   pg: FakePostgres;
   dcs: MemoryDcs;
   driver: HaDriver;
+  /** The one owner of its PostgreSQL (operator commands go through it, as the API sends them). */
+  owner: PostgresOwner;
   /** false after kill() or freeze(): the agent is gone (its timers stopped, nothing renews its lease). */
   alive: boolean;
   /** With SimOptions.watchdog: the node's watchdog and the kernel's countdown. */
@@ -83,6 +85,7 @@ export class SimCluster {
       const kernelTimeoutS = wd.unusable?.includes(name) ? 60 : undefined;
       node.watchdog = new SimWatchdog(`${wd.dir}/${name}`, this.clock, { mode: wd.mode, ttl, kernelTimeoutS }, () => this.reset(node));
     }
+    node.owner = new PostgresOwner(pg);
     node.driver = new HaDriver({
       self: {
         name,
@@ -101,7 +104,7 @@ export class SimCluster {
         tags: { nofailover: false, noloadbalance: false, failoverPriority: 1 },
       },
       dcs,
-      pg: new PostgresOwner(pg),
+      pg: node.owner,
       clock: this.clock,
       log: silentLogger(),
       timing,

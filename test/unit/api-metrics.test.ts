@@ -106,6 +106,15 @@ describe("GET /metrics rendering", () => {
     assert.equal(value(text, "patroni_standby_leader"), 0);
   });
 
+  it("a changed parameter waiting for a restart: patroni_pending_restart 1, as PostgreSQL reports it", async () => {
+    const text = await renderMetrics(input({ pg: { running: true, inRecovery: true, pendingRestart: true } }));
+    assert.equal(value(text, "patroni_pending_restart"), 1);
+    assert.equal(
+      value(await renderMetrics(input({ pg: { running: true, inRecovery: true, pendingRestart: false } })), "patroni_pending_restart"),
+      0,
+    );
+  });
+
   it("our counters: renewal failures, fences, leader changes, seconds since the last decision, etcd last seen", async () => {
     const a = new HaActivity();
     a.clusterSeen(1_000, "node2");

@@ -53,7 +53,9 @@ describe("postgresql.conf rendering", () => {
     assert.equal(s.get("hba_file"), "'/var/lib/postgresql/15/main/pg_hba.conf'");
     assert.equal(s.get("ident_file"), "'/var/lib/postgresql/15/main/pg_ident.conf'");
     assert.ok(s.has("max_wal_senders") && s.has("max_replication_slots") && s.has("wal_keep_size"));
-    assert.ok(!s.has("primary_conninfo") && !s.has("recovery_target_timeline"), "a primary has no standby settings");
+    assert.ok(!s.has("primary_conninfo") && !s.has("primary_slot_name"), "a primary has no standby settings");
+    // The same value in every role: dropping a postmaster-level line at promotion would show as a pending restart.
+    assert.equal(s.get("recovery_target_timeline"), "'latest'");
   });
 
   it("notices a silent peer in seconds: a sync commit waits for an unreachable standby at most timing.replicationTimeout", () => {
