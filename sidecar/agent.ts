@@ -6,6 +6,7 @@ import { readCredential } from "./config/load";
 import type { AgentConfig } from "./config/schema";
 import { EtcdDcs } from "./dcs/etcd";
 import { clusterPrefix } from "./dcs/types";
+import { callApi } from "./api/client";
 import { Mutations } from "./api/mutations";
 import { ApiServer } from "./api/server";
 import { systemClock } from "./ha/clock";
@@ -74,6 +75,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
       fenceMarginMs: timing.fenceMarginMs,
       synchronousMode: config.synchronousMode,
       usePgRewind: config.postgres.usePgRewind,
+      failsafeMode: config.failsafeMode,
     },
     identity: { pgConnect, apiConnect: config.api.connectAddress ?? config.api.listen, tags: config.tags },
     dcs,
@@ -83,6 +85,9 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     timing,
     fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs),
     watchdog,
+    // Every member's API shares api.authentication (the component and `hapg local` give them one).
+    confirmPeer: (m, body, timeoutMs) =>
+      callApi(new URL(m.apiUrl).origin, "POST", "/failsafe", body, apiAuth, timeoutMs).then((r) => r.status === 200),
   });
   const api = new ApiServer({
     scope: config.cluster,
@@ -101,11 +106,15 @@ export async function runAgent(config: AgentConfig): Promise<void> {
       // A hand-over takes well under a second; the lease's ttl plus a loop bounds a slow one.
       waitMs: timing.ttlMs + timing.loopWaitMs * 2,
       log: log.child({ component: "api" }),
+      failsafe: driver.failsafe,
     }),
   });
   await api.listen(config.api.listen.host, config.api.listen.port);
   const apiAt = `${config.api.listen.host}:${config.api.listen.port}`;
-  log.info({ api: apiAt, timing: config.timing, synchronousMode: config.synchronousMode }, "agent started");
+  log.info(
+    { api: apiAt, timing: config.timing, synchronousMode: config.synchronousMode, failsafeMode: config.failsafeMode },
+    "agent started",
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,6 +1,6 @@
 /**
  * The API calls that change something (POST/DELETE/PATCH): switchover, failover, cancelling a
- * scheduled switchover. When `api.authentication` is configured, each needs HTTP basic auth; a
+ * scheduled switchover, a failsafe leader's confirmation round. When `api.authentication` is configured, each needs HTTP basic auth; a
  * request without or with wrong credentials gets 401, changes nothing and is logged once, without
  * the secret. Health endpoints (GET/HEAD/OPTIONS) stay open for load balancers.
  */
@@ -25,6 +25,8 @@ export interface MutationDeps {
   /** How long POST /switchover waits for a switchover that is due now before answering 503. */
   waitMs: number;
   log: Logger;
+  /** POST /failsafe: a failsafe leader asks this member to confirm it follows it (sidecar/ha/failsafe-keeper.ts). */
+  failsafe?: { confirm(body: unknown): Reply };
 }
 
 export interface Reply {
@@ -34,7 +36,7 @@ export interface Reply {
 }
 
 /** Paths and the methods that change something there. */
-export const MUTATIONS: Record<string, string[]> = { "/switchover": ["POST", "DELETE"], "/failover": ["POST"] };
+export const MUTATIONS: Record<string, string[]> = { "/switchover": ["POST", "DELETE"], "/failover": ["POST"], "/failsafe": ["POST"] };
 const MAX_BODY = 64 * 1024;
 const POLL_MS = 100;
 
@@ -77,6 +79,9 @@ export class Mutations {
     if (method === "DELETE") return this.cancel();
     const body = await readJson(req);
     if (!body.ok) return { status: 400, body: { error: body.error } };
+    if (path === "/failsafe") {
+      return this.d.failsafe?.confirm(body.value) ?? { status: 503, body: { error: "this agent does not take part in failsafe mode" } };
+    }
     return this.request(path === "/switchover" ? "switchover" : "failover", body.value);
   }
 

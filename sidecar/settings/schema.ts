@@ -127,6 +127,15 @@ export const haSettingsShape = {
    * Default { mode: "automatic", device: "/dev/watchdog" }.
    */
   watchdog: watchdogSchema.prefault({}),
+  /**
+   * Failsafe mode (Patroni's `failsafe_mode`): while etcd cannot be reached, the leader keeps its
+   * primary writable as long as every member listed in etcd's `failsafe` key confirms over its REST
+   * API (POST /failsafe), at least every ttl, that it still follows this leader; a member that
+   * confirmed does not race for the leader key for ttl, and a member that is not listed never does.
+   * One member that does not answer and the leader fences as without it. Default true (the safety
+   * argument is in docs/ha-states.md, "Failsafe mode").
+   */
+  failsafeMode: z.boolean({ error: "must be true or false" }).default(true),
 };
 
 /** A member's own tags (each node's agent config; not cluster-wide). */

@@ -42,6 +42,7 @@ describe("validateClusterArgs", () => {
       maximumLagOnFailover: 1048576,
       synchronousMode: "on",
       watchdog: { mode: "automatic", device: "/dev/watchdog" },
+      failsafeMode: true,
       postgres: { parameters: {}, usePgRewind: true },
     });
     assert.equal(r.clusterName, "orders");
