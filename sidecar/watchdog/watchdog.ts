@@ -123,7 +123,10 @@ export class Watchdog implements WatchdogControl {
 
   rebind(lease: LeaseState): void {
     if (this.fd === undefined || lease.leaseId === undefined || lease.leaseId === this.leaseId) return;
-    this.o.log.info({ leaseId: lease.leaseId, armedUnder: this.leaseId }, "watchdog: the leader key is bound to a new lease; its renewals pet");
+    this.o.log.info(
+      { leaseId: lease.leaseId, armedUnder: this.leaseId },
+      "watchdog: the leader key is bound to a new lease; its renewals pet",
+    );
     this.leaseId = lease.leaseId;
   }
 
