@@ -42,7 +42,7 @@ function decideRow(input: HaInput): Decision {
 
   const cluster = input.cluster;
   if (!cluster) {
-    const left = input.memory.leaseRenewSentAt === undefined ? 0 : fenceDeadline(input) - input.now;
+    const left = input.memory.leaseRenewSentAt === undefined ? 0 : Math.round(fenceDeadline(input) - input.now);
     return isPrimary
       ? {
           actions: [],

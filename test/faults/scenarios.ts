@@ -263,7 +263,7 @@ export const DESCRIPTIONS: Record<ScenarioName, string> = {
   "partition-from-replicas": "drop all packets between the leader and the other nodes (etcd still reaches it), then heal",
   "etcd-member-lost": "stop 1 of 3 etcd members, restart it",
   "etcd-quorum-lost": `stop 2 of 3 etcd members for ${QUORUM_OUTAGE_S} s, restart them`,
-  "etcd-quorum-lost-cut-replica": "stop 2 of 3 etcd members, then cut the leader off from the async replica; restore both",
+  "etcd-quorum-lost-cut-replica": "freeze 2 of 3 etcd members (SIGSTOP), then cut the leader off from the async replica; restore both",
   "whole-cluster-restart": "SIGTERM all agents, start in another order",
   "lagging-replica": "pause replay on the async replica, kill -9 the leader",
   "fault-after-join": "wipe + rejoin the sync standby, kill -9 the leader once it is in /cluster",
