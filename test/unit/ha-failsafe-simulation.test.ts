@@ -162,6 +162,27 @@ describe("failsafe mode in the simulated cluster", function () {
     }
   });
 
+  it("with the short profile (ttl 2, loopWait 0.5) and a watchdog: the first round pets in time, no fence and no reset through a 30 s outage", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hapg-simfs-"));
+    try {
+      sim = await bootstrapped({ ttl: 2, loopWait: 0.5, watchdog: { mode: "automatic", dir } });
+      const leader = sim.primaries()[0];
+      for (let i = 0; i < 5; i++) {
+        await sim.run(137 * (i + 1)); // the outage starts at another phase of the renewal cycle each time
+        sim.setEtcdQuorum(false);
+        const stoppedAt = await runWatching(sim, leader, 30_000 / 5);
+        assert.equal(stoppedAt, undefined, `outage ${i + 1}: the leader never stopped taking writes`);
+        sim.setEtcdQuorum(true);
+      }
+      assert.ok(leader.alive, "never reset");
+      assert.equal(leader.driver.activity.summary().fences, 0);
+      assert.deepEqual(sim.splitBrain, []);
+    } finally {
+      sim?.stopAll();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("seeded random interleavings of etcd outages, etcd cuts, API cuts and kills never give two writable primaries", async () => {
     for (let seed = 1; seed <= 12; seed++) {
       sim = await bootstrapped({ synchronousMode: seed % 2 ? "on" : "off" });
