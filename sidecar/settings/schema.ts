@@ -45,7 +45,12 @@ const seconds = (example: number) => z.number({ error: `must be a number of seco
 
 export const timingSchema = z
   .object({
-    /** Leader lease, seconds (Patroni's `ttl`). The leader renews every loopWait and fences itself before it can expire. Default 4. */
+    /**
+     * Leader lease, seconds (Patroni's `ttl`). The leader renews every loopWait and fences itself before
+     * it can expire. Default 4: crash-node takes ~4 s with it; ttl 2 (loopWait 0.5, retryTimeout 0.5)
+     * takes under 3 s but leaves a watchdog-armed leader 0.75 s between pets, less than a saturated
+     * agent may need (the reasoning and the figures: ./timing.ts, README "Soak").
+     */
     ttl: seconds(4).min(MIN_TTL_S, `etcd's smallest useful lease is about ${MIN_TTL_S} s: use at least ${MIN_TTL_S}`).default(4),
     /** Seconds between HA loop runs (a leader-key change in etcd wakes the loop at once). Default 1. */
     loopWait: seconds(1).positive("must be above 0 seconds, e.g. 1").default(1),
