@@ -260,7 +260,7 @@ export class HaDriver {
       memory: { ...this.memory },
       peers,
       watchdog: this.o.watchdog.view(),
-      failsafeHeard: this.failsafe.heard,
+      failsafeHeard: this.failsafe.heardForDecision(),
     };
   }
 

@@ -49,7 +49,23 @@ export class FailsafeKeeper {
   private lastKeyLease?: string;
   private inRound = false;
 
-  constructor(private readonly d: FailsafeKeeperDeps) {}
+  /** A promise lives in memory only: for ttl after this agent starts, its previous run's may still bind it. */
+  private readonly startedAt: number;
+
+  constructor(private readonly d: FailsafeKeeperDeps) {
+    this.startedAt = d.clock.now();
+  }
+
+  /**
+   * What the decision reads as `failsafeHeard`: the last confirmation, or, during this agent's first
+   * ttl, one its previous run may have given (leader "": unknown). Only the decision's race rows
+   * (FS5) read it; bootstrap and a primary retaking its key are not races against a failsafe leader.
+   */
+  heardForDecision(): FailsafeHeard | undefined {
+    const now = this.d.clock.now();
+    if (heardRecently(this.heard, now, this.d.self.ttlMs)) return this.heard;
+    return now < this.startedAt + this.d.self.ttlMs ? { leader: "", at: this.startedAt } : this.heard;
+  }
 
   private get fs(): FailsafeMemory {
     return (this.d.memory.failsafe ??= {});

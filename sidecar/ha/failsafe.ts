@@ -119,6 +119,13 @@ export function heardRecently(heard: FailsafeHeard | undefined, now: number, ttl
  */
 export function failsafeHoldRow(input: HaInput): Decision | undefined {
   const heard = input.failsafeHeard;
+  if (heardRecently(heard, input.now, input.self.ttlMs) && heard.leader === "") {
+    return {
+      actions: [],
+      reason: `no leader key, but this agent started ${input.now - heard.at} ms ago: a failsafe leader may still count on a confirmation its previous run gave; not racing for the key until ttl has passed`,
+      role: "replica",
+    };
+  }
   if (heardRecently(heard, input.now, input.self.ttlMs)) {
     return {
       actions: [],

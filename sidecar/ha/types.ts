@@ -71,6 +71,7 @@ export interface FailsafeMemory {
 
 /** A failsafe leader's confirmation this member gave (POST /failsafe), as the decision reads it. */
 export interface FailsafeHeard {
+  /** "": unknown (this agent started less than ttl ago; its previous run may have confirmed someone). */
   leader: string;
   /** Local monotonic ms when it was given: no leader race until at + ttl. */
   at: number;

@@ -102,6 +102,12 @@ describe("failsafe mode: the decision's rows", () => {
       /a confirmed it leads in failsafe mode 1000 ms ago: not racing/,
     ],
     [
+      "FS5 this agent started less than ttl ago (its previous run may have confirmed someone): no race",
+      input("b", "replica", noLeader(), { failsafeHeard: { leader: "", at: NOW - 1500 } }),
+      [],
+      /started 1500 ms ago/,
+    ],
+    [
       "FS5 the confirmation is older than ttl: the usual election",
       input("b", "replica", noLeader(), { failsafeHeard: { leader: "a", at: NOW - 4000 } }),
       ["acquireLeader", "promote"],
