@@ -6,12 +6,11 @@ import { readCredential } from "./config/load";
 import type { AgentConfig } from "./config/schema";
 import { EtcdDcs } from "./dcs/etcd";
 import { clusterPrefix } from "./dcs/types";
-import { callApi } from "./api/client";
 import { Mutations } from "./api/mutations";
 import { ApiServer } from "./api/server";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
-import { fetchPeerViews } from "./ha/peers";
+import { fetchPeerViews, postFailsafe } from "./ha/peers";
 import { createLogger } from "./log";
 import { findPgBinDir } from "./postgres/bin";
 import { PostgresManager } from "./postgres/manager";
@@ -86,8 +85,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs),
     watchdog,
     // Every member's API shares api.authentication (the component and `hapg local` give them one).
-    confirmPeer: (m, body, timeoutMs) =>
-      callApi(new URL(m.apiUrl).origin, "POST", "/failsafe", body, apiAuth, timeoutMs).then((r) => r.status === 200),
+    confirmPeer: (m, body, timeoutMs) => postFailsafe(m.apiUrl, body, apiAuth, timeoutMs),
   });
   const api = new ApiServer({
     scope: config.cluster,

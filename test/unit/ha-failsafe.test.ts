@@ -5,7 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
-import type http from "node:http";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { postFailsafe } from "../../sidecar/ha/peers";
 import { decide } from "../../sidecar/ha/decide";
 import type { ClusterSnapshot } from "../../sidecar/dcs/types";
 import { failsafeRound, failsafeVerdict, leaseCounts, membersToAsk, type RoundInput } from "../../sidecar/ha/failsafe";
@@ -278,5 +280,31 @@ describe("failsafe mode: the member's side (POST /failsafe)", () => {
     assert.match(JSON.stringify(refused.body), /sees c as the leader/);
     const ok = await m.handle(req('{"name":"c"}', true), "POST", "/failsafe");
     assert.equal(ok.status, 200);
+  });
+});
+
+describe("failsafe mode: the leader's request (postFailsafe)", () => {
+  it("POSTs the leader's name with basic auth to the member's API origin; true only on 200", async () => {
+    const seen: { path?: string; auth?: string; body?: string }[] = [];
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const body = Buffer.concat(chunks).toString();
+        seen.push({ path: req.url, auth: req.headers.authorization, body });
+        res.writeHead(JSON.parse(body).name === "a" ? 200 : 409).end("{}");
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/patroni`;
+      assert.equal(await postFailsafe(url, { name: "a" }, { username: "u", password: "p" }, 1000), true);
+      assert.equal(await postFailsafe(url, { name: "x" }, undefined, 1000), false);
+      assert.deepEqual(seen[0], { path: "/failsafe", auth: `Basic ${Buffer.from("u:p").toString("base64")}`, body: '{"name":"a"}' });
+      assert.equal(seen[1].auth, undefined);
+      assert.equal(await postFailsafe("http://127.0.0.1:1/patroni", { name: "a" }, undefined, 500), false, "nobody listening");
+    } finally {
+      server.close();
+    }
   });
 });
