@@ -12,7 +12,7 @@ import { Mutations } from "./api/mutations";
 import { ApiServer } from "./api/server";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
-import { fetchPeerViews } from "./ha/peers";
+import { fetchPeerViews, postFailsafe } from "./ha/peers";
 import { createLogger } from "./log";
 import { findPgBinDir } from "./postgres/bin";
 import { PostgresManager } from "./postgres/manager";
@@ -78,6 +78,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       synchronousMode: config.synchronousMode,
       synchronousQuorum: config.synchronousQuorum,
       usePgRewind: config.postgres.usePgRewind,
+      failsafeMode: config.failsafeMode,
     },
     identity: { pgConnect, apiConnect: config.api.connectAddress ?? config.api.listen, tags: config.tags },
     dcs,
@@ -87,6 +88,8 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     timing,
     fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs),
     watchdog,
+    // Every member's API shares api.authentication (the component and `hapg local` give them one).
+    confirmPeer: (m, body, timeoutMs) => postFailsafe(m.apiUrl, body, apiAuth, timeoutMs),
   });
   const operations = new MemberOperations({
     name: config.name,
@@ -116,11 +119,15 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       waitMs: timing.ttlMs + timing.loopWaitMs * 2,
       log: log.child({ component: "api" }),
       operations,
+      failsafe: driver.failsafe,
     }),
   });
   await api.listen(config.api.listen.host, config.api.listen.port);
   const apiAt = `${config.api.listen.host}:${config.api.listen.port}`;
-  log.info({ api: apiAt, timing: config.timing, synchronousMode: config.synchronousMode }, "agent started");
+  log.info(
+    { api: apiAt, timing: config.timing, synchronousMode: config.synchronousMode, failsafeMode: config.failsafeMode },
+    "agent started",
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

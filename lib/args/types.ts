@@ -69,7 +69,7 @@ export interface ListenerPortsArgs {
 
 /**
  * The component's args. The HA settings (`timing`, `maximumLagOnFailover`, `synchronousMode`, `synchronousQuorum`,
- * `watchdog`, and `postgres.parameters` / `postgres.usePgRewind`) are the agent's own, defined with
+ * `watchdog`, `failsafeMode`, and `postgres.parameters` / `postgres.usePgRewind`) are the agent's own, defined with
  * their defaults and rules in sidecar/settings/schema.ts: every node's agent config carries them as given.
  */
 export interface HaPostgresClusterArgs extends Omit<HaSettingsInput, "postgres"> {

@@ -1,6 +1,7 @@
 /**
  * The API calls that change something (POST/DELETE/PATCH): switchover, failover, cancelling a
- * scheduled switchover; restart, reload and reinitialize of this member (./member-ops.ts). When `api.authentication` is configured, each needs HTTP basic auth; a
+ * scheduled switchover; restart, reload and reinitialize of this member (./member-ops.ts); a failsafe leader's
+ * confirmation round. When `api.authentication` is configured, each needs HTTP basic auth; a
  * request without or with wrong credentials gets 401, changes nothing and is logged once, without
  * the secret. Health endpoints (GET/HEAD/OPTIONS) stay open for load balancers.
  */
@@ -30,6 +31,8 @@ export interface MutationDeps {
   log: Logger;
   /** Restart, reload, reinitialize of this member. Absent: those paths answer 404. */
   operations?: Pick<MemberOperations, "restart" | "cancelScheduled" | "reload" | "reinitialize">;
+  /** POST /failsafe: a failsafe leader asks this member to confirm it follows it (sidecar/ha/failsafe-keeper.ts). */
+  failsafe?: { confirm(body: unknown): Reply };
 }
 
 export type { Reply } from "./reply";
@@ -41,6 +44,7 @@ export const MUTATIONS: Record<string, string[]> = {
   "/restart": ["POST", "DELETE"],
   "/reload": ["POST"],
   "/reinitialize": ["POST"],
+  "/failsafe": ["POST"],
 };
 /** What each path's body looks like, for the "not valid JSON" answer. */
 const EXAMPLES: Record<string, string> = {
@@ -49,6 +53,7 @@ const EXAMPLES: Record<string, string> = {
   "/restart": `{"restart_pending":true,"role":"replica"}`,
   "/reload": "{}",
   "/reinitialize": `{"force":false}`,
+  "/failsafe": `{"name":"node1"}`,
 };
 const MAX_BODY = 64 * 1024;
 const POLL_MS = 100;
@@ -93,6 +98,9 @@ export class Mutations {
     if (method === "DELETE") return path === "/restart" ? this.d.operations!.cancelScheduled() : this.cancel();
     const body = await readJson(req, EXAMPLES[path]);
     if (!body.ok) return { status: 400, body: { error: body.error } };
+    if (path === "/failsafe") {
+      return this.d.failsafe?.confirm(body.value) ?? { status: 503, body: { error: "this agent does not take part in failsafe mode" } };
+    }
     if (path === "/switchover" || path === "/failover") return this.request(path === "/switchover" ? "switchover" : "failover", body.value);
     return this.memberOperation(path, body.value);
   }

@@ -112,6 +112,12 @@ export abstract class KvDcs implements Dcs {
     return this.succeeded([{ key: this.key(KEYS.leader), valueEquals: leader }], [{ type: "put", key: this.key(KEYS.sync), value }]);
   }
 
+  attemptWriteFailsafe(leader: string, members: Record<string, string> | undefined): Promise<boolean> {
+    const key = this.key(KEYS.failsafe);
+    const op: TxnOp = members === undefined ? { type: "delete", key } : { type: "put", key, value: JSON.stringify(members) };
+    return this.succeeded([{ key: this.key(KEYS.leader), valueEquals: leader }], [op]);
+  }
+
   attemptInitialize(value: string): Promise<boolean> {
     const key = this.key(KEYS.initialize);
     return this.succeeded([{ key, absent: true }], [{ type: "put", key, value }]);

@@ -52,6 +52,8 @@ const failoverSchema = z.object({
 
 const configSchema = z.record(z.string(), z.unknown());
 
+const failsafeSchema = z.record(z.string(), z.string());
+
 /** A member name is one path segment; it is also used as a replication slot name after mapping. */
 export function isValidMemberName(name: string): boolean {
   return name.length > 0 && !name.includes("/") && name.trim() === name;
@@ -132,6 +134,12 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
         const config = parseJson(configSchema, kv.value);
         if (config.ok) snapshot.config = config.value;
         else corrupt(kv.key, `expected a JSON object: ${config.reason}`);
+        break;
+      }
+      case KEYS.failsafe: {
+        const failsafe = parseJson(failsafeSchema, kv.value);
+        if (failsafe.ok) snapshot.failsafe = failsafe.value;
+        else corrupt(kv.key, `expected {"<member>": "<api_url>", ...}: ${failsafe.reason}`);
         break;
       }
       default:

@@ -11,6 +11,7 @@
  *   sync              {"leader","sync_standby"}           — synchronous mode (later)
  *   failover          switchover/failover request (JSON)
  *   history           timeline history (JSON)
+ *   failsafe          {"<member>": "<api_url>", ...}   — failsafe mode: who may race, whom the leader asks
  */
 
 /** What a member publishes about itself. Field names follow Patroni's member key where the meaning is the same. */
@@ -87,6 +88,8 @@ export interface ClusterSnapshot {
   failover?: FailoverRequest;
   sync?: SyncState;
   config?: Record<string, unknown>;
+  /** The failsafe key: member name → API URL, as the leader last wrote it (Patroni's /failsafe layout). */
+  failsafe?: Record<string, string>;
   /**
    * Keys whose values could not be parsed, with the reason. The snapshot treats them as absent
    * (a corrupt member key is not a member; a corrupt leader key is still a leader key, by name).
@@ -142,6 +145,11 @@ export interface Dcs {
    * synchronous). True when written.
    */
   attemptWriteSync(leader: string, standbys: string[], quorum?: number): Promise<boolean>;
+  /**
+   * Write (or delete, undefined) the failsafe key, only while the leader key's value is `leader`.
+   * True when written.
+   */
+  attemptWriteFailsafe(leader: string, members: Record<string, string> | undefined): Promise<boolean>;
   /** Write or clear (undefined) the failover request key. */
   putFailover(request: FailoverRequest | undefined): Promise<void>;
   /** Create the failover key only if absent: of concurrent requests exactly one wins. True when we created it. */
@@ -181,6 +189,7 @@ export const KEYS = {
   sync: "sync",
   failover: "failover",
   history: "history",
+  failsafe: "failsafe",
 } as const;
 
 export function clusterPrefix(namespace: string, cluster: string): string {

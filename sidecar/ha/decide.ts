@@ -7,6 +7,7 @@ import type { Member } from "../dcs/types";
 import type { HostPort } from "../postgres/types";
 import type { Action, Decision, HaInput } from "./types";
 import { electionVerdict } from "./election";
+import { failsafeHoldRow, failsafeKeyActions, lastRenewalSent } from "./failsafe";
 import { planSync } from "./sync";
 import { operationRow } from "./operations";
 import { handedOverRow, leaderSwitchoverRow, replicaSwitchoverRow } from "./switchover";
@@ -42,9 +43,15 @@ function decideRow(input: HaInput): Decision {
 
   const cluster = input.cluster;
   if (!cluster) {
-    const left = input.memory.leaseRenewSentAt === undefined ? 0 : fenceDeadline(input) - input.now;
+    const left = input.memory.leaseRenewSentAt === undefined ? 0 : Math.round(fenceDeadline(input) - input.now);
     return isPrimary
-      ? { actions: [], reason: `etcd unreachable; lease still valid for ${left} ms, fencing if not renewed by then`, role: "leader" }
+      ? {
+          actions: [],
+          reason: input.self.failsafeMode
+            ? `etcd unreachable; writable for ${left} ms more (lease or failsafe confirmations), fencing unless renewed or confirmed by then`
+            : `etcd unreachable; lease still valid for ${left} ms, fencing if not renewed by then`,
+          role: "leader",
+        }
       : {
           actions: [],
           reason: "etcd unreachable; a replica never promotes without the leader key: waiting",
@@ -77,7 +84,8 @@ function decideRow(input: HaInput): Decision {
  * before the reset: only a stuck agent is ever reset.
  */
 export function fenceDeadline(input: Pick<HaInput, "self" | "memory" | "watchdog">): number {
-  const leaseEnd = (input.memory.leaseRenewSentAt ?? -Infinity) + input.self.ttlMs;
+  // A round every member confirmed in failsafe mode counts as a renewal (./failsafe.ts, rows FS2/FS4).
+  const leaseEnd = lastRenewalSent(input.memory) + input.self.ttlMs;
   const wd = input.watchdog;
   const end = wd?.armed && wd.firesAt !== undefined ? Math.min(leaseEnd, wd.firesAt + wd.safetyMarginMs) : leaseEnd;
   return end - input.self.fenceMarginMs;
@@ -231,6 +239,8 @@ function decideReplica(input: HaInput): Decision {
       role: "replica",
     };
   }
+  const held = failsafeHoldRow(input);
+  if (held) return held;
   const requested = replicaSwitchoverRow(input);
   if (requested) return requested;
   const verdict = electionVerdict(input);
@@ -269,6 +279,7 @@ function decidePrimary(input: HaInput): Decision {
   actions.push(...sync.actions);
   const others = cluster!.members.map((m) => m.name).filter((n) => n !== self.name);
   actions.push({ type: "syncSlots", members: others });
+  actions.push(...failsafeKeyActions(input));
   const reason = leader.leaseId !== memory.leaseId ? "leader key is ours but bound to an old lease: rebinding it" : "leader: lease renewed";
   return { actions, reason: sync.note ? `${reason}; ${sync.note}` : reason, role: "leader" };
 }

@@ -12,6 +12,7 @@ import type { Clock } from "./clock";
 import { decide, fenceDeadline } from "./decide";
 import { HaActivity } from "./activity";
 import { ActionExecutor } from "./executor";
+import { type ConfirmPeer, FailsafeKeeper } from "./failsafe-keeper";
 import { LeaseKeeper } from "./lease";
 import { MemberIdentity, memberData } from "./member";
 import type { AgentMemory, Decision, HaInput, LocalState, PeerView, SelfConfig, WatchdogControl } from "./types";
@@ -30,16 +31,22 @@ export interface DriverOptions {
   fetchPeers: (members: Member[]) => Promise<PeerView[]>;
   /** The watchdog device's owner (sidecar/watchdog/watchdog.ts; `watchdogOff()` for none). */
   watchdog: WatchdogControl;
+  /** POST /failsafe on another member's API (failsafe mode; absent: the mode is off). */
+  confirmPeer?: ConfirmPeer;
 }
 
 export class HaDriver {
   readonly lease: LeaseKeeper;
+  /** Failsafe mode: the leader's confirmation rounds, this member's answers to them (./failsafe-keeper.ts). */
+  readonly failsafe: FailsafeKeeper;
   readonly memory: AgentMemory = {};
   /** Loop durations, fences, leader changes: counted here, exposed by the API's /metrics. */
   readonly activity = new HaActivity();
   private readonly executor: ActionExecutor;
   private local?: LocalState;
   private cluster?: ClusterSnapshot;
+  /** The last snapshot etcd gave (this.cluster is undefined while it cannot be read). */
+  private lastCluster?: ClusterSnapshot;
   private decision?: Decision;
   private lastLoopAt?: number;
   private loopRunning?: Promise<void>;
@@ -61,7 +68,28 @@ export class HaDriver {
       // that waits for WAL through the slot the leader only creates for members it sees in etcd.
       if (this.lease.leaseId !== this.publishedLease) void this.publishMember();
     });
-    this.executor = new ActionExecutor({ ...o, lease: this.lease, memory: this.memory, isLeaseValid: () => this.leaseValidNow() });
+    this.failsafe = new FailsafeKeeper({
+      self: o.self,
+      clock: o.clock,
+      log: o.log,
+      memory: this.memory,
+      lease: this.lease,
+      watchdog: o.watchdog,
+      intervalMs: o.timing.renewIntervalMs,
+      timeoutMs: o.timing.renewIntervalMs,
+      confirmPeer: o.confirmPeer,
+      isPrimary: () => this.o.pg.process === "running" && this.local?.pg.running === true && this.local.pg.inRecovery === false,
+      fenceAt: () => this.fenceAt(),
+      viewLeader: () => this.lastCluster?.leader?.name,
+      onConfirmed: () => this.armFenceTimer(),
+    });
+    this.executor = new ActionExecutor({
+      ...o,
+      lease: this.lease,
+      memory: this.memory,
+      isLeaseValid: () => this.leaseValidNow(),
+      failsafe: this.failsafe,
+    });
   }
 
   async start(): Promise<void> {
@@ -74,6 +102,7 @@ export class HaDriver {
     }
     await this.lease.ensure().catch((e) => this.o.log.warn({ err: String(e) }, "etcd not reachable yet; will retry"));
     this.lease.start();
+    this.failsafe.start();
     this.stopWatch = this.o.dcs.watch(
       0,
       (e) => {
@@ -96,6 +125,7 @@ export class HaDriver {
     this.stopping = true;
     this.o.clock.clearTimeout(this.loopTimer);
     this.o.clock.clearTimeout(this.fenceTimer);
+    this.failsafe.stop();
     this.stopWatch?.();
   }
 
@@ -193,7 +223,11 @@ export class HaDriver {
       log.warn({ err: String(e) }, "cannot read the cluster from etcd");
       return undefined;
     });
-    if (this.cluster) this.activity.clusterSeen(this.o.clock.now(), this.cluster.leader?.name);
+    if (this.cluster) {
+      this.activity.clusterSeen(this.o.clock.now(), this.cluster.leader?.name);
+      this.lastCluster = this.cluster;
+      this.failsafe.observe(this.cluster);
+    }
     for (const c of this.cluster?.corrupt ?? []) log.warn({ key: c.key }, `ignoring a corrupt etcd value: ${c.reason}`);
     this.local = await this.readLocal();
     const needPeers = this.cluster && !this.cluster.leader && this.local.pg.running && this.local.pg.inRecovery;
@@ -226,6 +260,7 @@ export class HaDriver {
       memory: { ...this.memory },
       peers,
       watchdog: this.o.watchdog.view(),
+      failsafeHeard: this.failsafe.heardForDecision(),
     };
   }
 
@@ -289,8 +324,14 @@ export class HaDriver {
     this.requestLoop("restart ended");
   }
 
+  /**
+   * For the API (/primary) and shutdown. In failsafe mode, while etcd cannot be read, the last
+   * snapshot stands; and a leader whose key expired in etcd still leads while its confirmations hold.
+   */
   private holdsLeaderKey(): boolean {
-    return this.cluster?.leader?.name === this.o.self.name;
+    const c = this.cluster ?? (this.o.self.failsafeMode ? this.lastCluster : undefined);
+    if (c?.leader?.name === this.o.self.name) return true;
+    return c !== undefined && !c.leader && this.failsafe.serving(this.o.clock.now());
   }
 
   private leaseValidNow(): boolean {
@@ -298,7 +339,8 @@ export class HaDriver {
   }
 
   private fenceAt(): number {
-    return fenceDeadline({ self: this.o.self, memory: { leaseRenewSentAt: this.lease.renewSentAt }, watchdog: this.o.watchdog.view() });
+    const memory = { leaseId: this.lease.leaseId, leaseRenewSentAt: this.lease.renewSentAt, failsafe: this.memory.failsafe };
+    return fenceDeadline({ self: this.o.self, memory, watchdog: this.o.watchdog.view() });
   }
 
   /**

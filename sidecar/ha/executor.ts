@@ -11,6 +11,7 @@ import type { PostgresOwner } from "../postgres/owner";
 import type { Clock } from "./clock";
 import type { LeaseKeeper } from "./lease";
 import type { Action, AgentMemory, PeerView, SelfConfig, WatchdogControl } from "./types";
+import type { FailsafeKeeper } from "./failsafe-keeper";
 
 /** How often a hand-over asks the candidate for its received position. */
 const HAND_OVER_POLL_MS = 20;
@@ -27,6 +28,8 @@ export interface ExecutorDeps {
   watchdog: WatchdogControl;
   /** Fresh views of members from their REST APIs (the hand-over asks the candidate). */
   fetchPeers: (members: Member[]) => Promise<PeerView[]>;
+  /** Failsafe mode's race guard (a confirmation given to a failsafe leader forbids racing for ttl). */
+  failsafe?: Pick<FailsafeKeeper, "beginRace" | "endRace" | "keyTaken">;
 }
 
 export class ActionExecutor {
@@ -73,17 +76,14 @@ export class ActionExecutor {
           memory.initializing = false;
           throw e;
         }
-      case "acquireLeader": {
-        const leaseId = await this.d.lease.ensure();
-        const won = await dcs.attemptAcquireLeader(self.name, leaseId);
-        this.d.log.info({ won }, won ? "won the leader race" : "another member won the leader race");
-        // A new term: the synchronous wait of an earlier one says nothing about the commits of this one.
-        if (won) memory.syncSwitchLsn = undefined;
-        return won;
-      }
-      case "updateLeader":
+      case "acquireLeader":
+        return this.acquireLeader();
+      case "updateLeader": {
         memory.syncSwitchLsn = undefined;
-        return dcs.attemptUpdateLeader(self.name, await this.d.lease.ensure());
+        const ok = await dcs.attemptUpdateLeader(self.name, await this.d.lease.ensure());
+        if (ok) this.keyTaken();
+        return ok;
+      }
       case "releaseLeader":
         return dcs.releaseLeader(self.name);
       case "promote":
@@ -157,6 +157,17 @@ export class ActionExecutor {
       case "clearFailover":
         await dcs.putFailover(undefined);
         return true;
+      case "writeFailsafe": {
+        // Until the write is known to have happened, the members it lists are asked too (./failsafe.ts).
+        const fs = (memory.failsafe ??= {});
+        fs.pending = a.members;
+        const ok = await dcs.attemptWriteFailsafe(self.name, a.members);
+        if (ok) {
+          fs.members = a.members && { ...a.members };
+          fs.pending = undefined;
+        }
+        return ok;
+      }
       case "syncSlots": {
         const key = [...a.members].sort().join(",");
         if (key !== this.lastSlots) {
@@ -166,6 +177,38 @@ export class ActionExecutor {
         return true;
       }
     }
+  }
+
+  /**
+   * The create-if-absent race. A member that confirmed a failsafe leader within ttl does not send it
+   * (the confirmation may have arrived after the decision), and refuses confirmations while it runs.
+   */
+  private async acquireLeader(): Promise<boolean> {
+    const leaseId = await this.d.lease.ensure();
+    if (this.d.failsafe && !this.d.failsafe.beginRace()) {
+      this.d.log.info("not racing for the leader key: this member confirmed a failsafe leader less than ttl ago");
+      return false;
+    }
+    // A transaction that timed out may still have happened: count it as won (no confirmations for ttl).
+    let won = true;
+    try {
+      won = await this.d.dcs.attemptAcquireLeader(this.d.self.name, leaseId);
+    } finally {
+      this.d.failsafe?.endRace(won);
+    }
+    this.d.log.info({ won }, won ? "won the leader race" : "another member won the leader race");
+    if (won) {
+      // A new term: the synchronous wait of an earlier one says nothing about the commits of this one.
+      this.d.memory.syncSwitchLsn = undefined;
+      this.keyTaken();
+    }
+    return won;
+  }
+
+  /** The key is bound to our current lease: its renewals count again and pet an armed watchdog. */
+  private keyTaken(): void {
+    this.d.failsafe?.keyTaken();
+    this.d.watchdog.rebind?.(this.d.lease);
   }
 
   /**

@@ -2,6 +2,7 @@
  * Fresh views of the other members, read from their REST APIs (GET /patroni) in parallel with a
  * short timeout. Used only when there is no leader: the election compares *current* WAL positions,
  * not the ones in member keys, which can be a loop old. An unreachable member is not a competitor.
+ * Also a failsafe leader's POST /failsafe (node:http, like the reads: no fetch stack in the agent).
  */
 import http from "node:http";
 import type { Member } from "../dcs/types";
@@ -47,5 +48,30 @@ function getJson(url: string, timeoutMs: number): Promise<Record<string, unknown
     });
     req.on("timeout", () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
     req.on("error", reject);
+  });
+}
+
+/**
+ * POST /failsafe on a member's API (its api_url's origin), with basic auth when given: true when it
+ * answered 200 within timeoutMs (sidecar/ha/failsafe-keeper.ts).
+ */
+export function postFailsafe(
+  apiUrl: string,
+  body: { name: string },
+  auth: { username: string; password: string } | undefined,
+  timeoutMs: number,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const text = JSON.stringify(body);
+    const headers: Record<string, string | number> = { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) };
+    if (auth) headers.Authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
+    const req = http.request(new URL("/failsafe", apiUrl), { method: "POST", headers, timeout: timeoutMs, agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode === 200));
+      res.on("error", () => resolve(false));
+    });
+    req.on("timeout", () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+    req.on("error", () => resolve(false));
+    req.end(text);
   });
 }

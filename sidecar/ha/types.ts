@@ -20,6 +20,8 @@ export interface SelfConfig {
   synchronousQuorum?: number;
   /** Rejoin a former primary with pg_rewind (false: always a fresh base backup). */
   usePgRewind: boolean;
+  /** Keep the primary writable through an etcd outage while every member confirms (./failsafe.ts). Absent: off. */
+  failsafeMode?: boolean;
 }
 
 export type { PgProcessState } from "../postgres/types";
@@ -51,6 +53,32 @@ export interface AgentMemory {
   syncSwitchLsn?: number;
   /** Set by a clean hand-over (switchover): to whom, and the shutdown checkpoint it has received. */
   handOver?: { candidate: string; checkpointLsn: number };
+  /** The leader's failsafe state (./failsafe.ts). */
+  failsafe?: FailsafeMemory;
+}
+
+/** What a leader remembers of failsafe mode (owned by the driver's FailsafeKeeper; read by the decision). */
+export interface FailsafeMemory {
+  /** Local monotonic ms when the last round that every listed member confirmed was sent. */
+  confirmedSentAt?: number;
+  /**
+   * Set once a round was sent: from then on, renewals extend the leader's writability only while its
+   * lease is this one, the lease its leader key was last seen bound to ("" = none seen). Cleared once
+   * a snapshot shows the key ours under the current lease, or the key was (re)taken.
+   */
+  keyLeaseId?: string;
+  /** The members (name → API URL) a round must reach: the failsafe key as last read, plus any write not confirmed yet. */
+  members?: Record<string, string>;
+  /** A write of the failsafe key whose outcome is unknown (it timed out): its members are asked too until a write succeeds. */
+  pending?: Record<string, string>;
+}
+
+/** A failsafe leader's confirmation this member gave (POST /failsafe), as the decision reads it. */
+export interface FailsafeHeard {
+  /** "": unknown (this agent started less than ttl ago; its previous run may have confirmed someone). */
+  leader: string;
+  /** Local monotonic ms when it was given: no leader race until at + ttl. */
+  at: number;
 }
 
 /** A fresh view of another member, read from its REST API in this run (only when there is no leader). */
@@ -105,6 +133,11 @@ export interface WatchdogControl {
   pet(lease: LeaseState): void;
   /** Writes the magic close character and closes: the kernel stops counting. */
   disarm(): void;
+  /**
+   * The leader key was (re)taken under this lease while armed (a failsafe leader whose old lease
+   * expired): renewals of it pet from now on. Optional: a watchdog that is off needs none.
+   */
+  rebind?(lease: LeaseState): void;
 }
 
 export interface HaInput {
@@ -119,6 +152,8 @@ export interface HaInput {
   peers: PeerView[];
   /** Absent: no watchdog (mode off). */
   watchdog?: WatchdogView;
+  /** The last confirmation this member gave a failsafe leader (absent: none). */
+  failsafeHeard?: FailsafeHeard;
 }
 
 export type Action =
@@ -143,7 +178,8 @@ export type Action =
   | { type: "syncSlots"; members: string[] }
   | { type: "stopForHandOver"; candidate: string }
   | { type: "awaitCandidate"; candidate: string }
-  | { type: "clearFailover" };
+  | { type: "clearFailover" }
+  | { type: "writeFailsafe"; members: Record<string, string> | undefined };
 
 /** The role the decision believes this member has after its actions, for logs and the API. */
 export type HaRole = "leader" | "replica" | "candidate" | "uninitialized" | "fenced" | "unknown";

@@ -29,18 +29,19 @@ function netnsOf(c: ClusterFile, name: string): string {
   return n.netns;
 }
 
-/** Pure: the addresses a cut separates the node from. */
-export function cutPeers(c: ClusterFile, name: string, from: CutFrom): string[] {
+/** Pure: the addresses a cut separates the node from; `only` narrows "peers" to that one node. */
+export function cutPeers(c: ClusterFile, name: string, from: CutFrom, only?: string): string[] {
   const me = findNode(c, name).host;
-  const hosts = from === "etcd" ? c.etcd.map((e) => new URL(e.clientUrl).hostname) : c.nodes.map((n) => n.host);
+  const nodes = only === undefined ? c.nodes : [findNode(c, only)];
+  const hosts = from === "etcd" ? c.etcd.map((e) => new URL(e.clientUrl).hostname) : nodes.map((n) => n.host);
   return hosts.filter((h) => h !== me);
 }
 
-/** Drops all traffic between the node and the group; returns when the rules are in (Date.now()). */
-export function cutNode(dir: string, name: string, from: CutFrom): number {
+/** Drops all traffic between the node and the group (or one node of it); returns when the rules are in (Date.now()). */
+export function cutNode(dir: string, name: string, from: CutFrom, only?: string): number {
   const c = readClusterFile(dir);
   const netns = netnsOf(c, name);
-  const peers = cutPeers(c, name, from);
+  const peers = cutPeers(c, name, from, only);
   for (const p of peers) assertRouteOnBridge(p, c.network!.bridge);
   const list = peers.join(",");
   iptables(netns, ["-A", "INPUT", "-s", list, "-j", "DROP"]);

@@ -61,7 +61,12 @@ const seconds = (example: number) => z.number({ error: `must be a number of seco
 
 export const timingSchema = z
   .object({
-    /** Leader lease, seconds (Patroni's `ttl`). The leader renews every loopWait and fences itself before it can expire. Default 4. */
+    /**
+     * Leader lease, seconds (Patroni's `ttl`). The leader renews every loopWait and fences itself before
+     * it can expire. Default 4: crash-node takes ~4 s with it; ttl 2 (loopWait 0.5, retryTimeout 0.5)
+     * takes under 3 s but leaves a watchdog-armed leader 0.75 s between pets, less than a saturated
+     * agent may need (the reasoning and the figures: ./timing.ts, README "Soak").
+     */
     ttl: seconds(4).min(MIN_TTL_S, `etcd's smallest useful lease is about ${MIN_TTL_S} s: use at least ${MIN_TTL_S}`).default(4),
     /** Seconds between HA loop runs (a leader-key change in etcd wakes the loop at once). Default 1. */
     loopWait: seconds(1).positive("must be above 0 seconds, e.g. 1").default(1),
@@ -155,6 +160,15 @@ export const haSettingsShape = {
    * Default { mode: "automatic", device: "/dev/watchdog" }.
    */
   watchdog: watchdogSchema.prefault({}),
+  /**
+   * Failsafe mode (Patroni's `failsafe_mode`): while etcd cannot be reached, the leader keeps its
+   * primary writable as long as every member listed in etcd's `failsafe` key confirms over its REST
+   * API (POST /failsafe), at least every ttl, that it still follows this leader; a member that
+   * confirmed does not race for the leader key for ttl, and a member that is not listed never does.
+   * One member that does not answer and the leader fences as without it. Default true (the safety
+   * argument is in docs/ha-states.md, "Failsafe mode").
+   */
+  failsafeMode: z.boolean({ error: "must be true or false" }).default(true),
 };
 
 /** A member's own tags (each node's agent config; not cluster-wide). */

@@ -14,6 +14,27 @@
  * leaves a renewal's answer MIN_PET_WINDOW_S to arrive and be followed by its pet.
  */
 
+/*
+ * Why the default timing is ttl 4 / loopWait 1 / retryTimeout 1.5 s (schema.ts), and not the
+ * 2 / 0.5 / 0.5 s that would bring crash-node under 3 s (README "Soak" has the figures):
+ * - crash-node ≈ ttl − renewal interval / 2 (the dead leader's last renewal) + etcd's expiry check
+ *   (0–0.5 s) + promotion (~0.15 s) + HAProxy's pick-up (~0.1 s). etcd grants whole seconds, so
+ *   ttl 3 still gives ~3.2 s; only ttl 2 gets under 3 s (measured: 2.0 s median, 4.0 s with ttl 4).
+ * - The slowest etcd round trip we budget for on EC2: a renewal is answered by the etcd leader
+ *   once a quorum confirms its leadership (a cross-AZ round trip, 1–2 ms, plus the client's own)
+ *   and pending writes are applied (each fsyncs the WAL on EBS: gp3 is single-digit ms, with tail
+ *   spikes of a few hundred ms). An etcd leader election (its election timeout is 1 s) stalls every
+ *   call for 1–2 s, but no lease expires meanwhile. With ttl 4 a live leader has 3 s from its last
+ *   successful renewal (2.5 s between watchdog pets), enough for such a stall even with failsafe
+ *   mode off; with ttl 2, 1.5 s (0.75 s between pets: the watchdog's kernel timeout is then 1 s).
+ * - Failsafe mode covers a slow or absent etcd, not a slow agent: its rounds run on the same event
+ *   loop as the renewals. Under saturation the soak measured up to 0.81 s between two successful
+ *   renewals with ttl 2 (1.19 s with ttl 4): with the watchdog armed (the default on EC2) such a
+ *   gap already passes the 0.75 s fence deadline, and a healthy leader would fence itself.
+ * So the default keeps 4 / 1 / 1.5; the short profile is for clusters without a watchdog, or whose
+ * nodes are never saturated.
+ */
+
 /** A pet may follow the renewal it belongs to by at least this long (the renewal's round trip). */
 export const MIN_PET_WINDOW_S = 0.25;
 /** A live leader fences itself at least this long before its own watchdog would fire. */

@@ -121,6 +121,15 @@ export class Watchdog implements WatchdogControl {
     if (this.write("1")) this.firesAt = this.o.clock.now() + this.timing().timeoutS * 1000;
   }
 
+  rebind(lease: LeaseState): void {
+    if (this.fd === undefined || lease.leaseId === undefined || lease.leaseId === this.leaseId) return;
+    this.o.log.info(
+      { leaseId: lease.leaseId, armedUnder: this.leaseId },
+      "watchdog: the leader key is bound to a new lease; its renewals pet",
+    );
+    this.leaseId = lease.leaseId;
+  }
+
   disarm(): void {
     if (this.fd === undefined) return;
     const magicClosed = this.write("V");

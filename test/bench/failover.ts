@@ -354,8 +354,24 @@ async function main(): Promise<void> {
     .option("--sync", "run the cluster in synchronous mode (no acknowledged commit may be lost)")
     .option("--sync-strict", "strict synchronous mode (implies --sync): writes block rather than go asynchronous")
     .option("--async", "asynchronous replication (the default is synchronous mode on)")
+    .option("--ttl <s>", "timing.ttl instead of the default", (v) => Number(v))
+    .option("--loop-wait <s>", "timing.loopWait instead of the default", (v) => Number(v))
+    .option("--retry-timeout <s>", "timing.retryTimeout instead of the default", (v) => Number(v))
     .parse(process.argv)
-    .opts<{ runs: number; scenarios: string; basePort: number; json?: boolean; sync?: boolean; syncStrict?: boolean; async?: boolean }>();
+    .opts<{
+      runs: number;
+      scenarios: string;
+      basePort: number;
+      json?: boolean;
+      sync?: boolean;
+      syncStrict?: boolean;
+      async?: boolean;
+      ttl?: number;
+      loopWait?: number;
+      retryTimeout?: number;
+    }>();
+  // An absent flag keeps the settings' default (localUp drops undefined options).
+  const timing = { ttl: opts.ttl, loopWait: opts.loopWait, retryTimeout: opts.retryTimeout };
   const synchronousMode = syncModeFromFlags(opts);
   const scenarios = opts.scenarios.split(",").map((s) => s.trim()) as Scenario[];
   for (const s of scenarios)
@@ -368,7 +384,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   try {
     progress(`starting a 3-node cluster in ${dir} (base port ${opts.basePort}, synchronous mode ${synchronousMode})`);
-    const c = await localUp({ dir, basePort: opts.basePort, synchronousMode, progress: (l) => progress(`up: ${l}`) });
+    const c = await localUp({ dir, basePort: opts.basePort, synchronousMode, ...timing, progress: (l) => progress(`up: ${l}`) });
     for (const sc of scenarios) {
       for (let i = 1; i <= opts.runs; i++) {
         progress(`${sc} run ${i}/${opts.runs}: ${SCENARIOS[sc].what} on the primary`);
@@ -387,7 +403,7 @@ async function main(): Promise<void> {
     await teardown();
   }
   const sum = summarize(runs, scenarios, rssMb);
-  const json = { synchronousMode, runsPerScenario: opts.runs, durationS: Math.round((Date.now() - t0) / 1000), summary: sum, runs };
+  const json = { synchronousMode, timing, runsPerScenario: opts.runs, durationS: Math.round((Date.now() - t0) / 1000), summary: sum, runs };
   if (!opts.json) printTable(sum, synchronousMode, opts.runs);
   console.log(JSON.stringify(json, null, opts.json ? 2 : undefined));
 }

@@ -3,12 +3,13 @@
  * sync key, and the waits for a failover.
  */
 import { restartNode, waitAgentGone, waitForPrimary } from "../../sidecar/local/faults";
+import { HA_DEFAULTS } from "../../sidecar/settings/schema";
 import { apiStatus, ClusterFile, readClusterFile } from "../../sidecar/local/state";
 import { sleep } from "../../sidecar/postgres/process";
 import { TrackedWriter } from "./workload";
 
-/** The agents' ttl in the local cluster (DEFAULTS.ttl), seconds. */
-export const TTL_S = 4;
+/** The agents' ttl in the local cluster (the settings' default), seconds. */
+export const TTL_S = HA_DEFAULTS.timing.ttl;
 
 export interface Check {
   name: string;

@@ -5,30 +5,18 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { acksAfter } from "../helpers/fault-checker";
-import { EtcdMemberInfo, isAlive as etcdAlive } from "../../sidecar/local/etcd";
-import { restartEtcdMember, stopEtcdMember } from "../helpers/etcd";
 import { killNode, postmasterPid, reinitNode, restartNode, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
 import { callApi, localApiCredentials } from "../../sidecar/api/client";
 import { crashPostgres, stopAgent } from "../helpers/faults";
-import { computeLayout, DEFAULT_BASE_PORT } from "../../sidecar/local/layout";
-import { apiStatus, ClusterFile, fetchCluster, findNode, readClusterFile, writeClusterFile } from "../../sidecar/local/state";
+import { apiStatus, fetchCluster, findNode, readClusterFile } from "../../sidecar/local/state";
 import { nodeDsn } from "../helpers/node-dsn";
 import { childPids, sleep } from "../../sidecar/postgres/process";
 import { query } from "../helpers/pg-client";
-import {
-  check,
-  checkNoOtherPrimary,
-  Ctx,
-  failoverTarget,
-  Injected,
-  restartWhenGone,
-  Say,
-  syncStandbyOf,
-  TTL_S,
-  watchPrimaries,
-} from "./context";
+import { check, Ctx, failoverTarget, Injected, restartWhenGone, syncStandbyOf, TTL_S } from "./context";
 import { partitionFromEtcd, partitionFromReplicas } from "./partitions";
 import { crashNodeBeforeStoppedReplicaLeft, crashNodeWithOneReplicaStopped, slowReplica } from "./quorum";
+import { etcdQuorumLost, etcdQuorumLostCutReplica, QUORUM_OUTAGE_S } from "./failsafe";
+import { etcdInfos, restartEtcd, stopEtcd } from "./etcd-members";
 
 export const SCENARIO_NAMES = [
   "crash-node",
@@ -38,6 +26,7 @@ export const SCENARIO_NAMES = [
   "partition-from-replicas",
   "etcd-member-lost",
   "etcd-quorum-lost",
+  "etcd-quorum-lost-cut-replica",
   "whole-cluster-restart",
   "lagging-replica",
   "fault-after-join",
@@ -49,7 +38,7 @@ export const SCENARIO_NAMES = [
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /** The scenarios that need every member in a network namespace of its own (local up --netns, root). */
-export const NETNS_SCENARIOS: readonly ScenarioName[] = ["partition-from-etcd", "partition-from-replicas"];
+export const NETNS_SCENARIOS: readonly ScenarioName[] = ["partition-from-etcd", "partition-from-replicas", "etcd-quorum-lost-cut-replica"];
 
 /**
  * The scenarios of quorum commit: a cluster of their own in synchronous mode "quorum" (k = 1). They
@@ -61,46 +50,6 @@ export const QUORUM_SCENARIOS: readonly ScenarioName[] = [
   "crash-node-before-stopped-replica-left",
 ];
 
-// ---------- etcd members, stopped and restarted by pid (cluster.json keeps the new pid for `down`) ----------
-
-function etcdMemberInfo(dir: string, c: ClusterFile, name: string): EtcdMemberInfo {
-  const e = c.etcd.find((x) => x.name === name);
-  if (!e) throw new Error(`no etcd member ${name}`);
-  const args = fs.readFileSync(`/proc/${e.pid}/cmdline`, "utf8").split("\0").filter(Boolean).slice(1);
-  const etcdDir = computeLayout({ dir, nodes: 0, etcd: 0, basePort: DEFAULT_BASE_PORT }).etcdDir;
-  const dataDir = args.find((a) => a.startsWith("--data-dir="))?.slice("--data-dir=".length) ?? path.join(etcdDir, `${name}.data`);
-  const peerUrl = args.find((a) => a.startsWith("--listen-peer-urls="))?.slice("--listen-peer-urls=".length) ?? "";
-  return {
-    name,
-    clientUrl: e.clientUrl,
-    peerUrl,
-    pid: e.pid,
-    dataDir,
-    logFile: path.join(etcdDir, `${name}.log`),
-    pidFile: path.join(etcdDir, `${name}.pid`),
-    args,
-  };
-}
-
-/** What restartEtcd needs, read (from /proc/PID/cmdline) before the members are stopped. */
-function etcdInfos(dir: string, names: string[]): EtcdMemberInfo[] {
-  const c = readClusterFile(dir);
-  return names.map((n) => etcdMemberInfo(dir, c, n));
-}
-
-async function stopEtcd(infos: EtcdMemberInfo[]): Promise<void> {
-  await Promise.all(infos.map((m) => stopEtcdMember(m.pid)));
-}
-
-async function restartEtcd(dir: string, infos: EtcdMemberInfo[], say: Say): Promise<void> {
-  // Restarted together: one member alone has no quorum and never reports healthy.
-  const restarted = await Promise.all(
-    infos.filter((m) => !etcdAlive(m.pid)).map((m) => restartEtcdMember(m, { timeoutMs: 30_000, onProgress: (l) => say(`  etcd: ${l}`) })),
-  );
-  const c = readClusterFile(dir);
-  for (const r of restarted) c.etcd.find((e) => e.name === r.name)!.pid = r.pid;
-  writeClusterFile(dir, c);
-}
 
 // ---------- the scenarios on loopback ----------
 
@@ -199,45 +148,6 @@ async function etcdMemberLost(ctx: Ctx): Promise<Injected> {
     await restartEtcd(ctx.dir, infos, ctx.say);
   }
   return { faultAt, newPrimary: ctx.leader };
-}
-
-async function etcdQuorumLost(ctx: Ctx): Promise<Injected> {
-  const victims = ctx.c.etcd.slice(1, 3).map((e) => e.name);
-  const infos = etcdInfos(ctx.dir, victims);
-  const faultAt = Date.now();
-  // Watches /primary on every node from the SIGTERM on, through the whole outage.
-  const watcher = watchPrimaries(ctx.dir);
-  try {
-    await stopEtcd(infos);
-    // etcd's graceful stop can take seconds, and the leader may renew its lease until the second
-    // member is gone: quorum is lost at the latest now, so the fencing bound counts from here.
-    const goneAt = Date.now();
-    ctx.say(`  ${victims.join(", ")} gone ${goneAt - faultAt} ms after SIGTERM`);
-    await sleep(TTL_S * 1000 + 3000);
-    const primaries = await watcher.stop();
-    const r = ctx.writer.snapshot();
-    const lastAck = r.acks.filter((a) => a.at > goneAt).pop()?.at;
-    const limit = goneAt + TTL_S * 1000;
-    check(
-      ctx,
-      `the leader stopped accepting writes within ttl (${TTL_S} s) of losing quorum`,
-      lastAck === undefined || lastAck <= limit,
-      lastAck === undefined ? "no ack after quorum was lost" : `last ack ${lastAck - goneAt} ms after quorum was lost`,
-    );
-    checkNoOtherPrimary(ctx, primaries, "no member promoted without quorum");
-    const lastPrimary = [...(primaries.get(ctx.leader) ?? [])].filter((t) => t > goneAt).pop();
-    check(
-      ctx,
-      "the old leader stopped answering /primary within ttl",
-      lastPrimary === undefined || lastPrimary <= limit + 500,
-      lastPrimary === undefined ? "never after quorum was lost" : `last 200 ${lastPrimary - goneAt} ms after quorum was lost`,
-    );
-  } finally {
-    await watcher.stop();
-    await restartEtcd(ctx.dir, infos, ctx.say);
-  }
-  const newPrimary = await waitForPrimary(ctx.dir, { timeoutMs: 60_000 });
-  return { faultAt, newPrimary };
 }
 
 async function wholeClusterRestart(ctx: Ctx): Promise<Injected> {
@@ -353,6 +263,7 @@ export const INJECT: Record<ScenarioName, (ctx: Ctx) => Promise<Injected>> = {
   "partition-from-replicas": partitionFromReplicas,
   "etcd-member-lost": etcdMemberLost,
   "etcd-quorum-lost": etcdQuorumLost,
+  "etcd-quorum-lost-cut-replica": etcdQuorumLostCutReplica,
   "whole-cluster-restart": wholeClusterRestart,
   "lagging-replica": laggingReplica,
   "fault-after-join": faultAfterJoin,
@@ -366,10 +277,11 @@ export const DESCRIPTIONS: Record<ScenarioName, string> = {
   "crash-node": "kill -9 agent + PostgreSQL of the leader",
   "crash-pg": "kill -9 postmaster of the leader",
   "freeze-node": "SIGSTOP leader's agent + postgres, SIGCONT after a new leader",
-  "partition-from-etcd": "drop all packets between the leader and etcd (clients still reach it), then heal",
+  "partition-from-etcd": "drop all packets between the leader and etcd for 3 × ttl (clients and nodes still reach it), then heal",
   "partition-from-replicas": "drop all packets between the leader and the other nodes (etcd still reaches it), then heal",
   "etcd-member-lost": "stop 1 of 3 etcd members, restart it",
-  "etcd-quorum-lost": "stop 2 of 3 etcd members, restart them",
+  "etcd-quorum-lost": `stop 2 of 3 etcd members for ${QUORUM_OUTAGE_S} s, restart them`,
+  "etcd-quorum-lost-cut-replica": "freeze 2 of 3 etcd members (SIGSTOP), then cut the leader off from the async replica; restore both",
   "whole-cluster-restart": "SIGTERM all agents, start in another order",
   "lagging-replica": "pause replay on the async replica, kill -9 the leader",
   "fault-after-join": "wipe + rejoin the sync standby, kill -9 the leader once it is in /cluster",

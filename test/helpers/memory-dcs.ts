@@ -75,8 +75,20 @@ export class MemoryEtcd {
     this.minTtlSeconds = opts.minLeaseTtlSeconds ?? 2;
   }
 
+  /**
+   * Quorum lost (true) or back (false). Without a leader etcd expires no lease; the new leader gives
+   * every lease a full TTL from its election (etcd's lessor Promote), so no lease ends during an outage.
+   */
+  freeze(frozen: boolean): void {
+    if (this.frozen && !frozen) for (const lease of this.leases.values()) lease.expiresAt = this.clock() + lease.ttlSeconds * 1000;
+    this.frozen = frozen;
+  }
+
+  private frozen = false;
+
   /** Revoke every lease whose expiry check point has passed (deleting its keys, notifying watchers). */
   tick(): void {
+    if (this.frozen) return;
     const now = this.clock();
     const due = [...this.leases.entries()]
       .map(([id, lease]) => ({ id, at: this.revokeAt(lease) }))

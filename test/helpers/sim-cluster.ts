@@ -42,6 +42,8 @@ export interface SimOptions {
   synchronousQuorum?: number;
   /** Every node gets a watchdog on a stand-in device under `dir`; those in `unusable` one whose timeout cannot be set. */
   watchdog?: { mode: "automatic" | "required"; dir: string; unusable?: string[] };
+  /** Failsafe mode (default: the settings' default). */
+  failsafeMode?: boolean;
 }
 
 export class SimCluster {
@@ -55,6 +57,8 @@ export class SimCluster {
   readonly unrecordedSync: number[] = [];
   /** Extra invariants, run after every timer that fires (like the split-brain check). */
   readonly checks: (() => void)[] = [];
+  /** Pairs of members whose APIs cannot reach each other ("a|b", both orders). */
+  private readonly apiCuts = new Set<string>();
 
   constructor(private readonly o: SimOptions) {
     this.etcd = new MemoryEtcd(() => this.clock.now());
@@ -97,6 +101,7 @@ export class SimCluster {
         synchronousMode: this.o.synchronousMode ?? HA_DEFAULTS.synchronousMode,
         synchronousQuorum: this.o.synchronousQuorum,
         usePgRewind: true,
+        failsafeMode: this.o.failsafeMode ?? HA_DEFAULTS.failsafeMode,
       },
       identity: {
         pgConnect: pgAddr,
@@ -110,8 +115,30 @@ export class SimCluster {
       timing,
       fetchPeers: async (members) => members.map((m) => this.peerView(m)),
       watchdog: node.watchdog?.control ?? watchdogOff(),
+      // POST /failsafe: answered by the target's own keeper, unless its agent is gone or the API path is cut.
+      confirmPeer: async (m, body) => {
+        await Promise.resolve();
+        const target = this.nodes.find((x) => x.name === m.name);
+        if (!target?.alive || this.apiCuts.has(`${name}|${m.name}`)) return false;
+        return target.driver.failsafe.confirm(body).status === 200;
+      },
     });
     return node;
+  }
+
+  /** Cuts (or heals) the REST API path between two members, both ways. */
+  cutApi(a: string, b: string, cut = true): void {
+    for (const k of [`${a}|${b}`, `${b}|${a}`]) {
+      if (cut) this.apiCuts.add(k);
+      else this.apiCuts.delete(k);
+    }
+  }
+
+  /** etcd loses its quorum (or comes back): no client reaches it, and no lease expires meanwhile. */
+  setEtcdQuorum(up: boolean): void {
+    if (up) this.etcd.freeze(false);
+    for (const n of this.nodes) n.dcs.setReachable(up);
+    if (!up) this.etcd.freeze(true);
   }
 
   /** What GET /patroni on that member would say: nothing when its agent is dead or cut off. */

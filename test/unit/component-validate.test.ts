@@ -43,6 +43,7 @@ describe("validateClusterArgs", () => {
       synchronousMode: "on",
       synchronousQuorum: 1,
       watchdog: { mode: "automatic", device: "/dev/watchdog" },
+      failsafeMode: true,
       postgres: { parameters: {}, usePgRewind: true },
     });
     assert.equal(r.clusterName, "orders");

@@ -74,7 +74,7 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
   });
 
   it("a leader cut off from etcd fences itself before its lease can expire; a replica takes over after it", async () => {
-    sim = await bootstrapped({ nodes: 3 });
+    sim = await bootstrapped({ nodes: 3, failsafeMode: false }); // the lease alone (failsafe mode: ha-failsafe-simulation.test.ts)
     const old = sim.primaries()[0];
     old.dcs.setReachable(false);
     const { fencedAt, newLeaderAt } = await fenceAndTakeover(sim, old.name);
@@ -101,7 +101,7 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
   it("a leader behind a silent partition (etcd calls hang until the client's timeout, timers fire a hair early) fences before its lease can expire", async () => {
     // Found by the namespace partition test: a fence timer that fired 0.04 ms early found the lease
     // still valid, did nothing, and the next loop was stuck on etcd for seconds.
-    sim = await bootstrapped({ nodes: 3 });
+    sim = await bootstrapped({ nodes: 3, failsafeMode: false });
     sim.clock.earlyMs = 0.5;
     await sim.run(1000); // the fence timer is re-armed (early) by the renewals of this second
     const old = sim.primaries()[0];
@@ -163,6 +163,8 @@ describe("simulated cluster (fake etcd, fake clock)", function () {
 
   it("graceful shutdown of the leader hands over at once, not after ttl", async () => {
     sim = await bootstrapped({ nodes: 3 });
+    // Agents that started less than ttl ago do not race (a failsafe promise of their previous run may bind them).
+    await sim.run(4000);
     const leader = sim.primaries()[0];
     const t0 = sim.clock.now();
     await leader.driver.shutdown();

@@ -68,7 +68,7 @@ describe("simulated cluster with a watchdog", function () {
   });
 
   it("a live leader cut off from etcd fences itself and disarms before its watchdog fires: no reset", async () => {
-    sim = await bootstrapped();
+    sim = await bootstrapped({ failsafeMode: false }); // the lease alone (failsafe mode: ha-failsafe-simulation.test.ts)
     const old = sim.primaries()[0];
     old.dcs.setReachable(false);
     await sim.until(() => !old.pg.running, 10_000, 10);
