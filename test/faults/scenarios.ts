@@ -50,7 +50,6 @@ export const QUORUM_SCENARIOS: readonly ScenarioName[] = [
   "crash-node-before-stopped-replica-left",
 ];
 
-
 // ---------- the scenarios on loopback ----------
 
 async function crashNode(ctx: Ctx): Promise<Injected> {
