@@ -16,7 +16,8 @@ import { findPgBinDir } from "./postgres/bin";
 import { PostgresManager } from "./postgres/manager";
 import { PostgresOwner } from "./postgres/owner";
 import { DynamicConfigApplier } from "./dynamic/apply";
-import { desiredSource } from "./dynamic/source";
+import { converge } from "./dynamic/converge";
+import { desiredSource, type DesiredSource } from "./dynamic/source";
 import { effectiveSettings, problemsText } from "./settings/dynamic";
 import { pickHaSettings, type HaSettings } from "./settings/schema";
 import { resolveTiming } from "./settings/timing";
@@ -49,7 +50,8 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     });
   // The agent file's settings are the defaults; etcd's config key (the dynamic config) wins over them.
   const base = pickHaSettings(config);
-  const started = await startingSettings(base, etcdAt(resolveTiming(config).retryTimeoutMs), log);
+  const desired = desiredSource(config.desiredConfig);
+  const started = await startingSettings(base, etcdAt(resolveTiming(config).retryTimeoutMs), desired, log);
   // Every duration below comes from this one value (milliseconds), derived once from the settings.
   const timing = resolveTiming(started);
   const dcs = etcdAt(timing.retryTimeoutMs);
@@ -82,7 +84,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     log: log.child({ component: "config" }),
     now: () => systemClock.now(),
     wallNow: () => Date.now(),
-    desired: desiredSource(config.desiredConfig),
+    desired,
     desiredIntervalMs: (config.desiredConfig?.intervalSeconds ?? 60) * 1000,
     onLoopWait: (ms) => driver.lease.setIntervalMs(Math.min(ms, timing.ttlMs / 4)),
   });
@@ -159,13 +161,20 @@ export async function runAgent(config: AgentConfig): Promise<void> {
 
 /**
  * The settings this agent starts on: its file's, with etcd's config key over them (read once; the
- * lease and the etcd client are set up with its ttl and retry_timeout). etcd unreachable or a
- * refused config key: the file's, said in the log (the HA loop applies the key once it can read it).
+ * lease and the etcd client are set up with its ttl and retry_timeout). On a new cluster (no config
+ * key yet) the desired config, which the first leader is about to write there, stands in for it. etcd
+ * unreachable or a refused config key: the file's, said in the log (the HA loop applies the key once
+ * it can read it).
  */
-async function startingSettings(base: HaSettings, dcs: EtcdDcs, log: Logger): Promise<HaSettings> {
+async function startingSettings(base: HaSettings, dcs: EtcdDcs, desired: DesiredSource | undefined, log: Logger): Promise<HaSettings> {
   try {
     const cluster = await dcs.load();
-    const r = effectiveSettings(base, cluster.config);
+    let config = cluster.config;
+    if (config === undefined && cluster.configModRevision === undefined && desired) {
+      const doc = await desired.read().catch((e: unknown) => log.warn({ err: String(e) }, "cannot read the desired config at start"));
+      if (doc) config = converge({}, doc, base).next;
+    }
+    const r = effectiveSettings(base, config);
     if (r.ok) return r.settings;
     log.warn({ problems: r.problems }, `etcd's config key is refused (${problemsText(r.problems)}): starting on the agent file's settings`);
   } catch (e) {

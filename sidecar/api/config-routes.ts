@@ -31,7 +31,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 export async function changeConfig(method: "PATCH" | "PUT", body: unknown, d: ConfigRouteDeps): Promise<ConfigReply> {
   if (!isObject(body)) {
-    return { status: 400, body: { error: 'body: must be a JSON object such as {"loop_wait": 2} or {"postgresql": {"parameters": {"work_mem": "8MB"}}}' } };
+    return {
+      status: 400,
+      body: { error: 'body: must be a JSON object such as {"loop_wait": 2} or {"postgresql": {"parameters": {"work_mem": "8MB"}}}' },
+    };
   }
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const cluster = await d.dcs.load();

@@ -195,7 +195,11 @@ export function patroniRows(m: MetricsInput): Row[] {
       help: "Epoch seconds when etcd was last read successfully.",
       value: m.activity.dcsSeenAt === undefined ? 0 : Math.floor((m.wallNow - (m.now - m.activity.dcsSeenAt)) / 1000),
     },
-    { name: "patroni_pending_restart", help: "Value is 1 if the node needs a restart, 0 otherwise.", value: bit(m.pendingRestart === true) },
+    {
+      name: "patroni_pending_restart",
+      help: "Value is 1 if the node needs a restart, 0 otherwise.",
+      value: bit(m.pendingRestart === true),
+    },
     { name: "patroni_is_paused", help: "Value is 1 if auto failover is disabled, 0 otherwise.", value: bit(m.paused === true) },
   ];
 }

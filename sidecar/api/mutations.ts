@@ -37,7 +37,11 @@ export interface Reply {
 }
 
 /** Paths and the methods that change something there. */
-export const MUTATIONS: Record<string, string[]> = { "/switchover": ["POST", "DELETE"], "/failover": ["POST"], "/config": ["PATCH", "PUT"] };
+export const MUTATIONS: Record<string, string[]> = {
+  "/switchover": ["POST", "DELETE"],
+  "/failover": ["POST"],
+  "/config": ["PATCH", "PUT"],
+};
 const MAX_BODY = 64 * 1024;
 const POLL_MS = 100;
 
@@ -148,6 +152,9 @@ async function readJson(req: http.IncomingMessage): Promise<{ ok: true; value: u
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (e) {
-    return { ok: false, error: `body: not valid JSON (${(e as Error).message}); send a JSON object, e.g. {"leader":"node1","candidate":"node2"}` };
+    return {
+      ok: false,
+      error: `body: not valid JSON (${(e as Error).message}); send a JSON object, e.g. {"leader":"node1","candidate":"node2"}`,
+    };
   }
 }

@@ -41,7 +41,8 @@ async function waitForMembers(t: Target, paused: boolean, timeoutMs = 60_000): P
     );
     const waiting = members.filter((_, i) => states[i] !== paused).map((m) => m.name);
     if (members.length && waiting.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`members not ${paused ? "paused" : "resumed"} after ${timeoutMs / 1000} s: ${waiting.join(", ")}`);
+    if (Date.now() > deadline)
+      throw new Error(`members not ${paused ? "paused" : "resumed"} after ${timeoutMs / 1000} s: ${waiting.join(", ")}`);
     await new Promise((res) => setTimeout(res, 500));
   }
 }
@@ -49,7 +50,8 @@ async function waitForMembers(t: Target, paused: boolean, timeoutMs = 60_000): P
 async function setPause(o: WaitOpts, paused: boolean): Promise<void> {
   const t = await target(o);
   const what = paused ? "pause" : "resume";
-  if ((await currentConfig(t)).pause === true === paused) throw new Error(`the cluster is ${paused ? "already paused" : "not paused"}: nothing to do`);
+  if (((await currentConfig(t)).pause === true) === paused)
+    throw new Error(`the cluster is ${paused ? "already paused" : "not paused"}: nothing to do`);
   const r = await callApi(t.api, "PATCH", "/config", { pause: paused ? true : null }, t.auth);
   if (r.status >= 300) return report(what, r, o);
   if (o.wait) {
@@ -57,7 +59,10 @@ async function setPause(o: WaitOpts, paused: boolean): Promise<void> {
     await waitForMembers(t, paused);
   }
   if (o.json) console.log(JSON.stringify({ status: r.status, paused, config: r.body }));
-  else console.log(paused ? "Success: cluster management is paused (maintenance mode: no automatic failover)" : "Success: cluster management is resumed");
+  else
+    console.log(
+      paused ? "Success: cluster management is paused (maintenance mode: no automatic failover)" : "Success: cluster management is resumed",
+    );
 }
 
 async function confirmChange(o: CommonOpts): Promise<void> {
@@ -72,7 +77,9 @@ async function confirmChange(o: CommonOpts): Promise<void> {
 async function editConfig(o: EditOpts): Promise<void> {
   const { configDiff, FlagError, patchFromFlags, previewPatch } = await import("./config-edit");
   if (o.set.length === 0 && o.pg.length === 0) {
-    throw new FlagError("say what to change: --set KEY=VALUE (e.g. --set loop_wait=2, --set pause=null) or --pg NAME=VALUE (e.g. --pg work_mem=8MB)");
+    throw new FlagError(
+      "say what to change: --set KEY=VALUE (e.g. --set loop_wait=2, --set pause=null) or --pg NAME=VALUE (e.g. --pg work_mem=8MB)",
+    );
   }
   const patch = patchFromFlags(o.set, o.pg);
   const t = await target(o);
@@ -93,7 +100,9 @@ async function editConfig(o: EditOpts): Promise<void> {
 }
 
 export function registerConfigCommands(program: Command): void {
-  common(program.command("pause").description("maintenance mode: no member fails over, promotes or demotes by itself (like patronictl pause)"))
+  common(
+    program.command("pause").description("maintenance mode: no member fails over, promotes or demotes by itself (like patronictl pause)"),
+  )
     .option("--wait", "wait until every member reports maintenance mode")
     .action((o: WaitOpts) => setPause(o, true));
   common(program.command("resume").description("leave maintenance mode: automatic failover again (like patronictl resume)"))
@@ -104,7 +113,12 @@ export function registerConfigCommands(program: Command): void {
       .command("edit-config")
       .description("change the dynamic configuration (etcd's config key): shows the diff and asks before applying unless --force"),
   )
-    .option("--set <KEY=VALUE>", "set a key, e.g. loop_wait=2 or postgresql.parameters.work_mem=8MB; VALUE null removes it (repeatable)", collect, [])
+    .option(
+      "--set <KEY=VALUE>",
+      "set a key, e.g. loop_wait=2 or postgresql.parameters.work_mem=8MB; VALUE null removes it (repeatable)",
+      collect,
+      [],
+    )
     .option("--pg <NAME=VALUE>", "set a PostgreSQL parameter, e.g. work_mem=8MB; VALUE null removes it (repeatable)", collect, [])
     .action((o: EditOpts) => editConfig(o));
 }

@@ -29,7 +29,8 @@ function assignment(flag: string, text: string): [string, unknown] {
   } catch {
     value = raw; // not a YAML scalar: the text itself
   }
-  if (typeof value === "object" && value !== null) throw new FlagError(`${flag} "${text}": the value must be a single value, not a list or map`);
+  if (typeof value === "object" && value !== null)
+    throw new FlagError(`${flag} "${text}": the value must be a single value, not a list or map`);
   return [key, value];
 }
 
@@ -76,7 +77,8 @@ export function configDiff(before: DynamicConfig, after: DynamicConfig): string[
   const n = a.length;
   const m = b.length;
   const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
   const out: string[] = [];
   let i = 0;
   let j = 0;
@@ -84,8 +86,8 @@ export function configDiff(before: DynamicConfig, after: DynamicConfig): string[
     if (i < n && j < m && a[i] === b[j]) {
       out.push(` ${a[i++]}`);
       j++;
-    } else if (j < m && (i >= n || lcs[i][j + 1] >= lcs[i + 1][j])) out.push(`+${b[j++]}`);
-    else out.push(`-${a[i++]}`);
+    } else if (i < n && (j >= m || lcs[i + 1][j] >= lcs[i][j + 1])) out.push(`-${a[i++]}`);
+    else out.push(`+${b[j++]}`);
   }
   return out;
 }

@@ -203,7 +203,8 @@ export class DynamicConfigApplier {
     const prev = this.desiredStatus;
     const fields = { source: s.source, applied: s.applied, refused: s.refused };
     if (s.error) {
-      if (s.error !== prev?.error) this.d.log.warn({ source: s.source, err: s.error }, "cannot read the desired config; etcd's config key is left as it was");
+      if (s.error !== prev?.error)
+        this.d.log.warn({ source: s.source, err: s.error }, "cannot read the desired config; etcd's config key is left as it was");
       return;
     }
     if (s.applied.length) this.d.log.info(fields, `desired config applied to etcd: ${s.applied.join(", ")}`);

@@ -78,9 +78,17 @@ export function converge(current: DynamicConfig, desired: DynamicConfig, base: H
       const candidate = setAt(next, l.field, l.value);
       const problems = added(base, next, candidate);
       if (problems.length === 0) next = candidate;
-      else refused.push(...problems.map((p) => ({ field: l.field, message: p.field === l.field || p.field.startsWith(`${l.field} (`) ? p.message : `${p.field}: ${p.message}` })));
+      else
+        refused.push(
+          ...problems.map((p) => ({
+            field: l.field,
+            message: p.field === l.field || p.field.startsWith(`${l.field} (`) ? p.message : `${p.field}: ${p.message}`,
+          })),
+        );
     }
   }
-  const applied = leaves.filter((l) => JSON.stringify(getAt(current, l.field)) !== JSON.stringify(getAt(next, l.field))).map((l) => l.field);
+  const applied = leaves
+    .filter((l) => JSON.stringify(getAt(current, l.field)) !== JSON.stringify(getAt(next, l.field)))
+    .map((l) => l.field);
   return { next, changed: applied.length > 0, applied, refused };
 }

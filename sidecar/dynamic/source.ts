@@ -18,7 +18,7 @@ export async function parseDesired(text: string, where: string, yaml = false): P
   try {
     value = yaml ? (await import("yaml")).parse(text) : JSON.parse(text);
   } catch (e) {
-    throw new Error(`${where}: not valid ${yaml ? "YAML" : "JSON"} (${(e as Error).message.split("\n")[0]})`);
+    throw new Error(`${where}: not valid ${yaml ? "YAML" : "JSON"} (${(e as Error).message.split("\n")[0]})`, { cause: e });
   }
   if (value === null || value === undefined) return {};
   if (typeof value !== "object" || Array.isArray(value)) throw new Error(`${where}: must be an object such as {"loop_wait": 1}`);

@@ -63,9 +63,14 @@ export class ActionExecutor {
         return memory.initializing;
       case "bootstrap":
         try {
-          await this.d.beforeBootstrap?.().catch((e: unknown) =>
-            this.d.log.warn({ err: String(e) }, "cannot apply the desired dynamic config before bootstrap; bootstrapping with the agent file's"),
-          );
+          await this.d
+            .beforeBootstrap?.()
+            .catch((e: unknown) =>
+              this.d.log.warn(
+                { err: String(e) },
+                "cannot apply the desired dynamic config before bootstrap; bootstrapping with the agent file's",
+              ),
+            );
           const systemId = await pg.bootstrap();
           await dcs.finishInitialize("", systemId);
           memory.initializing = false;

@@ -33,7 +33,9 @@ export function readDesiredConfigFlag(
     return { problem: `--desired-config: cannot read ${file}: ${(e as Error).message.split("\n")[0]}` };
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
-    return { problem: `--desired-config: ${file} must hold an object such as {"loop_wait": 1, "postgresql": {"parameters": {"work_mem": "8MB"}}}` };
+    return {
+      problem: `--desired-config: ${file} must hold an object such as {"loop_wait": 1, "postgresql": {"parameters": {"work_mem": "8MB"}}}`,
+    };
   }
   // The same check the leader makes: every value must be accepted by the settings schema.
   const r = converge({}, doc as DynamicConfig, haSettingsSchema.parse(localSettings(o)));

@@ -10,7 +10,6 @@
  * Precedence, as in Patroni: a value in the dynamic configuration wins over the agent file's, which
  * is the default; a parameter absent from both is PostgreSQL's own default.
  */
-import { z } from "zod";
 import type { ParamValue } from "./parameters";
 import { haSettingsSchema, SYNCHRONOUS_MODES, type HaSettings, type SynchronousMode } from "./schema";
 
@@ -83,11 +82,15 @@ function shapeProblems(c: DynamicConfig): DynamicProblem[] {
     if (!isObject(c.postgresql)) problems.push({ field: "postgresql", message: 'must be an object such as {"parameters": {...}}' });
     else {
       for (const key of Object.keys(c.postgresql)) {
-        if (key !== "parameters") problems.push({ field: `postgresql.${key}`, message: "unknown key: only postgresql.parameters is dynamic" });
+        if (key !== "parameters")
+          problems.push({ field: `postgresql.${key}`, message: "unknown key: only postgresql.parameters is dynamic" });
       }
       const p = c.postgresql.parameters;
       if (p !== undefined && !isObject(p)) {
-        problems.push({ field: "postgresql.parameters", message: 'must be an object of parameter names to values, e.g. {"work_mem": "8MB"}' });
+        problems.push({
+          field: "postgresql.parameters",
+          message: 'must be an object of parameter names to values, e.g. {"work_mem": "8MB"}',
+        });
       }
       if (isObject(p)) {
         for (const [name, v] of Object.entries(p)) {
@@ -117,7 +120,8 @@ function mergedInput(base: HaSettings, c: DynamicConfig): Record<string, unknown
   return {
     timing,
     maximumLagOnFailover: c.maximum_lag_on_failover ?? base.maximumLagOnFailover,
-    synchronousMode: c.synchronous_mode !== undefined || c.synchronous_mode_strict !== undefined ? synchronousModeOf(c) : base.synchronousMode,
+    synchronousMode:
+      c.synchronous_mode !== undefined || c.synchronous_mode_strict !== undefined ? synchronousModeOf(c) : base.synchronousMode,
     watchdog: base.watchdog,
     postgres: { ...base.postgres, parameters: { ...base.postgres.parameters, ...dynamicParameters(c) } },
   };
@@ -169,7 +173,9 @@ export function mergePatch(current: DynamicConfig, patch: DynamicConfig): Dynami
 }
 
 /** The dynamic document for a set of HA settings (what the component publishes as the desired config). */
-export function dynamicFromSettings(s: Pick<HaSettings, "timing" | "maximumLagOnFailover" | "synchronousMode" | "postgres">): DynamicConfig {
+export function dynamicFromSettings(
+  s: Pick<HaSettings, "timing" | "maximumLagOnFailover" | "synchronousMode" | "postgres">,
+): DynamicConfig {
   return {
     ttl: s.timing.ttl,
     loop_wait: s.timing.loopWait,

@@ -270,7 +270,10 @@ describe("HaPostgresCluster (mocks)", function () {
     const read = doc.Statement.find((s: any) => s.Sid === "ReadClusterParameters");
     assert.deepEqual(read.Action, ["ssm:GetParameter"]);
     assert.equal(read.Resource.length, 17);
-    assert.ok(read.Resource.some((a: string) => a.endsWith(":parameter/ha-postgres/c1/agent/dynamic-config")), "the desired dynamic config");
+    assert.ok(
+      read.Resource.some((a: string) => a.endsWith(":parameter/ha-postgres/c1/agent/dynamic-config")),
+      "the desired dynamic config",
+    );
     for (const arn of read.Resource) assert.match(arn, /^arn:aws:ssm:us-east-1:123456789012:parameter\/ha-postgres\/c1\//);
     const s3 = doc.Statement.find((s: any) => s.Sid === "ReadAgentBundle");
     assert.deepEqual(s3.Resource, ["arn:aws:s3:::c1-bundle-bucket/agent/hapg-agent.zip"]);
