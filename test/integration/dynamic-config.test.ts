@@ -19,6 +19,16 @@ import { type ClusterFile, findNode, httpGet } from "../../sidecar/local/state";
 import { dsnWithPort, eventually, query } from "../helpers/pg-client";
 
 const BASE_PORT = 32300;
+
+/** The parts of /patroni these tests read. */
+interface PatroniBody {
+  pause?: boolean;
+  pending_restart?: boolean;
+  dynamic_config: {
+    pending_restart: string[];
+    desired: { source: string; waits_for_restart: string[]; refused: { field: string }[] };
+  };
+}
 const CLI = path.join(__dirname, "../../sidecar/cli/main.js");
 
 function hapg(...args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -32,7 +42,7 @@ describe("maintenance mode and dynamic config on a real cluster", function () {
   let c: ClusterFile;
   const show = async (node: string, name: string) =>
     (await query<{ v: string }>(dsnWithPort(c.dsn, findNode(c, node).pgPort), `SELECT current_setting($1) AS v`, [name]))[0].v;
-  const patroni = async (node: string) => (await httpGet(`${findNode(c, node).apiUrl}/patroni`, 2000)).body as Record<string, any>;
+  const patroni = async (node: string) => (await httpGet(`${findNode(c, node).apiUrl}/patroni`, 2000)).body as PatroniBody;
 
   before(async () => {
     dir = tempClusterDir("hapg-itest-config-");
