@@ -118,6 +118,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     pg,
     now: () => systemClock.now(),
     log: log.child({ component: "api" }),
+    readCluster: () => dcs.load(),
     mutations: new Mutations({
       dcs,
       // Read at each request: the dynamic config may have changed them.

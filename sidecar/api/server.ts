@@ -27,6 +27,8 @@ export interface ApiDeps {
   pg: Pick<PostgresControl, "status">;
   now: () => number;
   log: Logger;
+  /** A fresh etcd read for GET /config (an edit shows at once, not a loop later); absent: the last loop's read. */
+  readCluster?: () => Promise<ClusterSnapshot>;
   /** POST/DELETE/PATCH (switchover, failover...): ./mutations.ts. Absent: the API is read-only. */
   mutations?: Pick<Mutations, "handle">;
 }
@@ -75,7 +77,10 @@ export class ApiServer {
     const state = await this.state();
     if (path === "/metrics") return this.metrics(state.pg, res, head);
     if (path === "/history") return send(res, 200, historyBody(this.d.driver.view().cluster), head);
-    if (path === "/config") return send(res, 200, configBody(this.d.driver.view().cluster), head);
+    if (path === "/config") {
+      const fresh = await this.d.readCluster?.().catch(() => undefined);
+      return send(res, 200, configBody(fresh ?? this.d.driver.view().cluster), head);
+    }
     if (path === "/patroni") return send(res, 200, this.patroniBody(state), head);
     if (path === "/cluster") return send(res, 200, clusterBody(this.d.scope, this.d.driver.view().cluster), head);
     if (HEALTH_PATHS.includes(path)) {

@@ -43,9 +43,11 @@ export interface DynamicDeps {
 
 export interface DesiredStatus {
   source: string;
+  /** When the source was last read. */
   checked_at?: string;
-  /** Fields the last convergence changed in etcd. */
+  /** Fields the last convergence that changed something wrote to etcd, and when (kept until the next change). */
   applied: string[];
+  applied_at?: string;
   refused: DynamicProblem[];
   /** The source could not be read (the config key is left as it was). */
   error?: string;
@@ -186,9 +188,12 @@ export class DynamicConfigApplier {
         const snap = await this.d.dcs.load();
         if (!bootstrapping && snap.leader?.name !== this.d.name) return; // no longer the leader: the new one converges
         const r = converge(snap.config ?? {}, desired, this.d.base);
-        status.applied = r.applied;
         status.refused = r.refused;
-        if (!r.changed || (await this.d.dcs.attemptWriteConfig(r.next, snap.configModRevision))) break;
+        if (!r.changed) break;
+        if (await this.d.dcs.attemptWriteConfig(r.next, snap.configModRevision)) {
+          status.applied = r.applied;
+          break;
+        }
         if (attempt >= MAX_CAS_ATTEMPTS) throw new Error(`the config key changed under us ${attempt} times in a row`);
       }
     } catch (e) {
@@ -196,6 +201,8 @@ export class DynamicConfigApplier {
     }
     status.checked_at = new Date(this.d.wallNow()).toISOString();
     this.report(status);
+    if (status.applied.length) status.applied_at = status.checked_at;
+    else Object.assign(status, { applied: this.desiredStatus?.applied ?? [], applied_at: this.desiredStatus?.applied_at });
     this.desiredStatus = status;
   }
 
