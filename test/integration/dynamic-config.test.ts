@@ -78,11 +78,14 @@ describe("maintenance mode and dynamic config on a real cluster", function () {
     const desired = (await patroni(leader)).dynamic_config.desired;
     assert.equal(desired.source, `file:${file}`);
     assert.deepEqual(desired.waits_for_restart, ["postgresql.parameters.shared_buffers"]);
-    const list = JSON.parse(hapg("list", "--dir", dir, "--json").stdout) as { members: { pending_restart: boolean }[] };
-    assert.ok(
-      list.members.every((m) => m.pending_restart),
-      "hapg list shows the pending restart",
-    );
+    // hapg list reads /cluster, an agent's last etcd read: the member keys' flags show within a loop.
+    let list = "";
+    await eventually("hapg list shows the pending restart", 10_000, async () => {
+      list = hapg("list", "--dir", dir, "--json").stdout;
+      return (JSON.parse(list) as { members: { pending_restart: boolean }[] }).members.every((m) => m.pending_restart) || undefined;
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}; last list: ${list}`);
+    });
     // A value the schema refuses is reported, and the rest of the document still applies.
     fs.writeFileSync(file, JSON.stringify({ postgresql: { parameters: { work_mem: "24MB", shared_buffers: "48MB", port: 1 } } }));
     await eventually("work_mem 24MB", 30_000, async () => ((await show(leader, "work_mem")) === "24MB" ? true : undefined));
