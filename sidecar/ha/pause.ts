@@ -8,7 +8,8 @@
  *   (safety property 3 does not depend on the mode);
  * - the leader's routine (P1: position, slots, synchronous standbys), retaking a free key by a
  *   running primary (P3, P4), a replica following the leader (R2);
- * - an operator's switchover or failover request (the `failover` key): it is an explicit order.
+ * - an operator's switchover or failover request (the `failover` key): it is an explicit order,
+ *   carried to its end (the old leader of a hand-over starts as a replica of the new one).
  * Resuming needs nothing special: the next decision is the usual one for whatever state the
  * operator left (a stopped leader that gave its key up starts as a replica and rewinds if needed,
  * a replica left stopped starts and follows, no leader means an election).
@@ -36,7 +37,9 @@ export function isPaused(input: Pick<HaInput, "cluster">): boolean {
 
 export function withPause(input: HaInput, d: Decision): Decision {
   const cluster = input.cluster;
-  if (!cluster || !isPaused(input) || cluster.failover || !input.local.dataDir.initialized) return d;
+  // An operator's switchover/failover runs as usual, to its end: the old leader of a hand-over starts
+  // as a replica of the new one (as Patroni restarts the primary its own demote stopped).
+  if (!cluster || !isPaused(input) || cluster.failover || input.memory.handOver || !input.local.dataDir.initialized) return d;
   const pg = input.local.pg;
   const ours = cluster.leader?.name === input.self.name;
   if (!pg.running && ours) {

@@ -134,6 +134,17 @@ describe("HA decision: maintenance mode rows", () => {
     });
   }
 
+  it("the old leader of a switchover made while paused starts as a replica of the new one (the order is carried to its end)", () => {
+    const c = paused({
+      leader: { name: "b", leaseId: "lease-b", modRevision: 9 },
+      members: [member("a", "replica", 5432, { state: "stopped" }), member("b", "primary", 5433)],
+    });
+    const i = input("a", "stopped-primary", c, {
+      memory: { leaseId: "lease-a", leaseRenewSentAt: NOW - 500, handOver: { candidate: "b", checkpointLsn: 1000 } },
+    });
+    assert.deepEqual(types(i), ["startReplica"]);
+  });
+
   it("with a replica following another upstream, following the new leader is still allowed", () => {
     const i = input("b", "replica", paused());
     i.local.pg.upstream = { host: "127.0.0.1", port: 9999 };
