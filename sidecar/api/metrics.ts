@@ -33,6 +33,10 @@ export interface MetricsInput {
   activity: ActivitySummary;
   renewalLatency: Buckets;
   renewalFailures: number;
+  /** Maintenance mode (the dynamic config's pause). */
+  paused?: boolean;
+  /** A changed PostgreSQL parameter waits for a restart. */
+  pendingRestart?: boolean;
 }
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
@@ -54,6 +58,8 @@ export function metricsInput(
     activity: v.activity.summary(),
     renewalLatency: v.renewals.latencySeconds(),
     renewalFailures: v.lease.failures,
+    paused: v.paused,
+    pendingRestart: (v.dynamic?.pending_restart.length ?? 0) > 0,
   };
 }
 
@@ -195,8 +201,7 @@ export function patroniRows(m: MetricsInput): Row[] {
       help: "Value is 1 if the node needs a restart, 0 otherwise.",
       value: bit(running && pg.pendingRestart === true),
     },
-    // Maintenance mode is not implemented yet: nothing can be paused.
-    { name: "patroni_is_paused", help: "Value is 1 if auto failover is disabled, 0 otherwise.", value: 0 },
+    { name: "patroni_is_paused", help: "Value is 1 if auto failover is disabled, 0 otherwise.", value: bit(m.paused === true) },
   ];
 }
 

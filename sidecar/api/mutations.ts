@@ -10,6 +10,7 @@ import type http from "node:http";
 import type { ClusterSnapshot, Dcs } from "../dcs/types";
 import type { CandidateRules } from "../ha/switchover";
 import type { Logger } from "../log";
+import { changeConfig, type ConfigRouteDeps } from "./config-routes";
 import { checkFailoverRequest, type RequestKind } from "./failover-request";
 import type { MemberOperations } from "./member-ops";
 import type { Reply } from "./reply";
@@ -33,6 +34,8 @@ export interface MutationDeps {
   operations?: Pick<MemberOperations, "restart" | "cancelScheduled" | "reload" | "reinitialize">;
   /** POST /failsafe: a failsafe leader asks this member to confirm it follows it (sidecar/ha/failsafe-keeper.ts). */
   failsafe?: { confirm(body: unknown): Reply };
+  /** PATCH/PUT /config (./config-routes.ts). */
+  config?: ConfigRouteDeps;
 }
 
 export type { Reply } from "./reply";
@@ -45,6 +48,7 @@ export const MUTATIONS: Record<string, string[]> = {
   "/reload": ["POST"],
   "/reinitialize": ["POST"],
   "/failsafe": ["POST"],
+  "/config": ["PATCH", "PUT"],
 };
 /** What each path's body looks like, for the "not valid JSON" answer. */
 const EXAMPLES: Record<string, string> = {
@@ -54,6 +58,7 @@ const EXAMPLES: Record<string, string> = {
   "/reload": "{}",
   "/reinitialize": `{"force":false}`,
   "/failsafe": `{"name":"node1"}`,
+  "/config": `{"postgresql":{"parameters":{"work_mem":"8MB"}}}`,
 };
 const MAX_BODY = 64 * 1024;
 const POLL_MS = 100;
@@ -98,6 +103,10 @@ export class Mutations {
     if (method === "DELETE") return path === "/restart" ? this.d.operations!.cancelScheduled() : this.cancel();
     const body = await readJson(req, EXAMPLES[path]);
     if (!body.ok) return { status: 400, body: { error: body.error } };
+    if (path === "/config") {
+      if (!this.d.config) return { status: 503, body: { error: "this agent does not change the dynamic config" } };
+      return changeConfig(method as "PATCH" | "PUT", body.value, this.d.config);
+    }
     if (path === "/failsafe") {
       return this.d.failsafe?.confirm(body.value) ?? { status: 503, body: { error: "this agent does not take part in failsafe mode" } };
     }

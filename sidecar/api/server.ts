@@ -27,6 +27,8 @@ export interface ApiDeps {
   pg: Pick<PostgresControl, "status">;
   now: () => number;
   log: Logger;
+  /** A fresh etcd read for GET /config (an edit shows at once, not a loop later); absent: the last loop's read. */
+  readCluster?: () => Promise<ClusterSnapshot>;
   /** POST/DELETE/PATCH (switchover, failover...): ./mutations.ts. Absent: the API is read-only. */
   mutations?: Pick<Mutations, "handle">;
   /** A restart scheduled through POST /restart (./member-ops.ts), shown in /patroni. */
@@ -77,7 +79,10 @@ export class ApiServer {
     const state = await this.state();
     if (path === "/metrics") return this.metrics(state.pg, res, head);
     if (path === "/history") return send(res, 200, historyBody(this.d.driver.view().cluster), head);
-    if (path === "/config") return send(res, 200, configBody(this.d.driver.view().cluster), head);
+    if (path === "/config") {
+      const fresh = await this.d.readCluster?.().catch(() => undefined);
+      return send(res, 200, configBody(fresh ?? this.d.driver.view().cluster), head);
+    }
     if (path === "/patroni") return send(res, 200, this.patroniBody(state), head);
     if (path === "/cluster") return send(res, 200, clusterBody(this.d.scope, this.d.driver.view().cluster), head);
     if (HEALTH_PATHS.includes(path)) {
@@ -130,7 +135,7 @@ export class ApiServer {
       lag: pg.inRecovery ? replicaLag(s.health) : undefined,
       replication: primary ? pg.replication : undefined,
       // Patroni's fields: a changed parameter waits for a restart; a restart scheduled through the API.
-      pending_restart: (pg.running && pg.pendingRestart) || undefined,
+      pending_restart: (pg.running && pg.pendingRestart) || (v.dynamic?.pending_restart.length ?? 0) > 0 || undefined,
       scheduled_restart: this.d.scheduledRestart?.(),
       patroni: { version: AGENT_VERSION, scope: this.d.scope, name: this.d.name },
       ha: {
@@ -142,6 +147,10 @@ export class ApiServer {
       },
       // Patroni's field: the others' elections skip a member that refuses leadership for want of its watchdog.
       watchdog_failed: watchdogFailed(v.watchdog) || undefined,
+      // Patroni's field, present only when true: maintenance mode.
+      pause: v.paused || undefined,
+      // Ours: what the dynamic config changed here and what waits (PostgreSQL or agent restart, desired config).
+      dynamic_config: v.dynamic,
       // Ours, not Patroni's: how long lease renewals take (the soak benchmark reads it).
       lease_renewal: v.lease,
     };

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `hapg` CLI: `agent` runs the node agent; `list`, `history`, `topology`, `show-config` read a
- * running cluster; `switchover`, `failover`, `restart`, `reload`, `reinit` operate it; `local` runs a
- * whole cluster on this machine.
+ * running cluster; `switchover`, `failover`, `restart`, `reload`, `reinit`, `pause`, `resume`, `edit-config`
+ * operate it; `local` runs a whole cluster on this machine.
  */
 import "../runtime";
 import { existsSync } from "node:fs";
@@ -12,6 +12,7 @@ import { loadAgentConfig } from "../config/load";
 import { ConfigError } from "../config/schema";
 import { AGENT_VERSION } from "../version";
 import { missingDeviceProblem } from "../watchdog/plan";
+import { registerConfigCommands } from "./config-cmds";
 import { registerLocalCommands } from "./local";
 import { registerOpsCommands } from "./ops";
 import { registerRestartCommands } from "./restart";
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerLocalCommands(program);
   registerSwitchoverCommands(program);
   registerRestartCommands(program);
+  registerConfigCommands(program);
   return program;
 }
 

@@ -8,12 +8,12 @@ import type { Command } from "commander";
 import { callApi, localApiCredentials, type ApiReply } from "../api/client";
 import type { ApiCredentials } from "../api/mutations";
 
-interface Target {
+export interface Target {
   api: string;
   auth?: ApiCredentials;
 }
 
-interface CommonOpts {
+export interface CommonOpts {
   dir?: string;
   api?: string;
   user?: string;
@@ -23,7 +23,7 @@ interface CommonOpts {
 }
 
 /** The member API to call and its credentials: --api URL (+ --user/--password-file or HAPG_API_PASSWORD), or --dir of a local cluster. */
-async function target(o: CommonOpts): Promise<Target> {
+export async function target(o: CommonOpts): Promise<Target> {
   if ((o.dir === undefined) === (o.api === undefined))
     throw new Error("give exactly one of --dir DIR (a local cluster) or --api URL (a member's API)");
   if (o.api !== undefined) {
@@ -60,7 +60,7 @@ async function confirm(question: string, o: CommonOpts): Promise<void> {
   if (!/^y(es)?$/i.test(answer.trim())) throw new Error("aborted: nothing was changed");
 }
 
-function report(what: string, r: ApiReply, o: CommonOpts): void {
+export function report(what: string, r: ApiReply, o: CommonOpts): void {
   if (o.json) console.log(JSON.stringify({ status: r.status, ...r.body }));
   else if (r.status < 300) console.log(`${what}: ${r.body.message ?? "done"}`);
   if (r.status >= 300) {
@@ -69,7 +69,7 @@ function report(what: string, r: ApiReply, o: CommonOpts): void {
   }
 }
 
-function common(cmd: Command): Command {
+export function common(cmd: Command): Command {
   return cmd
     .option("--dir <dir>", "a local cluster's directory (hapg local up --dir)")
     .option("--api <url>", "a member's API, e.g. http://10.0.1.21:8008")

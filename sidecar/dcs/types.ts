@@ -32,7 +32,9 @@ export interface MemberData {
   history?: [number, number][];
   tags: { nofailover: boolean; noloadbalance: boolean; failover_priority: number };
   version: string;
-  /** Present (true) while PostgreSQL reports a changed parameter that only a restart applies. */
+  /** Maintenance mode is on (Patroni's field: present only while paused). */
+  pause?: boolean;
+  /** A changed PostgreSQL parameter waits for a restart (Patroni's field: present only when true). */
   pending_restart?: boolean;
 }
 
@@ -90,6 +92,8 @@ export interface ClusterSnapshot {
   config?: Record<string, unknown>;
   /** The failsafe key: member name → API URL, as the leader last wrote it (Patroni's /failsafe layout). */
   failsafe?: Record<string, string>;
+  /** The config key's mod revision (also when its value is corrupt); undefined: absent. Writes compare on it. */
+  configModRevision?: number;
   /**
    * Keys whose values could not be parsed, with the reason. The snapshot treats them as absent
    * (a corrupt member key is not a member; a corrupt leader key is still a leader key, by name).
@@ -150,6 +154,11 @@ export interface Dcs {
    * True when written.
    */
   attemptWriteFailsafe(leader: string, members: Record<string, string> | undefined): Promise<boolean>;
+  /**
+   * Write the config key only if its mod revision is still `expected` (undefined: only if absent), so two
+   * concurrent edits cannot lose one. True when written.
+   */
+  attemptWriteConfig(config: Record<string, unknown>, expected: number | undefined): Promise<boolean>;
   /** Write or clear (undefined) the failover request key. */
   putFailover(request: FailoverRequest | undefined): Promise<void>;
   /** Create the failover key only if absent: of concurrent requests exactly one wins. True when we created it. */

@@ -10,6 +10,7 @@ import { electionVerdict } from "./election";
 import { failsafeHoldRow, failsafeKeyActions, lastRenewalSent } from "./failsafe";
 import { planSync } from "./sync";
 import { operationRow } from "./operations";
+import { withPause } from "./pause";
 import { handedOverRow, leaderSwitchoverRow, replicaSwitchoverRow } from "./switchover";
 import { divergence } from "./timeline";
 import { withWatchdog } from "./watchdog-rules";
@@ -18,10 +19,10 @@ import { withWatchdog } from "./watchdog-rules";
 export const MAX_REPLICA_START_FAILURES = 3;
 
 export function decide(input: HaInput): Decision {
-  return withWatchdog(input, decideRow(input));
+  return withWatchdog(input, withPause(input, decideRow(input)));
 }
 
-/** The rows without the watchdog's (W1–W3 are applied on top, in ./watchdog-rules.ts). */
+/** The rows without maintenance mode's (PA1–PA3, ./pause.ts) and the watchdog's (W1–W3, ./watchdog-rules.ts), applied on top. */
 function decideRow(input: HaInput): Decision {
   const { local } = input;
   const pg = local.pg;

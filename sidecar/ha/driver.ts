@@ -5,6 +5,7 @@
  * the fence deadline arrives. Never runs two loops at once.
  */
 import type { ClusterSnapshot, Dcs, Member } from "../dcs/types";
+import type { DynamicConfigApplier } from "../dynamic/apply";
 import type { Logger } from "../log";
 import type { PostgresOwner } from "../postgres/owner";
 import type { HaTiming } from "../settings/timing";
@@ -33,6 +34,8 @@ export interface DriverOptions {
   watchdog: WatchdogControl;
   /** POST /failsafe on another member's API (failsafe mode; absent: the mode is off). */
   confirmPeer?: ConfirmPeer;
+  /** Applies etcd's config key live (sidecar/dynamic/apply.ts). Absent: the agent file's settings only. */
+  dynamic?: DynamicConfigApplier;
 }
 
 export class HaDriver {
@@ -89,6 +92,7 @@ export class HaDriver {
       memory: this.memory,
       isLeaseValid: () => this.leaseValidNow(),
       failsafe: this.failsafe,
+      beforeBootstrap: o.dynamic && (() => o.dynamic!.beforeBootstrap()),
     });
   }
 
@@ -177,7 +181,8 @@ export class HaDriver {
         this.pending = false;
         this.requestLoop("pending");
       } else {
-        this.loopTimer = this.o.clock.setTimeout(() => this.requestLoop("timer"), this.o.timing.loopWaitMs);
+        const wait = this.o.dynamic?.loopWaitMs() ?? this.o.timing.loopWaitMs;
+        this.loopTimer = this.o.clock.setTimeout(() => this.requestLoop("timer"), wait);
       }
     });
   }
@@ -197,6 +202,8 @@ export class HaDriver {
       lease: this.lease.stats.summary(),
       activity: this.activity,
       renewals: this.lease.stats,
+      paused: this.o.dynamic?.isPaused ?? false,
+      dynamic: this.o.dynamic?.status(),
     };
   }
 
@@ -228,6 +235,7 @@ export class HaDriver {
       this.lastCluster = this.cluster;
       this.failsafe.observe(this.cluster);
     }
+    this.o.dynamic?.observe(this.cluster);
     for (const c of this.cluster?.corrupt ?? []) log.warn({ key: c.key }, `ignoring a corrupt etcd value: ${c.reason}`);
     this.local = await this.readLocal();
     const needPeers = this.cluster && !this.cluster.leader && this.local.pg.running && this.local.pg.inRecovery;
@@ -243,6 +251,7 @@ export class HaDriver {
       this.armFenceTimer(); // arming the watchdog moves the fence deadline
       this.local = await this.readLocal();
     }
+    await this.o.dynamic?.afterLoop(this.holdsLeaderKey(), this.local.pg.running);
     await this.publishMember();
   }
 
@@ -254,7 +263,7 @@ export class HaDriver {
     return {
       now: this.o.clock.now(),
       wallNow: this.o.clock.wall?.() ?? Date.now(),
-      self: this.o.self,
+      self: this.o.dynamic?.self(this.o.self) ?? this.o.self,
       cluster: this.cluster,
       local: this.local!,
       memory: { ...this.memory },
@@ -286,7 +295,10 @@ export class HaDriver {
   private async publishMember(): Promise<void> {
     const leaseId = this.lease.leaseId;
     if (!this.local || !leaseId || !this.cluster) return;
-    const data = memberData(this.o.identity, this.local);
+    const data = memberData(this.o.identity, this.local, {
+      paused: this.o.dynamic?.isPaused,
+      pendingRestart: (this.o.dynamic?.pendingRestart.length ?? 0) > 0,
+    });
     const key = JSON.stringify([leaseId, data]);
     const mine = this.cluster.members.find((m) => m.name === this.o.self.name);
     if (key === this.lastPublished && mine?.leaseId === leaseId) return;

@@ -30,6 +30,8 @@ export interface ExecutorDeps {
   fetchPeers: (members: Member[]) => Promise<PeerView[]>;
   /** Failsafe mode's race guard (a confirmation given to a failsafe leader forbids racing for ttl). */
   failsafe?: Pick<FailsafeKeeper, "beginRace" | "endRace" | "keyTaken">;
+  /** Runs before initdb (the desired dynamic config goes into etcd and the new server's config first). */
+  beforeBootstrap?: () => Promise<void>;
 }
 
 export class ActionExecutor {
@@ -64,6 +66,14 @@ export class ActionExecutor {
         return memory.initializing;
       case "bootstrap":
         try {
+          await this.d
+            .beforeBootstrap?.()
+            .catch((e: unknown) =>
+              this.d.log.warn(
+                { err: String(e) },
+                "cannot apply the desired dynamic config before bootstrap; bootstrapping with the agent file's",
+              ),
+            );
           const systemId = await pg.bootstrap();
           await dcs.finishInitialize("", systemId);
           memory.initializing = false;

@@ -58,6 +58,8 @@ export interface LocalOptions {
   synchronousQuorum: number;
   /** Every node and etcd member in a network namespace of its own (`--netns`, root): partitions become possible. Default false. */
   netns: boolean;
+  /** `--desired-config FILE`: seeds DIR/desired-config.json, which the leader converges etcd's config key to. */
+  desiredConfig?: string;
 }
 
 export interface EtcdSlot {

@@ -83,7 +83,7 @@ export class PostgresManager implements PostgresControl {
   private syncCount?: number;
   /** The upstream we last configured (reported by status() while the WAL receiver is down). */
   private upstream: HostPort | null = null;
-  /** The server parameters (postgres.parameters); replaced by setParameters on a reload. */
+  /** The server parameters in effect for the next config write: the agent file's, then the dynamic config's. */
   private parameters: Readonly<Record<string, ParamValue>>;
 
   constructor(private readonly o: PostgresManagerOptions) {
@@ -266,7 +266,7 @@ export class PostgresManager implements PostgresControl {
   }
 
   /** New server parameters for the next write of postgresql.conf (reload); refused, naming the parameter, when invalid. */
-  setParameters(parameters: Readonly<Record<string, ParamValue>>): void {
+  replaceParameters(parameters: Readonly<Record<string, ParamValue>>): void {
     renderPostgresqlConf({ ...this.confOptions({ primary: true }), parameters });
     this.parameters = parameters;
   }
@@ -357,6 +357,30 @@ export class PostgresManager implements PostgresControl {
       if (await this.inRecovery()) throw new Error("syncSlots: only on a primary");
       await syncPhysicalSlots(this.commandSql, new Set(wanted.map(slotName).filter((s) => s !== this.slot)), this.o.log);
     });
+  }
+
+  /**
+   * New server parameters (the dynamic config changed). A stopped server gets them at its next start;
+   * a running one has postgresql.conf rewritten for its current role and reloaded. Returns whether it
+   * reloaded. Refuses (naming the parameter) what the schema refuses, before anything is written.
+   */
+  setParameters(parameters: Readonly<Record<string, ParamValue>>): Promise<boolean> {
+    return this.command("setParameters", async () => {
+      renderPostgresqlConf({ ...this.confOptions({ primary: true }), parameters });
+      this.parameters = { ...parameters };
+      if (this.pm.livePid() === undefined) return false;
+      const primary = !(await this.inRecovery());
+      await this.writeConfig(primary ? { primary: true } : { primary: false, upstream: this.upstream });
+      await this.commandSql.query("SELECT pg_reload_conf()");
+      return true;
+    });
+  }
+
+  /** Parameters changed in postgresql.conf that take effect only after a restart (pg_settings.pending_restart). */
+  async pendingRestartParameters(): Promise<string[]> {
+    if (this.pm.livePid() === undefined) return [];
+    const rows = await this.statusSql.query<{ name: string }>("SELECT name FROM pg_settings WHERE pending_restart ORDER BY name");
+    return rows.map((r) => r.name);
   }
 
   checkpoint(): Promise<void> {

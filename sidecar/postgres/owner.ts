@@ -178,6 +178,14 @@ export class PostgresOwner {
     return this.engine.setSynchronousStandbys(names, count);
   }
 
+  setParameters(parameters: Readonly<Record<string, string | number | boolean>>): Promise<boolean> {
+    return this.engine.setParameters(parameters);
+  }
+
+  pendingRestartParameters(): Promise<string[]> {
+    return this.engine.pendingRestartParameters();
+  }
+
   // ---- internals -----------------------------------------------------------------------------
 
   /** Marks an operator's command as in progress for its whole run; refuses a second one meanwhile. */

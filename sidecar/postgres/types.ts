@@ -133,4 +133,8 @@ export interface PostgresControl {
   reload(): Promise<ReloadResult>;
   /** A replica (running or not): fast stop, empty the data directory, base backup from source, start as its replica. */
   reinitialize(source: HostPort): Promise<void>;
+  /** New server parameters: written and reloaded when running (true), else used at the next start. */
+  setParameters(parameters: Readonly<Record<string, string | number | boolean>>): Promise<boolean>;
+  /** Parameters whose new value waits for a restart (empty when not running). */
+  pendingRestartParameters(): Promise<string[]>;
 }

@@ -168,7 +168,7 @@ export class FakePostgres implements PostgresControl {
       streaming: this.standby ? this.streaming : undefined,
       upstream: this.standby ? this.upstream : undefined,
       systemId: this.systemId,
-      pendingRestart: this.pendingRestart,
+      pendingRestart: this.pendingRestart || this.pending.length > 0,
       synchronousStandbyNames: this.standby ? undefined : renderSynchronousStandbyNames(this.syncStandbys, this.syncCount),
       replication: this.standby
         ? undefined
@@ -306,6 +306,7 @@ export class FakePostgres implements PostgresControl {
     if (primary && !o.mayStartPrimary()) return "stopped";
     this.running = true;
     this.pendingRestart = false;
+    this.pending = [];
     this.pull();
     return "running";
   }
@@ -321,5 +322,23 @@ export class FakePostgres implements PostgresControl {
     await this.wipe();
     await this.baseBackup(source);
     await this.startReplica(source);
+  }
+
+  /** The parameters last set (dynamic config); a name listed in `restartParameters` stays pending until a restart. */
+  parameters: Record<string, string | number | boolean> = {};
+  restartParameters = new Set<string>(["shared_buffers", "max_connections"]);
+  private pending: string[] = [];
+
+  async setParameters(parameters: Readonly<Record<string, string | number | boolean>>): Promise<boolean> {
+    this.commands.push(`parameters ${JSON.stringify(parameters)}`);
+    const changed = Object.keys({ ...this.parameters, ...parameters }).filter((k) => this.parameters[k] !== parameters[k]);
+    this.parameters = { ...parameters };
+    const running = (await this.status()).running;
+    if (running) this.pending = [...new Set([...this.pending, ...changed.filter((k) => this.restartParameters.has(k))])].sort();
+    return running;
+  }
+
+  async pendingRestartParameters(): Promise<string[]> {
+    return (await this.status()).running ? [...this.pending] : [];
   }
 }
