@@ -8,6 +8,7 @@ import { EtcdDcs } from "./dcs/etcd";
 import { clusterPrefix } from "./dcs/types";
 import { Mutations } from "./api/mutations";
 import { ApiServer } from "./api/server";
+import { loadApiTls } from "./api/transport";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
 import { fetchPeerViews } from "./ha/peers";
@@ -30,6 +31,8 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   const superuser = readCredential("postgres.superuser", config.postgres.superuser);
   const replication = readCredential("postgres.replication", config.postgres.replication);
   const apiAuth = config.api.authentication && readCredential("api.authentication", config.api.authentication);
+  // Read (and checked) before anything starts: a missing or wrong file stops the agent naming the field.
+  const apiTls = config.api.tls && loadApiTls(config.api.tls);
   // Every duration below comes from this one value (milliseconds), derived once from the settings.
   const timing = resolveTiming(config);
   const etcdPassword = config.etcd.passwordFile ? readFileSync(config.etcd.passwordFile, "utf8").trim() : undefined;
@@ -75,13 +78,18 @@ export async function runAgent(config: AgentConfig): Promise<void> {
       synchronousMode: config.synchronousMode,
       usePgRewind: config.postgres.usePgRewind,
     },
-    identity: { pgConnect, apiConnect: config.api.connectAddress ?? config.api.listen, tags: config.tags },
+    identity: {
+      pgConnect,
+      apiConnect: config.api.connectAddress ?? config.api.listen,
+      apiScheme: apiTls ? "https" : "http",
+      tags: config.tags,
+    },
     dcs,
     pg,
     clock: systemClock,
     log,
     timing,
-    fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs),
+    fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs, apiTls?.ca),
     watchdog,
   });
   const api = new ApiServer({
@@ -103,8 +111,8 @@ export async function runAgent(config: AgentConfig): Promise<void> {
       log: log.child({ component: "api" }),
     }),
   });
-  await api.listen(config.api.listen.host, config.api.listen.port);
-  const apiAt = `${config.api.listen.host}:${config.api.listen.port}`;
+  await api.listen(config.api.listen.host, config.api.listen.port, apiTls);
+  const apiAt = `${apiTls ? "https" : "http"}://${config.api.listen.host}:${config.api.listen.port}`;
   log.info({ api: apiAt, timing: config.timing, synchronousMode: config.synchronousMode }, "agent started");
 
   let stopping = false;

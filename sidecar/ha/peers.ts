@@ -3,18 +3,20 @@
  * short timeout. Used only when there is no leader: the election compares *current* WAL positions,
  * not the ones in member keys, which can be a loop old. An unreachable member is not a competitor.
  */
-import http from "node:http";
+import { apiRequest } from "../api/transport";
 import type { Member } from "../dcs/types";
 import type { PeerView } from "./types";
 
-export async function fetchPeerViews(members: Member[], timeoutMs: number): Promise<PeerView[]> {
-  return Promise.all(members.map((m) => fetchOne(m, timeoutMs)));
+/** `ca`: the cluster CA an https:// member API must chain to (api.tls.caFile); absent with plain HTTP. */
+export async function fetchPeerViews(members: Member[], timeoutMs: number, ca?: Buffer): Promise<PeerView[]> {
+  return Promise.all(members.map((m) => fetchOne(m, timeoutMs, ca)));
 }
 
-async function fetchOne(m: Member, timeoutMs: number): Promise<PeerView> {
+async function fetchOne(m: Member, timeoutMs: number, ca: Buffer | undefined): Promise<PeerView> {
   const tags = { nofailover: m.data.tags.nofailover, failoverPriority: m.data.tags.failover_priority };
   try {
-    const body = await getJson(m.data.api_url, timeoutMs);
+    const res = await apiRequest(m.data.api_url, { timeoutMs, ca });
+    const body = JSON.parse(res.text) as Record<string, unknown>;
     const xlog = (body.xlog ?? {}) as Record<string, unknown>;
     const lsn = [xlog.location, xlog.received_location, xlog.replayed_location].filter((v): v is number => typeof v === "number");
     return {
@@ -29,23 +31,4 @@ async function fetchOne(m: Member, timeoutMs: number): Promise<PeerView> {
   } catch {
     return { name: m.name, reachable: false, ...tags };
   }
-}
-
-function getJson(url: string, timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>);
-        } catch (e) {
-          reject(e);
-        }
-      });
-      res.on("error", reject);
-    });
-    req.on("timeout", () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    req.on("error", reject);
-  });
 }
