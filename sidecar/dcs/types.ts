@@ -13,6 +13,8 @@
  *   history           timeline history (JSON)
  */
 
+import type { HistoryLine } from "../ha/history";
+
 /** What a member publishes about itself. Field names follow Patroni's member key where the meaning is the same. */
 export interface MemberData {
   /** postgres://host:port/postgres — no credentials. */
@@ -80,6 +82,8 @@ export interface ClusterSnapshot {
   failover?: FailoverRequest;
   sync?: SyncState;
   config?: Record<string, unknown>;
+  /** The `history` key (Patroni's lines: timeline, switch LSN, reason, time, new leader). */
+  history?: HistoryLine[];
   /**
    * Keys whose values could not be parsed, with the reason. The snapshot treats them as absent
    * (a corrupt member key is not a member; a corrupt leader key is still a leader key, by name).
@@ -130,6 +134,8 @@ export interface Dcs {
 
   /** Publish the leader's WAL position (status key, not leased). */
   putLeaderOptime(lsn: number): Promise<void>;
+  /** Write the timeline history (history key, not leased), only while the leader key's value is `leader`. True when written. */
+  attemptWriteHistory(leader: string, lines: HistoryLine[]): Promise<boolean>;
   /**
    * Write the sync key, only while the leader key's value is `leader` (only the leader decides who is
    * synchronous). True when written.
