@@ -12,6 +12,7 @@ export { argsFromStackConfig, settingKeys, SettingKey, SettingKind, STACK_CONFIG
 export { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, WATCHDOG_MODES } from "../sidecar/settings/schema";
 export { renderUserData, renderFiles, renderNodeInitPlan, hostPackages, USER_DATA_LIMIT_BYTES } from "./userdata/render";
 export { agentConfigForNode } from "./userdata/agent-config";
+export { desiredConfigDocument } from "./dynamic/desired-config";
 export { hostSpecs, ClusterLayout } from "./userdata/hosts";
 export { HostSpec, Member, SecretFile } from "./userdata/spec";
 export { decideEgress, defaultRoute, egressArgProblems, EgressDecision, ResolvedEgress } from "./network/egress";

@@ -16,7 +16,13 @@ import { createLogger } from "./log";
 import { findPgBinDir } from "./postgres/bin";
 import { PostgresManager } from "./postgres/manager";
 import { PostgresOwner } from "./postgres/owner";
+import { DynamicConfigApplier } from "./dynamic/apply";
+import { converge } from "./dynamic/converge";
+import { desiredSource, type DesiredSource } from "./dynamic/source";
+import { effectiveSettings, problemsText } from "./settings/dynamic";
+import { pickHaSettings, type HaSettings } from "./settings/schema";
 import { resolveTiming } from "./settings/timing";
+import type { Logger } from "./log";
 import { watchdogFromConfig } from "./watchdog/watchdog";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -33,27 +39,32 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   const apiAuth = config.api.authentication && readCredential("api.authentication", config.api.authentication);
   // Read (and checked) before anything starts: a missing or wrong file stops the agent naming the field.
   const apiTls = config.api.tls && loadApiTls(config.api.tls);
-  // Every duration below comes from this one value (milliseconds), derived once from the settings.
-  const timing = resolveTiming(config);
   const etcdPassword = config.etcd.passwordFile ? readFileSync(config.etcd.passwordFile, "utf8").trim() : undefined;
-
-  const dcs = new EtcdDcs({
-    endpoints: config.etcd.endpoints,
-    prefix: clusterPrefix(config.namespace, config.cluster),
-    timeoutMs: timing.retryTimeoutMs,
-    username: config.etcd.username,
-    password: etcdPassword,
-    caFile: config.etcd.caFile,
-    certFile: config.etcd.certFile,
-    keyFile: config.etcd.keyFile,
-  });
+  const etcdAt = (timeoutMs: number) =>
+    new EtcdDcs({
+      endpoints: config.etcd.endpoints,
+      prefix: clusterPrefix(config.namespace, config.cluster),
+      timeoutMs,
+      username: config.etcd.username,
+      password: etcdPassword,
+      caFile: config.etcd.caFile,
+      certFile: config.etcd.certFile,
+      keyFile: config.etcd.keyFile,
+    });
+  // The agent file's settings are the defaults; etcd's config key (the dynamic config) wins over them.
+  const base = pickHaSettings(config);
+  const desired = desiredSource(config.desiredConfig);
+  const started = await startingSettings(base, etcdAt(resolveTiming(config).retryTimeoutMs), desired, log);
+  // Every duration below comes from this one value (milliseconds), derived once from the settings.
+  const timing = resolveTiming(started);
+  const dcs = etcdAt(timing.retryTimeoutMs);
   const pgConnect = config.postgres.connectAddress ?? config.postgres.listen;
   const manager = new PostgresManager({
     binDir: findPgBinDir(config.postgres.binDir),
     dataDir: config.postgres.dataDir,
     listen: config.postgres.listen,
     connect: pgConnect,
-    parameters: config.postgres.parameters,
+    parameters: started.postgres.parameters,
     timing,
     superuser,
     replication,
@@ -67,15 +78,28 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   const pg = new PostgresOwner(manager);
   // Probed before anything starts: mode "required" without a device is a startup error.
   const watchdog = watchdogFromConfig(config, timing, systemClock, log.child({ component: "watchdog" }));
+  const dynamic = new DynamicConfigApplier({
+    name: config.name,
+    base,
+    started,
+    dcs,
+    pg,
+    log: log.child({ component: "config" }),
+    now: () => systemClock.now(),
+    wallNow: () => Date.now(),
+    desired,
+    desiredIntervalMs: (config.desiredConfig?.intervalSeconds ?? 60) * 1000,
+    onLoopWait: (ms) => driver.lease.setIntervalMs(Math.min(ms, timing.ttlMs / 4)),
+  });
   const driver = new HaDriver({
     self: {
       name: config.name,
       nofailover: config.tags.nofailover,
       failoverPriority: config.tags.failoverPriority,
-      maximumLagOnFailover: config.maximumLagOnFailover,
+      maximumLagOnFailover: started.maximumLagOnFailover,
       ttlMs: timing.ttlMs,
       fenceMarginMs: timing.fenceMarginMs,
-      synchronousMode: config.synchronousMode,
+      synchronousMode: started.synchronousMode,
       usePgRewind: config.postgres.usePgRewind,
     },
     identity: {
@@ -91,6 +115,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     timing,
     fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs, apiTls?.ca),
     watchdog,
+    dynamic,
   });
   const api = new ApiServer({
     scope: config.cluster,
@@ -103,17 +128,26 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     log: log.child({ component: "api" }),
     mutations: new Mutations({
       dcs,
-      rules: { synchronousMode: config.synchronousMode, maximumLagOnFailover: config.maximumLagOnFailover },
+      // Read at each request: the dynamic config may have changed them.
+      rules: {
+        get synchronousMode() {
+          return dynamic.effective.synchronousMode;
+        },
+        get maximumLagOnFailover() {
+          return dynamic.effective.maximumLagOnFailover;
+        },
+      },
       auth: apiAuth,
       wallNow: () => Date.now(),
       // A hand-over takes well under a second; the lease's ttl plus a loop bounds a slow one.
       waitMs: timing.ttlMs + timing.loopWaitMs * 2,
       log: log.child({ component: "api" }),
+      config: { dcs, base, log: log.child({ component: "api" }) },
     }),
   });
   await api.listen(config.api.listen.host, config.api.listen.port, apiTls);
   const apiAt = `${apiTls ? "https" : "http"}://${config.api.listen.host}:${config.api.listen.port}`;
-  log.info({ api: apiAt, timing: config.timing, synchronousMode: config.synchronousMode }, "agent started");
+  log.info({ api: apiAt, timing: started.timing, synchronousMode: started.synchronousMode }, "agent started");
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -131,4 +165,30 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   await driver.start();
+}
+
+/**
+ * The settings this agent starts on: its file's, with etcd's config key over them (read once; the
+ * lease and the etcd client are set up with its ttl and retry_timeout). On a new cluster (no config
+ * key yet) the desired config, which the first leader is about to write there, stands in for it. etcd
+ * unreachable or a refused config key: the file's, said in the log (the HA loop applies the key once
+ * it can read it).
+ */
+async function startingSettings(base: HaSettings, dcs: EtcdDcs, desired: DesiredSource | undefined, log: Logger): Promise<HaSettings> {
+  try {
+    const cluster = await dcs.load();
+    let config = cluster.config;
+    if (config === undefined && cluster.configModRevision === undefined && desired) {
+      const doc = await desired.read().catch((e: unknown) => log.warn({ err: String(e) }, "cannot read the desired config at start"));
+      if (doc) config = converge({}, doc, base).next;
+    }
+    const r = effectiveSettings(base, config);
+    if (r.ok) return r.settings;
+    log.warn({ problems: r.problems }, `etcd's config key is refused (${problemsText(r.problems)}): starting on the agent file's settings`);
+  } catch (e) {
+    log.warn({ err: String(e) }, "cannot read etcd's config key at start: starting on the agent file's settings");
+  } finally {
+    await dcs.close().catch(() => undefined);
+  }
+  return base;
 }

@@ -7,6 +7,7 @@ import { HaPostgresClusterArgs } from "../args/types";
 import { validateClusterArgs } from "../args/validate";
 import { createAgentBundle, BUNDLE_KEY } from "../bundle/agent-bundle";
 import { createNodeIdentity, resolveKmsKeyArn } from "../iam/role";
+import { createDesiredConfigParameter } from "../dynamic/desired-config";
 import { COMPONENT_TYPE, etcdHostName, nodeHostName, parameterNames } from "../naming/names";
 import { ResolvedEgress } from "../network/egress";
 import { createEndpoints, createHostEgress } from "../network/egress-resources";
@@ -30,6 +31,11 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
   public readonly replicaPort: pulumi.Output<number>;
   /** SSM parameter (SecureString) holding the `postgres` superuser password. */
   public readonly superuserPasswordParameterName: pulumi.Output<string>;
+  /**
+   * SSM parameter (String) holding the desired dynamic configuration (timing, lag limit, synchronous
+   * mode, PostgreSQL parameters) that the leader applies to the running cluster.
+   */
+  public readonly dynamicConfigParameterName: pulumi.Output<string>;
   /** SSM parameter (SecureString) holding the `replicator` password. */
   public readonly replicationPasswordParameterName: pulumi.Output<string>;
   /** The cluster CA certificate (public): use it as `sslrootcert` with sslmode=verify-full. */
@@ -103,7 +109,10 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     const certs = allSlots.map((s) =>
       createHostCertificate(name, s.host, s.eni.privateIp, nodeSlots.includes(s) ? [lb.nlb.dnsName] : [], ca, args, this),
     );
+    // Not secret, and not in the user-data: a changed setting changes only this parameter's value.
+    const desiredConfig = createDesiredConfigParameter(name, args, this);
     const parameters = [
+      desiredConfig,
       passwords.superuser,
       passwords.replication,
       passwords.api,
@@ -178,6 +187,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     this.primaryPort = pulumi.output(args.listenerPorts.primary);
     this.replicaPort = pulumi.output(args.listenerPorts.replica);
     this.superuserPasswordParameterName = pulumi.output(ssmNames.superuserPassword);
+    this.dynamicConfigParameterName = desiredConfig.name;
     this.replicationPasswordParameterName = pulumi.output(ssmNames.replicationPassword);
     this.caCertificatePem = ca.certPem;
     this.nodePrivateIps = pulumi.all(nodeSlots.map((s) => s.eni.privateIp));
@@ -195,6 +205,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       replicaEndpoint: this.replicaEndpoint,
       replicaPort: this.replicaPort,
       superuserPasswordParameterName: this.superuserPasswordParameterName,
+      dynamicConfigParameterName: this.dynamicConfigParameterName,
       replicationPasswordParameterName: this.replicationPasswordParameterName,
       caCertificatePem: this.caCertificatePem,
       nodePrivateIps: this.nodePrivateIps,

@@ -33,6 +33,8 @@ export function parameterNames(prefix: string, clusterName: string) {
     replicationPassword: `${base}/postgres/replication-password`,
     /** HTTP basic auth of the agents' API calls that change something (switchover, failover). */
     apiPassword: `${base}/agent/api-password`,
+    /** The desired dynamic configuration (String, not secret): the leader converges etcd's config key to it. */
+    dynamicConfig: `${base}/agent/dynamic-config`,
     caCertificate: `${base}/tls/ca.crt`,
     hostCertificate: (host: string) => `${base}/tls/${host}.crt`,
     hostKey: (host: string) => `${base}/tls/${host}.key`,

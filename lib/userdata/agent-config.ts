@@ -1,14 +1,19 @@
 /**
  * The agent config (`hapg agent --config FILE`) of one PostgreSQL host, as the object the agent's
  * schema (sidecar/config/schema.ts) accepts. It holds file paths, never secret values: node-init
- * writes the password, key and certificate files from SSM before the agent starts. The HA settings
- * go in as the component resolved them, unchanged: the agent checks them with the same schema.
+ * writes the password, key and certificate files from SSM before the agent starts. Of the HA
+ * settings, only the ones a node keeps for its life go in (watchdog, usePgRewind); the ones a running
+ * cluster changes (timing, lag limit, synchronous mode, PostgreSQL parameters) are read from the
+ * desired-config SSM parameter (lib/dynamic/desired-config.ts), so changing them changes no user-data.
  */
 import { DEFAULT_API_USER, type AgentConfigInput } from "../../sidecar/config/schema";
 import type { CliConfigInput } from "../../sidecar/cli/cli-config";
 import { NODE_PATHS } from "./paths";
 import { HostSpec } from "./spec";
 import { NODE_PORTS } from "../args/types";
+
+/** Seconds between two reads of the desired-config parameter by the leader (SSM's API is rate-limited). */
+export const DESIRED_CONFIG_INTERVAL_S = 60;
 
 /** PostgreSQL parameters the component sets on every node (TLS), so a user may not. */
 export const COMPONENT_PARAMETERS: ReadonlySet<string> = new Set(["ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file"]);
@@ -18,7 +23,7 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
   const pg = spec.postgres;
   if (!pg) throw new Error(`agentConfigForNode: host ${spec.hostName} runs no PostgreSQL`);
   const tls = NODE_PATHS.postgresTlsDir;
-  const { postgres: pgSettings, ...settings } = pg.settings;
+  const { watchdog } = pg.settings;
   return {
     cluster: spec.clusterName,
     namespace: "service",
@@ -36,9 +41,9 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
       dataDir: NODE_PATHS.pgData,
       listen: { host: "0.0.0.0", port: NODE_PORTS.postgres },
       connectAddress: { host: spec.privateIp, port: NODE_PORTS.postgres },
-      ...pgSettings,
+      usePgRewind: pg.settings.postgres.usePgRewind,
+      // The component's own parameters (TLS); the user's come with the desired dynamic config.
       parameters: {
-        ...pgSettings.parameters,
         ssl: "on",
         ssl_cert_file: `${tls}/host.crt`,
         ssl_key_file: `${tls}/host.key`,
@@ -58,8 +63,9 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
       // HTTPS with the host certificate; the CA verifies the other members' APIs. HAProxy checks with the same CA.
       tls: { certFile: `${tls}/host.crt`, keyFile: `${tls}/host.key`, caFile: `${tls}/ca.crt` },
     },
-    // The watchdog device is softdog's, loaded at boot with the timeout the agent plans (./watchdog.ts).
-    ...settings,
+    // The watchdog device is softdog's, loaded at boot (./watchdog.ts).
+    watchdog,
+    desiredConfig: { ssmParameter: pg.desiredConfigParameter, intervalSeconds: DESIRED_CONFIG_INTERVAL_S },
     log: { level: "info" },
   };
 }

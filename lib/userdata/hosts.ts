@@ -22,7 +22,7 @@ export interface ClusterLayout {
   etcdPlacement: "dedicated" | "colocated";
   /** Data volume id per host name. */
   volumeIds: Record<string, string>;
-  postgres: Omit<PostgresHostSpec, "members">;
+  postgres: Omit<PostgresHostSpec, "members" | "desiredConfigParameter">;
 }
 
 function tlsFiles(prefix: string, cluster: string, host: string, dir: string, owner: string): SecretFile[] {
@@ -62,7 +62,7 @@ export function hostSpecs(layout: ClusterLayout): HostSpec[] {
         ...tlsFiles(layout.ssmParameterPrefix, layout.clusterName, m.name, NODE_PATHS.postgresTlsDir, "postgres"),
         ...(colocated ? tlsFiles(layout.ssmParameterPrefix, layout.clusterName, m.name, NODE_PATHS.etcdTlsDir, "etcd") : []),
       ],
-      postgres: { ...layout.postgres, members: layout.nodes },
+      postgres: { ...layout.postgres, members: layout.nodes, desiredConfigParameter: p.dynamicConfig },
       ...etcdOn(m, colocated),
     };
   });

@@ -31,6 +31,11 @@ export interface PostgresHostSpec {
    */
   settings: HaSettings;
   routing: "haproxy" | "direct";
+  /**
+   * The SSM parameter with the desired dynamic configuration (timing, lag limit, synchronous mode,
+   * PostgreSQL parameters): the agent reads those there, so they are not in the user-data.
+   */
+  desiredConfigParameter: string;
 }
 
 export interface EtcdHostSpec {

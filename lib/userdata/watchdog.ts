@@ -4,6 +4,7 @@
  * start, with an explicit `modprobe`: modules-load.d would skip it on images that blacklist watchdog
  * drivers (Ubuntu's kmod does; systemd-modules-load applies the blacklist, modprobe by name does not).
  */
+import { HA_DEFAULTS } from "../../sidecar/settings/schema";
 import { resolveTiming } from "../../sidecar/settings/timing";
 import type { WrittenFile } from "./written-file";
 import type { HostSpec, PostgresHostSpec } from "./spec";
@@ -11,9 +12,13 @@ import type { HostSpec, PostgresHostSpec } from "./spec";
 /** The agent's unit runs as this user (files.ts): it must be able to open the device. */
 const AGENT_USER = "postgres";
 
-/** The kernel timeout the agent plans for these settings (sidecar/settings/timing.ts). */
+/**
+ * The kernel timeout the agent plans with its file's timing (sidecar/settings/timing.ts). The timing
+ * a running cluster uses comes with the dynamic config and is not in the user-data (a new ttl must
+ * not replace a node): when it differs, the agent sets the kernel's timeout itself (wdctl) before arming.
+ */
 export function softdogTimeout(pg: PostgresHostSpec): number {
-  const timeoutS = resolveTiming(pg.settings).watchdog?.timeoutS;
+  const timeoutS = resolveTiming({ timing: HA_DEFAULTS.timing, watchdog: pg.settings.watchdog }).watchdog?.timeoutS;
   if (timeoutS === undefined) throw new Error("softdogTimeout: the watchdog is off");
   return timeoutS;
 }
@@ -25,13 +30,14 @@ export function watchdogEnabled(spec: HostSpec): spec is HostSpec & { postgres: 
 /** softdog's options, and a udev rule that gives the agent's user /dev/watchdog and /dev/watchdogN. */
 export function renderWatchdogFiles(spec: HostSpec): WrittenFile[] {
   if (!watchdogEnabled(spec)) return [];
-  const ttl = spec.postgres.settings.timing.ttl;
+  const ttl = HA_DEFAULTS.timing.ttl;
   return [
     {
       path: "/etc/modprobe.d/hapg-softdog.conf",
       content:
         `# Written by HaPostgresCluster: the agent's watchdog (README, "Watchdog"). soft_margin is the timeout the\n` +
-        `# agent plans for ttl ${ttl}; nowayout=0 lets its magic close disarm the watchdog when it stops leading.\n` +
+        `# agent plans for its file's ttl ${ttl} (for another ttl from the dynamic config it sets its own with wdctl);\n` +
+        `# nowayout=0 lets its magic close disarm the watchdog when it stops leading.\n` +
         `options softdog soft_margin=${softdogTimeout(spec.postgres)} nowayout=0\n`,
       permissions: "0644",
     },

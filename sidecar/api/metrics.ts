@@ -33,6 +33,10 @@ export interface MetricsInput {
   activity: ActivitySummary;
   renewalLatency: Buckets;
   renewalFailures: number;
+  /** Maintenance mode (the dynamic config's pause). */
+  paused?: boolean;
+  /** A changed PostgreSQL parameter waits for a restart. */
+  pendingRestart?: boolean;
 }
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
@@ -54,6 +58,8 @@ export function metricsInput(
     activity: v.activity.summary(),
     renewalLatency: v.renewals.latencySeconds(),
     renewalFailures: v.lease.failures,
+    paused: v.paused,
+    pendingRestart: (v.dynamic?.pending_restart.length ?? 0) > 0,
   };
 }
 
@@ -189,9 +195,12 @@ export function patroniRows(m: MetricsInput): Row[] {
       help: "Epoch seconds when etcd was last read successfully.",
       value: m.activity.dcsSeenAt === undefined ? 0 : Math.floor((m.wallNow - (m.now - m.activity.dcsSeenAt)) / 1000),
     },
-    // Restarts and maintenance mode are not implemented yet: nothing can be pending or paused.
-    { name: "patroni_pending_restart", help: "Value is 1 if the node needs a restart, 0 otherwise.", value: 0 },
-    { name: "patroni_is_paused", help: "Value is 1 if auto failover is disabled, 0 otherwise.", value: 0 },
+    {
+      name: "patroni_pending_restart",
+      help: "Value is 1 if the node needs a restart, 0 otherwise.",
+      value: bit(m.pendingRestart === true),
+    },
+    { name: "patroni_is_paused", help: "Value is 1 if auto failover is disabled, 0 otherwise.", value: bit(m.paused === true) },
   ];
 }
 

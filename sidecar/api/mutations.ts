@@ -9,6 +9,7 @@ import type http from "node:http";
 import type { ClusterSnapshot, Dcs } from "../dcs/types";
 import type { CandidateRules } from "../ha/switchover";
 import type { Logger } from "../log";
+import { changeConfig, type ConfigRouteDeps } from "./config-routes";
 import { checkFailoverRequest, type RequestKind } from "./failover-request";
 
 export interface ApiCredentials {
@@ -25,6 +26,8 @@ export interface MutationDeps {
   /** How long POST /switchover waits for a switchover that is due now before answering 503. */
   waitMs: number;
   log: Logger;
+  /** PATCH/PUT /config (./config-routes.ts). */
+  config?: ConfigRouteDeps;
 }
 
 export interface Reply {
@@ -34,7 +37,11 @@ export interface Reply {
 }
 
 /** Paths and the methods that change something there. */
-export const MUTATIONS: Record<string, string[]> = { "/switchover": ["POST", "DELETE"], "/failover": ["POST"] };
+export const MUTATIONS: Record<string, string[]> = {
+  "/switchover": ["POST", "DELETE"],
+  "/failover": ["POST"],
+  "/config": ["PATCH", "PUT"],
+};
 const MAX_BODY = 64 * 1024;
 const POLL_MS = 100;
 
@@ -77,6 +84,10 @@ export class Mutations {
     if (method === "DELETE") return this.cancel();
     const body = await readJson(req);
     if (!body.ok) return { status: 400, body: { error: body.error } };
+    if (path === "/config") {
+      if (!this.d.config) return { status: 503, body: { error: "this agent does not change the dynamic config" } };
+      return changeConfig(method as "PATCH" | "PUT", body.value, this.d.config);
+    }
     return this.request(path === "/switchover" ? "switchover" : "failover", body.value);
   }
 
@@ -141,6 +152,9 @@ async function readJson(req: http.IncomingMessage): Promise<{ ok: true; value: u
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (e) {
-    return { ok: false, error: `body: not valid JSON (${(e as Error).message}); send e.g. {"leader":"node1","candidate":"node2"}` };
+    return {
+      ok: false,
+      error: `body: not valid JSON (${(e as Error).message}); send a JSON object, e.g. {"leader":"node1","candidate":"node2"}`,
+    };
   }
 }

@@ -152,6 +152,11 @@ export class ApiServer {
       },
       // Patroni's field: the others' elections skip a member that refuses leadership for want of its watchdog.
       watchdog_failed: watchdogFailed(v.watchdog) || undefined,
+      // Patroni's fields, present only when true: maintenance mode, a parameter waiting for a restart.
+      pause: v.paused || undefined,
+      pending_restart: (v.dynamic?.pending_restart.length ?? 0) > 0 || undefined,
+      // Ours: what the dynamic config changed here and what waits (PostgreSQL or agent restart, desired config).
+      dynamic_config: v.dynamic,
       // Ours, not Patroni's: how long lease renewals take (the soak benchmark reads it).
       lease_renewal: v.lease,
     };

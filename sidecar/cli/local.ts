@@ -74,6 +74,10 @@ export function registerLocalCommands(program: Command): void {
     .option("--sync-strict", SYNC_STRICT_HELP)
     .option("--async", ASYNC_HELP)
     .option(
+      "--desired-config <file>",
+      "desired dynamic config (JSON or YAML, Patroni's layout), copied to DIR/desired-config.json: the leader converges etcd's config key to it; edit that file to change the running cluster",
+    )
+    .option(
       "--netns",
       "root only: every node and etcd member in a network namespace of its own (own address on a bridge), so `hapg local cut` can partition them",
     )
@@ -92,7 +96,8 @@ export function registerLocalCommands(program: Command): void {
       process.once("SIGINT", onInt);
       const { formatStatus, localStatus, localUp, newTable } = await cluster();
       const { redact } = await localOnly(() => import("../local/writer"));
-      const c = await localUp({ ...o, netns: o.netns ?? false, dir, synchronousMode, progress });
+      const desiredConfig = o.desiredConfig === undefined ? undefined : path.resolve(o.desiredConfig);
+      const c = await localUp({ ...o, netns: o.netns ?? false, dir, synchronousMode, desiredConfig, progress });
       process.removeListener("SIGINT", onInt);
       console.log(formatStatus(await localStatus(dir)));
       const t = newTable();

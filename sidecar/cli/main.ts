@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `hapg` CLI: `agent` runs the node agent; `list`, `history`, `topology`, `show-config` read a
- * running cluster; `local` runs a whole cluster on this machine.
+ * running cluster; `switchover`, `failover`, `pause`, `resume`, `edit-config` change it; `local` runs
+ * a whole cluster on this machine.
  */
 import "../runtime";
 import { existsSync } from "node:fs";
@@ -11,6 +12,7 @@ import { loadAgentConfig } from "../config/load";
 import { ConfigError } from "../config/schema";
 import { AGENT_VERSION } from "../version";
 import { missingDeviceProblem } from "../watchdog/plan";
+import { registerConfigCommands } from "./config-cmds";
 import { registerLocalCommands } from "./local";
 import { registerOpsCommands } from "./ops";
 import { registerSwitchoverCommands } from "./switchover";
@@ -47,6 +49,7 @@ export function buildProgram(): Command {
   registerOpsCommands(program);
   registerLocalCommands(program);
   registerSwitchoverCommands(program);
+  registerConfigCommands(program);
   return program;
 }
 

@@ -9,7 +9,7 @@ import { callTarget, localApiCredentials, type ApiReply, type ApiTarget } from "
 import { readCaFile } from "../api/transport";
 import { cliConfigTargets, DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "./cli-config";
 
-interface CommonOpts {
+export interface CommonOpts {
   dir?: string;
   api?: string;
   user?: string;
@@ -18,6 +18,9 @@ interface CommonOpts {
   json?: boolean;
   force?: boolean;
 }
+
+/** The member API a command calls (the commands of ./config-cmds.ts share it). */
+export type Target = ApiTarget;
 
 /** The first target whose agent answers at all (any member's API takes these calls). */
 async function firstAnswering(targets: ApiTarget[], where: string): Promise<ApiTarget> {
@@ -35,7 +38,7 @@ async function firstAnswering(targets: ApiTarget[], where: string): Promise<ApiT
  * The member API to call and its credentials: --api URL (+ --user/--password-file or HAPG_API_PASSWORD,
  * --cacert for https), --dir of a local cluster, or, with neither, the CLI config every AWS node has.
  */
-export async function target(o: CommonOpts): Promise<ApiTarget> {
+export async function target(o: CommonOpts): Promise<Target> {
   if (o.dir !== undefined && o.api !== undefined)
     throw new Error("give only one of --dir DIR (a local cluster) or --api URL (a member's API)");
   if (o.api !== undefined) {
@@ -78,7 +81,7 @@ async function confirm(question: string, o: CommonOpts): Promise<void> {
   if (!/^y(es)?$/i.test(answer.trim())) throw new Error("aborted: nothing was changed");
 }
 
-function report(what: string, r: ApiReply, o: CommonOpts): void {
+export function report(what: string, r: ApiReply, o: CommonOpts): void {
   if (o.json) console.log(JSON.stringify({ status: r.status, ...r.body }));
   else if (r.status < 300) console.log(`${what}: ${r.body.message ?? "done"}`);
   if (r.status >= 300) {
@@ -87,7 +90,7 @@ function report(what: string, r: ApiReply, o: CommonOpts): void {
   }
 }
 
-function common(cmd: Command): Command {
+export function common(cmd: Command): Command {
   return cmd
     .option("--dir <dir>", "a local cluster's directory (hapg local up --dir)")
     .option("--api <url>", "a member's API, e.g. https://10.0.1.21:8008 (default on an AWS node: /etc/hapg/cli.json)")

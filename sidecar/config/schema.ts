@@ -120,6 +120,28 @@ export const agentConfigSchema = z
       .strict(),
     /** The cluster-wide HA settings (timing, lag limit, synchronous mode, watchdog): sidecar/settings/schema.ts. */
     ...haSettingsShape,
+    /**
+     * Where the desired dynamic configuration is published (`pulumi up` writes an SSM parameter; `hapg local`
+     * a file). The leader reads it at start and every intervalSeconds and converges etcd's config key to it
+     * (desired keys win; keys it does not name are left alone). Absent: etcd's config key is edited only by
+     * operators (PATCH /config, hapg edit-config).
+     */
+    desiredConfig: z
+      .object({
+        /** A JSON (or YAML) file with the desired document. */
+        file: z.string().startsWith("/", "must be an absolute path").optional(),
+        /** The name of an SSM parameter (String) with the desired document as JSON, read with the AWS CLI. */
+        ssmParameter: z.string().startsWith("/", "must be an SSM parameter name such as /hapg/main/dynamic-config").optional(),
+        /** The SSM parameter's region. Default: the AWS CLI's (the instance's region on EC2). */
+        region: z.string().min(1).optional(),
+        /** Seconds between two reads by the leader. Default 60 (SSM's API is rate-limited). */
+        intervalSeconds: z.number().positive("must be a number of seconds above 0, e.g. 60").default(60),
+      })
+      .strict()
+      .refine((d) => (d.file === undefined) !== (d.ssmParameter === undefined), {
+        message: "set exactly one of desiredConfig.file or desiredConfig.ssmParameter",
+      })
+      .optional(),
     /** This member's tags. */
     tags: memberTagsSchema.prefault({}),
     log: z

@@ -142,7 +142,7 @@ function putRequest(op: Extract<TxnOp, { type: "put" }>): Record<string, string>
 }
 
 function compareRequest(c: TxnCompare): Record<string, string> {
-  return "absent" in c
-    ? { key: b64(c.key), target: "CREATE", result: "EQUAL", create_revision: "0" }
-    : { key: b64(c.key), target: "VALUE", result: "EQUAL", value: b64(c.valueEquals) };
+  if ("absent" in c) return { key: b64(c.key), target: "CREATE", result: "EQUAL", create_revision: "0" };
+  if ("modRevision" in c) return { key: b64(c.key), target: "MOD", result: "EQUAL", mod_revision: String(c.modRevision) };
+  return { key: b64(c.key), target: "VALUE", result: "EQUAL", value: b64(c.valueEquals) };
 }

@@ -8,8 +8,8 @@ import type { HistoryLine } from "../ha/history";
 import { buildSnapshot, isValidMemberName, memberDataSchema, type RawKv } from "./snapshot";
 import { KEYS, type ClusterSnapshot, type Dcs, type FailoverRequest, type MemberData, type WatchEvent } from "./types";
 
-/** etcd compares used here: "key absent" (create_revision == 0) and "value equals". */
-export type TxnCompare = { key: string; absent: true } | { key: string; valueEquals: string };
+/** etcd compares used here: "key absent" (create_revision == 0), "value equals" and "mod revision equals". */
+export type TxnCompare = { key: string; absent: true } | { key: string; valueEquals: string } | { key: string; modRevision: number };
 
 /** lease undefined or "0": the key is not bound to a lease. */
 export type TxnOp = { type: "put"; key: string; value: string; lease?: string } | { type: "delete"; key: string };
@@ -139,6 +139,12 @@ export abstract class KvDcs implements Dcs {
   async putFailover(request: FailoverRequest | undefined): Promise<void> {
     const key = this.key(KEYS.failover);
     await this.txn([], [request === undefined ? { type: "delete", key } : { type: "put", key, value: JSON.stringify(request) }]);
+  }
+
+  attemptWriteConfig(config: Record<string, unknown>, expected: number | undefined): Promise<boolean> {
+    const key = this.key(KEYS.config);
+    const compare: TxnCompare = expected === undefined ? { key, absent: true } : { key, modRevision: expected };
+    return this.succeeded([compare], [{ type: "put", key, value: JSON.stringify(config) }]);
   }
 
   attemptCreateFailover(request: FailoverRequest): Promise<boolean> {

@@ -31,6 +31,8 @@ export const memberDataSchema = z.object({
     failover_priority: z.number().int().nonnegative(),
   }),
   version: z.string(),
+  pause: z.boolean().optional(),
+  pending_restart: z.boolean().optional(),
 }) satisfies z.ZodType<MemberData>;
 
 /** Patroni's status key also carries slot positions; only optime matters here. */
@@ -134,6 +136,7 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
         break;
       }
       case KEYS.config: {
+        snapshot.configModRevision = kv.modRevision;
         const config = parseJson(configSchema, kv.value);
         if (config.ok) snapshot.config = config.value;
         else corrupt(kv.key, `expected a JSON object: ${config.reason}`);

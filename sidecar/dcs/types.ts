@@ -33,6 +33,10 @@ export interface MemberData {
   history?: [number, number][];
   tags: { nofailover: boolean; noloadbalance: boolean; failover_priority: number };
   version: string;
+  /** Maintenance mode is on (Patroni's field: present only while paused). */
+  pause?: boolean;
+  /** A changed PostgreSQL parameter waits for a restart (Patroni's field: present only when true). */
+  pending_restart?: boolean;
 }
 
 export interface Member {
@@ -84,6 +88,8 @@ export interface ClusterSnapshot {
   config?: Record<string, unknown>;
   /** The `history` key (Patroni's lines: timeline, switch LSN, reason, time, new leader). */
   history?: HistoryLine[];
+  /** The config key's mod revision (also when its value is corrupt); undefined: absent. Writes compare on it. */
+  configModRevision?: number;
   /**
    * Keys whose values could not be parsed, with the reason. The snapshot treats them as absent
    * (a corrupt member key is not a member; a corrupt leader key is still a leader key, by name).
@@ -141,6 +147,11 @@ export interface Dcs {
    * synchronous). True when written.
    */
   attemptWriteSync(leader: string, standbys: string[]): Promise<boolean>;
+  /**
+   * Write the config key only if its mod revision is still `expected` (undefined: only if absent), so two
+   * concurrent edits cannot lose one. True when written.
+   */
+  attemptWriteConfig(config: Record<string, unknown>, expected: number | undefined): Promise<boolean>;
   /** Write or clear (undefined) the failover request key. */
   putFailover(request: FailoverRequest | undefined): Promise<void>;
   /** Create the failover key only if absent: of concurrent requests exactly one wins. True when we created it. */

@@ -9,6 +9,7 @@ import type { HostPort } from "../postgres/types";
 import type { Action, Decision, HaInput } from "./types";
 import { electionVerdict } from "./election";
 import { planSync } from "./sync";
+import { withPause } from "./pause";
 import { handedOverRow, leaderSwitchoverRow, replicaSwitchoverRow } from "./switchover";
 import { divergence } from "./timeline";
 import { withWatchdog } from "./watchdog-rules";
@@ -17,10 +18,10 @@ import { withWatchdog } from "./watchdog-rules";
 export const MAX_REPLICA_START_FAILURES = 3;
 
 export function decide(input: HaInput): Decision {
-  return withWatchdog(input, decideRow(input));
+  return withWatchdog(input, withPause(input, decideRow(input)));
 }
 
-/** The rows without the watchdog's (W1–W3 are applied on top, in ./watchdog-rules.ts). */
+/** The rows without maintenance mode's (PA1–PA3, ./pause.ts) and the watchdog's (W1–W3, ./watchdog-rules.ts), applied on top. */
 function decideRow(input: HaInput): Decision {
   const { local } = input;
   const pg = local.pg;

@@ -5,6 +5,7 @@
  * the fence deadline arrives. Never runs two loops at once.
  */
 import type { ClusterSnapshot, Dcs, Member } from "../dcs/types";
+import type { DynamicConfigApplier } from "../dynamic/apply";
 import type { Logger } from "../log";
 import type { PostgresOwner } from "../postgres/owner";
 import type { HaTiming } from "../settings/timing";
@@ -30,6 +31,8 @@ export interface DriverOptions {
   fetchPeers: (members: Member[]) => Promise<PeerView[]>;
   /** The watchdog device's owner (sidecar/watchdog/watchdog.ts; `watchdogOff()` for none). */
   watchdog: WatchdogControl;
+  /** Applies etcd's config key live (sidecar/dynamic/apply.ts). Absent: the agent file's settings only. */
+  dynamic?: DynamicConfigApplier;
 }
 
 export class HaDriver {
@@ -61,7 +64,13 @@ export class HaDriver {
       // that waits for WAL through the slot the leader only creates for members it sees in etcd.
       if (this.lease.leaseId !== this.publishedLease) void this.publishMember();
     });
-    this.executor = new ActionExecutor({ ...o, lease: this.lease, memory: this.memory, isLeaseValid: () => this.leaseValidNow() });
+    this.executor = new ActionExecutor({
+      ...o,
+      lease: this.lease,
+      memory: this.memory,
+      isLeaseValid: () => this.leaseValidNow(),
+      beforeBootstrap: o.dynamic && (() => o.dynamic!.beforeBootstrap()),
+    });
   }
 
   async start(): Promise<void> {
@@ -147,7 +156,8 @@ export class HaDriver {
         this.pending = false;
         this.requestLoop("pending");
       } else {
-        this.loopTimer = this.o.clock.setTimeout(() => this.requestLoop("timer"), this.o.timing.loopWaitMs);
+        const wait = this.o.dynamic?.loopWaitMs() ?? this.o.timing.loopWaitMs;
+        this.loopTimer = this.o.clock.setTimeout(() => this.requestLoop("timer"), wait);
       }
     });
   }
@@ -167,6 +177,8 @@ export class HaDriver {
       lease: this.lease.stats.summary(),
       activity: this.activity,
       renewals: this.lease.stats,
+      paused: this.o.dynamic?.isPaused ?? false,
+      dynamic: this.o.dynamic?.status(),
     };
   }
 
@@ -194,6 +206,7 @@ export class HaDriver {
       return undefined;
     });
     if (this.cluster) this.activity.clusterSeen(this.o.clock.now(), this.cluster.leader?.name);
+    this.o.dynamic?.observe(this.cluster);
     for (const c of this.cluster?.corrupt ?? []) log.warn({ key: c.key }, `ignoring a corrupt etcd value: ${c.reason}`);
     this.local = await this.readLocal();
     const needPeers = this.cluster && !this.cluster.leader && this.local.pg.running && this.local.pg.inRecovery;
@@ -209,6 +222,7 @@ export class HaDriver {
       this.armFenceTimer(); // arming the watchdog moves the fence deadline
       this.local = await this.readLocal();
     }
+    await this.o.dynamic?.afterLoop(this.holdsLeaderKey(), this.local.pg.running);
     await this.publishMember();
   }
 
@@ -220,7 +234,7 @@ export class HaDriver {
     return {
       now: this.o.clock.now(),
       wallNow: this.o.clock.wall?.() ?? Date.now(),
-      self: this.o.self,
+      self: this.o.dynamic?.self(this.o.self) ?? this.o.self,
       cluster: this.cluster,
       local: this.local!,
       memory: { ...this.memory },
@@ -246,7 +260,10 @@ export class HaDriver {
   private async publishMember(): Promise<void> {
     const leaseId = this.lease.leaseId;
     if (!this.local || !leaseId || !this.cluster) return;
-    const data = memberData(this.o.identity, this.local);
+    const data = memberData(this.o.identity, this.local, {
+      paused: this.o.dynamic?.isPaused,
+      pendingRestart: (this.o.dynamic?.pendingRestart.length ?? 0) > 0,
+    });
     const key = JSON.stringify([leaseId, data]);
     const mine = this.cluster.members.find((m) => m.name === this.o.self.name);
     if (key === this.lastPublished && mine?.leaseId === leaseId) return;

@@ -28,6 +28,8 @@ export interface ExecutorDeps {
   watchdog: WatchdogControl;
   /** Fresh views of members from their REST APIs (the hand-over asks the candidate). */
   fetchPeers: (members: Member[]) => Promise<PeerView[]>;
+  /** Runs before initdb (the desired dynamic config goes into etcd and the new server's config first). */
+  beforeBootstrap?: () => Promise<void>;
 }
 
 export class ActionExecutor {
@@ -62,6 +64,14 @@ export class ActionExecutor {
         return memory.initializing;
       case "bootstrap":
         try {
+          await this.d
+            .beforeBootstrap?.()
+            .catch((e: unknown) =>
+              this.d.log.warn(
+                { err: String(e) },
+                "cannot apply the desired dynamic config before bootstrap; bootstrapping with the agent file's",
+              ),
+            );
           const systemId = await pg.bootstrap();
           await dcs.finishInitialize("", systemId);
           memory.initializing = false;

@@ -26,7 +26,7 @@ export class LeaseKeeper {
     private readonly clock: Clock,
     /** The lease etcd grants, whole seconds (HaTiming.leaseTtlSeconds). */
     private readonly leaseTtlSeconds: number,
-    private readonly intervalMs: number,
+    private intervalMs: number,
     private readonly log: Logger,
     /** Called after every successful renewal or grant (the driver re-arms its fence timer). */
     private readonly onRenewed: () => void,
@@ -43,6 +43,11 @@ export class LeaseKeeper {
     this.log.info({ leaseId: id, ttl: this.leaseTtlSeconds }, "granted a new etcd lease");
     this.onRenewed();
     return id;
+  }
+
+  /** Renew this often from the next renewal on (the dynamic config's loop_wait changed). */
+  setIntervalMs(ms: number): void {
+    this.intervalMs = ms;
   }
 
   start(): void {

@@ -12,7 +12,13 @@ export interface MemberIdentity {
   tags: { nofailover: boolean; noloadbalance: boolean; failoverPriority: number };
 }
 
-export function memberData(id: MemberIdentity, local: LocalState): MemberData {
+/** What the member key says beyond PostgreSQL's state (Patroni's fields, present only when true). */
+export interface MemberFlags {
+  paused?: boolean;
+  pendingRestart?: boolean;
+}
+
+export function memberData(id: MemberIdentity, local: LocalState, flags: MemberFlags = {}): MemberData {
   const pg = local.pg;
   const role: MemberData["role"] = !local.dataDir.initialized
     ? "uninitialized"
@@ -33,6 +39,8 @@ export function memberData(id: MemberIdentity, local: LocalState): MemberData {
   if (pg.timeline !== undefined) data.timeline = pg.timeline;
   if (pg.inRecovery) data.replication_state = pg.streaming ? "streaming" : "stopped";
   if (role === "primary" && pg.history?.length) data.history = pg.history.map((f) => [f.timeline, f.switchLsn]);
+  if (flags.paused) data.pause = true;
+  if (flags.pendingRestart) data.pending_restart = true;
   return data;
 }
 

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { AgentConfigInput, DEFAULT_API_USER, validateAgentConfig } from "../config/schema";
+import { desiredConfigPath, LOCAL_DESIRED_INTERVAL_S } from "./desired";
 import { Layout, LocalOptions, localSettings, NodeSlot } from "./layout";
 import { inNetns } from "./netns";
 import { chownRecursive, ensureServiceUser } from "./os-user";
@@ -24,7 +25,7 @@ export function serviceOwner(): Owner | undefined {
   return process.getuid?.() === 0 ? ensureServiceUser() : undefined;
 }
 
-export type AgentOptions = Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode">;
+export type AgentOptions = Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "desiredConfig">;
 
 /** The user of the local agents' API for calls that change something (password in secrets/api.password). */
 export const LOCAL_API_USER = DEFAULT_API_USER;
@@ -50,6 +51,7 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
       authentication: { username: LOCAL_API_USER, passwordFile: l.apiPasswordFile },
     },
     ...localSettings(o),
+    ...(o.desiredConfig ? { desiredConfig: { file: desiredConfigPath(l.dir), intervalSeconds: LOCAL_DESIRED_INTERVAL_S } } : {}),
   };
   validateAgentConfig(input);
   return input;

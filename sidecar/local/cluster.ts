@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import Table from "cli-table3";
 import { isPostgresProcess, isRunning, readPostmasterPid } from "../postgres/process";
+import { readDesiredConfigFlag, writeDesiredConfig } from "./desired";
 import { agentConfig, LOCAL_API_USER, prepareFiles, rssKb, serviceOwner, spawnAgent } from "./agents";
 import { startEtcdCluster } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
@@ -63,6 +64,8 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   if (problems.length) throw new Error(problems.join("\n"));
   const unavailable = o.netns ? netnsUnavailable() : undefined;
   if (unavailable) throw new Error(unavailable);
+  const desired = o.desiredConfig === undefined ? undefined : readDesiredConfigFlag(o.desiredConfig, o);
+  if (desired?.problem) throw new Error(desired.problem);
   const l = computeLayout(o);
   for (const n of l.nodes) agentConfig(l, n, o); // the agent's own checks (e.g. ttl vs loopWait), before anything is created
   if (fs.existsSync(l.dir) && fs.readdirSync(l.dir).length > 0) throw new Error(occupiedDirProblem(l.dir));
@@ -76,6 +79,7 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   const t0 = Date.now();
   const owner = serviceOwner();
   const superuserPassword = prepareFiles(l, o, owner);
+  if (desired?.doc) writeDesiredConfig(l.dir, desired.doc, owner);
   say(`files: ${l.dir}${owner ? ` (agents run as ${owner.name})` : ""}`);
   say(`synchronous mode: ${describeSyncMode(o.synchronousMode)}`);
 

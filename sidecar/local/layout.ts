@@ -56,6 +56,8 @@ export interface LocalOptions {
   synchronousMode: SynchronousMode;
   /** Every node and etcd member in a network namespace of its own (`--netns`, root): partitions become possible. Default false. */
   netns: boolean;
+  /** `--desired-config FILE`: seeds DIR/desired-config.json, which the leader converges etcd's config key to. */
+  desiredConfig?: string;
 }
 
 export interface EtcdSlot {

@@ -81,11 +81,14 @@ export class PostgresManager implements PostgresControl {
   private syncStandbys: string[] = [];
   /** The upstream we last configured (reported by status() while the WAL receiver is down). */
   private upstream: HostPort | null = null;
+  /** The server parameters in effect for the next config write: the agent file's, then the dynamic config's. */
+  private parameters: Readonly<Record<string, ParamValue>>;
 
   constructor(private readonly o: PostgresManagerOptions) {
     this.slot = slotName(o.memberName);
     this.passfile = o.passfile ?? `${path.resolve(o.dataDir)}.pgpass`;
     this.socketDir = o.socketDir ?? `${path.resolve(o.dataDir)}.sock`;
+    this.parameters = o.parameters;
     // Render once up front so bad parameters fail at construction, naming the field.
     renderPostgresqlConf(this.confOptions({ primary: true }));
     this.pm = new Postmaster({
@@ -310,6 +313,30 @@ export class PostgresManager implements PostgresControl {
     });
   }
 
+  /**
+   * New server parameters (the dynamic config changed). A stopped server gets them at its next start;
+   * a running one has postgresql.conf rewritten for its current role and reloaded. Returns whether it
+   * reloaded. Refuses (naming the parameter) what the schema refuses, before anything is written.
+   */
+  setParameters(parameters: Readonly<Record<string, ParamValue>>): Promise<boolean> {
+    return this.command("setParameters", async () => {
+      renderPostgresqlConf({ ...this.confOptions({ primary: true }), parameters });
+      this.parameters = { ...parameters };
+      if (this.pm.livePid() === undefined) return false;
+      const primary = !(await this.inRecovery());
+      await this.writeConfig(primary ? { primary: true } : { primary: false, upstream: this.upstream });
+      await this.commandSql.query("SELECT pg_reload_conf()");
+      return true;
+    });
+  }
+
+  /** Parameters changed in postgresql.conf that take effect only after a restart (pg_settings.pending_restart). */
+  async pendingRestart(): Promise<string[]> {
+    if (this.pm.livePid() === undefined) return [];
+    const rows = await this.statusSql.query<{ name: string }>("SELECT name FROM pg_settings WHERE pending_restart ORDER BY name");
+    return rows.map((r) => r.name);
+  }
+
   checkpoint(): Promise<void> {
     return this.command("checkpoint", async () => {
       await this.commandSql.query("CHECKPOINT");
@@ -429,7 +456,7 @@ export class PostgresManager implements PostgresControl {
       dataDir: this.o.dataDir,
       socketDir: this.socketDir,
       listen: this.o.listen,
-      parameters: this.o.parameters,
+      parameters: this.parameters,
       timing: this.o.timing,
       memberName: this.o.memberName,
       synchronousStandbys: this.syncStandbys,

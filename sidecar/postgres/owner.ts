@@ -130,6 +130,14 @@ export class PostgresOwner {
     return this.engine.setSynchronousStandbys(names);
   }
 
+  setParameters(parameters: Readonly<Record<string, string | number | boolean>>): Promise<boolean> {
+    return this.engine.setParameters(parameters);
+  }
+
+  pendingRestart(): Promise<string[]> {
+    return this.engine.pendingRestart();
+  }
+
   // ---- internals -----------------------------------------------------------------------------
 
   /** `during` while fn runs, then `after`; "stopped" when it fails (the status read settles it further). */

@@ -92,4 +92,8 @@ export interface PostgresControl {
   checkpoint(): Promise<void>;
   /** Primary: make commits wait for the first of these standbys (empty: asynchronous); returns once in effect. */
   setSynchronousStandbys(names: string[]): Promise<void>;
+  /** New server parameters: written and reloaded when running (true), else used at the next start. */
+  setParameters(parameters: Readonly<Record<string, string | number | boolean>>): Promise<boolean>;
+  /** Parameters whose new value waits for a restart (empty when not running). */
+  pendingRestart(): Promise<string[]>;
 }

@@ -77,7 +77,7 @@ describe("HaPostgresCluster (mocks)", function () {
       [T.listener]: 2,
       [T.tgAttach]: 6,
       [T.password]: 3,
-      [T.param]: 3 + 1 + 6 * 2,
+      [T.param]: 3 + 1 + 6 * 2 + 1, // passwords, CA, host cert + key, the desired dynamic config
       [T.role]: 1,
       [T.policy]: 1,
       [T.profile]: 1,
@@ -269,7 +269,11 @@ describe("HaPostgresCluster (mocks)", function () {
     const doc = JSON.parse(inputsOf(T.policy, "c1-node-policy").policy);
     const read = doc.Statement.find((s: any) => s.Sid === "ReadClusterParameters");
     assert.deepEqual(read.Action, ["ssm:GetParameter"]);
-    assert.equal(read.Resource.length, 16);
+    assert.equal(read.Resource.length, 17);
+    assert.ok(
+      read.Resource.some((a: string) => a.endsWith(":parameter/ha-postgres/c1/agent/dynamic-config")),
+      "the desired dynamic config",
+    );
     for (const arn of read.Resource) assert.match(arn, /^arn:aws:ssm:us-east-1:123456789012:parameter\/ha-postgres\/c1\//);
     const s3 = doc.Statement.find((s: any) => s.Sid === "ReadAgentBundle");
     assert.deepEqual(s3.Resource, ["arn:aws:s3:::c1-bundle-bucket/agent/hapg-agent.zip"]);
@@ -327,17 +331,18 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.equal(inputsOf(T.sg, "big1-sg-nodes").vpcId, "vpc-existing");
   });
 
-  it("synchronousMode reaches every node's agent config as given", async () => {
+  it("synchronousMode reaches the desired dynamic config as given, and every agent reads that parameter", async () => {
     await build("sync1", { synchronousMode: "strict" });
+    const param = inputsOf(T.param, "sync1-dynamic-config");
+    assert.equal(JSON.parse(param.insecureValue).synchronous_mode, "strict");
     for (const host of ["sync1-pg-0", "sync1-pg-1", "sync1-pg-2"]) {
       const ud: string = inputsOf(T.instance, host).userData;
       const config = validateAgentConfig(nodeInitPlan(ud).agentConfig.config);
-      assert.equal(config.synchronousMode, "strict", host);
+      assert.equal(config.desiredConfig?.ssmParameter, param.name, host);
       assert.ok(Buffer.byteLength(ud) < USER_DATA_LIMIT_BYTES, `${host}: ${Buffer.byteLength(ud)} bytes`);
     }
     await build("sync2", { synchronousMode: "on" });
-    const config = validateAgentConfig(nodeInitPlan(inputsOf(T.instance, "sync2-pg-0").userData).agentConfig.config);
-    assert.equal(config.synchronousMode, "on");
+    assert.equal(JSON.parse(inputsOf(T.param, "sync2-dynamic-config").insecureValue).synchronous_mode, "on");
   });
 
   it("a boolean synchronousMode (the former form) throws, naming the arg and the fix, before any resource", () => {

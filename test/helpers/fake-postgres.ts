@@ -264,4 +264,22 @@ export class FakePostgres implements PostgresControl {
   async checkpoint(): Promise<void> {
     this.commands.push("checkpoint");
   }
+
+  /** The parameters last set (dynamic config); a name listed in `restartParameters` stays pending until a restart. */
+  parameters: Record<string, string | number | boolean> = {};
+  restartParameters = new Set<string>(["shared_buffers", "max_connections"]);
+  private pending: string[] = [];
+
+  async setParameters(parameters: Readonly<Record<string, string | number | boolean>>): Promise<boolean> {
+    this.commands.push(`parameters ${JSON.stringify(parameters)}`);
+    const changed = Object.keys({ ...this.parameters, ...parameters }).filter((k) => this.parameters[k] !== parameters[k]);
+    this.parameters = { ...parameters };
+    const running = (await this.status()).running;
+    if (running) this.pending = [...new Set([...this.pending, ...changed.filter((k) => this.restartParameters.has(k))])].sort();
+    return running;
+  }
+
+  async pendingRestart(): Promise<string[]> {
+    return (await this.status()).running ? [...this.pending] : [];
+  }
 }

@@ -124,7 +124,9 @@ export class MemoryEtcd {
     this.tick();
     const holds = compares.every((c) => {
       const kv = this.kvs.get(c.key);
-      return "absent" in c ? kv === undefined : kv !== undefined && kv.value === c.valueEquals;
+      if ("absent" in c) return kv === undefined;
+      if ("modRevision" in c) return kv !== undefined && kv.modRevision === c.modRevision;
+      return kv !== undefined && kv.value === c.valueEquals;
     });
     if (!holds) {
       const key = compares[0].key;

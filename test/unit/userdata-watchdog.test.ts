@@ -40,7 +40,13 @@ describe("user-data: softdog for the agent's watchdog", () => {
     const spec = pgNode("automatic", 6, 0.7);
     const c = agentConfig(spec);
     assert.equal(c.watchdog.safetyMargin, 0.7);
-    assert.match(file(spec, "/etc/modprobe.d/hapg-softdog.conf")!.content, /soft_margin=5 nowayout=0/, "floor(6 − 0.7 − 0.25) = 5");
+    // The agent file's ttl (the default: timing comes with the dynamic config, not the user-data).
+    assert.match(file(spec, "/etc/modprobe.d/hapg-softdog.conf")!.content, /soft_margin=3 nowayout=0/, "floor(4 − 0.7 − 0.25) = 3");
+  });
+
+  it("the user-data does not depend on the timing (a new ttl replaces no node)", () => {
+    const render = (ttl: number) => JSON.stringify(renderFiles(pgNode("automatic", ttl)));
+    assert.equal(render(6), render(10));
   });
 
   it("gives the device to the user the agent's unit runs as, and loads softdog before every agent start", () => {

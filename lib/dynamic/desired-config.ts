@@ -1,0 +1,34 @@
+/**
+ * The desired dynamic configuration: the HA settings a running cluster may change without a new
+ * node (PostgreSQL parameters, timing, lag limit, synchronous mode), published as one non-secret
+ * SSM parameter (String, JSON in Patroni's `config` layout). The instance role may read it; its name
+ * is in every node's agent config; the leader converges etcd's `config` key to it
+ * (sidecar/dynamic/). The nodes' user-data does not hold these values, so changing them in the
+ * component's args changes this parameter's value and nothing else: `pulumi up` replaces no node.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { ResolvedClusterArgs } from "../args/types";
+import { childName, parameterNames, resourceTags } from "../naming/names";
+import { dynamicFromSettings, type DynamicConfig } from "../../sidecar/settings/dynamic";
+import type { HaSettings } from "../../sidecar/settings/schema";
+
+/** The document the leader converges etcd's config key to. Pure. */
+export function desiredConfigDocument(settings: HaSettings): DynamicConfig {
+  return dynamicFromSettings(settings);
+}
+
+export function createDesiredConfigParameter(name: string, args: ResolvedClusterArgs, parent: pulumi.Resource): aws.ssm.Parameter {
+  return new aws.ssm.Parameter(
+    childName(name, "dynamic-config"),
+    {
+      name: parameterNames(args.ssmParameterPrefix, args.clusterName).dynamicConfig,
+      type: "String",
+      description: `Desired dynamic configuration of HA PostgreSQL ${args.clusterName} (the leader applies it to etcd's config key)`,
+      // insecureValue: not secret, so `pulumi preview` shows the change and the state keeps it readable.
+      insecureValue: JSON.stringify(desiredConfigDocument(args.settings)),
+      tags: resourceTags(args.tags, args.clusterName),
+    },
+    { parent },
+  );
+}

@@ -1,0 +1,229 @@
+/**
+ * Applies etcd's `config` key on this member, live, after every read of etcd:
+ * - maximum_lag_on_failover and synchronous_mode: the next decision runs on them;
+ * - loop_wait: the next loop waits that long (and the lease renews at least as often), provided
+ *   the profile stays valid with the lease this agent holds;
+ * - ttl and retry_timeout: each agent takes them when it starts (etcd renews a lease with the TTL it
+ *   was granted, and the fencing arithmetic depends on it); until then they are reported as
+ *   waiting for an agent restart;
+ * - PostgreSQL parameters: written and reloaded on every member; those PostgreSQL applies only at a
+ *   restart are reported as pending (`pending_restart`), for the rolling restart to apply.
+ * On the leader it also converges the config key to the desired document (./converge.ts), at
+ * start, before a bootstrap, and every `desiredConfig.intervalSeconds`.
+ * A config key the schema refuses (written with etcdctl, say) changes nothing: the member keeps the
+ * last settings it accepted and reports why.
+ */
+import type { ClusterSnapshot, Dcs } from "../dcs/types";
+import type { SelfConfig } from "../ha/types";
+import type { Logger } from "../log";
+import { effectiveSettings, isPausedConfig, problemsText, type DynamicProblem } from "../settings/dynamic";
+import type { ParamValue } from "../settings/parameters";
+import type { HaSettings } from "../settings/schema";
+import { timingProblems } from "../settings/timing";
+import { converge } from "./converge";
+import type { DesiredSource } from "./source";
+
+export interface DynamicDeps {
+  name: string;
+  /** The agent file's HA settings: the defaults the dynamic config overrides. */
+  base: HaSettings;
+  /** What this agent started with (its lease and etcd client): changes wait for its restart. */
+  started: HaSettings;
+  dcs: Pick<Dcs, "load" | "attemptWriteConfig">;
+  pg: { setParameters(p: Readonly<Record<string, ParamValue>>): Promise<boolean>; pendingRestart(): Promise<string[]> };
+  log: Logger;
+  /** Monotonic ms. */
+  now: () => number;
+  wallNow: () => number;
+  desired?: DesiredSource;
+  desiredIntervalMs: number;
+  /** The loop wait changed: the lease keeper renews at least this often from now on. */
+  onLoopWait?: (loopWaitMs: number) => void;
+}
+
+export interface DesiredStatus {
+  source: string;
+  checked_at?: string;
+  /** Fields the last convergence changed in etcd. */
+  applied: string[];
+  refused: DynamicProblem[];
+  /** The source could not be read (the config key is left as it was). */
+  error?: string;
+}
+
+/** After a reload, pg_settings.pending_restart is read for this many loops (the reload is asynchronous). */
+const PENDING_CHECK_LOOPS = 5;
+const MAX_CAS_ATTEMPTS = 5;
+
+export class DynamicConfigApplier {
+  private settings: HaSettings;
+  private invalid?: string;
+  private appliedParameters: string;
+  private pending: string[] = [];
+  private pendingChecks = 0;
+  private lastDesiredAt?: number;
+  private wasLeader = false;
+  private converging?: Promise<void>;
+  private paused = false;
+  desiredStatus?: DesiredStatus;
+
+  constructor(private readonly d: DynamicDeps) {
+    this.settings = d.started;
+    this.appliedParameters = JSON.stringify(d.started.postgres.parameters);
+  }
+
+  /** The settings this member runs on now. */
+  get effective(): HaSettings {
+    return this.settings;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** After each etcd read: takes the config key's settings, or keeps the last good ones and says why. */
+  observe(cluster: ClusterSnapshot | undefined): void {
+    if (!cluster) return;
+    this.paused = isPausedConfig(cluster.config);
+    const r = effectiveSettings(this.d.base, cluster.config);
+    if (!r.ok) {
+      const why = `etcd's config key is refused (${problemsText(r.problems)}): running on the last accepted settings`;
+      if (why !== this.invalid) this.d.log.warn({ problems: r.problems }, why);
+      this.invalid = why;
+      return;
+    }
+    this.invalid = undefined;
+    const before = this.settings;
+    this.settings = r.settings;
+    if (before.timing.loopWait !== r.settings.timing.loopWait && this.loopWaitApplies()) this.d.onLoopWait?.(this.loopWaitMs());
+  }
+
+  /** The decision's view of this member, with the dynamic lag limit and synchronous mode. */
+  self(base: SelfConfig): SelfConfig {
+    return { ...base, maximumLagOnFailover: this.settings.maximumLagOnFailover, synchronousMode: this.settings.synchronousMode };
+  }
+
+  loopWaitMs(): number {
+    const s = this.loopWaitApplies() ? this.settings : this.d.started;
+    return Math.round(s.timing.loopWait * 1000);
+  }
+
+  /** A new loop_wait must keep the profile valid with the ttl and retry_timeout this agent runs on. */
+  private loopWaitApplies(): boolean {
+    const { ttl, retryTimeout } = this.d.started.timing;
+    const wd = this.d.started.watchdog.mode === "off" ? undefined : this.d.started.watchdog;
+    return timingProblems({ ttl, retryTimeout, loopWait: this.settings.timing.loopWait }, wd).length === 0;
+  }
+
+  /** Settings changed in etcd that this agent applies only when it restarts. */
+  pendingAgentRestart(): string[] {
+    const s = this.settings.timing;
+    const r = this.d.started.timing;
+    return [
+      ...(s.ttl !== r.ttl ? ["ttl"] : []),
+      ...(s.retryTimeout !== r.retryTimeout ? ["retry_timeout"] : []),
+      ...(s.loopWait !== r.loopWait && !this.loopWaitApplies() ? ["loop_wait"] : []),
+    ];
+  }
+
+  get pendingRestart(): string[] {
+    return this.pending;
+  }
+
+  /** After the loop's actions: parameters, pending restarts, and (leader) the desired config. */
+  async afterLoop(holdsLeader: boolean, pgRunning: boolean): Promise<void> {
+    await this.applyParameters(pgRunning);
+    if (holdsLeader && this.d.desired && !this.converging) {
+      const due = !this.wasLeader || this.lastDesiredAt === undefined || this.d.now() - this.lastDesiredAt >= this.d.desiredIntervalMs;
+      if (due) {
+        this.converging = this.convergeDesired(false).finally(() => (this.converging = undefined));
+      }
+    }
+    this.wasLeader = holdsLeader;
+  }
+
+  /** Before this member bootstraps the cluster: the desired config goes into etcd first, and into the new server's config. */
+  async beforeBootstrap(): Promise<void> {
+    if (!this.d.desired) return;
+    await this.convergeDesired(true);
+    this.observe(await this.d.dcs.load());
+    await this.applyParameters(false);
+  }
+
+  private async applyParameters(pgRunning: boolean): Promise<void> {
+    const wanted = JSON.stringify(this.settings.postgres.parameters);
+    if (wanted !== this.appliedParameters) {
+      try {
+        const reloaded = await this.d.pg.setParameters(this.settings.postgres.parameters);
+        this.appliedParameters = wanted;
+        this.d.log.info({ parameters: this.settings.postgres.parameters, reloaded }, "PostgreSQL parameters changed in the dynamic config");
+        if (reloaded) this.pendingChecks = PENDING_CHECK_LOOPS;
+      } catch (e) {
+        this.d.log.warn({ err: String(e) }, "cannot apply the dynamic config's PostgreSQL parameters; retrying next loop");
+      }
+    }
+    if (!pgRunning) {
+      this.pending = [];
+      return;
+    }
+    if (this.pending.length === 0 && this.pendingChecks <= 0) return;
+    this.pendingChecks--;
+    const names = await this.d.pg.pendingRestart().catch(() => this.pending);
+    if (names.join() !== this.pending.join() && names.length) {
+      this.d.log.info({ pending_restart: names }, "PostgreSQL parameters wait for a restart");
+    }
+    this.pending = names;
+  }
+
+  /** Reads the desired document and writes the converged config key (compare-and-swap, retried on a concurrent edit). */
+  private async convergeDesired(bootstrapping: boolean): Promise<void> {
+    const source = this.d.desired!;
+    this.lastDesiredAt = this.d.now();
+    const status: DesiredStatus = { source: source.where, applied: [], refused: [] };
+    try {
+      const desired = await source.read();
+      for (let attempt = 1; ; attempt++) {
+        const snap = await this.d.dcs.load();
+        if (!bootstrapping && snap.leader?.name !== this.d.name) return; // no longer the leader: the new one converges
+        const r = converge(snap.config ?? {}, desired, this.d.base);
+        status.applied = r.applied;
+        status.refused = r.refused;
+        if (!r.changed || (await this.d.dcs.attemptWriteConfig(r.next, snap.configModRevision))) break;
+        if (attempt >= MAX_CAS_ATTEMPTS) throw new Error(`the config key changed under us ${attempt} times in a row`);
+      }
+    } catch (e) {
+      status.error = (e as Error).message;
+    }
+    status.checked_at = new Date(this.d.wallNow()).toISOString();
+    this.report(status);
+    this.desiredStatus = status;
+  }
+
+  private report(s: DesiredStatus): void {
+    const prev = this.desiredStatus;
+    const fields = { source: s.source, applied: s.applied, refused: s.refused };
+    if (s.error) {
+      if (s.error !== prev?.error)
+        this.d.log.warn({ source: s.source, err: s.error }, "cannot read the desired config; etcd's config key is left as it was");
+      return;
+    }
+    if (s.applied.length) this.d.log.info(fields, `desired config applied to etcd: ${s.applied.join(", ")}`);
+    if (s.refused.length && JSON.stringify(s.refused) !== JSON.stringify(prev?.refused)) {
+      this.d.log.warn(fields, `desired config values refused: ${problemsText(s.refused)}`);
+    }
+  }
+
+  /** For /patroni: what this member runs on and what waits. */
+  status() {
+    const waits = (this.desiredStatus?.applied ?? []).filter((f) => {
+      const name = f.startsWith("postgresql.parameters.") ? f.slice("postgresql.parameters.".length) : undefined;
+      return name ? this.pending.includes(name) : this.pendingAgentRestart().includes(f);
+    });
+    return {
+      pending_restart: this.pending,
+      pending_agent_restart: this.pendingAgentRestart(),
+      ...(this.invalid ? { refused: this.invalid } : {}),
+      ...(this.desiredStatus ? { desired: { ...this.desiredStatus, waits_for_restart: waits } } : {}),
+    };
+  }
+}

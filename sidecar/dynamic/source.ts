@@ -1,0 +1,52 @@
+/**
+ * Where the desired dynamic configuration comes from: an SSM parameter (String) the component
+ * publishes on `pulumi up`, read with the AWS CLI as node-init reads its parameters; or a file on
+ * the local cluster. Both yield the same JSON document, which ./converge.ts applies.
+ */
+import { readFile } from "node:fs/promises";
+import type { DynamicConfig } from "../settings/dynamic";
+
+export interface DesiredSource {
+  /** For logs and the status: "ssm:/hapg/main/dynamic-config", "file:/tmp/x/desired-config.json". */
+  readonly where: string;
+  read(): Promise<DynamicConfig>;
+}
+
+/** The desired document out of its text: a JSON object (YAML too, for a file named .yaml/.yml). */
+export async function parseDesired(text: string, where: string, yaml = false): Promise<DynamicConfig> {
+  let value: unknown;
+  try {
+    value = yaml ? (await import("yaml")).parse(text) : JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${where}: not valid ${yaml ? "YAML" : "JSON"} (${(e as Error).message.split("\n")[0]})`, { cause: e });
+  }
+  if (value === null || value === undefined) return {};
+  if (typeof value !== "object" || Array.isArray(value)) throw new Error(`${where}: must be an object such as {"loop_wait": 1}`);
+  return value as DynamicConfig;
+}
+
+export function fileSource(file: string): DesiredSource {
+  const where = `file:${file}`;
+  return {
+    where,
+    read: async () => parseDesired(await readFile(file, "utf8"), where, /\.ya?ml$/i.test(file)),
+  };
+}
+
+export function ssmSource(parameter: string, region: string | undefined): DesiredSource {
+  const where = `ssm:${parameter}`;
+  return {
+    where,
+    read: async () => {
+      // One attempt: the leader tries again at its next interval anyway.
+      const { readParameterWithAwsCli } = await import("../boot/node-init");
+      return parseDesired(await readParameterWithAwsCli(parameter, region, 1), where);
+    },
+  };
+}
+
+export function desiredSource(c: { file?: string; ssmParameter?: string; region?: string } | undefined): DesiredSource | undefined {
+  if (c?.file) return fileSource(c.file);
+  if (c?.ssmParameter) return ssmSource(c.ssmParameter, c.region);
+  return undefined;
+}
