@@ -5,6 +5,7 @@
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { callTarget } from "../api/client";
+import { apiRequest } from "../api/transport";
 import type { DynamicConfig } from "../settings/dynamic";
 import { common, report, target, type CommonOpts, type Target } from "./switchover";
 
@@ -33,8 +34,9 @@ async function waitForMembers(t: Target, paused: boolean, timeoutMs = 60_000): P
     const members = ((r?.body.members ?? []) as { name: string; api_url?: string }[]).filter((m) => m.api_url);
     const states = await Promise.all(
       members.map((m) =>
-        fetch(m.api_url!, { signal: AbortSignal.timeout(2000) })
-          .then((x) => x.json() as Promise<{ pause?: boolean }>)
+        // https:// on AWS: verified with the same CA as the target (the cluster CA).
+        apiRequest(m.api_url!, { timeoutMs: 2000, ca: t.ca })
+          .then((x) => JSON.parse(x.text) as { pause?: boolean })
           .then((b) => b.pause === true)
           .catch(() => undefined),
       ),

@@ -153,8 +153,8 @@ class ApiSource implements ClusterSource {
         problems.push(`${base}${p} answered ${res.status}: ${res.text.slice(0, 200)}`);
       } catch (e) {
         const err = e as Error & { code?: string };
-        // Network errors name their code in the message; TLS ones (e.g. a CA that does not match) do not.
-        const why = err.code && !err.message.includes(err.code) ? `${err.message} (${err.code})` : err.message;
+        // A network error is said by its code (ECONNREFUSED); a TLS one (a CA that does not match) by its message and code.
+        const why = err.code && /^E[A-Z]+$/.test(err.code) ? err.code : err.code ? `${err.message} (${err.code})` : err.message;
         problems.push(`${base}${p}: ${why}`);
       }
     }
