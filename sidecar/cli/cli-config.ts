@@ -38,7 +38,10 @@ export type CliConfig = z.output<typeof cliConfigSchema>;
 export type CliConfigInput = z.input<typeof cliConfigSchema>;
 
 /** The default config file to use, if any: $HAPG_CLI_CONFIG (which must exist), else /etc/hapg/cli.json when present. */
-export function defaultCliConfigFile(env: NodeJS.ProcessEnv = process.env, exists = existsSync): string | undefined {
+export function defaultCliConfigFile(
+  env: NodeJS.ProcessEnv = process.env,
+  exists: (file: string) => boolean = existsSync,
+): string | undefined {
   const named = env[CLI_CONFIG_ENV];
   if (named) {
     if (!exists(named)) throw new Error(`${CLI_CONFIG_ENV}=${named}: no such file: name a CLI config file, or unset ${CLI_CONFIG_ENV}`);
