@@ -105,6 +105,8 @@ export function clusterBody(scope: string, cluster: ClusterSnapshot | undefined)
           port,
           timeline: m.data.timeline,
           ...(lag !== undefined ? { lag } : {}),
+          // Patroni's: present only when a changed parameter waits for a restart.
+          ...(m.data.pending_restart ? { pending_restart: true } : {}),
           tags: m.data.tags,
         };
       })

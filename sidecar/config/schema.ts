@@ -132,7 +132,7 @@ export const agentConfigSchema = z
         file: z.string().startsWith("/", "must be an absolute path").optional(),
         /** The name of an SSM parameter (String) with the desired document as JSON, read with the AWS CLI. */
         ssmParameter: z.string().startsWith("/", "must be an SSM parameter name such as /hapg/main/dynamic-config").optional(),
-        /** The SSM parameter's region. Default: the AWS CLI's (the instance's region on EC2). */
+        /** The SSM parameter's region. Default: AWS_REGION, else the instance's region (IMDSv2). */
         region: z.string().min(1).optional(),
         /** Seconds between two reads by the leader. Default 60 (SSM's API is rate-limited). */
         intervalSeconds: z.number().positive("must be a number of seconds above 0, e.g. 60").default(60),

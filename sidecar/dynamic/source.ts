@@ -33,14 +33,35 @@ export function fileSource(file: string): DesiredSource {
   };
 }
 
+/** The instance's region from IMDSv2 (the agent's unit has no AWS_REGION; the boot script's export is gone). */
+async function instanceRegion(): Promise<string | undefined> {
+  const imds = "http://169.254.169.254/latest";
+  try {
+    const token = await fetch(`${imds}/api/token`, {
+      method: "PUT",
+      headers: { "X-aws-ec2-metadata-token-ttl-seconds": "60" },
+      signal: AbortSignal.timeout(2000),
+    }).then((r) => r.text());
+    const r = await fetch(`${imds}/meta-data/placement/region`, {
+      headers: { "X-aws-ec2-metadata-token": token },
+      signal: AbortSignal.timeout(2000),
+    });
+    return r.ok ? (await r.text()).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function ssmSource(parameter: string, region: string | undefined): DesiredSource {
   const where = `ssm:${parameter}`;
+  let resolved = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
   return {
     where,
     read: async () => {
+      resolved ??= await instanceRegion();
       // One attempt: the leader tries again at its next interval anyway.
       const { readParameterWithAwsCli } = await import("../boot/node-init");
-      return parseDesired(await readParameterWithAwsCli(parameter, region, 1), where);
+      return parseDesired(await readParameterWithAwsCli(parameter, resolved, 1), where);
     },
   };
 }

@@ -94,7 +94,8 @@ export async function renderDeployment(name: string, args: HaPostgresClusterArgs
     });
   const parameters = declared
     .filter((r) => mine(r) && r.type === "aws:ssm/parameter:Parameter")
-    .map((r) => ({ name: r.inputs.name, type: r.inputs.type, value: String(r.inputs.value) }));
+    // A non-secret parameter (the desired dynamic config) is given as insecureValue.
+    .map((r) => ({ name: r.inputs.name, type: r.inputs.type, value: String(r.inputs.value ?? r.inputs.insecureValue) }));
   const object = one("aws:s3/bucketObjectv2:BucketObjectv2", mine, "the agent bundle");
   const bucket = one("aws:s3/bucket:Bucket", mine, "the bundle bucket");
   if (object.inputs.bucket !== bucket.id)
