@@ -44,6 +44,7 @@ describe("dynamic config: a missing config key is written by the leader", () => 
 
   it("with a desired document, the convergence writes the key instead", async () => {
     const { dcs, applier } = setup({ maximum_lag_on_failover: 5 });
+    await dcs.attemptAcquireLeader("a", await dcs.grantLease(30));
     applier.observe(await dcs.load());
     await applier.afterLoop(true, true);
     await new Promise((r) => setTimeout(r, 20));
