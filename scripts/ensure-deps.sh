@@ -24,6 +24,7 @@ command -v iptables >/dev/null 2>&1 || missing+=(iptables)   # partitions inside
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v patronictl >/dev/null 2>&1 || missing+=(patroni)   # Patroni's own client, run against our cluster
 if $boot; then
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
   command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container)

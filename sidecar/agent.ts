@@ -10,6 +10,7 @@ import { clusterPrefix } from "./dcs/types";
 import { MemberOperations } from "./api/member-ops";
 import { Mutations } from "./api/mutations";
 import { ApiServer } from "./api/server";
+import { loadApiTls } from "./api/transport";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
 import { fetchPeerViews, postFailsafe } from "./ha/peers";
@@ -39,6 +40,8 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
   const superuser = readCredential("postgres.superuser", config.postgres.superuser);
   const replication = readCredential("postgres.replication", config.postgres.replication);
   const apiAuth = config.api.authentication && readCredential("api.authentication", config.api.authentication);
+  // Read (and checked) before anything starts: a missing or wrong file stops the agent naming the field.
+  const apiTls = config.api.tls && loadApiTls(config.api.tls);
   const etcdPassword = config.etcd.passwordFile ? readFileSync(config.etcd.passwordFile, "utf8").trim() : undefined;
   const etcdAt = (timeoutMs: number) =>
     new EtcdDcs({
@@ -104,17 +107,22 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       usePgRewind: config.postgres.usePgRewind,
       failsafeMode: config.failsafeMode,
     },
-    identity: { pgConnect, apiConnect: config.api.connectAddress ?? config.api.listen, tags: config.tags },
+    identity: {
+      pgConnect,
+      apiConnect: config.api.connectAddress ?? config.api.listen,
+      apiScheme: apiTls ? "https" : "http",
+      tags: config.tags,
+    },
     dcs,
     pg,
     clock: systemClock,
     log,
     timing,
-    fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs),
+    fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs, apiTls?.ca),
     watchdog,
     dynamic,
     // Every member's API shares api.authentication (the component and `hapg local` give them one).
-    confirmPeer: (m, body, timeoutMs) => postFailsafe(m.apiUrl, body, apiAuth, timeoutMs),
+    confirmPeer: (m, body, timeoutMs) => postFailsafe(m.apiUrl, body, apiAuth, timeoutMs, apiTls?.ca),
   });
   const operations = new MemberOperations({
     name: config.name,
@@ -157,8 +165,8 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       config: { dcs, base, log: log.child({ component: "api" }) },
     }),
   });
-  await api.listen(config.api.listen.host, config.api.listen.port);
-  const apiAt = `${config.api.listen.host}:${config.api.listen.port}`;
+  await api.listen(config.api.listen.host, config.api.listen.port, apiTls);
+  const apiAt = `${apiTls ? "https" : "http"}://${config.api.listen.host}:${config.api.listen.port}`;
   log.info(
     { api: apiAt, timing: started.timing, synchronousMode: started.synchronousMode, failsafeMode: started.failsafeMode },
     "agent started",

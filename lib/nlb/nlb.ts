@@ -6,7 +6,7 @@
  * checks that HAProxy is up (TCP), and HAProxy follows the agent's /primary every second. The NLB's
  * view never has to change on failover.
  *
- * routing "direct": targets are PostgreSQL (5432), checked over HTTP on the agent's /primary or
+ * routing "direct": targets are PostgreSQL (5432), checked over HTTPS on the agent's /primary or
  * /replica (8008). AWS's floor applies: a target is marked down or up only after ≥ 2 checks of
  * ≥ 5 s, so a failover is routed 10–20 s after it happens, and when no target is healthy the NLB
  * sends to all of them (fail open) — the agent's fencing, not the NLB, keeps writes safe then.
@@ -26,7 +26,9 @@ export function healthCheckFor(routing: Routing, pool: Pool): aws.types.input.lb
   }
   return {
     enabled: true,
-    protocol: "HTTP",
+    // The agent's API serves HTTPS with the cluster CA's certificate; the NLB checks over TLS without
+    // verifying it (AWS documents that), which is all a health check needs.
+    protocol: "HTTPS",
     port: String(NODE_PORTS.agentApi),
     path: pool === "primary" ? "/primary" : "/replica",
     matcher: "200",

@@ -1,6 +1,6 @@
 /**
- * The cluster's TLS: a private CA and one certificate per host (PostgreSQL server TLS, etcd server,
- * peer and client authentication). Keys go to SSM SecureString; certificates to plain String
+ * The cluster's TLS: a private CA and one certificate per host (PostgreSQL server TLS, the agent API's
+ * HTTPS, etcd server, peer and client authentication). Keys go to SSM SecureString; certificates to plain String
  * parameters (public). etcd requires a client certificate signed by this CA (its authentication).
  */
 import * as aws from "@pulumi/aws";
@@ -52,8 +52,9 @@ export interface HostCertificate {
 }
 
 /**
- * A host's key and certificate, valid for its fixed private IP, 127.0.0.1 and `dnsNames` (the
- * NLB's name, so clients can use sslmode=verify-full through it).
+ * A host's key and certificate, valid for its fixed private IP, 127.0.0.1, its host name (e.g. pg-0)
+ * and `dnsNames` (the NLB's name, so clients can use sslmode=verify-full through it). PostgreSQL,
+ * etcd and the agent's API (HTTPS) all serve it.
  */
 export function createHostCertificate(
   name: string,
@@ -72,7 +73,8 @@ export function createHostCertificate(
       privateKeyPem: key.privateKeyPem,
       subject: { commonName: host, organization: "HaPostgresCluster" },
       ipAddresses: [privateIp, "127.0.0.1"],
-      dnsNames: ["localhost", ...dnsNames],
+      // The host name: HAProxy verifies the agent API's certificate by it (verifyhost), since its checks go to an address.
+      dnsNames: [host, "localhost", ...dnsNames],
     },
     { parent },
   );

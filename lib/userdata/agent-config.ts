@@ -7,6 +7,7 @@
  * desired-config SSM parameter (lib/dynamic/desired-config.ts), so changing them changes no user-data.
  */
 import { DEFAULT_API_USER, type AgentConfigInput } from "../../sidecar/config/schema";
+import type { CliConfigInput } from "../../sidecar/cli/cli-config";
 import { NODE_PATHS } from "./paths";
 import { HostSpec } from "./spec";
 import { NODE_PORTS } from "../args/types";
@@ -59,10 +60,32 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
       connectAddress: { host: spec.privateIp, port: NODE_PORTS.agentApi },
       // Switchover and failover calls need the password node-init wrote from SSM; health checks stay open.
       authentication: { username: DEFAULT_API_USER, passwordFile: NODE_PATHS.apiPasswordFile },
+      // HTTPS with the host certificate; the CA verifies the other members' APIs. HAProxy checks with the same CA.
+      tls: { certFile: `${tls}/host.crt`, keyFile: `${tls}/host.key`, caFile: `${tls}/ca.crt` },
     },
     // The watchdog device is softdog's, loaded at boot (./watchdog.ts).
     watchdog,
     desiredConfig: { ssmParameter: pg.desiredConfigParameter, intervalSeconds: DESIRED_CONFIG_INTERVAL_S },
     log: { level: "info" },
+  };
+}
+
+/**
+ * The operator CLI's config on a PostgreSQL node (/etc/hapg/cli.json, world-readable: no secret), so
+ * `hapg list` needs no flag: every member's API (this node's first), the CA and the API password's
+ * file (0600, so the commands that change something run as root).
+ */
+export function cliConfigForNode(spec: HostSpec): CliConfigInput {
+  const pg = spec.postgres;
+  if (!pg) throw new Error(`cliConfigForNode: host ${spec.hostName} runs no PostgreSQL`);
+  const members = [...pg.members].sort((a, b) => Number(b.name === spec.hostName) - Number(a.name === spec.hostName));
+  return {
+    cluster: spec.clusterName,
+    api: {
+      urls: members.map((m) => `https://${m.privateIp}:${NODE_PORTS.agentApi}`),
+      caFile: `${NODE_PATHS.postgresTlsDir}/ca.crt`,
+      username: DEFAULT_API_USER,
+      passwordFile: NODE_PATHS.apiPasswordFile,
+    },
   };
 }

@@ -11,7 +11,8 @@ import { watchdogExecStartPre } from "./watchdog";
 /**
  * HAProxy on every PostgreSQL node: port 5000 goes to the member whose agent answers 200 on
  * `/primary`, port 5001 round robin to those answering 200 on `/replica`. The same renderer and
- * tuning as the local cluster the failover benchmark measures; only addresses and ports differ.
+ * tuning as the local cluster the failover benchmark measures; only addresses, ports and the checks'
+ * TLS (the agents serve HTTPS here, verified against the cluster CA and each member's name) differ.
  */
 export function nodeRoutingConfig(members: Member[]): string {
   return renderRoutingConfig({
@@ -19,7 +20,14 @@ export function nodeRoutingConfig(members: Member[]): string {
     bindHost: "*",
     primaryPort: NODE_PORTS.haproxyPrimary,
     replicaPort: NODE_PORTS.haproxyReplica,
-    servers: members.map((m) => ({ name: m.name, host: m.privateIp, pgPort: NODE_PORTS.postgres, apiPort: NODE_PORTS.agentApi })),
+    servers: members.map((m) => ({
+      name: m.name,
+      host: m.privateIp,
+      pgPort: NODE_PORTS.postgres,
+      apiPort: NODE_PORTS.agentApi,
+      // The agents serve HTTPS with their host certificates, which name the host.
+      apiTls: { caFile: `${NODE_PATHS.postgresTlsDir}/ca.crt`, verifyHost: m.name },
+    })),
   });
 }
 

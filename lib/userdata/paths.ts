@@ -15,6 +15,9 @@ export const NODE_PATHS = {
   /** Written by node-init, 0600, owned by postgres. */
   agentConfig: "/etc/hapg/agent.json",
   haproxyConfig: "/etc/hapg/haproxy.cfg",
+  /** The operator CLI's default config (no secret, world-readable) and the `hapg` command on PATH. */
+  cliConfig: "/etc/hapg/cli.json",
+  cliWrapper: "/usr/local/bin/hapg",
   etcdEnv: "/etc/hapg/etcd.env",
   bootScript: "/usr/local/sbin/hapg-boot",
   /** Mount point of the EBS data volume. */

@@ -6,7 +6,7 @@
  */
 import { stringify } from "yaml";
 import type { NodeInitPlanInput } from "../../sidecar/boot/plan";
-import { agentConfigForNode } from "./agent-config";
+import { agentConfigForNode, cliConfigForNode } from "./agent-config";
 import { renderBootScript } from "./boot-script";
 import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, nodeRoutingConfig, renderHaproxyUnit } from "./files";
 import { NODE_PATHS, UNITS } from "./paths";
@@ -56,6 +56,9 @@ export function renderFiles(spec: HostSpec): WrittenFile[] {
       // The agent creates the cluster itself; Debian's package would otherwise initdb a "main" cluster.
       { path: "/etc/postgresql-common/createcluster.d/hapg.conf", content: "create_main_cluster = false\n", permissions: "0644" },
       { path: NODE_PATHS.haproxyConfig, content: nodeRoutingConfig(spec.postgres.members), permissions: "0644" },
+      // `hapg` on PATH for every user (a Session Manager shell), reading the cluster from cli.json.
+      { path: NODE_PATHS.cliWrapper, content: `#!/bin/sh\nexec ${NODE_PATHS.node} ${NODE_PATHS.cli} "$@"\n`, permissions: "0755" },
+      { path: NODE_PATHS.cliConfig, content: `${JSON.stringify(cliConfigForNode(spec))}\n`, permissions: "0644" },
       { path: `${NODE_PATHS.systemdDir}/${UNITS.haproxy}`, content: renderHaproxyUnit(spec), permissions: "0644" },
       { path: `${NODE_PATHS.systemdDir}/${UNITS.agent}`, content: renderAgentUnit(spec), permissions: "0644" },
       ...renderWatchdogFiles(spec),

@@ -5,13 +5,24 @@
 import * as fs from "node:fs";
 import type { ClusterFile } from "../local/state";
 import type { ApiCredentials } from "./mutations";
+import { apiRequest } from "./transport";
 
 export interface ApiReply {
   status: number;
   body: { message?: string; error?: string } & Record<string, unknown>;
 }
 
-/** method + path on the agent at baseUrl (http://host:port), JSON body, basic auth when credentials are given. */
+/** An agent's API as a caller reaches it: base URL, the credentials for changes, the CA an https:// URL chains to. */
+export interface ApiTarget {
+  api: string;
+  auth?: ApiCredentials;
+  ca?: Buffer;
+}
+
+/**
+ * method + path on the agent at baseUrl (http:// or https://), JSON body, basic auth when credentials
+ * are given; `ca` verifies an https:// agent (the cluster CA).
+ */
 export async function callApi(
   baseUrl: string,
   method: string,
@@ -19,21 +30,27 @@ export async function callApi(
   body?: unknown,
   auth?: ApiCredentials,
   timeoutMs = 30_000,
+  ca?: Buffer,
 ): Promise<ApiReply> {
   const headers: Record<string, string> = { "Content-Type": "application/json" };
   if (auth) headers.Authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
-  const res = await fetch(baseUrl.replace(/\/+$/, "") + path, {
+  const res = await apiRequest(baseUrl.replace(/\/+$/, "") + path, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
+    ca,
+    timeoutMs,
   });
-  const text = await res.text();
   try {
-    return { status: res.status, body: JSON.parse(text) as ApiReply["body"] };
+    return { status: res.status, body: JSON.parse(res.text) as ApiReply["body"] };
   } catch {
-    return { status: res.status, body: { error: text } };
+    return { status: res.status, body: { error: res.text } };
   }
+}
+
+/** callApi on a target. */
+export function callTarget(t: ApiTarget, method: string, path: string, body?: unknown, timeoutMs?: number): Promise<ApiReply> {
+  return callApi(t.api, method, path, body, t.auth, timeoutMs, t.ca);
 }
 
 /** The credentials `hapg local up` generated for its agents' API (undefined for a cluster.json from before). */

@@ -33,7 +33,8 @@ export function checkFailoverRequest(
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     return bad(`body: must be a JSON object, e.g. ${example(kind)}`);
   }
-  const raw = body as Record<string, unknown>;
+  // A null field is an absent one, as Patroni reads them (patronictl sends "scheduled_at": null for "now").
+  const raw = Object.fromEntries(Object.entries(body as Record<string, unknown>).filter(([, v]) => v !== null));
   const unknown = Object.keys(raw).filter((k) => !(FIELDS as readonly string[]).includes(k));
   if (unknown.length) return bad(`${unknown.join(", ")}: unknown field(s); send only ${FIELDS.join(", ")}`);
   for (const f of FIELDS) {

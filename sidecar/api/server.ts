@@ -5,6 +5,7 @@
  * turns 503 the moment the server stops, not a loop later.
  */
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { ClusterSnapshot } from "../dcs/types";
 import type { HaDriver } from "../ha/driver";
@@ -14,6 +15,7 @@ import type { Logger } from "../log";
 import type { PgStatus, PostgresControl } from "../postgres/types";
 import { configBody, historyBody } from "./read-routes";
 import type { Mutations } from "./mutations";
+import type { ApiTlsMaterial } from "./transport";
 import { HEALTH_PATHS, HealthState, clusterBody, evaluateHealth, replicaLag } from "./health";
 
 const KNOWN_PATHS = "/patroni, /cluster, /history, /config, /metrics, /primary, /replica, /read-only, /health, /liveness, /readiness";
@@ -36,18 +38,31 @@ export interface ApiDeps {
 }
 
 export class ApiServer {
-  private server?: http.Server;
+  private server?: http.Server | https.Server;
   private cached?: { at: number; status: Promise<PgStatus> };
 
   constructor(private readonly d: ApiDeps) {}
 
-  async listen(host: string, port: number): Promise<AddressInfo> {
-    this.server = http.createServer((req, res) => {
+  /** Serves HTTPS with `tls` (the node's certificate and key), plain HTTP without. */
+  async listen(host: string, port: number, tls?: ApiTlsMaterial): Promise<AddressInfo> {
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.handle(req, res).catch((e) => {
         this.d.log.error({ err: String(e), url: req.url }, "API request failed");
         if (!res.headersSent) send(res, 500, { error: "internal error" }, req.method === "HEAD");
       });
-    });
+    };
+    if (tls) {
+      try {
+        this.server = https.createServer({ cert: tls.cert, key: tls.key }, onRequest);
+      } catch (e) {
+        // e.g. "key values mismatch": the key is not the certificate's.
+        throw new Error(`api.tls: cannot serve HTTPS with api.tls.certFile and api.tls.keyFile (${(e as Error).message})`, { cause: e });
+      }
+      // A client that fails the handshake (a health check without the CA, a port scan) is its problem, not an error here.
+      this.server.on("tlsClientError", () => undefined);
+    } else {
+      this.server = http.createServer(onRequest);
+    }
     this.server.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {
       this.server!.once("error", reject);

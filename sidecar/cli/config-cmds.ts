@@ -4,7 +4,8 @@
  */
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
-import { callApi } from "../api/client";
+import { callTarget } from "../api/client";
+import { apiRequest } from "../api/transport";
 import type { DynamicConfig } from "../settings/dynamic";
 import { common, report, target, type CommonOpts, type Target } from "./switchover";
 
@@ -20,7 +21,7 @@ interface EditOpts extends CommonOpts {
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 async function currentConfig(t: Target): Promise<DynamicConfig> {
-  const r = await callApi(t.api, "GET", "/config");
+  const r = await callTarget(t, "GET", "/config");
   if (r.status !== 200) throw new Error(`GET /config on ${t.api} answered ${r.status}: ${r.body.error ?? ""}`);
   return r.body as DynamicConfig;
 }
@@ -29,12 +30,13 @@ async function currentConfig(t: Target): Promise<DynamicConfig> {
 async function waitForMembers(t: Target, paused: boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await callApi(t.api, "GET", "/cluster").catch(() => undefined);
+    const r = await callTarget(t, "GET", "/cluster").catch(() => undefined);
     const members = ((r?.body.members ?? []) as { name: string; api_url?: string }[]).filter((m) => m.api_url);
     const states = await Promise.all(
       members.map((m) =>
-        fetch(m.api_url!, { signal: AbortSignal.timeout(2000) })
-          .then((x) => x.json() as Promise<{ pause?: boolean }>)
+        // https:// on AWS: verified with the same CA as the target (the cluster CA).
+        apiRequest(m.api_url!, { timeoutMs: 2000, ca: t.ca })
+          .then((x) => JSON.parse(x.text) as { pause?: boolean })
           .then((b) => b.pause === true)
           .catch(() => undefined),
       ),
@@ -52,7 +54,7 @@ async function setPause(o: WaitOpts, paused: boolean): Promise<void> {
   const what = paused ? "pause" : "resume";
   if (((await currentConfig(t)).pause === true) === paused)
     throw new Error(`the cluster is ${paused ? "already paused" : "not paused"}: nothing to do`);
-  const r = await callApi(t.api, "PATCH", "/config", { pause: paused ? true : null }, t.auth);
+  const r = await callTarget(t, "PATCH", "/config", { pause: paused ? true : null });
   if (r.status >= 300) return report(what, r, o);
   if (o.wait) {
     if (!o.json) console.log(`Waiting for every member to ${paused ? "enter" : "leave"} maintenance mode...`);
@@ -93,7 +95,7 @@ async function editConfig(o: EditOpts): Promise<void> {
   }
   if (!o.json) console.log(diff.join("\n"));
   await confirmChange(o);
-  const r = await callApi(t.api, "PATCH", "/config", patch, t.auth);
+  const r = await callTarget(t, "PATCH", "/config", patch);
   if (r.status >= 300) return report("edit-config", r, o);
   if (o.json) console.log(JSON.stringify({ changed: true, diff, config: r.body }));
   else console.log("Configuration changed");

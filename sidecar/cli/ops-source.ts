@@ -12,6 +12,8 @@ import { clusterBody } from "../api/health";
 import { configBody, historyBody } from "../api/read-routes";
 import { loadAgentConfig } from "../config/load";
 import { clusterPrefix } from "../dcs/types";
+import { apiRequest, readCaFile } from "../api/transport";
+import { cliConfigCa, DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "./cli-config";
 
 /** GET /cluster (Patroni's shape; `pending_restart` when a member reports it). */
 export interface ClusterView {
@@ -67,10 +69,24 @@ const WHERE_HELP =
 /** Checks the flags and builds the source they name. Pure apart from reading the files it is given. */
 export function sourceFromFlags(f: SourceFlags): ClusterSource {
   const given = (["api", "dir", "etcd", "config"] as const).filter((k) => f[k] !== undefined);
-  if (given.length === 0) throw new FlagError(`say where the cluster is: ${WHERE_HELP}`);
   if (given.length > 1) throw new FlagError(`${given.map((g) => `--${g}`).join(" and ")}: give only one of them (${WHERE_HELP})`);
   const timeoutMs = parseTimeout(f.timeout);
-  if (f.api !== undefined) return new ApiSource([apiBase(f.api, "--api")], `--api ${f.api}`, timeoutMs);
+  if (given.length === 0) {
+    // On a node the user-data wrote the CLI config: no flag needed.
+    const file = defaultCliConfigFile();
+    if (!file) throw new FlagError(`say where the cluster is: ${WHERE_HELP} (or write ${DEFAULT_CLI_CONFIG}, as on every AWS node)`);
+    const c = loadCliConfig(file);
+    return new ApiSource(
+      c.api.urls.map((u) => apiBase(u, `${file}: api.urls`)),
+      `${file} (${c.cluster})`,
+      timeoutMs,
+      cliConfigCa(file, c),
+    );
+  }
+  if (f.api !== undefined) {
+    const ca = f.cacert === undefined ? undefined : readCaFile(f.cacert, "--cacert");
+    return new ApiSource([apiBase(f.api, "--api")], `--api ${f.api}`, timeoutMs, ca);
+  }
   if (f.dir !== undefined) return new ApiSource(apiUrlsOfDir(f.dir), `--dir ${f.dir}`, timeoutMs);
   if (f.config !== undefined) return etcdSourceOfConfig(f.config, timeoutMs);
   return etcdSource(f, timeoutMs);
@@ -123,6 +139,8 @@ class ApiSource implements ClusterSource {
     private readonly bases: string[],
     readonly where: string,
     private readonly timeoutMs: number,
+    /** The cluster CA for https:// APIs. */
+    private readonly ca?: Buffer,
   ) {}
 
   /** GET from the first member that answers 200 (each reads the same etcd). */
@@ -130,13 +148,14 @@ class ApiSource implements ClusterSource {
     const problems: string[] = [];
     for (const base of this.bases) {
       try {
-        const res = await fetch(base + p, { signal: AbortSignal.timeout(this.timeoutMs) });
-        const text = await res.text();
-        if (res.status === 200) return JSON.parse(text) as T;
-        problems.push(`${base}${p} answered ${res.status}: ${text.slice(0, 200)}`);
+        const res = await apiRequest(base + p, { timeoutMs: this.timeoutMs, ca: this.ca });
+        if (res.status === 200) return JSON.parse(res.text) as T;
+        problems.push(`${base}${p} answered ${res.status}: ${res.text.slice(0, 200)}`);
       } catch (e) {
-        const err = e as Error & { cause?: { code?: string; message?: string } };
-        problems.push(`${base}${p}: ${err.cause?.code ?? err.cause?.message ?? err.message}`);
+        const err = e as Error & { code?: string };
+        // A network error is said by its code (ECONNREFUSED); a TLS one (a CA that does not match) by its message and code.
+        const why = err.code && /^E[A-Z]+$/.test(err.code) ? err.code : err.code ? `${err.message} (${err.code})` : err.message;
+        problems.push(`${base}${p}: ${why}`);
       }
     }
     throw new Error(

@@ -21,13 +21,13 @@ const render = () => import("./ops-render");
 /** The flags that say where the cluster is, shared by every operator command. */
 export function withSource(cmd: Command): Command {
   return cmd
-    .option("--api <url>", "a member's REST API, e.g. http://10.0.1.10:8008 (reads /cluster, /history, /config)")
+    .option("--api <url>", "a member's REST API, e.g. https://10.0.1.10:8008 (reads /cluster, /history, /config)")
     .option("-d, --dir <dir>", "a local cluster's directory (the --dir of `hapg local up`; reads its agents' APIs)")
     .option("-c, --config <file>", "a node's agent config (/etc/hapg/agent.json on AWS): read etcd as that agent does")
     .option("--etcd <urls>", "etcd client URLs, comma-separated (with --cluster; TLS with --cacert, --cert, --key)")
     .option("--cluster <name>", "with --etcd: the cluster's name (the agent config's `cluster`)")
     .option("--namespace <ns>", 'with --etcd: the key namespace (default "service")')
-    .option("--cacert <file>", "with --etcd: CA certificate (PEM)")
+    .option("--cacert <file>", "with --etcd or an https:// --api: the cluster CA certificate (PEM)")
     .option("--cert <file>", "with --etcd: client certificate (PEM)")
     .option("--key <file>", "with --etcd: client key (PEM)")
     .option("--timeout <seconds>", "seconds to wait for an answer (default 3)")

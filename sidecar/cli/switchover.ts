@@ -5,48 +5,69 @@
 import * as fs from "node:fs";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
-import { callApi, localApiCredentials, type ApiReply } from "../api/client";
-import type { ApiCredentials } from "../api/mutations";
-
-export interface Target {
-  api: string;
-  auth?: ApiCredentials;
-}
+import { callTarget, localApiCredentials, type ApiReply, type ApiTarget } from "../api/client";
+import { readCaFile } from "../api/transport";
+import { cliConfigTargets, DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "./cli-config";
 
 export interface CommonOpts {
   dir?: string;
   api?: string;
   user?: string;
   passwordFile?: string;
+  cacert?: string;
   json?: boolean;
   force?: boolean;
 }
 
-/** The member API to call and its credentials: --api URL (+ --user/--password-file or HAPG_API_PASSWORD), or --dir of a local cluster. */
-export async function target(o: CommonOpts): Promise<Target> {
-  if ((o.dir === undefined) === (o.api === undefined))
-    throw new Error("give exactly one of --dir DIR (a local cluster) or --api URL (a member's API)");
-  if (o.api !== undefined) {
-    if (!/^https?:\/\/[^/]+/.test(o.api)) throw new Error(`--api: "${o.api}" is not an http(s) URL, e.g. http://10.0.1.21:8008`);
-    const password = o.passwordFile ? fs.readFileSync(o.passwordFile, "utf8").trim() : process.env.HAPG_API_PASSWORD;
-    if (o.passwordFile && !password) throw new Error(`--password-file: ${o.passwordFile} is empty`);
-    return { api: o.api.replace(/\/+$/, ""), auth: password ? { username: o.user ?? "hapg", password } : undefined };
-  }
-  const { readClusterFile } = await import("../local/state");
-  const c = readClusterFile(o.dir!);
-  // Any member's API answers; the first one that does is used.
-  for (const n of c.nodes) {
-    const ok = await fetch(`${n.apiUrl}/liveness`, { signal: AbortSignal.timeout(1000) }).then(
+/** The member API a command calls (the commands of ./config-cmds.ts share it). */
+export type Target = ApiTarget;
+
+/** The first target whose agent answers at all (any member's API takes these calls). */
+async function firstAnswering(targets: ApiTarget[], where: string): Promise<ApiTarget> {
+  for (const t of targets) {
+    const ok = await callTarget(t, "GET", "/liveness", undefined, 1000).then(
       () => true,
       () => false,
     );
-    if (ok) return { api: n.apiUrl, auth: localApiCredentials(c) };
+    if (ok) return t;
   }
-  throw new Error(`no agent of the cluster in ${o.dir} answers on its API: is it running (hapg local status --dir ${o.dir})?`);
+  throw new Error(`no agent of ${where} answers on its API (${targets.map((t) => t.api).join(", ")}): is the cluster running?`);
 }
 
-async function currentLeader(api: string): Promise<string | undefined> {
-  const r = await callApi(api, "GET", "/cluster");
+/**
+ * The member API to call and its credentials: --api URL (+ --user/--password-file or HAPG_API_PASSWORD,
+ * --cacert for https), --dir of a local cluster, or, with neither, the CLI config every AWS node has.
+ */
+export async function target(o: CommonOpts): Promise<Target> {
+  if (o.dir !== undefined && o.api !== undefined)
+    throw new Error("give only one of --dir DIR (a local cluster) or --api URL (a member's API)");
+  if (o.api !== undefined) {
+    if (!/^https?:\/\/[^/]+/.test(o.api)) throw new Error(`--api: "${o.api}" is not an http(s) URL, e.g. https://10.0.1.21:8008`);
+    const password = o.passwordFile ? fs.readFileSync(o.passwordFile, "utf8").trim() : process.env.HAPG_API_PASSWORD;
+    if (o.passwordFile && !password) throw new Error(`--password-file: ${o.passwordFile} is empty`);
+    return {
+      api: o.api.replace(/\/+$/, ""),
+      auth: password ? { username: o.user ?? "hapg", password } : undefined,
+      ca: o.cacert === undefined ? undefined : readCaFile(o.cacert, "--cacert"),
+    };
+  }
+  if (o.dir !== undefined) {
+    const { readClusterFile } = await import("../local/state");
+    const c = readClusterFile(o.dir);
+    const auth = localApiCredentials(c);
+    return firstAnswering(
+      c.nodes.map((n) => ({ api: n.apiUrl, auth })),
+      `the cluster in ${o.dir} (hapg local status --dir ${o.dir})`,
+    );
+  }
+  const file = defaultCliConfigFile();
+  if (!file)
+    throw new Error(`give --dir DIR (a local cluster) or --api URL (a member's API); on an AWS node ${DEFAULT_CLI_CONFIG} says it`);
+  return firstAnswering(cliConfigTargets(file, loadCliConfig(file)), `the cluster in ${file}`);
+}
+
+async function currentLeader(t: ApiTarget): Promise<string | undefined> {
+  const r = await callTarget(t, "GET", "/cluster");
   const members = (r.body.members ?? []) as { name: string; role: string }[];
   return members.find((m) => m.role === "leader")?.name;
 }
@@ -72,7 +93,8 @@ export function report(what: string, r: ApiReply, o: CommonOpts): void {
 export function common(cmd: Command): Command {
   return cmd
     .option("--dir <dir>", "a local cluster's directory (hapg local up --dir)")
-    .option("--api <url>", "a member's API, e.g. http://10.0.1.21:8008")
+    .option("--api <url>", "a member's API, e.g. https://10.0.1.21:8008 (default on an AWS node: /etc/hapg/cli.json)")
+    .option("--cacert <file>", "with an https:// --api: the cluster CA certificate (PEM)")
     .option("--user <name>", "API user (with --api)", "hapg")
     .option("--password-file <file>", "file holding the API password (with --api; or set HAPG_API_PASSWORD)")
     .option("--force", "do not ask for confirmation")
@@ -90,13 +112,13 @@ export function registerSwitchoverCommands(program: Command): void {
       .option("--cancel", "cancel a scheduled switchover"),
   ).action(async (o: CommonOpts & { candidate?: string; leader?: string; scheduled?: string; cancel?: boolean }) => {
     const t = await target(o);
-    if (o.cancel) return report("cancel", await callApi(t.api, "DELETE", "/switchover", undefined, t.auth), o);
-    const leader = o.leader ?? (await currentLeader(t.api));
+    if (o.cancel) return report("cancel", await callTarget(t, "DELETE", "/switchover"), o);
+    const leader = o.leader ?? (await currentLeader(t));
     if (!leader) throw new Error("the cluster has no leader now: use hapg failover --candidate MEMBER");
     const to = o.candidate ?? "the most advanced eligible replica";
     await confirm(`Switch over from ${leader} to ${to}${o.scheduled ? ` at ${o.scheduled}` : " now"}?`, o);
     const body = { leader, ...(o.candidate ? { candidate: o.candidate } : {}), ...(o.scheduled ? { scheduled_at: o.scheduled } : {}) };
-    report("switchover", await callApi(t.api, "POST", "/switchover", body, t.auth), o);
+    report("switchover", await callTarget(t, "POST", "/switchover", body), o);
   });
   common(
     program
@@ -106,6 +128,6 @@ export function registerSwitchoverCommands(program: Command): void {
   ).action(async (o: CommonOpts & { candidate: string }) => {
     const t = await target(o);
     await confirm(`Fail over to ${o.candidate}?`, o);
-    report("failover", await callApi(t.api, "POST", "/failover", { candidate: o.candidate }, t.auth), o);
+    report("failover", await callTarget(t, "POST", "/failover", { candidate: o.candidate }), o);
   });
 }

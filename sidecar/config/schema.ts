@@ -39,6 +39,17 @@ const credential = (defaultUser: string) =>
       .default(defaultUser),
   );
 
+const pemFile = (what: string) => z.string().regex(/^\//, `must be the absolute path of ${what} (PEM)`);
+
+/** The API's TLS files: all three, so this agent both serves HTTPS and verifies the members it calls. */
+export const apiTlsSchema = z
+  .object({
+    certFile: pemFile("this node's certificate"),
+    keyFile: pemFile("this node's private key"),
+    caFile: pemFile("the CA certificate the members' certificates chain to"),
+  })
+  .strict();
+
 /** The user of the agents' API for calls that change something, wherever this project generates the password (local, AWS). */
 export const DEFAULT_API_USER = "hapg";
 
@@ -99,6 +110,12 @@ export const agentConfigSchema = z
          * health endpoints stay open. Absent: those calls are open, as in Patroni without restapi.authentication.
          */
         authentication: credentialWith(z.string().min(1, "must be a user name, e.g. hapg")).optional(),
+        /**
+         * HTTPS for the API (Patroni's restapi.certfile/keyfile/cafile): the server's certificate and key, and the CA
+         * this agent trusts when it calls the other members' APIs (their certificates must chain to it).
+         * Absent: plain HTTP (the local cluster).
+         */
+        tls: apiTlsSchema.optional(),
       })
       .strict(),
     /** The cluster-wide HA settings (timing, lag limit, synchronous mode, watchdog): sidecar/settings/schema.ts. */

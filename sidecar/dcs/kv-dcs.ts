@@ -4,6 +4,7 @@
  * txn, leases, watch); the key layout and the transaction of each method live only here, so
  * `EtcdDcs` and `MemoryDcs` cannot drift apart.
  */
+import type { HistoryLine } from "../ha/history";
 import { buildSnapshot, isValidMemberName, memberDataSchema, type RawKv } from "./snapshot";
 import { KEYS, type ClusterSnapshot, type Dcs, type FailoverRequest, type MemberData, type WatchEvent } from "./types";
 
@@ -136,6 +137,13 @@ export abstract class KvDcs implements Dcs {
   async putLeaderOptime(lsn: number): Promise<void> {
     if (!Number.isSafeInteger(lsn) || lsn < 0) throw new Error(`leader optime must be a non-negative integer (got ${lsn})`);
     await this.txn([], [{ type: "put", key: this.key(KEYS.status), value: JSON.stringify({ optime: lsn }) }]);
+  }
+
+  attemptWriteHistory(leader: string, lines: HistoryLine[]): Promise<boolean> {
+    return this.succeeded(
+      [{ key: this.key(KEYS.leader), valueEquals: leader }],
+      [{ type: "put", key: this.key(KEYS.history), value: JSON.stringify(lines) }],
+    );
   }
 
   async putFailover(request: FailoverRequest | undefined): Promise<void> {

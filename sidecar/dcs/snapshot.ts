@@ -54,6 +54,13 @@ const failoverSchema = z.object({
 const configSchema = z.record(z.string(), z.unknown());
 
 const failsafeSchema = z.record(z.string(), z.string());
+/** Patroni's history lines: [timeline, switch LSN, reason?, time?, new leader?]. */
+const historySchema = z.array(
+  z.tuple(
+    [z.number().int().positive(), z.number().int().nonnegative()],
+    z.union([z.string(), z.null()]).transform((v) => v ?? ""),
+  ),
+);
 
 /** A member name is one path segment; it is also used as a replication slot name after mapping. */
 export function isValidMemberName(name: string): boolean {
@@ -144,8 +151,14 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
         else corrupt(kv.key, `expected {"<member>": "<api_url>", ...}: ${failsafe.reason}`);
         break;
       }
+      case KEYS.history: {
+        const history = parseJson(historySchema, kv.value);
+        if (history.ok) snapshot.history = history.value;
+        else corrupt(kv.key, `expected [[timeline, switch LSN, reason, time, leader], ...]: ${history.reason}`);
+        break;
+      }
       default:
-        break; // history and keys of newer versions: not part of the snapshot (yet)
+        break; // keys of newer versions: not part of the snapshot
     }
   }
   // Range results come sorted by key already; sort anyway so the fake and etcd agree by construction.

@@ -14,6 +14,8 @@
  *   failsafe          {"<member>": "<api_url>", ...}   — failsafe mode: who may race, whom the leader asks
  */
 
+import type { HistoryLine } from "../ha/history";
+
 /** What a member publishes about itself. Field names follow Patroni's member key where the meaning is the same. */
 export interface MemberData {
   /** postgres://host:port/postgres — no credentials. */
@@ -92,6 +94,8 @@ export interface ClusterSnapshot {
   config?: Record<string, unknown>;
   /** The failsafe key: member name → API URL, as the leader last wrote it (Patroni's /failsafe layout). */
   failsafe?: Record<string, string>;
+  /** The `history` key (Patroni's lines: timeline, switch LSN, reason, time, new leader). */
+  history?: HistoryLine[];
   /** The config key's mod revision (also when its value is corrupt); undefined: absent. Writes compare on it. */
   configModRevision?: number;
   /**
@@ -144,6 +148,8 @@ export interface Dcs {
 
   /** Publish the leader's WAL position (status key, not leased). */
   putLeaderOptime(lsn: number): Promise<void>;
+  /** Write the timeline history (history key, not leased), only while the leader key's value is `leader`. True when written. */
+  attemptWriteHistory(leader: string, lines: HistoryLine[]): Promise<boolean>;
   /**
    * Write the sync key, only while the leader key's value is `leader` (only the leader decides who is
    * synchronous). True when written.

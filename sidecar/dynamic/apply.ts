@@ -16,7 +16,7 @@
 import type { ClusterSnapshot, Dcs } from "../dcs/types";
 import type { SelfConfig } from "../ha/types";
 import type { Logger } from "../log";
-import { effectiveSettings, isPausedConfig, problemsText, type DynamicProblem } from "../settings/dynamic";
+import { dynamicFromSettings, effectiveSettings, isPausedConfig, problemsText, type DynamicProblem } from "../settings/dynamic";
 import type { ParamValue } from "../settings/parameters";
 import type { HaSettings } from "../settings/schema";
 import { timingProblems } from "../settings/timing";
@@ -67,6 +67,8 @@ export class DynamicConfigApplier {
   private wasLeader = false;
   private converging?: Promise<void>;
   private paused = false;
+  /** The last etcd read had no config key (Patroni's tools need one: patronictl show-config, pause --wait). */
+  private configAbsent = false;
   desiredStatus?: DesiredStatus;
 
   constructor(private readonly d: DynamicDeps) {
@@ -86,6 +88,7 @@ export class DynamicConfigApplier {
   /** After each etcd read: takes the config key's settings, or keeps the last good ones and says why. */
   observe(cluster: ClusterSnapshot | undefined): void {
     if (!cluster) return;
+    this.configAbsent = cluster.configModRevision === undefined;
     this.paused = isPausedConfig(cluster.config);
     const r = effectiveSettings(this.d.base, cluster.config);
     if (!r.ok) {
@@ -135,6 +138,13 @@ export class DynamicConfigApplier {
   /** After the loop's actions: parameters, pending restarts, and (leader) the desired config. */
   async afterLoop(holdsLeader: boolean, pgRunning: boolean): Promise<void> {
     await this.applyParameters(pgRunning);
+    // As Patroni's leader does: a missing config key is written with the settings this cluster runs on
+    // (created only if still absent), so the key always shows them. A desired document converges it below.
+    if (holdsLeader && this.configAbsent && !this.d.desired) {
+      this.configAbsent = false;
+      const written = await this.d.dcs.attemptWriteConfig(dynamicFromSettings(this.settings), undefined).catch(() => false);
+      if (written) this.d.log.info("etcd's config key was absent: wrote the settings this cluster runs on");
+    }
     if (holdsLeader && this.d.desired && !this.converging) {
       const due = !this.wasLeader || this.lastDesiredAt === undefined || this.d.now() - this.lastDesiredAt >= this.d.desiredIntervalMs;
       if (due) {

@@ -3,6 +3,7 @@
  * actions and a one-line reason. No I/O, no clock, no randomness. The state/transition table it
  * implements is documented in docs/ha-states.md; each branch below is one row of it.
  */
+import { historyToPublish } from "./history";
 import type { Member } from "../dcs/types";
 import type { HostPort } from "../postgres/types";
 import type { Action, Decision, HaInput } from "./types";
@@ -281,6 +282,9 @@ function decidePrimary(input: HaInput): Decision {
   const others = cluster!.members.map((m) => m.name).filter((n) => n !== self.name);
   actions.push({ type: "syncSlots", members: others });
   actions.push(...failsafeKeyActions(input));
+  // Last: a failed write of the history key must not hold up the rest (the next run retries it).
+  const history = historyToPublish(local.pg.history, cluster!.history);
+  if (history) actions.push({ type: "publishHistory", lines: history });
   const reason = leader.leaseId !== memory.leaseId ? "leader key is ours but bound to an old lease: rebinding it" : "leader: lease renewed";
   return { actions, reason: sync.note ? `${reason}; ${sync.note}` : reason, role: "leader" };
 }

@@ -5,6 +5,7 @@
  * may have lapsed since the decision was taken. The process state is the owner's: commands move it,
  * the executor never writes it.
  */
+import { stampHistory } from "./history";
 import type { Dcs, Member } from "../dcs/types";
 import type { Logger } from "../log";
 import type { PostgresOwner } from "../postgres/owner";
@@ -154,6 +155,8 @@ export class ActionExecutor {
           this.lastOptime = a.lsn;
         }
         return true;
+      case "publishHistory":
+        return dcs.attemptWriteHistory(self.name, stampHistory(a.lines, new Date().toISOString(), self.name));
       case "writeSync":
         return dcs.attemptWriteSync(self.name, a.standbys, a.quorum);
       case "setSyncStandbys":

@@ -7,6 +7,8 @@ import { AGENT_VERSION } from "../version";
 export interface MemberIdentity {
   pgConnect: HostPort;
   apiConnect: HostPort;
+  /** "https" when the API serves TLS (api.tls): the URL other members, HAProxy and patronictl call. Default "http". */
+  apiScheme?: "http" | "https";
   tags: { nofailover: boolean; noloadbalance: boolean; failoverPriority: number };
 }
 
@@ -27,7 +29,7 @@ export function memberData(id: MemberIdentity, local: LocalState, flags: MemberF
         : "replica";
   const data: MemberData = {
     conn_url: `postgres://${hostForUrl(id.pgConnect.host)}:${id.pgConnect.port}/postgres`,
-    api_url: `http://${hostForUrl(id.apiConnect.host)}:${id.apiConnect.port}/patroni`,
+    api_url: `${id.apiScheme ?? "http"}://${hostForUrl(id.apiConnect.host)}:${id.apiConnect.port}/patroni`,
     state: pg.running ? "running" : local.process,
     role,
     tags: { nofailover: id.tags.nofailover, noloadbalance: id.tags.noloadbalance, failover_priority: id.tags.failoverPriority },

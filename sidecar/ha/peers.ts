@@ -4,18 +4,20 @@
  * not the ones in member keys, which can be a loop old. An unreachable member is not a competitor.
  * Also a failsafe leader's POST /failsafe (node:http, like the reads: no fetch stack in the agent).
  */
-import http from "node:http";
+import { apiRequest } from "../api/transport";
 import type { Member } from "../dcs/types";
 import type { PeerView } from "./types";
 
-export async function fetchPeerViews(members: Member[], timeoutMs: number): Promise<PeerView[]> {
-  return Promise.all(members.map((m) => fetchOne(m, timeoutMs)));
+/** `ca`: the cluster CA an https:// member API must chain to (api.tls.caFile); absent with plain HTTP. */
+export async function fetchPeerViews(members: Member[], timeoutMs: number, ca?: Buffer): Promise<PeerView[]> {
+  return Promise.all(members.map((m) => fetchOne(m, timeoutMs, ca)));
 }
 
-async function fetchOne(m: Member, timeoutMs: number): Promise<PeerView> {
+async function fetchOne(m: Member, timeoutMs: number, ca: Buffer | undefined): Promise<PeerView> {
   const tags = { nofailover: m.data.tags.nofailover, failoverPriority: m.data.tags.failover_priority };
   try {
-    const body = await getJson(m.data.api_url, timeoutMs);
+    const res = await apiRequest(m.data.api_url, { timeoutMs, ca });
+    const body = JSON.parse(res.text) as Record<string, unknown>;
     const xlog = (body.xlog ?? {}) as Record<string, unknown>;
     const lsn = [xlog.location, xlog.received_location, xlog.replayed_location].filter((v): v is number => typeof v === "number");
     return {
@@ -32,46 +34,23 @@ async function fetchOne(m: Member, timeoutMs: number): Promise<PeerView> {
   }
 }
 
-function getJson(url: string, timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>);
-        } catch (e) {
-          reject(e);
-        }
-      });
-      res.on("error", reject);
-    });
-    req.on("timeout", () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    req.on("error", reject);
-  });
-}
-
 /**
  * POST /failsafe on a member's API (its api_url's origin), with basic auth when given: true when it
- * answered 200 within timeoutMs (sidecar/ha/failsafe-keeper.ts).
+ * answered 200 within timeoutMs (sidecar/ha/failsafe-keeper.ts). `ca` as for fetchPeerViews.
  */
-export function postFailsafe(
+export async function postFailsafe(
   apiUrl: string,
   body: { name: string },
   auth: { username: string; password: string } | undefined,
   timeoutMs: number,
+  ca?: Buffer,
 ): Promise<boolean> {
-  return new Promise((resolve) => {
-    const text = JSON.stringify(body);
-    const headers: Record<string, string | number> = { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) };
-    if (auth) headers.Authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
-    const req = http.request(new URL("/failsafe", apiUrl), { method: "POST", headers, timeout: timeoutMs, agent: false }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode === 200));
-      res.on("error", () => resolve(false));
-    });
-    req.on("timeout", () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    req.on("error", () => resolve(false));
-    req.end(text);
-  });
+  const headers: Record<string, string> = { "Content-Type": "application/json" };
+  if (auth) headers.Authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
+  try {
+    const res = await apiRequest(new URL("/failsafe", apiUrl).toString(), { method: "POST", headers, body: JSON.stringify(body), timeoutMs, ca });
+    return res.status === 200;
+  } catch {
+    return false;
+  }
 }

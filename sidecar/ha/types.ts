@@ -4,6 +4,7 @@
  * at the first one that fails (e.g. `acquireLeader` lost the race → `promote` is not run).
  */
 import type { ClusterSnapshot } from "../dcs/types";
+import type { HistoryLine } from "./history";
 import type { DataDirInfo, HostPort, PgOperation, PgProcessState, PgStatus } from "../postgres/types";
 import type { SynchronousMode, WatchdogMode } from "../settings/schema";
 
@@ -173,6 +174,7 @@ export type Action =
   | { type: "demote" }
   | { type: "fence" }
   | { type: "publishOptime"; lsn: number }
+  | { type: "publishHistory"; lines: HistoryLine[] }
   | { type: "writeSync"; standbys: string[]; quorum?: number }
   | { type: "setSyncStandbys"; names: string[]; count?: number }
   | { type: "syncSlots"; members: string[] }

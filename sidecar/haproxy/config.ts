@@ -12,6 +12,11 @@ export interface RoutedServer {
   host: string;
   pgPort: number;
   apiPort: number;
+  /**
+   * The agent's API serves HTTPS (AWS): checks go over TLS, the certificate must chain to `caFile` and
+   * name `verifyHost` (the member's host name, in its certificate). Absent: plain HTTP checks (local).
+   */
+  apiTls?: { caFile: string; verifyHost: string };
 }
 
 export interface RoutingConfigInput {
@@ -40,12 +45,20 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
  */
 const DEFAULT_SERVER = "default-server inter 1s fastinter 250ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions";
 
+/** TLS for a server's health checks only: client traffic to PostgreSQL stays TCP (PostgreSQL does its own TLS). */
+function checkTls(s: RoutedServer): string {
+  if (!s.apiTls) return "";
+  if (!NAME.test(s.apiTls.verifyHost)) throw new Error(`HAProxy verifyhost "${s.apiTls.verifyHost}": use a host name`);
+  if (!/^\/\S+$/.test(s.apiTls.caFile)) throw new Error(`HAProxy ca-file "${s.apiTls.caFile}": use an absolute path without spaces`);
+  return ` check-ssl verify required ca-file ${s.apiTls.caFile} verifyhost ${s.apiTls.verifyHost}`;
+}
+
 export function renderRoutingConfig(c: RoutingConfigInput): string {
   if (c.servers.length === 0) throw new Error("HAProxy needs at least one server to route to");
   for (const s of c.servers) {
     if (!NAME.test(s.name)) throw new Error(`HAProxy server name "${s.name}": use letters, digits, '.', '_' or '-'`);
   }
-  const servers = c.servers.map((s) => `    server ${s.name} ${s.host}:${s.pgPort} check port ${s.apiPort}`);
+  const servers = c.servers.map((s) => `    server ${s.name} ${s.host}:${s.pgPort} check port ${s.apiPort}${checkTls(s)}`);
   const listener = (name: string, port: number, check: string, extra: string[]) => [
     `listen ${name}`,
     `    bind ${c.bindHost}:${port}`,

@@ -27,11 +27,11 @@ export function formatLsn(bytes: number): string {
  * switchpoint reason", e.g. "1\t0/404A2C8\tno recovery target specified". Comments (#) and blank
  * lines are skipped; a malformed line is skipped too (the file is PostgreSQL's, not user input).
  */
-export function parseTimelineHistory(text: string | null | undefined): { timeline: number; switchLsn: number }[] {
-  const out: { timeline: number; switchLsn: number }[] = [];
+export function parseTimelineHistory(text: string | null | undefined): { timeline: number; switchLsn: number; reason?: string }[] {
+  const out: { timeline: number; switchLsn: number; reason?: string }[] = [];
   for (const line of (text ?? "").split("\n")) {
-    const m = /^\s*(\d+)\s+([0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})/.exec(line);
-    if (m) out.push({ timeline: Number(m[1]), switchLsn: parseLsn(m[2]) });
+    const m = /^\s*(\d+)\s+([0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})(?:\s+(\S.*?))?\s*$/.exec(line);
+    if (m) out.push({ timeline: Number(m[1]), switchLsn: parseLsn(m[2]), ...(m[3] ? { reason: m[3] } : {}) });
   }
   return out;
 }

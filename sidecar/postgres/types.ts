@@ -86,7 +86,7 @@ export interface PgStatus {
   serverVersion?: number;
   postmasterStartTime?: string;
   /** Primary: its timeline history file (every earlier timeline and where it ended). */
-  history?: { timeline: number; switchLsn: number }[];
+  history?: { timeline: number; switchLsn: number; reason?: string }[];
   /** Primary: synchronous_standby_names in effect (after the last reload). */
   synchronousStandbyNames?: string;
   /** A changed parameter waits for a restart (pg_settings.pending_restart of any row). */

@@ -17,7 +17,9 @@ export function renderNlbStandin(
     const hc = l.healthCheck;
     const http = hc.protocol === "HTTP" || hc.protocol === "HTTPS";
     const checkPort = hc.port && hc.port !== "traffic-port" ? ` port ${hc.port}` : "";
-    const check = `check inter ${hc.interval}s fall ${hc.unhealthyThreshold} rise ${hc.healthyThreshold}${checkPort}`;
+    // An NLB's HTTPS check does not verify the target's certificate; neither does its stand-in.
+    const tls = hc.protocol === "HTTPS" ? " check-ssl verify none" : "";
+    const check = `check inter ${hc.interval}s fall ${hc.unhealthyThreshold} rise ${hc.healthyThreshold}${checkPort}${tls}`;
     return [
       `listen nlb-${l.port}`,
       `    bind ${bindAddress}:${l.port}`,

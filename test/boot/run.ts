@@ -5,13 +5,14 @@
  *   node dist/test/boot/run.js [--topology dedicated|colocated|both] [--no-faults]
  *
  * Renders the deployment under mocks, boots every host as a Debian 13 container from its user-data,
- * checks what a user would, then (unless --no-faults) crashes the primary, reboots a node and
+ * checks what a user would (and an operator in a shell on a node: ./operator.ts), then (unless --no-faults) crashes the primary, reboots a node and
  * replaces a node. Prints one line per check and a closing "N passed, N failed"; exits non-zero on
  * any failure. Everything it created is removed at the end, on failure and on SIGINT/SIGTERM too.
  */
 import { Cleanup } from "./cleanup";
 import { startCluster } from "./cluster";
 import { runFaults } from "./faults";
+import { operatorChecks } from "./operator";
 import { bootChecks, Check, record } from "./steps";
 import { Topology } from "./plan";
 import { unavailable } from "./preflight";
@@ -27,7 +28,7 @@ async function rehearse(topology: Topology, faults: boolean, results: Check[]): 
   const started = Date.now();
   try {
     const rc = await startCluster(topology, cleanup);
-    const ok = await bootChecks(rc, topology, results);
+    const ok = (await bootChecks(rc, topology, results)) && (await operatorChecks(rc, topology, results));
     if (ok && faults) await runFaults(rc, cleanup, results);
   } catch (e) {
     record(results, { name: `${topology}: the rehearsal ran to the end`, ok: false, detail: (e as Error).stack ?? String(e) });

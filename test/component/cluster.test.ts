@@ -242,13 +242,13 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.equal(inputsOf(T.tg, "c1-tg-replica").port, 5001);
   });
 
-  it("routing: direct targets PostgreSQL with HTTP checks of /primary and /replica", async () => {
+  it("routing: direct targets PostgreSQL with HTTPS checks of the agent's /primary and /replica", async () => {
     const b = await build("direct1", { routing: "direct" });
     const p = inputsOf(T.tg, "direct1-tg-primary");
     assert.equal(p.port, 5432);
     assert.deepEqual(p.healthCheck, {
       enabled: true,
-      protocol: "HTTP",
+      protocol: "HTTPS",
       port: "8008",
       path: "/primary",
       matcher: "200",

@@ -12,6 +12,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { renderFiles, renderUserData, USER_DATA_LIMIT_BYTES } from "../../lib";
+import { NODE_PATHS } from "../../lib/userdata/paths";
+import { parseCliConfig } from "../../sidecar/cli/cli-config";
 import { validateAgentConfig } from "../../sidecar/config/schema";
 import { variants } from "./fixtures";
 
@@ -19,6 +21,31 @@ function run(cmd: string, args: string[]): { code: number; out: string } {
   const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 60_000 });
   if (r.error) throw new Error(`${cmd} could not run (${r.error.message}): run scripts/ensure-deps.sh`);
   return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}`.trim() };
+}
+
+/** A throwaway CA certificate (openssl) under `dir`, made once. */
+function testCa(dir: string): string {
+  const crt = join(dir, "ca.crt");
+  if (existsSync(crt)) return crt;
+  const r = run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    join(dir, "ca.key"),
+    "-out",
+    crt,
+    "-subj",
+    "/CN=test CA",
+    "-days",
+    "1",
+  ]);
+  assert.equal(r.code, 0, r.out);
+  return crt;
 }
 
 /** Program paths a unit's Exec* lines run (after systemd's -@:+! prefixes). */
@@ -104,12 +131,35 @@ describe("rendered user-data, checked by real tools", function () {
           const cfg = renderFiles(v.spec).find((f) => f.path.endsWith("haproxy.cfg"));
           assert.ok(cfg);
           const f = join(dir, `${v.id}-haproxy.cfg`);
-          writeFileSync(f, cfg.content);
+          // haproxy -c loads the CA file the checks verify with: a real one here, at a path of the test's.
+          const ca = testCa(dir);
+          writeFileSync(f, cfg.content.split(`${NODE_PATHS.postgresTlsDir}/ca.crt`).join(ca));
           const r = run("haproxy", ["-c", "-f", f]);
           assert.equal(r.code, 0, r.out);
           assert.doesNotMatch(r.out, /WARNING|ALERT/, r.out);
           for (const m of v.spec.postgres!.members)
-            assert.match(cfg.content, new RegExp(`server ${m.name} ${m.privateIp.replace(/\./g, "\\.")}:5432 check port 8008`));
+            assert.match(
+              cfg.content,
+              new RegExp(
+                `server ${m.name} ${m.privateIp.replace(/\./g, "\\.")}:5432 check port 8008 check-ssl verify required .* verifyhost ${m.name}$`,
+                "m",
+              ),
+            );
+        });
+
+        it("the operator CLI's config (cli.json) passes the CLI's own parser: every member's https API, the CA, no secret", () => {
+          const file = renderFiles(v.spec).find((f) => f.path === NODE_PATHS.cliConfig);
+          assert.ok(file);
+          assert.equal(file.permissions, "0644");
+          const c = parseCliConfig(file.path, JSON.parse(file.content));
+          assert.deepEqual([...c.api.urls].sort(), v.spec.postgres!.members.map((m) => `https://${m.privateIp}:8008`).sort());
+          assert.equal(c.api.urls[0], `https://${v.spec.privateIp}:8008`, "this node's API first");
+          assert.equal(c.api.caFile, `${NODE_PATHS.postgresTlsDir}/ca.crt`);
+          assert.equal(c.api.passwordFile, NODE_PATHS.apiPasswordFile, "the password's file (root only), not the password");
+          const wrapper = renderFiles(v.spec).find((f) => f.path === NODE_PATHS.cliWrapper);
+          assert.ok(wrapper);
+          assert.equal(wrapper.permissions, "0755");
+          assert.match(wrapper.content, new RegExp(`exec ${NODE_PATHS.node} ${NODE_PATHS.cli} "\\$@"`));
         });
 
         it("the agent config passes the agent's validateAgentConfig", () => {

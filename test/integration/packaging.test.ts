@@ -68,7 +68,14 @@ describe("packaging", function () {
     const contents = agentBundleContents(root);
 
     it("holds the modules a node loads and nothing of the tests or the local cluster", () => {
-      const onNode = ["dist/sidecar/api/metrics.js", "dist/sidecar/cli/ops-source.js", "dist/sidecar/cli/ops-render.js"];
+      const onNode = [
+        "dist/sidecar/api/metrics.js",
+        "dist/sidecar/api/transport.js",
+        "dist/sidecar/cli/ops-source.js",
+        "dist/sidecar/cli/ops-render.js",
+        // `hapg list` on a node with no flag reads the CLI config the user-data wrote.
+        "dist/sidecar/cli/cli-config.js",
+      ];
       for (const f of [
         "package.json",
         NODE_ENTRY,

@@ -115,7 +115,7 @@ for (const mode of ["off", "on"] as SynchronousMode[]) {
       assert.equal(noAuth.status, 1);
       assert.match(noAuth.stderr, /HTTP 401.*--password-file/);
       const both = hapg("failover", "--dir", dir, "--api", "http://127.0.0.1:1", "--candidate", "node1");
-      assert.match(both.stderr, /exactly one of --dir DIR .* or --api URL/);
+      assert.match(both.stderr, /only one of --dir DIR .* or --api URL/);
 
       const later = hapg("switchover", "--dir", dir, "--scheduled", "2999-01-01T00:00:00Z", "--force", "--json");
       assert.equal(later.status, 0, later.stderr);

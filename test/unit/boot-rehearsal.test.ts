@@ -92,7 +92,7 @@ describe("boot rehearsal: NLB stand-in", () => {
     assert.doesNotMatch(cfg, /httpchk/);
   });
 
-  it("uses the HTTP check on the agent's API for direct routing", () => {
+  it("uses the HTTPS check on the agent's API for direct routing (not verifying the certificate, as an NLB)", () => {
     const cfg = renderNlbStandin(
       [{ port: 5432, targetPort: targetPortFor("direct", "primary"), healthCheck: healthCheckFor("direct", "primary") }],
       "10.1.0.1",
@@ -100,7 +100,7 @@ describe("boot rehearsal: NLB stand-in", () => {
     );
     assert.match(cfg, /option httpchk GET \/primary/);
     assert.match(cfg, /http-check expect status 200/);
-    assert.match(cfg, /server pg-0 10\.1\.0\.11:5432 check inter 5s fall 2 rise 2 port 8008/);
+    assert.match(cfg, /server pg-0 10\.1\.0\.11:5432 check inter 5s fall 2 rise 2 port 8008 check-ssl verify none\n/);
   });
 });
 

@@ -106,12 +106,13 @@ describe("LSN helpers", () => {
 });
 
 describe("timeline history", () => {
-  it("parses PostgreSQL's history file, skipping comments and blank lines", () => {
+  it("parses PostgreSQL's history file (with each line's reason), skipping comments and blank lines", () => {
     const text = "1\t0/404A2C8\tno recovery target specified\n\n# comment\n2\t1/A0\tbefore 2026-11-26 08:00:00+00\n";
     assert.deepEqual(parseTimelineHistory(text), [
-      { timeline: 1, switchLsn: parseLsn("0/404A2C8") },
-      { timeline: 2, switchLsn: parseLsn("1/A0") },
+      { timeline: 1, switchLsn: parseLsn("0/404A2C8"), reason: "no recovery target specified" },
+      { timeline: 2, switchLsn: parseLsn("1/A0"), reason: "before 2026-11-26 08:00:00+00" },
     ]);
+    assert.deepEqual(parseTimelineHistory("3\t0/50"), [{ timeline: 3, switchLsn: 0x50 }], "a line without a reason");
     assert.deepEqual(parseTimelineHistory(null), [], "timeline 1 has no history file");
   });
 

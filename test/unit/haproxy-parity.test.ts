@@ -1,7 +1,8 @@
 /**
  * The HAProxy every EC2 node gets is the one the failover benchmark measured: the node's config (from
  * the rendered user-data) and the one `hapg local up` writes share every line (checks, timeouts,
- * retries, redispatch, limits, logging) except addresses, ports and the local stats page.
+ * retries, redispatch, limits, logging) except addresses, ports, the local stats page, and the checks'
+ * TLS (a node's agents serve HTTPS, the local cluster's plain HTTP; checked on its own below).
  */
 import * as assert from "node:assert/strict";
 import { renderFiles } from "../../lib";
@@ -12,6 +13,8 @@ import { variants } from "../component/fixtures";
 
 /** The only section that may exist on one side: the local cluster waits for HAProxy on its stats page. */
 const LOCAL_ONLY = "listen stats";
+/** What a node's server lines add: health checks over TLS, verified against the cluster CA and the member's name. */
+const CHECK_TLS = / check-ssl verify required ca-file (\S+) verifyhost (\S+)$/;
 
 /**
  * Section header ("global", "defaults", "listen primary"...) → its distinct lines, comments dropped,
@@ -32,6 +35,7 @@ export function tuningLines(cfg: string): Map<string, string[]> {
     assert.ok(current, `"${line}" is outside any section`);
     const masked = line
       .replace(/^bind \S+:\d+$/, "bind ADDR:PORT")
+      .replace(CHECK_TLS, "")
       .replace(/^server \S+ \S+:\d+ (.*)\bport \d+\b(.*)$/, "server NAME ADDR:PORT $1port PORT$2");
     if (!current.includes(masked)) current.push(masked);
   }
@@ -72,6 +76,19 @@ describe("HAProxy: the node's config is the benchmarked local one", () => {
       assert.equal(cfg.match(/^\s+server /gm)?.length, 2 * members, "every member in both listeners");
     });
   }
+
+  it("a node checks every member's API over TLS with the cluster CA and the member's name; the local cluster over HTTP", () => {
+    for (const { id, cfg } of nodeConfigs()) {
+      const servers = cfg.split("\n").filter((l) => /^\s+server /.test(l));
+      for (const line of servers) {
+        const m = CHECK_TLS.exec(line);
+        assert.ok(m, `${id}: ${line}`);
+        assert.equal(m[1], `${NODE_PATHS.postgresTlsDir}/ca.crt`, id);
+        assert.equal(m[2], line.trim().split(" ")[1], `${id}: verifyhost is the member's name`);
+      }
+    }
+    assert.doesNotMatch(local, /check-ssl/);
+  });
 
   it("only the local cluster has the stats page", () => {
     assert.ok(localLines.has(LOCAL_ONLY));
