@@ -105,7 +105,8 @@ export class DynamicConfigApplier {
 
   /** The decision's view of this member, with the dynamic lag limit and synchronous mode. */
   self(base: SelfConfig): SelfConfig {
-    return { ...base, maximumLagOnFailover: this.settings.maximumLagOnFailover, synchronousMode: this.settings.synchronousMode };
+    const { maximumLagOnFailover, synchronousMode, synchronousQuorum } = this.settings;
+    return { ...base, maximumLagOnFailover, synchronousMode, synchronousQuorum };
   }
 
   loopWaitMs(): number {

@@ -48,7 +48,13 @@ export async function postFailsafe(
   const headers: Record<string, string> = { "Content-Type": "application/json" };
   if (auth) headers.Authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
   try {
-    const res = await apiRequest(new URL("/failsafe", apiUrl).toString(), { method: "POST", headers, body: JSON.stringify(body), timeoutMs, ca });
+    const res = await apiRequest(new URL("/failsafe", apiUrl).toString(), {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      timeoutMs,
+      ca,
+    });
     return res.status === 200;
   } catch {
     return false;

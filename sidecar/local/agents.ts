@@ -25,7 +25,10 @@ export function serviceOwner(): Owner | undefined {
   return process.getuid?.() === 0 ? ensureServiceUser() : undefined;
 }
 
-export type AgentOptions = Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "synchronousQuorum" | "desiredConfig">;
+export type AgentOptions = Pick<
+  LocalOptions,
+  "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "synchronousQuorum" | "desiredConfig"
+>;
 
 /** The user of the local agents' API for calls that change something (password in secrets/api.password). */
 export const LOCAL_API_USER = DEFAULT_API_USER;

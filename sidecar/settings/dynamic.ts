@@ -24,6 +24,8 @@ export const DYNAMIC_KEYS = [
   "maximum_lag_on_failover",
   "synchronous_mode",
   "synchronous_mode_strict",
+  "synchronous_node_count",
+  "failsafe_mode",
   "postgresql",
   "pause",
 ] as const;
@@ -35,6 +37,8 @@ export const DYNAMIC_TO_SETTING: Readonly<Record<string, string>> = {
   retry_timeout: "timing.retryTimeout",
   maximum_lag_on_failover: "maximumLagOnFailover",
   synchronous_mode: "synchronousMode",
+  synchronous_node_count: "synchronousQuorum",
+  failsafe_mode: "failsafeMode",
   "postgresql.parameters": "postgres.parameters",
 };
 
@@ -117,9 +121,13 @@ function mergedInput(base: HaSettings, c: DynamicConfig): Record<string, unknown
   if (c.ttl !== undefined) timing.ttl = c.ttl;
   if (c.loop_wait !== undefined) timing.loopWait = c.loop_wait;
   if (c.retry_timeout !== undefined) timing.retryTimeout = c.retry_timeout;
+  // Every setting of the base first, so a setting the dynamic document cannot name keeps the file's value.
   return {
+    ...base,
     timing,
     maximumLagOnFailover: c.maximum_lag_on_failover ?? base.maximumLagOnFailover,
+    synchronousQuorum: c.synchronous_node_count ?? base.synchronousQuorum,
+    failsafeMode: c.failsafe_mode ?? base.failsafeMode,
     synchronousMode:
       c.synchronous_mode !== undefined || c.synchronous_mode_strict !== undefined ? synchronousModeOf(c) : base.synchronousMode,
     watchdog: base.watchdog,
@@ -174,7 +182,7 @@ export function mergePatch(current: DynamicConfig, patch: DynamicConfig): Dynami
 
 /** The dynamic document for a set of HA settings (what the component publishes as the desired config). */
 export function dynamicFromSettings(
-  s: Pick<HaSettings, "timing" | "maximumLagOnFailover" | "synchronousMode" | "postgres">,
+  s: Pick<HaSettings, "timing" | "maximumLagOnFailover" | "synchronousMode" | "synchronousQuorum" | "failsafeMode" | "postgres">,
 ): DynamicConfig {
   return {
     ttl: s.timing.ttl,
@@ -182,6 +190,8 @@ export function dynamicFromSettings(
     retry_timeout: s.timing.retryTimeout,
     maximum_lag_on_failover: s.maximumLagOnFailover,
     synchronous_mode: s.synchronousMode,
+    synchronous_node_count: s.synchronousQuorum,
+    failsafe_mode: s.failsafeMode,
     postgresql: { parameters: { ...s.postgres.parameters } },
   };
 }

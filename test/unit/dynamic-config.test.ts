@@ -47,6 +47,21 @@ describe("dynamic config: the settings it stands for", () => {
     assert.deepEqual(r.settings.postgres.parameters, BASE.postgres.parameters);
   });
 
+  it("quorum size and failsafe mode: Patroni's synchronous_node_count and failsafe_mode; absent, the file's values stay", () => {
+    const file: HaSettings = { ...BASE, synchronousMode: "quorum", synchronousQuorum: 2, failsafeMode: false };
+    const kept = effectiveSettings(file, { loop_wait: 0.5 });
+    assert.ok(kept.ok);
+    assert.equal(kept.settings.synchronousQuorum, 2, "not in the dynamic config: the file's, not the schema's default");
+    assert.equal(kept.settings.failsafeMode, false, "not in the dynamic config: the file's, not the schema's default");
+    const set = effectiveSettings(file, { synchronous_node_count: 1, failsafe_mode: true });
+    assert.ok(set.ok);
+    assert.equal(set.settings.synchronousQuorum, 1);
+    assert.equal(set.settings.failsafeMode, true);
+    const bad = effectiveSettings(file, { synchronous_node_count: 0 });
+    assert.ok(!bad.ok);
+    assert.match(bad.problems[0].field, /^synchronous_node_count \(synchronousQuorum\)/);
+  });
+
   it("merge: objects recursively, null deletes, other values replace (Patroni's PATCH)", () => {
     assert.deepEqual(mergePatch({ a: 1, p: { x: 1, y: 2 } }, { a: null, p: { y: null, z: 3 }, b: { c: null, d: 1 } }), {
       p: { x: 1, z: 3 },
