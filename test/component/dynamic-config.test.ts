@@ -81,6 +81,8 @@ describe("HaPostgresCluster (mocks): settings changed on a running cluster", fun
       retry_timeout: 1.5,
       maximum_lag_on_failover: 4194304,
       synchronous_mode: "off",
+      synchronous_node_count: 1,
+      failsafe_mode: true,
       postgresql: { parameters: { work_mem: "16MB", shared_buffers: "512MB" } },
     });
     const r = effectiveSettings(HA_DEFAULTS, doc);
