@@ -167,7 +167,16 @@ export class BackupService {
       return false;
     }
     const latest = info.backups[info.backups.length - 1];
-    await this.pgbackrest.restore({ type: "standby", delta: true });
+    let logged = 0;
+    await this.pgbackrest.restore({
+      type: "standby",
+      delta: true,
+      onProgress: (p) => {
+        if (p < logged + 10) return;
+        logged = Math.floor(p / 10) * 10;
+        this.o.log.info({ label: latest.label, percent: Math.round(p) }, "restore from the backup repository: progress");
+      },
+    });
     this.o.log.info(
       { label: latest.label },
       `replica restored from backup ${latest.label} in the repository; replaying the archive, then streaming`,

@@ -8,7 +8,7 @@ import {
   retentionFullFor,
   type PgBackRestConfOptions,
 } from "../../sidecar/backup/pgbackrest-conf";
-import { parseInfo } from "../../sidecar/backup/pgbackrest";
+import { fileProgress, parseInfo } from "../../sidecar/backup/pgbackrest";
 import { ConfigError, validateAgentConfig } from "../../sidecar/config/schema";
 import { renderPostgresqlConf } from "../../sidecar/postgres/conf";
 import { resolveTiming } from "../../sidecar/settings/timing";
@@ -223,5 +223,18 @@ describe("archive health", () => {
     );
     assert.match(a.problem!, /archiving 000000010000000000000005 fails: \[104\]: unable to connect.*WAL is kept in pg_wal/);
     assert.equal(a.ready_count, 2);
+  });
+});
+
+describe("progress of a backup or restore", () => {
+  it("reads the percentage from pgBackRest's per-file detail lines", () => {
+    const seen: number[] = [];
+    const feed = fileProgress("restore", (p) => seen.push(p));
+    feed(
+      "P01 DETAIL: restore file /d/base/1/1259 (112KB, 6.91%) checksum 0a1b\nP01 DETAIL: restore file /d/base/1/1249 (8KB, 7.10%) checksum 0a1c\n",
+    );
+    feed("P00 INFO: something else\n");
+    feed("P01 DETAIL: restore file /d/global/pg_control (8KB, 100.00%) checksum 0a1d\n");
+    assert.deepEqual(seen, [7.1, 100]);
   });
 });
