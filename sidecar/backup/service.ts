@@ -39,6 +39,8 @@ export interface BackupServiceOptions {
   /** What the HA loop knows now. */
   view: () => { cluster?: ClusterSnapshot; holdsLeader: boolean; pg?: PgStatus };
   log: Logger;
+  /** pgBackRest (default: the real one on this node's config); tests give a fake. */
+  runner?: Pick<PgBackRest, "stanzaCreate" | "backup" | "info" | "restore">;
 }
 
 /** A backup this member runs or ran, as GET /backup shows it. */
@@ -72,7 +74,7 @@ export type ManualReply = { status: number; body: Record<string, unknown> };
 export class BackupService {
   readonly stanza: string;
   readonly paths: ReturnType<typeof backupPaths>;
-  readonly pgbackrest: PgBackRest;
+  readonly pgbackrest: Pick<PgBackRest, "stanzaCreate" | "backup" | "info" | "restore">;
   private readonly sql: LocalSql;
   private stanzaReady = false;
   private problem?: string;
@@ -86,7 +88,7 @@ export class BackupService {
   constructor(private readonly o: BackupServiceOptions) {
     this.stanza = resolvedRepo(o.backup, o.cluster).stanza;
     this.paths = backupPaths(o.dataDir);
-    this.pgbackrest = new PgBackRest({ confFile: this.paths.confFile, stanza: this.stanza, log: o.log });
+    this.pgbackrest = o.runner ?? new PgBackRest({ confFile: this.paths.confFile, stanza: this.stanza, log: o.log });
     this.sql = new LocalSql({
       socketDir: o.socketDir,
       port: o.pgPort,
