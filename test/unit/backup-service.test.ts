@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import type { StanzaInfo } from "../../sidecar/backup/pgbackrest";
 import { BackupService } from "../../sidecar/backup/service";
 import { backupConfigSchema } from "../../sidecar/backup/config";
-import type { Member } from "../../sidecar/dcs/types";
 import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 import { sampleMemberData } from "../helpers/member-fixture";
