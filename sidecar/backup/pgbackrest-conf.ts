@@ -137,11 +137,20 @@ export function archiveParameters(confFile: string, stanza: string, archiveTimeo
   const base = `pgbackrest --config=${sh(confFile)} --stanza=${sh(stanza)}`;
   return {
     archive_mode: "on",
-    archive_command: `${base} archive-push %p`,
-    restore_command: `${base} archive-get %f "%p"`,
+    // A push that S3 does not take within 30 s fails (PostgreSQL keeps the segment and retries), so
+    // an outage shows in the status within seconds instead of pgBackRest's default minute.
+    archive_command: `${base} --archive-timeout=${PUSH_TIMEOUT_S} archive-push %p`,
+    // A promotion asks the archive for newer timeline history files: with S3 down, each lookup gives
+    // up after 5 s ("not found"), so an S3 outage delays a failover by seconds, not minutes.
+    restore_command: `${base} --archive-timeout=${GET_TIMEOUT_S} archive-get %f "%p"`,
     archive_timeout: archiveTimeoutS,
   };
 }
+
+/** Seconds archive_command waits for the asynchronous push of its segment. */
+export const PUSH_TIMEOUT_S = 30;
+/** Seconds restore_command waits for a segment or history file from the archive. */
+export const GET_TIMEOUT_S = 5;
 
 /**
  * The full-backup count to expire with: the larger of the retention count and the number of full

@@ -94,18 +94,21 @@ describe("archiving and backups on a real cluster (pgBackRest, s3rver)", functio
 
   it("keeps the WAL while S3 is down, says why, and archives it by itself once S3 is back", async () => {
     await stopClusterS3(dir);
-    const segment = await writeAndSwitch(c, leader, "during the outage");
-    const failing = await eventually("archiving to fail", 60_000, async () => {
-      const a = await archiveOf(c, leader);
-      return a?.problem ? a : undefined;
-    });
-    assert.ok(failing.ready_count >= 1, `the segment waits in pg_wal (${failing.ready_count} ready)`);
-    assert.match(failing.problem!, /WAL is kept/);
-    const list = cli(["list", "--dir", dir]);
-    assert.match(list.stdout, /WAL archive FAILING/);
-    assert.ok(fs.existsSync(path.join(findNode(c, leader).dataDir, "pg_wal", segment)), `${segment} is still in pg_wal`);
-
-    await startClusterS3(dir);
+    let segment: string;
+    try {
+      segment = await writeAndSwitch(c, leader, "during the outage");
+      const failing = await eventually("archiving to fail", 60_000, async () => {
+        const a = await archiveOf(c, leader);
+        return a?.problem ? a : undefined;
+      });
+      assert.ok(failing.ready_count >= 1, `the segment waits in pg_wal (${failing.ready_count} ready)`);
+      assert.match(failing.problem!, /WAL is kept/);
+      const list = cli(["list", "--dir", dir]);
+      assert.match(list.stdout, /WAL archive FAILING/);
+      assert.ok(fs.existsSync(path.join(findNode(c, leader).dataDir, "pg_wal", segment)), `${segment} is still in pg_wal`);
+    } finally {
+      await startClusterS3(dir); // also when an assertion failed: the next case needs S3
+    }
     const healed = await eventually("archiving to resume", 90_000, async () => {
       const a = await archiveOf(c, leader);
       return a && !a.problem && a.ready_count === 0 && (a.last_archived_wal ?? "") >= segment ? a : undefined;

@@ -141,8 +141,15 @@ describe("archiving parameters", () => {
   it("every member archives through pgBackRest once primary, fetches from the archive as a replica; archive_timeout is the setting", () => {
     const p = archiveParameters("/d.pgbackrest/pgbackrest.conf", "main", 60);
     assert.equal(p.archive_mode, "on", "on, not always: a replica never archives, so no segment is pushed by two members");
-    assert.equal(p.archive_command, "pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' archive-push %p");
-    assert.equal(p.restore_command, `pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' archive-get %f "%p"`);
+    assert.equal(
+      p.archive_command,
+      "pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=30 archive-push %p",
+    );
+    assert.equal(
+      p.restore_command,
+      `pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=5 archive-get %f "%p"`,
+      "a lookup in an unreachable archive gives up within seconds: a promotion must not wait on S3",
+    );
     assert.equal(p.archive_timeout, 60);
     const conf = renderPostgresqlConf({
       dataDir: "/d",
@@ -155,7 +162,7 @@ describe("archiving parameters", () => {
     });
     assert.match(
       conf,
-      /^archive_command = 'pgbackrest --config=''\/d\.pgbackrest\/pgbackrest\.conf'' --stanza=''main'' archive-push %p'$/m,
+      /^archive_command = 'pgbackrest --config=''\/d\.pgbackrest\/pgbackrest\.conf'' --stanza=''main'' --archive-timeout=30 archive-push %p'$/m,
     );
     assert.match(conf, /^archive_timeout = 60$/m);
   });
