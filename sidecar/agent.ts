@@ -28,6 +28,7 @@ import type { Logger } from "./log";
 import { watchdogFromConfig } from "./watchdog/watchdog";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { BackupService } from "./backup/service";
 
 /** configFile: where config was read from; POST /reload re-reads its PostgreSQL parameters. */
 export async function runAgent(config: AgentConfig, configFile?: string): Promise<void> {
@@ -62,6 +63,29 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
   const timing = resolveTiming(started);
   const dcs = etcdAt(timing.retryTimeoutMs);
   const pgConnect = config.postgres.connectAddress ?? config.postgres.listen;
+  const socketDir = `${path.resolve(config.postgres.dataDir)}.sock`;
+  // The driver is made below; the backup service reads its view only once running.
+  const ref: { driver?: HaDriver } = {};
+  const backup = config.backup
+    ? new BackupService({
+        cluster: config.cluster,
+        name: config.name,
+        dataDir: config.postgres.dataDir,
+        socketDir,
+        pgPort: config.postgres.listen.port,
+        superuser: superuser.username,
+        backup: config.backup,
+        policy: config.backupPolicy,
+        dcs,
+        view: () => {
+          const v = ref.driver?.view();
+          return { cluster: v?.cluster, holdsLeader: v?.holdsLeader ?? false, pg: v?.local?.pg };
+        },
+        log: log.child({ component: "backup" }),
+      })
+    : undefined;
+  // Before PostgreSQL starts: its archive_command and restore_command read this config.
+  backup?.prepare();
   const manager = new PostgresManager({
     binDir: findPgBinDir(config.postgres.binDir),
     dataDir: config.postgres.dataDir,
@@ -74,6 +98,9 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     allowedCidrs: config.postgres.allowedCidrs,
     stopTimeouts: config.postgres.stopTimeouts,
     memberName: config.name,
+    socketDir,
+    archive: backup?.archiveParameters(),
+    restoreFromArchive: backup && (() => backup.restoreReplica()),
     logFile: path.join(path.dirname(config.postgres.dataDir), `${path.basename(config.postgres.dataDir)}.log`),
     log: log.child({ component: "postgres" }),
   });
@@ -133,6 +160,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     log: log.child({ component: "api" }),
     rereadConfig: configFile ? () => rereadParameters(configFile, config, manager) : undefined,
   });
+  ref.driver = driver;
   const api = new ApiServer({
     scope: config.cluster,
     name: config.name,
@@ -144,6 +172,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     log: log.child({ component: "api" }),
     scheduledRestart: () => operations.scheduledRestart(),
     readCluster: () => dcs.load(),
+    backup,
     mutations: new Mutations({
       dcs,
       // Read at each request: the dynamic config may have changed them.
@@ -163,6 +192,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       operations,
       failsafe: driver.failsafe,
       config: { dcs, base, log: log.child({ component: "api" }) },
+      backup,
     }),
   });
   await api.listen(config.api.listen.host, config.api.listen.port, apiTls);
@@ -180,6 +210,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     operations.close();
     void driver
       .shutdown()
+      .then(() => backup?.stop())
       .then(() => api.close())
       .then(() => {
         log.info("agent stopped");
@@ -189,6 +220,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   await driver.start();
+  backup?.start();
 }
 
 /**

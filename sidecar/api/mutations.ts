@@ -15,6 +15,8 @@ import { checkFailoverRequest, type RequestKind } from "./failover-request";
 import type { MemberOperations } from "./member-ops";
 import type { Reply } from "./reply";
 import { parseReinitRequest, parseRestartRequest } from "./restart-request";
+import { BACKUP_TYPES, type BackupType } from "../backup/pgbackrest";
+import type { BackupService } from "../backup/service";
 
 export interface ApiCredentials {
   username: string;
@@ -36,6 +38,8 @@ export interface MutationDeps {
   failsafe?: { confirm(body: unknown): Reply };
   /** PATCH/PUT /config (./config-routes.ts). */
   config?: ConfigRouteDeps;
+  /** POST /backup (absent: no backup repository). */
+  backup?: Pick<BackupService, "requestBackup">;
 }
 
 export type { Reply } from "./reply";
@@ -49,6 +53,7 @@ export const MUTATIONS: Record<string, string[]> = {
   "/reinitialize": ["POST"],
   "/failsafe": ["POST"],
   "/config": ["PATCH", "PUT"],
+  "/backup": ["POST"],
 };
 /** What each path's body looks like, for the "not valid JSON" answer. */
 const EXAMPLES: Record<string, string> = {
@@ -59,6 +64,7 @@ const EXAMPLES: Record<string, string> = {
   "/reinitialize": `{"force":false}`,
   "/failsafe": `{"name":"node1"}`,
   "/config": `{"postgresql":{"parameters":{"work_mem":"8MB"}}}`,
+  "/backup": `{"type":"full"}`,
 };
 const MAX_BODY = 64 * 1024;
 const POLL_MS = 100;
@@ -103,6 +109,7 @@ export class Mutations {
     if (method === "DELETE") return path === "/restart" ? this.d.operations!.cancelScheduled() : this.cancel();
     const body = await readJson(req, EXAMPLES[path]);
     if (!body.ok) return { status: 400, body: { error: body.error } };
+    if (path === "/backup") return this.backup(body.value);
     if (path === "/config") {
       if (!this.d.config) return { status: 503, body: { error: "this agent does not change the dynamic config" } };
       return changeConfig(method as "PATCH" | "PUT", body.value, this.d.config);
@@ -128,6 +135,18 @@ export class Mutations {
       return { status: r.status, body: { error: r.error } };
     }
     return ops.restart(r.request);
+  }
+
+  /** POST /backup {"type": "full"|"diff"|"incr"}: 202 once it started on this member. */
+  private async backup(body: unknown): Promise<Reply> {
+    if (!this.d.backup) return { status: 404, body: { error: "no backup repository: the agent config has no backup section" } };
+    const type = (body as { type?: unknown } | null)?.type ?? "full";
+    if (typeof type !== "string" || !(BACKUP_TYPES as readonly string[]).includes(type)) {
+      return { status: 400, body: { error: `type: ${JSON.stringify(type)} must be one of ${BACKUP_TYPES.join(", ")}` } };
+    }
+    const r = await this.d.backup.requestBackup(type as BackupType);
+    if (r.status === 202) this.d.log.info({ type }, "backup requested through the API");
+    return r;
   }
 
   private async cancel(): Promise<Reply> {

@@ -17,6 +17,7 @@ import { registerLocalCommands } from "./local";
 import { registerOpsCommands } from "./ops";
 import { registerRestartCommands } from "./restart";
 import { registerSwitchoverCommands } from "./switchover";
+import { registerBackupCommands } from "./backup";
 
 export function buildProgram(): Command {
   const program = new Command("hapg").description("Highly available PostgreSQL: the node agent and a local cluster").version(AGENT_VERSION);
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerSwitchoverCommands(program);
   registerRestartCommands(program);
   registerConfigCommands(program);
+  registerBackupCommands(program);
   return program;
 }
 

@@ -5,7 +5,7 @@
  * and treated as absent, never thrown.
  */
 import { z } from "zod";
-import { KEYS, type ClusterSnapshot, type FailoverRequest, type LeaderKey, type Member, type MemberData } from "./types";
+import { KEYS, type BackupClaim, type ClusterSnapshot, type FailoverRequest, type LeaderKey, type Member, type MemberData } from "./types";
 
 /** One key-value as read from etcd: key and value decoded to strings, lease id decimal ("0": none). */
 export interface RawKv {
@@ -61,6 +61,17 @@ const historySchema = z.array(
     z.union([z.string(), z.null()]).transform((v) => v ?? ""),
   ),
 );
+const backupClaimSchema = z.object({
+  slot: z.string().min(1),
+  type: z.enum(["full", "diff", "incr"]),
+  member: z.string().min(1),
+  state: z.enum(["running", "done", "failed"]),
+  started: z.string(),
+  finished: z.string().optional(),
+  error: z.string().optional(),
+  lastSlot: z.string().optional(),
+  label: z.string().optional(),
+}) satisfies z.ZodType<BackupClaim>;
 
 /** A member name is one path segment; it is also used as a replication slot name after mapping. */
 export function isValidMemberName(name: string): boolean {
@@ -155,6 +166,12 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
         const history = parseJson(historySchema, kv.value);
         if (history.ok) snapshot.history = history.value;
         else corrupt(kv.key, `expected [[timeline, switch LSN, reason, time, leader], ...]: ${history.reason}`);
+        break;
+      }
+      case KEYS.backup: {
+        const claim = parseJson(backupClaimSchema, kv.value);
+        if (claim.ok) snapshot.backup = { claim: claim.value, raw: kv.value };
+        else corrupt(kv.key, `not a backup claim: ${claim.reason}`);
         break;
       }
       default:

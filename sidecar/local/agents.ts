@@ -11,6 +11,7 @@ import { desiredConfigPath, LOCAL_DESIRED_INTERVAL_S } from "./desired";
 import { Layout, LocalOptions, localSettings, NodeSlot } from "./layout";
 import { inNetns } from "./netns";
 import { chownRecursive, ensureServiceUser } from "./os-user";
+import { LOCAL_BUCKET } from "./s3";
 
 export const CLUSTER_NAME = "local";
 
@@ -27,7 +28,7 @@ export function serviceOwner(): Owner | undefined {
 
 export type AgentOptions = Pick<
   LocalOptions,
-  "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "synchronousQuorum" | "desiredConfig"
+  "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "synchronousQuorum" | "desiredConfig" | "backup"
 >;
 
 /** The user of the local agents' API for calls that change something (password in secrets/api.password). */
@@ -55,9 +56,27 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
     },
     ...localSettings(o),
     ...(o.desiredConfig ? { desiredConfig: { file: desiredConfigPath(l.dir), intervalSeconds: LOCAL_DESIRED_INTERVAL_S } } : {}),
+    ...(o.backup ? { backup: localBackupSection(l) } : {}),
   };
   validateAgentConfig(input);
   return input;
+}
+
+/**
+ * The backup repository of a local cluster: the bucket on its s3rver (HTTPS on 127.0.0.1, reached as
+ * "localhost", which its certificate names), path-style URIs, the key s3rver accepts.
+ */
+export function localBackupSection(l: Layout): NonNullable<AgentConfigInput["backup"]> {
+  return {
+    repo: {
+      bucket: LOCAL_BUCKET,
+      endpoint: "localhost",
+      port: l.s3Port,
+      uriStyle: "path",
+      caFile: path.join(l.s3Dir, "tls", "ca.pem"),
+      credentials: { source: "keyFile", file: path.join(l.s3Dir, "s3-keys.json") },
+    },
+  };
 }
 
 /** JSON (as node-init writes on AWS): the agent then never loads a YAML parser, which keeps its memory down. */

@@ -85,6 +85,8 @@ export interface PostgresqlConfOptions {
   synchronousStandbys?: readonly string[];
   /** Quorum commit: a commit waits for any this many of synchronousStandbys (ANY k); absent: the first one. */
   synchronousCount?: number;
+  /** Continuous archiving (archive_mode, archive_command, restore_command, archive_timeout: sidecar/backup/pgbackrest-conf.ts). */
+  archive?: Readonly<Record<string, ParamValue>>;
 }
 
 /**
@@ -134,6 +136,7 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
     // PostgreSQL report a pending restart on every new primary, though nothing changed. A primary ignores it.
     recovery_target_timeline: "latest",
   };
+  Object.assign(required, o.archive ?? {});
   if (!o.standby && o.synchronousStandbys?.length)
     required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys, o.synchronousCount);
   if (o.standby) {

@@ -9,6 +9,7 @@
  * (./timing.ts) derives once.
  */
 import { z } from "zod";
+import { backupPolicySchema } from "./backup";
 import { parameterProblems, type ParamValue } from "./parameters";
 import { MIN_TTL_S, timingProblems } from "./timing";
 
@@ -169,6 +170,13 @@ export const haSettingsShape = {
    * argument is in docs/ha-states.md, "Failsafe mode").
    */
   failsafeMode: z.boolean({ error: "must be true or false" }).default(true),
+  /**
+   * Continuous archiving and base backups (./backup.ts): archive_timeout, the schedule of full and
+   * differential backups, retention, and whether a replica takes them. Applies where a node has a
+   * backup repository (the agent config's `backup`). Default: archiveTimeout 60 s, full weekly,
+   * differential daily, 2 full backups kept, fromStandby true (the leader takes them until replicas can).
+   */
+  backupPolicy: backupPolicySchema.prefault({}),
 };
 
 /** A member's own tags (each node's agent config; not cluster-wide). */
