@@ -28,7 +28,13 @@ export interface DataDirInfo {
  * last ended (crashed, fenced), or settled by the last status read (running, stopped).
  */
 export type PgProcessState =
-  "stopped" | "starting" | "running" | "stopping" | "crashed" | "bootstrapping" | "creating replica" | "rewinding" | "fenced";
+  "stopped" | "starting" | "running" | "stopping" | "crashed" | "bootstrapping" | "restoring" | "creating replica" | "rewinding" | "fenced";
+
+/** The leader's timeline and its history ([parent timeline, switch LSN] per line), as its member key publishes them. */
+export interface LeaderTimeline {
+  timeline: number;
+  history: [number, number][];
+}
 
 /** How a pg_rewind ended: rewound, failed (fall back to a base backup), or the source did not answer (retry). */
 export type RewindResult = "done" | "failed" | "unreachable";
@@ -76,6 +82,10 @@ export interface PostgresControl {
   adopt(): Promise<boolean>;
   /** initdb, configure, start as primary, create the replication role; returns the system identifier. */
   bootstrap(): Promise<string>;
+  /** Restores bootstrap.fromBackup to its target, promotes, configures; returns the system identifier. */
+  restore(): Promise<string>;
+  /** Restores the backup the cluster was restored from, as a standby that will follow the leader's timeline. */
+  restoreReplica(leader: LeaderTimeline): Promise<void>;
   startPrimary(): Promise<void>;
   startReplica(upstream: HostPort | null): Promise<void>;
   followUpstream(upstream: HostPort): Promise<void>;

@@ -4,11 +4,13 @@
  * real owner and resolves at once, so the simulated cluster runs on the fake clock alone.
  */
 import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
-import type { DataDirInfo, HostPort, PgStatus, PostgresControl, RewindResult } from "../../sidecar/postgres/types";
+import type { DataDirInfo, HostPort, LeaderTimeline, PgStatus, PostgresControl, RewindResult } from "../../sidecar/postgres/types";
 
 export class FakePgWorld {
   readonly servers = new Map<string, FakePostgres>();
   private nextSystemId = 7000;
+  /** The system identifier of the backup every restore of this world restores (a restored cluster keeps its source's). */
+  readonly backupSystemId = "6000";
 
   add(name: string, at: HostPort): FakePostgres {
     const pg = new FakePostgres(this, name, at);
@@ -169,6 +171,28 @@ export class FakePostgres implements PostgresControl {
     this.running = true;
     this.lsn = 1000;
     return this.systemId;
+  }
+
+  /** A restore of the world's backup to its target: a new timeline, promoted and running. */
+  async restore(): Promise<string> {
+    this.commands.push("restore");
+    this.initialized = true;
+    this.systemId = this.world.backupSystemId;
+    this.standby = false;
+    this.running = true;
+    this.timeline = 2;
+    this.lsn = 1000;
+    return this.systemId;
+  }
+
+  /** A replica restored from the same backup: behind the leader, on its timeline once it replays the history. */
+  async restoreReplica(leader: LeaderTimeline): Promise<void> {
+    this.commands.push(`restoreReplica ${leader.timeline}`);
+    this.initialized = true;
+    this.systemId = this.world.backupSystemId;
+    this.standby = true;
+    this.timeline = leader.timeline;
+    this.lsn = 500;
   }
 
   async startPrimary(): Promise<void> {
