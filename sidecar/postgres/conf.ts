@@ -83,6 +83,11 @@ export interface PostgresqlConfOptions {
   standby?: StandbySettings;
   /** Primary in synchronous mode: the standbys a commit waits for (application names); empty: asynchronous. */
   synchronousStandbys?: readonly string[];
+  /**
+   * A cluster restored from another's backup: restore_command reaching the source's archive too, and
+   * during the first member's restore the recovery target (sidecar/restore/plan.ts).
+   */
+  recovery?: Readonly<Record<string, ParamValue>>;
 }
 
 /** synchronous_standby_names for our synchronous mode: wait for the first of these (one standby). */
@@ -124,6 +129,7 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
     wal_sender_timeout: `${o.timing.replicationTimeoutMs}ms`,
     wal_receiver_timeout: `${o.timing.replicationTimeoutMs}ms`,
   };
+  Object.assign(required, o.recovery ?? {});
   if (!o.standby && o.synchronousStandbys?.length)
     required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys);
   if (o.standby) {

@@ -13,65 +13,45 @@ import { formatLsn, parseLsn } from "../postgres/lsn";
 import type { ParamValue } from "../settings/parameters";
 import type { RecoveryTarget } from "./target";
 
-/** How pgbackrest reaches one repository and stanza: a config file the agent rendered, and the stanza in it. */
-export interface PgbackrestLocation {
-  /** Path of the pgbackrest binary. */
-  bin: string;
-  /** pgbackrest.conf rendered for this repository (repo1-* options, credentials by file or environment). */
-  configFile: string;
-  stanza: string;
-}
-
-/** Options every pgbackrest call of a restore shares: the data directory it writes, and quiet logs on stderr. */
-function common(loc: PgbackrestLocation, dataDir: string): string[] {
-  return [`--config=${loc.configFile}`, `--stanza=${loc.stanza}`, `--pg1-path=${dataDir}`, "--log-level-console=warn", "--log-level-stderr=off"];
-}
-
-/** `--type/--target` for a target (pgBackRest picks the newest backup that ends before a time or LSN target). */
-export function targetOptions(t: RecoveryTarget): string[] {
-  switch (t.type) {
-    case "latest":
-      return ["--type=default"];
-    case "time":
-      return ["--type=time", `--target=${t.at}`];
-    case "lsn":
-      return ["--type=lsn", `--target=${t.lsn}`];
-    case "name":
-      return ["--type=name", `--target=${t.name}`];
-  }
+/** What `pgbackrest restore` is asked for (the options of PgBackRest.restore, sidecar/backup/pgbackrest.ts). */
+export interface RestoreRequest {
+  type: "default" | "time" | "lsn" | "name" | "standby";
+  target?: string;
+  targetAction?: "promote";
+  set?: string;
 }
 
 /**
- * The first member's restore: the backup pgBackRest selects for the target into the empty data
- * directory. The recovery settings pgBackRest writes into postgresql.auto.conf are replaced by the
- * agent's (recoveryParameters), rendered into postgresql.conf, so one file says how this server recovers.
+ * The first member's restore: pgBackRest selects the newest backup that ends before a time or LSN
+ * target (the latest one otherwise). The recovery settings it writes into postgresql.auto.conf are
+ * replaced by the agent's (recoveryParameters) in postgresql.conf, so one file says how this server recovers.
  */
-export function primaryRestoreArgs(source: PgbackrestLocation, dataDir: string, target: RecoveryTarget, processMax = 2): string[] {
-  return [...common(source, dataDir), `--process-max=${processMax}`, "restore", ...targetOptions(target), "--target-action=promote"];
+export function primaryRestoreRequest(t: RecoveryTarget): RestoreRequest {
+  switch (t.type) {
+    case "latest":
+      return { type: "default" };
+    case "time":
+      return { type: "time", target: t.at, targetAction: "promote" };
+    case "lsn":
+      return { type: "lsn", target: t.lsn, targetAction: "promote" };
+    case "name":
+      return { type: "name", target: t.name, targetAction: "promote" };
+  }
 }
 
-/** A replica's restore: the given backup set of the source (see replicaBackupSet), as a standby. */
-export function replicaRestoreArgs(source: PgbackrestLocation, dataDir: string, set: string, processMax = 2): string[] {
-  return [...common(source, dataDir), `--process-max=${processMax}`, "restore", `--set=${set}`, "--type=standby"];
-}
-
-/** `pgbackrest archive-get` for restore_command; %f and %p are PostgreSQL's. */
-export function archiveGetCommand(loc: PgbackrestLocation): string {
-  return `${loc.bin} --config=${loc.configFile} --stanza=${loc.stanza} archive-get %f "%p"`;
+/** A replica's restore: a given backup set of the source (see replicaBackupSet), as a standby. */
+export function replicaRestoreRequest(set: string): RestoreRequest {
+  return { type: "standby", set };
 }
 
 /**
  * restore_command of every member of a cluster restored from another's backup: the cluster's own
  * archive first (its new timelines live only there), then the source's (the WAL before the fork lives
- * only there: the new primary never archives what it replayed). Both paths must be plain: no quotes.
+ * only there: the new primary never archives what it replayed). Each is a complete `archive-get`
+ * command (archiveParameters in sidecar/backup/pgbackrest-conf.ts); sh runs the second when the first fails.
  */
-export function cloneRestoreCommand(own: PgbackrestLocation | undefined, source: PgbackrestLocation): string {
-  for (const l of [own, source]) {
-    if (l && /["'\s]/.test(l.configFile + l.bin + l.stanza)) {
-      throw new Error(`pgbackrest paths and stanza names must not contain quotes or spaces: ${l.configFile} ${l.stanza}`);
-    }
-  }
-  return own ? `${archiveGetCommand(own)} || ${archiveGetCommand(source)}` : archiveGetCommand(source);
+export function cloneRestoreCommand(own: string | undefined, source: string): string {
+  return own ? `${own} || ${source}` : source;
 }
 
 /**
@@ -93,12 +73,13 @@ export function recoveryParameters(target: RecoveryTarget, restoreCommand: strin
   return p;
 }
 
-/** One backup as `pgbackrest info --output=json` lists it (the fields a restore looks at). */
-export interface BackupInfo {
+/** One backup as the parsed `pgbackrest info` lists it (BackupInfo of sidecar/backup/pgbackrest.ts has these). */
+export interface BackupSetInfo {
   label: string;
-  type: string;
-  timestamp: { start: number; stop: number };
-  lsn?: { start: string; stop: string };
+  /** When it ended, ms since the epoch. */
+  stop: number;
+  /** The WAL position it ended at ("0/3000050"). */
+  lsnStop?: string;
 }
 
 /**
@@ -110,19 +91,19 @@ export interface BackupInfo {
  * last [timeline, switch LSN]).
  */
 export function replicaBackupSet(
-  backups: readonly BackupInfo[],
+  backups: readonly BackupSetInfo[],
   target: RecoveryTarget,
   leaderHistory: readonly [number, number][],
 ): string | undefined {
   const lastSwitch = leaderHistory.at(-1)?.[1];
-  const fits = (b: BackupInfo): boolean => {
-    if (target.type === "time") return b.timestamp.stop * 1000 <= target.epochMs;
-    const stop = b.lsn ? parseLsn(b.lsn.stop) : undefined;
+  const fits = (b: BackupSetInfo): boolean => {
+    if (target.type === "time") return b.stop <= target.epochMs;
+    const stop = b.lsnStop ? parseLsn(b.lsnStop) : undefined;
     if (stop === undefined) return false;
     if (target.type === "lsn") return stop <= target.bytes;
     return lastSwitch !== undefined && stop <= lastSwitch;
   };
-  const before = backups.filter(fits).sort((a, b) => a.timestamp.stop - b.timestamp.stop);
+  const before = backups.filter(fits).sort((a, b) => a.stop - b.stop);
   return before.at(-1)?.label;
 }
 

@@ -5,16 +5,13 @@
  * `pgbackrest info --output=json` printed (`runPreflight` in ./source.ts runs it) and the time.
  */
 import { parseLsn } from "../postgres/lsn";
-import type { BackupInfo } from "./plan";
+import type { BackupSetInfo } from "./plan";
 import { describeTarget, type RecoveryTarget } from "./target";
 
-/** One stanza as `pgbackrest info --output=json` prints it (the fields looked at here). */
-export interface StanzaInfo {
-  name: string;
+/** The source stanza as the parsed `pgbackrest info` gives it (StanzaInfo of sidecar/backup/pgbackrest.ts has these). */
+export interface SourceInfo {
   status: { code: number; message: string };
-  backup: BackupInfo[];
-  archive?: { id: string; min: string | null; max: string | null }[];
-  repo?: { key: number; status: { code: number; message: string } }[];
+  backups: BackupSetInfo[];
 }
 
 const iso = (epochMs: number) => new Date(epochMs).toISOString().replace(/\.000Z$/, "Z");
@@ -25,46 +22,49 @@ const iso = (epochMs: number) => new Date(epochMs).toISOString().replace(/\.000Z
  * repository for the reader; `all` is `pgbackrest info` without --stanza, to list the stanzas there.
  */
 export function restoreProblems(o: {
-  info: StanzaInfo[];
+  info: SourceInfo;
   stanza: string;
   target: RecoveryTarget;
   nowMs: number;
   field: string;
   where: string;
-  all?: StanzaInfo[];
+  /** The stanzas the repository holds (`pgbackrest info` without --stanza), named when the one given is not there. */
+  stanzas?: string[];
 }): string[] {
-  const s = o.info.find((x) => x.name === o.stanza);
-  const others = (o.all ?? []).map((x) => x.name).filter((n) => n !== o.stanza);
+  const s = o.info;
+  const others = (o.stanzas ?? []).filter((n) => n !== o.stanza);
   const known = others.length ? ` (stanzas there: ${others.join(", ")})` : " (the repository holds no stanza)";
-  if (!s || s.status.code === 1 || s.status.code === 3) {
+  if (s.status.code === 1 || s.status.code === 3) {
     return [`${o.field}.stanza: no stanza "${o.stanza}" in ${o.where}${known}: give the stanza of the cluster to restore`];
   }
-  const repoError = s.repo?.find((r) => r.status.code !== 0 && r.status.code !== 2);
-  if (s.status.code === 99 || repoError) {
-    const why = repoError?.status.message ?? s.status.message;
-    return [`${o.field}: cannot read stanza "${o.stanza}" in ${o.where}: ${why}: check the repository settings and credentials`];
+  if (s.status.code !== 0 && s.status.code !== 2) {
+    return [
+      `${o.field}: cannot read stanza "${o.stanza}" in ${o.where}: ${s.status.message}: check the repository settings and credentials`,
+    ];
   }
-  const backups = s.backup.filter((b) => b.timestamp?.stop !== undefined);
+  const backups = s.backups;
   if (s.status.code === 2 || backups.length === 0) {
     return [`${o.field}.stanza: "${o.stanza}" in ${o.where} holds no backup yet: take one first (hapg backup), then restore`];
   }
-  const first = [...backups].sort((a, b) => a.timestamp.stop - b.timestamp.stop)[0];
+  const first = [...backups].sort((a, b) => a.stop - b.stop)[0];
   const t = o.target;
   if (t.type === "time") {
     if (t.epochMs > o.nowMs) {
-      return [`${o.field}.target.time: ${t.at} is in the future (now ${iso(o.nowMs)}): give a time in the past, or no target for the latest point`];
+      return [
+        `${o.field}.target.time: ${t.at} is in the future (now ${iso(o.nowMs)}): give a time in the past, or no target for the latest point`,
+      ];
     }
-    if (t.epochMs < first.timestamp.stop * 1000) {
+    if (t.epochMs < first.stop) {
       return [
         `${o.field}.target.time: ${t.at} is before the end of the first backup of "${o.stanza}" (${first.label}, ended ` +
-          `${iso(first.timestamp.stop * 1000)}): nothing can be restored to it; give a later time`,
+          `${iso(first.stop)}): nothing can be restored to it; give a later time`,
       ];
     }
   }
-  if (t.type === "lsn" && first.lsn && t.bytes < parseLsn(first.lsn.stop)) {
+  if (t.type === "lsn" && first.lsnStop && t.bytes < parseLsn(first.lsnStop)) {
     return [
       `${o.field}.target.lsn: ${t.lsn} is before the end of the first backup of "${o.stanza}" (${first.label}, ended at ` +
-        `${first.lsn.stop}): give a later WAL position`,
+        `${first.lsnStop}): give a later WAL position`,
     ];
   }
   return [];
