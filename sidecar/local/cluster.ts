@@ -14,6 +14,7 @@ import type { SynchronousMode } from "../settings/schema";
 import { createNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
 import { knownProcesses, processesOfDir, readPid, stillRunning, stopEverything, teardownProblem } from "./teardown";
+import { startS3 } from "./s3";
 
 /** What `down` works from when cluster.json is gone: no recorded pid, only what /proc shows. */
 const EMPTY_CLUSTER: ClusterFile = {
@@ -71,7 +72,7 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   if (strays.length > 0) {
     throw new Error(`an earlier cluster in ${l.dir} still runs: ${strays.join(", ")}: stop it with hapg local down --dir ${l.dir}`);
   }
-  await assertPortsFree(l);
+  await assertPortsFree(l, o.backup === true);
   const say = opts.progress ?? (() => undefined);
   const t0 = Date.now();
   const owner = serviceOwner();
@@ -97,6 +98,13 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
       state.network = l.network; // from here on, stopEverything removes them
       writeClusterFile(l.dir, state); // `down` removes the namespaces even if etcd fails to start
       say(`network: bridge ${l.network.bridge} ${l.network.gateway} on ${l.network.subnet}; a namespace per node and etcd member`);
+    }
+    if (o.backup) {
+      failedLog = `${l.s3Dir}/s3rver.log`;
+      const s3 = await startS3({ dir: l.s3Dir, port: l.s3Port, owner });
+      state.s3 = { pid: s3.pid, port: s3.port, dir: l.s3Dir, bucket: s3.bucket };
+      writeClusterFile(l.dir, state);
+      say(`s3: s3rver started (pid ${s3.pid}) on https://localhost:${s3.port}, bucket ${s3.bucket}: the backup repository`);
     }
     failedLog = `${l.etcdDir}/etcd-*.log`;
     const etcd = await startEtcdCluster({

@@ -1,5 +1,6 @@
 /** Arg validation of HaPostgresCluster: each bad arg gets a message naming it and the fix. Pure. */
 import * as assert from "node:assert/strict";
+import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterArgsError, isArmInstanceType, isCidr, validateClusterArgs, validatePlacement } from "../../lib/args/validate";
 import { HaPostgresClusterArgs } from "../../lib/args/types";
@@ -43,6 +44,7 @@ describe("validateClusterArgs", () => {
       synchronousMode: "on",
       watchdog: { mode: "automatic", device: "/dev/watchdog" },
       postgres: { parameters: {}, usePgRewind: true },
+      backupPolicy: BACKUP_POLICY_DEFAULTS,
     });
     assert.equal(r.clusterName, "orders");
     assert.equal(r.ssmParameterPrefix, "/ha-postgres");
