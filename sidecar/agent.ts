@@ -20,6 +20,7 @@ import { watchdogFromConfig } from "./watchdog/watchdog";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { BackupService } from "./backup/service";
+import { prepareRestore } from "./restore/source";
 
 export async function runAgent(config: AgentConfig): Promise<void> {
   const log = createLogger(config.name, config.log.level);
@@ -69,6 +70,15 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     : undefined;
   // Before PostgreSQL starts: its archive_command and restore_command read this config.
   backup?.prepare();
+  // A cluster created from a backup: refused here, before anything is written, when it cannot work.
+  const restore = await prepareRestore({
+    fromBackup: config.bootstrap.fromBackup,
+    dataDir: config.postgres.dataDir,
+    socketDir,
+    pgPort: config.postgres.listen.port,
+    superuser: superuser.username,
+    log: log.child({ component: "restore" }),
+  });
   const manager = new PostgresManager({
     binDir: findPgBinDir(config.postgres.binDir),
     dataDir: config.postgres.dataDir,
@@ -84,6 +94,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     socketDir,
     archive: backup?.archiveParameters(),
     restoreFromArchive: backup && (() => backup.restoreReplica()),
+    restore,
     logFile: path.join(path.dirname(config.postgres.dataDir), `${path.basename(config.postgres.dataDir)}.log`),
     log: log.child({ component: "postgres" }),
   });
@@ -101,6 +112,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
       fenceMarginMs: timing.fenceMarginMs,
       synchronousMode: config.synchronousMode,
       usePgRewind: config.postgres.usePgRewind,
+      restoreFromBackup: restore !== undefined,
     },
     identity: { pgConnect, apiConnect: config.api.connectAddress ?? config.api.listen, tags: config.tags },
     dcs,

@@ -25,7 +25,7 @@ export function serviceOwner(): Owner | undefined {
   return process.getuid?.() === 0 ? ensureServiceUser() : undefined;
 }
 
-export type AgentOptions = Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "backup">;
+export type AgentOptions = Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "backup" | "restore">;
 
 /** The user of the local agents' API for calls that change something (password in secrets/api.password). */
 export const LOCAL_API_USER = DEFAULT_API_USER;
@@ -51,7 +51,9 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
       authentication: { username: LOCAL_API_USER, passwordFile: l.apiPasswordFile },
     },
     ...localSettings(o),
-    ...(o.backup ? { backup: localBackupSection(l) } : {}),
+    // A restored cluster archives too, into its own S3 server: never into the source's repository.
+    ...(o.backup || o.restore ? { backup: localBackupSection(l) } : {}),
+    ...(o.restore ? { bootstrap: { fromBackup: o.restore } } : {}),
   };
   validateAgentConfig(input);
   return input;

@@ -244,7 +244,20 @@ export class PostgresManager implements PostgresControl {
       ensureDir(this.o.dataDir, 0o700, this.o.runAs);
       if (fs.readdirSync(this.o.dataDir).length > 0) throw new Error(`restoreReplica: ${this.o.dataDir} is not empty: wipe() it first`);
       try {
-        await this.step("pgbackrest restore", () => hooks.restoreReplica(leader));
+        // The cluster's own backups once it has one (they are on its timeline); the source's before that.
+        const fromOwn = this.o.restoreFromArchive;
+        const own =
+          fromOwn &&
+          (await this.step("restore from the cluster's own backups", () =>
+            fromOwn().catch((e: Error) => {
+              this.o.log.warn({ err: e.message }, "no restore from the cluster's own backups: restoring from the source's");
+              return false;
+            }),
+          ));
+        if (!own) {
+          clearDir(this.o.dataDir);
+          await this.step("pgbackrest restore from the source", () => hooks.restoreReplica(leader));
+        }
         await this.writeConfig({ primary: false, upstream: null });
         this.setFormerPrimary(false);
       } catch (e) {

@@ -51,7 +51,11 @@ export function sameStanzaProblem(
   if (!backup || !f) return undefined;
   const own = resolvedRepo(backup, cluster);
   const src = resolvedSource(f);
-  const sameRepo = backup.repo.bucket === f.repo.bucket && own.endpoint === src.endpoint && own.repoPath === src.repoPath;
+  const sameRepo =
+    backup.repo.bucket === f.repo.bucket &&
+    own.endpoint === src.endpoint &&
+    backup.repo.port === f.repo.port &&
+    own.repoPath === src.repoPath;
   if (!sameRepo || own.stanza !== src.stanza) return undefined;
   return {
     path: ["backup", "stanza"],

@@ -116,3 +116,33 @@ export function historyFileName(timeline: number): string {
 export function renderHistoryFile(history: readonly [number, number][]): string {
   return history.map(([tl, lsn]) => `${tl}\t${formatLsn(lsn)}\tcopied from the leader's timeline history\n`).join("");
 }
+
+/** The WAL segment file name holding `lsn` on `timeline`, for segments of `segmentSize` bytes. */
+export function walSegmentName(timeline: number, lsn: number, segmentSize: number): string {
+  const segno = Math.floor(lsn / segmentSize);
+  const perId = 2 ** 32 / segmentSize;
+  const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, "0");
+  return hex8(timeline) + hex8(Math.floor(segno / perId)) + hex8(segno % perId);
+}
+
+/**
+ * Where the leader's newest timeline began: [parent timeline, switch LSN, new timeline]. PostgreSQL
+ * starts a new timeline with a copy of the parent's segment up to the switch, zero-filled after it;
+ * a replica that finds only the parent's segment (the source's archive holds it, the cluster's own
+ * archive does not have the new one yet) would replay the parent's records past the switch.
+ */
+export function newestSwitch(leader: {
+  timeline: number;
+  history: readonly [number, number][];
+}): { parent: number; lsn: number; timeline: number } | undefined {
+  const last = leader.history.at(-1);
+  return last && { parent: last[0], lsn: last[1], timeline: leader.timeline };
+}
+
+/** The new timeline's first segment from the parent's: the bytes up to the switch, zeros after (as PostgreSQL makes it at promotion). */
+export function forkSegment(parentSegment: Buffer, switchLsn: number): Buffer {
+  const upto = switchLsn % parentSegment.length;
+  const out = Buffer.alloc(parentSegment.length);
+  parentSegment.copy(out, 0, 0, upto);
+  return out;
+}

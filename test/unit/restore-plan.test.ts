@@ -3,11 +3,14 @@ import assert from "node:assert/strict";
 import { formatLsn } from "../../sidecar/postgres/lsn";
 import {
   cloneRestoreCommand,
+  forkSegment,
   historyFileName,
+  newestSwitch,
   primaryRestoreRequest,
   recoveryParameters,
   renderHistoryFile,
   replicaBackupSet,
+  walSegmentName,
 } from "../../sidecar/restore/plan";
 import { restoreProblems, type SourceInfo } from "../../sidecar/restore/preflight";
 import { targetFromFields } from "../../sidecar/restore/target";
@@ -117,5 +120,19 @@ describe("restore preflight (refused before anything is touched)", () => {
       check({ status: { code: 99, message: "other: S3 says 403 Forbidden" }, backups: [] })[0],
       /^bootstrap\.fromBackup: cannot read stanza "src" .*403 Forbidden: check the repository settings and credentials/,
     );
+  });
+});
+
+describe("restore plan: the first segment of the leader's timeline", () => {
+  it("names segments as PostgreSQL does", () => {
+    assert.equal(walSegmentName(1, 0x3000028, 16 * 1024 * 1024), "000000010000000000000003");
+    assert.equal(walSegmentName(3, 0x1_0500_0000, 16 * 1024 * 1024), "000000030000000100000005");
+  });
+
+  it("is the parent's segment up to the switch, zeros after", () => {
+    const parent = Buffer.alloc(16, 7);
+    assert.deepEqual([...forkSegment(parent, 0x3000000 + 5)], [7, 7, 7, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(newestSwitch({ timeline: 3, history: [[1, 0x3000028]] }), { parent: 1, lsn: 0x3000028, timeline: 3 });
+    assert.equal(newestSwitch({ timeline: 1, history: [] }), undefined);
   });
 });
