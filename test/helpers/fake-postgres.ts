@@ -46,6 +46,8 @@ export class FakePostgres implements PostgresControl {
   upstream?: HostPort;
   streaming = false;
   crashedInProduction = false;
+  /** Timeline history a restore leaves (the source's timeline and where this one forked from it); the model keeps none otherwise. */
+  history?: { timeline: number; switchLsn: number }[];
   /** Network cut between this server and others (replication). */
   isolated = false;
   private exitCb?: (code: number | null, signal: NodeJS.Signals | null) => void;
@@ -142,6 +144,7 @@ export class FakePostgres implements PostgresControl {
       streaming: this.standby ? this.streaming : undefined,
       upstream: this.standby ? this.upstream : undefined,
       systemId: this.systemId,
+      history: this.standby ? undefined : this.history,
       synchronousStandbyNames: this.standby ? undefined : renderSynchronousStandbyNames(this.syncStandbys),
       replication: this.standby
         ? undefined
@@ -181,6 +184,7 @@ export class FakePostgres implements PostgresControl {
     this.standby = false;
     this.running = true;
     this.timeline = 2;
+    this.history = [{ timeline: 1, switchLsn: 900 }];
     this.lsn = 1000;
     return this.systemId;
   }

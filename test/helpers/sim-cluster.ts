@@ -36,6 +36,8 @@ export interface SimOptions {
   maximumLagOnFailover?: number;
   nofailover?: string[];
   synchronousMode?: SynchronousMode;
+  /** The cluster is created from a backup (bootstrap.fromBackup): rows B1–B3. */
+  restoreFromBackup?: boolean;
   /** Every node gets a watchdog on a stand-in device under `dir`; those in `unusable` one whose timeout cannot be set. */
   watchdog?: { mode: "automatic" | "required"; dir: string; unusable?: string[] };
 }
@@ -89,6 +91,7 @@ export class SimCluster {
         fenceMarginMs: timing.fenceMarginMs,
         synchronousMode: this.o.synchronousMode ?? HA_DEFAULTS.synchronousMode,
         usePgRewind: true,
+        restoreFromBackup: this.o.restoreFromBackup,
       },
       identity: {
         pgConnect: pgAddr,

@@ -4,6 +4,7 @@ import { decide } from "../../sidecar/ha/decide";
 import type { ClusterSnapshot } from "../../sidecar/dcs/types";
 import type { HaInput } from "../../sidecar/ha/types";
 import { member, NOW, selfOf, threeMembers } from "../helpers/ha-fixtures";
+import { SimCluster } from "../helpers/sim-cluster";
 
 function empty(me: string, cluster: ClusterSnapshot, restoreFromBackup = true): HaInput {
   return {
@@ -51,5 +52,26 @@ describe("HA decision: bootstrap from a backup (rows B1–B3)", () => {
   it("U2 and U4 still apply: bootstrap in progress, or no leader yet", () => {
     assert.deepEqual(decide(empty("b", threeMembers({ initialize: "", leader: undefined, members: [] }))).actions, []);
     assert.deepEqual(decide(empty("b", threeMembers({ leader: undefined, members: [] }))).actions, []);
+  });
+});
+
+describe("simulated cluster created from a backup (real driver and executor)", function () {
+  this.timeout(60_000);
+  it("one member restores and leads; the others restore from the backup and stream; nobody runs initdb or copies the leader", async () => {
+    const sim = new SimCluster({ nodes: 3, restoreFromBackup: true });
+    try {
+      await sim.start();
+      await sim.until(
+        () => sim.primaries().length === 1 && sim.nodes.every((n) => n.pg.running && (n.pg.streaming || !n.pg.standby)),
+        30_000,
+      );
+      const commands = sim.nodes.flatMap((n) => n.pg.commands);
+      assert.equal(commands.filter((c) => c === "restore").length, 1);
+      assert.equal(commands.filter((c) => c.startsWith("restoreReplica")).length, 2);
+      assert.ok(!commands.some((c) => c === "bootstrap" || c.startsWith("baseBackup")), commands.join(", "));
+      assert.deepEqual(sim.splitBrain, []);
+    } finally {
+      sim.stopAll();
+    }
   });
 });
