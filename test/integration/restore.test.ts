@@ -12,7 +12,7 @@ import { localDown, localUp } from "../../sidecar/local/cluster";
 import { tempClusterDir } from "../../sidecar/local/demo";
 import { killNode, restartNode, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
 import { waitProxyWritable } from "../../sidecar/local/health";
-import { archiveNow, sql, waitForBackups } from "../../sidecar/local/pitr";
+import { archiveNow, localBackups, sql, waitForBackups } from "../../sidecar/local/pitr";
 import { localFromBackup } from "../../sidecar/local/restore";
 import type { ClusterFile } from "../../sidecar/local/state";
 import { eventually } from "../helpers/pg-client";
@@ -102,7 +102,16 @@ describe("restore from backup (real PostgreSQL, pgBackRest, s3rver, etcd)", func
       await eventually("the new row on the replica", 30_000, async () => ((await ids(replicaDsn)).includes(1000) ? true : undefined));
       // A new stanza of its own: the source's backups and archive are untouched.
       const [{ tl }] = await sql<{ tl: number }>(c.dsn, "SELECT timeline_id AS tl FROM pg_control_checkpoint()");
-      assert.ok(tl >= 2, `a new timeline after the restore, got ${tl}`);
+      assert.ok(tl >= 3, `a timeline of its own after the restore (the source has 1 and 2), got ${tl}`);
+      const ownWal = await archiveNow(c.dsn, 60_000);
+      assert.equal(parseInt(ownWal.slice(0, 8), 16), tl);
+      const own = await waitForBackups(dir, 1, 120_000);
+      assert.ok(own.archive?.max && own.archive.max >= ownWal, "the clone archives into its own repository");
+      const src = await localBackups(sourceDir);
+      assert.ok(
+        src.archive?.max && parseInt(src.archive.max.slice(0, 8), 16) < tl,
+        `the source's archive holds none of the clone's WAL (${src.archive?.max})`,
+      );
     });
   });
 
