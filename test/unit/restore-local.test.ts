@@ -7,6 +7,8 @@ import { validateClusterArgs } from "../../lib/args/validate";
 import { restoreBootstrapSection } from "../../lib/userdata/restore";
 import { validateAgentConfig } from "../../sidecar/config/schema";
 import { localFromBackup, targetFromFlags } from "../../sidecar/local/restore";
+import { fromBackupSchema } from "../../sidecar/restore/config";
+import { RestoreSource, sourcePaths } from "../../sidecar/restore/source";
 
 describe("hapg local up --restore-from", () => {
   it("takes one target flag, and only with --restore-from", () => {
@@ -75,5 +77,47 @@ describe("component: the bootstrap section of a restored node's agent config", (
       bootstrap: section,
     });
     assert.equal(config.bootstrap.fromBackup?.stanza, "orders");
+  });
+});
+
+describe("restore source: credentials are read before anything else", () => {
+  const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } as never;
+  const source = (dir: string, over: object) =>
+    new RestoreSource({
+      fromBackup: fromBackupSchema.parse({
+        repo: { bucket: "acme-pg", credentials: { source: "keyFile", file: path.join(dir, "keys.json") } },
+        stanza: "orders",
+        ...over,
+      }),
+      dataDir: path.join(dir, "data"),
+      socketDir: dir,
+      pgPort: 5432,
+      superuser: "postgres",
+      log,
+    });
+
+  it("refuses a key file that cannot be read or is not the keys, naming the field; writes nothing", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hapg-restore-keys-"));
+    try {
+      assert.throws(
+        () => source(dir, {}).prepare(),
+        /^Error: bootstrap\.fromBackup\.repo\.credentials\.file: cannot read .*keys\.json \(ENOENT\)/,
+      );
+      fs.writeFileSync(path.join(dir, "keys.json"), "not json");
+      assert.throws(() => source(dir, {}).prepare(), /bootstrap\.fromBackup\.repo\.credentials\.file: .*must hold \{"accessKeyId"/);
+      fs.writeFileSync(path.join(dir, "keys.json"), JSON.stringify({ accessKeyId: "a", secretAccessKey: "b" }));
+      assert.throws(
+        () => source(dir, { cipherPassphraseFile: path.join(dir, "nope") }).prepare(),
+        /^Error: bootstrap\.fromBackup\.cipherPassphraseFile: cannot read/,
+      );
+      assert.deepEqual(fs.readdirSync(dir).sort(), ["keys.json"], "nothing written before the credentials were read");
+      source(dir, {}).prepare();
+      const conf = fs.readFileSync(sourcePaths(path.join(dir, "data")).confFile, "utf8");
+      assert.match(conf, /^\[orders\]$/m);
+      assert.match(conf, /^repo1-path=\/orders$/m);
+      assert.equal(fs.statSync(sourcePaths(path.join(dir, "data")).confFile).mode & 0o777, 0o600);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
