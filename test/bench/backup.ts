@@ -17,7 +17,7 @@ import { serviceOwner } from "../../sidecar/local/agents";
 import { localUp, newTable } from "../../sidecar/local/cluster";
 import { restartNode, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
 import { localBackups, sql, waitForBackups } from "../../sidecar/local/pitr";
-import { findNode, readClusterFile, type ClusterFile } from "../../sidecar/local/state";
+import { fetchCluster, findNode, readClusterFile, type ClusterFile } from "../../sidecar/local/state";
 import { findPgBinDir } from "../../sidecar/postgres/bin";
 import { isRunning, runTool } from "../../sidecar/postgres/process";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
@@ -154,10 +154,24 @@ async function rebuildReplica(dir: string, node: string, fromArchive: boolean): 
       fs.writeFileSync(configFile, JSON.stringify(rest, null, 2));
     }
     for (const e of fs.readdirSync(n.dataDir)) fs.rmSync(path.join(n.dataDir, e), { recursive: true, force: true });
+    // The stopped agent's member key lives until its lease expires: until then the cluster still looks healthy.
+    for (;;) {
+      const m = (await fetchCluster(c))?.members.find((x) => x.name === node);
+      if (!m || m.state !== "streaming") break;
+      await sleep(200);
+    }
+    const logFile = path.join(path.dirname(n.dataDir), "agent.log");
+    const logFrom = fs.statSync(logFile).size;
     const t0 = Date.now();
     restartNode(dir, node);
     await waitHealthy(dir, 600_000);
-    return Date.now() - t0;
+    const ms = Date.now() - t0;
+    // Which way it went, from what the agent logged: a figure taken the wrong way would mislead.
+    const log = fs.readFileSync(logFile, "utf8").slice(logFrom);
+    const way = /replica restored from backup/.test(log) ? "archive" : /pg_basebackup/.test(log) ? "base backup" : "unknown";
+    if (way !== (fromArchive ? "archive" : "base backup"))
+      throw new Error(`${node} was rebuilt from: ${way} (expected ${fromArchive ? "archive" : "base backup"})`);
+    return ms;
   } finally {
     fs.writeFileSync(configFile, original);
     if (!fromArchive) {
@@ -177,9 +191,11 @@ async function main(): Promise<void> {
     .option("--scale <n>", "pgbench scale (50 ≈ 750 MB)", (v) => Number(v), 50)
     .option("--rpo-seconds <n>", "length of one steady-load window for the recovery point (one window per run)", (v) => Number(v), 65)
     .option("--base-port <port>", "first port of the local cluster (P..P+299)", (v) => Number(v), 33300)
+    .option("--parts <list>", "what to measure: backup, rpo, rebuild", "backup,rpo,rebuild")
     .option("--json", "print only the JSON on stdout (progress stays on stderr)")
     .parse(process.argv)
-    .opts<{ runs: number; scale: number; rpoSeconds: number; basePort: number; json?: boolean }>();
+    .opts<{ runs: number; scale: number; rpoSeconds: number; basePort: number; parts: string; json?: boolean }>();
+  const parts = new Set(opts.parts.split(",").map((p) => p.trim()));
   const bin = findPgBinDir();
   const { dir, teardown } = tempClusterWithTeardown("hapg-bench-backup-", progress);
   try {
@@ -194,19 +210,24 @@ async function main(): Promise<void> {
     await waitHealthy(dir, 600_000);
 
     const figures: Figures[] = [];
-    for (let i = 0; i < opts.runs; i++) {
+    for (let i = 0; parts.has("backup") && i < opts.runs; i++) {
       const f = await backupAndRestore(c, dir, primary);
       progress(
         `run ${i + 1}: full backup ${secs(f.backupMs)} (${mb(f.backupBytes)} of ${mb(f.dbBytes)}), restore ${secs(f.restoreMs)} (${mb(f.restoredBytes)})`,
       );
       figures.push(f);
     }
-    progress(`steady load: pgbench -R 200 for ${opts.runs} × ${opts.rpoSeconds} s, a probe commit every 200 ms`);
-    const rpo = await recoveryPoint(c, path.join(bin, "pgbench"), opts.rpoSeconds, opts.runs);
-    progress(`largest commit → archive gap per ${opts.rpoSeconds} s window: ${rpo.map(secs).join(", ")}`);
+    let rpo: number[] = [];
+    if (parts.has("rpo")) {
+      progress(`steady load: pgbench -R 200 for ${opts.runs} × ${opts.rpoSeconds} s, a probe commit every 200 ms`);
+      rpo = await recoveryPoint(c, path.join(bin, "pgbench"), opts.rpoSeconds, opts.runs);
+      progress(`largest commit → archive gap per ${opts.rpoSeconds} s window: ${rpo.map(secs).join(", ")}`);
+    }
     const fromArchive: number[] = [];
     const fromPrimary: number[] = [];
-    for (let i = 0; i < opts.runs; i++) {
+    // A replica from the archive restores the newest backup: one of the loaded database.
+    if (parts.has("rebuild") && figures.length === 0) await pgbackrest(c, primary, ["--type=full", "backup"]);
+    for (let i = 0; parts.has("rebuild") && i < opts.runs; i++) {
       fromArchive.push(await rebuildReplica(dir, replica, true));
       progress(`run ${i + 1}: replica rebuilt from the archive in ${secs(fromArchive.at(-1)!)}`);
       fromPrimary.push(await rebuildReplica(dir, replica, false));
@@ -215,7 +236,8 @@ async function main(): Promise<void> {
     const config = validateAgentConfig(
       JSON.parse(fs.readFileSync(path.join(path.dirname(findNode(c, primary).dataDir), "agent.json"), "utf8")),
     );
-    const m = (k: keyof Figures) => median(figures.map((f) => f[k]));
+    const m = (k: keyof Figures) => (figures.length ? median(figures.map((f) => f[k])) : undefined);
+    const med = (xs: number[]) => (xs.length ? median(xs) : undefined);
     const result = {
       scale: opts.scale,
       runs: opts.runs,
@@ -226,25 +248,33 @@ async function main(): Promise<void> {
       restoreMs: m("restoreMs"),
       restoredBytes: m("restoredBytes"),
       archiveTimeoutS: config.backupPolicy.archiveTimeout,
-      recoveryPointMaxGapMs: median(rpo),
-      rebuildFromArchiveMs: median(fromArchive),
-      rebuildFromPrimaryMs: median(fromPrimary),
+      recoveryPointMaxGapMs: med(rpo),
+      rebuildFromArchiveMs: med(fromArchive),
+      rebuildFromPrimaryMs: med(fromPrimary),
     };
     if (opts.json) {
       console.log(JSON.stringify(result, null, 2));
       return;
     }
     const t = newTable([`pgbench scale ${opts.scale}, median of ${opts.runs}`, "figure"]);
+    const or = <T>(v: T | undefined, f: (x: T) => string) => (v === undefined ? "not measured" : f(v));
+    const rp = result.recoveryPointMaxGapMs;
     t.push(
-      ["database size", mb(result.databaseBytes)],
-      [`full backup (${result.compressType}, in the repository)`, `${secs(result.fullBackupMs)}, ${mb(result.fullBackupBytes)}`],
-      ["restore of that backup (pgbackrest restore)", `${secs(result.restoreMs)}, ${mb(result.restoredBytes)} on disk`],
+      ["database size", or(result.databaseBytes, mb)],
+      [
+        `full backup (${result.compressType}, in the repository)`,
+        or(result.fullBackupMs, (x) => `${secs(x)}, ${mb(result.fullBackupBytes!)}`),
+      ],
+      ["restore of that backup (pgbackrest restore)", or(result.restoreMs, (x) => `${secs(x)}, ${mb(result.restoredBytes!)} on disk`)],
       [
         "recovery point: largest commit → archive gap under pgbench -R 200",
-        `${secs(result.recoveryPointMaxGapMs)} (archive_timeout ${result.archiveTimeoutS} s: ${result.recoveryPointMaxGapMs <= result.archiveTimeoutS * 1000 ? "within" : "beyond"})`,
+        or(
+          rp,
+          (x) => `${secs(x)} (archive_timeout ${result.archiveTimeoutS} s: ${x <= result.archiveTimeoutS * 1000 ? "within" : "beyond"})`,
+        ),
       ],
-      ["rebuild a replica from the archive (until it streams)", secs(result.rebuildFromArchiveMs)],
-      ["rebuild a replica with a base backup from the primary", secs(result.rebuildFromPrimaryMs)],
+      ["rebuild a replica from the archive (until it streams)", or(result.rebuildFromArchiveMs, secs)],
+      ["rebuild a replica with a base backup from the primary", or(result.rebuildFromPrimaryMs, secs)],
     );
     console.log(t.toString());
   } finally {
