@@ -66,6 +66,8 @@ export interface RestoreOptions {
   targetAction?: "promote" | "pause" | "shutdown";
   /** A given backup label instead of the latest. */
   set?: string;
+  /** The percentage of the files restored, as pgBackRest copies them. */
+  onProgress?: (percent: number) => void;
   /** Reuse the files that match (delta). Default true. */
   delta?: boolean;
 }
@@ -114,6 +116,15 @@ export function parseInfo(json: string, stanza: string): StanzaInfo {
   };
 }
 
+/** Reads pgBackRest's per-file detail lines ("backup file /path (8KB, 45.20%) checksum ...") into percentages. */
+export function fileProgress(command: "backup" | "restore", onProgress: (percent: number) => void): (chunk: string) => void {
+  const re = new RegExp(`${command} file .*?, (\\d+(?:\\.\\d+)?)%\\)`, "g");
+  return (chunk) => {
+    const all = [...chunk.matchAll(re)];
+    if (all.length) onProgress(Number(all[all.length - 1][1]));
+  };
+}
+
 export class PgBackRest {
   constructor(private readonly o: PgBackRestOptions) {}
 
@@ -146,10 +157,7 @@ export class PgBackRest {
   async backup(o: { type: BackupType; retentionFull?: number; onProgress?: (percent: number) => void }): Promise<void> {
     const args = [`--type=${o.type}`, "--log-level-console=detail"];
     if (o.retentionFull !== undefined) args.push(`--repo1-retention-full=${o.retentionFull}`);
-    await this.run("backup", args, undefined, (chunk) => {
-      const all = [...chunk.matchAll(/^.*backup file .*?, (\d+(?:\.\d+)?)%\)/gm)];
-      if (all.length && o.onProgress) o.onProgress(Number(all[all.length - 1][1]));
-    });
+    await this.run("backup", args, undefined, o.onProgress && fileProgress("backup", o.onProgress));
   }
 
   /** Restores into the (stopped) data directory of pg1. */
@@ -160,7 +168,8 @@ export class PgBackRest {
     if (o.target !== undefined) args.push(`--target=${o.target}`);
     if (o.targetAction) args.push(`--target-action=${o.targetAction}`);
     if (o.set) args.push(`--set=${o.set}`);
-    await this.run("restore", args);
+    if (o.onProgress) args.push("--log-level-console=detail");
+    await this.run("restore", args, undefined, o.onProgress && fileProgress("restore", o.onProgress));
   }
 
   async expire(): Promise<void> {

@@ -241,6 +241,8 @@ export interface StatusReport {
   nodes: NodeStatus[];
   etcd: (ClusterFile["etcd"][number] & { running: boolean })[];
   haproxy: { pid?: number; running: boolean };
+  /** With --backup: the local S3 server. */
+  s3?: { pid: number; port: number; running: boolean };
 }
 
 /** The cluster as the agents report it (/cluster) plus what runs locally. The DSN (with its password) stays out. */
@@ -274,6 +276,7 @@ export async function localStatus(dir: string): Promise<StatusReport> {
     }),
     etcd: c.etcd.map((e) => ({ ...e, running: isRunning(e.pid) })),
     haproxy: { pid: haproxy, running: haproxy !== undefined && isRunning(haproxy) },
+    ...(c.s3 ? { s3: { pid: c.s3.pid, port: c.s3.port, running: isRunning(c.s3.pid) } } : {}),
   };
 }
 
@@ -306,5 +309,6 @@ export function formatStatus(s: StatusReport): string {
     `primary proxy  ${s.proxy.host}:${s.proxy.port}    replica proxy  ${s.replicaProxy.host}:${s.replicaProxy.port}    haproxy pid ${pidCell(s.haproxy.pid, s.haproxy.running)}`,
     `etcd           ${etcd}`,
     `synchronous    ${describeSyncMode(s.synchronousMode)}`,
+    ...(s.s3 ? [`backups        s3rver https://localhost:${s.s3.port} pid ${pidCell(s.s3.pid, s.s3.running)}`] : []),
   ].join("\n");
 }
