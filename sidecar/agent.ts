@@ -29,6 +29,7 @@ import { watchdogFromConfig } from "./watchdog/watchdog";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { BackupService } from "./backup/service";
+import { prepareRestore } from "./restore/source";
 
 /** configFile: where config was read from; POST /reload re-reads its PostgreSQL parameters. */
 export async function runAgent(config: AgentConfig, configFile?: string): Promise<void> {
@@ -86,6 +87,15 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     : undefined;
   // Before PostgreSQL starts: its archive_command and restore_command read this config.
   backup?.prepare();
+  // A cluster created from a backup: refused here, before anything is written, when it cannot work.
+  const restore = await prepareRestore({
+    fromBackup: config.bootstrap.fromBackup,
+    dataDir: config.postgres.dataDir,
+    socketDir,
+    pgPort: config.postgres.listen.port,
+    superuser: superuser.username,
+    log: log.child({ component: "restore" }),
+  });
   const manager = new PostgresManager({
     binDir: findPgBinDir(config.postgres.binDir),
     dataDir: config.postgres.dataDir,
@@ -101,6 +111,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     socketDir,
     archive: backup?.archiveParameters(),
     restoreFromArchive: backup && (() => backup.restoreReplica()),
+    restore,
     logFile: path.join(path.dirname(config.postgres.dataDir), `${path.basename(config.postgres.dataDir)}.log`),
     log: log.child({ component: "postgres" }),
   });
@@ -133,6 +144,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       synchronousQuorum: started.synchronousQuorum,
       usePgRewind: config.postgres.usePgRewind,
       failsafeMode: config.failsafeMode,
+      restoreFromBackup: restore !== undefined,
     },
     identity: {
       pgConnect,

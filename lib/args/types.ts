@@ -5,8 +5,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { HaSettings, HaSettingsInput, SynchronousMode, WatchdogInput, WatchdogMode } from "../../sidecar/settings/schema";
+import type { BootstrapArgs, FromBackupArgs, ResolvedBootstrap } from "./bootstrap";
 
 export type { HaSettings, HaSettingsInput, SynchronousMode, WatchdogInput, WatchdogMode };
+export type { BootstrapArgs, FromBackupArgs, ResolvedBootstrap };
 
 /** How the load balancer reaches the primary. */
 export type Routing = "haproxy" | "direct";
@@ -159,6 +161,12 @@ export interface HaPostgresClusterArgs extends Omit<HaSettingsInput, "postgres">
    * `npm run build` first).
    */
   agentBundle?: pulumi.asset.Archive;
+  /**
+   * Create the cluster from another cluster's backups (a clone, or a point-in-time restore) instead
+   * of an empty database: `{ fromBackup: { clusterName, bucketName }, targetTime }` (see `BootstrapArgs`).
+   * Read only when the cluster is first created. Default: an empty database (initdb).
+   */
+  bootstrap?: BootstrapArgs;
   /** Tags added to every taggable resource. Default: none (a `ha-postgres:cluster` tag is always added). */
   tags?: Record<string, string>;
 }
@@ -196,6 +204,8 @@ export interface ResolvedClusterArgs {
   clusterName: string;
   ssmParameterPrefix: string;
   agentBundle?: pulumi.asset.Archive;
+  /** Absent: initdb. */
+  bootstrap?: ResolvedBootstrap;
   tags: Record<string, string>;
 }
 

@@ -8,6 +8,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { egressArgProblems } from "../network/egress";
+import { bootstrapArgSchema, resolveBootstrap } from "./bootstrap";
 import {
   checkHaSettings,
   haPostgresShape,
@@ -110,6 +111,7 @@ const argsSchema = z
       .custom<pulumi.asset.Archive>((v) => pulumi.asset.Archive.isInstance(v), { message: "must be a pulumi.asset.Archive" })
       .optional(),
     tags: z.record(z.string(), z.string({ message: "tag values must be strings" })).optional(),
+    bootstrap: bootstrapArgSchema.optional(),
   })
   .strict()
   .superRefine(checkHaSettings);
@@ -146,10 +148,11 @@ function resolveVolume(v: z.infer<typeof dataVolume> | undefined, sizeGiB: numbe
 }
 
 /**
- * Validates the args and fills in every default. Pure: no resource, no I/O.
+ * Validates the args and fills in every default. Pure: no resource, no I/O; `nowMs` (default: now) is
+ * only compared with `bootstrap.targetTime`.
  * Throws `ClusterArgsError` listing every problem found (not only the first).
  */
-export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | undefined): ResolvedClusterArgs {
+export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | undefined, nowMs: number = Date.now()): ResolvedClusterArgs {
   const parsed = argsSchema.safeParse(raw ?? {});
   if (!parsed.success) {
     throw new ClusterArgsError(
@@ -249,6 +252,8 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
       `clusterName: the default (the resource name "${name}") must start with a letter and use only lower-case letters, digits and '-', at most 40 characters: set clusterName`,
     );
   }
+  const bootstrap = resolveBootstrap(a.bootstrap, { clusterName }, nowMs);
+  problems.push(...bootstrap.problems);
   if (problems.length) throw new ClusterArgsError(problems);
 
   return {
@@ -274,6 +279,7 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     clusterName,
     ssmParameterPrefix: a.ssmParameterPrefix ?? DEFAULTS.ssmParameterPrefix,
     agentBundle: a.agentBundle,
+    bootstrap: bootstrap.bootstrap,
     tags: { ...(a.tags ?? {}) },
   };
 }

@@ -2,6 +2,7 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import { DEFAULTS, type LocalOptions, syncModeFromFlags } from "../local/layout";
+import type { RestoreFlags } from "../local/restore";
 
 // The cluster, demo and writer modules load only when a `local` command runs, so the agent process
 // (same CLI) does not carry them, nor the YAML writer and table libraries they use. The agent bundle
@@ -88,8 +89,21 @@ export function registerLocalCommands(program: Command): void {
       "root only: every node and etcd member in a network namespace of its own (own address on a bridge), so `hapg local cut` can partition them",
     )
     .option("--backup", "continuous WAL archiving and backups with pgBackRest to a local S3 server (s3rver on 127.0.0.1)")
-    .action(async (opts: UpFlags) => {
-      const { sync, syncStrict, async, synchronousMode: modeFlag, ...o } = opts;
+    .option(
+      "--restore-from <dir|file>",
+      "create the cluster from the backups of the local cluster in DIR (started with --backup, still running), " +
+        'or of the repository a JSON FILE describes ({"repo": {...}, "stanza": "..."}); implies --backup (its own repository)',
+    )
+    .option(
+      "--target-time <time>",
+      "with --restore-from: restore up to this time, with a zone, e.g. 2026-11-27T16:05:00Z (default: the latest point)",
+    )
+    .option("--target-lsn <lsn>", "with --restore-from: restore up to this WAL position, e.g. 0/3000028")
+    .option("--target-name <name>", "with --restore-from: restore up to this restore point (pg_create_restore_point)")
+    .action(async (opts: UpFlags & RestoreFlags) => {
+      const { sync, syncStrict, async, synchronousMode: modeFlag, restoreFrom, targetTime, targetLsn, targetName, ...o } = opts;
+      const { localFromBackup } = await localOnly(() => import("../local/restore"));
+      const restore = localFromBackup({ restoreFrom, targetTime, targetLsn, targetName });
       const dir = path.resolve(o.dir);
       const synchronousMode = syncModeFromFlags({ sync, syncStrict, async, synchronousMode: modeFlag });
       console.log(`Starting a local cluster in ${dir}${synchronousMode === "off" ? "" : ` (synchronous mode: ${synchronousMode})`}`);
@@ -104,7 +118,7 @@ export function registerLocalCommands(program: Command): void {
       const { formatStatus, localStatus, localUp, newTable } = await cluster();
       const { redact } = await localOnly(() => import("../local/writer"));
       const desiredConfig = o.desiredConfig === undefined ? undefined : path.resolve(o.desiredConfig);
-      const c = await localUp({ ...o, netns: o.netns ?? false, dir, synchronousMode, desiredConfig, progress });
+      const c = await localUp({ ...o, netns: o.netns ?? false, dir, synchronousMode, desiredConfig, restore, progress });
       process.removeListener("SIGINT", onInt);
       console.log(formatStatus(await localStatus(dir)));
       const t = newTable();
@@ -172,11 +186,20 @@ export function registerLocalCommands(program: Command): void {
     .option("-d, --dir <dir>", "directory for the cluster (default: a new temporary directory)")
     .option("--base-port <port>", "first of the ports the cluster uses", num("--base-port"), DEFAULTS.basePort)
     .option("--keep", "leave the cluster running at the end")
+    .option(
+      "--pitr",
+      "the point-in-time restore instead: a cluster with backups, a table filled then dropped, a new cluster restored to a second before the DROP",
+    )
     .option("--synchronous-mode <mode>", `${SYNC_MODE_HELP} (default "${DEFAULTS.synchronousMode}")`)
     .option("--sync", SYNC_HELP)
     .option("--sync-strict", SYNC_STRICT_HELP)
     .option("--async", ASYNC_HELP)
-    .action(async (o: { dir?: string; basePort: number; keep?: boolean } & SyncFlags) => {
+    .action(async (o: { dir?: string; basePort: number; keep?: boolean; pitr?: boolean } & SyncFlags) => {
+      if (o.pitr) {
+        const { runPitrDemo } = await localOnly(() => import("../local/demo-pitr"));
+        await runPitrDemo({ dir: o.dir ? path.resolve(o.dir) : undefined, basePort: o.basePort, keep: o.keep ?? false });
+        return;
+      }
       const { runDemo } = await localOnly(() => import("../local/demo"));
       await runDemo({
         dir: o.dir ? path.resolve(o.dir) : undefined,

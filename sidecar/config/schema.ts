@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { backupConfigSchema } from "../backup/config";
+import { bootstrapSchema, sameStanzaProblem } from "../restore/config";
 import { checkHaSettings, haPostgresShape, haSettingsShape, memberTagsSchema, movedSettingHint } from "../settings/schema";
 
 const hostPort = (defaultPort: number) =>
@@ -145,6 +146,8 @@ export const agentConfigSchema = z
       .optional(),
     /** Continuous archiving and base backups with pgBackRest (sidecar/backup/config.ts). Absent: none. */
     backup: backupConfigSchema.optional(),
+    /** How a new cluster is created: initdb (default), or `fromBackup`, a restore of another cluster's backup (sidecar/restore/config.ts). */
+    bootstrap: bootstrapSchema.prefault({}),
     /** This member's tags. */
     tags: memberTagsSchema.prefault({}),
     log: z
@@ -155,6 +158,8 @@ export const agentConfigSchema = z
   .strict()
   .superRefine((c, ctx) => {
     checkHaSettings(c, ctx);
+    const same = sameStanzaProblem(c.cluster, c.backup, c.bootstrap.fromBackup);
+    if (same) ctx.addIssue({ code: "custom", path: same.path, message: same.message });
     if (!c.postgres.dataDir.startsWith("/")) {
       ctx.addIssue({ code: "custom", path: ["postgres", "dataDir"], message: "must be an absolute path" });
     }

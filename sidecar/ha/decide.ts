@@ -12,6 +12,7 @@ import { failsafeHoldRow, failsafeKeyActions, lastRenewalSent } from "./failsafe
 import { planSync } from "./sync";
 import { operationRow } from "./operations";
 import { withPause } from "./pause";
+import { restoreRow } from "./restore-rules";
 import { handedOverRow, leaderSwitchoverRow, replicaSwitchoverRow } from "./switchover";
 import { divergence } from "./timeline";
 import { withWatchdog } from "./watchdog-rules";
@@ -97,10 +98,13 @@ function leaseValid(input: HaInput): boolean {
   return input.now < fenceDeadline(input);
 }
 
-/** Rows U1–U4: no data directory yet. */
+/** Rows U1–U4: no data directory yet (rows B1–B3 first for a cluster restored from a backup). */
 function decideUninitialized(input: HaInput): Decision {
   const cluster = input.cluster!;
   const me = input.self.name;
+  const leaderOf = cluster.leader && findMember(input, cluster.leader.name);
+  const restored = restoreRow(input, leaderOf, leaderOf && hostPortOf(leaderOf));
+  if (restored) return restored;
   if (cluster.initialize === undefined) {
     return {
       actions: [{ type: "claimInitialize" }, { type: "bootstrap" }, { type: "acquireLeader" }],

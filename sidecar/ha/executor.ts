@@ -75,7 +75,7 @@ export class ActionExecutor {
                 "cannot apply the desired dynamic config before bootstrap; bootstrapping with the agent file's",
               ),
             );
-          const systemId = await pg.bootstrap();
+          const systemId = a.fromBackup ? await pg.restore() : await pg.bootstrap();
           await dcs.finishInitialize("", systemId);
           memory.initializing = false;
           return true;
@@ -137,6 +137,13 @@ export class ActionExecutor {
           throw new Error(`leader ${a.leader} at ${at} does not answer: keeping the data directory until it does`);
         }
         await pg.createReplica(a.upstream);
+        memory.rewindFailed = false;
+        memory.replicaStartFailures = 0;
+        return true;
+      case "restoreReplica":
+        // Nothing is wiped before the restore: the data directory is empty (row B2), and the source
+        // is the backup repository, not the leader, so a leader that just died costs nothing here.
+        await pg.restoreReplica({ timeline: a.timeline, history: a.history });
         memory.rewindFailed = false;
         memory.replicaStartFailures = 0;
         return true;

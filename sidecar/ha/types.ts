@@ -23,6 +23,8 @@ export interface SelfConfig {
   usePgRewind: boolean;
   /** Keep the primary writable through an etcd outage while every member confirms (./failsafe.ts). Absent: off. */
   failsafeMode?: boolean;
+  /** The cluster is created from another cluster's backup (`bootstrap.fromBackup`): rows B1–B3 (./restore-rules.ts). */
+  restoreFromBackup?: boolean;
 }
 
 export type { PgProcessState } from "../postgres/types";
@@ -159,7 +161,10 @@ export interface HaInput {
 
 export type Action =
   | { type: "claimInitialize" }
-  | { type: "bootstrap" }
+  /** initdb, or with fromBackup a restore of bootstrap.fromBackup to its target (row B1). */
+  | { type: "bootstrap"; fromBackup?: boolean }
+  /** A replica of a restored cluster built from the source's backup; `timeline`/`history`: the leader's (row B2). */
+  | { type: "restoreReplica"; leader: string; upstream: HostPort; timeline: number; history: [number, number][] }
   | { type: "acquireLeader" }
   | { type: "updateLeader" }
   | { type: "releaseLeader" }

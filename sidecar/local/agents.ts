@@ -28,7 +28,7 @@ export function serviceOwner(): Owner | undefined {
 
 export type AgentOptions = Pick<
   LocalOptions,
-  "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "synchronousQuorum" | "desiredConfig" | "backup"
+  "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "synchronousQuorum" | "desiredConfig" | "backup" | "restore"
 >;
 
 /** The user of the local agents' API for calls that change something (password in secrets/api.password). */
@@ -56,7 +56,9 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
     },
     ...localSettings(o),
     ...(o.desiredConfig ? { desiredConfig: { file: desiredConfigPath(l.dir), intervalSeconds: LOCAL_DESIRED_INTERVAL_S } } : {}),
-    ...(o.backup ? { backup: localBackupSection(l) } : {}),
+    // A restored cluster archives too, into its own S3 server: never into the source's repository.
+    ...(o.backup || o.restore ? { backup: localBackupSection(l) } : {}),
+    ...(o.restore ? { bootstrap: { fromBackup: o.restore } } : {}),
   };
   validateAgentConfig(input);
   return input;

@@ -15,6 +15,7 @@ import type { SynchronousMode } from "../settings/schema";
 import { createNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
 import { knownProcesses, processesOfDir, readPid, stillRunning, stopEverything, teardownProblem } from "./teardown";
+import { checkLocalRestore } from "./restore";
 import { startS3 } from "./s3";
 
 /** What `down` works from when cluster.json is gone: no recorded pid, only what /proc shows. */
@@ -47,7 +48,7 @@ export interface UpOptions extends Partial<Omit<LocalOptions, "dir">> {
   dir: string;
   /** Progress lines while starting (default: none). */
   progress?: Progress;
-  /** How long the cluster may take to become healthy. Default 120 s. */
+  /** How long the cluster may take to become healthy. Default 120 s (a restore: 15 min, it copies and replays the backup). */
   timeoutMs?: number;
 }
 
@@ -63,6 +64,7 @@ function haproxyPidFile(dir: string): string {
  */
 export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   const o: LocalOptions = { ...DEFAULTS, ...stripUndefined(opts), dir: opts.dir };
+  if (o.restore) o.backup = true; // a restored cluster archives into a repository of its own
   const problems = checkOptions(o);
   if (problems.length) throw new Error(problems.join("\n"));
   const unavailable = o.netns ? netnsUnavailable() : undefined;
@@ -78,6 +80,8 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     throw new Error(`an earlier cluster in ${l.dir} still runs: ${strays.join(", ")}: stop it with hapg local down --dir ${l.dir}`);
   }
   await assertPortsFree(l, o.backup === true);
+  // The source's backups are checked before anything is created: a refused restore leaves nothing.
+  if (o.restore) await checkLocalRestore(o.restore);
   const say = opts.progress ?? (() => undefined);
   const t0 = Date.now();
   const owner = serviceOwner();
@@ -157,7 +161,7 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     );
 
     failedLog = l.nodes.map((n) => n.logFile).join(", ");
-    const leader = await waitHealthy(l.dir, opts.timeoutMs ?? 120_000, (m) => say(`[${elapsed(t0)}] ${m}`));
+    const leader = await waitHealthy(l.dir, opts.timeoutMs ?? (o.restore ? 900_000 : 120_000), (m) => say(`[${elapsed(t0)}] ${m}`));
     failedLog = l.haproxyLog;
     await waitProxyWritable(state.dsn, 15_000);
     say(`[${elapsed(t0)}] healthy: ${leader} is primary, ${o.nodes - 1} replica(s) streaming`);

@@ -16,6 +16,7 @@
 import * as net from "node:net";
 import * as path from "node:path";
 import { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, synchronousQuorumProblem, type SynchronousMode } from "../settings/schema";
+import type { FromBackupInput } from "../restore/config";
 import { NetnsPlan, planNetns } from "./netns";
 
 export const HOST = "127.0.0.1";
@@ -63,6 +64,8 @@ export interface LocalOptions {
   desiredConfig?: string;
   /** Continuous archiving and backups to a local S3 server (s3rver) on 127.0.0.1 (`--backup`). Default false. */
   backup?: boolean;
+  /** Create the cluster from another cluster's backups (`--restore-from`, sidecar/local/restore.ts); implies `backup`. */
+  restore?: FromBackupInput;
 }
 
 export interface EtcdSlot {

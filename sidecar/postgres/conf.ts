@@ -87,6 +87,11 @@ export interface PostgresqlConfOptions {
   synchronousCount?: number;
   /** Continuous archiving (archive_mode, archive_command, restore_command, archive_timeout: sidecar/backup/pgbackrest-conf.ts). */
   archive?: Readonly<Record<string, ParamValue>>;
+  /**
+   * A cluster restored from another's backup: restore_command reaching the source's archive too, and
+   * during the first member's restore the recovery target (sidecar/restore/plan.ts).
+   */
+  recovery?: Readonly<Record<string, ParamValue>>;
 }
 
 /**
@@ -137,6 +142,7 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
     recovery_target_timeline: "latest",
   };
   Object.assign(required, o.archive ?? {});
+  Object.assign(required, o.recovery ?? {});
   if (!o.standby && o.synchronousStandbys?.length)
     required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys, o.synchronousCount);
   if (o.standby) {

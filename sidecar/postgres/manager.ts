@@ -18,11 +18,22 @@ import { CopyOptions, runBaseBackup, runRewind, tcpAnswers } from "./copy";
 import { controlDataToInfo, dataDirFiles, formerPrimaryMarker } from "./controldata";
 import { clearDir, ensureDir, writeOwned, writeServerFiles } from "./files";
 import { Postmaster, type Logger, type StopMode } from "./postmaster";
-import { runToolChecked, sleep, type RunAs } from "./process";
+import { runToolChecked, sleep, tailFile, type RunAs } from "./process";
 import { syncPhysicalSlots } from "./slots";
-import { ensureReplicationRole, LocalSql } from "./sql";
+import { ensureReplicationRole, LocalSql, setPassword } from "./sql";
 import { queryStatus } from "./status";
-import type { DataDirInfo, HostPort, PgStatus, PostgresControl, ReloadResult, RestartOptions, RestartResult, RewindResult } from "./types";
+import { cloneRestoreCommand } from "../restore/plan";
+import type {
+  DataDirInfo,
+  HostPort,
+  LeaderTimeline,
+  PgStatus,
+  PostgresControl,
+  ReloadResult,
+  RestartOptions,
+  RestartResult,
+  RewindResult,
+} from "./types";
 
 export type { Logger, StopMode } from "./postmaster";
 
@@ -67,6 +78,18 @@ export interface PostgresManagerOptions {
    * true when done, false when there is nothing to restore from. Absent: replicas copy from the leader.
    */
   restoreFromArchive?: () => Promise<boolean>;
+  /** A cluster created from another's backup (`bootstrap.fromBackup`): the restores (sidecar/restore/source.ts). */
+  restore?: RestoreHooks;
+}
+
+/** The restores of a cluster created from a backup, as the manager runs them (RestoreSource implements them). */
+export interface RestoreHooks {
+  /** Restores the backup into the empty data directory; returns the recovery parameters to start with. */
+  restorePrimary(): Promise<Record<string, ParamValue>>;
+  /** Restores a backup from before the fork into the empty data directory, as a standby of the leader's timeline. */
+  restoreReplica(leader: LeaderTimeline): Promise<void>;
+  /** restore_command reading the source's archive. */
+  restoreCommand(): string;
 }
 
 type Role = { primary: true } | { primary: false; upstream: HostPort | null };
@@ -92,6 +115,8 @@ export class PostgresManager implements PostgresControl {
   private upstream: HostPort | null = null;
   /** The server parameters in effect for the next config write: the agent file's, then the dynamic config's. */
   private parameters: Readonly<Record<string, ParamValue>>;
+  /** While the first member of a restored cluster replays to its target: the recovery parameters. */
+  private recovering?: Record<string, ParamValue>;
 
   constructor(private readonly o: PostgresManagerOptions) {
     this.slot = slotName(o.memberName);
@@ -188,6 +213,85 @@ export class PostgresManager implements PostgresControl {
       const [row] = await this.commandSql.query<{ id: string }>("SELECT system_identifier::text AS id FROM pg_control_system()");
       return row.id;
     });
+  }
+
+  /**
+   * The first member of a cluster created from a backup: restores it (pgBackRest), replays the
+   * source's archive to the target, promotes, then configures as bootstrap does (roles, passwords:
+   * this cluster's, not the source's). On failure the data directory is emptied again.
+   */
+  restore(): Promise<string> {
+    return this.command("restore", async () => {
+      const hooks = this.o.restore;
+      if (!hooks) throw new Error("restore: this member has no bootstrap.fromBackup in its config");
+      this.requireStopped("restore");
+      if (dataDirFiles(this.o.dataDir).initialized) throw new Error(`restore: ${this.o.dataDir} is already initialized`);
+      ensureDir(this.o.dataDir, 0o700, this.o.runAs);
+      try {
+        this.recovering = await this.step("pgbackrest restore", () => hooks.restorePrimary());
+        await this.startAs({ primary: true });
+        await this.step("replay to the target and promote", () => this.waitPromoted());
+        this.recovering = undefined;
+        await this.writeConfig({ primary: true });
+        await this.commandSql.query("SELECT pg_reload_conf()");
+        await this.step("roles", async () => {
+          await ensureReplicationRole(this.commandSql, this.o.replication);
+          await setPassword(this.commandSql, this.o.superuser);
+        });
+        const [row] = await this.commandSql.query<{ id: string }>("SELECT system_identifier::text AS id FROM pg_control_system()");
+        return row.id;
+      } catch (e) {
+        this.recovering = undefined;
+        await this.pm.stop("immediate").catch(() => undefined);
+        await this.closeSql();
+        clearDir(this.o.dataDir);
+        throw e;
+      }
+    });
+  }
+
+  /** Another member of a cluster created from a backup: restores from the backup, not from the leader (stays stopped). */
+  restoreReplica(leader: LeaderTimeline): Promise<void> {
+    return this.command("restoreReplica", async () => {
+      const hooks = this.o.restore;
+      if (!hooks) throw new Error("restoreReplica: this member has no bootstrap.fromBackup in its config");
+      this.requireStopped("restoreReplica");
+      ensureDir(this.o.dataDir, 0o700, this.o.runAs);
+      if (fs.readdirSync(this.o.dataDir).length > 0) throw new Error(`restoreReplica: ${this.o.dataDir} is not empty: wipe() it first`);
+      try {
+        // The cluster's own backups once it has one (they are on its timeline); the source's before that.
+        const fromOwn = this.o.restoreFromArchive;
+        const own =
+          fromOwn &&
+          (await this.step("restore from the cluster's own backups", () =>
+            fromOwn().catch((e: Error) => {
+              this.o.log.warn({ err: e.message }, "no restore from the cluster's own backups: restoring from the source's");
+              return false;
+            }),
+          ));
+        if (!own) {
+          clearDir(this.o.dataDir);
+          await this.step("pgbackrest restore from the source", () => hooks.restoreReplica(leader));
+        }
+        await this.writeConfig({ primary: false, upstream: null });
+        this.setFormerPrimary(false);
+      } catch (e) {
+        clearDir(this.o.dataDir);
+        throw e;
+      }
+    });
+  }
+
+  /** Waits until recovery reached its target and promoted; throws with the server's last log lines if it stopped instead. */
+  private async waitPromoted(): Promise<void> {
+    for (;;) {
+      if (this.pm.livePid() === undefined) {
+        throw new Error(`PostgreSQL stopped before reaching the recovery target; last log lines:\n${tailFile(this.o.logFile, 8)}`);
+      }
+      const r = await this.commandSql.query<{ r: boolean }>("SELECT pg_is_in_recovery() AS r").catch(() => undefined);
+      if (r && !r[0].r) return;
+      await sleep(200);
+    }
   }
 
   /** Starts as primary (no standby.signal). No-op when already running as primary. */
@@ -554,10 +658,21 @@ export class PostgresManager implements PostgresControl {
       synchronousStandbys: this.syncStandbys,
       synchronousCount: this.syncCount,
       archive: this.o.archive,
+      recovery: this.recoveryParameters(),
       standby: role.primary
         ? undefined
         : { upstream: role.upstream, replicationUser: this.o.replication.username, passfile: this.passfile, slotName: this.slot },
     };
+  }
+
+  /**
+   * A restored cluster's restore_command: its own archive, then the source's (cloneRestoreCommand);
+   * during the first member's restore, the recovery target as well.
+   */
+  private recoveryParameters(): Record<string, ParamValue> | undefined {
+    if (this.recovering) return this.recovering;
+    if (!this.o.restore) return undefined;
+    return { restore_command: cloneRestoreCommand(undefined, this.o.restore.restoreCommand()) };
   }
 
   /** postgresql.conf, pg_hba.conf, pgpass, socket dir and standby.signal for the role. */

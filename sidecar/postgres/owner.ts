@@ -10,6 +10,7 @@
 import type {
   DataDirInfo,
   HostPort,
+  LeaderTimeline,
   PgOperation,
   PgProcessState,
   PgStatus,
@@ -94,6 +95,16 @@ export class PostgresOwner {
   /** initdb, configure, start as primary, create the replication role; returns the system identifier. */
   bootstrap(): Promise<string> {
     return this.transition("bootstrapping", "running", () => this.engine.bootstrap());
+  }
+
+  /** Restores bootstrap.fromBackup to its target and promotes; returns the system identifier (row B1). */
+  restore(): Promise<string> {
+    return this.transition("restoring", "running", () => this.engine.restore());
+  }
+
+  /** Restores the backup the cluster was restored from as a replica of the leader's timeline (stays stopped; row B2). */
+  restoreReplica(leader: LeaderTimeline): Promise<void> {
+    return this.transition("creating replica", "stopped", () => this.engine.restoreReplica(leader));
   }
 
   startPrimary(): Promise<void> {

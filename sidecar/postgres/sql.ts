@@ -132,3 +132,15 @@ export async function ensureReplicationRole(sql: LocalSql, c: { username: string
   );
   await sql.query(r.sql);
 }
+
+/**
+ * Sets the superuser's password to this cluster's (a cluster restored from another's backup starts
+ * with the source's passwords). The role exists: the agent is connected as it.
+ */
+export async function setPassword(sql: LocalSql, c: { username: string; password: string }): Promise<void> {
+  const [r] = await sql.query<{ sql: string }>("SELECT format('ALTER ROLE %I WITH PASSWORD %L', $1::text, $2::text) AS sql", [
+    c.username,
+    scramVerifier(c.password),
+  ]);
+  await sql.query(r.sql);
+}

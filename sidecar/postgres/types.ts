@@ -35,6 +35,7 @@ export type PgProcessState =
   | "restarting"
   | "crashed"
   | "bootstrapping"
+  | "restoring"
   | "creating replica"
   | "rewinding"
   | "fenced";
@@ -58,6 +59,12 @@ export interface RestartOptions {
    * holds the leader key under a valid lease. False: the server stays stopped and the HA loop decides.
    */
   mayStartPrimary: () => boolean;
+}
+
+/** The leader's timeline and its history ([parent timeline, switch LSN] per line), as its member key publishes them. */
+export interface LeaderTimeline {
+  timeline: number;
+  history: [number, number][];
 }
 
 /** How a pg_rewind ended: rewound, failed (fall back to a base backup), or the source did not answer (retry). */
@@ -108,6 +115,10 @@ export interface PostgresControl {
   adopt(): Promise<boolean>;
   /** initdb, configure, start as primary, create the replication role; returns the system identifier. */
   bootstrap(): Promise<string>;
+  /** Restores bootstrap.fromBackup to its target, promotes, configures; returns the system identifier. */
+  restore(): Promise<string>;
+  /** Restores the backup the cluster was restored from, as a standby that will follow the leader's timeline. */
+  restoreReplica(leader: LeaderTimeline): Promise<void>;
   startPrimary(): Promise<void>;
   startReplica(upstream: HostPort | null): Promise<void>;
   followUpstream(upstream: HostPort): Promise<void>;

@@ -7,6 +7,7 @@ import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
 import type {
   DataDirInfo,
   HostPort,
+  LeaderTimeline,
   PgStatus,
   PostgresControl,
   ReloadResult,
@@ -20,6 +21,8 @@ export class FakePgWorld {
   private nextSystemId = 7000;
   /** Quorum commit: which of the waited-for standbys get a commit first (a seeded generator in tests; default: the first ones). */
   random?: () => number;
+  /** The system identifier of the backup every restore of this world restores (a restored cluster keeps its source's). */
+  readonly backupSystemId = "6000";
 
   add(name: string, at: HostPort): FakePostgres {
     const pg = new FakePostgres(this, name, at);
@@ -55,6 +58,8 @@ export class FakePostgres implements PostgresControl {
   upstream?: HostPort;
   streaming = false;
   crashedInProduction = false;
+  /** Timeline history a restore leaves (the source's timeline and where this one forked from it); the model keeps none otherwise. */
+  history?: { timeline: number; switchLsn: number }[];
   /** Network cut between this server and others (replication). */
   isolated = false;
   /** A requested restart waits on this between its stop and its start (tests keep the server down meanwhile). */
@@ -169,6 +174,7 @@ export class FakePostgres implements PostgresControl {
       upstream: this.standby ? this.upstream : undefined,
       systemId: this.systemId,
       pendingRestart: this.pendingRestart || this.pending.length > 0,
+      history: this.standby ? undefined : this.history,
       synchronousStandbyNames: this.standby ? undefined : renderSynchronousStandbyNames(this.syncStandbys, this.syncCount),
       replication: this.standby
         ? undefined
@@ -198,6 +204,29 @@ export class FakePostgres implements PostgresControl {
     this.running = true;
     this.lsn = 1000;
     return this.systemId;
+  }
+
+  /** A restore of the world's backup to its target: a new timeline, promoted and running. */
+  async restore(): Promise<string> {
+    this.commands.push("restore");
+    this.initialized = true;
+    this.systemId = this.world.backupSystemId;
+    this.standby = false;
+    this.running = true;
+    this.timeline = 2;
+    this.history = [{ timeline: 1, switchLsn: 900 }];
+    this.lsn = 1000;
+    return this.systemId;
+  }
+
+  /** A replica restored from the same backup: behind the leader, on its timeline once it replays the history. */
+  async restoreReplica(leader: LeaderTimeline): Promise<void> {
+    this.commands.push(`restoreReplica ${leader.timeline}`);
+    this.initialized = true;
+    this.systemId = this.world.backupSystemId;
+    this.standby = true;
+    this.timeline = leader.timeline;
+    this.lsn = 500;
   }
 
   async startPrimary(): Promise<void> {

@@ -40,6 +40,8 @@ export interface SimOptions {
   synchronousMode?: SynchronousMode;
   /** synchronousMode "quorum": k. */
   synchronousQuorum?: number;
+  /** The cluster is created from a backup (bootstrap.fromBackup): rows B1–B3. */
+  restoreFromBackup?: boolean;
   /** Every node gets a watchdog on a stand-in device under `dir`; those in `unusable` one whose timeout cannot be set. */
   watchdog?: { mode: "automatic" | "required"; dir: string; unusable?: string[] };
   /** Failsafe mode (default: the settings' default). */
@@ -102,6 +104,7 @@ export class SimCluster {
         synchronousQuorum: this.o.synchronousQuorum,
         usePgRewind: true,
         failsafeMode: this.o.failsafeMode ?? HA_DEFAULTS.failsafeMode,
+        restoreFromBackup: this.o.restoreFromBackup,
       },
       identity: {
         pgConnect: pgAddr,
