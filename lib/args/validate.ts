@@ -7,6 +7,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { backupArgProblems, backupAwsShape } from "../backup/args";
 import { egressArgProblems } from "../network/egress";
 import { checkHaSettings, haPostgresShape, haSettingsShape, movedSettingHint, pickHaSettings } from "../../sidecar/settings/schema";
 import { COMPONENT_PARAMETERS } from "../userdata/agent-config";
@@ -102,6 +103,7 @@ const argsSchema = z
     agentBundle: z
       .custom<pulumi.asset.Archive>((v) => pulumi.asset.Archive.isInstance(v), { message: "must be a pulumi.asset.Archive" })
       .optional(),
+    backup: z.object(backupAwsShape).strict().prefault({}),
     tags: z.record(z.string(), z.string({ message: "tag values must be strings" })).optional(),
   })
   .strict()
@@ -234,6 +236,8 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   }
   const egress = a.egress ?? DEFAULTS.egress;
   problems.push(...egressArgProblems(egress, a.amiId));
+  const backupOn = a.backup.enabled ?? DEFAULTS.backupEnabled;
+  if (backupOn) problems.push(...backupArgProblems(a.backup));
   const clusterName = a.clusterName ?? name;
   if (a.clusterName === undefined && !/^[a-z][a-z0-9-]{0,39}$/.test(name)) {
     problems.push(
@@ -265,6 +269,15 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     clusterName,
     ssmParameterPrefix: a.ssmParameterPrefix ?? DEFAULTS.ssmParameterPrefix,
     agentBundle: a.agentBundle,
+    backup: backupOn
+      ? {
+          bucketName: a.backup.bucketName,
+          prefix: a.backup.prefix ?? clusterName,
+          kmsKeyArn: a.backup.kmsKeyArn,
+          forceDestroy: a.backup.forceDestroy ?? false,
+          retentionDays: 14, // FIXME(backup settings): from the settings schema's retention
+        }
+      : undefined,
     tags: { ...(a.tags ?? {}) },
   };
 }

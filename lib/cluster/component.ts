@@ -5,6 +5,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HaPostgresClusterArgs } from "../args/types";
 import { validateClusterArgs } from "../args/validate";
+import { createBackupRepository } from "../backup/repository";
+import { repoPath, s3Endpoint } from "../backup/policies";
 import { createAgentBundle, BUNDLE_KEY } from "../bundle/agent-bundle";
 import { createNodeIdentity, resolveKmsKeyArn } from "../iam/role";
 import { COMPONENT_TYPE, etcdHostName, nodeHostName, parameterNames } from "../naming/names";
@@ -103,21 +105,38 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     const certs = allSlots.map((s) =>
       createHostCertificate(name, s.host, s.eni.privateIp, nodeSlots.includes(s) ? [lb.nlb.dnsName] : [], ca, args, this),
     );
+    const backup = createBackupRepository(name, args, kmsKeyArn, this);
     const parameters = [
       passwords.superuser,
       passwords.replication,
       passwords.api,
       ca.parameter,
       ...certs.flatMap((c) => [c.certParameter, c.keyParameter]),
+      ...(backup ? [backup.cipherPass] : []),
     ];
 
     const bundle = createAgentBundle(name, args, this);
     const identity = createNodeIdentity(
       name,
       args,
-      { parameterArns: parameters.map((p) => p.arn), bundleObjectArn: bundle.objectArn, kmsKeyArn },
+      {
+        parameterArns: parameters.map((p) => p.arn),
+        bundleObjectArn: bundle.objectArn,
+        kmsKeyArn,
+        backup: backup
+          ? pulumi
+              .all([backup.bucketArn, backup.kmsKeyArn, backup.region])
+              .apply(([bucketArn, key, region]) => ({ bucketArn, prefix: backup.prefix, region, ...(key ? { kmsKeyArn: key } : {}) }))
+          : undefined,
+      },
       this,
     );
+    // The repository as the nodes' pgBackRest addresses it (no credentials: the instance role's, from IMDS).
+    const backupTarget = backup
+      ? pulumi
+          .all([backup.bucketName, backup.region])
+          .apply(([bucket, region]) => ({ bucket, region, endpoint: s3Endpoint(region), path: repoPath(backup.prefix) }))
+      : pulumi.output(undefined);
 
     const slotMembers = (slots: HostSlot[]) =>
       pulumi.all(slots.map((s) => s.eni.privateIp.apply((privateIp) => ({ name: s.host, privateIp }))));
@@ -128,8 +147,9 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
         pulumi.all(allSlots.map((s) => s.volume.id)),
         network.vpcCidr,
         bundle.bucket.bucket,
+        backupTarget,
       ])
-      .apply(([nodes, etcdMembers, volumeIds, vpcCidr, bucket]) =>
+      .apply(([nodes, etcdMembers, volumeIds, vpcCidr, bucket, backupRepo]) =>
         hostSpecs({
           clusterName: args.clusterName,
           ssmParameterPrefix: args.ssmParameterPrefix,
@@ -146,13 +166,14 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
             allowedCidrs: [vpcCidr],
             settings: args.settings,
             routing: args.routing,
+            ...(backupRepo ? { backup: backupRepo } : {}),
           },
         }),
       );
 
     const ami = resolveAmi(args.amiId, args.architecture, this);
     // Hosts boot only once their parameters and the bundle exist, so node-init finds them.
-    const bootDeps = [...parameters, bundle.object, identity.instanceProfile, ...endpoints];
+    const bootDeps = [...parameters, bundle.object, identity.instanceProfile, ...endpoints, ...(backup?.ready ?? [])];
     allSlots.forEach((slot, i) => {
       const isNode = i < nodeSlots.length;
       const { attachment } = createHostInstance(
