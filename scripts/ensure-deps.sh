@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need and are missing: npm packages, and (as root) Debian's
-# etcd, HAProxy and PostgreSQL plus the checkers for rendered user-data. Without root it says what to run.
+# etcd, HAProxy, PostgreSQL and pgBackRest plus the checkers for rendered user-data. Without root it says what to run.
 # What the boot rehearsal needs (debootstrap, systemd-nspawn, zip, openssl) is installed as root, or
 # asked for with --boot (npm run test:boot); without root and --boot, npm test skips the rehearsal.
 set -euo pipefail
@@ -21,6 +21,8 @@ command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 have_pg || missing+=(postgresql)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)   # partitions inside the fault suite's namespaces
+command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest) # archiving and backups (S3: s3rver from npm locally)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)       # the local S3 server's test certificate
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)

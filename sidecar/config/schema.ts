@@ -4,6 +4,7 @@
  * field and the fix, and never echoes secret values.
  */
 import { z } from "zod";
+import { backupConfigSchema } from "../backup/config";
 import { checkHaSettings, haPostgresShape, haSettingsShape, memberTagsSchema, movedSettingHint } from "../settings/schema";
 
 const hostPort = (defaultPort: number) =>
@@ -103,6 +104,8 @@ export const agentConfigSchema = z
       .strict(),
     /** The cluster-wide HA settings (timing, lag limit, synchronous mode, watchdog): sidecar/settings/schema.ts. */
     ...haSettingsShape,
+    /** Continuous archiving and base backups with pgBackRest (sidecar/backup/config.ts). Absent: none. */
+    backup: backupConfigSchema.optional(),
     /** This member's tags. */
     tags: memberTagsSchema.prefault({}),
     log: z

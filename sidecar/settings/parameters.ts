@@ -34,6 +34,11 @@ export const CONTROLLED_PARAMETERS: ReadonlySet<string> = new Set([
   "recovery_target_action",
   "recovery_target_timeline",
   "synchronous_standby_names",
+  // Continuous archiving through pgBackRest (the agent config's `backup`): only the leader archives.
+  "archive_mode",
+  "archive_command",
+  "archive_library",
+  "restore_command",
 ]);
 
 /** Parameters the agent derives from a setting: the user sets the setting instead. */
@@ -41,6 +46,7 @@ export const PARAMETERS_FROM_SETTINGS: Readonly<Record<string, string>> = {
   synchronous_standby_names: "synchronousMode",
   wal_sender_timeout: "timing.replicationTimeout",
   wal_receiver_timeout: "timing.replicationTimeout",
+  archive_timeout: "backupPolicy.archiveTimeout",
 };
 
 export const PARAMETER_NAME = /^[a-z_][a-z0-9_.]*$/;

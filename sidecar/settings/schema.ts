@@ -9,6 +9,7 @@
  * (./timing.ts) derives once.
  */
 import { z } from "zod";
+import { backupPolicySchema } from "./backup";
 import { parameterProblems, type ParamValue } from "./parameters";
 import { MIN_TTL_S, timingProblems } from "./timing";
 
@@ -127,6 +128,13 @@ export const haSettingsShape = {
    * Default { mode: "automatic", device: "/dev/watchdog" }.
    */
   watchdog: watchdogSchema.prefault({}),
+  /**
+   * Continuous archiving and base backups (./backup.ts): archive_timeout, the schedule of full and
+   * differential backups, retention, and whether a replica takes them. Applies where a node has a
+   * backup repository (the agent config's `backup`). Default: archiveTimeout 60 s, full weekly,
+   * differential daily, 2 full backups kept, taken on a replica.
+   */
+  backupPolicy: backupPolicySchema.prefault({}),
 };
 
 /** A member's own tags (each node's agent config; not cluster-wide). */
