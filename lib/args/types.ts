@@ -213,7 +213,7 @@ export interface ResolvedBackup {
   prefix: string;
   kmsKeyArn?: pulumi.Input<string>;
   forceDestroy: boolean;
-  /** How far back a restore may reach, in days (from the settings' retention): the lifecycle rules follow it. */
+  /** How far back a restore may reach, in days (from `backupPolicy`'s retention and schedule): the lifecycle rules follow it. */
   retentionDays: number;
 }
 

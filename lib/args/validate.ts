@@ -8,6 +8,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { backupArgProblems, backupAwsShape } from "../backup/args";
+import { retentionWindowDays } from "../backup/retention";
 import { egressArgProblems } from "../network/egress";
 import { checkHaSettings, haPostgresShape, haSettingsShape, movedSettingHint, pickHaSettings } from "../../sidecar/settings/schema";
 import { COMPONENT_PARAMETERS } from "../userdata/agent-config";
@@ -275,7 +276,7 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
           prefix: a.backup.prefix ?? clusterName,
           kmsKeyArn: a.backup.kmsKeyArn,
           forceDestroy: a.backup.forceDestroy ?? false,
-          retentionDays: 14, // FIXME(backup settings): from the settings schema's retention
+          retentionDays: retentionWindowDays(a.backupPolicy),
         }
       : undefined,
     tags: { ...(a.tags ?? {}) },

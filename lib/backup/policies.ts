@@ -3,7 +3,7 @@
  * cloud): what the instance role may do in the backup bucket, the bucket policy, and the lifecycle
  * rules that follow the retention. The resources that carry them are declared in ./bucket.ts.
  */
-import type { PolicyStatement } from "../iam/role";
+import type { PolicyStatement } from "../iam/statement";
 
 /**
  * Days a deleted or overwritten object version is kept beyond the retention. A node (or whoever
@@ -118,6 +118,11 @@ export function backupLifecycleRules(prefix: string, retentionDays: number): Lif
     },
     // A delete marker with no version left behind it only slows down listings.
     { id: "remove-expired-delete-markers", status: "Enabled", filter, expiration: { expiredObjectDeleteMarker: true } },
-    { id: "abort-unfinished-uploads", status: "Enabled", filter, abortIncompleteMultipartUpload: { daysAfterInitiation: ABORT_MULTIPART_DAYS } },
+    {
+      id: "abort-unfinished-uploads",
+      status: "Enabled",
+      filter,
+      abortIncompleteMultipartUpload: { daysAfterInitiation: ABORT_MULTIPART_DAYS },
+    },
   ];
 }

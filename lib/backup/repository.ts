@@ -64,7 +64,15 @@ export function createBackupRepository(
     // An existing bucket is the owner's: its versioning, encryption and policies are left as they are.
     const existing = aws.s3.getBucketOutput({ bucket: b.bucketName }, opts);
     const kmsKeyArn = b.kmsKeyArn !== undefined ? pulumi.output(b.kmsKeyArn) : undefined;
-    return { bucketName: existing.bucket, bucketArn: existing.arn, region: existing.region, prefix, kmsKeyArn, cipherPass, ready: [cipherPass] };
+    return {
+      bucketName: existing.bucket,
+      bucketArn: existing.arn,
+      region: existing.region,
+      prefix,
+      kmsKeyArn,
+      cipherPass,
+      ready: [cipherPass],
+    };
   }
 
   const kmsKeyArn = b.kmsKeyArn !== undefined ? pulumi.output(b.kmsKeyArn) : clusterKmsKeyArn;

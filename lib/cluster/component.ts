@@ -49,6 +49,13 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
   public readonly egress: pulumi.Output<Record<string, ResolvedEgress>>;
   /** Security group that clients join to reach the listeners. */
   public readonly clientSecurityGroupId: pulumi.Output<string>;
+  /** The S3 bucket of the backup repository (undefined with backups off); the repository is under `backup.prefix`. */
+  public readonly backupBucketName: pulumi.Output<string | undefined>;
+  /**
+   * SSM parameter (SecureString) holding the repository's passphrase (undefined with backups off):
+   * a restore from these backups, in this cluster or another, needs it.
+   */
+  public readonly backupCipherPassParameterName: pulumi.Output<string | undefined>;
 
   constructor(name: string, rawArgs: HaPostgresClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     super(COMPONENT_TYPE, name, {}, opts);
@@ -133,9 +140,13 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     );
     // The repository as the nodes' pgBackRest addresses it (no credentials: the instance role's, from IMDS).
     const backupTarget = backup
-      ? pulumi
-          .all([backup.bucketName, backup.region])
-          .apply(([bucket, region]) => ({ bucket, region, endpoint: s3Endpoint(region), path: repoPath(backup.prefix) }))
+      ? pulumi.all([backup.bucketName, backup.region, backup.kmsKeyArn]).apply(([bucket, region, key]) => ({
+          bucket,
+          region,
+          endpoint: s3Endpoint(region),
+          path: repoPath(backup.prefix),
+          ...(key ? { kmsKeyId: key } : {}),
+        }))
       : pulumi.output(undefined);
 
     const slotMembers = (slots: HostSlot[]) =>
@@ -204,6 +215,8 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     this.nodePrivateIps = pulumi.all(nodeSlots.map((s) => s.eni.privateIp));
     this.etcdPrivateIps = pulumi.all(etcdMemberSlots.map((s) => s.eni.privateIp));
     this.clientSecurityGroupId = sgs.clients.id;
+    this.backupBucketName = backup ? backup.bucketName : pulumi.output(undefined);
+    this.backupCipherPassParameterName = pulumi.output(backup ? ssmNames.backupCipherPass : undefined);
     this.publicIps = pulumi
       .all(hostEgress.map((e) => e.publicIp))
       .apply((ips) => Object.fromEntries(allSlots.flatMap((s, i) => (ips[i] !== undefined ? [[s.host, ips[i] as string]] : []))));
@@ -223,6 +236,8 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       clientSecurityGroupId: this.clientSecurityGroupId,
       publicIps: this.publicIps,
       egress: this.egress,
+      backupBucketName: this.backupBucketName,
+      backupCipherPassParameterName: this.backupCipherPassParameterName,
     });
   }
 }

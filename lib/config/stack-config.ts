@@ -11,7 +11,7 @@ import { haSettingsSchema } from "../../sidecar/settings/schema";
 export const CONFIG_NAMESPACE = "ha-postgres";
 
 /** How a setting is read from stack config: Pulumi's getNumber, getBoolean, get or getObject. */
-export type SettingKind = "number" | "integer" | "boolean" | "string" | "object" | "string-or-object";
+export type SettingKind = "number" | "integer" | "boolean" | "string" | "nullable-string" | "object" | "string-or-object";
 
 export interface SettingKey {
   /** The flat stack-config key, e.g. "ttl", "maximumLagOnFailover", "postgresParameters". */
@@ -33,6 +33,10 @@ function kindOf(schema: ZodLike): SettingKind | "group" {
   switch (t._zod.def.type) {
     case "object":
       return "group";
+    case "nullable":
+      // A string that may be null (a backup schedule that never runs): `pulumi config set KEY null`.
+      if (t._zod.def.innerType && kindOf(t._zod.def.innerType) === "string") return "nullable-string";
+      throw new Error("stack config: no reader for a nullable setting that is not a string");
     case "number":
       return t.isInt ? "integer" : "number";
     case "boolean":
@@ -111,6 +115,11 @@ export const STACK_CONFIG_KEYS: Readonly<Record<string, string>> = {
   allowedSecurityGroupIds: "allowedSecurityGroupIds (JSON list)",
   ssmParameterPrefix: "ssmParameterPrefix",
   tags: "tags (JSON object)",
+  backupEnabled: "backup.enabled",
+  backupBucketName: "backup.bucketName",
+  backupPrefix: "backup.prefix",
+  backupKmsKeyArn: "backup.kmsKeyArn",
+  backupForceDestroy: "backup.forceDestroy",
   ...Object.fromEntries(SETTING_KEYS.map((s) => [s.key, s.path.join(".") + (s.kind === "object" ? " (JSON object)" : "")])),
 };
 
@@ -123,6 +132,10 @@ function readSetting(config: pulumi.Config, s: SettingKey): unknown {
       return config.getBoolean(s.key);
     case "string":
       return config.get(s.key);
+    case "nullable-string": {
+      const raw = config.get(s.key);
+      return raw === "null" ? null : raw;
+    }
     case "object":
       return config.getObject(s.key);
     case "string-or-object": {
@@ -201,6 +214,13 @@ export function argsFromStackConfig(config: pulumi.Config = new pulumi.Config(CO
       allowedCidrs: config.getObject<string[]>("allowedCidrs"),
       allowedSecurityGroupIds: config.getObject<string[]>("allowedSecurityGroupIds"),
       ssmParameterPrefix: config.get("ssmParameterPrefix"),
+      backup: compact({
+        enabled: config.getBoolean("backupEnabled"),
+        bucketName: config.get("backupBucketName"),
+        prefix: config.get("backupPrefix"),
+        kmsKeyArn: config.get("backupKmsKeyArn"),
+        forceDestroy: config.getBoolean("backupForceDestroy"),
+      }),
       tags: config.getObject<Record<string, string>>("tags"),
     }) ?? {}
   );

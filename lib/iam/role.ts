@@ -11,13 +11,9 @@ import { ResolvedClusterArgs } from "../args/types";
 import { backupRoleStatements } from "../backup/policies";
 import { childName, resourceTags } from "../naming/names";
 
-export interface PolicyStatement {
-  Sid: string;
-  Effect: "Allow";
-  Action: string[];
-  Resource: string[] | string;
-  Condition?: Record<string, Record<string, string | string[]>>;
-}
+import type { PolicyStatement } from "./statement";
+
+export type { PolicyStatement };
 
 /** Session Manager's actions (the messaging channel of the SSM agent), nothing else of SSM. */
 export const SESSION_MANAGER_ACTIONS = [

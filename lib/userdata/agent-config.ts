@@ -6,11 +6,34 @@
  */
 import { DEFAULT_API_USER, type AgentConfigInput } from "../../sidecar/config/schema";
 import { NODE_PATHS } from "./paths";
-import { HostSpec } from "./spec";
+import { BackupHostSpec, HostSpec } from "./spec";
 import { NODE_PORTS } from "../args/types";
 
 /** PostgreSQL parameters the component sets on every node (TLS), so a user may not. */
 export const COMPONENT_PARAMETERS: ReadonlySet<string> = new Set(["ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file"]);
+
+/**
+ * The agent's `backup` section on AWS: pgBackRest signs its S3 requests with the instance role's
+ * credentials, which it fetches from the instance metadata itself (`credentials: instanceRole`, i.e.
+ * repo1-s3-key-type=auto), so no key is anywhere on the node or in the user-data. The repository is
+ * encrypted with the passphrase node-init wrote from SSM. A bucket name with dots cannot be a host
+ * name under AWS's wildcard certificate, so such a bucket is addressed path-style.
+ */
+export function backupSection(b: BackupHostSpec): NonNullable<AgentConfigInput["backup"]> {
+  return {
+    repo: {
+      type: "s3",
+      bucket: b.bucket,
+      region: b.region,
+      endpoint: b.endpoint,
+      path: b.path,
+      uriStyle: b.bucket.includes(".") ? "path" : "host",
+      ...(b.kmsKeyId ? { kmsKeyId: b.kmsKeyId } : {}),
+      credentials: { source: "instanceRole" },
+    },
+    cipherPassphraseFile: NODE_PATHS.backupCipherPassFile,
+  };
+}
 
 /** The agent config of the PostgreSQL node `spec` (throws for a host without PostgreSQL). */
 export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
@@ -57,6 +80,7 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
     },
     // The watchdog device is softdog's, loaded at boot with the timeout the agent plans (./watchdog.ts).
     ...settings,
+    ...(pg.backup ? { backup: backupSection(pg.backup) } : {}),
     log: { level: "info" },
   };
 }

@@ -27,6 +27,8 @@ export interface BackupHostSpec {
   endpoint: string;
   /** pgBackRest's repo path: the cluster's prefix in the bucket, as an absolute path. */
   path: string;
+  /** The customer KMS key objects are encrypted with (SSE-KMS), if any. */
+  kmsKeyId?: string;
 }
 
 export interface PostgresHostSpec {

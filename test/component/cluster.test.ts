@@ -76,12 +76,12 @@ describe("HaPostgresCluster (mocks)", function () {
       [T.tg]: 2,
       [T.listener]: 2,
       [T.tgAttach]: 6,
-      [T.password]: 3,
-      [T.param]: 3 + 1 + 6 * 2,
+      [T.password]: 3 + 1,
+      [T.param]: 3 + 1 + 6 * 2 + 1,
       [T.role]: 1,
       [T.policy]: 1,
       [T.profile]: 1,
-      [T.bucket]: 1,
+      [T.bucket]: 2,
       [T.object]: 1,
       [T.key]: 7,
     };
@@ -160,7 +160,12 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.ok(secureNames.includes("/ha-postgres/c1/postgres/superuser-password"));
     assert.ok(secureNames.includes("/ha-postgres/c1/postgres/replication-password"));
     assert.ok(secureNames.includes("/ha-postgres/c1/agent/api-password"));
-    assert.equal(secureNames.length, 3 + 6, "3 passwords (superuser, replication, agent API) + one TLS key per host");
+    assert.ok(secureNames.includes("/ha-postgres/c1/backup/repo-cipher-pass"));
+    assert.equal(
+      secureNames.length,
+      3 + 6 + 1,
+      "3 passwords (superuser, replication, agent API) + one TLS key per host + the backup passphrase",
+    );
   });
 
   it("marks the SecureString values secret in state", async () => {
@@ -269,20 +274,20 @@ describe("HaPostgresCluster (mocks)", function () {
     const doc = JSON.parse(inputsOf(T.policy, "c1-node-policy").policy);
     const read = doc.Statement.find((s: any) => s.Sid === "ReadClusterParameters");
     assert.deepEqual(read.Action, ["ssm:GetParameter"]);
-    assert.equal(read.Resource.length, 16);
+    assert.equal(read.Resource.length, 17);
     for (const arn of read.Resource) assert.match(arn, /^arn:aws:ssm:us-east-1:123456789012:parameter\/ha-postgres\/c1\//);
     const s3 = doc.Statement.find((s: any) => s.Sid === "ReadAgentBundle");
     assert.deepEqual(s3.Resource, ["arn:aws:s3:::c1-bundle-bucket/agent/hapg-agent.zip"]);
     for (const s of doc.Statement) {
       if (s.Resource === "*")
         assert.ok(
-          s.Action.every((a: string) => !a.startsWith("ssm:Get") && !a.startsWith("s3:")),
+          s.Action.every((a: string) => !a.startsWith("ssm:Get") && !a.startsWith("s3:") && !a.startsWith("kms:")),
           "no wildcard reads",
         );
     }
     assert.deepEqual(
       doc.Statement.map((s: any) => s.Sid),
-      ["ReadClusterParameters", "ReadAgentBundle", "SessionManager"],
+      ["ReadClusterParameters", "ReadAgentBundle", "ListBackupPrefix", "ReadWriteBackupPrefix", "SessionManager"],
     );
   });
 

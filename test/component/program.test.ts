@@ -156,7 +156,13 @@ describe("stack config → args", () => {
     const { STACK_CONFIG_KEYS, settingKeys } = require("../../lib") as typeof import("../../lib");
     for (const key of Object.keys(project.config))
       assert.ok(key in STACK_CONFIG_KEYS, `Pulumi.yaml declares ${key}, which the program does not read`);
-    const pulumiType = { integer: "integer", boolean: "boolean", string: "string", "string-or-object": "string" } as Record<string, string>;
+    const pulumiType = {
+      integer: "integer",
+      boolean: "boolean",
+      string: "string",
+      "nullable-string": "string",
+      "string-or-object": "string",
+    } as Record<string, string>;
     for (const s of settingKeys()) {
       if (!(s.key in project.config)) continue;
       assert.equal(

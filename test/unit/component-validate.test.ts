@@ -3,6 +3,7 @@ import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterArgsError, isArmInstanceType, isCidr, validateClusterArgs, validatePlacement } from "../../lib/args/validate";
 import { HaPostgresClusterArgs } from "../../lib/args/types";
+import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
 
 function problems(args: unknown, name = "db"): string[] {
   try {
@@ -42,7 +43,16 @@ describe("validateClusterArgs", () => {
       maximumLagOnFailover: 1048576,
       synchronousMode: "on",
       watchdog: { mode: "automatic", device: "/dev/watchdog" },
+      backupPolicy: BACKUP_POLICY_DEFAULTS,
       postgres: { parameters: {}, usePgRewind: true },
+    });
+    // Backups on by default, in a bucket the component creates, under the cluster's name.
+    assert.deepEqual(r.backup, {
+      bucketName: undefined,
+      prefix: "orders",
+      kmsKeyArn: undefined,
+      forceDestroy: false,
+      retentionDays: 14,
     });
     assert.equal(r.clusterName, "orders");
     assert.equal(r.ssmParameterPrefix, "/ha-postgres");
