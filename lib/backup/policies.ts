@@ -32,34 +32,44 @@ export function s3Endpoint(region: string): string {
 }
 
 /**
- * The instance role's statements for the backup repository: list the bucket only under the
- * cluster's prefix, read, write and delete objects only under it, and use the KMS key (if the bucket
- * encrypts with one) only through S3. No s3:DeleteObjectVersion or s3:GetObjectVersion: with
- * versioning on, a node can replace or delete what it wrote, but never erase the older versions.
+ * The instance role's statements for a backup repository: list the bucket only under the prefix,
+ * read (and, for the cluster's own repository, write and delete) objects only under it, and use the
+ * KMS key (if the bucket encrypts with one) only through S3. No s3:DeleteObjectVersion or
+ * s3:GetObjectVersion: with versioning on, a node can replace or delete what it wrote, but never
+ * erase the older versions. `access: "read"` is for a repository the cluster only restores from
+ * (another cluster's backups): its Sids end in "Source".
  */
-export function backupRoleStatements(p: { bucketArn: string; prefix: string; kmsKeyArn?: string; region: string }): PolicyStatement[] {
+export function backupRoleStatements(p: {
+  bucketArn: string;
+  prefix: string;
+  kmsKeyArn?: string;
+  region: string;
+  access?: "readWrite" | "read";
+}): PolicyStatement[] {
   const prefix = normalizedPrefix(p.prefix);
+  const read = p.access === "read";
+  const sid = (s: string) => (read ? `${s}Source` : s);
   const statements: PolicyStatement[] = [
     {
-      Sid: "ListBackupPrefix",
+      Sid: sid("ListBackupPrefix"),
       Effect: "Allow",
       Action: ["s3:ListBucket"],
       Resource: [p.bucketArn],
       Condition: { StringLike: { "s3:prefix": [`${prefix}/*`] } },
     },
     {
-      Sid: "ReadWriteBackupPrefix",
+      Sid: read ? "ReadBackupPrefixSource" : "ReadWriteBackupPrefix",
       Effect: "Allow",
-      Action: ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+      Action: read ? ["s3:GetObject"] : ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
       Resource: [`${p.bucketArn}/${prefix}/*`],
     },
   ];
   if (p.kmsKeyArn) {
     statements.push({
-      Sid: "UseBackupKeyThroughS3",
+      Sid: sid("UseBackupKeyThroughS3"),
       Effect: "Allow",
       // GenerateDataKey to write (and for each part of a multipart upload), Decrypt to read and to complete one.
-      Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+      Action: read ? ["kms:Decrypt"] : ["kms:Decrypt", "kms:GenerateDataKey"],
       Resource: [p.kmsKeyArn],
       Condition: { StringEquals: { "kms:ViaService": s3Endpoint(p.region) } },
     });

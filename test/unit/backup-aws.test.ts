@@ -89,6 +89,22 @@ describe("backups on AWS: bucket rules", () => {
     assert.deepEqual(s[2].Condition, { StringEquals: { "kms:ViaService": "s3.cn-north-1.amazonaws.com.cn" } });
     assert.equal(backupRoleStatements({ bucketArn: "arn:aws:s3:::b", prefix: "a", region: "us-east-1" }).length, 2);
     assert.equal(repoPath("/a/b/"), "/a/b");
+    // A repository the cluster only restores from: list and read, nothing else.
+    const source = backupRoleStatements({
+      bucketArn: "arn:aws:s3:::src",
+      prefix: "orders",
+      region: "us-east-1",
+      kmsKeyArn: "k",
+      access: "read",
+    });
+    assert.deepEqual(
+      source.map((x) => [x.Sid, x.Action]),
+      [
+        ["ListBackupPrefixSource", ["s3:ListBucket"]],
+        ["ReadBackupPrefixSource", ["s3:GetObject"]],
+        ["UseBackupKeyThroughS3Source", ["kms:Decrypt"]],
+      ],
+    );
     assert.equal(s3Endpoint("eu-west-3"), "s3.eu-west-3.amazonaws.com");
   });
 });
