@@ -24,7 +24,9 @@ function pgbackrest(c: Container, repo: NonNullable<RehearsalCluster["deployment
       "--",
       "pgbackrest",
       "--config=/dev/null",
-      "--log-level-console=warn",
+      // Errors on stderr, where the check's runner reads a failure's reason.
+      "--log-level-console=off",
+      "--log-level-stderr=warn",
       "--log-level-file=off",
       "--repo1-type=s3",
       `--repo1-s3-bucket=${repo.bucket}`,
@@ -101,7 +103,7 @@ async function checkBackups(rc: RehearsalCluster, topology: string, results: Che
   record(results, {
     name: t(`pgBackRest reaches the repository with the instance role's credentials (TLS, ${repo.endpoint}); another prefix is denied`),
     ok: own === "listed" && other !== "listed" && /403|AccessDenied/i.test(other) && denied > 0,
-    detail: `own prefix: ${own}\nanother prefix: ${other}`,
+    detail: `own prefix: ${own}\nanother prefix: ${other}\nrepository requests: ` + JSON.stringify(rc.backupRepo.standin.served.slice(-10)),
   });
 
   if (!agentArchives()) {

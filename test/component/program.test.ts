@@ -110,6 +110,33 @@ describe("stack config → args", () => {
     });
   });
 
+  it("maps the backup keys: the AWS side (backup*) and the agent's policy (backupPolicy*), null for a schedule that never runs", () => {
+    pulumi.runtime.setAllConfig({
+      "ha-postgres:backupEnabled": "true",
+      "ha-postgres:backupBucketName": "shared-backups",
+      "ha-postgres:backupPrefix": "prod/orders",
+      "ha-postgres:backupKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k-1",
+      "ha-postgres:backupPolicyArchiveTimeout": "30",
+      "ha-postgres:backupPolicyScheduleFull": "0 2 * * *",
+      "ha-postgres:backupPolicyScheduleDiff": "null",
+      "ha-postgres:backupPolicyRetentionFull": "7",
+      "ha-postgres:backupPolicyFromStandby": "false",
+    });
+    const args = argsFromStackConfig();
+    assert.deepEqual(args, {
+      backup: {
+        enabled: true,
+        bucketName: "shared-backups",
+        prefix: "prod/orders",
+        kmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/k-1",
+      },
+      backupPolicy: { archiveTimeout: 30, schedule: { full: "0 2 * * *", diff: null }, retention: { full: 7 }, fromStandby: false },
+    });
+    const resolved = validateClusterArgs("db", args);
+    assert.equal(resolved.backup?.retentionDays, 7, "7 daily full backups");
+    assert.equal(resolved.settings.backupPolicy.schedule.diff, null);
+  });
+
   it("synchronousMode true (the former form) passes through and is refused by the arg validation with the fix", () => {
     pulumi.runtime.setAllConfig({ "ha-postgres:synchronousMode": "true" });
     const args = argsFromStackConfig();
@@ -182,6 +209,8 @@ describe("the root program (index.ts)", function () {
     pulumi.runtime.setAllConfig(stackConfig("Pulumi.dev.yaml"));
     const out = await settle(require(resolve(DIST, "index.js")));
     assert.deepEqual(Object.keys(out).sort(), [
+      "backupBucketName",
+      "backupCipherPassParameterName",
       "caCertificatePem",
       "clientSecurityGroupId",
       "egress",
