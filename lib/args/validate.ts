@@ -8,6 +8,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { backupArgProblems, backupAwsShape } from "../backup/args";
+import { stringInput } from "./inputs";
 import { retentionWindowDays } from "../backup/retention";
 import { egressArgProblems } from "../network/egress";
 import { checkHaSettings, haPostgresShape, haSettingsShape, movedSettingHint, pickHaSettings } from "../../sidecar/settings/schema";
@@ -21,11 +22,6 @@ export class ClusterArgsError extends Error {
   }
 }
 
-const isInputLike = (v: unknown): boolean =>
-  typeof v === "string" ||
-  pulumi.Output.isInstance(v) ||
-  (typeof v === "object" && v !== null && typeof (v as PromiseLike<unknown>).then === "function");
-const stringInput = z.custom<pulumi.Input<string>>(isInputLike, { message: "must be a string or a Pulumi Output of one" });
 
 /** Instance families built on Graviton (arm64): a "g" after the generation digit, e.g. m7g, t4g, c8gd. */
 export function isArmInstanceType(t: string): boolean {

@@ -4,13 +4,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { stringInput } from "../args/inputs";
 import { normalizedPrefix } from "./policies";
 
-const isInputLike = (v: unknown): boolean =>
-  typeof v === "string" ||
-  pulumi.Output.isInstance(v) ||
-  (typeof v === "object" && v !== null && typeof (v as PromiseLike<unknown>).then === "function");
-const stringInput = z.custom<pulumi.Input<string>>(isInputLike, { message: "must be a string or a Pulumi Output of one" });
 
 /** The AWS side of `backup`: beside the backup settings of the settings schema. */
 export const backupAwsShape = {

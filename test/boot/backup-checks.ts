@@ -91,19 +91,25 @@ async function checkBackups(rc: RehearsalCluster, topology: string, results: Che
   });
 
   // The role's scope, as pgBackRest meets it: its own prefix lists; a neighbour's is refused by the policy.
-  const own = await pgbackrest(nodes[0], repo, repo.path, ["repo-ls"]).then(
+  // (A path inside the repository: pgBackRest first looks the path up as an object, and the role may
+  // read objects under the prefix only, not one named like the prefix itself.)
+  const own = await pgbackrest(nodes[0], repo, repo.path, ["repo-ls", "archive"]).then(
     () => "listed",
     (e: Error) => e.message,
   );
-  const other = await pgbackrest(nodes[0], repo, "/another-cluster", ["repo-ls"]).then(
+  const other = await pgbackrest(nodes[0], repo, "/another-cluster", ["repo-ls", "archive"]).then(
     () => "listed",
     (e: Error) => e.message,
   );
-  const denied = rc.backupRepo.standin.served.filter((r) => r.op === "ListObjectsV2" && r.status === 403).length;
+  const served = rc.backupRepo.standin.served;
+  const denied = served.filter((r) => r.status === 403 && r.key.startsWith("another-cluster"));
+  const ownDenied = served.filter((r) => r.status === 403 && r.key.startsWith(repo.path.slice(1)));
   record(results, {
     name: t(`pgBackRest reaches the repository with the instance role's credentials (TLS, ${repo.endpoint}); another prefix is denied`),
-    ok: own === "listed" && other !== "listed" && /403|AccessDenied/i.test(other) && denied > 0,
-    detail: `own prefix: ${own}\nanother prefix: ${other}\nrepository requests: ` + JSON.stringify(rc.backupRepo.standin.served.slice(-10)),
+    ok: own === "listed" && other !== "listed" && /403|AccessDenied/i.test(other) && denied.length > 0 && ownDenied.length === 0,
+    detail:
+      `own prefix: ${own}\nanother prefix: ${other}\nrepository requests: ` +
+      JSON.stringify(served.filter((r) => !r.key.startsWith("latest/")).slice(-10)),
   });
 
   if (!agentArchives()) {
