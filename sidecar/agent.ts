@@ -19,6 +19,7 @@ import { resolveTiming } from "./settings/timing";
 import { watchdogFromConfig } from "./watchdog/watchdog";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { BackupService } from "./backup/service";
 
 export async function runAgent(config: AgentConfig): Promise<void> {
   const log = createLogger(config.name, config.log.level);
@@ -45,6 +46,29 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     keyFile: config.etcd.keyFile,
   });
   const pgConnect = config.postgres.connectAddress ?? config.postgres.listen;
+  const socketDir = `${path.resolve(config.postgres.dataDir)}.sock`;
+  // The driver is made below; the backup service reads its view only once running.
+  const ref: { driver?: HaDriver } = {};
+  const backup = config.backup
+    ? new BackupService({
+        cluster: config.cluster,
+        name: config.name,
+        dataDir: config.postgres.dataDir,
+        socketDir,
+        pgPort: config.postgres.listen.port,
+        superuser: superuser.username,
+        backup: config.backup,
+        policy: config.backupPolicy,
+        dcs,
+        view: () => {
+          const v = ref.driver?.view();
+          return { cluster: v?.cluster, holdsLeader: v?.holdsLeader ?? false, pg: v?.local?.pg };
+        },
+        log: log.child({ component: "backup" }),
+      })
+    : undefined;
+  // Before PostgreSQL starts: its archive_command and restore_command read this config.
+  backup?.prepare();
   const manager = new PostgresManager({
     binDir: findPgBinDir(config.postgres.binDir),
     dataDir: config.postgres.dataDir,
@@ -57,6 +81,9 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     allowedCidrs: config.postgres.allowedCidrs,
     stopTimeouts: config.postgres.stopTimeouts,
     memberName: config.name,
+    socketDir,
+    archive: backup?.archiveParameters(),
+    restoreFromArchive: backup && (() => backup.restoreReplica()),
     logFile: path.join(path.dirname(config.postgres.dataDir), `${path.basename(config.postgres.dataDir)}.log`),
     log: log.child({ component: "postgres" }),
   });
@@ -84,6 +111,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs),
     watchdog,
   });
+  ref.driver = driver;
   const api = new ApiServer({
     scope: config.cluster,
     name: config.name,
@@ -93,6 +121,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     pg,
     now: () => systemClock.now(),
     log: log.child({ component: "api" }),
+    backup,
     mutations: new Mutations({
       dcs,
       rules: { synchronousMode: config.synchronousMode, maximumLagOnFailover: config.maximumLagOnFailover },
@@ -101,6 +130,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
       // A hand-over takes well under a second; the lease's ttl plus a loop bounds a slow one.
       waitMs: timing.ttlMs + timing.loopWaitMs * 2,
       log: log.child({ component: "api" }),
+      backup,
     }),
   });
   await api.listen(config.api.listen.host, config.api.listen.port);
@@ -114,6 +144,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     log.info({ signal }, "graceful stop requested");
     void driver
       .shutdown()
+      .then(() => backup?.stop())
       .then(() => api.close())
       .then(() => {
         log.info("agent stopped");
@@ -123,4 +154,5 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   await driver.start();
+  backup?.start();
 }

@@ -14,6 +14,7 @@ import type { ClusterSnapshot } from "../dcs/types";
 import type { ActivitySummary, BucketCounts } from "../ha/activity";
 import type { HaDriver } from "../ha/driver";
 import type { PgStatus } from "../postgres/types";
+import type { BackupView } from "../backup/service";
 
 type Buckets = ReturnType<BucketCounts["snapshot"]>;
 
@@ -33,6 +34,8 @@ export interface MetricsInput {
   activity: ActivitySummary;
   renewalLatency: Buckets;
   renewalFailures: number;
+  /** Archiving and backups (absent: no backup repository configured). */
+  backup?: BackupView;
 }
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
@@ -43,6 +46,7 @@ export function metricsInput(
   v: ReturnType<HaDriver["view"]>,
   pg: PgStatus,
   now: number,
+  backup?: BackupView,
 ): MetricsInput {
   return {
     ...ids,
@@ -54,6 +58,7 @@ export function metricsInput(
     activity: v.activity.summary(),
     renewalLatency: v.renewals.latencySeconds(),
     renewalFailures: v.lease.failures,
+    backup,
   };
 }
 
@@ -75,7 +80,7 @@ let exporter: Exporter | undefined;
 function makeExporter(): Exporter {
   const e: Exporter = { registry: new Registry(), gauges: new Map(), counters: new Map() };
   const sample = SAMPLE_INPUT;
-  for (const row of [...patroniRows(sample), ...ownRows(sample)]) {
+  for (const row of [...patroniRows(sample), ...ownRows(sample), ...backupRows(sample)]) {
     if (row.counter) e.counters.set(row.name, new Counter({ name: row.name, help: row.help, registers: [e.registry] }));
     else e.gauges.set(row.name, new Gauge({ name: row.name, help: row.help, registers: [e.registry] }));
   }
@@ -97,7 +102,7 @@ export async function renderMetrics(m: MetricsInput): Promise<string> {
   const e = (exporter ??= makeExporter());
   e.current = m;
   e.registry.setDefaultLabels({ scope: m.scope, name: m.name });
-  for (const row of [...patroniRows(m), ...ownRows(m)]) {
+  for (const row of [...patroniRows(m), ...ownRows(m), ...backupRows(m)]) {
     if (row.counter) {
       const c = e.counters.get(row.name)!;
       c.reset();
@@ -221,6 +226,52 @@ export function ownRows(m: MetricsInput): Row[] {
       name: "hapg_seconds_since_last_decision",
       help: "Seconds since the HA decision last ran (-1 before the first).",
       value: a.lastDecisionAt === undefined ? -1 : Math.max(0, (m.now - a.lastDecisionAt) / 1000),
+    },
+  ];
+}
+
+/** Archiving (on the leader, from pg_stat_archiver) and backups; zeros without a repository. Pure. */
+export function backupRows(m: MetricsInput): Row[] {
+  const a = m.backup?.archive;
+  const claim = m.backup?.claim;
+  const lastDone = claim?.state === "done" && claim.finished ? Date.parse(claim.finished) / 1000 : 0;
+  return [
+    {
+      name: "hapg_archive_archived_total",
+      help: "WAL files archived since statistics were reset (pg_stat_archiver, leader only).",
+      value: a?.archived_count ?? 0,
+      counter: true,
+    },
+    {
+      name: "hapg_archive_failed_total",
+      help: "Failed WAL archiving attempts (pg_stat_archiver, leader only).",
+      value: a?.failed_count ?? 0,
+      counter: true,
+    },
+    {
+      name: "hapg_archive_last_archived_age_seconds",
+      help: "Seconds since the last WAL file was archived (-1: none, or not the leader).",
+      value: a?.age_seconds ?? -1,
+    },
+    {
+      name: "hapg_archive_ready_segments",
+      help: "WAL segments complete and waiting to be archived (kept in pg_wal until they are).",
+      value: a?.ready_count ?? 0,
+    },
+    {
+      name: "hapg_archive_failing",
+      help: "Value is 1 if the last archiving attempt failed, 0 otherwise.",
+      value: bit(a?.problem !== undefined),
+    },
+    {
+      name: "hapg_backup_running",
+      help: "Value is 1 while this member takes a backup, 0 otherwise.",
+      value: bit(m.backup?.running !== undefined),
+    },
+    {
+      name: "hapg_backup_last_success_timestamp_seconds",
+      help: "Epoch seconds when the cluster's last claimed backup finished successfully (0: unknown).",
+      value: lastDone,
     },
   ];
 }

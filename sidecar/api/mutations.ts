@@ -10,6 +10,8 @@ import type { ClusterSnapshot, Dcs } from "../dcs/types";
 import type { CandidateRules } from "../ha/switchover";
 import type { Logger } from "../log";
 import { checkFailoverRequest, type RequestKind } from "./failover-request";
+import { BACKUP_TYPES, type BackupType } from "../backup/pgbackrest";
+import type { BackupService } from "../backup/service";
 
 export interface ApiCredentials {
   username: string;
@@ -25,6 +27,8 @@ export interface MutationDeps {
   /** How long POST /switchover waits for a switchover that is due now before answering 503. */
   waitMs: number;
   log: Logger;
+  /** POST /backup (absent: no backup repository). */
+  backup?: Pick<BackupService, "requestBackup">;
 }
 
 export interface Reply {
@@ -34,7 +38,7 @@ export interface Reply {
 }
 
 /** Paths and the methods that change something there. */
-export const MUTATIONS: Record<string, string[]> = { "/switchover": ["POST", "DELETE"], "/failover": ["POST"] };
+export const MUTATIONS: Record<string, string[]> = { "/switchover": ["POST", "DELETE"], "/failover": ["POST"], "/backup": ["POST"] };
 const MAX_BODY = 64 * 1024;
 const POLL_MS = 100;
 
@@ -77,7 +81,20 @@ export class Mutations {
     if (method === "DELETE") return this.cancel();
     const body = await readJson(req);
     if (!body.ok) return { status: 400, body: { error: body.error } };
+    if (path === "/backup") return this.backup(body.value);
     return this.request(path === "/switchover" ? "switchover" : "failover", body.value);
+  }
+
+  /** POST /backup {"type": "full"|"diff"|"incr"}: 202 once it started on this member. */
+  private async backup(body: unknown): Promise<Reply> {
+    if (!this.d.backup) return { status: 404, body: { error: "no backup repository: the agent config has no backup section" } };
+    const type = (body as { type?: unknown } | null)?.type ?? "full";
+    if (typeof type !== "string" || !(BACKUP_TYPES as readonly string[]).includes(type)) {
+      return { status: 400, body: { error: `type: ${JSON.stringify(type)} must be one of ${BACKUP_TYPES.join(", ")}` } };
+    }
+    const r = await this.d.backup.requestBackup(type as BackupType);
+    if (r.status === 202) this.d.log.info({ type }, "backup requested through the API");
+    return r;
   }
 
   private async cancel(): Promise<Reply> {

@@ -14,9 +14,11 @@ import type { Logger } from "../log";
 import type { PgStatus, PostgresControl } from "../postgres/types";
 import { configBody, historyBody } from "./read-routes";
 import type { Mutations } from "./mutations";
+import type { BackupService } from "../backup/service";
 import { HEALTH_PATHS, HealthState, clusterBody, evaluateHealth, replicaLag } from "./health";
 
-const KNOWN_PATHS = "/patroni, /cluster, /history, /config, /metrics, /primary, /replica, /read-only, /health, /liveness, /readiness";
+const KNOWN_PATHS =
+  "/patroni, /cluster, /history, /config, /metrics, /backup, /backups, /primary, /replica, /read-only, /health, /liveness, /readiness";
 
 export interface ApiDeps {
   scope: string;
@@ -29,6 +31,8 @@ export interface ApiDeps {
   log: Logger;
   /** POST/DELETE/PATCH (switchover, failover...): ./mutations.ts. Absent: the API is read-only. */
   mutations?: Pick<Mutations, "handle">;
+  /** Archiving and backups (absent: no backup repository configured). */
+  backup?: Pick<BackupService, "view" | "list">;
 }
 
 export class ApiServer {
@@ -77,6 +81,7 @@ export class ApiServer {
     if (path === "/history") return send(res, 200, historyBody(this.d.driver.view().cluster), head);
     if (path === "/config") return send(res, 200, configBody(this.d.driver.view().cluster), head);
     if (path === "/patroni") return send(res, 200, this.patroniBody(state), head);
+    if (path === "/backup" || path === "/backups") return this.backupRoute(path, res, head);
     if (path === "/cluster") return send(res, 200, clusterBody(this.d.scope, this.d.driver.view().cluster), head);
     if (HEALTH_PATHS.includes(path)) {
       const r = evaluateHealth(path, url.searchParams, state.health);
@@ -89,9 +94,21 @@ export class ApiServer {
   private async metrics(pg: PgStatus, res: http.ServerResponse, head: boolean): Promise<void> {
     const { METRICS_CONTENT_TYPE, metricsInput, renderMetrics } = await import("./metrics");
     const ids = { scope: this.d.scope, name: this.d.name, version: AGENT_VERSION };
-    const text = await renderMetrics(metricsInput(ids, this.d.driver.view(), pg, this.d.now()));
+    const text = await renderMetrics(metricsInput(ids, this.d.driver.view(), pg, this.d.now(), this.d.backup?.view()));
     res.writeHead(200, { "Content-Type": METRICS_CONTENT_TYPE, "Content-Length": Buffer.byteLength(text) });
     res.end(head ? undefined : text);
+  }
+
+  /** GET /backup: this member's backup state; GET /backups: the repository's backups (pgbackrest info). */
+  private async backupRoute(path: string, res: http.ServerResponse, head: boolean): Promise<void> {
+    const b = this.d.backup;
+    if (!b) return send(res, 404, { error: "no backup repository: the agent config has no backup section" }, head);
+    if (path === "/backup") return send(res, 200, b.view(), head);
+    try {
+      return send(res, 200, await b.list(), head);
+    } catch (e) {
+      return send(res, 503, { error: `cannot read the repository: ${(e as Error).message}` }, head);
+    }
   }
 
   private async state(): Promise<{ health: HealthState; pg: PgStatus; cluster?: ClusterSnapshot }> {
@@ -139,6 +156,8 @@ export class ApiServer {
       watchdog_failed: watchdogFailed(v.watchdog) || undefined,
       // Ours, not Patroni's: how long lease renewals take (the soak benchmark reads it).
       lease_renewal: v.lease,
+      // Ours: archiving health on the leader (pg_stat_archiver, segments waiting, pgBackRest's reason when it fails).
+      archive: this.d.backup?.view().archive,
     };
   }
 }

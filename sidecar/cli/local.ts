@@ -77,6 +77,7 @@ export function registerLocalCommands(program: Command): void {
       "--netns",
       "root only: every node and etcd member in a network namespace of its own (own address on a bridge), so `hapg local cut` can partition them",
     )
+    .option("--backup", "continuous WAL archiving and backups with pgBackRest to a local S3 server (s3rver on 127.0.0.1)")
     .action(async (opts: UpFlags) => {
       const { sync, syncStrict, async, synchronousMode: modeFlag, ...o } = opts;
       const dir = path.resolve(o.dir);

@@ -14,6 +14,7 @@ import { missingDeviceProblem } from "../watchdog/plan";
 import { registerLocalCommands } from "./local";
 import { registerOpsCommands } from "./ops";
 import { registerSwitchoverCommands } from "./switchover";
+import { registerBackupCommands } from "./backup";
 
 export function buildProgram(): Command {
   const program = new Command("hapg").description("Highly available PostgreSQL: the node agent and a local cluster").version(AGENT_VERSION);
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerOpsCommands(program);
   registerLocalCommands(program);
   registerSwitchoverCommands(program);
+  registerBackupCommands(program);
   return program;
 }
 

@@ -5,6 +5,7 @@
 import Table from "cli-table3";
 import { stringify } from "yaml";
 import type { ClusterView } from "./ops-source";
+import type { ArchiveStatus } from "../backup/archive-status";
 
 type ViewMember = ClusterView["members"][number];
 
@@ -26,6 +27,8 @@ export interface ListJson {
   paused: boolean;
   leader: string | null;
   members: ListRow[];
+  /** WAL archiving on the leader (its /patroni `archive`), when the cluster archives. */
+  archive?: ArchiveStatus;
 }
 
 /** Tags whose values differ from the defaults (patronictl shows only those). */
@@ -36,14 +39,22 @@ export function isPaused(config: Record<string, unknown>): boolean {
   return config.pause === true;
 }
 
-export function listJson(view: ClusterView, config: Record<string, unknown>): ListJson {
+export function listJson(view: ClusterView, config: Record<string, unknown>, archive?: ArchiveStatus): ListJson {
   const members = [...view.members].sort((a, b) => a.name.localeCompare(b.name)).map(toRow);
   return {
     cluster: view.scope,
     paused: isPaused(config),
     leader: view.members.find((m) => m.role === "leader")?.name ?? null,
     members,
+    ...(archive ? { archive } : {}),
   };
+}
+
+/** One line on archiving: the last WAL archived and how long ago, what waits, and why it fails. */
+export function archiveText(a: ArchiveStatus): string {
+  const last = a.last_archived_wal ? `last ${a.last_archived_wal} ${a.age_seconds ?? "?"} s ago` : "nothing archived yet";
+  const waiting = `${a.ready_count} segment(s) waiting, ${a.failed_count} failure(s)`;
+  return `WAL archive: ${last}, ${waiting}${a.problem ? `\nWAL archive FAILING: ${a.problem}` : ""}`;
 }
 
 function toRow(m: ViewMember): ListRow {
@@ -87,7 +98,8 @@ export function listText(j: ListJson): string {
     t.push([m.member, m.host, m.role, m.state, m.timeline ?? "", mb(m.lag), m.pending_restart ? "*" : "", tagsText(m.tags)]);
   }
   const leader = j.leader ? `leader ${j.leader}` : "NO LEADER";
-  return `Cluster: ${j.cluster} (${leader}, maintenance mode: ${j.paused ? "on — no automatic failover" : "off"})\n${t.toString()}`;
+  const archive = j.archive ? `\n${archiveText(j.archive)}` : "";
+  return `Cluster: ${j.cluster} (${leader}, maintenance mode: ${j.paused ? "on — no automatic failover" : "off"})\n${t.toString()}${archive}`;
 }
 
 /** "0/3000060", PostgreSQL's spelling of a WAL position. */

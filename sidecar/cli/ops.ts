@@ -44,6 +44,19 @@ async function withClusterSource<T>(flags: SourceFlags, run: (s: ClusterSource) 
   }
 }
 
+/** The leader's archiving health from its /patroni (best effort: absent when it does not answer or does not archive). */
+async function leaderArchive(view: import("./ops-source").ClusterView) {
+  const url = view.members.find((m) => m.role === "leader")?.api_url;
+  if (!url) return undefined;
+  try {
+    const res = await fetch(url.replace(/\/patroni\/?$/, "") + "/patroni", { signal: AbortSignal.timeout(1500) });
+    const body = (await res.json()) as { archive?: import("../backup/archive-status").ArchiveStatus };
+    return body.archive;
+  } catch {
+    return undefined;
+  }
+}
+
 const print = (json: boolean | undefined, value: unknown, text: () => string) =>
   console.log(json ? JSON.stringify(value, null, 2) : text());
 
@@ -61,7 +74,7 @@ export function registerOpsCommands(program: Command): void {
       await withClusterSource(o, async (s) => {
         for (;;) {
           const [view, config] = await Promise.all([s.cluster(), s.config()]);
-          const j = listJson(view, config);
+          const j = listJson(view, config, await leaderArchive(view));
           if (o.watch && !o.json && process.stdout.isTTY) process.stdout.write("\x1b[2J\x1b[H");
           if (o.watch && !o.json) console.log(new Date().toISOString());
           print(o.json, j, () => listText(j));

@@ -8,12 +8,12 @@ import type { Command } from "commander";
 import { callApi, localApiCredentials, type ApiReply } from "../api/client";
 import type { ApiCredentials } from "../api/mutations";
 
-interface Target {
+export interface Target {
   api: string;
   auth?: ApiCredentials;
 }
 
-interface CommonOpts {
+export interface CommonOpts {
   dir?: string;
   api?: string;
   user?: string;
@@ -23,7 +23,7 @@ interface CommonOpts {
 }
 
 /** The member API to call and its credentials: --api URL (+ --user/--password-file or HAPG_API_PASSWORD), or --dir of a local cluster. */
-async function target(o: CommonOpts): Promise<Target> {
+export async function target(o: CommonOpts): Promise<Target> {
   if ((o.dir === undefined) === (o.api === undefined))
     throw new Error("give exactly one of --dir DIR (a local cluster) or --api URL (a member's API)");
   if (o.api !== undefined) {

@@ -5,7 +5,7 @@
  * `EtcdDcs` and `MemoryDcs` cannot drift apart.
  */
 import { buildSnapshot, isValidMemberName, memberDataSchema, type RawKv } from "./snapshot";
-import { KEYS, type ClusterSnapshot, type Dcs, type FailoverRequest, type MemberData, type WatchEvent } from "./types";
+import { KEYS, type BackupClaim, type ClusterSnapshot, type Dcs, type FailoverRequest, type MemberData, type WatchEvent } from "./types";
 
 /** etcd compares used here: "key absent" (create_revision == 0) and "value equals". */
 export type TxnCompare = { key: string; absent: true } | { key: string; valueEquals: string };
@@ -136,5 +136,11 @@ export abstract class KvDcs implements Dcs {
   attemptCreateFailover(request: FailoverRequest): Promise<boolean> {
     const key = this.key(KEYS.failover);
     return this.succeeded([{ key, absent: true }], [{ type: "put", key, value: JSON.stringify(request) }]);
+  }
+
+  attemptPutBackup(expectedRaw: string | undefined, claim: BackupClaim): Promise<boolean> {
+    const key = this.key(KEYS.backup);
+    const compare: TxnCompare = expectedRaw === undefined ? { key, absent: true } : { key, valueEquals: expectedRaw };
+    return this.succeeded([compare], [{ type: "put", key, value: JSON.stringify(claim) }]);
   }
 }

@@ -5,7 +5,7 @@
  * and treated as absent, never thrown.
  */
 import { z } from "zod";
-import { KEYS, type ClusterSnapshot, type FailoverRequest, type LeaderKey, type Member, type MemberData } from "./types";
+import { KEYS, type BackupClaim, type ClusterSnapshot, type FailoverRequest, type LeaderKey, type Member, type MemberData } from "./types";
 
 /** One key-value as read from etcd: key and value decoded to strings, lease id decimal ("0": none). */
 export interface RawKv {
@@ -49,6 +49,18 @@ const failoverSchema = z.object({
 }) satisfies z.ZodType<FailoverRequest>;
 
 const configSchema = z.record(z.string(), z.unknown());
+
+const backupClaimSchema = z.object({
+  slot: z.string().min(1),
+  type: z.enum(["full", "diff", "incr"]),
+  member: z.string().min(1),
+  state: z.enum(["running", "done", "failed"]),
+  started: z.string(),
+  finished: z.string().optional(),
+  error: z.string().optional(),
+  lastSlot: z.string().optional(),
+  label: z.string().optional(),
+}) satisfies z.ZodType<BackupClaim>;
 
 /** A member name is one path segment; it is also used as a replication slot name after mapping. */
 export function isValidMemberName(name: string): boolean {
@@ -129,6 +141,12 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
         const config = parseJson(configSchema, kv.value);
         if (config.ok) snapshot.config = config.value;
         else corrupt(kv.key, `expected a JSON object: ${config.reason}`);
+        break;
+      }
+      case KEYS.backup: {
+        const claim = parseJson(backupClaimSchema, kv.value);
+        if (claim.ok) snapshot.backup = { claim: claim.value, raw: kv.value };
+        else corrupt(kv.key, `not a backup claim: ${claim.reason}`);
         break;
       }
       default:

@@ -11,6 +11,7 @@
  *   sync              {"leader","sync_standby"}           — synchronous mode (later)
  *   failover          switchover/failover request (JSON)
  *   history           timeline history (JSON)
+ *   backup            the backup slot last claimed (JSON, BackupClaim) — one member per slot
  */
 
 /** What a member publishes about itself. Field names follow Patroni's member key where the meaning is the same. */
@@ -68,6 +69,26 @@ export interface SyncState {
   modRevision: number;
 }
 
+/**
+ * The `backup` key: the backup slot last claimed and by whom (sidecar/backup/schedule.ts). A slot is
+ * a schedule time ("2026-11-29T01:00Z"), "initial" (the first full backup after bootstrap) or
+ * "manual:<time>" (`hapg backup`). Claimed with a transaction on the previous value.
+ */
+export interface BackupClaim {
+  slot: string;
+  type: "full" | "diff" | "incr";
+  member: string;
+  state: "running" | "done" | "failed";
+  /** ISO times. */
+  started: string;
+  finished?: string;
+  error?: string;
+  /** The last schedule slot (ISO minute) claimed: a scheduled slot is due only when later than this. */
+  lastSlot?: string;
+  /** The backup's label in the repository, once done. */
+  label?: string;
+}
+
 /** One consistent read of the whole cluster prefix (a single etcd range request at one revision). */
 export interface ClusterSnapshot {
   revision: number;
@@ -80,6 +101,8 @@ export interface ClusterSnapshot {
   failover?: FailoverRequest;
   sync?: SyncState;
   config?: Record<string, unknown>;
+  /** The backup key, parsed, and its raw value (what a claim compares against). */
+  backup?: { claim: BackupClaim; raw: string };
   /**
    * Keys whose values could not be parsed, with the reason. The snapshot treats them as absent
    * (a corrupt member key is not a member; a corrupt leader key is still a leader key, by name).
@@ -139,6 +162,8 @@ export interface Dcs {
   putFailover(request: FailoverRequest | undefined): Promise<void>;
   /** Create the failover key only if absent: of concurrent requests exactly one wins. True when we created it. */
   attemptCreateFailover(request: FailoverRequest): Promise<boolean>;
+  /** Write the backup key only if its value is still `expectedRaw` (undefined: only if absent). True when written. */
+  attemptPutBackup(expectedRaw: string | undefined, claim: BackupClaim): Promise<boolean>;
 
   /**
    * Watch the cluster prefix from `fromRevision` (exclusive of older events). `onEvent` is called for
@@ -174,6 +199,7 @@ export const KEYS = {
   sync: "sync",
   failover: "failover",
   history: "history",
+  backup: "backup",
 } as const;
 
 export function clusterPrefix(namespace: string, cluster: string): string {

@@ -10,6 +10,7 @@ import { AgentConfigInput, DEFAULT_API_USER, validateAgentConfig } from "../conf
 import { Layout, LocalOptions, localSettings, NodeSlot } from "./layout";
 import { inNetns } from "./netns";
 import { chownRecursive, ensureServiceUser } from "./os-user";
+import { LOCAL_BUCKET } from "./s3";
 
 export const CLUSTER_NAME = "local";
 
@@ -24,7 +25,7 @@ export function serviceOwner(): Owner | undefined {
   return process.getuid?.() === 0 ? ensureServiceUser() : undefined;
 }
 
-export type AgentOptions = Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode">;
+export type AgentOptions = Pick<LocalOptions, "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "backup">;
 
 /** The user of the local agents' API for calls that change something (password in secrets/api.password). */
 export const LOCAL_API_USER = DEFAULT_API_USER;
@@ -50,9 +51,27 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
       authentication: { username: LOCAL_API_USER, passwordFile: l.apiPasswordFile },
     },
     ...localSettings(o),
+    ...(o.backup ? { backup: localBackupSection(l) } : {}),
   };
   validateAgentConfig(input);
   return input;
+}
+
+/**
+ * The backup repository of a local cluster: the bucket on its s3rver (HTTPS on 127.0.0.1, reached as
+ * "localhost", which its certificate names), path-style URIs, the key s3rver accepts.
+ */
+export function localBackupSection(l: Layout): NonNullable<AgentConfigInput["backup"]> {
+  return {
+    repo: {
+      bucket: LOCAL_BUCKET,
+      endpoint: "localhost",
+      port: l.s3Port,
+      uriStyle: "path",
+      caFile: path.join(l.s3Dir, "tls", "ca.pem"),
+      credentials: { source: "keyFile", file: path.join(l.s3Dir, "s3-keys.json") },
+    },
+  };
 }
 
 /** JSON (as node-init writes on AWS): the agent then never loads a YAML parser, which keeps its memory down. */

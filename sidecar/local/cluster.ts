@@ -14,6 +14,7 @@ import type { SynchronousMode } from "../settings/schema";
 import { createNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
 import { knownProcesses, processesOfDir, readPid, stillRunning, stopEverything, teardownProblem } from "./teardown";
+import { startS3 } from "./s3";
 
 /** What `down` works from when cluster.json is gone: no recorded pid, only what /proc shows. */
 const EMPTY_CLUSTER: ClusterFile = {
@@ -71,7 +72,7 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   if (strays.length > 0) {
     throw new Error(`an earlier cluster in ${l.dir} still runs: ${strays.join(", ")}: stop it with hapg local down --dir ${l.dir}`);
   }
-  await assertPortsFree(l);
+  await assertPortsFree(l, o.backup === true);
   const say = opts.progress ?? (() => undefined);
   const t0 = Date.now();
   const owner = serviceOwner();
@@ -97,6 +98,13 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
       state.network = l.network; // from here on, stopEverything removes them
       writeClusterFile(l.dir, state); // `down` removes the namespaces even if etcd fails to start
       say(`network: bridge ${l.network.bridge} ${l.network.gateway} on ${l.network.subnet}; a namespace per node and etcd member`);
+    }
+    if (o.backup) {
+      failedLog = `${l.s3Dir}/s3rver.log`;
+      const s3 = await startS3({ dir: l.s3Dir, port: l.s3Port, owner });
+      state.s3 = { pid: s3.pid, port: s3.port, dir: l.s3Dir, bucket: s3.bucket };
+      writeClusterFile(l.dir, state);
+      say(`s3: s3rver started (pid ${s3.pid}) on https://localhost:${s3.port}, bucket ${s3.bucket}: the backup repository`);
     }
     failedLog = `${l.etcdDir}/etcd-*.log`;
     const etcd = await startEtcdCluster({
@@ -229,6 +237,8 @@ export interface StatusReport {
   nodes: NodeStatus[];
   etcd: (ClusterFile["etcd"][number] & { running: boolean })[];
   haproxy: { pid?: number; running: boolean };
+  /** With --backup: the local S3 server. */
+  s3?: { pid: number; port: number; running: boolean };
 }
 
 /** The cluster as the agents report it (/cluster) plus what runs locally. The DSN (with its password) stays out. */
@@ -262,6 +272,7 @@ export async function localStatus(dir: string): Promise<StatusReport> {
     }),
     etcd: c.etcd.map((e) => ({ ...e, running: isRunning(e.pid) })),
     haproxy: { pid: haproxy, running: haproxy !== undefined && isRunning(haproxy) },
+    ...(c.s3 ? { s3: { pid: c.s3.pid, port: c.s3.port, running: isRunning(c.s3.pid) } } : {}),
   };
 }
 
@@ -294,5 +305,6 @@ export function formatStatus(s: StatusReport): string {
     `primary proxy  ${s.proxy.host}:${s.proxy.port}    replica proxy  ${s.replicaProxy.host}:${s.replicaProxy.port}    haproxy pid ${pidCell(s.haproxy.pid, s.haproxy.running)}`,
     `etcd           ${etcd}`,
     `synchronous    ${describeSyncMode(s.synchronousMode)}`,
+    ...(s.s3 ? [`backups        s3rver https://localhost:${s.s3.port} pid ${pidCell(s.s3.pid, s.s3.running)}`] : []),
   ].join("\n");
 }

@@ -9,6 +9,7 @@
  *   HAProxy primary       P + 20         (forwards to the member whose /primary answers 200)
  *   HAProxy replicas      P + 21         (round robin over members whose /replica answers 200)
  *   HAProxy stats         P + 22         (HTTP stats page, /stats)
+ *   S3 (s3rver, HTTPS)    P + 23         (with --backup: the backup repository)
  *   node i PostgreSQL     P + 100 + i    (i < 100)
  *   node i agent API      P + 200 + i
  */
@@ -56,6 +57,8 @@ export interface LocalOptions {
   synchronousMode: SynchronousMode;
   /** Every node and etcd member in a network namespace of its own (`--netns`, root): partitions become possible. Default false. */
   netns: boolean;
+  /** Continuous archiving and backups to a local S3 server (s3rver) on 127.0.0.1 (`--backup`). Default false. */
+  backup?: boolean;
 }
 
 export interface EtcdSlot {
@@ -90,6 +93,9 @@ export interface Layout {
   proxyPort: number;
   replicaProxyPort: number;
   statsPort: number;
+  /** The local S3 server (with --backup). */
+  s3Port: number;
+  s3Dir: string;
   secretsDir: string;
   superuserPasswordFile: string;
   replicationPasswordFile: string;
@@ -174,6 +180,8 @@ export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "
     proxyPort: P + 20,
     replicaProxyPort: P + 21,
     statsPort: P + 22,
+    s3Port: P + 23,
+    s3Dir: path.join(dir, "s3"),
     secretsDir,
     superuserPasswordFile: path.join(secretsDir, "superuser.password"),
     replicationPasswordFile: path.join(secretsDir, "replication.password"),
@@ -188,11 +196,12 @@ export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "
 }
 
 /** Every port the layout uses on 127.0.0.1, with what it is for (used in the "port taken" message). */
-export function portsOf(l: Layout): { port: number; use: string }[] {
+export function portsOf(l: Layout, backup = false): { port: number; use: string }[] {
   const proxy = [
     { port: l.proxyPort, use: "HAProxy primary" },
     { port: l.replicaProxyPort, use: "HAProxy replicas" },
     { port: l.statsPort, use: "HAProxy stats" },
+    ...(backup ? [{ port: l.s3Port, use: "S3 server (s3rver)" }] : []),
   ];
   // With --netns the members listen in namespaces of their own; only HAProxy is on the host's loopback.
   if (l.network) return proxy;
@@ -218,9 +227,9 @@ function portFree(port: number): Promise<boolean> {
 }
 
 /** Throws naming the first taken port and what the cluster wanted it for. */
-export async function assertPortsFree(l: Layout): Promise<void> {
+export async function assertPortsFree(l: Layout, backup = false): Promise<void> {
   const taken: string[] = [];
-  for (const p of portsOf(l)) if (!(await portFree(p.port))) taken.push(`${HOST}:${p.port} (${p.use})`);
+  for (const p of portsOf(l, backup)) if (!(await portFree(p.port))) taken.push(`${HOST}:${p.port} (${p.use})`);
   if (taken.length) {
     throw new Error(`port(s) already in use: ${taken.join(", ")}: stop what uses them or pick another --base-port`);
   }
@@ -236,4 +245,5 @@ export const DEFAULTS: Omit<LocalOptions, "dir"> = {
   retryTimeout: HA_DEFAULTS.timing.retryTimeout,
   synchronousMode: HA_DEFAULTS.synchronousMode,
   netns: false,
+  backup: false,
 };

@@ -20,6 +20,8 @@ export interface ClusterFile {
   nodes: { name: string; host: string; pgPort: number; apiUrl: string; dataDir: string; agentPid: number; netns?: string }[];
   /** With --netns: the bridge and namespaces `down` removes. */
   network?: NetnsPlan;
+  /** With --backup: the local S3 server (s3rver) holding the backup repository. */
+  s3?: { pid: number; port: number; dir: string; bucket: string };
 }
 
 export type NodeEntry = ClusterFile["nodes"][number];

@@ -11,7 +11,7 @@ import { computeLayout, DEFAULT_BASE_PORT } from "./layout";
 import { destroyNetns } from "./netns";
 import { ClusterFile } from "./state";
 
-export type ProcessKind = "agent" | "postmaster" | "backend" | "haproxy" | "etcd";
+export type ProcessKind = "agent" | "postmaster" | "backend" | "haproxy" | "etcd" | "s3";
 
 /** A process of the cluster: what it is (for messages), its pid and how to recognise it. */
 export interface KnownProcess {
@@ -33,7 +33,7 @@ export interface Rung {
  * - postmaster whose agent did not stop it: what `pg_ctl stop -m fast` and then `-m immediate` send
  *   (SIGINT: disconnect clients and checkpoint; SIGQUIT: exit at once), then SIGKILL of the postmaster
  *   and its backends. Signalled directly: pg_ctl refuses to run as root and would wait the same way;
- * - HAProxy, etcd: SIGTERM, then SIGKILL.
+ * - HAProxy, etcd, the S3 server: SIGTERM, then SIGKILL.
  */
 export const STOP_LADDERS: Record<Exclude<ProcessKind, "backend">, readonly Rung[]> = {
   agent: [
@@ -50,6 +50,10 @@ export const STOP_LADDERS: Record<Exclude<ProcessKind, "backend">, readonly Rung
     { signal: "SIGKILL", waitMs: 5_000 },
   ],
   etcd: [
+    { signal: "SIGTERM", waitMs: 5_000 },
+    { signal: "SIGKILL", waitMs: 5_000 },
+  ],
+  s3: [
     { signal: "SIGTERM", waitMs: 5_000 },
     { signal: "SIGKILL", waitMs: 5_000 },
   ],
@@ -77,7 +81,7 @@ export function stillRunning(p: KnownProcess): boolean {
   } catch {
     return false; // gone meanwhile
   }
-  const re = p.kind === "agent" ? / agent --config / : p.kind === "haproxy" ? /haproxy/ : /etcd/;
+  const re = p.kind === "agent" ? / agent --config / : p.kind === "haproxy" ? /haproxy/ : p.kind === "s3" ? /s3rver/ : /etcd/;
   return re.test(cmdline);
 }
 
@@ -116,6 +120,7 @@ export function processOfDir(args: readonly string[], dir: string): KnownProcess
   const etcdData = args.find((a) => a.startsWith("--data-dir="))?.slice("--data-dir=".length);
   if (under(etcdData) && args.some((a) => /(^|\/)etcd$/.test(a))) return "etcd";
   if (prog === "haproxy" && args.includes("-f") && under(after("-f"))) return "haproxy";
+  if (args.some((a) => a.endsWith("s3rver.js")) && args.includes("-d") && under(after("-d"))) return "s3";
   return undefined;
 }
 
@@ -129,6 +134,8 @@ function nameOf(kind: KnownProcess["kind"], args: readonly string[]): string {
       return `${path.basename(path.dirname(arg("-D")))} postmaster`;
     case "etcd":
       return path.basename(args.find((a) => a.startsWith("--data-dir=")) ?? "etcd").replace(/\.data$/, "");
+    case "s3":
+      return "s3rver";
     default:
       return kind;
   }
@@ -169,6 +176,9 @@ export function knownProcesses(dir: string, c: ClusterFile): KnownProcess[] {
   const haproxy = readPid(haproxyPidFile);
   if (haproxy !== undefined) out.push({ what: "haproxy", pid: haproxy, kind: "haproxy" });
   out.push(...c.etcd.map((e) => ({ what: e.name, pid: e.pid, kind: "etcd" as const })));
+  if (c.s3) out.push({ what: "s3rver", pid: c.s3.pid, kind: "s3" });
+  const s3 = readPid(path.join(dir, "s3", "s3rver.pid"));
+  if (s3 !== undefined) out.push({ what: "s3rver", pid: s3, kind: "s3" });
   // A member whose start `up` did not live to record in cluster.json still left its pid file.
   let pidFiles: string[] = [];
   try {
@@ -213,7 +223,7 @@ async function stopOne(p: KnownProcess & { kind: Exclude<ProcessKind, "backend">
       }
     }
     signalIfAlive(p.pid, rung.signal);
-    if (p.kind === "haproxy" || p.kind === "etcd") signalIfAlive(p.pid, "SIGCONT");
+    if (p.kind === "haproxy" || p.kind === "etcd" || p.kind === "s3") signalIfAlive(p.pid, "SIGCONT");
     if (await waitGone(p, rung.waitMs)) return true;
   }
   return false;
@@ -258,6 +268,7 @@ export async function stopEverything(dir: string, c: ClusterFile): Promise<Teard
   await stage(pms);
   await stage(seen.filter((p) => p.kind === "haproxy"));
   await stage(seen.filter((p) => p.kind === "etcd"));
+  await stage(seen.filter((p) => p.kind === "s3"));
   if (c.network) {
     try {
       destroyNetns(c.network);

@@ -83,6 +83,8 @@ export interface PostgresqlConfOptions {
   standby?: StandbySettings;
   /** Primary in synchronous mode: the standbys a commit waits for (application names); empty: asynchronous. */
   synchronousStandbys?: readonly string[];
+  /** Continuous archiving (archive_mode, archive_command, restore_command, archive_timeout: sidecar/backup/pgbackrest-conf.ts). */
+  archive?: Readonly<Record<string, ParamValue>>;
 }
 
 /** synchronous_standby_names for our synchronous mode: wait for the first of these (one standby). */
@@ -124,6 +126,7 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
     wal_sender_timeout: `${o.timing.replicationTimeoutMs}ms`,
     wal_receiver_timeout: `${o.timing.replicationTimeoutMs}ms`,
   };
+  Object.assign(required, o.archive ?? {});
   if (!o.standby && o.synchronousStandbys?.length)
     required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys);
   if (o.standby) {

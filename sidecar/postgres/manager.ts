@@ -60,6 +60,13 @@ export interface PostgresManagerOptions {
   startTimeout?: number;
   /** initdb --locale. Default C.UTF-8: UTF-8 text with code-point collation, stable across glibc upgrades. */
   locale?: string;
+  /** Continuous archiving parameters (archive_mode, archive_command, restore_command, archive_timeout), when backups are on. */
+  archive?: Readonly<Record<string, ParamValue>>;
+  /**
+   * Restores the data directory from the backup repository (pgBackRest delta restore, as a standby);
+   * true when done, false when there is nothing to restore from. Absent: replicas copy from the leader.
+   */
+  restoreFromArchive?: () => Promise<boolean>;
 }
 
 type Role = { primary: true } | { primary: false; upstream: HostPort | null };
@@ -289,6 +296,28 @@ export class PostgresManager implements PostgresControl {
     });
   }
 
+  /**
+   * A replica from the backup repository instead of a copy of the leader: the latest backup is
+   * restored over the data directory (delta: files that match stay), and the server then replays the
+   * archive and streams the rest. False: not configured, no backup yet, or the restore failed (logged);
+   * the data directory may then be half-restored: the caller wipes it and copies from the leader.
+   */
+  restoreFromArchive(): Promise<boolean> {
+    return this.command("restoreFromArchive", async () => {
+      if (!this.o.restoreFromArchive) return false;
+      this.requireStopped("restoreFromArchive");
+      ensureDir(this.o.dataDir, 0o700, this.o.runAs);
+      try {
+        const done = await this.step("pgbackrest restore", () => this.o.restoreFromArchive!());
+        if (done) this.setFormerPrimary(false);
+        return done;
+      } catch (e) {
+        this.o.log.warn({ err: (e as Error).message }, "restore from the backup repository failed: copying from the leader instead");
+        return false;
+      }
+    });
+  }
+
   answers(source: HostPort): Promise<boolean> {
     return tcpAnswers(source);
   }
@@ -433,6 +462,7 @@ export class PostgresManager implements PostgresControl {
       timing: this.o.timing,
       memberName: this.o.memberName,
       synchronousStandbys: this.syncStandbys,
+      archive: this.o.archive,
       standby: role.primary
         ? undefined
         : { upstream: role.upstream, replicationUser: this.o.replication.username, passfile: this.passfile, slotName: this.slot },

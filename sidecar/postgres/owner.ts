@@ -94,9 +94,14 @@ export class PostgresOwner {
     return this.transition("rewinding", "stopped", () => this.engine.rewind(source));
   }
 
-  /** Replaces the data directory with a base backup of source (the server is stopped and stays stopped). */
+  /**
+   * Replaces the data directory with the latest backup from the repository (delta restore; the
+   * server replays the archive, then streams: the leader serves only the tail), or, without one, a
+   * base backup of source. The server is stopped and stays stopped.
+   */
   createReplica(source: HostPort): Promise<void> {
     return this.transition("creating replica", "stopped", async () => {
+      if (await this.engine.restoreFromArchive?.()) return;
       await this.engine.wipe();
       await this.engine.baseBackup(source);
     });

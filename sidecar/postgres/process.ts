@@ -46,6 +46,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Called with each stderr chunk as it arrives (progress reporting). */
   onStderr?: (chunk: string) => void;
+  /** Called with each stdout chunk as it arrives. */
+  onStdout?: (chunk: string) => void;
 }
 
 /** Runs a tool to completion; never rejects for a non-zero exit (see runToolChecked). */
@@ -63,7 +65,10 @@ export function runTool(file: string, args: string[], opts: RunOptions = {}): Pr
     });
     let stdout = "";
     let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+      stdout += c;
+      opts.onStdout?.(c);
+    });
     child.stderr.setEncoding("utf8").on("data", (c: string) => {
       stderr += c;
       opts.onStderr?.(c);

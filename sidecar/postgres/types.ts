@@ -83,6 +83,8 @@ export interface PostgresControl {
   stop(mode?: "smart" | "fast" | "immediate"): Promise<void>;
   fence(): Promise<void>;
   baseBackup(source: HostPort): Promise<void>;
+  /** Restore the latest backup from the repository as a replica (delta); false when there is none to restore (optional). */
+  restoreFromArchive?(): Promise<boolean>;
   /** "unreachable": pg_rewind could not connect to the source; nothing was changed, try again later. */
   rewind(source: HostPort): Promise<RewindResult>;
   /** The source accepts TCP connections now (checked before a base backup wipes anything). */

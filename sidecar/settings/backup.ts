@@ -7,21 +7,24 @@
 import { z } from "zod";
 import { parseCron } from "./cron";
 
+/** A schedule that never runs (a string, so the stack config can say it too). */
+export const NEVER = "never";
+
 const cronField = (example: string) =>
-  z
-    .string()
-    .nullable()
-    .superRefine((v, ctx) => {
-      if (v === null) return;
-      try {
-        parseCron(v);
-      } catch (e) {
-        ctx.addIssue({ code: "custom", message: `${(e as Error).message} (or null for never; e.g. "${example}")` });
-      }
-    });
+  z.string({ error: `must be a cron expression such as "${example}", or "${NEVER}"` }).superRefine((v, ctx) => {
+    if (v === NEVER) return;
+    try {
+      parseCron(v);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: `${(e as Error).message} (or "${NEVER}"; e.g. "${example}")` });
+    }
+  });
 
 const count = (what: string) =>
-  z.number({ error: `must be a whole number of ${what}` }).int(`must be a whole number of ${what}`).min(1, `keep at least 1 ${what}`);
+  z
+    .number({ error: `must be a whole number of ${what}` })
+    .int(`must be a whole number of ${what}`)
+    .min(1, `keep at least 1 ${what}`);
 
 export const backupPolicySchema = z
   .object({
@@ -35,7 +38,7 @@ export const backupPolicySchema = z
       .min(1, "must be at least 1 s (0 would never switch an idle segment: use e.g. 60)")
       .max(3600, "must be at most 3600 s (an hour of WAL could be lost with every node)")
       .default(60),
-    /** Five-field cron expressions, UTC; null: never. Default: full on Sundays 01:00, differential the other days at 01:00. */
+    /** Five-field cron expressions, UTC; "never": not scheduled. Default: full on Sundays 01:00, differential the other days at 01:00. */
     schedule: z
       .object({
         full: cronField("0 1 * * 0").default("0 1 * * 0"),

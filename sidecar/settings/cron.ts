@@ -42,7 +42,9 @@ function parseField(text: string, f: (typeof FIELDS)[number]): Set<number> {
 export function parseCron(expr: string): Cron {
   const parts = expr.trim().split(/\s+/);
   if (parts.length !== 5) {
-    throw new Error(`"${expr}" has ${parts.length} field(s): write 5, "minute hour day-of-month month day-of-week" (UTC), e.g. "0 1 * * 0"`);
+    throw new Error(
+      `"${expr}" has ${parts.length} field(s): write 5, "minute hour day-of-month month day-of-week" (UTC), e.g. "0 1 * * 0"`,
+    );
   }
   const [minutes, hours, days, months, weekdays] = parts.map((p, i) => parseField(p, FIELDS[i]));
   return { minutes, hours, days, months, weekdays, dayOr: parts[2] !== "*" && parts[4] !== "*" };

@@ -1,5 +1,6 @@
 /** Arg validation of HaPostgresCluster: each bad arg gets a message naming it and the fix. Pure. */
 import * as assert from "node:assert/strict";
+import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterArgsError, isArmInstanceType, isCidr, validateClusterArgs, validatePlacement } from "../../lib/args/validate";
 import { HaPostgresClusterArgs } from "../../lib/args/types";
@@ -45,6 +46,7 @@ describe("validateClusterArgs", () => {
       watchdog: { mode: "automatic", device: "/dev/watchdog" },
       backupPolicy: BACKUP_POLICY_DEFAULTS,
       postgres: { parameters: {}, usePgRewind: true },
+      backupPolicy: BACKUP_POLICY_DEFAULTS,
     });
     // Backups on by default, in a bucket the component creates, under the cluster's name.
     assert.deepEqual(r.backup, {

@@ -4,7 +4,7 @@ import { ladderFor, processOfDir, STOP_LADDERS, teardownProblem } from "../../si
 
 describe("local down: escalation", () => {
   it("asks every running process first and ends with SIGKILL", () => {
-    for (const kind of ["agent", "postmaster", "haproxy", "etcd"] as const) {
+    for (const kind of ["agent", "postmaster", "haproxy", "etcd", "s3"] as const) {
       const ladder = ladderFor(kind, "S");
       assert.notEqual(ladder[0].signal, "SIGKILL", kind);
       assert.equal(ladder[ladder.length - 1].signal, "SIGKILL", kind);
@@ -58,6 +58,8 @@ describe("local down: processes found by their command lines", () => {
       [["/usr/lib/postgresql/17/bin/postgres", "-D", "/tmp/c/node1/data"], "postmaster"],
       [["/usr/bin/etcd", "--name=etcd-1", "--data-dir=/tmp/c/etcd/etcd-1.data", "--logger=zap"], "etcd"],
       [["/usr/sbin/haproxy", "-db", "-f", "/tmp/c/haproxy/haproxy.cfg", "-p", "/tmp/c/haproxy/haproxy.pid"], "haproxy"],
+      [["/usr/bin/node", "/x/node_modules/s3rver/bin/s3rver.js", "-d", "/tmp/c/s3/data", "-a", "127.0.0.1", "-p", "15023"], "s3"],
+      [["/usr/bin/node", "/x/node_modules/s3rver/bin/s3rver.js", "-d", "/tmp/other/s3/data"], undefined],
       // Another cluster's dir that merely starts with the same characters, and tools that only read files of DIR.
       [["/usr/lib/postgresql/17/bin/postgres", "-D", "/tmp/c2/node1/data"], undefined],
       [["tail", "-f", "/tmp/c/node1/agent.log"], undefined],

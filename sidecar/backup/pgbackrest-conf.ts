@@ -1,0 +1,157 @@
+/**
+ * Pure rendering of pgBackRest's config file for one node, and of the PostgreSQL parameters that
+ * archive through it. No I/O: the caller reads the key and passphrase files and writes the result
+ * (0600: it may hold S3 keys and the repository passphrase).
+ */
+import type { ParamValue } from "../settings/parameters";
+import type { BackupPolicy } from "../settings/backup";
+import type { RepoConfig } from "./config";
+
+export interface S3Keys {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface PgInstance {
+  /** Data directory. */
+  path: string;
+  port: number;
+  /** Unix socket directory of a local instance. */
+  socketPath?: string;
+  /** A remote instance reached through pgBackRest's TLS server (backup-from-standby on another host). */
+  host?: { name: string; port: number; certFile: string; keyFile: string; caFile: string };
+}
+
+export interface PgBackRestConfOptions {
+  stanza: string;
+  repo: RepoConfig;
+  /** The prefix inside the bucket (resolved default: /<cluster>). */
+  repoPath: string;
+  /** The S3 endpoint (resolved default: s3.<region>.amazonaws.com). */
+  endpoint: string;
+  /** With credentials.source "keyFile": the keys read from that file. */
+  keys?: S3Keys;
+  cipherPassphrase?: string;
+  compressType: string;
+  processMax: number;
+  spoolDir: string;
+  logDir: string;
+  lockDir: string;
+  /** The superuser pgBackRest connects as (over the socket). */
+  pgUser: string;
+  /** pg1: this node's own instance. */
+  pg1: PgInstance;
+  /** pg2: another instance (the primary, for backup-from-standby). */
+  pg2?: PgInstance;
+  retention: BackupPolicy["retention"];
+}
+
+/** A pgBackRest option value: one line, no control characters (a newline would inject options). */
+function value(name: string, v: string | number): string {
+  const s = String(v);
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+  if (/[\x00-\x1f]/.test(s)) throw new Error(`pgBackRest option ${name}: the value must not contain control characters`);
+  return `${name}=${s}`;
+}
+
+function pgLines(n: number, pg: PgInstance, user: string): string[] {
+  const lines = [value(`pg${n}-path`, pg.path), value(`pg${n}-port`, pg.port), value(`pg${n}-user`, user)];
+  if (pg.socketPath) lines.push(value(`pg${n}-socket-path`, pg.socketPath));
+  if (pg.host) {
+    lines.push(
+      value(`pg${n}-host`, pg.host.name),
+      value(`pg${n}-host-type`, "tls"),
+      value(`pg${n}-host-port`, pg.host.port),
+      value(`pg${n}-host-cert-file`, pg.host.certFile),
+      value(`pg${n}-host-key-file`, pg.host.keyFile),
+      value(`pg${n}-host-ca-file`, pg.host.caFile),
+    );
+  }
+  return lines;
+}
+
+export function renderPgBackRestConf(o: PgBackRestConfOptions): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(o.stanza))
+    throw new Error(`backup.stanza: "${o.stanza}" must use letters, digits, '.', '_' or '-'`);
+  const r = o.repo;
+  const g = [
+    value("repo1-type", "s3"),
+    value("repo1-s3-bucket", r.bucket),
+    value("repo1-s3-region", r.region),
+    value("repo1-s3-endpoint", o.endpoint),
+    value("repo1-s3-uri-style", r.uriStyle),
+    value("repo1-path", o.repoPath),
+    value("repo1-storage-verify-tls", r.verifyTls ? "y" : "n"),
+  ];
+  if (r.port !== undefined) g.push(value("repo1-storage-port", r.port));
+  if (r.caFile) g.push(value("repo1-storage-ca-file", r.caFile));
+  if (r.kmsKeyId) g.push(value("repo1-s3-kms-key-id", r.kmsKeyId));
+  if (r.credentials.source === "instanceRole") g.push(value("repo1-s3-key-type", "auto"));
+  else {
+    if (!o.keys) throw new Error(`backup.repo.credentials.file: the keys of ${r.credentials.file} were not read`);
+    g.push(
+      value("repo1-s3-key-type", "shared"),
+      value("repo1-s3-key", o.keys.accessKeyId),
+      value("repo1-s3-key-secret", o.keys.secretAccessKey),
+    );
+  }
+  if (o.cipherPassphrase !== undefined) g.push(value("repo1-cipher-type", "aes-256-cbc"), value("repo1-cipher-pass", o.cipherPassphrase));
+  // Retention by count; an age rule is applied per backup run (see retentionFullFor), which may raise it.
+  g.push(value("repo1-retention-full-type", "count"), value("repo1-retention-full", o.retention.full));
+  if (o.retention.diff !== undefined) g.push(value("repo1-retention-diff", o.retention.diff));
+  g.push(
+    value("compress-type", o.compressType),
+    value("process-max", o.processMax),
+    // Asynchronous archiving: archive_command returns once the segment is queued in the spool
+    // directory's acknowledgements; WAL is kept in pg_wal until it is pushed (no queue limit: never dropped).
+    value("archive-async", "y"),
+    value("spool-path", o.spoolDir),
+    value("log-path", o.logDir),
+    value("lock-path", o.lockDir),
+    value("log-level-console", "warn"),
+    value("log-level-file", "info"),
+    value("log-level-stderr", "off"),
+    // Backups start with an immediate checkpoint instead of waiting for the next one.
+    value("start-fast", "y"),
+    // A restore into a directory that holds files reuses what matches (rebuilt replicas copy only what changed).
+    value("delta", "y"),
+  );
+  const s = pgLines(1, o.pg1, o.pgUser);
+  if (o.pg2) s.push(...pgLines(2, o.pg2, o.pgUser), value("backup-standby", "y"));
+  return ["# Written by the HaPostgresCluster agent; changes here are overwritten.", "[global]", ...g, "", `[${o.stanza}]`, ...s, ""].join(
+    "\n",
+  );
+}
+
+/** A shell word for archive_command / restore_command (PostgreSQL runs them with sh -c). */
+function sh(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The parameters that archive through pgBackRest. Only the primary archives (archive_mode "on": a
+ * standby does not, so two members never push the same segment); every member can fetch WAL from the
+ * archive (restore_command), so a replica that fell behind its upstream's WAL catches up from there.
+ */
+export function archiveParameters(confFile: string, stanza: string, archiveTimeoutS: number): Record<string, ParamValue> {
+  const base = `pgbackrest --config=${sh(confFile)} --stanza=${sh(stanza)}`;
+  return {
+    archive_mode: "on",
+    archive_command: `${base} archive-push %p`,
+    restore_command: `${base} archive-get %f "%p"`,
+    archive_timeout: archiveTimeoutS,
+  };
+}
+
+/**
+ * The full-backup count to expire with: the larger of the retention count and the number of full
+ * backups younger than `fullDays` (plus the one before them, which recovers their first days), so a
+ * full backup is expired only when both rules allow it. Pure: the stop times of the full backups in.
+ */
+export function retentionFullFor(retention: BackupPolicy["retention"], fullStops: number[], now: number): number {
+  if (retention.fullDays === undefined) return retention.full;
+  const since = now - retention.fullDays * 86_400_000;
+  const young = fullStops.filter((t) => t >= since).length;
+  const older = fullStops.length > young ? 1 : 0;
+  return Math.max(retention.full, young + older);
+}
