@@ -22,7 +22,6 @@ export class ClusterArgsError extends Error {
   }
 }
 
-
 /** Instance families built on Graviton (arm64): a "g" after the generation digit, e.g. m7g, t4g, c8gd. */
 export function isArmInstanceType(t: string): boolean {
   return /^[a-z]+\d+g[a-z-]*\./.test(t);

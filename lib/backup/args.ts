@@ -7,7 +7,6 @@ import { z } from "zod";
 import { stringInput } from "../args/inputs";
 import { normalizedPrefix } from "./policies";
 
-
 /** The AWS side of `backup`: beside the backup settings of the settings schema. */
 export const backupAwsShape = {
   enabled: z.boolean({ error: "must be true or false" }).optional(),

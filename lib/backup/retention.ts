@@ -3,13 +3,13 @@
  * rules follow (./policies.ts). Pure; derived from the one backup policy (sidecar/settings/backup.ts),
  * never from copies of its defaults.
  */
-import { type BackupPolicy, retentionDaysFloor } from "../../sidecar/settings/backup";
+import { type BackupPolicy, NEVER, retentionDaysFloor } from "../../sidecar/settings/backup";
 import { nextSlot, parseCron } from "../../sidecar/settings/cron";
 
 const DAY_MS = 86_400_000;
 
 /**
- * Without a schedule of full backups (schedule.full null) nothing but the first full backup and those
+ * Without a schedule of full backups (schedule.full "never") nothing but the first full backup and those
  * taken by hand exist, and pgBackRest keeps them by count for as long as no newer one replaces them:
  * the window is then taken as 35 days, RDS's longest automated-backup retention.
  */
@@ -21,8 +21,8 @@ const SAMPLE_TO = Date.UTC(2029, 0, 1);
 const SAMPLE_SLOTS = 2000;
 
 /** The longest time between two scheduled full backups, in days, or undefined when fewer than two are scheduled. Pure. */
-export function longestFullGapDays(cronExpr: string | null): number | undefined {
-  if (cronExpr === null) return undefined;
+export function longestFullGapDays(cronExpr: string): number | undefined {
+  if (cronExpr === NEVER) return undefined;
   const cron = parseCron(cronExpr);
   let longest = 0;
   let previous = nextSlot(cron, SAMPLE_FROM - 1);

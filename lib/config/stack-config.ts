@@ -11,7 +11,7 @@ import { haSettingsSchema } from "../../sidecar/settings/schema";
 export const CONFIG_NAMESPACE = "ha-postgres";
 
 /** How a setting is read from stack config: Pulumi's getNumber, getBoolean, get or getObject. */
-export type SettingKind = "number" | "integer" | "boolean" | "string" | "nullable-string" | "object" | "string-or-object";
+export type SettingKind = "number" | "integer" | "boolean" | "string" | "object" | "string-or-object";
 
 export interface SettingKey {
   /** The flat stack-config key, e.g. "ttl", "maximumLagOnFailover", "postgresParameters". */
@@ -33,10 +33,6 @@ function kindOf(schema: ZodLike): SettingKind | "group" {
   switch (t._zod.def.type) {
     case "object":
       return "group";
-    case "nullable":
-      // A string that may be null (a backup schedule that never runs): `pulumi config set KEY null`.
-      if (t._zod.def.innerType && kindOf(t._zod.def.innerType) === "string") return "nullable-string";
-      throw new Error("stack config: no reader for a nullable setting that is not a string");
     case "number":
       return t.isInt ? "integer" : "number";
     case "boolean":
@@ -132,10 +128,6 @@ function readSetting(config: pulumi.Config, s: SettingKey): unknown {
       return config.getBoolean(s.key);
     case "string":
       return config.get(s.key);
-    case "nullable-string": {
-      const raw = config.get(s.key);
-      return raw === "null" ? null : raw;
-    }
     case "object":
       return config.getObject(s.key);
     case "string-or-object": {

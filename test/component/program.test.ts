@@ -110,7 +110,7 @@ describe("stack config → args", () => {
     });
   });
 
-  it("maps the backup keys: the AWS side (backup*) and the agent's policy (backupPolicy*), null for a schedule that never runs", () => {
+  it("maps the backup keys: the AWS side (backup*) and the agent's policy (backupPolicy*), never for a schedule that does not run", () => {
     pulumi.runtime.setAllConfig({
       "ha-postgres:backupEnabled": "true",
       "ha-postgres:backupBucketName": "shared-backups",
@@ -118,7 +118,7 @@ describe("stack config → args", () => {
       "ha-postgres:backupKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k-1",
       "ha-postgres:backupPolicyArchiveTimeout": "30",
       "ha-postgres:backupPolicyScheduleFull": "0 2 * * *",
-      "ha-postgres:backupPolicyScheduleDiff": "null",
+      "ha-postgres:backupPolicyScheduleDiff": "never",
       "ha-postgres:backupPolicyRetentionFull": "7",
       "ha-postgres:backupPolicyFromStandby": "false",
     });
@@ -130,11 +130,11 @@ describe("stack config → args", () => {
         prefix: "prod/orders",
         kmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/k-1",
       },
-      backupPolicy: { archiveTimeout: 30, schedule: { full: "0 2 * * *", diff: null }, retention: { full: 7 }, fromStandby: false },
+      backupPolicy: { archiveTimeout: 30, schedule: { full: "0 2 * * *", diff: "never" }, retention: { full: 7 }, fromStandby: false },
     });
     const resolved = validateClusterArgs("db", args);
     assert.equal(resolved.backup?.retentionDays, 7, "7 daily full backups");
-    assert.equal(resolved.settings.backupPolicy.schedule.diff, null);
+    assert.equal(resolved.settings.backupPolicy.schedule.diff, "never");
   });
 
   it("synchronousMode true (the former form) passes through and is refused by the arg validation with the fix", () => {
@@ -187,7 +187,6 @@ describe("stack config → args", () => {
       integer: "integer",
       boolean: "boolean",
       string: "string",
-      "nullable-string": "string",
       "string-or-object": "string",
     } as Record<string, string>;
     for (const s of settingKeys()) {

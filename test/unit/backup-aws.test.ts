@@ -25,7 +25,7 @@ describe("backups on AWS: retention window", () => {
     assert.equal(longestFullGapDays("0 1 * * *"), 1);
     assert.equal(longestFullGapDays("0 1 1 * *"), 31, "monthly: the longest month");
     assert.equal(longestFullGapDays("0 */6 * * *"), 0.25);
-    assert.equal(longestFullGapDays(null), undefined);
+    assert.equal(longestFullGapDays("never"), undefined);
   });
 
   it("keeps the larger of what the count and the age keep", () => {
@@ -38,8 +38,8 @@ describe("backups on AWS: retention window", () => {
   });
 
   it("without scheduled full backups, falls back to RDS's longest retention (or the age, if longer)", () => {
-    assert.equal(window({ schedule: { full: null } }), UNSCHEDULED_WINDOW_DAYS);
-    assert.equal(window({ schedule: { full: null }, retention: { full: 2, fullDays: 60 } }), 60);
+    assert.equal(window({ schedule: { full: "never" } }), UNSCHEDULED_WINDOW_DAYS);
+    assert.equal(window({ schedule: { full: "never" }, retention: { full: 2, fullDays: 60 } }), 60);
   });
 });
 

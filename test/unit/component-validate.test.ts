@@ -1,6 +1,5 @@
 /** Arg validation of HaPostgresCluster: each bad arg gets a message naming it and the fix. Pure. */
 import * as assert from "node:assert/strict";
-import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterArgsError, isArmInstanceType, isCidr, validateClusterArgs, validatePlacement } from "../../lib/args/validate";
 import { HaPostgresClusterArgs } from "../../lib/args/types";
@@ -44,7 +43,6 @@ describe("validateClusterArgs", () => {
       maximumLagOnFailover: 1048576,
       synchronousMode: "on",
       watchdog: { mode: "automatic", device: "/dev/watchdog" },
-      backupPolicy: BACKUP_POLICY_DEFAULTS,
       postgres: { parameters: {}, usePgRewind: true },
       backupPolicy: BACKUP_POLICY_DEFAULTS,
     });
