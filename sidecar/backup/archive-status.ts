@@ -92,7 +92,8 @@ export async function readArchiveStatus(
   now: number,
 ): Promise<ArchiveStatus> {
   const [row] = await sql.query<ArchiverRow>(
-    "SELECT archived_count::text, last_archived_wal, last_archived_time, failed_count::text, last_failed_wal, last_failed_time FROM pg_stat_archiver",
+    "SELECT archived_count::text, last_archived_wal, last_archived_time, " +
+      "failed_count::text, last_failed_wal, last_failed_time FROM pg_stat_archiver",
   );
   return archiveStatus(row, readyCount(dataDir), spoolError(spoolDir, stanza), now);
 }

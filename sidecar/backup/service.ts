@@ -19,6 +19,12 @@ import { chooseBackupMember, planBackup } from "./schedule";
 
 /** How often the service looks at archiving and the schedule. */
 const TICK_MS = 5000;
+/**
+ * While archiving fails, how often the archiver is woken to try again. After three failures in a row
+ * PostgreSQL's archiver sleeps up to a minute unless its latch is set; a configuration reload sets
+ * it, so WAL reaches S3 within seconds of S3 coming back, not a minute later.
+ */
+const ARCHIVE_NUDGE_MS = 15_000;
 
 export interface BackupServiceOptions {
   cluster: string;
@@ -33,6 +39,8 @@ export interface BackupServiceOptions {
   /** What the HA loop knows now. */
   view: () => { cluster?: ClusterSnapshot; holdsLeader: boolean; pg?: PgStatus };
   log: Logger;
+  /** pgBackRest (default: the real one on this node's config); tests give a fake. */
+  runner?: Pick<PgBackRest, "stanzaCreate" | "backup" | "info" | "restore">;
 }
 
 /** A backup this member runs or ran, as GET /backup shows it. */
@@ -66,7 +74,7 @@ export type ManualReply = { status: number; body: Record<string, unknown> };
 export class BackupService {
   readonly stanza: string;
   readonly paths: ReturnType<typeof backupPaths>;
-  readonly pgbackrest: PgBackRest;
+  readonly pgbackrest: Pick<PgBackRest, "stanzaCreate" | "backup" | "info" | "restore">;
   private readonly sql: LocalSql;
   private stanzaReady = false;
   private problem?: string;
@@ -75,11 +83,12 @@ export class BackupService {
   private last?: BackupOperation;
   private timer?: NodeJS.Timeout;
   private ticking = false;
+  private lastNudge = 0;
 
   constructor(private readonly o: BackupServiceOptions) {
     this.stanza = resolvedRepo(o.backup, o.cluster).stanza;
     this.paths = backupPaths(o.dataDir);
-    this.pgbackrest = new PgBackRest({ confFile: this.paths.confFile, stanza: this.stanza, log: o.log });
+    this.pgbackrest = o.runner ?? new PgBackRest({ confFile: this.paths.confFile, stanza: this.stanza, log: o.log });
     this.sql = new LocalSql({
       socketDir: o.socketDir,
       port: o.pgPort,
@@ -208,6 +217,10 @@ export class BackupService {
       if (this.archive?.problem && !before?.problem) this.o.log.warn({ ready: this.archive.ready_count }, this.archive.problem);
       if (before?.problem && this.archive && !this.archive.problem) {
         this.o.log.info({ last: this.archive.last_archived_wal }, "WAL archiving resumed: the waiting segments are archived");
+      }
+      if (this.archive?.problem && this.archive.ready_count > 0 && Date.now() - this.lastNudge >= ARCHIVE_NUDGE_MS) {
+        this.lastNudge = Date.now();
+        await this.sql.query("SELECT pg_reload_conf()").catch(() => undefined);
       }
       if (!this.stanzaReady) await this.createStanza();
     }

@@ -177,8 +177,9 @@ describe("pgbackrest info", () => {
     const json =
       '[{"archive":[{"database":{"id":1,"repo-key":1},"id":"15-1","max":"000000010000000000000005","min":"000000010000000000000001"}],' +
       '"backup":[{"archive":{"start":"000000010000000000000004","stop":"000000010000000000000005"},"info":{"delta":22959452,' +
-      '"repository":{"delta":4519384,"size":4519384},"size":22959452},"label":"20261127-163210F","lsn":{"start":"0/4000028","stop":"0/5000088"},' +
-      '"prior":null,"timestamp":{"start":1795797130,"stop":1795797145},"type":"full"}],"db":[{"id":1,"repo-key":1,"system-id":7712889896760034788,' +
+      '"repository":{"delta":4519384,"size":4519384},"size":22959452},"label":"20261127-163210F",' +
+      '"lsn":{"start":"0/4000028","stop":"0/5000088"},"prior":null,"timestamp":{"start":1795797130,"stop":1795797145},"type":"full"}],' +
+      '"db":[{"id":1,"repo-key":1,"system-id":7712889896760034788,' +
       '"version":"15"}],"name":"local","status":{"code":0,"lock":{"backup":{"held":false}},"message":"ok"}}]';
     const i = parseInfo(json, "local");
     assert.equal(i.systemId, "7712889896760034788");
@@ -231,7 +232,8 @@ describe("progress of a backup or restore", () => {
     const seen: number[] = [];
     const feed = fileProgress("restore", (p) => seen.push(p));
     feed(
-      "P01 DETAIL: restore file /d/base/1/1259 (112KB, 6.91%) checksum 0a1b\nP01 DETAIL: restore file /d/base/1/1249 (8KB, 7.10%) checksum 0a1c\n",
+      "P01 DETAIL: restore file /d/base/1/1259 (112KB, 6.91%) checksum 0a1b\n" +
+        "P01 DETAIL: restore file /d/base/1/1249 (8KB, 7.10%) checksum 0a1c\n",
     );
     feed("P00 INFO: something else\n");
     feed("P01 DETAIL: restore file /d/global/pg_control (8KB, 100.00%) checksum 0a1d\n");
