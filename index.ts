@@ -20,3 +20,5 @@ export const etcdPrivateIps = cluster.etcdPrivateIps;
 export const clientSecurityGroupId = cluster.clientSecurityGroupId;
 export const publicIps = cluster.publicIps;
 export const egress = cluster.egress;
+export const backupBucketName = cluster.backupBucketName;
+export const backupCipherPassParameterName = cluster.backupCipherPassParameterName;

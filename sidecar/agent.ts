@@ -143,7 +143,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       synchronousMode: started.synchronousMode,
       synchronousQuorum: started.synchronousQuorum,
       usePgRewind: config.postgres.usePgRewind,
-      failsafeMode: config.failsafeMode,
+      failsafeMode: started.failsafeMode,
       restoreFromBackup: restore !== undefined,
     },
     identity: {

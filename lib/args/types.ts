@@ -62,6 +62,40 @@ export interface EtcdArgs {
   dataVolume?: DataVolumeArgs;
 }
 
+/**
+ * Backups to S3 with pgBackRest: continuous WAL archiving and scheduled base backups, so a cluster can
+ * be restored to any point inside the retention (README, "Backups on AWS"). On by default, as RDS
+ * keeps automated backups by default: a cluster that loses all its nodes, or a `DROP TABLE`, is
+ * otherwise unrecoverable, and the cost (S3 storage of the compressed backups and WAL) is small
+ * next to the instances. `enabled: false` is the explicit opt-out.
+ */
+export interface BackupArgs {
+  /** Archive WAL and take base backups. Default: true. */
+  enabled?: boolean;
+  /**
+   * An existing bucket to keep the backups in (its versioning, encryption and policies are the
+   * owner's, left as they are). Default: the component creates one, with versioning, default
+   * encryption, public access blocked, a TLS-only policy and lifecycle rules that follow the retention.
+   */
+  bucketName?: pulumi.Input<string>;
+  /**
+   * Key prefix of this cluster's repository in the bucket; the instance role may list, read and write
+   * only under it. Default: the cluster name.
+   */
+  prefix?: string;
+  /**
+   * ARN of the KMS key the bucket encrypts with (SSE-KMS); the instance role may use it, through S3
+   * only. Default: a created bucket uses the cluster's `kmsKeyId`, else SSE-S3 (AES-256, no KMS
+   * charges); an existing bucket is taken to need no customer key.
+   */
+  kmsKeyArn?: pulumi.Input<string>;
+  /**
+   * Let `pulumi destroy` delete a created bucket that still holds backups. Default: false — like
+   * RDS's retained backups, the backups outlive the stack unless you say otherwise.
+   */
+  forceDestroy?: boolean;
+}
+
 export interface ListenerPortsArgs {
   /** NLB port that reaches the primary (read-write). Default: 5432. */
   primary?: number;
@@ -167,6 +201,8 @@ export interface HaPostgresClusterArgs extends Omit<HaSettingsInput, "postgres">
    * Read only when the cluster is first created. Default: an empty database (initdb).
    */
   bootstrap?: BootstrapArgs;
+  /** Backups to S3 with pgBackRest (see `BackupArgs`). Default: on, in a bucket the component creates. */
+  backup?: BackupArgs;
   /** Tags added to every taggable resource. Default: none (a `ha-postgres:cluster` tag is always added). */
   tags?: Record<string, string>;
 }
@@ -177,6 +213,16 @@ export interface ResolvedDataVolume {
   type: VolumeType;
   iops?: number;
   throughputMiBps?: number;
+}
+
+/** Backups after defaults (absent when they are off). */
+export interface ResolvedBackup {
+  bucketName?: pulumi.Input<string>;
+  prefix: string;
+  kmsKeyArn?: pulumi.Input<string>;
+  forceDestroy: boolean;
+  /** How far back a restore may reach, in days (from `backupPolicy`'s retention and schedule): the lifecycle rules follow it. */
+  retentionDays: number;
 }
 
 /** The args after validation, with every default filled in. Output-typed inputs pass through unchanged. */
@@ -206,6 +252,7 @@ export interface ResolvedClusterArgs {
   agentBundle?: pulumi.asset.Archive;
   /** Absent: initdb. */
   bootstrap?: ResolvedBootstrap;
+  backup?: ResolvedBackup;
   tags: Record<string, string>;
 }
 
@@ -234,4 +281,6 @@ export const DEFAULTS = {
   routing: "haproxy",
   listenerPorts: { primary: 5432, replica: 5433 },
   ssmParameterPrefix: "/ha-postgres",
+  /** Backups are on unless turned off (see `BackupArgs`). */
+  backupEnabled: true,
 } as const;

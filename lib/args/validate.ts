@@ -7,6 +7,9 @@
 import { isIPv4, isIPv6 } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { backupArgProblems, backupAwsShape } from "../backup/args";
+import { stringInput } from "./inputs";
+import { retentionWindowDays } from "../backup/retention";
 import { egressArgProblems } from "../network/egress";
 import { bootstrapArgSchema, resolveBootstrap } from "./bootstrap";
 import {
@@ -26,12 +29,6 @@ export class ClusterArgsError extends Error {
     this.name = "ClusterArgsError";
   }
 }
-
-const isInputLike = (v: unknown): boolean =>
-  typeof v === "string" ||
-  pulumi.Output.isInstance(v) ||
-  (typeof v === "object" && v !== null && typeof (v as PromiseLike<unknown>).then === "function");
-const stringInput = z.custom<pulumi.Input<string>>(isInputLike, { message: "must be a string or a Pulumi Output of one" });
 
 /** Instance families built on Graviton (arm64): a "g" after the generation digit, e.g. m7g, t4g, c8gd. */
 export function isArmInstanceType(t: string): boolean {
@@ -110,6 +107,7 @@ const argsSchema = z
     agentBundle: z
       .custom<pulumi.asset.Archive>((v) => pulumi.asset.Archive.isInstance(v), { message: "must be a pulumi.asset.Archive" })
       .optional(),
+    backup: z.object(backupAwsShape).strict().prefault({}),
     tags: z.record(z.string(), z.string({ message: "tag values must be strings" })).optional(),
     bootstrap: bootstrapArgSchema.optional(),
   })
@@ -246,13 +244,15 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   }
   const egress = a.egress ?? DEFAULTS.egress;
   problems.push(...egressArgProblems(egress, a.amiId));
+  const backupOn = a.backup.enabled ?? DEFAULTS.backupEnabled;
+  if (backupOn) problems.push(...backupArgProblems(a.backup));
   const clusterName = a.clusterName ?? name;
   if (a.clusterName === undefined && !/^[a-z][a-z0-9-]{0,39}$/.test(name)) {
     problems.push(
       `clusterName: the default (the resource name "${name}") must start with a letter and use only lower-case letters, digits and '-', at most 40 characters: set clusterName`,
     );
   }
-  const bootstrap = resolveBootstrap(a.bootstrap, { clusterName }, nowMs);
+  const bootstrap = resolveBootstrap(a.bootstrap, { clusterName, bucketName: backupOn ? a.backup.bucketName : undefined, prefix: backupOn ? (a.backup.prefix ?? clusterName) : undefined }, nowMs);
   problems.push(...bootstrap.problems);
   if (problems.length) throw new ClusterArgsError(problems);
 
@@ -280,6 +280,15 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     ssmParameterPrefix: a.ssmParameterPrefix ?? DEFAULTS.ssmParameterPrefix,
     agentBundle: a.agentBundle,
     bootstrap: bootstrap.bootstrap,
+    backup: backupOn
+      ? {
+          bucketName: a.backup.bucketName,
+          prefix: a.backup.prefix ?? clusterName,
+          kmsKeyArn: a.backup.kmsKeyArn,
+          forceDestroy: a.backup.forceDestroy ?? false,
+          retentionDays: retentionWindowDays(a.backupPolicy),
+        }
+      : undefined,
     tags: { ...(a.tags ?? {}) },
   };
 }

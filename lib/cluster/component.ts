@@ -5,6 +5,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HaPostgresClusterArgs } from "../args/types";
 import { validateClusterArgs } from "../args/validate";
+import { createBackupRepository } from "../backup/repository";
+import { repoPath, s3Endpoint } from "../backup/policies";
 import { createAgentBundle, BUNDLE_KEY } from "../bundle/agent-bundle";
 import { createNodeIdentity, resolveKmsKeyArn } from "../iam/role";
 import { createDesiredConfigParameter } from "../dynamic/desired-config";
@@ -53,6 +55,13 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
   public readonly egress: pulumi.Output<Record<string, ResolvedEgress>>;
   /** Security group that clients join to reach the listeners. */
   public readonly clientSecurityGroupId: pulumi.Output<string>;
+  /** The S3 bucket of the backup repository (undefined with backups off); the repository is under `backup.prefix`. */
+  public readonly backupBucketName: pulumi.Output<string | undefined>;
+  /**
+   * SSM parameter (SecureString) holding the repository's passphrase (undefined with backups off):
+   * a restore from these backups, in this cluster or another, needs it.
+   */
+  public readonly backupCipherPassParameterName: pulumi.Output<string | undefined>;
 
   constructor(name: string, rawArgs: HaPostgresClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     super(COMPONENT_TYPE, name, {}, opts);
@@ -111,6 +120,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     );
     // Not secret, and not in the user-data: a changed setting changes only this parameter's value.
     const desiredConfig = createDesiredConfigParameter(name, args, this);
+    const backup = createBackupRepository(name, args, kmsKeyArn, this);
     const parameters = [
       desiredConfig,
       passwords.superuser,
@@ -118,15 +128,35 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       passwords.api,
       ca.parameter,
       ...certs.flatMap((c) => [c.certParameter, c.keyParameter]),
+      ...(backup ? [backup.cipherPass] : []),
     ];
 
     const bundle = createAgentBundle(name, args, this);
     const identity = createNodeIdentity(
       name,
       args,
-      { parameterArns: parameters.map((p) => p.arn), bundleObjectArn: bundle.objectArn, kmsKeyArn },
+      {
+        parameterArns: parameters.map((p) => p.arn),
+        bundleObjectArn: bundle.objectArn,
+        kmsKeyArn,
+        backup: backup
+          ? pulumi
+              .all([backup.bucketArn, backup.kmsKeyArn, backup.region])
+              .apply(([bucketArn, key, region]) => ({ bucketArn, prefix: backup.prefix, region, ...(key ? { kmsKeyArn: key } : {}) }))
+          : undefined,
+      },
       this,
     );
+    // The repository as the nodes' pgBackRest addresses it (no credentials: the instance role's, from IMDS).
+    const backupTarget = backup
+      ? pulumi.all([backup.bucketName, backup.region, backup.kmsKeyArn]).apply(([bucket, region, key]) => ({
+          bucket,
+          region,
+          endpoint: s3Endpoint(region),
+          path: repoPath(backup.prefix),
+          ...(key ? { kmsKeyId: key } : {}),
+        }))
+      : pulumi.output(undefined);
 
     const slotMembers = (slots: HostSlot[]) =>
       pulumi.all(slots.map((s) => s.eni.privateIp.apply((privateIp) => ({ name: s.host, privateIp }))));
@@ -137,8 +167,9 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
         pulumi.all(allSlots.map((s) => s.volume.id)),
         network.vpcCidr,
         bundle.bucket.bucket,
+        backupTarget,
       ])
-      .apply(([nodes, etcdMembers, volumeIds, vpcCidr, bucket]) =>
+      .apply(([nodes, etcdMembers, volumeIds, vpcCidr, bucket, backupRepo]) =>
         hostSpecs({
           clusterName: args.clusterName,
           ssmParameterPrefix: args.ssmParameterPrefix,
@@ -155,13 +186,14 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
             allowedCidrs: [vpcCidr],
             settings: args.settings,
             routing: args.routing,
+            ...(backupRepo ? { backup: backupRepo } : {}),
           },
         }),
       );
 
     const ami = resolveAmi(args.amiId, args.architecture, this);
     // Hosts boot only once their parameters and the bundle exist, so node-init finds them.
-    const bootDeps = [...parameters, bundle.object, identity.instanceProfile, ...endpoints];
+    const bootDeps = [...parameters, bundle.object, identity.instanceProfile, ...endpoints, ...(backup?.ready ?? [])];
     allSlots.forEach((slot, i) => {
       const isNode = i < nodeSlots.length;
       const { attachment } = createHostInstance(
@@ -193,6 +225,8 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     this.nodePrivateIps = pulumi.all(nodeSlots.map((s) => s.eni.privateIp));
     this.etcdPrivateIps = pulumi.all(etcdMemberSlots.map((s) => s.eni.privateIp));
     this.clientSecurityGroupId = sgs.clients.id;
+    this.backupBucketName = backup ? backup.bucketName : pulumi.output(undefined);
+    this.backupCipherPassParameterName = pulumi.output(backup ? ssmNames.backupCipherPass : undefined);
     this.publicIps = pulumi
       .all(hostEgress.map((e) => e.publicIp))
       .apply((ips) => Object.fromEntries(allSlots.flatMap((s, i) => (ips[i] !== undefined ? [[s.host, ips[i] as string]] : []))));
@@ -213,6 +247,8 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       clientSecurityGroupId: this.clientSecurityGroupId,
       publicIps: this.publicIps,
       egress: this.egress,
+      backupBucketName: this.backupBucketName,
+      backupCipherPassParameterName: this.backupCipherPassParameterName,
     });
   }
 }

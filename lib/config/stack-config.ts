@@ -111,6 +111,11 @@ export const STACK_CONFIG_KEYS: Readonly<Record<string, string>> = {
   allowedSecurityGroupIds: "allowedSecurityGroupIds (JSON list)",
   ssmParameterPrefix: "ssmParameterPrefix",
   tags: "tags (JSON object)",
+  backupEnabled: "backup.enabled",
+  backupBucketName: "backup.bucketName",
+  backupPrefix: "backup.prefix",
+  backupKmsKeyArn: "backup.kmsKeyArn",
+  backupForceDestroy: "backup.forceDestroy",
   ...Object.fromEntries(SETTING_KEYS.map((s) => [s.key, s.path.join(".") + (s.kind === "object" ? " (JSON object)" : "")])),
 };
 
@@ -201,6 +206,13 @@ export function argsFromStackConfig(config: pulumi.Config = new pulumi.Config(CO
       allowedCidrs: config.getObject<string[]>("allowedCidrs"),
       allowedSecurityGroupIds: config.getObject<string[]>("allowedSecurityGroupIds"),
       ssmParameterPrefix: config.get("ssmParameterPrefix"),
+      backup: compact({
+        enabled: config.getBoolean("backupEnabled"),
+        bucketName: config.get("backupBucketName"),
+        prefix: config.get("backupPrefix"),
+        kmsKeyArn: config.get("backupKmsKeyArn"),
+        forceDestroy: config.getBoolean("backupForceDestroy"),
+      }),
       tags: config.getObject<Record<string, string>>("tags"),
     }) ?? {}
   );

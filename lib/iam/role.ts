@@ -1,21 +1,19 @@
 /**
  * The instance role shared by every host of the cluster, with least privilege: read this cluster's
- * SSM parameters (exact ARNs) and the agent bundle object, decrypt them, and — when Session Manager
- * is on — the messaging actions the SSM agent needs. Not `AmazonSSMManagedInstanceCore`: that
+ * SSM parameters (exact ARNs) and the agent bundle object, decrypt them, use the backup repository
+ * (only the cluster's prefix of its bucket, ../backup/policies.ts), and — when Session Manager is on —
+ * the messaging actions the SSM agent needs. Not `AmazonSSMManagedInstanceCore`: that
  * managed policy also grants ssm:GetParameter on every parameter of the account.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ResolvedClusterArgs } from "../args/types";
+import { backupRoleStatements } from "../backup/policies";
 import { childName, resourceTags } from "../naming/names";
 
-export interface PolicyStatement {
-  Sid: string;
-  Effect: "Allow";
-  Action: string[];
-  Resource: string[] | string;
-  Condition?: Record<string, Record<string, string>>;
-}
+import type { PolicyStatement } from "./statement";
+
+export type { PolicyStatement };
 
 /** Session Manager's actions (the messaging channel of the SSM agent), nothing else of SSM. */
 export const SESSION_MANAGER_ACTIONS = [
@@ -32,8 +30,22 @@ export const SESSION_MANAGER_ACTIONS = [
   "ec2messages:SendReply",
 ];
 
+/** The backup repository the role may use: its bucket, the cluster's prefix in it, and the bucket's KMS key if any. */
+export interface BackupGrant {
+  bucketArn: string;
+  prefix: string;
+  kmsKeyArn?: string;
+  region: string;
+}
+
 /** The node policy document. Pure, so tests check it without a cloud. */
-export function nodePolicyDocument(p: { parameterArns: string[]; bundleObjectArn: string; kmsKeyArn?: string; sessionManager: boolean }) {
+export function nodePolicyDocument(p: {
+  parameterArns: string[];
+  bundleObjectArn: string;
+  kmsKeyArn?: string;
+  sessionManager: boolean;
+  backup?: BackupGrant;
+}) {
   const statements: PolicyStatement[] = [
     { Sid: "ReadClusterParameters", Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [...p.parameterArns].sort() },
     { Sid: "ReadAgentBundle", Effect: "Allow", Action: ["s3:GetObject"], Resource: [p.bundleObjectArn] },
@@ -41,6 +53,7 @@ export function nodePolicyDocument(p: { parameterArns: string[]; bundleObjectArn
   if (p.kmsKeyArn) {
     statements.push({ Sid: "DecryptClusterParameters", Effect: "Allow", Action: ["kms:Decrypt"], Resource: [p.kmsKeyArn] });
   }
+  if (p.backup) statements.push(...backupRoleStatements(p.backup));
   if (p.sessionManager) {
     statements.push({ Sid: "SessionManager", Effect: "Allow", Action: SESSION_MANAGER_ACTIONS, Resource: "*" });
   }
@@ -67,7 +80,12 @@ export function resolveKmsKeyArn(kmsKeyId: pulumi.Input<string> | undefined, par
 export function createNodeIdentity(
   name: string,
   args: ResolvedClusterArgs,
-  grants: { parameterArns: pulumi.Input<string>[]; bundleObjectArn: pulumi.Input<string>; kmsKeyArn?: pulumi.Input<string> },
+  grants: {
+    parameterArns: pulumi.Input<string>[];
+    bundleObjectArn: pulumi.Input<string>;
+    kmsKeyArn?: pulumi.Input<string>;
+    backup?: pulumi.Input<BackupGrant>;
+  },
   parent: pulumi.Resource,
 ): NodeIdentity {
   const tags = resourceTags(args.tags, args.clusterName);
@@ -81,9 +99,11 @@ export function createNodeIdentity(
     {
       role: role.id,
       policy: pulumi
-        .all([pulumi.all(grants.parameterArns), grants.bundleObjectArn, grants.kmsKeyArn])
-        .apply(([parameterArns, bundleObjectArn, kms]) =>
-          JSON.stringify(nodePolicyDocument({ parameterArns, bundleObjectArn, kmsKeyArn: kms, sessionManager: args.sessionManager })),
+        .all([pulumi.all(grants.parameterArns), grants.bundleObjectArn, grants.kmsKeyArn, grants.backup])
+        .apply(([parameterArns, bundleObjectArn, kms, backup]) =>
+          JSON.stringify(
+            nodePolicyDocument({ parameterArns, bundleObjectArn, kmsKeyArn: kms, sessionManager: args.sessionManager, backup }),
+          ),
         ),
     },
     { parent },

@@ -38,6 +38,8 @@ export function parameterNames(prefix: string, clusterName: string) {
     caCertificate: `${base}/tls/ca.crt`,
     hostCertificate: (host: string) => `${base}/tls/${host}.crt`,
     hostKey: (host: string) => `${base}/tls/${host}.key`,
+    /** pgBackRest's repo-cipher-pass: the backup repository's encryption passphrase. */
+    backupCipherPass: `${base}/backup/repo-cipher-pass`,
   };
 }
 

@@ -9,7 +9,7 @@
 import { DEFAULT_API_USER, type AgentConfigInput } from "../../sidecar/config/schema";
 import type { CliConfigInput } from "../../sidecar/cli/cli-config";
 import { NODE_PATHS } from "./paths";
-import { HostSpec } from "./spec";
+import { BackupHostSpec, HostSpec } from "./spec";
 import { NODE_PORTS } from "../args/types";
 
 /** Seconds between two reads of the desired-config parameter by the leader (SSM's API is rate-limited). */
@@ -17,6 +17,29 @@ export const DESIRED_CONFIG_INTERVAL_S = 60;
 
 /** PostgreSQL parameters the component sets on every node (TLS), so a user may not. */
 export const COMPONENT_PARAMETERS: ReadonlySet<string> = new Set(["ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file"]);
+
+/**
+ * The agent's `backup` section on AWS: pgBackRest signs its S3 requests with the instance role's
+ * credentials, which it fetches from the instance metadata itself (`credentials: instanceRole`, i.e.
+ * repo1-s3-key-type=auto), so no key is anywhere on the node or in the user-data. The repository is
+ * encrypted with the passphrase node-init wrote from SSM. A bucket name with dots cannot be a host
+ * name under AWS's wildcard certificate, so such a bucket is addressed path-style.
+ */
+export function backupSection(b: BackupHostSpec): NonNullable<AgentConfigInput["backup"]> {
+  return {
+    repo: {
+      type: "s3",
+      bucket: b.bucket,
+      region: b.region,
+      endpoint: b.endpoint,
+      path: b.path,
+      uriStyle: b.bucket.includes(".") ? "path" : "host",
+      ...(b.kmsKeyId ? { kmsKeyId: b.kmsKeyId } : {}),
+      credentials: { source: "instanceRole" },
+    },
+    cipherPassphraseFile: NODE_PATHS.backupCipherPassFile,
+  };
+}
 
 /** The agent config of the PostgreSQL node `spec` (throws for a host without PostgreSQL). */
 export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
@@ -66,6 +89,9 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
     // The watchdog device is softdog's, loaded at boot (./watchdog.ts).
     watchdog,
     desiredConfig: { ssmParameter: pg.desiredConfigParameter, intervalSeconds: DESIRED_CONFIG_INTERVAL_S },
+    // Read at the agent's start only (not part of the dynamic config): archive_timeout, schedule, retention.
+    backupPolicy: pg.settings.backupPolicy,
+    ...(pg.backup ? { backup: backupSection(pg.backup) } : {}),
     log: { level: "info" },
   };
 }

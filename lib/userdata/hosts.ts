@@ -59,6 +59,9 @@ export function hostSpecs(layout: ClusterLayout): HostSpec[] {
         { parameter: p.superuserPassword, path: NODE_PATHS.superuserPasswordFile, owner: "postgres", mode: "0600" },
         { parameter: p.replicationPassword, path: NODE_PATHS.replicationPasswordFile, owner: "postgres", mode: "0600" },
         { parameter: p.apiPassword, path: NODE_PATHS.apiPasswordFile, owner: "postgres", mode: "0600" },
+        ...(layout.postgres.backup
+          ? [{ parameter: p.backupCipherPass, path: NODE_PATHS.backupCipherPassFile, owner: "postgres", mode: "0600" }]
+          : []),
         ...tlsFiles(layout.ssmParameterPrefix, layout.clusterName, m.name, NODE_PATHS.postgresTlsDir, "postgres"),
         ...(colocated ? tlsFiles(layout.ssmParameterPrefix, layout.clusterName, m.name, NODE_PATHS.etcdTlsDir, "etcd") : []),
       ],

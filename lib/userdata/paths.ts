@@ -28,6 +28,8 @@ export const NODE_PATHS = {
   superuserPasswordFile: "/etc/hapg/secrets/superuser-password",
   replicationPasswordFile: "/etc/hapg/secrets/replication-password",
   apiPasswordFile: "/etc/hapg/secrets/api-password",
+  /** pgBackRest's repo-cipher-pass (backups on), 0600 for postgres. */
+  backupCipherPassFile: "/etc/hapg/secrets/backup-cipher-pass",
   postgresTlsDir: "/etc/hapg/tls/postgres",
   etcdTlsDir: "/etc/hapg/tls/etcd",
   systemdDir: "/etc/systemd/system",

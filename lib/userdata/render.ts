@@ -26,7 +26,8 @@ export function hostPackages(spec: HostSpec): string[] {
     "unzip",
     "awscli",
     "nodejs",
-    ...(spec.postgres ? [`postgresql-${spec.postgres.version}`, "haproxy"] : []),
+    // pgbackrest on every PostgreSQL node, backups on or off: a node can always restore from a repository.
+    ...(spec.postgres ? [`postgresql-${spec.postgres.version}`, "haproxy", "pgbackrest"] : []),
     ...(spec.etcd ? ["etcd-server"] : []),
   ];
 }

@@ -19,6 +19,18 @@ export interface SecretFile {
   mode: string;
 }
 
+/** The backup repository as the node's pgBackRest addresses it: an S3 bucket, with the instance role's credentials. */
+export interface BackupHostSpec {
+  bucket: string;
+  region: string;
+  /** The S3 endpoint host, e.g. "s3.eu-west-1.amazonaws.com". */
+  endpoint: string;
+  /** pgBackRest's repo path: the cluster's prefix in the bucket, as an absolute path. */
+  path: string;
+  /** The customer KMS key objects are encrypted with (SSE-KMS), if any. */
+  kmsKeyId?: string;
+}
+
 export interface PostgresHostSpec {
   version: number;
   /** Every PostgreSQL member, this one included: HAProxy checks them all. */
@@ -36,6 +48,8 @@ export interface PostgresHostSpec {
    * PostgreSQL parameters): the agent reads those there, so they are not in the user-data.
    */
   desiredConfigParameter: string;
+  /** Present when backups are on. */
+  backup?: BackupHostSpec;
 }
 
 export interface EtcdHostSpec {

@@ -19,29 +19,55 @@ interface Statement {
   Effect: string;
   Action: string | string[];
   Resource: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
 }
 
-/** Does an IAM pattern (with * and ?) match a value? Pure. */
-export function iamMatch(pattern: string, value: string): boolean {
-  const re = new RegExp(
+/** An IAM wildcard pattern (* and ?) as a regular expression. Pure. */
+function wildcard(pattern: string, flags: string): RegExp {
+  return new RegExp(
     `^${pattern
       .replace(/[.+^${}()|[\]\\]/g, "\\$&")
       .replace(/\*/g, ".*")
       .replace(/\?/g, ".")}$`,
-    "i",
+    flags,
   );
-  return re.test(value);
 }
 
-/** Is `action` on `resource` allowed by these policy documents (explicit Deny wins)? Pure. */
-export function policyAllows(policies: string[], action: string, resource: string): boolean {
+/** Does an IAM pattern (with * and ?) match a value? Pure. */
+export function iamMatch(pattern: string, value: string): boolean {
+  return wildcard(pattern, "i").test(value);
+}
+
+const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
+
+/**
+ * Does a statement's Condition hold for the request's context keys (e.g. `s3:prefix`)? The operators
+ * the component's policies use: StringLike, StringEquals, Bool. A key the request lacks fails the
+ * condition, as on AWS; an operator this stand-in does not know fails it too (never grants). Pure.
+ */
+export function conditionHolds(condition: Statement["Condition"], context: Record<string, string>): boolean {
+  return Object.entries(condition ?? {}).every(([op, keys]) =>
+    Object.entries(keys).every(([k, want]) => {
+      const have = context[k];
+      if (have === undefined) return false;
+      if (op === "StringLike") return list(want).some((w) => wildcard(w, "").test(have));
+      if (op === "StringEquals" || op === "Bool") return list(want).includes(have);
+      return false;
+    }),
+  );
+}
+
+/** Is `action` on `resource` (with these context keys) allowed by these policy documents (explicit Deny wins)? Pure. */
+export function policyAllows(policies: string[], action: string, resource: string, context: Record<string, string> = {}): boolean {
   const statements: Statement[] = policies.flatMap((p) => {
     const doc = JSON.parse(p) as { Statement: Statement | Statement[] };
     return Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
   });
-  const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
   const hits = statements.filter(
-    (s) => list(s.Action).some((a) => iamMatch(a, action)) && list(s.Resource).some((r) => iamMatch(r, resource)),
+    (s) =>
+      list(s.Action).some((a) => iamMatch(a, action)) &&
+      list(s.Resource).some((r) => iamMatch(r, resource)) &&
+      conditionHolds(s.Condition, context),
   );
   return hits.some((s) => s.Effect === "Allow") && !hits.some((s) => s.Effect === "Deny");
 }

@@ -14,7 +14,7 @@ describe("boot rehearsal (Debian 13 containers booted from the component's user-
   // A cold run builds the Debian rootfs first (about 2 to 3 minutes); a warm one boots in about one.
   this.timeout(15 * 60_000);
 
-  it("boots the default topology: cloud-init clean, etcd mTLS, one primary + streaming replicas, a verify-full write through the NLB stand-in, no secret leaked, the API on HTTPS, hapg list and switchover in a node's shell", async function () {
+  it("boots the default topology: cloud-init clean, etcd mTLS, one primary + streaming replicas, a verify-full write through the NLB stand-in, no secret leaked, the API on HTTPS, hapg list, backups: pgBackRest, the passphrase, the repository reached with the role's credentials", async function () {
     const why = unavailable();
     if (why) {
       process.stdout.write(`      skipped: ${why}\n`);

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AwsStandins, Credentials } from "./aws-standins";
+import { BackupRepo, redirectHttps, startBackupRepo } from "./backup-repo";
 import { agentBundleZip } from "./bundle";
 import { cloudInitDone, CloudInitVerdict } from "./checks";
 import { Cleanup } from "./cleanup";
@@ -42,6 +43,8 @@ export interface RehearsalCluster {
   instanceIds: Map<string, string>;
   credentials: Credentials;
   firstVerdicts: CloudInitVerdict[];
+  /** The backup repository's S3 stand-in (the component turns backups on by default). */
+  backupRepo?: BackupRepo;
 }
 
 const log = (m: string) => process.stdout.write(`boot: ${m}\n`);
@@ -87,6 +90,7 @@ export async function bootHost(
       volumeId: h.volumeId,
       loop: rc.loops.get(h.name)!,
       fresh: how !== "reboot",
+      backupRepo: rc.backupRepo?.seed,
     },
     cleanup,
   );
@@ -129,6 +133,8 @@ export async function startCluster(topology: Topology, cleanup: Cleanup): Promis
   });
   await standins.start(GATEWAY, S3_PORT, SSM_PORT);
   cleanup.add("S3 and SSM stand-ins", () => standins.stop());
+  const backupRepo = await startBackupRepo(deployment, credentials, cleanup);
+  if (backupRepo) for (const h of deployment.hosts) await redirectHttps(h.name);
 
   const loops = new Map<string, string>();
   for (const h of deployment.hosts) loops.set(h.name, await createVolume(h.name, h.runsPostgres ? 2048 : 512, cleanup));
@@ -145,6 +151,7 @@ export async function startCluster(topology: Topology, cleanup: Cleanup): Promis
     instanceIds: new Map(),
     credentials,
     firstVerdicts: [],
+    backupRepo,
   };
   log(`booting ${deployment.hosts.length} containers`);
   const verdicts = await Promise.all(deployment.hosts.map((h) => bootHost(rc, h, "first", cleanup)));

@@ -8,7 +8,23 @@
 import "./mocks"; // before the component is loaded
 import * as pulumi from "@pulumi/pulumi";
 import { HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
+import { parse as parseYaml } from "yaml";
 import { declared, RecordedResource, secretValues } from "./mocks";
+
+/** The backup repository a node's agent config names (from its user-data's node-init plan), if any. */
+function backupSectionOf(userData: string): Deployment["backup"] {
+  const doc = parseYaml(userData) as { write_files: Array<{ path: string; content: string }> };
+  const plan = JSON.parse(doc.write_files.find((f) => f.path === "/etc/hapg/node-init.json")?.content ?? "{}");
+  const b = plan.agentConfig?.config?.backup;
+  if (!b) return undefined;
+  return {
+    bucket: b.repo.bucket,
+    region: b.repo.region,
+    endpoint: b.repo.endpoint,
+    path: b.repo.path,
+    cipherPassFile: b.cipherPassphraseFile,
+  };
+}
 
 export interface BootHost {
   /** pg-N or etcd-N. */
@@ -38,6 +54,8 @@ export interface Deployment {
   superuserPasswordParameterName: string;
   /** Instance role policy documents (JSON), for the stand-ins to enforce. */
   rolePolicies: string[];
+  /** The backup repository the component declared (backups are on by default), as the nodes' agent config names it. */
+  backup?: { bucket: string; region: string; endpoint: string; path: string; cipherPassFile: string };
   secretValues: string[];
 }
 
@@ -97,9 +115,8 @@ export async function renderDeployment(name: string, args: HaPostgresClusterArgs
     // A non-secret parameter (the desired dynamic config) is given as insecureValue.
     .map((r) => ({ name: r.inputs.name, type: r.inputs.type, value: String(r.inputs.value ?? r.inputs.insecureValue) }));
   const object = one("aws:s3/bucketObjectv2:BucketObjectv2", mine, "the agent bundle");
-  const bucket = one("aws:s3/bucket:Bucket", mine, "the bundle bucket");
-  if (object.inputs.bucket !== bucket.id)
-    throw new Error(`rehearsal: the bundle object is in ${object.inputs.bucket}, not in the bundle bucket`);
+  const bucket = one("aws:s3/bucket:Bucket", (r) => mine(r) && r.id === object.inputs.bucket, "the bundle bucket");
+  const backupBucket = declared.find((r) => mine(r) && r.type === "aws:s3/bucket:Bucket" && r.name === `${name}-backup`);
   const listeners = declared
     .filter((r) => mine(r) && r.type === "aws:lb/listener:Listener")
     .map((l) => {
@@ -108,6 +125,9 @@ export async function renderDeployment(name: string, args: HaPostgresClusterArgs
       return { port: Number(l.inputs.port), targetPort: Number(tg.inputs.port), healthCheck: tg.inputs.healthCheck };
     });
   const rolePolicies = declared.filter((r) => mine(r) && r.type === "aws:iam/rolePolicy:RolePolicy").map((r) => String(r.inputs.policy));
+  const repo = backupSectionOf(hosts.find((h) => h.runsPostgres)!.userData);
+  if (repo && backupBucket && repo.bucket !== backupBucket.state.bucket)
+    throw new Error(`rehearsal: the agent config names bucket ${repo.bucket}, not the backup bucket ${backupBucket.state.bucket}`);
   return {
     clusterName: name,
     hosts,
@@ -119,6 +139,7 @@ export async function renderDeployment(name: string, args: HaPostgresClusterArgs
     primaryPort,
     superuserPasswordParameterName,
     rolePolicies,
+    backup: repo,
     // Every secret generated in this process (an earlier topology's too): none may leak anywhere.
     secretValues: [...secretValues],
   };

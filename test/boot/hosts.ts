@@ -138,6 +138,8 @@ export interface BootSpec {
   loop: string;
   /** Start from a fresh root file system (a replaced instance) instead of the host's previous one. */
   fresh: boolean;
+  /** The backup repository's names (for /etc/hosts) and CA (trusted like AWS's), when the deployment has one. */
+  backupRepo?: { hosts: string; caPem: string };
 }
 
 /** Files the rehearsal adds to a container's root: the NoCloud seed and the stand-ins' endpoints. */
@@ -166,6 +168,18 @@ function seedRoot(root: string, s: BootSpec): void {
   rmSync(join(root, "etc/systemd/system/local-fs.target.wants/hapg-rehearsal-fstab.service"), { force: true });
   symlinkSync("../hapg-rehearsal-fstab.service", join(root, "etc/systemd/system/local-fs.target.wants/hapg-rehearsal-fstab.service"));
   // The AWS CLI's endpoints: the S3 and SSM stand-ins on the bridge (cloud-init 25 runs user-data in cloud-init-main).
+  if (s.backupRepo) {
+    // The S3 endpoint's names resolve to the bridge (also in cloud-init's template, should it rewrite
+    // /etc/hosts), and its certificate chains to a CA in the system trust store, as AWS's does.
+    const append = (f: string, text: string) => {
+      const path = join(root, f);
+      if (!existsSync(path)) return;
+      const before = readFileSync(path, "utf8");
+      if (!before.includes(text)) writeFileSync(path, before + text); // a reboot seeds the same root again
+    };
+    for (const f of ["etc/hosts", "etc/cloud/templates/hosts.debian.tmpl"]) append(f, s.backupRepo.hosts);
+    append("etc/ssl/certs/ca-certificates.crt", s.backupRepo.caPem);
+  }
   put(
     "etc/systemd/system/cloud-init-main.service.d/hapg-rehearsal.conf",
     `[Service]\nEnvironment=AWS_ENDPOINT_URL_S3=http://${GATEWAY}:${S3_PORT} AWS_ENDPOINT_URL_SSM=http://${GATEWAY}:${SSM_PORT}\n`,

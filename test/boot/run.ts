@@ -9,6 +9,7 @@
  * replaces a node. Prints one line per check and a closing "N passed, N failed"; exits non-zero on
  * any failure. Everything it created is removed at the end, on failure and on SIGINT/SIGTERM too.
  */
+import { backupChecks } from "./backup-checks";
 import { Cleanup } from "./cleanup";
 import { startCluster } from "./cluster";
 import { runFaults } from "./faults";
@@ -28,7 +29,8 @@ async function rehearse(topology: Topology, faults: boolean, results: Check[]): 
   const started = Date.now();
   try {
     const rc = await startCluster(topology, cleanup);
-    const ok = (await bootChecks(rc, topology, results)) && (await operatorChecks(rc, topology, results));
+    const ok =
+      (await bootChecks(rc, topology, results)) && (await operatorChecks(rc, topology, results)) && (await backupChecks(rc, topology, results));
     if (ok && faults) await runFaults(rc, cleanup, results);
   } catch (e) {
     record(results, { name: `${topology}: the rehearsal ran to the end`, ok: false, detail: (e as Error).stack ?? String(e) });

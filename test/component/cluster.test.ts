@@ -76,12 +76,12 @@ describe("HaPostgresCluster (mocks)", function () {
       [T.tg]: 2,
       [T.listener]: 2,
       [T.tgAttach]: 6,
-      [T.password]: 3,
-      [T.param]: 3 + 1 + 6 * 2 + 1, // passwords, CA, host cert + key, the desired dynamic config
+      [T.password]: 3 + 1,
+      [T.param]: 3 + 1 + 6 * 2 + 1 + 1, // passwords, CA, host cert + key, the desired dynamic config, the backup passphrase
       [T.role]: 1,
       [T.policy]: 1,
       [T.profile]: 1,
-      [T.bucket]: 1,
+      [T.bucket]: 2,
       [T.object]: 1,
       [T.key]: 7,
     };
@@ -160,7 +160,12 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.ok(secureNames.includes("/ha-postgres/c1/postgres/superuser-password"));
     assert.ok(secureNames.includes("/ha-postgres/c1/postgres/replication-password"));
     assert.ok(secureNames.includes("/ha-postgres/c1/agent/api-password"));
-    assert.equal(secureNames.length, 3 + 6, "3 passwords (superuser, replication, agent API) + one TLS key per host");
+    assert.ok(secureNames.includes("/ha-postgres/c1/backup/repo-cipher-pass"));
+    assert.equal(
+      secureNames.length,
+      3 + 6 + 1,
+      "3 passwords (superuser, replication, agent API) + one TLS key per host + the backup passphrase",
+    );
   });
 
   it("marks the SecureString values secret in state", async () => {
@@ -280,13 +285,13 @@ describe("HaPostgresCluster (mocks)", function () {
     for (const s of doc.Statement) {
       if (s.Resource === "*")
         assert.ok(
-          s.Action.every((a: string) => !a.startsWith("ssm:Get") && !a.startsWith("s3:")),
+          s.Action.every((a: string) => !a.startsWith("ssm:Get") && !a.startsWith("s3:") && !a.startsWith("kms:")),
           "no wildcard reads",
         );
     }
     assert.deepEqual(
       doc.Statement.map((s: any) => s.Sid),
-      ["ReadClusterParameters", "ReadAgentBundle", "SessionManager"],
+      ["ReadClusterParameters", "ReadAgentBundle", "ListBackupPrefix", "ReadWriteBackupPrefix", "SessionManager"],
     );
   });
 

@@ -29,6 +29,7 @@ function layout(over: Partial<ClusterLayout> & { nodeCount?: number; etcdCount?:
       allowedCidrs: ["10.0.0.0/16"],
       settings: { ...HA_DEFAULTS, postgres: { ...HA_DEFAULTS.postgres, parameters: { shared_buffers: "2GB", max_connections: 200 } } },
       routing: "haproxy",
+      backup: { bucket: "orders-backup-4d5e6f", region: "us-east-1", endpoint: "s3.us-east-1.amazonaws.com", path: "/orders" },
     },
     ...rest,
   };
@@ -45,7 +46,17 @@ export function variants(): Variant[] {
   const dedicated = hostSpecs(layout());
   const colocated = hostSpecs(layout({ etcdPlacement: "colocated" }));
   const five = hostSpecs(layout({ nodeCount: 5, etcdCount: 5 }));
-  const direct = hostSpecs(layout({ postgres: { ...layout().postgres, routing: "direct" }, sessionManager: false, architecture: "arm64" }));
+  // Also: an existing bucket whose name has dots (path-style requests), encrypted with a customer key.
+  const existingBucket = {
+    bucket: "backups.example.com",
+    region: "eu-west-1",
+    endpoint: "s3.eu-west-1.amazonaws.com",
+    path: "/prod/orders",
+    kmsKeyId: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+  };
+  const direct = hostSpecs(
+    layout({ postgres: { ...layout().postgres, routing: "direct", backup: existingBucket }, sessionManager: false, architecture: "arm64" }),
+  );
   const base = layout().postgres;
   const offSettings = { ...base.settings, watchdog: { ...base.settings.watchdog, mode: "off" as const } };
   const noWatchdog = hostSpecs(layout({ postgres: { ...base, settings: offSettings } }));

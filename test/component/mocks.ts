@@ -144,6 +144,17 @@ export const mocks: pulumi.runtime.Mocks = {
         return { accountId: "123456789012", arn: "arn:aws:iam::123456789012:user/test", userId: "test" };
       case "aws:index/getRegion:getRegion":
         return { name: "us-east-1", region: "us-east-1", id: "us-east-1" };
+      case "aws:s3/getBucket:getBucket": {
+        // An existing bucket, in the region its name ends with (e.g. "shared-backups-eu-west-1"), else us-east-1.
+        const region = /-([a-z]{2}-[a-z]+-\d)$/.exec(args.inputs.bucket)?.[1] ?? "us-east-1";
+        return {
+          id: args.inputs.bucket,
+          bucket: args.inputs.bucket,
+          arn: `arn:aws:s3:::${args.inputs.bucket}`,
+          region,
+          bucketRegion: region,
+        };
+      }
       case "aws:kms/getKey:getKey":
         return { arn: `arn:aws:kms:us-east-1:123456789012:key/${args.inputs.keyId}`, id: args.inputs.keyId };
       default:

@@ -110,6 +110,33 @@ describe("stack config → args", () => {
     });
   });
 
+  it("maps the backup keys: the AWS side (backup*) and the agent's policy (backupPolicy*), never for a schedule that does not run", () => {
+    pulumi.runtime.setAllConfig({
+      "ha-postgres:backupEnabled": "true",
+      "ha-postgres:backupBucketName": "shared-backups",
+      "ha-postgres:backupPrefix": "prod/orders",
+      "ha-postgres:backupKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k-1",
+      "ha-postgres:backupPolicyArchiveTimeout": "30",
+      "ha-postgres:backupPolicyScheduleFull": "0 2 * * *",
+      "ha-postgres:backupPolicyScheduleDiff": "never",
+      "ha-postgres:backupPolicyRetentionFull": "7",
+      "ha-postgres:backupPolicyFromStandby": "false",
+    });
+    const args = argsFromStackConfig();
+    assert.deepEqual(args, {
+      backup: {
+        enabled: true,
+        bucketName: "shared-backups",
+        prefix: "prod/orders",
+        kmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/k-1",
+      },
+      backupPolicy: { archiveTimeout: 30, schedule: { full: "0 2 * * *", diff: "never" }, retention: { full: 7 }, fromStandby: false },
+    });
+    const resolved = validateClusterArgs("db", args);
+    assert.equal(resolved.backup?.retentionDays, 7, "7 daily full backups");
+    assert.equal(resolved.settings.backupPolicy.schedule.diff, "never");
+  });
+
   it("synchronousMode true (the former form) passes through and is refused by the arg validation with the fix", () => {
     pulumi.runtime.setAllConfig({ "ha-postgres:synchronousMode": "true" });
     const args = argsFromStackConfig();
@@ -156,7 +183,12 @@ describe("stack config → args", () => {
     const { STACK_CONFIG_KEYS, settingKeys } = require("../../lib") as typeof import("../../lib");
     for (const key of Object.keys(project.config))
       assert.ok(key in STACK_CONFIG_KEYS, `Pulumi.yaml declares ${key}, which the program does not read`);
-    const pulumiType = { integer: "integer", boolean: "boolean", string: "string", "string-or-object": "string" } as Record<string, string>;
+    const pulumiType = {
+      integer: "integer",
+      boolean: "boolean",
+      string: "string",
+      "string-or-object": "string",
+    } as Record<string, string>;
     for (const s of settingKeys()) {
       if (!(s.key in project.config)) continue;
       assert.equal(
@@ -176,6 +208,8 @@ describe("the root program (index.ts)", function () {
     pulumi.runtime.setAllConfig(stackConfig("Pulumi.dev.yaml"));
     const out = await settle(require(resolve(DIST, "index.js")));
     assert.deepEqual(Object.keys(out).sort(), [
+      "backupBucketName",
+      "backupCipherPassParameterName",
       "caCertificatePem",
       "clientSecurityGroupId",
       "egress",

@@ -1,9 +1,9 @@
 /** Arg validation of HaPostgresCluster: each bad arg gets a message naming it and the fix. Pure. */
 import * as assert from "node:assert/strict";
-import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterArgsError, isArmInstanceType, isCidr, validateClusterArgs, validatePlacement } from "../../lib/args/validate";
 import { HaPostgresClusterArgs } from "../../lib/args/types";
+import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
 
 function problems(args: unknown, name = "db"): string[] {
   try {
@@ -47,6 +47,14 @@ describe("validateClusterArgs", () => {
       failsafeMode: true,
       postgres: { parameters: {}, usePgRewind: true },
       backupPolicy: BACKUP_POLICY_DEFAULTS,
+    });
+    // Backups on by default, in a bucket the component creates, under the cluster's name.
+    assert.deepEqual(r.backup, {
+      bucketName: undefined,
+      prefix: "orders",
+      kmsKeyArn: undefined,
+      forceDestroy: false,
+      retentionDays: 14,
     });
     assert.equal(r.clusterName, "orders");
     assert.equal(r.ssmParameterPrefix, "/ha-postgres");
