@@ -252,7 +252,15 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
       `clusterName: the default (the resource name "${name}") must start with a letter and use only lower-case letters, digits and '-', at most 40 characters: set clusterName`,
     );
   }
-  const bootstrap = resolveBootstrap(a.bootstrap, { clusterName, bucketName: backupOn ? a.backup.bucketName : undefined, prefix: backupOn ? (a.backup.prefix ?? clusterName) : undefined }, nowMs);
+  const bootstrap = resolveBootstrap(
+    a.bootstrap,
+    {
+      clusterName,
+      bucketName: backupOn ? a.backup.bucketName : undefined,
+      prefix: backupOn ? (a.backup.prefix ?? clusterName) : undefined,
+    },
+    nowMs,
+  );
   problems.push(...bootstrap.problems);
   if (problems.length) throw new ClusterArgsError(problems);
 

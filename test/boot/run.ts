@@ -30,7 +30,9 @@ async function rehearse(topology: Topology, faults: boolean, results: Check[]): 
   try {
     const rc = await startCluster(topology, cleanup);
     const ok =
-      (await bootChecks(rc, topology, results)) && (await operatorChecks(rc, topology, results)) && (await backupChecks(rc, topology, results));
+      (await bootChecks(rc, topology, results)) &&
+      (await operatorChecks(rc, topology, results)) &&
+      (await backupChecks(rc, topology, results));
     if (ok && faults) await runFaults(rc, cleanup, results);
   } catch (e) {
     record(results, { name: `${topology}: the rehearsal ran to the end`, ok: false, detail: (e as Error).stack ?? String(e) });
