@@ -7,6 +7,7 @@ import type { Member } from "../dcs/types";
 import type { HostPort } from "../postgres/types";
 import type { Action, Decision, HaInput } from "./types";
 import { electionVerdict } from "./election";
+import { withPromotionWait } from "./promotion";
 import { planSync } from "./sync";
 import { handedOverRow, leaderSwitchoverRow, replicaSwitchoverRow } from "./switchover";
 import { divergence } from "./timeline";
@@ -16,10 +17,10 @@ import { withWatchdog } from "./watchdog-rules";
 export const MAX_REPLICA_START_FAILURES = 3;
 
 export function decide(input: HaInput): Decision {
-  return withWatchdog(input, decideRow(input));
+  return withWatchdog(input, withPromotionWait(input, decideRow(input)));
 }
 
-/** The rows without the watchdog's (W1–W3 are applied on top, in ./watchdog-rules.ts). */
+/** The rows without the watchdog's (W1–W3 are applied on top, in ./watchdog-rules.ts) or the promotion's wait (./promotion.ts). */
 function decideRow(input: HaInput): Decision {
   const { local } = input;
   const pg = local.pg;

@@ -88,7 +88,7 @@ export class ActionExecutor {
         return dcs.releaseLeader(self.name);
       case "promote":
         if (!this.d.isLeaseValid()) return this.refuse("promote");
-        await pg.promote();
+        await pg.promote(a.synchronousStandbys);
         this.lastSlots = undefined;
         // Until the new timeline is in pg_control, pg_rewind against us would compare the old
         // timeline and wrongly find "no rewind required": checkpoint now (writes are already on).

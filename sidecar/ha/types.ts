@@ -125,7 +125,8 @@ export type Action =
   | { type: "acquireLeader" }
   | { type: "updateLeader" }
   | { type: "releaseLeader" }
-  | { type: "promote" }
+  /** synchronousStandbys: made the wait before pg_promote, so the new primary never acknowledges a commit unplanned. */
+  | { type: "promote"; synchronousStandbys?: string[] }
   | { type: "startPrimary" }
   | { type: "startReplica"; leader?: string; upstream?: HostPort }
   | { type: "followLeader"; leader: string; upstream: HostPort }

@@ -131,7 +131,8 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
     wal_sender_timeout: `${o.timing.replicationTimeoutMs}ms`,
     wal_receiver_timeout: `${o.timing.replicationTimeoutMs}ms`,
   };
-  if (!o.standby && o.synchronousStandbys?.length)
+  // A standby ignores it; the manager renders it on one only right before promoting it.
+  if (o.synchronousStandbys?.length)
     required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys, o.synchronousCount);
   if (o.standby) {
     required.recovery_target_timeline = "latest";

@@ -108,9 +108,12 @@ export class PostgresOwner {
     return this.engine.followUpstream(upstream);
   }
 
-  /** A running replica becomes the primary (it stays "running"). */
-  promote(): Promise<void> {
-    return this.engine.promote();
+  /**
+   * A running replica becomes the primary (it stays "running"). With `synchronousStandbys`, commits
+   * wait for those standbys from the first instant the server takes writes.
+   */
+  promote(synchronousStandbys?: string[]): Promise<void> {
+    return this.engine.promote(synchronousStandbys);
   }
 
   /** Empties the data directory of a stopped server. */

@@ -79,7 +79,8 @@ export interface PostgresControl {
   startPrimary(): Promise<void>;
   startReplica(upstream: HostPort | null): Promise<void>;
   followUpstream(upstream: HostPort): Promise<void>;
-  promote(): Promise<void>;
+  /** With synchronousStandbys: in effect (FIRST 1) before pg_promote, so no commit is acknowledged without them. */
+  promote(synchronousStandbys?: string[]): Promise<void>;
   stop(mode?: "smart" | "fast" | "immediate"): Promise<void>;
   fence(): Promise<void>;
   baseBackup(source: HostPort): Promise<void>;

@@ -210,9 +210,13 @@ export class FakePostgres implements PostgresControl {
     this.pull();
   }
 
-  async promote(): Promise<void> {
-    this.commands.push("promote");
+  async promote(synchronousStandbys?: string[]): Promise<void> {
+    this.commands.push(synchronousStandbys ? `promote waiting for ${synchronousStandbys.join(",")}` : "promote");
     if (!this.running || !this.standby) throw new Error("not a running replica");
+    if (synchronousStandbys) {
+      this.syncStandbys = [...synchronousStandbys];
+      this.syncCount = undefined;
+    }
     this.standby = false;
     this.upstream = undefined;
     this.timeline += 1;

@@ -116,7 +116,8 @@ async function quorumCluster(nodes: number, k: number, seed = 1, mode: Mode = "q
     if (sim.primaries().length !== 1 || !sim.nodes.every((n) => n.pg.running)) return false;
     if (mode === "quorum") return p.pg.syncCount === Math.min(k, nodes - 1);
     const key = syncKey(sim);
-    return p.pg.syncStandbys.length === 1 && key?.voters.length === 1 && key.voters[0] === p.pg.syncStandbys[0];
+    // The standby confirmed (quorum 0): it alone may be promoted.
+    return p.pg.syncStandbys.length === 1 && key?.voters.length === 1 && key.voters[0] === p.pg.syncStandbys[0] && key.quorum === 0;
   }, 30_000);
   return t;
 }

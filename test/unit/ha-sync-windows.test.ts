@@ -117,6 +117,11 @@ describe("synchronous modes: the window right after a promotion", () => {
       [writeSync(["b"], 1), waitFor("b")],
     ],
     [
+      "…the standby has replayed all our WAL (nothing was acknowledged since the promotion): recorded alone at once",
+      { key: { standbys: ["a"], quorum: 0, by: "old" }, waits: [NO_SYNC_STANDBY], streaming: [{ name: "b", lsn: 5000 }] },
+      [writeSync(["b"], 0), waitFor("b")],
+    ],
+    [
       "mode on, a key we wrote in an earlier term is not trusted either",
       { key: { standbys: ["b"], quorum: 0, stale: true }, waits: [NO_SYNC_STANDBY], streaming: [{ name: "b", lsn: 4000 }] },
       [writeSync(["b"], 1), waitFor("b")],
