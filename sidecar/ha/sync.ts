@@ -1,12 +1,18 @@
 /**
  * Synchronous mode, the leader's side (pure). The leader keeps two things in step: the sync key in
- * etcd (who may be promoted) and synchronous_standby_names (whom PostgreSQL waits for before it
- * acknowledges a commit). Invariant: every standby that may hold acknowledged commits the others lack
- * is in the sync key; only members in the sync key (or its leader) may be promoted. Hence the order:
+ * etcd (who may be promoted: the set V and, as Patroni 4 writes it, `quorum` q, how many other
+ * members of V a standby must see before it promotes) and synchronous_standby_names (whom PostgreSQL
+ * waits for before it acknowledges a commit). Invariant: every acknowledged commit is missing from at
+ * most q members of V (so the most advanced of any q + 1 of them has it). Hence the order:
  *
- * - adding standby Y: write Y into the key first, then make PostgreSQL wait for Y;
- * - switching from X to Y: the key holds X and Y while PostgreSQL switches; X leaves the key only
- *   after PostgreSQL no longer waits for it *and* Y has replayed everything up to the switch;
+ * - adding standby Y: write Y into the key first, with q raised by one (Y may lack every older
+ *   commit), then make PostgreSQL wait for Y;
+ * - switching from X to Y: the key holds X and Y with q = 1 while PostgreSQL switches (Y must see X);
+ *   the key becomes [Y], q = 0 only after PostgreSQL waits for Y *and* Y has replayed everything up
+ *   to the switch;
+ * - a key that is not ours in this term (another leader's, an earlier term's) is replaced by one
+ *   that trusts nobody yet (q = |V|), except right after a promotion, while commits wait on a name
+ *   no standby has: a standby with all our WAL then holds every acknowledged commit (q = 0 at once);
  * - no standby available, non-strict: empty the key first (nobody may be promoted), then stop
  *   waiting (commits go on asynchronously, held by the leader alone; a failover now waits for it);
  * - no standby available, strict: keep waiting (for the old standby, or for a name no standby has),
