@@ -136,6 +136,11 @@ describe("synchronous modes: the window right after a promotion", () => {
       { key: { standbys: ["a"], quorum: 0, by: "old" }, waits: [NO_SYNC_STANDBY], mode: "strict" },
       [writeSync([], 0)],
     ],
+    [
+      "quorum commit, no standby streams yet: the key says nobody first, then the promotion's wait goes (commits asynchronous)",
+      { key: { standbys: ["a", "c"], quorum: 1, by: "old" }, waits: [NO_SYNC_STANDBY], mode: "quorum" },
+      [writeSync([], 0), waitFor()],
+    ],
   ];
   for (const [name, c, expected] of rows) it(name, () => assert.deepEqual(planSync(leaderInput(c)).actions, expected));
 
