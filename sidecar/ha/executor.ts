@@ -96,7 +96,7 @@ export class ActionExecutor {
         return true;
       case "startPrimary":
         if (!this.d.isLeaseValid()) return this.refuse("startPrimary");
-        await pg.startPrimary();
+        await pg.startPrimary(a.synchronousStandbys);
         memory.handOver = undefined; // a hand-over that did not finish: we lead again
         return true;
       case "startReplica":

@@ -10,14 +10,23 @@
  * strict mode only, promotes with '*'; here the wait is set before pg_promote in every synchronous
  * mode, and non-strict modes go asynchronous only by their plan's usual rule (no standby streams,
  * recorded in the key first).
+ *
+ * Row S1 (PostgreSQL restarted in place under our key) starts with the same wait, but only when the
+ * PostgreSQL owner no longer knows the one the plan last set (the agent restarted too; it would start
+ * asynchronous while the key names a standby): otherwise that one, which the key already covers, so
+ * a crash of PostgreSQL alone costs no extra wait.
  */
 import { NO_SYNC_STANDBY } from "./sync";
 import type { Decision, HaInput } from "./types";
 
+const WRITABLE = new Set(["promote", "startPrimary"]);
+
 export function withPromotionWait(input: HaInput, d: Decision): Decision {
-  if (input.self.synchronousMode === "off" || !d.actions.some((a) => a.type === "promote")) return d;
+  if (input.self.synchronousMode === "off" || !d.actions.some((a) => WRITABLE.has(a.type))) return d;
   return {
     ...d,
-    actions: d.actions.map((a) => (a.type === "promote" ? { ...a, synchronousStandbys: [NO_SYNC_STANDBY] } : a)),
+    actions: d.actions.map((a) =>
+      a.type === "promote" || a.type === "startPrimary" ? { ...a, synchronousStandbys: [NO_SYNC_STANDBY] } : a,
+    ),
   };
 }

@@ -127,7 +127,8 @@ export type Action =
   | { type: "releaseLeader" }
   /** synchronousStandbys: made the wait before pg_promote, so the new primary never acknowledges a commit unplanned. */
   | { type: "promote"; synchronousStandbys?: string[] }
-  | { type: "startPrimary" }
+  /** synchronousStandbys: the wait to start with when the PostgreSQL owner remembers none (an agent that restarted). */
+  | { type: "startPrimary"; synchronousStandbys?: string[] }
   | { type: "startReplica"; leader?: string; upstream?: HostPort }
   | { type: "followLeader"; leader: string; upstream: HostPort }
   | { type: "rewind"; leader: string; upstream: HostPort }

@@ -181,12 +181,20 @@ export class PostgresManager implements PostgresControl {
     });
   }
 
-  /** Starts as primary (no standby.signal). No-op when already running as primary. */
-  startPrimary(): Promise<void> {
+  /**
+   * Starts as primary (no standby.signal). No-op when already running as primary. With
+   * synchronousStandbys, that wait unless the HA loop set one since this manager began (after a
+   * crash of PostgreSQL alone, the one it set; after an agent restart, which forgot it, the given one).
+   */
+  startPrimary(synchronousStandbys?: string[]): Promise<void> {
     return this.command("startPrimary", async () => {
       if (this.pm.livePid() !== undefined) {
         if (await this.inRecovery()) throw new Error("startPrimary: postgres runs as a replica: promote() it instead");
         return;
+      }
+      if (synchronousStandbys && !this.syncStandbys.length) {
+        this.syncStandbys = [...synchronousStandbys];
+        this.syncCount = undefined;
       }
       this.setFormerPrimary(false);
       await this.startAs({ primary: true });

@@ -70,8 +70,9 @@ export class PostgresOwner {
     return this.transition("bootstrapping", "running", () => this.engine.bootstrap());
   }
 
-  startPrimary(): Promise<void> {
-    return this.transition("starting", "running", () => this.engine.startPrimary());
+  /** With synchronousStandbys: the wait to start with unless the engine still has the one the HA loop last set. */
+  startPrimary(synchronousStandbys?: string[]): Promise<void> {
+    return this.transition("starting", "running", () => this.engine.startPrimary(synchronousStandbys));
   }
 
   /** Starts as a replica of upstream (null: read-only, no upstream). */

@@ -76,7 +76,8 @@ export interface PostgresControl {
   adopt(): Promise<boolean>;
   /** initdb, configure, start as primary, create the replication role; returns the system identifier. */
   bootstrap(): Promise<string>;
-  startPrimary(): Promise<void>;
+  /** With synchronousStandbys: the wait to start with when none was set since this engine began (an agent restart). */
+  startPrimary(synchronousStandbys?: string[]): Promise<void>;
   startReplica(upstream: HostPort | null): Promise<void>;
   followUpstream(upstream: HostPort): Promise<void>;
   /** With synchronousStandbys: in effect (FIRST 1) before pg_promote, so no commit is acknowledged without them. */

@@ -186,8 +186,13 @@ export class FakePostgres implements PostgresControl {
     return this.systemId;
   }
 
-  async startPrimary(): Promise<void> {
+  async startPrimary(synchronousStandbys?: string[]): Promise<void> {
     this.commands.push("startPrimary");
+    // The model's syncStandbys is what the engine remembers (an agent restart is not modelled).
+    if (synchronousStandbys && !this.syncStandbys.length) {
+      this.syncStandbys = [...synchronousStandbys];
+      this.syncCount = undefined;
+    }
     this.standby = false;
     this.crashedInProduction = false;
     this.running = true;

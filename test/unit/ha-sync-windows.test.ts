@@ -182,6 +182,26 @@ describe("synchronous modes: the window right after a promotion", () => {
   }
 });
 
+describe("synchronous modes: PostgreSQL restarted in place under our key (row S1)", () => {
+  it("starts with the wait on a name nobody has, which the PostgreSQL owner uses only if it forgot the plan's (agent restart)", () => {
+    const i: HaInput = {
+      now: NOW,
+      self: { ...selfOf("a"), synchronousMode: "on" },
+      cluster: threeMembers({ sync: { leader: "a", standbys: ["b"], quorum: 0, modRevision: 9 } }),
+      local: {
+        dataDir: { initialized: true, systemId: "7000", clusterState: "in production", standbySignal: false, timeline: 1 },
+        pg: { running: false },
+        process: "crashed",
+      },
+      memory: { leaseId: "lease-a", leaseRenewSentAt: NOW - 500 },
+      peers: [],
+    };
+    assert.deepEqual(decide(i).actions, [{ type: "startPrimary", synchronousStandbys: [NO_SYNC_STANDBY] }]);
+    i.self.synchronousMode = "off";
+    assert.deepEqual(decide(i).actions, [{ type: "startPrimary" }]);
+  });
+});
+
 describe('election under a mode "on" key with the quorum field', () => {
   const input = (peer: PeerView, quorum: number): HaInput => ({
     now: NOW,
