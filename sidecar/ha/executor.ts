@@ -32,6 +32,8 @@ export interface ExecutorDeps {
 export class ActionExecutor {
   private lastOptime?: number;
   private lastSlots?: string;
+  /** A checkpoint owed after a promotion in a synchronous mode: run once the plan released the promotion's wait. */
+  private checkpointDue = false;
 
   constructor(private readonly d: ExecutorDeps) {}
 
@@ -91,8 +93,11 @@ export class ActionExecutor {
         await pg.promote(a.synchronousStandbys);
         this.lastSlots = undefined;
         // Until the new timeline is in pg_control, pg_rewind against us would compare the old
-        // timeline and wrongly find "no rewind required": checkpoint now (writes are already on).
-        void pg.checkpoint().catch((e) => this.d.log.warn({ err: String(e) }, "checkpoint after promotion failed"));
+        // timeline and wrongly find "no rewind required": checkpoint soon. The new leader's first
+        // plan (which releases the promotion's wait) and its slots must not queue behind it: in a
+        // synchronous mode it follows them, at the end of that loop's row P1.
+        this.checkpointDue = true;
+        if (!a.synchronousStandbys) this.checkpointAfterPromotion();
         return true;
       case "startPrimary":
         if (!this.d.isLeaseValid()) return this.refuse("startPrimary");
@@ -163,6 +168,7 @@ export class ActionExecutor {
           await pg.syncSlots(a.members);
           this.lastSlots = key;
         }
+        this.checkpointAfterPromotion(); // the end of the leader's row P1, whatever its plan did
         return true;
       }
     }
@@ -232,6 +238,12 @@ export class ActionExecutor {
     this.d.memory.handOver = undefined;
     await this.d.dcs.putFailover(undefined).catch(() => undefined);
     return false;
+  }
+
+  private checkpointAfterPromotion(): void {
+    if (!this.checkpointDue) return;
+    this.checkpointDue = false;
+    void this.d.pg.checkpoint().catch((e) => this.d.log.warn({ err: String(e) }, "checkpoint after promotion failed"));
   }
 
   private refuse(what: string): boolean {
