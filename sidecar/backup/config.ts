@@ -60,9 +60,15 @@ export type BackupConfig = z.output<typeof backupConfigSchema>;
 export type BackupConfigInput = z.input<typeof backupConfigSchema>;
 export type RepoConfig = z.output<typeof repoSchema>;
 
-/** Where the agent keeps pgBackRest's files for the data directory `dataDir` (beside it, not in it). */
-export function backupPaths(dataDir: string): { dir: string; confFile: string; spoolDir: string; logDir: string; lockDir: string } {
-  const dir = `${path.resolve(dataDir)}.pgbackrest`;
+/**
+ * Where the agent keeps pgBackRest's files for the data directory `dataDir` (beside it, not in it);
+ * `suffix` sets apart another repository's set (a restore source's).
+ */
+export function backupPaths(
+  dataDir: string,
+  suffix = "",
+): { dir: string; confFile: string; spoolDir: string; logDir: string; lockDir: string } {
+  const dir = `${path.resolve(dataDir)}.pgbackrest${suffix}`;
   return {
     dir,
     confFile: path.join(dir, "pgbackrest.conf"),

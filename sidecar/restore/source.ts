@@ -49,15 +49,7 @@ export interface RestoreSourceOptions {
 
 /** Where the source's pgBackRest files live: beside the data directory, apart from the cluster's own (backupPaths). */
 export function sourcePaths(dataDir: string): ReturnType<typeof backupPaths> {
-  const own = backupPaths(dataDir);
-  const dir = `${own.dir}-source`;
-  return {
-    dir,
-    confFile: path.join(dir, "pgbackrest.conf"),
-    spoolDir: path.join(dir, "spool"),
-    logDir: path.join(dir, "log"),
-    lockDir: path.join(dir, "lock"),
-  };
+  return backupPaths(dataDir, "-source");
 }
 
 /** A secret file's first line; throws naming the config field and the file (never the content). */
