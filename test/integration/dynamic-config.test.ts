@@ -68,9 +68,11 @@ describe("maintenance mode and dynamic config on a real cluster", function () {
       await eventually(`${n.name}: work_mem 16MB by reload`, 30_000, async () =>
         (await show(n.name, "work_mem")) === "16MB" ? true : undefined,
       );
-      const p = await eventually(`${n.name}: pending restart`, 30_000, async () =>
-        (await patroni(n.name)).pending_restart ? await patroni(n.name) : undefined,
-      );
+      // pending_restart also follows PostgreSQL's own pg_settings, which may show before the agent's list.
+      const p = await eventually(`${n.name}: pending restart`, 30_000, async () => {
+        const b = await patroni(n.name);
+        return b.pending_restart && b.dynamic_config?.pending_restart?.length ? b : undefined;
+      });
       assert.deepEqual(p.dynamic_config.pending_restart, ["shared_buffers"]);
       assert.equal(await show(n.name, "shared_buffers"), "32MB", "the old value until a restart");
     }
