@@ -92,8 +92,7 @@ export interface RestoreHooks {
   restoreCommand(): string;
 }
 
-/** keepSyncWait: a replica about to be promoted keeps the synchronous_standby_names it must start with. */
-type Role = { primary: true } | { primary: false; upstream: HostPort | null; keepSyncWait?: boolean };
+type Role = { primary: true } | { primary: false; upstream: HostPort | null };
 
 /** Seconds a replica gets after a reload to connect its WAL receiver to the new upstream before we restart it. */
 const FOLLOW_TIMEOUT_MS = 5000;
@@ -295,20 +294,12 @@ export class PostgresManager implements PostgresControl {
     }
   }
 
-  /**
-   * Starts as primary (no standby.signal). No-op when already running as primary. With
-   * synchronousStandbys, that wait unless the HA loop set one since this manager began (after a
-   * crash of PostgreSQL alone, the one it set; after an agent restart, which forgot it, the given one).
-   */
-  startPrimary(synchronousStandbys?: string[]): Promise<void> {
+  /** Starts as primary (no standby.signal). No-op when already running as primary. */
+  startPrimary(): Promise<void> {
     return this.command("startPrimary", async () => {
       if (this.pm.livePid() !== undefined) {
         if (await this.inRecovery()) throw new Error("startPrimary: postgres runs as a replica: promote() it instead");
         return;
-      }
-      if (synchronousStandbys && !this.syncStandbys.length) {
-        this.syncStandbys = [...synchronousStandbys];
-        this.syncCount = undefined;
       }
       this.setFormerPrimary(false);
       await this.startAs({ primary: true });
@@ -337,21 +328,10 @@ export class PostgresManager implements PostgresControl {
     });
   }
 
-  /**
-   * pg_promote(wait => true), then our primary config (no primary_conninfo) so a restart stays primary.
-   * With synchronousStandbys, synchronous_standby_names is in effect on the replica first (a standby
-   * ignores it until it is promoted): the server never acknowledges a commit without them.
-   */
-  promote(synchronousStandbys?: string[]): Promise<void> {
+  /** pg_promote(wait => true), then our primary config (no primary_conninfo) so a restart stays primary. */
+  promote(): Promise<void> {
     return this.command("promote", async () => {
       if (!(await this.inRecovery())) return;
-      if (synchronousStandbys) {
-        this.syncStandbys = [...synchronousStandbys];
-        this.syncCount = undefined;
-        const upstream = this.upstream ?? (await this.status()).upstream ?? null;
-        await this.writeConfig({ primary: false, upstream, keepSyncWait: true });
-        await this.reloadAndAwaitSync();
-      }
       const [r] = await this.step("pg_promote", () => this.commandSql.query<{ ok: boolean }>("SELECT pg_promote(true, 60) AS ok"));
       if (!r.ok) throw new Error("promote: pg_promote did not finish within 60 s");
       while (await this.inRecovery()) await sleep(50);
@@ -597,22 +577,17 @@ export class PostgresManager implements PostgresControl {
       this.syncStandbys = [...names];
       this.syncCount = count;
       await this.writeConfig({ primary: true });
-      await this.reloadAndAwaitSync();
+      await this.commandSql.query("SELECT pg_reload_conf()");
+      const want = renderSynchronousStandbyNames(names, count);
+      const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
+      for (;;) {
+        const [r] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
+        if (r.v === want) return;
+        if (Date.now() > deadline)
+          throw new Error(`synchronous_standby_names is still "${r.v}" ${FOLLOW_TIMEOUT_MS} ms after the reload (wanted "${want}")`);
+        await sleep(20);
+      }
     });
-  }
-
-  /** Reloads and waits until synchronous_standby_names is the one we rendered. */
-  private async reloadAndAwaitSync(): Promise<void> {
-    await this.commandSql.query("SELECT pg_reload_conf()");
-    const want = renderSynchronousStandbyNames(this.syncStandbys, this.syncCount);
-    const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
-    for (;;) {
-      const [r] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
-      if (r.v === want) return;
-      if (Date.now() > deadline)
-        throw new Error(`synchronous_standby_names is still "${r.v}" ${FOLLOW_TIMEOUT_MS} ms after the reload (wanted "${want}")`);
-      await sleep(20);
-    }
   }
 
   private copyOptions(tool: string, source: HostPort, user: string): CopyOptions {
@@ -702,9 +677,8 @@ export class PostgresManager implements PostgresControl {
 
   /** postgresql.conf, pg_hba.conf, pgpass, socket dir and standby.signal for the role. */
   private async writeConfig(role: Role): Promise<void> {
-    // A replica waits for nobody; when it is promoted the HA loop decides whom to wait for (from the
-    // promotion's own wait on, in synchronous mode).
-    if (!role.primary && !role.keepSyncWait) {
+    // A replica waits for nobody; when it is promoted the HA loop decides whom to wait for.
+    if (!role.primary) {
       this.syncStandbys = [];
       this.syncCount = undefined;
     }
