@@ -36,8 +36,6 @@ export interface MetricsInput {
   renewalFailures: number;
   /** Maintenance mode (the dynamic config's pause). */
   paused?: boolean;
-  /** A changed PostgreSQL parameter waits for a restart. */
-  pendingRestart?: boolean;
   /** Archiving and backups (absent: no backup repository configured). */
   backup?: BackupView;
 }
@@ -63,7 +61,6 @@ export function metricsInput(
     renewalLatency: v.renewals.latencySeconds(),
     renewalFailures: v.lease.failures,
     paused: v.paused,
-    pendingRestart: (v.dynamic?.pending_restart.length ?? 0) > 0,
     backup,
   };
 }
