@@ -105,7 +105,8 @@ async function checkRestore(rc: RehearsalCluster, topology: string, own: Cleanup
     const pass = containerPath(c, NODE_PATHS.restoreSourceCipherPassFile);
     const st = statSync(pass);
     const postgres = parsePasswd(readFileSync(containerPath(c, "/etc/passwd"), "utf8"), "postgres");
-    if ((st.mode & 0o777) !== 0o600 || st.uid !== postgres?.uid) out.push(`${h.key}: passphrase file mode ${(st.mode & 0o777).toString(8)}`);
+    if ((st.mode & 0o777) !== 0o600 || st.uid !== postgres?.uid)
+      out.push(`${h.key}: passphrase file mode ${(st.mode & 0o777).toString(8)}`);
     if (readFileSync(pass, "utf8").trim() !== sourcePass.value) out.push(`${h.key}: passphrase is not the source's SSM value`);
     return out;
   });
@@ -122,7 +123,9 @@ async function checkRestore(rc: RehearsalCluster, topology: string, own: Cleanup
   const roles2 = await settledRoles(rc2, 420_000);
   const p2 = d2.hosts.find((h) => h.name === roles2.find((r) => !r.inRecovery)!.name)!;
   record(results, {
-    name: t(`${RESTORED_CLUSTER}: one primary (${p2.key}, timeline ${roles2.find((r) => !r.inRecovery)!.timeline}), every replica streaming`),
+    name: t(
+      `${RESTORED_CLUSTER}: one primary (${p2.key}, timeline ${roles2.find((r) => !r.inRecovery)!.timeline}), every replica streaming`,
+    ),
     ok: true,
   });
   const counts = await Promise.all(
