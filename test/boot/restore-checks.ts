@@ -6,7 +6,9 @@
  * got the restore section and the source's passphrase (from SSM, 0600), one primary and every
  * replica streaming, exactly the rows committed before the target, its own WAL archived into its
  * own prefix and stanza, and nothing written into the source's by its role. The restored cluster
- * is removed at the end, so the run goes on (faults) with the first cluster alone.
+ * is removed at the end, so the run goes on (faults) with the first cluster alone. The "probe" mode
+ * (the short run inside `npm test`) boots only the restored cluster's first node: its agent config,
+ * the source's passphrase, and the agent's restore checks passing against the source's repository.
  */
 import { readFileSync, statSync } from "node:fs";
 import { NODE_PORTS } from "../../lib/args/types";
@@ -17,7 +19,7 @@ import { Cleanup } from "./cleanup";
 import { RehearsalCluster } from "./cluster";
 import { nodeInitPlanOf } from "./deployment";
 import { containerPath, inContainer, waitFor } from "./hosts";
-import { RESTORED_CLUSTER, restoredArgs } from "./plan";
+import { RESTORED_CLUSTER, restoredArgs, RestoreMode } from "./plan";
 import { startRestoredCluster } from "./restored-cluster";
 import { Check, record, settledRoles } from "./steps";
 
@@ -26,24 +28,32 @@ const ROWS_AFTER = 25;
 const WRITES = new Set(["PutObject", "DeleteObject", "DeleteObjects", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"]);
 
 /** Runs the checks, recording each; true when all passed. The restored cluster is gone when it returns. */
-export async function restoreChecks(rc: RehearsalCluster, topology: string, cleanup: Cleanup, results: Check[]): Promise<boolean> {
+export async function restoreChecks(
+  rc: RehearsalCluster,
+  topology: string,
+  mode: RestoreMode,
+  cleanup: Cleanup,
+  results: Check[],
+): Promise<boolean> {
   const before = results.length;
+  const started = Date.now();
   const own = new Cleanup();
   // Also on an abort of the whole run: the main cleanup removes the restored cluster before the bridge.
   cleanup.add(`${RESTORED_CLUSTER} cluster`, () => own.runAll().then(() => undefined));
   try {
-    await checkRestore(rc, topology, own, results);
+    await checkRestore(rc, topology, mode, own, results);
   } catch (e) {
     record(results, { name: `${topology}: restore from the backups ran to the end`, ok: false, detail: (e as Error).stack ?? String(e) });
   } finally {
     const failed = await own.runAll();
     await cleanup.runNow(`${RESTORED_CLUSTER} cluster`);
     record(results, { name: `${topology}: the restored cluster was removed`, ok: failed.length === 0, detail: failed.join("; ") });
+    process.stdout.write(`boot: the restore (${mode}) took ${Math.round((Date.now() - started) / 1000)} s\n`);
   }
   return results.slice(before).every((r) => r.ok);
 }
 
-async function checkRestore(rc: RehearsalCluster, topology: string, own: Cleanup, results: Check[]): Promise<void> {
+async function checkRestore(rc: RehearsalCluster, topology: string, mode: RestoreMode, own: Cleanup, results: Check[]): Promise<void> {
   const t = (name: string) => `${topology}: ${name}`;
   const d = rc.deployment;
   const repo = d.backup!;
@@ -83,18 +93,21 @@ async function checkRestore(rc: RehearsalCluster, topology: string, own: Cleanup
   });
 
   // 2. The second cluster, from the component, restored to that time.
-  const rc2 = await startRestoredCluster(rc, restoredArgs({ clusterName: stanza, bucketName: repo.bucket }, at), own);
+  const args = restoredArgs({ clusterName: stanza, bucketName: repo.bucket }, at, mode);
+  const rc2 = await startRestoredCluster(rc, args, own, mode === "probe" ? ["pg-0"] : undefined);
   const d2 = rc2.deployment;
-  const nodes = d2.hosts.map((h) => rc2.containers.get(h.name)!);
+  const booted = d2.hosts.filter((h) => rc2.containers.has(h.name));
   record(results, {
-    name: t(`${RESTORED_CLUSTER}: cloud-init finished without errors on its ${nodes.length} hosts`),
+    name: t(
+      `${RESTORED_CLUSTER}: cloud-init finished without errors on ${mode === "probe" ? "its first node" : `its ${booted.length} hosts`}`,
+    ),
     ok: rc2.firstVerdicts.every((v) => v.status === "done" && v.errors.length === 0),
     detail: JSON.stringify(rc2.firstVerdicts),
   });
 
   // The restore section and the source's passphrase, as node-init wrote them.
   const sourcePass = d.parameters.find((p) => p.name.endsWith(`/${stanza}/backup/repo-cipher-pass`))!;
-  const problems = d2.hosts.flatMap((h) => {
+  const problems = booted.flatMap((h) => {
     const c = rc2.containers.get(h.name)!;
     const out: string[] = [];
     const rendered = nodeInitPlanOf(h.userData).agentConfig.config.bootstrap;
@@ -118,6 +131,29 @@ async function checkRestore(rc: RehearsalCluster, topology: string, own: Cleanup
     ok: problems.length === 0,
     detail: problems.join("; "),
   });
+
+  if (mode === "probe") {
+    // The agent's checks before a restore: the role reads the source's stanza, the passphrase decrypts it, the target is in range.
+    const c = rc2.containers.get("pg-0")!;
+    const verdict = await waitFor("the agent's restore checks on rpg-0", 180_000, async () => {
+      const j = await inContainer(c, ["journalctl", "-u", UNITS.agent, "--no-pager", "-o", "cat"]);
+      if (/restore from the backup is refused/.test(j))
+        return j
+          .split("\n")
+          .filter((l) => /refused| {2}- /.test(l))
+          .join("\n");
+      return /can be restored/.test(j) ? "passed" : undefined;
+    });
+    record(results, {
+      name: t(
+        `${RESTORED_CLUSTER}: the agent's restore checks pass on its first node ` +
+          "(the source's stanza read with its role, decrypted, target in range)",
+      ),
+      ok: verdict === "passed",
+      detail: verdict,
+    });
+    return;
+  }
 
   // One primary, every replica streaming; exactly the rows committed before the target, on every member.
   const roles2 = await settledRoles(rc2, 420_000);

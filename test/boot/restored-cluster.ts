@@ -20,11 +20,14 @@ export async function startRestoredCluster(
   source: RehearsalCluster,
   args: HaPostgresClusterArgs,
   cleanup: Cleanup,
+  /** Boot only these hosts (names, e.g. ["pg-0"]); default: every host. */
+  only?: string[],
 ): Promise<RehearsalCluster> {
   if (!source.backupRepo) throw new Error("rehearsal: the first cluster has no backup repository to restore from");
   log(`rendering ${RESTORED_CLUSTER} (bootstrap.fromBackup) under mocks`);
   const deployment = await renderDeployment(RESTORED_CLUSTER, args);
-  for (const h of deployment.hosts) await createNamespace(h.key, h.address, cleanup);
+  const hosts = deployment.hosts.filter((h) => !only || only.includes(h.name));
+  for (const h of hosts) await createNamespace(h.key, h.address, cleanup);
   const credentials = {
     accessKeyId: `ASIA${randomBytes(8).toString("hex").toUpperCase()}`,
     secretAccessKey: randomBytes(30).toString("base64"),
@@ -39,9 +42,9 @@ export async function startRestoredCluster(
     accountId: "123456789012",
   });
   source.backupRepo.standin.addRole(credentials, deployment.rolePolicies);
-  for (const h of deployment.hosts) await redirectHttps(h.key);
+  for (const h of hosts) await redirectHttps(h.key);
   const loops = new Map<string, string>();
-  for (const h of deployment.hosts) loops.set(h.name, await createVolume(h.key, 2048, cleanup));
+  for (const h of hosts) loops.set(h.name, await createVolume(h.key, 2048, cleanup));
   const rc: RehearsalCluster = {
     ...source,
     deployment,
@@ -52,8 +55,8 @@ export async function startRestoredCluster(
     credentials,
     firstVerdicts: [],
   };
-  log(`booting ${deployment.hosts.length} containers of ${RESTORED_CLUSTER}`);
-  rc.firstVerdicts = await Promise.all(deployment.hosts.map((h) => bootHost(rc, h, "first", cleanup)));
-  deployment.hosts.forEach((h, i) => log(`${h.key}: cloud-init ${rc.firstVerdicts[i].status} ${rc.firstVerdicts[i].errors.join("; ")}`));
+  log(`booting ${hosts.length} of the ${deployment.hosts.length} hosts of ${RESTORED_CLUSTER}`);
+  rc.firstVerdicts = await Promise.all(hosts.map((h) => bootHost(rc, h, "first", cleanup)));
+  hosts.forEach((h, i) => log(`${h.key}: cloud-init ${rc.firstVerdicts[i].status} ${rc.firstVerdicts[i].errors.join("; ")}`));
   return rc;
 }
