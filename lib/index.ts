@@ -14,10 +14,11 @@ export { renderUserData, renderFiles, renderNodeInitPlan, hostPackages, USER_DAT
 export { agentConfigForNode } from "./userdata/agent-config";
 export { desiredConfigDocument } from "./dynamic/desired-config";
 export { hostSpecs, ClusterLayout } from "./userdata/hosts";
-export { HostSpec, Member, SecretFile } from "./userdata/spec";
+export { HostSpec, Member, RestoreHostSpec, SecretFile } from "./userdata/spec";
 export { decideEgress, defaultRoute, egressArgProblems, EgressDecision, ResolvedEgress } from "./network/egress";
 export { RouteInfo, SubnetRouteTable } from "./network/egress";
 export { healthCheckFor, targetPortFor } from "./nlb/nlb";
 export { internalRules, RuleSpec, GroupRole } from "./security/rules";
 export { nodePolicyDocument } from "./iam/role";
+export { restoreSourceStatements, RestoreSourceGrant } from "./restore/source";
 export { COMPONENT_TYPE, childName, parameterNames } from "./naming/names";

@@ -6,6 +6,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { KMS_KEY_ARN } from "../backup/args";
+import { parameterNames } from "../naming/names";
 import { parseTargetTime, targetFromFields, type RecoveryTargetInput } from "../../sidecar/restore/target";
 
 /** Where the backups to restore are: the source cluster's backup repository. */
@@ -22,10 +24,18 @@ export interface FromBackupArgs {
   /** The bucket's region. Default: this cluster's region. */
   region?: string;
   /**
-   * SSM SecureString parameter holding the source repository's passphrase (its repo-cipher-pass).
-   * Default: the one the source's component keeps, `<ssmParameterPrefix>/<clusterName>/backup/repo-cipher-pass`.
+   * SSM SecureString parameter holding the source repository's passphrase (its repo-cipher-pass), in
+   * the bucket's region. Default: the one the source's component keeps (its output
+   * `backupCipherPassParameterName`), `<ssmParameterPrefix>/<clusterName>/backup/repo-cipher-pass`
+   * with this cluster's `ssmParameterPrefix`. The instance role may read this parameter, no other of the source's.
    */
   cipherPassParameter?: string;
+  /**
+   * The customer KMS key the source's backups and passphrase are encrypted with (the source's
+   * `backup.kmsKeyArn`, else its `kmsKeyId`), as an ARN. The instance role may decrypt with it, only
+   * through S3 and SSM. Default: none (SSE-S3 objects and an `aws/ssm` parameter need no grant).
+   */
+  kmsKeyArn?: pulumi.Input<string>;
 }
 
 /**
@@ -52,7 +62,15 @@ export interface BootstrapArgs {
 
 /** After validation: the source and the target in the agent config's shape. */
 export interface ResolvedBootstrap {
-  fromBackup: { clusterName: string; bucketName: pulumi.Input<string>; prefix: string; region?: string; cipherPassParameter?: string };
+  fromBackup: {
+    clusterName: string;
+    bucketName: pulumi.Input<string>;
+    prefix: string;
+    region?: string;
+    /** Resolved: the source component's parameter unless another was given. */
+    cipherPassParameter: string;
+    kmsKeyArn?: pulumi.Input<string>;
+  };
   target: RecoveryTargetInput;
 }
 
@@ -78,6 +96,9 @@ export const bootstrapArgSchema = z
           .string()
           .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'must be an SSM parameter name such as "/ha-postgres/orders/backup/repo-cipher-pass"')
           .optional(),
+        kmsKeyArn: z
+          .custom<pulumi.Input<string>>(isInputLike, { message: "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)" })
+          .optional(),
       })
       .strict()
       .optional(),
@@ -93,7 +114,7 @@ export const bootstrapArgSchema = z
  */
 export function resolveBootstrap(
   b: z.output<typeof bootstrapArgSchema> | undefined,
-  own: { clusterName: string; bucketName?: pulumi.Input<string>; prefix?: string },
+  own: { clusterName: string; ssmParameterPrefix: string; bucketName?: pulumi.Input<string>; prefix?: string },
   nowMs: number,
 ): { problems: string[]; bootstrap?: ResolvedBootstrap } {
   if (!b) return { problems: [] };
@@ -117,6 +138,20 @@ export function resolveBootstrap(
     problems.push(
       `bootstrap.fromBackup.clusterName: "${f.clusterName}" is this cluster's own repository (same bucket, prefix and stanza): ` +
         "a restored cluster archives into a stanza of its own, never into the one it restores from: give this cluster another clusterName",
+    );
+  }
+  if (typeof f.kmsKeyArn === "string" && !KMS_KEY_ARN.test(f.kmsKeyArn)) {
+    problems.push(
+      `bootstrap.fromBackup.kmsKeyArn: "${f.kmsKeyArn}" is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): ` +
+        "an alias or key id cannot be granted in IAM; give the key's ARN",
+    );
+  }
+  const cipherPassParameter = f.cipherPassParameter ?? parameterNames(own.ssmParameterPrefix, f.clusterName).backupCipherPass;
+  // With backups on, this cluster's component writes that parameter: the source's passphrase would be overwritten.
+  if (own.prefix !== undefined && cipherPassParameter === parameterNames(own.ssmParameterPrefix, own.clusterName).backupCipherPass) {
+    problems.push(
+      `bootstrap.fromBackup.cipherPassParameter: "${cipherPassParameter}" is this cluster's own passphrase parameter, ` +
+        "not the source's: give the source's (its output backupCipherPassParameterName)",
     );
   }
   const target: RecoveryTargetInput =
@@ -148,7 +183,8 @@ export function resolveBootstrap(
         bucketName: f.bucketName,
         prefix,
         region: f.region,
-        cipherPassParameter: f.cipherPassParameter,
+        cipherPassParameter,
+        ...(f.kmsKeyArn !== undefined ? { kmsKeyArn: f.kmsKeyArn } : {}),
       },
       target,
     },

@@ -256,6 +256,7 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     a.bootstrap,
     {
       clusterName,
+      ssmParameterPrefix: a.ssmParameterPrefix ?? DEFAULTS.ssmParameterPrefix,
       bucketName: backupOn ? a.backup.bucketName : undefined,
       prefix: backupOn ? (a.backup.prefix ?? clusterName) : undefined,
     },

@@ -18,6 +18,7 @@ import { Placement, planEgress } from "../network/routes";
 import { attachNode, createLoadBalancer } from "../nlb/nlb";
 import { resolveAmi } from "../nodes/ami";
 import { createHostInstance, createHostSlot, HostSlot } from "../nodes/host";
+import { resolveRestoreSource } from "../restore/source";
 import { createPasswords } from "../secrets/passwords";
 import { createCa, createHostCertificate } from "../secrets/tls";
 import { createSecurityGroups } from "../security/groups";
@@ -131,6 +132,9 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       ...(backup ? [backup.cipherPass] : []),
     ];
 
+    // A restored cluster reads another cluster's backups: its prefix and passphrase, read only.
+    const restoreSource = resolveRestoreSource(args.bootstrap, this);
+
     const bundle = createAgentBundle(name, args, this);
     const identity = createNodeIdentity(
       name,
@@ -144,6 +148,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
               .all([backup.bucketArn, backup.kmsKeyArn, backup.region])
               .apply(([bucketArn, key, region]) => ({ bucketArn, prefix: backup.prefix, region, ...(key ? { kmsKeyArn: key } : {}) }))
           : undefined,
+        restoreSource: restoreSource.apply((s) => s?.grant),
       },
       this,
     );
@@ -168,8 +173,9 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
         network.vpcCidr,
         bundle.bucket.bucket,
         backupTarget,
+        restoreSource,
       ])
-      .apply(([nodes, etcdMembers, volumeIds, vpcCidr, bucket, backupRepo]) =>
+      .apply(([nodes, etcdMembers, volumeIds, vpcCidr, bucket, backupRepo, source]) =>
         hostSpecs({
           clusterName: args.clusterName,
           ssmParameterPrefix: args.ssmParameterPrefix,
@@ -187,6 +193,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
             settings: args.settings,
             routing: args.routing,
             ...(backupRepo ? { backup: backupRepo } : {}),
+            ...(source ? { restore: source.host } : {}),
           },
         }),
       );

@@ -1,7 +1,8 @@
 /**
  * The instance role shared by every host of the cluster, with least privilege: read this cluster's
  * SSM parameters (exact ARNs) and the agent bundle object, decrypt them, use the backup repository
- * (only the cluster's prefix of its bucket, ../backup/policies.ts), and — when Session Manager is on —
+ * (only the cluster's prefix of its bucket, ../backup/policies.ts), read the backups a restored cluster
+ * is created from (the source's prefix and passphrase, ../restore/source.ts), and — when Session Manager is on —
  * the messaging actions the SSM agent needs. Not `AmazonSSMManagedInstanceCore`: that
  * managed policy also grants ssm:GetParameter on every parameter of the account.
  */
@@ -10,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ResolvedClusterArgs } from "../args/types";
 import { backupRoleStatements } from "../backup/policies";
 import { childName, resourceTags } from "../naming/names";
+import { restoreSourceStatements, type RestoreSourceGrant } from "../restore/source";
 
 import type { PolicyStatement } from "./statement";
 
@@ -45,6 +47,8 @@ export function nodePolicyDocument(p: {
   kmsKeyArn?: string;
   sessionManager: boolean;
   backup?: BackupGrant;
+  /** The source of a restored cluster (arg `bootstrap`): read only. */
+  restoreSource?: RestoreSourceGrant;
 }) {
   const statements: PolicyStatement[] = [
     { Sid: "ReadClusterParameters", Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [...p.parameterArns].sort() },
@@ -54,6 +58,7 @@ export function nodePolicyDocument(p: {
     statements.push({ Sid: "DecryptClusterParameters", Effect: "Allow", Action: ["kms:Decrypt"], Resource: [p.kmsKeyArn] });
   }
   if (p.backup) statements.push(...backupRoleStatements(p.backup));
+  if (p.restoreSource) statements.push(...restoreSourceStatements(p.restoreSource));
   if (p.sessionManager) {
     statements.push({ Sid: "SessionManager", Effect: "Allow", Action: SESSION_MANAGER_ACTIONS, Resource: "*" });
   }
@@ -85,6 +90,7 @@ export function createNodeIdentity(
     bundleObjectArn: pulumi.Input<string>;
     kmsKeyArn?: pulumi.Input<string>;
     backup?: pulumi.Input<BackupGrant>;
+    restoreSource?: pulumi.Input<RestoreSourceGrant | undefined>;
   },
   parent: pulumi.Resource,
 ): NodeIdentity {
@@ -99,10 +105,17 @@ export function createNodeIdentity(
     {
       role: role.id,
       policy: pulumi
-        .all([pulumi.all(grants.parameterArns), grants.bundleObjectArn, grants.kmsKeyArn, grants.backup])
-        .apply(([parameterArns, bundleObjectArn, kms, backup]) =>
+        .all([pulumi.all(grants.parameterArns), grants.bundleObjectArn, grants.kmsKeyArn, grants.backup, grants.restoreSource])
+        .apply(([parameterArns, bundleObjectArn, kms, backup, restoreSource]) =>
           JSON.stringify(
-            nodePolicyDocument({ parameterArns, bundleObjectArn, kmsKeyArn: kms, sessionManager: args.sessionManager, backup }),
+            nodePolicyDocument({
+              parameterArns,
+              bundleObjectArn,
+              kmsKeyArn: kms,
+              sessionManager: args.sessionManager,
+              backup,
+              ...(restoreSource ? { restoreSource } : {}),
+            }),
           ),
         ),
     },

@@ -9,6 +9,8 @@
 import { DEFAULT_API_USER, type AgentConfigInput } from "../../sidecar/config/schema";
 import type { CliConfigInput } from "../../sidecar/cli/cli-config";
 import { NODE_PATHS } from "./paths";
+import { s3RepoSection } from "./repo";
+import { restoreBootstrapSection } from "./restore";
 import { BackupHostSpec, HostSpec } from "./spec";
 import { NODE_PORTS } from "../args/types";
 
@@ -19,26 +21,11 @@ export const DESIRED_CONFIG_INTERVAL_S = 60;
 export const COMPONENT_PARAMETERS: ReadonlySet<string> = new Set(["ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file"]);
 
 /**
- * The agent's `backup` section on AWS: pgBackRest signs its S3 requests with the instance role's
- * credentials, which it fetches from the instance metadata itself (`credentials: instanceRole`, i.e.
- * repo1-s3-key-type=auto), so no key is anywhere on the node or in the user-data. The repository is
- * encrypted with the passphrase node-init wrote from SSM. A bucket name with dots cannot be a host
- * name under AWS's wildcard certificate, so such a bucket is addressed path-style.
+ * The agent's `backup` section on AWS: the cluster's own repository (./repo.ts: the instance role's
+ * credentials, no key anywhere), encrypted with the passphrase node-init wrote from SSM.
  */
 export function backupSection(b: BackupHostSpec): NonNullable<AgentConfigInput["backup"]> {
-  return {
-    repo: {
-      type: "s3",
-      bucket: b.bucket,
-      region: b.region,
-      endpoint: b.endpoint,
-      path: b.path,
-      uriStyle: b.bucket.includes(".") ? "path" : "host",
-      ...(b.kmsKeyId ? { kmsKeyId: b.kmsKeyId } : {}),
-      credentials: { source: "instanceRole" },
-    },
-    cipherPassphraseFile: NODE_PATHS.backupCipherPassFile,
-  };
+  return { repo: s3RepoSection(b), cipherPassphraseFile: NODE_PATHS.backupCipherPassFile };
 }
 
 /** The agent config of the PostgreSQL node `spec` (throws for a host without PostgreSQL). */
@@ -92,6 +79,8 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
     // Read at the agent's start only (not part of the dynamic config): archive_timeout, schedule, retention.
     backupPolicy: pg.settings.backupPolicy,
     ...(pg.backup ? { backup: backupSection(pg.backup) } : {}),
+    // Read only while the cluster has no data: the first member restores the source to the target, the others a backup of it.
+    ...(pg.restore ? { bootstrap: restoreBootstrapSection(pg.restore) } : {}),
     log: { level: "info" },
   };
 }

@@ -62,6 +62,17 @@ export function hostSpecs(layout: ClusterLayout): HostSpec[] {
         ...(layout.postgres.backup
           ? [{ parameter: p.backupCipherPass, path: NODE_PATHS.backupCipherPassFile, owner: "postgres", mode: "0600" }]
           : []),
+        ...(layout.postgres.restore
+          ? [
+              {
+                parameter: layout.postgres.restore.cipherPassParameter,
+                path: NODE_PATHS.restoreSourceCipherPassFile,
+                owner: "postgres",
+                mode: "0600",
+                region: layout.postgres.restore.region,
+              },
+            ]
+          : []),
         ...tlsFiles(layout.ssmParameterPrefix, layout.clusterName, m.name, NODE_PATHS.postgresTlsDir, "postgres"),
         ...(colocated ? tlsFiles(layout.ssmParameterPrefix, layout.clusterName, m.name, NODE_PATHS.etcdTlsDir, "etcd") : []),
       ],

@@ -30,6 +30,8 @@ export const NODE_PATHS = {
   apiPasswordFile: "/etc/hapg/secrets/api-password",
   /** pgBackRest's repo-cipher-pass (backups on), 0600 for postgres. */
   backupCipherPassFile: "/etc/hapg/secrets/backup-cipher-pass",
+  /** The passphrase of the repository a restored cluster is created from (another cluster's), 0600 for postgres. */
+  restoreSourceCipherPassFile: "/etc/hapg/secrets/restore-source-cipher-pass",
   postgresTlsDir: "/etc/hapg/tls/postgres",
   etcdTlsDir: "/etc/hapg/tls/etcd",
   systemdDir: "/etc/systemd/system",

@@ -1,3 +1,4 @@
+import type { RecoveryTargetInput } from "../../sidecar/restore/target";
 import type { HaSettings } from "../../sidecar/settings/schema";
 
 /**
@@ -17,6 +18,8 @@ export interface SecretFile {
   owner: string;
   /** Octal file mode as a string, e.g. "0600". */
   mode: string;
+  /** The parameter's region when it is not the node's (a restore source's passphrase). */
+  region?: string;
 }
 
 /** The backup repository as the node's pgBackRest addresses it: an S3 bucket, with the instance role's credentials. */
@@ -29,6 +32,22 @@ export interface BackupHostSpec {
   path: string;
   /** The customer KMS key objects are encrypted with (SSE-KMS), if any. */
   kmsKeyId?: string;
+}
+
+/**
+ * The backups a restored cluster is created from (component arg `bootstrap`): the source's
+ * repository, read with the instance role's credentials, its stanza, the SSM parameter holding its
+ * passphrase (node-init writes it to a 0600 file) and the recovery target.
+ */
+export interface RestoreHostSpec {
+  bucket: string;
+  region: string;
+  endpoint: string;
+  /** The source's prefix as pgBackRest's repo path, e.g. "/orders". */
+  path: string;
+  stanza: string;
+  cipherPassParameter: string;
+  target: RecoveryTargetInput;
 }
 
 export interface PostgresHostSpec {
@@ -50,6 +69,8 @@ export interface PostgresHostSpec {
   desiredConfigParameter: string;
   /** Present when backups are on. */
   backup?: BackupHostSpec;
+  /** Present when the cluster is created from another cluster's backups. */
+  restore?: RestoreHostSpec;
 }
 
 export interface EtcdHostSpec {

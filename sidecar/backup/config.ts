@@ -59,6 +59,7 @@ export const backupConfigSchema = z
 export type BackupConfig = z.output<typeof backupConfigSchema>;
 export type BackupConfigInput = z.input<typeof backupConfigSchema>;
 export type RepoConfig = z.output<typeof repoSchema>;
+export type RepoConfigInput = z.input<typeof repoSchema>;
 
 /**
  * Where the agent keeps pgBackRest's files for the data directory `dataDir` (beside it, not in it);

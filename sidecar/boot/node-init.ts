@@ -108,12 +108,13 @@ export async function nodeInit(plan: NodeInitPlan, deps: NodeInitDeps): Promise<
   const agentConfig = plan.agentConfig ? validateAgentConfig(plan.agentConfig.config) : undefined;
   const region = plan.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
   const values = new Map<string, string>();
+  const where = (f: NodeInitPlan["files"][number]) => `${f.region ?? region ?? ""} ${f.parameter}`;
   for (const f of plan.files) {
-    if (!values.has(f.parameter)) values.set(f.parameter, await deps.readParameter(f.parameter, region));
+    if (!values.has(where(f))) values.set(where(f), await deps.readParameter(f.parameter, f.region ?? region));
   }
   const written: string[] = [];
   for (const f of plan.files) {
-    const value = values.get(f.parameter) ?? "";
+    const value = values.get(where(f)) ?? "";
     if (value === "") throw new NodeInitError(`SSM parameter ${f.parameter}: is empty`);
     writePrivate(f.path, value.endsWith("\n") ? value : `${value}\n`, parseInt(f.mode, 8), deps.lookupUser(f.owner));
     written.push(f.path);

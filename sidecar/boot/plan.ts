@@ -22,6 +22,8 @@ export const nodeInitPlanSchema = z
             path: absolutePath,
             owner: user,
             mode,
+            /** This parameter's region when it is not the plan's (a restore source's passphrase, kept in the source's region). */
+            region: z.string().min(1).optional(),
           })
           .strict(),
       )

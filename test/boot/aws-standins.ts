@@ -111,8 +111,32 @@ export function signatureProblem(headers: IncomingMessage["headers"], creds: Cre
 export class AwsStandins {
   readonly served: ServedRequest[] = [];
   private servers: Server[] = [];
+  /** One per cluster of the account: its role's credentials and policies, its bundle, its parameters. */
+  private readonly tenants: StandinContent[];
 
-  constructor(private readonly content: StandinContent) {}
+  constructor(content: StandinContent) {
+    this.tenants = [content];
+  }
+
+  /**
+   * Another cluster in the same account (the restored one): its role signs with its own credentials
+   * and is held to its own policies; every cluster's objects and parameters exist for every role, as
+   * in one account, and only the policy decides who may read them.
+   */
+  addTenant(content: StandinContent): void {
+    this.tenants.push(content);
+  }
+
+  /** The cluster whose role signed the request, or why none did. */
+  private signer(headers: IncomingMessage["headers"], service: string): { tenant?: StandinContent; problem?: string } {
+    let problem: string | undefined;
+    for (const t of this.tenants) {
+      const p = signatureProblem(headers, t.credentials, service);
+      if (!p) return { tenant: t };
+      problem ??= p;
+    }
+    return { problem };
+  }
 
   async start(address: string, s3Port: number, ssmPort: number): Promise<void> {
     const listen = (port: number, handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>) =>
@@ -152,11 +176,11 @@ export class AwsStandins {
         );
       }
     };
-    const problem = signatureProblem(req.headers, this.content.credentials, "s3");
-    if (problem) return reply(403, "InvalidAccessKeyId");
+    const { tenant } = this.signer(req.headers, "s3");
+    if (!tenant) return reply(403, "InvalidAccessKeyId");
     if (req.method !== "GET" && req.method !== "HEAD") return reply(405, "MethodNotAllowed");
-    if (!policyAllows(this.content.policies, "s3:GetObject", `arn:aws:s3:::${bucket}/${key}`)) return reply(403, "AccessDenied");
-    const data = bucket === this.content.bucket ? this.content.objects.get(key) : undefined;
+    if (!policyAllows(tenant.policies, "s3:GetObject", `arn:aws:s3:::${bucket}/${key}`)) return reply(403, "AccessDenied");
+    const data = this.tenants.find((t) => t.bucket === bucket)?.objects.get(key);
     if (!data) return reply(404, "NoSuchKey");
     reply(200);
     res.writeHead(200, {
@@ -177,8 +201,8 @@ export class AwsStandins {
       res.writeHead(status, { "content-type": "application/x-amz-json-1.1" });
       res.end(JSON.stringify(doc));
     };
-    const problem = signatureProblem(req.headers, this.content.credentials, "ssm");
-    if (problem)
+    const { tenant, problem } = this.signer(req.headers, "ssm");
+    if (!tenant)
       return answer(
         400,
         { __type: "UnrecognizedClientException", message: `The security token included in the request is invalid (${problem})` },
@@ -188,15 +212,15 @@ export class AwsStandins {
       return answer(400, { __type: "InvalidAction", message: `${target} is not served by the rehearsal` }, target);
     const { Name: name, WithDecryption: decrypt } = JSON.parse(text) as { Name: string; WithDecryption?: boolean };
     const what = `GetParameter ${name}`;
-    const arn = `arn:aws:ssm:${REGION}:${this.content.accountId}:parameter${name}`;
-    if (!policyAllows(this.content.policies, "ssm:GetParameter", arn)) {
+    const arn = `arn:aws:ssm:${REGION}:${tenant.accountId}:parameter${name}`;
+    if (!policyAllows(tenant.policies, "ssm:GetParameter", arn)) {
       return answer(
         400,
         { __type: "AccessDeniedException", message: `not authorized to perform: ssm:GetParameter on resource: ${arn}` },
         what,
       );
     }
-    const p = this.content.parameters.get(name);
+    const p = this.tenants.map((t) => t.parameters.get(name)).find((x) => x !== undefined);
     if (!p) return answer(400, { __type: "ParameterNotFound", message: "" }, what);
     const value = p.type === "SecureString" && !decrypt ? Buffer.from(`encrypted:${name}`).toString("base64") : p.value;
     answer(

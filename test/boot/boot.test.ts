@@ -1,7 +1,9 @@
 /**
  * The reduced boot rehearsal inside `npm test`: the default topology (3 PostgreSQL nodes, 3
- * dedicated etcd members) boots from the component's user-data and passes the user's checks; the
- * faults and the colocated topology run in `npm run test:boot` only (README, "Boot rehearsal").
+ * dedicated etcd members) boots from the component's user-data and passes the user's checks, and
+ * the first node of a cluster restored from its backups boots and passes the agent's restore checks;
+ * the faults, the whole restored cluster and the colocated topology run in `npm run test:boot` only
+ * (README, "Boot rehearsal").
  * It runs in a child process: the rehearsal sets Pulumi mocks of its own and moves itself into
  * cgroups, neither of which may touch mocha's process. Skipped, with the reason, without root.
  */
@@ -14,7 +16,7 @@ describe("boot rehearsal (Debian 13 containers booted from the component's user-
   // A cold run builds the Debian rootfs first (about 2 to 3 minutes); a warm one boots in about one.
   this.timeout(15 * 60_000);
 
-  it("boots the default topology: cloud-init clean, etcd mTLS, one primary + streaming replicas, a verify-full write through the NLB stand-in, no secret leaked, the API on HTTPS, hapg list, backups: pgBackRest, the passphrase, the repository reached with the role's credentials", async function () {
+  it("boots the default topology: cloud-init clean, etcd mTLS, one primary + streaming replicas, a verify-full write through the NLB stand-in, no secret leaked, the API on HTTPS, hapg list, backups: pgBackRest, the passphrase, the repository reached with the role's credentials; a node of a cluster restored from its backups gets the restore config and the source's passphrase, and its agent's restore checks pass", async function () {
     const why = unavailable();
     if (why) {
       process.stdout.write(`      skipped: ${why}\n`);
@@ -22,7 +24,7 @@ describe("boot rehearsal (Debian 13 containers booted from the component's user-
     }
     const out: string[] = [];
     const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(process.execPath, [join(__dirname, "run.js"), "--topology", "dedicated", "--no-faults"], {
+      const child = spawn(process.execPath, [join(__dirname, "run.js"), "--topology", "dedicated", "--no-faults", "--restore-probe"], {
         stdio: ["ignore", "pipe", "pipe"],
       });
       child.stdout.on("data", (b: Buffer) => out.push(b.toString()));

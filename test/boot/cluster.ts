@@ -45,6 +45,8 @@ export interface RehearsalCluster {
   firstVerdicts: CloudInitVerdict[];
   /** The backup repository's S3 stand-in (the component turns backups on by default). */
   backupRepo?: BackupRepo;
+  /** The agent bundle the hosts fetched (a second cluster gets the same). */
+  bundle: Buffer;
 }
 
 const log = (m: string) => process.stdout.write(`boot: ${m}\n`);
@@ -67,7 +69,7 @@ export async function bootHost(
   rc.instanceIds.set(h.name, id);
   const i = rc.deployment.hosts.indexOf(h);
   startImds(
-    h.name,
+    h.key,
     {
       instanceId: id,
       region: REGION,
@@ -82,7 +84,7 @@ export async function bootHost(
   );
   const c = await bootContainer(
     {
-      host: h.name,
+      host: h.key,
       rootfs: rc.rootfs,
       userData: h.userData,
       instanceId: id,
@@ -116,7 +118,7 @@ export async function startCluster(topology: Topology, cleanup: Cleanup): Promis
   cleanup.add("cgroup parents", removeCgroupRoot);
   await assertSubnetFree();
   await createBridge(cleanup);
-  for (const h of deployment.hosts) await createNamespace(h.name, h.address, cleanup);
+  for (const h of deployment.hosts) await createNamespace(h.key, h.address, cleanup);
 
   const credentials = {
     accessKeyId: `ASIA${randomBytes(8).toString("hex").toUpperCase()}`,
@@ -134,10 +136,10 @@ export async function startCluster(topology: Topology, cleanup: Cleanup): Promis
   await standins.start(GATEWAY, S3_PORT, SSM_PORT);
   cleanup.add("S3 and SSM stand-ins", () => standins.stop());
   const backupRepo = await startBackupRepo(deployment, credentials, cleanup);
-  if (backupRepo) for (const h of deployment.hosts) await redirectHttps(h.name);
+  if (backupRepo) for (const h of deployment.hosts) await redirectHttps(h.key);
 
   const loops = new Map<string, string>();
-  for (const h of deployment.hosts) loops.set(h.name, await createVolume(h.name, h.runsPostgres ? 2048 : 512, cleanup));
+  for (const h of deployment.hosts) loops.set(h.name, await createVolume(h.key, h.runsPostgres ? 2048 : 512, cleanup));
 
   const nlbConfig = join(RUN_DIR, "nlb-standin.cfg");
   const rc: RehearsalCluster = {
@@ -152,6 +154,7 @@ export async function startCluster(topology: Topology, cleanup: Cleanup): Promis
     credentials,
     firstVerdicts: [],
     backupRepo,
+    bundle,
   };
   log(`booting ${deployment.hosts.length} containers`);
   const verdicts = await Promise.all(deployment.hosts.map((h) => bootHost(rc, h, "first", cleanup)));

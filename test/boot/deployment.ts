@@ -10,12 +10,17 @@ import * as pulumi from "@pulumi/pulumi";
 import { HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
 import { parse as parseYaml } from "yaml";
 import { declared, RecordedResource, secretValues } from "./mocks";
+import { hostKey } from "./plan";
+
+/** The node-init plan in a host's user-data. */
+export function nodeInitPlanOf(userData: string): any {
+  const doc = parseYaml(userData) as { write_files: Array<{ path: string; content: string }> };
+  return JSON.parse(doc.write_files.find((f) => f.path === "/etc/hapg/node-init.json")?.content ?? "{}");
+}
 
 /** The backup repository a node's agent config names (from its user-data's node-init plan), if any. */
 function backupSectionOf(userData: string): Deployment["backup"] {
-  const doc = parseYaml(userData) as { write_files: Array<{ path: string; content: string }> };
-  const plan = JSON.parse(doc.write_files.find((f) => f.path === "/etc/hapg/node-init.json")?.content ?? "{}");
-  const b = plan.agentConfig?.config?.backup;
+  const b = nodeInitPlanOf(userData).agentConfig?.config?.backup;
   if (!b) return undefined;
   return {
     bucket: b.repo.bucket,
@@ -29,6 +34,8 @@ function backupSectionOf(userData: string): Deployment["backup"] {
 export interface BootHost {
   /** pg-N or etcd-N. */
   name: string;
+  /** The rehearsal-wide key of the host (./plan.ts hostKey): its machine, namespace and volume are named by it. */
+  key: string;
   address: string;
   volumeId: string;
   userData: string;
@@ -104,6 +111,7 @@ export async function renderDeployment(name: string, args: HaPostgresClusterArgs
       );
       return {
         name: host,
+        key: hostKey(name, host),
         address: eni.state.privateIp,
         volumeId: attach.inputs.volumeId,
         userData: inst.inputs.userData,

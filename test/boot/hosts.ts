@@ -121,6 +121,38 @@ function cgroupDirs(host: string): string[] {
   return ["unified", "systemd"].map((h) => join("/sys/fs/cgroup", h, hostNames(host).cgroup));
 }
 
+/** The pids in a cgroup tree. */
+function cgroupPids(dir: string): number[] {
+  if (!existsSync(dir)) return [];
+  const own = (() => {
+    try {
+      return readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  })();
+  const subs = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory());
+  return [...own, ...subs.flatMap((e) => cgroupPids(join(dir, e.name)))];
+}
+
+/**
+ * Waits until a container's cgroup tree holds no process: after nspawn is stopped, the container's
+ * init can still be shutting down (a slow PostgreSQL stop on a loaded machine), and while it lives
+ * its cgroups cannot be removed and its namespace keeps its veth. What is left after 20 s is killed,
+ * by pid (processes this rehearsal started: they are in the cgroup it made for them).
+ */
+async function drainCgroup(dir: string): Promise<void> {
+  for (let i = 0; i < 40 && cgroupPids(dir).length; i++) await new Promise((r) => setTimeout(r, 500));
+  for (const pid of cgroupPids(dir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  for (let i = 0; i < 20 && cgroupPids(dir).length; i++) await new Promise((r) => setTimeout(r, 500));
+}
+
 /** Removes a cgroup tree bottom-up (cgroupfs directories go with rmdir only, once empty). */
 function removeCgroup(dir: string): void {
   if (!existsSync(dir)) return;
@@ -225,7 +257,10 @@ export async function bootContainer(s: BootSpec, cleanup: Cleanup): Promise<Cont
   ];
   // With no systemd on the host, nspawn keeps the cgroup it starts in: give it one of its own per
   // hierarchy (this host mixes cgroup v1 and v2; the container gets the unified one).
-  cleanup.add(`cgroups of ${s.host}`, () => cgroups.forEach(removeCgroup));
+  cleanup.add(`cgroups of ${s.host}`, async () => {
+    for (const c of cgroups) await drainCgroup(c);
+    cgroups.forEach(removeCgroup);
+  });
   const nspawn = startProcess(
     `container ${s.host}`,
     "sh",

@@ -7,7 +7,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { randomBytes, randomInt } from "node:crypto";
-import { hostAddress, REGION, SUBNET, volumeIdFor, ZONES } from "./plan";
+import { hostAddress, hostKey, REGION, SUBNET, volumeIdFor, ZONES } from "./plan";
 import { tlsOutputs } from "./tls-provider";
 
 export interface RecordedResource {
@@ -52,11 +52,11 @@ export function unwrapSecrets(v: any): any {
   return v;
 }
 
-/** Host name from a child resource name `${component}-${host}-${suffix}`. */
+/** The rehearsal's key of a host (./plan.ts hostKey) from a child resource name `${component}-${host}-${suffix}`. */
 function hostOf(name: string, suffix: string): string {
-  const m = new RegExp(`-((?:pg|etcd)-\\d+)-${suffix}$`).exec(name);
+  const m = new RegExp(`^(.+)-((?:pg|etcd)-\\d+)-${suffix}$`).exec(name);
   if (!m) throw new Error(`rehearsal mocks: cannot tell the host of ${name}`);
-  return m[1];
+  return hostKey(m[1], m[2]);
 }
 
 export const rehearsalMocks: pulumi.runtime.Mocks = {
@@ -96,6 +96,9 @@ export const rehearsalMocks: pulumi.runtime.Mocks = {
         return { accountId: "123456789012", arn: "arn:aws:iam::123456789012:user/rehearsal", userId: "rehearsal" };
       case "aws:index/getRegion:getRegion":
         return { name: REGION, region: REGION, id: REGION };
+      // An existing bucket (the restored cluster archives into the first one's bucket, under its own prefix).
+      case "aws:s3/getBucket:getBucket":
+        return { id: args.inputs.bucket, bucket: args.inputs.bucket, arn: `arn:aws:s3:::${args.inputs.bucket}`, region: REGION };
       case "aws:kms/getKey:getKey":
         return { arn: `arn:aws:kms:${REGION}:123456789012:key/${args.inputs.keyId}`, id: args.inputs.keyId };
       default:

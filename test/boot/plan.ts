@@ -8,6 +8,8 @@
  *   bridge (host side): .1   — the S3/SSM stand-ins and the NLB stand-in listen here
  *   PostgreSQL node i:  .11+i
  *   dedicated etcd i:   .21+i
+ *   PostgreSQL node i of the cluster restored from the first one's backups (RESTORED_CLUSTER): .31+i
+ *   its dedicated etcd member i (the probe's layout; never booted):                       .41+i
  */
 import { createHash } from "node:crypto";
 import type { HaPostgresClusterArgs } from "../../lib";
@@ -53,13 +55,52 @@ export function rehearsalArgs(topology: Topology): HaPostgresClusterArgs {
   };
 }
 
-/** Address of host `name` (pg-N or etcd-N) on the rehearsal's bridge. Pure. */
-export function hostAddress(name: string): string {
-  const m = /^(pg|etcd)-(\d+)$/.exec(name);
-  if (!m) throw new Error(`rehearsal: no address for host "${name}" (expected pg-N or etcd-N)`);
+/**
+ * The component name of the second cluster some runs deploy: created from the first cluster's
+ * backups (`bootstrap.fromBackup`), on hosts of its own.
+ */
+export const RESTORED_CLUSTER = "rehearsal-restored";
+
+/**
+ * The rehearsal-wide key of host `host` (pg-N, etcd-N) of the component `component`: its machine,
+ * namespace, volume and address are named by it. The restored cluster's hosts are "r" + name. Pure.
+ */
+export function hostKey(component: string, host: string): string {
+  return component === RESTORED_CLUSTER ? `r${host}` : host;
+}
+
+/**
+ * How much of the restored cluster a run boots: "cluster", all of it (three nodes with etcd on them,
+ * the lightest layout that still has two replicas to build); "probe", only its first PostgreSQL node
+ * (etcd dedicated and never booted), enough to see node-init and the agent's restore checks pass.
+ */
+export type RestoreMode = "cluster" | "probe";
+
+/**
+ * The restored cluster's args: created from the first cluster's backups up to `targetTime`, archiving
+ * into a prefix and stanza of its own in the same bucket (its role may write there, only read the source's).
+ */
+export function restoredArgs(
+  source: { clusterName: string; bucketName: string },
+  targetTime: string,
+  mode: RestoreMode = "cluster",
+): HaPostgresClusterArgs {
+  return {
+    ...SYNCHRONOUS_ARGS,
+    ...(mode === "cluster" ? { etcd: { placement: "colocated" as const } } : {}),
+    postgres: { parameters: { shared_buffers: "32MB", max_connections: 50 } },
+    backup: { bucketName: source.bucketName },
+    bootstrap: { fromBackup: { clusterName: source.clusterName, bucketName: source.bucketName }, targetTime },
+  };
+}
+
+/** Address of the host with key `key` (pg-N, etcd-N, or rpg-N / retcd-N of the restored cluster) on the rehearsal's bridge. Pure. */
+export function hostAddress(key: string): string {
+  const m = /^(pg|etcd|rpg|retcd)-(\d+)$/.exec(key);
+  if (!m) throw new Error(`rehearsal: no address for host "${key}" (expected pg-N or etcd-N)`);
   const i = Number(m[2]);
   if (i > 8) throw new Error(`rehearsal: host index ${i} too high (at most 9 hosts of a kind)`);
-  return `${SUBNET_PREFIX}.${(m[1] === "pg" ? 11 : 21) + i}`;
+  return `${SUBNET_PREFIX}.${{ pg: 11, etcd: 21, rpg: 31, retcd: 41 }[m[1] as "pg" | "etcd" | "rpg" | "retcd"] + i}`;
 }
 
 /** A plausible EBS volume id for a host (vol- and 17 hex digits), stable per host name. Pure. */

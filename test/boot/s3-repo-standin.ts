@@ -26,6 +26,8 @@ export interface RepoRequest {
   op: string;
   key: string;
   status: number;
+  /** The access key that signed it (each cluster's role has its own), when it was signed by one. */
+  by?: string;
 }
 
 interface StoredObject {
@@ -73,8 +75,17 @@ export class S3RepoStandin {
   readonly served: RepoRequest[] = [];
   private uploads = new Map<string, { key: string; parts: Map<number, Buffer> }>();
   private server?: Server;
+  /** The roles that may use this bucket (their credentials and policies): the first cluster's, then a restored one's. */
+  private readonly roles: Array<{ credentials: Credentials; policies: string[] }>;
 
-  constructor(private readonly content: S3RepoContent) {}
+  constructor(private readonly content: S3RepoContent) {
+    this.roles = [{ credentials: content.credentials, policies: content.policies }];
+  }
+
+  /** Another cluster's role (the restored cluster's, archiving into its own prefix of this bucket), held to its own policies. */
+  addRole(credentials: Credentials, policies: string[]): void {
+    this.roles.push({ credentials, policies });
+  }
 
   async start(address: string, port: number, tls: { cert: string; key: string }): Promise<void> {
     this.server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
@@ -107,20 +118,21 @@ export class S3RepoStandin {
     const { bucket, key } = bucketAndKey(String(req.headers.host ?? ""), url.pathname, this.content.endpoint);
     const method = req.method ?? "GET";
     const op = this.operation(method, key, q);
+    const role = this.roles.find((r) => signatureProblem(req.headers, r.credentials, "s3") === undefined);
+    const by = role?.credentials.accessKeyId;
     const reply = (status: number, xml?: string, headers: Record<string, string | number> = {}) => {
-      this.served.push({ op, key, status });
+      this.served.push({ op, key, status, by });
       res.writeHead(status, { ...(xml ? { "content-type": "application/xml" } : {}), ...headers });
       res.end(method === "HEAD" ? undefined : xml);
     };
     const error = (status: number, code: string, message = code) =>
       reply(status, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${xmlEscape(message)}</Message></Error>`);
 
-    const problem = signatureProblem(req.headers, this.content.credentials, "s3");
-    if (problem) return error(403, "InvalidAccessKeyId", problem);
+    if (!role) return error(403, "InvalidAccessKeyId", signatureProblem(req.headers, this.content.credentials, "s3"));
     if (bucket !== this.content.bucket) return error(404, "NoSuchBucket");
     const objectArn = `arn:aws:s3:::${bucket}/${key}`;
     const allowed = (action: string, resource = objectArn, context: Record<string, string> = {}) =>
-      policyAllows(this.content.policies, action, resource, context);
+      policyAllows(role.policies, action, resource, context);
 
     switch (op) {
       case "ListObjectsV2": {
@@ -145,7 +157,7 @@ export class S3RepoStandin {
         if (!allowed("s3:GetObject")) return error(403, "AccessDenied");
         const o = this.objects.get(key);
         if (!o) return error(404, "NoSuchKey");
-        this.served.push({ op, key, status: 200 });
+        this.served.push({ op, key, status: 200, by });
         res.writeHead(200, { "content-length": o.data.length, etag: `"${o.etag}"`, "last-modified": o.modified.toUTCString() });
         res.end(method === "HEAD" ? undefined : o.data);
         return;

@@ -60,6 +60,18 @@ export function variants(): Variant[] {
   const base = layout().postgres;
   const offSettings = { ...base.settings, watchdog: { ...base.settings.watchdog, mode: "off" as const } };
   const noWatchdog = hostSpecs(layout({ postgres: { ...base, settings: offSettings } }));
+  // A cluster created from another cluster's backups (arg bootstrap), to a time, reading the source's passphrase in its region.
+  const restore = {
+    bucket: "orders-backup-4d5e6f",
+    region: "eu-west-1",
+    endpoint: "s3.eu-west-1.amazonaws.com",
+    path: "/orders",
+    stanza: "orders",
+    cipherPassParameter: "/ha-postgres/orders/backup/repo-cipher-pass",
+    target: { time: "2026-11-27T16:05:00Z" },
+  };
+  const ownBackup = { ...layout().postgres.backup!, path: "/orders-restored" };
+  const restored = hostSpecs(layout({ clusterName: "orders-restored", postgres: { ...layout().postgres, backup: ownBackup, restore } }));
   return [
     { id: "pg-node-dedicated-etcd", spec: dedicated[0] },
     { id: "etcd-member", spec: dedicated[3] },
@@ -69,5 +81,6 @@ export function variants(): Variant[] {
     { id: "etcd-member-of-5", spec: five[9] },
     { id: "pg-node-direct-arm64-no-ssm", spec: direct[1] },
     { id: "pg-node-watchdog-off", spec: noWatchdog[1] },
+    { id: "pg-node-restored-from-backup", spec: restored[0] },
   ];
 }

@@ -260,6 +260,24 @@ describe("examples", function () {
     assert.equal(recordedUnder("orders").filter((r) => r.type === "aws:ec2/eip:Eip").length, 0, "behind the VPC's NAT: no Elastic IP");
   });
 
+  it("restore-from-backup: a clone of a cluster, restored from its bucket to the configured time, reading only the source", async () => {
+    pulumi.runtime.setAllConfig({ "ha-postgres:targetTime": "2026-01-02T03:04:05Z" });
+    const out = await settle(require(resolve(DIST, "examples/restore-from-backup/index.js")));
+    assert.match(String(out.pitrEndpoint), /^pitr-nlb/);
+    const doc = parseYaml(inputsOf("aws:ec2/instance:Instance", "pitr-pg-0").userData) as {
+      write_files: Array<{ path: string; content: string }>;
+    };
+    const plan = JSON.parse(doc.write_files.find((f) => f.path === "/etc/hapg/node-init.json")!.content);
+    const f = plan.agentConfig.config.bootstrap.fromBackup;
+    assert.deepEqual(
+      [f.repo.bucket, f.repo.path, f.stanza, f.target],
+      ["ledger-backup-bucket", "/ledger", "ledger", { time: "2026-01-02T03:04:05Z" }],
+    );
+    const policy = JSON.parse(inputsOf("aws:iam/rolePolicy:RolePolicy", "pitr-node-policy").policy);
+    const source = policy.Statement.filter((s: { Sid: string }) => s.Sid.endsWith("Source"));
+    assert.deepEqual(source.map((s: { Action: string[] }) => s.Action).flat(), ["s3:ListBucket", "s3:GetObject"]);
+  });
+
   it("read-replica-app: an app that joins the client group and gets both endpoints", async () => {
     const out = await settle(require(resolve(DIST, "examples/read-replica-app/index.js")));
     assert.match(String(out.readUrl), /:5433$/);

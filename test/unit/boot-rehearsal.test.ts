@@ -10,7 +10,17 @@ import { hostSpecs } from "../../lib/userdata/hosts";
 import { iamMatch, policyAllows, signatureProblem } from "../boot/aws-standins";
 import { metadataTree } from "../boot/imds";
 import { renderNlbStandin } from "../boot/nlb-standin";
-import { debianMirror, ebsDevicePath, hostAddress, rootfsKey, rootfsPackages, SUBNET_PREFIX, volumeIdFor } from "../boot/plan";
+import {
+  debianMirror,
+  ebsDevicePath,
+  hostAddress,
+  hostKey,
+  RESTORED_CLUSTER,
+  rootfsKey,
+  rootfsPackages,
+  SUBNET_PREFIX,
+  volumeIdFor,
+} from "../boot/plan";
 import { extensionSection, subjectLine } from "../boot/tls-provider";
 import { secretNeedles } from "../boot/checks";
 import { HA_DEFAULTS } from "../../sidecar/settings/schema";
@@ -20,6 +30,11 @@ describe("boot rehearsal: plan", () => {
     assert.equal(hostAddress("pg-0"), `${SUBNET_PREFIX}.11`);
     assert.equal(hostAddress("etcd-2"), `${SUBNET_PREFIX}.23`);
     assert.throws(() => hostAddress("db-1"), /pg-N or etcd-N/);
+    // The restored cluster's hosts have keys and addresses of their own.
+    assert.equal(hostKey(RESTORED_CLUSTER, "pg-1"), "rpg-1");
+    assert.equal(hostKey("rehearsal-dedicated", "pg-1"), "pg-1");
+    assert.equal(hostAddress(hostKey(RESTORED_CLUSTER, "pg-1")), `${SUBNET_PREFIX}.32`);
+    assert.equal(hostAddress(hostKey(RESTORED_CLUSTER, "etcd-0")), `${SUBNET_PREFIX}.41`);
   });
 
   it("mints EBS-like volume ids, and the device path the boot script waits for", () => {

@@ -25,7 +25,7 @@ describe("validateClusterArgs: bootstrap from a backup", () => {
         bucketName: "acme-pg-backups",
         prefix: "orders",
         region: undefined,
-        cipherPassParameter: undefined,
+        cipherPassParameter: "/ha-postgres/orders/backup/repo-cipher-pass",
       },
       target: { time: "2026-11-27T16:05:00Z" },
     });

@@ -4,6 +4,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { validateClusterArgs } from "../../lib/args/validate";
+import { restoreSourceOf } from "../../lib/restore/source";
+import { NODE_PATHS } from "../../lib/userdata/paths";
 import { restoreBootstrapSection } from "../../lib/userdata/restore";
 import { validateAgentConfig } from "../../sidecar/config/schema";
 import { localFromBackup, targetFromFlags } from "../../sidecar/local/restore";
@@ -50,16 +52,21 @@ describe("component: the bootstrap section of a restored node's agent config", (
     const r = validateClusterArgs("orders-restored", {
       bootstrap: { fromBackup: { clusterName: "orders", bucketName: "acme-pg-backups" }, targetLsn: "0/3000028" },
     });
-    const section = restoreBootstrapSection(r.bootstrap!, {
-      bucketName: "acme-pg-backups",
-      region: "eu-west-1",
-      cipherPassphraseFile: "/etc/hapg/p",
-    });
+    const { host } = restoreSourceOf(r.bootstrap!, { bucketName: "acme-pg-backups", ownRegion: "eu-west-1", accountId: "123456789012" });
+    const section = restoreBootstrapSection(host);
     assert.deepEqual(section, {
       fromBackup: {
-        repo: { bucket: "acme-pg-backups", region: "eu-west-1", path: "/orders", credentials: { source: "instanceRole" } },
+        repo: {
+          type: "s3",
+          bucket: "acme-pg-backups",
+          region: "eu-west-1",
+          endpoint: "s3.eu-west-1.amazonaws.com",
+          path: "/orders",
+          uriStyle: "host",
+          credentials: { source: "instanceRole" },
+        },
         stanza: "orders",
-        cipherPassphraseFile: "/etc/hapg/p",
+        cipherPassphraseFile: NODE_PATHS.restoreSourceCipherPassFile,
         target: { lsn: "0/3000028" },
       },
     });

@@ -73,6 +73,25 @@ describe("node-init", () => {
     assert.equal(validateAgentConfig(written).name, "pg-0");
   });
 
+  it("reads a parameter in the region its entry names (a restore source's passphrase), the others in the plan's", async () => {
+    const reads: string[] = [];
+    const deps = fakeDeps({ "/src/pass": SECRET, "/p/su": "x" });
+    const read = deps.readParameter;
+    deps.readParameter = (name, region) => (reads.push(`${region} ${name}`), read(name, region));
+    const plan = parseNodeInitPlan({
+      version: 1,
+      region: "us-east-1",
+      files: [
+        { parameter: "/p/su", path: join(dir, "su"), owner: "postgres", mode: "0600" },
+        { parameter: "/src/pass", path: join(dir, "src-pass"), owner: "postgres", mode: "0600", region: "eu-west-1" },
+      ],
+    });
+    await nodeInit(plan, deps);
+    assert.deepEqual(reads, ["us-east-1 /p/su", "eu-west-1 /src/pass"]);
+    assert.equal(statSync(join(dir, "src-pass")).mode & 0o777, 0o600);
+    assert.equal(readFileSync(join(dir, "src-pass"), "utf8"), `${SECRET}\n`);
+  });
+
   it("writes nothing when the agent config is invalid, and names the field", async () => {
     const bad = { ...agentConfig(dir), ttl: 1 };
     const plan = parseNodeInitPlan({
