@@ -13,6 +13,7 @@ import { tempClusterDir } from "../../sidecar/local/demo";
 import { postmasterPid, restartNode, waitAgentGone } from "../../sidecar/local/faults";
 import { waitProxyWritable } from "../../sidecar/local/health";
 import { ClusterFile, fetchCluster, findNode, readClusterFile } from "../../sidecar/local/state";
+import { nodeDsn } from "../helpers/node-dsn";
 import { eventually, query } from "../helpers/pg-client";
 
 const CLI = path.resolve(__dirname, "../../sidecar/cli/main.js");
@@ -99,6 +100,19 @@ describe("hapg agent (process)", function () {
       const log = fs.readFileSync(path.join(dir, leader, "agent.log"), "utf8");
       assert.match(log, /adopted the running postmaster instead of starting another/);
       assert.match(log, /rebinding/);
+    });
+
+    it("the restarted leader's agent keeps PostgreSQL's synchronous wait through a reload", async () => {
+      const now = await fetchCluster(c);
+      const leader = now!.members.find((m) => m.role === "leader")!.name;
+      const ssn = async () =>
+        (await query<{ v: string }>(nodeDsn(c, findNode(c, leader)), "SELECT current_setting('synchronous_standby_names') AS v"))[0].v;
+      const before = await ssn();
+      assert.match(before, /^FIRST 1 \(/, "sync mode (the default) waits for a standby");
+      // The adopted postmaster's wait was set by the previous agent: a config rewrite must keep it.
+      const r = runCli(["reload", leader, "--dir", dir, "--force"]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(await ssn(), before, "a reload after the agent's restart must not stop commits waiting for the standby");
     });
   });
 });
