@@ -105,6 +105,10 @@ export function renderPgBackRestConf(o: PgBackRestConfOptions): string {
     // Asynchronous archiving: archive_command returns once the segment is queued in the spool
     // directory's acknowledgements; WAL is kept in pg_wal until it is pushed (no queue limit: never dropped).
     value("archive-async", "y"),
+    // pgBackRest refuses archive_mode "always" unless told otherwise, because two servers could then push
+    // the same segment. Here only a primary pushes: a replica's archive_command never runs pgBackRest
+    // (archiveParameters), which is the condition under which pgBackRest lets this check be turned off.
+    value("archive-mode-check", "n"),
     value("spool-path", o.spoolDir),
     value("log-path", o.logDir),
     value("lock-path", o.lockDir),
@@ -159,7 +163,12 @@ export function archiveRole(signals: { standby: boolean; recovery: boolean }): A
  * can fetch WAL from the archive (restore_command), so a replica that fell behind catches up from there.
  * Without `gate` (a restore source's archive, read only): the push command alone.
  */
-export function archiveParameters(confFile: string, stanza: string, archiveTimeoutS: number, gate?: ArchiveGate): Record<string, ParamValue> {
+export function archiveParameters(
+  confFile: string,
+  stanza: string,
+  archiveTimeoutS: number,
+  gate?: ArchiveGate,
+): Record<string, ParamValue> {
   const base = `pgbackrest --config=${sh(confFile)} --stanza=${sh(stanza)}`;
   // A push that S3 does not take within 30 s fails (PostgreSQL keeps the segment and retries), so
   // an outage shows in the status within seconds instead of pgBackRest's default minute.
@@ -170,17 +179,25 @@ export function archiveParameters(confFile: string, stanza: string, archiveTimeo
     archive_command: gate
       ? `if ${signal("standby.signal")}; then test -f ${sh(gate.marksDir)}/%f; elif ${signal("recovery.signal")}; then true; else ${push}; fi`
       : push,
-    // A promotion asks the archive for newer timeline history files: with S3 down, each lookup gives
-    // up after 5 s ("not found"), so an S3 outage delays a failover by seconds, not minutes.
-    restore_command: `${base} --archive-timeout=${GET_TIMEOUT_S} archive-get %f "%p"`,
+    // A standby that lost its stream, and a promotion, ask the archive for newer timeline history files,
+    // which pgBackRest fetches synchronously: with S3 unreachable, its connection retries last about
+    // 9 x io-timeout (default 60 s: minutes, during which the startup process does not see a promote
+    // request). With GET_IO_TIMEOUT_S a lookup gives up within about 9 s; a segment's wait is archive-timeout.
+    // Not for a restore source's archive (no gate): a restore to the latest point must not end early on a slow read.
+    restore_command: `${base} --archive-timeout=${GET_TIMEOUT_S}${gate ? ` --io-timeout=${GET_IO_TIMEOUT_S}` : ""} archive-get %f "%p"`,
     archive_timeout: archiveTimeoutS,
   };
 }
 
 /** Seconds archive_command waits for the asynchronous push of its segment. */
 export const PUSH_TIMEOUT_S = 30;
-/** Seconds restore_command waits for a segment or history file from the archive. */
+/** Seconds restore_command waits for a segment from the archive. */
 export const GET_TIMEOUT_S = 5;
+/**
+ * pgBackRest's io-timeout for restore_command: seconds without progress before a connection or read gives
+ * up. A slow read then fails and PostgreSQL asks again (or streams); an unreachable S3 costs seconds.
+ */
+export const GET_IO_TIMEOUT_S = 1;
 
 /**
  * The full-backup count to expire with: the larger of the retention count and the number of full

@@ -12,7 +12,15 @@ import type { Logger } from "../log";
 import { ensureDir, writeOwned } from "../postgres/files";
 import type { LocalSql } from "../postgres/sql";
 import { readyFiles, type ArchiveStatus } from "./archive-status";
-import { addArchived, gateDecision, gatePlan, NOTHING_ARCHIVED, parseWalFileName, type ArchivedPositions, type TimelinePath } from "./wal-gate";
+import {
+  addArchived,
+  gateDecision,
+  gatePlan,
+  NOTHING_ARCHIVED,
+  parseWalFileName,
+  type ArchivedPositions,
+  type TimelinePath,
+} from "./wal-gate";
 
 /** What a replica needs from the leader's /patroni: whether it archives, and its last archived file. */
 export interface LeaderArchive {

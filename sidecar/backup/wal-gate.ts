@@ -10,9 +10,7 @@
 import * as path from "node:path";
 
 /** A file name PostgreSQL's archiver hands to archive_command (%f). */
-export type WalFile =
-  | { kind: "segment" | "partial" | "backup"; timeline: number; segno: number }
-  | { kind: "history"; timeline: number };
+export type WalFile = { kind: "segment" | "partial" | "backup"; timeline: number; segno: number } | { kind: "history"; timeline: number };
 
 /** Segments per 4 GiB "log id" (the middle 8 hex digits of a segment name) for a segment size. */
 function segmentsPerId(segmentSize: number): number {

@@ -48,6 +48,7 @@ describe("pgBackRest config", () => {
       "repo1-s3-key-type=auto",
       "repo1-retention-full=2",
       "archive-async=y",
+      "archive-mode-check=n",
       "spool-path=/d.pgbackrest/spool",
       "[main]",
       "pg1-path=/var/lib/hapg/data",
@@ -151,7 +152,7 @@ describe("archiving parameters", () => {
     );
     assert.equal(
       p.restore_command,
-      `pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=5 archive-get %f "%p"`,
+      `pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=5 --io-timeout=1 archive-get %f "%p"`,
       "a lookup in an unreachable archive gives up within seconds: a promotion must not wait on S3",
     );
     assert.equal(p.archive_timeout, 60);

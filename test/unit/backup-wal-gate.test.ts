@@ -15,7 +15,8 @@ import {
 } from "../../sidecar/backup/wal-gate";
 
 const MB16 = 16 * 1024 * 1024;
-const seg = (tl: number, n: number) => `${tl.toString(16).padStart(8, "0")}${"0".repeat(8)}${n.toString(16).padStart(8, "0")}`.toUpperCase();
+const seg = (tl: number, n: number) =>
+  `${tl.toString(16).padStart(8, "0")}${"0".repeat(8)}${n.toString(16).padStart(8, "0")}`.toUpperCase();
 const parse = (name: string) => {
   const f = parseWalFileName(name, MB16);
   assert.ok(f, name);
@@ -49,7 +50,13 @@ describe("WAL file names and positions", () => {
   });
 
   it("where each timeline of the leader's path ends: the segment holding the switch point is not the path's on the old timeline", () => {
-    const p: TimelinePath = { timeline: 3, history: [[1, 9 * MB16 + 100], [2, 12 * MB16]] };
+    const p: TimelinePath = {
+      timeline: 3,
+      history: [
+        [1, 9 * MB16 + 100],
+        [2, 12 * MB16],
+      ],
+    };
     assert.equal(pathEnd(p, 1, MB16), 9, "switch in the middle of segment 9: 0..8 complete on timeline 1");
     assert.equal(pathEnd(p, 2, MB16), 12, "switch at a segment boundary: 0..11 on timeline 2");
     assert.equal(pathEnd(p, 3, MB16), Infinity);
@@ -60,7 +67,8 @@ describe("WAL file names and positions", () => {
 describe("what a replica lets go of", () => {
   // Failover at 0/9000064: timeline 1 ends inside segment 9; the leader writes timeline 2.
   const p: TimelinePath = { timeline: 2, history: [[1, 9 * MB16 + 100]] };
-  const decide = (name: string, known = NOTHING_ARCHIVED, path: TimelinePath | undefined = p) => gateDecision(parse(name), path, known, MB16);
+  const decide = (name: string, known = NOTHING_ARCHIVED, path: TimelinePath | undefined = p) =>
+    gateDecision(parse(name), path, known, MB16);
 
   it("keeps a segment until the leader archived it or a later one of its path", () => {
     const known = addArchived(NOTHING_ARCHIVED, seg(2, 10), MB16);
@@ -86,7 +94,11 @@ describe("what a replica lets go of", () => {
   it("lets go, without pushing, what no restore reads under its name", () => {
     assert.equal(decide(seg(1, 9)), "not-needed", "timeline 1's copy of the switch segment is partial: timeline 2's holds the same WAL");
     assert.equal(decide(seg(1, 12)), "not-needed", "WAL a former leader wrote past the switch: the cluster left that branch");
-    assert.equal(decide(seg(3, 1), NOTHING_ARCHIVED, { timeline: 4, history: [[1, 9 * MB16 + 100]] }), "not-needed", "a timeline not on the path");
+    assert.equal(
+      decide(seg(3, 1), NOTHING_ARCHIVED, { timeline: 4, history: [[1, 9 * MB16 + 100]] }),
+      "not-needed",
+      "a timeline not on the path",
+    );
     assert.equal(decide("000000010000000000000009.partial"), "not-needed", "this member's own .partial from its past promotion");
     assert.equal(decide("000000010000000000000004.00000028.backup"), "not-needed");
   });
