@@ -78,6 +78,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
         backup: config.backup,
         policy: config.backupPolicy,
         dcs,
+        apiCa: apiTls?.ca,
         view: () => {
           const v = ref.driver?.view();
           return { cluster: v?.cluster, holdsLeader: v?.holdsLeader ?? false, pg: v?.local?.pg };

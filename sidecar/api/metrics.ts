@@ -237,7 +237,7 @@ export function ownRows(m: MetricsInput): Row[] {
   ];
 }
 
-/** Archiving (on the leader, from pg_stat_archiver) and backups; zeros without a repository. Pure. */
+/** Archiving (on the leader, from pg_stat_archiver; on a replica, what it keeps for the leader) and backups; zeros without a repository. Pure. */
 export function backupRows(m: MetricsInput): Row[] {
   const a = m.backup?.archive;
   const claim = m.backup?.claim;
@@ -262,8 +262,13 @@ export function backupRows(m: MetricsInput): Row[] {
     },
     {
       name: "hapg_archive_ready_segments",
-      help: "WAL segments complete and waiting to be archived (kept in pg_wal until they are).",
+      help: "WAL files kept in pg_wal until they are archived (a replica: until the leader has archived them).",
       value: a?.ready_count ?? 0,
+    },
+    {
+      name: "hapg_archive_kept_for_leader_segments",
+      help: "Replica: WAL files kept because the leader has not archived them yet (pushed by this member if promoted).",
+      value: a?.kept_for_leader ?? 0,
     },
     {
       name: "hapg_archive_failing",

@@ -187,6 +187,8 @@ export class ApiServer {
       lease_renewal: v.lease,
       // Ours: archiving health on the leader (pg_stat_archiver, segments waiting, pgBackRest's reason when it fails).
       archive: this.d.backup?.view().archive,
+      // Ours: this member archives to a backup repository (false: none configured; replicas keep no WAL for such a leader).
+      archiving: this.d.backup !== undefined,
     };
   }
 }

@@ -1,13 +1,16 @@
 /**
  * Archiving health as `/patroni`, `hapg list` and /metrics show it: pg_stat_archiver, the segments
  * waiting in pg_wal/archive_status, and, when pushing fails, pgBackRest's own reason from its spool
- * directory. Read on the primary (a replica does not archive).
+ * directory. On the leader from pg_stat_archiver; on a replica what it keeps until the leader has
+ * archived it (replica-archive.ts): a replica never uploads.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LocalSql } from "../postgres/sql";
 
 export interface ArchiveStatus {
+  /** "replica": the counts below are what this member keeps for the leader, not what it archived. Absent on the leader. */
+  role?: "replica";
   last_archived_wal?: string;
   /** ISO time. */
   last_archived_time?: string;
@@ -21,6 +24,13 @@ export interface ArchiveStatus {
   ready_count: number;
   /** Why archiving fails now (pgBackRest's message), when the last attempt failed. */
   problem?: string;
+  /** Replica: segments kept in pg_wal because the leader has not archived them yet (pushed by this member if it is promoted). */
+  kept_for_leader?: number;
+  /** Replica: the oldest of them. */
+  oldest_kept?: string;
+  /** Replica: the leader's last archived WAL file, as it last answered. */
+  leader_last_archived_wal?: string;
+  note?: string;
 }
 
 interface ArchiverRow {
@@ -32,13 +42,35 @@ interface ArchiverRow {
   last_failed_time: Date | null;
 }
 
-/** Segments waiting to be archived: the .ready files PostgreSQL leaves in pg_wal/archive_status. */
-export function readyCount(dataDir: string): number {
+/** WAL files waiting for archive_command: the .ready files PostgreSQL leaves in pg_wal/archive_status (names without .ready). */
+export function readyFiles(dataDir: string): string[] {
   try {
-    return fs.readdirSync(path.join(dataDir, "pg_wal", "archive_status")).filter((f) => f.endsWith(".ready")).length;
+    return fs
+      .readdirSync(path.join(dataDir, "pg_wal", "archive_status"))
+      .filter((f) => f.endsWith(".ready"))
+      .map((f) => f.slice(0, -".ready".length));
   } catch {
-    return 0;
+    return [];
   }
+}
+
+export function readyCount(dataDir: string): number {
+  return readyFiles(dataDir).length;
+}
+
+/**
+ * pgBackRest refuses a segment the archive holds with a different checksum: two members wrote different
+ * WAL under one name. Never overwritten, never skipped: PostgreSQL keeps retrying it and the status says so.
+ */
+export function describeArchiveError(wal: string | undefined, error: string | undefined): string {
+  const what = wal ?? "WAL";
+  if (error && /already exists in the .*archive with a different checksum/i.test(error)) {
+    return (
+      `archiving ${what} fails: the archive already holds a different ${what} (${error}); two members wrote different WAL ` +
+      "under one name. Nothing is overwritten: compare the two copies, then remove the wrong one from the repository"
+    );
+  }
+  return `archiving ${what} fails${error ? `: ${error}` : ""}; WAL is kept in pg_wal until it is archived`;
 }
 
 /** The newest pgBackRest error of the asynchronous archive-push (spool/archive/<stanza>/out/*.error), one line. */
@@ -78,9 +110,7 @@ export function archiveStatus(row: ArchiverRow, ready: number, error: string | u
     last_failed_wal: row.last_failed_wal ?? undefined,
     last_failed_time: row.last_failed_time?.toISOString(),
     ready_count: ready,
-    problem: failingNow
-      ? `archiving ${row.last_failed_wal ?? "WAL"} fails${error ? `: ${error}` : ""}; WAL is kept in pg_wal until it is archived`
-      : undefined,
+    problem: failingNow ? describeArchiveError(row.last_failed_wal ?? undefined, error) : undefined,
   };
 }
 

@@ -105,6 +105,10 @@ export function renderPgBackRestConf(o: PgBackRestConfOptions): string {
     // Asynchronous archiving: archive_command returns once the segment is queued in the spool
     // directory's acknowledgements; WAL is kept in pg_wal until it is pushed (no queue limit: never dropped).
     value("archive-async", "y"),
+    // pgBackRest refuses archive_mode "always" unless told otherwise, because two servers could then push
+    // the same segment. Here only a primary pushes: a replica's archive_command never runs pgBackRest
+    // (archiveParameters), which is the condition under which pgBackRest lets this check be turned off.
+    value("archive-mode-check", "n"),
     value("spool-path", o.spoolDir),
     value("log-path", o.logDir),
     value("lock-path", o.lockDir),
@@ -128,29 +132,72 @@ function sh(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Where the archive_command of a member looks: its data directory (signal files) and the replica's marks (wal-gate.ts). */
+export interface ArchiveGate {
+  dataDir: string;
+  /** gateDir(): one empty file per WAL file a replica may let go. */
+  marksDir: string;
+}
+
 /**
- * The parameters that archive through pgBackRest. Only the primary archives (archive_mode "on": a
- * standby does not, so two members never push the same segment); every member can fetch WAL from the
- * archive (restore_command), so a replica that fell behind its upstream's WAL catches up from there.
+ * What archive_command does, by what PostgreSQL's own signal files say about the server now. PostgreSQL
+ * removes standby.signal / recovery.signal at promotion before it writes the new timeline's history
+ * file, so the switch from "replica" to "push" happens exactly when recovery ends, with no reload.
+ * - "replica" (standby.signal): never uploads; succeeds for a file the agent marked (the leader archived it);
+ * - "restore" (recovery.signal, only the first member of a cluster restored from a backup): succeeds,
+ *   uploading nothing (the WAL it replays comes from an archive; its own archive starts at its new timeline);
+ * - "push" (no signal file: a primary): pgBackRest archive-push.
  */
-export function archiveParameters(confFile: string, stanza: string, archiveTimeoutS: number): Record<string, ParamValue> {
+export type ArchiveRole = "replica" | "restore" | "push";
+
+export function archiveRole(signals: { standby: boolean; recovery: boolean }): ArchiveRole {
+  return signals.standby ? "replica" : signals.recovery ? "restore" : "push";
+}
+
+/**
+ * The parameters that archive through pgBackRest, the same for every role (archive_mode "always" is
+ * postmaster-level: a role change never needs a restart). With archive_mode "always" a replica keeps
+ * every segment it received until its archive_command succeeds; the command (archiveRole) succeeds on
+ * a replica only once the leader archived the segment, so a successor still holds what its leader
+ * could not archive and pushes it once promoted, and no segment is pushed by two members. Every member
+ * can fetch WAL from the archive (restore_command), so a replica that fell behind catches up from there.
+ * Without `gate` (a restore source's archive, read only): the push command alone.
+ */
+export function archiveParameters(
+  confFile: string,
+  stanza: string,
+  archiveTimeoutS: number,
+  gate?: ArchiveGate,
+): Record<string, ParamValue> {
   const base = `pgbackrest --config=${sh(confFile)} --stanza=${sh(stanza)}`;
+  // A push that S3 does not take within 30 s fails (PostgreSQL keeps the segment and retries), so
+  // an outage shows in the status within seconds instead of pgBackRest's default minute.
+  const push = `${base} --archive-timeout=${PUSH_TIMEOUT_S} archive-push %p`;
+  const signal = (f: string) => `test -f ${sh(`${gate?.dataDir}/${f}`)}`;
   return {
-    archive_mode: "on",
-    // A push that S3 does not take within 30 s fails (PostgreSQL keeps the segment and retries), so
-    // an outage shows in the status within seconds instead of pgBackRest's default minute.
-    archive_command: `${base} --archive-timeout=${PUSH_TIMEOUT_S} archive-push %p`,
-    // A promotion asks the archive for newer timeline history files: with S3 down, each lookup gives
-    // up after 5 s ("not found"), so an S3 outage delays a failover by seconds, not minutes.
-    restore_command: `${base} --archive-timeout=${GET_TIMEOUT_S} archive-get %f "%p"`,
+    archive_mode: gate ? "always" : "on",
+    archive_command: gate
+      ? `if ${signal("standby.signal")}; then test -f ${sh(gate.marksDir)}/%f; elif ${signal("recovery.signal")}; then true; else ${push}; fi`
+      : push,
+    // A standby that lost its stream, and a promotion, ask the archive for newer timeline history files,
+    // which pgBackRest fetches synchronously: with S3 unreachable, its connection retries last about
+    // 9 x io-timeout (default 60 s: minutes, during which the startup process does not see a promote
+    // request). With GET_IO_TIMEOUT_S a lookup gives up within about 9 s; a segment's wait is archive-timeout.
+    // Not for a restore source's archive (no gate): a restore to the latest point must not end early on a slow read.
+    restore_command: `${base} --archive-timeout=${GET_TIMEOUT_S}${gate ? ` --io-timeout=${GET_IO_TIMEOUT_S}` : ""} archive-get %f "%p"`,
     archive_timeout: archiveTimeoutS,
   };
 }
 
 /** Seconds archive_command waits for the asynchronous push of its segment. */
 export const PUSH_TIMEOUT_S = 30;
-/** Seconds restore_command waits for a segment or history file from the archive. */
+/** Seconds restore_command waits for a segment from the archive. */
 export const GET_TIMEOUT_S = 5;
+/**
+ * pgBackRest's io-timeout for restore_command: seconds without progress before a connection or read gives
+ * up. A slow read then fails and PostgreSQL asks again (or streams); an unreachable S3 costs seconds.
+ */
+export const GET_IO_TIMEOUT_S = 1;
 
 /**
  * The full-backup count to expire with: the larger of the retention count and the number of full

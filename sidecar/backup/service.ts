@@ -11,11 +11,14 @@ import { writeOwned, ensureDir } from "../postgres/files";
 import { LocalSql } from "../postgres/sql";
 import type { PgStatus } from "../postgres/types";
 import type { BackupPolicy } from "../settings/backup";
+import { apiRequest } from "../api/transport";
 import { readArchiveStatus, type ArchiveStatus } from "./archive-status";
 import { backupPaths, resolvedRepo, type BackupConfig } from "./config";
 import { archiveParameters, renderPgBackRestConf, retentionFullFor, type S3Keys } from "./pgbackrest-conf";
 import { PgBackRest, type BackupType, type StanzaInfo } from "./pgbackrest";
+import { ReplicaArchive, type LeaderArchive } from "./replica-archive";
 import { chooseBackupMember, planBackup } from "./schedule";
+import { gateDir } from "./wal-gate";
 
 /** How often the service looks at archiving and the schedule. */
 const TICK_MS = 5000;
@@ -39,6 +42,8 @@ export interface BackupServiceOptions {
   /** What the HA loop knows now. */
   view: () => { cluster?: ClusterSnapshot; holdsLeader: boolean; pg?: PgStatus };
   log: Logger;
+  /** The cluster CA an https:// member API chains to (api.tls.caFile): a replica reads the leader's archive progress there. */
+  apiCa?: Buffer;
   /** pgBackRest (default: the real one on this node's config); tests give a fake. */
   runner?: Pick<PgBackRest, "stanzaCreate" | "backup" | "info" | "restore">;
 }
@@ -84,6 +89,7 @@ export class BackupService {
   private timer?: NodeJS.Timeout;
   private ticking = false;
   private lastNudge = 0;
+  private readonly replica: ReplicaArchive;
 
   constructor(private readonly o: BackupServiceOptions) {
     this.stanza = resolvedRepo(o.backup, o.cluster).stanza;
@@ -96,6 +102,13 @@ export class BackupService {
       applicationName: "hapg-backup",
       statementTimeoutMs: 2000,
       clientTimeoutMs: 3000,
+    });
+    this.replica = new ReplicaArchive({
+      dataDir: o.dataDir,
+      marksDir: gateDir(this.paths.dir),
+      sql: this.sql,
+      fetchLeader: (url) => leaderArchive(url, o.apiCa),
+      log: o.log,
     });
   }
 
@@ -131,7 +144,10 @@ export class BackupService {
 
   /** archive_mode, archive_command, restore_command and archive_timeout for postgresql.conf. */
   archiveParameters() {
-    return archiveParameters(this.paths.confFile, this.stanza, this.o.policy.archiveTimeout);
+    return archiveParameters(this.paths.confFile, this.stanza, this.o.policy.archiveTimeout, {
+      dataDir: this.o.dataDir,
+      marksDir: gateDir(this.paths.dir),
+    });
   }
 
   start(): void {
@@ -209,8 +225,15 @@ export class BackupService {
     const v = this.o.view();
     const primary = v.holdsLeader && v.pg?.running === true && v.pg.inRecovery === false;
     if (!primary) {
-      this.archive = undefined;
       this.stanzaReady = false; // checked again when this member leads (another may have led meanwhile)
+      const before = this.archive?.role === "replica" ? this.archive : undefined;
+      this.archive =
+        v.pg?.running && v.pg.inRecovery
+          ? await this.replica.step(v.cluster).catch((e: Error) => {
+              this.o.log.warn({ err: e.message }, "cannot look at the WAL kept for the leader");
+              return before;
+            })
+          : undefined;
     } else {
       const before = this.archive;
       this.archive = await readArchiveStatus(this.sql, this.o.dataDir, this.paths.spoolDir, this.stanza, Date.now()).catch(() => before);
@@ -335,6 +358,14 @@ export class BackupService {
     void this.run(claim);
     return { status: 202, body: { message: `${type} backup started on ${this.o.name}`, slot: claim.slot, member: this.o.name } };
   }
+}
+
+/** The leader's archive progress from its /patroni (`archiving`: false when it has no repository). */
+async function leaderArchive(apiUrl: string, ca: Buffer | undefined): Promise<LeaderArchive | undefined> {
+  const res = await apiRequest(apiUrl, { timeoutMs: 2000, ca });
+  if (res.status !== 200 && res.status !== 503) return undefined;
+  const body = JSON.parse(res.text) as { archiving?: boolean; archive?: ArchiveStatus };
+  return { archiving: body.archiving, lastArchived: body.archive?.role === undefined ? body.archive?.last_archived_wal : undefined };
 }
 
 function readSecret(field: string, file: string): string {

@@ -34,7 +34,7 @@ export const CONTROLLED_PARAMETERS: ReadonlySet<string> = new Set([
   "recovery_target_action",
   "recovery_target_timeline",
   "synchronous_standby_names",
-  // Continuous archiving through pgBackRest (the agent config's `backup`): only the leader archives.
+  // Continuous archiving through pgBackRest (the agent config's `backup`): only the leader uploads.
   "archive_mode",
   "archive_command",
   "archive_library",

@@ -4,6 +4,7 @@ import { archiveStatus } from "../../sidecar/backup/archive-status";
 import { backupConfigSchema, backupPaths, resolvedRepo } from "../../sidecar/backup/config";
 import {
   archiveParameters,
+  archiveRole,
   renderPgBackRestConf,
   retentionFullFor,
   type PgBackRestConfOptions,
@@ -47,6 +48,7 @@ describe("pgBackRest config", () => {
       "repo1-s3-key-type=auto",
       "repo1-retention-full=2",
       "archive-async=y",
+      "archive-mode-check=n",
       "spool-path=/d.pgbackrest/spool",
       "[main]",
       "pg1-path=/var/lib/hapg/data",
@@ -138,16 +140,19 @@ describe("pgBackRest config", () => {
 });
 
 describe("archiving parameters", () => {
-  it("every member archives through pgBackRest once primary, fetches from the archive as a replica; archive_timeout is the setting", () => {
-    const p = archiveParameters("/d.pgbackrest/pgbackrest.conf", "main", 60);
-    assert.equal(p.archive_mode, "on", "on, not always: a replica never archives, so no segment is pushed by two members");
+  const push = "pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=30 archive-push %p";
+  it("every member runs archive_mode always; archive_command pushes only without a signal file; archive_timeout is the setting", () => {
+    const p = archiveParameters("/d.pgbackrest/pgbackrest.conf", "main", 60, { dataDir: "/d", marksDir: "/d.pgbackrest/archived" });
+    assert.equal(p.archive_mode, "always", "a replica keeps what it received until archive_command succeeds; no restart on a role change");
     assert.equal(
       p.archive_command,
-      "pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=30 archive-push %p",
+      "if test -f '/d/standby.signal'; then test -f '/d.pgbackrest/archived'/%f; " +
+        `elif test -f '/d/recovery.signal'; then true; else ${push}; fi`,
+      "a replica succeeds only for a file the agent marked (the leader archived it); a restore uploads nothing; a primary pushes",
     );
     assert.equal(
       p.restore_command,
-      `pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=5 archive-get %f "%p"`,
+      `pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=5 --io-timeout=1 archive-get %f "%p"`,
       "a lookup in an unreachable archive gives up within seconds: a promotion must not wait on S3",
     );
     assert.equal(p.archive_timeout, 60);
@@ -160,11 +165,39 @@ describe("archiving parameters", () => {
       memberName: "n1",
       archive: p,
     });
-    assert.match(
-      conf,
-      /^archive_command = 'pgbackrest --config=''\/d\.pgbackrest\/pgbackrest\.conf'' --stanza=''main'' --archive-timeout=30 archive-push %p'$/m,
-    );
+    assert.match(conf, /^archive_command = 'if test -f ''\/d\/standby\.signal''; then .* archive-push %p; fi'$/m);
+    assert.match(conf, /^archive_mode = 'always'$/m);
     assert.match(conf, /^archive_timeout = 60$/m);
+  });
+
+  it("without a gate (a restore source's archive, read only) the command is the push alone", () => {
+    const p = archiveParameters("/d.pgbackrest/pgbackrest.conf", "main", 0);
+    assert.equal(p.archive_command, push);
+  });
+
+  it("the role follows PostgreSQL's signal files: standby.signal a replica, recovery.signal a restore, none a primary", () => {
+    assert.equal(archiveRole({ standby: true, recovery: false }), "replica");
+    assert.equal(archiveRole({ standby: true, recovery: true }), "replica", "standby.signal wins, as in PostgreSQL");
+    assert.equal(archiveRole({ standby: false, recovery: true }), "restore");
+    assert.equal(archiveRole({ standby: false, recovery: false }), "push");
+  });
+
+  it("a segment the archive holds with a different checksum is reported as such, not as an outage", () => {
+    const a = archiveStatus(
+      {
+        archived_count: "3",
+        last_archived_wal: "000000010000000000000004",
+        last_archived_time: new Date(1000),
+        failed_count: "2",
+        last_failed_wal: "000000010000000000000005",
+        last_failed_time: new Date(2000),
+      },
+      2,
+      "WAL file '000000010000000000000005' already exists in the repo1 archive with a different checksum",
+      3000,
+    );
+    assert.match(a.problem!, /archive already holds a different 000000010000000000000005/);
+    assert.match(a.problem!, /Nothing is overwritten/);
   });
 });
 

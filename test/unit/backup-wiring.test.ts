@@ -83,4 +83,20 @@ describe("/metrics: archiving", () => {
     assert.equal(failing.hapg_backup_last_success_timestamp_seconds, Date.parse("2026-11-27T00:01:00Z") / 1000);
     assert.equal(typeof metricsInput, "function");
   });
+
+  it("a replica shows what it keeps for the leader, and is not failing", () => {
+    const row = Object.fromEntries(
+      backupRows({
+        backup: {
+          stanza: "main",
+          stanza_ready: false,
+          archive: { role: "replica", archived_count: 0, failed_count: 0, ready_count: 5, kept_for_leader: 3 },
+        },
+      } as Parameters<typeof backupRows>[0]).map((r) => [r.name, r.value]),
+    );
+    assert.equal(row.hapg_archive_ready_segments, 5);
+    assert.equal(row.hapg_archive_kept_for_leader_segments, 3);
+    assert.equal(row.hapg_archive_failing, 0);
+    assert.equal(row.hapg_archive_failed_total, 0);
+  });
 });
