@@ -92,7 +92,8 @@ export interface RestoreHooks {
   restoreCommand(): string;
 }
 
-type Role = { primary: true } | { primary: false; upstream: HostPort | null };
+/** keepSyncWait: a replica about to be promoted keeps the synchronous_standby_names it must start with. */
+type Role = { primary: true } | { primary: false; upstream: HostPort | null; keepSyncWait?: boolean };
 
 /** Seconds a replica gets after a reload to connect its WAL receiver to the new upstream before we restart it. */
 const FOLLOW_TIMEOUT_MS = 5000;
@@ -294,12 +295,20 @@ export class PostgresManager implements PostgresControl {
     }
   }
 
-  /** Starts as primary (no standby.signal). No-op when already running as primary. */
-  startPrimary(): Promise<void> {
+  /**
+   * Starts as primary (no standby.signal). No-op when already running as primary. With
+   * synchronousStandbys, that wait unless the HA loop set one since this manager began (after a
+   * crash of PostgreSQL alone, the one it set; after an agent restart, which forgot it, the given one).
+   */
+  startPrimary(synchronousStandbys?: string[]): Promise<void> {
     return this.command("startPrimary", async () => {
       if (this.pm.livePid() !== undefined) {
         if (await this.inRecovery()) throw new Error("startPrimary: postgres runs as a replica: promote() it instead");
         return;
+      }
+      if (synchronousStandbys && !this.syncStandbys.length) {
+        this.syncStandbys = [...synchronousStandbys];
+        this.syncCount = undefined;
       }
       this.setFormerPrimary(false);
       await this.startAs({ primary: true });
@@ -328,10 +337,21 @@ export class PostgresManager implements PostgresControl {
     });
   }
 
-  /** pg_promote(wait => true), then our primary config (no primary_conninfo) so a restart stays primary. */
-  promote(): Promise<void> {
+  /**
+   * pg_promote(wait => true), then our primary config (no primary_conninfo) so a restart stays primary.
+   * With synchronousStandbys, synchronous_standby_names is in effect on the replica first (a standby
+   * ignores it until it is promoted): the server never acknowledges a commit without them.
+   */
+  promote(synchronousStandbys?: string[]): Promise<void> {
     return this.command("promote", async () => {
       if (!(await this.inRecovery())) return;
+      if (synchronousStandbys) {
+        this.syncStandbys = [...synchronousStandbys];
+        this.syncCount = undefined;
+        const upstream = this.upstream ?? (await this.status()).upstream ?? null;
+        await this.writeConfig({ primary: false, upstream, keepSyncWait: true });
+        await this.reloadAndAwaitSync();
+      }
       const [r] = await this.step("pg_promote", () => this.commandSql.query<{ ok: boolean }>("SELECT pg_promote(true, 60) AS ok"));
       if (!r.ok) throw new Error("promote: pg_promote did not finish within 60 s");
       while (await this.inRecovery()) await sleep(50);
@@ -577,17 +597,22 @@ export class PostgresManager implements PostgresControl {
       this.syncStandbys = [...names];
       this.syncCount = count;
       await this.writeConfig({ primary: true });
-      await this.commandSql.query("SELECT pg_reload_conf()");
-      const want = renderSynchronousStandbyNames(names, count);
-      const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
-      for (;;) {
-        const [r] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
-        if (r.v === want) return;
-        if (Date.now() > deadline)
-          throw new Error(`synchronous_standby_names is still "${r.v}" ${FOLLOW_TIMEOUT_MS} ms after the reload (wanted "${want}")`);
-        await sleep(20);
-      }
+      await this.reloadAndAwaitSync();
     });
+  }
+
+  /** Reloads and waits until synchronous_standby_names is the one we rendered. */
+  private async reloadAndAwaitSync(): Promise<void> {
+    await this.commandSql.query("SELECT pg_reload_conf()");
+    const want = renderSynchronousStandbyNames(this.syncStandbys, this.syncCount);
+    const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
+    for (;;) {
+      const [r] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
+      if (r.v === want) return;
+      if (Date.now() > deadline)
+        throw new Error(`synchronous_standby_names is still "${r.v}" ${FOLLOW_TIMEOUT_MS} ms after the reload (wanted "${want}")`);
+      await sleep(20);
+    }
   }
 
   private copyOptions(tool: string, source: HostPort, user: string): CopyOptions {
@@ -677,8 +702,9 @@ export class PostgresManager implements PostgresControl {
 
   /** postgresql.conf, pg_hba.conf, pgpass, socket dir and standby.signal for the role. */
   private async writeConfig(role: Role): Promise<void> {
-    // A replica waits for nobody; when it is promoted the HA loop decides whom to wait for.
-    if (!role.primary) {
+    // A replica waits for nobody; when it is promoted the HA loop decides whom to wait for (from the
+    // promotion's own wait on, in synchronous mode).
+    if (!role.primary && !role.keepSyncWait) {
       this.syncStandbys = [];
       this.syncCount = undefined;
     }

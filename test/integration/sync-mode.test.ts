@@ -29,6 +29,24 @@ async function syncState(c: ClusterFile): Promise<{ leader: string; standby: str
   });
 }
 
+type SyncKey = { leader: string; sync_standby: string | null; quorum?: number };
+
+/**
+ * The sync key once the standby is confirmed: it alone may be promoted (quorum 0). Right after it is
+ * recorded the key carries quorum 1 (nobody but the leader may be promoted) until it has replayed
+ * everything acknowledged before PostgreSQL waited for it, about one loop.
+ */
+async function confirmedKey(c: ClusterFile, leader: string, standby: string): Promise<SyncKey> {
+  return eventually("the confirmed sync key", 30_000, async () => {
+    const key = Buffer.from("/service/local/sync").toString("base64");
+    const res = await fetch(`${c.etcd[0].clientUrl}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key }) });
+    const body = (await res.json()) as { kvs?: { value: string }[] };
+    if (!body.kvs?.length) return undefined;
+    const value = JSON.parse(Buffer.from(body.kvs[0].value, "base64").toString()) as SyncKey;
+    return value.leader === leader && value.sync_standby === standby && value.quorum === 0 ? value : undefined;
+  });
+}
+
 describe("synchronous mode (real etcd, PostgreSQL, agents, HAProxy)", function () {
   this.timeout(240_000);
   let dir: string;
@@ -45,16 +63,13 @@ describe("synchronous mode (real etcd, PostgreSQL, agents, HAProxy)", function (
   it("waits for one standby, the one recorded in etcd's sync key", async () => {
     const s = await syncState(c);
     assert.equal(s.ssn, `FIRST 1 ("${s.standby}")`);
-    const etcd = c.etcd[0].clientUrl;
-    const key = Buffer.from("/service/local/sync").toString("base64");
-    const res = await fetch(`${etcd}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key }) });
-    const body = (await res.json()) as { kvs?: { value: string }[] };
-    const value = JSON.parse(Buffer.from(body.kvs![0].value, "base64").toString()) as { leader: string; sync_standby: string };
-    assert.deepEqual(value, { leader: s.leader, sync_standby: s.standby });
+    // Patroni 4's layout: quorum = how many other members of the set a candidate must see (none: it is alone).
+    assert.deepEqual(await confirmedKey(c, s.leader, s.standby), { leader: s.leader, sync_standby: s.standby, quorum: 0 });
   });
 
   it("kill -9 of the leader under a writer: the synchronous standby takes over and no acknowledged write is lost", async () => {
     const s = await syncState(c);
+    await confirmedKey(c, s.leader, s.standby);
     const writer = new Writer(c.dsn);
     await writer.start();
     await new Promise((r) => setTimeout(r, 1500));
