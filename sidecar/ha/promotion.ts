@@ -15,18 +15,26 @@
  * PostgreSQL owner no longer knows the one the plan last set (the agent restarted too; it would start
  * asynchronous while the key names a standby): otherwise that one, which the key already covers, so
  * a crash of PostgreSQL alone costs no extra wait.
+ *
+ * A replica runs with this wait in its config all along (a standby ignores it; the PostgreSQL manager
+ * writes promotionWait's value into every replica config), so the promotion itself needs no reload.
  */
+import type { SynchronousMode } from "../settings/schema";
 import { NO_SYNC_STANDBY } from "./sync";
 import type { Decision, HaInput } from "./types";
 
 const WRITABLE = new Set(["promote", "startPrimary"]);
 
+/** The synchronous wait a server made writable starts with in this mode; undefined: none (asynchronous). */
+export function promotionWait(mode: SynchronousMode): string[] | undefined {
+  return mode === "off" ? undefined : [NO_SYNC_STANDBY];
+}
+
 export function withPromotionWait(input: HaInput, d: Decision): Decision {
-  if (input.self.synchronousMode === "off" || !d.actions.some((a) => WRITABLE.has(a.type))) return d;
+  const wait = promotionWait(input.self.synchronousMode);
+  if (!wait || !d.actions.some((a) => WRITABLE.has(a.type))) return d;
   return {
     ...d,
-    actions: d.actions.map((a) =>
-      a.type === "promote" || a.type === "startPrimary" ? { ...a, synchronousStandbys: [NO_SYNC_STANDBY] } : a,
-    ),
+    actions: d.actions.map((a) => (a.type === "promote" || a.type === "startPrimary" ? { ...a, synchronousStandbys: wait } : a)),
   };
 }

@@ -80,6 +80,12 @@ export interface PostgresManagerOptions {
   restoreFromArchive?: () => Promise<boolean>;
   /** A cluster created from another's backup (`bootstrap.fromBackup`): the restores (sidecar/restore/source.ts). */
   restore?: RestoreHooks;
+  /**
+   * The synchronous wait a promotion starts with in the current synchronous mode (sidecar/ha/promotion.ts),
+   * read whenever a replica's config is written: a standby ignores synchronous_standby_names, so it runs
+   * with that wait already loaded and its promotion needs no reload (see promote()). Absent: none.
+   */
+  promotionWait?: () => readonly string[] | undefined;
 }
 
 /** The restores of a cluster created from a backup, as the manager runs them (RestoreSource implements them). */
@@ -92,7 +98,7 @@ export interface RestoreHooks {
   restoreCommand(): string;
 }
 
-/** keepSyncWait: a replica about to be promoted keeps the synchronous_standby_names it must start with. */
+/** keepSyncWait: a replica about to be promoted keeps the synchronous_standby_names it must start with (not promotionWait's). */
 type Role = { primary: true } | { primary: false; upstream: HostPort | null; keepSyncWait?: boolean };
 
 /** Seconds a replica gets after a reload to connect its WAL receiver to the new upstream before we restart it. */
@@ -339,15 +345,24 @@ export class PostgresManager implements PostgresControl {
 
   /**
    * pg_promote(wait => true), then our primary config (no primary_conninfo) so a restart stays primary.
-   * With synchronousStandbys, synchronous_standby_names is in effect on the replica first (a standby
+   * synchronous_standby_names is `synchronousStandbys` (none when absent) on the replica first (a standby
    * ignores it until it is promoted): the server never acknowledges a commit without them.
+   *
+   * The replica normally runs with that wait already (promotionWait): no reload here then. A reload
+   * right before pg_promote costs up to wal_retrieve_retry_interval while the upstream is gone: the
+   * SIGHUP wakes the startup process out of its retry sleep, it restarts a WAL receiver, and when the
+   * promotion request then finds it streaming, PostgreSQL (15 and 16 at least) sleeps out the retry interval before
+   * it ends recovery, with no signal left to wake it. Only a wait that changed since (the synchronous
+   * mode changed live) is reloaded here.
    */
   promote(synchronousStandbys?: string[]): Promise<void> {
     return this.command("promote", async () => {
       if (!(await this.inRecovery())) return;
-      if (synchronousStandbys) {
-        this.syncStandbys = [...synchronousStandbys];
-        this.syncCount = undefined;
+      const want = synchronousStandbys ?? [];
+      const [cur] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
+      this.syncStandbys = [...want];
+      this.syncCount = undefined;
+      if (cur.v !== renderSynchronousStandbyNames(want)) {
         const upstream = this.upstream ?? (await this.status()).upstream ?? null;
         await this.writeConfig({ primary: false, upstream, keepSyncWait: true });
         await this.reloadAndAwaitSync();
@@ -702,10 +717,10 @@ export class PostgresManager implements PostgresControl {
 
   /** postgresql.conf, pg_hba.conf, pgpass, socket dir and standby.signal for the role. */
   private async writeConfig(role: Role): Promise<void> {
-    // A replica waits for nobody; when it is promoted the HA loop decides whom to wait for (from the
-    // promotion's own wait on, in synchronous mode).
+    // A standby waits for nobody whatever the setting; it carries the wait its promotion starts with
+    // (synchronous modes), so that promoting it needs no reload. Once promoted, the HA loop decides.
     if (!role.primary && !role.keepSyncWait) {
-      this.syncStandbys = [];
+      this.syncStandbys = [...(this.o.promotionWait?.() ?? [])];
       this.syncCount = undefined;
     }
     writeServerFiles({
