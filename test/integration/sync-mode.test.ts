@@ -12,6 +12,8 @@ import { killNode, waitForPrimary } from "../../sidecar/local/faults";
 import { ClusterFile, fetchCluster } from "../../sidecar/local/state";
 import { countLost, Writer } from "../../sidecar/local/writer";
 import { dsnWithPort, eventually, query } from "../helpers/pg-client";
+import { promotionWait } from "../../sidecar/ha/promotion";
+import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
 
 const BASE_PORT = 29500;
 
@@ -65,6 +67,18 @@ describe("synchronous mode (real etcd, PostgreSQL, agents, HAProxy)", function (
     assert.equal(s.ssn, `FIRST 1 ("${s.standby}")`);
     // Patroni 4's layout: quorum = how many other members of the set a candidate must see (none: it is alone).
     assert.deepEqual(await confirmedKey(c, s.leader, s.standby), { leader: s.leader, sync_standby: s.standby, quorum: 0 });
+  });
+
+  it("every replica already runs with the wait its promotion starts with (a standby ignores it): promoting needs no reload", async () => {
+    const s = await syncState(c);
+    const want = renderSynchronousStandbyNames(promotionWait("on")!);
+    for (const n of c.nodes.filter((x) => x.name !== s.leader)) {
+      const [row] = await query<{ ssn: string; standby: boolean }>(
+        dsnWithPort(c.dsn, n.pgPort),
+        "SELECT current_setting('synchronous_standby_names') AS ssn, pg_is_in_recovery() AS standby",
+      );
+      assert.deepEqual(row, { ssn: want, standby: true }, n.name);
+    }
   });
 
   it("kill -9 of the leader under a writer: the synchronous standby takes over and no acknowledged write is lost", async () => {
