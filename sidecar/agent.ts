@@ -13,6 +13,7 @@ import { ApiServer } from "./api/server";
 import { loadApiTls } from "./api/transport";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
+import { promotionWait } from "./ha/promotion";
 import { fetchPeerViews, postFailsafe } from "./ha/peers";
 import { createLogger } from "./log";
 import { findPgBinDir } from "./postgres/bin";
@@ -66,7 +67,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
   const pgConnect = config.postgres.connectAddress ?? config.postgres.listen;
   const socketDir = `${path.resolve(config.postgres.dataDir)}.sock`;
   // The driver is made below; the backup service reads its view only once running.
-  const ref: { driver?: HaDriver } = {};
+  const ref: { driver?: HaDriver; dynamic?: DynamicConfigApplier } = {};
   const backup = config.backup
     ? new BackupService({
         cluster: config.cluster,
@@ -115,6 +116,8 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     restore,
     logFile: path.join(path.dirname(config.postgres.dataDir), `${path.basename(config.postgres.dataDir)}.log`),
     log: log.child({ component: "postgres" }),
+    // The mode the HA loop decides with (the dynamic config's, once it is made below).
+    promotionWait: () => promotionWait(ref.dynamic?.effective.synchronousMode ?? started.synchronousMode),
   });
   // The one owner of PostgreSQL: the driver and the API talk to it; the manager runs its commands.
   const pg = new PostgresOwner(manager);
@@ -133,6 +136,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     desiredIntervalMs: (config.desiredConfig?.intervalSeconds ?? 60) * 1000,
     onLoopWait: (ms) => driver.lease.setIntervalMs(Math.min(ms, timing.ttlMs / 4)),
   });
+  ref.dynamic = dynamic;
   const driver = new HaDriver({
     self: {
       name: config.name,

@@ -9,6 +9,7 @@ import type { HostPort } from "../postgres/types";
 import type { Action, Decision, HaInput } from "./types";
 import { electionVerdict } from "./election";
 import { failsafeHoldRow, failsafeKeyActions, lastRenewalSent } from "./failsafe";
+import { withPromotionWait } from "./promotion";
 import { planSync } from "./sync";
 import { operationRow } from "./operations";
 import { withPause } from "./pause";
@@ -21,10 +22,10 @@ import { withWatchdog } from "./watchdog-rules";
 export const MAX_REPLICA_START_FAILURES = 3;
 
 export function decide(input: HaInput): Decision {
-  return withWatchdog(input, withPause(input, decideRow(input)));
+  return withWatchdog(input, withPause(input, withPromotionWait(input, decideRow(input))));
 }
 
-/** The rows without maintenance mode's (PA1–PA3, ./pause.ts) and the watchdog's (W1–W3, ./watchdog-rules.ts), applied on top. */
+/** The rows without the promotion's wait (./promotion.ts), maintenance mode's (PA1–PA3, ./pause.ts) and the watchdog's (W1–W3, ./watchdog-rules.ts), applied on top. */
 function decideRow(input: HaInput): Decision {
   const { local } = input;
   const pg = local.pg;

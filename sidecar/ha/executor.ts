@@ -38,6 +38,8 @@ export interface ExecutorDeps {
 export class ActionExecutor {
   private lastOptime?: number;
   private lastSlots?: string;
+  /** A checkpoint owed after a promotion in a synchronous mode: run once the plan released the promotion's wait. */
+  private checkpointDue = false;
 
   constructor(private readonly d: ExecutorDeps) {}
 
@@ -99,15 +101,18 @@ export class ActionExecutor {
         return dcs.releaseLeader(self.name);
       case "promote":
         if (!this.d.isLeaseValid()) return this.refuse("promote");
-        await pg.promote();
+        await pg.promote(a.synchronousStandbys);
         this.lastSlots = undefined;
         // Until the new timeline is in pg_control, pg_rewind against us would compare the old
-        // timeline and wrongly find "no rewind required": checkpoint now (writes are already on).
-        void pg.checkpoint().catch((e) => this.d.log.warn({ err: String(e) }, "checkpoint after promotion failed"));
+        // timeline and wrongly find "no rewind required": checkpoint soon. The new leader's first
+        // plan (which releases the promotion's wait) and its slots must not queue behind it: in a
+        // synchronous mode it follows them, at the end of that loop's row P1.
+        this.checkpointDue = true;
+        if (!a.synchronousStandbys) this.checkpointAfterPromotion();
         return true;
       case "startPrimary":
         if (!this.d.isLeaseValid()) return this.refuse("startPrimary");
-        await pg.startPrimary();
+        await pg.startPrimary(a.synchronousStandbys);
         memory.handOver = undefined; // a hand-over that did not finish: we lead again
         return true;
       case "startReplica":
@@ -194,6 +199,7 @@ export class ActionExecutor {
           await pg.syncSlots(a.members);
           this.lastSlots = key;
         }
+        this.checkpointAfterPromotion(); // the end of the leader's row P1, whatever its plan did
         return true;
       }
     }
@@ -295,6 +301,12 @@ export class ActionExecutor {
     this.d.memory.handOver = undefined;
     await this.d.dcs.putFailover(undefined).catch(() => undefined);
     return false;
+  }
+
+  private checkpointAfterPromotion(): void {
+    if (!this.checkpointDue) return;
+    this.checkpointDue = false;
+    void this.d.pg.checkpoint().catch((e) => this.d.log.warn({ err: String(e) }, "checkpoint after promotion failed"));
   }
 
   private refuse(what: string): boolean {

@@ -48,7 +48,7 @@ export function parseQuorumWait(value: string | undefined, ignore: string): Quor
  * key was created or rebound). A key from another leader, or from an earlier term of ours, describes
  * commits we did not acknowledge under the wait now in effect: it is replaced, not extended.
  */
-function ownKey(input: HaInput): SyncState | undefined {
+export function ownKey(input: HaInput): SyncState | undefined {
   const { cluster, self } = input;
   const sync = cluster?.sync;
   const leader = cluster?.leader;
@@ -87,7 +87,8 @@ export function planQuorum(input: HaInput, noStandby: string): QuorumPlan {
   if (target.length === 0) {
     // Q5: nobody streams. The key first (only the leader may promote), then commits go asynchronous.
     if (!key || voters.length || q !== 0) actions.push({ type: "writeSync", standbys: [], quorum: 0 });
-    if (wait.names.length) actions.push({ type: "setSyncStandbys", names: [] });
+    // The raw setting: a promotion leaves a wait on a name no standby has, which parses as no names.
+    if (local.pg.synchronousStandbyNames) actions.push({ type: "setSyncStandbys", names: [] });
     const note = "quorum commit: no standby streams; no replica may be promoted now and commits continue asynchronously";
     return { actions, note: actions.length ? note : undefined };
   }

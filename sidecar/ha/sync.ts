@@ -1,12 +1,18 @@
 /**
  * Synchronous mode, the leader's side (pure). The leader keeps two things in step: the sync key in
- * etcd (who may be promoted) and synchronous_standby_names (whom PostgreSQL waits for before it
- * acknowledges a commit). Invariant: every standby that may hold acknowledged commits the others lack
- * is in the sync key; only members in the sync key (or its leader) may be promoted. Hence the order:
+ * etcd (who may be promoted: the set V and, as Patroni 4 writes it, `quorum` q, how many other
+ * members of V a standby must see before it promotes) and synchronous_standby_names (whom PostgreSQL
+ * waits for before it acknowledges a commit). Invariant: every acknowledged commit is missing from at
+ * most q members of V (so the most advanced of any q + 1 of them has it). Hence the order:
  *
- * - adding standby Y: write Y into the key first, then make PostgreSQL wait for Y;
- * - switching from X to Y: the key holds X and Y while PostgreSQL switches; X leaves the key only
- *   after PostgreSQL no longer waits for it *and* Y has replayed everything up to the switch;
+ * - adding standby Y: write Y into the key first, with q raised by one (Y may lack every older
+ *   commit), then make PostgreSQL wait for Y;
+ * - switching from X to Y: the key holds X and Y with q = 1 while PostgreSQL switches (Y must see X);
+ *   the key becomes [Y], q = 0 only after PostgreSQL waits for Y *and* Y has replayed everything up
+ *   to the switch;
+ * - a key that is not ours in this term (another leader's, an earlier term's) is replaced by one
+ *   that trusts nobody yet (q = |V|), except right after a promotion, while commits wait on a name
+ *   no standby has: a standby with all our WAL then holds every acknowledged commit (q = 0 at once);
  * - no standby available, non-strict: empty the key first (nobody may be promoted), then stop
  *   waiting (commits go on asynchronously, held by the leader alone; a failover now waits for it);
  * - no standby available, strict: keep waiting (for the old standby, or for a name no standby has),
@@ -15,7 +21,7 @@
  * One PostgreSQL caveat, documented for users: a client that cancels a commit while it waits for the
  * standby gets an error, but the commit is already durable locally and becomes visible.
  */
-import { planQuorum } from "./quorum";
+import { ownKey, planQuorum } from "./quorum";
 import type { Action, HaInput } from "./types";
 
 /** A standby name no member can have (member names have no ':'): PostgreSQL waits for nobody who exists. */
@@ -42,9 +48,13 @@ export function planSync(input: HaInput): SyncPlan {
       : { actions: [] };
   }
   if (self.synchronousMode === "quorum") return planQuorum(input, NO_SYNC_STANDBY);
-  const key = cluster?.sync?.leader === self.name ? cluster.sync.standbys : undefined;
+  // Only a key we wrote in this term is built on: another leader's (or an earlier term's) describes
+  // commits this term did not acknowledge. q, the key's quorum field: how many members of the key a
+  // commit may be missing from (a key written without it: 0).
+  const own = ownKey(input);
+  const key = own?.standbys;
+  const q = own?.quorum ?? 0;
   const realWaits = waits.filter((n) => n !== NO_SYNC_STANDBY);
-  const base = key ?? realWaits;
   const eligible = new Set(
     (cluster?.members ?? [])
       .filter((m) => m.name !== self.name && !m.data.tags.nofailover && m.data.tags.failover_priority > 0)
@@ -60,17 +70,37 @@ export function planSync(input: HaInput): SyncPlan {
   const desired = streaming[0]?.application_name;
 
   if (desired) {
+    const row = streaming[0];
+    // Commits all wait on a name no standby has (right after a promotion; strict with none): none was
+    // acknowledged since, so a standby that has replayed all our WAL holds every acknowledged commit
+    // and may be the key's only member at once (recorded before PostgreSQL waits for it).
+    const blocked = waits.length === 1 && waits[0] === NO_SYNC_STANDBY;
+    if (blocked && (row.replay_lsn ?? -1) >= (local.pg.lsn ?? Infinity)) {
+      const actions: Action[] = [];
+      if (!(key?.length === 1 && key[0] === desired && q === 0)) actions.push({ type: "writeSync", standbys: [desired], quorum: 0 });
+      actions.push({ type: "setSyncStandbys", names: [desired] });
+      return {
+        actions,
+        note: `synchronous standby ${desired} has all our WAL: it alone may be promoted, recorded before PostgreSQL waits for it`,
+      };
+    }
     const actions: Action[] = [];
-    if (key === undefined || !key.includes(desired)) actions.push({ type: "writeSync", standbys: unique([...base, desired]) });
+    if (key === undefined || !key.includes(desired)) {
+      // A member that joins may lack every commit the others hold: q rises by one per member added,
+      // and a fresh key trusts none of its members yet (q = |V|: only this leader may be promoted).
+      const grown = unique([...(key ?? realWaits), desired]);
+      const grownQ = key === undefined ? grown.length : Math.min(grown.length, q + grown.length - key.length);
+      actions.push({ type: "writeSync", standbys: grown, quorum: grownQ });
+    }
     if (!(waits.length === 1 && waits[0] === desired)) actions.push({ type: "setSyncStandbys", names: [desired] });
     if (actions.length) return { actions, note: `synchronous standby ${desired}: recorded in etcd before PostgreSQL waits for it` };
-    const extra = key!.filter((n) => n !== desired);
-    const row = streaming[0];
     const switchedAt = memory.syncSwitchLsn ?? local.pg.lsn ?? Infinity;
-    if (extra.length && row.sync_state === "sync" && (row.replay_lsn ?? 0) >= switchedAt) {
+    const settled = key!.length === 1 && q === 0;
+    if (!settled && row.sync_state === "sync" && (row.replay_lsn ?? 0) >= switchedAt) {
+      const extra = key!.filter((n) => n !== desired);
       return {
-        actions: [{ type: "writeSync", standbys: [desired] }],
-        note: `${desired} has every acknowledged commit: ${extra.join(", ")} leave(s) the sync key`,
+        actions: [{ type: "writeSync", standbys: [desired], quorum: 0 }],
+        note: `${desired} has every acknowledged commit: it alone may be promoted${extra.length ? `; ${extra.join(", ")} leave(s) the sync key` : ""}`,
       };
     }
     return { actions: [] };
@@ -78,11 +108,11 @@ export function planSync(input: HaInput): SyncPlan {
 
   const actions: Action[] = [];
   if (self.synchronousMode === "strict") {
-    if (key === undefined) actions.push({ type: "writeSync", standbys: realWaits });
+    if (key === undefined) actions.push({ type: "writeSync", standbys: realWaits, quorum: realWaits.length });
     if (waits.length === 0) actions.push({ type: "setSyncStandbys", names: [NO_SYNC_STANDBY] });
     return { actions, note: actions.length ? "strict synchronous mode and no standby available: commits wait until one is" : undefined };
   }
-  if (key === undefined || key.length) actions.push({ type: "writeSync", standbys: [] });
+  if (key === undefined || key.length || q !== 0) actions.push({ type: "writeSync", standbys: [], quorum: 0 });
   if (waits.length) actions.push({ type: "setSyncStandbys", names: [] });
   return {
     actions,

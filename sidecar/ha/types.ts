@@ -168,8 +168,10 @@ export type Action =
   | { type: "acquireLeader" }
   | { type: "updateLeader" }
   | { type: "releaseLeader" }
-  | { type: "promote" }
-  | { type: "startPrimary" }
+  /** synchronousStandbys: made the wait before pg_promote, so the new primary never acknowledges a commit unplanned. */
+  | { type: "promote"; synchronousStandbys?: string[] }
+  /** synchronousStandbys: the wait to start with when the PostgreSQL owner remembers none (an agent that restarted). */
+  | { type: "startPrimary"; synchronousStandbys?: string[] }
   | { type: "startReplica"; leader?: string; upstream?: HostPort }
   | { type: "followLeader"; leader: string; upstream: HostPort }
   | { type: "rewind"; leader: string; upstream: HostPort }

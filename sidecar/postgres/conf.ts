@@ -143,7 +143,8 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
   };
   Object.assign(required, o.archive ?? {});
   Object.assign(required, o.recovery ?? {});
-  if (!o.standby && o.synchronousStandbys?.length)
+  // A standby ignores it; the manager renders it on one only right before promoting it.
+  if (o.synchronousStandbys?.length)
     required.synchronous_standby_names = renderSynchronousStandbyNames(o.synchronousStandbys, o.synchronousCount);
   if (o.standby) {
     if (o.standby.upstream) {

@@ -80,6 +80,12 @@ export interface PostgresManagerOptions {
   restoreFromArchive?: () => Promise<boolean>;
   /** A cluster created from another's backup (`bootstrap.fromBackup`): the restores (sidecar/restore/source.ts). */
   restore?: RestoreHooks;
+  /**
+   * The synchronous wait a promotion starts with in the current synchronous mode (sidecar/ha/promotion.ts),
+   * read whenever a replica's config is written: a standby ignores synchronous_standby_names, so it runs
+   * with that wait already loaded and its promotion needs no reload (see promote()). Absent: none.
+   */
+  promotionWait?: () => readonly string[] | undefined;
 }
 
 /** The restores of a cluster created from a backup, as the manager runs them (RestoreSource implements them). */
@@ -92,7 +98,8 @@ export interface RestoreHooks {
   restoreCommand(): string;
 }
 
-type Role = { primary: true } | { primary: false; upstream: HostPort | null };
+/** keepSyncWait: a replica about to be promoted keeps the synchronous_standby_names it must start with (not promotionWait's). */
+type Role = { primary: true } | { primary: false; upstream: HostPort | null; keepSyncWait?: boolean };
 
 /** Seconds a replica gets after a reload to connect its WAL receiver to the new upstream before we restart it. */
 const FOLLOW_TIMEOUT_MS = 5000;
@@ -294,12 +301,20 @@ export class PostgresManager implements PostgresControl {
     }
   }
 
-  /** Starts as primary (no standby.signal). No-op when already running as primary. */
-  startPrimary(): Promise<void> {
+  /**
+   * Starts as primary (no standby.signal). No-op when already running as primary. With
+   * synchronousStandbys, that wait unless the HA loop set one since this manager began (after a
+   * crash of PostgreSQL alone, the one it set; after an agent restart, which forgot it, the given one).
+   */
+  startPrimary(synchronousStandbys?: string[]): Promise<void> {
     return this.command("startPrimary", async () => {
       if (this.pm.livePid() !== undefined) {
         if (await this.inRecovery()) throw new Error("startPrimary: postgres runs as a replica: promote() it instead");
         return;
+      }
+      if (synchronousStandbys && !this.syncStandbys.length) {
+        this.syncStandbys = [...synchronousStandbys];
+        this.syncCount = undefined;
       }
       this.setFormerPrimary(false);
       await this.startAs({ primary: true });
@@ -328,10 +343,30 @@ export class PostgresManager implements PostgresControl {
     });
   }
 
-  /** pg_promote(wait => true), then our primary config (no primary_conninfo) so a restart stays primary. */
-  promote(): Promise<void> {
+  /**
+   * pg_promote(wait => true), then our primary config (no primary_conninfo) so a restart stays primary.
+   * synchronous_standby_names is `synchronousStandbys` (none when absent) on the replica first (a standby
+   * ignores it until it is promoted): the server never acknowledges a commit without them.
+   *
+   * The replica normally runs with that wait already (promotionWait): no reload here then. A reload
+   * right before pg_promote costs up to wal_retrieve_retry_interval while the upstream is gone: the
+   * SIGHUP wakes the startup process out of its retry sleep, it restarts a WAL receiver, and when the
+   * promotion request then finds it streaming, PostgreSQL (15 and 16 at least) sleeps out the retry interval before
+   * it ends recovery, with no signal left to wake it. Only a wait that changed since (the synchronous
+   * mode changed live) is reloaded here.
+   */
+  promote(synchronousStandbys?: string[]): Promise<void> {
     return this.command("promote", async () => {
       if (!(await this.inRecovery())) return;
+      const want = synchronousStandbys ?? [];
+      const [cur] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
+      this.syncStandbys = [...want];
+      this.syncCount = undefined;
+      if (cur.v !== renderSynchronousStandbyNames(want)) {
+        const upstream = this.upstream ?? (await this.status()).upstream ?? null;
+        await this.writeConfig({ primary: false, upstream, keepSyncWait: true });
+        await this.reloadAndAwaitSync();
+      }
       const [r] = await this.step("pg_promote", () => this.commandSql.query<{ ok: boolean }>("SELECT pg_promote(true, 60) AS ok"));
       if (!r.ok) throw new Error("promote: pg_promote did not finish within 60 s");
       while (await this.inRecovery()) await sleep(50);
@@ -577,17 +612,22 @@ export class PostgresManager implements PostgresControl {
       this.syncStandbys = [...names];
       this.syncCount = count;
       await this.writeConfig({ primary: true });
-      await this.commandSql.query("SELECT pg_reload_conf()");
-      const want = renderSynchronousStandbyNames(names, count);
-      const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
-      for (;;) {
-        const [r] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
-        if (r.v === want) return;
-        if (Date.now() > deadline)
-          throw new Error(`synchronous_standby_names is still "${r.v}" ${FOLLOW_TIMEOUT_MS} ms after the reload (wanted "${want}")`);
-        await sleep(20);
-      }
+      await this.reloadAndAwaitSync();
     });
+  }
+
+  /** Reloads and waits until synchronous_standby_names is the one we rendered. */
+  private async reloadAndAwaitSync(): Promise<void> {
+    await this.commandSql.query("SELECT pg_reload_conf()");
+    const want = renderSynchronousStandbyNames(this.syncStandbys, this.syncCount);
+    const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
+    for (;;) {
+      const [r] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
+      if (r.v === want) return;
+      if (Date.now() > deadline)
+        throw new Error(`synchronous_standby_names is still "${r.v}" ${FOLLOW_TIMEOUT_MS} ms after the reload (wanted "${want}")`);
+      await sleep(20);
+    }
   }
 
   private copyOptions(tool: string, source: HostPort, user: string): CopyOptions {
@@ -677,9 +717,10 @@ export class PostgresManager implements PostgresControl {
 
   /** postgresql.conf, pg_hba.conf, pgpass, socket dir and standby.signal for the role. */
   private async writeConfig(role: Role): Promise<void> {
-    // A replica waits for nobody; when it is promoted the HA loop decides whom to wait for.
-    if (!role.primary) {
-      this.syncStandbys = [];
+    // A standby waits for nobody whatever the setting; it carries the wait its promotion starts with
+    // (synchronous modes), so that promoting it needs no reload. Once promoted, the HA loop decides.
+    if (!role.primary && !role.keepSyncWait) {
+      this.syncStandbys = [...(this.o.promotionWait?.() ?? [])];
       this.syncCount = undefined;
     }
     writeServerFiles({

@@ -107,8 +107,9 @@ export class PostgresOwner {
     return this.transition("creating replica", "stopped", () => this.engine.restoreReplica(leader));
   }
 
-  startPrimary(): Promise<void> {
-    return this.transition("starting", "running", () => this.engine.startPrimary());
+  /** With synchronousStandbys: the wait to start with unless the engine still has the one the HA loop last set. */
+  startPrimary(synchronousStandbys?: string[]): Promise<void> {
+    return this.transition("starting", "running", () => this.engine.startPrimary(synchronousStandbys));
   }
 
   /** Starts as a replica of upstream (null: read-only, no upstream). */
@@ -172,9 +173,12 @@ export class PostgresOwner {
     return this.engine.followUpstream(upstream);
   }
 
-  /** A running replica becomes the primary (it stays "running"). */
-  promote(): Promise<void> {
-    return this.engine.promote();
+  /**
+   * A running replica becomes the primary (it stays "running"). With `synchronousStandbys`, commits
+   * wait for those standbys from the first instant the server takes writes.
+   */
+  promote(synchronousStandbys?: string[]): Promise<void> {
+    return this.engine.promote(synchronousStandbys);
   }
 
   /** Empties the data directory of a stopped server. */

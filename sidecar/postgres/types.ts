@@ -119,10 +119,12 @@ export interface PostgresControl {
   restore(): Promise<string>;
   /** Restores the backup the cluster was restored from, as a standby that will follow the leader's timeline. */
   restoreReplica(leader: LeaderTimeline): Promise<void>;
-  startPrimary(): Promise<void>;
+  /** With synchronousStandbys: the wait to start with when none was set since this engine began (an agent restart). */
+  startPrimary(synchronousStandbys?: string[]): Promise<void>;
   startReplica(upstream: HostPort | null): Promise<void>;
   followUpstream(upstream: HostPort): Promise<void>;
-  promote(): Promise<void>;
+  /** With synchronousStandbys: in effect (FIRST 1) before pg_promote, so no commit is acknowledged without them. */
+  promote(synchronousStandbys?: string[]): Promise<void>;
   stop(mode?: "smart" | "fast" | "immediate"): Promise<void>;
   fence(): Promise<void>;
   baseBackup(source: HostPort): Promise<void>;

@@ -36,7 +36,7 @@ export interface Injected {
 export const check = (ctx: Ctx, name: string, ok: boolean, detail: string) => ctx.checks.push({ name, ok, detail });
 
 /** The sync key: the standby the leader recorded as synchronous (who may be promoted), via any live etcd member. */
-export async function readSyncKey(c: ClusterFile): Promise<{ leader: string; sync_standby: string | null } | undefined> {
+export async function readSyncKey(c: ClusterFile): Promise<{ leader: string; sync_standby: string | null; quorum?: number } | undefined> {
   const key = Buffer.from("/service/local/sync").toString("base64");
   for (const e of c.etcd) {
     try {
@@ -47,7 +47,11 @@ export async function readSyncKey(c: ClusterFile): Promise<{ leader: string; syn
       });
       const body = (await res.json()) as { kvs?: { value: string }[] };
       if (!body.kvs?.length) return undefined;
-      return JSON.parse(Buffer.from(body.kvs[0].value, "base64").toString()) as { leader: string; sync_standby: string | null };
+      return JSON.parse(Buffer.from(body.kvs[0].value, "base64").toString()) as {
+        leader: string;
+        sync_standby: string | null;
+        quorum?: number;
+      };
     } catch {
       /* next member */
     }
@@ -55,12 +59,17 @@ export async function readSyncKey(c: ClusterFile): Promise<{ leader: string; syn
   return undefined;
 }
 
-/** Waits until the sync key names the current leader and a standby (the steady state in synchronous mode). */
+/**
+ * Waits until the sync key names the current leader and a standby that may be promoted (the steady
+ * state in synchronous mode: a quorum below the size of the set; right after a standby is recorded
+ * the quorum equals it until the standby has every acknowledged commit, about one loop).
+ */
 export async function syncStandbyOf(c: ClusterFile, leader: string, timeoutMs = 30_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const s = await readSyncKey(c);
-    if (s && s.leader === leader && s.sync_standby) return s.sync_standby;
+    const size = s?.sync_standby?.split(",").length ?? 0;
+    if (s && s.leader === leader && s.sync_standby && (s.quorum ?? 0) < size) return s.sync_standby;
     if (Date.now() > deadline)
       throw new Error(`the sync key does not name ${leader} with a standby within ${timeoutMs} ms (it holds ${JSON.stringify(s)})`);
     await sleep(200);

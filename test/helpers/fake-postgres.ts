@@ -229,8 +229,13 @@ export class FakePostgres implements PostgresControl {
     this.lsn = 500;
   }
 
-  async startPrimary(): Promise<void> {
+  async startPrimary(synchronousStandbys?: string[]): Promise<void> {
     this.commands.push("startPrimary");
+    // The model's syncStandbys is what the engine remembers (an agent restart is not modelled).
+    if (synchronousStandbys && !this.syncStandbys.length) {
+      this.syncStandbys = [...synchronousStandbys];
+      this.syncCount = undefined;
+    }
     this.standby = false;
     this.crashedInProduction = false;
     this.running = true;
@@ -253,9 +258,13 @@ export class FakePostgres implements PostgresControl {
     this.pull();
   }
 
-  async promote(): Promise<void> {
-    this.commands.push("promote");
+  async promote(synchronousStandbys?: string[]): Promise<void> {
+    this.commands.push(synchronousStandbys ? `promote waiting for ${synchronousStandbys.join(",")}` : "promote");
     if (!this.running || !this.standby) throw new Error("not a running replica");
+    if (synchronousStandbys) {
+      this.syncStandbys = [...synchronousStandbys];
+      this.syncCount = undefined;
+    }
     this.standby = false;
     this.upstream = undefined;
     this.timeline += 1;

@@ -199,11 +199,22 @@ export class SimCluster {
     return this.nodes.filter((n) => n.pg.running && !n.pg.standby);
   }
 
-  syncKey(): { leader: string; standbys: string[] } | undefined {
+  syncKey(): { leader: string; standbys: string[]; quorum?: number } | undefined {
     const raw = this.etcd.peek("/service/sim/sync");
     if (!raw) return undefined;
-    const v = JSON.parse(raw) as { leader: string; sync_standby: string | null };
-    return { leader: v.leader, standbys: v.sync_standby ? v.sync_standby.split(",") : [] };
+    const v = JSON.parse(raw) as { leader: string; sync_standby: string | null; quorum?: number };
+    return { leader: v.leader, standbys: v.sync_standby ? v.sync_standby.split(",") : [], quorum: v.quorum };
+  }
+
+  /**
+   * The steady state of a synchronous mode: the sync key lets a standby be promoted (a quorum below
+   * the size of its set; right after it was recorded it may not be yet, until it has every commit).
+   * Asynchronous: always.
+   */
+  syncSettled(): boolean {
+    if ((this.o.synchronousMode ?? HA_DEFAULTS.synchronousMode) === "off") return true;
+    const key = this.syncKey();
+    return key !== undefined && key.standbys.length > 0 && (key.quorum ?? 0) < key.standbys.length;
   }
 
   leaderName(): string | undefined {

@@ -12,6 +12,8 @@ import { killNode, waitForPrimary } from "../../sidecar/local/faults";
 import { ClusterFile, fetchCluster } from "../../sidecar/local/state";
 import { countLost, Writer } from "../../sidecar/local/writer";
 import { dsnWithPort, eventually, query } from "../helpers/pg-client";
+import { promotionWait } from "../../sidecar/ha/promotion";
+import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
 
 const BASE_PORT = 29500;
 
@@ -26,6 +28,24 @@ async function syncState(c: ClusterFile): Promise<{ leader: string; standby: str
       "SELECT current_setting('synchronous_standby_names') AS ssn, (SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync' LIMIT 1) AS standby",
     );
     return row.standby ? { leader, standby: row.standby, ssn: row.ssn } : undefined;
+  });
+}
+
+type SyncKey = { leader: string; sync_standby: string | null; quorum?: number };
+
+/**
+ * The sync key once the standby is confirmed: it alone may be promoted (quorum 0). Right after it is
+ * recorded the key carries quorum 1 (nobody but the leader may be promoted) until it has replayed
+ * everything acknowledged before PostgreSQL waited for it, about one loop.
+ */
+async function confirmedKey(c: ClusterFile, leader: string, standby: string): Promise<SyncKey> {
+  return eventually("the confirmed sync key", 30_000, async () => {
+    const key = Buffer.from("/service/local/sync").toString("base64");
+    const res = await fetch(`${c.etcd[0].clientUrl}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key }) });
+    const body = (await res.json()) as { kvs?: { value: string }[] };
+    if (!body.kvs?.length) return undefined;
+    const value = JSON.parse(Buffer.from(body.kvs[0].value, "base64").toString()) as SyncKey;
+    return value.leader === leader && value.sync_standby === standby && value.quorum === 0 ? value : undefined;
   });
 }
 
@@ -45,16 +65,25 @@ describe("synchronous mode (real etcd, PostgreSQL, agents, HAProxy)", function (
   it("waits for one standby, the one recorded in etcd's sync key", async () => {
     const s = await syncState(c);
     assert.equal(s.ssn, `FIRST 1 ("${s.standby}")`);
-    const etcd = c.etcd[0].clientUrl;
-    const key = Buffer.from("/service/local/sync").toString("base64");
-    const res = await fetch(`${etcd}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key }) });
-    const body = (await res.json()) as { kvs?: { value: string }[] };
-    const value = JSON.parse(Buffer.from(body.kvs![0].value, "base64").toString()) as { leader: string; sync_standby: string };
-    assert.deepEqual(value, { leader: s.leader, sync_standby: s.standby });
+    // Patroni 4's layout: quorum = how many other members of the set a candidate must see (none: it is alone).
+    assert.deepEqual(await confirmedKey(c, s.leader, s.standby), { leader: s.leader, sync_standby: s.standby, quorum: 0 });
+  });
+
+  it("every replica already runs with the wait its promotion starts with (a standby ignores it): promoting needs no reload", async () => {
+    const s = await syncState(c);
+    const want = renderSynchronousStandbyNames(promotionWait("on")!);
+    for (const n of c.nodes.filter((x) => x.name !== s.leader)) {
+      const [row] = await query<{ ssn: string; standby: boolean }>(
+        dsnWithPort(c.dsn, n.pgPort),
+        "SELECT current_setting('synchronous_standby_names') AS ssn, pg_is_in_recovery() AS standby",
+      );
+      assert.deepEqual(row, { ssn: want, standby: true }, n.name);
+    }
   });
 
   it("kill -9 of the leader under a writer: the synchronous standby takes over and no acknowledged write is lost", async () => {
     const s = await syncState(c);
+    await confirmedKey(c, s.leader, s.standby);
     const writer = new Writer(c.dsn);
     await writer.start();
     await new Promise((r) => setTimeout(r, 1500));

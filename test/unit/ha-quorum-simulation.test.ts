@@ -1,8 +1,10 @@
 /**
- * Quorum commit in the simulated cluster (real drivers and decision, fake etcd, modelled PostgreSQL,
- * fake clock). After every timer that fires, the invariant is checked: no member that could win an
- * election now, were the leader to crash at this instant, lacks an acknowledged commit. "Could win"
- * is the real election rule (electionVerdict) under every choice of which other members answer.
+ * Synchronous modes in the simulated cluster (real drivers and decision, fake etcd, modelled
+ * PostgreSQL, fake clock): quorum commit, and the modes "on" (the default) and "strict". After every
+ * timer that fires, the invariant is checked: no member that could win an election now, were the
+ * leader to crash at this instant, lacks an acknowledged commit. "Could win" is the real election
+ * rule (electionVerdict) under every choice of which other members answer, for every member with a
+ * data directory except the running primary: a crashed member may come back and race too.
  * Random schedules (seeded) of commits, slow/stopped standbys, network cuts and leader crashes
  * explore the interleavings the simulator can reach.
  */
@@ -10,6 +12,7 @@ import assert from "node:assert/strict";
 import { buildSnapshot } from "../../sidecar/dcs/snapshot";
 import { electionVerdict } from "../../sidecar/ha/election";
 import type { HaInput, PeerView } from "../../sidecar/ha/types";
+import type { SynchronousMode } from "../../sidecar/settings/schema";
 import { SimCluster, type SimNode } from "../helpers/sim-cluster";
 
 const PREFIX = "/service/sim/";
@@ -36,16 +39,19 @@ interface Tracked {
   waited: number;
 }
 
-const isReplica = (n: SimNode) => n.alive && n.pg.running && n.pg.standby;
+type Mode = Exclude<SynchronousMode, "off">;
+
+/** Anyone who may race one day: every member with a data directory but the running primary (a crashed one may restart). */
+const mayRace = (n: SimNode) => n.pg.initialized && !(n.pg.running && !n.pg.standby);
 
 /** Every member that could win an election right now, under every choice of which peers answer, holds every acknowledged commit. */
-function checkPromotable(t: Tracked, k: number): void {
+function checkPromotable(t: Tracked, k: number, mode: Mode): void {
   const { sim } = t;
   const range = sim.etcd.range(PREFIX);
   const snapshot = buildSnapshot(PREFIX, range.kvs, range.revision);
   if (!snapshot.sync) return;
   const cluster = { ...snapshot, leader: undefined };
-  const replicas = sim.nodes.filter(isReplica);
+  const replicas = sim.nodes.filter(mayRace);
   for (const c of replicas) {
     if (c.pg.lsn >= t.acked) continue; // holds everything: nothing to check
     const others = replicas.filter((o) => o !== c);
@@ -64,7 +70,7 @@ function checkPromotable(t: Tracked, k: number): void {
           maximumLagOnFailover: 1 << 20,
           ttlMs: 4000,
           fenceMarginMs: 1000,
-          synchronousMode: "quorum",
+          synchronousMode: mode,
           synchronousQuorum: k,
           usePgRewind: true,
         },
@@ -90,8 +96,8 @@ function checkPromotable(t: Tracked, k: number): void {
   }
 }
 
-async function quorumCluster(nodes: number, k: number, seed = 1): Promise<Tracked> {
-  const sim = new SimCluster({ nodes, synchronousMode: "quorum", synchronousQuorum: k });
+async function quorumCluster(nodes: number, k: number, seed = 1, mode: Mode = "quorum"): Promise<Tracked> {
+  const sim = new SimCluster({ nodes, synchronousMode: mode, synchronousQuorum: mode === "quorum" ? k : undefined });
   sim.world.random = seeded(seed * 7919);
   const t: Tracked = { sim, acked: 0, violations: [], promotions: 0, waited: 0 };
   let primary: string | undefined;
@@ -102,12 +108,16 @@ async function quorumCluster(nodes: number, k: number, seed = 1): Promise<Tracke
       primary = p;
       if (sim.primaries()[0].pg.lsn < t.acked) t.violations.push(`t=${sim.clock.now()}: ${p} was promoted without commit ${t.acked}`);
     }
-    checkPromotable(t, k);
+    checkPromotable(t, k, mode);
   });
   await sim.start();
   await sim.until(() => {
     const p = sim.primaries()[0];
-    return sim.primaries().length === 1 && sim.nodes.every((n) => n.pg.running) && p.pg.syncCount === Math.min(k, nodes - 1);
+    if (sim.primaries().length !== 1 || !sim.nodes.every((n) => n.pg.running)) return false;
+    if (mode === "quorum") return p.pg.syncCount === Math.min(k, nodes - 1);
+    const key = syncKey(sim);
+    // The standby confirmed (quorum 0): it alone may be promoted.
+    return p.pg.syncStandbys.length === 1 && key?.voters.length === 1 && key.voters[0] === p.pg.syncStandbys[0] && key.quorum === 0;
   }, 30_000);
   return t;
 }
@@ -123,6 +133,22 @@ function write(t: Tracked, n: number): number {
     } else t.waited++;
   }
   return ok;
+}
+
+/**
+ * Clients commit at the very instant a promotion returns, before the new leader's next loop (in the
+ * simulator that loop follows at the same fake ms, so the window is otherwise out of reach).
+ */
+function commitAfterPromotion(t: Tracked, commits: () => number): void {
+  for (const n of t.sim.nodes) {
+    const promote = n.pg.promote.bind(n.pg);
+    n.pg.promote = async (...args: Parameters<typeof promote>) => {
+      await promote(...args);
+      write(t, commits());
+      // The invariant at this very instant, not only once the new leader's loop has run.
+      for (const check of t.sim.checks) check();
+    };
+  }
 }
 
 /** The cluster at a glance, for failure messages. */
@@ -202,20 +228,26 @@ describe("simulated cluster with quorum commit", function () {
 
   // QUORUM_SIM_SCALE=10 runs ten times as many schedules (the default keeps the unit suite fast).
   const scale = Math.max(1, Number(process.env.QUORUM_SIM_SCALE ?? 1));
-  for (const [nodes, k, base] of [
-    [3, 1, 16],
-    [4, 1, 10],
-    [4, 2, 10],
-    [5, 2, 6],
+  for (const [mode, nodes, k, base] of [
+    ["quorum", 3, 1, 16],
+    ["quorum", 4, 1, 10],
+    ["quorum", 4, 2, 10],
+    ["quorum", 5, 2, 6],
+    ["on", 3, 1, 16],
+    ["on", 4, 1, 10],
+    ["strict", 3, 1, 10],
+    ["strict", 4, 1, 6],
   ] as const) {
     const seeds = base * scale;
-    it(`random schedules, ${nodes} nodes, k = ${k}, ${seeds} seeds: no acknowledged commit is ever missing from a promotable member`, async () => {
+    const what = mode === "quorum" ? `quorum commit, ${nodes} nodes, k = ${k}` : `mode "${mode}", ${nodes} nodes`;
+    it(`random schedules, ${what}, ${seeds} seeds: no acknowledged commit is ever missing from a promotable member`, async () => {
       let promotions = 0;
       let acks = 0;
       let stalled = 0;
       for (let seed = 1; seed <= seeds; seed++) {
-        t = await quorumCluster(nodes, k, seed);
+        t = await quorumCluster(nodes, k, seed, mode);
         const rnd = seeded(seed);
+        commitAfterPromotion(t, () => (rnd() < 0.5 ? 1 + Math.floor(rnd() * 5) : 0));
         const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
         let kills = nodes - 2;
         for (let step = 0; step < 120; step++) {
@@ -267,4 +299,36 @@ describe("simulated cluster with quorum commit", function () {
       assert.ok(stalled < seeds, "some schedules end with a primary");
     });
   }
+});
+
+describe('simulated cluster in synchronous mode "on" (the default): the two windows', function () {
+  this.timeout(60_000);
+  let t: Tracked | undefined;
+  afterEach(() => t?.sim.stopAll());
+
+  it("switching the synchronous standby from X to a lagging Y: Y may not promote alone while X holds commits it lacks", async () => {
+    t = await quorumCluster(3, 1, 1, "on");
+    const p = t.sim.primaries()[0];
+    const x = t.sim.node(p.pg.syncStandbys[0]);
+    const y = t.sim.nodes.find((n) => n !== p && n !== x)!;
+    y.pg.paused = true; // Y lags: still connected, receives nothing
+    assert.equal(write(t, 20), 20, "X acknowledges");
+    x.pg.isolated = true; // X drops out: the leader switches to Y (the only standby still connected)
+    await t.sim.until(() => p.pg.syncStandbys[0] === y.name, 10_000);
+    await t.sim.run(3000);
+    assert.deepEqual(t.violations, [], overview(t));
+  });
+
+  it("right after a promotion, before the new leader chose its standby: no commit is acknowledged that the old key's members lack", async () => {
+    t = await quorumCluster(3, 1, 1, "on");
+    const old = t.sim.primaries()[0];
+    write(t, 10);
+    commitAfterPromotion(t, () => 10);
+    t.sim.kill(old.name);
+    await t.sim.until(() => t!.sim.primaries().length === 1, 20_000);
+    await t.sim.run(5000);
+    assert.deepEqual(t.violations, [], overview(t));
+    assert.equal(write(t, 10), 10, "a standby was chosen: commits are acknowledged again");
+    assert.deepEqual(t.violations, [], overview(t));
+  });
 });

@@ -9,7 +9,10 @@ import { SimCluster } from "../helpers/sim-cluster";
 async function bootstrapped(opts: ConstructorParameters<typeof SimCluster>[0]): Promise<SimCluster> {
   const sim = new SimCluster(opts);
   await sim.start();
-  await sim.until(() => sim.primaries().length === 1 && sim.nodes.every((n) => n.pg.running && (n.pg.streaming || !n.pg.standby)), 30_000);
+  await sim.until(
+    () => sim.primaries().length === 1 && sim.nodes.every((n) => n.pg.running && (n.pg.streaming || !n.pg.standby)) && sim.syncSettled(),
+    30_000,
+  );
   return sim;
 }
 

@@ -17,7 +17,8 @@ async function syncCluster(nodes: number, strict = false): Promise<SimCluster> {
       sim.primaries().length === 1 &&
       p.pg.syncStandbys.length === 1 &&
       p.pg.syncStandbys[0] !== NO_SYNC_STANDBY &&
-      sim.nodes.every((n) => n.pg.running)
+      sim.nodes.every((n) => n.pg.running) &&
+      sim.syncSettled()
     );
   }, 30_000);
   return sim;

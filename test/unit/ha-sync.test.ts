@@ -21,6 +21,8 @@ const m = (name: string, nofailover = false): Member => ({
 
 interface Case {
   key?: string[];
+  /** The key's quorum field (absent: written without it, read as 0). */
+  quorum?: number;
   keyLeader?: string;
   waits?: string[];
   streaming?: { name: string; lsn: number; sync?: boolean }[];
@@ -35,7 +37,8 @@ function input(c: Case): HaInput {
     leader: { name: "a", leaseId: "1", modRevision: 1 },
     members: ["a", "b", "c"].map((n) => m(n, c.nofailover?.includes(n))),
     corrupt: [],
-    sync: c.key ? { leader: c.keyLeader ?? "a", standbys: c.key, modRevision: 1 } : undefined,
+    // Written after our leader key (revision 1): ours in this term, unless another leader wrote it.
+    sync: c.key ? { leader: c.keyLeader ?? "a", standbys: c.key, quorum: c.quorum, modRevision: 2 } : undefined,
   };
   return {
     now: 0,
@@ -81,8 +84,19 @@ describe("planSync (synchronous mode, leader side)", () => {
   });
 
   it("a new leader with a streaming standby records it, then makes PostgreSQL wait for it (in that order)", () => {
+    // Not confirmed yet (quorum 1 = the whole set: nobody but us may be promoted) until it replayed past the switch.
     assert.deepEqual(plan({ key: ["a"], keyLeader: "old", streaming: [{ name: "b", lsn: 4000 }] }), [
-      { type: "writeSync", standbys: ["b"] },
+      { type: "writeSync", standbys: ["b"], quorum: 1 },
+      { type: "setSyncStandbys", names: ["b"] },
+    ]);
+    assert.deepEqual(plan({ key: ["b"], quorum: 1, waits: ["b"], streaming: [{ name: "b", lsn: 5000, sync: true }], switchLsn: 4900 }), [
+      { type: "writeSync", standbys: ["b"], quorum: 0 },
+    ]);
+  });
+
+  it("right after a promotion (commits wait on a name no standby has), a standby with all our WAL is recorded alone at once", () => {
+    assert.deepEqual(plan({ key: ["a"], keyLeader: "old", waits: [NO_SYNC_STANDBY], streaming: [{ name: "b", lsn: 5000 }] }), [
+      { type: "writeSync", standbys: ["b"], quorum: 0 },
       { type: "setSyncStandbys", names: ["b"] },
     ]);
   });
@@ -107,7 +121,7 @@ describe("planSync (synchronous mode, leader side)", () => {
           { name: "c", lsn: 4900 },
         ],
       })[0],
-      { type: "writeSync", standbys: ["c"] },
+      { type: "writeSync", standbys: ["c"], quorum: 1 },
     );
   });
 
@@ -118,20 +132,27 @@ describe("planSync (synchronous mode, leader side)", () => {
   it("switching from a lost standby: both stay recorded until the new one has everything", () => {
     // b is gone; c streams: record c next to b, then wait for c.
     assert.deepEqual(plan({ key: ["b"], waits: ["b"], streaming: [{ name: "c", lsn: 4000 }] }), [
-      { type: "writeSync", standbys: ["b", "c"] },
+      { type: "writeSync", standbys: ["b", "c"], quorum: 1 },
       { type: "setSyncStandbys", names: ["c"] },
     ]);
     // PostgreSQL waits for c, but c has not replayed up to the switch: b stays recorded.
-    assert.deepEqual(plan({ key: ["b", "c"], waits: ["c"], streaming: [{ name: "c", lsn: 4000, sync: true }], switchLsn: 4500 }), []);
+    assert.deepEqual(
+      plan({ key: ["b", "c"], quorum: 1, waits: ["c"], streaming: [{ name: "c", lsn: 4000, sync: true }], switchLsn: 4500 }),
+      [],
+    );
     // c caught up past the switch: b leaves the key.
+    assert.deepEqual(
+      plan({ key: ["b", "c"], quorum: 1, waits: ["c"], streaming: [{ name: "c", lsn: 4600, sync: true }], switchLsn: 4500 }),
+      [{ type: "writeSync", standbys: ["c"], quorum: 0 }],
+    );
     assert.deepEqual(plan({ key: ["b", "c"], waits: ["c"], streaming: [{ name: "c", lsn: 4600, sync: true }], switchLsn: 4500 }), [
-      { type: "writeSync", standbys: ["c"] },
+      { type: "writeSync", standbys: ["c"], quorum: 0 },
     ]);
   });
 
   it("non-strict without any standby: empties the key first, then stops waiting", () => {
     assert.deepEqual(plan({ key: ["b"], waits: ["b"] }), [
-      { type: "writeSync", standbys: [] },
+      { type: "writeSync", standbys: [], quorum: 0 },
       { type: "setSyncStandbys", names: [] },
     ]);
     assert.deepEqual(plan({ key: [], waits: [] }), []);
@@ -140,7 +161,7 @@ describe("planSync (synchronous mode, leader side)", () => {
   it("strict without any standby: keeps waiting (for a name no standby has, if none yet)", () => {
     assert.deepEqual(plan({ key: ["b"], waits: ["b"], strict: true }), []);
     assert.deepEqual(plan({ key: ["a"], keyLeader: "old", strict: true }), [
-      { type: "writeSync", standbys: [] },
+      { type: "writeSync", standbys: [], quorum: 0 },
       { type: "setSyncStandbys", names: [NO_SYNC_STANDBY] },
     ]);
   });

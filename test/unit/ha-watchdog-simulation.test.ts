@@ -23,7 +23,10 @@ describe("simulated cluster with a watchdog", function () {
   async function bootstrapped(opts: Partial<SimOptions> = {}): Promise<SimCluster> {
     const s = new SimCluster({ nodes: 3, watchdog: { mode: "automatic", dir }, ...opts });
     await s.start();
-    await s.until(() => s.primaries().length === 1 && s.nodes.every((n) => n.pg.running && (n.pg.streaming || !n.pg.standby)), 30_000);
+    await s.until(
+      () => s.primaries().length === 1 && s.nodes.every((n) => n.pg.running && (n.pg.streaming || !n.pg.standby)) && s.syncSettled(),
+      30_000,
+    );
     return s;
   }
 
