@@ -12,7 +12,8 @@ import { apiStatus, fetchCluster, findNode, readClusterFile } from "../../sideca
 import { nodeDsn } from "../helpers/node-dsn";
 import { childPids, sleep } from "../../sidecar/postgres/process";
 import { query } from "../helpers/pg-client";
-import { check, Ctx, failoverTarget, Injected, restartWhenGone, syncStandbyOf, TTL_S } from "./context";
+import { check, Ctx, failoverTarget, Injected, readLeaderKey, restartWhenGone, syncStandbyOf, TTL_S } from "./context";
+import { HA_DEFAULTS } from "../../sidecar/settings/schema";
 import { partitionFromEtcd, partitionFromReplicas } from "./partitions";
 import { crashNodeBeforeStoppedReplicaLeft, crashNodeWithOneReplicaStopped, slowReplica } from "./quorum";
 import { etcdQuorumLost, etcdQuorumLostCutReplica, QUORUM_OUTAGE_S } from "./failsafe";
@@ -194,6 +195,9 @@ async function laggingReplica(ctx: Ctx): Promise<Injected> {
   return { faultAt: f.at, newPrimary };
 }
 
+/** fault-after-join: how long it watches for a promotion once the killed leader's key is gone (five agent loops). */
+const WATCH_AFTER_KEY_GONE_MS = 5 * HA_DEFAULTS.timing.loopWait * 1000;
+
 async function faultAfterJoin(ctx: Ctx): Promise<Injected> {
   const sync = await syncStandbyOf(ctx.c, ctx.leader);
   const joiner = sync; // the hardest case: the standby the key named comes back empty
@@ -208,13 +212,20 @@ async function faultAfterJoin(ctx: Ctx): Promise<Injected> {
   }
   const f = killNode(ctx.dir, ctx.leader);
   ctx.say(`  ${joiner} appeared in /cluster; killed ${ctx.leader}`);
-  // Watch for 15 s who becomes primary; nobody may be fine (the key may still name the joiner), the joiner may not.
+  // Watch who becomes primary; nobody may be fine (the key may still name the joiner), the joiner may not.
+  // Until the killed leader's key has been gone for a few loops (a member that races for it does so at
+  // once and promotes within a loop or two), at most 15 s.
   const c = readClusterFile(ctx.dir);
   const watched = c.nodes.filter((n) => n.name !== ctx.leader);
   let newPrimary: string | undefined;
   let joinerPrimary = false;
+  let keyGoneAt: number | undefined;
   const until = Date.now() + 15_000;
   while (Date.now() < until && !newPrimary) {
+    if (keyGoneAt === undefined) {
+      const holder = await readLeaderKey(c);
+      if (holder !== null && holder !== ctx.leader) keyGoneAt = Date.now();
+    } else if (Date.now() - keyGoneAt > WATCH_AFTER_KEY_GONE_MS) break;
     const codes = await Promise.all(watched.map((n) => apiStatus(n, "/primary", 300)));
     codes.forEach((s, i) => {
       if (s === 200) {
