@@ -1,7 +1,8 @@
 /**
  * The local cluster with real processes (etcd, PostgreSQL, agents, HAProxy) through `localUp`: one
  * cluster for the whole file, in the order of the issue, then the operator's cases that need nothing
- * but a healthy default cluster (patronictl-cases.ts, restart-cases.ts): one cluster start, not three.
+ * but a healthy default cluster (agent-restart-cases.ts, patronictl-cases.ts, restart-cases.ts): one
+ * cluster start, not four.
  * A test that leaves a node unable to rejoin fails, and afterEach re-initialises that node so the next
  * test starts from a healthy cluster. Timings are generous upper bounds only (the benchmark measures speed).
  * A kill -9 of the leader (agent and PostgreSQL) is the fault suite's crash-node (test/faults): the sync
@@ -19,6 +20,7 @@ import { waitProxyWritable } from "../../sidecar/local/health";
 import { ClusterFile, fetchCluster, readClusterFile } from "../../sidecar/local/state";
 import { dsnWithPort, eventually, query } from "../helpers/pg-client";
 import { checkMetricsAgainstPatroni } from "./metrics-scrape";
+import { agentRestartCases } from "./agent-restart-cases";
 import { opsCliCases, opsHistoryCase } from "./ops-cli";
 import { patronictlCases } from "./patronictl-cases";
 import { restartCases } from "./restart-cases";
@@ -169,6 +171,7 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
 
   opsHistoryCase(() => dir);
 
+  agentRestartCases(() => dir);
   patronictlCases(() => dir);
   restartCases(() => dir);
 });
