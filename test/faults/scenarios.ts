@@ -170,6 +170,9 @@ async function wholeClusterRestart(ctx: Ctx): Promise<Injected> {
   return { faultAt, newPrimary };
 }
 
+/** lagging-replica: how far the paused replica falls behind in replay before the leader is killed. */
+const LAG_BYTES = 128 * 1024;
+
 async function laggingReplica(ctx: Ctx): Promise<Injected> {
   const sync = await syncStandbyOf(ctx.c, ctx.leader);
   const lagging = ctx.c.nodes.find((n) => n.name !== ctx.leader && n.name !== sync)!;
@@ -179,12 +182,17 @@ async function laggingReplica(ctx: Ctx): Promise<Injected> {
   let f;
   let newPrimary: string;
   try {
-    await sleep(2000); // it falls behind
-    const [lag] = await query<{ behind: string }>(
-      laggingDsn,
-      "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS behind",
-    );
-    ctx.say(`  ${lagging.name} is ${lag.behind} bytes behind in replay`);
+    // It falls behind while the writer goes on (hundreds of kB of WAL a second), at most 5 s.
+    let behind = 0;
+    for (const until = Date.now() + 5000; behind < LAG_BYTES && Date.now() < until;) {
+      await sleep(100);
+      const [lag] = await query<{ behind: string }>(
+        laggingDsn,
+        "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS behind",
+      );
+      behind = Number(lag.behind);
+    }
+    ctx.say(`  ${lagging.name} is ${behind} bytes behind in replay`);
     f = killNode(ctx.dir, ctx.leader);
     newPrimary = await failoverTarget(ctx, sync);
     check(ctx, "the lagging (non-synchronous) replica was not promoted", newPrimary !== lagging.name, `promoted ${newPrimary}`);
