@@ -26,6 +26,11 @@ export interface Ctx {
   writer: TrackedWriter;
   say: Say;
   checks: Check[];
+  /**
+   * `npm test`'s reduced matrix: a scenario whose fault lasts a fixed time keeps it at what the
+   * property needs (a few leases) instead of the longer figure `npm run test:faults` reports.
+   */
+  reduced: boolean;
 }
 
 export interface Injected {
@@ -37,7 +42,18 @@ export const check = (ctx: Ctx, name: string, ok: boolean, detail: string) => ct
 
 /** The sync key: the standby the leader recorded as synchronous (who may be promoted), via any live etcd member. */
 export async function readSyncKey(c: ClusterFile): Promise<{ leader: string; sync_standby: string | null; quorum?: number } | undefined> {
-  const key = Buffer.from("/service/local/sync").toString("base64");
+  const raw = await readKey(c, "sync");
+  return raw ? (JSON.parse(raw) as { leader: string; sync_standby: string | null; quorum?: number }) : undefined;
+}
+
+/** Who holds the leader key (undefined once its lease expired), via any live etcd member; null when no member answered. */
+export async function readLeaderKey(c: ClusterFile): Promise<string | undefined | null> {
+  return readKey(c, "leader");
+}
+
+/** A key of the local cluster as text (undefined when absent), via any live etcd member; null when no member answered. */
+async function readKey(c: ClusterFile, name: string): Promise<string | undefined | null> {
+  const key = Buffer.from(`/service/local/${name}`).toString("base64");
   for (const e of c.etcd) {
     try {
       const res = await fetch(`${e.clientUrl}/v3/kv/range`, {
@@ -47,16 +63,12 @@ export async function readSyncKey(c: ClusterFile): Promise<{ leader: string; syn
       });
       const body = (await res.json()) as { kvs?: { value: string }[] };
       if (!body.kvs?.length) return undefined;
-      return JSON.parse(Buffer.from(body.kvs[0].value, "base64").toString()) as {
-        leader: string;
-        sync_standby: string | null;
-        quorum?: number;
-      };
+      return Buffer.from(body.kvs[0].value, "base64").toString();
     } catch {
       /* next member */
     }
   }
-  return undefined;
+  return null;
 }
 
 /**

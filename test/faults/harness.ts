@@ -69,6 +69,19 @@ async function verifyHealed(dir: string, formerPrimary: string, timeoutMs: numbe
   }
 }
 
+/** Acknowledged writes the harness waits for around a fault: the writer acks hundreds a second, so this takes moments. */
+const ACKS_AROUND_FAULT = 100;
+
+/** Waits until the writer has ACKS_AROUND_FAULT acks from member since `since`, at most 15 s; returns how many it has. */
+async function writesAcked(writer: TrackedWriter, member: string, since: number): Promise<number> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const n = writer.countAcks(member, since);
+    if (n >= ACKS_AROUND_FAULT || Date.now() > deadline) return n;
+    await sleep(20);
+  }
+}
+
 /** Restores a whole cluster after a failed run so the next scenario starts from one (reinit of anything not healthy). */
 async function salvage(dir: string, say: Say): Promise<void> {
   const c = readClusterFile(dir);
@@ -97,34 +110,48 @@ async function salvage(dir: string, say: Say): Promise<void> {
 }
 
 /** One run of one scenario on the cluster in dir. Never throws for a failed verdict (it is in the report); throws when the harness itself fails. */
-export async function runScenario(dir: string, scenario: ScenarioName, say: Say = () => undefined): Promise<RunReport> {
+export async function runScenario(
+  dir: string,
+  scenario: ScenarioName,
+  say: Say = () => undefined,
+  o: { reduced?: boolean } = {},
+): Promise<RunReport> {
+  const t0 = Date.now();
+  const phase = (what: string) => say(`  [${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
   const leader = await waitHealthy(dir, 120_000, (l) => say(`  before: ${l}`));
+  phase(`healthy, ${leader} leads`);
   const c = readClusterFile(dir);
   const writer = new TrackedWriter(c.dsn, c.nodes, 2);
   await writer.start();
   const checks: Check[] = [];
-  const ctx: Ctx = { dir, c, leader, writer, say, checks };
+  const ctx: Ctx = { dir, c, leader, writer, say, checks, reduced: o.reduced ?? false };
   let injected: Injected | undefined;
   let healthyAt: number | undefined;
   let acks: Ack[];
   let result;
   const logs: string[] = [];
   try {
-    await sleep(1000);
+    await writesAcked(writer, leader, Date.now()); // the fault hits a writer that runs
+    phase("injecting");
     injected = await INJECT[scenario](ctx);
+    phase(`injected (${injected.newPrimary ?? "?"} primary)`);
     try {
-      await waitHealthy(dir, 120_000, (l) => say(`  heal: ${l}`));
+      const final = await waitHealthy(dir, 120_000, (l) => say(`  heal: ${l}`));
       healthyAt = Date.now();
+      phase("healthy again");
+      // Writes on the final primary, counted below: clients reach it through the proxy again.
+      const n = await writesAcked(writer, final, healthyAt);
+      check(ctx, "the final primary acknowledged writes through the proxy", n >= ACKS_AROUND_FAULT, `${n} ack(s) from ${final}`);
     } catch (e) {
       check(ctx, "healed within 120 s", false, (e as Error).message);
     }
-    await sleep(1000); // writes on the final primary
   } catch (e) {
     check(ctx, "scenario ran", false, (e as Error).message);
   } finally {
     result = await writer.stop();
     acks = result.acks;
   }
+  phase(`writer stopped: ${result.ackedIds.length} acks`);
   const heal = await verifyHealed(dir, leader, healthyAt ? 10_000 : 1000);
   const final = heal.leader ?? (await waitForPrimary(dir, { timeoutMs: 30_000 }).catch(() => undefined));
   let lost = { lost: -1, sample: [] as number[] };
@@ -154,6 +181,7 @@ export async function runScenario(dir: string, scenario: ScenarioName, say: Say 
       ...new Set(result.failures.filter((f) => faultAt !== undefined && f.at >= faultAt).map((f) => f.error.slice(0, 160))),
     ].slice(0, 5),
   };
+  phase("verdicts");
   if (!verdictOk(report)) {
     for (const n of readClusterFile(dir).nodes) logs.push(keepNodeLogs(dir, n.name, `faults-${scenario}`));
     report.logs = logs;

@@ -35,12 +35,15 @@ export async function partitionFromEtcd(ctx: Ctx): Promise<Injected> {
   } finally {
     healedAt = healNode(ctx.dir, ctx.leader);
   }
-  await sleep(3000); // the leader takes its key again
+  // The leader takes its key again (the watcher runs on until then: nobody else may hold it first).
+  let leader: string | undefined;
+  for (const until = Date.now() + 10_000; leader !== ctx.leader && Date.now() < until;) {
+    await sleep(200);
+    leader = (await fetchCluster(readClusterFile(ctx.dir)))?.members.find((m) => m.role === "leader")?.name;
+  }
   const primaries = await watcher.stop();
   checkNoWriteOutage(ctx, "while the leader was cut off from etcd", faultAt, healedAt);
   checkNoOtherPrimary(ctx, primaries, "nobody else answered /primary: the replicas did not race for the expired key");
-  const cluster = await fetchCluster(readClusterFile(ctx.dir));
-  const leader = cluster?.members.find((m) => m.role === "leader")?.name;
   check(ctx, "after the heal the old leader holds the key again", leader === ctx.leader, `/cluster names ${leader ?? "no leader"}`);
   ctx.say(`  healed ${ctx.leader}; ${leader ?? "nobody"} leads`);
   return { faultAt, newPrimary: ctx.leader };

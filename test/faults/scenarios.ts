@@ -12,7 +12,8 @@ import { apiStatus, fetchCluster, findNode, readClusterFile } from "../../sideca
 import { nodeDsn } from "../helpers/node-dsn";
 import { childPids, sleep } from "../../sidecar/postgres/process";
 import { query } from "../helpers/pg-client";
-import { check, Ctx, failoverTarget, Injected, restartWhenGone, syncStandbyOf, TTL_S } from "./context";
+import { check, Ctx, failoverTarget, Injected, readLeaderKey, restartWhenGone, syncStandbyOf, TTL_S } from "./context";
+import { HA_DEFAULTS } from "../../sidecar/settings/schema";
 import { partitionFromEtcd, partitionFromReplicas } from "./partitions";
 import { crashNodeBeforeStoppedReplicaLeft, crashNodeWithOneReplicaStopped, slowReplica } from "./quorum";
 import { etcdQuorumLost, etcdQuorumLostCutReplica, QUORUM_OUTAGE_S } from "./failsafe";
@@ -169,6 +170,9 @@ async function wholeClusterRestart(ctx: Ctx): Promise<Injected> {
   return { faultAt, newPrimary };
 }
 
+/** lagging-replica: how far the paused replica falls behind in replay before the leader is killed. */
+const LAG_BYTES = 128 * 1024;
+
 async function laggingReplica(ctx: Ctx): Promise<Injected> {
   const sync = await syncStandbyOf(ctx.c, ctx.leader);
   const lagging = ctx.c.nodes.find((n) => n.name !== ctx.leader && n.name !== sync)!;
@@ -178,12 +182,17 @@ async function laggingReplica(ctx: Ctx): Promise<Injected> {
   let f;
   let newPrimary: string;
   try {
-    await sleep(2000); // it falls behind
-    const [lag] = await query<{ behind: string }>(
-      laggingDsn,
-      "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS behind",
-    );
-    ctx.say(`  ${lagging.name} is ${lag.behind} bytes behind in replay`);
+    // It falls behind while the writer goes on (hundreds of kB of WAL a second), at most 5 s.
+    let behind = 0;
+    for (const until = Date.now() + 5000; behind < LAG_BYTES && Date.now() < until;) {
+      await sleep(100);
+      const [lag] = await query<{ behind: string }>(
+        laggingDsn,
+        "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS behind",
+      );
+      behind = Number(lag.behind);
+    }
+    ctx.say(`  ${lagging.name} is ${behind} bytes behind in replay`);
     f = killNode(ctx.dir, ctx.leader);
     newPrimary = await failoverTarget(ctx, sync);
     check(ctx, "the lagging (non-synchronous) replica was not promoted", newPrimary !== lagging.name, `promoted ${newPrimary}`);
@@ -193,6 +202,9 @@ async function laggingReplica(ctx: Ctx): Promise<Injected> {
   await restartWhenGone(ctx, ctx.leader);
   return { faultAt: f.at, newPrimary };
 }
+
+/** fault-after-join: how long it watches for a promotion once the killed leader's key is gone (five agent loops). */
+const WATCH_AFTER_KEY_GONE_MS = 5 * HA_DEFAULTS.timing.loopWait * 1000;
 
 async function faultAfterJoin(ctx: Ctx): Promise<Injected> {
   const sync = await syncStandbyOf(ctx.c, ctx.leader);
@@ -208,13 +220,20 @@ async function faultAfterJoin(ctx: Ctx): Promise<Injected> {
   }
   const f = killNode(ctx.dir, ctx.leader);
   ctx.say(`  ${joiner} appeared in /cluster; killed ${ctx.leader}`);
-  // Watch for 15 s who becomes primary; nobody may be fine (the key may still name the joiner), the joiner may not.
+  // Watch who becomes primary; nobody may be fine (the key may still name the joiner), the joiner may not.
+  // Until the killed leader's key has been gone for a few loops (a member that races for it does so at
+  // once and promotes within a loop or two), at most 15 s.
   const c = readClusterFile(ctx.dir);
   const watched = c.nodes.filter((n) => n.name !== ctx.leader);
   let newPrimary: string | undefined;
   let joinerPrimary = false;
+  let keyGoneAt: number | undefined;
   const until = Date.now() + 15_000;
   while (Date.now() < until && !newPrimary) {
+    if (keyGoneAt === undefined) {
+      const holder = await readLeaderKey(c);
+      if (holder !== null && holder !== ctx.leader) keyGoneAt = Date.now();
+    } else if (Date.now() - keyGoneAt > WATCH_AFTER_KEY_GONE_MS) break;
     const codes = await Promise.all(watched.map((n) => apiStatus(n, "/primary", 300)));
     codes.forEach((s, i) => {
       if (s === 200) {

@@ -40,6 +40,15 @@ export class TrackedWriter {
     };
   }
 
+  /** How many writes member acknowledged at or after `since` (cheap: the acks arrive in time order per connection). */
+  countAcks(member: string, since: number): number {
+    let n = 0;
+    for (let i = this.acks.length - 1; i >= 0 && this.acks[i].at >= since - 1000; i--) {
+      if (this.acks[i].at >= since && this.acks[i].member === member) n++;
+    }
+    return n;
+  }
+
   async stop(): Promise<TrackedResult> {
     this.running = false;
     await Promise.all(this.loops);

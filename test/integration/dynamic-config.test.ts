@@ -18,7 +18,8 @@ import { postmasterPid, waitHealthy } from "../../sidecar/local/faults";
 import { type ClusterFile, findNode, httpGet } from "../../sidecar/local/state";
 import { dsnWithPort, eventually, query } from "../helpers/pg-client";
 
-const BASE_PORT = 32300;
+/** Below Linux's ephemeral range (32768-60999), where a client socket's source port could take one of ours. */
+const BASE_PORT = 30000;
 
 /** The parts of /patroni these tests read. */
 interface PatroniBody {
