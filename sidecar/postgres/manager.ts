@@ -1,28 +1,31 @@
 /**
  * PostgresManager runs the commands of PostgresOwner (owner.ts, the one owner of the process state)
  * on the local PostgreSQL. Commands run one at a time through an internal queue (except `fence`,
- * which must never wait behind anything, and the read-only `status`/`dataDirInfo`).
+ * which must never wait behind anything, and the read-only `status`/`dataDirInfo`). The files it keeps
+ * for the server's role are server-config.ts; the commands that build a data directory (initdb,
+ * restores, copies, pg_rewind) are data-dir-commands.ts.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
-import type { HaTiming } from "../settings/timing";
+import { slotName, type ParamValue } from "./conf";
+import { tcpAnswers } from "./copy";
+import { dataDirFiles } from "./controldata";
 import {
-  renderPgpass,
-  renderPostgresqlConf,
-  renderSynchronousStandbyNames,
-  slotName,
-  type ParamValue,
-  type PostgresqlConfOptions,
-} from "./conf";
-import { CopyOptions, runBaseBackup, runRewind, tcpAnswers } from "./copy";
-import { controlDataToInfo, dataDirFiles, formerPrimaryMarker } from "./controldata";
-import { clearDir, ensureDir, writeOwned, writeServerFiles } from "./files";
-import { Postmaster, type Logger, type StopMode } from "./postmaster";
-import { runToolChecked, sleep, tailFile, type RunAs } from "./process";
+  copyFrom,
+  initAndStart,
+  readDataDirInfo,
+  restoreFirstMember,
+  restoreFromRepository,
+  restoreOtherMember,
+  rewindFrom,
+  type CommandContext,
+} from "./data-dir-commands";
+import { clearDir } from "./files";
+import type { PostgresManagerOptions } from "./options";
+import { Postmaster, type StopMode } from "./postmaster";
+import { sleep } from "./process";
+import { ServerConfig, type Role } from "./server-config";
 import { syncPhysicalSlots } from "./slots";
-import { ensureReplicationRole, LocalSql, setPassword } from "./sql";
+import { LocalSql } from "./sql";
 import { queryStatus } from "./status";
-import { cloneRestoreCommand } from "../restore/plan";
 import type {
   DataDirInfo,
   HostPort,
@@ -36,70 +39,7 @@ import type {
 } from "./types";
 
 export type { Logger, StopMode } from "./postmaster";
-
-export interface Credentials {
-  username: string;
-  password: string;
-}
-
-export interface PostgresManagerOptions {
-  /** Directory with postgres, initdb, pg_basebackup... (findPgBinDir). */
-  binDir: string;
-  dataDir: string;
-  listen: HostPort;
-  /** How other members reach this server (not used for local connections; kept for status/logs). */
-  connect: HostPort;
-  parameters: Readonly<Record<string, ParamValue>>;
-  /** The HA timing, resolved once from the settings (settings/timing.ts), for the parameters derived from it. */
-  timing: HaTiming;
-  superuser: Credentials;
-  replication: Credentials;
-  allowedCidrs: readonly string[];
-  /** Seconds: smart → fast and fast → immediate (see Postmaster.stop). */
-  stopTimeouts: { smart: number; fast: number };
-  memberName: string;
-  /** The postmaster's stdout/stderr are appended here. */
-  logFile: string;
-  /** Run every child process as this user (tests run as root; PostgreSQL refuses root). */
-  runAs?: RunAs;
-  log: Logger;
-  /** pgpass file (0600) for replication and rewind connections; default `<dataDir>.pgpass`, outside the data dir. */
-  passfile?: string;
-  /** Private (0700) directory for the Unix socket; default `<dataDir>.sock`, outside the data dir (see conf.ts). */
-  socketDir?: string;
-  /** Seconds to wait for a started server to accept connections (crash recovery may be long). Default 300. */
-  startTimeout?: number;
-  /** initdb --locale. Default C.UTF-8: UTF-8 text with code-point collation, stable across glibc upgrades. */
-  locale?: string;
-  /** Continuous archiving parameters (archive_mode, archive_command, restore_command, archive_timeout), when backups are on. */
-  archive?: Readonly<Record<string, ParamValue>>;
-  /**
-   * Restores the data directory from the backup repository (pgBackRest delta restore, as a standby);
-   * true when done, false when there is nothing to restore from. Absent: replicas copy from the leader.
-   */
-  restoreFromArchive?: () => Promise<boolean>;
-  /** A cluster created from another's backup (`bootstrap.fromBackup`): the restores (sidecar/restore/source.ts). */
-  restore?: RestoreHooks;
-  /**
-   * The synchronous wait a promotion starts with in the current synchronous mode (sidecar/ha/promotion.ts),
-   * read whenever a replica's config is written: a standby ignores synchronous_standby_names, so it runs
-   * with that wait already loaded and its promotion needs no reload (see promote()). Absent: none.
-   */
-  promotionWait?: () => readonly string[] | undefined;
-}
-
-/** The restores of a cluster created from a backup, as the manager runs them (RestoreSource implements them). */
-export interface RestoreHooks {
-  /** Restores the backup into the empty data directory; returns the recovery parameters to start with. */
-  restorePrimary(): Promise<Record<string, ParamValue>>;
-  /** Restores a backup from before the fork into the empty data directory, as a standby of the leader's timeline. */
-  restoreReplica(leader: LeaderTimeline): Promise<void>;
-  /** restore_command reading the source's archive. */
-  restoreCommand(): string;
-}
-
-/** keepSyncWait: a replica about to be promoted keeps the synchronous_standby_names it must start with (not promotionWait's). */
-type Role = { primary: true } | { primary: false; upstream: HostPort | null; keepSyncWait?: boolean };
+export type { Credentials, PostgresManagerOptions, RestoreHooks } from "./options";
 
 /** Seconds a replica gets after a reload to connect its WAL receiver to the new upstream before we restart it. */
 const FOLLOW_TIMEOUT_MS = 5000;
@@ -111,31 +51,17 @@ export class PostgresManager implements PostgresControl {
   /** Commands (promote, checkpoint...) may take long: no statement timeout. */
   private readonly commandSql: LocalSql;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly passfile: string;
-  private readonly socketDir: string;
-  private readonly slot: string;
-  /** synchronous_standby_names as the HA loop last set it (rendered into postgresql.conf on a primary). */
-  private syncStandbys: string[] = [];
-  /** Quorum commit: ANY syncCount of syncStandbys; undefined: the first of them. */
-  private syncCount?: number;
-  /** The upstream we last configured (reported by status() while the WAL receiver is down). */
-  private upstream: HostPort | null = null;
-  /** The server parameters in effect for the next config write: the agent file's, then the dynamic config's. */
-  private parameters: Readonly<Record<string, ParamValue>>;
-  /** While the first member of a restored cluster replays to its target: the recovery parameters. */
-  private recovering?: Record<string, ParamValue>;
+  /** Our files in the data directory and the state they are rendered from. */
+  private readonly files: ServerConfig;
+  /** What the data-directory commands (data-dir-commands.ts) use of this manager. */
+  private readonly ctx: CommandContext;
 
   constructor(private readonly o: PostgresManagerOptions) {
-    this.slot = slotName(o.memberName);
-    this.parameters = o.parameters;
-    this.passfile = o.passfile ?? `${path.resolve(o.dataDir)}.pgpass`;
-    this.socketDir = o.socketDir ?? `${path.resolve(o.dataDir)}.sock`;
-    // Render once up front so bad parameters fail at construction, naming the field.
-    renderPostgresqlConf(this.confOptions({ primary: true }));
+    this.files = new ServerConfig(o);
     this.pm = new Postmaster({
       binDir: o.binDir,
       dataDir: o.dataDir,
-      socketDir: this.socketDir,
+      socketDir: this.files.socketDir,
       port: o.listen.port,
       superuser: o.superuser.username,
       logFile: o.logFile,
@@ -143,18 +69,25 @@ export class PostgresManager implements PostgresControl {
       logger: o.log,
       stopTimeouts: o.stopTimeouts,
     });
-    const sql = { socketDir: this.socketDir, port: o.listen.port, user: o.superuser.username, applicationName: "hapg-agent" };
+    const sql = { socketDir: this.files.socketDir, port: o.listen.port, user: o.superuser.username, applicationName: "hapg-agent" };
     this.statusSql = new LocalSql({ ...sql, statementTimeoutMs: 1500, clientTimeoutMs: 2000 });
     this.commandSql = new LocalSql({ ...sql, statementTimeoutMs: 0, clientTimeoutMs: 0 });
+    this.ctx = {
+      o,
+      pm: this.pm,
+      files: this.files,
+      sql: this.commandSql,
+      step: (name, fn) => this.step(name, fn),
+      requireStopped: (what) => this.requireStopped(what),
+      startAs: (role, timeoutS) => this.startAs(role, timeoutS),
+      closeSql: () => this.closeSql(),
+    };
   }
 
   // ---- reads (not queued) ----------------------------------------------------------------------
 
-  async dataDirInfo(): Promise<DataDirInfo> {
-    const files = dataDirFiles(this.o.dataDir);
-    if (!files.initialized) return files;
-    const out = await runToolChecked(this.bin("pg_controldata"), ["-D", this.o.dataDir], { runAs: this.o.runAs, timeoutMs: 10_000 });
-    return { ...files, ...controlDataToInfo(out.stdout) };
+  dataDirInfo(): Promise<DataDirInfo> {
+    return readDataDirInfo(this.o);
   }
 
   /** Never throws for "not running": returns running:false (with pid if a postmaster exists but does not accept connections). */
@@ -162,7 +95,7 @@ export class PostgresManager implements PostgresControl {
     const pid = this.pm.livePid();
     if (pid === undefined) return { running: false };
     try {
-      return await queryStatus(this.statusSql, pid, this.upstream);
+      return await queryStatus(this.statusSql, pid, this.files.upstream);
     } catch (e) {
       this.o.log.debug({ err: (e as Error).message }, "status: postgres does not answer");
       return { running: false, pid };
@@ -185,41 +118,7 @@ export class PostgresManager implements PostgresControl {
 
   /** initdb, our config, start as primary, create the replication role. Returns the system identifier. */
   bootstrap(): Promise<string> {
-    return this.command("bootstrap", async () => {
-      this.requireStopped("bootstrap");
-      if (dataDirFiles(this.o.dataDir).initialized) throw new Error(`bootstrap: ${this.o.dataDir} is already initialized`);
-      ensureDir(this.o.dataDir, 0o700, this.o.runAs);
-      const pwDir = fs.mkdtempSync(path.join(path.dirname(this.passfile), ".hapg-initdb-"));
-      try {
-        const pwfile = path.join(pwDir, "pw");
-        writeOwned(pwfile, this.o.superuser.password + "\n", 0o600, this.o.runAs);
-        if (this.o.runAs) fs.chownSync(pwDir, this.o.runAs.uid, this.o.runAs.gid);
-        await this.step("initdb", () =>
-          runToolChecked(
-            this.bin("initdb"),
-            [
-              "-D",
-              this.o.dataDir,
-              "--data-checksums",
-              "--auth-local=trust",
-              "--auth-host=scram-sha-256",
-              "-U",
-              this.o.superuser.username,
-              `--pwfile=${pwfile}`,
-              "--encoding=UTF8",
-              `--locale=${this.o.locale ?? "C.UTF-8"}`,
-            ],
-            { runAs: this.o.runAs },
-          ),
-        );
-      } finally {
-        fs.rmSync(pwDir, { recursive: true, force: true });
-      }
-      await this.startAs({ primary: true });
-      await this.step("create replication role", () => ensureReplicationRole(this.commandSql, this.o.replication));
-      const [row] = await this.commandSql.query<{ id: string }>("SELECT system_identifier::text AS id FROM pg_control_system()");
-      return row.id;
-    });
+    return this.command("bootstrap", () => initAndStart(this.ctx));
   }
 
   /**
@@ -228,77 +127,12 @@ export class PostgresManager implements PostgresControl {
    * this cluster's, not the source's). On failure the data directory is emptied again.
    */
   restore(): Promise<string> {
-    return this.command("restore", async () => {
-      const hooks = this.o.restore;
-      if (!hooks) throw new Error("restore: this member has no bootstrap.fromBackup in its config");
-      this.requireStopped("restore");
-      if (dataDirFiles(this.o.dataDir).initialized) throw new Error(`restore: ${this.o.dataDir} is already initialized`);
-      ensureDir(this.o.dataDir, 0o700, this.o.runAs);
-      try {
-        this.recovering = await this.step("pgbackrest restore", () => hooks.restorePrimary());
-        await this.startAs({ primary: true });
-        await this.step("replay to the target and promote", () => this.waitPromoted());
-        this.recovering = undefined;
-        await this.writeConfig({ primary: true });
-        await this.commandSql.query("SELECT pg_reload_conf()");
-        await this.step("roles", async () => {
-          await ensureReplicationRole(this.commandSql, this.o.replication);
-          await setPassword(this.commandSql, this.o.superuser);
-        });
-        const [row] = await this.commandSql.query<{ id: string }>("SELECT system_identifier::text AS id FROM pg_control_system()");
-        return row.id;
-      } catch (e) {
-        this.recovering = undefined;
-        await this.pm.stop("immediate").catch(() => undefined);
-        await this.closeSql();
-        clearDir(this.o.dataDir);
-        throw e;
-      }
-    });
+    return this.command("restore", () => restoreFirstMember(this.ctx));
   }
 
   /** Another member of a cluster created from a backup: restores from the backup, not from the leader (stays stopped). */
   restoreReplica(leader: LeaderTimeline): Promise<void> {
-    return this.command("restoreReplica", async () => {
-      const hooks = this.o.restore;
-      if (!hooks) throw new Error("restoreReplica: this member has no bootstrap.fromBackup in its config");
-      this.requireStopped("restoreReplica");
-      ensureDir(this.o.dataDir, 0o700, this.o.runAs);
-      if (fs.readdirSync(this.o.dataDir).length > 0) throw new Error(`restoreReplica: ${this.o.dataDir} is not empty: wipe() it first`);
-      try {
-        // The cluster's own backups once it has one (they are on its timeline); the source's before that.
-        const fromOwn = this.o.restoreFromArchive;
-        const own =
-          fromOwn &&
-          (await this.step("restore from the cluster's own backups", () =>
-            fromOwn().catch((e: Error) => {
-              this.o.log.warn({ err: e.message }, "no restore from the cluster's own backups: restoring from the source's");
-              return false;
-            }),
-          ));
-        if (!own) {
-          clearDir(this.o.dataDir);
-          await this.step("pgbackrest restore from the source", () => hooks.restoreReplica(leader));
-        }
-        await this.writeConfig({ primary: false, upstream: null });
-        this.setFormerPrimary(false);
-      } catch (e) {
-        clearDir(this.o.dataDir);
-        throw e;
-      }
-    });
-  }
-
-  /** Waits until recovery reached its target and promoted; throws with the server's last log lines if it stopped instead. */
-  private async waitPromoted(): Promise<void> {
-    for (;;) {
-      if (this.pm.livePid() === undefined) {
-        throw new Error(`PostgreSQL stopped before reaching the recovery target; last log lines:\n${tailFile(this.o.logFile, 8)}`);
-      }
-      const r = await this.commandSql.query<{ r: boolean }>("SELECT pg_is_in_recovery() AS r").catch(() => undefined);
-      if (r && !r[0].r) return;
-      await sleep(200);
-    }
+    return this.command("restoreReplica", () => restoreOtherMember(this.ctx, leader));
   }
 
   /**
@@ -312,11 +146,8 @@ export class PostgresManager implements PostgresControl {
         if (await this.inRecovery()) throw new Error("startPrimary: postgres runs as a replica: promote() it instead");
         return;
       }
-      if (synchronousStandbys && !this.syncStandbys.length) {
-        this.syncStandbys = [...synchronousStandbys];
-        this.syncCount = undefined;
-      }
-      this.setFormerPrimary(false);
+      if (synchronousStandbys) this.files.setSyncWaitIfUnset(synchronousStandbys);
+      this.files.setFormerPrimary(false);
       await this.startAs({ primary: true });
     });
   }
@@ -329,7 +160,7 @@ export class PostgresManager implements PostgresControl {
         return this.follow(upstream);
       }
       const files = dataDirFiles(this.o.dataDir);
-      if (upstream === null && files.initialized && !files.standbySignal) this.setFormerPrimary(true);
+      if (upstream === null && files.initialized && !files.standbySignal) this.files.setFormerPrimary(true);
       await this.startAs({ primary: false, upstream });
     });
   }
@@ -337,7 +168,7 @@ export class PostgresManager implements PostgresControl {
   /** Points a replica at a new upstream by reload (PG 13+), restarting only if the WAL receiver stays on the old one. */
   followUpstream(upstream: HostPort | null): Promise<void> {
     return this.command("followUpstream", async () => {
-      if (this.pm.livePid() === undefined) return this.writeConfig({ primary: false, upstream });
+      if (this.pm.livePid() === undefined) return this.files.write({ primary: false, upstream });
       if (!(await this.inRecovery())) throw new Error("followUpstream: postgres runs as a primary: stop (and rewind) it first");
       await this.follow(upstream);
     });
@@ -358,20 +189,18 @@ export class PostgresManager implements PostgresControl {
   promote(synchronousStandbys?: string[]): Promise<void> {
     return this.command("promote", async () => {
       if (!(await this.inRecovery())) return;
-      const want = synchronousStandbys ?? [];
       const [cur] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
-      this.syncStandbys = [...want];
-      this.syncCount = undefined;
-      if (cur.v !== renderSynchronousStandbyNames(want)) {
-        const upstream = this.upstream ?? (await this.status()).upstream ?? null;
-        await this.writeConfig({ primary: false, upstream, keepSyncWait: true });
+      this.files.setSyncWait(synchronousStandbys ?? []);
+      if (cur.v !== this.files.renderedSyncWait()) {
+        const upstream = this.files.upstream ?? (await this.status()).upstream ?? null;
+        this.files.write({ primary: false, upstream, keepSyncWait: true });
         await this.reloadAndAwaitSync();
       }
       const [r] = await this.step("pg_promote", () => this.commandSql.query<{ ok: boolean }>("SELECT pg_promote(true, 60) AS ok"));
       if (!r.ok) throw new Error("promote: pg_promote did not finish within 60 s");
       while (await this.inRecovery()) await sleep(50);
-      this.setFormerPrimary(false);
-      await this.writeConfig({ primary: true });
+      this.files.setFormerPrimary(false);
+      this.files.write({ primary: true });
       await this.commandSql.query("SELECT pg_reload_conf()");
     });
   }
@@ -392,7 +221,7 @@ export class PostgresManager implements PostgresControl {
 
   /** pg_basebackup into the empty data dir as the replication user; on failure the data dir is left empty. */
   baseBackup(source: HostPort): Promise<void> {
-    return this.command("baseBackup", () => this.copyFrom(source));
+    return this.command("baseBackup", () => copyFrom(this.ctx, source));
   }
 
   /**
@@ -402,7 +231,7 @@ export class PostgresManager implements PostgresControl {
   restart(o: RestartOptions): Promise<RestartResult> {
     return this.command("restart", async () => {
       if (this.pm.livePid() === undefined) throw new Error("restart: postgres is not running: nothing to restart");
-      const role: Role = (await this.inRecovery()) ? { primary: false, upstream: this.upstream } : { primary: true };
+      const role: Role = (await this.inRecovery()) ? { primary: false, upstream: this.files.upstream } : { primary: true };
       await this.pm.stop("fast");
       await this.closeSql();
       if (role.primary && !o.mayStartPrimary()) return "stopped";
@@ -413,8 +242,7 @@ export class PostgresManager implements PostgresControl {
 
   /** New server parameters for the next write of postgresql.conf (reload); refused, naming the parameter, when invalid. */
   replaceParameters(parameters: Readonly<Record<string, ParamValue>>): void {
-    renderPostgresqlConf({ ...this.confOptions({ primary: true }), parameters });
-    this.parameters = parameters;
+    this.files.setParameters(parameters);
   }
 
   /** Our files rewritten for the role the server runs in (undoing edits by hand), then pg_reload_conf(). */
@@ -422,7 +250,7 @@ export class PostgresManager implements PostgresControl {
     return this.command("reload", async () => {
       if (this.pm.livePid() === undefined) return {};
       const inRecovery = await this.inRecovery();
-      await this.writeConfig(inRecovery ? { primary: false, upstream: this.upstream } : { primary: true });
+      this.files.write(inRecovery ? { primary: false, upstream: this.files.upstream } : { primary: true });
       const [before] = await this.commandSql.query<{ t: string }>("SELECT pg_conf_load_time()::text AS t");
       await this.commandSql.query("SELECT pg_reload_conf()");
       // pg_reload_conf only signals: wait until this backend has re-read the files, so pending_restart is current.
@@ -446,8 +274,8 @@ export class PostgresManager implements PostgresControl {
         await this.closeSql();
       }
       clearDir(this.o.dataDir);
-      this.setFormerPrimary(false);
-      await this.copyFrom(source);
+      this.files.setFormerPrimary(false);
+      await copyFrom(this.ctx, source);
       await this.startAs({ primary: false, upstream: source });
     });
   }
@@ -460,28 +288,7 @@ export class PostgresManager implements PostgresControl {
    * source did not answer, nothing changed, try again later.
    */
   rewind(source: HostPort): Promise<RewindResult> {
-    return this.command("rewind", async () => {
-      this.requireStopped("rewind");
-      const before = await this.dataDirInfo();
-      if (!before.initialized) {
-        this.o.log.error({}, "rewind: the data directory is not initialized: nothing to rewind");
-        return "failed";
-      }
-      if (before.clusterState !== "shut down" && before.clusterState !== "shut down in recovery") {
-        this.o.log.info({ clusterState: before.clusterState }, "rewind: target not shut down cleanly; pg_rewind runs crash recovery first");
-      }
-      // Single-user crash recovery refuses standby mode; the file is back below either way.
-      fs.rmSync(path.join(this.o.dataDir, "standby.signal"), { force: true });
-      this.writePassfile();
-      try {
-        const result = await this.step("pg_rewind", () => runRewind(this.copyOptions("pg_rewind", source, this.o.superuser.username)));
-        if (result === "done") this.setFormerPrimary(false);
-        return result;
-      } finally {
-        // pg_rewind copied the source's config files over ours.
-        await this.writeConfig({ primary: false, upstream: null });
-      }
-    });
+    return this.command("rewind", () => rewindFrom(this.ctx, source));
   }
 
   /**
@@ -491,19 +298,7 @@ export class PostgresManager implements PostgresControl {
    * the data directory may then be half-restored: the caller wipes it and copies from the leader.
    */
   restoreFromArchive(): Promise<boolean> {
-    return this.command("restoreFromArchive", async () => {
-      if (!this.o.restoreFromArchive) return false;
-      this.requireStopped("restoreFromArchive");
-      ensureDir(this.o.dataDir, 0o700, this.o.runAs);
-      try {
-        const done = await this.step("pgbackrest restore", () => this.o.restoreFromArchive!());
-        if (done) this.setFormerPrimary(false);
-        return done;
-      } catch (e) {
-        this.o.log.warn({ err: (e as Error).message }, "restore from the backup repository failed: copying from the leader instead");
-        return false;
-      }
-    });
+    return this.command("restoreFromArchive", () => restoreFromRepository(this.ctx));
   }
 
   answers(source: HostPort): Promise<boolean> {
@@ -515,7 +310,7 @@ export class PostgresManager implements PostgresControl {
     return this.command("wipe", async () => {
       this.requireStopped("wipe");
       clearDir(this.o.dataDir);
-      this.setFormerPrimary(false);
+      this.files.setFormerPrimary(false);
     });
   }
 
@@ -523,7 +318,7 @@ export class PostgresManager implements PostgresControl {
   syncSlots(wanted: string[]): Promise<void> {
     return this.command("syncSlots", async () => {
       if (await this.inRecovery()) throw new Error("syncSlots: only on a primary");
-      await syncPhysicalSlots(this.commandSql, new Set(wanted.map(slotName).filter((s) => s !== this.slot)), this.o.log);
+      await syncPhysicalSlots(this.commandSql, new Set(wanted.map(slotName).filter((s) => s !== this.files.slot)), this.o.log);
     });
   }
 
@@ -534,11 +329,10 @@ export class PostgresManager implements PostgresControl {
    */
   setParameters(parameters: Readonly<Record<string, ParamValue>>): Promise<boolean> {
     return this.command("setParameters", async () => {
-      renderPostgresqlConf({ ...this.confOptions({ primary: true }), parameters });
-      this.parameters = { ...parameters };
+      this.files.setParameters(parameters);
       if (this.pm.livePid() === undefined) return false;
       const primary = !(await this.inRecovery());
-      await this.writeConfig(primary ? { primary: true } : { primary: false, upstream: this.upstream });
+      this.files.write(primary ? { primary: true } : { primary: false, upstream: this.files.upstream });
       await this.commandSql.query("SELECT pg_reload_conf()");
       return true;
     });
@@ -591,10 +385,6 @@ export class PostgresManager implements PostgresControl {
     return result;
   }
 
-  private bin(tool: string): string {
-    return path.join(this.o.binDir, tool);
-  }
-
   private requireStopped(what: string): void {
     const pid = this.pm.livePid();
     if (pid !== undefined) throw new Error(`${what}: postgres is running (pid ${pid}): stop it first`);
@@ -609,9 +399,8 @@ export class PostgresManager implements PostgresControl {
   /** Rewrites postgresql.conf with the new synchronous_standby_names and waits until the reload took effect. */
   setSynchronousStandbys(names: string[], count?: number): Promise<void> {
     return this.command("setSynchronousStandbys", async () => {
-      this.syncStandbys = [...names];
-      this.syncCount = count;
-      await this.writeConfig({ primary: true });
+      this.files.setSyncWait(names, count);
+      this.files.write({ primary: true });
       await this.reloadAndAwaitSync();
     });
   }
@@ -619,7 +408,7 @@ export class PostgresManager implements PostgresControl {
   /** Reloads and waits until synchronous_standby_names is the one we rendered. */
   private async reloadAndAwaitSync(): Promise<void> {
     await this.commandSql.query("SELECT pg_reload_conf()");
-    const want = renderSynchronousStandbyNames(this.syncStandbys, this.syncCount);
+    const want = this.files.renderedSyncWait();
     const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
     for (;;) {
       const [r] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
@@ -630,39 +419,13 @@ export class PostgresManager implements PostgresControl {
     }
   }
 
-  private copyOptions(tool: string, source: HostPort, user: string): CopyOptions {
-    return { tool: this.bin(tool), dataDir: this.o.dataDir, source, user, passfile: this.passfile, runAs: this.o.runAs, log: this.o.log };
-  }
-
-  private setFormerPrimary(on: boolean): void {
-    const marker = formerPrimaryMarker(this.o.dataDir);
-    if (on) writeOwned(marker, "", 0o600, this.o.runAs);
-    else fs.rmSync(marker, { force: true });
-  }
-
   private async startAs(role: Role, timeoutS?: number): Promise<void> {
-    await this.writeConfig(role);
+    this.files.write(role);
     await this.step("start postgres", () => this.pm.start((timeoutS ?? this.o.startTimeout ?? 300) * 1000));
   }
 
-  /** pg_basebackup into the empty data dir as the replication user; on failure the data dir is left empty. */
-  private async copyFrom(source: HostPort): Promise<void> {
-    this.requireStopped("baseBackup");
-    ensureDir(this.o.dataDir, 0o700, this.o.runAs);
-    if (fs.readdirSync(this.o.dataDir).length > 0) throw new Error(`baseBackup: ${this.o.dataDir} is not empty: wipe() it first`);
-    this.writePassfile();
-    try {
-      await this.step("pg_basebackup", () =>
-        runBaseBackup({ ...this.copyOptions("pg_basebackup", source, this.o.replication.username), applicationName: this.o.memberName }),
-      );
-    } catch (e) {
-      clearDir(this.o.dataDir);
-      throw e;
-    }
-  }
-
   private async follow(upstream: HostPort | null): Promise<void> {
-    await this.writeConfig({ primary: false, upstream });
+    this.files.write({ primary: false, upstream });
     await this.commandSql.query("SELECT pg_reload_conf()");
     const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
     let sender: HostPort | undefined;
@@ -685,55 +448,6 @@ export class PostgresManager implements PostgresControl {
     await this.pm.stop("fast");
     await this.closeSql();
     await this.startAs({ primary: false, upstream });
-  }
-
-  private confOptions(role: Role): PostgresqlConfOptions {
-    return {
-      dataDir: this.o.dataDir,
-      socketDir: this.socketDir,
-      listen: this.o.listen,
-      parameters: this.parameters,
-      timing: this.o.timing,
-      memberName: this.o.memberName,
-      synchronousStandbys: this.syncStandbys,
-      synchronousCount: this.syncCount,
-      archive: this.o.archive,
-      recovery: this.recoveryParameters(),
-      standby: role.primary
-        ? undefined
-        : { upstream: role.upstream, replicationUser: this.o.replication.username, passfile: this.passfile, slotName: this.slot },
-    };
-  }
-
-  /**
-   * A restored cluster's restore_command: its own archive, then the source's (cloneRestoreCommand);
-   * during the first member's restore, the recovery target as well.
-   */
-  private recoveryParameters(): Record<string, ParamValue> | undefined {
-    if (this.recovering) return this.recovering;
-    if (!this.o.restore) return undefined;
-    return { restore_command: cloneRestoreCommand(undefined, this.o.restore.restoreCommand()) };
-  }
-
-  /** postgresql.conf, pg_hba.conf, pgpass, socket dir and standby.signal for the role. */
-  private async writeConfig(role: Role): Promise<void> {
-    // A standby waits for nobody whatever the setting; it carries the wait its promotion starts with
-    // (synchronous modes), so that promoting it needs no reload. Once promoted, the HA loop decides.
-    if (!role.primary && !role.keepSyncWait) {
-      this.syncStandbys = [...(this.o.promotionWait?.() ?? [])];
-      this.syncCount = undefined;
-    }
-    writeServerFiles({
-      conf: this.confOptions(role),
-      hba: { replicationUser: this.o.replication.username, allowedCidrs: this.o.allowedCidrs },
-      runAs: this.o.runAs,
-    });
-    this.writePassfile();
-    this.upstream = role.primary ? null : role.upstream;
-  }
-
-  private writePassfile(): void {
-    writeOwned(this.passfile, renderPgpass([this.o.replication, this.o.superuser]), 0o600, this.o.runAs);
   }
 
   private async closeSql(): Promise<void> {
