@@ -190,7 +190,7 @@ async function main(): Promise<void> {
     .option("--runs <n>", "repetitions of each measurement (the median is shown)", (v) => Number(v), 3)
     .option("--scale <n>", "pgbench scale (50 ≈ 750 MB)", (v) => Number(v), 50)
     .option("--rpo-seconds <n>", "length of one steady-load window for the recovery point (one window per run)", (v) => Number(v), 65)
-    .option("--base-port <port>", "first port of the local cluster (P..P+299)", (v) => Number(v), 33300)
+    .option("--base-port <port>", "first port of the local cluster (P..P+299)", (v) => Number(v), 17600)
     .option("--parts <list>", "what to measure: backup, rpo, rebuild", "backup,rpo,rebuild")
     .option("--json", "print only the JSON on stdout (progress stays on stderr)")
     .parse(process.argv)

@@ -24,9 +24,9 @@ import { pgbackrest, startClusterS3, stopClusterS3 } from "../helpers/backup";
 import { nodeDsn } from "../helpers/node-dsn";
 import { eventually } from "../helpers/pg-client";
 
-// Port block 35400–35699: the cluster at P (the layout uses P+0..23, P+100.., P+200..), the restored server at P + 80.
-const BASE_PORT = 35400;
-const RESTORE_PORT = 35480;
+// Port block 16800–17099 (below the ephemeral range 32768-60999): the cluster at P (the layout uses P+0..23, P+100.., P+200..), the restored server at P + 80.
+const BASE_PORT = 16800;
+const RESTORE_PORT = 16880;
 
 async function archiveOf(c: ClusterFile, node: string): Promise<ArchiveStatus | undefined> {
   const r = await httpGet(`${findNode(c, node).apiUrl}/patroni`, 3000);

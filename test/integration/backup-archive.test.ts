@@ -18,7 +18,7 @@ import { backupView, pgbackrest, repoInfo, startClusterS3, stopClusterS3 } from 
 import { nodeDsn } from "../helpers/node-dsn";
 import { eventually, query } from "../helpers/pg-client";
 
-const BASE_PORT = 32900;
+const BASE_PORT = 16000; // below the ephemeral range (32768-60999): a client socket cannot take it
 const CLI = path.join(__dirname, "../../sidecar/cli/main.js");
 
 function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {

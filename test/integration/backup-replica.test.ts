@@ -17,7 +17,7 @@ import { stopAgent } from "../helpers/faults";
 import { nodeDsn } from "../helpers/node-dsn";
 import { eventually, query } from "../helpers/pg-client";
 
-const BASE_PORT = 32900;
+const BASE_PORT = 16000; // below the ephemeral range (32768-60999): a client socket cannot take it
 
 async function streams(c: ClusterFile, node: string): Promise<boolean> {
   const r = await httpGet(`${findNode(c, node).apiUrl}/patroni`, 2000).catch(() => undefined);

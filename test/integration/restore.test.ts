@@ -17,9 +17,9 @@ import { localFromBackup } from "../../sidecar/local/restore";
 import type { ClusterFile } from "../../sidecar/local/state";
 import { eventually } from "../helpers/pg-client";
 
-// Port block 33300–33599: the source at P, each restored cluster at P + 30 (the layout uses P+0..23, P+100.., P+200..).
-const SOURCE_PORT = 33300;
-const CLONE_PORT = 33330;
+// Port block 16400–16699 (below the ephemeral range 32768-60999): the source at P, each restored cluster at P + 30 (the layout uses P+0..23, P+100.., P+200..).
+const SOURCE_PORT = 16400;
+const CLONE_PORT = 16430;
 const log = (s: string) => console.log(`      ${s}`);
 
 /** Inserts `ids` one commit each; returns the database time right after the last commit. */
