@@ -2,8 +2,9 @@
  * Who may take the leader key when there is none. Pure. A replica is eligible when it may fail over
  * (no `nofailover`, priority > 0), is within maximumLagOnFailover of the leader's last known
  * position, and no reachable eligible peer is ahead of it by *fresh* LSNs (read from the peers' APIs
- * in this run, not from member keys that may be a loop old). Ties go to the higher failoverPriority,
- * then to the lower name, so that normally exactly one member races; the race itself is atomic anyway.
+ * in this run, not from member keys that may be a loop old). Ties go to the leader that wrote the sync
+ * key (synchronous modes), then to the higher failoverPriority, then to the lower name, so that
+ * normally exactly one member races; the race itself is atomic anyway.
  */
 import { quorumVerdict } from "./quorum";
 import { syncEligible } from "./sync";
@@ -34,6 +35,7 @@ export function electionVerdict(input: HaInput): Verdict {
     };
   }
 
+  const formerLeader = self.synchronousMode !== "off" ? cluster?.sync?.leader : undefined;
   for (const peer of input.peers) {
     if (peer.name === self.name || !peer.reachable) continue;
     if (peer.isPrimary) return { ok: false, reason: `${peer.name} still runs as primary: waiting for it to take the key or stop` };
@@ -43,6 +45,11 @@ export function electionVerdict(input: HaInput): Verdict {
     if (peer.lsn > myLsn)
       return { ok: false, reason: `${peer.name} is further ahead (LSN ${peer.lsn} > ours ${myLsn}): leaving it to promote` };
     if (peer.lsn === myLsn) {
+      // The leader that wrote the sync key holds every commit it acknowledged, while a member of the set
+      // may still wait for the positions of others (row E-Q): at an equal position it goes first, or a
+      // member of the set stuck on a wiped peer and a tie lost to it by name would wait for each other.
+      if (formerLeader === self.name) continue;
+      if (formerLeader === peer.name) return { ok: false, reason: `${peer.name} wrote the sync key and is as far ahead: it goes first` };
       const theirs = peer.failoverPriority ?? 1;
       if (theirs > self.failoverPriority)
         return { ok: false, reason: `${peer.name} is as far ahead and has higher failoverPriority (${theirs})` };

@@ -322,6 +322,16 @@ describe("election under a quorum key (row E-Q)", () => {
       { key: { voters: ["c", "d"], quorum: 1, leader: "b" }, myLsn: 100, peers: { c: "down", d: "down" } },
       true,
     ],
+    [
+      "the key's leader, restarted, ties with a member of the set that waits for a wiped one: the key's leader goes first",
+      { key: { voters: ["a", "c"], quorum: 1, leader: "b" }, myLsn: 100, peers: { a: 100, c: "down" } },
+      true,
+    ],
+    [
+      "…and a member of the set that could promote leaves it to the key's leader at the same position",
+      { key: { voters: ["a", "d"], quorum: 1, leader: "b" }, me: "a", myLsn: 100, peers: { b: 100, d: 100 } },
+      false,
+    ],
     ["a key without the quorum field: the rule of mode on", { key: { voters: ["b", "c"] }, myLsn: 100, peers: { c: "down" } }, true],
   ];
   for (const [name, c, ok] of rows) {
