@@ -4,7 +4,7 @@
  * the repository (type, start and stop, size, WAL range).
  */
 import type { Command } from "commander";
-import { callApi } from "../api/client";
+import { callTarget } from "../api/client";
 import type { StanzaInfo } from "../backup/pgbackrest";
 import type { BackupOperation, BackupView } from "../backup/service";
 import { target, type CommonOpts } from "./switchover";
@@ -15,7 +15,8 @@ const POLL_MS = 2000;
 function source(cmd: Command): Command {
   return cmd
     .option("--dir <dir>", "a local cluster's directory (hapg local up --dir)")
-    .option("--api <url>", "a member's API, e.g. http://10.0.1.21:8008")
+    .option("--api <url>", "a member's API, e.g. https://10.0.1.21:8008 (default on an AWS node: /etc/hapg/cli.json)")
+    .option("--cacert <file>", "with an https:// --api: the cluster CA certificate (PEM)")
     .option("--user <name>", "API user (with --api)", "hapg")
     .option("--password-file <file>", "file holding the API password (with --api; or set HAPG_API_PASSWORD)")
     .option("--json", "print JSON instead of text");
@@ -25,13 +26,12 @@ const base = (apiUrl: string) => apiUrl.replace(/\/patroni\/?$/, "").replace(/\/
 
 async function takeBackup(o: CommonOpts & { type: string; wait?: boolean }): Promise<void> {
   if (!TYPES.includes(o.type)) throw new Error(`--type: "${o.type}" must be one of ${TYPES.join(", ")}`);
-  const t = await target(o);
-  let api = t.api;
-  let r = await callApi(api, "POST", "/backup", { type: o.type }, t.auth);
+  let t = await target(o);
+  let r = await callTarget(t, "POST", "/backup", { type: o.type });
   // Another member should take it (the leader, or a replica for backup-from-standby): ask it.
   if (r.status === 409 && typeof r.body.api_url === "string") {
-    api = base(r.body.api_url);
-    r = await callApi(api, "POST", "/backup", { type: o.type }, t.auth);
+    t = { ...t, api: base(r.body.api_url) };
+    r = await callTarget(t, "POST", "/backup", { type: o.type });
   }
   if (r.status !== 202) {
     const hint = r.status === 401 ? " (give the API's credentials: --password-file FILE, or HAPG_API_PASSWORD)" : "";
@@ -44,7 +44,7 @@ async function takeBackup(o: CommonOpts & { type: string; wait?: boolean }): Pro
   let lastLine = "";
   for (;;) {
     await new Promise((res) => setTimeout(res, POLL_MS));
-    const v = (await callApi(api, "GET", "/backup")).body as unknown as BackupView;
+    const v = (await callTarget(t, "GET", "/backup")).body as unknown as BackupView;
     if (v.running?.slot === slot) {
       const line = progressText(v.running, Date.now());
       if (!o.json && line !== lastLine) console.log(`  ${line}`);
@@ -63,13 +63,13 @@ async function takeBackup(o: CommonOpts & { type: string; wait?: boolean }): Pro
 
 async function listBackups(o: CommonOpts): Promise<void> {
   const t = await target(o);
-  const r = await callApi(t.api, "GET", "/backups");
+  const r = await callTarget(t, "GET", "/backups");
   if (r.status !== 200) throw new Error(`cannot list the backups (HTTP ${r.status}): ${r.body.error ?? JSON.stringify(r.body)}`);
   const info = r.body as unknown as StanzaInfo;
   const { backupListText, backupRows } = await import("./backup-render");
   if (o.json) console.log(JSON.stringify(backupRows(info), null, 2));
   else {
-    const v = (await callApi(t.api, "GET", "/backup")).body as unknown as BackupView;
+    const v = (await callTarget(t, "GET", "/backup")).body as unknown as BackupView;
     console.log(backupListText(info, v.stanza));
   }
 }

@@ -35,6 +35,8 @@ export interface ClusterView {
 export interface ClusterSource {
   /** Where it reads, for messages ("--api http://...", "--etcd ..."). */
   readonly where: string;
+  /** The CA the members' https:// APIs chain to, when the source knows it (the commands that call a member use it). */
+  readonly ca?: Buffer;
   cluster(): Promise<ClusterView>;
   history(): Promise<[number, number][]>;
   config(): Promise<Record<string, unknown>>;
@@ -140,7 +142,7 @@ class ApiSource implements ClusterSource {
     readonly where: string,
     private readonly timeoutMs: number,
     /** The cluster CA for https:// APIs. */
-    private readonly ca?: Buffer,
+    readonly ca?: Buffer,
   ) {}
 
   /** GET from the first member that answers 200 (each reads the same etcd). */
@@ -183,7 +185,8 @@ function etcdSourceOfConfig(file: string, timeoutMs: number): ClusterSource {
   // The agent's own reader and schema: the same file the agent runs on, refused for the same reasons.
   const c = loadAgentConfig(file);
   const password = c.etcd.passwordFile ? fs.readFileSync(c.etcd.passwordFile, "utf8").trim() : undefined;
-  return etcdReader(
+  const ca = c.api.tls ? readCaFile(c.api.tls.caFile, `--config ${file}: api.tls.caFile`) : undefined;
+  const source = etcdReader(
     {
       endpoints: c.etcd.endpoints,
       namespace: c.namespace,
@@ -197,6 +200,7 @@ function etcdSourceOfConfig(file: string, timeoutMs: number): ClusterSource {
     `--config ${file}`,
     timeoutMs,
   );
+  return { ...source, ca };
 }
 
 interface EtcdAccess {

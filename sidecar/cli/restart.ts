@@ -73,12 +73,19 @@ async function credentials(f: OpFlags): Promise<ApiCredentials | undefined> {
 interface Access {
   source: ClusterSource;
   auth?: ApiCredentials;
+  /** Calls a member's API at base with the credentials and the source's CA (https:// APIs on AWS nodes). */
+  call(base: string, method: string, path: string, body?: unknown, timeoutMs?: number): Promise<ApiReply>;
 }
 
 async function withAccess<T>(f: OpFlags, run: (a: Access) => Promise<T>): Promise<T> {
   const source = (await ops()).sourceFromFlags(f);
   try {
-    return await run({ source, auth: await credentials(f) });
+    const auth = await credentials(f);
+    return await run({
+      source,
+      auth,
+      call: (base, method, p, body, timeoutMs) => callApi(base, method, p, body, auth, timeoutMs, source.ca),
+    });
   } finally {
     await source.close();
   }
@@ -105,17 +112,15 @@ function refused(what: string, r: ApiReply): Error {
   return new Error(`${what} refused (HTTP ${r.status}): ${r.body.error ?? JSON.stringify(r.body)}${hint}`);
 }
 
-async function patroni(api: string): Promise<PatroniView | undefined> {
-  try {
-    const res = await fetch(`${api}/patroni`, { signal: AbortSignal.timeout(2000) });
-    return (await res.json()) as PatroniView;
-  } catch {
-    return undefined;
-  }
+async function patroni(a: Access, api: string): Promise<PatroniView | undefined> {
+  return a.call(api, "GET", "/patroni", undefined, 2000).then(
+    (r) => r.body as unknown as PatroniView,
+    () => undefined,
+  );
 }
 
-async function primaryOk(api: string): Promise<boolean> {
-  return fetch(`${api}/primary`, { signal: AbortSignal.timeout(2000) }).then(
+async function primaryOk(a: Access, api: string): Promise<boolean> {
+  return a.call(api, "GET", "/primary", undefined, 2000).then(
     (r) => r.status === 200,
     () => false,
   );
@@ -132,9 +137,9 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
 }
 
 /** Streaming from the leader again, in a postmaster started after `before`. */
-function streamsAgain(api: string, before: string | undefined): () => Promise<boolean> {
+function streamsAgain(a: Access, api: string, before: string | undefined): () => Promise<boolean> {
   return async () => {
-    const p = await patroni(api);
+    const p = await patroni(a, api);
     return p?.role === "replica" && p.replication_state === "streaming" && (before === undefined || p.postmaster_start_time !== before);
   };
 }
@@ -161,21 +166,21 @@ async function runSteps(steps: RestartStep[], f: RestartFlags, a: Access, say: (
     const t0 = Date.now();
     if (s.kind === "switchover") {
       say(`${n} switchover from ${s.from}: the leader hands over to a streaming replica...`);
-      const r = await callApi(apiOf(view, s.from), "POST", "/switchover", { leader: s.from }, a.auth, CALL_TIMEOUT_MS);
+      const r = await a.call(apiOf(view, s.from), "POST", "/switchover", { leader: s.from }, CALL_TIMEOUT_MS);
       if (r.status !== 200) throw refused(`switchover from ${s.from}`, r);
       const to = /to "(.+)"/.exec(r.body.message ?? "")?.[1] ?? "?";
       const after = await a.source.cluster();
-      await waitFor(`${to} writable`, WAIT_MS.restart, () => primaryOk(apiOf(after, to)));
-      await waitFor(`${s.from} streaming from ${to}`, WAIT_MS.restart, streamsAgain(apiOf(after, s.from), undefined));
+      await waitFor(`${to} writable`, WAIT_MS.restart, () => primaryOk(a, apiOf(after, to)));
+      await waitFor(`${s.from} streaming from ${to}`, WAIT_MS.restart, streamsAgain(a, apiOf(after, s.from), undefined));
       say(`${n} switchover: ${to} leads, ${s.from} streams from it (${Date.now() - t0} ms)`);
       results.push({ step: "switchover", member: s.from, status: 200, at: t0, ms: Date.now() - t0, message: r.body.message ?? "" });
       continue;
     }
     const api = apiOf(view, s.member);
-    const before = (await patroni(api))?.postmaster_start_time;
+    const before = (await patroni(a, api))?.postmaster_start_time;
     say(`${n} restart ${s.member} (${s.role})...`);
     const rb = { ...body, ...(f.role && f.role !== "any" ? { role: f.role } : {}) };
-    const r = await callApi(api, "POST", "/restart", rb, a.auth, CALL_TIMEOUT_MS);
+    const r = await a.call(api, "POST", "/restart", rb, CALL_TIMEOUT_MS);
     if (r.status === 503 && /restart conditions are not satisfied/.test(r.body.error ?? "")) {
       // The hand-over stops the old leader and starts it as a replica: a pending change is applied by then.
       const handedOver = steps[i - 1]?.kind === "switchover" && f.pending;
@@ -185,8 +190,8 @@ async function runSteps(steps: RestartStep[], f: RestartFlags, a: Access, say: (
       continue;
     }
     if (r.status !== 200) throw refused(`restart of ${s.member}`, r);
-    if (s.role === "replica") await waitFor(`${s.member} streaming again`, WAIT_MS.restart, streamsAgain(api, before));
-    else await waitFor(`${s.member} writable again`, WAIT_MS.restart, () => primaryOk(api));
+    if (s.role === "replica") await waitFor(`${s.member} streaming again`, WAIT_MS.restart, streamsAgain(a, api, before));
+    else await waitFor(`${s.member} writable again`, WAIT_MS.restart, () => primaryOk(a, api));
     const again = s.role === "replica" ? "streaming again" : "writable again";
     say(`${n} ${s.member}: ${r.body.message}; ${again} (${Date.now() - t0} ms)`);
     results.push({ step: "restart", member: s.member, status: 200, at: t0, ms: Date.now() - t0, message: r.body.message ?? "" });
@@ -213,7 +218,7 @@ async function restartCommand(member: string | undefined, f: RestartFlags): Prom
     const plan = planRestart(view, { member, role: f.role, pending: f.pending, scheduled: f.scheduled });
     if (!plan.ok) throw await flagError(plan.error);
     if (f.cancel) {
-      const r = await callApi(apiOf(view, member!), "DELETE", "/restart", undefined, a.auth);
+      const r = await a.call(apiOf(view, member!), "DELETE", "/restart", undefined);
       if (r.status !== 200) throw refused(`cancel of ${member}'s scheduled restart`, r);
       return f.json ? console.log(JSON.stringify({ status: r.status, ...r.body })) : say(`${member}: ${r.body.message}`);
     }
@@ -224,7 +229,7 @@ async function restartCommand(member: string | undefined, f: RestartFlags): Prom
         ...(f.pending ? { restart_pending: true } : {}),
         ...(f.role && f.role !== "any" ? { role: f.role } : {}),
       };
-      const r = await callApi(apiOf(view, member!), "POST", "/restart", body, a.auth);
+      const r = await a.call(apiOf(view, member!), "POST", "/restart", body);
       if (r.status !== 202) throw refused(`scheduled restart of ${member}`, r);
       return f.json ? console.log(JSON.stringify({ status: r.status, ...r.body })) : say(`${member}: ${r.body.message}`);
     }
@@ -256,12 +261,12 @@ async function reinitCommand(member: string, f: OpFlags): Promise<void> {
     await confirm(`Reinitialize ${member}: wipe its data directory and copy it again from the leader?`, f);
     const api = apiOf(view, member);
     const t0 = Date.now();
-    const before = (await patroni(api))?.postmaster_start_time;
-    const r = await callApi(api, "POST", "/reinitialize", { force: f.force === true }, a.auth, CALL_TIMEOUT_MS);
+    const before = (await patroni(a, api))?.postmaster_start_time;
+    const r = await a.call(api, "POST", "/reinitialize", { force: f.force === true }, CALL_TIMEOUT_MS);
     if (r.status !== 200) throw refused(`reinitialize of ${member}`, r);
     say(`${member}: ${r.body.message}`);
     // The copy may be quick: a replica streaming from a postmaster other than the one before is the rebuilt one.
-    await waitFor(`${member} streaming again`, WAIT_MS.reinit, streamsAgain(api, before));
+    await waitFor(`${member} streaming again`, WAIT_MS.reinit, streamsAgain(a, api, before));
     if (f.json) console.log(JSON.stringify({ status: r.status, ...r.body, ms: Date.now() - t0 }));
     else say(`${member}: reinitialized, streaming again (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   });
@@ -277,7 +282,7 @@ async function reloadCommand(member: string | undefined, f: OpFlags): Promise<vo
     await confirm(`Reload ${names.join(", ")}?`, f);
     const out: Record<string, unknown>[] = [];
     for (const name of names) {
-      const r = await callApi(apiOf(view, name), "POST", "/reload", {}, a.auth);
+      const r = await a.call(apiOf(view, name), "POST", "/reload", {});
       if (r.status >= 300) throw refused(`reload of ${name}`, r);
       out.push({ member: name, status: r.status, ...r.body });
       if (!f.json) console.log(`${name}: ${r.body.message}`);

@@ -79,6 +79,8 @@ describe("agent API over HTTPS (api.tls)", function () {
     });
     const addr = await api.listen("127.0.0.1", 0, loadApiTls(files()));
     base = `https://127.0.0.1:${addr.port}`;
+    // The commands that call a member find it by its member key's api_url.
+    for (const m of cluster.members) m.data.api_url = `${base}/patroni`;
   });
   after(async () => {
     await api?.close();
@@ -128,6 +130,23 @@ describe("agent API over HTTPS (api.tls)", function () {
     const bad = await hapg({ HAPG_CLI_CONFIG: cliJson }, "list");
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /cli\.json: invalid CLI config: api\.urls\.0: must be an http:\/\/ or https:\/\/ URL/);
+  });
+
+  it("hapg reload and hapg backup call members over HTTPS with the CA (--cacert, or the CLI config as on a node)", async () => {
+    const cliJson = join(dir, "cli-calls.json");
+    writeFileSync(cliJson, JSON.stringify({ cluster: "tls", api: { urls: [base], caFile: join(dir, "ca.crt") } }));
+    const runs = [
+      await hapg({}, "reload", "a", "--api", base, "--cacert", join(dir, "ca.crt"), "--force"),
+      await hapg({ HAPG_CLI_CONFIG: cliJson }, "reload", "a", "--force"),
+      await hapg({}, "backup", "list", "--api", base, "--cacert", join(dir, "ca.crt")),
+      await hapg({ HAPG_CLI_CONFIG: cliJson }, "backup", "list"),
+    ];
+    // This server is read-only: an HTTP refusal proves the TLS exchange with the member succeeded.
+    for (const r of runs) {
+      assert.notEqual(r.code, 0);
+      assert.doesNotMatch(r.stderr, /self[- ]signed|unable to verify|issuer/i, r.stderr);
+      assert.match(r.stderr, /HTTP (404|405)/, r.stderr);
+    }
   });
 
   it("api.tls: all three files, absolute paths; unreadable, non-PEM or mismatched files are refused naming the field", async () => {
