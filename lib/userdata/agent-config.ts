@@ -11,6 +11,7 @@ import type { CliConfigInput } from "../../sidecar/cli/cli-config";
 import { NODE_PATHS } from "./paths";
 import { BackupHostSpec, HostSpec } from "./spec";
 import { NODE_PORTS } from "../args/types";
+import { backupServerSection } from "./backup-server";
 
 /** Seconds between two reads of the desired-config parameter by the leader (SSM's API is rate-limited). */
 export const DESIRED_CONFIG_INTERVAL_S = 60;
@@ -91,7 +92,7 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
     desiredConfig: { ssmParameter: pg.desiredConfigParameter, intervalSeconds: DESIRED_CONFIG_INTERVAL_S },
     // Read at the agent's start only (not part of the dynamic config): archive_timeout, schedule, retention.
     backupPolicy: pg.settings.backupPolicy,
-    ...(pg.backup ? { backup: backupSection(pg.backup) } : {}),
+    ...(pg.backup ? { backup: { ...backupSection(pg.backup), server: backupServerSection(spec) } } : {}),
     log: { level: "info" },
   };
 }

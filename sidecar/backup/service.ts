@@ -162,7 +162,11 @@ export class BackupService {
     if (!s || !this.server?.running) return undefined;
     const v = this.o.view();
     const primary = v.holdsLeader && v.pg?.inRecovery === false;
-    return serverAdvert(s, { dataDir: this.o.dataDir, port: this.o.pgPort, socketDir: this.o.socketDir }, primary ? undefined : this.reaches);
+    return serverAdvert(
+      s,
+      { dataDir: this.o.dataDir, port: this.o.pgPort, socketDir: this.o.socketDir },
+      primary ? undefined : this.reaches,
+    );
   }
 
   /** archive_mode, archive_command, restore_command and archive_timeout for postgresql.conf. */
@@ -297,9 +301,15 @@ export class BackupService {
     const before = this.reaches;
     this.reaches = problem ? undefined : leader.name;
     if (problem && before === leader.name) {
-      this.o.log.warn({ leader: leader.name, err: problem }, "the leader's pgBackRest TLS server is unreachable: the leader takes the backups");
+      this.o.log.warn(
+        { leader: leader.name, err: problem },
+        "the leader's pgBackRest TLS server is unreachable: the leader takes the backups",
+      );
     } else if (problem && before !== leader.name && this.probed.at === now) {
-      this.o.log.info({ leader: leader.name, err: problem }, "cannot reach the leader's pgBackRest TLS server (backups from standby wait for it)");
+      this.o.log.info(
+        { leader: leader.name, err: problem },
+        "cannot reach the leader's pgBackRest TLS server (backups from standby wait for it)",
+      );
     } else if (!problem && before !== leader.name) {
       this.o.log.info({ leader: leader.name }, "reached the leader's pgBackRest TLS server: this replica can take backups");
     }
@@ -331,7 +341,8 @@ export class BackupService {
         retentionFull = retentionFullFor(this.o.policy.retention, fulls, Date.now());
       }
       const confFile = await this.standbyConf();
-      if (confFile) this.o.log.info({ slot: claim.slot }, "backup from standby: the data files are read here, the primary only starts and stops it");
+      if (confFile)
+        this.o.log.info({ slot: claim.slot }, "backup from standby: the data files are read here, the primary only starts and stops it");
       await this.pgbackrest.backup({ type: claim.type, retentionFull, confFile, onProgress: (p) => (op.percent = p) });
       const info = await this.pgbackrest.info().catch(() => undefined);
       op.label = info?.backups[info.backups.length - 1]?.label;

@@ -141,7 +141,7 @@ export class BackupTlsServer {
       return;
     }
     if (!Number.isInteger(pid) || pid <= 1 || !isRunning(pid)) return;
-    let cmd = "";
+    let cmd: string;
     try {
       cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
     } catch {

@@ -50,7 +50,10 @@ function asOwner(c: ClusterFile, tool: string, args: string[]): { code: number |
 
 async function insert(dsn: string, from: number, to: number): Promise<string> {
   for (let id = from; id <= to; id++) await query(dsn, "INSERT INTO orders (id) VALUES ($1)", [id]);
-  const [{ t }] = await query<{ t: string }>(dsn, `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS t`);
+  const [{ t }] = await query<{ t: string }>(
+    dsn,
+    `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS t`,
+  );
   return t;
 }
 
@@ -147,7 +150,11 @@ describe("backups taken on a replica (pgBackRest backup-from-standby, s3rver)", 
     const pgCtl = path.join(findPgBinDir(undefined), "pg_ctl");
     const started = asOwner(c, pgCtl, ["-D", restored, "-o", opts, "-l", path.join(base, "pg.log"), "-w", "-t", "60", "start"]);
     try {
-      assert.equal(started.code, 0, `${started.out}\n${fs.existsSync(path.join(base, "pg.log")) ? fs.readFileSync(path.join(base, "pg.log"), "utf8") : ""}`);
+      assert.equal(
+        started.code,
+        0,
+        `${started.out}\n${fs.existsSync(path.join(base, "pg.log")) ? fs.readFileSync(path.join(base, "pg.log"), "utf8") : ""}`,
+      );
       const dsn = `postgresql://postgres:${encodeURIComponent(new URL(c.dsn).password)}@/postgres?host=${sock}&port=${RESTORED_PORT}`;
       await eventually("the restored copy promoted at its target", 60_000, async () => {
         const [x] = await query<{ r: boolean }>(dsn, "SELECT pg_is_in_recovery() AS r");

@@ -78,8 +78,7 @@ describe("which backup is due (the etcd backup key)", () => {
     lastSlot: "2026-11-27T01:00Z",
     ...c,
   });
-  const plan = (c: BackupClaim | undefined, t = now, ms = members) =>
-    planBackup({ policy, now: t, claim: c, members: ms, leader: "a" });
+  const plan = (c: BackupClaim | undefined, t = now, ms = members) => planBackup({ policy, now: t, claim: c, members: ms, leader: "a" });
 
   it("no key yet: the first full backup on the leader; the slots before it are not owed", () => {
     const p = plan(undefined);

@@ -8,6 +8,12 @@ import { renderServerConf } from "../../sidecar/backup/tls-server";
 import type { BackupClaim, BackupServerAdvert, Member } from "../../sidecar/dcs/types";
 import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
 import { sampleMemberData } from "../helpers/member-fixture";
+import { colocatedPgNode } from "../helpers/host-spec";
+import { validateAgentConfig } from "../../sidecar/config/schema";
+import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { agentConfigForNode } from "../../lib/userdata/agent-config";
+import { internalRules } from "../../lib/security/rules";
+import { NODE_PORTS } from "../../lib/args/types";
 
 const server = (host: string, reaches?: string): BackupServerAdvert => ({
   host,
@@ -24,7 +30,12 @@ function member(name: string, role: "primary" | "replica", extra: Partial<Member
 
 const leader = member("a", "primary", { xlog_location: 1000, pgbackrest: server("10.0.1.10") });
 const able = (name: string, extra: Partial<Member["data"]> = {}) =>
-  member(name, "replica", { replication_state: "streaming", xlog_location: 900, pgbackrest: server(`10.0.1.${name.length}`, "a"), ...extra });
+  member(name, "replica", {
+    replication_state: "streaming",
+    xlog_location: 900,
+    pgbackrest: server(`10.0.1.${name.length}`, "a"),
+    ...extra,
+  });
 
 describe("which replica may take a backup from standby", () => {
   const cases: [string, Member, Member | undefined, RegExp | undefined][] = [
@@ -34,7 +45,12 @@ describe("which replica may take a backup from standby", () => {
     ["a replica that does not stream", able("b", { replication_state: "stopped" }), leader, /does not stream/],
     ["a replica whose PostgreSQL is not running", able("b", { state: "starting" }), leader, /starting/],
     ["tagged nofailover", able("b", { tags: { nofailover: true, noloadbalance: false, failover_priority: 1 } }), leader, /nofailover/],
-    ["tagged noloadbalance", able("b", { tags: { nofailover: false, noloadbalance: true, failover_priority: 1 } }), leader, /noloadbalance/],
+    [
+      "tagged noloadbalance",
+      able("b", { tags: { nofailover: false, noloadbalance: true, failover_priority: 1 } }),
+      leader,
+      /noloadbalance/,
+    ],
     ["the leader runs no TLS server", able("b"), member("a", "primary", { xlog_location: 1000 }), /the leader a runs no/],
     ["the replica runs no TLS server", able("b", { pgbackrest: undefined }), leader, /runs no pgBackRest TLS server/],
     ["it has not reached the leader's server", able("b", { pgbackrest: server("10.0.1.2") }), leader, /has not reached a's/],
@@ -130,7 +146,14 @@ describe("pgBackRest's files for a backup from standby", () => {
 
   it("the member key advertises the connect address; the replica names the primary as pg2 with backup-standby", () => {
     const a = serverAdvert(s, { dataDir: "/srv/d", port: 5432, socketDir: "/srv/d.sock" }, "pg-0");
-    assert.deepEqual(a, { host: "10.0.1.11", port: 8432, pg_path: "/srv/d", pg_port: 5432, pg_socket_path: "/srv/d.sock", reaches: "pg-0" });
+    assert.deepEqual(a, {
+      host: "10.0.1.11",
+      port: 8432,
+      pg_path: "/srv/d",
+      pg_port: 5432,
+      pg_socket_path: "/srv/d.sock",
+      reaches: "pg-0",
+    });
     const conf = renderPgBackRestConf({
       stanza: "main",
       repo: cfg.repo,
@@ -171,5 +194,43 @@ describe("pgBackRest's files for a backup from standby", () => {
     const r = backupConfigSchema.safeParse({ repo: { bucket: "b-1" }, server: { ...s, clients: [] } });
     assert.equal(r.success, false);
     assert.deepEqual(r.error?.issues[0].path, ["server", "clients"]);
+  });
+});
+
+describe("backups from standby on AWS (rendered config and network rules)", () => {
+  const spec = (backup: boolean) => {
+    const s = colocatedPgNode(HA_DEFAULTS);
+    return backup
+      ? {
+          ...s,
+          postgres: { ...s.postgres!, backup: { bucket: "b-1", region: "us-east-1", endpoint: "s3.us-east-1.amazonaws.com", path: "/o" } },
+        }
+      : s;
+  };
+
+  it("every node's agent runs the TLS server on 8432 with its host certificate, admitting the PostgreSQL nodes' names", () => {
+    const cfg = validateAgentConfig(agentConfigForNode(spec(true)));
+    assert.deepEqual(cfg.backup?.server, {
+      listen: { host: "0.0.0.0", port: 8432 },
+      connectAddress: { host: "10.0.0.1", port: 8432 },
+      certFile: "/etc/hapg/tls/postgres/host.crt",
+      keyFile: "/etc/hapg/tls/postgres/host.key",
+      caFile: "/etc/hapg/tls/postgres/ca.crt",
+      clients: ["pg-0", "pg-1", "pg-2"],
+    });
+    assert.equal(agentConfigForNode(spec(false)).backup, undefined, "backups off: no server");
+  });
+
+  it("the nodes' group opens 8432 between the nodes only, and only with backups on", () => {
+    const base = { routing: "haproxy" as const, etcdPlacement: "dedicated" as const, listenerPorts: [5432, 5433] };
+    const on = internalRules({ ...base, backup: true }).filter((r) => r.fromPort === NODE_PORTS.pgbackrestServer);
+    assert.deepEqual(
+      on.map((r) => [r.group, r.direction, r.peer]),
+      [
+        ["nodes", "egress", "nodes"],
+        ["nodes", "ingress", "nodes"],
+      ],
+    );
+    assert.equal(internalRules(base).filter((r) => r.fromPort === NODE_PORTS.pgbackrestServer).length, 0);
   });
 });
