@@ -10,6 +10,7 @@
  * any failure. Everything it created is removed at the end, on failure and on SIGINT/SIGTERM too.
  */
 import { backupChecks } from "./backup-checks";
+import { standbyBackupChecks } from "./standby-checks";
 import { Cleanup } from "./cleanup";
 import { startCluster } from "./cluster";
 import { runFaults } from "./faults";
@@ -32,7 +33,8 @@ async function rehearse(topology: Topology, faults: boolean, results: Check[]): 
     const ok =
       (await bootChecks(rc, topology, results)) &&
       (await operatorChecks(rc, topology, results)) &&
-      (await backupChecks(rc, topology, results));
+      (await backupChecks(rc, topology, results)) &&
+      (await standbyBackupChecks(rc, topology, results));
     if (ok && faults) await runFaults(rc, cleanup, results);
   } catch (e) {
     record(results, { name: `${topology}: the rehearsal ran to the end`, ok: false, detail: (e as Error).stack ?? String(e) });
