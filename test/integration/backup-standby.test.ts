@@ -98,8 +98,12 @@ describe("backups taken on a replica (pgBackRest backup-from-standby, s3rver)", 
     const taken = await cli(["backup", "--type", "full", "--dir", dir]);
     assert.equal(taken.code, 0, `${taken.stdout}\n${taken.stderr}`);
     assert.match(taken.stdout, new RegExp(`full backup started on ${replica}`), "the CLI names the replica");
-    const claim = (await backupView(c, leader)).claim!;
-    assert.deepEqual([claim.member, claim.state], [replica, "done"]);
+    // The CLI follows the member's own view; the end reaches etcd's backup key a moment later.
+    const claim = await eventually("the slot recorded as done in etcd", 30_000, async () => {
+      const k = (await backupView(c, leader)).claim;
+      return k?.state === "done" ? k : undefined;
+    });
+    assert.equal(claim.member, replica, "the backup key names the replica");
     label = claim.label!;
     assert.match(label, /F$/);
 
