@@ -165,6 +165,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     fetchPeers: (members) => fetchPeerViews(members, timing.peerFetchTimeoutMs, apiTls?.ca),
     watchdog,
     dynamic,
+    backupServer: backup && (() => backup.advert()),
     // Every member's API shares api.authentication (the component and `hapg local` give them one).
     confirmPeer: (m, body, timeoutMs) => postFailsafe(m.apiUrl, body, apiAuth, timeoutMs, apiTls?.ca),
   });

@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { HaSettings, HaSettingsInput, SynchronousMode, WatchdogInput, WatchdogMode } from "../../sidecar/settings/schema";
 import type { BootstrapArgs, FromBackupArgs, ResolvedBootstrap } from "./bootstrap";
+import { PGBACKREST_SERVER_PORT } from "../../sidecar/backup/config";
 
 export type { HaSettings, HaSettingsInput, SynchronousMode, WatchdogInput, WatchdogMode };
 export type { BootstrapArgs, FromBackupArgs, ResolvedBootstrap };
@@ -264,6 +265,8 @@ export const NODE_PORTS = {
   haproxyReplica: 5001,
   etcdClient: 2379,
   etcdPeer: 2380,
+  /** pgBackRest's TLS server (backups on): a replica taking a backup reaches the primary through it. */
+  pgbackrestServer: PGBACKREST_SERVER_PORT,
 } as const;
 
 export const DEFAULTS = {

@@ -74,7 +74,8 @@ export function createHostCertificate(
       subject: { commonName: host, organization: "HaPostgresCluster" },
       ipAddresses: [privateIp, "127.0.0.1"],
       // The host name: HAProxy verifies the agent API's certificate by it (verifyhost), since its checks go to an address.
-      dnsNames: [host, "localhost", ...dnsNames],
+      // The address as a DNS name too: pgBackRest 2.45 reads only DNS names when it checks a TLS server it reaches by address.
+      dnsNames: [host, "localhost", privateIp, ...dnsNames],
     },
     { parent },
   );

@@ -39,19 +39,21 @@ export function createSecurityGroups(
   const sgs = groups as SecurityGroups;
 
   const listenerPorts = [args.listenerPorts.primary, args.listenerPorts.replica];
-  internalRules({ routing: args.routing, etcdPlacement: args.etcd.placement, listenerPorts }).forEach((r) => {
-    const ruleName = childName(name, `${r.direction === "ingress" ? "in" : "out"}-${r.group}-${r.peer}-${r.fromPort}`);
-    const common = {
-      securityGroupId: sgs[r.group].id,
-      ipProtocol: "tcp",
-      fromPort: r.fromPort,
-      toPort: r.toPort,
-      description: r.description,
-      ...(r.peer === "anywhere" ? { cidrIpv4: "0.0.0.0/0" } : { referencedSecurityGroupId: sgs[r.peer].id }),
-    };
-    if (r.direction === "ingress") new aws.vpc.SecurityGroupIngressRule(ruleName, common, opts);
-    else new aws.vpc.SecurityGroupEgressRule(ruleName, common, opts);
-  });
+  internalRules({ routing: args.routing, etcdPlacement: args.etcd.placement, listenerPorts, backup: args.backup !== undefined }).forEach(
+    (r) => {
+      const ruleName = childName(name, `${r.direction === "ingress" ? "in" : "out"}-${r.group}-${r.peer}-${r.fromPort}`);
+      const common = {
+        securityGroupId: sgs[r.group].id,
+        ipProtocol: "tcp",
+        fromPort: r.fromPort,
+        toPort: r.toPort,
+        description: r.description,
+        ...(r.peer === "anywhere" ? { cidrIpv4: "0.0.0.0/0" } : { referencedSecurityGroupId: sgs[r.peer].id }),
+      };
+      if (r.direction === "ingress") new aws.vpc.SecurityGroupIngressRule(ruleName, common, opts);
+      else new aws.vpc.SecurityGroupEgressRule(ruleName, common, opts);
+    },
+  );
 
   // Client ingress the user asked for. 0.0.0.0/0 only appears here if it is in allowedCidrs.
   listenerPorts.forEach((port) => {

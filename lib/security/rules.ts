@@ -26,7 +26,13 @@ export function nlbTargetPorts(routing: Routing): number[] {
 }
 
 /** Rules between our own groups. Client ingress from user CIDRs and groups is added by the component. */
-export function internalRules(opts: { routing: Routing; etcdPlacement: "dedicated" | "colocated"; listenerPorts: number[] }): RuleSpec[] {
+export function internalRules(opts: {
+  routing: Routing;
+  etcdPlacement: "dedicated" | "colocated";
+  listenerPorts: number[];
+  /** Backups on: the nodes reach each other's pgBackRest TLS server (backups taken on a replica). */
+  backup?: boolean;
+}): RuleSpec[] {
   const rules: RuleSpec[] = [];
   // An egress rule on the sender and an ingress rule on the receiver: our groups deny both by default.
   const both = (receiver: GroupRole, sender: GroupRole, port: number, description: string) => {
@@ -48,6 +54,7 @@ export function internalRules(opts: { routing: Routing; etcdPlacement: "dedicate
   }
   both("nodes", "nodes", NODE_PORTS.postgres, "replication, and HAProxy forwarding to the primary");
   both("nodes", "nodes", NODE_PORTS.agentApi, "HAProxy and peer checks of the agent API");
+  if (opts.backup) both("nodes", "nodes", NODE_PORTS.pgbackrestServer, "pgBackRest TLS server: a replica's backup reaches the primary");
   if (opts.etcdPlacement === "dedicated") {
     both("etcd", "nodes", NODE_PORTS.etcdClient, "agents to etcd clients port");
     both("etcd", "etcd", NODE_PORTS.etcdClient, "etcd members to each other's client port");

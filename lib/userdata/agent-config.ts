@@ -13,6 +13,7 @@ import { s3RepoSection } from "./repo";
 import { restoreBootstrapSection } from "./restore";
 import { BackupHostSpec, HostSpec } from "./spec";
 import { NODE_PORTS } from "../args/types";
+import { backupServerSection } from "./backup-server";
 
 /** Seconds between two reads of the desired-config parameter by the leader (SSM's API is rate-limited). */
 export const DESIRED_CONFIG_INTERVAL_S = 60;
@@ -78,7 +79,7 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
     desiredConfig: { ssmParameter: pg.desiredConfigParameter, intervalSeconds: DESIRED_CONFIG_INTERVAL_S },
     // Read at the agent's start only (not part of the dynamic config): archive_timeout, schedule, retention.
     backupPolicy: pg.settings.backupPolicy,
-    ...(pg.backup ? { backup: backupSection(pg.backup) } : {}),
+    ...(pg.backup ? { backup: { ...backupSection(pg.backup), server: backupServerSection(spec) } } : {}),
     // Read only while the cluster has no data: the first member restores the source to the target, the others a backup of it.
     ...(pg.restore ? { bootstrap: restoreBootstrapSection(pg.restore) } : {}),
     log: { level: "info" },

@@ -41,6 +41,40 @@ export const repoSchema = z
   })
   .strict();
 
+/** pgBackRest's own default port for its TLS server (tls-server-port). */
+export const PGBACKREST_SERVER_PORT = 8432;
+
+const pem = (what: string) => z.string().startsWith("/", `must be the absolute path of ${what} (PEM)`);
+const endpoint = z
+  .object({
+    host: z.string().min(1, "must be a host name or IP address, e.g. 127.0.0.1"),
+    port: z.number().int().min(1).max(65535).default(PGBACKREST_SERVER_PORT),
+  })
+  .strict();
+
+/**
+ * pgBackRest's TLS server on this member (`pgbackrest server`, run and supervised by the agent), so a
+ * replica taking a backup (backup-from-standby) can start and stop it on the primary. Its certificate
+ * serves the server and, as a client certificate, this member's own calls to the other members' servers.
+ */
+export const backupServerSchema = z
+  .object({
+    listen: endpoint,
+    /** The address the other members use (advertised in the member key). Default: listen. */
+    connectAddress: endpoint.optional(),
+    certFile: pem("this member's certificate"),
+    keyFile: pem("this member's private key"),
+    caFile: pem("the CA the members' certificates chain to"),
+    /**
+     * The client certificates' common names allowed in (every member's: pgBackRest authenticates
+     * clients by CN, after checking the chain to caFile).
+     */
+    clients: z.array(z.string().regex(NAME, "must be a certificate common name: letters, digits, '.', '_' or '-'")).min(1),
+  })
+  .strict();
+
+export type BackupServerConfig = z.output<typeof backupServerSchema>;
+
 export const COMPRESS_TYPES = ["lz4", "zst", "gz", "bz2", "none"] as const;
 
 export const backupConfigSchema = z
@@ -53,6 +87,8 @@ export const backupConfigSchema = z
     compressType: z.enum(COMPRESS_TYPES, { error: `must be one of ${COMPRESS_TYPES.join(", ")}` }).default("lz4"),
     /** Parallel processes for backup, restore and asynchronous archiving. Default 2. */
     processMax: z.number().int().min(1).max(64).default(2),
+    /** pgBackRest's TLS server, for backups taken on a replica. Absent: the leader takes every backup. */
+    server: backupServerSchema.optional(),
   })
   .strict();
 
@@ -68,11 +104,25 @@ export type RepoConfigInput = z.input<typeof repoSchema>;
 export function backupPaths(
   dataDir: string,
   suffix = "",
-): { dir: string; confFile: string; spoolDir: string; logDir: string; lockDir: string } {
+): {
+  dir: string;
+  confFile: string;
+  spoolDir: string;
+  logDir: string;
+  lockDir: string;
+  /** A backup from standby's config (this member as pg1, the primary as pg2), written before each such backup. */
+  standbyConfFile: string;
+  /** `pgbackrest server`'s config and pid file (backup.server). */
+  serverConfFile: string;
+  serverPidFile: string;
+} {
   const dir = `${path.resolve(dataDir)}.pgbackrest${suffix}`;
   return {
     dir,
     confFile: path.join(dir, "pgbackrest.conf"),
+    standbyConfFile: path.join(dir, "pgbackrest-standby.conf"),
+    serverConfFile: path.join(dir, "server.conf"),
+    serverPidFile: path.join(dir, "server.pid"),
     spoolDir: path.join(dir, "spool"),
     logDir: path.join(dir, "log"),
     lockDir: path.join(dir, "lock"),

@@ -128,8 +128,14 @@ export function fileProgress(command: "backup" | "restore", onProgress: (percent
 export class PgBackRest {
   constructor(private readonly o: PgBackRestOptions) {}
 
-  private async run(command: string, args: string[] = [], timeoutMs?: number, onStdout?: (c: string) => void): Promise<RunResult> {
-    const full = [`--config=${this.o.confFile}`, `--stanza=${this.o.stanza}`, ...args, command];
+  private async run(
+    command: string,
+    args: string[] = [],
+    timeoutMs?: number,
+    onStdout?: (c: string) => void,
+    confFile = this.o.confFile,
+  ): Promise<RunResult> {
+    const full = [`--config=${confFile}`, `--stanza=${this.o.stanza}`, ...args, command];
     const result = await runTool(this.o.bin ?? "pgbackrest", full, { runAs: this.o.runAs, timeoutMs, onStdout });
     if (result.code !== 0) throw new PgBackRestError(command, result);
     return result;
@@ -154,10 +160,18 @@ export class PgBackRest {
    * Takes a backup; `onProgress` gets the percentage done as pgBackRest copies the files (its
    * per-file detail lines). `retentionFull` overrides the count of full backups kept after it.
    */
-  async backup(o: { type: BackupType; retentionFull?: number; onProgress?: (percent: number) => void }): Promise<void> {
+  async backup(o: {
+    type: BackupType;
+    retentionFull?: number;
+    onProgress?: (percent: number) => void;
+    /** Another config file (a backup from standby: sidecar/backup/standby.ts). */
+    confFile?: string;
+  }): Promise<void> {
     const args = [`--type=${o.type}`, "--log-level-console=detail"];
     if (o.retentionFull !== undefined) args.push(`--repo1-retention-full=${o.retentionFull}`);
-    await this.run("backup", args, undefined, o.onProgress && fileProgress("backup", o.onProgress));
+    // From standby, the log file keeps where each file was read (the primary's few files carry its host).
+    if (o.confFile) args.push("--log-level-file=detail");
+    await this.run("backup", args, undefined, o.onProgress && fileProgress("backup", o.onProgress), o.confFile);
   }
 
   /** Restores into the (stopped) data directory of pg1. */

@@ -19,8 +19,6 @@ export interface BackupPlanInput {
   claim?: BackupClaim;
   members: readonly Member[];
   leader?: string;
-  /** Replicas can take backups (pgBackRest reaches the primary from them). */
-  standbyCapable: boolean;
   /** The member planning, and whether it runs a backup now: its own "running" claim without one is left over from before a restart. */
   self?: { name: string; running: boolean };
 }
@@ -37,22 +35,43 @@ export function latestScheduled(schedule: BackupPolicy["schedule"], now: number)
 }
 
 /**
- * Who takes a backup: with `fromStandby` (and replicas able to), the streaming replica that is
+ * A replica further behind the leader's write position than this is not chosen: backup-from-standby
+ * starts the backup on the primary and then waits for the replica to replay up to that point.
+ */
+export const STANDBY_BACKUP_MAX_LAG_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Why the member `m` cannot take a backup from standby now (undefined: it can). Pure: from the member
+ * keys alone, so every member reaches the same answer. The replica must stream from a leader whose
+ * pgBackRest TLS server runs and which it reached itself (its key says so), be close behind, and carry
+ * neither nofailover nor noloadbalance: both keep a member out of the normal duties (a replica kept
+ * from reads, or one set aside), and a backup is read load.
+ */
+export function standbyBackupProblem(m: Member, leader: Member | undefined): string | undefined {
+  if (!leader || m.name === leader.name) return "not a replica of a running leader";
+  if (m.data.role !== "replica" || m.data.state !== "running") return `is ${m.data.role}, ${m.data.state}`;
+  if (m.data.replication_state !== "streaming") return "does not stream";
+  if (m.data.tags.nofailover || m.data.tags.noloadbalance) return "is tagged nofailover or noloadbalance";
+  if (!leader.data.pgbackrest) return `the leader ${leader.name} runs no pgBackRest TLS server`;
+  if (!m.data.pgbackrest) return "runs no pgBackRest TLS server";
+  if (m.data.pgbackrest.reaches !== leader.name) return `has not reached ${leader.name}'s pgBackRest TLS server`;
+  const lag = (leader.data.xlog_location ?? 0) - (m.data.xlog_location ?? 0);
+  if (lag > STANDBY_BACKUP_MAX_LAG_BYTES) return `is ${lag} bytes behind the leader`;
+  return undefined;
+}
+
+/**
+ * Who takes a backup: with `fromStandby`, the replica able to (standbyBackupProblem) that is
  * furthest ahead (then by name), sparing the primary's I/O; otherwise, or without one, the leader.
  */
-export function chooseBackupMember(
-  members: readonly Member[],
-  leader: string | undefined,
-  fromStandby: boolean,
-  standbyCapable: boolean,
-): string | undefined {
-  if (fromStandby && standbyCapable) {
+export function chooseBackupMember(members: readonly Member[], leader: string | undefined, fromStandby: boolean): string | undefined {
+  const l = members.find((m) => m.name === leader && m.data.role === "primary" && m.data.state === "running");
+  if (fromStandby && l) {
     const replicas = members
-      .filter((m) => m.name !== leader && m.data.role === "replica" && m.data.replication_state === "streaming")
+      .filter((m) => standbyBackupProblem(m, l) === undefined)
       .sort((a, b) => (b.data.xlog_location ?? 0) - (a.data.xlog_location ?? 0) || a.name.localeCompare(b.name));
     if (replicas.length) return replicas[0].name;
   }
-  const l = members.find((m) => m.name === leader && m.data.role === "primary" && m.data.state === "running");
   return l?.name;
 }
 
@@ -66,7 +85,7 @@ export function planBackup(i: BackupPlanInput): BackupPlan {
   }
   const latest = latestScheduled(i.policy.schedule, now);
   const lastSlot = latest ? slotName(latest.at) : claim?.lastSlot;
-  const pick = (initial: boolean) => chooseBackupMember(i.members, i.leader, !initial && i.policy.fromStandby, i.standbyCapable);
+  const pick = (initial: boolean) => chooseBackupMember(i.members, i.leader, !initial && i.policy.fromStandby);
   const make = (slot: string, type: BackupClaim["type"], member: string, keepLast?: string): BackupClaim => ({
     slot,
     type,
@@ -96,6 +115,15 @@ export function planBackup(i: BackupPlanInput): BackupPlan {
   // manual one is not: its caller saw the error.
   const newer = latest !== undefined && slotName(latest.at) !== claim.lastSlot;
   if (claim.state === "failed" && !claim.slot.startsWith("manual:") && (claim.slot === "initial" || !newer)) {
+    // Failed on a replica (backup-from-standby: the primary's TLS server unreachable, say): the
+    // leader takes the slot over at once, so the standby path's trouble skips no backup.
+    if (claim.member !== i.leader) {
+      const m = pick(true);
+      if (m && m !== claim.member) {
+        const reason = `slot ${claim.slot} failed on ${claim.member} (${claim.error ?? "?"}): the leader takes it`;
+        return { due: true, claim: make(claim.slot, claim.type, m, claim.lastSlot), reason };
+      }
+    }
     const since = now - Date.parse(claim.finished ?? claim.started);
     const m = pick(claim.slot === "initial");
     if (since < BACKUP_RETRY_MS || !m)

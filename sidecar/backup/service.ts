@@ -14,11 +14,13 @@ import type { BackupPolicy } from "../settings/backup";
 import { apiRequest } from "../api/transport";
 import { readArchiveStatus, type ArchiveStatus } from "./archive-status";
 import { backupPaths, resolvedRepo, type BackupConfig } from "./config";
-import { archiveParameters, renderPgBackRestConf, retentionFullFor, type S3Keys } from "./pgbackrest-conf";
+import { archiveParameters, renderPgBackRestConf, retentionFullFor, type PgInstance, type S3Keys } from "./pgbackrest-conf";
 import { PgBackRest, type BackupType, type StanzaInfo } from "./pgbackrest";
 import { ReplicaArchive, type LeaderArchive } from "./replica-archive";
 import { chooseBackupMember, planBackup } from "./schedule";
 import { gateDir } from "./wal-gate";
+import { primaryInstance, probeServer, serverAdvert } from "./standby";
+import { BackupTlsServer, renderServerConf } from "./tls-server";
 
 /** How often the service looks at archiving and the schedule. */
 const TICK_MS = 5000;
@@ -28,6 +30,9 @@ const TICK_MS = 5000;
  * it, so WAL reaches S3 within seconds of S3 coming back, not a minute later.
  */
 const ARCHIVE_NUDGE_MS = 15_000;
+/** How often a replica checks that it reaches the leader's pgBackRest TLS server (and after a leader change). */
+const PROBE_EVERY_MS = 10_000;
+const PROBE_TIMEOUT_MS = 3000;
 
 export interface BackupServiceOptions {
   cluster: string;
@@ -46,6 +51,8 @@ export interface BackupServiceOptions {
   apiCa?: Buffer;
   /** pgBackRest (default: the real one on this node's config); tests give a fake. */
   runner?: Pick<PgBackRest, "stanzaCreate" | "backup" | "info" | "restore">;
+  /** Checks a TLS server (default: a handshake with this member's certificate); tests give a fake. */
+  probe?: (a: { host: string; port: number }) => Promise<string | undefined>;
 }
 
 /** A backup this member runs or ran, as GET /backup shows it. */
@@ -72,6 +79,8 @@ export interface BackupView {
   last?: BackupOperation;
   /** Who holds the cluster's backup slot (etcd's backup key). */
   claim?: BackupClaim;
+  /** This member's pgBackRest TLS server (backup.server): whether it runs, and (a replica) the leader it reached. */
+  server?: { running: boolean; pid?: number; reaches?: string };
 }
 
 export type ManualReply = { status: number; body: Record<string, unknown> };
@@ -90,6 +99,10 @@ export class BackupService {
   private ticking = false;
   private lastNudge = 0;
   private readonly replica: ReplicaArchive;
+  private readonly server?: BackupTlsServer;
+  /** The leader whose TLS server this replica reached at its last check, and when and whom it checked. */
+  private reaches?: string;
+  private probed?: { at: number; leader: string };
 
   constructor(private readonly o: BackupServiceOptions) {
     this.stanza = resolvedRepo(o.backup, o.cluster).stanza;
@@ -110,10 +123,25 @@ export class BackupService {
       fetchLeader: (url) => leaderArchive(url, o.apiCa),
       log: o.log,
     });
+    if (o.backup.server) {
+      this.server = new BackupTlsServer({ confFile: this.paths.serverConfFile, pidFile: this.paths.serverPidFile, log: o.log });
+    }
   }
 
   /** Writes pgbackrest.conf (0600) and its directories; throws naming the config field when a file cannot be read. */
   prepare(): void {
+    const b = this.o.backup;
+    for (const d of [this.paths.dir, this.paths.spoolDir, this.paths.logDir, this.paths.lockDir]) ensureDir(d, 0o700);
+    const text = this.render();
+    writeOwned(this.paths.confFile, text, 0o600);
+    if (b.server) {
+      const conf = renderServerConf({ server: b.server, stanza: this.stanza, logDir: this.paths.logDir, lockDir: this.paths.lockDir });
+      writeOwned(this.paths.serverConfFile, conf, 0o600);
+    }
+  }
+
+  /** pgbackrest.conf's text: this member's instance as pg1, and `pg2` (the primary, for a backup from standby). */
+  private render(pg2?: PgInstance): string {
     const b = this.o.backup;
     const r = resolvedRepo(b, this.o.cluster);
     let keys: S3Keys | undefined;
@@ -122,8 +150,7 @@ export class BackupService {
     if (b.cipherPassphraseFile) {
       passphrase = readSecret("backup.cipherPassphraseFile", b.cipherPassphraseFile);
     }
-    for (const d of [this.paths.dir, this.paths.spoolDir, this.paths.logDir, this.paths.lockDir]) ensureDir(d, 0o700);
-    const text = renderPgBackRestConf({
+    return renderPgBackRestConf({
       stanza: r.stanza,
       repo: b.repo,
       repoPath: r.repoPath,
@@ -137,9 +164,22 @@ export class BackupService {
       lockDir: this.paths.lockDir,
       pgUser: this.o.superuser,
       pg1: { path: this.o.dataDir, port: this.o.pgPort, socketPath: this.o.socketDir },
+      ...(pg2 ? { pg2 } : {}),
       retention: this.o.policy.retention,
     });
-    writeOwned(this.paths.confFile, text, 0o600);
+  }
+
+  /** This member's pgBackRest TLS server as its member key shows it: only while the server runs. */
+  advert() {
+    const s = this.o.backup.server;
+    if (!s || !this.server?.running) return undefined;
+    const v = this.o.view();
+    const primary = v.holdsLeader && v.pg?.inRecovery === false;
+    return serverAdvert(
+      s,
+      { dataDir: this.o.dataDir, port: this.o.pgPort, socketDir: this.o.socketDir },
+      primary ? undefined : this.reaches,
+    );
   }
 
   /** archive_mode, archive_command, restore_command and archive_timeout for postgresql.conf. */
@@ -151,6 +191,7 @@ export class BackupService {
   }
 
   start(): void {
+    this.server?.start();
     this.timer = setInterval(() => void this.tick(), TICK_MS);
     this.timer.unref();
     void this.tick();
@@ -158,6 +199,7 @@ export class BackupService {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.server?.stop();
     await this.sql.close();
   }
 
@@ -170,6 +212,7 @@ export class BackupService {
       running: this.running,
       last: this.last,
       claim: this.o.view().cluster?.backup?.claim,
+      ...(this.server ? { server: { running: this.server.running, pid: this.server.pid, reaches: this.reaches } } : {}),
     };
   }
 
@@ -247,14 +290,15 @@ export class BackupService {
       }
       if (!this.stanzaReady) await this.createStanza();
     }
-    if (!v.cluster || this.running) return;
+    if (!v.cluster) return;
+    if (!primary) await this.probeLeader(v.cluster);
+    if (this.running) return;
     const plan = planBackup({
       policy: this.o.policy,
       now: Date.now(),
       claim: v.cluster.backup?.claim,
       members: v.cluster.members,
       leader: v.cluster.leader?.name,
-      standbyCapable: false,
       self: { name: this.o.name, running: false },
     });
     if (!plan.due || plan.claim.member !== this.o.name) return;
@@ -262,6 +306,36 @@ export class BackupService {
     if (!(await this.o.dcs.attemptPutBackup(v.cluster.backup?.raw, plan.claim))) return; // another member was faster
     this.o.log.info({ slot: plan.claim.slot, type: plan.claim.type }, `backup: ${plan.reason}`);
     void this.run(plan.claim);
+  }
+
+  /** A replica checks now and then that it reaches the leader's TLS server; its member key then says so. */
+  private async probeLeader(cluster: ClusterSnapshot): Promise<void> {
+    const s = this.o.backup.server;
+    const leader = cluster.members.find((m) => m.name === cluster.leader?.name);
+    const at = leader?.data.pgbackrest;
+    if (!s || !leader || !at || !this.server?.running) {
+      this.reaches = undefined;
+      return;
+    }
+    const now = Date.now();
+    if (this.probed?.leader === leader.name && now - this.probed.at < PROBE_EVERY_MS) return;
+    this.probed = { at: now, leader: leader.name };
+    const problem = await (this.o.probe ?? ((a) => probeServer(a, s, PROBE_TIMEOUT_MS)))(at);
+    const before = this.reaches;
+    this.reaches = problem ? undefined : leader.name;
+    if (problem && before === leader.name) {
+      this.o.log.warn(
+        { leader: leader.name, err: problem },
+        "the leader's pgBackRest TLS server is unreachable: the leader takes the backups",
+      );
+    } else if (problem && before !== leader.name && this.probed.at === now) {
+      this.o.log.info(
+        { leader: leader.name, err: problem },
+        "cannot reach the leader's pgBackRest TLS server (backups from standby wait for it)",
+      );
+    } else if (!problem && before !== leader.name) {
+      this.o.log.info({ leader: leader.name }, "reached the leader's pgBackRest TLS server: this replica can take backups");
+    }
   }
 
   private async createStanza(): Promise<void> {
@@ -289,7 +363,10 @@ export class BackupService {
         const fulls = (await this.pgbackrest.info()).backups.filter((b) => b.type === "full").map((b) => b.stop);
         retentionFull = retentionFullFor(this.o.policy.retention, fulls, Date.now());
       }
-      await this.pgbackrest.backup({ type: claim.type, retentionFull, onProgress: (p) => (op.percent = p) });
+      const confFile = await this.standbyConf();
+      if (confFile)
+        this.o.log.info({ slot: claim.slot }, "backup from standby: the data files are read here, the primary only starts and stops it");
+      await this.pgbackrest.backup({ type: claim.type, retentionFull, confFile, onProgress: (p) => (op.percent = p) });
       const info = await this.pgbackrest.info().catch(() => undefined);
       op.label = info?.backups[info.backups.length - 1]?.label;
       op.state = "done";
@@ -319,6 +396,27 @@ export class BackupService {
     }
   }
 
+  /**
+   * On a replica: the config naming the primary (pg2, through its TLS server) beside this member (pg1),
+   * with backup-standby; undefined on the leader. Throws when the leader cannot be reached that way.
+   */
+  private async standbyConf(): Promise<string | undefined> {
+    const v = this.o.view();
+    if (v.holdsLeader && v.pg?.inRecovery === false) return undefined;
+    const s = this.o.backup.server;
+    const leader = v.cluster?.members.find((m) => m.name === v.cluster?.leader?.name);
+    if (!s || !leader?.data.pgbackrest) throw new Error("backup from standby: the leader's pgBackRest TLS server is not known");
+    // Checked first: pgBackRest itself would wait its whole I/O timeout for a server that does not answer.
+    const problem = await (this.o.probe ?? ((a) => probeServer(a, s, PROBE_TIMEOUT_MS)))(leader.data.pgbackrest);
+    if (problem) {
+      this.reaches = undefined;
+      throw new Error(`backup from standby: cannot reach ${leader.name}'s pgBackRest TLS server (${problem})`);
+    }
+    const text = this.render(primaryInstance(leader.data.pgbackrest, s));
+    writeOwned(this.paths.standbyConfFile, text, 0o600);
+    return this.paths.standbyConfFile;
+  }
+
   /** `hapg backup` through this member's API: 202 when started here, 409 naming who should take it or what runs. */
   async requestBackup(type: BackupType): Promise<ManualReply> {
     if (this.running) return { status: 409, body: { error: `a ${this.running.type} backup (slot ${this.running.slot}) is running here` } };
@@ -330,7 +428,7 @@ export class BackupService {
         body: { error: `${prev.claim.member} is taking the ${prev.claim.type} backup of slot ${prev.claim.slot}: wait for it` },
       };
     }
-    const taker = chooseBackupMember(cluster.members, cluster.leader?.name, this.o.policy.fromStandby, false);
+    const taker = chooseBackupMember(cluster.members, cluster.leader?.name, this.o.policy.fromStandby);
     if (taker !== this.o.name) {
       const m = cluster.members.find((x) => x.name === taker);
       return {
@@ -342,8 +440,10 @@ export class BackupService {
         },
       };
     }
-    if (!this.stanzaReady) await this.createStanza();
-    if (!this.stanzaReady) return { status: 503, body: { error: this.problem ?? "the stanza is not ready" } };
+    // The leader creates the stanza; a replica (backup from standby) finds it made by the leader.
+    const onPrimary = cluster.leader?.name === this.o.name;
+    if (onPrimary && !this.stanzaReady) await this.createStanza();
+    if (onPrimary && !this.stanzaReady) return { status: 503, body: { error: this.problem ?? "the stanza is not ready" } };
     const claim: BackupClaim = {
       slot: `manual:${new Date().toISOString()}`,
       type,

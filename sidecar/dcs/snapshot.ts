@@ -33,6 +33,16 @@ export const memberDataSchema = z.object({
   version: z.string(),
   pause: z.boolean().optional(),
   pending_restart: z.boolean().optional(),
+  pgbackrest: z
+    .object({
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535),
+      pg_path: z.string().min(1),
+      pg_port: z.number().int().min(1).max(65535),
+      pg_socket_path: z.string().min(1),
+      reaches: z.string().optional(),
+    })
+    .optional(),
 }) satisfies z.ZodType<MemberData>;
 
 /** Patroni's status key also carries slot positions; only optime matters here. */

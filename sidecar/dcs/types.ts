@@ -39,6 +39,19 @@ export interface MemberData {
   pause?: boolean;
   /** A changed PostgreSQL parameter waits for a restart (Patroni's field: present only when true). */
   pending_restart?: boolean;
+  /** This member's pgBackRest TLS server, present while it runs (backups taken on a replica: sidecar/backup/standby.ts). */
+  pgbackrest?: BackupServerAdvert;
+}
+
+/** What another member's pgBackRest needs to reach this member's PostgreSQL through its TLS server. */
+export interface BackupServerAdvert {
+  host: string;
+  port: number;
+  pg_path: string;
+  pg_port: number;
+  pg_socket_path: string;
+  /** A replica only: the leader whose TLS server it reached last (it can take backups from standby while that one leads). */
+  reaches?: string;
 }
 
 export interface Member {

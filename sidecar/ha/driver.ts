@@ -4,7 +4,7 @@
  * loopWait, and at once when the leader key changes (etcd watch), when the postmaster exits, or when
  * the fence deadline arrives. Never runs two loops at once.
  */
-import type { ClusterSnapshot, Dcs, Member } from "../dcs/types";
+import type { ClusterSnapshot, Dcs, Member, MemberData } from "../dcs/types";
 import type { DynamicConfigApplier } from "../dynamic/apply";
 import type { Logger } from "../log";
 import type { PostgresOwner } from "../postgres/owner";
@@ -36,6 +36,8 @@ export interface DriverOptions {
   confirmPeer?: ConfirmPeer;
   /** Applies etcd's config key live (sidecar/dynamic/apply.ts). Absent: the agent file's settings only. */
   dynamic?: DynamicConfigApplier;
+  /** This member's pgBackRest TLS server as the member key shows it (absent or undefined: none runs). */
+  backupServer?: () => MemberData["pgbackrest"];
 }
 
 export class HaDriver {
@@ -298,6 +300,7 @@ export class HaDriver {
     const data = memberData(this.o.identity, this.local, {
       paused: this.o.dynamic?.isPaused,
       pendingRestart: (this.o.dynamic?.pendingRestart.length ?? 0) > 0,
+      pgbackrest: this.o.backupServer?.(),
     });
     const key = JSON.stringify([leaseId, data]);
     const mine = this.cluster.members.find((m) => m.name === this.o.self.name);

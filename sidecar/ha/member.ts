@@ -16,6 +16,8 @@ export interface MemberIdentity {
 export interface MemberFlags {
   paused?: boolean;
   pendingRestart?: boolean;
+  /** This member's pgBackRest TLS server, while it runs. */
+  pgbackrest?: MemberData["pgbackrest"];
 }
 
 export function memberData(id: MemberIdentity, local: LocalState, flags: MemberFlags = {}): MemberData {
@@ -43,6 +45,7 @@ export function memberData(id: MemberIdentity, local: LocalState, flags: MemberF
   if (role === "primary" && pg.history?.length) data.history = pg.history.map((f) => [f.timeline, f.switchLsn]);
   if (flags.paused) data.pause = true;
   if (flags.pendingRestart) data.pending_restart = true;
+  if (flags.pgbackrest) data.pgbackrest = flags.pgbackrest;
   return data;
 }
 

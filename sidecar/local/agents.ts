@@ -12,6 +12,7 @@ import { Layout, LocalOptions, localSettings, NodeSlot } from "./layout";
 import { inNetns } from "./netns";
 import { chownRecursive, ensureServiceUser } from "./os-user";
 import { LOCAL_BUCKET } from "./s3";
+import { memberTlsFiles } from "./backup-tls";
 
 export const CLUSTER_NAME = "local";
 
@@ -57,7 +58,7 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
     ...localSettings(o),
     ...(o.desiredConfig ? { desiredConfig: { file: desiredConfigPath(l.dir), intervalSeconds: LOCAL_DESIRED_INTERVAL_S } } : {}),
     // A restored cluster archives too, into its own S3 server: never into the source's repository.
-    ...(o.backup || o.restore ? { backup: localBackupSection(l) } : {}),
+    ...(o.backup || o.restore ? { backup: localBackupSection(l, node) } : {}),
     ...(o.restore ? { bootstrap: { fromBackup: o.restore } } : {}),
   };
   validateAgentConfig(input);
@@ -68,8 +69,14 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
  * The backup repository of a local cluster: the bucket on its s3rver (HTTPS on 127.0.0.1, reached as
  * "localhost", which its certificate names), path-style URIs, the key s3rver accepts.
  */
-export function localBackupSection(l: Layout): NonNullable<AgentConfigInput["backup"]> {
+export function localBackupSection(l: Layout, node: NodeSlot): NonNullable<AgentConfigInput["backup"]> {
   return {
+    // Every node's pgBackRest TLS server, with the certificates `hapg local up` makes (./backup-tls.ts).
+    server: {
+      listen: { host: node.host, port: node.backupServerPort },
+      ...memberTlsFiles(l.backupTlsDir, node.name),
+      clients: l.nodes.map((n) => n.name),
+    },
     repo: {
       bucket: LOCAL_BUCKET,
       endpoint: "localhost",

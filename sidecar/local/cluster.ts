@@ -17,6 +17,7 @@ import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile,
 import { knownProcesses, processesOfDir, readPid, stillRunning, stopEverything, teardownProblem } from "./teardown";
 import { checkLocalRestore } from "./restore";
 import { startS3 } from "./s3";
+import { makeMemberCerts } from "./backup-tls";
 
 /** What `down` works from when cluster.json is gone: no recorded pid, only what /proc shows. */
 const EMPTY_CLUSTER: ClusterFile = {
@@ -86,6 +87,7 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   const t0 = Date.now();
   const owner = serviceOwner();
   const superuserPassword = prepareFiles(l, o, owner);
+  if (o.backup) makeMemberCerts(l.backupTlsDir, l.nodes, owner);
   if (desired?.doc) writeDesiredConfig(l.dir, desired.doc, owner);
   say(`files: ${l.dir}${owner ? ` (agents run as ${owner.name})` : ""}`);
   say(`synchronous mode: ${describeSyncMode(o.synchronousMode)}`);

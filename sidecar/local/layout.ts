@@ -10,6 +10,8 @@
  *   HAProxy replicas      P + 21         (round robin over members whose /replica answers 200)
  *   HAProxy stats         P + 22         (HTTP stats page, /stats)
  *   S3 (s3rver, HTTPS)    P + 23         (with --backup: the backup repository)
+ *   node i pgBackRest     P + 60 + i     (with --backup, i < 40: its TLS server, for backups taken on a replica;
+ *                                        P + 30.. stays free for a restored cluster beside this one)
  *   node i PostgreSQL     P + 100 + i    (i < 100)
  *   node i agent API      P + 200 + i
  */
@@ -23,6 +25,8 @@ export const HOST = "127.0.0.1";
 export const DEFAULT_BASE_PORT = 15000;
 export const MAX_ETCD = 9;
 export const MAX_NODES = 99;
+/** With --backup each node's pgBackRest TLS server takes a port from P + 60 on, below PostgreSQL's at P + 100. */
+export const MAX_BACKUP_NODES = 40;
 
 /**
  * The synchronous mode from the CLI flags: `--synchronous-mode off|on|strict`, or the shorthands
@@ -89,6 +93,8 @@ export interface NodeSlot {
   dataDir: string;
   configFile: string;
   logFile: string;
+  /** With --backup: its pgBackRest TLS server. */
+  backupServerPort: number;
 }
 
 export interface Layout {
@@ -108,6 +114,8 @@ export interface Layout {
   replicationPasswordFile: string;
   /** The password of the agents' API for calls that change something (user LOCAL_API_USER). */
   apiPasswordFile: string;
+  /** With --backup: the CA and the nodes' certificates of the pgBackRest TLS servers. */
+  backupTlsDir: string;
   haproxyDir: string;
   haproxyConfig: string;
   haproxyLog: string;
@@ -132,6 +140,7 @@ export function checkOptions(o: LocalOptions): string[] {
     const flag = `--${leaf.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
     problems.push(`${flag}: ${issue.message}`);
   }
+  if (o.backup && o.nodes > MAX_BACKUP_NODES) problems.push(`--nodes: at most ${MAX_BACKUP_NODES} with --backup`);
   const quorum = synchronousQuorumProblem(o.synchronousMode, o.synchronousQuorum, o.nodes - 1);
   if (quorum) problems.push(`--synchronous-quorum: ${quorum}`);
   return problems;
@@ -178,6 +187,7 @@ export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "
       dataDir: path.join(nodeDir, "data"),
       configFile: path.join(nodeDir, "agent.json"),
       logFile: path.join(nodeDir, "agent.log"),
+      backupServerPort: P + 60 + i,
     };
   });
   const secretsDir = path.join(dir, "secrets");
@@ -196,6 +206,7 @@ export function computeLayout(o: Pick<LocalOptions, "dir" | "nodes" | "etcd" | "
     superuserPasswordFile: path.join(secretsDir, "superuser.password"),
     replicationPasswordFile: path.join(secretsDir, "replication.password"),
     apiPasswordFile: path.join(secretsDir, "api.password"),
+    backupTlsDir: path.join(secretsDir, "pgbackrest-tls"),
     haproxyDir,
     haproxyConfig: path.join(haproxyDir, "haproxy.cfg"),
     haproxyLog: path.join(haproxyDir, "haproxy.log"),
@@ -224,6 +235,7 @@ export function portsOf(l: Layout, backup = false): { port: number; use: string 
     ...l.nodes.flatMap((n) => [
       { port: n.pgPort, use: `${n.name} PostgreSQL` },
       { port: n.apiPort, use: `${n.name} agent API` },
+      ...(backup ? [{ port: n.backupServerPort, use: `${n.name} pgBackRest TLS server` }] : []),
     ]),
   ];
 }

@@ -11,7 +11,7 @@ import { computeLayout, DEFAULT_BASE_PORT } from "./layout";
 import { destroyNetns } from "./netns";
 import { ClusterFile } from "./state";
 
-export type ProcessKind = "agent" | "postmaster" | "backend" | "haproxy" | "etcd" | "s3";
+export type ProcessKind = "agent" | "postmaster" | "backend" | "haproxy" | "etcd" | "s3" | "pgbackrest";
 
 /** A process of the cluster: what it is (for messages), its pid and how to recognise it. */
 export interface KnownProcess {
@@ -33,7 +33,7 @@ export interface Rung {
  * - postmaster whose agent did not stop it: what `pg_ctl stop -m fast` and then `-m immediate` send
  *   (SIGINT: disconnect clients and checkpoint; SIGQUIT: exit at once), then SIGKILL of the postmaster
  *   and its backends. Signalled directly: pg_ctl refuses to run as root and would wait the same way;
- * - HAProxy, etcd, the S3 server: SIGTERM, then SIGKILL.
+ * - HAProxy, etcd, the S3 server, a pgBackRest TLS server whose agent was killed: SIGTERM, then SIGKILL.
  */
 export const STOP_LADDERS: Record<Exclude<ProcessKind, "backend">, readonly Rung[]> = {
   agent: [
@@ -54,6 +54,10 @@ export const STOP_LADDERS: Record<Exclude<ProcessKind, "backend">, readonly Rung
     { signal: "SIGKILL", waitMs: 5_000 },
   ],
   s3: [
+    { signal: "SIGTERM", waitMs: 5_000 },
+    { signal: "SIGKILL", waitMs: 5_000 },
+  ],
+  pgbackrest: [
     { signal: "SIGTERM", waitMs: 5_000 },
     { signal: "SIGKILL", waitMs: 5_000 },
   ],
@@ -81,7 +85,7 @@ export function stillRunning(p: KnownProcess): boolean {
   } catch {
     return false; // gone meanwhile
   }
-  const re = p.kind === "agent" ? / agent --config / : p.kind === "haproxy" ? /haproxy/ : p.kind === "s3" ? /s3rver/ : /etcd/;
+  const re = { agent: / agent --config /, haproxy: /haproxy/, s3: /s3rver/, pgbackrest: /pgbackrest/, etcd: /etcd/ }[p.kind];
   return re.test(cmdline);
 }
 
@@ -121,6 +125,8 @@ export function processOfDir(args: readonly string[], dir: string): KnownProcess
   if (under(etcdData) && args.some((a) => /(^|\/)etcd$/.test(a))) return "etcd";
   if (prog === "haproxy" && args.includes("-f") && under(after("-f"))) return "haproxy";
   if (args.some((a) => a.endsWith("s3rver.js")) && args.includes("-d") && under(after("-d"))) return "s3";
+  const conf = args.find((a) => a.startsWith("--config="))?.slice("--config=".length);
+  if (prog === "pgbackrest" && args.includes("server") && under(conf)) return "pgbackrest";
   return undefined;
 }
 
@@ -136,6 +142,8 @@ function nameOf(kind: KnownProcess["kind"], args: readonly string[]): string {
       return path.basename(args.find((a) => a.startsWith("--data-dir=")) ?? "etcd").replace(/\.data$/, "");
     case "s3":
       return "s3rver";
+    case "pgbackrest":
+      return `${path.basename(path.dirname(path.dirname(args.find((a) => a.startsWith("--config=")) ?? "")))} pgBackRest TLS server`;
     default:
       return kind;
   }
@@ -262,6 +270,8 @@ export async function stopEverything(dir: string, c: ClusterFile): Promise<Teard
     );
   };
   await stage(seen.filter((p) => p.kind === "agent"));
+  // A pgBackRest TLS server stops with its agent; one whose agent was killed is found by its command line.
+  await stage(dedupe([...seen, ...processesOfDir(dir)]).filter((p) => p.kind === "pgbackrest"));
   // Read again: an agent may have started a postmaster since (or left a new postmaster.pid).
   const isPm = (p: KnownProcess) => p.kind === "postmaster";
   const pms = dedupe([...seen.filter(isPm), ...postmasters(c), ...processesOfDir(dir).filter(isPm)]);

@@ -12,6 +12,7 @@
  * any failure. Everything it created is removed at the end, on failure and on SIGINT/SIGTERM too.
  */
 import { backupChecks } from "./backup-checks";
+import { standbyBackupChecks } from "./standby-checks";
 import { Cleanup } from "./cleanup";
 import { startCluster } from "./cluster";
 import { restoreChecks } from "./restore-checks";
@@ -35,7 +36,8 @@ async function rehearse(topology: Topology, faults: boolean, restore: RestoreMod
     const ok =
       (await bootChecks(rc, topology, results)) &&
       (await operatorChecks(rc, topology, results)) &&
-      (await backupChecks(rc, topology, results));
+      (await backupChecks(rc, topology, results)) &&
+      (await standbyBackupChecks(rc, topology, results));
     if (ok && restore) await restoreChecks(rc, topology, restore, cleanup, results);
     if (ok && faults) await runFaults(rc, cleanup, results);
   } catch (e) {

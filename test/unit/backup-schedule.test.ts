@@ -58,12 +58,10 @@ describe("cron expressions", () => {
 });
 
 describe("who takes a backup", () => {
-  it("prefers the most advanced streaming replica when replicas can take backups, else the leader", () => {
-    assert.equal(chooseBackupMember(members, "a", true, true), "c");
-    assert.equal(chooseBackupMember(members, "a", false, true), "a");
-    assert.equal(chooseBackupMember(members, "a", true, false), "a", "without backup-from-standby the leader takes them");
-    assert.equal(chooseBackupMember([members[0]], "a", true, true), "a", "no replica streams: the leader");
-    assert.equal(chooseBackupMember(members, undefined, false, false), undefined, "no leader: nobody");
+  it("without replicas able to take them (no pgBackRest TLS server in the member keys), the leader", () => {
+    assert.equal(chooseBackupMember(members, "a", true), "a", "no member publishes a TLS server: the leader takes them");
+    assert.equal(chooseBackupMember(members, "a", false), "a");
+    assert.equal(chooseBackupMember(members, undefined, false), undefined, "no leader: nobody");
   });
 });
 
@@ -80,8 +78,7 @@ describe("which backup is due (the etcd backup key)", () => {
     lastSlot: "2026-11-27T01:00Z",
     ...c,
   });
-  const plan = (c: BackupClaim | undefined, t = now, ms = members) =>
-    planBackup({ policy, now: t, claim: c, members: ms, leader: "a", standbyCapable: false });
+  const plan = (c: BackupClaim | undefined, t = now, ms = members) => planBackup({ policy, now: t, claim: c, members: ms, leader: "a" });
 
   it("no key yet: the first full backup on the leader; the slots before it are not owed", () => {
     const p = plan(undefined);
@@ -115,7 +112,6 @@ describe("which backup is due (the etcd backup key)", () => {
       claim: running,
       members,
       leader: "a",
-      standbyCapable: false,
       self: { name: "b", running: false },
     });
     assert.ok(own.due, "its own claim from before a restart is not waited for");

@@ -60,6 +60,9 @@ describe("local down: processes found by their command lines", () => {
       [["/usr/sbin/haproxy", "-db", "-f", "/tmp/c/haproxy/haproxy.cfg", "-p", "/tmp/c/haproxy/haproxy.pid"], "haproxy"],
       [["/usr/bin/node", "/x/node_modules/s3rver/bin/s3rver.js", "-d", "/tmp/c/s3/data", "-a", "127.0.0.1", "-p", "15023"], "s3"],
       [["/usr/bin/node", "/x/node_modules/s3rver/bin/s3rver.js", "-d", "/tmp/other/s3/data"], undefined],
+      // A node's pgBackRest TLS server (a child of its agent; one whose agent was killed is found by this).
+      [["pgbackrest", "--config=/tmp/c/node1/data.pgbackrest/server.conf", "server"], "pgbackrest"],
+      [["pgbackrest", "--config=/tmp/c/node1/data.pgbackrest/pgbackrest.conf", "--stanza=local", "backup"], undefined],
       // Another cluster's dir that merely starts with the same characters, and tools that only read files of DIR.
       [["/usr/lib/postgresql/17/bin/postgres", "-D", "/tmp/c2/node1/data"], undefined],
       [["tail", "-f", "/tmp/c/node1/agent.log"], undefined],
