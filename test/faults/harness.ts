@@ -7,6 +7,7 @@
 import { Ack, HealVerdict, judgeHealed, SplitBrainMoment, splitBrainMoments } from "../helpers/fault-checker";
 import { localUp } from "../../sidecar/local/cluster";
 import { keepNodeLogs, reinitNode, restartNode, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
+import { waitProxyWritable } from "../../sidecar/local/health";
 import { ClusterFile, fetchCluster, findNode, readClusterFile } from "../../sidecar/local/state";
 import { nodeDsn } from "../helpers/node-dsn";
 import { isRunning, sleep } from "../../sidecar/postgres/process";
@@ -121,6 +122,8 @@ export async function runScenario(
   const leader = await waitHealthy(dir, 120_000, (l) => say(`  before: ${l}`));
   phase(`healthy, ${leader} leads`);
   const c = readClusterFile(dir);
+  // Healthy by the agents is not yet routed by HAProxy (after a switchover it may reach the old primary for a check interval).
+  await waitProxyWritable(c.dsn, 20_000);
   const writer = new TrackedWriter(c.dsn, c.nodes, 2);
   await writer.start();
   const checks: Check[] = [];
