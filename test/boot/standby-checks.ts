@@ -58,6 +58,14 @@ export async function standbyBackupChecks(rc: RehearsalCluster, topology: string
       async () => ((await Promise.all(replicas.map((h) => view(h.address)))).every((v) => v.server?.reaches === leader) ? true : undefined),
       2000,
     );
+    // A backup still running (the first one after bootstrap, taken again by a new leader after the
+    // operator checks' switchover) makes the request a 409: wait until none runs.
+    await waitFor(
+      "no backup running on any node",
+      300_000,
+      async () => ((await Promise.all(nodes.map((h) => view(h.address)))).every((v) => !v.running) ? true : undefined),
+      2000,
+    );
     // As an operator would: `hapg backup` as root on a node asks the member that should take it.
     const shell = rc.containers.get(nodes[0].name)!;
     const out = await inContainer(shell, ["hapg", "backup", "--type", "full"], { timeoutMs: 300_000 });
