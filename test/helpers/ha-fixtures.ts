@@ -50,3 +50,31 @@ export function selfOf(name: string): HaInput["self"] {
     usePgRewind: true,
   };
 }
+
+/**
+ * A running primary's local view at LSN 5000: PostgreSQL's synchronous_standby_names and the standbys
+ * streaming from it with their replay positions (sync_state "sync"/"async", or `syncState` for all).
+ */
+export function primaryLocal(
+  wait: string,
+  streaming: { name: string; lsn: number; sync?: boolean }[],
+  syncState?: "quorum",
+): HaInput["local"] {
+  return {
+    dataDir: { initialized: true, standbySignal: false },
+    pg: {
+      running: true,
+      inRecovery: false,
+      lsn: 5000,
+      synchronousStandbyNames: wait,
+      replication: streaming.map((s) => ({
+        application_name: s.name,
+        client_addr: null,
+        state: "streaming",
+        sync_state: syncState ?? (s.sync ? "sync" : "async"),
+        replay_lsn: s.lsn,
+      })),
+    },
+    process: "running",
+  };
+}

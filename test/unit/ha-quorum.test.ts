@@ -9,6 +9,7 @@ import { parseQuorumWait, planQuorum } from "../../sidecar/ha/quorum";
 import { NO_SYNC_STANDBY, planSync } from "../../sidecar/ha/sync";
 import type { Action, HaInput, PeerView } from "../../sidecar/ha/types";
 import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
+import { primaryLocal } from "../helpers/ha-fixtures";
 
 const m = (name: string, nofailover = false): Member => ({
   name,
@@ -65,23 +66,11 @@ function leaderInput(c: LeaderCase): HaInput {
       usePgRewind: true,
     },
     cluster,
-    local: {
-      dataDir: { initialized: true, standbySignal: false },
-      pg: {
-        running: true,
-        inRecovery: false,
-        lsn: 5000,
-        synchronousStandbyNames: c.wait ? renderSynchronousStandbyNames(c.wait.names, c.wait.count) : "",
-        replication: Object.entries(c.streaming ?? {}).map(([name, lsn]) => ({
-          application_name: name,
-          client_addr: null,
-          state: "streaming",
-          sync_state: "quorum",
-          replay_lsn: lsn,
-        })),
-      },
-      process: "running",
-    },
+    local: primaryLocal(
+      c.wait ? renderSynchronousStandbyNames(c.wait.names, c.wait.count) : "",
+      Object.entries(c.streaming ?? {}).map(([name, lsn]) => ({ name, lsn })),
+      "quorum",
+    ),
     memory: { syncSwitchLsn: c.switchLsn },
     peers: [],
   };

@@ -10,7 +10,7 @@ import { NO_SYNC_STANDBY, planSync } from "../../sidecar/ha/sync";
 import type { Action, HaInput, PeerView } from "../../sidecar/ha/types";
 import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
 import type { SynchronousMode } from "../../sidecar/settings/schema";
-import { member, NOW, selfOf, threeMembers } from "../helpers/ha-fixtures";
+import { member, NOW, primaryLocal, selfOf, threeMembers } from "../helpers/ha-fixtures";
 
 const LEADER_REV = 5;
 
@@ -38,23 +38,7 @@ function leaderInput(c: LeaderCase): HaInput {
     now: NOW,
     self: { ...selfOf("a"), synchronousMode: c.mode ?? "on" },
     cluster,
-    local: {
-      dataDir: { initialized: true, standbySignal: false },
-      pg: {
-        running: true,
-        inRecovery: false,
-        lsn: 5000,
-        synchronousStandbyNames: renderSynchronousStandbyNames(c.waits ?? []),
-        replication: (c.streaming ?? []).map((s) => ({
-          application_name: s.name,
-          client_addr: null,
-          state: "streaming",
-          sync_state: s.sync ? "sync" : "async",
-          replay_lsn: s.lsn,
-        })),
-      },
-      process: "running",
-    },
+    local: primaryLocal(renderSynchronousStandbyNames(c.waits ?? []), c.streaming ?? []),
     memory: { syncSwitchLsn: c.switchLsn },
     peers: [],
   };

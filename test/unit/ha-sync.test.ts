@@ -4,6 +4,7 @@ import type { ClusterSnapshot, Member } from "../../sidecar/dcs/types";
 import { NO_SYNC_STANDBY, parseSyncNames, planSync } from "../../sidecar/ha/sync";
 import type { HaInput } from "../../sidecar/ha/types";
 import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
+import { primaryLocal } from "../helpers/ha-fixtures";
 
 const m = (name: string, nofailover = false): Member => ({
   name,
@@ -53,23 +54,7 @@ function input(c: Case): HaInput {
       usePgRewind: true,
     },
     cluster,
-    local: {
-      dataDir: { initialized: true, standbySignal: false },
-      pg: {
-        running: true,
-        inRecovery: false,
-        lsn: 5000,
-        synchronousStandbyNames: renderSynchronousStandbyNames(c.waits ?? []),
-        replication: (c.streaming ?? []).map((s) => ({
-          application_name: s.name,
-          client_addr: null,
-          state: "streaming",
-          sync_state: s.sync ? "sync" : "async",
-          replay_lsn: s.lsn,
-        })),
-      },
-      process: "running",
-    },
+    local: primaryLocal(renderSynchronousStandbyNames(c.waits ?? []), c.streaming ?? []),
     memory: { syncSwitchLsn: c.switchLsn },
     peers: [],
   };
