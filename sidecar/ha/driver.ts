@@ -228,6 +228,7 @@ export class HaDriver {
 
   private async loop(): Promise<void> {
     const { dcs, log } = this.o;
+    const readStartedAt = this.o.clock.now();
     this.cluster = await dcs.load().catch((e) => {
       log.warn({ err: String(e) }, "cannot read the cluster from etcd");
       return undefined;
@@ -235,7 +236,7 @@ export class HaDriver {
     if (this.cluster) {
       this.activity.clusterSeen(this.o.clock.now(), this.cluster.leader?.name);
       this.lastCluster = this.cluster;
-      this.failsafe.observe(this.cluster);
+      this.failsafe.observe(this.cluster, readStartedAt);
     }
     this.o.dynamic?.observe(this.cluster);
     for (const c of this.cluster?.corrupt ?? []) log.warn({ key: c.key }, `ignoring a corrupt etcd value: ${c.reason}`);

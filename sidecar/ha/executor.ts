@@ -6,7 +6,7 @@
  * the executor never writes it.
  */
 import { stampHistory } from "./history";
-import type { Dcs, Member } from "../dcs/types";
+import { LeaseLostError, type Dcs, type Member } from "../dcs/types";
 import type { Logger } from "../log";
 import type { PostgresOwner } from "../postgres/owner";
 import type { Clock } from "./clock";
@@ -216,9 +216,13 @@ export class ActionExecutor {
       return false;
     }
     // A transaction that timed out may still have happened: count it as won (no confirmations for ttl).
+    // etcd's "lease not found" is an answer: no key can be bound to a lease that does not exist.
     let won = true;
     try {
       won = await this.d.dcs.attemptAcquireLeader(this.d.self.name, leaseId);
+    } catch (e) {
+      if (e instanceof LeaseLostError) won = false;
+      throw e;
     } finally {
       this.d.failsafe?.endRace(won);
     }

@@ -82,9 +82,15 @@ export class FailsafeKeeper {
     this.d.clock.clearTimeout(this.timer);
   }
 
-  /** After every successful etcd read: who holds the key, what the failsafe key lists (while we lead). */
-  observe(cluster: ClusterSnapshot): void {
+  /**
+   * After every successful etcd read (started at readStartedAt): who holds the key, what the
+   * failsafe key lists (while we lead).
+   */
+  observe(cluster: ClusterSnapshot, readStartedAt: number): void {
     const me = this.d.self.name;
+    // A read begun after our race ended that finds another holder settles it: whatever our
+    // transaction did, the key is not ours now, so confirming no longer competes with anyone.
+    if (this.wonAt !== undefined && readStartedAt >= this.wonAt && cluster.leader && cluster.leader.name !== me) this.wonAt = undefined;
     this.lastKeyLease = cluster.leader?.name === me ? cluster.leader.leaseId : undefined;
     if (keyProven(cluster, me, this.d.lease.leaseId) && this.fs.keyLeaseId !== undefined) {
       this.d.log.info("our leader key is in etcd again under our current lease: lease renewals count again (failsafe over)");

@@ -38,8 +38,24 @@ function newClient(dsn: string): Client {
   });
 }
 
-/** Creates the writes table if absent; returns the next free id (after the highest already there). */
-export async function prepareWritesTable(dsn: string): Promise<number> {
+/**
+ * Creates the writes table if absent; returns the next free id (after the highest already there).
+ * Right after a switchover HAProxy may still send a connection to the demoted (read-only) primary
+ * until its next check, so this tries again for up to retryMs, as the write loops themselves reconnect.
+ */
+export async function prepareWritesTable(dsn: string, retryMs = 10_000): Promise<number> {
+  const deadline = Date.now() + retryMs;
+  for (;;) {
+    try {
+      return await createWritesTable(dsn);
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await sleep(200);
+    }
+  }
+}
+
+async function createWritesTable(dsn: string): Promise<number> {
   const c = newClient(dsn);
   await c.connect();
   try {

@@ -25,18 +25,7 @@ export class TrackedWriter {
   ) {}
 
   async start(): Promise<void> {
-    // Right after a switchover HAProxy may still send a connection to the demoted primary (read-only)
-    // until its next check: try again for a few seconds, as the writers themselves reconnect.
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        this.nextId = await prepareWritesTable(this.dsn);
-        break;
-      } catch (e) {
-        if (Date.now() > deadline) throw e;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    this.nextId = await prepareWritesTable(this.dsn);
     this.running = true;
     this.loops = Array.from({ length: this.connections }, () => this.run());
   }

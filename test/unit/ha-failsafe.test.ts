@@ -12,6 +12,11 @@ import { decide } from "../../sidecar/ha/decide";
 import type { ClusterSnapshot } from "../../sidecar/dcs/types";
 import { failsafeRound, failsafeVerdict, leaseCounts, membersToAsk, type RoundInput } from "../../sidecar/ha/failsafe";
 import { FailsafeKeeper } from "../../sidecar/ha/failsafe-keeper";
+import { ActionExecutor } from "../../sidecar/ha/executor";
+import { LeaseKeeper } from "../../sidecar/ha/lease";
+import { PostgresOwner } from "../../sidecar/postgres/owner";
+import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
+import { FakePgWorld } from "../helpers/fake-postgres";
 import { Mutations } from "../../sidecar/api/mutations";
 import { watchdogOff } from "../../sidecar/watchdog/watchdog";
 import { NOW, selfOf, threeMembers as cluster } from "../helpers/ha-fixtures";
@@ -255,6 +260,61 @@ describe("failsafe mode: the member's side (POST /failsafe)", () => {
     assert.equal(k.confirm({ name: "a" }).status, 409);
     await clock.advance(4000);
     assert.equal(k.confirm({ name: "a" }).status, 200);
+  });
+
+  it("a race is settled by a read begun after it that finds another holder: confirmations resume", async () => {
+    const { k, clock } = keeper({ viewLeader: "a" });
+    assert.equal(k.beginRace(), true);
+    await clock.advance(100);
+    k.endRace(true); // unknown outcome (a timeout): counted as won
+    const heldByA = cluster({ failsafe: KEY });
+    k.observe(heldByA, 50); // begun before the race ended: it may predate our transaction
+    assert.equal(k.confirm({ name: "a" }).status, 409);
+    await clock.advance(500);
+    k.observe(heldByA, clock.now());
+    assert.equal(k.confirm({ name: "a" }).status, 200);
+  });
+
+  it("an acquire etcd answers with 'lease not found' lost the race: the member confirms at once", async () => {
+    const clock = new FakeClock();
+    const etcd = new MemoryEtcd(() => clock.now());
+    const dcs = new MemoryDcs(etcd, "/service/t/");
+    const log = silentLogger();
+    const lease = new LeaseKeeper(dcs, clock, 4, 1000, log, () => undefined);
+    const leaseId = await lease.ensure();
+    etcd.revoke(leaseId); // expired in etcd; the keeper has not renewed since
+    const memory: AgentMemory = {};
+    const self = { ...selfOf("b"), failsafeMode: true };
+    const failsafe = new FailsafeKeeper({
+      self,
+      clock,
+      log,
+      memory,
+      lease,
+      watchdog: watchdogOff(),
+      intervalMs: 1000,
+      timeoutMs: 1000,
+      isPrimary: () => false,
+      fenceAt: () => 0,
+      viewLeader: () => "a",
+      onConfirmed: () => undefined,
+    });
+    const pg = new PostgresOwner(new FakePgWorld().add("b", { host: "10.0.0.2", port: 5432 }));
+    const executor = new ActionExecutor({
+      self,
+      dcs,
+      pg,
+      clock,
+      log,
+      lease,
+      memory,
+      isLeaseValid: () => true,
+      watchdog: watchdogOff(),
+      failsafe,
+      fetchPeers: async () => [],
+    });
+    assert.equal(await executor.run([{ type: "acquireLeader" }]), false);
+    assert.equal(failsafe.confirm({ name: "a" }).status, 200);
   });
 
   it("the API route answers 200 when confirmed, 409 with the reason otherwise, and needs the API's credentials", async () => {
