@@ -4,7 +4,6 @@
  * backups the schedule (sidecar/backup/schedule.ts) assigns to this member, answers `hapg backup`,
  * and restores new replicas from the repository. Nothing here can block or fail the HA loop.
  */
-import * as fs from "node:fs";
 import type { ClusterSnapshot, Dcs, BackupClaim } from "../dcs/types";
 import type { Logger } from "../log";
 import { writeOwned, ensureDir } from "../postgres/files";
@@ -17,9 +16,10 @@ import { backupPaths, resolvedRepo, type BackupConfig } from "./config";
 import { archiveParameters, renderPgBackRestConf, retentionFullFor, type PgInstance, type S3Keys } from "./pgbackrest-conf";
 import { PgBackRest, type BackupType, type StanzaInfo } from "./pgbackrest";
 import { ReplicaArchive, type LeaderArchive } from "./replica-archive";
+import { readKeys, readSecret } from "./secrets";
 import { chooseBackupMember, planBackup } from "./schedule";
 import { gateDir } from "./wal-gate";
-import { primaryInstance, probeServer, serverAdvert } from "./standby";
+import { handshakeCheck, LeaderServerProbe, primaryInstance, serverAdvert, type ServerCheck } from "./standby";
 import { BackupTlsServer, renderServerConf } from "./tls-server";
 
 /** How often the service looks at archiving and the schedule. */
@@ -30,10 +30,6 @@ const TICK_MS = 5000;
  * it, so WAL reaches S3 within seconds of S3 coming back, not a minute later.
  */
 const ARCHIVE_NUDGE_MS = 15_000;
-/** How often a replica checks that it reaches the leader's pgBackRest TLS server (and after a leader change). */
-const PROBE_EVERY_MS = 10_000;
-const PROBE_TIMEOUT_MS = 3000;
-
 export interface BackupServiceOptions {
   cluster: string;
   name: string;
@@ -52,7 +48,7 @@ export interface BackupServiceOptions {
   /** pgBackRest (default: the real one on this node's config); tests give a fake. */
   runner?: Pick<PgBackRest, "stanzaCreate" | "backup" | "info" | "restore">;
   /** Checks a TLS server (default: a handshake with this member's certificate); tests give a fake. */
-  probe?: (a: { host: string; port: number }) => Promise<string | undefined>;
+  probe?: ServerCheck;
 }
 
 /** A backup this member runs or ran, as GET /backup shows it. */
@@ -100,9 +96,7 @@ export class BackupService {
   private lastNudge = 0;
   private readonly replica: ReplicaArchive;
   private readonly server?: BackupTlsServer;
-  /** The leader whose TLS server this replica reached at its last check, and when and whom it checked. */
-  private reaches?: string;
-  private probed?: { at: number; leader: string };
+  private readonly leaderServer?: LeaderServerProbe;
 
   constructor(private readonly o: BackupServiceOptions) {
     this.stanza = resolvedRepo(o.backup, o.cluster).stanza;
@@ -125,6 +119,7 @@ export class BackupService {
     });
     if (o.backup.server) {
       this.server = new BackupTlsServer({ confFile: this.paths.serverConfFile, pidFile: this.paths.serverPidFile, log: o.log });
+      this.leaderServer = new LeaderServerProbe(o.probe ?? handshakeCheck(o.backup.server), o.log);
     }
   }
 
@@ -145,7 +140,7 @@ export class BackupService {
     const b = this.o.backup;
     const r = resolvedRepo(b, this.o.cluster);
     let keys: S3Keys | undefined;
-    if (b.repo.credentials.source === "keyFile") keys = readKeys(b.repo.credentials.file);
+    if (b.repo.credentials.source === "keyFile") keys = readKeys("backup.repo.credentials.file", b.repo.credentials.file);
     let passphrase: string | undefined;
     if (b.cipherPassphraseFile) {
       passphrase = readSecret("backup.cipherPassphraseFile", b.cipherPassphraseFile);
@@ -178,7 +173,7 @@ export class BackupService {
     return serverAdvert(
       s,
       { dataDir: this.o.dataDir, port: this.o.pgPort, socketDir: this.o.socketDir },
-      primary ? undefined : this.reaches,
+      primary ? undefined : this.leaderServer?.reaches,
     );
   }
 
@@ -212,7 +207,7 @@ export class BackupService {
       running: this.running,
       last: this.last,
       claim: this.o.view().cluster?.backup?.claim,
-      ...(this.server ? { server: { running: this.server.running, pid: this.server.pid, reaches: this.reaches } } : {}),
+      ...(this.server ? { server: { running: this.server.running, pid: this.server.pid, reaches: this.leaderServer?.reaches } } : {}),
     };
   }
 
@@ -291,7 +286,7 @@ export class BackupService {
       if (!this.stanzaReady) await this.createStanza();
     }
     if (!v.cluster) return;
-    if (!primary) await this.probeLeader(v.cluster);
+    if (!primary) await this.leaderServer?.step(leaderOf(v.cluster), this.server?.running === true);
     if (this.running) return;
     const plan = planBackup({
       policy: this.o.policy,
@@ -306,36 +301,6 @@ export class BackupService {
     if (!(await this.o.dcs.attemptPutBackup(v.cluster.backup?.raw, plan.claim))) return; // another member was faster
     this.o.log.info({ slot: plan.claim.slot, type: plan.claim.type }, `backup: ${plan.reason}`);
     void this.run(plan.claim);
-  }
-
-  /** A replica checks now and then that it reaches the leader's TLS server; its member key then says so. */
-  private async probeLeader(cluster: ClusterSnapshot): Promise<void> {
-    const s = this.o.backup.server;
-    const leader = cluster.members.find((m) => m.name === cluster.leader?.name);
-    const at = leader?.data.pgbackrest;
-    if (!s || !leader || !at || !this.server?.running) {
-      this.reaches = undefined;
-      return;
-    }
-    const now = Date.now();
-    if (this.probed?.leader === leader.name && now - this.probed.at < PROBE_EVERY_MS) return;
-    this.probed = { at: now, leader: leader.name };
-    const problem = await (this.o.probe ?? ((a) => probeServer(a, s, PROBE_TIMEOUT_MS)))(at);
-    const before = this.reaches;
-    this.reaches = problem ? undefined : leader.name;
-    if (problem && before === leader.name) {
-      this.o.log.warn(
-        { leader: leader.name, err: problem },
-        "the leader's pgBackRest TLS server is unreachable: the leader takes the backups",
-      );
-    } else if (problem && before !== leader.name && this.probed.at === now) {
-      this.o.log.info(
-        { leader: leader.name, err: problem },
-        "cannot reach the leader's pgBackRest TLS server (backups from standby wait for it)",
-      );
-    } else if (!problem && before !== leader.name) {
-      this.o.log.info({ leader: leader.name }, "reached the leader's pgBackRest TLS server: this replica can take backups");
-    }
   }
 
   private async createStanza(): Promise<void> {
@@ -404,15 +369,9 @@ export class BackupService {
     const v = this.o.view();
     if (v.holdsLeader && v.pg?.inRecovery === false) return undefined;
     const s = this.o.backup.server;
-    const leader = v.cluster?.members.find((m) => m.name === v.cluster?.leader?.name);
-    if (!s || !leader?.data.pgbackrest) throw new Error("backup from standby: the leader's pgBackRest TLS server is not known");
-    // Checked first: pgBackRest itself would wait its whole I/O timeout for a server that does not answer.
-    const problem = await (this.o.probe ?? ((a) => probeServer(a, s, PROBE_TIMEOUT_MS)))(leader.data.pgbackrest);
-    if (problem) {
-      this.reaches = undefined;
-      throw new Error(`backup from standby: cannot reach ${leader.name}'s pgBackRest TLS server (${problem})`);
-    }
-    const text = this.render(primaryInstance(leader.data.pgbackrest, s));
+    if (!s || !this.leaderServer) throw new Error("backup from standby: this member runs no pgBackRest TLS server (backup.server)");
+    const at = await this.leaderServer.require(v.cluster && leaderOf(v.cluster));
+    const text = this.render(primaryInstance(at, s));
     writeOwned(this.paths.standbyConfFile, text, 0o600);
     return this.paths.standbyConfFile;
   }
@@ -468,26 +427,4 @@ async function leaderArchive(apiUrl: string, ca: Buffer | undefined): Promise<Le
   return { archiving: body.archiving, lastArchived: body.archive?.role === undefined ? body.archive?.last_archived_wal : undefined };
 }
 
-function readSecret(field: string, file: string): string {
-  try {
-    const v = fs.readFileSync(file, "utf8").trim();
-    if (!v) throw new Error("the file is empty");
-    return v;
-  } catch (e) {
-    throw new Error(`${field}: cannot read ${file} (${(e as Error).message})`, { cause: e });
-  }
-}
-
-function readKeys(file: string): S3Keys {
-  const text = readSecret("backup.repo.credentials.file", file);
-  let k: Partial<S3Keys>;
-  try {
-    k = JSON.parse(text) as Partial<S3Keys>;
-  } catch {
-    k = {};
-  }
-  if (typeof k.accessKeyId !== "string" || typeof k.secretAccessKey !== "string" || !k.accessKeyId || !k.secretAccessKey) {
-    throw new Error(`backup.repo.credentials.file: ${file} must hold {"accessKeyId": "...", "secretAccessKey": "..."}`);
-  }
-  return { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey };
-}
+const leaderOf = (c: ClusterSnapshot) => c.members.find((m) => m.name === c.leader?.name);

@@ -8,7 +8,8 @@
  */
 import * as fs from "node:fs";
 import * as tls from "node:tls";
-import type { BackupServerAdvert } from "../dcs/types";
+import type { BackupServerAdvert, Member } from "../dcs/types";
+import type { Logger } from "../log";
 import type { BackupServerConfig } from "./config";
 import type { PgInstance } from "./pgbackrest-conf";
 
@@ -89,4 +90,72 @@ export async function probeServer(
     socket.once("secureConnect", () => done(undefined));
     socket.once("error", (e) => done(`${a.host}:${a.port}: ${e.message}`));
   });
+}
+
+/** How often a replica checks that it reaches the leader's TLS server (and after a leader change). */
+const PROBE_EVERY_MS = 10_000;
+const PROBE_TIMEOUT_MS = 3000;
+
+export type ServerCheck = (a: { host: string; port: number }) => Promise<string | undefined>;
+
+/** The default check: a handshake with this member's certificate. */
+export const handshakeCheck =
+  (own: Pick<BackupServerConfig, "certFile" | "keyFile" | "caFile">): ServerCheck =>
+  (a) =>
+    probeServer(a, own, PROBE_TIMEOUT_MS);
+
+/**
+ * A replica's knowledge that it reaches the leader's TLS server (its member key says so through
+ * `reaches`, and the schedule then lets it take the backups): checked every PROBE_EVERY_MS and
+ * after a leader change, and once more right before a backup.
+ */
+export class LeaderServerProbe {
+  /** The leader whose server this member reached at its last check. */
+  reaches?: string;
+  private probed?: { at: number; leader: string };
+
+  constructor(
+    private readonly check: ServerCheck,
+    private readonly log: Logger,
+  ) {}
+
+  /** The periodic check; `able` is false when this member cannot take backups from standby (no server of its own). */
+  async step(leader: Member | undefined, able: boolean): Promise<void> {
+    const at = leader?.data.pgbackrest;
+    if (!able || !leader || !at) {
+      this.reaches = undefined;
+      return;
+    }
+    const now = Date.now();
+    if (this.probed?.leader === leader.name && now - this.probed.at < PROBE_EVERY_MS) return;
+    this.probed = { at: now, leader: leader.name };
+    const problem = await this.check(at);
+    const before = this.reaches;
+    this.reaches = problem ? undefined : leader.name;
+    if (problem && before === leader.name) {
+      this.log.warn(
+        { leader: leader.name, err: problem },
+        "the leader's pgBackRest TLS server is unreachable: the leader takes the backups",
+      );
+    } else if (problem && before !== leader.name) {
+      this.log.info(
+        { leader: leader.name, err: problem },
+        "cannot reach the leader's pgBackRest TLS server (backups from standby wait for it)",
+      );
+    } else if (!problem && before !== leader.name) {
+      this.log.info({ leader: leader.name }, "reached the leader's pgBackRest TLS server: this replica can take backups");
+    }
+  }
+
+  /** Right before a backup from standby: the leader's server, checked now (pgBackRest would wait its whole I/O timeout). */
+  async require(leader: Member | undefined): Promise<BackupServerAdvert> {
+    const at = leader?.data.pgbackrest;
+    if (!leader || !at) throw new Error("backup from standby: the leader's pgBackRest TLS server is not known");
+    const problem = await this.check(at);
+    if (problem) {
+      this.reaches = undefined;
+      throw new Error(`backup from standby: cannot reach ${leader.name}'s pgBackRest TLS server (${problem})`);
+    }
+    return at;
+  }
 }

@@ -7,20 +7,12 @@ import type { Command } from "commander";
 import { callTarget } from "../api/client";
 import type { StanzaInfo } from "../backup/pgbackrest";
 import type { BackupOperation, BackupView } from "../backup/service";
-import { target, type CommonOpts } from "./switchover";
+import { apiSource, target, type CommonOpts } from "./switchover";
 
 const TYPES = ["full", "diff", "incr"];
 const POLL_MS = 2000;
 
-function source(cmd: Command): Command {
-  return cmd
-    .option("--dir <dir>", "a local cluster's directory (hapg local up --dir)")
-    .option("--api <url>", "a member's API, e.g. https://10.0.1.21:8008 (default on an AWS node: /etc/hapg/cli.json)")
-    .option("--cacert <file>", "with an https:// --api: the cluster CA certificate (PEM)")
-    .option("--user <name>", "API user (with --api)", "hapg")
-    .option("--password-file <file>", "file holding the API password (with --api; or set HAPG_API_PASSWORD)")
-    .option("--json", "print JSON instead of text");
-}
+const source = (cmd: Command) => apiSource(cmd, "print JSON instead of text");
 
 const base = (apiUrl: string) => apiUrl.replace(/\/patroni\/?$/, "").replace(/\/+$/, "");
 

@@ -90,15 +90,20 @@ export function report(what: string, r: ApiReply, o: CommonOpts): void {
   }
 }
 
-export function common(cmd: Command): Command {
+/** Which cluster a command talks to (what `target` reads) and --json. */
+export function apiSource(cmd: Command, jsonHelp = "print the API's answer as JSON"): Command {
   return cmd
     .option("--dir <dir>", "a local cluster's directory (hapg local up --dir)")
     .option("--api <url>", "a member's API, e.g. https://10.0.1.21:8008 (default on an AWS node: /etc/hapg/cli.json)")
     .option("--cacert <file>", "with an https:// --api: the cluster CA certificate (PEM)")
     .option("--user <name>", "API user (with --api)", "hapg")
     .option("--password-file <file>", "file holding the API password (with --api; or set HAPG_API_PASSWORD)")
-    .option("--force", "do not ask for confirmation")
-    .option("--json", "print the API's answer as JSON");
+    .option("--json", jsonHelp);
+}
+
+/** apiSource plus --force, for commands that ask before they act. */
+export function common(cmd: Command): Command {
+  return apiSource(cmd.option("--force", "do not ask for confirmation"));
 }
 
 export function registerSwitchoverCommands(program: Command): void {

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { backupPaths } from "../backup/config";
 import { archiveParameters, renderPgBackRestConf, type S3Keys } from "../backup/pgbackrest-conf";
 import { PgBackRest } from "../backup/pgbackrest";
+import { readKeys, readSecret } from "../backup/secrets";
 import type { Logger } from "../log";
 import { dataDirFiles } from "../postgres/controldata";
 import { ensureDir, writeOwned } from "../postgres/files";
@@ -52,23 +53,6 @@ export function sourcePaths(dataDir: string): ReturnType<typeof backupPaths> {
   return backupPaths(dataDir, "-source");
 }
 
-/** A secret file's first line; throws naming the config field and the file (never the content). */
-function readSecret(field: string, file: string): string {
-  let v: string;
-  try {
-    v = fs.readFileSync(file, "utf8").trim();
-  } catch (e) {
-    throw new Error(
-      `${field}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): make it readable by the agent`,
-      {
-        cause: e,
-      },
-    );
-  }
-  if (!v) throw new Error(`${field}: ${file} is empty`);
-  return v;
-}
-
 export class RestoreSource {
   readonly stanza: string;
   readonly target: RecoveryTarget;
@@ -93,20 +77,7 @@ export class RestoreSource {
     const f = this.o.fromBackup;
     const s = resolvedSource(f);
     let keys: S3Keys | undefined;
-    if (f.repo.credentials.source === "keyFile") {
-      const field = `${FIELD}.repo.credentials.file`;
-      const file = f.repo.credentials.file;
-      let k: Partial<S3Keys> = {};
-      try {
-        k = JSON.parse(readSecret(field, file)) as Partial<S3Keys>;
-      } catch (e) {
-        if ((e as Error).message.startsWith(field)) throw e;
-      }
-      if (typeof k.accessKeyId !== "string" || typeof k.secretAccessKey !== "string" || !k.accessKeyId || !k.secretAccessKey) {
-        throw new Error(`${field}: ${file} must hold {"accessKeyId": "...", "secretAccessKey": "..."}`);
-      }
-      keys = { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey };
-    }
+    if (f.repo.credentials.source === "keyFile") keys = readKeys(`${FIELD}.repo.credentials.file`, f.repo.credentials.file);
     const passphrase = f.cipherPassphraseFile ? readSecret(`${FIELD}.cipherPassphraseFile`, f.cipherPassphraseFile) : undefined;
     for (const d of [this.paths.dir, this.paths.spoolDir, this.paths.logDir, this.paths.lockDir]) ensureDir(d, 0o700, this.o.runAs);
     const text = renderPgBackRestConf({

@@ -5,11 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
-import { ActionExecutor } from "../../sidecar/ha/executor";
+import { testExecutor } from "../helpers/executor";
+import { selfOf } from "../helpers/ha-fixtures";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
 import { silentLogger } from "../helpers/silent-logger";
 import { PostgresOwner } from "../../sidecar/postgres/owner";
-import { watchdogOff } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "../helpers/fake-clock";
 import { FakePgWorld } from "../helpers/fake-postgres";
 
@@ -25,31 +25,8 @@ describe("executor: base backup", () => {
     await leader.startPrimary();
     const me = world.add("b", { host: "10.0.0.2", port: 5432 });
     await me.baseBackup(leaderAt); // b has data (say, a replica whose rewind failed)
-    const self = {
-      name: "b",
-      nofailover: false,
-      failoverPriority: 1,
-      maximumLagOnFailover: 0,
-      ttlMs: 4000,
-      fenceMarginMs: 1000,
-      synchronousMode: "off" as const,
-      usePgRewind: true,
-    };
     const memory = { rewindFailed: true };
-    const pg = new PostgresOwner(me);
-    const log = silentLogger();
-    const executor = new ActionExecutor({
-      self,
-      dcs,
-      pg,
-      clock,
-      log,
-      lease,
-      memory,
-      isLeaseValid: () => true,
-      watchdog: watchdogOff(),
-      fetchPeers: async () => [],
-    });
+    const executor = testExecutor({ self: selfOf("b"), dcs, pg: new PostgresOwner(me), clock, lease, memory });
     return { leader, me, memory, executor, action: { type: "baseBackup" as const, leader: "a", upstream: leaderAt } };
   }
 

@@ -9,7 +9,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
-import { ActionExecutor } from "../../sidecar/ha/executor";
+import { testExecutor } from "../helpers/executor";
+import { selfOf } from "../helpers/ha-fixtures";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
 import { silentLogger } from "../helpers/silent-logger";
 import { PostgresOwner } from "../../sidecar/postgres/owner";
@@ -41,30 +42,8 @@ describe("executor: arming the watchdog", () => {
       log: silentLogger(),
       sysfsRoot: stand.sysfsRoot,
     }).probe();
-    const self = {
-      name: "a",
-      nofailover: false,
-      failoverPriority: 1,
-      maximumLagOnFailover: 0,
-      ttlMs: 4000,
-      fenceMarginMs: 1000,
-      synchronousMode: "off" as const,
-      usePgRewind: true,
-    };
     const pg = new PostgresOwner(new FakePgWorld().add("a", { host: "10.0.0.1", port: 5432 }));
-    const log = silentLogger();
-    const executor = new ActionExecutor({
-      self,
-      dcs,
-      pg,
-      clock,
-      log,
-      lease,
-      memory: {},
-      isLeaseValid: () => true,
-      watchdog,
-      fetchPeers: async () => [],
-    });
+    const executor = testExecutor({ self: selfOf("a"), dcs, pg, clock, lease, watchdog });
     return { clock, lease, watchdog, executor, stand };
   }
 

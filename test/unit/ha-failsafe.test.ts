@@ -12,11 +12,11 @@ import { decide } from "../../sidecar/ha/decide";
 import type { ClusterSnapshot } from "../../sidecar/dcs/types";
 import { failsafeRound, failsafeVerdict, leaseCounts, membersToAsk, type RoundInput } from "../../sidecar/ha/failsafe";
 import { FailsafeKeeper } from "../../sidecar/ha/failsafe-keeper";
-import { ActionExecutor } from "../../sidecar/ha/executor";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
 import { PostgresOwner } from "../../sidecar/postgres/owner";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 import { FakePgWorld } from "../helpers/fake-postgres";
+import { testExecutor } from "../helpers/executor";
 import { Mutations } from "../../sidecar/api/mutations";
 import { watchdogOff } from "../../sidecar/watchdog/watchdog";
 import { NOW, selfOf, threeMembers as cluster } from "../helpers/ha-fixtures";
@@ -300,19 +300,7 @@ describe("failsafe mode: the member's side (POST /failsafe)", () => {
       onConfirmed: () => undefined,
     });
     const pg = new PostgresOwner(new FakePgWorld().add("b", { host: "10.0.0.2", port: 5432 }));
-    const executor = new ActionExecutor({
-      self,
-      dcs,
-      pg,
-      clock,
-      log,
-      lease,
-      memory,
-      isLeaseValid: () => true,
-      watchdog: watchdogOff(),
-      failsafe,
-      fetchPeers: async () => [],
-    });
+    const executor = testExecutor({ self, dcs, pg, clock, lease, memory, failsafe });
     assert.equal(await executor.run([{ type: "acquireLeader" }]), false);
     assert.equal(failsafe.confirm({ name: "a" }).status, 200);
   });
