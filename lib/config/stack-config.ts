@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { EgressMode, EtcdPlacement, HaPostgresClusterArgs, Routing, VolumeType } from "../args/types";
 import { haSettingsSchema } from "../../sidecar/settings/schema";
+import type { BootstrapArgs } from "../args/bootstrap";
 
 export const CONFIG_NAMESPACE = "ha-postgres";
 
@@ -111,6 +112,7 @@ export const STACK_CONFIG_KEYS: Readonly<Record<string, string>> = {
   allowedSecurityGroupIds: "allowedSecurityGroupIds (JSON list)",
   ssmParameterPrefix: "ssmParameterPrefix",
   tags: "tags (JSON object)",
+  bootstrap: "bootstrap (JSON object: fromBackup and a target)",
   backupEnabled: "backup.enabled",
   backupBucketName: "backup.bucketName",
   backupPrefix: "backup.prefix",
@@ -214,6 +216,7 @@ export function argsFromStackConfig(config: pulumi.Config = new pulumi.Config(CO
         forceDestroy: config.getBoolean("backupForceDestroy"),
       }),
       tags: config.getObject<Record<string, string>>("tags"),
+      bootstrap: config.getObject<BootstrapArgs>("bootstrap"),
     }) ?? {}
   );
 }

@@ -137,6 +137,18 @@ describe("stack config → args", () => {
     assert.equal(resolved.settings.backupPolicy.schedule.diff, "never");
   });
 
+  it("bootstrap: a restore from another cluster's backups, set with --path; a bad target is refused naming the field", () => {
+    const bootstrap = { fromBackup: { clusterName: "ledger", bucketName: "ledger-backups" }, targetTime: "2026-11-27T16:05:00Z" };
+    pulumi.runtime.setAllConfig({ "ha-postgres:bootstrap": JSON.stringify(bootstrap) });
+    const args = argsFromStackConfig();
+    assert.deepEqual(args, { bootstrap });
+    const resolved = validateClusterArgs("pitr", args);
+    assert.equal(resolved.bootstrap?.fromBackup.prefix, "ledger");
+    assert.deepEqual(resolved.bootstrap?.target, { time: "2026-11-27T16:05:00Z" });
+    pulumi.runtime.setAllConfig({ "ha-postgres:bootstrap": JSON.stringify({ ...bootstrap, targetTime: "yesterday" }) });
+    assert.throws(() => validateClusterArgs("pitr", argsFromStackConfig()), /bootstrap\.targetTime/);
+  });
+
   it("synchronousMode true (the former form) passes through and is refused by the arg validation with the fix", () => {
     pulumi.runtime.setAllConfig({ "ha-postgres:synchronousMode": "true" });
     const args = argsFromStackConfig();
@@ -173,7 +185,7 @@ describe("stack config → args", () => {
         .filter((s) => s.kind === "number" || s.kind === "object")
         .map((s) => s.key),
     );
-    for (const k of ["subnetIds", "allowedCidrs", "allowedSecurityGroupIds", "tags"]) undeclarable.add(k);
+    for (const k of ["subnetIds", "allowedCidrs", "allowedSecurityGroupIds", "tags", "bootstrap"]) undeclarable.add(k);
     for (const k of Object.keys(STACK_CONFIG_KEYS))
       assert.ok(k in project.config || undeclarable.has(k), `${k} is not declared in Pulumi.yaml`);
   });
