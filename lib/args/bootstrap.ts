@@ -36,6 +36,13 @@ export interface FromBackupArgs {
    * through S3 and SSM. Default: none (SSE-S3 objects and an `aws/ssm` parameter need no grant).
    */
   kmsKeyArn?: pulumi.Input<string>;
+  /**
+   * The customer KMS key the source's passphrase parameter is encrypted with, as an ARN, when it is
+   * not `kmsKeyArn`: a source whose `backup.kmsKeyArn` differs from its `kmsKeyId` encrypts its
+   * backups with the first and its parameters with the second. The instance role may decrypt with it
+   * through SSM only. Default: `kmsKeyArn`.
+   */
+  cipherPassKmsKeyArn?: pulumi.Input<string>;
 }
 
 /**
@@ -70,6 +77,7 @@ export interface ResolvedBootstrap {
     /** Resolved: the source component's parameter unless another was given. */
     cipherPassParameter: string;
     kmsKeyArn?: pulumi.Input<string>;
+    cipherPassKmsKeyArn?: pulumi.Input<string>;
   };
   target: RecoveryTargetInput;
 }
@@ -97,6 +105,9 @@ export const bootstrapArgSchema = z
           .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'must be an SSM parameter name such as "/ha-postgres/orders/backup/repo-cipher-pass"')
           .optional(),
         kmsKeyArn: z
+          .custom<pulumi.Input<string>>(isInputLike, { message: "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)" })
+          .optional(),
+        cipherPassKmsKeyArn: z
           .custom<pulumi.Input<string>>(isInputLike, { message: "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)" })
           .optional(),
       })
@@ -140,11 +151,14 @@ export function resolveBootstrap(
         "a restored cluster archives into a stanza of its own, never into the one it restores from: give this cluster another clusterName",
     );
   }
-  if (typeof f.kmsKeyArn === "string" && !KMS_KEY_ARN.test(f.kmsKeyArn)) {
-    problems.push(
-      `bootstrap.fromBackup.kmsKeyArn: "${f.kmsKeyArn}" is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): ` +
-        "an alias or key id cannot be granted in IAM; give the key's ARN",
-    );
+  for (const field of ["kmsKeyArn", "cipherPassKmsKeyArn"] as const) {
+    const v = f[field];
+    if (typeof v === "string" && !KMS_KEY_ARN.test(v)) {
+      problems.push(
+        `bootstrap.fromBackup.${field}: "${v}" is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): ` +
+          "an alias or key id cannot be granted in IAM; give the key's ARN",
+      );
+    }
   }
   const cipherPassParameter = f.cipherPassParameter ?? parameterNames(own.ssmParameterPrefix, f.clusterName).backupCipherPass;
   // With backups on, this cluster's component writes that parameter: the source's passphrase would be overwritten.
@@ -185,6 +199,7 @@ export function resolveBootstrap(
         region: f.region,
         cipherPassParameter,
         ...(f.kmsKeyArn !== undefined ? { kmsKeyArn: f.kmsKeyArn } : {}),
+        ...(f.cipherPassKmsKeyArn !== undefined ? { cipherPassKmsKeyArn: f.cipherPassKmsKeyArn } : {}),
       },
       target,
     },

@@ -20,7 +20,10 @@ export interface RestoreSourceGrant {
   /** The source bucket's region (the passphrase parameter lives there too). */
   region: string;
   cipherPassParameterArn: string;
+  /** The source's customer key for its backups (S3). */
   kmsKeyArn?: string;
+  /** The one for its passphrase parameter (SSM), when another. */
+  cipherPassKmsKeyArn?: string;
 }
 
 /** The ARN partition of a region: "aws-cn" for China, "aws-us-gov" for GovCloud, else "aws". Pure. */
@@ -46,12 +49,13 @@ export function restoreSourceStatements(g: RestoreSourceGrant): PolicyStatement[
     ...backupRoleStatements({ bucketArn: g.bucketArn, prefix: g.prefix, region: g.region, kmsKeyArn: g.kmsKeyArn, access: "read" }),
     { Sid: "ReadSourcePassphrase", Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [g.cipherPassParameterArn] },
   ];
-  if (g.kmsKeyArn) {
+  const parameterKey = g.cipherPassKmsKeyArn ?? g.kmsKeyArn;
+  if (parameterKey) {
     statements.push({
       Sid: "DecryptSourcePassphrase",
       Effect: "Allow",
       Action: ["kms:Decrypt"],
-      Resource: [g.kmsKeyArn],
+      Resource: [parameterKey],
       Condition: { StringEquals: { "kms:ViaService": ssmServiceHost(g.region) } },
     });
   }
@@ -64,7 +68,7 @@ export function restoreSourceStatements(g: RestoreSourceGrant): PolicyStatement[
  */
 export function restoreSourceOf(
   b: ResolvedBootstrap,
-  r: { bucketName: string; kmsKeyArn?: string; ownRegion: string; accountId: string },
+  r: { bucketName: string; kmsKeyArn?: string; cipherPassKmsKeyArn?: string; ownRegion: string; accountId: string },
 ): { grant: RestoreSourceGrant; host: RestoreHostSpec } {
   const f = b.fromBackup;
   const region = f.region ?? r.ownRegion;
@@ -76,6 +80,7 @@ export function restoreSourceOf(
       region,
       cipherPassParameterArn: `arn:${partition}:ssm:${region}:${r.accountId}:parameter${f.cipherPassParameter}`,
       ...(r.kmsKeyArn ? { kmsKeyArn: r.kmsKeyArn } : {}),
+      ...(r.cipherPassKmsKeyArn ? { cipherPassKmsKeyArn: r.cipherPassKmsKeyArn } : {}),
     },
     host: {
       bucket: r.bucketName,
@@ -100,8 +105,11 @@ export function resolveRestoreSource(
     .all([
       pulumi.output(b.fromBackup.bucketName),
       pulumi.output(b.fromBackup.kmsKeyArn),
+      pulumi.output(b.fromBackup.cipherPassKmsKeyArn),
       aws.getRegionOutput({}, opts).region,
       aws.getCallerIdentityOutput({}, opts).accountId,
     ])
-    .apply(([bucketName, kmsKeyArn, ownRegion, accountId]) => restoreSourceOf(b, { bucketName, kmsKeyArn, ownRegion, accountId }));
+    .apply(([bucketName, kmsKeyArn, cipherPassKmsKeyArn, ownRegion, accountId]) =>
+      restoreSourceOf(b, { bucketName, kmsKeyArn, cipherPassKmsKeyArn, ownRegion, accountId }),
+    );
 }

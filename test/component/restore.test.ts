@@ -175,6 +175,24 @@ describe("a cluster restored from another cluster's backups (mocks)", function (
     });
   });
 
+  it("a source with one key for its backups and another for its parameters: each grant names its own key", async () => {
+    const PARAMETER_KEY = "arn:aws:kms:us-east-1:123456789012:key/9999ffff-12ab-34cd-56ef-1234567890ab";
+    const S3_KEY = KEY.replace("eu-west-1", "us-east-1");
+    await build("rs30", {
+      clusterName: "orders-clone",
+      bootstrap: { fromBackup: { ...SOURCE, kmsKeyArn: S3_KEY, cipherPassKmsKeyArn: PARAMETER_KEY } },
+    });
+    assert.deepEqual(sid("rs30", "UseBackupKeyThroughS3Source").Resource, [S3_KEY]);
+    assert.deepEqual(sid("rs30", "DecryptSourcePassphrase").Resource, [PARAMETER_KEY]);
+    const p = [policyText("rs30")];
+    assert.ok(!policyAllows(p, "kms:Decrypt", PARAMETER_KEY, { "kms:ViaService": "s3.us-east-1.amazonaws.com" }), "not through S3");
+    assert.ok(!policyAllows(p, "kms:Decrypt", S3_KEY, { "kms:ViaService": "ssm.us-east-1.amazonaws.com" }), "not through SSM");
+    assert.match(
+      refusal("rs31", { bootstrap: { fromBackup: { ...SOURCE, cipherPassKmsKeyArn: "alias/aws/ssm" } } })[0],
+      /^bootstrap\.fromBackup\.cipherPassKmsKeyArn: "alias\/aws\/ssm" is not a KMS key ARN/,
+    );
+  });
+
   it("without bootstrap: no restore section, no source grant, no source passphrase file", async () => {
     await build("rs3", {});
     const plan = planOf("rs3", "pg-0");
