@@ -22,6 +22,7 @@
  * ("shrink the wait before dropping a member").
  */
 import type { SyncState } from "../dcs/types";
+import { parseSynchronousStandbyNames } from "../postgres/conf";
 import { DEFAULT_SYNCHRONOUS_QUORUM } from "../settings/schema";
 import type { Action, HaInput } from "./types";
 
@@ -38,7 +39,7 @@ export interface QuorumPlan {
 
 /** Reads `ANY n (...)` / `FIRST n (...)` as the agent renders it; "" or unparsable: asynchronous. */
 export function parseQuorumWait(value: string | undefined, ignore: string): QuorumWait {
-  const names = [...(value ?? "").matchAll(/"((?:[^"]|"")*)"/g)].map((m) => m[1].replace(/""/g, '"')).filter((n) => n !== ignore);
+  const names = parseSynchronousStandbyNames(value).names.filter((n) => n !== ignore);
   const count = Number(/^\s*(?:ANY|FIRST)\s+(\d+)\s*\(/i.exec(value ?? "")?.[1] ?? 0);
   return names.length ? { count: Math.min(count, names.length), names } : { count: 0, names: [] };
 }

@@ -21,6 +21,7 @@
  * One PostgreSQL caveat, documented for users: a client that cancels a commit while it waits for the
  * standby gets an error, but the commit is already durable locally and becomes visible.
  */
+import { parseSynchronousStandbyNames } from "../postgres/conf";
 import { ownKey, planQuorum } from "./quorum";
 import type { Action, HaInput } from "./types";
 
@@ -35,8 +36,7 @@ export interface SyncPlan {
 
 /** The names inside synchronous_standby_names as the agent writes it: FIRST 1 ("a", "b"). */
 export function parseSyncNames(value: string | undefined): string[] {
-  if (!value) return [];
-  return [...value.matchAll(/"((?:[^"]|"")*)"/g)].map((m) => m[1].replace(/""/g, '"'));
+  return parseSynchronousStandbyNames(value).names;
 }
 
 export function planSync(input: HaInput): SyncPlan {

@@ -104,6 +104,13 @@ export function renderSynchronousStandbyNames(names: readonly string[], count?: 
   return count === undefined ? `FIRST 1 (${list})` : `ANY ${count} (${list})`;
 }
 
+/** The inverse of renderSynchronousStandbyNames: the names, and the count of an ANY (quorum) wait. */
+export function parseSynchronousStandbyNames(value: string | undefined): { names: string[]; count?: number } {
+  const names = [...(value ?? "").matchAll(/"((?:[^"]|"")*)"/g)].map((m) => m[1].replace(/""/g, '"'));
+  const any = /^\s*ANY\s+(\d+)\s*\(/i.exec(value ?? "");
+  return any ? { names, count: Number(any[1]) } : { names };
+}
+
 /** Longest Unix socket path (sun_path is 108 bytes with the terminating NUL on Linux). */
 const MAX_SOCKET_PATH = 107;
 

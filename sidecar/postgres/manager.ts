@@ -5,7 +5,7 @@
  * for the server's role are server-config.ts; the commands that build a data directory (initdb,
  * restores, copies, pg_rewind) are data-dir-commands.ts.
  */
-import { slotName, type ParamValue } from "./conf";
+import { parseSynchronousStandbyNames, slotName, type ParamValue } from "./conf";
 import { tcpAnswers } from "./copy";
 import { dataDirFiles } from "./controldata";
 import {
@@ -205,6 +205,18 @@ export class PostgresManager implements PostgresControl {
     });
   }
 
+  /**
+   * A running primary this manager did not set a wait for (it adopted it from a previous agent): the
+   * wait it runs with, so that rewriting its config keeps commits waiting for the standbys the HA
+   * loop chose, until the loop sets one itself.
+   */
+  private async learnSyncWait(): Promise<void> {
+    if (this.files.syncWaitKnown) return;
+    const [cur] = await this.commandSql.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
+    const w = parseSynchronousStandbyNames(cur.v);
+    this.files.setSyncWait(w.names, w.count);
+  }
+
   /** Escalating shutdown smart → fast → immediate → SIGKILL, with stopTimeouts (see Postmaster.stop). No-op when stopped. */
   stop(mode?: StopMode): Promise<void> {
     return this.command(`stop${mode ? ` ${mode}` : ""}`, async () => {
@@ -250,6 +262,7 @@ export class PostgresManager implements PostgresControl {
     return this.command("reload", async () => {
       if (this.pm.livePid() === undefined) return {};
       const inRecovery = await this.inRecovery();
+      if (!inRecovery) await this.learnSyncWait();
       this.files.write(inRecovery ? { primary: false, upstream: this.files.upstream } : { primary: true });
       const [before] = await this.commandSql.query<{ t: string }>("SELECT pg_conf_load_time()::text AS t");
       await this.commandSql.query("SELECT pg_reload_conf()");
@@ -332,6 +345,7 @@ export class PostgresManager implements PostgresControl {
       this.files.setParameters(parameters);
       if (this.pm.livePid() === undefined) return false;
       const primary = !(await this.inRecovery());
+      if (primary) await this.learnSyncWait();
       this.files.write(primary ? { primary: true } : { primary: false, upstream: this.files.upstream });
       await this.commandSql.query("SELECT pg_reload_conf()");
       return true;

@@ -36,6 +36,8 @@ export class ServerConfig {
   private syncStandbys: string[] = [];
   /** Quorum commit: ANY syncCount of syncStandbys; undefined: the first of them. */
   private syncCount?: number;
+  /** Whether this manager set a wait since it began (an agent that adopted a running primary has not). */
+  private syncWaitSet = false;
   /** The server parameters in effect for the next write: the agent file's, then the dynamic config's. */
   private parameters: Readonly<Record<string, ParamValue>>;
 
@@ -58,6 +60,11 @@ export class ServerConfig {
   setSyncWait(names: readonly string[], count?: number): void {
     this.syncStandbys = [...names];
     this.syncCount = count;
+    this.syncWaitSet = true;
+  }
+
+  get syncWaitKnown(): boolean {
+    return this.syncWaitSet;
   }
 
   /** A wait given at start after an agent restart, unless the HA loop set one since this manager began. */

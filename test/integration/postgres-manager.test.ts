@@ -249,6 +249,13 @@ describe("PostgresManager (real PostgreSQL)", function () {
     assert.equal(s.pid, pid);
     await a2.startPrimary(); // already running as primary: no second postmaster
     assert.equal(readPostmasterPid(path.join(root, "a/data"))?.pid, pid);
+    // The previous agent's wait survives the new one's config rewrites until its HA loop sets one.
+    await a.setSynchronousStandbys(["node-b"]);
+    await a2.reload();
+    await a2.setParameters({ work_mem: "8MB" });
+    const [w] = await sql<{ v: string }>(A.port, "SELECT current_setting('synchronous_standby_names') AS v");
+    assert.equal(w.v, 'FIRST 1 ("node-b")', "an adopted primary keeps waiting for its standby");
+    await a.setSynchronousStandbys([]);
     await a2.close();
     const empty = manager("x", ports[2]);
     assert.equal(await empty.adopt(), false, "nothing to adopt without postmaster.pid");

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { ClusterSnapshot, Member } from "../../sidecar/dcs/types";
 import { NO_SYNC_STANDBY, parseSyncNames, planSync } from "../../sidecar/ha/sync";
 import type { HaInput } from "../../sidecar/ha/types";
-import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
+import { parseSynchronousStandbyNames, renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
 import { primaryLocal } from "../helpers/ha-fixtures";
 
 const m = (name: string, nofailover = false): Member => ({
@@ -66,6 +66,14 @@ describe("planSync (synchronous mode, leader side)", () => {
   it("parses what it renders", () => {
     assert.deepEqual(parseSyncNames(renderSynchronousStandbyNames(["b", 'we"ird'])), ["b", 'we"ird']);
     assert.deepEqual(parseSyncNames(""), []);
+    for (const [names, count] of [
+      [["b", 'we"ird'], undefined],
+      [["b", "c"], 1],
+      [[], undefined],
+    ] as const) {
+      const w = parseSynchronousStandbyNames(renderSynchronousStandbyNames(names, count));
+      assert.deepEqual(w, count === undefined ? { names } : { names, count });
+    }
   });
 
   it("a new leader with a streaming standby records it, then makes PostgreSQL wait for it (in that order)", () => {
