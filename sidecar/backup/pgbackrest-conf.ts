@@ -170,8 +170,8 @@ export function archiveParameters(
   gate?: ArchiveGate,
 ): Record<string, ParamValue> {
   const base = `pgbackrest --config=${sh(confFile)} --stanza=${sh(stanza)}`;
-  // A push that S3 does not take within 30 s fails (PostgreSQL keeps the segment and retries), so
-  // an outage shows in the status within seconds instead of pgBackRest's default minute.
+  // A push that S3 does not take within PUSH_TIMEOUT_S fails (PostgreSQL keeps the segment and
+  // retries), so an outage shows in the status within seconds instead of pgBackRest's default minute.
   const push = `${base} --archive-timeout=${PUSH_TIMEOUT_S} archive-push %p`;
   const signal = (f: string) => `test -f ${sh(`${gate?.dataDir}/${f}`)}`;
   return {
@@ -189,8 +189,12 @@ export function archiveParameters(
   };
 }
 
-/** Seconds archive_command waits for the asynchronous push of its segment. */
-export const PUSH_TIMEOUT_S = 30;
+/**
+ * Seconds archive_command waits for the asynchronous push of its segment. A compressed 16 MB segment
+ * takes well under a second to S3 from EC2; one slower than this fails once and is found pushed
+ * (the push goes on in the background) when PostgreSQL retries it.
+ */
+export const PUSH_TIMEOUT_S = 10;
 /** Seconds restore_command waits for a segment from the archive. */
 export const GET_TIMEOUT_S = 5;
 /**

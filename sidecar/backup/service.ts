@@ -25,11 +25,11 @@ import { BackupTlsServer, renderServerConf } from "./tls-server";
 /** How often the service looks at archiving and the schedule. */
 const TICK_MS = 5000;
 /**
- * While archiving fails, how often the archiver is woken to try again. After three failures in a row
- * PostgreSQL's archiver sleeps up to a minute unless its latch is set; a configuration reload sets
- * it, so WAL reaches S3 within seconds of S3 coming back, not a minute later.
+ * While archiving fails, how often the archiver is woken to try again: every tick. After three
+ * failures in a row PostgreSQL's archiver sleeps up to a minute unless its latch is set; a
+ * configuration reload sets it, so WAL reaches S3 within seconds of S3 coming back.
  */
-const ARCHIVE_NUDGE_MS = 15_000;
+const ARCHIVE_NUDGE_MS = TICK_MS;
 export interface BackupServiceOptions {
   cluster: string;
   name: string;

@@ -140,7 +140,7 @@ describe("pgBackRest config", () => {
 });
 
 describe("archiving parameters", () => {
-  const push = "pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=30 archive-push %p";
+  const push = "pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=10 archive-push %p";
   it("every member runs archive_mode always; archive_command pushes only without a signal file; archive_timeout is the setting", () => {
     const p = archiveParameters("/d.pgbackrest/pgbackrest.conf", "main", 60, { dataDir: "/d", marksDir: "/d.pgbackrest/archived" });
     assert.equal(p.archive_mode, "always", "a replica keeps what it received until archive_command succeeds; no restart on a role change");
