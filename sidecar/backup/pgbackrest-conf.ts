@@ -182,9 +182,13 @@ export function archiveParameters(
     // A standby that lost its stream, and a promotion, ask the archive for newer timeline history files,
     // which pgBackRest fetches synchronously: with S3 unreachable, its connection retries last about
     // 9 x io-timeout (default 60 s: minutes, during which the startup process does not see a promote
-    // request). With GET_IO_TIMEOUT_S a lookup gives up within about 9 s; a segment's wait is archive-timeout.
+    // request); even with GET_IO_TIMEOUT_S one lookup took 5-9 s, and a promotion makes three, so
+    // `timeout` ends each after GET_CAP_S (exit 124: "not found" to PostgreSQL, which then streams,
+    // or promotes). pgBackRest's own wait for a prefetched segment (archive-timeout) ends first.
     // Not for a restore source's archive (no gate): a restore to the latest point must not end early on a slow read.
-    restore_command: `${base} --archive-timeout=${GET_TIMEOUT_S}${gate ? ` --io-timeout=${GET_IO_TIMEOUT_S}` : ""} archive-get %f "%p"`,
+    restore_command: gate
+      ? `timeout ${GET_CAP_S} ${base} --archive-timeout=${GET_TIMEOUT_S} --io-timeout=${GET_IO_TIMEOUT_S} archive-get %f "%p"`
+      : `${base} --archive-timeout=${GET_TIMEOUT_S} archive-get %f "%p"`,
     archive_timeout: archiveTimeoutS,
   };
 }
@@ -195,8 +199,10 @@ export function archiveParameters(
  * (the push goes on in the background) when PostgreSQL retries it.
  */
 export const PUSH_TIMEOUT_S = 10;
-/** Seconds restore_command waits for a segment from the archive. */
-export const GET_TIMEOUT_S = 5;
+/** Seconds restore_command waits for a segment from the archive (the asynchronous get prefetches the next ones). */
+export const GET_TIMEOUT_S = 2;
+/** Seconds after which a member's restore_command is ended, whatever pgBackRest is doing (see archiveParameters). */
+export const GET_CAP_S = 3;
 /**
  * pgBackRest's io-timeout for restore_command: seconds without progress before a connection or read gives
  * up. A slow read then fails and PostgreSQL asks again (or streams); an unreachable S3 costs seconds.

@@ -152,7 +152,7 @@ describe("archiving parameters", () => {
     );
     assert.equal(
       p.restore_command,
-      `pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=5 --io-timeout=1 archive-get %f "%p"`,
+      `timeout 3 pgbackrest --config='/d.pgbackrest/pgbackrest.conf' --stanza='main' --archive-timeout=2 --io-timeout=1 archive-get %f "%p"`,
       "a lookup in an unreachable archive gives up within seconds: a promotion must not wait on S3",
     );
     assert.equal(p.archive_timeout, 60);
