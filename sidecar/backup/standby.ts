@@ -93,7 +93,7 @@ export async function probeServer(
 }
 
 /** How often a replica checks that it reaches the leader's TLS server (and after a leader change). */
-const PROBE_EVERY_MS = 10_000;
+const PROBE_EVERY_MS = 5000;
 const PROBE_TIMEOUT_MS = 3000;
 
 export type ServerCheck = (a: { host: string; port: number }) => Promise<string | undefined>;
