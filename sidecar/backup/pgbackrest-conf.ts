@@ -185,10 +185,12 @@ export function archiveParameters(
     // request); even with GET_IO_TIMEOUT_S one lookup took 5-9 s, and a promotion makes three, so
     // `timeout` ends each after GET_CAP_S (exit 124: "not found" to PostgreSQL, which then streams,
     // or promotes). pgBackRest's own wait for a prefetched segment (archive-timeout) ends first.
-    // Not for a restore source's archive (no gate): a restore to the latest point must not end early on a slow read.
+    // Not for a restore source's archive (no gate): there a segment that does not come is the end of
+    // the recovery, so a restore to the latest point must not end early on a slow read; it waits
+    // pgBackRest's default minute (a segment the archive does not hold is "not found" at once).
     restore_command: gate
       ? `timeout ${GET_CAP_S} ${base} --archive-timeout=${GET_TIMEOUT_S} --io-timeout=${GET_IO_TIMEOUT_S} archive-get %f "%p"`
-      : `${base} --archive-timeout=${GET_TIMEOUT_S} archive-get %f "%p"`,
+      : `${base} --archive-timeout=${SOURCE_GET_TIMEOUT_S} archive-get %f "%p"`,
     archive_timeout: archiveTimeoutS,
   };
 }
@@ -201,6 +203,8 @@ export function archiveParameters(
 export const PUSH_TIMEOUT_S = 10;
 /** Seconds restore_command waits for a segment from the archive (the asynchronous get prefetches the next ones). */
 export const GET_TIMEOUT_S = 2;
+/** Seconds a restore from a source's archive waits for a segment (pgBackRest's default). */
+export const SOURCE_GET_TIMEOUT_S = 60;
 /** Seconds after which a member's restore_command is ended, whatever pgBackRest is doing (see archiveParameters). */
 export const GET_CAP_S = 3;
 /**

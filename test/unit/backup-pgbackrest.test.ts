@@ -156,6 +156,11 @@ describe("archiving parameters", () => {
       "a lookup in an unreachable archive gives up within seconds: a promotion must not wait on S3",
     );
     assert.equal(p.archive_timeout, 60);
+    assert.equal(
+      archiveParameters("/s.pgbackrest/pgbackrest.conf", "src", 0).restore_command,
+      `pgbackrest --config='/s.pgbackrest/pgbackrest.conf' --stanza='src' --archive-timeout=60 archive-get %f "%p"`,
+      "a restore source's archive is waited for: a segment that does not come ends the recovery",
+    );
     const conf = renderPostgresqlConf({
       dataDir: "/d",
       socketDir: "/d.sock",
