@@ -65,8 +65,11 @@ export function planRestart(view: ClusterView, sel: RestartSelection): RestartPl
   const replicas = wanted.filter((m) => m.name !== leader).sort((a, b) => a.name.localeCompare(b.name));
   const steps: RestartStep[] = replicas.map((m) => ({ kind: "restart", member: m.name, role: "replica" }));
   if (wanted.some((m) => m.name === leader)) {
-    // A switchover needs a replica to hand over to; a cluster of one restarts its leader in place.
-    const canHandOver = view.members.some((m) => m.name !== leader && m.state === "streaming");
+    // A switchover needs a replica to hand over to; a cluster of one restarts its leader in place. A
+    // running replica counts although it is not streaming this moment (its member key lags a restart
+    // or a reconnect by a loop): the switchover step waits for one that streams, and fails, leaving
+    // the leader untouched, if none does.
+    const canHandOver = view.members.some((m) => m.name !== leader && m.role !== "leader" && RUNNING.has(m.state));
     if (canHandOver) steps.push({ kind: "switchover", from: leader }, { kind: "restart", member: leader, role: "replica" });
     else steps.push({ kind: "restart", member: leader, role: "leader" });
   }

@@ -166,6 +166,10 @@ async function runSteps(steps: RestartStep[], f: RestartFlags, a: Access, say: (
     const t0 = Date.now();
     if (s.kind === "switchover") {
       say(`${n} switchover from ${s.from}: the leader hands over to a streaming replica...`);
+      // The leader picks its candidate from the member keys: wait until one says it streams.
+      await waitFor(`a replica of ${s.from} streaming (hapg list)`, WAIT_MS.restart, async () =>
+        (await a.source.cluster()).members.some((m) => m.name !== s.from && m.state === "streaming"),
+      );
       const r = await a.call(apiOf(view, s.from), "POST", "/switchover", { leader: s.from }, CALL_TIMEOUT_MS);
       if (r.status !== 200) throw refused(`switchover from ${s.from}`, r);
       const to = /to "(.+)"/.exec(r.body.message ?? "")?.[1] ?? "?";

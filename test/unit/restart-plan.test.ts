@@ -45,10 +45,17 @@ describe("hapg restart: which members, in which order", () => {
     ["one MEMBER, the leader: in place, as patronictl", three, { member: "n1" }, ["restart n1 (leader)"]],
     ["a cluster of one: the leader in place", view(m("n1", "leader", "running")), {}, ["restart n1 (leader)"]],
     [
-      "no replica streams: the leader in place, after the replicas",
+      "a replica running but not streaming this moment (a lagging member key): still a switchover, after it streams again",
       view(m("n1", "leader", "running"), m("n2", "replica", "running")),
       {},
-      ["restart n2", "restart n1 (leader)"],
+      ["restart n2", "switchover n1", "restart n1"],
+    ],
+    [
+      "no replica runs: the leader in place",
+      view(m("n1", "leader", "running"), m("n2", "replica", "stopped")),
+      {},
+      ["restart n1 (leader)"],
+      ["n2: PostgreSQL is not running (stopped); nothing to restart"],
     ],
     [
       "a stopped member is skipped, saying why",
