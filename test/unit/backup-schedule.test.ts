@@ -5,6 +5,7 @@ import type { BackupClaim, Member } from "../../sidecar/dcs/types";
 import { BACKUP_POLICY_DEFAULTS, backupPolicySchema } from "../../sidecar/settings/backup";
 import { nextSlot, parseCron, previousSlot, slotName } from "../../sidecar/settings/cron";
 import { sampleMemberData } from "../helpers/member-fixture";
+import { backupClaim } from "../helpers/backup-claim";
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -68,16 +69,7 @@ describe("who takes a backup", () => {
 describe("which backup is due (the etcd backup key)", () => {
   const policy = { schedule: BACKUP_POLICY_DEFAULTS.schedule, fromStandby: true };
   const now = at("2026-11-27T12:00:00Z");
-  const claim = (c: Partial<BackupClaim>): BackupClaim => ({
-    slot: "initial",
-    type: "full",
-    member: "a",
-    state: "done",
-    started: "2026-11-27T11:00:00.000Z",
-    finished: "2026-11-27T11:01:00.000Z",
-    lastSlot: "2026-11-27T01:00Z",
-    ...c,
-  });
+  const claim = backupClaim;
   const plan = (c: BackupClaim | undefined, t = now, ms = members) => planBackup({ policy, now: t, claim: c, members: ms, leader: "a" });
 
   it("no key yet: the first full backup on the leader; the slots before it are not owed", () => {

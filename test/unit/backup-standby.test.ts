@@ -8,6 +8,7 @@ import { renderServerConf } from "../../sidecar/backup/tls-server";
 import type { BackupClaim, BackupServerAdvert, Member } from "../../sidecar/dcs/types";
 import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
 import { sampleMemberData } from "../helpers/member-fixture";
+import { backupClaim } from "../helpers/backup-claim";
 import { colocatedPgNode } from "../helpers/host-spec";
 import { validateAgentConfig } from "../../sidecar/config/schema";
 import { HA_DEFAULTS } from "../../sidecar/settings/schema";
@@ -80,15 +81,7 @@ describe("which replica may take a backup from standby", () => {
 describe("the schedule with backups from standby", () => {
   const policy = { schedule: BACKUP_POLICY_DEFAULTS.schedule, fromStandby: true };
   const members = [leader, able("b")];
-  const done: BackupClaim = {
-    slot: "initial",
-    type: "full",
-    member: "a",
-    state: "done",
-    started: "2026-11-27T11:00:00.000Z",
-    finished: "2026-11-27T11:01:00.000Z",
-    lastSlot: "2026-11-27T01:00Z",
-  };
+  const done = backupClaim();
   const plan = (claim: BackupClaim | undefined, now: number, ms = members) => planBackup({ policy, now, claim, members: ms, leader: "a" });
 
   it("the first full backup stays on the leader; a scheduled one goes to the able replica", () => {
