@@ -3,7 +3,7 @@
  * credentials of `api.authentication`. Used by the CLI, the benchmarks and the tests.
  */
 import * as fs from "node:fs";
-import type { ClusterFile } from "../local/state";
+import type { ClusterFile } from "../../local/state";
 import type { ApiCredentials } from "./mutations";
 import { apiRequest } from "./transport";
 

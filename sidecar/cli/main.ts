@@ -13,7 +13,7 @@ import { ConfigError } from "../config/schema";
 import { AGENT_VERSION } from "../version";
 import { missingDeviceProblem } from "../watchdog/plan";
 import { registerConfigCommands } from "./config-cmds";
-import { registerLocalCommands } from "./local";
+import { registerLocalCommands } from "../../local/cli";
 import { registerOpsCommands } from "./ops";
 import { registerRestartCommands } from "./restart";
 import { registerSwitchoverCommands } from "./switchover";

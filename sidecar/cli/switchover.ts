@@ -52,7 +52,7 @@ export async function target(o: CommonOpts): Promise<Target> {
     };
   }
   if (o.dir !== undefined) {
-    const { readClusterFile } = await import("../local/state");
+    const { readClusterFile } = await import("../../local/state");
     const c = readClusterFile(o.dir);
     const auth = localApiCredentials(c);
     return firstAnswering(

@@ -9,7 +9,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
-import { chownRecursive, ensureServiceUser } from "../../sidecar/local/os-user";
+import { chownRecursive, ensureServiceUser } from "../../local/os-user";
 import { findPgBinDir } from "../../sidecar/postgres/bin";
 import { PostgresManager, type Logger, type PostgresManagerOptions } from "../../sidecar/postgres/manager";
 import { childPids, isRunning, processState, readPostmasterPid, sleep } from "../../sidecar/postgres/process";

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { backupRows, metricsInput } from "../../sidecar/api/metrics";
 import { validateAgentConfig } from "../../sidecar/config/schema";
 import { buildSnapshot } from "../../sidecar/dcs/snapshot";
-import { agentConfig } from "../../sidecar/local/agents";
-import { DEFAULTS } from "../../sidecar/local/cluster";
-import { computeLayout, portsOf } from "../../sidecar/local/layout";
+import { agentConfig } from "../../local/agents";
+import { DEFAULTS } from "../../local/cluster";
+import { computeLayout, portsOf } from "../../local/layout";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 
 describe("hapg local up --backup", () => {

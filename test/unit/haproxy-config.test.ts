@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { renderRoutingConfig } from "../../sidecar/haproxy/config";
-import { checkHaproxyConfig } from "../../sidecar/local/haproxy";
+import { checkHaproxyConfig } from "../../local/haproxy";
 
 const input = {
   header: "test",

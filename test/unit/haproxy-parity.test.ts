@@ -7,8 +7,8 @@
 import * as assert from "node:assert/strict";
 import { renderFiles } from "../../lib";
 import { NODE_PATHS } from "../../lib/userdata/paths";
-import { localRoutingConfig } from "../../sidecar/local/haproxy";
-import { computeLayout } from "../../sidecar/local/layout";
+import { localRoutingConfig } from "../../local/haproxy";
+import { computeLayout } from "../../local/layout";
 import { variants } from "../component/fixtures";
 
 /** The only section that may exist on one side: the local cluster waits for HAProxy on its stats page. */

@@ -8,7 +8,7 @@ import { restoreSourceOf } from "../../lib/restore/source";
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { restoreBootstrapSection } from "../../lib/userdata/restore";
 import { validateAgentConfig } from "../../sidecar/config/schema";
-import { localFromBackup, targetFromFlags } from "../../sidecar/local/restore";
+import { localFromBackup, targetFromFlags } from "../../local/restore";
 import { fromBackupSchema } from "../../sidecar/restore/config";
 import { RestoreSource, sourcePaths } from "../../sidecar/restore/source";
 

@@ -17,8 +17,8 @@
  */
 import * as net from "node:net";
 import * as path from "node:path";
-import { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, synchronousQuorumProblem, type SynchronousMode } from "../settings/schema";
-import type { FromBackupInput } from "../restore/config";
+import { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, synchronousQuorumProblem, type SynchronousMode } from "../sidecar/settings/schema";
+import type { FromBackupInput } from "../sidecar/restore/config";
 import { NetnsPlan, planNetns } from "./netns";
 
 export const HOST = "127.0.0.1";
@@ -68,7 +68,7 @@ export interface LocalOptions {
   desiredConfig?: string;
   /** Continuous archiving and backups to a local S3 server (s3rver) on 127.0.0.1 (`--backup`). Default false. */
   backup?: boolean;
-  /** Create the cluster from another cluster's backups (`--restore-from`, sidecar/local/restore.ts); implies `backup`. */
+  /** Create the cluster from another cluster's backups (`--restore-from`, local/restore.ts); implies `backup`. */
   restore?: FromBackupInput;
 }
 

@@ -8,12 +8,12 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { resolvedRepo, type BackupConfig } from "../backup/config";
-import { validateAgentConfig } from "../config/schema";
-import { isRunning } from "../postgres/process";
-import { fromBackupSchema, type FromBackupInput } from "../restore/config";
-import { RestoreSource } from "../restore/source";
-import { targetFromFields, type RecoveryTargetInput } from "../restore/target";
+import { resolvedRepo, type BackupConfig } from "../sidecar/backup/config";
+import { validateAgentConfig } from "../sidecar/config/schema";
+import { isRunning } from "../sidecar/postgres/process";
+import { fromBackupSchema, type FromBackupInput } from "../sidecar/restore/config";
+import { RestoreSource } from "../sidecar/restore/source";
+import { targetFromFields, type RecoveryTargetInput } from "../sidecar/restore/target";
 import { clusterJsonPath, readClusterFile } from "./state";
 
 export interface RestoreFlags {

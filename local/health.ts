@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Client } from "pg";
-import { isRunning, sleep } from "../postgres/process";
+import { isRunning, sleep } from "../sidecar/postgres/process";
 import { apiStatus, ClusterFile, fetchCluster, judgeHealth, readClusterFile } from "./state";
 import { redact } from "./writer";
 

@@ -8,7 +8,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isRunning } from "../postgres/process";
+import { isRunning } from "../sidecar/postgres/process";
 import { stopProcess } from "./etcd";
 
 /** The only credentials s3rver accepts. */

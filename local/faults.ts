@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { isPostgresProcess, isRunning, readPostmasterPid } from "../postgres/process";
+import { isPostgresProcess, isRunning, readPostmasterPid } from "../sidecar/postgres/process";
 import { serviceOwner, spawnAgent } from "./agents";
 import { computeLayout, DEFAULT_BASE_PORT } from "./layout";
 import { findNode, readClusterFile, writeClusterFile } from "./state";

@@ -1,8 +1,8 @@
-/** `hapg local up|status|down|demo`: a whole cluster on this machine (see sidecar/local/layout.ts for ports). */
+/** `hapg local up|status|down|demo`: a whole cluster on this machine (see local/layout.ts for ports). */
 import * as path from "node:path";
 import type { Command } from "commander";
-import { DEFAULTS, type LocalOptions, syncModeFromFlags } from "../local/layout";
-import type { RestoreFlags } from "../local/restore";
+import { DEFAULTS, type LocalOptions, syncModeFromFlags } from "./layout";
+import type { RestoreFlags } from "./restore";
 
 // The cluster, demo and writer modules load only when a `local` command runs, so the agent process
 // (same CLI) does not carry them, nor the YAML writer and table libraries they use. The agent bundle
@@ -19,7 +19,7 @@ async function localOnly<T>(load: () => Promise<T>): Promise<T> {
     );
   }
 }
-const cluster = () => localOnly(() => import("../local/cluster"));
+const cluster = () => localOnly(() => import("./cluster"));
 
 const DEFAULT_DIR = "/tmp/hapg-local";
 
@@ -102,7 +102,7 @@ export function registerLocalCommands(program: Command): void {
     .option("--target-name <name>", "with --restore-from: restore up to this restore point (pg_create_restore_point)")
     .action(async (opts: UpFlags & RestoreFlags) => {
       const { sync, syncStrict, async, synchronousMode: modeFlag, restoreFrom, targetTime, targetLsn, targetName, ...o } = opts;
-      const { localFromBackup } = await localOnly(() => import("../local/restore"));
+      const { localFromBackup } = await localOnly(() => import("./restore"));
       const restore = localFromBackup({ restoreFrom, targetTime, targetLsn, targetName });
       const dir = path.resolve(o.dir);
       const synchronousMode = syncModeFromFlags({ sync, syncStrict, async, synchronousMode: modeFlag });
@@ -116,7 +116,7 @@ export function registerLocalCommands(program: Command): void {
       };
       process.once("SIGINT", onInt);
       const { formatStatus, localStatus, localUp, newTable } = await cluster();
-      const { redact } = await localOnly(() => import("../local/writer"));
+      const { redact } = await localOnly(() => import("./writer"));
       const desiredConfig = o.desiredConfig === undefined ? undefined : path.resolve(o.desiredConfig);
       const c = await localUp({ ...o, netns: o.netns ?? false, dir, synchronousMode, desiredConfig, restore, progress });
       process.removeListener("SIGINT", onInt);
@@ -161,7 +161,7 @@ export function registerLocalCommands(program: Command): void {
     .requiredOption("--from <group>", "etcd | peers")
     .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
     .action(async (node: string, o: { dir: string; from: string }) => {
-      const { CUT_FROM, cutNode } = await localOnly(() => import("../local/partition"));
+      const { CUT_FROM, cutNode } = await localOnly(() => import("./partition"));
       if (!(CUT_FROM as readonly string[]).includes(o.from)) throw new Error(`--from: "${o.from}" must be one of ${CUT_FROM.join(", ")}`);
       cutNode(path.resolve(o.dir), node, o.from as (typeof CUT_FROM)[number]);
       console.log(
@@ -175,7 +175,7 @@ export function registerLocalCommands(program: Command): void {
     .argument("<node>", "the node, e.g. node1")
     .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
     .action(async (node: string, o: { dir: string }) => {
-      const { healNode } = await localOnly(() => import("../local/partition"));
+      const { healNode } = await localOnly(() => import("./partition"));
       healNode(path.resolve(o.dir), node);
       console.log(`${node}: network healed`);
     });
@@ -196,11 +196,11 @@ export function registerLocalCommands(program: Command): void {
     .option("--async", ASYNC_HELP)
     .action(async (o: { dir?: string; basePort: number; keep?: boolean; pitr?: boolean } & SyncFlags) => {
       if (o.pitr) {
-        const { runPitrDemo } = await localOnly(() => import("../local/demo-pitr"));
+        const { runPitrDemo } = await localOnly(() => import("./demo-pitr"));
         await runPitrDemo({ dir: o.dir ? path.resolve(o.dir) : undefined, basePort: o.basePort, keep: o.keep ?? false });
         return;
       }
-      const { runDemo } = await localOnly(() => import("../local/demo"));
+      const { runDemo } = await localOnly(() => import("./demo"));
       await runDemo({
         dir: o.dir ? path.resolve(o.dir) : undefined,
         basePort: o.basePort,

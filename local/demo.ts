@@ -6,10 +6,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { sleep } from "../postgres/process";
+import { sleep } from "../sidecar/postgres/process";
 import { formatStatus, newTable, localDown, localStatus, localUp } from "./cluster";
 import { keepNodeLogs, killNode, reinitNode, restartNode, waitForPrimary, waitHealthy } from "./faults";
-import { HA_DEFAULTS, type SynchronousMode } from "../settings/schema";
+import { HA_DEFAULTS, type SynchronousMode } from "../sidecar/settings/schema";
 import { countLost, measureOutage, Writer, WriterProgress } from "./writer";
 
 export interface DemoOptions {

@@ -6,10 +6,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Client } from "pg";
-import { backupPaths, resolvedRepo } from "../backup/config";
-import { parseInfo, type StanzaInfo } from "../backup/pgbackrest";
-import { validateAgentConfig } from "../config/schema";
-import { runTool } from "../postgres/process";
+import { backupPaths, resolvedRepo } from "../sidecar/backup/config";
+import { parseInfo, type StanzaInfo } from "../sidecar/backup/pgbackrest";
+import { validateAgentConfig } from "../sidecar/config/schema";
+import { runTool } from "../sidecar/postgres/process";
 import { serviceOwner } from "./agents";
 import { findNode, readClusterFile } from "./state";
 

@@ -8,9 +8,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { converge } from "../dynamic/converge";
-import { problemsText, type DynamicConfig } from "../settings/dynamic";
-import { haSettingsSchema } from "../settings/schema";
+import { converge } from "../sidecar/dynamic/converge";
+import { problemsText, type DynamicConfig } from "../sidecar/settings/dynamic";
+import { haSettingsSchema } from "../sidecar/settings/schema";
 import { localSettings, type LocalOptions } from "./layout";
 
 export const DESIRED_CONFIG_FILE = "desired-config.json";

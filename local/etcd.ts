@@ -9,7 +9,7 @@ import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
-import { isRunning as isAlive, signalIfAlive } from "../postgres/process";
+import { isRunning as isAlive, signalIfAlive } from "../sidecar/postgres/process";
 import { inNetns } from "./netns";
 
 /** Alive and not a zombie (a zombie has exited; its parent just has not reaped it yet). */

@@ -3,7 +3,7 @@
  * and how long writes were unavailable around a fault.
  */
 import { Client } from "pg";
-import { sleep } from "../postgres/process";
+import { sleep } from "../sidecar/postgres/process";
 
 export const TABLE = "hapg_writes";
 

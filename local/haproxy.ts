@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
-import { renderRoutingConfig } from "../haproxy/config";
+import { renderRoutingConfig } from "../sidecar/haproxy/config";
 import { stopProcess } from "./etcd";
 import { HOST, type Layout } from "./layout";
 

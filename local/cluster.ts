@@ -4,14 +4,14 @@
  */
 import * as fs from "node:fs";
 import Table from "cli-table3";
-import { isPostgresProcess, isRunning, readPostmasterPid } from "../postgres/process";
+import { isPostgresProcess, isRunning, readPostmasterPid } from "../sidecar/postgres/process";
 import { readDesiredConfigFlag, writeDesiredConfig } from "./desired";
 import { agentConfig, LOCAL_API_USER, prepareFiles, rssKb, serviceOwner, spawnAgent } from "./agents";
 import { startEtcdCluster } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
 import { localRoutingConfig, startHaproxy } from "./haproxy";
 import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, DEFAULTS, HOST, LocalOptions } from "./layout";
-import type { SynchronousMode } from "../settings/schema";
+import type { SynchronousMode } from "../sidecar/settings/schema";
 import { createNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
 import { knownProcesses, processesOfDir, readPid, stillRunning, stopEverything, teardownProblem } from "./teardown";
