@@ -9,7 +9,7 @@ export { HaPostgresCluster } from "./cluster/component";
 export * from "./args/types";
 export { validateClusterArgs, validatePlacement, ClusterArgsError, isCidr, isArmInstanceType, SubnetInfo } from "./args/validate";
 export { argsFromStackConfig, settingKeys, SettingKey, SettingKind, STACK_CONFIG_KEYS } from "./config/stack-config";
-export { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, WATCHDOG_MODES } from "../sidecar/settings/schema";
+export { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, WATCHDOG_MODES } from "../sidecar/contract/settings/schema";
 export { renderUserData, renderFiles, renderNodeInitPlan, hostPackages, USER_DATA_LIMIT_BYTES } from "./userdata/render";
 export { agentConfigForNode } from "./userdata/agent-config";
 export { desiredConfigDocument } from "./dynamic/desired-config";

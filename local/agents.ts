@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { AgentConfigInput, DEFAULT_API_USER, validateAgentConfig } from "../sidecar/config/schema";
+import { AgentConfigInput, DEFAULT_API_USER, validateAgentConfig } from "../sidecar/contract/agent-config";
 import { desiredConfigPath, LOCAL_DESIRED_INTERVAL_S } from "./desired";
 import { Layout, LocalOptions, localSettings, NodeSlot } from "./layout";
 import { inNetns } from "./netns";

@@ -11,7 +11,7 @@ import { startEtcdCluster } from "./etcd";
 import { Progress, waitHealthy, waitProxyWritable } from "./health";
 import { localRoutingConfig, startHaproxy } from "./haproxy";
 import { assertPortsFree, checkOptions, computeLayout, DEFAULT_BASE_PORT, DEFAULTS, HOST, LocalOptions } from "./layout";
-import type { SynchronousMode } from "../sidecar/settings/schema";
+import type { SynchronousMode } from "../sidecar/contract/settings/schema";
 import { createNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
 import { knownProcesses, processesOfDir, readPid, stillRunning, stopEverything, teardownProblem } from "./teardown";

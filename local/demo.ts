@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { sleep } from "../sidecar/postgres/process";
 import { formatStatus, newTable, localDown, localStatus, localUp } from "./cluster";
 import { keepNodeLogs, killNode, reinitNode, restartNode, waitForPrimary, waitHealthy } from "./faults";
-import { HA_DEFAULTS, type SynchronousMode } from "../sidecar/settings/schema";
+import { HA_DEFAULTS, type SynchronousMode } from "../sidecar/contract/settings/schema";
 import { countLost, measureOutage, Writer, WriterProgress } from "./writer";
 
 export interface DemoOptions {

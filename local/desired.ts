@@ -9,8 +9,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { converge } from "../sidecar/dynamic/converge";
-import { problemsText, type DynamicConfig } from "../sidecar/settings/dynamic";
-import { haSettingsSchema } from "../sidecar/settings/schema";
+import { problemsText, type DynamicConfig } from "../sidecar/contract/settings/dynamic";
+import { haSettingsSchema } from "../sidecar/contract/settings/schema";
 import { localSettings, type LocalOptions } from "./layout";
 
 export const DESIRED_CONFIG_FILE = "desired-config.json";

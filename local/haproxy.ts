@@ -5,12 +5,12 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
-import { renderRoutingConfig } from "../sidecar/haproxy/config";
+import { renderRoutingConfig } from "../sidecar/contract/haproxy-config";
 import { stopProcess } from "./etcd";
 import { HOST, type Layout } from "./layout";
 
 /**
- * What `hapg local up` writes: the routing config every EC2 node gets (sidecar/haproxy/config.ts),
+ * What `hapg local up` writes: the routing config every EC2 node gets (sidecar/contract/haproxy-config.ts),
  * on the local addresses and ports, plus a stats page that `up` waits for.
  */
 export function localRoutingConfig(l: Layout): string {

@@ -17,8 +17,8 @@
  */
 import * as net from "node:net";
 import * as path from "node:path";
-import { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, synchronousQuorumProblem, type SynchronousMode } from "../sidecar/settings/schema";
-import type { FromBackupInput } from "../sidecar/restore/config";
+import { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, synchronousQuorumProblem, type SynchronousMode } from "../sidecar/contract/settings/schema";
+import type { FromBackupInput } from "../sidecar/contract/restore-config";
 import { NetnsPlan, planNetns } from "./netns";
 
 export const HOST = "127.0.0.1";
@@ -257,7 +257,7 @@ export async function assertPortsFree(l: Layout, backup = false): Promise<void> 
   }
 }
 
-/** Defaults of `hapg local up`: the HA settings' come from their schema (sidecar/settings/schema.ts). */
+/** Defaults of `hapg local up`: the HA settings' come from their schema (sidecar/contract/settings/schema.ts). */
 export const DEFAULTS: Omit<LocalOptions, "dir"> = {
   nodes: 3,
   etcd: 3,

@@ -6,9 +6,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Client } from "pg";
-import { backupPaths, resolvedRepo } from "../sidecar/backup/config";
+import { backupPaths, resolvedRepo } from "../sidecar/contract/backup-config";
 import { parseInfo, type StanzaInfo } from "../sidecar/backup/pgbackrest";
-import { validateAgentConfig } from "../sidecar/config/schema";
+import { validateAgentConfig } from "../sidecar/contract/agent-config";
 import { runTool } from "../sidecar/postgres/process";
 import { serviceOwner } from "./agents";
 import { findNode, readClusterFile } from "./state";

@@ -8,12 +8,12 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { resolvedRepo, type BackupConfig } from "../sidecar/backup/config";
-import { validateAgentConfig } from "../sidecar/config/schema";
+import { resolvedRepo, type BackupConfig } from "../sidecar/contract/backup-config";
+import { validateAgentConfig } from "../sidecar/contract/agent-config";
 import { isRunning } from "../sidecar/postgres/process";
-import { fromBackupSchema, type FromBackupInput } from "../sidecar/restore/config";
+import { fromBackupSchema, type FromBackupInput } from "../sidecar/contract/restore-config";
 import { RestoreSource } from "../sidecar/restore/source";
-import { targetFromFields, type RecoveryTargetInput } from "../sidecar/restore/target";
+import { targetFromFields, type RecoveryTargetInput } from "../sidecar/contract/recovery-target";
 import { clusterJsonPath, readClusterFile } from "./state";
 
 export interface RestoreFlags {

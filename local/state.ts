@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { SYNCHRONOUS_MODES, type SynchronousMode } from "../sidecar/settings/schema";
+import { SYNCHRONOUS_MODES, type SynchronousMode } from "../sidecar/contract/settings/schema";
 import type { NetnsPlan } from "./netns";
 
 export interface ClusterFile {

@@ -59,7 +59,8 @@ function walk(dir, acc) {
 const map = filePairs();
 const mapTarget = (rel) => {
   if (map.has(rel)) return map.get(rel);
-  for (const [k, v] of map) if (k.startsWith("dir:") && (rel + "/").startsWith(k.slice(4) + "/")) return path.join(v, path.relative(k.slice(4), rel));
+  for (const [k, v] of map)
+    if (k.startsWith("dir:") && (rel + "/").startsWith(k.slice(4) + "/")) return path.join(v, path.relative(k.slice(4), rel));
   return rel;
 };
 
@@ -92,7 +93,10 @@ for (const file of files) {
     }
     if (!target) return all;
     const newTarget = mapTarget(target);
-    let rel = path.relative(path.dirname(newPath), newTarget).replace(/\.ts$/, "").replace(/\/index$/, "");
+    let rel = path
+      .relative(path.dirname(newPath), newTarget)
+      .replace(/\.ts$/, "")
+      .replace(/\/index$/, "");
     if (!rel.startsWith(".")) rel = `./${rel}`;
     return rel === spec ? all : `${pre}"${rel}"`;
   });

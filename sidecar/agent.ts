@@ -4,7 +4,7 @@
  */
 import { loadAgentConfig, readCredential } from "./config/load";
 import { reloadPlan } from "./config/reload";
-import type { AgentConfig } from "./config/schema";
+import type { AgentConfig } from "./contract/agent-config";
 import { EtcdDcs } from "./dcs/etcd";
 import { clusterPrefix } from "./dcs/types";
 import { MemberOperations } from "./api/member-ops";
@@ -22,9 +22,9 @@ import { PostgresOwner } from "./postgres/owner";
 import { DynamicConfigApplier } from "./dynamic/apply";
 import { converge } from "./dynamic/converge";
 import { desiredSource, type DesiredSource } from "./dynamic/source";
-import { effectiveSettings, problemsText } from "./settings/dynamic";
-import { pickHaSettings, type HaSettings } from "./settings/schema";
-import { resolveTiming } from "./settings/timing";
+import { effectiveSettings, problemsText } from "./contract/settings/dynamic";
+import { pickHaSettings, type HaSettings } from "./contract/settings/schema";
+import { resolveTiming } from "./contract/settings/timing";
 import type { Logger } from "./log";
 import { watchdogFromConfig } from "./watchdog/watchdog";
 import { readFileSync } from "node:fs";

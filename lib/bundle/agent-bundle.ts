@@ -10,7 +10,7 @@ import { dirname, join, relative, sep } from "node:path";
 import { ResolvedClusterArgs } from "../args/types";
 import { reachableModules } from "./module-graph";
 import { childName, resourceTags } from "../naming/names";
-import { PACKAGE_NAME } from "../../sidecar/version";
+import { PACKAGE_NAME } from "../../sidecar/contract/version";
 
 export const BUNDLE_KEY = "agent/hapg-agent.zip";
 

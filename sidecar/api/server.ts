@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import type { ClusterSnapshot } from "../dcs/types";
 import type { HaDriver } from "../ha/driver";
 import { watchdogFailed } from "../ha/watchdog-rules";
-import { AGENT_VERSION } from "../version";
+import { AGENT_VERSION } from "../contract/version";
 import type { Logger } from "../log";
 import type { PgStatus, PostgresControl } from "../postgres/types";
 import { configBody, historyBody } from "./read-routes";

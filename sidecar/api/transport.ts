@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
-import { ConfigError } from "../config/schema";
+import { ConfigError } from "../contract/agent-config";
 
 /** The API's TLS files as the agent config names them (`api.tls`). */
 export interface ApiTlsFiles {

@@ -13,7 +13,7 @@ import { configBody, historyBody } from "../api/read-routes";
 import { loadAgentConfig } from "../config/load";
 import { clusterPrefix } from "../dcs/types";
 import { apiRequest, readCaFile } from "../api/transport";
-import { cliConfigCa, DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "./cli-config";
+import { cliConfigCa, DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "../contract/cli-config";
 
 /** GET /cluster (Patroni's shape; `pending_restart` when a member reports it). */
 export interface ClusterView {

@@ -7,7 +7,7 @@ import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { callTarget, localApiCredentials, type ApiReply, type ApiTarget } from "../api/client";
 import { readCaFile } from "../api/transport";
-import { cliConfigTargets, DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "./cli-config";
+import { cliConfigTargets, DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "../contract/cli-config";
 
 export interface CommonOpts {
   dir?: string;

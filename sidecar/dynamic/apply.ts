@@ -16,10 +16,10 @@
 import type { ClusterSnapshot, Dcs } from "../dcs/types";
 import type { SelfConfig } from "../ha/types";
 import type { Logger } from "../log";
-import { dynamicFromSettings, effectiveSettings, isPausedConfig, problemsText, type DynamicProblem } from "../settings/dynamic";
-import type { ParamValue } from "../settings/parameters";
-import type { HaSettings } from "../settings/schema";
-import { timingProblems } from "../settings/timing";
+import { dynamicFromSettings, effectiveSettings, isPausedConfig, problemsText, type DynamicProblem } from "../contract/settings/dynamic";
+import type { ParamValue } from "../contract/settings/parameters";
+import type { HaSettings } from "../contract/settings/schema";
+import { timingProblems } from "../contract/settings/timing";
 import { converge } from "./converge";
 import type { DesiredSource } from "./source";
 

@@ -2,8 +2,8 @@
  * Pure rendering of the files the agent owns: postgresql.conf (entirely ours; user parameters merged
  * over our defaults), pg_hba.conf and the pgpass file. No I/O here: PostgresManager writes the results.
  */
-import { CONTROLLED_PARAMETERS, parameterProblems, type ParamValue } from "../settings/parameters";
-import type { HaTiming } from "../settings/timing";
+import { CONTROLLED_PARAMETERS, parameterProblems, type ParamValue } from "../contract/settings/parameters";
+import type { HaTiming } from "../contract/settings/timing";
 import type { HostPort } from "./types";
 
 export { CONTROLLED_PARAMETERS, type ParamValue };

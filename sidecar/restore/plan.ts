@@ -9,9 +9,9 @@
  * and the new timeline after it (from the cluster's own archive, or streamed from the new primary):
  * nobody copies the data directory from the new primary.
  */
-import { formatLsn, parseLsn } from "../postgres/lsn";
-import type { ParamValue } from "../settings/parameters";
-import type { RecoveryTarget } from "./target";
+import { formatLsn, parseLsn } from "../contract/lsn";
+import type { ParamValue } from "../contract/settings/parameters";
+import type { RecoveryTarget } from "../contract/recovery-target";
 
 /** What `pgbackrest restore` is asked for (the options of PgBackRest.restore, sidecar/backup/pgbackrest.ts). */
 export interface RestoreRequest {

@@ -14,7 +14,7 @@ import { sleep } from "../../sidecar/postgres/process";
 import { localUp, newTable } from "../../local/cluster";
 import { rssKb } from "../../local/agents";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
-import type { SynchronousMode } from "../../sidecar/settings/schema";
+import type { SynchronousMode } from "../../sidecar/contract/settings/schema";
 import { syncModeFromFlags } from "../../local/layout";
 import {
   Fault,

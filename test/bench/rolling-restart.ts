@@ -13,7 +13,7 @@ import { Command } from "commander";
 import { localUp, newTable } from "../../local/cluster";
 import { waitHealthy, waitProxyWritable } from "../../local/health";
 import { countLost, Writer } from "../../local/writer";
-import { SYNCHRONOUS_MODES, type SynchronousMode } from "../../sidecar/settings/schema";
+import { SYNCHRONOUS_MODES, type SynchronousMode } from "../../sidecar/contract/settings/schema";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
 import { pausesAround } from "../helpers/write-pauses";
 

@@ -13,8 +13,8 @@ import { parse as parseYaml } from "yaml";
 import { ClusterArgsError, HaPostgresCluster, HaPostgresClusterArgs, USER_DATA_LIMIT_BYTES } from "../../lib";
 import { NONCURRENT_MARGIN_DAYS } from "../../lib/backup/policies";
 import { retentionWindowDays } from "../../lib/backup/retention";
-import { validateAgentConfig } from "../../sidecar/config/schema";
-import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
+import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/contract/settings/backup";
 
 const T = {
   bucket: "aws:s3/bucket:Bucket",

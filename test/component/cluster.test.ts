@@ -9,7 +9,7 @@ import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import { HA_DEFAULTS, HaPostgresCluster, HaPostgresClusterArgs, COMPONENT_TYPE, ClusterArgsError, USER_DATA_LIMIT_BYTES } from "../../lib";
-import { validateAgentConfig } from "../../sidecar/config/schema";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 
 const T = {
   instance: "aws:ec2/instance:Instance",

@@ -13,8 +13,8 @@ import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { renderFiles, renderUserData, USER_DATA_LIMIT_BYTES } from "../../lib";
 import { NODE_PATHS } from "../../lib/userdata/paths";
-import { parseCliConfig } from "../../sidecar/cli/cli-config";
-import { validateAgentConfig } from "../../sidecar/config/schema";
+import { parseCliConfig } from "../../sidecar/contract/cli-config";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { variants } from "./fixtures";
 
 function run(cmd: string, args: string[]): { code: number; out: string } {

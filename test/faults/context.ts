@@ -3,7 +3,7 @@
  * sync key, and the waits for a failover.
  */
 import { restartNode, waitAgentGone, waitForPrimary } from "../../local/faults";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 import { apiStatus, ClusterFile, readClusterFile } from "../../local/state";
 import { sleep } from "../../sidecar/postgres/process";
 import { TrackedWriter } from "./workload";

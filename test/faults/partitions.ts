@@ -4,7 +4,7 @@
  * Nothing is reset: both sides only see silence, as with a cut cable or a security-group change.
  */
 import { cutNode, healNode } from "../../local/partition";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 import { sleep } from "../../sidecar/postgres/process";
 import { fetchCluster, readClusterFile } from "../../local/state";
 import { check, checkNoOtherPrimary, Ctx, Injected, syncStandbyOf, TTL_S, watchPrimaries } from "./context";

@@ -13,7 +13,7 @@ import { nodeDsn } from "../helpers/node-dsn";
 import { childPids, sleep } from "../../sidecar/postgres/process";
 import { query } from "../helpers/pg-client";
 import { check, Ctx, failoverTarget, Injected, readLeaderKey, restartWhenGone, syncStandbyOf, TTL_S } from "./context";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 import { partitionFromEtcd, partitionFromReplicas } from "./partitions";
 import { crashNodeBeforeStoppedReplicaLeft, crashNodeWithOneReplicaStopped, slowReplica } from "./quorum";
 import { etcdQuorumLost, etcdQuorumLostCutReplica, QUORUM_OUTAGE_S } from "./failsafe";

@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { backupPaths } from "../../sidecar/backup/config";
+import { backupPaths } from "../../sidecar/contract/backup-config";
 import type { StanzaInfo } from "../../sidecar/backup/pgbackrest";
 import type { BackupView } from "../../sidecar/backup/service";
 import { restartS3, stopS3, type S3Server } from "../../local/s3";

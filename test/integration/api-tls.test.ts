@@ -13,7 +13,7 @@ import pino from "pino";
 import { callApi } from "../../sidecar/api/client";
 import { ApiServer } from "../../sidecar/api/server";
 import { apiRequest, loadApiTls } from "../../sidecar/api/transport";
-import { ConfigError, validateAgentConfig } from "../../sidecar/config/schema";
+import { ConfigError, validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { fetchPeerViews } from "../../sidecar/ha/peers";
 import { member, threeMembers } from "../helpers/ha-fixtures";
 

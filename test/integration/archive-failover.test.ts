@@ -13,7 +13,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Client } from "pg";
 import type { ArchiveStatus } from "../../sidecar/backup/archive-status";
-import { backupPaths } from "../../sidecar/backup/config";
+import { backupPaths } from "../../sidecar/contract/backup-config";
 import { localDown, localUp } from "../../local/cluster";
 import { tempClusterDir } from "../../local/demo";
 import { keepNodeLogs, killNode, waitForPrimary, waitHealthy } from "../../local/faults";

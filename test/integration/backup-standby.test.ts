@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { backupPaths } from "../../sidecar/backup/config";
+import { backupPaths } from "../../sidecar/contract/backup-config";
 import { EtcdDcs } from "../../sidecar/dcs/etcd";
 import { clusterPrefix } from "../../sidecar/dcs/types";
 import { localDown, localUp } from "../../local/cluster";

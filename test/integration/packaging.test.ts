@@ -10,7 +10,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { agentBundleContents, NODE_ENTRY, packageRoot } from "../../lib/bundle/agent-bundle";
-import { AGENT_VERSION } from "../../sidecar/version";
+import { AGENT_VERSION } from "../../sidecar/contract/version";
 
 const root = packageRoot();
 
@@ -74,14 +74,14 @@ describe("packaging", function () {
         "dist/sidecar/cli/ops-source.js",
         "dist/sidecar/cli/ops-render.js",
         // `hapg list` on a node with no flag reads the CLI config the user-data wrote.
-        "dist/sidecar/cli/cli-config.js",
+        "dist/sidecar/contract/cli-config.js",
       ];
       for (const f of [
         "package.json",
         NODE_ENTRY,
         "dist/sidecar/agent.js",
         "dist/sidecar/boot/node-init.js",
-        "dist/sidecar/version.js",
+        "dist/sidecar/contract/version.js",
         ...onNode,
       ]) {
         assert.ok(contents.files.includes(f), `${f} is missing from the bundle`);

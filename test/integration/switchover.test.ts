@@ -14,7 +14,7 @@ import { tempClusterDir } from "../../local/demo";
 import { waitHealthy } from "../../local/faults";
 import { type ClusterFile, findNode, httpGet } from "../../local/state";
 import { countLost, Writer } from "../../local/writer";
-import type { SynchronousMode } from "../../sidecar/settings/schema";
+import type { SynchronousMode } from "../../sidecar/contract/settings/schema";
 import { eventually } from "../helpers/pg-client";
 
 const BASE_PORT = 25300;

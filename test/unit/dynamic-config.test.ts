@@ -9,8 +9,8 @@ import pino from "pino";
 import { configDiff, patchFromFlags } from "../../sidecar/cli/config-edit";
 import { DynamicConfigApplier } from "../../sidecar/dynamic/apply";
 import { converge } from "../../sidecar/dynamic/converge";
-import { effectiveSettings, mergePatch } from "../../sidecar/settings/dynamic";
-import { HA_DEFAULTS, type HaSettings } from "../../sidecar/settings/schema";
+import { effectiveSettings, mergePatch } from "../../sidecar/contract/settings/dynamic";
+import { HA_DEFAULTS, type HaSettings } from "../../sidecar/contract/settings/schema";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 
 const BASE: HaSettings = { ...HA_DEFAULTS, postgres: { ...HA_DEFAULTS.postgres, parameters: { shared_buffers: "32MB", work_mem: "4MB" } } };

@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { renderRoutingConfig } from "../../sidecar/haproxy/config";
+import { renderRoutingConfig } from "../../sidecar/contract/haproxy-config";
 import { checkHaproxyConfig } from "../../local/haproxy";
 
 const input = {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ConfigError, validateAgentConfig } from "../../sidecar/config/schema";
+import { ConfigError, validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { agentConfig } from "../../local/agents";
 import { readDesiredConfigFlag } from "../../local/desired";
 import { computeLayout, DEFAULTS } from "../../local/layout";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HA_DEFAULTS, hostSpecs, renderNodeInitPlan } from "../../lib";
 import { nodeInit, NodeInitDeps, parseNodeInitPlan, parsePasswd, runNodeInit } from "../../sidecar/boot/node-init";
-import { validateAgentConfig } from "../../sidecar/config/schema";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 
 const SECRET = "s3cr3t-Value_xyz";
 

@@ -4,7 +4,7 @@
  * args and `hapg local up --restore-from`; the parsing is pure, so every refusal is unit-tested.
  */
 import { z } from "zod";
-import { formatLsn, parseLsn } from "../postgres/lsn";
+import { formatLsn, parseLsn } from "./lsn";
 
 /** What a restore replays to; absent fields mean "the latest point the archive holds". */
 export type RecoveryTarget =

@@ -2,7 +2,7 @@
  * The agent config's `backup` section: where this node's pgBackRest repository is (an S3 bucket and
  * prefix), how it authenticates, the stanza, and the repository's encryption passphrase. Absent: no
  * archiving and no backups. The cluster-wide policy (schedule, retention, archive_timeout) is the
- * setting `backupPolicy` (sidecar/settings/backup.ts).
+ * setting `backupPolicy` (sidecar/contract/settings/backup.ts).
  */
 import * as path from "node:path";
 import { z } from "zod";

@@ -4,9 +4,9 @@
  * field and the fix, and never echoes secret values.
  */
 import { z } from "zod";
-import { backupConfigSchema } from "../backup/config";
-import { bootstrapSchema, sameStanzaProblem } from "../restore/config";
-import { checkHaSettings, haPostgresShape, haSettingsShape, memberTagsSchema, movedSettingHint } from "../settings/schema";
+import { backupConfigSchema } from "./backup-config";
+import { bootstrapSchema, sameStanzaProblem } from "./restore-config";
+import { checkHaSettings, haPostgresShape, haSettingsShape, memberTagsSchema, movedSettingHint } from "./settings/schema";
 
 const hostPort = (defaultPort: number) =>
   z
@@ -120,7 +120,7 @@ export const agentConfigSchema = z
         tls: apiTlsSchema.optional(),
       })
       .strict(),
-    /** The cluster-wide HA settings (timing, lag limit, synchronous mode, watchdog): sidecar/settings/schema.ts. */
+    /** The cluster-wide HA settings (timing, lag limit, synchronous mode, watchdog): sidecar/contract/settings/schema.ts. */
     ...haSettingsShape,
     /**
      * Where the desired dynamic configuration is published (`pulumi up` writes an SSM parameter; `hapg local`
@@ -144,9 +144,9 @@ export const agentConfigSchema = z
         message: "set exactly one of desiredConfig.file or desiredConfig.ssmParameter",
       })
       .optional(),
-    /** Continuous archiving and base backups with pgBackRest (sidecar/backup/config.ts). Absent: none. */
+    /** Continuous archiving and base backups with pgBackRest (sidecar/contract/backup-config.ts). Absent: none. */
     backup: backupConfigSchema.optional(),
-    /** How a new cluster is created: initdb (default), or `fromBackup`, a restore of another cluster's backup (sidecar/restore/config.ts). */
+    /** How a new cluster is created: initdb (default), or `fromBackup`, a restore of another cluster's backup (sidecar/contract/restore-config.ts). */
     bootstrap: bootstrapSchema.prefault({}),
     /** This member's tags. */
     tags: memberTagsSchema.prefault({}),

@@ -1,6 +1,6 @@
 /**
  * The agent's version: the `version` of this package's package.json, so a release bumps one place.
- * Read at load from the file that ships next to the code: dist/sidecar/version.js sits two levels
+ * Read at load from the file that ships next to the code: dist/sidecar/contract/version.js sits three levels
  * below the package root in the repository, in the npm package and in the agent bundle alike.
  */
 import { readFileSync } from "node:fs";
@@ -9,7 +9,7 @@ import * as path from "node:path";
 /** This package's name, as package.json spells it (the bundle also finds the package root by it). */
 export const PACKAGE_NAME = "ha-postgres-cluster";
 
-export const PACKAGE_JSON = path.resolve(__dirname, "..", "..", "package.json");
+export const PACKAGE_JSON = path.resolve(__dirname, "..", "..", "..", "package.json");
 
 function readVersion(file: string): string {
   const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: unknown };

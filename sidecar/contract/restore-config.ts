@@ -6,8 +6,8 @@
  * never into the source's.
  */
 import { z } from "zod";
-import { repoSchema, resolvedRepo, type BackupConfig } from "../backup/config";
-import { recoveryTargetSchema, targetFromFields, type RecoveryTarget } from "./target";
+import { repoSchema, resolvedRepo, type BackupConfig } from "./backup-config";
+import { recoveryTargetSchema, targetFromFields, type RecoveryTarget } from "./recovery-target";
 
 export const fromBackupSchema = z
   .object({

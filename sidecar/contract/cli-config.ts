@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
-import { DEFAULT_API_USER } from "../config/schema";
+import { DEFAULT_API_USER } from "./agent-config";
 import type { ApiTarget } from "../api/client";
 import { readCaFile } from "../api/transport";
 
