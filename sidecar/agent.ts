@@ -10,7 +10,7 @@ import { clusterPrefix } from "./dcs/types";
 import { MemberOperations } from "./api/member-ops";
 import { Mutations } from "./api/mutations";
 import { ApiServer } from "./api/server";
-import { loadApiTls } from "./api/transport";
+import { loadApiTls } from "./http/transport";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
 import { promotionWait } from "./ha/promotion";

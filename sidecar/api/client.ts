@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import type { ClusterFile } from "../../local/state";
 import type { ApiCredentials } from "./mutations";
-import { apiRequest } from "./transport";
+import { apiRequest } from "../http/transport";
 
 export interface ApiReply {
   status: number;

@@ -15,7 +15,7 @@ import type { Logger } from "../log";
 import type { PgStatus, PostgresControl } from "../postgres/types";
 import { configBody, historyBody } from "./read-routes";
 import type { Mutations } from "./mutations";
-import type { ApiTlsMaterial } from "./transport";
+import type { ApiTlsMaterial } from "../http/transport";
 import type { BackupService } from "../backup/service";
 import { HEALTH_PATHS, HealthState, clusterBody, evaluateHealth, replicaLag } from "./health";
 

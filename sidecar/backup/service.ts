@@ -10,7 +10,7 @@ import { writeOwned, ensureDir } from "../postgres/files";
 import { LocalSql } from "../postgres/sql";
 import type { PgStatus } from "../postgres/types";
 import type { BackupPolicy } from "../contract/settings/backup";
-import { apiRequest } from "../api/transport";
+import { apiRequest } from "../http/transport";
 import { readArchiveStatus, type ArchiveStatus } from "./archive-status";
 import { backupPaths, resolvedRepo, type BackupConfig } from "../contract/backup-config";
 import { archiveParameters, renderPgBackRestConf, retentionFullFor, type PgInstance, type S3Keys } from "./pgbackrest-conf";

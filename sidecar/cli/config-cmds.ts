@@ -5,7 +5,7 @@
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { callTarget } from "../api/client";
-import { apiRequest } from "../api/transport";
+import { apiRequest } from "../http/transport";
 import type { DynamicConfig } from "../contract/settings/dynamic";
 import { common, report, target, type CommonOpts, type Target } from "./switchover";
 

@@ -12,7 +12,7 @@ import { clusterBody } from "../api/health";
 import { configBody, historyBody } from "../api/read-routes";
 import { loadAgentConfig } from "../config/load";
 import { clusterPrefix } from "../dcs/types";
-import { apiRequest, readCaFile } from "../api/transport";
+import { apiRequest, readCaFile } from "../http/transport";
 import { cliConfigCa, DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "../contract/cli-config";
 
 /** GET /cluster (Patroni's shape; `pending_restart` when a member reports it). */

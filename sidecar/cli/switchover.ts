@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { callTarget, localApiCredentials, type ApiReply, type ApiTarget } from "../api/client";
-import { readCaFile } from "../api/transport";
+import { readCaFile } from "../http/transport";
 import { cliConfigTargets, DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "../contract/cli-config";
 
 export interface CommonOpts {

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import { DEFAULT_API_USER } from "./agent-config";
 import type { ApiTarget } from "../api/client";
-import { readCaFile } from "../api/transport";
+import { readCaFile } from "../http/transport";
 
 export const DEFAULT_CLI_CONFIG = "/etc/hapg/cli.json";
 export const CLI_CONFIG_ENV = "HAPG_CLI_CONFIG";

@@ -70,7 +70,7 @@ describe("packaging", function () {
     it("holds the modules a node loads and nothing of the tests or the local cluster", () => {
       const onNode = [
         "dist/sidecar/api/metrics.js",
-        "dist/sidecar/api/transport.js",
+        "dist/sidecar/http/transport.js",
         "dist/sidecar/cli/ops-source.js",
         "dist/sidecar/cli/ops-render.js",
         // `hapg list` on a node with no flag reads the CLI config the user-data wrote.
