@@ -138,9 +138,9 @@ export function prepareFiles(l: Layout, o: LocalOptions, owner: Owner | undefine
   return superuser;
 }
 
-/** dist/sidecar/cli/main.js next to this compiled file. */
+/** dist/sidecar/cli/main.js, the shipped CLI every agent runs. */
 export function agentEntryPoint(): string {
-  return path.resolve(__dirname, "..", "cli", "main.js");
+  return path.resolve(__dirname, "..", "sidecar", "cli", "main.js");
 }
 
 /**

@@ -4,22 +4,9 @@ import type { Command } from "commander";
 import { DEFAULTS, type LocalOptions, syncModeFromFlags } from "./layout";
 import type { RestoreFlags } from "./restore";
 
-// The cluster, demo and writer modules load only when a `local` command runs, so the agent process
-// (same CLI) does not carry them, nor the YAML writer and table libraries they use. The agent bundle
-// a node runs leaves them out (lib/bundle/agent-bundle.ts): say so instead of "Cannot find module".
-async function localOnly<T>(load: () => Promise<T>): Promise<T> {
-  try {
-    return await load();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw e;
-    throw new Error(
-      `${(e as Error).message.split("\n")[0]}: \`hapg local\` is not part of the agent bundle that runs on a node; ` +
-        "run it where the ha-postgres-cluster package is installed",
-      { cause: e },
-    );
-  }
-}
-const cluster = () => localOnly(() => import("./cluster"));
+// The cluster, demo and writer modules load only when a `local` command runs: the other commands of
+// the development CLI start without them.
+const cluster = () => import("./cluster");
 
 const DEFAULT_DIR = "/tmp/hapg-local";
 
@@ -102,7 +89,7 @@ export function registerLocalCommands(program: Command): void {
     .option("--target-name <name>", "with --restore-from: restore up to this restore point (pg_create_restore_point)")
     .action(async (opts: UpFlags & RestoreFlags) => {
       const { sync, syncStrict, async, synchronousMode: modeFlag, restoreFrom, targetTime, targetLsn, targetName, ...o } = opts;
-      const { localFromBackup } = await localOnly(() => import("./restore"));
+      const { localFromBackup } = await import("./restore");
       const restore = localFromBackup({ restoreFrom, targetTime, targetLsn, targetName });
       const dir = path.resolve(o.dir);
       const synchronousMode = syncModeFromFlags({ sync, syncStrict, async, synchronousMode: modeFlag });
@@ -116,7 +103,7 @@ export function registerLocalCommands(program: Command): void {
       };
       process.once("SIGINT", onInt);
       const { formatStatus, localStatus, localUp, newTable } = await cluster();
-      const { redact } = await localOnly(() => import("./writer"));
+      const { redact } = await import("./writer");
       const desiredConfig = o.desiredConfig === undefined ? undefined : path.resolve(o.desiredConfig);
       const c = await localUp({ ...o, netns: o.netns ?? false, dir, synchronousMode, desiredConfig, restore, progress });
       process.removeListener("SIGINT", onInt);
@@ -161,7 +148,7 @@ export function registerLocalCommands(program: Command): void {
     .requiredOption("--from <group>", "etcd | peers")
     .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
     .action(async (node: string, o: { dir: string; from: string }) => {
-      const { CUT_FROM, cutNode } = await localOnly(() => import("./partition"));
+      const { CUT_FROM, cutNode } = await import("./partition");
       if (!(CUT_FROM as readonly string[]).includes(o.from)) throw new Error(`--from: "${o.from}" must be one of ${CUT_FROM.join(", ")}`);
       cutNode(path.resolve(o.dir), node, o.from as (typeof CUT_FROM)[number]);
       console.log(
@@ -175,7 +162,7 @@ export function registerLocalCommands(program: Command): void {
     .argument("<node>", "the node, e.g. node1")
     .option("-d, --dir <dir>", "the cluster's directory", DEFAULT_DIR)
     .action(async (node: string, o: { dir: string }) => {
-      const { healNode } = await localOnly(() => import("./partition"));
+      const { healNode } = await import("./partition");
       healNode(path.resolve(o.dir), node);
       console.log(`${node}: network healed`);
     });
@@ -196,11 +183,11 @@ export function registerLocalCommands(program: Command): void {
     .option("--async", ASYNC_HELP)
     .action(async (o: { dir?: string; basePort: number; keep?: boolean; pitr?: boolean } & SyncFlags) => {
       if (o.pitr) {
-        const { runPitrDemo } = await localOnly(() => import("./demo-pitr"));
+        const { runPitrDemo } = await import("./demo-pitr");
         await runPitrDemo({ dir: o.dir ? path.resolve(o.dir) : undefined, basePort: o.basePort, keep: o.keep ?? false });
         return;
       }
-      const { runDemo } = await localOnly(() => import("./demo"));
+      const { runDemo } = await import("./demo");
       await runDemo({
         dir: o.dir ? path.resolve(o.dir) : undefined,
         basePort: o.basePort,

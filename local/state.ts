@@ -3,53 +3,15 @@
  * state through the agents' REST API.
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
-import { SYNCHRONOUS_MODES, type SynchronousMode } from "../sidecar/contract/settings/schema";
+import { clusterJsonPath, readClusterFile as readBaseClusterFile, type ClusterFile as BaseClusterFile } from "../sidecar/cli/cluster-file";
 import type { NetnsPlan } from "./netns";
 
-export interface ClusterFile {
-  proxy: { host: string; port: number };
-  replicaProxy: { host: string; port: number };
-  /** postgresql://postgres:<password>@127.0.0.1:<proxy port>/postgres */
-  dsn: string;
-  /** Credentials for the agents' API calls that change something (switchover, failover): the user and the password's file. */
-  api?: { username: string; passwordFile: string };
-  /** The agents' synchronousMode: "off", "on", "strict" or "quorum". */
-  synchronousMode: SynchronousMode;
-  etcd: { name: string; clientUrl: string; pid: number; netns?: string }[];
-  nodes: { name: string; host: string; pgPort: number; apiUrl: string; dataDir: string; agentPid: number; netns?: string }[];
-  /** With --netns: the bridge and namespaces `down` removes. */
-  network?: NetnsPlan;
-  /** With --backup: the local S3 server (s3rver) holding the backup repository. */
-  s3?: { pid: number; port: number; dir: string; bucket: string };
-}
-
+export type ClusterFile = BaseClusterFile<NetnsPlan>;
 export type NodeEntry = ClusterFile["nodes"][number];
-
-export function clusterJsonPath(dir: string): string {
-  return path.join(path.resolve(dir), "cluster.json");
-}
+export { clusterJsonPath };
 
 export function readClusterFile(dir: string): ClusterFile {
-  const file = clusterJsonPath(dir);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (e) {
-    throw new Error(`${file}: cannot read it (${(e as Error).message}): is a local cluster running there (hapg local up --dir ${dir})?`, {
-      cause: e,
-    });
-  }
-  const c = JSON.parse(text) as ClusterFile;
-  if (!Array.isArray(c.nodes) || !Array.isArray(c.etcd) || typeof c.dsn !== "string") {
-    throw new Error(`${file}: not a cluster.json written by hapg local up`);
-  }
-  // A cluster.json from before --sync existed: its agents ran asynchronously.
-  c.synchronousMode ??= "off";
-  if (!SYNCHRONOUS_MODES.includes(c.synchronousMode)) {
-    throw new Error(`${file}: synchronousMode "${String(c.synchronousMode)}" is not one of ${SYNCHRONOUS_MODES.join(", ")}`);
-  }
-  return c;
+  return readBaseClusterFile<NetnsPlan>(dir);
 }
 
 /** Written to a temp file and renamed, so a reader never sees half a file; mode 0600 (the DSN has the password). */

@@ -6,7 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, relative, sep } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { ResolvedClusterArgs } from "../args/types";
 import { reachableModules } from "./module-graph";
 import { childName, resourceTags } from "../naming/names";
@@ -36,13 +36,6 @@ export function packageRoot(from: string = __dirname): string {
 /** The compiled CLI every node runs (`hapg node-init`, `hapg agent`): the root of what the bundle holds. */
 export const NODE_ENTRY = "dist/sidecar/cli/main.js";
 
-/**
- * The modules of `hapg local` (a whole cluster on one developer machine: etcd, HAProxy, the demo)
- * never run on a node. The CLI loads them lazily, so the bundle can leave them out; the few it loads
- * at start (the flag defaults in local/layout.ts) are reached statically and stay in.
- */
-const LOCAL_ONLY_DIR = join("dist", "sidecar", "local");
-
 export interface AgentBundleContents {
   /** Files relative to the package root: package.json (the agent reads its version there) and compiled modules. */
   files: string[];
@@ -58,8 +51,7 @@ export interface AgentBundleContents {
 export function agentBundleContents(root: string = packageRoot()): AgentBundleContents {
   const cli = join(root, NODE_ENTRY);
   if (!existsSync(cli)) throw new Error(`agentBundle: ${cli} is missing: run \`npm run build\` in ${root} first, or pass agentBundle`);
-  const localOnly = join(root, LOCAL_ONLY_DIR) + sep;
-  const modules = reachableModules([cli], (_from, to) => !to.startsWith(localOnly));
+  const modules = reachableModules([cli]);
   const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8"));
   return {
     files: ["package.json", ...modules.map((m) => relative(root, m))],

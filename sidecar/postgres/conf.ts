@@ -236,3 +236,13 @@ export function stripControlledFromAutoConf(text: string): string {
     })
     .join("\n");
 }
+
+/**
+ * restore_command of every member of a cluster restored from another's backup: the cluster's own
+ * archive first (its new timelines live only there), then the source's (the WAL before the fork lives
+ * only there: the new primary never archives what it replayed). Each is a complete `archive-get`
+ * command (archiveParameters in sidecar/backup/pgbackrest-conf.ts); sh runs the second when the first fails.
+ */
+export function cloneRestoreCommand(own: string | undefined, source: string): string {
+  return own ? `${own} || ${source}` : source;
+}

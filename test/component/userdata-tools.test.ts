@@ -11,7 +11,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFil
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { renderFiles, renderUserData, USER_DATA_LIMIT_BYTES } from "../../lib";
+import { renderFiles, renderUserData, USER_DATA_LIMIT_BYTES } from "../../lib/userdata/render";
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { parseCliConfig } from "../../sidecar/contract/cli-config";
 import { validateAgentConfig } from "../../sidecar/contract/agent-config";

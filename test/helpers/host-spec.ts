@@ -1,5 +1,5 @@
 /** The first host of a 3-node colocated cluster "orders", as `hostSpecs` resolves it, with the given HA settings. */
-import { hostSpecs } from "../../lib";
+import { hostSpecs } from "../../lib/userdata/hosts";
 import type { HaSettings } from "../../sidecar/contract/settings/schema";
 
 export function colocatedPgNode(settings: HaSettings, sessionManager = false) {

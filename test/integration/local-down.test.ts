@@ -18,7 +18,7 @@ import { childPids, isRunning, processState, readPostmasterPid } from "../../sid
 import { clusterJsonPath, fetchCluster, findNode, type ClusterFile } from "../../local/state";
 
 const BASE_PORTS = [24600, 24900];
-const CLI = path.resolve(__dirname, "../../sidecar/cli/main.js");
+const CLI = path.resolve(__dirname, "../../local/main.js");
 const log = (s: string) => console.log(`      ${s}`);
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -5,7 +5,7 @@
  * TLS (a node's agents serve HTTPS, the local cluster's plain HTTP; checked on its own below).
  */
 import * as assert from "node:assert/strict";
-import { renderFiles } from "../../lib";
+import { renderFiles } from "../../lib/userdata/render";
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { localRoutingConfig } from "../../local/haproxy";
 import { computeLayout } from "../../local/layout";
