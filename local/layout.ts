@@ -17,7 +17,13 @@
  */
 import * as net from "node:net";
 import * as path from "node:path";
-import { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, synchronousQuorumProblem, type SynchronousMode } from "../sidecar/contract/settings/schema";
+import {
+  HA_DEFAULTS,
+  haSettingsSchema,
+  SYNCHRONOUS_MODES,
+  synchronousQuorumProblem,
+  type SynchronousMode,
+} from "../sidecar/contract/settings/schema";
 import type { FromBackupInput } from "../sidecar/contract/restore-config";
 import { NetnsPlan, planNetns } from "./netns";
 

@@ -6,7 +6,15 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { childPids, isPostgresProcess, isRunning, processState, readPostmasterPid, signalIfAlive, sleep } from "../sidecar/postgres/process";
+import {
+  childPids,
+  isPostgresProcess,
+  isRunning,
+  processState,
+  readPostmasterPid,
+  signalIfAlive,
+  sleep,
+} from "../sidecar/postgres/process";
 import { computeLayout, DEFAULT_BASE_PORT } from "./layout";
 import { destroyNetns } from "./netns";
 import { ClusterFile } from "./state";

@@ -117,7 +117,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     logFile: path.join(path.dirname(config.postgres.dataDir), `${path.basename(config.postgres.dataDir)}.log`),
     log: log.child({ component: "postgres" }),
     // The mode the HA loop decides with (the dynamic config's, once it is made below).
-    promotionWait: () => promotionWait(ref.dynamic?.effective.synchronousMode ?? started.synchronousMode),
+    promotionWait: () => promotionWait(ref.dynamic?.live.synchronousMode ?? started.synchronousMode),
   });
   // The one owner of PostgreSQL: the driver and the API talk to it; the manager runs its commands.
   const pg = new PostgresOwner(manager);
@@ -193,15 +193,8 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     backup,
     mutations: new Mutations({
       dcs,
-      // Read at each request: the dynamic config may have changed them.
-      rules: {
-        get synchronousMode() {
-          return dynamic.effective.synchronousMode;
-        },
-        get maximumLagOnFailover() {
-          return dynamic.effective.maximumLagOnFailover;
-        },
-      },
+      // Read at each request: the dynamic config may have changed them (next-loop settings).
+      rules: () => dynamic.live,
       auth: apiAuth,
       wallNow: () => Date.now(),
       // A hand-over takes well under a second; the lease's ttl plus a loop bounds a slow one.

@@ -16,16 +16,7 @@ import { rssKb } from "../../local/agents";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
 import type { SynchronousMode } from "../../sidecar/contract/settings/schema";
 import { syncModeFromFlags } from "../../local/layout";
-import {
-  Fault,
-  keepNodeLogs,
-  killNode,
-  reinitNode,
-  restartNode,
-  waitAgentGone,
-  waitForPrimary,
-  waitHealthy,
-} from "../../local/faults";
+import { Fault, keepNodeLogs, killNode, reinitNode, restartNode, waitAgentGone, waitForPrimary, waitHealthy } from "../../local/faults";
 import { crashPostgres, stopAgent } from "../helpers/faults";
 import { apiStatus, findNode, httpGet, readClusterFile } from "../../local/state";
 import { callApi, localApiCredentials } from "../../sidecar/api/client";
