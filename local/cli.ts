@@ -50,7 +50,7 @@ export function registerLocalCommands(program: Command): void {
     .option("--etcd <n>", "etcd members", num("--etcd"), DEFAULTS.etcd)
     .option(
       "--base-port <port>",
-      "first of the ports the cluster uses (P..P+299, layout in the README)",
+      "first of the ports the cluster uses (P..P+299, layout in local/layout.ts)",
       num("--base-port"),
       DEFAULTS.basePort,
     )

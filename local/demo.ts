@@ -1,5 +1,5 @@
 /**
- * `hapg local demo`: the README's main command. Brings a cluster up, writes through the proxy, kills
+ * `hapg local demo`: the README's first command. Brings a cluster up, writes through the proxy, kills
  * the primary (agent and PostgreSQL, kill -9), shows the failover, the outage and the lost writes,
  * brings the killed node back as a replica, and tears everything down (unless --keep).
  */

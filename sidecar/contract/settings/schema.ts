@@ -26,7 +26,7 @@ export type SynchronousMode = (typeof SYNCHRONOUS_MODES)[number];
 /**
  * The default: "on", so no failover loses an acknowledged commit unless the user chose otherwise
  * (RDS Multi-AZ acknowledges a commit only once a second copy has it, by default, too). It costs a
- * round trip to one standby per commit (README "Commit cost"); "off" is the explicit opt-out.
+ * round trip to one standby per commit (docs/results.md, "Commit cost"); "off" is the explicit opt-out.
  */
 export const DEFAULT_SYNCHRONOUS_MODE: SynchronousMode = "on";
 
@@ -66,7 +66,7 @@ export const timingSchema = z
      * Leader lease, seconds (Patroni's `ttl`). The leader renews every loopWait and fences itself before
      * it can expire. Default 4: crash-node takes ~4 s with it; ttl 2 (loopWait 0.5, retryTimeout 0.5)
      * takes under 3 s but leaves a watchdog-armed leader 0.75 s between pets, less than a saturated
-     * agent may need (the reasoning and the figures: ./timing.ts, README "Soak").
+     * agent may need (the reasoning and the figures: ./timing.ts, docs/results.md "Soak").
      */
     ttl: seconds(4).min(MIN_TTL_S, `etcd's smallest useful lease is about ${MIN_TTL_S} s: use at least ${MIN_TTL_S}`).default(4),
     /** Seconds between HA loop runs (a leader-key change in etcd wakes the loop at once). Default 1. */

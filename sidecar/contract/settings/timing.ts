@@ -16,7 +16,7 @@
 
 /*
  * Why the default timing is ttl 4 / loopWait 1 / retryTimeout 1.5 s (schema.ts), and not the
- * 2 / 0.5 / 0.5 s that would bring crash-node under 3 s (README "Soak" has the figures):
+ * 2 / 0.5 / 0.5 s that would bring crash-node under 3 s (docs/results.md, "Soak", has the figures):
  * - crash-node ≈ ttl − renewal interval / 2 (the dead leader's last renewal) + etcd's expiry check
  *   (0–0.5 s) + promotion (~0.15 s) + HAProxy's pick-up (~0.1 s). etcd grants whole seconds, so
  *   ttl 3 still gives ~3.2 s; only ttl 2 gets under 3 s (measured: 2.0 s median, 4.0 s with ttl 4).
