@@ -4,21 +4,30 @@
  *   import { HaPostgresCluster } from "ha-postgres-cluster";
  *   const db = new HaPostgresCluster("orders", { nodeCount: 3 });
  *   export const endpoint = db.primaryEndpoint;
+ *
+ * The public API: the component, its argument and output types, its argument error and the
+ * stack-config reader. Everything else is internal (tests import it by path) and may change in any release.
  */
 export { HaPostgresCluster } from "./cluster/component";
-export * from "./args/types";
-export { validateClusterArgs, validatePlacement, ClusterArgsError, isCidr, isArmInstanceType, SubnetInfo } from "./args/validate";
-export { argsFromStackConfig, settingKeys, SettingKey, SettingKind, STACK_CONFIG_KEYS } from "./config/stack-config";
-export { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, WATCHDOG_MODES } from "../sidecar/settings/schema";
-export { renderUserData, renderFiles, renderNodeInitPlan, hostPackages, USER_DATA_LIMIT_BYTES } from "./userdata/render";
-export { agentConfigForNode } from "./userdata/agent-config";
-export { desiredConfigDocument } from "./dynamic/desired-config";
-export { hostSpecs, ClusterLayout } from "./userdata/hosts";
-export { HostSpec, Member, RestoreHostSpec, SecretFile } from "./userdata/spec";
-export { decideEgress, defaultRoute, egressArgProblems, EgressDecision, ResolvedEgress } from "./network/egress";
-export { RouteInfo, SubnetRouteTable } from "./network/egress";
-export { healthCheckFor, targetPortFor } from "./nlb/nlb";
-export { internalRules, RuleSpec, GroupRole } from "./security/rules";
-export { nodePolicyDocument } from "./iam/role";
-export { restoreSourceStatements, RestoreSourceGrant } from "./restore/source";
-export { COMPONENT_TYPE, childName, parameterNames } from "./naming/names";
+export type {
+  BackupArgs,
+  BootstrapArgs,
+  DataVolumeArgs,
+  EgressMode,
+  EtcdArgs,
+  EtcdPlacement,
+  FromBackupArgs,
+  HaPostgresClusterArgs,
+  HaSettings,
+  HaSettingsInput,
+  ListenerPortsArgs,
+  PostgresArgs,
+  Routing,
+  SynchronousMode,
+  VolumeType,
+  WatchdogInput,
+  WatchdogMode,
+} from "./args/types";
+export type { ResolvedEgress } from "./network/egress";
+export { ClusterArgsError } from "./args/validate";
+export { argsFromStackConfig, CONFIG_NAMESPACE } from "./config/stack-config";

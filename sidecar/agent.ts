@@ -4,13 +4,13 @@
  */
 import { loadAgentConfig, readCredential } from "./config/load";
 import { reloadPlan } from "./config/reload";
-import type { AgentConfig } from "./config/schema";
+import type { AgentConfig } from "./contract/agent-config";
 import { EtcdDcs } from "./dcs/etcd";
 import { clusterPrefix } from "./dcs/types";
 import { MemberOperations } from "./api/member-ops";
 import { Mutations } from "./api/mutations";
 import { ApiServer } from "./api/server";
-import { loadApiTls } from "./api/transport";
+import { loadApiTls } from "./http/transport";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
 import { promotionWait } from "./ha/promotion";
@@ -22,9 +22,9 @@ import { PostgresOwner } from "./postgres/owner";
 import { DynamicConfigApplier } from "./dynamic/apply";
 import { converge } from "./dynamic/converge";
 import { desiredSource, type DesiredSource } from "./dynamic/source";
-import { effectiveSettings, problemsText } from "./settings/dynamic";
-import { pickHaSettings, type HaSettings } from "./settings/schema";
-import { resolveTiming } from "./settings/timing";
+import { effectiveSettings, problemsText } from "./contract/settings/dynamic";
+import { pickHaSettings, type HaSettings } from "./contract/settings/schema";
+import { resolveTiming } from "./contract/settings/timing";
 import type { Logger } from "./log";
 import { watchdogFromConfig } from "./watchdog/watchdog";
 import { readFileSync } from "node:fs";
@@ -117,7 +117,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     logFile: path.join(path.dirname(config.postgres.dataDir), `${path.basename(config.postgres.dataDir)}.log`),
     log: log.child({ component: "postgres" }),
     // The mode the HA loop decides with (the dynamic config's, once it is made below).
-    promotionWait: () => promotionWait(ref.dynamic?.effective.synchronousMode ?? started.synchronousMode),
+    promotionWait: () => promotionWait(ref.dynamic?.live.synchronousMode ?? started.synchronousMode),
   });
   // The one owner of PostgreSQL: the driver and the API talk to it; the manager runs its commands.
   const pg = new PostgresOwner(manager);
@@ -193,15 +193,8 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     backup,
     mutations: new Mutations({
       dcs,
-      // Read at each request: the dynamic config may have changed them.
-      rules: {
-        get synchronousMode() {
-          return dynamic.effective.synchronousMode;
-        },
-        get maximumLagOnFailover() {
-          return dynamic.effective.maximumLagOnFailover;
-        },
-      },
+      // Read at each request: the dynamic config may have changed them (next-loop settings).
+      rules: () => dynamic.live,
       auth: apiAuth,
       wallNow: () => Date.now(),
       // A hand-over takes well under a second; the lease's ttl plus a loop bounds a slow one.

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { KMS_KEY_ARN } from "../backup/args";
 import { parameterNames } from "../naming/names";
-import { parseTargetTime, targetFromFields, type RecoveryTargetInput } from "../../sidecar/restore/target";
+import { parseTargetTime, targetFromFields, type RecoveryTargetInput } from "../../sidecar/contract/recovery-target";
 
 /** Where the backups to restore are: the source cluster's backup repository. */
 export interface FromBackupArgs {

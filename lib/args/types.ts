@@ -4,9 +4,9 @@
  * resource is declared.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { HaSettings, HaSettingsInput, SynchronousMode, WatchdogInput, WatchdogMode } from "../../sidecar/settings/schema";
+import type { HaSettings, HaSettingsInput, SynchronousMode, WatchdogInput, WatchdogMode } from "../../sidecar/contract/settings/schema";
 import type { BootstrapArgs, FromBackupArgs, ResolvedBootstrap } from "./bootstrap";
-import { PGBACKREST_SERVER_PORT } from "../../sidecar/backup/config";
+import { PGBACKREST_SERVER_PORT } from "../../sidecar/contract/backup-config";
 
 export type { HaSettings, HaSettingsInput, SynchronousMode, WatchdogInput, WatchdogMode };
 export type { BootstrapArgs, FromBackupArgs, ResolvedBootstrap };
@@ -35,7 +35,7 @@ export interface DataVolumeArgs {
 }
 
 /**
- * PostgreSQL version, and the HA settings under `postgres` (sidecar/settings/schema.ts):
+ * PostgreSQL version, and the HA settings under `postgres` (sidecar/contract/settings/schema.ts):
  * `parameters` (extra postgresql.conf parameters, e.g. `{ shared_buffers: "2GB" }`; those the cluster
  * manages itself — listen_addresses, port, ssl*, hba_file, data_directory... — are refused; default
  * none) and `usePgRewind` (default true).
@@ -107,7 +107,7 @@ export interface ListenerPortsArgs {
 /**
  * The component's args. The HA settings (`timing`, `maximumLagOnFailover`, `synchronousMode`, `synchronousQuorum`,
  * `watchdog`, `failsafeMode`, and `postgres.parameters` / `postgres.usePgRewind`) are the agent's own, defined with
- * their defaults and rules in sidecar/settings/schema.ts: every node's agent config carries them as given.
+ * their defaults and rules in sidecar/contract/settings/schema.ts: every node's agent config carries them as given.
  */
 export interface HaPostgresClusterArgs extends Omit<HaSettingsInput, "postgres"> {
   /** VPC to deploy into. Default: the VPC of `subnetIds`, or the account's default VPC. */

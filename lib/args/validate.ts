@@ -19,7 +19,7 @@ import {
   movedSettingHint,
   pickHaSettings,
   synchronousQuorumProblem,
-} from "../../sidecar/settings/schema";
+} from "../../sidecar/contract/settings/schema";
 import { COMPONENT_PARAMETERS } from "../userdata/agent-config";
 import { DEFAULTS, HaPostgresClusterArgs, ResolvedClusterArgs, ResolvedDataVolume } from "./types";
 
@@ -68,7 +68,7 @@ const argsSchema = z
       .optional(),
     sshKeyName: stringInput.optional(),
     sessionManager: z.boolean().optional(),
-    // The HA settings are the agent's own schema, embedded as is (sidecar/settings/schema.ts).
+    // The HA settings are the agent's own schema, embedded as is (sidecar/contract/settings/schema.ts).
     ...haSettingsShape,
     postgres: z
       .object({ version: z.number().int().optional(), ...haPostgresShape })

@@ -1,10 +1,10 @@
 /**
  * How far back the backup policy lets a restore reach, in days: what the backup bucket's lifecycle
- * rules follow (./policies.ts). Pure; derived from the one backup policy (sidecar/settings/backup.ts),
+ * rules follow (./policies.ts). Pure; derived from the one backup policy (sidecar/contract/settings/backup.ts),
  * never from copies of its defaults.
  */
-import { type BackupPolicy, NEVER, retentionDaysFloor } from "../../sidecar/settings/backup";
-import { nextSlot, parseCron } from "../../sidecar/settings/cron";
+import { type BackupPolicy, NEVER, retentionDaysFloor } from "../../sidecar/contract/settings/backup";
+import { nextSlot, parseCron } from "../../sidecar/contract/settings/cron";
 
 const DAY_MS = 86_400_000;
 

@@ -10,7 +10,7 @@ import { dirname, join, relative, sep } from "node:path";
 import { ResolvedClusterArgs } from "../args/types";
 import { reachableModules } from "./module-graph";
 import { childName, resourceTags } from "../naming/names";
-import { PACKAGE_NAME } from "../../sidecar/version";
+import { PACKAGE_NAME } from "../../sidecar/contract/version";
 
 export const BUNDLE_KEY = "agent/hapg-agent.zip";
 
@@ -22,6 +22,43 @@ export function productionPackagePaths(lock: {
     .filter(([path, meta]) => path.startsWith("node_modules/") && !meta.dev && !meta.devOptional)
     .map(([path]) => path)
     .sort();
+}
+
+/**
+ * Paths (`node_modules/...`, relative to `base`) of the packages an installed package's production
+ * dependencies resolve to, found as Node finds them (the nearest node_modules upwards from each
+ * dependent), their own dependencies included. For a package installed from npm, where there is no
+ * package-lock.json: `base` is the project that installed it.
+ */
+export function installedDependencyPaths(root: string, base: string): string[] {
+  const found = new Map<string, string>();
+  const find = (name: string, from: string): string | undefined => {
+    for (let dir = from; ; dir = dirname(dir)) {
+      const candidate = join(dir, "node_modules", name);
+      if (existsSync(join(candidate, "package.json"))) return candidate;
+      if (dirname(dir) === dir) return undefined;
+    }
+  };
+  const visit = (pkgDir: string) => {
+    const pj = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as {
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
+    for (const name of Object.keys({ ...pj.dependencies, ...pj.optionalDependencies })) {
+      const dir = find(name, pkgDir);
+      if (!dir) {
+        if (pj.optionalDependencies?.[name] !== undefined) continue; // an optional package npm skipped here
+        throw new Error(`agentBundle: ${name}, a dependency of ${pkgDir}, is not installed: run npm install, or pass agentBundle`);
+      }
+      if (found.has(dir)) continue;
+      const rel = relative(base, dir);
+      if (!rel.startsWith("node_modules")) throw new Error(`agentBundle: ${dir} lies outside ${base}: pass agentBundle`);
+      found.set(dir, rel);
+      visit(dir);
+    }
+  };
+  visit(root);
+  return [...found.values()].sort();
 }
 
 /** The root of this package (where package.json names it), found from this file's location. */
@@ -36,18 +73,13 @@ export function packageRoot(from: string = __dirname): string {
 /** The compiled CLI every node runs (`hapg node-init`, `hapg agent`): the root of what the bundle holds. */
 export const NODE_ENTRY = "dist/sidecar/cli/main.js";
 
-/**
- * The modules of `hapg local` (a whole cluster on one developer machine: etcd, HAProxy, the demo)
- * never run on a node. The CLI loads them lazily, so the bundle can leave them out; the few it loads
- * at start (the flag defaults in local/layout.ts) are reached statically and stay in.
- */
-const LOCAL_ONLY_DIR = join("dist", "sidecar", "local");
-
 export interface AgentBundleContents {
   /** Files relative to the package root: package.json (the agent reads its version there) and compiled modules. */
   files: string[];
-  /** Production packages (`node_modules/...`) present on this machine. */
+  /** Production packages (`node_modules/...`, relative to packagesBase) present on this machine. */
   packages: string[];
+  /** Where `packages` are: the package root in a clone of the repository, the installing project for an installed package. */
+  packagesBase: string;
 }
 
 /**
@@ -58,22 +90,30 @@ export interface AgentBundleContents {
 export function agentBundleContents(root: string = packageRoot()): AgentBundleContents {
   const cli = join(root, NODE_ENTRY);
   if (!existsSync(cli)) throw new Error(`agentBundle: ${cli} is missing: run \`npm run build\` in ${root} first, or pass agentBundle`);
-  const localOnly = join(root, LOCAL_ONLY_DIR) + sep;
-  const modules = reachableModules([cli], (_from, to) => !to.startsWith(localOnly));
-  const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8"));
+  const modules = reachableModules([cli]);
+  const files = ["package.json", ...modules.map((m) => relative(root, m))];
+  const lockFile = join(root, "package-lock.json");
+  if (!existsSync(lockFile)) {
+    // Installed from npm (no lock file ships): the dependencies sit in the installing project's node_modules.
+    const marker = `${sep}node_modules${sep}`;
+    const base = root.includes(marker) ? root.slice(0, root.lastIndexOf(marker)) : root;
+    return { files, packages: installedDependencyPaths(root, base), packagesBase: base };
+  }
+  const lock = JSON.parse(readFileSync(lockFile, "utf8"));
   return {
-    files: ["package.json", ...modules.map((m) => relative(root, m))],
+    files,
     // Optional platform packages that npm skipped on this machine are simply absent.
     packages: productionPackagePaths(lock).filter((p) => existsSync(join(root, p))),
+    packagesBase: root,
   };
 }
 
 /** The default bundle, built from the package on disk. Throws (naming the fix) if it is not built. */
 export function defaultAgentBundle(root: string = packageRoot()): pulumi.asset.AssetArchive {
-  const { files, packages } = agentBundleContents(root);
+  const { files, packages, packagesBase } = agentBundleContents(root);
   const assets: Record<string, pulumi.asset.Asset | pulumi.asset.Archive> = {};
   for (const f of files) assets[f] = new pulumi.asset.FileAsset(join(root, f));
-  for (const p of packages) assets[p] = new pulumi.asset.FileArchive(join(root, p));
+  for (const p of packages) assets[p] = new pulumi.asset.FileArchive(join(packagesBase, p));
   return new pulumi.asset.AssetArchive(assets);
 }
 

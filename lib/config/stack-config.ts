@@ -6,7 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { EgressMode, EtcdPlacement, HaPostgresClusterArgs, Routing, VolumeType } from "../args/types";
-import { haSettingsSchema } from "../../sidecar/settings/schema";
+import { haSettingsSchema } from "../../sidecar/contract/settings/schema";
 import type { BootstrapArgs } from "../args/bootstrap";
 
 export const CONFIG_NAMESPACE = "ha-postgres";

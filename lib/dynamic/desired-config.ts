@@ -10,8 +10,8 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ResolvedClusterArgs } from "../args/types";
 import { childName, parameterNames, resourceTags } from "../naming/names";
-import { dynamicFromSettings, type DynamicConfig } from "../../sidecar/settings/dynamic";
-import type { HaSettings } from "../../sidecar/settings/schema";
+import { dynamicFromSettings, type DynamicConfig } from "../../sidecar/contract/settings/dynamic";
+import type { HaSettings } from "../../sidecar/contract/settings/schema";
 
 /** The document the leader converges etcd's config key to. Pure. */
 export function desiredConfigDocument(settings: HaSettings): DynamicConfig {

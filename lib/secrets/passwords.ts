@@ -5,7 +5,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { DEFAULT_API_USER } from "../../sidecar/config/schema";
+import { DEFAULT_API_USER } from "../../sidecar/contract/agent-config";
 import { ResolvedClusterArgs } from "../args/types";
 import { childName, parameterNames, resourceTags } from "../naming/names";
 

@@ -1,13 +1,13 @@
 /**
  * The agent config (`hapg agent --config FILE`) of one PostgreSQL host, as the object the agent's
- * schema (sidecar/config/schema.ts) accepts. It holds file paths, never secret values: node-init
+ * schema (sidecar/contract/agent-config.ts) accepts. It holds file paths, never secret values: node-init
  * writes the password, key and certificate files from SSM before the agent starts. Of the HA
  * settings, only the ones a node keeps for its life go in (watchdog, usePgRewind); the ones a running
  * cluster changes (timing, lag limit, synchronous mode, PostgreSQL parameters) are read from the
  * desired-config SSM parameter (lib/dynamic/desired-config.ts), so changing them changes no user-data.
  */
-import { DEFAULT_API_USER, type AgentConfigInput } from "../../sidecar/config/schema";
-import type { CliConfigInput } from "../../sidecar/cli/cli-config";
+import { DEFAULT_API_USER, type AgentConfigInput } from "../../sidecar/contract/agent-config";
+import type { CliConfigInput } from "../../sidecar/contract/cli-config";
 import { NODE_PATHS } from "./paths";
 import { s3RepoSection } from "./repo";
 import { restoreBootstrapSection } from "./restore";

@@ -6,7 +6,7 @@
  * host names, not the etcd hosts, whose certificates chain to the same CA. The security group opens
  * the port between the nodes only (lib/security/rules.ts).
  */
-import type { AgentConfigInput } from "../../sidecar/config/schema";
+import type { AgentConfigInput } from "../../sidecar/contract/agent-config";
 import { NODE_PORTS } from "../args/types";
 import { NODE_PATHS } from "./paths";
 import type { HostSpec } from "./spec";

@@ -2,7 +2,7 @@
  * Config files and systemd units written by the user-data. Pure string renderers; each output is
  * checked by the real tool in the tests (haproxy -c, systemd-analyze verify).
  */
-import { renderRoutingConfig } from "../../sidecar/haproxy/config";
+import { renderRoutingConfig } from "../../sidecar/contract/haproxy-config";
 import { NODE_PORTS } from "../args/types";
 import { NODE_PATHS, UNITS } from "./paths";
 import { HostSpec, Member } from "./spec";

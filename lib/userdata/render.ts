@@ -5,7 +5,7 @@
  * from S3 and the secrets from SSM, so neither is in here.
  */
 import { stringify } from "yaml";
-import type { NodeInitPlanInput } from "../../sidecar/boot/plan";
+import type { NodeInitPlanInput } from "../../sidecar/contract/boot-plan";
 import { agentConfigForNode, cliConfigForNode } from "./agent-config";
 import { renderBootScript } from "./boot-script";
 import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, nodeRoutingConfig, renderHaproxyUnit } from "./files";

@@ -5,7 +5,7 @@
  * repo1-s3-key-type=auto), so no key is anywhere on the node or in the user-data. A bucket name
  * with dots cannot be a host name under AWS's wildcard certificate, so such a bucket is addressed path-style.
  */
-import type { RepoConfigInput } from "../../sidecar/backup/config";
+import type { RepoConfigInput } from "../../sidecar/contract/backup-config";
 
 export function s3RepoSection(r: { bucket: string; region: string; endpoint: string; path: string; kmsKeyId?: string }): RepoConfigInput {
   return {

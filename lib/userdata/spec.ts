@@ -1,5 +1,5 @@
-import type { RecoveryTargetInput } from "../../sidecar/restore/target";
-import type { HaSettings } from "../../sidecar/settings/schema";
+import type { RecoveryTargetInput } from "../../sidecar/contract/recovery-target";
+import type { HaSettings } from "../../sidecar/contract/settings/schema";
 
 /**
  * Everything the user-data of one host depends on, as plain resolved values (no Outputs), so the

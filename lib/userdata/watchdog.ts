@@ -4,8 +4,8 @@
  * start, with an explicit `modprobe`: modules-load.d would skip it on images that blacklist watchdog
  * drivers (Ubuntu's kmod does; systemd-modules-load applies the blacklist, modprobe by name does not).
  */
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
-import { resolveTiming } from "../../sidecar/settings/timing";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
+import { resolveTiming } from "../../sidecar/contract/settings/timing";
 import type { WrittenFile } from "./written-file";
 import type { HostSpec, PostgresHostSpec } from "./spec";
 
@@ -13,7 +13,7 @@ import type { HostSpec, PostgresHostSpec } from "./spec";
 const AGENT_USER = "postgres";
 
 /**
- * The kernel timeout the agent plans with its file's timing (sidecar/settings/timing.ts). The timing
+ * The kernel timeout the agent plans with its file's timing (sidecar/contract/settings/timing.ts). The timing
  * a running cluster uses comes with the dynamic config and is not in the user-data (a new ttl must
  * not replace a node): when it differs, the agent sets the kernel's timeout itself (wdctl) before arming.
  */

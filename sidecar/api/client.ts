@@ -3,9 +3,8 @@
  * credentials of `api.authentication`. Used by the CLI, the benchmarks and the tests.
  */
 import * as fs from "node:fs";
-import type { ClusterFile } from "../local/state";
 import type { ApiCredentials } from "./mutations";
-import { apiRequest } from "./transport";
+import { apiRequest } from "../http/transport";
 
 export interface ApiReply {
   status: number;
@@ -54,7 +53,7 @@ export function callTarget(t: ApiTarget, method: string, path: string, body?: un
 }
 
 /** The credentials `hapg local up` generated for its agents' API (undefined for a cluster.json from before). */
-export function localApiCredentials(c: ClusterFile): ApiCredentials | undefined {
+export function localApiCredentials(c: { api?: { username: string; passwordFile: string } }): ApiCredentials | undefined {
   if (!c.api) return undefined;
   return { username: c.api.username, password: fs.readFileSync(c.api.passwordFile, "utf8").trim() };
 }

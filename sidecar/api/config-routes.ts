@@ -8,8 +8,8 @@
  */
 import type { Dcs } from "../dcs/types";
 import type { Logger } from "../log";
-import { effectiveSettings, mergePatch, problemsText, type DynamicConfig } from "../settings/dynamic";
-import type { HaSettings } from "../settings/schema";
+import { effectiveSettings, mergePatch, problemsText, type DynamicConfig } from "../contract/settings/dynamic";
+import type { HaSettings } from "../contract/settings/schema";
 
 /** An HTTP answer (the same shape as the other mutations' Reply). */
 export interface ConfigReply {

@@ -2,7 +2,7 @@
  * GET /metrics: the agent's state in Prometheus' text format, rendered by prom-client. Patroni's
  * metric names (and `scope`/`name` labels) where the meaning is the same, so dashboards and alerts
  * written for Patroni work unchanged; `hapg_*` for what only this agent knows (lease renewals,
- * fencing, leader changes, the HA loop). Every metric is documented in the README.
+ * fencing, leader changes, the HA loop). Every metric is documented in docs/agent.md.
  *
  * This module is loaded by the API on the first scrape, not at agent start: an agent nobody scrapes
  * does not carry prom-client. A scrape reads only what the agent already holds (the last HA loop's

@@ -25,7 +25,8 @@ export interface ApiCredentials {
 
 export interface MutationDeps {
   dcs: Pick<Dcs, "load" | "attemptCreateFailover" | "putFailover">;
-  rules: CandidateRules;
+  /** A function: read at each request (the agent's next-loop settings, which etcd's config key may change). */
+  rules: CandidateRules | (() => CandidateRules);
   /** Absent: mutating calls are open (as Patroni without restapi.authentication). */
   auth?: ApiCredentials;
   wallNow: () => number;
@@ -160,7 +161,13 @@ export class Mutations {
 
   private async request(kind: RequestKind, body: unknown): Promise<Reply> {
     const cluster = await this.d.dcs.load();
-    const checked = checkFailoverRequest(kind, body, cluster, this.d.wallNow(), this.d.rules);
+    const checked = checkFailoverRequest(
+      kind,
+      body,
+      cluster,
+      this.d.wallNow(),
+      typeof this.d.rules === "function" ? this.d.rules() : this.d.rules,
+    );
     if (!checked.ok) {
       this.d.log.info({ kind, status: checked.status }, `${kind} refused: ${checked.error}`);
       return { status: checked.status, body: { error: checked.error } };

@@ -10,12 +10,12 @@ import type { AddressInfo } from "node:net";
 import type { ClusterSnapshot } from "../dcs/types";
 import type { HaDriver } from "../ha/driver";
 import { watchdogFailed } from "../ha/watchdog-rules";
-import { AGENT_VERSION } from "../version";
+import { AGENT_VERSION } from "../contract/version";
 import type { Logger } from "../log";
 import type { PgStatus, PostgresControl } from "../postgres/types";
 import { configBody, historyBody } from "./read-routes";
 import type { Mutations } from "./mutations";
-import type { ApiTlsMaterial } from "./transport";
+import type { ApiTlsMaterial } from "../http/transport";
 import type { BackupService } from "../backup/service";
 import { HEALTH_PATHS, HealthState, clusterBody, evaluateHealth, replicaLag } from "./health";
 

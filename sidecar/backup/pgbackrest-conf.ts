@@ -3,9 +3,9 @@
  * archive through it. No I/O: the caller reads the key and passphrase files and writes the result
  * (0600: it may hold S3 keys and the repository passphrase).
  */
-import type { ParamValue } from "../settings/parameters";
-import type { BackupPolicy } from "../settings/backup";
-import type { RepoConfig } from "./config";
+import type { ParamValue } from "../contract/settings/parameters";
+import type { BackupPolicy } from "../contract/settings/backup";
+import type { RepoConfig } from "../contract/backup-config";
 
 export interface S3Keys {
   accessKeyId: string;

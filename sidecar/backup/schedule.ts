@@ -6,8 +6,8 @@
  * and cannot double one (the claim is on the key).
  */
 import type { BackupClaim, Member } from "../dcs/types";
-import { NEVER, type BackupPolicy } from "../settings/backup";
-import { parseCron, previousSlot, slotName } from "../settings/cron";
+import { NEVER, type BackupPolicy } from "../contract/settings/backup";
+import { parseCron, previousSlot, slotName } from "../contract/settings/cron";
 
 /** A failed backup is tried again after this long (S3 may be back by then). */
 export const BACKUP_RETRY_MS = 120_000;

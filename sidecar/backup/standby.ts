@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as tls from "node:tls";
 import type { BackupServerAdvert, Member } from "../dcs/types";
 import type { Logger } from "../log";
-import type { BackupServerConfig } from "./config";
+import type { BackupServerConfig } from "../contract/backup-config";
 import type { PgInstance } from "./pgbackrest-conf";
 
 /** What this member publishes in its member key while its server runs. Pure. */

@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Logger } from "../log";
 import { isRunning } from "../postgres/process";
-import type { BackupServerConfig } from "./config";
+import type { BackupServerConfig } from "../contract/backup-config";
 
 /** Restarts of a server that keeps exiting wait this long, doubling up to the maximum. */
 const RESTART_MIN_MS = 1000;

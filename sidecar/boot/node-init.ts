@@ -15,8 +15,8 @@
 import { execFile } from "node:child_process";
 import { chownSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { validateAgentConfig } from "../config/schema";
-import { NodeInitPlan, nodeInitPlanSchema } from "./plan";
+import { validateAgentConfig } from "../contract/agent-config";
+import { NodeInitPlan, nodeInitPlanSchema } from "../contract/boot-plan";
 
 export class NodeInitError extends Error {
   constructor(message: string) {

@@ -5,8 +5,8 @@
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { callTarget } from "../api/client";
-import { apiRequest } from "../api/transport";
-import type { DynamicConfig } from "../settings/dynamic";
+import { apiRequest } from "../http/transport";
+import type { DynamicConfig } from "../contract/settings/dynamic";
 import { common, report, target, type CommonOpts, type Target } from "./switchover";
 
 interface WaitOpts extends CommonOpts {

@@ -4,7 +4,7 @@
  * removes the key), and the line diff shown before asking.
  */
 import { parse, stringify } from "yaml";
-import { mergePatch, type DynamicConfig } from "../settings/dynamic";
+import { mergePatch, type DynamicConfig } from "../contract/settings/dynamic";
 
 /** A refused flag: the CLI prints it and exits 2, having changed nothing. */
 export class FlagError extends Error {

@@ -2,25 +2,26 @@
 /**
  * The `hapg` CLI: `agent` runs the node agent; `list`, `history`, `topology`, `show-config` read a
  * running cluster; `switchover`, `failover`, `restart`, `reload`, `reinit`, `pause`, `resume`, `edit-config`
- * operate it; `local` runs a whole cluster on this machine.
+ * operate it. (`hapg local`, a whole cluster on one machine, is a development tool: local/main.ts.)
  */
 import "../runtime";
 import { existsSync } from "node:fs";
 import { Command } from "commander";
 import { runAgent } from "../agent";
 import { loadAgentConfig } from "../config/load";
-import { ConfigError } from "../config/schema";
-import { AGENT_VERSION } from "../version";
+import { ConfigError } from "../contract/agent-config";
+import { AGENT_VERSION } from "../contract/version";
 import { missingDeviceProblem } from "../watchdog/plan";
 import { registerConfigCommands } from "./config-cmds";
-import { registerLocalCommands } from "./local";
 import { registerOpsCommands } from "./ops";
 import { registerRestartCommands } from "./restart";
 import { registerSwitchoverCommands } from "./switchover";
 import { registerBackupCommands } from "./backup";
 
 export function buildProgram(): Command {
-  const program = new Command("hapg").description("Highly available PostgreSQL: the node agent and a local cluster").version(AGENT_VERSION);
+  const program = new Command("hapg")
+    .description("Highly available PostgreSQL: the node agent and the operator commands")
+    .version(AGENT_VERSION);
   program
     .command("agent")
     .description("run the HA agent for one PostgreSQL node (leader election, failover, REST API)")
@@ -49,7 +50,6 @@ export function buildProgram(): Command {
       console.log(`node-init: wrote ${written.length} file(s)`);
     });
   registerOpsCommands(program);
-  registerLocalCommands(program);
   registerSwitchoverCommands(program);
   registerRestartCommands(program);
   registerConfigCommands(program);
@@ -57,14 +57,15 @@ export function buildProgram(): Command {
   return program;
 }
 
-if (require.main === module) {
-  buildProgram()
-    .parseAsync(process.argv)
-    .catch((e: unknown) => {
-      // A refused flag is a usage error, like a bad config. FlagError (ops-source.ts) is matched by name:
-      // that module loads only with its commands.
-      const usage = e instanceof ConfigError || (e instanceof Error && e.name === "FlagError");
-      console.error(`hapg: ${e instanceof Error ? e.message : String(e)}`);
-      process.exit(usage ? 2 : 1);
-    });
+/** Runs a program as the `hapg` command does: a usage error exits 2, any other error 1, each with its message. */
+export function runProgram(program: Command): void {
+  program.parseAsync(process.argv).catch((e: unknown) => {
+    // A refused flag is a usage error, like a bad config. FlagError (ops-source.ts) is matched by name:
+    // that module loads only with its commands.
+    const usage = e instanceof ConfigError || (e instanceof Error && e.name === "FlagError");
+    console.error(`hapg: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(usage ? 2 : 1);
+  });
 }
+
+if (require.main === module) runProgram(buildProgram());

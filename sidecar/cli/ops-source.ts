@@ -12,8 +12,9 @@ import { clusterBody } from "../api/health";
 import { configBody, historyBody } from "../api/read-routes";
 import { loadAgentConfig } from "../config/load";
 import { clusterPrefix } from "../dcs/types";
-import { apiRequest, readCaFile } from "../api/transport";
-import { cliConfigCa, DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "./cli-config";
+import { apiRequest, readCaFile } from "../http/transport";
+import { DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "../contract/cli-config";
+import { cliConfigCa } from "./cli-targets";
 
 /** GET /cluster (Patroni's shape; `pending_restart` when a member reports it). */
 export interface ClusterView {

@@ -59,7 +59,7 @@ async function credentials(f: OpFlags): Promise<ApiCredentials | undefined> {
   }
   if (process.env.HAPG_API_PASSWORD) return { username, password: process.env.HAPG_API_PASSWORD };
   if (f.dir !== undefined) {
-    const [{ readClusterFile }, { localApiCredentials }] = await Promise.all([import("../local/state"), import("../api/client")]);
+    const [{ readClusterFile }, { localApiCredentials }] = await Promise.all([import("./cluster-file"), import("../api/client")]);
     return localApiCredentials(readClusterFile(f.dir));
   }
   if (f.config !== undefined) {

@@ -6,8 +6,9 @@ import * as fs from "node:fs";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { callTarget, localApiCredentials, type ApiReply, type ApiTarget } from "../api/client";
-import { readCaFile } from "../api/transport";
-import { cliConfigTargets, DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "./cli-config";
+import { readCaFile } from "../http/transport";
+import { DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "../contract/cli-config";
+import { cliConfigTargets } from "./cli-targets";
 
 export interface CommonOpts {
   dir?: string;
@@ -52,7 +53,7 @@ export async function target(o: CommonOpts): Promise<Target> {
     };
   }
   if (o.dir !== undefined) {
-    const { readClusterFile } = await import("../local/state");
+    const { readClusterFile } = await import("./cluster-file");
     const c = readClusterFile(o.dir);
     const auth = localApiCredentials(c);
     return firstAnswering(

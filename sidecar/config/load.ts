@@ -1,6 +1,6 @@
 /** Reads the agent config file and the credentials it points to. Secrets never leave this module in logs. */
 import { readFileSync } from "node:fs";
-import { AgentConfig, ConfigError, validateAgentConfig } from "./schema";
+import { AgentConfig, ConfigError, validateAgentConfig } from "../contract/agent-config";
 
 export function loadAgentConfig(file: string): AgentConfig {
   let text: string;

@@ -3,8 +3,8 @@
  * postgresql.conf and re-read by PostgreSQL; those that need a restart then show as pending_restart).
  * Everything else in the file is read at the agent's start only. Pure.
  */
-import type { ParamValue } from "../settings/parameters";
-import type { AgentConfig } from "./schema";
+import type { ParamValue } from "../contract/settings/parameters";
+import type { AgentConfig } from "../contract/agent-config";
 
 export interface ReloadPlan {
   /** The parameters to run on, when they changed. */

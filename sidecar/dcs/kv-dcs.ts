@@ -4,9 +4,17 @@
  * txn, leases, watch); the key layout and the transaction of each method live only here, so
  * `EtcdDcs` and `MemoryDcs` cannot drift apart.
  */
-import type { HistoryLine } from "../ha/history";
 import { buildSnapshot, isValidMemberName, memberDataSchema, type RawKv } from "./snapshot";
-import { KEYS, type BackupClaim, type ClusterSnapshot, type Dcs, type FailoverRequest, type MemberData, type WatchEvent } from "./types";
+import {
+  KEYS,
+  type BackupClaim,
+  type ClusterSnapshot,
+  type Dcs,
+  type FailoverRequest,
+  type HistoryLine,
+  type MemberData,
+  type WatchEvent,
+} from "./types";
 
 /** etcd compares used here: "key absent" (create_revision == 0), "value equals" and "mod revision equals". */
 export type TxnCompare = { key: string; absent: true } | { key: string; valueEquals: string } | { key: string; modRevision: number };

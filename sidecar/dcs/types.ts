@@ -15,7 +15,8 @@
  *   backup            the backup slot last claimed (JSON, BackupClaim) — one member per slot
  */
 
-import type { HistoryLine } from "../ha/history";
+/** One line of the `history` key (ha/history.ts keeps it): [timeline, switch LSN (bytes), reason, ISO time of the promotion, member promoted]; the last two only where known. */
+export type HistoryLine = [number, number, ...string[]];
 
 /** What a member publishes about itself. Field names follow Patroni's member key where the meaning is the same. */
 export interface MemberData {

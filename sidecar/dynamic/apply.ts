@@ -1,11 +1,11 @@
 /**
- * Applies etcd's `config` key on this member, live, after every read of etcd:
- * - maximum_lag_on_failover and synchronous_mode: the next decision runs on them;
+ * Applies etcd's `config` key on this member, live, after every read of etcd, as the table of
+ * sidecar/contract/settings/live.ts says for each setting:
+ * - next loop (lag limit, synchronous mode and quorum, pause): the next decision runs on them;
  * - loop_wait: the next loop waits that long (and the lease renews at least as often), provided
  *   the profile stays valid with the lease this agent holds;
- * - ttl and retry_timeout: each agent takes them when it starts (etcd renews a lease with the TTL it
- *   was granted, and the fencing arithmetic depends on it); until then they are reported as
- *   waiting for an agent restart;
+ * - agent restart (ttl, retry_timeout, failsafe_mode): each agent takes them when it starts; until
+ *   then they are reported as waiting for an agent restart;
  * - PostgreSQL parameters: written and reloaded on every member; those PostgreSQL applies only at a
  *   restart are reported as pending (`pending_restart`), for the rolling restart to apply.
  * On the leader it also converges the config key to the desired document (./converge.ts), at
@@ -16,10 +16,11 @@
 import type { ClusterSnapshot, Dcs } from "../dcs/types";
 import type { SelfConfig } from "../ha/types";
 import type { Logger } from "../log";
-import { dynamicFromSettings, effectiveSettings, isPausedConfig, problemsText, type DynamicProblem } from "../settings/dynamic";
-import type { ParamValue } from "../settings/parameters";
-import type { HaSettings } from "../settings/schema";
-import { timingProblems } from "../settings/timing";
+import { dynamicFromSettings, effectiveSettings, isPausedConfig, problemsText, type DynamicProblem } from "../contract/settings/dynamic";
+import type { ParamValue } from "../contract/settings/parameters";
+import type { HaSettings } from "../contract/settings/schema";
+import { liveSettings, waitingForAgentRestart, type LiveSettings } from "../contract/settings/live";
+import { timingProblems } from "../contract/settings/timing";
 import { converge } from "./converge";
 import type { DesiredSource } from "./source";
 
@@ -103,10 +104,14 @@ export class DynamicConfigApplier {
     if (before.timing.loopWait !== r.settings.timing.loopWait && this.loopWaitApplies()) this.d.onLoopWait?.(this.loopWaitMs());
   }
 
-  /** The decision's view of this member, with the dynamic lag limit and synchronous mode. */
+  /** The settings that apply at the next loop (the decision's, the API's rules, the promotion wait). */
+  get live(): LiveSettings {
+    return liveSettings(this.settings);
+  }
+
+  /** The decision's view of this member, with the next-loop settings of the dynamic config. */
   self(base: SelfConfig): SelfConfig {
-    const { maximumLagOnFailover, synchronousMode, synchronousQuorum } = this.settings;
-    return { ...base, maximumLagOnFailover, synchronousMode, synchronousQuorum };
+    return { ...base, ...this.live };
   }
 
   loopWaitMs(): number {
@@ -123,13 +128,8 @@ export class DynamicConfigApplier {
 
   /** Settings changed in etcd that this agent applies only when it restarts. */
   pendingAgentRestart(): string[] {
-    const s = this.settings.timing;
-    const r = this.d.started.timing;
-    return [
-      ...(s.ttl !== r.ttl ? ["ttl"] : []),
-      ...(s.retryTimeout !== r.retryTimeout ? ["retry_timeout"] : []),
-      ...(s.loopWait !== r.loopWait && !this.loopWaitApplies() ? ["loop_wait"] : []),
-    ];
+    const loopWaitWaits = this.settings.timing.loopWait !== this.d.started.timing.loopWait && !this.loopWaitApplies();
+    return [...waitingForAgentRestart(this.settings, this.d.started), ...(loopWaitWaits ? ["loop_wait"] : [])];
   }
 
   get pendingRestart(): string[] {

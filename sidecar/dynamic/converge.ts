@@ -4,8 +4,8 @@
  * `hapg edit-config` of another key stays). Each desired value is checked by the settings schema
  * (through ./../settings/dynamic.ts); a refused one is reported and the current value kept. Pure.
  */
-import { effectiveSettings, type DynamicConfig, type DynamicProblem } from "../settings/dynamic";
-import type { HaSettings } from "../settings/schema";
+import { effectiveSettings, type DynamicConfig, type DynamicProblem } from "../contract/settings/dynamic";
+import type { HaSettings } from "../contract/settings/schema";
 
 export interface Convergence {
   /** The document to write (equal to the current one when nothing changed). */

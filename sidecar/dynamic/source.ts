@@ -4,7 +4,7 @@
  * the local cluster. Both yield the same JSON document, which ./converge.ts applies.
  */
 import { readFile } from "node:fs/promises";
-import type { DynamicConfig } from "../settings/dynamic";
+import type { DynamicConfig } from "../contract/settings/dynamic";
 
 export interface DesiredSource {
   /** For logs and the status: "ssm:/hapg/main/dynamic-config", "file:/tmp/x/desired-config.json". */

@@ -8,7 +8,7 @@ import type { ClusterSnapshot, Dcs, Member, MemberData } from "../dcs/types";
 import type { DynamicConfigApplier } from "../dynamic/apply";
 import type { Logger } from "../log";
 import type { PostgresOwner } from "../postgres/owner";
-import type { HaTiming } from "../settings/timing";
+import type { HaTiming } from "../contract/settings/timing";
 import type { Clock } from "./clock";
 import { decide, fenceDeadline } from "./decide";
 import { HaActivity } from "./activity";

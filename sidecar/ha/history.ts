@@ -4,8 +4,9 @@
  * timeline. The leader keeps it in step with its own timeline history file. Pure.
  */
 
-/** [timeline, switch LSN (bytes), reason, ISO time of the promotion, member promoted]; the last two only where known. */
-export type HistoryLine = [number, number, ...string[]];
+import type { HistoryLine } from "../dcs/types";
+
+export type { HistoryLine };
 
 /** What PostgreSQL writes in a history file for a promotion without a recovery target. */
 const PROMOTED = "no recovery target specified";

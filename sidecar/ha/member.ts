@@ -2,7 +2,7 @@
 import type { MemberData } from "../dcs/types";
 import type { HostPort } from "../postgres/types";
 import type { LocalState } from "./types";
-import { AGENT_VERSION } from "../version";
+import { AGENT_VERSION } from "../contract/version";
 
 export interface MemberIdentity {
   pgConnect: HostPort;

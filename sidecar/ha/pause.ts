@@ -14,7 +14,7 @@
  * operator left (a stopped leader that gave its key up starts as a replica and rewinds if needed,
  * a replica left stopped starts and follows, no leader means an election).
  */
-import { isPausedConfig } from "../settings/dynamic";
+import { isPausedConfig } from "../contract/settings/dynamic";
 import type { Action, Decision, HaInput } from "./types";
 
 /** What a paused member still does by itself (everything else waits for the operator). */

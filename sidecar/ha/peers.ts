@@ -4,7 +4,7 @@
  * not the ones in member keys, which can be a loop old. An unreachable member is not a competitor.
  * Also a failsafe leader's POST /failsafe (node:http, like the reads: no fetch stack in the agent).
  */
-import { apiRequest } from "../api/transport";
+import { apiRequest } from "../http/transport";
 import type { Member } from "../dcs/types";
 import type { PeerView } from "./types";
 

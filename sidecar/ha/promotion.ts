@@ -19,7 +19,7 @@
  * A replica runs with this wait in its config all along (a standby ignores it; the PostgreSQL manager
  * writes promotionWait's value into every replica config), so the promotion itself needs no reload.
  */
-import type { SynchronousMode } from "../settings/schema";
+import type { SynchronousMode } from "../contract/settings/schema";
 import { NO_SYNC_STANDBY } from "./sync";
 import type { Decision, HaInput } from "./types";
 

@@ -23,7 +23,7 @@
  */
 import type { SyncState } from "../dcs/types";
 import { parseSynchronousStandbyNames } from "../postgres/conf";
-import { DEFAULT_SYNCHRONOUS_QUORUM } from "../settings/schema";
+import { DEFAULT_SYNCHRONOUS_QUORUM } from "../contract/settings/schema";
 import type { Action, HaInput } from "./types";
 
 /** PostgreSQL's wait as the leader last set it: any `count` of `names` (count 0: asynchronous). */

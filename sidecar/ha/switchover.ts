@@ -10,7 +10,7 @@
  * at the checkpoint the candidate has, follows the new timeline without pg_rewind or a copy.
  */
 import type { ClusterSnapshot, FailoverRequest, Member } from "../dcs/types";
-import type { SynchronousMode } from "../settings/schema";
+import type { SynchronousMode } from "../contract/settings/schema";
 import type { HostPort } from "../postgres/types";
 import { quorumVerdict } from "./quorum";
 import type { Decision, HaInput } from "./types";

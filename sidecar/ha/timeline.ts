@@ -8,7 +8,7 @@
  * (`_check_timeline_and_lsn`).
  */
 import type { MemberData } from "../dcs/types";
-import { formatLsn } from "../postgres/lsn";
+import { formatLsn } from "../contract/lsn";
 
 export interface ReplicaPosition {
   /** The timeline of the last replayed record (lsn.ts replayTimeline); unknown → no verdict. */

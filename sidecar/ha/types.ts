@@ -6,7 +6,7 @@
 import type { ClusterSnapshot } from "../dcs/types";
 import type { HistoryLine } from "./history";
 import type { DataDirInfo, HostPort, PgOperation, PgProcessState, PgStatus } from "../postgres/types";
-import type { SynchronousMode, WatchdogMode } from "../settings/schema";
+import type { SynchronousMode, WatchdogMode } from "../contract/settings/schema";
 
 export interface SelfConfig {
   name: string;

@@ -2,8 +2,8 @@
  * Pure rendering of the files the agent owns: postgresql.conf (entirely ours; user parameters merged
  * over our defaults), pg_hba.conf and the pgpass file. No I/O here: PostgresManager writes the results.
  */
-import { CONTROLLED_PARAMETERS, parameterProblems, type ParamValue } from "../settings/parameters";
-import type { HaTiming } from "../settings/timing";
+import { CONTROLLED_PARAMETERS, parameterProblems, type ParamValue } from "../contract/settings/parameters";
+import type { HaTiming } from "../contract/settings/timing";
 import type { HostPort } from "./types";
 
 export { CONTROLLED_PARAMETERS, type ParamValue };
@@ -235,4 +235,14 @@ export function stripControlledFromAutoConf(text: string): string {
       return !(m && CONTROLLED_PARAMETERS.has(m[1].toLowerCase()));
     })
     .join("\n");
+}
+
+/**
+ * restore_command of every member of a cluster restored from another's backup: the cluster's own
+ * archive first (its new timelines live only there), then the source's (the WAL before the fork lives
+ * only there: the new primary never archives what it replayed). Each is a complete `archive-get`
+ * command (archiveParameters in sidecar/backup/pgbackrest-conf.ts); sh runs the second when the first fails.
+ */
+export function cloneRestoreCommand(own: string | undefined, source: string): string {
+  return own ? `${own} || ${source}` : source;
 }

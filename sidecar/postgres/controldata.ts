@@ -1,7 +1,7 @@
 /** Reads the control file with pg_controldata: what the data directory says when PostgreSQL is not running. */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseLsn } from "./lsn";
+import { parseLsn } from "../contract/lsn";
 import type { DataDirInfo } from "./types";
 
 /** "Key:   value" lines → map. Keys are kept verbatim (e.g. "Latest checkpoint's TimeLineID"). Pure. */

@@ -1,5 +1,5 @@
 /** What a PostgresManager is given: the local server's paths, addresses, credentials and hooks. */
-import type { HaTiming } from "../settings/timing";
+import type { HaTiming } from "../contract/settings/timing";
 import type { ParamValue } from "./conf";
 import type { Logger } from "./postmaster";
 import type { RunAs } from "./process";

@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
+  cloneRestoreCommand,
   renderPgpass,
   renderPostgresqlConf,
   renderSynchronousStandbyNames,
@@ -17,7 +18,6 @@ import {
 import { formerPrimaryMarker } from "./controldata";
 import { writeOwned, writeServerFiles } from "./files";
 import type { PostgresManagerOptions } from "./options";
-import { cloneRestoreCommand } from "../restore/plan";
 import type { HostPort } from "./types";
 
 /** keepSyncWait: a replica about to be promoted keeps the synchronous_standby_names it must start with (not promotionWait's). */

@@ -1,5 +1,5 @@
 /** The live view of the local server (PgStatus) from one connection: one query, plus pg_stat_replication on a primary. */
-import { parseLsnOrUndefined, parseTimelineHistory, replayTimeline } from "./lsn";
+import { parseLsnOrUndefined, parseTimelineHistory, replayTimeline } from "../contract/lsn";
 import type { LocalSql } from "./sql";
 import type { HostPort, PgStatus } from "./types";
 

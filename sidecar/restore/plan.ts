@@ -9,9 +9,11 @@
  * and the new timeline after it (from the cluster's own archive, or streamed from the new primary):
  * nobody copies the data directory from the new primary.
  */
-import { formatLsn, parseLsn } from "../postgres/lsn";
-import type { ParamValue } from "../settings/parameters";
-import type { RecoveryTarget } from "./target";
+import { formatLsn, parseLsn } from "../contract/lsn";
+import type { ParamValue } from "../contract/settings/parameters";
+import type { RecoveryTarget } from "../contract/recovery-target";
+
+export { cloneRestoreCommand } from "../postgres/conf";
 
 /** What `pgbackrest restore` is asked for (the options of PgBackRest.restore, sidecar/backup/pgbackrest.ts). */
 export interface RestoreRequest {
@@ -42,16 +44,6 @@ export function primaryRestoreRequest(t: RecoveryTarget): RestoreRequest {
 /** A replica's restore: a given backup set of the source (see replicaBackupSet), as a standby. */
 export function replicaRestoreRequest(set: string): RestoreRequest {
   return { type: "standby", set };
-}
-
-/**
- * restore_command of every member of a cluster restored from another's backup: the cluster's own
- * archive first (its new timelines live only there), then the source's (the WAL before the fork lives
- * only there: the new primary never archives what it replayed). Each is a complete `archive-get`
- * command (archiveParameters in sidecar/backup/pgbackrest-conf.ts); sh runs the second when the first fails.
- */
-export function cloneRestoreCommand(own: string | undefined, source: string): string {
-  return own ? `${own} || ${source}` : source;
 }
 
 /**

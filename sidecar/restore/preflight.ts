@@ -4,9 +4,9 @@
  * first backup and now, an LSN target after the end of its first backup. Pure: it reads what
  * `pgbackrest info --output=json` printed (`runPreflight` in ./source.ts runs it) and the time.
  */
-import { parseLsn } from "../postgres/lsn";
+import { parseLsn } from "../contract/lsn";
 import type { BackupSetInfo } from "./plan";
-import { describeTarget, type RecoveryTarget } from "./target";
+import { describeTarget, type RecoveryTarget } from "../contract/recovery-target";
 
 /** The source stanza as the parsed `pgbackrest info` gives it (StanzaInfo of sidecar/backup/pgbackrest.ts has these). */
 export interface SourceInfo {

@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { backupPaths } from "../backup/config";
+import { backupPaths } from "../contract/backup-config";
 import { archiveParameters, renderPgBackRestConf, type S3Keys } from "../backup/pgbackrest-conf";
 import { PgBackRest } from "../backup/pgbackrest";
 import { readKeys, readSecret } from "../backup/secrets";
@@ -16,8 +16,8 @@ import { dataDirFiles } from "../postgres/controldata";
 import { ensureDir, writeOwned } from "../postgres/files";
 import { runTool, type RunAs } from "../postgres/process";
 import type { LeaderTimeline } from "../postgres/types";
-import type { ParamValue } from "../settings/parameters";
-import { resolvedSource, type FromBackup } from "./config";
+import type { ParamValue } from "../contract/settings/parameters";
+import { resolvedSource, type FromBackup } from "../contract/restore-config";
 import {
   forkSegment,
   historyFileName,
@@ -30,7 +30,7 @@ import {
   walSegmentName,
 } from "./plan";
 import { restoreProblems } from "./preflight";
-import { describeTarget, type RecoveryTarget } from "./target";
+import { describeTarget, type RecoveryTarget } from "../contract/recovery-target";
 
 const FIELD = "bootstrap.fromBackup";
 /** initdb's default WAL segment size (a restored segment of another size corrects it). */

@@ -2,7 +2,7 @@
  * The watchdog's petting and probing rules, pure. Its timing arithmetic (kernel timeout, safety
  * margin, pet window) is in settings/timing.ts, beside the fence margin it depends on.
  */
-import type { WatchdogMode } from "../settings/schema";
+import type { WatchdogMode } from "../contract/settings/schema";
 
 /**
  * May the watchdog be petted (or armed: opening starts its countdown) now, for the last renewal sent

@@ -12,12 +12,12 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { AgentConfig } from "../config/schema";
+import type { AgentConfig } from "../contract/agent-config";
 import type { Clock } from "../ha/clock";
 import type { LeaseState, WatchdogControl, WatchdogView } from "../ha/types";
 import type { Logger } from "../log";
-import type { WatchdogMode } from "../settings/schema";
-import type { HaTiming, WatchdogTiming } from "../settings/timing";
+import type { WatchdogMode } from "../contract/settings/schema";
+import type { HaTiming, WatchdogTiming } from "../contract/settings/timing";
 import { assessSysfs, devNumbers, mayPet, missingDeviceProblem, SysfsWatchdog, sysfsNameFromBasename } from "./plan";
 
 export interface WatchdogOptions {

@@ -12,8 +12,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
 import { findPgBinDir } from "../../sidecar/postgres/bin";
-import { localUp, newTable } from "../../sidecar/local/cluster";
-import { SYNCHRONOUS_MODES as SYNC_MODES, type SynchronousMode as SyncMode } from "../../sidecar/settings/schema";
+import { localUp, newTable } from "../../local/cluster";
+import { SYNCHRONOUS_MODES as SYNC_MODES, type SynchronousMode as SyncMode } from "../../sidecar/contract/settings/schema";
 import { percentile } from "../../sidecar/ha/renewal-stats";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
 

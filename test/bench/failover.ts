@@ -11,27 +11,18 @@ import { execFileSync } from "node:child_process";
 import { Command } from "commander";
 import { Client } from "pg";
 import { sleep } from "../../sidecar/postgres/process";
-import { localUp, newTable } from "../../sidecar/local/cluster";
-import { rssKb } from "../../sidecar/local/agents";
+import { localUp, newTable } from "../../local/cluster";
+import { rssKb } from "../../local/agents";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
-import type { SynchronousMode } from "../../sidecar/settings/schema";
-import { syncModeFromFlags } from "../../sidecar/local/layout";
-import {
-  Fault,
-  keepNodeLogs,
-  killNode,
-  reinitNode,
-  restartNode,
-  waitAgentGone,
-  waitForPrimary,
-  waitHealthy,
-} from "../../sidecar/local/faults";
+import type { SynchronousMode } from "../../sidecar/contract/settings/schema";
+import { syncModeFromFlags } from "../../local/layout";
+import { Fault, keepNodeLogs, killNode, reinitNode, restartNode, waitAgentGone, waitForPrimary, waitHealthy } from "../../local/faults";
 import { crashPostgres, stopAgent } from "../helpers/faults";
-import { apiStatus, findNode, httpGet, readClusterFile } from "../../sidecar/local/state";
+import { apiStatus, findNode, httpGet, readClusterFile } from "../../local/state";
 import { callApi, localApiCredentials } from "../../sidecar/api/client";
 import fs from "node:fs";
 import path from "node:path";
-import { countLost, measureOutage, Writer, WriterResult } from "../../sidecar/local/writer";
+import { countLost, measureOutage, Writer, WriterResult } from "../../local/writer";
 
 type Scenario = "crash-node" | "crash-pg" | "stop-agent" | "switchover";
 

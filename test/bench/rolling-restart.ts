@@ -10,10 +10,10 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { Command } from "commander";
-import { localUp, newTable } from "../../sidecar/local/cluster";
-import { waitHealthy, waitProxyWritable } from "../../sidecar/local/health";
-import { countLost, Writer } from "../../sidecar/local/writer";
-import { SYNCHRONOUS_MODES, type SynchronousMode } from "../../sidecar/settings/schema";
+import { localUp, newTable } from "../../local/cluster";
+import { waitHealthy, waitProxyWritable } from "../../local/health";
+import { countLost, Writer } from "../../local/writer";
+import { SYNCHRONOUS_MODES, type SynchronousMode } from "../../sidecar/contract/settings/schema";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
 import { pausesAround } from "../helpers/write-pauses";
 

@@ -14,8 +14,8 @@ import * as path from "node:path";
 import { Command } from "commander";
 import { findPgBinDir } from "../../sidecar/postgres/bin";
 import { sleep } from "../../sidecar/postgres/process";
-import { localUp, newTable } from "../../sidecar/local/cluster";
-import { apiUrl, ClusterFile, fetchCluster, httpGet, readClusterFile } from "../../sidecar/local/state";
+import { localUp, newTable } from "../../local/cluster";
+import { apiUrl, ClusterFile, fetchCluster, httpGet, readClusterFile } from "../../local/state";
 import type { RenewalSummary } from "../../sidecar/ha/renewal-stats";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
 

@@ -3,7 +3,7 @@
  * dedicated etcd members) boots from the component's user-data and passes the user's checks, and
  * the first node of a cluster restored from its backups boots and passes the agent's restore checks;
  * the faults, the whole restored cluster and the colocated topology run in `npm run test:boot` only
- * (README, "Boot rehearsal").
+ * (docs/testing.md, "Boot rehearsal").
  * It runs in a child process: the rehearsal sets Pulumi mocks of its own and moves itself into
  * cgroups, neither of which may touch mocha's process. Skipped, with the reason, without root.
  */

@@ -19,7 +19,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, join } from "node:path";
-import { assertRouteOnBridge, overlaps } from "../../sidecar/local/netns";
+import { assertRouteOnBridge, overlaps } from "../../local/netns";
 import { Cleanup } from "./cleanup";
 import { ImdsConfig } from "./imds";
 import { BRIDGE, CACHE_DIR, CGROUP_ROOT, ebsDevicePath, GATEWAY, hostNames, S3_PORT, SSM_PORT, SUBNET } from "./plan";

@@ -6,7 +6,7 @@
  * NLB's writes to the new primary.
  */
 import { NODE_PORTS } from "../../lib/args/types";
-import { apiRequest } from "../../sidecar/api/transport";
+import { apiRequest } from "../../sidecar/http/transport";
 import { query } from "./checks";
 import { RehearsalCluster } from "./cluster";
 import { inContainer, waitFor } from "./hosts";

@@ -1,5 +1,5 @@
 /**
- * `npm run test:boot`: the boot rehearsal (README, "Boot rehearsal"). Root only; run it under the
+ * `npm run test:boot`: the boot rehearsal (docs/testing.md, "Boot rehearsal"). Root only; run it under the
  * shared lock: `flock /tmp/hapg-itest.lock npm run test:boot`.
  *
  *   node dist/test/boot/run.js [--topology dedicated|colocated|both] [--no-faults] [--restore | --restore-probe | --no-restore]

@@ -6,7 +6,7 @@
  */
 import { NODE_PORTS } from "../../lib/args/types";
 import { NODE_PATHS } from "../../lib/userdata/paths";
-import { apiRequest } from "../../sidecar/api/transport";
+import { apiRequest } from "../../sidecar/http/transport";
 import type { BackupView } from "../../sidecar/backup/service";
 import { certNamesHost, probeServer } from "../../sidecar/backup/standby";
 import { X509Certificate } from "node:crypto";

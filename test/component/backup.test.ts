@@ -10,11 +10,12 @@ import { childCollector, inputsOf, recordedUnder, valueOf, Recorded } from "./mo
 import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
-import { ClusterArgsError, HaPostgresCluster, HaPostgresClusterArgs, USER_DATA_LIMIT_BYTES } from "../../lib";
+import { ClusterArgsError, HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
+import { USER_DATA_LIMIT_BYTES } from "../../lib/userdata/render";
 import { NONCURRENT_MARGIN_DAYS } from "../../lib/backup/policies";
 import { retentionWindowDays } from "../../lib/backup/retention";
-import { validateAgentConfig } from "../../sidecar/config/schema";
-import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
+import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/contract/settings/backup";
 
 const T = {
   bucket: "aws:s3/bucket:Bucket",

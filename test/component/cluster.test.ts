@@ -8,8 +8,11 @@ import { childCollector, inputsOf, recorded, recordedUnder, valueOf, Recorded } 
 import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
-import { HA_DEFAULTS, HaPostgresCluster, HaPostgresClusterArgs, COMPONENT_TYPE, ClusterArgsError, USER_DATA_LIMIT_BYTES } from "../../lib";
-import { validateAgentConfig } from "../../sidecar/config/schema";
+import { HaPostgresCluster, HaPostgresClusterArgs, ClusterArgsError } from "../../lib";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
+import { COMPONENT_TYPE } from "../../lib/naming/names";
+import { USER_DATA_LIMIT_BYTES } from "../../lib/userdata/render";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 
 const T = {
   instance: "aws:ec2/instance:Instance",

@@ -9,9 +9,9 @@ import { childCollector, recordedUnder, valueOf, Recorded } from "./mocks";
 import * as assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
-import { validateAgentConfig } from "../../sidecar/config/schema";
-import { effectiveSettings } from "../../sidecar/settings/dynamic";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
+import { effectiveSettings } from "../../sidecar/contract/settings/dynamic";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 
 const PARAM = "aws:ssm/parameter:Parameter";
 

@@ -2,8 +2,9 @@
  * User-data variants rendered from fixed layouts (no Pulumi): the same `hostSpecs` the component
  * uses, with made-up addresses and ids. Used by the snapshot tests and the real-tool checks.
  */
-import { ClusterLayout, hostSpecs, HostSpec } from "../../lib";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { ClusterLayout, hostSpecs } from "../../lib/userdata/hosts";
+import { HostSpec } from "../../lib/userdata/spec";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 
 const nodes = (n: number, base = 10) => Array.from({ length: n }, (_, i) => ({ name: `pg-${i}`, privateIp: `10.0.1.${base + i}` }));
 const etcds = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `etcd-${i}`, privateIp: `10.0.2.${20 + i}` }));

@@ -10,7 +10,8 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
-import { argsFromStackConfig, validateClusterArgs } from "../../lib";
+import { argsFromStackConfig } from "../../lib";
+import { validateClusterArgs } from "../../lib/args/validate";
 
 const ROOT = resolve(__dirname, "../../..");
 const DIST = resolve(__dirname, "../..");
@@ -178,7 +179,7 @@ describe("stack config → args", () => {
   it("every key the program reads is declared in Pulumi.yaml or documented as structured/decimal", () => {
     const project = parseYaml(readFileSync(resolve(ROOT, "Pulumi.yaml"), "utf8")) as { name: string; config: Record<string, unknown> };
     assert.equal(project.name, "ha-postgres");
-    const { STACK_CONFIG_KEYS, settingKeys } = require("../../lib") as typeof import("../../lib");
+    const { STACK_CONFIG_KEYS, settingKeys } = require("../../lib/config/stack-config") as typeof import("../../lib/config/stack-config");
     // Pulumi.yaml declares no decimals and no structured values: those keys are documented in its comment.
     const undeclarable = new Set(
       settingKeys()
@@ -192,7 +193,7 @@ describe("stack config → args", () => {
 
   it("Pulumi.yaml's config block holds only known keys, with the types of the settings schema", () => {
     const project = parseYaml(readFileSync(resolve(ROOT, "Pulumi.yaml"), "utf8")) as { config: Record<string, { type: string }> };
-    const { STACK_CONFIG_KEYS, settingKeys } = require("../../lib") as typeof import("../../lib");
+    const { STACK_CONFIG_KEYS, settingKeys } = require("../../lib/config/stack-config") as typeof import("../../lib/config/stack-config");
     for (const key of Object.keys(project.config))
       assert.ok(key in STACK_CONFIG_KEYS, `Pulumi.yaml declares ${key}, which the program does not read`);
     const pulumiType = {

@@ -11,7 +11,7 @@ import * as assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { ClusterArgsError, HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
 import { NODE_PATHS } from "../../lib/userdata/paths";
-import { validateAgentConfig } from "../../sidecar/config/schema";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { policyAllows } from "../boot/aws-standins";
 
 const POLICY = "aws:iam/rolePolicy:RolePolicy";

@@ -6,7 +6,7 @@
 import * as assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { renderUserData } from "../../lib";
+import { renderUserData } from "../../lib/userdata/render";
 import { variants } from "./fixtures";
 
 // Compiled to dist/test/component; the snapshots live beside the sources.

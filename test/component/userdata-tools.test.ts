@@ -11,10 +11,10 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFil
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { renderFiles, renderUserData, USER_DATA_LIMIT_BYTES } from "../../lib";
+import { renderFiles, renderUserData, USER_DATA_LIMIT_BYTES } from "../../lib/userdata/render";
 import { NODE_PATHS } from "../../lib/userdata/paths";
-import { parseCliConfig } from "../../sidecar/cli/cli-config";
-import { validateAgentConfig } from "../../sidecar/config/schema";
+import { parseCliConfig } from "../../sidecar/contract/cli-config";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { variants } from "./fixtures";
 
 function run(cmd: string, args: string[]): { code: number; out: string } {

@@ -2,9 +2,9 @@
  * What every fault scenario shares: the run's context (cluster, leader, tracked writer, checks), the
  * sync key, and the waits for a failover.
  */
-import { restartNode, waitAgentGone, waitForPrimary } from "../../sidecar/local/faults";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
-import { apiStatus, ClusterFile, readClusterFile } from "../../sidecar/local/state";
+import { restartNode, waitAgentGone, waitForPrimary } from "../../local/faults";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
+import { apiStatus, ClusterFile, readClusterFile } from "../../local/state";
 import { sleep } from "../../sidecar/postgres/process";
 import { TrackedWriter } from "./workload";
 

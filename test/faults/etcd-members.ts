@@ -4,9 +4,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EtcdMemberInfo, isAlive as etcdAlive } from "../../sidecar/local/etcd";
-import { computeLayout, DEFAULT_BASE_PORT } from "../../sidecar/local/layout";
-import { ClusterFile, readClusterFile, writeClusterFile } from "../../sidecar/local/state";
+import { EtcdMemberInfo, isAlive as etcdAlive } from "../../local/etcd";
+import { computeLayout, DEFAULT_BASE_PORT } from "../../local/layout";
+import { ClusterFile, readClusterFile, writeClusterFile } from "../../local/state";
 import { restartEtcdMember, stopEtcdMember } from "../helpers/etcd";
 import type { Say } from "./context";
 

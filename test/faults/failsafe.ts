@@ -4,8 +4,8 @@
  * from it as well, it fences within ttl as without failsafe mode, and nobody else is promoted.
  */
 import type { Ack } from "../helpers/fault-checker";
-import { waitForPrimary } from "../../sidecar/local/faults";
-import { cutNode, healNode } from "../../sidecar/local/partition";
+import { waitForPrimary } from "../../local/faults";
+import { cutNode, healNode } from "../../local/partition";
 import { sleep } from "../../sidecar/postgres/process";
 import { check, checkNoOtherPrimary, Ctx, Injected, syncStandbyOf, TTL_S, watchPrimaries } from "./context";
 import { etcdInfos, restartEtcd, stopEtcd } from "./etcd-members";

@@ -8,9 +8,9 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { localDown } from "../../sidecar/local/cluster";
-import { tempClusterDir } from "../../sidecar/local/demo";
-import { netnsUnavailable } from "../../sidecar/local/netns";
+import { localDown } from "../../local/cluster";
+import { tempClusterDir } from "../../local/demo";
+import { netnsUnavailable } from "../../local/netns";
 import { failures, RunReport, runScenario, upOnFreePorts } from "./harness";
 import { NETNS_SCENARIOS, QUORUM_SCENARIOS, SCENARIO_NAMES } from "./scenarios";
 

@@ -5,13 +5,13 @@
  * scenario's own checks. A failed run keeps the node logs and restores the cluster for the next one.
  */
 import { Ack, HealVerdict, judgeHealed, SplitBrainMoment, splitBrainMoments } from "../helpers/fault-checker";
-import { localUp } from "../../sidecar/local/cluster";
-import { keepNodeLogs, reinitNode, restartNode, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
-import { waitProxyWritable } from "../../sidecar/local/health";
-import { ClusterFile, fetchCluster, findNode, readClusterFile } from "../../sidecar/local/state";
+import { localUp } from "../../local/cluster";
+import { keepNodeLogs, reinitNode, restartNode, waitForPrimary, waitHealthy } from "../../local/faults";
+import { waitProxyWritable } from "../../local/health";
+import { ClusterFile, fetchCluster, findNode, readClusterFile } from "../../local/state";
 import { nodeDsn } from "../helpers/node-dsn";
 import { isRunning, sleep } from "../../sidecar/postgres/process";
-import { countLost, measureOutage } from "../../sidecar/local/writer";
+import { countLost, measureOutage } from "../../local/writer";
 import { query } from "../helpers/pg-client";
 import { Check, check, Ctx, Injected, Say } from "./context";
 import { INJECT, ScenarioName } from "./scenarios";

@@ -3,10 +3,10 @@
  * --netns) and iptables inside the leader's namespace drops every packet to and from one group.
  * Nothing is reset: both sides only see silence, as with a cut cable or a security-group change.
  */
-import { cutNode, healNode } from "../../sidecar/local/partition";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { cutNode, healNode } from "../../local/partition";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 import { sleep } from "../../sidecar/postgres/process";
-import { fetchCluster, readClusterFile } from "../../sidecar/local/state";
+import { fetchCluster, readClusterFile } from "../../local/state";
 import { check, checkNoOtherPrimary, Ctx, Injected, syncStandbyOf, TTL_S, watchPrimaries } from "./context";
 import { checkNoWriteOutage } from "./failsafe";
 

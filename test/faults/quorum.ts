@@ -4,8 +4,8 @@
  * acknowledged commit (docs/ha-states.md "Quorum commit").
  */
 import { percentile } from "../../sidecar/ha/renewal-stats";
-import { killNode, postmasterPid, waitForPrimary } from "../../sidecar/local/faults";
-import { findNode, readClusterFile } from "../../sidecar/local/state";
+import { killNode, postmasterPid, waitForPrimary } from "../../local/faults";
+import { findNode, readClusterFile } from "../../local/state";
 import { childPids, sleep } from "../../sidecar/postgres/process";
 import type { Ack } from "../helpers/fault-checker";
 import { check, Ctx, Injected, readSyncKey, restartWhenGone } from "./context";

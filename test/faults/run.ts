@@ -9,9 +9,9 @@
  */
 import { Command } from "commander";
 import { median } from "../helpers/fault-checker";
-import { newTable } from "../../sidecar/local/cluster";
+import { newTable } from "../../local/cluster";
 import { tempClusterWithTeardown } from "../helpers/temp-cluster";
-import { netnsUnavailable } from "../../sidecar/local/netns";
+import { netnsUnavailable } from "../../local/netns";
 import { failures, RunReport, runScenario, upOnFreePorts } from "./harness";
 import { DESCRIPTIONS, NETNS_SCENARIOS, QUORUM_SCENARIOS, SCENARIO_NAMES, ScenarioName } from "./scenarios";
 

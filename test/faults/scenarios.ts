@@ -5,15 +5,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { acksAfter } from "../helpers/fault-checker";
-import { killNode, postmasterPid, reinitNode, restartNode, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
+import { killNode, postmasterPid, reinitNode, restartNode, waitAgentGone, waitForPrimary, waitHealthy } from "../../local/faults";
 import { callApi, localApiCredentials } from "../../sidecar/api/client";
 import { crashPostgres, stopAgent } from "../helpers/faults";
-import { apiStatus, fetchCluster, findNode, readClusterFile } from "../../sidecar/local/state";
+import { apiStatus, fetchCluster, findNode, readClusterFile } from "../../local/state";
 import { nodeDsn } from "../helpers/node-dsn";
 import { childPids, sleep } from "../../sidecar/postgres/process";
 import { query } from "../helpers/pg-client";
 import { check, Ctx, failoverTarget, Injected, readLeaderKey, restartWhenGone, syncStandbyOf, TTL_S } from "./context";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 import { partitionFromEtcd, partitionFromReplicas } from "./partitions";
 import { crashNodeBeforeStoppedReplicaLeft, crashNodeWithOneReplicaStopped, slowReplica } from "./quorum";
 import { etcdQuorumLost, etcdQuorumLostCutReplica, QUORUM_OUTAGE_S } from "./failsafe";

@@ -1,11 +1,11 @@
 /**
- * The fault suite's workload: like sidecar/local/writer.ts's Writer (whose behaviour the benchmark
+ * The fault suite's workload: like local/writer.ts's Writer (whose behaviour the benchmark
  * relies on and which stays unchanged), but every acknowledged write also records the member and
  * timeline that acknowledged it, and several connections write at once (so acks of two primaries
  * could interleave). Its result is a WriterResult too, so measureOutage works on it.
  */
 import { Ack, memberOfPort, timelineOfWalFile } from "../helpers/fault-checker";
-import { prepareWritesTable, TABLE, writeLoop, WriterResult } from "../../sidecar/local/writer";
+import { prepareWritesTable, TABLE, writeLoop, WriterResult } from "../../local/writer";
 
 export interface TrackedResult extends WriterResult {
   acks: Ack[];

@@ -2,11 +2,11 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { backupPaths } from "../../sidecar/backup/config";
+import { backupPaths } from "../../sidecar/contract/backup-config";
 import type { StanzaInfo } from "../../sidecar/backup/pgbackrest";
 import type { BackupView } from "../../sidecar/backup/service";
-import { restartS3, stopS3, type S3Server } from "../../sidecar/local/s3";
-import { type ClusterFile, findNode, httpGet, readClusterFile, writeClusterFile } from "../../sidecar/local/state";
+import { restartS3, stopS3, type S3Server } from "../../local/s3";
+import { type ClusterFile, findNode, httpGet, readClusterFile, writeClusterFile } from "../../local/state";
 
 /** Runs pgbackrest with a node's config, as the owner of its data directory (the agent's user). */
 export function pgbackrest(c: ClusterFile, node: string, args: string[]): { code: number | null; out: string } {

@@ -1,5 +1,5 @@
 /** etcd member restarts and stops that only the tests do (the local cluster starts and stops etcd whole). */
-import { EtcdMemberInfo, findEtcdBinary, isAlive, spawnEtcd, stopProcess, waitMemberHealthy } from "../../sidecar/local/etcd";
+import { EtcdMemberInfo, findEtcdBinary, isAlive, spawnEtcd, stopProcess, waitMemberHealthy } from "../../local/etcd";
 
 /** Starts a stopped member again on its existing data dir; resolves with its new pid once healthy. */
 export async function restartEtcdMember(

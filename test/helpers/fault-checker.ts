@@ -3,7 +3,7 @@
  * acknowledged each write, and when) and on the cluster's final state. No I/O here; the fault
  * scenarios (test/faults) collect the inputs.
  */
-import type { ApiCluster } from "../../sidecar/local/state";
+import type { ApiCluster } from "../../local/state";
 
 /** One acknowledged write: its id, when the ack arrived (Date.now()), and who acknowledged it. */
 export interface Ack {

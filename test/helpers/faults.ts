@@ -1,10 +1,10 @@
 /**
  * Faults only the tests and the benchmark inject (the demo's kill -9 and repairs stay in
- * sidecar/local/faults.ts, which ships). Each returns the time the fault was injected.
+ * local/faults.ts, which ships). Each returns the time the fault was injected.
  */
 import { isRunning } from "../../sidecar/postgres/process";
-import { Fault, postmasterPid } from "../../sidecar/local/faults";
-import { findNode, readClusterFile } from "../../sidecar/local/state";
+import { Fault, postmasterPid } from "../../local/faults";
+import { findNode, readClusterFile } from "../../local/state";
 
 function kill(pid: number, sig: NodeJS.Signals): void {
   try {

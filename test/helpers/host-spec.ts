@@ -1,6 +1,6 @@
 /** The first host of a 3-node colocated cluster "orders", as `hostSpecs` resolves it, with the given HA settings. */
-import { hostSpecs } from "../../lib";
-import type { HaSettings } from "../../sidecar/settings/schema";
+import { hostSpecs } from "../../lib/userdata/hosts";
+import type { HaSettings } from "../../sidecar/contract/settings/schema";
 
 export function colocatedPgNode(settings: HaSettings, sessionManager = false) {
   const nodes = [0, 1, 2].map((i) => ({ name: `pg-${i}`, privateIp: `10.0.0.${i + 1}` }));

@@ -40,3 +40,62 @@ export function findCycles(graph: ReadonlyMap<string, readonly string[]>): strin
   for (const f of graph.keys()) if (!state.has(f)) visit(f);
   return cycles;
 }
+
+/** The node: builtins a source file imports (import, import type, export from, import(), require). */
+export function builtinImports(text: string): string[] {
+  return [...text.matchAll(/(?:\bfrom|\bimport|\brequire)\s*\(?\s*"(node:[^"]+)"/g)].map((m) => m[1]);
+}
+
+/**
+ * The layers of the code, lowest first: a file may import its own layer and the ones below, never
+ * one above. lib/ (deploy time) stands beside them and reaches only the contract.
+ */
+export const LAYERS: readonly { name: string; holds: RegExp }[] = [
+  { name: "contract", holds: /^sidecar\/contract\// },
+  { name: "base", holds: /^sidecar\/(log\.ts$|http\/)/ },
+  { name: "store", holds: /^sidecar\/(dcs|postgres)\// },
+  { name: "agent parts", holds: /^sidecar\/(ha|watchdog|dynamic|restore|backup|config|boot|haproxy|topology)\// },
+  { name: "api", holds: /^sidecar\/api\// },
+  { name: "agent process", holds: /^sidecar\/[^/]+\.ts$/ },
+  { name: "cli", holds: /^sidecar\/cli\// },
+  { name: "local cluster", holds: /^local\// },
+];
+
+/** The layer of a file (relative to the root), or -1 for a file in no layer (lib/, tests, examples). */
+export function layerOf(rel: string): number {
+  return LAYERS.findIndex((l) => l.holds.test(rel));
+}
+
+/** Each import that breaks a layer rule, as "from → to (why)"; paths relative to root. Pure. */
+export function layerViolations(root: string, graph: ReadonlyMap<string, readonly string[]>): string[] {
+  const out: string[] = [];
+  for (const [file, imports] of graph) {
+    const from = path.relative(root, file);
+    for (const imported of imports) {
+      const to = path.relative(root, imported);
+      if (from.startsWith("lib/")) {
+        if (!to.startsWith("lib/") && layerOf(to) !== 0) out.push(`${from} → ${to} (the component reaches only sidecar/contract/)`);
+        continue;
+      }
+      const a = layerOf(from);
+      if (a < 0) continue;
+      const b = layerOf(to);
+      if (b < 0) out.push(`${from} → ${to} (the agent imports neither the component nor the tests)`);
+      else if (b > a) out.push(`${from} → ${to} (${LAYERS[a].name} imports ${LAYERS[b].name}, a layer above)`);
+    }
+  }
+  return out.sort();
+}
+
+/** Every file the entries reach through the graph, the entries included. */
+export function reachable(graph: ReadonlyMap<string, readonly string[]>, entries: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const todo = [...entries];
+  while (todo.length > 0) {
+    const f = todo.pop()!;
+    if (seen.has(f)) continue;
+    seen.add(f);
+    todo.push(...(graph.get(f) ?? []));
+  }
+  return [...seen].sort();
+}

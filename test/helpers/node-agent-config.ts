@@ -3,7 +3,10 @@
  * them: validateClusterArgs, then the same hostSpecs and agent-config renderer the component uses,
  * with made-up addresses (the HA settings in the config do not depend on them).
  */
-import { agentConfigForNode, hostSpecs, HaPostgresClusterArgs, validateClusterArgs } from "../../lib";
+import { HaPostgresClusterArgs } from "../../lib";
+import { agentConfigForNode } from "../../lib/userdata/agent-config";
+import { hostSpecs } from "../../lib/userdata/hosts";
+import { validateClusterArgs } from "../../lib/args/validate";
 
 const nodes = [0, 1, 2].map((i) => ({ name: `pg-${i}`, privateIp: `10.0.1.${10 + i}` }));
 

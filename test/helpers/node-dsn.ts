@@ -1,5 +1,5 @@
 /** The local cluster's DSN pointed at one node directly instead of the proxy. */
-import type { ClusterFile, NodeEntry } from "../../sidecar/local/state";
+import type { ClusterFile, NodeEntry } from "../../local/state";
 
 export function nodeDsn(c: ClusterFile, node: Pick<NodeEntry, "host" | "pgPort">): string {
   const u = new URL(c.dsn);

@@ -3,8 +3,8 @@
  * in-memory etcd and modelled PostgreSQL servers, all on one fake clock. Deterministic: no real
  * timers, sockets or processes. The invariant checker runs after every timer that fires.
  */
-import { HA_DEFAULTS, type SynchronousMode } from "../../sidecar/settings/schema";
-import { resolveTiming } from "../../sidecar/settings/timing";
+import { HA_DEFAULTS, type SynchronousMode } from "../../sidecar/contract/settings/schema";
+import { resolveTiming } from "../../sidecar/contract/settings/timing";
 import { MemoryDcs, MemoryEtcd } from "./memory-dcs";
 import type { Member } from "../../sidecar/dcs/types";
 import { HaDriver } from "../../sidecar/ha/driver";

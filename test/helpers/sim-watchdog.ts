@@ -6,8 +6,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { silentLogger } from "./silent-logger";
-import type { WatchdogMode } from "../../sidecar/settings/schema";
-import { watchdogTiming, type WatchdogTiming } from "../../sidecar/settings/timing";
+import type { WatchdogMode } from "../../sidecar/contract/settings/schema";
+import { watchdogTiming, type WatchdogTiming } from "../../sidecar/contract/settings/timing";
 import { Watchdog } from "../../sidecar/watchdog/watchdog";
 import type { FakeClock } from "./fake-clock";
 

@@ -1,8 +1,8 @@
 /** A temporary directory for one local cluster, and a teardown that stops it (also on Ctrl-C). */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { localDown } from "../../sidecar/local/cluster";
-import { tempClusterDir } from "../../sidecar/local/demo";
+import { localDown } from "../../local/cluster";
+import { tempClusterDir } from "../../local/demo";
 
 export function tempClusterWithTeardown(prefix: string, progress: (line: string) => void): { dir: string; teardown: () => Promise<void> } {
   const dir = tempClusterDir(prefix);

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { postmasterPid, restartNode, waitAgentGone } from "../../sidecar/local/faults";
-import { waitProxyWritable } from "../../sidecar/local/health";
-import { ClusterFile, fetchCluster, findNode, readClusterFile } from "../../sidecar/local/state";
+import { postmasterPid, restartNode, waitAgentGone } from "../../local/faults";
+import { waitProxyWritable } from "../../local/health";
+import { ClusterFile, fetchCluster, findNode, readClusterFile } from "../../local/state";
 import { nodeDsn } from "../helpers/node-dsn";
 import { eventually, query } from "../helpers/pg-client";
 

@@ -8,10 +8,10 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { localDown, localUp } from "../../sidecar/local/cluster";
-import { tempClusterDir } from "../../sidecar/local/demo";
-import { keepNodeLogs, reinitNode, restartNode, waitAgentGone, waitHealthy } from "../../sidecar/local/faults";
-import { type ClusterFile, findNode, httpGet } from "../../sidecar/local/state";
+import { localDown, localUp } from "../../local/cluster";
+import { tempClusterDir } from "../../local/demo";
+import { keepNodeLogs, reinitNode, restartNode, waitAgentGone, waitHealthy } from "../../local/faults";
+import { type ClusterFile, findNode, httpGet } from "../../local/state";
 import { backupView, logSince, logSize } from "../helpers/backup";
 import { stopAgent } from "../helpers/faults";
 import { nodeDsn } from "../helpers/node-dsn";

@@ -12,10 +12,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { localDown, localUp } from "../../sidecar/local/cluster";
-import { tempClusterDir } from "../../sidecar/local/demo";
-import { postmasterPid, waitHealthy } from "../../sidecar/local/faults";
-import { type ClusterFile, findNode, httpGet } from "../../sidecar/local/state";
+import { localDown, localUp } from "../../local/cluster";
+import { tempClusterDir } from "../../local/demo";
+import { postmasterPid, waitHealthy } from "../../local/faults";
+import { type ClusterFile, findNode, httpGet } from "../../local/state";
 import { dsnWithPort, eventually, query } from "../helpers/pg-client";
 
 /** Below Linux's ephemeral range (32768-60999), where a client socket's source port could take one of ours. */

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { EtcdDcs } from "../../sidecar/dcs/etcd";
 import { DcsUnavailableError } from "../../sidecar/dcs/types";
-import { findEtcdBinary, stopProcess } from "../../sidecar/local/etcd";
+import { findEtcdBinary, stopProcess } from "../../local/etcd";
 import { eventually } from "../helpers/pg-client";
 import { sampleMemberData } from "../helpers/member-fixture";
 import { hapg } from "./ops-cli";

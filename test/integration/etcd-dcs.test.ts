@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { EtcdDcs } from "../../sidecar/dcs/etcd";
 import { DcsUnavailableError, LeaseLostError, type MemberData, type WatchEvent } from "../../sidecar/dcs/types";
-import { startEtcdCluster, stopProcess, type EtcdMemberInfo } from "../../sidecar/local/etcd";
+import { startEtcdCluster, stopProcess, type EtcdMemberInfo } from "../../local/etcd";
 import { restartEtcdMember } from "../helpers/etcd";
 
 const member: MemberData = {

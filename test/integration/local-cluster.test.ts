@@ -12,12 +12,12 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { localDown, localUp } from "../../sidecar/local/cluster";
-import { tempClusterDir } from "../../sidecar/local/demo";
-import { reinitNode, restartNode, waitAgentGone, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
+import { localDown, localUp } from "../../local/cluster";
+import { tempClusterDir } from "../../local/demo";
+import { reinitNode, restartNode, waitAgentGone, waitForPrimary, waitHealthy } from "../../local/faults";
 import { crashPostgres, stopAgent } from "../helpers/faults";
-import { waitProxyWritable } from "../../sidecar/local/health";
-import { ClusterFile, fetchCluster, readClusterFile } from "../../sidecar/local/state";
+import { waitProxyWritable } from "../../local/health";
+import { ClusterFile, fetchCluster, readClusterFile } from "../../local/state";
 import { dsnWithPort, eventually, query } from "../helpers/pg-client";
 import { checkMetricsAgainstPatroni } from "./metrics-scrape";
 import { agentRestartCases } from "./agent-restart-cases";

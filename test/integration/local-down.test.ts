@@ -11,14 +11,14 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { localUp } from "../../sidecar/local/cluster";
-import { tempClusterDir } from "../../sidecar/local/demo";
-import { computeLayout, portsOf } from "../../sidecar/local/layout";
+import { localUp } from "../../local/cluster";
+import { tempClusterDir } from "../../local/demo";
+import { computeLayout, portsOf } from "../../local/layout";
 import { childPids, isRunning, processState, readPostmasterPid } from "../../sidecar/postgres/process";
-import { clusterJsonPath, fetchCluster, findNode, type ClusterFile } from "../../sidecar/local/state";
+import { clusterJsonPath, fetchCluster, findNode, type ClusterFile } from "../../local/state";
 
 const BASE_PORTS = [24600, 24900];
-const CLI = path.resolve(__dirname, "../../sidecar/cli/main.js");
+const CLI = path.resolve(__dirname, "../../local/main.js");
 const log = (s: string) => console.log(`      ${s}`);
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

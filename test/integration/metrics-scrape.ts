@@ -5,7 +5,7 @@
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
-import type { ClusterFile } from "../../sidecar/local/state";
+import type { ClusterFile } from "../../local/state";
 
 /** Sample lines of a Prometheus text exposition: "name{labels}" → value. */
 export function parseExposition(text: string): Map<string, number> {

@@ -5,8 +5,8 @@
 import * as assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import * as path from "node:path";
-import { waitForPrimary } from "../../sidecar/local/faults";
-import { readClusterFile } from "../../sidecar/local/state";
+import { waitForPrimary } from "../../local/faults";
+import { readClusterFile } from "../../local/state";
 import type { ListJson, TopologyNode, HistoryRow } from "../../sidecar/cli/ops-render";
 
 export const CLI = path.resolve(__dirname, "../../sidecar/cli/main.js");

@@ -1,8 +1,11 @@
 /**
- * What ships is what runs: the npm package holds the built component and agent (no tests, fixtures,
- * snapshots or source maps), and the agent bundle a node downloads holds only the modules the agent
- * loads and the production packages — and the agent starts from that bundle alone.
- * Runs `npm pack --dry-run` and node; no ports, no cluster.
+ * What ships is what runs: the npm package holds the built component, the agent and the operator CLI
+ * (no tests, fixtures, snapshots, source maps, nor the local cluster), and the agent bundle a node
+ * downloads holds only the modules the agent loads and the production packages — and the agent
+ * starts from that bundle alone. The packed tarball, installed into a fresh Pulumi program, runs the
+ * README's five-line program under Pulumi's mocks and its `hapg`.
+ * Runs `npm pack`, `npm install` (the npm registry only; the Pulumi peers are linked from this
+ * checkout), tsc and node; no ports, no cluster.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -10,9 +13,17 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { agentBundleContents, NODE_ENTRY, packageRoot } from "../../lib/bundle/agent-bundle";
-import { AGENT_VERSION } from "../../sidecar/version";
+import { AGENT_VERSION } from "../../sidecar/contract/version";
 
 const root = packageRoot();
+const PEERS = ["@pulumi/pulumi", "@pulumi/aws", "@pulumi/random", "@pulumi/tls"];
+
+/** The README's five-line program: its first TypeScript block that imports the package. */
+export function readmeProgram(readme: string): string {
+  const block = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.includes('from "ha-postgres-cluster"'));
+  if (!block) throw new Error('README.md: no ```ts block imports "ha-postgres-cluster"');
+  return block;
+}
 
 /**
  * Upper bound of the unpacked agent bundle. Every node downloads it from S3 at first boot, so it
@@ -51,7 +62,7 @@ describe("packaging", function () {
         (f) =>
           f.startsWith("dist/test/") ||
           /\.test\.|__snapshots__|fixtures|\.map$|tsbuildinfo/.test(f) ||
-          !/^(dist\/(lib|sidecar)\/|docs\/|README\.md$|package\.json$)/.test(f),
+          !/^(dist\/(lib|sidecar)\/|docs\/|README\.md$|package\.json$|LICENSE$)/.test(f),
       );
       assert.deepEqual(unwanted, []);
     });
@@ -67,30 +78,27 @@ describe("packaging", function () {
   describe("agent bundle", () => {
     const contents = agentBundleContents(root);
 
-    it("holds the modules a node loads and nothing of the tests or the local cluster", () => {
+    it("holds the modules a node loads and nothing of the tests, the component or the local cluster", () => {
       const onNode = [
         "dist/sidecar/api/metrics.js",
-        "dist/sidecar/api/transport.js",
+        "dist/sidecar/http/transport.js",
         "dist/sidecar/cli/ops-source.js",
         "dist/sidecar/cli/ops-render.js",
         // `hapg list` on a node with no flag reads the CLI config the user-data wrote.
-        "dist/sidecar/cli/cli-config.js",
+        "dist/sidecar/contract/cli-config.js",
       ];
       for (const f of [
         "package.json",
         NODE_ENTRY,
         "dist/sidecar/agent.js",
         "dist/sidecar/boot/node-init.js",
-        "dist/sidecar/version.js",
+        "dist/sidecar/contract/version.js",
         ...onNode,
       ]) {
         assert.ok(contents.files.includes(f), `${f} is missing from the bundle`);
       }
       const unwanted = contents.files.filter((f) => f !== "package.json" && (!f.startsWith("dist/sidecar/") || !f.endsWith(".js")));
-      assert.deepEqual(unwanted, [], "only compiled agent modules (no maps, declarations, tests)");
-      // `hapg local` loads the local cluster lazily; only what its flags need at start comes along.
-      const local = contents.files.filter((f) => f.startsWith("dist/sidecar/local/"));
-      assert.deepEqual(local, ["dist/sidecar/local/layout.js", "dist/sidecar/local/netns.js"]);
+      assert.deepEqual(unwanted, [], "only compiled agent modules (no maps, declarations, tests, lib/, local/)");
     });
 
     it("stays within its size budget (printed)", () => {
@@ -155,11 +163,118 @@ describe("packaging", function () {
         assert.equal(init.status, 0, init.stderr);
       });
 
-      it("says that `hapg local` is not part of it", () => {
-        const r = run([cli(), "local", "status", "--dir", path.join(dir, "none")]);
+      it("offers no `hapg local` (a development tool: local/main.ts)", () => {
+        const r = run([cli(), "local", "status"]);
         assert.equal(r.status, 1);
-        assert.match(r.stderr, /`hapg local` is not part of the agent bundle that runs on a node/);
+        assert.match(r.stderr, /unknown command 'local'/);
       });
+    });
+  });
+
+  describe("installed from the tarball into a fresh Pulumi program", () => {
+    let dir: string;
+    let app: string;
+    const run = (cmd: string, args: string[], timeout = 60_000) => spawnSync(cmd, args, { cwd: app, encoding: "utf8", timeout });
+
+    before(function () {
+      this.timeout(300_000);
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), "hapg-pack-"));
+      app = path.join(dir, "app");
+      fs.mkdirSync(app);
+      // --ignore-scripts: prepack would rebuild dist/ while this suite runs from it.
+      const pack = spawnSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", dir], {
+        cwd: root,
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      assert.equal(pack.status, 0, pack.stderr);
+      const tarball = path.join(dir, (JSON.parse(pack.stdout) as { filename: string }[])[0].filename);
+      fs.writeFileSync(
+        path.join(app, "package.json"),
+        JSON.stringify({ name: "app", private: true, dependencies: { "ha-postgres-cluster": `file:${tarball}` } }),
+      );
+      // The package's own dependencies come from the npm registry (or the cache); the Pulumi peers,
+      // hundreds of MB, are linked from this checkout after the install (--legacy-peer-deps: npm leaves them to us).
+      const install = run("npm", ["install", "--prefer-offline", "--legacy-peer-deps", "--no-audit", "--no-fund"], 240_000);
+      assert.equal(install.status, 0, install.stderr);
+      fs.mkdirSync(path.join(app, "node_modules", "@pulumi"), { recursive: true });
+      for (const p of PEERS) fs.symlinkSync(path.join(root, "node_modules", p), path.join(app, "node_modules", p), "dir");
+      fs.writeFileSync(path.join(app, "index.ts"), readmeProgram(fs.readFileSync(path.join(root, "README.md"), "utf8")));
+      fs.writeFileSync(
+        path.join(app, "tsconfig.json"),
+        JSON.stringify({
+          compilerOptions: {
+            target: "ES2022",
+            module: "commonjs",
+            strict: true,
+            esModuleInterop: true,
+            skipLibCheck: true,
+            types: [],
+            outDir: "out",
+          },
+          files: ["index.ts"],
+        }),
+      );
+    });
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("the README's program has five lines", () => {
+      assert.ok(fs.readFileSync(path.join(app, "index.ts"), "utf8").trim().split("\n").length <= 5);
+    });
+
+    it("type-checks the README's five-line program against the installed package (tsc)", () => {
+      const r = run(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "."]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+    });
+
+    it("runs it under Pulumi's mocks: the component and its children, the endpoint exported", () => {
+      // The component tests' mocks (AWS's rules) load the same @pulumi/pulumi the installed package does (the linked peer).
+      const probe = `
+        const m = require(${JSON.stringify(path.join(root, "dist", "test", "component", "mocks.js"))});
+        const program = require("./out/index.js");
+        m.valueOf(program.endpoint).then(async (endpoint) => {
+          await m.quiesce();
+          const types = [...new Set(m.recorded.map((r) => r.type))];
+          console.log(JSON.stringify({ endpoint, types }));
+        });`;
+      const r = run(process.execPath, ["-e", probe]);
+      assert.equal(r.status, 0, r.stderr);
+      const { endpoint, types } = JSON.parse(r.stdout.trim().split("\n").pop()!) as { endpoint: string; types: string[] };
+      assert.match(endpoint, /\.elb\..*amazonaws\.com$/);
+      for (const t of [
+        "ha-postgres:index:HaPostgresCluster",
+        "aws:ec2/instance:Instance",
+        "aws:lb/loadBalancer:LoadBalancer",
+        "aws:s3/bucketObjectv2:BucketObjectv2",
+      ]) {
+        assert.ok(types.includes(t), `no ${t} among ${types.join(", ")}`);
+      }
+    });
+
+    it("builds the agent bundle from the installed package and its dependencies (no package-lock.json ships)", () => {
+      const probe = `const b = require("ha-postgres-cluster/dist/lib/bundle/agent-bundle.js"); console.log(JSON.stringify(b.agentBundleContents()))`;
+      const r = run(process.execPath, ["-e", probe]);
+      assert.equal(r.status, 0, r.stderr);
+      const c = JSON.parse(r.stdout) as { files: string[]; packages: string[]; packagesBase: string };
+      assert.equal(fs.realpathSync(c.packagesBase), fs.realpathSync(app));
+      for (const p of ["node_modules/pg", "node_modules/zod", "node_modules/commander", "node_modules/pino"])
+        assert.ok(c.packages.includes(p), `${p} is missing`);
+      assert.deepEqual(
+        c.packages.filter((p) => p.includes("@pulumi") || !fs.existsSync(path.join(app, p))),
+        [],
+      );
+      assert.ok(c.files.includes(NODE_ENTRY));
+    });
+
+    it("runs the installed hapg: --help lists the agent and the operator commands, --version the package's", () => {
+      const hapg = path.join(app, "node_modules", ".bin", "hapg");
+      const help = run(hapg, ["--help"]);
+      assert.equal(help.status, 0, help.stderr);
+      for (const c of ["agent", "check-config", "node-init", "list", "switchover", "restart", "edit-config"])
+        assert.match(help.stdout, new RegExp(`\\n  ${c}\\b`));
+      assert.doesNotMatch(help.stdout, /\n {2}local\b/);
+      const version = run(hapg, ["--version"]);
+      assert.equal(version.stdout.trim(), AGENT_VERSION);
     });
   });
 });

@@ -12,8 +12,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { callApi } from "../../sidecar/api/client";
-import { waitHealthy } from "../../sidecar/local/faults";
-import { type ClusterFile, readClusterFile } from "../../sidecar/local/state";
+import { waitHealthy } from "../../local/faults";
+import { type ClusterFile, readClusterFile } from "../../local/state";
 import { eventually } from "../helpers/pg-client";
 
 function patronictlMissing(): string | undefined {

@@ -9,13 +9,13 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
-import { chownRecursive, ensureServiceUser } from "../../sidecar/local/os-user";
+import { chownRecursive, ensureServiceUser } from "../../local/os-user";
 import { findPgBinDir } from "../../sidecar/postgres/bin";
 import { PostgresManager, type Logger, type PostgresManagerOptions } from "../../sidecar/postgres/manager";
 import { childPids, isRunning, processState, readPostmasterPid, sleep } from "../../sidecar/postgres/process";
 import type { HostPort } from "../../sidecar/postgres/types";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
-import { resolveTiming } from "../../sidecar/settings/timing";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
+import { resolveTiming } from "../../sidecar/contract/settings/timing";
 
 const SUPERUSER = { username: "postgres", password: "su-pw:with\\odd'chars" };
 const REPLICATION = { username: "replicator", password: "repl pw 'quoted'" };

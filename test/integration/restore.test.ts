@@ -8,13 +8,13 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { localDown, localUp } from "../../sidecar/local/cluster";
-import { tempClusterDir } from "../../sidecar/local/demo";
-import { killNode, restartNode, waitForPrimary, waitHealthy } from "../../sidecar/local/faults";
-import { waitProxyWritable } from "../../sidecar/local/health";
-import { archiveNow, localBackups, sql, waitForBackups } from "../../sidecar/local/pitr";
-import { localFromBackup } from "../../sidecar/local/restore";
-import type { ClusterFile } from "../../sidecar/local/state";
+import { localDown, localUp } from "../../local/cluster";
+import { tempClusterDir } from "../../local/demo";
+import { killNode, restartNode, waitForPrimary, waitHealthy } from "../../local/faults";
+import { waitProxyWritable } from "../../local/health";
+import { archiveNow, localBackups, sql, waitForBackups } from "../../local/pitr";
+import { localFromBackup } from "../../local/restore";
+import type { ClusterFile } from "../../local/state";
 import { eventually } from "../helpers/pg-client";
 
 // Port block 16400–16699 (below the ephemeral range 32768-60999): the source at P, each restored cluster at P + 30 (the layout uses P+0..23, P+100.., P+200..).

@@ -9,12 +9,12 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { callApi, localApiCredentials } from "../../sidecar/api/client";
-import { localDown, localUp } from "../../sidecar/local/cluster";
-import { tempClusterDir } from "../../sidecar/local/demo";
-import { waitHealthy } from "../../sidecar/local/faults";
-import { type ClusterFile, findNode, httpGet } from "../../sidecar/local/state";
-import { countLost, Writer } from "../../sidecar/local/writer";
-import type { SynchronousMode } from "../../sidecar/settings/schema";
+import { localDown, localUp } from "../../local/cluster";
+import { tempClusterDir } from "../../local/demo";
+import { waitHealthy } from "../../local/faults";
+import { type ClusterFile, findNode, httpGet } from "../../local/state";
+import { countLost, Writer } from "../../local/writer";
+import type { SynchronousMode } from "../../sidecar/contract/settings/schema";
 import { eventually } from "../helpers/pg-client";
 
 const BASE_PORT = 25300;

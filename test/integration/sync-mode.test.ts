@@ -6,11 +6,11 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { localDown, localUp } from "../../sidecar/local/cluster";
-import { tempClusterDir } from "../../sidecar/local/demo";
-import { killNode, waitForPrimary } from "../../sidecar/local/faults";
-import { ClusterFile, fetchCluster } from "../../sidecar/local/state";
-import { countLost, Writer } from "../../sidecar/local/writer";
+import { localDown, localUp } from "../../local/cluster";
+import { tempClusterDir } from "../../local/demo";
+import { killNode, waitForPrimary } from "../../local/faults";
+import { ClusterFile, fetchCluster } from "../../local/state";
+import { countLost, Writer } from "../../local/writer";
 import { dsnWithPort, eventually, query } from "../helpers/pg-client";
 import { promotionWait } from "../../sidecar/ha/promotion";
 import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";

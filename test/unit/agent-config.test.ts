@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { loadAgentConfig, readCredential } from "../../sidecar/config/load";
-import { ConfigError, validateAgentConfig } from "../../sidecar/config/schema";
+import { ConfigError, validateAgentConfig } from "../../sidecar/contract/agent-config";
 
 const good = {
   cluster: "main",
@@ -44,7 +44,7 @@ describe("agent config", () => {
     assert.deepEqual(
       c.watchdog,
       { mode: "automatic", device: "/dev/watchdog" },
-      "safetyMargin defaults to half the fence margin (sidecar/settings/timing.ts)",
+      "safetyMargin defaults to half the fence margin (sidecar/contract/settings/timing.ts)",
     );
   });
 

@@ -9,7 +9,7 @@ import pino from "pino";
 import { changeConfig } from "../../sidecar/api/config-routes";
 import { Mutations } from "../../sidecar/api/mutations";
 import { ApiServer } from "../../sidecar/api/server";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 
 const PASSWORD = "api-password-xyz";

@@ -15,7 +15,7 @@ import {
   s3Endpoint,
 } from "../../lib/backup/policies";
 import { longestFullGapDays, retentionWindowDays, UNSCHEDULED_WINDOW_DAYS } from "../../lib/backup/retention";
-import { backupPolicySchema, type BackupPolicyInput } from "../../sidecar/settings/backup";
+import { backupPolicySchema, type BackupPolicyInput } from "../../sidecar/contract/settings/backup";
 
 const window = (p: BackupPolicyInput) => retentionWindowDays(backupPolicySchema.parse(p));
 

@@ -1,7 +1,7 @@
 /** pgBackRest's config, the archiving parameters, retention, `info` parsing and archive health. Pure. */
 import assert from "node:assert/strict";
 import { archiveStatus } from "../../sidecar/backup/archive-status";
-import { backupConfigSchema, backupPaths, resolvedRepo } from "../../sidecar/backup/config";
+import { backupConfigSchema, backupPaths, resolvedRepo } from "../../sidecar/contract/backup-config";
 import {
   archiveParameters,
   archiveRole,
@@ -10,10 +10,10 @@ import {
   type PgBackRestConfOptions,
 } from "../../sidecar/backup/pgbackrest-conf";
 import { fileProgress, parseInfo } from "../../sidecar/backup/pgbackrest";
-import { ConfigError, validateAgentConfig } from "../../sidecar/config/schema";
+import { ConfigError, validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { renderPostgresqlConf } from "../../sidecar/postgres/conf";
-import { resolveTiming } from "../../sidecar/settings/timing";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { resolveTiming } from "../../sidecar/contract/settings/timing";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 
 const repo = backupConfigSchema.parse({ repo: { bucket: "my-backups" } }).repo;
 

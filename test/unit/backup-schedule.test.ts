@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { chooseBackupMember, latestScheduled, planBackup, BACKUP_RETRY_MS } from "../../sidecar/backup/schedule";
 import type { BackupClaim, Member } from "../../sidecar/dcs/types";
-import { BACKUP_POLICY_DEFAULTS, backupPolicySchema } from "../../sidecar/settings/backup";
-import { nextSlot, parseCron, previousSlot, slotName } from "../../sidecar/settings/cron";
+import { BACKUP_POLICY_DEFAULTS, backupPolicySchema } from "../../sidecar/contract/settings/backup";
+import { nextSlot, parseCron, previousSlot, slotName } from "../../sidecar/contract/settings/cron";
 import { sampleMemberData } from "../helpers/member-fixture";
 import { backupClaim } from "../helpers/backup-claim";
 

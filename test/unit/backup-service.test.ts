@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import type { StanzaInfo } from "../../sidecar/backup/pgbackrest";
 import { BackupService } from "../../sidecar/backup/service";
-import { backupConfigSchema } from "../../sidecar/backup/config";
-import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
+import { backupConfigSchema } from "../../sidecar/contract/backup-config";
+import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/contract/settings/backup";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 import { sampleMemberData } from "../helpers/member-fixture";
 import { silentLogger } from "../helpers/silent-logger";

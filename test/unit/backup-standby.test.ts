@@ -1,17 +1,17 @@
 /** Backups from standby: which replica may take one, the fallback to the leader, and the pure renderings. Pure. */
 import assert from "node:assert/strict";
-import { backupConfigSchema } from "../../sidecar/backup/config";
+import { backupConfigSchema } from "../../sidecar/contract/backup-config";
 import { renderPgBackRestConf } from "../../sidecar/backup/pgbackrest-conf";
 import { chooseBackupMember, planBackup, standbyBackupProblem, STANDBY_BACKUP_MAX_LAG_BYTES } from "../../sidecar/backup/schedule";
 import { certNamesHost, primaryInstance, serverAdvert } from "../../sidecar/backup/standby";
 import { renderServerConf } from "../../sidecar/backup/tls-server";
 import type { BackupClaim, BackupServerAdvert, Member } from "../../sidecar/dcs/types";
-import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
+import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/contract/settings/backup";
 import { sampleMemberData } from "../helpers/member-fixture";
 import { backupClaim } from "../helpers/backup-claim";
 import { colocatedPgNode } from "../helpers/host-spec";
-import { validateAgentConfig } from "../../sidecar/config/schema";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 import { agentConfigForNode } from "../../lib/userdata/agent-config";
 import { internalRules } from "../../lib/security/rules";
 import { NODE_PORTS } from "../../lib/args/types";

@@ -1,11 +1,11 @@
 /** Backups wired into the agent's surroundings: the local cluster's config, etcd's backup key, /metrics. Pure, no processes. */
 import assert from "node:assert/strict";
 import { backupRows, metricsInput } from "../../sidecar/api/metrics";
-import { validateAgentConfig } from "../../sidecar/config/schema";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { buildSnapshot } from "../../sidecar/dcs/snapshot";
-import { agentConfig } from "../../sidecar/local/agents";
-import { DEFAULTS } from "../../sidecar/local/cluster";
-import { computeLayout, portsOf } from "../../sidecar/local/layout";
+import { agentConfig } from "../../local/agents";
+import { DEFAULTS } from "../../local/cluster";
+import { computeLayout, portsOf } from "../../local/layout";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 
 describe("hapg local up --backup", () => {

@@ -23,7 +23,7 @@ import {
 } from "../boot/plan";
 import { extensionSection, subjectLine } from "../boot/tls-provider";
 import { secretNeedles } from "../boot/checks";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 
 describe("boot rehearsal: plan", () => {
   it("gives nodes and etcd members fixed addresses on its own subnet, and refuses unknown hosts", () => {

@@ -3,7 +3,7 @@
  * file refused naming the field, before anything is contacted.
  */
 import * as assert from "node:assert/strict";
-import { CLI_CONFIG_ENV, DEFAULT_CLI_CONFIG, defaultCliConfigFile, parseCliConfig } from "../../sidecar/cli/cli-config";
+import { CLI_CONFIG_ENV, DEFAULT_CLI_CONFIG, defaultCliConfigFile, parseCliConfig } from "../../sidecar/contract/cli-config";
 import { sourceFromFlags } from "../../sidecar/cli/ops-source";
 
 describe("operator CLI config (cli.json)", () => {

@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterArgsError, isArmInstanceType, isCidr, validateClusterArgs, validatePlacement } from "../../lib/args/validate";
 import { HaPostgresClusterArgs } from "../../lib/args/types";
-import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/settings/backup";
+import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/contract/settings/backup";
 
 function problems(args: unknown, name = "db"): string[] {
   try {

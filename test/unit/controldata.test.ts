@@ -1,7 +1,7 @@
 /** pg_controldata parsing and LSN helpers, on output captured from PostgreSQL 15 (LC_ALL=C). */
 import assert from "node:assert/strict";
 import { controlDataToInfo, parseControlData } from "../../sidecar/postgres/controldata";
-import { formatLsn, parseLsn, parseTimelineHistory, replayTimeline } from "../../sidecar/postgres/lsn";
+import { formatLsn, parseLsn, parseTimelineHistory, replayTimeline } from "../../sidecar/contract/lsn";
 import { memberData } from "../../sidecar/ha/member";
 
 /** `pg_controldata -D` right after initdb (PostgreSQL 15.x, Debian 12). */

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import pino from "pino";
 import { DynamicConfigApplier } from "../../sidecar/dynamic/apply";
-import { dynamicFromSettings } from "../../sidecar/settings/dynamic";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { dynamicFromSettings } from "../../sidecar/contract/settings/dynamic";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 
 describe("dynamic config: a missing config key is written by the leader", () => {

@@ -5,12 +5,15 @@
  * the flags of `hapg edit-config`.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import pino from "pino";
 import { configDiff, patchFromFlags } from "../../sidecar/cli/config-edit";
 import { DynamicConfigApplier } from "../../sidecar/dynamic/apply";
 import { converge } from "../../sidecar/dynamic/converge";
-import { effectiveSettings, mergePatch } from "../../sidecar/settings/dynamic";
-import { HA_DEFAULTS, type HaSettings } from "../../sidecar/settings/schema";
+import { DYNAMIC_KEYS, effectiveSettings, mergePatch } from "../../sidecar/contract/settings/dynamic";
+import { LIVE_SETTING_RULES, liveSettings, liveSettingsTable, waitingForAgentRestart } from "../../sidecar/contract/settings/live";
+import { HA_DEFAULTS, type HaSettings } from "../../sidecar/contract/settings/schema";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 
 const BASE: HaSettings = { ...HA_DEFAULTS, postgres: { ...HA_DEFAULTS.postgres, parameters: { shared_buffers: "32MB", work_mem: "4MB" } } };
@@ -172,6 +175,14 @@ describe("dynamic config: applied live by the agent", () => {
     assert.equal(applier.loopWaitMs(), 1000, "the running profile (ttl 4) cannot take loop_wait 3");
   });
 
+  it("failsafe_mode changed in etcd waits for the agent's restart, and /patroni says so", async () => {
+    const { dcs, applier } = setup();
+    await dcs.attemptWriteConfig({ failsafe_mode: !BASE.failsafeMode }, undefined);
+    applier.observe(await dcs.load());
+    assert.deepEqual(applier.pendingAgentRestart(), ["failsafe_mode"]);
+    assert.deepEqual(applier.status().pending_agent_restart, ["failsafe_mode"]);
+  });
+
   it("a config key the schema refuses changes nothing: the last accepted settings stay, and it says why", async () => {
     const { dcs, applier } = setup();
     await dcs.attemptWriteConfig({ maximum_lag_on_failover: 5 }, undefined);
@@ -266,5 +277,23 @@ describe("hapg edit-config: flags and diff", () => {
     const diff = configDiff({ loop_wait: 1, ttl: 4 }, { loop_wait: 2, ttl: 4 });
     assert.deepEqual(diff, ["-loop_wait: 1", "+loop_wait: 2", " ttl: 4"]);
     assert.ok(configDiff({ ttl: 4 }, { ttl: 4 }).every((l) => l.startsWith(" ")));
+  });
+});
+
+describe("dynamic config: one table says when each setting applies", () => {
+  it("has a row for every dynamic key, and the docs print it as it is", () => {
+    assert.deepEqual(LIVE_SETTING_RULES.map((r) => r.key).sort(), [...DYNAMIC_KEYS].sort());
+    const docs = readFileSync(resolve(__dirname, "../../../docs/operations.md"), "utf8");
+    assert.ok(
+      docs.includes(liveSettingsTable()),
+      "docs/operations.md: paste liveSettingsTable() (sidecar/contract/settings/live.ts) as printed",
+    );
+  });
+
+  it("the next-loop settings are the decision's overlay; the agent-restart ones are what /patroni lists as pending", () => {
+    const changed = { ...BASE, maximumLagOnFailover: 7, synchronousMode: "off" as const, failsafeMode: !BASE.failsafeMode };
+    assert.deepEqual(liveSettings(changed), { maximumLagOnFailover: 7, synchronousMode: "off", synchronousQuorum: BASE.synchronousQuorum });
+    assert.deepEqual(waitingForAgentRestart(changed, BASE), ["failsafe_mode"]);
+    assert.deepEqual(waitingForAgentRestart({ ...BASE, timing: { ...BASE.timing, ttl: 9 } }, BASE), ["ttl"]);
   });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Ack, acksAfter, judgeHealed, median, memberOfPort, splitBrainMoments, timelineOfWalFile } from "../helpers/fault-checker";
-import type { ApiCluster } from "../../sidecar/local/state";
+import type { ApiCluster } from "../../local/state";
 
 let nextId = 1;
 const ack = (at: number, member: string, timeline: number): Ack => ({ id: nextId++, at, member, timeline });

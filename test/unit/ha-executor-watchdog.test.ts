@@ -14,7 +14,7 @@ import { selfOf } from "../helpers/ha-fixtures";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
 import { silentLogger } from "../helpers/silent-logger";
 import { PostgresOwner } from "../../sidecar/postgres/owner";
-import type { WatchdogMode } from "../../sidecar/settings/schema";
+import type { WatchdogMode } from "../../sidecar/contract/settings/schema";
 import { Watchdog } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "../helpers/fake-clock";
 import { FakePgWorld } from "../helpers/fake-postgres";

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { buildSnapshot } from "../../sidecar/dcs/snapshot";
 import { electionVerdict } from "../../sidecar/ha/election";
 import type { HaInput, PeerView } from "../../sidecar/ha/types";
-import type { SynchronousMode } from "../../sidecar/settings/schema";
+import type { SynchronousMode } from "../../sidecar/contract/settings/schema";
 import { SimCluster, type SimNode } from "../helpers/sim-cluster";
 
 const PREFIX = "/service/sim/";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { NO_SYNC_STANDBY } from "../../sidecar/ha/sync";
 import { SimCluster } from "../helpers/sim-cluster";
-import type { SynchronousMode } from "../../sidecar/settings/schema";
+import type { SynchronousMode } from "../../sidecar/contract/settings/schema";
 
 async function healthy(synchronousMode: SynchronousMode): Promise<SimCluster> {
   const sim = new SimCluster({ nodes: 3, synchronousMode });

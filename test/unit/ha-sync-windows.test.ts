@@ -9,7 +9,7 @@ import { electionVerdict } from "../../sidecar/ha/election";
 import { NO_SYNC_STANDBY, planSync } from "../../sidecar/ha/sync";
 import type { Action, HaInput, PeerView } from "../../sidecar/ha/types";
 import { renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
-import type { SynchronousMode } from "../../sidecar/settings/schema";
+import type { SynchronousMode } from "../../sidecar/contract/settings/schema";
 import { member, NOW, primaryLocal, selfOf, threeMembers } from "../helpers/ha-fixtures";
 
 const LEADER_REV = 5;

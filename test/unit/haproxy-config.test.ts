@@ -2,8 +2,8 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { renderRoutingConfig } from "../../sidecar/haproxy/config";
-import { checkHaproxyConfig } from "../../sidecar/local/haproxy";
+import { renderRoutingConfig } from "../../sidecar/contract/haproxy-config";
+import { checkHaproxyConfig } from "../../local/haproxy";
 
 const input = {
   header: "test",

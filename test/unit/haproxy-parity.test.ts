@@ -5,10 +5,10 @@
  * TLS (a node's agents serve HTTPS, the local cluster's plain HTTP; checked on its own below).
  */
 import * as assert from "node:assert/strict";
-import { renderFiles } from "../../lib";
+import { renderFiles } from "../../lib/userdata/render";
 import { NODE_PATHS } from "../../lib/userdata/paths";
-import { localRoutingConfig } from "../../sidecar/local/haproxy";
-import { computeLayout } from "../../sidecar/local/layout";
+import { localRoutingConfig } from "../../local/haproxy";
+import { computeLayout } from "../../local/layout";
 import { variants } from "../component/fixtures";
 
 /** The only section that may exist on one side: the local cluster waits for HAProxy on its stats page. */

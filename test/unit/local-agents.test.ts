@@ -3,12 +3,12 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { validateAgentConfig } from "../../sidecar/config/schema";
-import { agentConfig, agentConfigJson } from "../../sidecar/local/agents";
-import { describeSyncMode, DEFAULTS, formatStatus, StatusReport } from "../../sidecar/local/cluster";
-import { checkOptions, computeLayout, LocalOptions, syncModeFromFlags } from "../../sidecar/local/layout";
-import { HA_DEFAULTS, type SynchronousMode } from "../../sidecar/settings/schema";
-import { readClusterFile, writeClusterFile } from "../../sidecar/local/state";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
+import { agentConfig, agentConfigJson } from "../../local/agents";
+import { describeSyncMode, DEFAULTS, formatStatus, StatusReport } from "../../local/cluster";
+import { checkOptions, computeLayout, LocalOptions, syncModeFromFlags } from "../../local/layout";
+import { HA_DEFAULTS, type SynchronousMode } from "../../sidecar/contract/settings/schema";
+import { readClusterFile, writeClusterFile } from "../../local/state";
 
 const opts = (synchronousMode: SynchronousMode): LocalOptions => ({ ...DEFAULTS, dir: "/tmp/hapg-sync-x", synchronousMode });
 const layout = computeLayout(opts("off"));

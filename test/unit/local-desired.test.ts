@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ConfigError, validateAgentConfig } from "../../sidecar/config/schema";
-import { agentConfig } from "../../sidecar/local/agents";
-import { readDesiredConfigFlag } from "../../sidecar/local/desired";
-import { computeLayout, DEFAULTS } from "../../sidecar/local/layout";
+import { ConfigError, validateAgentConfig } from "../../sidecar/contract/agent-config";
+import { agentConfig } from "../../local/agents";
+import { readDesiredConfigFlag } from "../../local/desired";
+import { computeLayout, DEFAULTS } from "../../local/layout";
 import { parseDesired } from "../../sidecar/dynamic/source";
 
 describe("desired dynamic config: bad input", () => {

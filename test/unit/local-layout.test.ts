@@ -1,8 +1,8 @@
 import * as assert from "node:assert/strict";
 import * as net from "node:net";
-import { agentConfig } from "../../sidecar/local/agents";
-import { assertPortsFree, checkOptions, computeLayout, portsOf } from "../../sidecar/local/layout";
-import { inNetns, overlaps, planNetns } from "../../sidecar/local/netns";
+import { agentConfig } from "../../local/agents";
+import { assertPortsFree, checkOptions, computeLayout, portsOf } from "../../local/layout";
+import { inNetns, overlaps, planNetns } from "../../local/netns";
 
 const opts = {
   dir: "/tmp/hapg-x",

@@ -2,8 +2,8 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { cutNode, cutPeers } from "../../sidecar/local/partition";
-import { ClusterFile, writeClusterFile } from "../../sidecar/local/state";
+import { cutNode, cutPeers } from "../../local/partition";
+import { ClusterFile, writeClusterFile } from "../../local/state";
 
 const node = (i: number, netns?: string) => ({
   name: `node${i}`,

@@ -2,8 +2,8 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { lastAgentWords } from "../../sidecar/local/health";
-import { judgeHealth } from "../../sidecar/local/state";
+import { lastAgentWords } from "../../local/health";
+import { judgeHealth } from "../../local/state";
 
 const m = (name: string, role: string, state: string, timeline = 2) => ({ name, role, state, timeline });
 const names = ["node1", "node2", "node3"];

@@ -1,6 +1,6 @@
 /** `hapg local down`: the escalation per process and the message naming what survived. Pure. */
 import assert from "node:assert/strict";
-import { ladderFor, processOfDir, STOP_LADDERS, teardownProblem } from "../../sidecar/local/teardown";
+import { ladderFor, processOfDir, STOP_LADDERS, teardownProblem } from "../../local/teardown";
 
 describe("local down: escalation", () => {
   it("asks every running process first and ends with SIGKILL", () => {

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { measureOutage, redact, WriterResult } from "../../sidecar/local/writer";
+import { measureOutage, redact, WriterResult } from "../../local/writer";
 
 const run = (ackTimes: number[], failures: number[] = []): WriterResult => ({
   ackedIds: ackTimes.map((_, i) => i + 1),

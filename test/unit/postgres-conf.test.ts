@@ -17,8 +17,8 @@ import { parseCopyProgress } from "../../sidecar/postgres/process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
-import { resolveTiming } from "../../sidecar/settings/timing";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
+import { resolveTiming } from "../../sidecar/contract/settings/timing";
 
 const base: PostgresqlConfOptions = {
   dataDir: "/var/lib/postgresql/15/main",

@@ -1,13 +1,13 @@
-/** The README's agent config example is one the agent accepts, with the settings' current names. */
+/** The agent config example of docs/agent.md is one the agent accepts, with the settings' current names. */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { validateAgentConfig } from "../../sidecar/config/schema";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 
-const README = resolve(__dirname, "../../../README.md");
+const README = resolve(__dirname, "../../../docs/agent.md");
 
-describe("README", () => {
+describe("docs/agent.md", () => {
   it("its agent config example passes validateAgentConfig", () => {
     const text = readFileSync(README, "utf8");
     const section = text.slice(text.indexOf("## The agent"));

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describePlan, planRestart, type RestartSelection } from "../../sidecar/cli/restart-plan";
 import type { ClusterView } from "../../sidecar/cli/ops-source";
 import { reloadPlan } from "../../sidecar/config/reload";
-import { validateAgentConfig } from "../../sidecar/config/schema";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 
 const TAGS = { nofailover: false, noloadbalance: false, failover_priority: 1 };
 type M = ClusterView["members"][number];

@@ -1,7 +1,7 @@
 /** The agent config's `bootstrap.fromBackup`: defaults, and refusals naming the field and the fix. */
 import assert from "node:assert/strict";
-import { ConfigError, validateAgentConfig } from "../../sidecar/config/schema";
-import { resolvedSource } from "../../sidecar/restore/config";
+import { ConfigError, validateAgentConfig } from "../../sidecar/contract/agent-config";
+import { resolvedSource } from "../../sidecar/contract/restore-config";
 
 const repo = {
   bucket: "hapg-local",

@@ -7,9 +7,9 @@ import { validateClusterArgs } from "../../lib/args/validate";
 import { restoreSourceOf } from "../../lib/restore/source";
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { restoreBootstrapSection } from "../../lib/userdata/restore";
-import { validateAgentConfig } from "../../sidecar/config/schema";
-import { localFromBackup, targetFromFlags } from "../../sidecar/local/restore";
-import { fromBackupSchema } from "../../sidecar/restore/config";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
+import { localFromBackup, targetFromFlags } from "../../local/restore";
+import { fromBackupSchema } from "../../sidecar/contract/restore-config";
 import { RestoreSource, sourcePaths } from "../../sidecar/restore/source";
 
 describe("hapg local up --restore-from", () => {

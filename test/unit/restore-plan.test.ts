@@ -1,6 +1,6 @@
 /** What a restore runs (pure plan) and what it refuses before anything is touched (preflight). */
 import assert from "node:assert/strict";
-import { formatLsn } from "../../sidecar/postgres/lsn";
+import { formatLsn } from "../../sidecar/contract/lsn";
 import {
   cloneRestoreCommand,
   forkSegment,
@@ -13,7 +13,7 @@ import {
   walSegmentName,
 } from "../../sidecar/restore/plan";
 import { restoreProblems, type SourceInfo } from "../../sidecar/restore/preflight";
-import { targetFromFields } from "../../sidecar/restore/target";
+import { targetFromFields } from "../../sidecar/contract/recovery-target";
 
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 const backups = [

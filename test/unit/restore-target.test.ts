@@ -1,6 +1,6 @@
 /** The recovery target of a restore: what a user writes, what PostgreSQL gets, and what is refused. */
 import assert from "node:assert/strict";
-import { describeTarget, parseTargetTime, recoveryTargetSchema, targetFromFields } from "../../sidecar/restore/target";
+import { describeTarget, parseTargetTime, recoveryTargetSchema, targetFromFields } from "../../sidecar/contract/recovery-target";
 
 describe("restore target", () => {
   it("turns a time with a zone into the same instant in UTC, keeping the microseconds as written", () => {

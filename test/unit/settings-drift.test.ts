@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { ClusterArgsError } from "../../lib";
-import { validateAgentConfig } from "../../sidecar/config/schema";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { renderedNodeConfig } from "../helpers/node-agent-config";
 
 describe("component args and agent config agree", () => {

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ClusterArgsError, HaPostgresClusterArgs } from "../../lib";
-import { validateAgentConfig } from "../../sidecar/config/schema";
-import { haSettingsShape } from "../../sidecar/settings/schema";
-import { resolveTiming } from "../../sidecar/settings/timing";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
+import { haSettingsShape } from "../../sidecar/contract/settings/schema";
+import { resolveTiming } from "../../sidecar/contract/settings/timing";
 import { renderedNodeConfig } from "../helpers/node-agent-config";
 
 const maybe = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined, freq: 3 });

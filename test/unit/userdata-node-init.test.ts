@@ -7,9 +7,11 @@ import * as assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HA_DEFAULTS, hostSpecs, renderNodeInitPlan } from "../../lib";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
+import { hostSpecs } from "../../lib/userdata/hosts";
+import { renderNodeInitPlan } from "../../lib/userdata/render";
 import { nodeInit, NodeInitDeps, parseNodeInitPlan, parsePasswd, runNodeInit } from "../../sidecar/boot/node-init";
-import { validateAgentConfig } from "../../sidecar/config/schema";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 
 const SECRET = "s3cr3t-Value_xyz";
 

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { colocatedPgNode } from "../helpers/host-spec";
-import { renderFiles } from "../../lib";
+import { renderFiles } from "../../lib/userdata/render";
 import { NODE_PATHS, UNITS } from "../../lib/userdata/paths";
-import { HA_DEFAULTS } from "../../sidecar/settings/schema";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 
 function colocatedNode() {
   return colocatedPgNode({

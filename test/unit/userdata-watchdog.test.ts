@@ -5,9 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { colocatedPgNode } from "../helpers/host-spec";
-import { HA_DEFAULTS, renderFiles, renderNodeInitPlan, WatchdogMode } from "../../lib";
-import { validateAgentConfig } from "../../sidecar/config/schema";
-import { watchdogTiming } from "../../sidecar/settings/timing";
+import { WatchdogMode } from "../../lib";
+import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
+import { renderFiles, renderNodeInitPlan } from "../../lib/userdata/render";
+import { validateAgentConfig } from "../../sidecar/contract/agent-config";
+import { watchdogTiming } from "../../sidecar/contract/settings/timing";
 
 function pgNode(watchdog: WatchdogMode, ttl = 4, safetyMargin?: number) {
   return colocatedPgNode(

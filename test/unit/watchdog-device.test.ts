@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { buildProgram } from "../../sidecar/cli/main";
 import { silentLogger } from "../helpers/silent-logger";
-import type { WatchdogMode } from "../../sidecar/settings/schema";
+import type { WatchdogMode } from "../../sidecar/contract/settings/schema";
 import { Watchdog, WatchdogOptions } from "../../sidecar/watchdog/watchdog";
 import { FakeClock } from "../helpers/fake-clock";
 import { simTiming, standInDevice } from "../helpers/sim-watchdog";

@@ -1,6 +1,6 @@
 /** The watchdog's arithmetic and probing rules (pure): timeout, pet window, device lookup, sysfs verdicts. */
 import assert from "node:assert/strict";
-import { fenceMarginSeconds, watchdogTiming } from "../../sidecar/settings/timing";
+import { fenceMarginSeconds, watchdogTiming } from "../../sidecar/contract/settings/timing";
 import { assessSysfs, devNumbers, mayPet, missingDeviceProblem, sysfsNameFromBasename } from "../../sidecar/watchdog/plan";
 
 const timingFor = (ttl: number, safetyMargin?: number) => watchdogTiming({ ttl, safetyMargin });
