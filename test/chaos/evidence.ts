@@ -77,7 +77,7 @@ interface LogLine {
 function agentLines(file: string, member: string, from: number, to: number): { raw: string[]; decisions: LogLine[] } {
   const raw: string[] = [];
   const decisions: LogLine[] = [];
-  let text = "";
+  let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
   } catch {

@@ -96,7 +96,7 @@ export async function slowStandby(ctx: ChaosCtx): Promise<ChaosInjected> {
 /** --netns: a synchronous standby loses every other node (etcd still reaches it) for two leases and more, then heals. */
 export async function cutStandby(ctx: ChaosCtx): Promise<ChaosInjected> {
   const target = await syncStandby(ctx);
-  let faultAt = 0;
+  let faultAt: number;
   try {
     faultAt = cutNode(ctx.dir, target, "peers");
     ctx.say(`  cut ${target} (synchronous standby) off from the other nodes`);
