@@ -132,6 +132,37 @@ export async function stopLeaderAgent(ctx: ChaosCtx): Promise<ChaosInjected> {
   return { faultAt: f.at, target: ctx.leader, newPrimary };
 }
 
+/**
+ * kill -9 of the leader's agent alone, started again at once (an agent crash that systemd restarts,
+ * or an upgrade): PostgreSQL runs on, the new agent adopts it and binds the leader key to its new lease.
+ */
+export async function restartLeaderAgent(ctx: ChaosCtx): Promise<ChaosInjected> {
+  const n = findNode(readClusterFile(ctx.dir), ctx.leader);
+  process.kill(n.agentPid, "SIGKILL");
+  const faultAt = Date.now();
+  await restartWhenGone(ctx, ctx.leader);
+  return { faultAt, target: ctx.leader, newPrimary: await waitForPrimary(ctx.dir, { timeoutMs: 30_000 }) };
+}
+
+/**
+ * kill -9 of the leader's agent and PostgreSQL the moment the previous fault healed, without waiting
+ * for the sync key to settle (crash-node waits for it): a crash does not wait. The node is started
+ * again once another member is primary, or after 30 s without one (a failover that needs the old
+ * leader back is a long outage, not a hang).
+ */
+export async function crashNodeNow(ctx: ChaosCtx): Promise<ChaosInjected> {
+  const f = killNode(ctx.dir, ctx.leader);
+  const next = await waitForPrimary(ctx.dir, { exclude: [ctx.leader], timeoutMs: 30_000 }).catch(() => undefined);
+  check(
+    ctx,
+    "another member took over while the crashed leader was down",
+    next !== undefined,
+    next ? `${next} did` : "nobody did within 30 s",
+  );
+  await restartWhenGone(ctx, ctx.leader);
+  return { faultAt: f.at, target: ctx.leader, newPrimary: next ?? (await waitForPrimary(ctx.dir, { timeoutMs: 60_000 })) };
+}
+
 async function operatorCall(ctx: ChaosCtx, member: string, path: string): Promise<number> {
   const c = readClusterFile(ctx.dir);
   const r = await callApi(findNode(c, member).apiUrl, "POST", path, {}, localApiCredentials(c));
