@@ -10,7 +10,7 @@ import type { Action, Decision, HaInput } from "./types";
 import { electionVerdict } from "./election";
 import { failsafeHoldRow, failsafeKeyActions, lastRenewalSent } from "./failsafe";
 import { withPromotionWait } from "./promotion";
-import { planSync } from "./sync";
+import { CONFIRM_LOOP_MS, planSync } from "./sync";
 import { operationRow } from "./operations";
 import { withPause } from "./pause";
 import { restoreRow } from "./restore-rules";
@@ -291,7 +291,12 @@ function decidePrimary(input: HaInput): Decision {
   const history = historyToPublish(local.pg.history, cluster!.history);
   if (history) actions.push({ type: "publishHistory", lines: history });
   const reason = leader.leaseId !== memory.leaseId ? "leader key is ours but bound to an old lease: rebinding it" : "leader: lease renewed";
-  return { actions, reason: sync.note ? `${reason}; ${sync.note}` : reason, role: "leader" };
+  return {
+    actions,
+    reason: sync.note ? `${reason}; ${sync.note}` : reason,
+    role: "leader",
+    ...(sync.unconfirmed ? { nextLoopMs: CONFIRM_LOOP_MS } : {}),
+  };
 }
 
 /**

@@ -183,7 +183,9 @@ export class HaDriver {
         this.pending = false;
         this.requestLoop("pending");
       } else {
-        const wait = this.o.dynamic?.loopWaitMs() ?? this.o.timing.loopWaitMs;
+        const loopWait = this.o.dynamic?.loopWaitMs() ?? this.o.timing.loopWaitMs;
+        // Sooner while the leader confirms a just-recorded standby (Decision.nextLoopMs).
+        const wait = Math.min(loopWait, this.decision?.nextLoopMs ?? loopWait);
         this.loopTimer = this.o.clock.setTimeout(() => this.requestLoop("timer"), wait);
       }
     });

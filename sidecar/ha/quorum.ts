@@ -35,6 +35,8 @@ export interface QuorumWait {
 export interface QuorumPlan {
   actions: Action[];
   note?: string;
+  /** The key still has a larger quorum (or extra members) than the target once these actions ran: see SyncPlan.unconfirmed. */
+  unconfirmed?: boolean;
 }
 
 /** Reads `ANY n (...)` / `FIRST n (...)` as the agent renders it; "" or unparsable: asynchronous. */
@@ -108,6 +110,7 @@ export function planQuorum(input: HaInput, noStandby: string): QuorumPlan {
     return {
       actions,
       note: `quorum commit: ANY ${n} of ${target.join(", ")}, recorded in etcd (quorum ${grownQ}) before PostgreSQL waits`,
+      unconfirmed: !(sameSet(grown, target) && grownQ === target.length - n),
     };
   }
 
@@ -119,7 +122,7 @@ export function planQuorum(input: HaInput, noStandby: string): QuorumPlan {
   const loosens = targetQ < grownQ;
   if (loosens && confirmed.length < n) {
     const note = `quorum commit: waiting for ${n} of ${target.join(", ")} to replay past ${start} before the key's quorum drops to ${targetQ}`;
-    return { actions, note };
+    return { actions, note, unconfirmed: true };
   }
   actions.push({ type: "writeSync", standbys: target, quorum: targetQ });
   return {

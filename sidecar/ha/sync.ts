@@ -32,7 +32,16 @@ export interface SyncPlan {
   actions: Action[];
   /** Why, when something changes. */
   note?: string;
+  /**
+   * The key, once these actions ran, still trusts fewer standbys than the steady state would (a
+   * standby recorded but not yet confirmed to hold every acknowledged commit): the leader confirms
+   * it on a short loop (CONFIRM_LOOP_MS), since a leader crash in this window waits for the leader.
+   */
+  unconfirmed?: boolean;
 }
+
+/** The loop interval while a recorded standby awaits confirmation (S-settle, Q4), ms. */
+export const CONFIRM_LOOP_MS = 100;
 
 /** The names inside synchronous_standby_names as the agent writes it: FIRST 1 ("a", "b"). */
 export function parseSyncNames(value: string | undefined): string[] {
@@ -92,18 +101,27 @@ export function planSync(input: HaInput): SyncPlan {
       const grownQ = key === undefined ? grown.length : Math.min(grown.length, q + grown.length - key.length);
       actions.push({ type: "writeSync", standbys: grown, quorum: grownQ });
     }
+    const settled = key?.length === 1 && key[0] === desired && q === 0 && !actions.length;
     if (!(waits.length === 1 && waits[0] === desired)) actions.push({ type: "setSyncStandbys", names: [desired] });
-    if (actions.length) return { actions, note: `synchronous standby ${desired}: recorded in etcd before PostgreSQL waits for it` };
-    const switchedAt = memory.syncSwitchLsn ?? local.pg.lsn ?? Infinity;
-    const settled = key!.length === 1 && q === 0;
-    if (!settled && row.sync_state === "sync" && (row.replay_lsn ?? 0) >= switchedAt) {
+    else if (memory.syncSwitchLsn === undefined && !settled) {
+      // PostgreSQL already waits for the standby, but this term has not recorded from where (the key
+      // was taken again or rebound, or the agent restarted, which forgets it): set the wait again so
+      // the executor records the position now. Without it S-settle compared the standby's replay
+      // with the live position, which a steady writer keeps ahead, and the key kept q = 1 (nobody
+      // promotable: a leader crash then waited for the leader to come back) for as long as writes went on.
+      actions.push({ type: "setSyncStandbys", names: [desired] });
+    }
+    if (actions.length)
+      return { actions, note: `synchronous standby ${desired}: recorded in etcd before PostgreSQL waits for it`, unconfirmed: !settled };
+    const switchedAt = memory.syncSwitchLsn ?? Infinity;
+    if (!(key!.length === 1 && q === 0) && row.sync_state === "sync" && (row.replay_lsn ?? 0) >= switchedAt) {
       const extra = key!.filter((n) => n !== desired);
       return {
         actions: [{ type: "writeSync", standbys: [desired], quorum: 0 }],
         note: `${desired} has every acknowledged commit: it alone may be promoted${extra.length ? `; ${extra.join(", ")} leave(s) the sync key` : ""}`,
       };
     }
-    return { actions: [] };
+    return { actions: [], unconfirmed: !(key!.length === 1 && q === 0) };
   }
 
   const actions: Action[] = [];

@@ -198,4 +198,10 @@ export interface Decision {
   /** One human-readable line: why these actions (or none). */
   reason: string;
   role: HaRole;
+  /**
+   * Run the next loop after this many ms instead of loopWait: a leader whose sync key does not yet
+   * let its standby be promoted confirms it sooner (until then a crash of the leader has nobody to
+   * fail over to). Absent: loopWait.
+   */
+  nextLoopMs?: number;
 }

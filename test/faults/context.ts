@@ -88,10 +88,18 @@ export async function syncStandbyOf(c: ClusterFile, leader: string, timeoutMs = 
   }
 }
 
-/** Which member a failover promoted: the first other member to answer /primary 200. */
+/** The standbys a sync key value names ("b" in mode "on", "b,c" for a quorum set). */
+export const syncNames = (syncStandby: string): string[] => syncStandby.split(",");
+
+/** Which member a failover promoted: the first other member to answer /primary 200 (one the sync key named: the standby, or a member of the quorum set). */
 export async function failoverTarget(ctx: Ctx, syncStandby: string): Promise<string> {
   const next = await waitForPrimary(ctx.dir, { exclude: [ctx.leader], timeoutMs: 30_000 });
-  check(ctx, "promoted the standby named in the sync key", next === syncStandby, `sync key named ${syncStandby}; ${next} was promoted`);
+  check(
+    ctx,
+    "promoted the standby named in the sync key",
+    syncNames(syncStandby).includes(next),
+    `sync key named ${syncStandby}; ${next} was promoted`,
+  );
   return next;
 }
 

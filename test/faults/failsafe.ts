@@ -7,7 +7,7 @@ import type { Ack } from "../helpers/fault-checker";
 import { waitForPrimary } from "../../local/faults";
 import { cutNode, healNode } from "../../local/partition";
 import { sleep } from "../../sidecar/postgres/process";
-import { check, checkNoOtherPrimary, Ctx, Injected, syncStandbyOf, TTL_S, watchPrimaries } from "./context";
+import { check, checkNoOtherPrimary, Ctx, Injected, syncNames, syncStandbyOf, TTL_S, watchPrimaries } from "./context";
 import { etcdInfos, restartEtcd, stopEtcd } from "./etcd-members";
 
 /** How long etcd stays without quorum in etcd-quorum-lost (`npm run test:faults`). */
@@ -90,7 +90,9 @@ export async function etcdQuorumLost(ctx: Ctx): Promise<Injected> {
  */
 export async function etcdQuorumLostCutReplica(ctx: Ctx): Promise<Injected> {
   const sync = await syncStandbyOf(ctx.c, ctx.leader);
-  const replica = ctx.c.nodes.find((n) => n.name !== ctx.leader && n.name !== sync)!.name;
+  // The asynchronous replica; in quorum mode (both standbys in the set) the last of them: writes go on through the other.
+  const others = ctx.c.nodes.map((n) => n.name).filter((n) => n !== ctx.leader);
+  const replica = others.find((n) => !syncNames(sync).includes(n)) ?? others[others.length - 1];
   // Frozen (SIGSTOP), not stopped: the members live in namespaces of their own, and a frozen etcd
   // is the harder case for clients (silence until their timeout, no refused connection).
   const victims = ctx.c.etcd.slice(1, 3);

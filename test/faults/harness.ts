@@ -6,6 +6,7 @@
  */
 import { Ack, HealVerdict, judgeHealed, SplitBrainMoment, splitBrainMoments } from "../helpers/fault-checker";
 import { localUp } from "../../local/cluster";
+import type { SynchronousMode } from "../../sidecar/contract/settings/schema";
 import { keepNodeLogs, reinitNode, restartNode, waitForPrimary, waitHealthy } from "../../local/faults";
 import { waitProxyWritable } from "../../local/health";
 import { ClusterFile, fetchCluster, findNode, readClusterFile } from "../../local/state";
@@ -53,7 +54,7 @@ async function streamingFrom(c: ClusterFile, leader: string): Promise<string[] |
 }
 
 /** Healed per the checker, retried for up to timeoutMs (the leader's pg_stat_replication may trail /cluster by a moment). */
-async function verifyHealed(dir: string, formerPrimary: string, timeoutMs: number): Promise<HealVerdict> {
+export async function verifyHealed(dir: string, formerPrimary: string, timeoutMs: number): Promise<HealVerdict> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const c = readClusterFile(dir);
@@ -84,7 +85,7 @@ async function writesAcked(writer: TrackedWriter, member: string, since: number)
 }
 
 /** Restores a whole cluster after a failed run so the next scenario starts from one (reinit of anything not healthy). */
-async function salvage(dir: string, say: Say): Promise<void> {
+export async function salvage(dir: string, say: Say): Promise<void> {
   const c = readClusterFile(dir);
   for (const n of c.nodes) {
     if (!isRunning(n.agentPid)) {
@@ -219,7 +220,7 @@ export async function upOnFreePorts(
   dir: string,
   basePorts: readonly number[],
   say?: Say,
-  o: { netns?: boolean; synchronousMode?: "on" | "quorum" } = {},
+  o: { netns?: boolean; synchronousMode?: SynchronousMode } = {},
 ): Promise<{ c: ClusterFile; basePort: number }> {
   for (const [i, basePort] of basePorts.entries()) {
     try {

@@ -35,7 +35,7 @@ async function waitForSet(ctx: Ctx, voters: string[], quorum: number, timeoutMs:
 }
 
 /** SIGSTOP (or SIGCONT) a whole node: its agent, its postmaster and every child of it. */
-function signalNode(ctx: Ctx, name: string, signal: "SIGSTOP" | "SIGCONT", pids?: number[]): number[] {
+export function signalNode(ctx: Ctx, name: string, signal: "SIGSTOP" | "SIGCONT", pids?: number[]): number[] {
   const n = findNode(readClusterFile(ctx.dir), name);
   const pm = postmasterPid(n.dataDir);
   const targets = pids ?? [n.agentPid, ...(pm === undefined ? [] : [pm, ...childPids(pm)])];

@@ -12,7 +12,7 @@ import { apiStatus, fetchCluster, findNode, readClusterFile } from "../../local/
 import { nodeDsn } from "../helpers/node-dsn";
 import { childPids, sleep } from "../../sidecar/postgres/process";
 import { query } from "../helpers/pg-client";
-import { check, Ctx, failoverTarget, Injected, readLeaderKey, restartWhenGone, syncStandbyOf, TTL_S } from "./context";
+import { check, Ctx, failoverTarget, Injected, readLeaderKey, restartWhenGone, syncNames, syncStandbyOf, TTL_S } from "./context";
 import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 import { partitionFromEtcd, partitionFromReplicas } from "./partitions";
 import { crashNodeBeforeStoppedReplicaLeft, crashNodeWithOneReplicaStopped, slowReplica } from "./quorum";
@@ -69,7 +69,7 @@ async function crashPg(ctx: Ctx): Promise<Injected> {
   check(
     ctx,
     "the primary afterwards is the old leader or the sync standby",
-    newPrimary === ctx.leader || newPrimary === sync,
+    newPrimary === ctx.leader || syncNames(sync).includes(newPrimary),
     `sync key named ${sync}; primary now ${newPrimary}`,
   );
   return { faultAt: f.at, newPrimary };
@@ -175,7 +175,8 @@ const LAG_BYTES = 128 * 1024;
 
 async function laggingReplica(ctx: Ctx): Promise<Injected> {
   const sync = await syncStandbyOf(ctx.c, ctx.leader);
-  const lagging = ctx.c.nodes.find((n) => n.name !== ctx.leader && n.name !== sync)!;
+  const lagging = ctx.c.nodes.find((n) => n.name !== ctx.leader && !syncNames(sync).includes(n.name));
+  if (!lagging) throw new Error(`lagging-replica needs an asynchronous replica; the sync key names ${sync} (synchronous mode "on" only)`);
   const laggingDsn = nodeDsn(ctx.c, lagging);
   await query(laggingDsn, "SELECT pg_wal_replay_pause()");
   ctx.say(`  paused replay on ${lagging.name} (async); sync standby ${sync}`);
@@ -208,7 +209,7 @@ const WATCH_AFTER_KEY_GONE_MS = 5 * HA_DEFAULTS.timing.loopWait * 1000;
 
 async function faultAfterJoin(ctx: Ctx): Promise<Injected> {
   const sync = await syncStandbyOf(ctx.c, ctx.leader);
-  const joiner = sync; // the hardest case: the standby the key named comes back empty
+  const joiner = syncNames(sync)[0]; // the hardest case: the standby the key named comes back empty
   ctx.say(`  re-initialising ${joiner} with an empty data dir`);
   await reinitNode(ctx.dir, joiner);
   const deadline = Date.now() + 60_000;

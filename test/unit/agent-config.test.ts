@@ -34,7 +34,7 @@ describe("agent config", () => {
     const c = validateAgentConfig(good);
     assert.equal(c.namespace, "service");
     assert.deepEqual([c.timing.ttl, c.timing.loopWait, c.timing.retryTimeout], [4, 1, 1.5]);
-    assert.equal(c.synchronousMode, "on");
+    assert.equal(c.synchronousMode, "quorum");
     assert.equal(c.postgres.usePgRewind, true);
     assert.equal(c.maximumLagOnFailover, 1048576);
     assert.equal(c.api.listen.port, 8008);
@@ -90,7 +90,7 @@ describe("agent config", () => {
     [
       "a boolean synchronousMode (the former form)",
       (c) => (c.synchronousMode = true),
-      /^synchronousMode: must be "off", "on" \(default\), "strict" or "quorum", not true: use "on"$/,
+      /^synchronousMode: must be "off", "on", "strict" or "quorum" \(default\), not true: use "on"$/,
     ],
     ["bad CIDR", (c) => (c.postgres.allowedCidrs = ["10.0.0.0/33"]), /^postgres\.allowedCidrs\.0:/],
     [

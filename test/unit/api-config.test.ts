@@ -98,7 +98,7 @@ describe("REST API: GET, PATCH and PUT /config", () => {
     [
       "an unknown synchronous mode",
       { synchronous_mode: "sometimes" },
-      /synchronous_mode \(synchronousMode\): must be "off", "on" \(default\), "strict" or "quorum"/,
+      /synchronous_mode \(synchronousMode\): must be "off", "on", "strict" or "quorum" \(default\)/,
     ],
     [
       "synchronous_commit off in synchronous mode",

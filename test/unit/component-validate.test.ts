@@ -41,7 +41,7 @@ describe("validateClusterArgs", () => {
     assert.deepEqual(r.settings, {
       timing: { ttl: 4, loopWait: 1, retryTimeout: 1.5, replicationTimeout: 5 },
       maximumLagOnFailover: 1048576,
-      synchronousMode: "on",
+      synchronousMode: "quorum",
       synchronousQuorum: 1,
       watchdog: { mode: "automatic", device: "/dev/watchdog" },
       failsafeMode: true,
@@ -130,13 +130,13 @@ describe("validateClusterArgs", () => {
     [
       "a boolean synchronousMode (the former form)",
       { synchronousMode: true },
-      /^synchronousMode: must be "off", "on" \(default\), "strict" or "quorum", not true: use "on"$/,
+      /^synchronousMode: must be "off", "on", "strict" or "quorum" \(default\), not true: use "on"$/,
     ],
     ["synchronousMode false", { synchronousMode: false }, /^synchronousMode: must be .*, not false: use "off"$/],
     [
       "an unknown synchronousMode",
       { synchronousMode: "majority" },
-      /^synchronousMode: must be "off", "on" \(default\), "strict" or "quorum", not "majority"$/,
+      /^synchronousMode: must be "off", "on", "strict" or "quorum" \(default\), not "majority"$/,
     ],
     [
       "a synchronousQuorum above the replicas",

@@ -1,7 +1,8 @@
 /** The leader's synchronous-mode plan (pure), row by row: the order of etcd and PostgreSQL changes. */
 import assert from "node:assert/strict";
 import type { ClusterSnapshot, Member } from "../../sidecar/dcs/types";
-import { NO_SYNC_STANDBY, parseSyncNames, planSync } from "../../sidecar/ha/sync";
+import { CONFIRM_LOOP_MS, NO_SYNC_STANDBY, parseSyncNames, planSync } from "../../sidecar/ha/sync";
+import { decide } from "../../sidecar/ha/decide";
 import type { HaInput } from "../../sidecar/ha/types";
 import { parseSynchronousStandbyNames, renderSynchronousStandbyNames } from "../../sidecar/postgres/conf";
 import { primaryLocal } from "../helpers/ha-fixtures";
@@ -141,6 +142,53 @@ describe("planSync (synchronous mode, leader side)", () => {
     assert.deepEqual(plan({ key: ["b", "c"], waits: ["c"], streaming: [{ name: "c", lsn: 4600, sync: true }], switchLsn: 4500 }), [
       { type: "writeSync", standbys: ["c"], quorum: 0 },
     ]);
+  });
+
+  it("a leader that took its key again while PostgreSQL already waits for its standby records where the wait counts from (it settles once the standby replays past that, not past the live position)", () => {
+    // The term's first key trusts nobody (q = |V|); PostgreSQL already waits for b, so no
+    // setSyncStandbys was needed for the wait itself, but without it no switch position is recorded.
+    assert.deepEqual(plan({ waits: ["b"], streaming: [{ name: "b", lsn: 4000, sync: true }] }), [
+      { type: "writeSync", standbys: ["b"], quorum: 1 },
+      { type: "setSyncStandbys", names: ["b"] },
+    ]);
+    // The state a leader was left in before: key [b] q = 1, no position recorded, b a few commits
+    // behind the live position (as it always is under a steady writer). It must record one...
+    assert.deepEqual(plan({ key: ["b"], quorum: 1, waits: ["b"], streaming: [{ name: "b", lsn: 4990, sync: true }] }), [
+      { type: "setSyncStandbys", names: ["b"] },
+    ]);
+    // ...and settles once b has replayed past it, although the live position moved on.
+    assert.deepEqual(plan({ key: ["b"], quorum: 1, waits: ["b"], streaming: [{ name: "b", lsn: 4990, sync: true }], switchLsn: 4900 }), [
+      { type: "writeSync", standbys: ["b"], quorum: 0 },
+    ]);
+    // A settled key needs no position.
+    assert.deepEqual(plan({ key: ["b"], quorum: 0, waits: ["b"], streaming: [{ name: "b", lsn: 4990, sync: true }] }), []);
+  });
+
+  it("asks for a short loop (CONFIRM_LOOP_MS) while a recorded standby awaits confirmation, loopWait once it is confirmed", () => {
+    const unconfirmed = (c: Case) => planSync(input(c)).unconfirmed === true;
+    // The whole decision of a leader whose lease was just renewed (row P1).
+    const leaderDecision = (c: Case) => {
+      const i = input(c);
+      return decide({ ...i, memory: { ...i.memory, leaseId: "1", leaseRenewSentAt: 0 } });
+    };
+    assert.ok(unconfirmed({ waits: ["b"], streaming: [{ name: "b", lsn: 4000, sync: true }] }), "a new term's key");
+    assert.ok(
+      unconfirmed({ key: ["b", "c"], quorum: 1, waits: ["c"], streaming: [{ name: "c", lsn: 4000, sync: true }], switchLsn: 4500 }),
+    );
+    assert.ok(!unconfirmed({ key: ["b"], quorum: 0, waits: ["b"], streaming: [{ name: "b", lsn: 4990, sync: true }] }), "settled");
+    assert.ok(
+      !unconfirmed({ key: ["b"], quorum: 1, waits: ["b"], streaming: [{ name: "b", lsn: 4990, sync: true }], switchLsn: 4900 }),
+      "settles now",
+    );
+    assert.equal(
+      leaderDecision({ key: ["b", "c"], quorum: 1, waits: ["c"], streaming: [{ name: "c", lsn: 4000, sync: true }], switchLsn: 4500 })
+        .nextLoopMs,
+      CONFIRM_LOOP_MS,
+    );
+    assert.equal(
+      leaderDecision({ key: ["b"], quorum: 0, waits: ["b"], streaming: [{ name: "b", lsn: 4990, sync: true }] }).nextLoopMs,
+      undefined,
+    );
   });
 
   it("non-strict without any standby: empties the key first, then stops waiting", () => {

@@ -37,7 +37,7 @@ describe("local cluster agent config: synchronous mode", () => {
   }
 
   it("maps the CLI flags to a mode: --synchronous-mode, or the shorthands --sync and --sync-strict", () => {
-    assert.equal(syncModeFromFlags({}), "on", "synchronous by default");
+    assert.equal(syncModeFromFlags({}), "quorum", "synchronous (quorum commit, any 1 standby) by default");
     assert.equal(syncModeFromFlags({ async: true }), "off");
     assert.throws(() => syncModeFromFlags({ async: true, sync: true }), /--async contradicts --sync/);
     assert.equal(syncModeFromFlags({ sync: true }), "on");
@@ -64,7 +64,7 @@ describe("local cluster agent config: synchronous mode", () => {
   it("rejects an unknown mode from a programmatic caller, naming it", () => {
     const problems = checkOptions({ ...opts("off"), synchronousMode: "yes" as SynchronousMode });
     assert.ok(
-      problems.some((p) => /^--synchronous-mode: must be "off", "on" \(default\), "strict" or "quorum", not "yes"/.test(p)),
+      problems.some((p) => /^--synchronous-mode: must be "off", "on", "strict" or "quorum" \(default\), not "yes"/.test(p)),
       problems.join("; "),
     );
   });

@@ -24,11 +24,15 @@ export const SYNCHRONOUS_MODES = ["off", "on", "strict", "quorum"] as const;
  */
 export type SynchronousMode = (typeof SYNCHRONOUS_MODES)[number];
 /**
- * The default: "on", so no failover loses an acknowledged commit unless the user chose otherwise
- * (RDS Multi-AZ acknowledges a commit only once a second copy has it, by default, too). It costs a
- * round trip to one standby per commit (docs/results.md, "Commit cost"); "off" is the explicit opt-out.
+ * The default: "quorum" (with synchronousQuorum 1: a commit waits for any one standby), so no
+ * failover loses an acknowledged commit unless the user chose otherwise (RDS Multi-AZ acknowledges a
+ * commit only once a second copy has it, by default, too), and a stalled standby does not stall
+ * commits: with "on" a frozen synchronous standby paused writes ~5.6 s (until replicationTimeout
+ * dropped it), with "quorum" ~20 ms (docs/ha-states.md, "Which synchronous mode is the default").
+ * It costs a round trip to the nearest standby per commit (docs/results.md, "Commit cost"); "off" is the
+ * explicit opt-out.
  */
-export const DEFAULT_SYNCHRONOUS_MODE: SynchronousMode = "on";
+export const DEFAULT_SYNCHRONOUS_MODE: SynchronousMode = "quorum";
 
 /** How many standbys a commit waits for in synchronous mode "quorum" (PostgreSQL's `ANY k`). */
 export const DEFAULT_SYNCHRONOUS_QUORUM = 1;
@@ -37,9 +41,11 @@ export const DEFAULT_SYNCHRONOUS_QUORUM = 1;
  * synchronousQuorum against the cluster's size: k standbys need k replicas (nodes − 1). Undefined
  * when fine. Used by the component (nodeCount) and `hapg local` (--nodes); the agent, which cannot
  * know the planned size, waits for min(k, streaming standbys) and keeps k ≥ 1 from the schema.
+ * k = 1 (the default) always passes: a single node in mode "quorum" has no standby to wait for and
+ * commits asynchronously, as it does in mode "on" (both are non-strict).
  */
 export function synchronousQuorumProblem(mode: SynchronousMode, k: number, replicas: number): string | undefined {
-  if (mode !== "quorum" || k <= replicas) return undefined;
+  if (mode !== "quorum" || k <= Math.max(replicas, 1)) return undefined;
   return `${k} is more than the ${replicas} replica(s) this cluster has: a commit could never get ${k} acknowledgements; use at most ${replicas}, or add nodes`;
 }
 
