@@ -21,6 +21,8 @@ import {
   synchronousQuorumProblem,
 } from "../../sidecar/settings/schema";
 import { COMPONENT_PARAMETERS } from "../userdata/agent-config";
+import { desiredConfigValue } from "../dynamic/desired-config";
+import { SSM_VALUE_MAX_BYTES } from "../dynamic/ssm-tier";
 import { DEFAULTS, HaPostgresClusterArgs, ResolvedClusterArgs, ResolvedDataVolume } from "./types";
 
 export class ClusterArgsError extends Error {
@@ -30,10 +32,34 @@ export class ClusterArgsError extends Error {
   }
 }
 
-/** Instance families built on Graviton (arm64): a "g" after the generation digit, e.g. m7g, t4g, c8gd. */
+/**
+ * Instance families built on Graviton (arm64): a "g" after the generation digit, e.g. m7g, t4g, c8gd;
+ * and a1, the first-generation Graviton ("Amazon EC2 A1 instances", EC2 instance types guide).
+ */
 export function isArmInstanceType(t: string): boolean {
-  return /^[a-z]+\d+g[a-z-]*\./.test(t);
+  return /^[a-z]+\d+g[a-z-]*\./.test(t) || t.startsWith("a1.");
 }
+
+/**
+ * Families on the Xen hypervisor, not the Nitro System ("Instances built on the AWS Nitro System",
+ * https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-nitro-instances.html, lists every Nitro
+ * type; these are the current and previous generation types it leaves out). Xen exposes EBS volumes
+ * as /dev/xvd*, not as NVMe devices, and the boot script finds the data volume by its NVMe serial.
+ * p3dn is Nitro although p3 is not; i3en and i3p too.
+ */
+const XEN_FAMILIES = new Set(["t1", "t2", "m1", "m2", "m3", "m4", "c1", "c3", "c4", "r3", "r4", "i2", "i3", "d2", "x1", "x1e", "g2", "g3", "g3s", "p2", "p3", "h1", "f1", "cc2", "cr1", "hs1"]);
+export function isXenInstanceType(t: string): boolean {
+  return XEN_FAMILIES.has(t.split(".")[0]) && t !== "m4.16xlarge";
+}
+
+/** The PostgreSQL major versions Debian 13's archive ships (`postgresql-17`; https://packages.debian.org/trixie/postgresql). */
+export const DEBIAN_POSTGRES_VERSIONS = [17];
+
+/**
+ * The longest component name: Pulumi auto-names the buckets and IAM resources from it (name + "-" + role +
+ * "-" + 7 random characters); IAM role names take at most 64 characters and "-etcd-profile" is the longest role.
+ */
+export const MAX_COMPONENT_NAME_LENGTH = 64 - "-etcd-profile".length - 8;
 
 const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9-]+$/, "must be an EC2 instance type such as m7i.large");
 
@@ -199,7 +225,11 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     ["instanceType", instanceType],
     ["etcd.instanceType", etcdInstanceType],
   ] as const) {
-    if (isArmInstanceType(t) !== (architecture === "arm64")) {
+    if (isXenInstanceType(t)) {
+      problems.push(
+        `${path}: "${t}" is a Xen instance type: its EBS volumes are not NVMe devices, which the boot script waits for: pick a Nitro type (e.g. ${path === "instanceType" ? DEFAULTS.instanceType[architecture] : DEFAULTS.etcdInstanceType[architecture]})`,
+      );
+    } else if (isArmInstanceType(t) !== (architecture === "arm64")) {
       problems.push(
         `${path}: "${t}" is ${isArmInstanceType(t) ? "arm64" : "x86_64"} but architecture is "${architecture}": set architecture to "${isArmInstanceType(t) ? "arm64" : "x86_64"}" or pick a matching type`,
       );
@@ -218,6 +248,11 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
 
   const version = a.postgres.version ?? DEFAULTS.postgresVersion;
   if (version < 13 || version > 18) problems.push(`postgres.version: ${version} is not supported: use a major version from 13 to 18`);
+  // Hosts install postgresql-<version> from the AMI's apt sources: the default Debian 13 AMI has only Debian's archive.
+  else if (a.amiId === undefined && !DEBIAN_POSTGRES_VERSIONS.includes(version))
+    problems.push(
+      `postgres.version: ${version} is not in Debian 13's archive, which ships PostgreSQL ${DEBIAN_POSTGRES_VERSIONS.join(", ")} only: use ${DEBIAN_POSTGRES_VERSIONS[0]}, or give an amiId whose apt sources (e.g. apt.postgresql.org) carry postgresql-${version}`,
+    );
   // The agent's own refusals ran with the settings schema; these the component sets itself (TLS).
   for (const key of Object.keys(a.postgres.parameters)) {
     if (COMPONENT_PARAMETERS.has(key)) {
@@ -247,6 +282,10 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   const backupOn = a.backup.enabled ?? DEFAULTS.backupEnabled;
   if (backupOn) problems.push(...backupArgProblems(a.backup));
   const clusterName = a.clusterName ?? name;
+  if (name.length > MAX_COMPONENT_NAME_LENGTH || !/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(name))
+    problems.push(
+      `name: "${name}": the S3 buckets and IAM roles are auto-named from the resource name, which S3 and IAM limit to ${MAX_COMPONENT_NAME_LENGTH} letters, digits and '-' here: use such a resource name (clusterName may stay as it is)`,
+    );
   if (a.clusterName === undefined && !/^[a-z][a-z0-9-]{0,39}$/.test(name)) {
     problems.push(
       `clusterName: the default (the resource name "${name}") must start with a letter and use only lower-case letters, digits and '-', at most 40 characters: set clusterName`,
@@ -263,6 +302,12 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     nowMs,
   );
   problems.push(...bootstrap.problems);
+  const settings = pickHaSettings(a);
+  const dynamicBytes = Buffer.byteLength(desiredConfigValue(settings));
+  if (dynamicBytes > SSM_VALUE_MAX_BYTES.Advanced)
+    problems.push(
+      `postgres.parameters: the dynamic configuration is ${dynamicBytes} bytes, over the ${SSM_VALUE_MAX_BYTES.Advanced} an SSM parameter holds: set fewer or shorter parameters (defaults need not be listed)`,
+    );
   if (problems.length) throw new ClusterArgsError(problems);
 
   return {
@@ -276,7 +321,7 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     sshKeyName: a.sshKeyName,
     sessionManager: a.sessionManager ?? true,
     postgres: { version },
-    settings: pickHaSettings(a),
+    settings,
     dataVolume: resolveVolume(a.dataVolume, DEFAULTS.dataVolumeGiB),
     kmsKeyId: a.kmsKeyId,
     etcd: { members, placement, instanceType: etcdInstanceType, dataVolume: resolveVolume(a.etcd?.dataVolume, DEFAULTS.etcdVolumeGiB) },
@@ -307,13 +352,23 @@ export interface SubnetInfo {
   availabilityZone: string;
 }
 
+/** Which zones offer a host kind's instance type (DescribeInstanceTypeOfferings, location-type availability-zone). */
+export interface ZoneOffer {
+  /** The argument that chose the type, for the error. */
+  path: string;
+  type: string;
+  zones: string[];
+}
+
 /**
  * Checks the subnets once their zones are known and assigns each host a subnet, spreading hosts
- * round robin over the zones (sorted, so the result is stable across deployments). Pure.
+ * round robin over the zones (sorted, so the result is stable across deployments) that offer the
+ * host's instance type (all zones when `offers` is not given). Pure.
  */
 export function validatePlacement(
   subnets: SubnetInfo[],
   hostCounts: { nodes: number; etcd: number },
+  offers?: { nodes: ZoneOffer; etcd: ZoneOffer },
 ): { nodes: SubnetInfo[]; etcd: SubnetInfo[] } {
   if (subnets.length === 0) {
     throw new ClusterArgsError(["subnetIds: no subnets found (the default VPC has no default-for-zone subnets?): pass subnetIds"]);
@@ -326,6 +381,22 @@ export function validatePlacement(
   }
   // One subnet per zone (the first by id) so hosts spread over zones, not over subnets of one zone.
   const perZone = zones.map((z) => subnets.filter((s) => s.availabilityZone === z).sort((x, y) => x.id.localeCompare(y.id))[0]);
-  const pick = (count: number, offset: number) => Array.from({ length: count }, (_, i) => perZone[(i + offset) % perZone.length]);
-  return { nodes: pick(hostCounts.nodes, 0), etcd: pick(hostCounts.etcd, 0) };
+  const problems: string[] = [];
+  const usable = (offer: ZoneOffer | undefined, count: number): SubnetInfo[] => {
+    if (!offer || count === 0) return perZone;
+    const ok = perZone.filter((s) => offer.zones.includes(s.availabilityZone));
+    if (ok.length < 2) {
+      const missing = zones.filter((z) => !offer.zones.includes(z));
+      problems.push(
+        `${offer.path}: "${offer.type}" is offered in ${ok.length} zone${ok.length === 1 ? "" : "s"} of subnetIds (${ok.map((s) => s.availabilityZone).join(", ")}; not in ${missing.join(", ")}): ` +
+          `give subnets in at least 2 zones that offer it, or pick a type offered there (aws ec2 describe-instance-type-offerings --location-type availability-zone)`,
+      );
+    }
+    return ok;
+  };
+  const nodeZones = usable(offers?.nodes, hostCounts.nodes);
+  const etcdZones = usable(offers?.etcd, hostCounts.etcd);
+  if (problems.length) throw new ClusterArgsError(problems);
+  const pick = (from: SubnetInfo[], count: number) => Array.from({ length: count }, (_, i) => from[i % from.length]);
+  return { nodes: pick(nodeZones, hostCounts.nodes), etcd: pick(etcdZones, hostCounts.etcd) };
 }
