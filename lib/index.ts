@@ -10,7 +10,7 @@ export * from "./args/types";
 export { validateClusterArgs, validatePlacement, ClusterArgsError, isCidr, isArmInstanceType, SubnetInfo } from "./args/validate";
 export { argsFromStackConfig, settingKeys, SettingKey, SettingKind, STACK_CONFIG_KEYS } from "./config/stack-config";
 export { HA_DEFAULTS, haSettingsSchema, SYNCHRONOUS_MODES, WATCHDOG_MODES } from "../sidecar/settings/schema";
-export { renderUserData, renderFiles, renderNodeInitPlan, hostPackages, USER_DATA_LIMIT_BYTES } from "./userdata/render";
+export { renderUserData, renderFiles, renderNodeInitPlan, hostPackages, readWrittenFiles, USER_DATA_LIMIT_BYTES } from "./userdata/render";
 export { agentConfigForNode } from "./userdata/agent-config";
 export { desiredConfigDocument } from "./dynamic/desired-config";
 export { hostSpecs, ClusterLayout } from "./userdata/hosts";

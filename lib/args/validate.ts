@@ -140,6 +140,24 @@ const argsSchema = z
   .strict()
   .superRefine(checkHaSettings);
 
+/**
+ * The longest SSM prefix, and its deepest hierarchy. Parameter names are `<prefix>/<cluster>/<kind>/<name>`:
+ * SSM takes 15 levels ("Requirements and constraints for parameter names", Systems Manager User Guide), and
+ * the nodes' role lists each parameter's ARN in an inline policy of at most 10,240 characters (IAM User
+ * Guide, "IAM and AWS STS quotas"), which 9 nodes' parameters fill with a prefix of about 200.
+ */
+export const SSM_PREFIX_MAX = { length: 160, levels: 12 };
+
+function ssmPrefixProblems(prefix: string): string[] {
+  const levels = prefix.split("/").filter(Boolean).length;
+  if (prefix.length > SSM_PREFIX_MAX.length || levels > SSM_PREFIX_MAX.levels)
+    return [
+      `ssmParameterPrefix: "${prefix.slice(0, 40)}${prefix.length > 40 ? "…" : ""}" has ${prefix.length} characters in ${levels} levels: use at most ${SSM_PREFIX_MAX.length} characters and ${SSM_PREFIX_MAX.levels} levels (SSM allows 15 levels per name, and the nodes' IAM policy lists every parameter)`,
+    ];
+  if (/^\/(aws|ssm)/i.test(prefix)) return [`ssmParameterPrefix: "${prefix}": SSM reserves names that begin with "aws" or "ssm": use another first level`];
+  return [];
+}
+
 /** True for a well-formed IPv4 CIDR block with zero host bits, or an IPv6 CIDR block. */
 export function isCidr(s: string): boolean {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
@@ -282,6 +300,7 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   const backupOn = a.backup.enabled ?? DEFAULTS.backupEnabled;
   if (backupOn) problems.push(...backupArgProblems(a.backup));
   const clusterName = a.clusterName ?? name;
+  problems.push(...ssmPrefixProblems(a.ssmParameterPrefix ?? DEFAULTS.ssmParameterPrefix));
   if (name.length > MAX_COMPONENT_NAME_LENGTH || !/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(name))
     problems.push(
       `name: "${name}": the S3 buckets and IAM roles are auto-named from the resource name, which S3 and IAM limit to ${MAX_COMPONENT_NAME_LENGTH} letters, digits and '-' here: use such a resource name (clusterName may stay as it is)`,

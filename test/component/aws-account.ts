@@ -14,6 +14,7 @@ import {
   nameViolation,
   offered,
   physicalName,
+  rolePolicyViolation,
   ssmViolation,
   USER_DATA_MAX_BYTES,
   Violation,
@@ -94,6 +95,8 @@ function refuse(type: string, name: string, inputs: Record<string, any>, world: 
       return instanceRefusal(inputs, world);
     case "aws:ssm/parameter:Parameter":
       return ssmViolation(inputs);
+    case "aws:iam/rolePolicy:RolePolicy":
+      return rolePolicyViolation(inputs);
     case "aws:lb/loadBalancer:LoadBalancer": {
       // "You can specify only one subnet per Availability Zone" — Elastic Load Balancing API Reference, CreateLoadBalancer (Subnets).
       const zones = (inputs.subnets ?? []).map((s: string) => world.zoneOf(s));

@@ -120,6 +120,19 @@ export function nameViolation(type: string, logical: string, inputs: Record<stri
   return undefined;
 }
 
+/**
+ * "Role policy size cannot exceed 10,240 characters" (the aggregate of a role's inline policies, white space
+ * not counted) — IAM User Guide, "IAM and AWS STS quotas", IAM object quotas.
+ */
+export const ROLE_POLICY_MAX_CHARS = 10240;
+
+export function rolePolicyViolation(inputs: Record<string, any>): string | undefined {
+  const chars = String(inputs.policy ?? "").replace(/\s/g, "").length;
+  if (chars > ROLE_POLICY_MAX_CHARS)
+    return `LimitExceeded: Maximum policy size of ${ROLE_POLICY_MAX_CHARS} bytes exceeded for role (${chars} characters)`;
+  return undefined;
+}
+
 /** "User data is limited to 16 KB" (raw, before base64) — EC2 User Guide, "Run commands when you launch an EC2 instance with user data input". */
 export const USER_DATA_MAX_BYTES = 16384;
 
