@@ -47,7 +47,34 @@ export function isArmInstanceType(t: string): boolean {
  * as /dev/xvd*, not as NVMe devices, and the boot script finds the data volume by its NVMe serial.
  * p3dn is Nitro although p3 is not; i3en and i3p too.
  */
-const XEN_FAMILIES = new Set(["t1", "t2", "m1", "m2", "m3", "m4", "c1", "c3", "c4", "r3", "r4", "i2", "i3", "d2", "x1", "x1e", "g2", "g3", "g3s", "p2", "p3", "h1", "f1", "cc2", "cr1", "hs1"]);
+const XEN_FAMILIES = new Set([
+  "t1",
+  "t2",
+  "m1",
+  "m2",
+  "m3",
+  "m4",
+  "c1",
+  "c3",
+  "c4",
+  "r3",
+  "r4",
+  "i2",
+  "i3",
+  "d2",
+  "x1",
+  "x1e",
+  "g2",
+  "g3",
+  "g3s",
+  "p2",
+  "p3",
+  "h1",
+  "f1",
+  "cc2",
+  "cr1",
+  "hs1",
+]);
 export function isXenInstanceType(t: string): boolean {
   return XEN_FAMILIES.has(t.split(".")[0]) && t !== "m4.16xlarge";
 }
@@ -154,7 +181,8 @@ function ssmPrefixProblems(prefix: string): string[] {
     return [
       `ssmParameterPrefix: "${prefix.slice(0, 40)}${prefix.length > 40 ? "…" : ""}" has ${prefix.length} characters in ${levels} levels: use at most ${SSM_PREFIX_MAX.length} characters and ${SSM_PREFIX_MAX.levels} levels (SSM allows 15 levels per name, and the nodes' IAM policy lists every parameter)`,
     ];
-  if (/^\/(aws|ssm)/i.test(prefix)) return [`ssmParameterPrefix: "${prefix}": SSM reserves names that begin with "aws" or "ssm": use another first level`];
+  if (/^\/(aws|ssm)/i.test(prefix))
+    return [`ssmParameterPrefix: "${prefix}": SSM reserves names that begin with "aws" or "ssm": use another first level`];
   return [];
 }
 

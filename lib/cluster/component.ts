@@ -157,7 +157,12 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       this,
     );
     const etcdIdentity = etcdSlots.length
-      ? createEtcdIdentity(name, args, { parameterArns: etcdParameters.map((p) => p.arn), bundleObjectArn: bundle.objectArn, kmsKeyArn }, this)
+      ? createEtcdIdentity(
+          name,
+          args,
+          { parameterArns: etcdParameters.map((p) => p.arn), bundleObjectArn: bundle.objectArn, kmsKeyArn },
+          this,
+        )
       : undefined;
     // The repository as the nodes' pgBackRest addresses it (no credentials: the instance role's, from IMDS).
     const backupTarget = backup
@@ -207,7 +212,13 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
 
     const ami = resolveAmi(args.amiId, args.architecture, this);
     // Hosts boot only once their parameters and the bundle exist, so node-init finds them.
-    const bootDeps = [...parameters, bundle.object, identity.instanceProfile, ...(etcdIdentity ? [etcdIdentity.instanceProfile] : []), ...(backup?.ready ?? [])];
+    const bootDeps = [
+      ...parameters,
+      bundle.object,
+      identity.instanceProfile,
+      ...(etcdIdentity ? [etcdIdentity.instanceProfile] : []),
+      ...(backup?.ready ?? []),
+    ];
     allSlots.forEach((slot, i) => {
       const isNode = i < nodeSlots.length;
       const { attachment } = createHostInstance(

@@ -78,7 +78,9 @@ export function createLoadBalancer(
         // Port, protocol, target type and VPC replace a target group: they are in its name's hash.
         name: pulumi
           .output(network.vpcId)
-          .apply((vpcId) => elbName(args.clusterName, p === "primary" ? "tgp" : "tgr", [vpcId, "ip", "TCP", targetPortFor(args.routing, p)])),
+          .apply((vpcId) =>
+            elbName(args.clusterName, p === "primary" ? "tgp" : "tgr", [vpcId, "ip", "TCP", targetPortFor(args.routing, p)]),
+          ),
         vpcId: network.vpcId,
         targetType: "ip",
         protocol: "TCP",

@@ -29,7 +29,8 @@ describe("the mocks' AWS rules", () => {
   });
 
   it("refuses user-data over 16384 bytes, SSM values over their tier, two subnets of one zone for a load balancer", () => {
-    const instance = (userData: string) => checkCreate("aws:ec2/instance:Instance", "rule-i", { userData, instanceType: "m7i.large" }, world);
+    const instance = (userData: string) =>
+      checkCreate("aws:ec2/instance:Instance", "rule-i", { userData, instanceType: "m7i.large" }, world);
     assert.equal(instance("x".repeat(USER_DATA_MAX_BYTES)), undefined);
     assert.match(String(instance("x".repeat(USER_DATA_MAX_BYTES + 1))), /User data is limited to 16384 bytes/);
     assert.equal(ssmViolation({ name: "/a/b", value: "x".repeat(4096) }), undefined);
@@ -48,7 +49,10 @@ describe("the mocks' AWS rules", () => {
       assert.match(String(eip()), /AddressLimitExceeded/);
       const ssm = { vpcId: "vpc-x", serviceName: "com.amazonaws.us-east-1.ssm", vpcEndpointType: "Interface", privateDnsEnabled: true };
       assert.equal(checkCreate("aws:ec2/vpcEndpoint:VpcEndpoint", "rule-e", ssm, world), undefined);
-      assert.match(String(checkCreate("aws:ec2/vpcEndpoint:VpcEndpoint", "rule-e", ssm, world)), /conflicting DNS domain for ssm\.us-east-1/);
+      assert.match(
+        String(checkCreate("aws:ec2/vpcEndpoint:VpcEndpoint", "rule-e", ssm, world)),
+        /conflicting DNS domain for ssm\.us-east-1/,
+      );
     });
   });
 });

@@ -101,7 +101,8 @@ function refuse(type: string, name: string, inputs: Record<string, any>, world: 
       // "You can specify only one subnet per Availability Zone" — Elastic Load Balancing API Reference, CreateLoadBalancer (Subnets).
       const zones = (inputs.subnets ?? []).map((s: string) => world.zoneOf(s));
       const dup = zones.find((z: string, i: number) => zones.indexOf(z) !== i);
-      if (dup) return `InvalidConfigurationRequest: A load balancer cannot be attached to multiple subnets in the same Availability Zone (${dup})`;
+      if (dup)
+        return `InvalidConfigurationRequest: A load balancer cannot be attached to multiple subnets in the same Availability Zone (${dup})`;
       return undefined;
     }
     case "aws:ec2/eip:Eip":
@@ -143,7 +144,8 @@ function endpointRefusal(inputs: Record<string, any>): string | undefined {
   if (inputs.vpcEndpointType === "Gateway") {
     // A route table takes one route per destination (the service's prefix list) — Amazon VPC, "Gateway endpoints".
     const taken = existing.flatMap((e) => e.routeTableIds ?? []).find((t) => (inputs.routeTableIds ?? []).includes(t));
-    if (taken) return `RouteAlreadyExists: route table ${taken} already has a route with destination-prefix-list-id for ${inputs.serviceName}`;
+    if (taken)
+      return `RouteAlreadyExists: route table ${taken} already has a route with destination-prefix-list-id for ${inputs.serviceName}`;
   }
   if (scope) {
     const inVpc = createdEndpoints.filter((e) => e.vpcId === inputs.vpcId && e.type === "Interface").length;
@@ -152,11 +154,11 @@ function endpointRefusal(inputs: Record<string, any>): string | undefined {
   }
   if (scope)
     createdEndpoints.push({
-    vpcId: inputs.vpcId,
-    serviceName: inputs.serviceName,
-    type: inputs.vpcEndpointType,
-    privateDnsEnabled: inputs.privateDnsEnabled,
-    routeTableIds: inputs.routeTableIds,
-  });
+      vpcId: inputs.vpcId,
+      serviceName: inputs.serviceName,
+      type: inputs.vpcEndpointType,
+      privateDnsEnabled: inputs.privateDnsEnabled,
+      routeTableIds: inputs.routeTableIds,
+    });
   return undefined;
 }

@@ -54,7 +54,9 @@ function refusal(name: string, args: HaPostgresClusterArgs): string[] {
 
 const ofType = (rs: Recorded[], type: string) => rs.filter((r) => r.type === type);
 const planOf = (name: string, host: string): any =>
-  JSON.parse(readWrittenFiles(inputsOf(T.instance, `${name}-${host}`).userData).find((f) => f.path === "/etc/hapg/node-init.json")!.content);
+  JSON.parse(
+    readWrittenFiles(inputsOf(T.instance, `${name}-${host}`).userData).find((f) => f.path === "/etc/hapg/node-init.json")!.content,
+  );
 
 describe("AWS's rules: issue 16's defects (mocks)", function () {
   this.timeout(120_000);
@@ -96,7 +98,10 @@ describe("AWS's rules: issue 16's defects (mocks)", function () {
       etcd: { members: 5, placement: "colocated" },
       ssmParameterPrefix: `/${long("p", 79)}/${long("q", 79)}`,
       backup: { bucketName: `${long("b", 53)}-eu-west-1`, prefix: long("r", 100) },
-      bootstrap: { fromBackup: { clusterName: long("s", 40), bucketName: `${long("d", 53)}-eu-west-1` }, targetTime: "2026-11-27T16:05:00Z" },
+      bootstrap: {
+        fromBackup: { clusterName: long("s", 40), bucketName: `${long("d", 53)}-eu-west-1` },
+        targetTime: "2026-11-27T16:05:00Z",
+      },
     });
     const ud = inputsOf(T.instance, "big-pg-0").userData as string;
     assert.ok(Buffer.byteLength(ud) <= 16384, `${Buffer.byteLength(ud)} bytes`);
@@ -118,10 +123,15 @@ describe("AWS's rules: issue 16's defects (mocks)", function () {
         { id: "subnet-a", availabilityZone: "us-east-1a" },
         { id: "subnet-e", availabilityZone: "us-east-1e" },
       ];
-      const offers = { nodes: { path: "instanceType", type: "m7i.large", zones: ["us-east-1a"] }, etcd: { path: "etcd.instanceType", type: "t3.small", zones: ["us-east-1a"] } };
+      const offers = {
+        nodes: { path: "instanceType", type: "m7i.large", zones: ["us-east-1a"] },
+        etcd: { path: "etcd.instanceType", type: "t3.small", zones: ["us-east-1a"] },
+      };
       assert.throws(
         () => validatePlacement(subnets, { nodes: 3, etcd: 3 }, offers),
-        (e: unknown) => e instanceof ClusterArgsError && /instanceType: "m7i\.large" is offered in 1 zone of subnetIds \(us-east-1a; not in us-east-1e\).*pick/.test(e.message),
+        (e: unknown) =>
+          e instanceof ClusterArgsError &&
+          /instanceType: "m7i\.large" is offered in 1 zone of subnetIds \(us-east-1a; not in us-east-1e\).*pick/.test(e.message),
       );
     });
 
@@ -149,7 +159,11 @@ describe("AWS's rules: issue 16's defects (mocks)", function () {
 
     it("a second cluster in the same VPC reuses the first one's endpoints", async () => {
       await freshAccount(async () => {
-        const args: HaPostgresClusterArgs = { subnetIds: ["subnet-p1", "subnet-p2", "subnet-p3"], egress: "endpoints", amiId: "ami-custom" };
+        const args: HaPostgresClusterArgs = {
+          subnetIds: ["subnet-p1", "subnet-p2", "subnet-p3"],
+          egress: "endpoints",
+          amiId: "ami-custom",
+        };
         await deploys("ve2", args);
         const second = await deploys("ve3", args);
         assert.equal(ofType(second, T.vpce).length, 0);
@@ -174,8 +188,22 @@ describe("AWS's rules: issue 16's defects (mocks)", function () {
     const resources: string[] = doc.Statement.flatMap((s: any) => s.Resource);
     assert.ok(!actions.some((a: string) => a.startsWith("s3:Put") || a.startsWith("s3:Delete")), "no backup write");
     const params = resources.filter((r) => r.includes(":parameter/")).map((r) => r.replace(/^.*:parameter/, ""));
-    assert.deepEqual(params.sort(), ["/ha-postgres/ro1/tls/ca.crt", "/ha-postgres/ro1/tls/etcd-0.crt", "/ha-postgres/ro1/tls/etcd-0.key", "/ha-postgres/ro1/tls/etcd-1.crt", "/ha-postgres/ro1/tls/etcd-1.key", "/ha-postgres/ro1/tls/etcd-2.crt", "/ha-postgres/ro1/tls/etcd-2.key"].sort());
-    assert.ok(resources.some((r) => r.endsWith("agent/hapg-agent.zip")), "the agent bundle");
+    assert.deepEqual(
+      params.sort(),
+      [
+        "/ha-postgres/ro1/tls/ca.crt",
+        "/ha-postgres/ro1/tls/etcd-0.crt",
+        "/ha-postgres/ro1/tls/etcd-0.key",
+        "/ha-postgres/ro1/tls/etcd-1.crt",
+        "/ha-postgres/ro1/tls/etcd-1.key",
+        "/ha-postgres/ro1/tls/etcd-2.crt",
+        "/ha-postgres/ro1/tls/etcd-2.key",
+      ].sort(),
+    );
+    assert.ok(
+      resources.some((r) => r.endsWith("agent/hapg-agent.zip")),
+      "the agent bundle",
+    );
   });
 
   describe("(13) smaller", () => {

@@ -14,7 +14,10 @@ const types = Object.keys(INSTANCE_TYPES);
 /** Mostly a Nitro type of the architecture (accepted), sometimes any type (Xen, the other architecture: refused). */
 const typeFor = (arch: string) =>
   fc.oneof(
-    { weight: 5, arbitrary: fc.constantFrom(...types.filter((t) => INSTANCE_TYPES[t].arch === arch && INSTANCE_TYPES[t].hypervisor === "nitro")) },
+    {
+      weight: 5,
+      arbitrary: fc.constantFrom(...types.filter((t) => INSTANCE_TYPES[t].arch === arch && INSTANCE_TYPES[t].hypervisor === "nitro")),
+    },
     { weight: 1, arbitrary: fc.constantFrom(...types) },
   );
 const label = (min: number, max: number) =>
@@ -34,15 +37,26 @@ const args: fc.Arbitrary<HaPostgresClusterArgs> = fc
     {
       clusterName: label(1, 40),
       nodeCount: fc.integer({ min: 2, max: 9 }),
-      etcd: fc.record({ members: fc.constantFrom(3, 5), placement: fc.constantFrom("dedicated", "colocated") as fc.Arbitrary<"dedicated" | "colocated"> }),
+      etcd: fc.record({
+        members: fc.constantFrom(3, 5),
+        placement: fc.constantFrom("dedicated", "colocated") as fc.Arbitrary<"dedicated" | "colocated">,
+      }),
       routing: fc.constantFrom("haproxy", "direct") as fc.Arbitrary<"haproxy" | "direct">,
       publicLoadBalancer: fc.boolean(),
       ssmParameterPrefix: fc.array(label(1, 60), { minLength: 1, maxLength: 14 }).map((l) => `/${l.join("/")}`),
       postgres: fc.record({
         version: fc.oneof({ weight: 6, arbitrary: fc.constant(17) }, { weight: 1, arbitrary: fc.constant(16) }),
-        parameters: fc.dictionary(label(1, 40).map((k) => `hapg.${k.replace(/-/g, "_")}`), label(1, 60), { maxKeys: 120 }),
+        parameters: fc.dictionary(
+          label(1, 40).map((k) => `hapg.${k.replace(/-/g, "_")}`),
+          label(1, 60),
+          { maxKeys: 120 },
+        ),
       }),
-      backup: fc.oneof(fc.constant({}), fc.constant({ enabled: false }), fc.constantFrom({ bucketName: "shared-backups-eu-west-1" }, { bucketName: `b${"x".repeat(50)}-ap-southeast-4` })),
+      backup: fc.oneof(
+        fc.constant({}),
+        fc.constant({ enabled: false }),
+        fc.constantFrom({ bucketName: "shared-backups-eu-west-1" }, { bucketName: `b${"x".repeat(50)}-ap-southeast-4` }),
+      ),
       bootstrap: fc.oneof(
         fc.constant(undefined),
         fc.record({ fromBackup: fc.record({ clusterName: label(1, 40), bucketName: fc.constant("acme-pg-backups-eu-west-1") }) }),
@@ -56,7 +70,10 @@ const args: fc.Arbitrary<HaPostgresClusterArgs> = fc
       .chain(([n, architecture]) =>
         fc
           .tuple(typeFor(architecture), typeFor(architecture))
-          .map(([instanceType, etcdType]) => ({ ...a, ...n, architecture, instanceType, etcd: { ...a.etcd, instanceType: etcdType } }) as HaPostgresClusterArgs),
+          .map(
+            ([instanceType, etcdType]) =>
+              ({ ...a, ...n, architecture, instanceType, etcd: { ...a.etcd, instanceType: etcdType } }) as HaPostgresClusterArgs,
+          ),
       ),
   );
 

@@ -51,7 +51,8 @@ export const NAME_RULES: Record<string, NameRule> = {
     prefixField: "namePrefix",
     max: 32,
     pattern: /^(?!internal-)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/,
-    refusal: "ValidationError: LoadBalancer name cannot be longer than 32 characters, must contain only alphanumeric characters or hyphens, and must not begin or end with a hyphen or with 'internal-'",
+    refusal:
+      "ValidationError: LoadBalancer name cannot be longer than 32 characters, must contain only alphanumeric characters or hyphens, and must not begin or end with a hyphen or with 'internal-'",
     doc: "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html",
   },
   // Same rule for target groups — Elastic Load Balancing API Reference, CreateTargetGroup (Name).
@@ -60,7 +61,8 @@ export const NAME_RULES: Record<string, NameRule> = {
     prefixField: "namePrefix",
     max: 32,
     pattern: /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/,
-    refusal: "ValidationError: Target group name cannot be longer than '32' characters, must contain only alphanumeric characters or hyphens, and must not begin or end with a hyphen",
+    refusal:
+      "ValidationError: Target group name cannot be longer than '32' characters, must contain only alphanumeric characters or hyphens, and must not begin or end with a hyphen",
     doc: "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html",
   },
   // IAM: role and instance profile names up to 64 characters of [\w+=,.@-] — IAM User Guide, "IAM and AWS STS quotas".
@@ -69,7 +71,8 @@ export const NAME_RULES: Record<string, NameRule> = {
     prefixField: "namePrefix",
     max: 64,
     pattern: /^[\w+=,.@-]+$/,
-    refusal: "ValidationError: 1 validation error detected: Value at 'roleName' failed to satisfy constraint: Member must have length less than or equal to 64",
+    refusal:
+      "ValidationError: 1 validation error detected: Value at 'roleName' failed to satisfy constraint: Member must have length less than or equal to 64",
     doc: "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html",
   },
   "aws:iam/instanceProfile:InstanceProfile": {
@@ -77,7 +80,8 @@ export const NAME_RULES: Record<string, NameRule> = {
     prefixField: "namePrefix",
     max: 128,
     pattern: /^[\w+=,.@-]+$/,
-    refusal: "ValidationError: Value at 'instanceProfileName' failed to satisfy constraint: Member must have length less than or equal to 128",
+    refusal:
+      "ValidationError: Value at 'instanceProfileName' failed to satisfy constraint: Member must have length less than or equal to 128",
     doc: "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html",
   },
   // Inline policy names: 128 characters — IAM User Guide, "IAM and AWS STS quotas".
@@ -158,7 +162,8 @@ export function ssmViolation(inputs: Record<string, any>): string | undefined {
     return `ValidationException: ${tier} tier parameters support a maximum parameter value of ${max} characters. (${name}: ${Buffer.byteLength(value)} bytes)`;
   if (name.length > SSM_RULES.maxNameLength || !SSM_RULES.namePattern.test(name))
     return `ValidationException: Parameter name: can't be prefixed with "aws" or "ssm" (case-insensitive) and must only contain letters, numbers and the symbols .-_/ (${name})`;
-  if (/^\/?(aws|ssm)/i.test(name)) return `ValidationException: Parameter name: can't be prefixed with "aws" or "ssm" (case-insensitive). (${name})`;
+  if (/^\/?(aws|ssm)/i.test(name))
+    return `ValidationException: Parameter name: can't be prefixed with "aws" or "ssm" (case-insensitive). (${name})`;
   if (name.split("/").filter(Boolean).length > SSM_RULES.maxLevels)
     return `HierarchyLevelLimitExceededException: A hierarchy can have a maximum of 15 levels. (${name})`;
   return undefined;

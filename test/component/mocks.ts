@@ -192,7 +192,11 @@ export const mocks: pulumi.runtime.Mocks = {
       case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": {
         // DescribeInstanceTypeOfferings, location-type availability-zone: one row per (type, zone) offered.
         const all = (n: string) => (args.inputs.filters ?? []).find((f: { name: string }) => f.name === n)?.values ?? [];
-        const rows = all("instance-type").flatMap((t: string) => all("location").filter((z: string) => offered(t, z)).map((z: string) => [t, z]));
+        const rows = all("instance-type").flatMap((t: string) =>
+          all("location")
+            .filter((z: string) => offered(t, z))
+            .map((z: string) => [t, z]),
+        );
         return {
           id: "offerings",
           instanceTypes: rows.map((r: string[]) => r[0]),
@@ -204,7 +208,14 @@ export const mocks: pulumi.runtime.Mocks = {
         const found = endpointsInAccount().filter((e) => e.vpcId === args.inputs.vpcId && e.serviceName === args.inputs.serviceName);
         if (found.length === 0) throw new Error("no matching EC2 VPC Endpoint found");
         const e = found[0];
-        return { id: `vpce-${e.serviceName.split(".").pop()}`, vpcId: e.vpcId, serviceName: e.serviceName, vpcEndpointType: e.type, privateDnsEnabled: !!e.privateDnsEnabled, routeTableIds: e.routeTableIds ?? [] };
+        return {
+          id: `vpce-${e.serviceName.split(".").pop()}`,
+          vpcId: e.vpcId,
+          serviceName: e.serviceName,
+          vpcEndpointType: e.type,
+          privateDnsEnabled: !!e.privateDnsEnabled,
+          routeTableIds: e.routeTableIds ?? [],
+        };
       }
       case "aws:index/getCallerIdentity:getCallerIdentity":
         return { accountId: "123456789012", arn: "arn:aws:iam::123456789012:user/test", userId: "test" };
