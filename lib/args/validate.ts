@@ -24,69 +24,13 @@ import { COMPONENT_PARAMETERS } from "../userdata/agent-config";
 import { desiredConfigValue } from "../dynamic/desired-config";
 import { SSM_VALUE_MAX_BYTES } from "../dynamic/ssm-tier";
 import { DEFAULTS, HaPostgresClusterArgs, ResolvedClusterArgs, ResolvedDataVolume } from "./types";
+import { ClusterArgsError } from "./errors";
+import { DEBIAN_POSTGRES_VERSIONS, isArmInstanceType, isXenInstanceType, MAX_COMPONENT_NAME_LENGTH, ssmPrefixProblems } from "./aws-limits";
 
-export class ClusterArgsError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid HaPostgresCluster args:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-    this.name = "ClusterArgsError";
-  }
-}
-
-/**
- * Instance families built on Graviton (arm64): a "g" after the generation digit, e.g. m7g, t4g, c8gd;
- * and a1, the first-generation Graviton ("Amazon EC2 A1 instances", EC2 instance types guide).
- */
-export function isArmInstanceType(t: string): boolean {
-  return /^[a-z]+\d+g[a-z-]*\./.test(t) || t.startsWith("a1.");
-}
-
-/**
- * Families on the Xen hypervisor, not the Nitro System ("Instances built on the AWS Nitro System",
- * https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-nitro-instances.html, lists every Nitro
- * type; these are the current and previous generation types it leaves out). Xen exposes EBS volumes
- * as /dev/xvd*, not as NVMe devices, and the boot script finds the data volume by its NVMe serial.
- * p3dn is Nitro although p3 is not; i3en and i3p too.
- */
-const XEN_FAMILIES = new Set([
-  "t1",
-  "t2",
-  "m1",
-  "m2",
-  "m3",
-  "m4",
-  "c1",
-  "c3",
-  "c4",
-  "r3",
-  "r4",
-  "i2",
-  "i3",
-  "d2",
-  "x1",
-  "x1e",
-  "g2",
-  "g3",
-  "g3s",
-  "p2",
-  "p3",
-  "h1",
-  "f1",
-  "cc2",
-  "cr1",
-  "hs1",
-]);
-export function isXenInstanceType(t: string): boolean {
-  return XEN_FAMILIES.has(t.split(".")[0]) && t !== "m4.16xlarge";
-}
-
-/** The PostgreSQL major versions Debian 13's archive ships (`postgresql-17`; https://packages.debian.org/trixie/postgresql). */
-export const DEBIAN_POSTGRES_VERSIONS = [17];
-
-/**
- * The longest component name: Pulumi auto-names the buckets and IAM resources from it (name + "-" + role +
- * "-" + 7 random characters); IAM role names take at most 64 characters and "-etcd-profile" is the longest role.
- */
-export const MAX_COMPONENT_NAME_LENGTH = 64 - "-etcd-profile".length - 8;
+// Kept importable from here: the component and the package's index import them from this module.
+export { ClusterArgsError } from "./errors";
+export { isArmInstanceType, isXenInstanceType, DEBIAN_POSTGRES_VERSIONS, MAX_COMPONENT_NAME_LENGTH, SSM_PREFIX_MAX } from "./aws-limits";
+export { validatePlacement, SubnetInfo, ZoneOffer } from "./placement";
 
 const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9-]+$/, "must be an EC2 instance type such as m7i.large");
 
@@ -166,25 +110,6 @@ const argsSchema = z
   })
   .strict()
   .superRefine(checkHaSettings);
-
-/**
- * The longest SSM prefix, and its deepest hierarchy. Parameter names are `<prefix>/<cluster>/<kind>/<name>`:
- * SSM takes 15 levels ("Requirements and constraints for parameter names", Systems Manager User Guide), and
- * the nodes' role lists each parameter's ARN in an inline policy of at most 10,240 characters (IAM User
- * Guide, "IAM and AWS STS quotas"), which 9 nodes' parameters fill with a prefix of about 200.
- */
-export const SSM_PREFIX_MAX = { length: 160, levels: 12 };
-
-function ssmPrefixProblems(prefix: string): string[] {
-  const levels = prefix.split("/").filter(Boolean).length;
-  if (prefix.length > SSM_PREFIX_MAX.length || levels > SSM_PREFIX_MAX.levels)
-    return [
-      `ssmParameterPrefix: "${prefix.slice(0, 40)}${prefix.length > 40 ? "…" : ""}" has ${prefix.length} characters in ${levels} levels: use at most ${SSM_PREFIX_MAX.length} characters and ${SSM_PREFIX_MAX.levels} levels (SSM allows 15 levels per name, and the nodes' IAM policy lists every parameter)`,
-    ];
-  if (/^\/(aws|ssm)/i.test(prefix))
-    return [`ssmParameterPrefix: "${prefix}": SSM reserves names that begin with "aws" or "ssm": use another first level`];
-  return [];
-}
 
 /** True for a well-formed IPv4 CIDR block with zero host bits, or an IPv6 CIDR block. */
 export function isCidr(s: string): boolean {
@@ -392,58 +317,4 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
       : undefined,
     tags: { ...(a.tags ?? {}) },
   };
-}
-
-export interface SubnetInfo {
-  id: string;
-  availabilityZone: string;
-}
-
-/** Which zones offer a host kind's instance type (DescribeInstanceTypeOfferings, location-type availability-zone). */
-export interface ZoneOffer {
-  /** The argument that chose the type, for the error. */
-  path: string;
-  type: string;
-  zones: string[];
-}
-
-/**
- * Checks the subnets once their zones are known and assigns each host a subnet, spreading hosts
- * round robin over the zones (sorted, so the result is stable across deployments) that offer the
- * host's instance type (all zones when `offers` is not given). Pure.
- */
-export function validatePlacement(
-  subnets: SubnetInfo[],
-  hostCounts: { nodes: number; etcd: number },
-  offers?: { nodes: ZoneOffer; etcd: ZoneOffer },
-): { nodes: SubnetInfo[]; etcd: SubnetInfo[] } {
-  if (subnets.length === 0) {
-    throw new ClusterArgsError(["subnetIds: no subnets found (the default VPC has no default-for-zone subnets?): pass subnetIds"]);
-  }
-  const zones = [...new Set(subnets.map((s) => s.availabilityZone))].sort();
-  if (zones.length < 2) {
-    throw new ClusterArgsError([
-      `subnetIds: every subnet is in ${zones[0]}: a zone outage would take the whole cluster down: give subnets in at least 2 availability zones (3 recommended)`,
-    ]);
-  }
-  // One subnet per zone (the first by id) so hosts spread over zones, not over subnets of one zone.
-  const perZone = zones.map((z) => subnets.filter((s) => s.availabilityZone === z).sort((x, y) => x.id.localeCompare(y.id))[0]);
-  const problems: string[] = [];
-  const usable = (offer: ZoneOffer | undefined, count: number): SubnetInfo[] => {
-    if (!offer || count === 0) return perZone;
-    const ok = perZone.filter((s) => offer.zones.includes(s.availabilityZone));
-    if (ok.length < 2) {
-      const missing = zones.filter((z) => !offer.zones.includes(z));
-      problems.push(
-        `${offer.path}: "${offer.type}" is offered in ${ok.length} zone${ok.length === 1 ? "" : "s"} of subnetIds (${ok.map((s) => s.availabilityZone).join(", ")}; not in ${missing.join(", ")}): ` +
-          `give subnets in at least 2 zones that offer it, or pick a type offered there (aws ec2 describe-instance-type-offerings --location-type availability-zone)`,
-      );
-    }
-    return ok;
-  };
-  const nodeZones = usable(offers?.nodes, hostCounts.nodes);
-  const etcdZones = usable(offers?.etcd, hostCounts.etcd);
-  if (problems.length) throw new ClusterArgsError(problems);
-  const pick = (from: SubnetInfo[], count: number) => Array.from({ length: count }, (_, i) => from[i % from.length]);
-  return { nodes: pick(nodeZones, hostCounts.nodes), etcd: pick(etcdZones, hostCounts.etcd) };
 }
