@@ -18,10 +18,12 @@ export function takeViolations(prefix?: string): Violation[] {
 }
 
 // Root hook: a test after which AWS would have refused a creation fails, unless it took the refusals itself.
-afterEach(function () {
-  const left = takeViolations();
-  if (left.length) throw new Error(`AWS would refuse:\n${left.map((v) => `  ${v.name} (${v.type}): ${v.message}`).join("\n")}`);
-});
+// (Only under mocha: a script that loads the mocks has no hooks.)
+if (typeof afterEach === "function")
+  afterEach(function () {
+    const left = takeViolations();
+    if (left.length) throw new Error(`AWS would refuse:\n${left.map((v) => `  ${v.name} (${v.type}): ${v.message}`).join("\n")}`);
+  });
 
 export const PROJECT = "ha-postgres";
 export const STACK = "test";
