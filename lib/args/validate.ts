@@ -21,19 +21,16 @@ import {
   synchronousQuorumProblem,
 } from "../../sidecar/contract/settings/schema";
 import { COMPONENT_PARAMETERS } from "../userdata/agent-config";
+import { desiredConfigValue } from "../dynamic/desired-config";
+import { SSM_VALUE_MAX_BYTES } from "../dynamic/ssm-tier";
 import { DEFAULTS, HaPostgresClusterArgs, ResolvedClusterArgs, ResolvedDataVolume } from "./types";
+import { ClusterArgsError } from "./errors";
+import { DEBIAN_POSTGRES_VERSIONS, isArmInstanceType, isXenInstanceType, MAX_COMPONENT_NAME_LENGTH, ssmPrefixProblems } from "./aws-limits";
 
-export class ClusterArgsError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid HaPostgresCluster args:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-    this.name = "ClusterArgsError";
-  }
-}
-
-/** Instance families built on Graviton (arm64): a "g" after the generation digit, e.g. m7g, t4g, c8gd. */
-export function isArmInstanceType(t: string): boolean {
-  return /^[a-z]+\d+g[a-z-]*\./.test(t);
-}
+// Kept importable from here: the component and the package's index import them from this module.
+export { ClusterArgsError } from "./errors";
+export { isArmInstanceType, isXenInstanceType, DEBIAN_POSTGRES_VERSIONS, MAX_COMPONENT_NAME_LENGTH, SSM_PREFIX_MAX } from "./aws-limits";
+export { validatePlacement, SubnetInfo, ZoneOffer } from "./placement";
 
 const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9-]+$/, "must be an EC2 instance type such as m7i.large");
 
@@ -199,7 +196,11 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     ["instanceType", instanceType],
     ["etcd.instanceType", etcdInstanceType],
   ] as const) {
-    if (isArmInstanceType(t) !== (architecture === "arm64")) {
+    if (isXenInstanceType(t)) {
+      problems.push(
+        `${path}: "${t}" is a Xen instance type: its EBS volumes are not NVMe devices, which the boot script waits for: pick a Nitro type (e.g. ${path === "instanceType" ? DEFAULTS.instanceType[architecture] : DEFAULTS.etcdInstanceType[architecture]})`,
+      );
+    } else if (isArmInstanceType(t) !== (architecture === "arm64")) {
       problems.push(
         `${path}: "${t}" is ${isArmInstanceType(t) ? "arm64" : "x86_64"} but architecture is "${architecture}": set architecture to "${isArmInstanceType(t) ? "arm64" : "x86_64"}" or pick a matching type`,
       );
@@ -218,6 +219,11 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
 
   const version = a.postgres.version ?? DEFAULTS.postgresVersion;
   if (version < 13 || version > 18) problems.push(`postgres.version: ${version} is not supported: use a major version from 13 to 18`);
+  // Hosts install postgresql-<version> from the AMI's apt sources: the default Debian 13 AMI has only Debian's archive.
+  else if (a.amiId === undefined && !DEBIAN_POSTGRES_VERSIONS.includes(version))
+    problems.push(
+      `postgres.version: ${version} is not in Debian 13's archive, which ships PostgreSQL ${DEBIAN_POSTGRES_VERSIONS.join(", ")} only: use ${DEBIAN_POSTGRES_VERSIONS[0]}, or give an amiId whose apt sources (e.g. apt.postgresql.org) carry postgresql-${version}`,
+    );
   // The agent's own refusals ran with the settings schema; these the component sets itself (TLS).
   for (const key of Object.keys(a.postgres.parameters)) {
     if (COMPONENT_PARAMETERS.has(key)) {
@@ -247,6 +253,11 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   const backupOn = a.backup.enabled ?? DEFAULTS.backupEnabled;
   if (backupOn) problems.push(...backupArgProblems(a.backup));
   const clusterName = a.clusterName ?? name;
+  problems.push(...ssmPrefixProblems(a.ssmParameterPrefix ?? DEFAULTS.ssmParameterPrefix));
+  if (name.length > MAX_COMPONENT_NAME_LENGTH || !/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(name))
+    problems.push(
+      `name: "${name}": the S3 buckets and IAM roles are auto-named from the resource name, which S3 and IAM limit to ${MAX_COMPONENT_NAME_LENGTH} letters, digits and '-' here: use such a resource name (clusterName may stay as it is)`,
+    );
   if (a.clusterName === undefined && !/^[a-z][a-z0-9-]{0,39}$/.test(name)) {
     problems.push(
       `clusterName: the default (the resource name "${name}") must start with a letter and use only lower-case letters, digits and '-', at most 40 characters: set clusterName`,
@@ -263,6 +274,12 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     nowMs,
   );
   problems.push(...bootstrap.problems);
+  const settings = pickHaSettings(a);
+  const dynamicBytes = Buffer.byteLength(desiredConfigValue(settings));
+  if (dynamicBytes > SSM_VALUE_MAX_BYTES.Advanced)
+    problems.push(
+      `postgres.parameters: the dynamic configuration is ${dynamicBytes} bytes, over the ${SSM_VALUE_MAX_BYTES.Advanced} an SSM parameter holds: set fewer or shorter parameters (defaults need not be listed)`,
+    );
   if (problems.length) throw new ClusterArgsError(problems);
 
   return {
@@ -276,7 +293,7 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     sshKeyName: a.sshKeyName,
     sessionManager: a.sessionManager ?? true,
     postgres: { version },
-    settings: pickHaSettings(a),
+    settings,
     dataVolume: resolveVolume(a.dataVolume, DEFAULTS.dataVolumeGiB),
     kmsKeyId: a.kmsKeyId,
     etcd: { members, placement, instanceType: etcdInstanceType, dataVolume: resolveVolume(a.etcd?.dataVolume, DEFAULTS.etcdVolumeGiB) },
@@ -300,32 +317,4 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
       : undefined,
     tags: { ...(a.tags ?? {}) },
   };
-}
-
-export interface SubnetInfo {
-  id: string;
-  availabilityZone: string;
-}
-
-/**
- * Checks the subnets once their zones are known and assigns each host a subnet, spreading hosts
- * round robin over the zones (sorted, so the result is stable across deployments). Pure.
- */
-export function validatePlacement(
-  subnets: SubnetInfo[],
-  hostCounts: { nodes: number; etcd: number },
-): { nodes: SubnetInfo[]; etcd: SubnetInfo[] } {
-  if (subnets.length === 0) {
-    throw new ClusterArgsError(["subnetIds: no subnets found (the default VPC has no default-for-zone subnets?): pass subnetIds"]);
-  }
-  const zones = [...new Set(subnets.map((s) => s.availabilityZone))].sort();
-  if (zones.length < 2) {
-    throw new ClusterArgsError([
-      `subnetIds: every subnet is in ${zones[0]}: a zone outage would take the whole cluster down: give subnets in at least 2 availability zones (3 recommended)`,
-    ]);
-  }
-  // One subnet per zone (the first by id) so hosts spread over zones, not over subnets of one zone.
-  const perZone = zones.map((z) => subnets.filter((s) => s.availabilityZone === z).sort((x, y) => x.id.localeCompare(y.id))[0]);
-  const pick = (count: number, offset: number) => Array.from({ length: count }, (_, i) => perZone[(i + offset) % perZone.length]);
-  return { nodes: pick(hostCounts.nodes, 0), etcd: pick(hostCounts.etcd, 0) };
 }

@@ -67,7 +67,8 @@ export function createBackupRepository(
     return {
       bucketName: existing.bucket,
       bucketArn: existing.arn,
-      region: existing.region,
+      // The bucket's own region (@pulumi/aws v7: `region` is the region the lookup ran in).
+      region: existing.bucketRegion,
       prefix,
       kmsKeyArn,
       cipherPass,

@@ -8,7 +8,7 @@ import { validateClusterArgs } from "../args/validate";
 import { createBackupRepository } from "../backup/repository";
 import { repoPath, s3Endpoint } from "../backup/policies";
 import { createAgentBundle, BUNDLE_KEY } from "../bundle/agent-bundle";
-import { createNodeIdentity, resolveKmsKeyArn } from "../iam/role";
+import { createEtcdIdentity, createNodeIdentity, resolveKmsKeyArn } from "../iam/role";
 import { createDesiredConfigParameter } from "../dynamic/desired-config";
 import { COMPONENT_TYPE, etcdHostName, nodeHostName, parameterNames } from "../naming/names";
 import { ResolvedEgress } from "../network/egress";
@@ -122,15 +122,19 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     // Not secret, and not in the user-data: a changed setting changes only this parameter's value.
     const desiredConfig = createDesiredConfigParameter(name, args, this);
     const backup = createBackupRepository(name, args, kmsKeyArn, this);
-    const parameters = [
+    const tlsOf = (from: number, to?: number) => certs.slice(from, to).flatMap((c) => [c.certParameter, c.keyParameter]);
+    const nodeParameters = [
       desiredConfig,
       passwords.superuser,
       passwords.replication,
       passwords.api,
       ca.parameter,
-      ...certs.flatMap((c) => [c.certParameter, c.keyParameter]),
+      ...tlsOf(0, nodeSlots.length),
       ...(backup ? [backup.cipherPass] : []),
     ];
+    // Dedicated etcd hosts read only their TLS files: no password, no passphrase (their own role below).
+    const etcdParameters = [ca.parameter, ...tlsOf(nodeSlots.length)];
+    const parameters = [...nodeParameters, ...etcdParameters.slice(1)];
 
     // A restored cluster reads another cluster's backups: its prefix and passphrase, read only.
     const restoreSource = resolveRestoreSource(args.bootstrap, this);
@@ -140,7 +144,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       name,
       args,
       {
-        parameterArns: parameters.map((p) => p.arn),
+        parameterArns: nodeParameters.map((p) => p.arn),
         bundleObjectArn: bundle.objectArn,
         kmsKeyArn,
         backup: backup
@@ -152,6 +156,14 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       },
       this,
     );
+    const etcdIdentity = etcdSlots.length
+      ? createEtcdIdentity(
+          name,
+          args,
+          { parameterArns: etcdParameters.map((p) => p.arn), bundleObjectArn: bundle.objectArn, kmsKeyArn },
+          this,
+        )
+      : undefined;
     // The repository as the nodes' pgBackRest addresses it (no credentials: the instance role's, from IMDS).
     const backupTarget = backup
       ? pulumi.all([backup.bucketName, backup.region, backup.kmsKeyArn]).apply(([bucket, region, key]) => ({
@@ -170,12 +182,12 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
         slotMembers(nodeSlots),
         slotMembers(etcdMemberSlots),
         pulumi.all(allSlots.map((s) => s.volume.id)),
-        network.vpcCidr,
+        network.vpcCidrs,
         bundle.bucket.bucket,
         backupTarget,
         restoreSource,
       ])
-      .apply(([nodes, etcdMembers, volumeIds, vpcCidr, bucket, backupRepo, source]) =>
+      .apply(([nodes, etcdMembers, volumeIds, vpcCidrs, bucket, backupRepo, source]) =>
         hostSpecs({
           clusterName: args.clusterName,
           ssmParameterPrefix: args.ssmParameterPrefix,
@@ -189,7 +201,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
           volumeIds: Object.fromEntries(allSlots.map((s, i) => [s.host, volumeIds[i]])),
           postgres: {
             version: args.postgres.version,
-            allowedCidrs: [vpcCidr],
+            allowedCidrs: vpcCidrs,
             settings: args.settings,
             routing: args.routing,
             ...(backupRepo ? { backup: backupRepo } : {}),
@@ -200,7 +212,13 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
 
     const ami = resolveAmi(args.amiId, args.architecture, this);
     // Hosts boot only once their parameters and the bundle exist, so node-init finds them.
-    const bootDeps = [...parameters, bundle.object, identity.instanceProfile, ...endpoints, ...(backup?.ready ?? [])];
+    const bootDeps = [
+      ...parameters,
+      bundle.object,
+      identity.instanceProfile,
+      ...(etcdIdentity ? [etcdIdentity.instanceProfile] : []),
+      ...(backup?.ready ?? []),
+    ];
     allSlots.forEach((slot, i) => {
       const isNode = i < nodeSlots.length;
       const { attachment } = createHostInstance(
@@ -209,14 +227,14 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
         {
           instanceType: isNode ? args.instanceType : args.etcd.instanceType,
           ami,
-          instanceProfile: identity.instanceProfile,
+          instanceProfile: isNode || !etcdIdentity ? identity.instanceProfile : etcdIdentity.instanceProfile,
           userData: specs.apply((all) => renderUserData(all[i])),
           kmsKeyArn,
         },
         args,
         this,
         // Its public address (if any) first: the package step of the first boot needs a way out.
-        hostEgress[i].eip.apply((eip) => [...bootDeps, ...eip]),
+        pulumi.all([hostEgress[i].eip, endpoints]).apply(([eip, ep]) => [...bootDeps, ...ep, ...eip]),
       );
       if (isNode) attachNode(name, slot.host, slot.eni.privateIp, lb, args.routing, this, [attachment]);
     });

@@ -1,10 +1,12 @@
 /**
- * The instance role shared by every host of the cluster, with least privilege: read this cluster's
+ * The instance roles, with least privilege. The PostgreSQL nodes' role may: read this cluster's
  * SSM parameters (exact ARNs) and the agent bundle object, decrypt them, use the backup repository
  * (only the cluster's prefix of its bucket, ../backup/policies.ts), read the backups a restored cluster
  * is created from (the source's prefix and passphrase, ../restore/source.ts), and — when Session Manager is on —
  * the messaging actions the SSM agent needs. Not `AmazonSSMManagedInstanceCore`: that
  * managed policy also grants ssm:GetParameter on every parameter of the account.
+ * Dedicated etcd hosts have a role of their own (`createEtcdIdentity`): their certificates and keys,
+ * the CA, the agent bundle — no password, no passphrase, no backup.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -82,8 +84,33 @@ export function resolveKmsKeyArn(kmsKeyId: pulumi.Input<string> | undefined, par
   return kmsKeyId !== undefined ? aws.kms.getKeyOutput({ keyId: kmsKeyId }, { parent }).arn : undefined;
 }
 
-export function createNodeIdentity(
+/** What a role's policy grants (see `nodePolicyDocument`). */
+export interface IdentityGrants {
+  parameterArns: pulumi.Input<string>[];
+  bundleObjectArn: pulumi.Input<string>;
+  kmsKeyArn?: pulumi.Input<string>;
+  backup?: pulumi.Input<BackupGrant>;
+  restoreSource?: pulumi.Input<RestoreSourceGrant | undefined>;
+}
+
+/** The dedicated etcd hosts' role: reads their TLS parameters (certificates, keys, the CA) and the agent bundle. */
+export function createEtcdIdentity(
   name: string,
+  args: ResolvedClusterArgs,
+  grants: Pick<IdentityGrants, "parameterArns" | "bundleObjectArn" | "kmsKeyArn">,
+  parent: pulumi.Resource,
+): NodeIdentity {
+  return createIdentity(name, "etcd", `etcd members of HA PostgreSQL ${args.clusterName}`, args, grants, parent);
+}
+
+export function createNodeIdentity(name: string, args: ResolvedClusterArgs, grants: IdentityGrants, parent: pulumi.Resource): NodeIdentity {
+  return createIdentity(name, "node", `Hosts of HA PostgreSQL ${args.clusterName}`, args, grants, parent);
+}
+
+function createIdentity(
+  name: string,
+  kind: "node" | "etcd",
+  description: string,
   args: ResolvedClusterArgs,
   grants: {
     parameterArns: pulumi.Input<string>[];
@@ -96,12 +123,12 @@ export function createNodeIdentity(
 ): NodeIdentity {
   const tags = resourceTags(args.tags, args.clusterName);
   const role = new aws.iam.Role(
-    childName(name, "node-role"),
-    { assumeRolePolicy: EC2_ASSUME_ROLE_POLICY, description: `Hosts of HA PostgreSQL ${args.clusterName}`, tags },
+    childName(name, `${kind}-role`),
+    { assumeRolePolicy: EC2_ASSUME_ROLE_POLICY, description, tags },
     { parent },
   );
   new aws.iam.RolePolicy(
-    childName(name, "node-policy"),
+    childName(name, `${kind}-policy`),
     {
       role: role.id,
       policy: pulumi
@@ -121,6 +148,6 @@ export function createNodeIdentity(
     },
     { parent },
   );
-  const instanceProfile = new aws.iam.InstanceProfile(childName(name, "node-profile"), { role: role.name, tags }, { parent });
+  const instanceProfile = new aws.iam.InstanceProfile(childName(name, `${kind}-profile`), { role: role.name, tags }, { parent });
   return { role, instanceProfile };
 }

@@ -5,15 +5,27 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ResolvedClusterArgs } from "../args/types";
-import { SubnetInfo, validatePlacement } from "../args/validate";
+import { SubnetInfo, validatePlacement, ZoneOffer } from "../args/validate";
+import { oneSubnetPerZone } from "./egress";
 
 export interface Network {
   vpcId: pulumi.Output<string>;
-  vpcCidr: pulumi.Output<string>;
-  /** Every subnet given (or found), for the load balancer. */
+  /** Every IPv4 CIDR block associated with the VPC, the primary first (hosts may be in a secondary block's subnets). */
+  vpcCidrs: pulumi.Output<string[]>;
+  /**
+   * The load balancer's subnets: one per zone of the subnets given (or found), the same one hosts are
+   * placed in. CreateLoadBalancer takes one subnet per Availability Zone (Elastic Load Balancing API
+   * Reference, CreateLoadBalancer, Subnets).
+   */
   subnetIds: pulumi.Output<string[]>;
   /** Subnet of each PostgreSQL node and each dedicated etcd member, by index. */
   placement: pulumi.Output<{ nodes: SubnetInfo[]; etcd: SubnetInfo[] }>;
+}
+
+/** The VPC's associated IPv4 blocks, the primary first, each once. Pure. */
+export function vpcCidrBlocks(v: { cidrBlock: string; cidrBlockAssociations?: Array<{ cidrBlock: string; state?: string }> }): string[] {
+  const associated = (v.cidrBlockAssociations ?? []).filter((a) => !a.state || a.state === "associated").map((a) => a.cidrBlock);
+  return [...new Set([v.cidrBlock, ...associated])];
 }
 
 export function resolveNetwork(args: ResolvedClusterArgs, parent: pulumi.Resource): Network {
@@ -52,10 +64,30 @@ export function resolveNetwork(args: ResolvedClusterArgs, parent: pulumi.Resourc
     return s;
   });
   const etcdHosts = args.etcd.placement === "dedicated" ? args.etcd.members : 0;
+  // Not every zone offers every type (use1-az3 has no m7i, no t3): place hosts only where theirs is offered.
+  const offer = (path: string, type: string) =>
+    checked.apply((s) => {
+      const zones = [...new Set(s.map((x) => x.availabilityZone))].sort();
+      return aws.ec2
+        .getInstanceTypeOfferingsOutput(
+          {
+            locationType: "availability-zone",
+            filters: [
+              { name: "instance-type", values: [type] },
+              { name: "location", values: zones },
+            ],
+          },
+          opts,
+        )
+        .apply((o): ZoneOffer => ({ path, type, zones: o.locations }));
+    });
+  const offers = pulumi.all([offer("instanceType", args.instanceType), offer("etcd.instanceType", args.etcd.instanceType)]);
   return {
     vpcId,
-    vpcCidr: aws.ec2.getVpcOutput({ id: vpcId }, opts).cidrBlock,
-    subnetIds: checked.apply((s) => s.map((x) => x.id)),
-    placement: checked.apply((s) => validatePlacement(s, { nodes: args.nodeCount, etcd: etcdHosts })),
+    vpcCidrs: aws.ec2.getVpcOutput({ id: vpcId }, opts).apply((v) => vpcCidrBlocks(v)),
+    subnetIds: checked.apply((s) => oneSubnetPerZone(s)),
+    placement: pulumi
+      .all([checked, offers])
+      .apply(([s, [nodes, etcd]]) => validatePlacement(s, { nodes: args.nodeCount, etcd: etcdHosts }, { nodes, etcd })),
   };
 }

@@ -14,6 +14,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { NODE_PORTS, ResolvedClusterArgs, Routing } from "../args/types";
+import { elbName } from "../naming/aws-names";
 import { childName, resourceTags } from "../naming/names";
 
 export type Pool = "primary" | "replica";
@@ -58,6 +59,8 @@ export function createLoadBalancer(
   const nlb = new aws.lb.LoadBalancer(
     childName(name, "nlb"),
     {
+      // The scheme and type are what replace a load balancer: only they change its name.
+      name: elbName(args.clusterName, "nlb", ["network", args.publicLoadBalancer ? "internet-facing" : "internal"]),
       loadBalancerType: "network",
       internal: !args.publicLoadBalancer,
       subnets: network.subnetIds,
@@ -72,6 +75,12 @@ export function createLoadBalancer(
     const tg = new aws.lb.TargetGroup(
       childName(name, `tg-${p}`),
       {
+        // Port, protocol, target type and VPC replace a target group: they are in its name's hash.
+        name: pulumi
+          .output(network.vpcId)
+          .apply((vpcId) =>
+            elbName(args.clusterName, p === "primary" ? "tgp" : "tgr", [vpcId, "ip", "TCP", targetPortFor(args.routing, p)]),
+          ),
         vpcId: network.vpcId,
         targetType: "ip",
         protocol: "TCP",

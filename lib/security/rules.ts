@@ -2,7 +2,7 @@
  * Who may talk to whom, as data: each port is opened only to the group that needs it. Pure, so the
  * tests read the table and the component turns each row into one rule resource.
  *
- * Groups: `clients` (no rules; clients join it), `nlb` (the load balancer), `nodes` (PostgreSQL
+ * Groups: `clients` (egress to the listeners only; clients join it), `nlb` (the load balancer), `nodes` (PostgreSQL
  * hosts: PostgreSQL, agent API, HAProxy, and etcd when colocated), `etcd` (dedicated etcd members).
  */
 import { NODE_PORTS, Routing } from "../args/types";
@@ -39,16 +39,9 @@ export function internalRules(opts: {
     rules.push({ group: sender, direction: "egress", fromPort: port, toPort: port, peer: receiver, description });
     rules.push({ group: receiver, direction: "ingress", fromPort: port, toPort: port, peer: sender, description });
   };
-  for (const port of opts.listenerPorts) {
-    rules.push({
-      group: "nlb",
-      direction: "ingress",
-      fromPort: port,
-      toPort: port,
-      peer: "clients",
-      description: `clients to listener ${port}`,
-    });
-  }
+  // The clients' group gets the egress too: a group without egress rules sends nothing, and an
+  // application instance may have no other group that allows it.
+  for (const port of opts.listenerPorts) both("nlb", "clients", port, `clients to listener ${port}`);
   for (const port of nlbTargetPorts(opts.routing)) {
     both("nodes", "nlb", port, port === NODE_PORTS.agentApi ? "NLB health check of the agent /primary" : `NLB to node port ${port}`);
   }

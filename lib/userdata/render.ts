@@ -4,7 +4,8 @@
  * systemd-analyze and haproxy -c). It must stay under EC2's 16 KB limit; the agent itself comes
  * from S3 and the secrets from SSM, so neither is in here.
  */
-import { stringify } from "yaml";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { parse, stringify } from "yaml";
 import type { NodeInitPlanInput } from "../../sidecar/contract/boot-plan";
 import { agentConfigForNode, cliConfigForNode } from "./agent-config";
 import { renderBootScript } from "./boot-script";
@@ -74,21 +75,50 @@ export function renderFiles(spec: HostSpec): WrittenFile[] {
   return files;
 }
 
-/** The `#cloud-config` user-data of one host. */
-export function renderUserData(spec: HostSpec): string {
+/** Files at least this long are gzipped when the plain document does not fit. */
+const PACK_FROM_BYTES = 256;
+
+function document(spec: HostSpec, pack: boolean): string {
+  const entry = (f: WrittenFile) =>
+    pack && Buffer.byteLength(f.content) >= PACK_FROM_BYTES
+      ? // cloud-init's write_files decodes "gz+b64" itself; gzip's header carries no time here, so the output is stable.
+        { path: f.path, permissions: f.permissions, encoding: "gz+b64", content: gzipSync(f.content, { level: 9 }).toString("base64") }
+      : { path: f.path, permissions: f.permissions, content: f.content };
   const doc = {
     // write_files runs before package installs, so policy-rc.d and createcluster.d take effect.
-    write_files: renderFiles(spec).map((f) => ({ path: f.path, permissions: f.permissions, content: f.content })),
+    write_files: renderFiles(spec).map(entry),
     // With the packages on the AMI (no mirror reachable) even `apt-get update` would fail the boot.
     ...(spec.packagesPreinstalled ? {} : { package_update: true, packages: hostPackages(spec) }),
     runcmd: [[NODE_PATHS.bootScript]],
   };
-  const text = `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
-  const bytes = Buffer.byteLength(text, "utf8");
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+/**
+ * The `#cloud-config` user-data of one host. Plain text when it fits EC2's 16 KB (readable in the
+ * console and in review); otherwise — large layouts: 9 nodes, long names, a restore — the larger files
+ * are written gzipped and base64-encoded (cloud-init's `encoding: gz+b64`), which holds every layout
+ * the arguments' validation accepts (test/component/aws-property.test.ts).
+ */
+export function renderUserData(spec: HostSpec): string {
+  const plain = document(spec, false);
+  if (Buffer.byteLength(plain, "utf8") <= USER_DATA_LIMIT_BYTES) return plain;
+  const packed = document(spec, true);
+  const bytes = Buffer.byteLength(packed, "utf8");
   if (bytes > USER_DATA_LIMIT_BYTES) {
     throw new Error(
-      `user-data of ${spec.hostName} is ${bytes} bytes, over EC2's ${USER_DATA_LIMIT_BYTES}: move content to the agent bundle`,
+      `user-data of ${spec.hostName} is ${bytes} bytes even gzipped, over EC2's ${USER_DATA_LIMIT_BYTES}: move content to the agent bundle`,
     );
   }
-  return text;
+  return packed;
+}
+
+/** The files a user-data document writes, decoded (gz+b64 or plain): what cloud-init puts on the node. */
+export function readWrittenFiles(userData: string): WrittenFile[] {
+  const doc = parse(userData) as { write_files: Array<WrittenFile & { encoding?: string }> };
+  return doc.write_files.map((f) => ({
+    path: f.path,
+    permissions: f.permissions,
+    content: f.encoding === "gz+b64" ? gunzipSync(Buffer.from(f.content, "base64")).toString("utf8") : f.content,
+  }));
 }

@@ -81,9 +81,9 @@ describe("HaPostgresCluster (mocks)", function () {
       [T.tgAttach]: 6,
       [T.password]: 3 + 1,
       [T.param]: 3 + 1 + 6 * 2 + 1 + 1, // passwords, CA, host cert + key, the desired dynamic config, the backup passphrase
-      [T.role]: 1,
-      [T.policy]: 1,
-      [T.profile]: 1,
+      [T.role]: 2, // the nodes' and the dedicated etcd hosts'
+      [T.policy]: 2,
+      [T.profile]: 2,
       [T.bucket]: 2,
       [T.object]: 1,
       [T.key]: 7,
@@ -277,7 +277,8 @@ describe("HaPostgresCluster (mocks)", function () {
     const doc = JSON.parse(inputsOf(T.policy, "c1-node-policy").policy);
     const read = doc.Statement.find((s: any) => s.Sid === "ReadClusterParameters");
     assert.deepEqual(read.Action, ["ssm:GetParameter"]);
-    assert.equal(read.Resource.length, 18); // secrets, certificates, the desired dynamic config, the backup passphrase
+    // secrets, the CA, the nodes' certificates and keys (not the etcd hosts': their own role), the desired dynamic config, the backup passphrase
+    assert.equal(read.Resource.length, 12);
     assert.ok(
       read.Resource.some((a: string) => a.endsWith(":parameter/ha-postgres/c1/agent/dynamic-config")),
       "the desired dynamic config",
@@ -335,7 +336,7 @@ describe("HaPostgresCluster (mocks)", function () {
     ]);
     const config = validateAgentConfig(nodeInitPlan(inputsOf(T.instance, "big1-pg-0").userData).agentConfig.config);
     assert.equal(config.etcd.endpoints.length, 5);
-    assert.deepEqual(config.postgres.allowedCidrs, ["10.20.0.0/16"]);
+    assert.deepEqual(config.postgres.allowedCidrs, ["10.20.0.0/16", "10.21.0.0/16"], "every CIDR block of the VPC");
     assert.equal(inputsOf(T.sg, "big1-sg-nodes").vpcId, "vpc-existing");
   });
 

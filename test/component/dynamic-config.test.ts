@@ -97,7 +97,7 @@ describe("HaPostgresCluster (mocks): settings changed on a running cluster", fun
       assert.equal(config.desiredConfig?.ssmParameter, "/ha-postgres/orders/agent/dynamic-config");
       assert.deepEqual(config.postgres.parameters.work_mem, undefined, "user parameters are not in the user-data");
     }
-    const policy = bResources.find((r) => r.type === "aws:iam/rolePolicy:RolePolicy")!;
+    const policy = bResources.find((r) => r.type === "aws:iam/rolePolicy:RolePolicy" && r.name.endsWith("-node-policy"))!;
     const read = JSON.parse(policy.inputs.policy).Statement.find((s: { Sid: string }) => s.Sid === "ReadClusterParameters");
     assert.ok(read.Resource.includes("arn:aws:ssm:us-east-1:123456789012:parameter/ha-postgres/orders/agent/dynamic-config"));
   });

@@ -73,6 +73,31 @@ export function variants(): Variant[] {
   };
   const ownBackup = { ...layout().postgres.backup!, path: "/orders-restored" };
   const restored = hostSpecs(layout({ clusterName: "orders-restored", postgres: { ...layout().postgres, backup: ownBackup, restore } }));
+  // The largest layouts do not fit EC2's 16 KB as plain text: their larger files are written gz+b64.
+  const longRepo = (c: string) => ({
+    bucket: c.repeat(63),
+    region: "ap-southeast-4",
+    endpoint: "s3.ap-southeast-4.amazonaws.com",
+    path: `/${c.repeat(100)}`,
+  });
+  const packed = hostSpecs(
+    layout({
+      clusterName: "c".repeat(40),
+      nodeCount: 9,
+      etcdCount: 5,
+      etcdPlacement: "colocated",
+      postgres: {
+        ...layout().postgres,
+        backup: longRepo("b"),
+        restore: {
+          ...longRepo("d"),
+          stanza: "s".repeat(40),
+          cipherPassParameter: `/ha-postgres/${"s".repeat(40)}/backup/repo-cipher-pass`,
+          target: { time: "2026-11-27T16:05:00Z" },
+        },
+      },
+    }),
+  );
   return [
     { id: "pg-node-dedicated-etcd", spec: dedicated[0] },
     { id: "etcd-member", spec: dedicated[3] },
@@ -83,5 +108,6 @@ export function variants(): Variant[] {
     { id: "pg-node-direct-arm64-no-ssm", spec: direct[1] },
     { id: "pg-node-watchdog-off", spec: noWatchdog[1] },
     { id: "pg-node-restored-from-backup", spec: restored[0] },
+    { id: "pg-node-9-colocated-restored-packed", spec: packed[0] },
   ];
 }

@@ -5,6 +5,25 @@
  * search for ("MOCKSECRET").
  */
 import * as pulumi from "@pulumi/pulumi";
+import { AMI_ARCHITECTURES, checkCreate, endpointsInAccount, violations } from "./aws-account";
+import { offered, Violation } from "./aws-rules";
+
+export { freshAccount, violations } from "./aws-account";
+
+/** Takes (and clears) the refusals of resources whose name starts with `${prefix}-` (all when no prefix). */
+export function takeViolations(prefix?: string): Violation[] {
+  const mine = violations.filter((v) => prefix === undefined || v.name.startsWith(`${prefix}-`));
+  for (const v of mine) violations.splice(violations.indexOf(v), 1);
+  return mine;
+}
+
+// Root hook: a test after which AWS would have refused a creation fails, unless it took the refusals itself.
+// (Only under mocha: a script that loads the mocks has no hooks.)
+if (typeof afterEach === "function")
+  afterEach(function () {
+    const left = takeViolations();
+    if (left.length) throw new Error(`AWS would refuse:\n${left.map((v) => `  ${v.name} (${v.type}): ${v.message}`).join("\n")}`);
+  });
 
 export const PROJECT = "ha-postgres";
 export const STACK = "test";
@@ -28,6 +47,12 @@ export const subnetZones: Record<string, string> = {
   "subnet-i1": "us-east-1a",
   "subnet-i2": "us-east-1b",
   "subnet-i3": "us-east-1c",
+  // A second subnet in us-east-1a, and a subnet in us-east-1e (use1-az3: no m7i, no t3), in the default VPC.
+  "subnet-a2": "us-east-1a",
+  "subnet-e": "us-east-1e",
+  "subnet-p1": "us-east-1a",
+  "subnet-p2": "us-east-1b",
+  "subnet-p3": "us-east-1c",
 };
 export const SUBNET_VPC: Record<string, string> = {
   "subnet-x1": "vpc-existing",
@@ -36,6 +61,9 @@ export const SUBNET_VPC: Record<string, string> = {
   "subnet-i1": "vpc-isolated",
   "subnet-i2": "vpc-isolated",
   "subnet-i3": "vpc-isolated",
+  "subnet-p1": "vpc-private-link",
+  "subnet-p2": "vpc-private-link",
+  "subnet-p3": "vpc-private-link",
 };
 
 interface MockRouteTable {
@@ -76,7 +104,18 @@ export const routeTables: MockRouteTable[] = [
     subnetIds: ["subnet-i1", "subnet-i2", "subnet-i3"],
     routes: [{ cidrBlock: "10.50.0.0/16", vpcPeeringConnectionId: "pcx-1" }],
   },
+  // An isolated VPC that already has its S3 gateway and SSM endpoints (aws-account.ts PREEXISTING_ENDPOINTS).
+  { id: "rtb-private-link-main", vpcId: "vpc-private-link", main: true, subnetIds: [], routes: [] },
+  { id: "rtb-private-link", vpcId: "vpc-private-link", main: false, subnetIds: ["subnet-p1", "subnet-p2", "subnet-p3"], routes: [] },
 ];
+
+/** VPC CIDR blocks: the primary first; vpc-existing also has a secondary block. */
+export const VPC_CIDRS: Record<string, string[]> = {
+  "vpc-existing": ["10.20.0.0/16", "10.21.0.0/16"],
+  "vpc-isolated": ["10.50.0.0/16"],
+  "vpc-private-link": ["10.60.0.0/16"],
+  "vpc-default": ["172.31.0.0/16"],
+};
 
 /** The value of a lookup's filter, like the EC2 API's Filter.N.Value. */
 const filterValue = (filters: Array<{ name: string; values: string[] }> | undefined, name: string) =>
@@ -101,6 +140,8 @@ const routeResult = (t: MockRouteTable) => ({
 });
 
 let ipCounter = 10;
+const created = new Map<string, { type: string; inputs: Record<string, any> }>();
+const world = { zoneOf: (subnetId: string) => subnetZones[subnetId] ?? "us-east-1a", created };
 const calls: string[] = [];
 export const callTokens = calls;
 
@@ -110,11 +151,18 @@ export const mocks: pulumi.runtime.Mocks = {
     switch (args.token) {
       case "aws:ec2/getVpc:getVpc": {
         const id = args.inputs.id ?? "vpc-default";
-        const cidrBlock = id === "vpc-existing" ? "10.20.0.0/16" : id === "vpc-isolated" ? "10.50.0.0/16" : "172.31.0.0/16";
-        return { id, cidrBlock, default: id === "vpc-default", enableDnsSupport: true, enableDnsHostnames: id !== "vpc-isolated" };
+        const cidrs = VPC_CIDRS[id] ?? VPC_CIDRS["vpc-default"];
+        return {
+          id,
+          cidrBlock: cidrs[0],
+          cidrBlockAssociations: cidrs.map((c, i) => ({ associationId: `vpc-cidr-assoc-${i}`, cidrBlock: c, state: "associated" })),
+          default: id === "vpc-default",
+          enableDnsSupport: true,
+          enableDnsHostnames: id !== "vpc-isolated",
+        };
       }
       case "aws:ec2/getSubnets:getSubnets": {
-        const vpc = (args.inputs.filters ?? []).find((f: { name: string }) => f.name === "vpc-id")?.values?.[0];
+        const vpc = filterValue(args.inputs.filters, "vpc-id");
         return {
           ids: vpc === "vpc-existing" ? ["subnet-x1", "subnet-x2", "subnet-x3"] : ["subnet-a", "subnet-b", "subnet-c"],
           filters: args.inputs.filters,
@@ -138,21 +186,53 @@ export const mocks: pulumi.runtime.Mocks = {
         if (!t) throw new Error(`no matching route table found (${JSON.stringify(args.inputs)})`);
         return routeResult(t);
       }
-      case "aws:ec2/getAmi:getAmi":
-        return { id: "ami-debian13-mock", architecture: "x86_64", name: "debian-13-amd64-20261101" };
+      case "aws:ec2/getAmi:getAmi": {
+        const arm = filterValue(args.inputs.filters, "architecture") === "arm64";
+        const id = arm ? "ami-debian13-arm64-mock" : "ami-debian13-mock";
+        return { id, architecture: AMI_ARCHITECTURES[id], name: `debian-13-${arm ? "arm64" : "amd64"}-20261101` };
+      }
+      case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": {
+        // DescribeInstanceTypeOfferings, location-type availability-zone: one row per (type, zone) offered.
+        const all = (n: string) => (args.inputs.filters ?? []).find((f: { name: string }) => f.name === n)?.values ?? [];
+        const rows = all("instance-type").flatMap((t: string) =>
+          all("location")
+            .filter((z: string) => offered(t, z))
+            .map((z: string) => [t, z]),
+        );
+        return {
+          id: "offerings",
+          instanceTypes: rows.map((r: string[]) => r[0]),
+          locations: rows.map((r: string[]) => r[1]),
+          locationTypes: rows.map(() => "availability-zone"),
+        };
+      }
+      case "aws:ec2/getVpcEndpoint:getVpcEndpoint": {
+        const found = endpointsInAccount().filter((e) => e.vpcId === args.inputs.vpcId && e.serviceName === args.inputs.serviceName);
+        if (found.length === 0) throw new Error("no matching EC2 VPC Endpoint found");
+        const e = found[0];
+        return {
+          id: `vpce-${e.serviceName.split(".").pop()}`,
+          vpcId: e.vpcId,
+          serviceName: e.serviceName,
+          vpcEndpointType: e.type,
+          privateDnsEnabled: !!e.privateDnsEnabled,
+          routeTableIds: e.routeTableIds ?? [],
+        };
+      }
       case "aws:index/getCallerIdentity:getCallerIdentity":
         return { accountId: "123456789012", arn: "arn:aws:iam::123456789012:user/test", userId: "test" };
       case "aws:index/getRegion:getRegion":
         return { name: "us-east-1", region: "us-east-1", id: "us-east-1" };
       case "aws:s3/getBucket:getBucket": {
         // An existing bucket, in the region its name ends with (e.g. "shared-backups-eu-west-1"), else us-east-1.
-        const region = /-([a-z]{2}-[a-z]+-\d)$/.exec(args.inputs.bucket)?.[1] ?? "us-east-1";
+        // As @pulumi/aws v7 answers: `bucketRegion` is the bucket's own region, `region` the one the lookup ran in.
+        const bucketRegion = /-([a-z]{2}-[a-z]+-\d)$/.exec(args.inputs.bucket)?.[1] ?? "us-east-1";
         return {
           id: args.inputs.bucket,
           bucket: args.inputs.bucket,
           arn: `arn:aws:s3:::${args.inputs.bucket}`,
-          region,
-          bucketRegion: region,
+          region: args.inputs.region ?? "us-east-1",
+          bucketRegion,
         };
       }
       case "aws:kms/getKey:getKey":
@@ -164,6 +244,10 @@ export const mocks: pulumi.runtime.Mocks = {
   newResource(args) {
     recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
     const id = `${args.name}-id`;
+    // AWS's rules (./aws-rules.ts): a refusal is recorded in `violations` (a throw here would leave the
+    // program's outputs pending forever under mocks), and the test that caused it fails (below).
+    checkCreate(args.type, args.name, args.inputs, world);
+    created.set(id, { type: args.type, inputs: args.inputs });
     const arn = `arn:aws:mock:::${args.name}`;
     const state: Record<string, any> = { ...args.inputs, arn };
     switch (args.type) {

@@ -1,0 +1,7 @@
+/** The error of refused component args: every problem names the argument and the fix. */
+export class ClusterArgsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid HaPostgresCluster args:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ClusterArgsError";
+  }
+}
