@@ -15,8 +15,12 @@ import { upOnFreePorts } from "../faults/harness";
 import { availableKinds } from "./kinds";
 import { CHAOS_BASE_PORTS, ChaosReport, describeLine, runChaos } from "./runner";
 
-/** Fixed: the same ten faults every time (crashes, freezes, a switchover, standby faults, etcd). */
-const SEED = 17;
+/**
+ * Fixed: the same ten faults every time. With the default settings seed 6 draws: stop-agent,
+ * crash-node, restart-leader, switchover, restart-agent, crash-pg, crash-node, stop-replica-agent,
+ * reinit-replica, switchover (test/unit/chaos-draw.test.ts checks that the draw is reproducible).
+ */
+const SEED = 6;
 const FAULTS = 10;
 
 describe("chaos: ten faults in a row on one cluster (default settings)", function () {

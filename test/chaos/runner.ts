@@ -98,6 +98,17 @@ async function fullHealth(dir: string, formerPrimary: string, timeoutMs: number,
   return v.leader ?? leader;
 }
 
+/** A pause shorter than this is no outage: the first write after the fault then counts, not the end of that pause. */
+const NO_OUTAGE_MS = 250;
+
+/** Fault → the first acknowledged write after the outage (the longest pause), or simply after the fault when writes never stopped. */
+function firstAck(ackTimes: readonly number[], faultAt: number, o: { outageMs?: number; gapMs?: number }): number | null {
+  if (o.outageMs === undefined) return null;
+  if ((o.gapMs ?? 0) >= NO_OUTAGE_MS) return o.outageMs;
+  const t = ackTimes.find((x) => x > faultAt);
+  return t === undefined ? o.outageMs : t - faultAt;
+}
+
 export function kindStats(lines: readonly FaultLine[], kinds: readonly FaultKind[]): KindStats[] {
   return kinds
     .map((k) => {
@@ -182,7 +193,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         kind: kind.name,
         target,
         newPrimary,
-        firstAckMs: outage.outageMs ?? null,
+        firstAckMs: firstAck(snap.ackTimes, faultAt, outage),
         pauseMs: outage.gapMs ?? (healthyAt ? null : to - faultAt),
         healthMs: healthyAt ? healthyAt - faultAt : null,
         stuck: healthyAt === undefined,

@@ -194,7 +194,7 @@ describe("HaPostgresCluster (mocks)", function () {
       const config = validateAgentConfig(nodeInitPlan(n.inputs.userData).agentConfig.config);
       assert.deepEqual(config.timing, HA_DEFAULTS.timing, "the settings' defaults, as the component resolved them");
       assert.equal(config.maximumLagOnFailover, 1048576);
-      assert.equal(config.synchronousMode, "on", "synchronous by default");
+      assert.equal(config.synchronousMode, "quorum", "synchronous (quorum commit) by default");
       assert.equal(config.watchdog.mode, "automatic", "softdog is used where the kernel has it");
       assert.equal(config.etcd.endpoints.length, 3);
       assert.ok(config.postgres.superuser.passwordFile && config.postgres.replication.passwordFile);
@@ -359,7 +359,7 @@ describe("HaPostgresCluster (mocks)", function () {
       () => new HaPostgresCluster("sync3", { synchronousMode: true as unknown as "on" }),
       (e: unknown) => {
         assert.ok(e instanceof ClusterArgsError);
-        assert.match(e.message, /synchronousMode: must be "off", "on" \(default\), "strict" or "quorum", not true: use "on"/);
+        assert.match(e.message, /synchronousMode: must be "off", "on", "strict" or "quorum" \(default\), not true: use "on"/);
         return true;
       },
     );

@@ -155,7 +155,7 @@ describe("stack config → args", () => {
     const args = argsFromStackConfig();
     assert.throws(
       () => validateClusterArgs("db", args),
-      /synchronousMode: must be "off", "on" \(default\), "strict" or "quorum", not "true": use "on"/,
+      /synchronousMode: must be "off", "on", "strict" or "quorum" \(default\), not "true": use "on"/,
     );
   });
 

@@ -48,7 +48,8 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
 
   before(async function () {
     dir = tempClusterDir("hapg-itest-"); // here, not at load time: a --dry-run must leave nothing behind
-    c = await localUp({ dir, basePort: BASE_PORT, timeoutMs: 150_000, progress: log });
+    // Mode "on" by name: its cases read the one synchronous standby (patronictl's "Sync Standby").
+    c = await localUp({ dir, basePort: BASE_PORT, synchronousMode: "on", timeoutMs: 150_000, progress: log });
   });
 
   afterEach(async function () {
@@ -80,7 +81,7 @@ describe("local cluster (real etcd, PostgreSQL, agents, HAProxy)", function () {
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     const j = JSON.parse(fs.readFileSync(file, "utf8")) as ClusterFile;
     assert.deepEqual(Object.keys(j).sort(), ["api", "dsn", "etcd", "nodes", "proxy", "replicaProxy", "synchronousMode"]);
-    assert.equal(j.synchronousMode, "on", "synchronous replication by default");
+    assert.equal(j.synchronousMode, "on", "the synchronous mode it was started with");
     assert.deepEqual(j.proxy, { host: "127.0.0.1", port: BASE_PORT + 20 });
     assert.deepEqual(j.replicaProxy, { host: "127.0.0.1", port: BASE_PORT + 21 });
     assert.match(j.dsn, new RegExp(`^postgresql://postgres:[^@]+@127\\.0\\.0\\.1:${BASE_PORT + 20}/postgres$`));

@@ -1,7 +1,7 @@
 /**
  * Restart, reload and reinitialize on a real local cluster (etcd, PostgreSQL, agents, HAProxy),
  * driven as an operator drives them: `hapg restart`, `hapg reload`, `hapg reinit` and the REST API.
- * The cases run on local-cluster.test.ts's cluster (default: 3 nodes, synchronous mode on), after its own.
+ * The cases run on local-cluster.test.ts's cluster (3 nodes, synchronous mode "on" by name), after its own.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
