@@ -52,6 +52,29 @@ export const apiTlsSchema = z
   })
   .strict();
 
+/**
+ * A document published outside the node and read at run time: a file (`hapg local`) or an SSM parameter
+ * (String; `pulumi up`), read again every intervalSeconds. One shape for the desired dynamic config and the
+ * topology (and node-init's plan), so they read and fail the same way.
+ */
+export function publishedDocumentSchema(field: string, exampleParameter: string, defaultIntervalSeconds: number) {
+  return z
+    .object({
+      /** A JSON (or YAML) file with the document. */
+      file: z.string().startsWith("/", "must be an absolute path").optional(),
+      /** The name of an SSM parameter (String) with the document as JSON, read with the AWS CLI. */
+      ssmParameter: z.string().startsWith("/", `must be an SSM parameter name such as ${exampleParameter}`).optional(),
+      /** The SSM parameter's region. Default: AWS_REGION, else the instance's region (IMDSv2). */
+      region: z.string().min(1).optional(),
+      /** Seconds between two reads (SSM's API is rate-limited). */
+      intervalSeconds: z.number().positive("must be a number of seconds above 0, e.g. 60").default(defaultIntervalSeconds),
+    })
+    .strict()
+    .refine((d) => (d.file === undefined) !== (d.ssmParameter === undefined), {
+      message: `set exactly one of ${field}.file or ${field}.ssmParameter`,
+    });
+}
+
 /** The user of the agents' API for calls that change something, wherever this project generates the password (local, AWS). */
 export const DEFAULT_API_USER = "hapg";
 
@@ -128,22 +151,15 @@ export const agentConfigSchema = z
      * (desired keys win; keys it does not name are left alone). Absent: etcd's config key is edited only by
      * operators (PATCH /config, hapg edit-config).
      */
-    desiredConfig: z
-      .object({
-        /** A JSON (or YAML) file with the desired document. */
-        file: z.string().startsWith("/", "must be an absolute path").optional(),
-        /** The name of an SSM parameter (String) with the desired document as JSON, read with the AWS CLI. */
-        ssmParameter: z.string().startsWith("/", "must be an SSM parameter name such as /hapg/main/dynamic-config").optional(),
-        /** The SSM parameter's region. Default: AWS_REGION, else the instance's region (IMDSv2). */
-        region: z.string().min(1).optional(),
-        /** Seconds between two reads by the leader. Default 60 (SSM's API is rate-limited). */
-        intervalSeconds: z.number().positive("must be a number of seconds above 0, e.g. 60").default(60),
-      })
-      .strict()
-      .refine((d) => (d.file === undefined) !== (d.ssmParameter === undefined), {
-        message: "set exactly one of desiredConfig.file or desiredConfig.ssmParameter",
-      })
-      .optional(),
+    desiredConfig: publishedDocumentSchema("desiredConfig", "/hapg/main/dynamic-config", 60).optional(),
+    /**
+     * Where the cluster's topology is published (sidecar/topology/schema.ts: the hosts that should exist, their
+     * fixed addresses and revisions; `pulumi up` writes an SSM parameter, `hapg local` a file). Every agent reads it
+     * at start and every intervalSeconds: HAProxy's backends and the etcd endpoints follow it, and the leader
+     * removes members, slots and etcd members no longer listed and rolls stale hosts. Absent: membership is the
+     * agent file's (etcd.endpoints) and nothing is rolled.
+     */
+    topology: publishedDocumentSchema("topology", "/hapg/main/topology", 30).optional(),
     /** Continuous archiving and base backups with pgBackRest (sidecar/backup/config.ts). Absent: none. */
     backup: backupConfigSchema.optional(),
     /** How a new cluster is created: initdb (default), or `fromBackup`, a restore of another cluster's backup (sidecar/restore/config.ts). */
