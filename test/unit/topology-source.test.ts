@@ -59,6 +59,9 @@ describe("topology source", () => {
 
   it("refuses malformed JSON and a wrong version naming the source", () => {
     assert.throws(() => parseTopology("{", "file:/t.json"), /file:\/t\.json: not valid JSON/);
-    assert.throws(() => parseTopology(JSON.stringify({ ...topology, version: 2 }), "ssm:/t"), /ssm:\/t: not a topology: version: must be 1/);
+    assert.throws(
+      () => parseTopology(JSON.stringify({ ...topology, version: 2 }), "ssm:/t"),
+      /ssm:\/t: not a topology: version: must be 1/,
+    );
   });
 });
