@@ -13,6 +13,7 @@ import { ApiServer } from "./api/server";
 import { loadApiTls } from "./api/transport";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
+import { handOverBeforeStop } from "./ha/planned-stop";
 import { promotionWait } from "./ha/promotion";
 import { fetchPeerViews, postFailsafe } from "./ha/peers";
 import { createLogger } from "./log";
@@ -226,8 +227,15 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     stopping = true;
     log.info({ signal }, "graceful stop requested");
     operations.close();
-    void driver
-      .shutdown()
+    // The leader hands over first (a switchover's pause, not a failover's), within a bound; then the usual stop.
+    void handOverBeforeStop({
+      name: config.name,
+      dcs,
+      rules: () => ({ synchronousMode: dynamic.effective.synchronousMode, maximumLagOnFailover: dynamic.effective.maximumLagOnFailover }),
+      log,
+      timeoutMs: timing.ttlMs + timing.loopWaitMs * 2,
+    })
+      .then(() => driver.shutdown())
       .then(() => backup?.stop())
       .then(() => api.close())
       .then(() => {
