@@ -14,6 +14,7 @@ import { loadApiTls } from "./api/transport";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
 import { handOverBeforeStop } from "./ha/planned-stop";
+import { topologyKeeper } from "./topology/wiring";
 import { promotionWait } from "./ha/promotion";
 import { fetchPeerViews, postFailsafe } from "./ha/peers";
 import { createLogger } from "./log";
@@ -214,6 +215,11 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       backup,
     }),
   });
+  const rules = () => ({
+    synchronousMode: dynamic.effective.synchronousMode,
+    maximumLagOnFailover: dynamic.effective.maximumLagOnFailover,
+  });
+  const keeper = topologyKeeper(config, dcs, () => driver.view().holdsLeader, rules, log.child({ component: "topology" }));
   await api.listen(config.api.listen.host, config.api.listen.port, apiTls);
   const apiAt = `${apiTls ? "https" : "http"}://${config.api.listen.host}:${config.api.listen.port}`;
   log.info(
@@ -231,10 +237,11 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     void handOverBeforeStop({
       name: config.name,
       dcs,
-      rules: () => ({ synchronousMode: dynamic.effective.synchronousMode, maximumLagOnFailover: dynamic.effective.maximumLagOnFailover }),
+      rules,
       log,
       timeoutMs: timing.ttlMs + timing.loopWaitMs * 2,
     })
+      .then(() => keeper?.stop())
       .then(() => driver.shutdown())
       .then(() => backup?.stop())
       .then(() => api.close())
@@ -247,6 +254,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
   process.on("SIGINT", () => stop("SIGINT"));
   await driver.start();
   backup?.start();
+  keeper?.start();
 }
 
 /**

@@ -160,6 +160,54 @@ export const agentConfigSchema = z
      * agent file's (etcd.endpoints) and nothing is rolled.
      */
     topology: publishedDocumentSchema("topology", "/hapg/main/topology", 30).optional(),
+    /**
+     * HAProxy on this node, whose backends the agent rewrites from the topology's nodes when they change (the
+     * file is then reloaded by whoever watches it: on AWS a systemd path unit, so the agent needs no root).
+     * Needs `topology`. Absent: the agent writes no HAProxy config (the local cluster rewrites its own).
+     */
+    haproxy: z
+      .object({
+        configFile: z.string().startsWith("/", "must be an absolute path such as /etc/haproxy/haproxy.cfg"),
+        bindHost: z.string().min(1).default("*"),
+        primaryPort: z.number().int().min(1).max(65535).default(5000),
+        replicaPort: z.number().int().min(1).max(65535).default(5001),
+        /** The agents serve HTTPS: HAProxy's checks verify their certificates against this CA and each host's name. */
+        checkCaFile: z.string().startsWith("/", "must be an absolute path").optional(),
+      })
+      .strict()
+      .optional(),
+    /**
+     * The roll (the leader replaces hosts whose reported revision differs from the topology's, one at a time, the
+     * leader last after a switchover): how a host is replaced. Needs `topology`. Absent: stale hosts are only reported.
+     */
+    roll: z
+      .object({
+        replacer: z.union([
+          z
+            .object({
+              /** Terminate the host's instance in its Auto Scaling group (found by these tags), desired capacity kept. */
+              aws: z
+                .object({
+                  region: z.string().min(1).optional(),
+                  clusterTags: z.record(z.string().min(1), z.string().min(1)),
+                  hostTagKey: z.string().min(1),
+                })
+                .strict(),
+            })
+            .strict(),
+          z.object({ requestDir: z.string().startsWith("/", "must be an absolute path") }).strict(),
+        ]),
+        /** Seconds a step (one host) may take before the roll stops there. Default 900. */
+        stepTimeoutSeconds: z.number().positive().default(900),
+        /** A replaced replica is healthy again once streaming within this many bytes of the leader. Default 16 MiB. */
+        healthyLagBytes: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(16 * 1024 * 1024),
+      })
+      .strict()
+      .optional(),
     /** Continuous archiving and base backups with pgBackRest (sidecar/backup/config.ts). Absent: none. */
     backup: backupConfigSchema.optional(),
     /** How a new cluster is created: initdb (default), or `fromBackup`, a restore of another cluster's backup (sidecar/restore/config.ts). */
@@ -176,6 +224,9 @@ export const agentConfigSchema = z
     checkHaSettings(c, ctx);
     const same = sameStanzaProblem(c.cluster, c.backup, c.bootstrap.fromBackup);
     if (same) ctx.addIssue({ code: "custom", path: same.path, message: same.message });
+    if (c.roll && !c.topology) ctx.addIssue({ code: "custom", path: ["roll"], message: "needs topology (the revisions to roll to)" });
+    if (c.haproxy && !c.topology)
+      ctx.addIssue({ code: "custom", path: ["haproxy"], message: "needs topology (the nodes HAProxy routes to)" });
     if (!c.postgres.dataDir.startsWith("/")) {
       ctx.addIssue({ code: "custom", path: ["postgres", "dataDir"], message: "must be an absolute path" });
     }
