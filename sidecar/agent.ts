@@ -11,6 +11,7 @@ import { MemberOperations } from "./api/member-ops";
 import { Mutations } from "./api/mutations";
 import { ApiServer } from "./api/server";
 import { loadApiTls } from "./api/transport";
+import { watchApiTls } from "./api/tls-reload";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
 import { handOverBeforeStop } from "./ha/planned-stop";
@@ -221,6 +222,10 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
   });
   const keeper = topologyKeeper(config, dcs, () => driver.view().holdsLeader, rules, log.child({ component: "topology" }));
   await api.listen(config.api.listen.host, config.api.listen.port, apiTls);
+  const stopTlsWatch =
+    config.api.tls && apiTls
+      ? watchApiTls({ files: config.api.tls, current: apiTls, apply: (m) => api.setTls(m), reloadPostgres: () => pg.reload(), log })
+      : undefined;
   const apiAt = `${apiTls ? "https" : "http"}://${config.api.listen.host}:${config.api.listen.port}`;
   log.info(
     { api: apiAt, timing: started.timing, synchronousMode: started.synchronousMode, failsafeMode: started.failsafeMode },
@@ -241,6 +246,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       log,
       timeoutMs: timing.ttlMs + timing.loopWaitMs * 2,
     })
+      .then(() => stopTlsWatch?.())
       .then(() => keeper?.stop())
       .then(() => driver.shutdown())
       .then(() => backup?.stop())
