@@ -14,12 +14,20 @@ const int = (name: string) => (v: string) => {
 export function registerLocalDay2Commands(local: Command): void {
   local
     .command("scale")
-    .description("add or remove PostgreSQL nodes (cluster started with --topology): the topology, HAProxy and etcd's keys follow")
+    .description("add or remove PostgreSQL nodes or etcd members (cluster started with --topology): the topology, HAProxy and etcd follow")
     .option("-d, --dir <dir>", "the cluster's directory", "/tmp/hapg-local")
-    .requiredOption("--nodes <n>", "the number of PostgreSQL nodes", int("--nodes"))
-    .action(async (o: { dir: string; nodes: number }) => {
-      const { localScale } = await import("../local/scale");
-      await localScale(path.resolve(o.dir), o.nodes, (l) => console.log(l));
+    .option("--nodes <n>", "the number of PostgreSQL nodes", int("--nodes"))
+    .option("--etcd <n>", "the number of etcd members (joined by member add, removed by member remove)", int("--etcd"))
+    .action(async (o: { dir: string; nodes?: number; etcd?: number }) => {
+      if (o.nodes === undefined && o.etcd === undefined) throw new Error("give --nodes N and/or --etcd N");
+      if (o.etcd !== undefined) {
+        const { localScaleEtcd } = await import("../local/scale-etcd");
+        await localScaleEtcd(path.resolve(o.dir), o.etcd, (l) => console.log(l));
+      }
+      if (o.nodes !== undefined) {
+        const { localScale } = await import("../local/scale");
+        await localScale(path.resolve(o.dir), o.nodes, (l) => console.log(l));
+      }
     });
   local
     .command("roll")

@@ -79,21 +79,15 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCl
     for (let i = 0; i < n; i++) {
       const clientUrl = `http://${hostOf(i)}:${opts.clientPorts[i]}`;
       const dataDir = path.join(opts.dir, `${names[i]}.data`);
-      const args = [
-        `--name=${names[i]}`,
-        `--data-dir=${dataDir}`,
-        `--listen-client-urls=${clientUrl}`,
-        `--advertise-client-urls=${clientUrl}`,
-        `--listen-peer-urls=${peerUrls[i]}`,
-        `--initial-advertise-peer-urls=${peerUrls[i]}`,
-        `--initial-cluster=${initialCluster}`,
-        `--initial-cluster-state=new`,
-        `--initial-cluster-token=${opts.clusterToken ?? "hapg-local"}`,
-        // Fast local failure detection; etcd's minimum lease TTL becomes 1.5 × election timeout ≈ 2 s.
-        "--heartbeat-interval=100",
-        "--election-timeout=1000",
-        "--logger=zap",
-      ];
+      const args = etcdArgs({
+        name: names[i],
+        dataDir,
+        clientUrl,
+        peerUrl: peerUrls[i],
+        initialCluster,
+        state: "new",
+        token: opts.clusterToken ?? "hapg-local",
+      });
       const member: EtcdMemberInfo = {
         name: names[i],
         clientUrl,
@@ -117,6 +111,33 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCl
     await Promise.all(members.map((m) => stopProcess(m.pid, 3000).catch(() => undefined)));
     throw err;
   }
+}
+
+/** One local member's command line (only flags etcd 3.4, 3.5 and 3.6 all have). Pure. */
+export function etcdArgs(m: {
+  name: string;
+  dataDir: string;
+  clientUrl: string;
+  peerUrl: string;
+  initialCluster: string;
+  state: "new" | "existing";
+  token: string;
+}): string[] {
+  return [
+    `--name=${m.name}`,
+    `--data-dir=${m.dataDir}`,
+    `--listen-client-urls=${m.clientUrl}`,
+    `--advertise-client-urls=${m.clientUrl}`,
+    `--listen-peer-urls=${m.peerUrl}`,
+    `--initial-advertise-peer-urls=${m.peerUrl}`,
+    `--initial-cluster=${m.initialCluster}`,
+    `--initial-cluster-state=${m.state}`,
+    `--initial-cluster-token=${m.token}`,
+    // Fast local failure detection; etcd's minimum lease TTL becomes 1.5 × election timeout ≈ 2 s.
+    "--heartbeat-interval=100",
+    "--election-timeout=1000",
+    "--logger=zap",
+  ];
 }
 
 /** Starts one member's etcd detached, in its namespace if it has one; records and returns its pid. */
