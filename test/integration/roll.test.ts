@@ -56,7 +56,9 @@ describe("the roll: every host replaced, one at a time, the leader last", functi
     for (const [i, step] of r.steps.entries()) {
       const until = r.steps[i + 1]?.requestedAt ?? Date.now();
       const pause = measureOutage(result, step.requestedAt, until).gapMs;
-      console.log(`      ${step.host}: replaced in ${step.ms} ms (stopped after ${step.stoppedAt - step.requestedAt} ms); longest write pause ${pause ?? "-"} ms`);
+      console.log(
+        `      ${step.host}: replaced in ${step.ms} ms (stopped after ${step.stoppedAt - step.requestedAt} ms); longest write pause ${pause ?? "-"} ms`,
+      );
     }
   });
 });
