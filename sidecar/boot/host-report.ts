@@ -8,6 +8,7 @@ import { EtcdDcs } from "../dcs/etcd";
 import { clusterPrefix } from "../dcs/types";
 import { etcdEndpoints } from "../topology/addresses";
 import type { HostReport } from "../topology/schema";
+import { imdsGet } from "./imds";
 import type { NodeInitPlan } from "./plan";
 
 /** The boot time from /proc/uptime (ISO). */
@@ -17,23 +18,7 @@ export function bootedAt(now = Date.now()): string {
 }
 
 /** This instance's id from IMDSv2; undefined off EC2. */
-export async function instanceIdFromImds(): Promise<string | undefined> {
-  const imds = "http://169.254.169.254/latest";
-  try {
-    const token = await fetch(`${imds}/api/token`, {
-      method: "PUT",
-      headers: { "X-aws-ec2-metadata-token-ttl-seconds": "60" },
-      signal: AbortSignal.timeout(2000),
-    }).then((r) => r.text());
-    const r = await fetch(`${imds}/meta-data/instance-id`, {
-      headers: { "X-aws-ec2-metadata-token": token },
-      signal: AbortSignal.timeout(2000),
-    });
-    return r.ok ? (await r.text()).trim() : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export const instanceIdFromImds = () => imdsGet("meta-data/instance-id");
 
 export interface HostReportTarget {
   endpoints: string[];

@@ -4,6 +4,7 @@
  * the local cluster. Both yield the same JSON document, which ./converge.ts applies.
  */
 import { readFile } from "node:fs/promises";
+import { imdsGet } from "../boot/imds";
 import type { DynamicConfig } from "../settings/dynamic";
 
 export interface DesiredSource {
@@ -46,23 +47,7 @@ function desiredFrom(t: TextSource): DesiredSource {
 }
 
 /** The instance's region from IMDSv2 (the agent's unit has no AWS_REGION; the boot script's export is gone). */
-async function instanceRegion(): Promise<string | undefined> {
-  const imds = "http://169.254.169.254/latest";
-  try {
-    const token = await fetch(`${imds}/api/token`, {
-      method: "PUT",
-      headers: { "X-aws-ec2-metadata-token-ttl-seconds": "60" },
-      signal: AbortSignal.timeout(2000),
-    }).then((r) => r.text());
-    const r = await fetch(`${imds}/meta-data/placement/region`, {
-      headers: { "X-aws-ec2-metadata-token": token },
-      signal: AbortSignal.timeout(2000),
-    });
-    return r.ok ? (await r.text()).trim() : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const instanceRegion = () => imdsGet("meta-data/placement/region");
 
 export function ssmText(parameter: string, region: string | undefined): TextSource {
   let resolved = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;

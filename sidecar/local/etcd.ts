@@ -7,9 +7,9 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as path from "node:path";
 import { isRunning as isAlive, signalIfAlive } from "../postgres/process";
+import { memberHealthy } from "../membership/etcd-members";
 import { inNetns } from "./netns";
 
 /** Alive and not a zombie (a zombie has exited; its parent just has not reaped it yet). */
@@ -171,23 +171,7 @@ export async function waitMemberHealthy(member: EtcdMemberInfo, timeoutMs: numbe
 
 /** GET /health answers {"health":"true"} once the member is part of a cluster with a leader. */
 export function isHealthy(clientUrl: string, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get(`${clientUrl}/health`, { agent: false, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => {
-        try {
-          resolve((JSON.parse(body) as { health?: unknown }).health === "true");
-        } catch {
-          resolve(false);
-        }
-      });
-      res.on("error", () => resolve(false));
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-  });
+  return memberHealthy(clientUrl, {}, timeoutMs);
 }
 
 function logTail(file: string, lines = 15): string {
