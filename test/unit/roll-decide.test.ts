@@ -234,3 +234,15 @@ describe("roll decision", () => {
       assert.deepEqual(a.step, { host: "c", revision: "r2", fromInstance: "i-old", since: new Date(NOW).toISOString(), by: "a" });
   });
 });
+
+describe("the roll step where operators look", () => {
+  it("GET /cluster carries the roll key and `hapg list` says a stalled roll stopped", async () => {
+    const { clusterBody } = await import("../../sidecar/api/health");
+    const { listJson, listText } = await import("../../sidecar/cli/ops-render");
+    const body = clusterBody("main", cluster({ roll: step({ stalled: "b not replaced within 600 s" }) }));
+    assert.equal(body.roll?.host, "b");
+    const text = listText(listJson(body as never, {}));
+    assert.match(text, /Roll: STOPPED at b: b not replaced within 600 s/);
+    assert.doesNotMatch(listText(listJson(clusterBody("main", cluster()) as never, {})), /Roll:/);
+  });
+});
