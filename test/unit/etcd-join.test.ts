@@ -4,6 +4,10 @@
  * re-added; nothing changes while another member is unhealthy. Plus the node-init plan's day-2 fields.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { parseNodeInitPlan } from "../../sidecar/boot/node-init";
 import { membershipEnv } from "../../sidecar/boot/etcd-join";
 import type { EtcdMember } from "../../sidecar/membership/etcd-members";
@@ -109,4 +113,28 @@ describe("node-init plan: day-2 fields", () => {
   ];
   for (const [what, extra, message] of bad)
     it(`refuses ${what}`, () => assert.throws(() => parseNodeInitPlan({ ...base, ...extra }), message));
+});
+
+describe("day-2 boot commands: bad input", function () {
+  this.timeout(60_000);
+  const CLI = path.join(__dirname, "../../sidecar/cli/main.js");
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 30_000 });
+  let dir: string;
+  before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "hapg-plan-"))));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const plan = (name: string, p: object) => {
+    const f = path.join(dir, `${name}.json`);
+    fs.writeFileSync(f, JSON.stringify({ version: 1, files: [], ...p }));
+    return f;
+  };
+  it("etcd-join refuses a plan without an etcd section, host-report one without host, naming them", () => {
+    const a = run("etcd-join", "--plan", plan("a", {}));
+    assert.equal(a.status, 1);
+    assert.match(a.stderr, /the plan has no etcd section/);
+    const b = run("host-report", "--plan", plan("b", {}));
+    assert.equal(b.status, 1);
+    assert.match(b.stderr, /the plan has no host section/);
+    const c = run("host-report", "--plan", plan("c", { host: { name: "pg-0", revision: "r" } }));
+    assert.match(c.stderr, /cluster: is required with host/);
+  });
 });
