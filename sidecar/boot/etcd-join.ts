@@ -12,6 +12,8 @@ import { initialClusterOf, joinDecision, type JoinDecision } from "../membership
 import { etcdClientUrl, etcdPeerUrl, type Scheme } from "../topology/addresses";
 import type { Topology } from "../topology/schema";
 
+const RETRY_ADD = /unhealthy cluster|not enough started members|too many learner|DcsUnavailable|failed within/;
+
 export interface EtcdJoinOptions {
   name: string;
   dataDir: string;
@@ -56,14 +58,23 @@ export async function etcdJoin(o: EtcdJoinOptions): Promise<EtcdStart> {
     });
     o.log(`${o.name}: ${d.action}: ${d.reason}`);
     if (d.action === "start") return { state: d.state, initialCluster: d.initialCluster, decision: d };
+    let reason = d.reason;
     if (d.action === "add" && api) {
-      if (d.removeFirst) await api.remove(d.removeFirst);
-      const added = await api.add(selfPeerUrl);
-      const initialCluster = initialClusterOf(added.members, o.topology, peerUrlOf, { name: o.name, peerUrl: selfPeerUrl });
-      o.log(`${o.name}: added as member ${added.id}; starting with ETCD_INITIAL_CLUSTER=${initialCluster}`);
-      return { state: "existing", initialCluster, decision: d };
+      try {
+        if (d.removeFirst) await api.remove(d.removeFirst);
+        const added = await api.add(selfPeerUrl);
+        const initialCluster = initialClusterOf(added.members, o.topology, peerUrlOf, { name: o.name, peerUrl: selfPeerUrl });
+        o.log(`${o.name}: added as member ${added.id}; starting with ETCD_INITIAL_CLUSTER=${initialCluster}`);
+        return { state: "existing", initialCluster, decision: d };
+      } catch (e) {
+        // etcd's strict reconfiguration check refuses an add until every member has been connected for 5 s
+        // (a member that just joined): "unhealthy cluster". That is a wait, not a failure.
+        if (!RETRY_ADD.test((e as Error).message)) throw e;
+        reason = `etcd refused the change for now (${(e as Error).message.split(": ").pop()})`;
+        o.log(`${o.name}: ${reason}: trying again`);
+      }
     }
-    if (Date.now() >= deadline) throw new Error(`etcd-join: ${o.name}: ${d.reason}`);
+    if (Date.now() >= deadline) throw new Error(`etcd-join: ${o.name}: ${reason}`);
     await new Promise((r) => setTimeout(r, 2000));
   }
 }
