@@ -47,8 +47,9 @@ describe(`etcd members 3 → 5 → 3 by member add / remove (${execFileSync("etc
       "the agents on the topology's 5 endpoints",
       15_000,
       async () =>
-        c.nodes.every((n) => /etcd endpoints changed.*27004/.test(fs.readFileSync(path.join(dir, n.name, "agent.log"), "utf8"))) ||
-        undefined,
+        c.nodes.every((n) =>
+          /"endpoints":\[[^\]]*27004[^\]]*\],.*etcd endpoints changed/.test(fs.readFileSync(path.join(dir, n.name, "agent.log"), "utf8")),
+        ) || undefined,
     );
 
     await localScaleEtcd(dir, 3, say);
