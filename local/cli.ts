@@ -3,6 +3,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { DEFAULTS, type LocalOptions, syncModeFromFlags } from "./layout";
 import type { RestoreFlags } from "./restore";
+import { registerLocalDay2Commands } from "./day2-cli";
 
 // The cluster, demo and writer modules load only when a `local` command runs: the other commands of
 // the development CLI start without them.
@@ -41,6 +42,7 @@ export function registerLocalCommands(program: Command): void {
   const local = program
     .command("local")
     .description("run a whole HA cluster on 127.0.0.1: etcd, PostgreSQL nodes with their agents, HAProxy");
+  registerLocalDay2Commands(local);
 
   local
     .command("up")
@@ -74,6 +76,10 @@ export function registerLocalCommands(program: Command): void {
     .option(
       "--netns",
       "root only: every node and etcd member in a network namespace of its own (own address on a bridge), so `hapg local cut` can partition them",
+    )
+    .option(
+      "--topology",
+      "publish the cluster's topology in DIR/topology.json: the agents follow it, and `hapg local scale` / `roll` change it",
     )
     .option("--backup", "continuous WAL archiving and backups with pgBackRest to a local S3 server (s3rver on 127.0.0.1)")
     .option(

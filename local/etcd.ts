@@ -7,9 +7,9 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as path from "node:path";
 import { isRunning as isAlive, signalIfAlive } from "../sidecar/postgres/process";
+import { memberHealthy } from "../sidecar/membership/etcd-members";
 import { inNetns } from "./netns";
 
 /** Alive and not a zombie (a zombie has exited; its parent just has not reaped it yet). */
@@ -79,21 +79,15 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCl
     for (let i = 0; i < n; i++) {
       const clientUrl = `http://${hostOf(i)}:${opts.clientPorts[i]}`;
       const dataDir = path.join(opts.dir, `${names[i]}.data`);
-      const args = [
-        `--name=${names[i]}`,
-        `--data-dir=${dataDir}`,
-        `--listen-client-urls=${clientUrl}`,
-        `--advertise-client-urls=${clientUrl}`,
-        `--listen-peer-urls=${peerUrls[i]}`,
-        `--initial-advertise-peer-urls=${peerUrls[i]}`,
-        `--initial-cluster=${initialCluster}`,
-        `--initial-cluster-state=new`,
-        `--initial-cluster-token=${opts.clusterToken ?? "hapg-local"}`,
-        // Fast local failure detection; etcd's minimum lease TTL becomes 1.5 × election timeout ≈ 2 s.
-        "--heartbeat-interval=100",
-        "--election-timeout=1000",
-        "--logger=zap",
-      ];
+      const args = etcdArgs({
+        name: names[i],
+        dataDir,
+        clientUrl,
+        peerUrl: peerUrls[i],
+        initialCluster,
+        state: "new",
+        token: opts.clusterToken ?? "hapg-local",
+      });
       const member: EtcdMemberInfo = {
         name: names[i],
         clientUrl,
@@ -117,6 +111,33 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCl
     await Promise.all(members.map((m) => stopProcess(m.pid, 3000).catch(() => undefined)));
     throw err;
   }
+}
+
+/** One local member's command line (only flags etcd 3.4, 3.5 and 3.6 all have). Pure. */
+export function etcdArgs(m: {
+  name: string;
+  dataDir: string;
+  clientUrl: string;
+  peerUrl: string;
+  initialCluster: string;
+  state: "new" | "existing";
+  token: string;
+}): string[] {
+  return [
+    `--name=${m.name}`,
+    `--data-dir=${m.dataDir}`,
+    `--listen-client-urls=${m.clientUrl}`,
+    `--advertise-client-urls=${m.clientUrl}`,
+    `--listen-peer-urls=${m.peerUrl}`,
+    `--initial-advertise-peer-urls=${m.peerUrl}`,
+    `--initial-cluster=${m.initialCluster}`,
+    `--initial-cluster-state=${m.state}`,
+    `--initial-cluster-token=${m.token}`,
+    // Fast local failure detection; etcd's minimum lease TTL becomes 1.5 × election timeout ≈ 2 s.
+    "--heartbeat-interval=100",
+    "--election-timeout=1000",
+    "--logger=zap",
+  ];
 }
 
 /** Starts one member's etcd detached, in its namespace if it has one; records and returns its pid. */
@@ -150,23 +171,7 @@ export async function waitMemberHealthy(member: EtcdMemberInfo, timeoutMs: numbe
 
 /** GET /health answers {"health":"true"} once the member is part of a cluster with a leader. */
 export function isHealthy(clientUrl: string, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get(`${clientUrl}/health`, { agent: false, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => {
-        try {
-          resolve((JSON.parse(body) as { health?: unknown }).health === "true");
-        } catch {
-          resolve(false);
-        }
-      });
-      res.on("error", () => resolve(false));
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-  });
+  return memberHealthy(clientUrl, {}, timeoutMs);
 }
 
 function logTail(file: string, lines = 15): string {

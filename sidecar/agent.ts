@@ -11,8 +11,11 @@ import { MemberOperations } from "./api/member-ops";
 import { Mutations } from "./api/mutations";
 import { ApiServer } from "./api/server";
 import { loadApiTls } from "./http/transport";
+import { watchApiTls } from "./api/tls-reload";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
+import { handOverBeforeStop } from "./ha/planned-stop";
+import { topologyKeeper } from "./topology/wiring";
 import { promotionWait } from "./ha/promotion";
 import { fetchPeerViews, postFailsafe } from "./ha/peers";
 import { createLogger } from "./log";
@@ -206,7 +209,16 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       backup,
     }),
   });
+  const rules = () => ({
+    synchronousMode: dynamic.effective.synchronousMode,
+    maximumLagOnFailover: dynamic.effective.maximumLagOnFailover,
+  });
+  const keeper = topologyKeeper(config, dcs, () => driver.view().holdsLeader, rules, log.child({ component: "topology" }));
   await api.listen(config.api.listen.host, config.api.listen.port, apiTls);
+  const stopTlsWatch =
+    config.api.tls && apiTls
+      ? watchApiTls({ files: config.api.tls, current: apiTls, apply: (m) => api.setTls(m), reloadPostgres: () => pg.reload(), log })
+      : undefined;
   const apiAt = `${apiTls ? "https" : "http"}://${config.api.listen.host}:${config.api.listen.port}`;
   log.info(
     { api: apiAt, timing: started.timing, synchronousMode: started.synchronousMode, failsafeMode: started.failsafeMode },
@@ -219,8 +231,17 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     stopping = true;
     log.info({ signal }, "graceful stop requested");
     operations.close();
-    void driver
-      .shutdown()
+    // The leader hands over first (a switchover's pause, not a failover's), within a bound; then the usual stop.
+    void handOverBeforeStop({
+      name: config.name,
+      dcs,
+      rules,
+      log,
+      timeoutMs: timing.ttlMs + timing.loopWaitMs * 2,
+    })
+      .then(() => stopTlsWatch?.())
+      .then(() => keeper?.stop())
+      .then(() => driver.shutdown())
       .then(() => backup?.stop())
       .then(() => api.close())
       .then(() => {
@@ -232,6 +253,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
   process.on("SIGINT", () => stop("SIGINT"));
   await driver.start();
   backup?.start();
+  keeper?.start();
 }
 
 /**

@@ -111,5 +111,7 @@ export function clusterBody(scope: string, cluster: ClusterSnapshot | undefined)
         };
       })
       .sort((a, b) => a.name.localeCompare(b.name)),
+    // The roll step in progress (or stalled), so `hapg list` and an operator see it (docs/day2.md).
+    ...(cluster?.roll ? { roll: cluster.roll.state } : {}),
   };
 }

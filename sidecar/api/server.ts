@@ -75,6 +75,12 @@ export class ApiServer {
     return this.server.address() as AddressInfo;
   }
 
+  /** A renewed certificate and key (./tls-reload.ts): new connections get them. Throws when they do not go together. */
+  setTls(tls: ApiTlsMaterial): void {
+    if (!(this.server instanceof https.Server)) return;
+    this.server.setSecureContext({ cert: tls.cert, key: tls.key });
+  }
+
   async close(): Promise<void> {
     if (!this.server) return;
     this.server.closeAllConnections();

@@ -29,6 +29,8 @@ export interface ListJson {
   members: ListRow[];
   /** WAL archiving on the leader (its /patroni `archive`), when the cluster archives. */
   archive?: ArchiveStatus;
+  /** The roll step in progress or stalled. */
+  roll?: ClusterView["roll"];
 }
 
 /** Tags whose values differ from the defaults (patronictl shows only those). */
@@ -47,6 +49,7 @@ export function listJson(view: ClusterView, config: Record<string, unknown>, arc
     leader: view.members.find((m) => m.role === "leader")?.name ?? null,
     members,
     ...(archive ? { archive } : {}),
+    ...(view.roll ? { roll: view.roll } : {}),
   };
 }
 
@@ -99,7 +102,10 @@ export function listText(j: ListJson): string {
   }
   const leader = j.leader ? `leader ${j.leader}` : "NO LEADER";
   const archive = j.archive ? `\n${archiveText(j.archive)}` : "";
-  return `Cluster: ${j.cluster} (${leader}, maintenance mode: ${j.paused ? "on — no automatic failover" : "off"})\n${t.toString()}${archive}`;
+  const roll = j.roll
+    ? `\nRoll: ${j.roll.stalled ? `STOPPED at ${j.roll.host}: ${j.roll.stalled}` : `replacing ${j.roll.host} with revision ${j.roll.revision} since ${j.roll.since}`}`
+    : "";
+  return `Cluster: ${j.cluster} (${leader}, maintenance mode: ${j.paused ? "on — no automatic failover" : "off"})\n${t.toString()}${archive}${roll}`;
 }
 
 /** "0/3000060", PostgreSQL's spelling of a WAL position. */

@@ -31,6 +31,8 @@ export interface ClusterView {
     pending_restart?: boolean;
     tags?: Record<string, unknown>;
   }[];
+  /** The roll step in progress (GET /cluster's `roll`, docs/day2.md). */
+  roll?: { host: string; revision: string; since: string; stalled?: string };
 }
 
 export interface ClusterSource {
