@@ -73,6 +73,8 @@ export const EC2_ASSUME_ROLE_POLICY = JSON.stringify({
 export interface NodeIdentity {
   role: aws.iam.Role;
   instanceProfile: aws.iam.InstanceProfile;
+  /** The inline policy: instances must not boot before it exists. */
+  policy: aws.iam.RolePolicy;
 }
 
 /**
@@ -100,7 +102,7 @@ export function createNodeIdentity(
     { assumeRolePolicy: EC2_ASSUME_ROLE_POLICY, description: `Hosts of HA PostgreSQL ${args.clusterName}`, tags },
     { parent },
   );
-  new aws.iam.RolePolicy(
+  const policy = new aws.iam.RolePolicy(
     childName(name, "node-policy"),
     {
       role: role.id,
@@ -122,5 +124,5 @@ export function createNodeIdentity(
     { parent },
   );
   const instanceProfile = new aws.iam.InstanceProfile(childName(name, "node-profile"), { role: role.name, tags }, { parent });
-  return { role, instanceProfile };
+  return { role, instanceProfile, policy };
 }

@@ -94,7 +94,8 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
 export function cliConfigForNode(spec: HostSpec): CliConfigInput {
   const pg = spec.postgres;
   if (!pg) throw new Error(`cliConfigForNode: host ${spec.hostName} runs no PostgreSQL`);
-  const members = [...pg.members].sort((a, b) => Number(b.name === spec.hostName) - Number(a.name === spec.hostName));
+  // This node's API first, then the seed members (a node beyond the seeds is not among them).
+  const members = [{ name: spec.hostName, privateIp: spec.privateIp }, ...pg.members.filter((m) => m.name !== spec.hostName)];
   return {
     cluster: spec.clusterName,
     api: {

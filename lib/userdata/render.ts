@@ -8,6 +8,7 @@ import { stringify } from "yaml";
 import type { NodeInitPlanInput } from "../../sidecar/boot/plan";
 import { agentConfigForNode, cliConfigForNode } from "./agent-config";
 import { renderBootScript } from "./boot-script";
+import { renderDay2Files } from "./day2-units";
 import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, nodeRoutingConfig, renderHaproxyUnit } from "./files";
 import { NODE_PATHS, UNITS } from "./paths";
 import { HostSpec } from "./spec";
@@ -51,6 +52,7 @@ export function renderFiles(spec: HostSpec): WrittenFile[] {
     { path: "/usr/sbin/policy-rc.d", content: "#!/bin/sh\nexit 101\n", permissions: "0755" },
     { path: NODE_PATHS.nodeInitPlan, content: `${JSON.stringify(renderNodeInitPlan(spec))}\n`, permissions: "0600" },
     { path: NODE_PATHS.bootScript, content: renderBootScript(spec), permissions: "0755" },
+    ...renderDay2Files(spec),
   ];
   if (spec.postgres) {
     files.push(

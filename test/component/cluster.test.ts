@@ -5,6 +5,7 @@
  */
 // Mocks first: they must be in place before the component module is loaded.
 import { childCollector, inputsOf, recorded, recordedUnder, valueOf, Recorded } from "./mocks";
+import { hostInputs, hostLaunchesIn } from "./hosts";
 import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
@@ -138,7 +139,7 @@ describe("HaPostgresCluster (mocks)", function () {
 
   it("requires IMDSv2, encrypts every volume, gives the instance no public IP of its own and no SSH key", () => {
     // Outbound addresses, where the subnets need them, are Elastic IPs on the interfaces (egress.test.ts).
-    for (const i of ofType(d, T.instance)) {
+    for (const i of hostLaunchesIn(d.resources)) {
       assert.equal(i.inputs.metadataOptions.httpTokens, "required", i.name);
       assert.equal(i.inputs.rootBlockDevice.encrypted, true, i.name);
       assert.equal(i.inputs.associatePublicIpAddress, undefined, i.name);
@@ -176,7 +177,7 @@ describe("HaPostgresCluster (mocks)", function () {
   });
 
   it("puts no secret in user-data, and user-data is under 16 KB", () => {
-    for (const i of ofType(d, T.instance)) {
+    for (const i of hostLaunchesIn(d.resources)) {
       const ud: string = i.inputs.userData;
       assert.ok(ud.startsWith("#cloud-config\n"), i.name);
       assert.ok(!ud.includes("MOCKSECRET"), `${i.name} user-data holds a secret`);
@@ -185,7 +186,7 @@ describe("HaPostgresCluster (mocks)", function () {
   });
 
   it("renders an agent config that the agent's own schema accepts", () => {
-    const nodes = ofType(d, T.instance).filter((i) => /-pg-\d$/.test(i.name));
+    const nodes = hostLaunchesIn(d.resources).filter((i) => /-pg-\d$/.test(i.name));
     assert.equal(nodes.length, 3);
     for (const n of nodes) {
       const config = validateAgentConfig(nodeInitPlan(n.inputs.userData).agentConfig.config);
@@ -197,7 +198,7 @@ describe("HaPostgresCluster (mocks)", function () {
       assert.ok(config.postgres.superuser.passwordFile && config.postgres.replication.passwordFile);
       assert.deepEqual(config.postgres.allowedCidrs, ["172.31.0.0/16"]);
     }
-    const etcdHosts = ofType(d, T.instance).filter((i) => /-etcd-\d$/.test(i.name));
+    const etcdHosts = hostLaunchesIn(d.resources).filter((i) => /-etcd-\d$/.test(i.name));
     for (const e of etcdHosts) assert.equal(nodeInitPlan(e.inputs.userData).agentConfig, undefined, "etcd hosts run no agent");
   });
 
@@ -299,7 +300,7 @@ describe("HaPostgresCluster (mocks)", function () {
     const b = await build("colo1", { etcd: { placement: "colocated" } });
     assert.equal(count(b, T.instance), 3);
     assert.equal(count(b, T.sg), 3);
-    const plan = nodeInitPlan(inputsOf(T.instance, "colo1-pg-0").userData);
+    const plan = nodeInitPlan(hostInputs("colo1-pg-0").userData);
     assert.ok(plan.files.some((f: any) => f.path === "/etc/hapg/tls/etcd/host.key" && f.owner === "etcd" && f.mode === "0600"));
     assert.equal((await valueOf(b.cluster.etcdPrivateIps)).length, 3);
   });
@@ -320,7 +321,7 @@ describe("HaPostgresCluster (mocks)", function () {
       [vol.size, vol.type, vol.iops, vol.kmsKeyId, vol.tags.team],
       [500, "io2", 10000, "arn:aws:kms:us-east-1:123456789012:key/key-123", "data"],
     );
-    assert.equal(inputsOf(T.instance, "big1-pg-0").rootBlockDevice.kmsKeyId, "arn:aws:kms:us-east-1:123456789012:key/key-123");
+    assert.equal(hostInputs("big1-pg-0").rootBlockDevice.kmsKeyId, "arn:aws:kms:us-east-1:123456789012:key/key-123");
     assert.equal(inputsOf(T.volume, "big1-etcd-4-data").size, 20);
     const zones = ofType(b, T.volume)
       .filter((v) => /-pg-\d-data$/.test(v.name))
@@ -330,7 +331,7 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.deepEqual(doc.Statement.find((s: any) => s.Sid === "DecryptClusterParameters").Resource, [
       "arn:aws:kms:us-east-1:123456789012:key/key-123",
     ]);
-    const config = validateAgentConfig(nodeInitPlan(inputsOf(T.instance, "big1-pg-0").userData).agentConfig.config);
+    const config = validateAgentConfig(nodeInitPlan(hostInputs("big1-pg-0").userData).agentConfig.config);
     assert.equal(config.etcd.endpoints.length, 5);
     assert.deepEqual(config.postgres.allowedCidrs, ["10.20.0.0/16"]);
     assert.equal(inputsOf(T.sg, "big1-sg-nodes").vpcId, "vpc-existing");
@@ -341,7 +342,7 @@ describe("HaPostgresCluster (mocks)", function () {
     const param = inputsOf(T.param, "sync1-dynamic-config");
     assert.equal(JSON.parse(param.insecureValue).synchronous_mode, "strict");
     for (const host of ["sync1-pg-0", "sync1-pg-1", "sync1-pg-2"]) {
-      const ud: string = inputsOf(T.instance, host).userData;
+      const ud: string = hostInputs(host).userData;
       const config = validateAgentConfig(nodeInitPlan(ud).agentConfig.config);
       assert.equal(config.desiredConfig?.ssmParameter, param.name, host);
       assert.ok(Buffer.byteLength(ud) < USER_DATA_LIMIT_BYTES, `${host}: ${Buffer.byteLength(ud)} bytes`);

@@ -5,6 +5,7 @@
  */
 // Mocks first: they must be in place before any component module is loaded.
 import { inputsOf, quiesce, recordedUnder, valueOf } from "./mocks";
+import { hostInputs, hostLaunchesIn } from "./hosts";
 import * as assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -276,7 +277,7 @@ describe("examples", function () {
     pulumi.runtime.setAllConfig({ "ha-postgres:targetTime": "2026-01-02T03:04:05Z" });
     const out = await settle(require(resolve(DIST, "examples/restore-from-backup/index.js")));
     assert.match(String(out.pitrEndpoint), /^pitr-nlb/);
-    const doc = parseYaml(inputsOf("aws:ec2/instance:Instance", "pitr-pg-0").userData) as {
+    const doc = parseYaml(hostInputs("pitr-pg-0").userData) as {
       write_files: Array<{ path: string; content: string }>;
     };
     const plan = JSON.parse(doc.write_files.find((f) => f.path === "/etc/hapg/node-init.json")!.content);
@@ -294,7 +295,7 @@ describe("examples", function () {
     const out = await settle(require(resolve(DIST, "examples/read-replica-app/index.js")));
     assert.match(String(out.readUrl), /:5433$/);
     assert.match(String(out.writeUrl), /:5432$/);
-    const app = inputsOf("aws:ec2/instance:Instance", "shop-app");
+    const app = hostInputs("shop-app");
     assert.deepEqual(app.vpcSecurityGroupIds, ["shop-sg-clients-id"]);
     assert.match(app.userData, /DATABASE_READ_URL=postgresql:\/\/postgres@shop-nlb\.elb\.us-east-1\.amazonaws\.com:5433/);
     assert.ok(!app.userData.includes("MOCKSECRET"));

@@ -7,6 +7,7 @@
  */
 // Mocks first: they must be in place before the component module is loaded.
 import { childCollector, inputsOf, recordedUnder, valueOf } from "./mocks";
+import { hostInputs, hostLaunchesIn } from "./hosts";
 import * as assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { ClusterArgsError, HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
@@ -31,7 +32,7 @@ const statements = (name: string) => (JSON.parse(policyText(name)) as { Statemen
 const sid = (name: string, s: string) => statements(name).find((x) => x.Sid === s);
 
 function planOf(name: string, host: string): any {
-  const doc = parseYaml(inputsOf(INSTANCE, `${name}-${host}`).userData) as { write_files: Array<{ path: string; content: string }> };
+  const doc = parseYaml(hostInputs(`${name}-${host}`).userData) as { write_files: Array<{ path: string; content: string }> };
   return JSON.parse(doc.write_files.find((f) => f.path === NODE_PATHS.nodeInitPlan)!.content);
 }
 

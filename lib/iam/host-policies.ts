@@ -1,0 +1,116 @@
+/**
+ * The permissions of the day-2 design (docs/day2.md), as policies of their own beside the node policy
+ * (./role.ts), so the role split of etcd hosts and PostgreSQL nodes attaches them where they belong:
+ *  - claim (every host): at boot a new instance takes its fixed IP (a secondary private IP of its own
+ *    primary interface) and attaches its data volume — only interfaces, instances and data volumes
+ *    tagged with this cluster;
+ *  - replace (PostgreSQL nodes only: the leader's roll coordinator): terminate an instance of this
+ *    cluster's Auto Scaling groups, which launch a new one from the latest launch template version.
+ * Pure documents (tested as JSON), and the resources that attach them.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { ResolvedClusterArgs } from "../args/types";
+import { DATA_VOLUME_ROLE, ROLE_TAG } from "../nodes/data-volume";
+import { childName, CLUSTER_TAG } from "../naming/names";
+import type { PolicyStatement } from "./statement";
+
+export interface HostPolicyScope {
+  partition: string;
+  region: string;
+  accountId: string;
+  clusterName: string;
+}
+
+const clusterTag = (s: HostPolicyScope) => ({ [`aws:ResourceTag/${CLUSTER_TAG}`]: s.clusterName });
+
+/** What a host needs to claim its fixed IP and its data volume at boot. */
+export function hostClaimPolicyDocument(s: HostPolicyScope) {
+  const ec2 = (type: string) => `arn:${s.partition}:ec2:${s.region}:${s.accountId}:${type}/*`;
+  const statements: PolicyStatement[] = [
+    {
+      // The address moves from the terminated instance's interface (or from nowhere) to the new one's;
+      // the launch template tags every interface it creates with the cluster.
+      Sid: "ClaimFixedIp",
+      Effect: "Allow",
+      Action: ["ec2:AssignPrivateIpAddresses"],
+      Resource: [ec2("network-interface")],
+      Condition: { StringEquals: clusterTag(s) },
+    },
+    {
+      Sid: "ClaimDataVolume",
+      Effect: "Allow",
+      Action: ["ec2:AttachVolume"],
+      Resource: [ec2("volume")],
+      Condition: { StringEquals: { ...clusterTag(s), [`aws:ResourceTag/${ROLE_TAG}`]: DATA_VOLUME_ROLE } },
+    },
+    {
+      // AttachVolume authorizes the instance too: only this cluster's instances.
+      Sid: "ClaimDataVolumeInstance",
+      Effect: "Allow",
+      Action: ["ec2:AttachVolume"],
+      Resource: [ec2("instance")],
+      Condition: { StringEquals: clusterTag(s) },
+    },
+    {
+      // Describe calls support no resource-level permissions (the Service Authorization Reference).
+      Sid: "SeeClaimState",
+      Effect: "Allow",
+      Action: ["ec2:DescribeVolumes", "ec2:DescribeNetworkInterfaces"],
+      Resource: "*",
+    },
+  ];
+  return { Version: "2012-10-17", Statement: statements };
+}
+
+/** What the leader's roll coordinator needs to replace a host: terminate its instance in its group. */
+export function hostReplacePolicyDocument(s: HostPolicyScope) {
+  const statements: PolicyStatement[] = [
+    {
+      Sid: "ReplaceClusterHosts",
+      Effect: "Allow",
+      Action: ["autoscaling:TerminateInstanceInAutoScalingGroup"],
+      Resource: [`arn:${s.partition}:autoscaling:${s.region}:${s.accountId}:autoScalingGroup:*:autoScalingGroupName/*`],
+      Condition: { StringEquals: clusterTag(s) },
+    },
+    {
+      Sid: "SeeClusterHosts",
+      Effect: "Allow",
+      Action: ["autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingGroups"],
+      Resource: "*",
+    },
+  ];
+  return { Version: "2012-10-17", Statement: statements };
+}
+
+/**
+ * The claim policy on every host role and the replace policy on the PostgreSQL nodes' role. Returned
+ * so the hosts' groups wait for them: an instance must not boot before its permissions exist.
+ */
+export function createHostPolicies(
+  name: string,
+  args: ResolvedClusterArgs,
+  roles: { hosts: aws.iam.Role[]; nodes: aws.iam.Role },
+  parent: pulumi.Resource,
+): aws.iam.RolePolicy[] {
+  const opts = { parent };
+  const region = aws.getRegionOutput({}, opts).region;
+  const caller = aws.getCallerIdentityOutput({}, opts).accountId;
+  const partition = aws.getPartitionOutput({}, opts).partition;
+  const scope = pulumi.all([partition, region, caller]).apply(([p, r, a]) => ({ partition: p, region: r, accountId: a, clusterName: args.clusterName }));
+  const uniqueHostRoles = [...new Set(roles.hosts)];
+  const claim = uniqueHostRoles.map(
+    (role, i) =>
+      new aws.iam.RolePolicy(
+        childName(name, uniqueHostRoles.length === 1 ? "claim-policy" : `claim-policy-${i}`),
+        { role: role.id, policy: scope.apply((s) => JSON.stringify(hostClaimPolicyDocument(s))) },
+        opts,
+      ),
+  );
+  const replace = new aws.iam.RolePolicy(
+    childName(name, "replace-policy"),
+    { role: roles.nodes.id, policy: scope.apply((s) => JSON.stringify(hostReplacePolicyDocument(s))) },
+    opts,
+  );
+  return [...claim, replace];
+}
