@@ -31,7 +31,8 @@ export function createTopologyParameter(
       name: parameterNames(args.ssmParameterPrefix, args.clusterName).topology,
       type: "String",
       tier: "Standard",
-      value: topology.apply(topologyValue),
+      // insecureValue: not secret, so a preview shows what changed in it.
+      insecureValue: topology.apply(topologyValue),
       description: `Topology of HA PostgreSQL ${args.clusterName}: hosts, fixed IPs, revisions, etcd members`,
       tags: resourceTags(args.tags, args.clusterName),
     },

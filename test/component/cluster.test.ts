@@ -15,6 +15,9 @@ import { validateAgentConfig } from "../../sidecar/config/schema";
 const T = {
   instance: "aws:ec2/instance:Instance",
   eni: "aws:ec2/networkInterface:NetworkInterface",
+  lt: "aws:ec2/launchTemplate:LaunchTemplate",
+  asg: "aws:autoscaling/group:Group",
+  reservation: "aws:ec2/subnetCidrReservation:SubnetCidrReservation",
   volume: "aws:ebs/volume:Volume",
   attach: "aws:ec2/volumeAttachment:VolumeAttachment",
   sg: "aws:ec2/securityGroup:SecurityGroup",
@@ -68,19 +71,24 @@ describe("HaPostgresCluster (mocks)", function () {
 
   it("declares the expected resource graph with defaults (3 nodes, 3 dedicated etcd)", () => {
     const expected: Record<string, number> = {
-      [T.instance]: 6,
-      [T.eni]: 6,
+      // Hosts: an Auto Scaling group of one per host, its launch template, its fixed IP, its data volume;
+      // no instance, interface or attachment of Pulumi's own (docs/day2.md).
+      [T.instance]: 0,
+      [T.eni]: 0,
+      [T.attach]: 0,
+      [T.asg]: 6,
+      [T.lt]: 6,
+      [T.reservation]: 6,
       [T.volume]: 6,
-      [T.attach]: 6,
       [T.sg]: 4,
       [T.nlb]: 1,
       [T.tg]: 2,
       [T.listener]: 2,
       [T.tgAttach]: 6,
       [T.password]: 3 + 1,
-      [T.param]: 3 + 1 + 6 * 2 + 1 + 1, // passwords, CA, host cert + key, the desired dynamic config, the backup passphrase
+      [T.param]: 3 + 1 + 6 * 2 + 1 + 1 + 1, // passwords, CA, host cert + key, the desired dynamic config, the backup passphrase, the topology
       [T.role]: 1,
-      [T.policy]: 1,
+      [T.policy]: 3, // the node policy, the claim policy, the replace policy
       [T.profile]: 1,
       [T.bucket]: 2,
       [T.object]: 1,
@@ -137,14 +145,18 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.ok(!ingress.some((r) => r.startsWith("in-nodes-nlb-5432")), "haproxy routing: the NLB never reaches PostgreSQL directly");
   });
 
-  it("requires IMDSv2, encrypts every volume, gives the instance no public IP of its own and no SSH key", () => {
-    // Outbound addresses, where the subnets need them, are Elastic IPs on the interfaces (egress.test.ts).
+  it("requires IMDSv2, encrypts every volume, no SSH key, and tags no data volume from the launch template", () => {
+    // Outbound addresses, where the subnets need them, are auto-assigned public IPv4s (egress.test.ts).
     for (const i of hostLaunchesIn(d.resources)) {
       assert.equal(i.inputs.metadataOptions.httpTokens, "required", i.name);
-      assert.equal(i.inputs.rootBlockDevice.encrypted, true, i.name);
-      assert.equal(i.inputs.associatePublicIpAddress, undefined, i.name);
+      assert.deepEqual(
+        i.inputs.blockDeviceMappings.map((m: any) => [m.deviceName, m.ebs.encrypted]),
+        [["/dev/xvda", "true"]],
+        `${i.name}: only the root volume is launched, encrypted`,
+      );
       assert.equal(i.inputs.keyName, undefined, i.name);
-      assert.ok(i.inputs.primaryNetworkInterface.networkInterfaceId, "uses the fixed-IP ENI");
+      // Defect 13: no `volumeTags` beside the data volume's own tags (the provider's perpetual diff).
+      assert.equal(i.inputs.volumeTags, undefined, i.name);
     }
     for (const v of ofType(d, T.volume)) assert.equal(v.inputs.encrypted, true, v.name);
   });
@@ -275,7 +287,7 @@ describe("HaPostgresCluster (mocks)", function () {
     const doc = JSON.parse(inputsOf(T.policy, "c1-node-policy").policy);
     const read = doc.Statement.find((s: any) => s.Sid === "ReadClusterParameters");
     assert.deepEqual(read.Action, ["ssm:GetParameter"]);
-    assert.equal(read.Resource.length, 18); // secrets, certificates, the desired dynamic config, the backup passphrase
+    assert.equal(read.Resource.length, 19); // secrets, certificates, the desired dynamic config, the backup passphrase, the topology
     assert.ok(
       read.Resource.some((a: string) => a.endsWith(":parameter/ha-postgres/c1/agent/dynamic-config")),
       "the desired dynamic config",
@@ -298,7 +310,7 @@ describe("HaPostgresCluster (mocks)", function () {
 
   it("colocated etcd runs on the first nodes: no etcd instances", async () => {
     const b = await build("colo1", { etcd: { placement: "colocated" } });
-    assert.equal(count(b, T.instance), 3);
+    assert.equal(count(b, T.asg), 3);
     assert.equal(count(b, T.sg), 3);
     const plan = nodeInitPlan(hostInputs("colo1-pg-0").userData);
     assert.ok(plan.files.some((f: any) => f.path === "/etc/hapg/tls/etcd/host.key" && f.owner === "etcd" && f.mode === "0600"));
@@ -315,13 +327,13 @@ describe("HaPostgresCluster (mocks)", function () {
       kmsKeyId: "key-123",
       tags: { team: "data" },
     });
-    assert.equal(count(b, T.instance), 10);
+    assert.equal(count(b, T.asg), 10);
     const vol = inputsOf(T.volume, "big1-pg-4-data");
     assert.deepEqual(
       [vol.size, vol.type, vol.iops, vol.kmsKeyId, vol.tags.team],
       [500, "io2", 10000, "arn:aws:kms:us-east-1:123456789012:key/key-123", "data"],
     );
-    assert.equal(hostInputs("big1-pg-0").rootBlockDevice.kmsKeyId, "arn:aws:kms:us-east-1:123456789012:key/key-123");
+    assert.equal(hostInputs("big1-pg-0").blockDeviceMappings[0].ebs.kmsKeyId, "arn:aws:kms:us-east-1:123456789012:key/key-123");
     assert.equal(inputsOf(T.volume, "big1-etcd-4-data").size, 20);
     const zones = ofType(b, T.volume)
       .filter((v) => /-pg-\d-data$/.test(v.name))
