@@ -344,7 +344,10 @@ describe("HaPostgresCluster (mocks)", function () {
       "arn:aws:kms:us-east-1:123456789012:key/key-123",
     ]);
     const config = validateAgentConfig(nodeInitPlan(hostInputs("big1-pg-0").userData).agentConfig.config);
-    assert.equal(config.etcd.endpoints.length, 5);
+    // The agent starts with the bootstrap members (stable as etcd grows); the topology has all five.
+    assert.equal(config.etcd.endpoints.length, 3);
+    const topology = JSON.parse(inputsOf(T.param, "big1-topology").insecureValue);
+    assert.equal(topology.etcd.length, 5);
     assert.deepEqual(config.postgres.allowedCidrs, ["10.20.0.0/16"]);
     assert.equal(inputsOf(T.sg, "big1-sg-nodes").vpcId, "vpc-existing");
   });

@@ -175,7 +175,7 @@ describe("egress (mocks)", function () {
     ]);
     assert.equal(ofType(b, T.eip).length, 0);
     for (const i of hostLaunchesIn(b.resources)) {
-      assert.equal(i.inputs.ami, "ami-prebaked");
+      assert.equal(i.inputs.imageId, "ami-prebaked");
       assert.ok(!/package_update|packages:/.test(i.inputs.userData), `${i.name}: no apt step (the mirror is unreachable)`);
     }
     const deps = await waitsFor(b, "eg7-pg-0");

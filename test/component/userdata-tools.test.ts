@@ -147,12 +147,13 @@ describe("rendered user-data, checked by real tools", function () {
             );
         });
 
-        it("the operator CLI's config (cli.json) passes the CLI's own parser: every member's https API, the CA, no secret", () => {
+        it("the operator CLI's config (cli.json) passes the CLI's own parser: this node's and the seed members' https APIs, the CA, no secret", () => {
           const file = renderFiles(v.spec).find((f) => f.path === NODE_PATHS.cliConfig);
           assert.ok(file);
           assert.equal(file.permissions, "0644");
           const c = parseCliConfig(file.path, JSON.parse(file.content));
-          assert.deepEqual([...c.api.urls].sort(), v.spec.postgres!.members.map((m) => `https://${m.privateIp}:8008`).sort());
+          const expected = new Set([v.spec.privateIp, ...v.spec.postgres!.members.map((m) => m.privateIp)]);
+          assert.deepEqual([...c.api.urls].sort(), [...expected].map((ip) => `https://${ip}:8008`).sort());
           assert.equal(c.api.urls[0], `https://${v.spec.privateIp}:8008`, "this node's API first");
           assert.equal(c.api.caFile, `${NODE_PATHS.postgresTlsDir}/ca.crt`);
           assert.equal(c.api.passwordFile, NODE_PATHS.apiPasswordFile, "the password's file (root only), not the password");
