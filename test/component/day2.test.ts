@@ -9,9 +9,10 @@
  *  - the topology parameter's revisions change exactly for the hosts whose launch inputs changed;
  *  - scaling adds or removes exactly the hosts it should, and the etcd bootstrap members never change.
  */
-import { recorded } from "./mocks";
+import { childCollector, recorded, valueOf } from "./mocks";
 import * as assert from "node:assert/strict";
-import { HaPostgresClusterArgs } from "../../lib";
+import * as pulumi from "@pulumi/pulumi";
+import { HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
 import { VOLUME_FORCE_NEW_IGNORED } from "../../lib/nodes/data-volume";
 import { HOST_TYPES } from "./hosts";
 import { plan, PlannedStep, Run, topologyOf, up, withStep } from "./second-up";
@@ -141,6 +142,28 @@ describe("the second pulumi up (mocks)", function () {
     assert.deepEqual(topologyOf(b, "d8").etcdInitialMembers, PG);
     // pg-3 and pg-4 now run etcd: their user-data (etcd units) and so their revisions change; pg-0..2 stay.
     assert.deepEqual(changedRevisions(a, b, "d8"), ["pg-3", "pg-4"]);
+  });
+
+  it("no host boots before its permissions exist: every group waits for the node, claim and replace policies (defect 13)", async () => {
+    const c = childCollector();
+    const deps = new Map<string, unknown>();
+    const capture: pulumi.ResourceTransformation = (a) => {
+      if (a.type === T.group) deps.set(a.name, a.opts.dependsOn);
+      return undefined;
+    };
+    const cluster = new HaPostgresCluster("d10", base, { transformations: [...(c.opts.transformations ?? []), capture] });
+    await c.settle();
+    await valueOf(cluster.topologyParameterName);
+    const nameOf = new Map(c.children.map((x) => [x.resource, x.name]));
+    assert.equal(deps.size, 6);
+    for (const [group, d] of deps) {
+      const resolved = await (pulumi.output(d as pulumi.Input<pulumi.Resource[]>) as unknown as { promise(): Promise<pulumi.Resource[]> }).promise();
+      const names = resolved.map((r) => nameOf.get(r));
+      for (const p of ["d10-node-policy", "d10-claim-policy", "d10-replace-policy", "d10-node-profile", "d10-topology"]) {
+        assert.ok(names.includes(p), `${group} waits for ${p}`);
+      }
+      assert.ok(names.includes(group.replace(/-asg$/, "-data")) && names.includes(group.replace(/-asg$/, "-ip")), `${group} waits for its volume and fixed IP`);
+    }
   });
 
   it("the user-data carries the host's own revision, the one the topology publishes", async () => {
