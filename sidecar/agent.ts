@@ -13,6 +13,8 @@ import { ApiServer } from "./api/server";
 import { loadApiTls } from "./api/transport";
 import { systemClock } from "./ha/clock";
 import { HaDriver } from "./ha/driver";
+import { handOverBeforeStop } from "./ha/planned-stop";
+import { topologyKeeper } from "./topology/wiring";
 import { promotionWait } from "./ha/promotion";
 import { fetchPeerViews, postFailsafe } from "./ha/peers";
 import { createLogger } from "./log";
@@ -213,6 +215,11 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       backup,
     }),
   });
+  const rules = () => ({
+    synchronousMode: dynamic.effective.synchronousMode,
+    maximumLagOnFailover: dynamic.effective.maximumLagOnFailover,
+  });
+  const keeper = topologyKeeper(config, dcs, () => driver.view().holdsLeader, rules, log.child({ component: "topology" }));
   await api.listen(config.api.listen.host, config.api.listen.port, apiTls);
   const apiAt = `${apiTls ? "https" : "http"}://${config.api.listen.host}:${config.api.listen.port}`;
   log.info(
@@ -226,8 +233,16 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     stopping = true;
     log.info({ signal }, "graceful stop requested");
     operations.close();
-    void driver
-      .shutdown()
+    // The leader hands over first (a switchover's pause, not a failover's), within a bound; then the usual stop.
+    void handOverBeforeStop({
+      name: config.name,
+      dcs,
+      rules,
+      log,
+      timeoutMs: timing.ttlMs + timing.loopWaitMs * 2,
+    })
+      .then(() => keeper?.stop())
+      .then(() => driver.shutdown())
       .then(() => backup?.stop())
       .then(() => api.close())
       .then(() => {
@@ -239,6 +254,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
   process.on("SIGINT", () => stop("SIGINT"));
   await driver.start();
   backup?.start();
+  keeper?.start();
 }
 
 /**

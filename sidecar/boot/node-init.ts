@@ -75,7 +75,7 @@ export const systemDeps: NodeInitDeps = {
 };
 
 /** Writes a file atomically with its final mode and owner set before any content is written. */
-function writePrivate(path: string, content: string, mode: number, owner: { uid: number; gid: number } | undefined): void {
+export function writePrivate(path: string, content: string, mode: number, owner: { uid: number; gid: number } | undefined): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, "w", mode);

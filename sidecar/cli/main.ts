@@ -18,6 +18,7 @@ import { registerOpsCommands } from "./ops";
 import { registerRestartCommands } from "./restart";
 import { registerSwitchoverCommands } from "./switchover";
 import { registerBackupCommands } from "./backup";
+import { registerDay2Commands } from "./day2";
 
 export function buildProgram(): Command {
   const program = new Command("hapg").description("Highly available PostgreSQL: the node agent and a local cluster").version(AGENT_VERSION);
@@ -43,8 +44,15 @@ export function buildProgram(): Command {
     .command("node-init")
     .description("on an AWS node at boot: fetch this node's secrets from SSM and write the agent config and password files (0600)")
     .requiredOption("--plan <file>", "the node-init plan the user-data wrote (JSON)")
-    .action(async (opts: { plan: string }) => {
+    .option("--refresh", "periodic refresh (a timer): rewrite only the files whose parameter changed, then reload what reads them")
+    .action(async (opts: { plan: string; refresh?: boolean }) => {
       const { runNodeInit } = await import("../boot/node-init");
+      if (opts.refresh) {
+        const { runRefresh } = await import("../boot/refresh");
+        const { changed, reloaded } = await runRefresh(opts.plan);
+        console.log(`node-init --refresh: ${changed.length} file(s) changed${reloaded.length ? `, reloaded ${reloaded.join(", ")}` : ""}`);
+        return;
+      }
       const { written } = await runNodeInit(opts.plan);
       console.log(`node-init: wrote ${written.length} file(s)`);
     });
@@ -64,6 +72,7 @@ export function buildProgram(): Command {
   registerRestartCommands(program);
   registerConfigCommands(program);
   registerBackupCommands(program);
+  registerDay2Commands(program);
   return program;
 }
 

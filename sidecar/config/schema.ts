@@ -52,6 +52,29 @@ export const apiTlsSchema = z
   })
   .strict();
 
+/**
+ * A document published outside the node and read at run time: a file (`hapg local`) or an SSM parameter
+ * (String; `pulumi up`), read again every intervalSeconds. One shape for the desired dynamic config and the
+ * topology (and node-init's plan), so they read and fail the same way.
+ */
+export function publishedDocumentSchema(field: string, exampleParameter: string, defaultIntervalSeconds: number) {
+  return z
+    .object({
+      /** A JSON (or YAML) file with the document. */
+      file: z.string().startsWith("/", "must be an absolute path").optional(),
+      /** The name of an SSM parameter (String) with the document as JSON, read with the AWS CLI. */
+      ssmParameter: z.string().startsWith("/", `must be an SSM parameter name such as ${exampleParameter}`).optional(),
+      /** The SSM parameter's region. Default: AWS_REGION, else the instance's region (IMDSv2). */
+      region: z.string().min(1).optional(),
+      /** Seconds between two reads (SSM's API is rate-limited). */
+      intervalSeconds: z.number().positive("must be a number of seconds above 0, e.g. 60").default(defaultIntervalSeconds),
+    })
+    .strict()
+    .refine((d) => (d.file === undefined) !== (d.ssmParameter === undefined), {
+      message: `set exactly one of ${field}.file or ${field}.ssmParameter`,
+    });
+}
+
 /** The user of the agents' API for calls that change something, wherever this project generates the password (local, AWS). */
 export const DEFAULT_API_USER = "hapg";
 
@@ -128,21 +151,62 @@ export const agentConfigSchema = z
      * (desired keys win; keys it does not name are left alone). Absent: etcd's config key is edited only by
      * operators (PATCH /config, hapg edit-config).
      */
-    desiredConfig: z
+    desiredConfig: publishedDocumentSchema("desiredConfig", "/hapg/main/dynamic-config", 60).optional(),
+    /**
+     * Where the cluster's topology is published (sidecar/topology/schema.ts: the hosts that should exist, their
+     * fixed addresses and revisions; `pulumi up` writes an SSM parameter, `hapg local` a file). Every agent reads it
+     * at start and every intervalSeconds: HAProxy's backends and the etcd endpoints follow it, and the leader
+     * removes members, slots and etcd members no longer listed and rolls stale hosts. Absent: membership is the
+     * agent file's (etcd.endpoints) and nothing is rolled.
+     */
+    topology: publishedDocumentSchema("topology", "/hapg/main/topology", 30).optional(),
+    /**
+     * HAProxy on this node, whose backends the agent rewrites from the topology's nodes when they change (the
+     * file is then reloaded by whoever watches it: on AWS a systemd path unit, so the agent needs no root).
+     * Needs `topology`. Absent: the agent writes no HAProxy config (the local cluster rewrites its own).
+     */
+    haproxy: z
       .object({
-        /** A JSON (or YAML) file with the desired document. */
-        file: z.string().startsWith("/", "must be an absolute path").optional(),
-        /** The name of an SSM parameter (String) with the desired document as JSON, read with the AWS CLI. */
-        ssmParameter: z.string().startsWith("/", "must be an SSM parameter name such as /hapg/main/dynamic-config").optional(),
-        /** The SSM parameter's region. Default: AWS_REGION, else the instance's region (IMDSv2). */
-        region: z.string().min(1).optional(),
-        /** Seconds between two reads by the leader. Default 60 (SSM's API is rate-limited). */
-        intervalSeconds: z.number().positive("must be a number of seconds above 0, e.g. 60").default(60),
+        configFile: z.string().startsWith("/", "must be an absolute path such as /etc/haproxy/haproxy.cfg"),
+        bindHost: z.string().min(1).default("*"),
+        primaryPort: z.number().int().min(1).max(65535).default(5000),
+        replicaPort: z.number().int().min(1).max(65535).default(5001),
+        /** The agents serve HTTPS: HAProxy's checks verify their certificates against this CA and each host's name. */
+        checkCaFile: z.string().startsWith("/", "must be an absolute path").optional(),
       })
       .strict()
-      .refine((d) => (d.file === undefined) !== (d.ssmParameter === undefined), {
-        message: "set exactly one of desiredConfig.file or desiredConfig.ssmParameter",
+      .optional(),
+    /**
+     * The roll (the leader replaces hosts whose reported revision differs from the topology's, one at a time, the
+     * leader last after a switchover): how a host is replaced. Needs `topology`. Absent: stale hosts are only reported.
+     */
+    roll: z
+      .object({
+        replacer: z.union([
+          z
+            .object({
+              /** Terminate the host's instance in its Auto Scaling group (found by these tags), desired capacity kept. */
+              aws: z
+                .object({
+                  region: z.string().min(1).optional(),
+                  clusterTags: z.record(z.string().min(1), z.string().min(1)),
+                  hostTagKey: z.string().min(1),
+                })
+                .strict(),
+            })
+            .strict(),
+          z.object({ requestDir: z.string().startsWith("/", "must be an absolute path") }).strict(),
+        ]),
+        /** Seconds a step (one host) may take before the roll stops there. Default 900. */
+        stepTimeoutSeconds: z.number().positive().default(900),
+        /** A replaced replica is healthy again once streaming within this many bytes of the leader. Default 16 MiB. */
+        healthyLagBytes: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(16 * 1024 * 1024),
       })
+      .strict()
       .optional(),
     /** Continuous archiving and base backups with pgBackRest (sidecar/backup/config.ts). Absent: none. */
     backup: backupConfigSchema.optional(),
@@ -160,6 +224,9 @@ export const agentConfigSchema = z
     checkHaSettings(c, ctx);
     const same = sameStanzaProblem(c.cluster, c.backup, c.bootstrap.fromBackup);
     if (same) ctx.addIssue({ code: "custom", path: same.path, message: same.message });
+    if (c.roll && !c.topology) ctx.addIssue({ code: "custom", path: ["roll"], message: "needs topology (the revisions to roll to)" });
+    if (c.haproxy && !c.topology)
+      ctx.addIssue({ code: "custom", path: ["haproxy"], message: "needs topology (the nodes HAProxy routes to)" });
     if (!c.postgres.dataDir.startsWith("/")) {
       ctx.addIssue({ code: "custom", path: ["postgres", "dataDir"], message: "must be an absolute path" });
     }

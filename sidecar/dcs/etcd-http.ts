@@ -80,7 +80,7 @@ export interface StreamHandle {
 }
 
 export class EtcdHttp {
-  readonly endpoints: URL[];
+  endpoints: URL[];
   private preferred = 0;
   private token: string | undefined;
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 4 });
@@ -99,6 +99,24 @@ export class EtcdHttp {
         key: read(opts.keyFile),
       });
     }
+  }
+
+  /**
+   * The members' client URLs changed (the topology: etcd members added or removed). Keeps preferring the
+   * endpoint that answered last while it is still listed. An empty list is refused (keeps the old one).
+   */
+  setEndpoints(urls: string[]): boolean {
+    if (urls.length === 0) return false;
+    const next = urls.map((e) => new URL(e));
+    const same = next.length === this.endpoints.length && next.every((u, i) => u.origin === this.endpoints[i].origin);
+    if (same) return false;
+    const current = this.endpoints[this.preferred]?.origin;
+    this.endpoints = next;
+    this.preferred = Math.max(
+      0,
+      next.findIndex((u) => u.origin === current),
+    );
+    return true;
   }
 
   get timeoutMs(): number {

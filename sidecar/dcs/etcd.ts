@@ -36,6 +36,16 @@ export class EtcdDcs extends KvDcs {
     this.http = new EtcdHttp(opts);
   }
 
+  /** New client URLs (../topology/keeper.ts); true when they differ from the current ones. */
+  setEndpoints(urls: string[]): boolean {
+    return this.http.setEndpoints(urls);
+  }
+
+  /** The client URLs in use. */
+  get endpoints(): string[] {
+    return this.http.endpoints.map((u) => u.origin);
+  }
+
   /** The endpoint calls go to first: the last one that answered. */
   get currentEndpoint(): string {
     return this.http.currentEndpoint;

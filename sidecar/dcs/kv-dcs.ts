@@ -6,6 +6,8 @@
  */
 import type { HistoryLine } from "../ha/history";
 import { buildSnapshot, isValidMemberName, memberDataSchema, type RawKv } from "./snapshot";
+import type { RollState } from "../roll/state";
+import { hostReportSchema, type HostReport } from "../topology/schema";
 import { KEYS, type BackupClaim, type ClusterSnapshot, type Dcs, type FailoverRequest, type MemberData, type WatchEvent } from "./types";
 
 /** etcd compares used here: "key absent" (create_revision == 0), "value equals" and "mod revision equals". */
@@ -166,5 +168,24 @@ export abstract class KvDcs implements Dcs {
     const key = this.key(KEYS.backup);
     const compare: TxnCompare = expectedRaw === undefined ? { key, absent: true } : { key, valueEquals: expectedRaw };
     return this.succeeded([compare], [{ type: "put", key, value: JSON.stringify(claim) }]);
+  }
+
+  async putHostReport(name: string, report: HostReport): Promise<void> {
+    if (!isValidMemberName(name)) throw new Error(`invalid host name "${name}"`);
+    const parsed = hostReportSchema.parse(report);
+    await this.txn([], [{ type: "put", key: this.key(KEYS.hosts + name), value: JSON.stringify(parsed) }]);
+  }
+
+  attemptWriteRoll(expectedRaw: string | undefined, state: RollState | undefined): Promise<boolean> {
+    const key = this.key(KEYS.roll);
+    const compare: TxnCompare = expectedRaw === undefined ? { key, absent: true } : { key, valueEquals: expectedRaw };
+    const op: TxnOp = state === undefined ? { type: "delete", key } : { type: "put", key, value: JSON.stringify(state) };
+    return this.succeeded([compare], [op]);
+  }
+
+  async deleteHostKeys(name: string): Promise<void> {
+    if (!isValidMemberName(name)) throw new Error(`invalid host name "${name}"`);
+    await this.txn([], [{ type: "delete", key: memberKey(this.prefix, name) }]);
+    await this.txn([], [{ type: "delete", key: this.key(KEYS.hosts + name) }]);
   }
 }

@@ -5,6 +5,8 @@
  * and treated as absent, never thrown.
  */
 import { z } from "zod";
+import { rollStateSchema } from "../roll/state";
+import { hostReportSchema } from "../topology/schema";
 import { KEYS, type BackupClaim, type ClusterSnapshot, type FailoverRequest, type LeaderKey, type Member, type MemberData } from "./types";
 
 /** One key-value as read from etcd: key and value decoded to strings, lease id decimal ("0": none). */
@@ -124,6 +126,14 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
       continue;
     }
 
+    if (rel.startsWith(KEYS.hosts)) {
+      const name = rel.slice(KEYS.hosts.length);
+      const report = parseJson(hostReportSchema, kv.value);
+      if (!isValidMemberName(name) || !report.ok) corrupt(kv.key, `not a host report: ${report.ok ? "bad name" : report.reason}`);
+      else (snapshot.hosts ??= {})[name] = report.value;
+      continue;
+    }
+
     switch (rel) {
       case KEYS.initialize:
         snapshot.initialize = kv.value;
@@ -182,6 +192,12 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
         const claim = parseJson(backupClaimSchema, kv.value);
         if (claim.ok) snapshot.backup = { claim: claim.value, raw: kv.value };
         else corrupt(kv.key, `not a backup claim: ${claim.reason}`);
+        break;
+      }
+      case KEYS.roll: {
+        const roll = parseJson(rollStateSchema, kv.value);
+        if (roll.ok) snapshot.roll = { state: roll.value, raw: kv.value };
+        else corrupt(kv.key, `not a roll step: ${roll.reason}`);
         break;
       }
       default:

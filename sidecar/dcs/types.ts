@@ -13,9 +13,13 @@
  *   history           timeline history (JSON)
  *   failsafe          {"<member>": "<api_url>", ...}   — failsafe mode: who may race, whom the leader asks
  *   backup            the backup slot last claimed (JSON, BackupClaim) — one member per slot
+ *   hosts/<name>      HostReport: the revision and instance a host last booted — not leased
+ *   roll              RollState: the host being replaced (sidecar/roll/state.ts) — not leased
  */
 
 import type { HistoryLine } from "../ha/history";
+import type { RollState } from "../roll/state";
+import type { HostReport } from "../topology/schema";
 
 /** What a member publishes about itself. Field names follow Patroni's member key where the meaning is the same. */
 export interface MemberData {
@@ -139,6 +143,10 @@ export interface ClusterSnapshot {
    * (a corrupt member key is not a member; a corrupt leader key is still a leader key, by name).
    */
   corrupt: { key: string; reason: string }[];
+  /** The `hosts/<name>` keys: what each host last booted (absent in snapshots built by hand: none). */
+  hosts?: Record<string, HostReport>;
+  /** The `roll` key, parsed, and its raw value (what a write compares against). */
+  roll?: { state: RollState; raw: string };
 }
 
 export type WatchEvent = { type: "put" | "delete"; key: string; revision: number };
@@ -208,6 +216,13 @@ export interface Dcs {
   /** Write the backup key only if its value is still `expectedRaw` (undefined: only if absent). True when written. */
   attemptPutBackup(expectedRaw: string | undefined, claim: BackupClaim): Promise<boolean>;
 
+  /** Write hosts/<name> (not leased): what this host booted. */
+  putHostReport(name: string, report: HostReport): Promise<void>;
+  /** Write (or delete, undefined) the roll key only if its value is still `expectedRaw` (undefined: only if absent). */
+  attemptWriteRoll(expectedRaw: string | undefined, state: RollState | undefined): Promise<boolean>;
+  /** Delete members/<name> and hosts/<name> of a host no longer in the topology (the leader only). */
+  deleteHostKeys(name: string): Promise<void>;
+
   /**
    * Watch the cluster prefix from `fromRevision` (exclusive of older events). `onEvent` is called for
    * each change; `onError` when the watch broke (the implementation re-establishes it by itself).
@@ -244,6 +259,8 @@ export const KEYS = {
   history: "history",
   failsafe: "failsafe",
   backup: "backup",
+  hosts: "hosts/",
+  roll: "roll",
 } as const;
 
 export function clusterPrefix(namespace: string, cluster: string): string {

@@ -25,12 +25,24 @@ export async function parseDesired(text: string, where: string, yaml = false): P
   return value as DynamicConfig;
 }
 
+/** A published document's text, wherever it is (the topology reads through this too: ../topology/source.ts). */
+export interface TextSource {
+  readonly where: string;
+  /** True for a YAML file (.yaml/.yml); SSM parameters hold JSON. */
+  readonly yaml: boolean;
+  readText(): Promise<string>;
+}
+
+export function fileText(file: string): TextSource {
+  return { where: `file:${file}`, yaml: /\.ya?ml$/i.test(file), readText: () => readFile(file, "utf8") };
+}
+
 export function fileSource(file: string): DesiredSource {
-  const where = `file:${file}`;
-  return {
-    where,
-    read: async () => parseDesired(await readFile(file, "utf8"), where, /\.ya?ml$/i.test(file)),
-  };
+  return desiredFrom(fileText(file));
+}
+
+function desiredFrom(t: TextSource): DesiredSource {
+  return { where: t.where, read: async () => parseDesired(await t.readText(), t.where, t.yaml) };
 }
 
 /** The instance's region from IMDSv2 (the agent's unit has no AWS_REGION; the boot script's export is gone). */
@@ -52,22 +64,32 @@ async function instanceRegion(): Promise<string | undefined> {
   }
 }
 
-export function ssmSource(parameter: string, region: string | undefined): DesiredSource {
-  const where = `ssm:${parameter}`;
+export function ssmText(parameter: string, region: string | undefined): TextSource {
   let resolved = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
   return {
-    where,
-    read: async () => {
+    where: `ssm:${parameter}`,
+    yaml: false,
+    readText: async () => {
       resolved ??= await instanceRegion();
-      // One attempt: the leader tries again at its next interval anyway.
+      // One attempt: the reader tries again at its next interval anyway.
       const { readParameterWithAwsCli } = await import("../boot/node-init");
-      return parseDesired(await readParameterWithAwsCli(parameter, resolved, 1), where);
+      return readParameterWithAwsCli(parameter, resolved, 1);
     },
   };
 }
 
-export function desiredSource(c: { file?: string; ssmParameter?: string; region?: string } | undefined): DesiredSource | undefined {
-  if (c?.file) return fileSource(c.file);
-  if (c?.ssmParameter) return ssmSource(c.ssmParameter, c.region);
+export function ssmSource(parameter: string, region: string | undefined): DesiredSource {
+  return desiredFrom(ssmText(parameter, region));
+}
+
+/** The text source a `{ file } | { ssmParameter, region }` config names (config/schema.ts publishedDocumentSchema). */
+export function textSource(c: { file?: string; ssmParameter?: string; region?: string } | undefined): TextSource | undefined {
+  if (c?.file) return fileText(c.file);
+  if (c?.ssmParameter) return ssmText(c.ssmParameter, c.region);
   return undefined;
+}
+
+export function desiredSource(c: { file?: string; ssmParameter?: string; region?: string } | undefined): DesiredSource | undefined {
+  const t = textSource(c);
+  return t && desiredFrom(t);
 }

@@ -13,6 +13,7 @@ import { inNetns } from "./netns";
 import { chownRecursive, ensureServiceUser } from "./os-user";
 import { LOCAL_BUCKET } from "./s3";
 import { memberTlsFiles } from "./backup-tls";
+import { localTopologySections } from "./topology";
 
 export const CLUSTER_NAME = "local";
 
@@ -29,7 +30,7 @@ export function serviceOwner(): Owner | undefined {
 
 export type AgentOptions = Pick<
   LocalOptions,
-  "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "synchronousQuorum" | "desiredConfig" | "backup" | "restore"
+  "ttl" | "loopWait" | "retryTimeout" | "synchronousMode" | "synchronousQuorum" | "desiredConfig" | "backup" | "restore" | "topology"
 >;
 
 /** The user of the local agents' API for calls that change something (password in secrets/api.password). */
@@ -60,6 +61,7 @@ export function agentConfig(l: Layout, node: NodeSlot, o: AgentOptions): AgentCo
     // A restored cluster archives too, into its own S3 server: never into the source's repository.
     ...(o.backup || o.restore ? { backup: localBackupSection(l, node) } : {}),
     ...(o.restore ? { bootstrap: { fromBackup: o.restore } } : {}),
+    ...(o.topology ? localTopologySections(l.dir) : {}),
   };
   validateAgentConfig(input);
   return input;

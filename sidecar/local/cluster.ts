@@ -18,6 +18,9 @@ import { knownProcesses, processesOfDir, readPid, stillRunning, stopEverything, 
 import { checkLocalRestore } from "./restore";
 import { startS3 } from "./s3";
 import { makeMemberCerts } from "./backup-tls";
+import { reportLocalBoot } from "./host-reports";
+import { routingFromTopology } from "../topology/routing";
+import { FIRST_REVISION, layoutTopology, localRouting, prepareAsgRequests, writeLocalTopology } from "./topology";
 
 /** What `down` works from when cluster.json is gone: no recorded pid, only what /proc shows. */
 const EMPTY_CLUSTER: ClusterFile = {
@@ -89,6 +92,10 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   const superuserPassword = prepareFiles(l, o, owner);
   if (o.backup) makeMemberCerts(l.backupTlsDir, l.nodes, owner);
   if (desired?.doc) writeDesiredConfig(l.dir, desired.doc, owner);
+  if (o.topology) {
+    writeLocalTopology(l.dir, layoutTopology(l));
+    prepareAsgRequests(l.dir, owner);
+  }
   say(`files: ${l.dir}${owner ? ` (agents run as ${owner.name})` : ""}`);
   say(`synchronous mode: ${describeSyncMode(o.synchronousMode)}`);
 
@@ -130,6 +137,8 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     });
     state.etcd = etcd.members.map((m) => ({ name: m.name, clientUrl: m.clientUrl, pid: m.pid, ...(m.netns ? { netns: m.netns } : {}) }));
     writeClusterFile(l.dir, state); // from here on `down` can clean up, even after a Ctrl-C
+    // What each host booted, as `hapg host-report` writes it on AWS (the roll compares it with the topology).
+    if (o.topology) for (const h of [...l.etcd, ...l.nodes]) await reportLocalBoot(state, h.name, FIRST_REVISION, `local-${h.name}-1`);
 
     for (const n of l.nodes) {
       failedLog = n.logFile;
@@ -150,7 +159,7 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     }
 
     failedLog = l.haproxyLog;
-    fs.writeFileSync(l.haproxyConfig, localRoutingConfig(l));
+    fs.writeFileSync(l.haproxyConfig, o.topology ? routingFromTopology(layoutTopology(l), localRouting(l)) : localRoutingConfig(l));
     const haproxyPid = await startHaproxy({
       configFile: l.haproxyConfig,
       pidFile: l.haproxyPidFile,

@@ -43,6 +43,8 @@ export interface StartHaproxyOptions {
   host: string;
   statsPort: number;
   timeoutMs?: number;
+  /** A running HAProxy this one replaces (`-st PID`: it binds, then tells the old one to stop). */
+  takeOverFrom?: number;
 }
 
 /**
@@ -53,7 +55,8 @@ export interface StartHaproxyOptions {
 export async function startHaproxy(o: StartHaproxyOptions): Promise<number> {
   checkHaproxyConfig(o.configFile);
   const log = fs.openSync(o.logFile, "a");
-  const child = spawn(haproxyBinary(), ["-db", "-f", o.configFile, "-p", o.pidFile], {
+  const takeOver = o.takeOverFrom === undefined ? [] : ["-st", String(o.takeOverFrom)];
+  const child = spawn(haproxyBinary(), ["-db", "-f", o.configFile, "-p", o.pidFile, ...takeOver], {
     detached: true,
     stdio: ["ignore", log, log],
   });

@@ -70,6 +70,11 @@ export interface LocalOptions {
   backup?: boolean;
   /** Create the cluster from another cluster's backups (`--restore-from`, sidecar/local/restore.ts); implies `backup`. */
   restore?: FromBackupInput;
+  /**
+   * `--topology`: DIR/topology.json lists the nodes and etcd members; the agents read it (HAProxy's backends, etcd
+   * endpoints, the roll) and `hapg local scale` / `hapg local roll` change it. Default false.
+   */
+  topology?: boolean;
 }
 
 export interface EtcdSlot {

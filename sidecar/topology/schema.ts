@@ -28,6 +28,19 @@ export const topologyHostSchema = z
      * type, user-data, data volume size and performance). A host running another revision is stale.
      */
     revision: z.string().min(1),
+    /**
+     * Ports other than the standard ones (./addresses.ts STANDARD_PORTS). Only the local cluster, whose hosts
+     * share 127.0.0.1, sets them; the component leaves them out.
+     */
+    ports: z
+      .object({
+        postgres: z.number().int().min(1).max(65535).optional(),
+        api: z.number().int().min(1).max(65535).optional(),
+        etcdClient: z.number().int().min(1).max(65535).optional(),
+        etcdPeer: z.number().int().min(1).max(65535).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
