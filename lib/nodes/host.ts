@@ -14,6 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ResolvedClusterArgs, ResolvedDataVolume } from "../args/types";
 import { SubnetInfo } from "../args/validate";
 import { childName, HOST_TAG, resourceTags } from "../naming/names";
+import { ec2UserData } from "../userdata/render";
 import { createDataVolume } from "./data-volume";
 import { fixedIp } from "./fixed-ip";
 
@@ -78,7 +79,8 @@ export function launchTemplateArgs(slot: Pick<HostSlot, "host">, spec: LaunchSpe
     imageId: spec.ami,
     instanceType: spec.instanceType,
     iamInstanceProfile: { arn: spec.instanceProfileArn },
-    userData: pulumi.output(spec.userData).apply((u) => Buffer.from(u, "utf8").toString("base64")),
+    // gzip + base64 (cloud-init decompresses it): EC2's 16 KB limit applies to the compressed bytes.
+    userData: pulumi.output(spec.userData).apply(ec2UserData),
     // Every change is a new version and the default: the group launches the latest one.
     updateDefaultVersion: true,
     metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1, instanceMetadataTags: "disabled" },

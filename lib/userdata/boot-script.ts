@@ -103,9 +103,17 @@ ${spec.postgres ? `# The agent rewrites HAProxy's config from the topology (atom
 chown -R postgres:postgres ${NODE_PATHS.haproxyDir}
 ` : ""}# Secrets and the agent config: fetched from SSM and written 0600 by node-init (in the bundle).
 ${NODE_PATHS.node} ${NODE_PATHS.cli} node-init --plan ${NODE_PATHS.nodeInitPlan}
-
+${
+  spec.etcd
+    ? `# Before etcd starts: bootstrap (only the initial members, empty data, no cluster), join (member add) or just start.
+${NODE_PATHS.node} ${NODE_PATHS.cli} etcd-join --plan ${NODE_PATHS.nodeInitPlan}
+`
+    : ""
+}
 systemctl daemon-reload
 systemctl enable --now ${units.join(" ")}
+# What this host booted (its revision), for the leader's roll: written to etcd once it answers.
+${NODE_PATHS.node} ${NODE_PATHS.cli} host-report --plan ${NODE_PATHS.nodeInitPlan} || log "host report failed; the roll will wait for it"
 log "done"
 `;
 }

@@ -80,13 +80,10 @@ export function renderCertRefreshTimer(): string {
   });
 }
 
-/** The day-2 unit files of a host, and its identity file (name and revision). */
+/** The day-2 unit files of a host. */
 export function renderDay2Files(spec: HostSpec): WrittenFile[] {
   const d = NODE_PATHS.systemdDir;
   return [
-    ...(spec.revision !== undefined
-      ? [{ path: NODE_PATHS.hostIdentity, content: `${JSON.stringify({ name: spec.hostName, revision: spec.revision })}\n`, permissions: "0644" }]
-      : []),
     { path: `${d}/${UNITS.fixedIp}`, content: renderFixedIpUnit(), permissions: "0644" },
     { path: `${d}/${UNITS.certRefresh}`, content: renderCertRefreshService(), permissions: "0644" },
     { path: `${d}/${UNITS.certRefreshTimer}`, content: renderCertRefreshTimer(), permissions: "0644" },

@@ -55,6 +55,7 @@ export function hostSpecs(layout: ClusterLayout): HostSpec[] {
     sessionManager: layout.sessionManager,
     ...(layout.packagesPreinstalled ? { packagesPreinstalled: true } : {}),
     etcdEndpoints,
+    topologyParameter: p.topology,
   });
   const etcdOn = (m: Member, colocated: boolean): Pick<HostSpec, "etcd"> => (colocated ? { etcd: { members: bootstrapMembers } } : {});
 

@@ -29,8 +29,6 @@ export const NODE_PATHS = {
    * ETCD_INITIAL_CLUSTER and ETCD_INITIAL_CLUSTER_STATE=existing override etcdEnv's bootstrap values.
    */
   etcdJoinEnv: "/etc/hapg/etcd-join.env",
-  /** This host's name and revision (what it booted), read by `hapg host-report`. */
-  hostIdentity: "/etc/hapg/host.json",
   /** Written by the claim at boot: the fixed IP (with the subnet's prefix) and the interface it is on. */
   fixedIpEnv: "/etc/hapg/fixed-ip.env",
   bootScript: "/usr/local/sbin/hapg-boot",

@@ -4,12 +4,14 @@
  * systemd-analyze and haproxy -c). It must stay under EC2's 16 KB limit; the agent itself comes
  * from S3 and the secrets from SSM, so neither is in here.
  */
+import { gzipSync } from "node:zlib";
 import { stringify } from "yaml";
 import type { NodeInitPlanInput } from "../../sidecar/boot/plan";
 import { agentConfigForNode, cliConfigForNode } from "./agent-config";
 import { renderBootScript } from "./boot-script";
 import { renderDay2Files } from "./day2-units";
 import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, nodeRoutingConfig, renderHaproxyUnit } from "./files";
+import { AGENT_NAMESPACE, TOPOLOGY_INTERVAL_S } from "./agent-config";
 import { NODE_PATHS, UNITS } from "./paths";
 import { HostSpec } from "./spec";
 import { renderWatchdogFiles } from "./watchdog";
@@ -19,6 +21,24 @@ export type { WrittenFile };
 
 /** EC2 rejects user-data over 16384 bytes (before base64). */
 export const USER_DATA_LIMIT_BYTES = 16384;
+
+/**
+ * The user-data as EC2 gets it: gzip-compressed (cloud-init decompresses gzip user-data itself), so
+ * the 16 KB limit applies to the compressed bytes. Deterministic (gzip header without a time), so an
+ * unchanged document is an unchanged launch template.
+ */
+export function compressUserData(text: string): Buffer {
+  return gzipSync(Buffer.from(text, "utf8"), { level: 9 });
+}
+
+/** The base64 of the compressed user-data (a launch template's `userData`). Throws over EC2's limit. */
+export function ec2UserData(text: string): string {
+  const gz = compressUserData(text);
+  if (gz.length > USER_DATA_LIMIT_BYTES) {
+    throw new Error(`user-data is ${gz.length} bytes compressed, over EC2's ${USER_DATA_LIMIT_BYTES}: move content to the agent bundle`);
+  }
+  return gz.toString("base64");
+}
 
 /** Debian packages a host needs. */
 export function hostPackages(spec: HostSpec): string[] {
@@ -33,11 +53,33 @@ export function hostPackages(spec: HostSpec): string[] {
   ];
 }
 
-/** The node-init plan of a host: which SSM parameters go to which files, and the agent config. */
+/**
+ * The node-init plan of a host: which SSM parameters go to which files, the agent config, and the day-2
+ * fields (docs/day2.md): the host and the revision it boots, the cluster's etcd prefix for its host
+ * report, the topology, its etcd member's join, the units a certificate refresh reloads.
+ */
 export function renderNodeInitPlan(spec: HostSpec): NodeInitPlanInput {
+  const tls = NODE_PATHS.etcdTlsDir;
   return {
     version: 1,
     files: spec.secretFiles.map((f) => ({ ...f })),
+    ...(spec.revision !== undefined ? { host: { name: spec.hostName, revision: spec.revision } } : {}),
+    cluster: { name: spec.clusterName, namespace: AGENT_NAMESPACE },
+    topology: { ssmParameter: spec.topologyParameter, intervalSeconds: TOPOLOGY_INTERVAL_S },
+    ...(spec.etcd
+      ? {
+          etcd: {
+            name: spec.hostName,
+            dataDir: NODE_PATHS.etcdData,
+            membershipEnvFile: NODE_PATHS.etcdJoinEnv,
+            caFile: `${tls}/ca.crt`,
+            certFile: `${tls}/host.crt`,
+            keyFile: `${tls}/host.key`,
+          },
+        }
+      : {}),
+    // HAProxy's checks read the CA; the agent and etcd pick renewed files up themselves.
+    refresh: { reloadUnits: spec.postgres ? [UNITS.haproxy] : [] },
     ...(spec.postgres
       ? { agentConfig: { path: NODE_PATHS.agentConfig, owner: "postgres", mode: "0600", config: agentConfigForNode(spec) } }
       : {}),
@@ -86,10 +128,11 @@ export function renderUserData(spec: HostSpec): string {
     runcmd: [[NODE_PATHS.bootScript]],
   };
   const text = `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
-  const bytes = Buffer.byteLength(text, "utf8");
+  // EC2 gets it gzip-compressed (compressUserData): the limit is on those bytes.
+  const bytes = compressUserData(text).length;
   if (bytes > USER_DATA_LIMIT_BYTES) {
     throw new Error(
-      `user-data of ${spec.hostName} is ${bytes} bytes, over EC2's ${USER_DATA_LIMIT_BYTES}: move content to the agent bundle`,
+      `user-data of ${spec.hostName} is ${bytes} bytes compressed, over EC2's ${USER_DATA_LIMIT_BYTES}: move content to the agent bundle`,
     );
   }
   return text;

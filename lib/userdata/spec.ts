@@ -102,12 +102,14 @@ export interface HostSpec {
    */
   packagesPreinstalled?: boolean;
   /**
-   * The host's revision (../topology/revision.ts), written to NODE_PATHS.hostIdentity so the host knows
+   * The host's revision (../topology/revision.ts), in the node-init plan (`host`) so the host knows
    * what it booted. Absent while the revision itself is digested from the user-data.
    */
   revision?: string;
   /** The etcd client URLs the agent starts with (the bootstrap members; the topology has the rest). */
   etcdEndpoints: string[];
+  /** The topology SSM parameter (String): the agents, etcd-join and host-report read it. */
+  topologyParameter: string;
   /** Files node-init fetches from SSM. */
   secretFiles: SecretFile[];
   /** Present when PostgreSQL (with the agent and HAProxy) runs here. */

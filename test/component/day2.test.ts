@@ -14,7 +14,8 @@ import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
 import { VOLUME_FORCE_NEW_IGNORED } from "../../lib/nodes/data-volume";
-import { HOST_TYPES } from "./hosts";
+import { parse as parseYaml } from "yaml";
+import { decodeUserData, HOST_TYPES } from "./hosts";
 import { plan, PlannedStep, Run, topologyOf, up, withStep } from "./second-up";
 
 const T = { ...HOST_TYPES, param: "aws:ssm/parameter:Parameter", instance: "aws:ec2/instance:Instance", eip: "aws:ec2/eip:Eip" };
@@ -171,8 +172,11 @@ describe("the second pulumi up (mocks)", function () {
     const t = topologyOf(a, "d9");
     for (const h of [...t.nodes, ...t.etcd]) {
       const lt = a.get(`${T.launchTemplate} d9-${h.name}-lt`)!;
-      const ud = Buffer.from(lt.inputs.userData as string, "base64").toString("utf8");
-      assert.ok(ud.includes(JSON.stringify({ name: h.name, revision: h.revision })), `${h.name} boots knowing revision ${h.revision}`);
+      const ud = decodeUserData(lt.inputs.userData as string);
+      const doc = parseYaml(ud) as { write_files: Array<{ path: string; content: string }> };
+      const plan = JSON.parse(doc.write_files.find((f) => f.path === "/etc/hapg/node-init.json")!.content);
+      assert.deepEqual(plan.host, { name: h.name, revision: h.revision }, `${h.name} boots knowing revision ${h.revision}`);
+      assert.equal(plan.topology.ssmParameter, "/ha-postgres/orders/topology");
     }
     assert.ok(recorded.length > 0);
   });

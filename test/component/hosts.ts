@@ -2,7 +2,13 @@
  * Reading a host's launch inputs under mocks: a host is an Auto Scaling group of one launching from
  * its launch template (`${name}-${host}-lt`), whose user-data is base64 (as EC2 takes it).
  */
+import { gunzipSync } from "node:zlib";
 import { inputsOf, recorded, Recorded } from "./mocks";
+
+/** A launch template's userData as cloud-init reads it: base64 of gzip. */
+export function decodeUserData(b64: string): string {
+  return gunzipSync(Buffer.from(b64, "base64")).toString("utf8");
+}
 
 export const HOST_TYPES = {
   launchTemplate: "aws:ec2/launchTemplate:LaunchTemplate",
@@ -18,7 +24,7 @@ export function launchTemplateOf(host: string): Record<string, any> {
 
 /** The decoded user-data of host resource `${name}-${host}`. */
 export function userDataOf(host: string): string {
-  return Buffer.from(launchTemplateOf(host).userData as string, "base64").toString("utf8");
+  return decodeUserData(launchTemplateOf(host).userData as string);
 }
 
 /** The launch templates among `resources` (one per host), as host resource names. */
@@ -39,7 +45,7 @@ function decoded(r: Recorded): HostLaunchRecord {
   return {
     type: r.type,
     name: r.name.replace(/-lt$/, ""),
-    inputs: { ...r.inputs, userData: Buffer.from(r.inputs.userData as string, "base64").toString("utf8") },
+    inputs: { ...r.inputs, userData: decodeUserData(r.inputs.userData as string) },
   };
 }
 

@@ -11,7 +11,9 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFil
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { gunzipSync } from "node:zlib";
 import { renderFiles, renderUserData, USER_DATA_LIMIT_BYTES } from "../../lib";
+import { compressUserData } from "../../lib/userdata/render";
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { parseCliConfig } from "../../sidecar/cli/cli-config";
 import { validateAgentConfig } from "../../sidecar/config/schema";
@@ -72,9 +74,12 @@ describe("rendered user-data, checked by real tools", function () {
 
   for (const v of variants()) {
     describe(v.id, () => {
-      it("stays under EC2's 16 KB user-data limit", () => {
-        const bytes = Buffer.byteLength(renderUserData(v.spec));
-        assert.ok(bytes < USER_DATA_LIMIT_BYTES, `${bytes} bytes`);
+      it("stays under EC2's 16 KB user-data limit as EC2 gets it (gzip), and decompresses to the document", () => {
+        const text = renderUserData(v.spec);
+        const gz = compressUserData(text);
+        assert.ok(gz.length < USER_DATA_LIMIT_BYTES, `${gz.length} bytes compressed`);
+        assert.equal(gunzipSync(gz).toString("utf8"), text, "cloud-init decompresses gzip user-data itself");
+        assert.deepEqual(compressUserData(text), gz, "deterministic: an unchanged document is an unchanged launch template");
       });
 
       it("passes cloud-init schema", () => {
