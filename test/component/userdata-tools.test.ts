@@ -13,7 +13,8 @@ import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { gunzipSync } from "node:zlib";
 import { renderFiles, renderUserData, USER_DATA_LIMIT_BYTES } from "../../lib";
-import { compressUserData } from "../../lib/userdata/render";
+import { compressUserData, renderNodeInitPlan } from "../../lib/userdata/render";
+import { nodeInitPlanSchema } from "../../sidecar/boot/plan";
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { parseCliConfig } from "../../sidecar/cli/cli-config";
 import { validateAgentConfig } from "../../sidecar/config/schema";
@@ -80,6 +81,13 @@ describe("rendered user-data, checked by real tools", function () {
         assert.ok(gz.length < USER_DATA_LIMIT_BYTES, `${gz.length} bytes compressed`);
         assert.equal(gunzipSync(gz).toString("utf8"), text, "cloud-init decompresses gzip user-data itself");
         assert.deepEqual(compressUserData(text), gz, "deterministic: an unchanged document is an unchanged launch template");
+      });
+
+      it("the node-init plan passes node-init's own schema, with the host's revision and the topology", () => {
+        const plan = nodeInitPlanSchema.parse(renderNodeInitPlan({ ...v.spec, revision: "0123456789abcdef" }));
+        assert.deepEqual(plan.host, { name: v.spec.hostName, revision: "0123456789abcdef" });
+        assert.equal(plan.topology?.ssmParameter, v.spec.topologyParameter);
+        assert.equal(plan.etcd?.membershipEnvFile, v.spec.etcd ? NODE_PATHS.etcdJoinEnv : undefined, "etcd's unit reads what etcd-join writes");
       });
 
       it("passes cloud-init schema", () => {
