@@ -202,7 +202,13 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     const topology = createTopologyParameter(
       name,
       args,
-      launches.apply((l) => topologyFromLaunches(l, nodeSlots.map((s) => s.host), etcdMemberSlots.map((s) => s.host))),
+      launches.apply((l) =>
+        topologyFromLaunches(
+          l,
+          nodeSlots.map((s) => s.host),
+          etcdMemberSlots.map((s) => s.host),
+        ),
+      ),
       this,
     );
     const identity = createNodeIdentity(

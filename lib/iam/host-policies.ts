@@ -97,7 +97,9 @@ export function createHostPolicies(
   const region = aws.getRegionOutput({}, opts).region;
   const caller = aws.getCallerIdentityOutput({}, opts).accountId;
   const partition = aws.getPartitionOutput({}, opts).partition;
-  const scope = pulumi.all([partition, region, caller]).apply(([p, r, a]) => ({ partition: p, region: r, accountId: a, clusterName: args.clusterName }));
+  const scope = pulumi
+    .all([partition, region, caller])
+    .apply(([p, r, a]) => ({ partition: p, region: r, accountId: a, clusterName: args.clusterName }));
   const uniqueHostRoles = [...new Set(roles.hosts)];
   const claim = uniqueHostRoles.map(
     (role, i) =>

@@ -48,7 +48,9 @@ export function fixedIp(subnetCidr: string, clusterName: string, host: string): 
   // AWS reserves the first four addresses and the last one of every subnet.
   const usable = size - 5;
   if (usable < WINDOW) {
-    throw new Error(`subnetIds: subnet ${subnetCidr} has ${usable} usable addresses; the cluster's fixed addresses need ${WINDOW}: use a /26 or larger subnet`);
+    throw new Error(
+      `subnetIds: subnet ${subnetCidr} has ${usable} usable addresses; the cluster's fixed addresses need ${WINDOW}: use a /26 or larger subnet`,
+    );
   }
   // Clusters sharing a subnet take different windows (by a digest of the name), as far as the subnet allows.
   const windows = Math.min(Math.floor(usable / WINDOW), 64);

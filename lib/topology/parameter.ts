@@ -14,7 +14,9 @@ export const TOPOLOGY_PARAMETER_LIMIT_BYTES = 4096;
 export function topologyValue(t: Topology): string {
   const text = JSON.stringify(t);
   if (Buffer.byteLength(text, "utf8") > TOPOLOGY_PARAMETER_LIMIT_BYTES) {
-    throw new Error(`topology parameter is ${Buffer.byteLength(text, "utf8")} bytes, over SSM Standard's ${TOPOLOGY_PARAMETER_LIMIT_BYTES}`);
+    throw new Error(
+      `topology parameter is ${Buffer.byteLength(text, "utf8")} bytes, over SSM Standard's ${TOPOLOGY_PARAMETER_LIMIT_BYTES}`,
+    );
   }
   return text;
 }

@@ -99,9 +99,13 @@ resize2fs "$device" >/dev/null 2>&1 || log "resize2fs failed; continuing with th
 ${dirs.join("\n")}
 
 
-${spec.postgres ? `# The agent rewrites HAProxy's config from the topology (atomically, in its own directory).
+${
+  spec.postgres
+    ? `# The agent rewrites HAProxy's config from the topology (atomically, in its own directory).
 chown -R postgres:postgres ${NODE_PATHS.haproxyDir}
-` : ""}# Secrets and the agent config: fetched from SSM and written 0600 by node-init (in the bundle).
+`
+    : ""
+}# Secrets and the agent config: fetched from SSM and written 0600 by node-init (in the bundle).
 ${NODE_PATHS.node} ${NODE_PATHS.cli} node-init --plan ${NODE_PATHS.nodeInitPlan}
 ${
   spec.etcd

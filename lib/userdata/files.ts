@@ -64,7 +64,6 @@ export function renderEtcdEnv(spec: HostSpec): string {
   return `# Written by HaPostgresCluster user-data.\n${lines.map(([k, v]) => `${k}=${v}`).join("\n")}\n`;
 }
 
-
 /**
  * RequiresMountsFor only binds to a mount unit that exists: when the data volume's mount is missing
  * (an fstab line lost, a mount that never came up), etcd and the agent would start against the root
@@ -87,8 +86,8 @@ export function renderEtcdUnit(spec: HostSpec): string {
       ["Type", "notify"],
       ["User", "etcd"],
       ["EnvironmentFile", NODE_PATHS.etcdEnv],
-    // A member that joined a running cluster (node-init's join step) overrides the bootstrap values.
-    ["EnvironmentFile", `-${NODE_PATHS.etcdJoinEnv}`],
+      // A member that joined a running cluster (node-init's join step) overrides the bootstrap values.
+      ["EnvironmentFile", `-${NODE_PATHS.etcdJoinEnv}`],
       ["ExecStart", "/usr/bin/etcd"],
       ["Restart", "always"],
       ["RestartSec", "1"],

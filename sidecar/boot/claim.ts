@@ -73,7 +73,15 @@ export async function claim(o: ClaimOptions, d: ClaimDeps): Promise<void> {
 
   if (!(await localIps()).includes(o.fixedIp)) {
     d.log(`claim: assigning ${o.fixedIp} to ${eni}`);
-    await d.aws(["ec2", "assign-private-ip-addresses", "--network-interface-id", eni, "--private-ip-addresses", o.fixedIp, "--allow-reassignment"]);
+    await d.aws([
+      "ec2",
+      "assign-private-ip-addresses",
+      "--network-interface-id",
+      eni,
+      "--private-ip-addresses",
+      o.fixedIp,
+      "--allow-reassignment",
+    ]);
     while (!(await localIps()).includes(o.fixedIp)) {
       if (Date.now() > deadline) throw new Error(`claim: ${o.fixedIp} did not reach ${eni} in time`);
       await d.sleep(poll);
@@ -104,14 +112,18 @@ export function systemClaimDeps(): ClaimDeps {
   let token: string | undefined;
   return {
     async imds(path) {
-      token ??= await (await fetch(`${IMDS}/api/token`, { method: "PUT", headers: { "X-aws-ec2-metadata-token-ttl-seconds": "21600" } })).text();
+      token ??= await (
+        await fetch(`${IMDS}/api/token`, { method: "PUT", headers: { "X-aws-ec2-metadata-token-ttl-seconds": "21600" } })
+      ).text();
       const r = await fetch(`${IMDS}/${path}`, { headers: { "X-aws-ec2-metadata-token": token } });
       if (!r.ok) throw new Error(`claim: IMDS ${path}: HTTP ${r.status}`);
       return r.text();
     },
     aws: (args) =>
       new Promise((resolve, reject) =>
-        execFile("aws", args, { timeout: 60_000 }, (err, stdout, stderr) => (err ? reject(new Error(`aws ${args.slice(0, 2).join(" ")}: ${stderr || err.message}`)) : resolve(stdout))),
+        execFile("aws", args, { timeout: 60_000 }, (err, stdout, stderr) =>
+          err ? reject(new Error(`aws ${args.slice(0, 2).join(" ")}: ${stderr || err.message}`)) : resolve(stdout),
+        ),
       ),
     interfaceOf(mac) {
       const name = readdirSync("/sys/class/net").find((n) => {

@@ -58,7 +58,9 @@ export function buildProgram(): Command {
     });
   program
     .command("claim")
-    .description("on an AWS host at boot (root): take the host's fixed IP and attach its data volume, waiting for the replaced instance to let go")
+    .description(
+      "on an AWS host at boot (root): take the host's fixed IP and attach its data volume, waiting for the replaced instance to let go",
+    )
     .requiredOption("--volume-id <id>", "the host's data volume")
     .requiredOption("--fixed-ip <ip>", "the host's fixed private IP")
     .requiredOption("--ip-env <file>", "where to write the fixed IP for the unit that configures it at every boot")

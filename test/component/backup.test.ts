@@ -7,7 +7,7 @@
  */
 // Mocks first: they must be in place before the component module is loaded.
 import { childCollector, inputsOf, recordedUnder, valueOf, Recorded } from "./mocks";
-import { hostInputs, hostLaunchesIn } from "./hosts";
+import { hostInputs } from "./hosts";
 import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";

@@ -45,7 +45,8 @@ const changedRevisions = (a: Run, b: Run, name: string) => {
 function assertNothingReplaced(steps: Map<string, PlannedStep>) {
   const replaced = [...steps].filter(([, s]) => s.step === "replace").map(([k, s]) => `${k} (${s.changed.join(", ")})`);
   assert.deepEqual(replaced, [], "no resource is replaced");
-  for (const t of [T.volume, T.reservation, T.group, T.launchTemplate]) assert.deepEqual(withStep(steps, t, "delete"), [], `no ${t} deleted`);
+  for (const t of [T.volume, T.reservation, T.group, T.launchTemplate])
+    assert.deepEqual(withStep(steps, t, "delete"), [], `no ${t} deleted`);
 }
 
 const PG = ["pg-0", "pg-1", "pg-2"];
@@ -80,14 +81,18 @@ describe("the second pulumi up (mocks)", function () {
   it("a new instance type for the nodes: only the nodes' templates and revisions change", async () => {
     const { a, b, steps } = await change("d2", base, { ...base, instanceType: "m7i.xlarge" });
     assertNothingReplaced(steps);
-    assert.deepEqual(withStep(steps, T.launchTemplate, "update"), PG.map((h) => `d2-${h}-lt`));
+    assert.deepEqual(
+      withStep(steps, T.launchTemplate, "update"),
+      PG.map((h) => `d2-${h}-lt`),
+    );
     assert.deepEqual(changedRevisions(a, b, "d2"), PG);
   });
 
   it("a user-data change (Session Manager off): templates change in place, revisions change, volumes and IPs stay", async () => {
     const { a, b, steps } = await change("d3", base, { ...base, sessionManager: false });
     assertNothingReplaced(steps);
-    for (const n of withStep(steps, T.launchTemplate, "update")) assert.ok(steps.get(`${T.launchTemplate} ${n}`)!.changed.includes("userData"));
+    for (const n of withStep(steps, T.launchTemplate, "update"))
+      assert.ok(steps.get(`${T.launchTemplate} ${n}`)!.changed.includes("userData"));
     assert.deepEqual(withStep(steps, T.reservation, "update"), []);
     assert.deepEqual(changedRevisions(a, b, "d3"), [...ETCD, ...PG].sort());
   });
@@ -96,7 +101,10 @@ describe("the second pulumi up (mocks)", function () {
     const first = { ...base, dataVolume: { sizeGiB: 100, type: "gp3" as const, iops: 3000 } };
     const { a, b, steps } = await change("d4", first, { ...base, dataVolume: { sizeGiB: 200, type: "gp3" as const, iops: 6000 } });
     assertNothingReplaced(steps);
-    assert.deepEqual(withStep(steps, T.volume, "update"), PG.map((h) => `d4-${h}-data`));
+    assert.deepEqual(
+      withStep(steps, T.volume, "update"),
+      PG.map((h) => `d4-${h}-data`),
+    );
     for (const n of withStep(steps, T.volume, "update")) assert.deepEqual(steps.get(`${T.volume} ${n}`)!.changed, ["iops", "size"]);
     assert.deepEqual(changedRevisions(a, b, "d4"), PG);
   });
@@ -117,12 +125,19 @@ describe("the second pulumi up (mocks)", function () {
     for (const t of [T.group, T.launchTemplate, T.volume, T.reservation]) {
       const created = withStep(grow, t, "create");
       assert.equal(created.length, 2, `${t}: ${created.join(", ")}`);
-      assert.ok(created.every((n) => /d6-pg-[34]-/.test(n)), created.join(", "));
+      assert.ok(
+        created.every((n) => /d6-pg-[34]-/.test(n)),
+        created.join(", "),
+      );
       assert.deepEqual(withStep(shrink, t, "delete"), created, `${t}: the same two go`);
     }
-    for (const t of [T.launchTemplate, T.group, T.volume, T.reservation]) assert.deepEqual(withStep(grow, t, "update"), [], `${t}: survivors untouched`);
+    for (const t of [T.launchTemplate, T.group, T.volume, T.reservation])
+      assert.deepEqual(withStep(grow, t, "update"), [], `${t}: survivors untouched`);
     assert.deepEqual(changedRevisions(a, b, "d6"), [], "scaling changes no surviving host's revision");
-    assert.deepEqual(topologyOf(b, "d6").nodes.map((n: { name: string }) => n.name), ["pg-0", "pg-1", "pg-2", "pg-3", "pg-4"]);
+    assert.deepEqual(
+      topologyOf(b, "d6").nodes.map((n: { name: string }) => n.name),
+      ["pg-0", "pg-1", "pg-2", "pg-3", "pg-4"],
+    );
     assert.deepEqual(topologyOf(c, "d6"), topologyOf(a, "d6"), "back to 3: the same topology");
   });
 
@@ -139,7 +154,10 @@ describe("the second pulumi up (mocks)", function () {
   it("colocated etcd 3 → 5 members on 5 nodes: the etcd list grows, bootstrap members and survivors' revisions stay", async () => {
     const first = { ...base, nodeCount: 5, etcd: { placement: "colocated" as const, members: 3 } };
     const { a, b } = await change("d8", first, { ...first, etcd: { placement: "colocated" as const, members: 5 } });
-    assert.deepEqual(topologyOf(b, "d8").etcd.map((m: { name: string }) => m.name), ["pg-0", "pg-1", "pg-2", "pg-3", "pg-4"]);
+    assert.deepEqual(
+      topologyOf(b, "d8").etcd.map((m: { name: string }) => m.name),
+      ["pg-0", "pg-1", "pg-2", "pg-3", "pg-4"],
+    );
     assert.deepEqual(topologyOf(b, "d8").etcdInitialMembers, PG);
     // pg-3 and pg-4 now run etcd: their user-data (etcd units) and so their revisions change; pg-0..2 stay.
     assert.deepEqual(changedRevisions(a, b, "d8"), ["pg-3", "pg-4"]);
@@ -158,12 +176,17 @@ describe("the second pulumi up (mocks)", function () {
     const nameOf = new Map(c.children.map((x) => [x.resource, x.name]));
     assert.equal(deps.size, 6);
     for (const [group, d] of deps) {
-      const resolved = await (pulumi.output(d as pulumi.Input<pulumi.Resource[]>) as unknown as { promise(): Promise<pulumi.Resource[]> }).promise();
+      const resolved = await (
+        pulumi.output(d as pulumi.Input<pulumi.Resource[]>) as unknown as { promise(): Promise<pulumi.Resource[]> }
+      ).promise();
       const names = resolved.map((r) => nameOf.get(r));
       for (const p of ["d10-node-policy", "d10-claim-policy", "d10-replace-policy", "d10-node-profile", "d10-topology"]) {
         assert.ok(names.includes(p), `${group} waits for ${p}`);
       }
-      assert.ok(names.includes(group.replace(/-asg$/, "-data")) && names.includes(group.replace(/-asg$/, "-ip")), `${group} waits for its volume and fixed IP`);
+      assert.ok(
+        names.includes(group.replace(/-asg$/, "-data")) && names.includes(group.replace(/-asg$/, "-ip")),
+        `${group} waits for its volume and fixed IP`,
+      );
     }
   });
 

@@ -112,7 +112,10 @@ describe("egress (mocks)", function () {
     assert.equal(ofType(b, T.eip).length, 0);
     assert.equal(ofType(b, T.endpoint).length, 0);
     assert.deepEqual(new Set(Object.values(await valueOf(b.cluster.egress))), new Set(["nat"]));
-    assert.ok(Object.values(await valueOf(b.cluster.publicIps)).every((p) => p === false), "no public address behind a NAT");
+    assert.ok(
+      Object.values(await valueOf(b.cluster.publicIps)).every((p) => p === false),
+      "no public address behind a NAT",
+    );
     assert.equal(hostLaunchesIn(b.resources).length, 6);
   });
 

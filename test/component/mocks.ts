@@ -107,7 +107,12 @@ let ipCounter = 10;
 /** Each mocked subnet's CIDR (the fixed IPs are computed from it): its VPC's range, a /20 or /24 per subnet. */
 export function subnetCidr(id: string): string {
   const vpc = SUBNET_VPC[id] ?? "vpc-default";
-  const index = Math.max(0, Object.keys(subnetZones).filter((s) => (SUBNET_VPC[s] ?? "vpc-default") === vpc).indexOf(id));
+  const index = Math.max(
+    0,
+    Object.keys(subnetZones)
+      .filter((s) => (SUBNET_VPC[s] ?? "vpc-default") === vpc)
+      .indexOf(id),
+  );
   if (vpc === "vpc-existing") return `10.20.${index + 1}.0/24`;
   if (vpc === "vpc-isolated") return `10.50.${index + 1}.0/24`;
   return `172.31.${index * 16}.0/20`;

@@ -7,7 +7,7 @@
  */
 // Mocks first: they must be in place before the component module is loaded.
 import { childCollector, inputsOf, recordedUnder, valueOf } from "./mocks";
-import { hostInputs, hostLaunchesIn } from "./hosts";
+import { hostInputs } from "./hosts";
 import * as assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { ClusterArgsError, HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
@@ -16,7 +16,6 @@ import { validateAgentConfig } from "../../sidecar/config/schema";
 import { policyAllows } from "../boot/aws-standins";
 
 const POLICY = "aws:iam/rolePolicy:RolePolicy";
-const INSTANCE = "aws:ec2/instance:Instance";
 const KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 const SOURCE = { clusterName: "orders", bucketName: "acme-pg-backups" };
 

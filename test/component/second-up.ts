@@ -22,7 +22,12 @@ export async function up(name: string, args: HaPostgresClusterArgs): Promise<Run
   await valueOf(cluster.nodePrivateIps);
   await valueOf(cluster.topologyParameterName);
   await c.settle();
-  return new Map(recorded.slice(start).filter((r) => r.name === name || r.name.startsWith(`${name}-`)).map((r) => [key(r), r]));
+  return new Map(
+    recorded
+      .slice(start)
+      .filter((r) => r.name === name || r.name.startsWith(`${name}-`))
+      .map((r) => [key(r), r]),
+  );
 }
 
 /**

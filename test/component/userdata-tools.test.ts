@@ -87,7 +87,11 @@ describe("rendered user-data, checked by real tools", function () {
         const plan = nodeInitPlanSchema.parse(renderNodeInitPlan({ ...v.spec, revision: "0123456789abcdef" }));
         assert.deepEqual(plan.host, { name: v.spec.hostName, revision: "0123456789abcdef" });
         assert.equal(plan.topology?.ssmParameter, v.spec.topologyParameter);
-        assert.equal(plan.etcd?.membershipEnvFile, v.spec.etcd ? NODE_PATHS.etcdJoinEnv : undefined, "etcd's unit reads what etcd-join writes");
+        assert.equal(
+          plan.etcd?.membershipEnvFile,
+          v.spec.etcd ? NODE_PATHS.etcdJoinEnv : undefined,
+          "etcd's unit reads what etcd-join writes",
+        );
       });
 
       it("passes cloud-init schema", () => {

@@ -15,7 +15,10 @@ import { fixedIpEnv, volumeClaimStep } from "../../sidecar/boot/claim";
 const toInt = (ip: string) => ip.split(".").reduce((n, p) => n * 256 + Number(p), 0);
 
 describe("fixed IPs (explicit subnet CIDR reservations)", () => {
-  const hosts = [...Array.from({ length: MAX_NODE_COUNT }, (_, i) => nodeHostName(i)), ...Array.from({ length: 5 }, (_, i) => etcdHostName(i))];
+  const hosts = [
+    ...Array.from({ length: MAX_NODE_COUNT }, (_, i) => nodeHostName(i)),
+    ...Array.from({ length: 5 }, (_, i) => etcdHostName(i)),
+  ];
 
   it("gives every host of a cluster its own address inside the subnet, never one AWS reserves", () => {
     for (const cidr of ["10.0.1.0/24", "172.31.16.0/20", "10.20.0.0/26", "10.0.0.0/16"]) {
@@ -24,7 +27,8 @@ describe("fixed IPs (explicit subnet CIDR reservations)", () => {
       const last = first + 2 ** (32 - Number(bits)) - 1;
       const ips = hosts.map((h) => fixedIp(cidr, "orders", h));
       assert.equal(new Set(ips).size, ips.length, `${cidr}: distinct`);
-      for (const ip of ips) assert.ok(toInt(ip) >= first + 4 && toInt(ip) <= last - 1, `${cidr}: ${ip} is usable (AWS keeps the first 4 and the last)`);
+      for (const ip of ips)
+        assert.ok(toInt(ip) >= first + 4 && toInt(ip) <= last - 1, `${cidr}: ${ip} is usable (AWS keeps the first 4 and the last)`);
     }
   });
 
@@ -37,7 +41,10 @@ describe("fixed IPs (explicit subnet CIDR reservations)", () => {
   it("puts two clusters in one large subnet in different windows", () => {
     const a = new Set(hosts.map((h) => fixedIp("10.0.0.0/20", "orders", h)));
     const b = hosts.map((h) => fixedIp("10.0.0.0/20", "billing", h));
-    assert.ok(b.every((ip) => !a.has(ip)), "no address shared");
+    assert.ok(
+      b.every((ip) => !a.has(ip)),
+      "no address shared",
+    );
   });
 
   it("refuses a subnet too small for a cluster's window, naming subnetIds and the fix", () => {
@@ -50,7 +57,11 @@ describe("the boot claim's volume decision", () => {
   const me = "i-new";
   const table: Array<[string, Parameters<typeof volumeClaimStep>[0], string]> = [
     ["available: attach", { State: "available", Attachments: [] }, "attach"],
-    ["still attached to the terminating instance: wait", { State: "in-use", Attachments: [{ InstanceId: "i-old", State: "attached" }] }, "wait"],
+    [
+      "still attached to the terminating instance: wait",
+      { State: "in-use", Attachments: [{ InstanceId: "i-old", State: "attached" }] },
+      "wait",
+    ],
     ["detaching from it: wait", { State: "in-use", Attachments: [{ InstanceId: "i-old", State: "detaching" }] }, "wait"],
     ["attaching to this instance: wait", { State: "in-use", Attachments: [{ InstanceId: me, State: "attaching" }] }, "wait"],
     ["attached to this instance: done", { State: "in-use", Attachments: [{ InstanceId: me, State: "attached" }] }, "done"],
@@ -82,13 +93,12 @@ describe("day-2 IAM: claim and replace, least privilege", () => {
     const volume = doc.Statement.find((s) => s.Sid === "ClaimDataVolume")!;
     assert.deepEqual(volume.Resource, ["arn:aws:ec2:us-east-1:123456789012:volume/*"]);
     assert.equal(volume.Condition?.StringEquals["aws:ResourceTag/ha-postgres:role"], "data", "never the root volumes");
-    assert.deepEqual(doc.Statement.map((s) => s.Action).flat().sort(), [
-      "ec2:AssignPrivateIpAddresses",
-      "ec2:AttachVolume",
-      "ec2:AttachVolume",
-      "ec2:DescribeNetworkInterfaces",
-      "ec2:DescribeVolumes",
-    ]);
+    assert.deepEqual(
+      doc.Statement.map((s) => s.Action)
+        .flat()
+        .sort(),
+      ["ec2:AssignPrivateIpAddresses", "ec2:AttachVolume", "ec2:AttachVolume", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVolumes"],
+    );
   });
 
   it("replaces hosts only by terminating instances of this cluster's groups, nothing else", () => {
@@ -103,7 +113,12 @@ describe("day-2 IAM: claim and replace, least privilege", () => {
 });
 
 describe("host revisions and the topology document", () => {
-  const inputs: LaunchInputs = { ami: "ami-1", instanceType: "m7i.large", userData: "#cloud-config\n", dataVolume: { sizeGiB: 100, type: "gp3" } };
+  const inputs: LaunchInputs = {
+    ami: "ami-1",
+    instanceType: "m7i.large",
+    userData: "#cloud-config\n",
+    dataVolume: { sizeGiB: 100, type: "gp3" },
+  };
 
   it("digests every launch input: any change changes it, nothing else does", () => {
     const r = hostRevision(inputs);
