@@ -11,8 +11,8 @@
  * The decision of each volume poll is a pure function (table-tested); the AWS CLI and IMDS calls
  * are the thin driver around it. Uses the instance role's credentials (IMDS), like node-init.
  */
-import { execFile } from "node:child_process";
-import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { renameSync, writeFileSync } from "node:fs";
 
 /** A volume as `aws ec2 describe-volumes` returns it (the fields the claim reads). */
 export interface VolumeState {
@@ -33,6 +33,15 @@ export function volumeClaimStep(volume: VolumeState, instanceId: string): Volume
   if (volume.State === "available") return { action: "attach", reason: "available" };
   if (volume.State === "creating" || volume.State === "in-use") return { action: "wait", reason: `volume is ${volume.State}` };
   throw new Error(`data volume is ${volume.State}: it cannot be attached (restore it from a snapshot and set its id)`);
+}
+
+/** The interface with this MAC in `ip -o link show` output (e.g. "2: eth0@if7: <...> ... link/ether 02:00:..."). Pure. */
+export function interfaceWithMac(ipLinkOutput: string, mac: string): string | undefined {
+  for (const line of ipLinkOutput.split("\n")) {
+    const m = /^\d+:\s+([^:@\s]+)(?:@\S+)?:.*\blink\/ether\s+([0-9a-f:]{17})/i.exec(line);
+    if (m && m[2].toLowerCase() === mac.toLowerCase()) return m[1];
+  }
+  return undefined;
 }
 
 /** The fixed IP's line for the unit (`ip address replace ${FIXED_IP} dev ${IFACE}`). Pure. */
@@ -126,13 +135,8 @@ export function systemClaimDeps(): ClaimDeps {
         ),
       ),
     interfaceOf(mac) {
-      const name = readdirSync("/sys/class/net").find((n) => {
-        try {
-          return readFileSync(`/sys/class/net/${n}/address`, "utf8").trim() === mac;
-        } catch {
-          return false;
-        }
-      });
+      // iproute2's view (the container's network namespace), not /sys, which a container may mount from elsewhere.
+      const name = interfaceWithMac(execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" }), mac);
       if (!name) throw new Error(`claim: no interface has MAC ${mac}`);
       return name;
     },

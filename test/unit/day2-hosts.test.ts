@@ -10,7 +10,7 @@ import { fixedIp, WINDOW } from "../../lib/nodes/fixed-ip";
 import { etcdInitialMembers, topologyDocument } from "../../lib/topology/document";
 import { topologyValue } from "../../lib/topology/parameter";
 import { hostRevision, LaunchInputs } from "../../lib/topology/revision";
-import { fixedIpEnv, volumeClaimStep } from "../../sidecar/boot/claim";
+import { fixedIpEnv, interfaceWithMac, volumeClaimStep } from "../../sidecar/boot/claim";
 
 const toInt = (ip: string) => ip.split(".").reduce((n, p) => n * 256 + Number(p), 0);
 
@@ -74,6 +74,17 @@ describe("the boot claim's volume decision", () => {
     assert.throws(() => volumeClaimStep({ State: "error" }, me), /data volume is error/);
     assert.throws(() => volumeClaimStep({ State: "deleted" }, me), /data volume is deleted/);
   });
+  it("finds the interface by its MAC in iproute2's output (a veth's name carries @ifN)", () => {
+    const out = [
+      "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00",
+      "2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000\\    link/ether 02:00:0a:e7:09:3e brd ff:ff:ff:ff:ff:ff link-netnsid 0",
+      "3: ens5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq state UP mode DEFAULT group default qlen 1000\\    link/ether 0a:1b:2c:3d:4e:5f brd ff:ff:ff:ff:ff:ff",
+    ].join("\n");
+    assert.equal(interfaceWithMac(out, "02:00:0a:e7:09:3e"), "eth0");
+    assert.equal(interfaceWithMac(out, "0A:1B:2C:3D:4E:5F"), "ens5");
+    assert.equal(interfaceWithMac(out, "02:00:00:00:00:01"), undefined);
+  });
+
   it("writes the fixed IP with the subnet's prefix for the boot unit", () => {
     assert.equal(fixedIpEnv("10.0.1.250", "10.0.1.0/24", "ens5"), "FIXED_IP=10.0.1.250/24\nIFACE=ens5\n");
   });
