@@ -74,9 +74,11 @@ export function hostReplacePolicyDocument(s: HostPolicyScope) {
       Condition: { StringEquals: clusterTag(s) },
     },
     {
+      // The replacer finds a host's running instance by its cluster and host tags (describe-instances);
+      // Describe calls support no resource-level permissions.
       Sid: "SeeClusterHosts",
       Effect: "Allow",
-      Action: ["autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingGroups"],
+      Action: ["ec2:DescribeInstances", "autoscaling:DescribeAutoScalingInstances"],
       Resource: "*",
     },
   ];

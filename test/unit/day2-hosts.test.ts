@@ -119,7 +119,11 @@ describe("day-2 IAM: claim and replace, least privilege", () => {
     assert.equal(terminate.Condition?.StringEquals["aws:ResourceTag/ha-postgres:cluster"], "orders");
     const all = doc.Statement.flatMap((s) => s.Action);
     assert.ok(!all.includes("ec2:TerminateInstances"), "never EC2's own terminate: the group must replace the instance");
-    assert.ok(all.every((a) => a.startsWith("autoscaling:")));
+    assert.deepEqual(all.sort(), [
+      "autoscaling:DescribeAutoScalingInstances",
+      "autoscaling:TerminateInstanceInAutoScalingGroup",
+      "ec2:DescribeInstances",
+    ]);
   });
 });
 
