@@ -15,6 +15,12 @@ import { DATA_VOLUME_ROLE, ROLE_TAG } from "../nodes/data-volume";
 import { childName, CLUSTER_TAG } from "../naming/names";
 import type { PolicyStatement } from "./statement";
 
+/**
+ * The AWS APIs the day-2 design calls from a host (the claim: EC2; the roll: EC2 Auto Scaling): with
+ * egress "endpoints" (no way out but VPC endpoints) each needs an interface endpoint.
+ */
+export const HOST_API_ENDPOINT_SERVICES = ["ec2", "autoscaling"] as const;
+
 export interface HostPolicyScope {
   partition: string;
   region: string;

@@ -13,6 +13,7 @@ import { ResolvedClusterArgs } from "../args/types";
 import { SubnetInfo } from "../args/validate";
 import { childName, resourceTags } from "../naming/names";
 import { SecurityGroups } from "../security/groups";
+import { HOST_API_ENDPOINT_SERVICES } from "../iam/host-policies";
 import { oneSubnetPerZone, ssmEndpointServices } from "./egress";
 import { EgressPlan, placementSubnets } from "./routes";
 
@@ -86,7 +87,8 @@ export function createEndpoints(
     opts,
   );
   const subnetIds = plan.placement.apply((p) => oneSubnetPerZone(placementSubnets(p)));
-  const interfaces = ssmEndpointServices(args.sessionManager).map(
+  // The hosts' own API calls too: the boot claim (EC2) and the roll (EC2 Auto Scaling).
+  const interfaces = [...ssmEndpointServices(args.sessionManager), ...HOST_API_ENDPOINT_SERVICES].map(
     (service) =>
       new aws.ec2.VpcEndpoint(
         childName(name, `vpce-${service}`),

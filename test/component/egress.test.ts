@@ -161,6 +161,9 @@ describe("egress (mocks)", function () {
     );
     const ifaces = endpoints.filter((e) => e.inputs.vpcEndpointType === "Interface");
     assert.deepEqual(ifaces.map((e) => e.inputs.serviceName).sort(), [
+      // The boot claim calls EC2 and the roll EC2 Auto Scaling (docs/day2.md): no way out but endpoints.
+      "com.amazonaws.us-east-1.autoscaling",
+      "com.amazonaws.us-east-1.ec2",
       "com.amazonaws.us-east-1.ec2messages",
       "com.amazonaws.us-east-1.ssm",
       "com.amazonaws.us-east-1.ssmmessages",
@@ -186,13 +189,13 @@ describe("egress (mocks)", function () {
       assert.ok(deps.includes(e), `pg-0 boots after ${e}`);
   });
 
-  it('egress "endpoints" without Session Manager: the ssm endpoint only', async () => {
+  it('egress "endpoints" without Session Manager: no Session Manager endpoints (ssm, and the hosts\' own EC2 and Auto Scaling)', async () => {
     const b = await build("eg8", { egress: "endpoints", amiId: "ami-prebaked", sessionManager: false });
     assert.deepEqual(
       ofType(b, T.endpoint)
         .map((e) => e.name)
         .sort(),
-      ["eg8-vpce-s3", "eg8-vpce-ssm"],
+      ["eg8-vpce-autoscaling", "eg8-vpce-ec2", "eg8-vpce-s3", "eg8-vpce-ssm"],
     );
     assert.deepEqual(inputsRouteTables(b), ["rtb-default-main"]);
   });
