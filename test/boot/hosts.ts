@@ -253,6 +253,9 @@ export async function bootContainer(s: BootSpec, cleanup: Cleanup): Promise<Cont
     "-M",
     n.machine,
     `--network-namespace-path=/run/netns/${n.netns}`,
+    // As on EC2, root may configure the instance's own addresses (hapg-fixed-ip.service puts the fixed
+    // IP on eth0); the namespace is the rehearsal's own, on its bridge.
+    "--capability=CAP_NET_ADMIN",
     `--bind=${s.loop}`,
     `--bind-ro=${byId}:/dev/disk/by-id`,
     "--console=pipe",
