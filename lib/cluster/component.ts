@@ -8,6 +8,7 @@ import { validateClusterArgs } from "../args/validate";
 import { createBackupRepository } from "../backup/repository";
 import { repoPath, s3Endpoint } from "../backup/policies";
 import { createAgentBundle, BUNDLE_KEY } from "../bundle/agent-bundle";
+import { createHostPolicies } from "../iam/host-policies";
 import { createEtcdIdentity, createNodeIdentity, resolveKmsKeyArn } from "../iam/role";
 import { createDesiredConfigParameter } from "../dynamic/desired-config";
 import { COMPONENT_TYPE, etcdHostName, nodeHostName, parameterNames } from "../naming/names";
@@ -17,13 +18,14 @@ import { resolveNetwork } from "../network/network";
 import { Placement, planEgress } from "../network/routes";
 import { attachNode, createLoadBalancer } from "../nlb/nlb";
 import { resolveAmi } from "../nodes/ami";
-import { createHostInstance, createHostSlot, HostSlot } from "../nodes/host";
+import { createHostGroup, createHostSlot, HostSlot } from "../nodes/host";
+import { hostLaunch, topologyFromLaunches } from "../nodes/launch-plan";
 import { resolveRestoreSource } from "../restore/source";
 import { createPasswords } from "../secrets/passwords";
 import { createCa, createHostCertificate } from "../secrets/tls";
 import { createSecurityGroups } from "../security/groups";
 import { hostSpecs } from "../userdata/hosts";
-import { renderUserData } from "../userdata/render";
+import { createTopologyParameter } from "../topology/parameter";
 
 export class HaPostgresCluster extends pulumi.ComponentResource {
   /** DNS name of the load balancer; connect here on `primaryPort` for reads and writes. */
@@ -48,10 +50,13 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
   /** Fixed private IPs of the etcd members. */
   public readonly etcdPrivateIps: pulumi.Output<string[]>;
   /**
-   * Public IPv4 address of each host whose egress is "publicIp" (outbound only: no security group
-   * admits traffic from the internet), by host name (`pg-0`, `etcd-0`...). Empty with "nat" or "endpoints".
+   * Whether each host's instances get an auto-assigned public IPv4 (egress "publicIp": outbound only,
+   * no security group admits traffic from the internet), by host name (`pg-0`, `etcd-0`...). The
+   * address itself belongs to the instance of the moment (EC2 assigns a new one to a replacement).
    */
-  public readonly publicIps: pulumi.Output<Record<string, string>>;
+  public readonly publicIps: pulumi.Output<Record<string, boolean>>;
+  /** SSM parameter (String) holding the topology: hosts, fixed IPs, revisions, etcd members. */
+  public readonly topologyParameterName: pulumi.Output<string>;
   /** How each host reaches S3, SSM and the Debian mirror, by host name: what `egress: "auto"` chose. */
   public readonly egress: pulumi.Output<Record<string, ResolvedEgress>>;
   /** Security group that clients join to reach the listeners. */
@@ -84,7 +89,6 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
         name,
         nodeHostName(i),
         placement.apply((p) => p.nodes[i]),
-        [sgs.nodes.id],
         args.dataVolume,
         kmsKeyArn,
         args,
@@ -98,7 +102,6 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
               name,
               etcdHostName(i),
               placement.apply((p) => p.etcd[i]),
-              [sgs.etcd.id],
               args.etcd.dataVolume,
               kmsKeyArn,
               args,
@@ -111,13 +114,13 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     // Slots are nodes then dedicated etcd members, as in the placement.
     const subnetOf = (p: Placement, i: number) => (i < nodeSlots.length ? p.nodes[i] : p.etcd[i - nodeSlots.length]);
     const slotSubnet = (i: number) => placement.apply((p) => subnetOf(p, i));
-    const hostEgress = allSlots.map((s, i) => createHostEgress(name, s, slotSubnet(i), egressPlan, args, this));
+    const hostEgress = allSlots.map((_, i) => createHostEgress(slotSubnet(i), egressPlan, args));
     const endpoints = createEndpoints(name, args, network.vpcId, egressPlan, sgs, this);
 
     const passwords = createPasswords(name, args, this);
     const ca = createCa(name, args, this);
     const certs = allSlots.map((s) =>
-      createHostCertificate(name, s.host, s.eni.privateIp, nodeSlots.includes(s) ? [lb.nlb.dnsName] : [], ca, args, this),
+      createHostCertificate(name, s.host, s.privateIp, nodeSlots.includes(s) ? [lb.nlb.dnsName] : [], ca, args, this),
     );
     // Not secret, and not in the user-data: a changed setting changes only this parameter's value.
     const desiredConfig = createDesiredConfigParameter(name, args, this);
@@ -140,29 +143,10 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     const restoreSource = resolveRestoreSource(args.bootstrap, this);
 
     const bundle = createAgentBundle(name, args, this);
-    const identity = createNodeIdentity(
-      name,
-      args,
-      {
-        parameterArns: nodeParameters.map((p) => p.arn),
-        bundleObjectArn: bundle.objectArn,
-        kmsKeyArn,
-        backup: backup
-          ? pulumi
-              .all([backup.bucketArn, backup.kmsKeyArn, backup.region])
-              .apply(([bucketArn, key, region]) => ({ bucketArn, prefix: backup.prefix, region, ...(key ? { kmsKeyArn: key } : {}) }))
-          : undefined,
-        restoreSource: restoreSource.apply((s) => s?.grant),
-      },
-      this,
-    );
-    const etcdIdentity = etcdSlots.length
-      ? createEtcdIdentity(
-          name,
-          args,
-          { parameterArns: etcdParameters.map((p) => p.arn), bundleObjectArn: bundle.objectArn, kmsKeyArn },
-          this,
-        )
+    const backupGrant = backup
+      ? pulumi
+          .all([backup.bucketArn, backup.kmsKeyArn, backup.region])
+          .apply(([bucketArn, key, region]) => ({ bucketArn, prefix: backup.prefix, region, ...(key ? { kmsKeyArn: key } : {}) }))
       : undefined;
     // The repository as the nodes' pgBackRest addresses it (no credentials: the instance role's, from IMDS).
     const backupTarget = backup
@@ -176,7 +160,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       : pulumi.output(undefined);
 
     const slotMembers = (slots: HostSlot[]) =>
-      pulumi.all(slots.map((s) => s.eni.privateIp.apply((privateIp) => ({ name: s.host, privateIp }))));
+      pulumi.all(slots.map((s) => s.privateIp.apply((privateIp) => ({ name: s.host, privateIp }))));
     const specs = pulumi
       .all([
         slotMembers(nodeSlots),
@@ -211,32 +195,78 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       );
 
     const ami = resolveAmi(args.amiId, args.architecture, this);
-    // Hosts boot only once their parameters and the bundle exist, so node-init finds them.
+    const isNode = (i: number) => i < nodeSlots.length;
+    const instanceTypeOf = (i: number) => (isNode(i) ? args.instanceType : args.etcd.instanceType);
+    // Each host's revision and final user-data (../nodes/launch-plan.ts), and the topology from them.
+    const launches = pulumi
+      .all([specs, ami])
+      .apply(([all, image]) =>
+        all.map((spec, i) => hostLaunch(spec, image, instanceTypeOf(i), isNode(i) ? args.dataVolume : args.etcd.dataVolume)),
+      );
+    const topology = createTopologyParameter(
+      name,
+      args,
+      launches.apply((l) =>
+        topologyFromLaunches(
+          l,
+          nodeSlots.map((s) => s.host),
+          etcdMemberSlots.map((s) => s.host),
+        ),
+      ),
+      this,
+    );
+    const identity = createNodeIdentity(
+      name,
+      args,
+      {
+        parameterArns: [...nodeParameters, topology].map((p) => p.arn),
+        bundleObjectArn: bundle.objectArn,
+        kmsKeyArn,
+        backup: backupGrant,
+        restoreSource: restoreSource.apply((s) => s?.grant),
+      },
+      this,
+    );
+    // Dedicated etcd hosts have a role of their own: their certificates, the CA, the topology and the bundle.
+    const etcdIdentity = etcdSlots.length
+      ? createEtcdIdentity(
+          name,
+          args,
+          { parameterArns: [...etcdParameters, topology].map((p) => p.arn), bundleObjectArn: bundle.objectArn, kmsKeyArn },
+          this,
+        )
+      : undefined;
+    const hostPolicies = createHostPolicies(name, args, { nodes: identity.role, etcd: etcdIdentity?.role }, this);
+    // Hosts boot only once their parameters, the bundle and their permissions exist, so the first boot finds them.
     const bootDeps = [
       ...parameters,
+      topology,
       bundle.object,
       identity.instanceProfile,
-      ...(etcdIdentity ? [etcdIdentity.instanceProfile] : []),
+      identity.policy,
+      ...(etcdIdentity ? [etcdIdentity.instanceProfile, etcdIdentity.policy] : []),
+      ...hostPolicies,
       ...(backup?.ready ?? []),
     ];
     allSlots.forEach((slot, i) => {
-      const isNode = i < nodeSlots.length;
-      const { attachment } = createHostInstance(
+      const { group } = createHostGroup(
         name,
         slot,
         {
-          instanceType: isNode ? args.instanceType : args.etcd.instanceType,
+          instanceType: instanceTypeOf(i),
           ami,
-          instanceProfile: isNode || !etcdIdentity ? identity.instanceProfile : etcdIdentity.instanceProfile,
-          userData: specs.apply((all) => renderUserData(all[i])),
+          instanceProfileArn: (isNode(i) || !etcdIdentity ? identity : etcdIdentity).instanceProfile.arn,
+          securityGroupIds: [isNode(i) ? sgs.nodes.id : sgs.etcd.id],
+          userData: launches.apply((l) => l[i].userData),
+          publicIp: hostEgress[i].publicIp,
           kmsKeyArn,
         },
         args,
         this,
-        // Its public address (if any) first: the package step of the first boot needs a way out.
-        pulumi.all([hostEgress[i].eip, endpoints]).apply(([eip, ep]) => [...bootDeps, ...ep, ...eip]),
+        // Through the egress plan (a refused placement holds every host back) and after the VPC endpoints.
+        pulumi.all([hostEgress[i].publicIp, endpoints]).apply(([, ep]) => [...bootDeps, ...ep]),
       );
-      if (isNode) attachNode(name, slot.host, slot.eni.privateIp, lb, args.routing, this, [attachment]);
+      if (isNode(i)) attachNode(name, slot.host, slot.privateIp, lb, args.routing, this, [group]);
     });
 
     this.primaryEndpoint = lb.nlb.dnsName;
@@ -247,14 +277,15 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
     this.dynamicConfigParameterName = desiredConfig.name;
     this.replicationPasswordParameterName = pulumi.output(ssmNames.replicationPassword);
     this.caCertificatePem = ca.certPem;
-    this.nodePrivateIps = pulumi.all(nodeSlots.map((s) => s.eni.privateIp));
-    this.etcdPrivateIps = pulumi.all(etcdMemberSlots.map((s) => s.eni.privateIp));
+    this.nodePrivateIps = pulumi.all(nodeSlots.map((s) => s.privateIp));
+    this.etcdPrivateIps = pulumi.all(etcdMemberSlots.map((s) => s.privateIp));
+    this.topologyParameterName = topology.name;
     this.clientSecurityGroupId = sgs.clients.id;
     this.backupBucketName = backup ? backup.bucketName : pulumi.output(undefined);
     this.backupCipherPassParameterName = pulumi.output(backup ? ssmNames.backupCipherPass : undefined);
     this.publicIps = pulumi
       .all(hostEgress.map((e) => e.publicIp))
-      .apply((ips) => Object.fromEntries(allSlots.flatMap((s, i) => (ips[i] !== undefined ? [[s.host, ips[i] as string]] : []))));
+      .apply((flags) => Object.fromEntries(allSlots.map((s, i) => [s.host, flags[i]])));
     this.egress = pulumi
       .all([placement, egressPlan.bySubnet])
       .apply(([p, modes]) => Object.fromEntries(allSlots.map((s, i) => [s.host, modes[subnetOf(p, i).id]])));
@@ -271,6 +302,7 @@ export class HaPostgresCluster extends pulumi.ComponentResource {
       etcdPrivateIps: this.etcdPrivateIps,
       clientSecurityGroupId: this.clientSecurityGroupId,
       publicIps: this.publicIps,
+      topologyParameterName: this.topologyParameterName,
       egress: this.egress,
       backupBucketName: this.backupBucketName,
       backupCipherPassParameterName: this.backupCipherPassParameterName,

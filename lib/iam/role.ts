@@ -75,6 +75,8 @@ export const EC2_ASSUME_ROLE_POLICY = JSON.stringify({
 export interface NodeIdentity {
   role: aws.iam.Role;
   instanceProfile: aws.iam.InstanceProfile;
+  /** The inline policy: instances must not boot before it exists. */
+  policy: aws.iam.RolePolicy;
 }
 
 /**
@@ -127,7 +129,7 @@ function createIdentity(
     { assumeRolePolicy: EC2_ASSUME_ROLE_POLICY, description, tags },
     { parent },
   );
-  new aws.iam.RolePolicy(
+  const policy = new aws.iam.RolePolicy(
     childName(name, `${kind}-policy`),
     {
       role: role.id,
@@ -149,5 +151,5 @@ function createIdentity(
     { parent },
   );
   const instanceProfile = new aws.iam.InstanceProfile(childName(name, `${kind}-profile`), { role: role.name, tags }, { parent });
-  return { role, instanceProfile };
+  return { role, instanceProfile, policy };
 }

@@ -9,10 +9,16 @@ export const COMPONENT_TYPE = "ha-postgres:index:HaPostgresCluster";
 /** Tag that marks every resource of one cluster (handy for cost reports and IAM conditions). */
 export const CLUSTER_TAG = "ha-postgres:cluster";
 
+/** Tag naming the host (`pg-0`, `etcd-1`) an instance, interface, data volume or group belongs to. */
+export const HOST_TAG = "ha-postgres:host";
+
 /** Child resource name: `${name}-<role>`, the convention every child follows. */
 export function childName(name: string, role: string): string {
   return `${name}-${role}`;
 }
+
+/** The most PostgreSQL nodes a cluster may have (args validation refuses more). */
+export const MAX_NODE_COUNT = 9;
 
 /** Host names: PostgreSQL nodes `pg-0..`, dedicated etcd members `etcd-0..`. Also the agent member names. */
 export function nodeHostName(index: number): string {
@@ -40,6 +46,8 @@ export function parameterNames(prefix: string, clusterName: string) {
     hostKey: (host: string) => `${base}/tls/${host}.key`,
     /** pgBackRest's repo-cipher-pass: the backup repository's encryption passphrase. */
     backupCipherPass: `${base}/backup/repo-cipher-pass`,
+    /** The topology (String, not secret): hosts, fixed IPs, revisions, etcd members (sidecar/topology/schema.ts). */
+    topology: `${base}/topology`,
   };
 }
 

@@ -1,8 +1,8 @@
 /**
  * The resources an egress mode asks for (the decision itself is ./egress.ts):
- *  - "publicIp": one Elastic IP per host, on the host's own network interface, declared before the
- *    instance so that its first boot already has a way out. No security group rule changes: the
- *    address only carries the host's outbound traffic (and the replies to it).
+ *  - "publicIp": an auto-assigned public IPv4 on each instance's primary interface (the launch
+ *    template's), so its first boot already has a way out; no Elastic IP. No security group rule
+ *    changes: the address only carries the host's outbound traffic (and the replies to it).
  *  - "endpoints": an S3 gateway endpoint on the placement subnets' route tables and the SSM interface
  *    endpoints with private DNS, behind a group that admits HTTPS from the hosts only — each only when
  *    the VPC does not have it already (`endpointsToCreate`).
@@ -13,53 +13,30 @@ import * as pulumi from "@pulumi/pulumi";
 import { ResolvedClusterArgs } from "../args/types";
 import { SubnetInfo } from "../args/validate";
 import { childName, resourceTags } from "../naming/names";
-import { HostSlot } from "../nodes/host";
 import { SecurityGroups } from "../security/groups";
+import { HOST_API_ENDPOINT_SERVICES } from "../iam/host-policies";
 import { oneSubnetPerZone, ssmEndpointServices } from "./egress";
 import { EgressPlan, placementSubnets } from "./routes";
 
 export interface HostEgress {
-  /** The host's Elastic IP when it uses "publicIp" (none otherwise): the instance must wait for it. */
-  eip: pulumi.Output<aws.ec2.Eip[]>;
-  /** The Elastic IP's address, or undefined. */
-  publicIp: pulumi.Output<string | undefined>;
-}
-
-function createEip(name: string, slot: HostSlot, args: ResolvedClusterArgs, parent: pulumi.Resource): aws.ec2.Eip {
-  const tag = childName(args.clusterName, slot.host);
-  return new aws.ec2.Eip(
-    childName(name, `${slot.host}-eip`),
-    { domain: "vpc", networkInterface: slot.eni.id, tags: resourceTags(args.tags, args.clusterName, `${tag}-egress`) },
-    { parent },
-  );
+  /**
+   * Whether the host's instances get an auto-assigned public IPv4 on their primary interface (egress
+   * "publicIp"): outbound only (no security group admits traffic from the internet). Not an Elastic
+   * IP: auto-assigned addresses do not count against the account's Elastic IP quota (5 per region in
+   * a fresh account), and a replacement instance gets its own.
+   */
+  publicIp: pulumi.Output<boolean>;
 }
 
 /**
- * The host's public address, if its subnet's egress is "publicIp". With an explicit "publicIp" the
- * address is declared up front (it shows in every preview); with "auto" it is declared once the
- * route table lookup has decided (known at preview too, unless the subnets themselves are not).
+ * Whether the host in `subnet` needs a public address: its subnet's egress is "publicIp" (explicit, or
+ * chosen by "auto" from the route tables). Through the plan, so a refused placement also holds the
+ * host back.
  */
-export function createHostEgress(
-  name: string,
-  slot: HostSlot,
-  subnet: pulumi.Output<SubnetInfo>,
-  plan: EgressPlan,
-  args: ResolvedClusterArgs,
-  parent: pulumi.Resource,
-): HostEgress {
-  let eip: pulumi.Output<aws.ec2.Eip[]>;
-  if (args.egress === "publicIp") {
-    const e = createEip(name, slot, args, parent);
-    // Through the plan, so a refused placement also holds the instance back.
-    eip = plan.bySubnet.apply(() => [e]);
-  } else if (args.egress === "auto") {
-    eip = pulumi
-      .all([subnet, plan.bySubnet])
-      .apply(([s, modes]) => (modes[s.id] === "publicIp" ? [createEip(name, slot, args, parent)] : []));
-  } else {
-    eip = plan.bySubnet.apply(() => []);
-  }
-  return { eip, publicIp: eip.apply((e) => (e.length ? e[0].publicIp : pulumi.output<string | undefined>(undefined))) };
+export function createHostEgress(subnet: pulumi.Output<SubnetInfo>, plan: EgressPlan, args: ResolvedClusterArgs): HostEgress {
+  if (args.egress === "publicIp") return { publicIp: plan.bySubnet.apply(() => true) };
+  if (args.egress === "auto") return { publicIp: pulumi.all([subnet, plan.bySubnet]).apply(([s, modes]) => modes[s.id] === "publicIp") };
+  return { publicIp: plan.bySubnet.apply(() => false) };
 }
 
 /** An endpoint the VPC already has for a service, as `aws.ec2.getVpcEndpoint` describes it. */
@@ -117,7 +94,8 @@ export function createEndpoints(
   if (args.egress !== "endpoints") return pulumi.output([]);
   const opts = { parent };
   const region = aws.getRegionOutput({}, opts).region;
-  const services = ssmEndpointServices(args.sessionManager);
+  // The hosts' own API calls too: the boot claim (EC2) and the roll (EC2 Auto Scaling).
+  const services = [...ssmEndpointServices(args.sessionManager), ...HOST_API_ENDPOINT_SERVICES];
   const lookups = pulumi.all([vpcId, region]).apply(async ([vpc, r]) => {
     const found = await Promise.all(["s3", ...services].map((svc) => existingEndpoint(vpc, `com.amazonaws.${r}.${svc}`, opts)));
     return { s3: found[0], interfaces: Object.fromEntries(services.map((svc, i) => [svc, found[i + 1]])) };

@@ -8,12 +8,19 @@
  */
 import { DEFAULT_API_USER, type AgentConfigInput } from "../../sidecar/contract/agent-config";
 import type { CliConfigInput } from "../../sidecar/contract/cli-config";
+import { CLUSTER_TAG, HOST_TAG } from "../naming/names";
 import { NODE_PATHS } from "./paths";
 import { s3RepoSection } from "./repo";
 import { restoreBootstrapSection } from "./restore";
 import { BackupHostSpec, HostSpec } from "./spec";
 import { NODE_PORTS } from "../args/types";
 import { backupServerSection } from "./backup-server";
+
+/** Seconds between two reads of the topology parameter by each agent and node-init (SSM's API is rate-limited). */
+export const TOPOLOGY_INTERVAL_S = 30;
+
+/** The agents' etcd namespace (keys under /<namespace>/<cluster>/), as Patroni's default. */
+export const AGENT_NAMESPACE = "service";
 
 /** Seconds between two reads of the desired-config parameter by the leader (SSM's API is rate-limited). */
 export const DESIRED_CONFIG_INTERVAL_S = 60;
@@ -37,7 +44,7 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
   const { watchdog } = pg.settings;
   return {
     cluster: spec.clusterName,
-    namespace: "service",
+    namespace: AGENT_NAMESPACE,
     name: spec.hostName,
     etcd: {
       endpoints: spec.etcdEndpoints,
@@ -77,6 +84,17 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
     // The watchdog device is softdog's, loaded at boot (./watchdog.ts).
     watchdog,
     desiredConfig: { ssmParameter: pg.desiredConfigParameter, intervalSeconds: DESIRED_CONFIG_INTERVAL_S },
+    // Day 2 (docs/day2.md): membership from the topology; HAProxy's backends rewritten from it (a path unit
+    // reloads HAProxy); the leader rolls stale hosts by terminating their instance in their group.
+    topology: { ssmParameter: spec.topologyParameter, intervalSeconds: TOPOLOGY_INTERVAL_S },
+    haproxy: {
+      configFile: NODE_PATHS.haproxyConfig,
+      bindHost: "*",
+      primaryPort: NODE_PORTS.haproxyPrimary,
+      replicaPort: NODE_PORTS.haproxyReplica,
+      checkCaFile: `${tls}/ca.crt`,
+    },
+    roll: { replacer: { aws: { clusterTags: { [CLUSTER_TAG]: spec.clusterName }, hostTagKey: HOST_TAG } } },
     // Read at the agent's start only (not part of the dynamic config): archive_timeout, schedule, retention.
     backupPolicy: pg.settings.backupPolicy,
     ...(pg.backup ? { backup: { ...backupSection(pg.backup), server: backupServerSection(spec) } } : {}),
@@ -94,7 +112,8 @@ export function agentConfigForNode(spec: HostSpec): AgentConfigInput {
 export function cliConfigForNode(spec: HostSpec): CliConfigInput {
   const pg = spec.postgres;
   if (!pg) throw new Error(`cliConfigForNode: host ${spec.hostName} runs no PostgreSQL`);
-  const members = [...pg.members].sort((a, b) => Number(b.name === spec.hostName) - Number(a.name === spec.hostName));
+  // This node's API first, then the seed members (a node beyond the seeds is not among them).
+  const members = [{ name: spec.hostName, privateIp: spec.privateIp }, ...pg.members.filter((m) => m.name !== spec.hostName)];
   return {
     cluster: spec.clusterName,
     api: {

@@ -8,6 +8,7 @@
  */
 import type { AgentConfigInput } from "../../sidecar/contract/agent-config";
 import { NODE_PORTS } from "../args/types";
+import { MAX_NODE_COUNT, nodeHostName } from "../naming/names";
 import { NODE_PATHS } from "./paths";
 import type { HostSpec } from "./spec";
 
@@ -19,6 +20,7 @@ export function backupServerSection(spec: HostSpec): NonNullable<NonNullable<Age
     certFile: `${tls}/host.crt`,
     keyFile: `${tls}/host.key`,
     caFile: `${tls}/ca.crt`,
-    clients: (spec.postgres?.members ?? []).map((m) => m.name),
+    // Every node name the cluster may ever have (not only today's): scaling changes no user-data.
+    clients: Array.from({ length: MAX_NODE_COUNT }, (_, i) => nodeHostName(i)),
   };
 }

@@ -1,9 +1,11 @@
 /**
- * The first-boot script (`/usr/local/sbin/hapg-boot`, run once by cloud-init's runcmd). It does
- * only what must happen before the agent's code is on the node: mount the data volume, fetch and
- * unpack the agent bundle from S3. Secrets and the agent config are node-init's job (in the agent
- * bundle, tested there). Checked by shellcheck in the tests.
+ * The first-boot script (`/usr/local/sbin/hapg-boot`, run once per instance by cloud-init's runcmd).
+ * It does only what must happen before the agent's code runs: fetch and unpack the agent bundle from
+ * S3, claim the host's fixed IP and data volume (`hapg claim`, in the bundle: an instance of a host's
+ * Auto Scaling group starts without either), mount the volume and grow its file system. Secrets and
+ * the agent config are node-init's job (in the agent bundle, tested there). Checked by shellcheck.
  */
+import { day2Units } from "./day2-units";
 import { NODE_PATHS, UNITS } from "./paths";
 import { HostSpec } from "./spec";
 
@@ -13,7 +15,7 @@ export function shellQuote(value: string): string {
 }
 
 export function renderBootScript(spec: HostSpec): string {
-  const units = [...(spec.etcd ? [UNITS.etcd] : []), ...(spec.postgres ? [UNITS.haproxy, UNITS.agent] : [])];
+  const units = [...(spec.etcd ? [UNITS.etcd] : []), ...(spec.postgres ? [UNITS.haproxy, UNITS.agent] : []), ...day2Units(spec)];
   // Debian's packages ship their own services; ours replace them (own config paths, TLS, data volume).
   const distroUnits = [...(spec.etcd ? ["etcd.service"] : []), ...(spec.postgres ? ["haproxy.service"] : [])];
   const ssmArch = spec.architecture === "arm64" ? "debian_arm64" : "debian_amd64";
@@ -28,6 +30,7 @@ set -euo pipefail
 readonly BUCKET=${shellQuote(spec.bundle.bucket)}
 readonly KEY=${shellQuote(spec.bundle.key)}
 readonly VOLUME_ID=${shellQuote(spec.dataVolumeId)}
+readonly FIXED_IP=${shellQuote(spec.privateIp)}
 readonly MOUNT=${shellQuote(NODE_PATHS.dataMount)}
 
 log() { echo "hapg-boot: $*" >&2; }
@@ -55,7 +58,26 @@ fi
 `
     : ""
 }
-# The data volume is attached after the instance starts: wait for its NVMe device (serial = volume id).
+# The agent bundle is far over the 16 KB user-data limit: it comes from S3 (the instance role may read only it).
+mkdir -p "$(dirname ${NODE_PATHS.bundleZip})"
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+  aws s3 cp --only-show-errors "s3://$BUCKET/$KEY" ${NODE_PATHS.bundleZip} && break
+  log "bundle download failed (attempt $attempt); retrying"
+  sleep 3
+done
+[ -s ${NODE_PATHS.bundleZip} ] || { log "no agent bundle"; exit 1; }
+rm -rf ${NODE_PATHS.appDir}.new
+unzip -q ${NODE_PATHS.bundleZip} -d ${NODE_PATHS.appDir}.new
+rm -rf ${NODE_PATHS.appDir}
+mv ${NODE_PATHS.appDir}.new ${NODE_PATHS.appDir}
+
+# The host's fixed IP and data volume live outside any instance: take them (the IP moves from the
+# terminated instance, the volume is attached once the old instance has let it go).
+${NODE_PATHS.node} ${NODE_PATHS.cli} claim --volume-id "$VOLUME_ID" --fixed-ip "$FIXED_IP" --ip-env ${NODE_PATHS.fixedIpEnv}
+systemctl daemon-reload
+systemctl enable --now ${UNITS.fixedIp}
+
+# Wait for the data volume's NVMe device (serial = volume id).
 device="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_\${VOLUME_ID//-/}"
 for _ in $(seq 1 600); do
   [ -e "$device" ] && break
@@ -72,26 +94,30 @@ if ! grep -q " $MOUNT " /etc/fstab; then
   echo "UUID=$(blkid -s UUID -o value "$device") $MOUNT ext4 defaults,noatime,nofail 0 2" >> /etc/fstab
 fi
 mountpoint -q "$MOUNT" || mount "$MOUNT"
+# A volume grown in place (a larger size in \`pulumi up\`) is grown here, online, by the next instance.
+resize2fs "$device" >/dev/null 2>&1 || log "resize2fs failed; continuing with the current size"
 ${dirs.join("\n")}
 
-# The agent bundle is far over the 16 KB user-data limit: it comes from S3 (the instance role may read only it).
-mkdir -p "$(dirname ${NODE_PATHS.bundleZip})"
-for attempt in 1 2 3 4 5 6 7 8 9 10; do
-  aws s3 cp --only-show-errors "s3://$BUCKET/$KEY" ${NODE_PATHS.bundleZip} && break
-  log "bundle download failed (attempt $attempt); retrying"
-  sleep 3
-done
-[ -s ${NODE_PATHS.bundleZip} ] || { log "no agent bundle"; exit 1; }
-rm -rf ${NODE_PATHS.appDir}.new
-unzip -q ${NODE_PATHS.bundleZip} -d ${NODE_PATHS.appDir}.new
-rm -rf ${NODE_PATHS.appDir}
-mv ${NODE_PATHS.appDir}.new ${NODE_PATHS.appDir}
 
-# Secrets and the agent config: fetched from SSM and written 0600 by node-init (in the bundle).
+${
+  spec.postgres
+    ? `# The agent rewrites HAProxy's config from the topology (atomically, in its own directory).
+chown -R postgres:postgres ${NODE_PATHS.haproxyDir}
+`
+    : ""
+}# Secrets and the agent config: fetched from SSM and written 0600 by node-init (in the bundle).
 ${NODE_PATHS.node} ${NODE_PATHS.cli} node-init --plan ${NODE_PATHS.nodeInitPlan}
-
+${
+  spec.etcd
+    ? `# Before etcd starts: bootstrap (only the initial members, empty data, no cluster), join (member add) or just start.
+${NODE_PATHS.node} ${NODE_PATHS.cli} etcd-join --plan ${NODE_PATHS.nodeInitPlan}
+`
+    : ""
+}
 systemctl daemon-reload
 systemctl enable --now ${units.join(" ")}
+# What this host booted (its revision), for the leader's roll: written to etcd once it answers.
+${NODE_PATHS.node} ${NODE_PATHS.cli} host-report --plan ${NODE_PATHS.nodeInitPlan} || log "host report failed; the roll will wait for it"
 log "done"
 `;
 }

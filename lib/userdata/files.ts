@@ -4,6 +4,7 @@
  */
 import { renderRoutingConfig } from "../../sidecar/contract/haproxy-config";
 import { NODE_PORTS } from "../args/types";
+import { unitText } from "./day2-units";
 import { NODE_PATHS, UNITS } from "./paths";
 import { HostSpec, Member } from "./spec";
 import { watchdogExecStartPre } from "./watchdog";
@@ -44,7 +45,8 @@ export function renderEtcdEnv(spec: HostSpec): string {
     ["ETCD_ADVERTISE_CLIENT_URLS", `https://${ip}:${NODE_PORTS.etcdClient}`],
     ["ETCD_INITIAL_ADVERTISE_PEER_URLS", `https://${ip}:${NODE_PORTS.etcdPeer}`],
     ["ETCD_INITIAL_CLUSTER", members.map((m) => `${m.name}=https://${m.privateIp}:${NODE_PORTS.etcdPeer}`).join(",")],
-    // A replaced instance finds its data on the kept volume, so "new" is only used on first start.
+    // Only the bootstrap members (ETCD_INITIAL_CLUSTER) ever start with "new", with an empty data
+    // directory and no running cluster; a replaced instance finds its data on the kept volume.
     ["ETCD_INITIAL_CLUSTER_STATE", "new"],
     ["ETCD_INITIAL_CLUSTER_TOKEN", `hapg-${spec.clusterName}`],
     ["ETCD_CLIENT_CERT_AUTH", "true"],
@@ -62,12 +64,6 @@ export function renderEtcdEnv(spec: HostSpec): string {
   return `# Written by HaPostgresCluster user-data.\n${lines.map(([k, v]) => `${k}=${v}`).join("\n")}\n`;
 }
 
-function unit(sections: Record<string, Array<[string, string]>>): string {
-  return Object.entries(sections)
-    .map(([section, entries]) => `[${section}]\n${entries.map(([k, v]) => `${k}=${v}`).join("\n")}\n`)
-    .join("\n");
-}
-
 /**
  * RequiresMountsFor only binds to a mount unit that exists: when the data volume's mount is missing
  * (an fstab line lost, a mount that never came up), etcd and the agent would start against the root
@@ -77,11 +73,12 @@ function unit(sections: Record<string, Array<[string, string]>>): string {
 const dataVolumeAssert: Array<[string, string]> = [["AssertPathIsMountPoint", NODE_PATHS.dataMount]];
 
 export function renderEtcdUnit(spec: HostSpec): string {
-  return unit({
+  return unitText({
     Unit: [
       ["Description", `etcd member ${spec.hostName} of HA PostgreSQL cluster ${spec.clusterName}`],
-      ["After", "network-online.target"],
-      ["Wants", "network-online.target"],
+      // etcd listens on the fixed IP: it must be on the interface first.
+      ["After", `network-online.target ${UNITS.fixedIp}`],
+      ["Wants", `network-online.target ${UNITS.fixedIp}`],
       ["RequiresMountsFor", NODE_PATHS.dataMount],
       ...dataVolumeAssert,
     ],
@@ -89,6 +86,8 @@ export function renderEtcdUnit(spec: HostSpec): string {
       ["Type", "notify"],
       ["User", "etcd"],
       ["EnvironmentFile", NODE_PATHS.etcdEnv],
+      // A member that joined a running cluster (node-init's join step) overrides the bootstrap values.
+      ["EnvironmentFile", `-${NODE_PATHS.etcdJoinEnv}`],
       ["ExecStart", "/usr/bin/etcd"],
       ["Restart", "always"],
       ["RestartSec", "1"],
@@ -103,7 +102,7 @@ export function renderEtcdUnit(spec: HostSpec): string {
 }
 
 export function renderHaproxyUnit(spec: HostSpec): string {
-  return unit({
+  return unitText({
     Unit: [
       ["Description", `HAProxy routing to the primary of HA PostgreSQL cluster ${spec.clusterName}`],
       ["After", "network-online.target"],
@@ -113,6 +112,8 @@ export function renderHaproxyUnit(spec: HostSpec): string {
       ["Type", "notify"],
       ["ExecStartPre", `/usr/sbin/haproxy -c -q -f ${NODE_PATHS.haproxyConfig}`],
       ["ExecStart", `/usr/sbin/haproxy -Ws -f ${NODE_PATHS.haproxyConfig}`],
+      // A file the agent rewrote is checked before the reload: a bad one leaves the running HAProxy as is.
+      ["ExecReload", `/usr/sbin/haproxy -c -q -f ${NODE_PATHS.haproxyConfig}`],
       ["ExecReload", "/bin/kill -USR2 $MAINPID"],
       ["Restart", "always"],
       ["RestartSec", "1"],
@@ -124,12 +125,12 @@ export function renderHaproxyUnit(spec: HostSpec): string {
 }
 
 export function renderAgentUnit(spec: HostSpec): string {
-  const after = ["network-online.target", ...(spec.etcd ? [UNITS.etcd] : [])].join(" ");
-  return unit({
+  const after = ["network-online.target", UNITS.fixedIp, ...(spec.etcd ? [UNITS.etcd] : [])].join(" ");
+  return unitText({
     Unit: [
       ["Description", `HA PostgreSQL agent ${spec.hostName} of cluster ${spec.clusterName}`],
       ["After", after],
-      ["Wants", "network-online.target"],
+      ["Wants", `network-online.target ${UNITS.fixedIp}`],
       ["RequiresMountsFor", NODE_PATHS.dataMount],
       ...dataVolumeAssert,
     ],

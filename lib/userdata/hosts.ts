@@ -4,6 +4,7 @@
  */
 import { NODE_PORTS } from "../args/types";
 import { parameterNames } from "../naming/names";
+import { etcdInitialMembers, ROUTING_SEED_NODES } from "../topology/document";
 import { NODE_PATHS } from "./paths";
 import { HostSpec, Member, PostgresHostSpec, SecretFile } from "./spec";
 
@@ -36,7 +37,13 @@ function tlsFiles(prefix: string, cluster: string, host: string, dir: string, ow
 
 export function hostSpecs(layout: ClusterLayout): HostSpec[] {
   const p = parameterNames(layout.ssmParameterPrefix, layout.clusterName);
-  const etcdEndpoints = layout.etcdMembers.map((m) => `https://${m.privateIp}:${NODE_PORTS.etcdClient}`);
+  // Only what stays the same when the cluster grows or shrinks goes into a host's user-data (its
+  // revision digests it): the etcd members it bootstraps with and the first nodes as seeds. The rest
+  // comes from the topology parameter at run time.
+  const initial = new Set(etcdInitialMembers(layout.etcdMembers));
+  const bootstrapMembers = layout.etcdMembers.filter((m) => initial.has(m.name));
+  const seedNodes = layout.nodes.slice(0, ROUTING_SEED_NODES);
+  const etcdEndpoints = bootstrapMembers.map((m) => `https://${m.privateIp}:${NODE_PORTS.etcdClient}`);
   const etcdNames = new Set(layout.etcdMembers.map((m) => m.name));
   const base = (m: Member) => ({
     clusterName: layout.clusterName,
@@ -48,8 +55,9 @@ export function hostSpecs(layout: ClusterLayout): HostSpec[] {
     sessionManager: layout.sessionManager,
     ...(layout.packagesPreinstalled ? { packagesPreinstalled: true } : {}),
     etcdEndpoints,
+    topologyParameter: p.topology,
   });
-  const etcdOn = (m: Member, colocated: boolean): Pick<HostSpec, "etcd"> => (colocated ? { etcd: { members: layout.etcdMembers } } : {});
+  const etcdOn = (m: Member, colocated: boolean): Pick<HostSpec, "etcd"> => (colocated ? { etcd: { members: bootstrapMembers } } : {});
 
   const nodeSpecs: HostSpec[] = layout.nodes.map((m) => {
     const colocated = layout.etcdPlacement === "colocated" && etcdNames.has(m.name);
@@ -76,7 +84,7 @@ export function hostSpecs(layout: ClusterLayout): HostSpec[] {
         ...tlsFiles(layout.ssmParameterPrefix, layout.clusterName, m.name, NODE_PATHS.postgresTlsDir, "postgres"),
         ...(colocated ? tlsFiles(layout.ssmParameterPrefix, layout.clusterName, m.name, NODE_PATHS.etcdTlsDir, "etcd") : []),
       ],
-      postgres: { ...layout.postgres, members: layout.nodes, desiredConfigParameter: p.dynamicConfig },
+      postgres: { ...layout.postgres, members: seedNodes, desiredConfigParameter: p.dynamicConfig },
       ...etcdOn(m, colocated),
     };
   });

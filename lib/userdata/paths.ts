@@ -14,11 +14,23 @@ export const NODE_PATHS = {
   nodeInitPlan: "/etc/hapg/node-init.json",
   /** Written by node-init, 0600, owned by postgres. */
   agentConfig: "/etc/hapg/agent.json",
-  haproxyConfig: "/etc/hapg/haproxy.cfg",
+  /**
+   * HAProxy's config, in a directory the agent (user postgres) owns: it rewrites the file atomically
+   * (write + rename) when the topology's nodes change, and a path unit reloads HAProxy.
+   */
+  haproxyDir: "/etc/hapg/haproxy",
+  haproxyConfig: "/etc/hapg/haproxy/haproxy.cfg",
   /** The operator CLI's default config (no secret, world-readable) and the `hapg` command on PATH. */
   cliConfig: "/etc/hapg/cli.json",
   cliWrapper: "/usr/local/bin/hapg",
   etcdEnv: "/etc/hapg/etcd.env",
+  /**
+   * Written by node-init's etcd join step (runtime) for a member that joins a running cluster: its
+   * ETCD_INITIAL_CLUSTER and ETCD_INITIAL_CLUSTER_STATE=existing override etcdEnv's bootstrap values.
+   */
+  etcdJoinEnv: "/etc/hapg/etcd-join.env",
+  /** Written by the claim at boot: the fixed IP (with the subnet's prefix) and the interface it is on. */
+  fixedIpEnv: "/etc/hapg/fixed-ip.env",
   bootScript: "/usr/local/sbin/hapg-boot",
   /** Mount point of the EBS data volume. */
   dataMount: "/srv/hapg",
@@ -42,4 +54,12 @@ export const UNITS = {
   agent: "hapg-agent.service",
   haproxy: "hapg-haproxy.service",
   etcd: "hapg-etcd.service",
+  /** Puts the fixed IP on the interface at every boot (the claim assigned it in EC2 once). */
+  fixedIp: "hapg-fixed-ip.service",
+  /** Reload HAProxy when the agent rewrites its config. */
+  haproxyReloadPath: "hapg-haproxy-reload.path",
+  haproxyReload: "hapg-haproxy-reload.service",
+  /** Periodic certificate refresh: node-init's file step in refresh mode. */
+  certRefresh: "hapg-cert-refresh.service",
+  certRefreshTimer: "hapg-cert-refresh.timer",
 } as const;

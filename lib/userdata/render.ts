@@ -9,7 +9,9 @@ import { parse, stringify } from "yaml";
 import type { NodeInitPlanInput } from "../../sidecar/contract/boot-plan";
 import { agentConfigForNode, cliConfigForNode } from "./agent-config";
 import { renderBootScript } from "./boot-script";
+import { renderDay2Files } from "./day2-units";
 import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, nodeRoutingConfig, renderHaproxyUnit } from "./files";
+import { AGENT_NAMESPACE, TOPOLOGY_INTERVAL_S } from "./agent-config";
 import { NODE_PATHS, UNITS } from "./paths";
 import { HostSpec } from "./spec";
 import { renderWatchdogFiles } from "./watchdog";
@@ -19,6 +21,24 @@ export type { WrittenFile };
 
 /** EC2 rejects user-data over 16384 bytes (before base64). */
 export const USER_DATA_LIMIT_BYTES = 16384;
+
+/**
+ * The user-data as EC2 gets it: gzip-compressed (cloud-init decompresses gzip user-data itself), so
+ * the 16 KB limit applies to the compressed bytes. Deterministic (gzip header without a time), so an
+ * unchanged document is an unchanged launch template.
+ */
+export function compressUserData(text: string): Buffer {
+  return gzipSync(Buffer.from(text, "utf8"), { level: 9 });
+}
+
+/** The base64 of the compressed user-data (a launch template's `userData`). Throws over EC2's limit. */
+export function ec2UserData(text: string): string {
+  const gz = compressUserData(text);
+  if (gz.length > USER_DATA_LIMIT_BYTES) {
+    throw new Error(`user-data is ${gz.length} bytes compressed, over EC2's ${USER_DATA_LIMIT_BYTES}: move content to the agent bundle`);
+  }
+  return gz.toString("base64");
+}
 
 /** Debian packages a host needs. */
 export function hostPackages(spec: HostSpec): string[] {
@@ -33,11 +53,33 @@ export function hostPackages(spec: HostSpec): string[] {
   ];
 }
 
-/** The node-init plan of a host: which SSM parameters go to which files, and the agent config. */
+/**
+ * The node-init plan of a host: which SSM parameters go to which files, the agent config, and the day-2
+ * fields (docs/day2.md): the host and the revision it boots, the cluster's etcd prefix for its host
+ * report, the topology, its etcd member's join, the units a certificate refresh reloads.
+ */
 export function renderNodeInitPlan(spec: HostSpec): NodeInitPlanInput {
+  const tls = NODE_PATHS.etcdTlsDir;
   return {
     version: 1,
     files: spec.secretFiles.map((f) => ({ ...f })),
+    ...(spec.revision !== undefined ? { host: { name: spec.hostName, revision: spec.revision } } : {}),
+    cluster: { name: spec.clusterName, namespace: AGENT_NAMESPACE },
+    topology: { ssmParameter: spec.topologyParameter, intervalSeconds: TOPOLOGY_INTERVAL_S },
+    ...(spec.etcd
+      ? {
+          etcd: {
+            name: spec.hostName,
+            dataDir: NODE_PATHS.etcdData,
+            membershipEnvFile: NODE_PATHS.etcdJoinEnv,
+            caFile: `${tls}/ca.crt`,
+            certFile: `${tls}/host.crt`,
+            keyFile: `${tls}/host.key`,
+          },
+        }
+      : {}),
+    // HAProxy's checks read the CA; the agent and etcd pick renewed files up themselves.
+    refresh: { reloadUnits: spec.postgres ? [UNITS.haproxy] : [] },
     ...(spec.postgres
       ? { agentConfig: { path: NODE_PATHS.agentConfig, owner: "postgres", mode: "0600", config: agentConfigForNode(spec) } }
       : {}),
@@ -52,6 +94,7 @@ export function renderFiles(spec: HostSpec): WrittenFile[] {
     { path: "/usr/sbin/policy-rc.d", content: "#!/bin/sh\nexit 101\n", permissions: "0755" },
     { path: NODE_PATHS.nodeInitPlan, content: `${JSON.stringify(renderNodeInitPlan(spec))}\n`, permissions: "0600" },
     { path: NODE_PATHS.bootScript, content: renderBootScript(spec), permissions: "0755" },
+    ...renderDay2Files(spec),
   ];
   if (spec.postgres) {
     files.push(
@@ -75,50 +118,32 @@ export function renderFiles(spec: HostSpec): WrittenFile[] {
   return files;
 }
 
-/** Files at least this long are gzipped when the plain document does not fit. */
-const PACK_FROM_BYTES = 256;
-
-function document(spec: HostSpec, pack: boolean): string {
-  const entry = (f: WrittenFile) =>
-    pack && Buffer.byteLength(f.content) >= PACK_FROM_BYTES
-      ? // cloud-init's write_files decodes "gz+b64" itself; gzip's header carries no time here, so the output is stable.
-        { path: f.path, permissions: f.permissions, encoding: "gz+b64", content: gzipSync(f.content, { level: 9 }).toString("base64") }
-      : { path: f.path, permissions: f.permissions, content: f.content };
+/**
+ * The `#cloud-config` user-data of one host, as plain text (readable in review and in the snapshots).
+ * EC2 gets it gzip-compressed (`ec2UserData`), so EC2's 16 KB limit applies to the compressed bytes:
+ * that holds every layout the arguments' validation accepts (test/component/aws-property.test.ts).
+ */
+export function renderUserData(spec: HostSpec): string {
   const doc = {
     // write_files runs before package installs, so policy-rc.d and createcluster.d take effect.
-    write_files: renderFiles(spec).map(entry),
+    write_files: renderFiles(spec).map((f) => ({ path: f.path, permissions: f.permissions, content: f.content })),
     // With the packages on the AMI (no mirror reachable) even `apt-get update` would fail the boot.
     ...(spec.packagesPreinstalled ? {} : { package_update: true, packages: hostPackages(spec) }),
     runcmd: [[NODE_PATHS.bootScript]],
   };
-  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
-}
-
-/**
- * The `#cloud-config` user-data of one host. Plain text when it fits EC2's 16 KB (readable in the
- * console and in review); otherwise — large layouts: 9 nodes, long names, a restore — the larger files
- * are written gzipped and base64-encoded (cloud-init's `encoding: gz+b64`), which holds every layout
- * the arguments' validation accepts (test/component/aws-property.test.ts).
- */
-export function renderUserData(spec: HostSpec): string {
-  const plain = document(spec, false);
-  if (Buffer.byteLength(plain, "utf8") <= USER_DATA_LIMIT_BYTES) return plain;
-  const packed = document(spec, true);
-  const bytes = Buffer.byteLength(packed, "utf8");
+  const text = `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+  const bytes = compressUserData(text).length;
   if (bytes > USER_DATA_LIMIT_BYTES) {
     throw new Error(
-      `user-data of ${spec.hostName} is ${bytes} bytes even gzipped, over EC2's ${USER_DATA_LIMIT_BYTES}: move content to the agent bundle`,
+      `user-data of ${spec.hostName} is ${bytes} bytes compressed, over EC2's ${USER_DATA_LIMIT_BYTES}: move content to the agent bundle`,
     );
   }
-  return packed;
+  return text;
 }
 
-/** The files a user-data document writes, decoded (gz+b64 or plain): what cloud-init puts on the node. */
+/** The files a user-data document writes, as EC2 gets it (base64 of gzip) or as rendered: what cloud-init puts on the node. */
 export function readWrittenFiles(userData: string): WrittenFile[] {
-  const doc = parse(userData) as { write_files: Array<WrittenFile & { encoding?: string }> };
-  return doc.write_files.map((f) => ({
-    path: f.path,
-    permissions: f.permissions,
-    content: f.encoding === "gz+b64" ? gunzipSync(Buffer.from(f.content, "base64")).toString("utf8") : f.content,
-  }));
+  const text = userData.startsWith("#cloud-config") ? userData : gunzipSync(Buffer.from(userData, "base64")).toString("utf8");
+  const doc = parse(text) as { write_files: WrittenFile[] };
+  return doc.write_files.map((f) => ({ path: f.path, permissions: f.permissions, content: f.content }));
 }

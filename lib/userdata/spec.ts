@@ -52,7 +52,10 @@ export interface RestoreHostSpec {
 
 export interface PostgresHostSpec {
   version: number;
-  /** Every PostgreSQL member, this one included: HAProxy checks them all. */
+  /**
+   * The seed members HAProxy and the CLI start with (the first nodes, ../topology/document.ts): the
+   * agent rewrites HAProxy's backends from the topology at run time, so scaling changes no user-data.
+   */
   members: Member[];
   /** CIDRs allowed in pg_hba (the VPC: clients arrive via the NLB or HAProxy, both inside it). */
   allowedCidrs: string[];
@@ -74,7 +77,10 @@ export interface PostgresHostSpec {
 }
 
 export interface EtcdHostSpec {
-  /** Every etcd member, this one included (the initial cluster). */
+  /**
+   * The members etcd bootstraps with (`etcdInitialMembers` of the topology). A later member joins the
+   * running cluster instead (node-init's join step writes NODE_PATHS.etcdJoinEnv).
+   */
   members: Member[];
 }
 
@@ -95,8 +101,15 @@ export interface HostSpec {
    * so the user-data runs no apt step. Default: false (cloud-init installs them from the mirror).
    */
   packagesPreinstalled?: boolean;
-  /** The etcd client URLs the agent uses (every member). */
+  /**
+   * The host's revision (../topology/revision.ts), in the node-init plan (`host`) so the host knows
+   * what it booted. Absent while the revision itself is digested from the user-data.
+   */
+  revision?: string;
+  /** The etcd client URLs the agent starts with (the bootstrap members; the topology has the rest). */
   etcdEndpoints: string[];
+  /** The topology SSM parameter (String): the agents, etcd-join and host-report read it. */
+  topologyParameter: string;
   /** Files node-init fetches from SSM. */
   secretFiles: SecretFile[];
   /** Present when PostgreSQL (with the agent and HAProxy) runs here. */

@@ -57,6 +57,18 @@ export function buildProgram(): Command {
       const { written } = await runNodeInit(opts.plan);
       console.log(`node-init: wrote ${written.length} file(s)`);
     });
+  program
+    .command("claim")
+    .description(
+      "on an AWS host at boot (root): take the host's fixed IP and attach its data volume, waiting for the replaced instance to let go",
+    )
+    .requiredOption("--volume-id <id>", "the host's data volume")
+    .requiredOption("--fixed-ip <ip>", "the host's fixed private IP")
+    .requiredOption("--ip-env <file>", "where to write the fixed IP for the unit that configures it at every boot")
+    .action(async (opts: { volumeId: string; fixedIp: string; ipEnv: string }) => {
+      const { claim, systemClaimDeps } = await import("../boot/claim");
+      await claim({ volumeId: opts.volumeId, fixedIp: opts.fixedIp, ipEnvFile: opts.ipEnv }, systemClaimDeps());
+    });
   registerOpsCommands(program);
   registerSwitchoverCommands(program);
   registerRestartCommands(program);

@@ -29,7 +29,8 @@ import {
   waitFor,
 } from "./hosts";
 import { renderNlbStandin } from "./nlb-standin";
-import { GATEWAY, rehearsalArgs, REGION, ROLE_NAME, S3_PORT, SSM_PORT, Topology, ZONES } from "./plan";
+import { EC2_PORT, GATEWAY, rehearsalArgs, REGION, ROLE_NAME, S3_PORT, SSM_PORT, SUBNET, Topology, ZONES } from "./plan";
+import { Ec2Standin } from "./ec2-standin";
 import { preparedRootfs } from "./rootfs";
 
 export interface RehearsalCluster {
@@ -41,6 +42,8 @@ export interface RehearsalCluster {
   nlb: ChildProcess;
   bootCount: Map<string, number>;
   instanceIds: Map<string, string>;
+  /** The EC2 API stand-in the boot claim calls. */
+  ec2: Ec2Standin;
   credentials: Credentials;
   firstVerdicts: CloudInitVerdict[];
   /** The backup repository's S3 stand-in (the component turns backups on by default). */
@@ -67,6 +70,8 @@ export async function bootHost(
   // A reboot keeps the instance (and its id); a replacement is a new instance on the same ENI and volume.
   const id = how === "reboot" ? rc.instanceIds.get(h.name)! : instanceId();
   rc.instanceIds.set(h.name, id);
+  // The host's data volume is this instance's (what the boot claim sees in DescribeVolumes).
+  rc.ec2.attachments.set(h.volumeId, id);
   const i = rc.deployment.hosts.indexOf(h);
   startImds(
     h.key,
@@ -75,6 +80,7 @@ export async function bootHost(
       region: REGION,
       availabilityZone: ZONES[i % ZONES.length],
       privateIp: h.address,
+      subnetCidr: SUBNET,
       hostname: `ip-${h.address.replace(/\./g, "-")}.${REGION}.compute.internal`,
       roleName: ROLE_NAME,
       accountId: "123456789012",
@@ -135,6 +141,9 @@ export async function startCluster(topology: Topology, cleanup: Cleanup): Promis
   });
   await standins.start(GATEWAY, S3_PORT, SSM_PORT);
   cleanup.add("S3 and SSM stand-ins", () => standins.stop());
+  const ec2 = new Ec2Standin(() => [{ credentials, policies: deployment.rolePolicies }]);
+  await ec2.start(GATEWAY, EC2_PORT);
+  cleanup.add("EC2 stand-in", () => ec2.stop());
   const backupRepo = await startBackupRepo(deployment, credentials, cleanup);
   if (backupRepo) for (const h of deployment.hosts) await redirectHttps(h.key);
 
@@ -151,6 +160,7 @@ export async function startCluster(topology: Topology, cleanup: Cleanup): Promis
     nlb: undefined as unknown as ChildProcess,
     bootCount: new Map(),
     instanceIds: new Map(),
+    ec2,
     credentials,
     firstVerdicts: [],
     backupRepo,

@@ -5,6 +5,7 @@
  * parameters and the agent bundle as declared, the NLB's listeners and health checks, and the
  * component's outputs.
  */
+import { gunzipSync } from "node:zlib";
 import "./mocks"; // before the component is loaded
 import * as pulumi from "@pulumi/pulumi";
 import { HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
@@ -97,24 +98,22 @@ export async function renderDeployment(name: string, args: HaPostgresClusterArgs
   ]);
   await settle();
   const mine = (r: RecordedResource) => r.name.startsWith(`${name}-`);
-  const byId = (type: string, id: string) => one(type, (r) => mine(r) && r.id === id, `id ${id}`);
 
+  // A host is an Auto Scaling group of one launching from its launch template; its fixed IP is a /32
+  // subnet CIDR reservation and its data volume a volume of its own (docs/day2.md). The rehearsal boots
+  // the instance its group would launch: the template's user-data (gzip + base64), at the fixed IP.
   const hosts: BootHost[] = declared
-    .filter((r) => mine(r) && r.type === "aws:ec2/instance:Instance")
-    .map((inst) => {
-      const host = inst.name.slice(name.length + 1);
-      const eni = byId("aws:ec2/networkInterface:NetworkInterface", inst.inputs.primaryNetworkInterface.networkInterfaceId);
-      const attach = one(
-        "aws:ec2/volumeAttachment:VolumeAttachment",
-        (r) => mine(r) && r.inputs.instanceId === `${inst.name}-id`,
-        `of ${inst.name}`,
-      );
+    .filter((r) => mine(r) && r.type === "aws:ec2/launchTemplate:LaunchTemplate")
+    .map((lt) => {
+      const host = lt.name.slice(name.length + 1).replace(/-lt$/, "");
+      const reservation = one("aws:ec2/subnetCidrReservation:SubnetCidrReservation", (r) => r.name === `${name}-${host}-ip`, `of ${host}`);
+      const volume = one("aws:ebs/volume:Volume", (r) => r.name === `${name}-${host}-data`, `of ${host}`);
       return {
         name: host,
         key: hostKey(name, host),
-        address: eni.state.privateIp,
-        volumeId: attach.inputs.volumeId,
-        userData: inst.inputs.userData,
+        address: String(reservation.inputs.cidrBlock).replace(/\/32$/, ""),
+        volumeId: volume.id,
+        userData: gunzipSync(Buffer.from(String(lt.inputs.userData), "base64")).toString("utf8"),
         runsPostgres: host.startsWith("pg-"),
       };
     });

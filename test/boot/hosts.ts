@@ -21,8 +21,8 @@ import {
 import { basename, join } from "node:path";
 import { assertRouteOnBridge, overlaps } from "../../local/netns";
 import { Cleanup } from "./cleanup";
-import { ImdsConfig } from "./imds";
-import { BRIDGE, CACHE_DIR, CGROUP_ROOT, ebsDevicePath, GATEWAY, hostNames, S3_PORT, SSM_PORT, SUBNET } from "./plan";
+import { ImdsConfig, macFor } from "./imds";
+import { BRIDGE, CACHE_DIR, CGROUP_ROOT, EC2_PORT, ebsDevicePath, GATEWAY, hostNames, S3_PORT, SSM_PORT, SUBNET } from "./plan";
 import { run } from "./rootfs";
 
 export const RUN_DIR = join(CACHE_DIR, "run");
@@ -56,6 +56,8 @@ export async function createNamespace(host: string, address: string, cleanup: Cl
   cleanup.add(`netns ${n.netns}`, () => run("ip", ["netns", "del", n.netns]).then(() => undefined));
   await run("ip", ["link", "add", n.veth, "type", "veth", "peer", "name", "eth0", "netns", n.netns]);
   await run("ip", ["link", "set", n.veth, "master", BRIDGE, "up"]);
+  // A stable MAC: the IMDS stand-in lists the interface (and the fixed IP on it) under this MAC, as EC2 does.
+  await run("ip", ["-n", n.netns, "link", "set", "eth0", "address", macFor(address)]);
   await run("ip", ["-n", n.netns, "addr", "add", `${address}/24`, "dev", "eth0"]);
   await run("ip", ["-n", n.netns, "link", "set", "eth0", "up"]);
   await run("ip", ["-n", n.netns, "link", "set", "lo", "up"]);
@@ -214,7 +216,7 @@ function seedRoot(root: string, s: BootSpec): void {
   }
   put(
     "etc/systemd/system/cloud-init-main.service.d/hapg-rehearsal.conf",
-    `[Service]\nEnvironment=AWS_ENDPOINT_URL_S3=http://${GATEWAY}:${S3_PORT} AWS_ENDPOINT_URL_SSM=http://${GATEWAY}:${SSM_PORT}\n`,
+    `[Service]\nEnvironment=AWS_ENDPOINT_URL_S3=http://${GATEWAY}:${S3_PORT} AWS_ENDPOINT_URL_SSM=http://${GATEWAY}:${SSM_PORT} AWS_ENDPOINT_URL_EC2=http://${GATEWAY}:${EC2_PORT}\n`,
   );
 }
 
@@ -251,6 +253,9 @@ export async function bootContainer(s: BootSpec, cleanup: Cleanup): Promise<Cont
     "-M",
     n.machine,
     `--network-namespace-path=/run/netns/${n.netns}`,
+    // As on EC2, root may configure the instance's own addresses (hapg-fixed-ip.service puts the fixed
+    // IP on eth0); the namespace is the rehearsal's own, on its bridge.
+    "--capability=CAP_NET_ADMIN",
     `--bind=${s.loop}`,
     `--bind-ro=${byId}:/dev/disk/by-id`,
     "--console=pipe",

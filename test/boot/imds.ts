@@ -8,11 +8,18 @@
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 
+/** The MAC address of a host's eth0, from its address (the rehearsal sets it; IMDS names the interface by it). Pure. */
+export function macFor(address: string): string {
+  return ["02", "00", ...address.split(".").map((o) => Number(o).toString(16).padStart(2, "0"))].join(":");
+}
+
 export interface ImdsConfig {
   instanceId: string;
   region: string;
   availabilityZone: string;
   privateIp: string;
+  /** The subnet's CIDR (the fixed IP's prefix length). */
+  subnetCidr: string;
   hostname: string;
   roleName: string;
   accountId: string;
@@ -44,6 +51,15 @@ export function metadataTree(c: ImdsConfig): Record<string, string> {
   return {
     "meta-data/instance-id": c.instanceId,
     "meta-data/local-ipv4": c.privateIp,
+    // The primary interface, by its MAC (the container's eth0, ./plan.ts macFor): the boot claim finds
+    // its interface id, subnet and addresses here. The fixed IP is already among them.
+    "meta-data/mac": macFor(c.privateIp),
+    [`meta-data/network/interfaces/macs/${macFor(c.privateIp)}/interface-id`]: `eni-0${c.privateIp
+      .split(".")
+      .map((o) => Number(o).toString(16).padStart(2, "0"))
+      .join("")}`,
+    [`meta-data/network/interfaces/macs/${macFor(c.privateIp)}/subnet-ipv4-cidr-block`]: c.subnetCidr,
+    [`meta-data/network/interfaces/macs/${macFor(c.privateIp)}/local-ipv4s`]: c.privateIp,
     "meta-data/local-hostname": c.hostname,
     "meta-data/hostname": c.hostname,
     "meta-data/placement/region": c.region,

@@ -67,7 +67,15 @@ export const rehearsalMocks: pulumi.runtime.Mocks = {
       case "aws:ec2/getSubnets:getSubnets":
         return { ids: SUBNET_IDS, filters: args.inputs.filters };
       case "aws:ec2/getSubnet:getSubnet":
-        return { id: args.inputs.id, availabilityZone: ZONES[SUBNET_IDS.indexOf(args.inputs.id)] ?? ZONES[0], vpcId: "vpc-rehearsal" };
+        // Every zone's subnet is the rehearsal's bridge: the component computes the hosts' fixed IPs in it.
+        return {
+          id: args.inputs.id,
+          availabilityZone: ZONES[SUBNET_IDS.indexOf(args.inputs.id)] ?? ZONES[0],
+          vpcId: "vpc-rehearsal",
+          cidrBlock: SUBNET,
+        };
+      case "aws:index/getPartition:getPartition":
+        return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
       // The subnets route 0.0.0.0/0 to a NAT gateway (egress "auto" → "nat": no Elastic IPs). The
       // rehearsal's containers have no route out whatever the mode, so the mode changes nothing here.
       case "aws:ec2/getRouteTables:getRouteTables":
@@ -115,6 +123,9 @@ export const rehearsalMocks: pulumi.runtime.Mocks = {
         break;
       case "aws:ebs/volume:Volume":
         id = volumeIdFor(hostOf(args.name, "data"));
+        break;
+      case "aws:ec2/launchTemplate:LaunchTemplate":
+        state.latestVersion = 1;
         break;
       case "aws:lb/loadBalancer:LoadBalancer":
         state.dnsName = `${args.name}-${randomBytes(8).toString("hex")}.elb.${REGION}.amazonaws.com`;

@@ -59,8 +59,9 @@ describe("the mocks' AWS rules", () => {
 
 describe("a fresh account", function () {
   this.timeout(60_000);
-  // unskip when hosts stop taking an Elastic IP each (issue 16, defect 4)
-  it.skip("the README's five-line program deploys in a fresh account under default quotas", async () => {
+  // Defect 4: six hosts took an Elastic IP each, and a fresh account has 5 per Region. Hosts now get
+  // an auto-assigned public IPv4 from their launch template where the subnet needs one.
+  it("the README's five-line program deploys in a fresh account under default quotas", async () => {
     await freshAccount(async () => {
       const c = childCollector();
       const db = new HaPostgresCluster("orders", { nodeCount: 3 }, c.opts);

@@ -93,6 +93,10 @@ function refuse(type: string, name: string, inputs: Record<string, any>, world: 
   switch (type) {
     case "aws:ec2/instance:Instance":
       return instanceRefusal(inputs, world);
+    case "aws:ec2/launchTemplate:LaunchTemplate":
+      return launchTemplateRefusal(inputs);
+    case "aws:autoscaling/group:Group":
+      return groupRefusal(inputs, world);
     case "aws:ssm/parameter:Parameter":
       return ssmViolation(inputs);
     case "aws:iam/rolePolicy:RolePolicy":
@@ -130,6 +134,35 @@ function instanceRefusal(inputs: Record<string, any>, world: World): string | un
   const amiArch = AMI_ARCHITECTURES[String(inputs.ami)];
   if (info && amiArch && info.arch !== amiArch)
     return `InvalidParameterValue: The architecture '${info.arch}' of the specified instance type does not match the architecture '${amiArch}' of the specified AMI.`;
+  return undefined;
+}
+
+/**
+ * A launch template holds what RunInstances gets: its user-data (base64, as EC2 takes it: the limit is
+ * on the decoded bytes) and the image's architecture against the instance type's.
+ */
+function launchTemplateRefusal(inputs: Record<string, any>): string | undefined {
+  const bytes = Buffer.from(String(inputs.userData ?? ""), "base64").length;
+  // "User data is limited to 16 KB, in raw form, before it is base64-encoded" — EC2 User Guide, user data.
+  if (bytes > USER_DATA_MAX_BYTES) return `InvalidUserData.Malformed: User data is limited to ${USER_DATA_MAX_BYTES} bytes (got ${bytes})`;
+  const info = INSTANCE_TYPES[String(inputs.instanceType)];
+  const amiArch = AMI_ARCHITECTURES[String(inputs.imageId)];
+  if (info && amiArch && info.arch !== amiArch)
+    return `InvalidParameterValue: The architecture '${info.arch}' of the specified instance type does not match the architecture '${amiArch}' of the specified AMI.`;
+  return undefined;
+}
+
+/** A group launches its template's instance type in its subnets' zones: each must offer it. */
+function groupRefusal(inputs: Record<string, any>, world: World): string | undefined {
+  const template = world.created.get(inputs.launchTemplate?.id ?? "");
+  if (!template) return undefined;
+  const type = String(template.inputs.instanceType);
+  for (const subnet of inputs.vpcZoneIdentifiers ?? []) {
+    const zone = world.zoneOf(subnet);
+    // CreateAutoScalingGroup validates the template's type against the zones — EC2 Auto Scaling API Reference (ValidationError).
+    if (!offered(type, zone))
+      return `ValidationError: Your requested instance type (${type}) is not supported in your requested Availability Zone (${zone}).`;
+  }
   return undefined;
 }
 

@@ -12,8 +12,8 @@ import { validatePlacement } from "../../lib/args/validate";
 import { INSTANCE_TYPES } from "./aws-rules";
 
 const T = {
-  instance: "aws:ec2/instance:Instance",
-  eni: "aws:ec2/networkInterface:NetworkInterface",
+  launchTemplate: "aws:ec2/launchTemplate:LaunchTemplate",
+  group: "aws:autoscaling/group:Group",
   nlb: "aws:lb/loadBalancer:LoadBalancer",
   tg: "aws:lb/targetGroup:TargetGroup",
   param: "aws:ssm/parameter:Parameter",
@@ -57,7 +57,7 @@ function refusal(name: string, args: HaPostgresClusterArgs): string[] {
 const ofType = (rs: Recorded[], type: string) => rs.filter((r) => r.type === type);
 const planOf = (name: string, host: string): any =>
   JSON.parse(
-    readWrittenFiles(inputsOf(T.instance, `${name}-${host}`).userData).find((f) => f.path === "/etc/hapg/node-init.json")!.content,
+    readWrittenFiles(inputsOf(T.launchTemplate, `${name}-${host}-lt`).userData).find((f) => f.path === "/etc/hapg/node-init.json")!.content,
   );
 
 describe("AWS's rules: issue 16's defects (mocks)", function () {
@@ -89,7 +89,7 @@ describe("AWS's rules: issue 16's defects (mocks)", function () {
   it("(2) an existing VPC with two subnets in one zone deploys: the NLB gets one subnet per zone", async () => {
     const rs = await deploys("z2", { subnetIds: ["subnet-a", "subnet-a2", "subnet-b"] });
     assert.deepEqual(ofType(rs, T.nlb)[0].inputs.subnets, ["subnet-a", "subnet-b"]);
-    assert.deepEqual([...new Set(ofType(rs, T.eni).map((e) => e.inputs.subnetId))].sort(), ["subnet-a", "subnet-b"]);
+    assert.deepEqual([...new Set(ofType(rs, T.group).flatMap((g) => g.inputs.vpcZoneIdentifiers))].sort(), ["subnet-a", "subnet-b"]);
   });
 
   it("(3) the largest accepted layout (40-character names, 9 nodes, 5 colocated etcd, from backup) fits in user-data", async () => {
@@ -105,17 +105,21 @@ describe("AWS's rules: issue 16's defects (mocks)", function () {
         targetTime: "2026-11-27T16:05:00Z",
       },
     });
-    const ud = inputsOf(T.instance, "big-pg-0").userData as string;
-    assert.ok(Buffer.byteLength(ud) <= 16384, `${Buffer.byteLength(ud)} bytes`);
+    const ud = inputsOf(T.launchTemplate, "big-pg-0-lt").userData as string;
+    const bytes = Buffer.from(ud, "base64").length;
+    assert.ok(bytes <= 16384, `${bytes} bytes as EC2 gets them`);
     const plan = readWrittenFiles(ud).find((f) => f.path === "/etc/hapg/node-init.json");
-    assert.equal(JSON.parse(plan!.content).agentConfig.config.etcd.endpoints.length, 5, "the plan decodes to the full agent config");
+    const plan0 = JSON.parse(plan!.content);
+    // The agent starts from the bootstrap members; the topology it reads at run time lists all five.
+    assert.equal(plan0.agentConfig.config.etcd.endpoints.length, 3, "the plan decodes to the full agent config");
+    assert.equal(JSON.parse(inputsOf(T.param, "big-topology").insecureValue).etcd.length, 5);
   });
 
   describe("(5) placement", () => {
     it("places hosts only in zones that offer the instance type (us-east-1e offers no m7i, no t3)", async () => {
       const rs = await deploys("pl1", { subnetIds: ["subnet-a", "subnet-b", "subnet-e"] });
       assert.ok(
-        ofType(rs, T.eni).every((e) => e.inputs.subnetId !== "subnet-e"),
+        ofType(rs, T.group).every((g) => !g.inputs.vpcZoneIdentifiers.includes("subnet-e")),
         "no host in us-east-1e",
       );
     });
@@ -155,7 +159,7 @@ describe("AWS's rules: issue 16's defects (mocks)", function () {
         ofType(rs, T.vpce)
           .map((r) => String(r.inputs.serviceName).split(".").pop())
           .sort(),
-        ["ec2messages", "ssmmessages"],
+        ["autoscaling", "ec2", "ec2messages", "ssmmessages"],
       );
     });
 
@@ -184,7 +188,7 @@ describe("AWS's rules: issue 16's defects (mocks)", function () {
     assert.equal(ofType(rs, T.role).length, 2);
     const etcdProfile = ofType(rs, T.profile).find((p) => p.name === "ro1-etcd-profile");
     assert.ok(etcdProfile, "an etcd instance profile");
-    assert.equal(inputsOf(T.instance, "ro1-etcd-0").iamInstanceProfile, "ro1-etcd-profile-physical");
+    assert.equal(inputsOf(T.launchTemplate, "ro1-etcd-0-lt").iamInstanceProfile.arn, "arn:aws:mock:::ro1-etcd-profile");
     const doc = JSON.parse(inputsOf(T.policy, "ro1-etcd-policy").policy);
     const actions = doc.Statement.flatMap((s: any) => s.Action);
     const resources: string[] = doc.Statement.flatMap((s: any) => s.Resource);
@@ -200,6 +204,7 @@ describe("AWS's rules: issue 16's defects (mocks)", function () {
         "/ha-postgres/ro1/tls/etcd-1.key",
         "/ha-postgres/ro1/tls/etcd-2.crt",
         "/ha-postgres/ro1/tls/etcd-2.key",
+        "/ha-postgres/ro1/topology",
       ].sort(),
     );
     assert.ok(

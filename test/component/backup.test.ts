@@ -7,6 +7,7 @@
  */
 // Mocks first: they must be in place before the component module is loaded.
 import { childCollector, inputsOf, recordedUnder, valueOf, Recorded } from "./mocks";
+import { hostInputs } from "./hosts";
 import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
@@ -50,7 +51,7 @@ const policyOf = (name: string) => JSON.parse(inputsOf(T.policy, `${name}-node-p
 const statement = (name: string, sid: string) => policyOf(name).Statement.find((s) => s.Sid === sid);
 
 function userData(name: string, host: string): string {
-  return inputsOf(T.instance, `${name}-${host}`).userData;
+  return hostInputs(`${name}-${host}`).userData;
 }
 function nodeInitPlan(ud: string): any {
   const doc = parseYaml(ud) as { write_files: Array<{ path: string; content: string }> };

@@ -5,6 +5,7 @@
  */
 // Mocks first: they must be in place before the component module is loaded.
 import { childCollector, inputsOf, recorded, recordedUnder, valueOf, Recorded } from "./mocks";
+import { hostInputs, hostLaunchesIn } from "./hosts";
 import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
@@ -17,6 +18,9 @@ import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 const T = {
   instance: "aws:ec2/instance:Instance",
   eni: "aws:ec2/networkInterface:NetworkInterface",
+  lt: "aws:ec2/launchTemplate:LaunchTemplate",
+  asg: "aws:autoscaling/group:Group",
+  reservation: "aws:ec2/subnetCidrReservation:SubnetCidrReservation",
   volume: "aws:ebs/volume:Volume",
   attach: "aws:ec2/volumeAttachment:VolumeAttachment",
   sg: "aws:ec2/securityGroup:SecurityGroup",
@@ -70,19 +74,24 @@ describe("HaPostgresCluster (mocks)", function () {
 
   it("declares the expected resource graph with defaults (3 nodes, 3 dedicated etcd)", () => {
     const expected: Record<string, number> = {
-      [T.instance]: 6,
-      [T.eni]: 6,
+      // Hosts: an Auto Scaling group of one per host, its launch template, its fixed IP, its data volume;
+      // no instance, interface or attachment of Pulumi's own (docs/day2.md).
+      [T.instance]: 0,
+      [T.eni]: 0,
+      [T.attach]: 0,
+      [T.asg]: 6,
+      [T.lt]: 6,
+      [T.reservation]: 6,
       [T.volume]: 6,
-      [T.attach]: 6,
       [T.sg]: 4,
       [T.nlb]: 1,
       [T.tg]: 2,
       [T.listener]: 2,
       [T.tgAttach]: 6,
       [T.password]: 3 + 1,
-      [T.param]: 3 + 1 + 6 * 2 + 1 + 1, // passwords, CA, host cert + key, the desired dynamic config, the backup passphrase
+      [T.param]: 3 + 1 + 6 * 2 + 1 + 1 + 1, // passwords, CA, host cert + key, the desired dynamic config, the backup passphrase, the topology
       [T.role]: 2, // the nodes' and the dedicated etcd hosts'
-      [T.policy]: 2,
+      [T.policy]: 2 + 2 + 1, // the nodes' and the etcd hosts' policies, their claim policies, the nodes' replace policy
       [T.profile]: 2,
       [T.bucket]: 2,
       [T.object]: 1,
@@ -139,14 +148,18 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.ok(!ingress.some((r) => r.startsWith("in-nodes-nlb-5432")), "haproxy routing: the NLB never reaches PostgreSQL directly");
   });
 
-  it("requires IMDSv2, encrypts every volume, gives the instance no public IP of its own and no SSH key", () => {
-    // Outbound addresses, where the subnets need them, are Elastic IPs on the interfaces (egress.test.ts).
-    for (const i of ofType(d, T.instance)) {
+  it("requires IMDSv2, encrypts every volume, no SSH key, and tags no data volume from the launch template", () => {
+    // Outbound addresses, where the subnets need them, are auto-assigned public IPv4s (egress.test.ts).
+    for (const i of hostLaunchesIn(d.resources)) {
       assert.equal(i.inputs.metadataOptions.httpTokens, "required", i.name);
-      assert.equal(i.inputs.rootBlockDevice.encrypted, true, i.name);
-      assert.equal(i.inputs.associatePublicIpAddress, undefined, i.name);
+      assert.deepEqual(
+        i.inputs.blockDeviceMappings.map((m: any) => [m.deviceName, m.ebs.encrypted]),
+        [["/dev/xvda", "true"]],
+        `${i.name}: only the root volume is launched, encrypted`,
+      );
       assert.equal(i.inputs.keyName, undefined, i.name);
-      assert.ok(i.inputs.primaryNetworkInterface.networkInterfaceId, "uses the fixed-IP ENI");
+      // Defect 13: no `volumeTags` beside the data volume's own tags (the provider's perpetual diff).
+      assert.equal(i.inputs.volumeTags, undefined, i.name);
     }
     for (const v of ofType(d, T.volume)) assert.equal(v.inputs.encrypted, true, v.name);
   });
@@ -179,7 +192,7 @@ describe("HaPostgresCluster (mocks)", function () {
   });
 
   it("puts no secret in user-data, and user-data is under 16 KB", () => {
-    for (const i of ofType(d, T.instance)) {
+    for (const i of hostLaunchesIn(d.resources)) {
       const ud: string = i.inputs.userData;
       assert.ok(ud.startsWith("#cloud-config\n"), i.name);
       assert.ok(!ud.includes("MOCKSECRET"), `${i.name} user-data holds a secret`);
@@ -188,7 +201,7 @@ describe("HaPostgresCluster (mocks)", function () {
   });
 
   it("renders an agent config that the agent's own schema accepts", () => {
-    const nodes = ofType(d, T.instance).filter((i) => /-pg-\d$/.test(i.name));
+    const nodes = hostLaunchesIn(d.resources).filter((i) => /-pg-\d$/.test(i.name));
     assert.equal(nodes.length, 3);
     for (const n of nodes) {
       const config = validateAgentConfig(nodeInitPlan(n.inputs.userData).agentConfig.config);
@@ -200,7 +213,7 @@ describe("HaPostgresCluster (mocks)", function () {
       assert.ok(config.postgres.superuser.passwordFile && config.postgres.replication.passwordFile);
       assert.deepEqual(config.postgres.allowedCidrs, ["172.31.0.0/16"]);
     }
-    const etcdHosts = ofType(d, T.instance).filter((i) => /-etcd-\d$/.test(i.name));
+    const etcdHosts = hostLaunchesIn(d.resources).filter((i) => /-etcd-\d$/.test(i.name));
     for (const e of etcdHosts) assert.equal(nodeInitPlan(e.inputs.userData).agentConfig, undefined, "etcd hosts run no agent");
   });
 
@@ -277,8 +290,8 @@ describe("HaPostgresCluster (mocks)", function () {
     const doc = JSON.parse(inputsOf(T.policy, "c1-node-policy").policy);
     const read = doc.Statement.find((s: any) => s.Sid === "ReadClusterParameters");
     assert.deepEqual(read.Action, ["ssm:GetParameter"]);
-    // secrets, the CA, the nodes' certificates and keys (not the etcd hosts': their own role), the desired dynamic config, the backup passphrase
-    assert.equal(read.Resource.length, 12);
+    // secrets, the CA, the nodes' certificates and keys (not the etcd hosts': their own role), the desired dynamic config, the backup passphrase, the topology
+    assert.equal(read.Resource.length, 13);
     assert.ok(
       read.Resource.some((a: string) => a.endsWith(":parameter/ha-postgres/c1/agent/dynamic-config")),
       "the desired dynamic config",
@@ -301,9 +314,9 @@ describe("HaPostgresCluster (mocks)", function () {
 
   it("colocated etcd runs on the first nodes: no etcd instances", async () => {
     const b = await build("colo1", { etcd: { placement: "colocated" } });
-    assert.equal(count(b, T.instance), 3);
+    assert.equal(count(b, T.asg), 3);
     assert.equal(count(b, T.sg), 3);
-    const plan = nodeInitPlan(inputsOf(T.instance, "colo1-pg-0").userData);
+    const plan = nodeInitPlan(hostInputs("colo1-pg-0").userData);
     assert.ok(plan.files.some((f: any) => f.path === "/etc/hapg/tls/etcd/host.key" && f.owner === "etcd" && f.mode === "0600"));
     assert.equal((await valueOf(b.cluster.etcdPrivateIps)).length, 3);
   });
@@ -318,13 +331,13 @@ describe("HaPostgresCluster (mocks)", function () {
       kmsKeyId: "key-123",
       tags: { team: "data" },
     });
-    assert.equal(count(b, T.instance), 10);
+    assert.equal(count(b, T.asg), 10);
     const vol = inputsOf(T.volume, "big1-pg-4-data");
     assert.deepEqual(
       [vol.size, vol.type, vol.iops, vol.kmsKeyId, vol.tags.team],
       [500, "io2", 10000, "arn:aws:kms:us-east-1:123456789012:key/key-123", "data"],
     );
-    assert.equal(inputsOf(T.instance, "big1-pg-0").rootBlockDevice.kmsKeyId, "arn:aws:kms:us-east-1:123456789012:key/key-123");
+    assert.equal(hostInputs("big1-pg-0").blockDeviceMappings[0].ebs.kmsKeyId, "arn:aws:kms:us-east-1:123456789012:key/key-123");
     assert.equal(inputsOf(T.volume, "big1-etcd-4-data").size, 20);
     const zones = ofType(b, T.volume)
       .filter((v) => /-pg-\d-data$/.test(v.name))
@@ -334,8 +347,11 @@ describe("HaPostgresCluster (mocks)", function () {
     assert.deepEqual(doc.Statement.find((s: any) => s.Sid === "DecryptClusterParameters").Resource, [
       "arn:aws:kms:us-east-1:123456789012:key/key-123",
     ]);
-    const config = validateAgentConfig(nodeInitPlan(inputsOf(T.instance, "big1-pg-0").userData).agentConfig.config);
-    assert.equal(config.etcd.endpoints.length, 5);
+    const config = validateAgentConfig(nodeInitPlan(hostInputs("big1-pg-0").userData).agentConfig.config);
+    // The agent starts with the bootstrap members (stable as etcd grows); the topology has all five.
+    assert.equal(config.etcd.endpoints.length, 3);
+    const topology = JSON.parse(inputsOf(T.param, "big1-topology").insecureValue);
+    assert.equal(topology.etcd.length, 5);
     assert.deepEqual(config.postgres.allowedCidrs, ["10.20.0.0/16", "10.21.0.0/16"], "every CIDR block of the VPC");
     assert.equal(inputsOf(T.sg, "big1-sg-nodes").vpcId, "vpc-existing");
   });
@@ -345,7 +361,7 @@ describe("HaPostgresCluster (mocks)", function () {
     const param = inputsOf(T.param, "sync1-dynamic-config");
     assert.equal(JSON.parse(param.insecureValue).synchronous_mode, "strict");
     for (const host of ["sync1-pg-0", "sync1-pg-1", "sync1-pg-2"]) {
-      const ud: string = inputsOf(T.instance, host).userData;
+      const ud: string = hostInputs(host).userData;
       const config = validateAgentConfig(nodeInitPlan(ud).agentConfig.config);
       assert.equal(config.desiredConfig?.ssmParameter, param.name, host);
       assert.ok(Buffer.byteLength(ud) < USER_DATA_LIMIT_BYTES, `${host}: ${Buffer.byteLength(ud)} bytes`);

@@ -5,23 +5,17 @@
  * the user-data. Two programs differing only in those settings declare the same resources with the
  * same inputs, except that parameter's value.
  */
-import { childCollector, recordedUnder, valueOf, Recorded } from "./mocks";
+import { Recorded } from "./mocks";
+import { hostLaunchesIn } from "./hosts";
+import { up } from "./second-up";
 import * as assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
-import { HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
+import { HaPostgresClusterArgs } from "../../lib";
 import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { effectiveSettings } from "../../sidecar/contract/settings/dynamic";
 import { HA_DEFAULTS } from "../../sidecar/contract/settings/schema";
 
 const PARAM = "aws:ssm/parameter:Parameter";
-
-async function build(name: string, args: HaPostgresClusterArgs): Promise<{ cluster: HaPostgresCluster; resources: Recorded[] }> {
-  const c = childCollector();
-  const cluster = new HaPostgresCluster(name, args, c.opts);
-  await c.settle();
-  await valueOf(cluster.nodePrivateIps);
-  return { cluster, resources: recordedUnder(name) };
-}
 
 /**
  * Each resource by its name without the component's prefix, with its inputs as JSON: the prefix
@@ -56,22 +50,23 @@ describe("HaPostgresCluster (mocks): settings changed on a running cluster", fun
   let bResources: Recorded[];
 
   before(async () => {
-    a = byRole("dyn1", (await build("dyn1", first)).resources);
-    bResources = (await build("dyn2", changed)).resources;
-    b = byRole("dyn2", bResources);
+    // The same program twice (same name, so the same URNs): the second \`pulumi up\` (./second-up.ts).
+    a = byRole("dyn", [...(await up("dyn", first)).values()]);
+    bResources = [...(await up("dyn", changed)).values()];
+    b = byRole("dyn", bResources);
   });
 
   it("changes only the desired-config parameter's value: same resources, same user-data (no node is replaced)", () => {
     assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort(), "the same resources");
     const changed = [...a.keys()].filter((k) => a.get(k) !== b.get(k));
     assert.deepEqual(changed, [`${PARAM} -dynamic-config`]);
-    const instances = [...a.keys()].filter((k) => k.startsWith("aws:ec2/instance:Instance"));
+    const instances = [...a.keys()].filter((k) => k.startsWith("aws:ec2/launchTemplate:LaunchTemplate"));
     assert.equal(instances.length, 6);
     for (const k of instances) assert.equal(JSON.parse(a.get(k)!).userData, JSON.parse(b.get(k)!).userData, k);
   });
 
   it("publishes the settings as a String parameter in the config key's layout, which the agents' schema accepts", () => {
-    const p = bResources.find((r) => r.type === PARAM && r.name === "dyn2-dynamic-config")!;
+    const p = bResources.find((r) => r.type === PARAM && r.name === "dyn-dynamic-config")!;
     assert.equal(p.inputs.type, "String", "not secret: readable in the console, no KMS needed");
     assert.equal(p.inputs.name, "/ha-postgres/orders/agent/dynamic-config");
     const doc = JSON.parse(p.inputs.insecureValue);
@@ -90,7 +85,7 @@ describe("HaPostgresCluster (mocks): settings changed on a running cluster", fun
   });
 
   it("names that parameter in every node's agent config, and the instance role may read it", () => {
-    const nodes = bResources.filter((r) => r.type === "aws:ec2/instance:Instance" && /-pg-\d$/.test(r.name));
+    const nodes = hostLaunchesIn(bResources).filter((r) => /-pg-\d$/.test(r.name));
     assert.equal(nodes.length, 3);
     for (const n of nodes) {
       const config = validateAgentConfig(agentConfigOf(n.inputs.userData));

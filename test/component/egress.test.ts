@@ -7,6 +7,7 @@
  */
 // Mocks first: they must be in place before the component module is loaded.
 import { childCollector, recordedUnder, valueOf, Recorded } from "./mocks";
+import { hostInputs, hostLaunchesIn } from "./hosts";
 import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { HaPostgresCluster, HaPostgresClusterArgs, ClusterArgsError } from "../../lib";
@@ -15,6 +16,8 @@ const T = {
   eip: "aws:ec2/eip:Eip",
   endpoint: "aws:ec2/vpcEndpoint:VpcEndpoint",
   instance: "aws:ec2/instance:Instance",
+  group: "aws:autoscaling/group:Group",
+  lt: "aws:ec2/launchTemplate:LaunchTemplate",
   eni: "aws:ec2/networkInterface:NetworkInterface",
   sg: "aws:ec2/securityGroup:SecurityGroup",
   ingress: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
@@ -32,7 +35,8 @@ async function build(name: string, args: HaPostgresClusterArgs): Promise<Built> 
   const c = childCollector();
   const dependsOn = new Map<string, unknown>();
   const capture: pulumi.ResourceTransformation = (a) => {
-    if (a.type === T.instance) dependsOn.set(a.name, a.opts.dependsOn);
+    // A host's group waits for what its first boot needs.
+    if (a.type === T.group) dependsOn.set(a.name.replace(/-asg$/, ""), a.opts.dependsOn);
     return undefined;
   };
   const cluster = new HaPostgresCluster(name, args, { transformations: [...(c.opts.transformations ?? []), capture] });
@@ -80,26 +84,24 @@ async function refusal(name: string, args: HaPostgresClusterArgs, opts?: pulumi.
 describe("egress (mocks)", function () {
   this.timeout(60_000);
 
-  it("default VPC (route to an internet gateway): one Elastic IP per host, on its own interface, before it boots", async () => {
+  it("default VPC (route to an internet gateway): an auto-assigned public IPv4 per instance, no Elastic IP (defect 4)", async () => {
     const b = await build("eg1", {});
-    const eips = ofType(b, T.eip);
+    // A fresh account has 5 Elastic IPs per region; auto-assigned public IPv4 addresses are not EIPs.
+    assert.equal(ofType(b, T.eip).length, 0);
     const hosts = ["pg-0", "pg-1", "pg-2", "etcd-0", "etcd-1", "etcd-2"];
-    assert.deepEqual(eips.map((e) => e.name).sort(), hosts.map((h) => `eg1-${h}-eip`).sort());
     for (const h of hosts) {
-      const eip = eips.find((e) => e.name === `eg1-${h}-eip`) as Recorded;
-      assert.equal(eip.inputs.networkInterface, `eg1-${h}-eni-id`, `${h}'s address is on ${h}'s interface`);
-      assert.equal(eip.inputs.domain, "vpc");
-      assert.ok((await waitsFor(b, `eg1-${h}`)).includes(`eg1-${h}-eip`), `${h} boots with its address already attached`);
+      const [nic] = hostInputs(`eg1-${h}`).networkInterfaces;
+      assert.equal(nic.deviceIndex, 0);
+      assert.equal(nic.associatePublicIpAddress, "true", `${h}'s instances get a public address on their primary interface`);
     }
     assert.deepEqual(await valueOf(b.cluster.egress), Object.fromEntries(hosts.map((h) => [h, "publicIp"])));
-    const ips = await valueOf(b.cluster.publicIps);
-    assert.deepEqual(Object.keys(ips).sort(), [...hosts].sort());
-    for (const ip of Object.values(ips)) assert.match(ip, /^203\.0\.113\.\d+$/);
+    assert.deepEqual(await valueOf(b.cluster.publicIps), Object.fromEntries(hosts.map((h) => [h, true])));
   });
 
   it("a public address opens nothing: no ingress from the internet, no endpoint", async () => {
     const b = await build("eg2", { etcd: { placement: "colocated" } });
-    assert.equal(ofType(b, T.eip).length, 3, "colocated etcd: the 3 nodes only");
+    assert.equal(hostLaunchesIn(b.resources).length, 3, "colocated etcd: the 3 nodes only");
+    assert.equal(ofType(b, T.eip).length, 0);
     const open = ofType(b, T.ingress).filter((r) => r.inputs.cidrIpv4 !== undefined || r.inputs.cidrIpv6 !== undefined);
     assert.deepEqual(open, []);
     assert.equal(ofType(b, T.endpoint).length, 0);
@@ -110,8 +112,11 @@ describe("egress (mocks)", function () {
     assert.equal(ofType(b, T.eip).length, 0);
     assert.equal(ofType(b, T.endpoint).length, 0);
     assert.deepEqual(new Set(Object.values(await valueOf(b.cluster.egress))), new Set(["nat"]));
-    assert.deepEqual(await valueOf(b.cluster.publicIps), {});
-    assert.equal(ofType(b, T.instance).length, 6);
+    assert.ok(
+      Object.values(await valueOf(b.cluster.publicIps)).every((p) => p === false),
+      "no public address behind a NAT",
+    );
+    assert.equal(hostLaunchesIn(b.resources).length, 6);
   });
 
   it("subnets with no default route: refused with the fix, and no host is declared", async () => {
@@ -127,7 +132,7 @@ describe("egress (mocks)", function () {
       /add a route to a NAT gateway, use subnets with a route to an internet gateway, or set egress to "endpoints"/,
     );
     const declared = recordedUnder("refused-1").map((r) => r.type);
-    for (const t of [T.eni, T.instance, T.eip]) assert.ok(!declared.includes(t), `no ${t} in a subnet without a way out`);
+    for (const t of [T.eni, T.instance, T.eip, T.group, T.lt]) assert.ok(!declared.includes(t), `no ${t} in a subnet without a way out`);
   });
 
   it('egress "publicIp" on subnets that route to a NAT is refused, naming the fix', async () => {
@@ -156,6 +161,9 @@ describe("egress (mocks)", function () {
     );
     const ifaces = endpoints.filter((e) => e.inputs.vpcEndpointType === "Interface");
     assert.deepEqual(ifaces.map((e) => e.inputs.serviceName).sort(), [
+      // The boot claim calls EC2 and the roll EC2 Auto Scaling (docs/day2.md): no way out but endpoints.
+      "com.amazonaws.us-east-1.autoscaling",
+      "com.amazonaws.us-east-1.ec2",
       "com.amazonaws.us-east-1.ec2messages",
       "com.amazonaws.us-east-1.ssm",
       "com.amazonaws.us-east-1.ssmmessages",
@@ -172,8 +180,8 @@ describe("egress (mocks)", function () {
       [443, 443, "eg7-sg-nodes-id"],
     ]);
     assert.equal(ofType(b, T.eip).length, 0);
-    for (const i of ofType(b, T.instance)) {
-      assert.equal(i.inputs.ami, "ami-prebaked");
+    for (const i of hostLaunchesIn(b.resources)) {
+      assert.equal(i.inputs.imageId, "ami-prebaked");
       assert.ok(!/package_update|packages:/.test(i.inputs.userData), `${i.name}: no apt step (the mirror is unreachable)`);
     }
     const deps = await waitsFor(b, "eg7-pg-0");
@@ -181,13 +189,13 @@ describe("egress (mocks)", function () {
       assert.ok(deps.includes(e), `pg-0 boots after ${e}`);
   });
 
-  it('egress "endpoints" without Session Manager: the ssm endpoint only', async () => {
+  it('egress "endpoints" without Session Manager: no Session Manager endpoints (ssm, and the hosts\' own EC2 and Auto Scaling)', async () => {
     const b = await build("eg8", { egress: "endpoints", amiId: "ami-prebaked", sessionManager: false });
     assert.deepEqual(
       ofType(b, T.endpoint)
         .map((e) => e.name)
         .sort(),
-      ["eg8-vpce-s3", "eg8-vpce-ssm"],
+      ["eg8-vpce-autoscaling", "eg8-vpce-ec2", "eg8-vpce-s3", "eg8-vpce-ssm"],
     );
     assert.deepEqual(inputsRouteTables(b), ["rtb-default-main"]);
   });

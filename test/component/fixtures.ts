@@ -73,14 +73,14 @@ export function variants(): Variant[] {
   };
   const ownBackup = { ...layout().postgres.backup!, path: "/orders-restored" };
   const restored = hostSpecs(layout({ clusterName: "orders-restored", postgres: { ...layout().postgres, backup: ownBackup, restore } }));
-  // The largest layouts do not fit EC2's 16 KB as plain text: their larger files are written gz+b64.
+  // The largest layout the validation accepts: over 16 KB as plain text, well under it as EC2 gets it (gzip).
   const longRepo = (c: string) => ({
     bucket: c.repeat(63),
     region: "ap-southeast-4",
     endpoint: "s3.ap-southeast-4.amazonaws.com",
     path: `/${c.repeat(100)}`,
   });
-  const packed = hostSpecs(
+  const largest = hostSpecs(
     layout({
       clusterName: "c".repeat(40),
       nodeCount: 9,
@@ -108,6 +108,6 @@ export function variants(): Variant[] {
     { id: "pg-node-direct-arm64-no-ssm", spec: direct[1] },
     { id: "pg-node-watchdog-off", spec: noWatchdog[1] },
     { id: "pg-node-restored-from-backup", spec: restored[0] },
-    { id: "pg-node-9-colocated-restored-packed", spec: packed[0] },
+    { id: "pg-node-9-colocated-restored", spec: largest[0] },
   ];
 }

@@ -142,6 +142,36 @@ const routeResult = (t: MockRouteTable) => ({
 let ipCounter = 10;
 const created = new Map<string, { type: string; inputs: Record<string, any> }>();
 const world = { zoneOf: (subnetId: string) => subnetZones[subnetId] ?? "us-east-1a", created };
+
+// --- Hosts: fixed IPs, launch templates, Auto Scaling groups (the day-2 design, docs/day2.md) ---
+
+/** Each mocked subnet's CIDR (the fixed IPs are computed from it): its VPC's range, a /20 or /24 per subnet. */
+export function subnetCidr(id: string): string {
+  const vpc = SUBNET_VPC[id] ?? "vpc-default";
+  const index = Math.max(
+    0,
+    Object.keys(subnetZones)
+      .filter((s) => (SUBNET_VPC[s] ?? "vpc-default") === vpc)
+      .indexOf(id),
+  );
+  if (vpc === "vpc-existing") return `10.20.${index + 1}.0/24`;
+  if (vpc === "vpc-isolated") return `10.50.${index + 1}.0/24`;
+  return `172.31.${index * 16}.0/20`;
+}
+
+/** Launch template versions, by template name: a changed template is a new version (an in-place update). */
+const launchTemplateVersions = new Map<string, { inputs: string; version: number }>();
+
+function hostResourceState(args: pulumi.runtime.MockResourceArgs, state: Record<string, any>): void {
+  if (args.type === "aws:ec2/launchTemplate:LaunchTemplate") {
+    const inputs = JSON.stringify(args.inputs);
+    const prev = launchTemplateVersions.get(args.name);
+    const version = prev === undefined ? 1 : prev.inputs === inputs ? prev.version : prev.version + 1;
+    launchTemplateVersions.set(args.name, { inputs, version });
+    state.latestVersion = version;
+    state.defaultVersion = version;
+  }
+}
 const calls: string[] = [];
 export const callTokens = calls;
 
@@ -173,7 +203,10 @@ export const mocks: pulumi.runtime.Mocks = {
           id: args.inputs.id,
           availabilityZone: subnetZones[args.inputs.id] ?? "us-east-1a",
           vpcId: SUBNET_VPC[args.inputs.id] ?? "vpc-default",
+          cidrBlock: subnetCidr(args.inputs.id),
         };
+      case "aws:index/getPartition:getPartition":
+        return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
       case "aws:ec2/getRouteTables:getRouteTables": {
         const subnet = filterValue(args.inputs.filters, "association.subnet-id");
         const inVpc = (t: MockRouteTable) => !args.inputs.vpcId || t.vpcId === args.inputs.vpcId;
@@ -250,6 +283,7 @@ export const mocks: pulumi.runtime.Mocks = {
     created.set(id, { type: args.type, inputs: args.inputs });
     const arn = `arn:aws:mock:::${args.name}`;
     const state: Record<string, any> = { ...args.inputs, arn };
+    hostResourceState(args, state);
     switch (args.type) {
       case "aws:ec2/networkInterface:NetworkInterface":
         state.privateIp = `10.0.${Math.floor(ipCounter / 250)}.${ipCounter++ % 250}`;

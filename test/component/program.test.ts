@@ -5,6 +5,7 @@
  */
 // Mocks first: they must be in place before any component module is loaded.
 import { inputsOf, quiesce, recordedUnder, valueOf } from "./mocks";
+import { hostInputs, hostLaunchesIn } from "./hosts";
 import * as assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -242,7 +243,7 @@ describe("the root program (index.ts)", function () {
     assert.equal(out.superuserPasswordParameterName, "/ha-postgres/pg-test/postgres/superuser-password");
     assert.equal((out.nodePrivateIps as string[]).length, 3);
     // Colocated etcd: 3 instances in all, t3.medium, 20 GiB volumes.
-    const instances = recordedUnder("pg-test").filter((r) => r.type === "aws:ec2/instance:Instance");
+    const instances = hostLaunchesIn(recordedUnder("pg-test"));
     assert.equal(instances.length, 3);
     assert.ok(instances.every((i) => i.inputs.instanceType === "t3.medium"));
     assert.equal(inputsOf("aws:ebs/volume:Volume", "pg-test-pg-0-data").size, 20);
@@ -258,8 +259,10 @@ describe("examples", function () {
     const out = await settle(require(resolve(DIST, "examples/default-vpc-minimal/index.js")));
     assert.equal(out.primaryPort, 5432);
     assert.equal(out.superuserPasswordParameter, "/ha-postgres/minimal/postgres/superuser-password");
-    assert.equal(recordedUnder("minimal").filter((r) => r.type === "aws:ec2/instance:Instance").length, 6);
-    assert.equal(Object.keys(out.publicIps as object).length, 6, "the default VPC routes to an internet gateway: an Elastic IP per host");
+    assert.equal(hostLaunchesIn(recordedUnder("minimal")).length, 6);
+    // The default VPC routes to an internet gateway: a public address per instance, auto-assigned, no Elastic IP.
+    assert.deepEqual(Object.values(out.publicIps as object), [true, true, true, true, true, true]);
+    assert.equal(recordedUnder("minimal").filter((r) => r.type === "aws:ec2/eip:Eip").length, 0);
   });
 
   it("existing-vpc-five-etcd: the VPC's private subnets, 5 etcd members, larger volumes", async () => {
@@ -269,7 +272,7 @@ describe("examples", function () {
     const vol = inputsOf("aws:ebs/volume:Volume", "orders-pg-0-data");
     assert.deepEqual([vol.size, vol.iops, vol.throughput], [500, 12000, 500]);
     assert.equal(inputsOf("aws:ec2/securityGroup:SecurityGroup", "orders-sg-nodes").vpcId, "vpc-existing");
-    assert.equal(inputsOf("aws:ec2/networkInterface:NetworkInterface", "orders-pg-0-eni").subnetId, "subnet-x1");
+    assert.equal(inputsOf("aws:ec2/subnetCidrReservation:SubnetCidrReservation", "orders-pg-0-ip").subnetId, "subnet-x1");
     assert.equal(recordedUnder("orders").filter((r) => r.type === "aws:ec2/eip:Eip").length, 0, "behind the VPC's NAT: no Elastic IP");
   });
 
@@ -277,7 +280,7 @@ describe("examples", function () {
     pulumi.runtime.setAllConfig({ "ha-postgres:targetTime": "2026-01-02T03:04:05Z" });
     const out = await settle(require(resolve(DIST, "examples/restore-from-backup/index.js")));
     assert.match(String(out.pitrEndpoint), /^pitr-nlb/);
-    const doc = parseYaml(inputsOf("aws:ec2/instance:Instance", "pitr-pg-0").userData) as {
+    const doc = parseYaml(hostInputs("pitr-pg-0").userData) as {
       write_files: Array<{ path: string; content: string }>;
     };
     const plan = JSON.parse(doc.write_files.find((f) => f.path === "/etc/hapg/node-init.json")!.content);

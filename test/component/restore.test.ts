@@ -7,6 +7,7 @@
  */
 // Mocks first: they must be in place before the component module is loaded.
 import { childCollector, inputsOf, recordedUnder, valueOf } from "./mocks";
+import { hostInputs } from "./hosts";
 import * as assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { ClusterArgsError, HaPostgresCluster, HaPostgresClusterArgs } from "../../lib";
@@ -15,7 +16,6 @@ import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { policyAllows } from "../boot/aws-standins";
 
 const POLICY = "aws:iam/rolePolicy:RolePolicy";
-const INSTANCE = "aws:ec2/instance:Instance";
 const KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 const SOURCE = { clusterName: "orders", bucketName: "acme-pg-backups" };
 
@@ -31,7 +31,7 @@ const statements = (name: string) => (JSON.parse(policyText(name)) as { Statemen
 const sid = (name: string, s: string) => statements(name).find((x) => x.Sid === s);
 
 function planOf(name: string, host: string): any {
-  const doc = parseYaml(inputsOf(INSTANCE, `${name}-${host}`).userData) as { write_files: Array<{ path: string; content: string }> };
+  const doc = parseYaml(hostInputs(`${name}-${host}`).userData) as { write_files: Array<{ path: string; content: string }> };
   return JSON.parse(doc.write_files.find((f) => f.path === NODE_PATHS.nodeInitPlan)!.content);
 }
 

@@ -10,7 +10,11 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { readWrittenFiles, renderFiles, renderUserData, USER_DATA_LIMIT_BYTES } from "../../lib/userdata/render";
+import { parse as parseYaml } from "yaml";
+import { gunzipSync } from "node:zlib";
+import { renderFiles, renderUserData, USER_DATA_LIMIT_BYTES } from "../../lib/userdata/render";
+import { compressUserData, ec2UserData, readWrittenFiles, renderNodeInitPlan } from "../../lib/userdata/render";
+import { nodeInitPlanSchema } from "../../sidecar/contract/boot-plan";
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { parseCliConfig } from "../../sidecar/contract/cli-config";
 import { validateAgentConfig } from "../../sidecar/contract/agent-config";
@@ -71,9 +75,23 @@ describe("rendered user-data, checked by real tools", function () {
 
   for (const v of variants()) {
     describe(v.id, () => {
-      it("stays under EC2's 16 KB user-data limit", () => {
-        const bytes = Buffer.byteLength(renderUserData(v.spec));
-        assert.ok(bytes < USER_DATA_LIMIT_BYTES, `${bytes} bytes`);
+      it("stays under EC2's 16 KB user-data limit as EC2 gets it (gzip), and decompresses to the document", () => {
+        const text = renderUserData(v.spec);
+        const gz = compressUserData(text);
+        assert.ok(gz.length < USER_DATA_LIMIT_BYTES, `${gz.length} bytes compressed`);
+        assert.equal(gunzipSync(gz).toString("utf8"), text, "cloud-init decompresses gzip user-data itself");
+        assert.deepEqual(compressUserData(text), gz, "deterministic: an unchanged document is an unchanged launch template");
+      });
+
+      it("the node-init plan passes node-init's own schema, with the host's revision and the topology", () => {
+        const plan = nodeInitPlanSchema.parse(renderNodeInitPlan({ ...v.spec, revision: "0123456789abcdef" }));
+        assert.deepEqual(plan.host, { name: v.spec.hostName, revision: "0123456789abcdef" });
+        assert.equal(plan.topology?.ssmParameter, v.spec.topologyParameter);
+        assert.equal(
+          plan.etcd?.membershipEnvFile,
+          v.spec.etcd ? NODE_PATHS.etcdJoinEnv : undefined,
+          "etcd's unit reads what etcd-join writes",
+        );
       });
 
       it("passes cloud-init schema", () => {
@@ -85,9 +103,9 @@ describe("rendered user-data, checked by real tools", function () {
       });
 
       it("has user-data files that match what renderFiles says it writes", () => {
-        // Decoded as cloud-init decodes them (the largest layouts write their larger files gz+b64).
+        // As EC2 gets it (base64 of gzip), decoded as cloud-init decodes it.
         assert.deepEqual(
-          readWrittenFiles(renderUserData(v.spec)),
+          readWrittenFiles(ec2UserData(renderUserData(v.spec))),
           renderFiles(v.spec).map((f) => ({ path: f.path, permissions: f.permissions, content: f.content })),
         );
       });
@@ -146,12 +164,13 @@ describe("rendered user-data, checked by real tools", function () {
             );
         });
 
-        it("the operator CLI's config (cli.json) passes the CLI's own parser: every member's https API, the CA, no secret", () => {
+        it("the operator CLI's config (cli.json) passes the CLI's own parser: this node's and the seed members' https APIs, the CA, no secret", () => {
           const file = renderFiles(v.spec).find((f) => f.path === NODE_PATHS.cliConfig);
           assert.ok(file);
           assert.equal(file.permissions, "0644");
           const c = parseCliConfig(file.path, JSON.parse(file.content));
-          assert.deepEqual([...c.api.urls].sort(), v.spec.postgres!.members.map((m) => `https://${m.privateIp}:8008`).sort());
+          const expected = new Set([v.spec.privateIp, ...v.spec.postgres!.members.map((m) => m.privateIp)]);
+          assert.deepEqual([...c.api.urls].sort(), [...expected].map((ip) => `https://${ip}:8008`).sort());
           assert.equal(c.api.urls[0], `https://${v.spec.privateIp}:8008`, "this node's API first");
           assert.equal(c.api.caFile, `${NODE_PATHS.postgresTlsDir}/ca.crt`);
           assert.equal(c.api.passwordFile, NODE_PATHS.apiPasswordFile, "the password's file (root only), not the password");

@@ -8,7 +8,8 @@ import { healthCheckFor, targetPortFor } from "../../lib/nlb/nlb";
 import { renderBootScript } from "../../lib/userdata/boot-script";
 import { hostSpecs } from "../../lib/userdata/hosts";
 import { iamMatch, policyAllows, signatureProblem } from "../boot/aws-standins";
-import { metadataTree } from "../boot/imds";
+import { macFor, metadataTree } from "../boot/imds";
+import { describeVolumesXml } from "../boot/ec2-standin";
 import { renderNlbStandin } from "../boot/nlb-standin";
 import {
   debianMirror,
@@ -154,12 +155,35 @@ describe("boot rehearsal: S3/SSM stand-ins", () => {
 });
 
 describe("boot rehearsal: IMDS and TLS stand-ins", () => {
+  it("lists the primary interface by MAC with the fixed IP on it, and DescribeVolumes says the volume is this instance's", () => {
+    const tree = metadataTree({
+      instanceId: "i-1",
+      region: "eu-west-3",
+      availabilityZone: "eu-west-3a",
+      privateIp: "10.1.0.11",
+      subnetCidr: "10.1.0.0/24",
+      hostname: "ip-10-1-0-11",
+      roleName: "role",
+      accountId: "1",
+      credentials: { accessKeyId: "A", secretAccessKey: "S", token: "T" },
+    });
+    const mac = tree["meta-data/mac"];
+    assert.equal(mac, macFor("10.1.0.11"));
+    assert.equal(mac, "02:00:0a:01:00:0b");
+    assert.equal(tree[`meta-data/network/interfaces/macs/${mac}/local-ipv4s`], "10.1.0.11");
+    assert.equal(tree[`meta-data/network/interfaces/macs/${mac}/subnet-ipv4-cidr-block`], "10.1.0.0/24");
+    assert.match(tree[`meta-data/network/interfaces/macs/${mac}/interface-id`], /^eni-0[0-9a-f]+$/);
+    const xml = describeVolumesXml("vol-1", "i-1");
+    assert.match(xml, /<status>in-use<\/status>.*<instanceId>i-1<\/instanceId>.*<status>attached<\/status>/);
+  });
+
   it("serves the instance's identity and the role's credentials under the paths the AWS CLI reads", () => {
     const tree = metadataTree({
       instanceId: "i-1",
       region: "eu-west-3",
       availabilityZone: "eu-west-3a",
       privateIp: "10.1.0.11",
+      subnetCidr: "10.1.0.0/24",
       hostname: "ip-10-1-0-11",
       roleName: "role",
       accountId: "1",
