@@ -1,9 +1,10 @@
 /**
- * The reduced boot rehearsal inside `npm test`: the default topology (3 PostgreSQL nodes, 3
- * dedicated etcd members) boots from the component's user-data and passes the user's checks, and
- * the first node of a cluster restored from its backups boots and passes the agent's restore checks;
- * the faults, the whole restored cluster and the colocated topology run in `npm run test:boot` only
- * (docs/testing.md, "Boot rehearsal").
+ * The reduced boot rehearsal: the default topology (3 PostgreSQL nodes, 3 dedicated etcd members)
+ * boots from the component's user-data and passes the user's checks, and the first node of a cluster
+ * restored from its backups boots and passes the agent's restore checks. It takes about 4 minutes, so
+ * `npm test` leaves it out (.mocharc.json): `npm run test:boot` runs the whole rehearsal, of which this
+ * is a part (every topology, the faults, the whole restored cluster); `npx mocha dist/test/boot/boot.test.js`
+ * runs this part alone (docs/testing.md, "Boot rehearsal").
  * It runs in a child process: the rehearsal sets Pulumi mocks of its own and moves itself into
  * cgroups, neither of which may touch mocha's process. Skipped, with the reason, without root.
  */

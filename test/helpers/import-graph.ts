@@ -78,9 +78,13 @@ export function layerViolations(root: string, graph: ReadonlyMap<string, readonl
         continue;
       }
       const a = layerOf(from);
-      if (a < 0) continue;
+      if (a < 0) {
+        if (from.startsWith("sidecar/")) out.push(`${from} → ${to} (${from} is in no layer: add its folder to LAYERS)`);
+        continue;
+      }
       const b = layerOf(to);
-      if (b < 0) out.push(`${from} → ${to} (the agent imports neither the component nor the tests)`);
+      if (b < 0 && to.startsWith("sidecar/")) out.push(`${from} → ${to} (${to} is in no layer: add its folder to LAYERS)`);
+      else if (b < 0) out.push(`${from} → ${to} (the agent imports neither the component nor the tests)`);
       else if (b > a) out.push(`${from} → ${to} (${LAYERS[a].name} imports ${LAYERS[b].name}, a layer above)`);
     }
   }
