@@ -21,11 +21,11 @@ export function registerLocalDay2Commands(local: Command): void {
     .action(async (o: { dir: string; nodes?: number; etcd?: number }) => {
       if (o.nodes === undefined && o.etcd === undefined) throw new Error("give --nodes N and/or --etcd N");
       if (o.etcd !== undefined) {
-        const { localScaleEtcd } = await import("../local/scale-etcd");
+        const { localScaleEtcd } = await import("./scale-etcd");
         await localScaleEtcd(path.resolve(o.dir), o.etcd, (l) => console.log(l));
       }
       if (o.nodes !== undefined) {
-        const { localScale } = await import("../local/scale");
+        const { localScale } = await import("./scale");
         await localScale(path.resolve(o.dir), o.nodes, (l) => console.log(l));
       }
     });
@@ -36,7 +36,7 @@ export function registerLocalDay2Commands(local: Command): void {
     .option("--revision <rev>", "the new revision (default: r<n+1>)")
     .option("--timeout <seconds>", "give up after this long", int("--timeout"), 900)
     .action(async (o: { dir: string; revision?: string; timeout: number }) => {
-      const { localRoll } = await import("../local/roll");
+      const { localRoll } = await import("./roll");
       const r = await localRoll(path.resolve(o.dir), { revision: o.revision, timeoutMs: o.timeout * 1000, say: (l) => console.log(l) });
       for (const s of r.steps) console.log(`${s.host}: replaced in ${s.ms} ms`);
     });

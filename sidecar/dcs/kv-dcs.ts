@@ -15,7 +15,7 @@ import {
   type MemberData,
   type WatchEvent,
 } from "./types";
-import type { RollState } from "../roll/state";
+import type { RollState } from "./roll-state";
 import { hostReportSchema, type HostReport } from "../contract/topology";
 
 /** etcd compares used here: "key absent" (create_revision == 0), "value equals" and "mod revision equals". */

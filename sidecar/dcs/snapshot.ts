@@ -5,7 +5,7 @@
  * and treated as absent, never thrown.
  */
 import { z } from "zod";
-import { rollStateSchema } from "../roll/state";
+import { rollStateSchema } from "./roll-state";
 import { hostReportSchema } from "../contract/topology";
 import { KEYS, type BackupClaim, type ClusterSnapshot, type FailoverRequest, type LeaderKey, type Member, type MemberData } from "./types";
 

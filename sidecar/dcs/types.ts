@@ -19,7 +19,7 @@
 
 /** One line of the `history` key (ha/history.ts keeps it): [timeline, switch LSN (bytes), reason, ISO time of the promotion, member promoted]; the last two only where known. */
 export type HistoryLine = [number, number, ...string[]];
-import type { RollState } from "../roll/state";
+import type { RollState } from "./roll-state";
 import type { HostReport } from "../contract/topology";
 
 /** What a member publishes about itself. Field names follow Patroni's member key where the meaning is the same. */

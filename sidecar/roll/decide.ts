@@ -16,7 +16,7 @@ import type { EtcdMember } from "../membership/etcd-members";
 import { isPausedConfig } from "../contract/settings/dynamic";
 import { bestCandidate, type CandidateRules } from "../ha/switchover";
 import type { Topology } from "../contract/topology";
-import type { RollState } from "./state";
+import type { RollState } from "../dcs/roll-state";
 
 export interface RollInput {
   /** Wall clock, ms. */

@@ -10,7 +10,6 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { gunzipSync } from "node:zlib";
 import { renderFiles, renderUserData, USER_DATA_LIMIT_BYTES } from "../../lib/userdata/render";
 import { compressUserData, ec2UserData, readWrittenFiles, renderNodeInitPlan } from "../../lib/userdata/render";

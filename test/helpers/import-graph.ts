@@ -54,7 +54,7 @@ export const LAYERS: readonly { name: string; holds: RegExp }[] = [
   { name: "contract", holds: /^sidecar\/contract\// },
   { name: "base", holds: /^sidecar\/(log\.ts$|http\/)/ },
   { name: "store", holds: /^sidecar\/(dcs|postgres)\// },
-  { name: "agent parts", holds: /^sidecar\/(ha|watchdog|dynamic|restore|backup|config|boot|haproxy|topology)\// },
+  { name: "agent parts", holds: /^sidecar\/(ha|watchdog|dynamic|restore|backup|config|boot|haproxy|topology|roll|membership)\// },
   { name: "api", holds: /^sidecar\/api\// },
   { name: "agent process", holds: /^sidecar\/[^/]+\.ts$/ },
   { name: "cli", holds: /^sidecar\/cli\// },

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { ClusterSnapshot } from "../../sidecar/dcs/types";
 import type { EtcdMember } from "../../sidecar/membership/etcd-members";
 import { decideRoll, type RollInput } from "../../sidecar/roll/decide";
-import type { RollState } from "../../sidecar/roll/state";
+import type { RollState } from "../../sidecar/dcs/roll-state";
 import type { Topology } from "../../sidecar/contract/topology";
 import { member } from "../helpers/ha-fixtures";
 

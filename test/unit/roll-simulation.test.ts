@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import type { ClusterSnapshot, Member } from "../../sidecar/dcs/types";
 import { decideRoll, type RollAction } from "../../sidecar/roll/decide";
-import type { RollState } from "../../sidecar/roll/state";
+import type { RollState } from "../../sidecar/dcs/roll-state";
 import type { Topology } from "../../sidecar/contract/topology";
 import { FakeClock } from "../helpers/fake-clock";
 import { member } from "../helpers/ha-fixtures";
