@@ -64,12 +64,13 @@ describe("a fresh account", function () {
   it("the README's five-line program deploys in a fresh account under default quotas", async () => {
     await freshAccount(async () => {
       const c = childCollector();
-      const db = new HaPostgresCluster("orders", { nodeCount: 3 }, c.opts);
+      // The README names it "orders"; another name here, since program.test.ts reads the examples' "orders-" resources.
+      const db = new HaPostgresCluster("fresh", { nodeCount: 3 }, c.opts);
       await c.settle();
       await valueOf(db.primaryEndpoint);
     });
     assert.deepEqual(
-      takeViolations("orders").map((v) => v.message),
+      takeViolations("fresh").map((v) => v.message),
       [],
     );
   });
