@@ -11,7 +11,7 @@ import type { Logger } from "../log";
 import { isPausedConfig } from "../contract/settings/dynamic";
 import { bestCandidate, type CandidateRules } from "./switchover";
 
-export type PlannedStopStep = { handOver: true; candidate: string; reason: string } | { handOver: false; reason: string };
+export type PlannedStopStep = { handOver: true; candidate: string; reason: string } | { handOver: false; reason: string; retry?: boolean };
 
 export function plannedStopStep(cluster: ClusterSnapshot | undefined, self: string, rules: CandidateRules): PlannedStopStep {
   if (!cluster) return { handOver: false, reason: "etcd cannot be read: stopping without a hand-over" };
@@ -19,7 +19,13 @@ export function plannedStopStep(cluster: ClusterSnapshot | undefined, self: stri
   if (isPausedConfig(cluster.config))
     return { handOver: false, reason: "the cluster is paused (maintenance mode): stopping without a hand-over" };
   if (cluster.failover) return { handOver: false, reason: "a switchover is already requested: stopping without another" };
-  const candidate = bestCandidate(cluster, rules);
+  // Only a replica streaming from us now can receive the shutdown checkpoint (one that still follows a
+  // former leader, right after a switchover, says "running" with a position close to ours).
+  const streaming = { ...cluster, members: cluster.members.filter((m) => m.name === self || m.data.replication_state === "streaming") };
+  const candidate = bestCandidate(streaming, rules);
+  if (!candidate && bestCandidate(cluster, rules)) {
+    return { handOver: false, retry: true, reason: "an eligible replica is not streaming from us yet: waiting for it" };
+  }
   if (!candidate) {
     const which = rules.synchronousMode === "off" ? "running replica within the lag limit" : "synchronous standby";
     return { handOver: false, reason: `no ${which} may take over: stopping without a hand-over (a replica takes over after the stop)` };
@@ -40,7 +46,12 @@ export interface HandOverDeps {
 export async function handOverBeforeStop(d: HandOverDeps): Promise<boolean> {
   const t0 = Date.now();
   try {
-    const step = plannedStopStep(await d.dcs.load(), d.name, d.rules());
+    let step = plannedStopStep(await d.dcs.load(), d.name, d.rules());
+    // Wait (within half the bound) for an eligible replica to stream from us.
+    while (!step.handOver && step.retry && Date.now() - t0 < d.timeoutMs / 2) {
+      await new Promise((r) => setTimeout(r, 200));
+      step = plannedStopStep(await d.dcs.load(), d.name, d.rules());
+    }
     d.log.info({ ...("candidate" in step ? { candidate: step.candidate } : {}) }, step.reason);
     if (!step.handOver) return false;
     if (!(await d.dcs.attemptCreateFailover({ leader: d.name, member: step.candidate }))) {
