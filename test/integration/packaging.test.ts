@@ -243,7 +243,8 @@ describe("packaging", function () {
       assert.match(endpoint, /\.elb\..*amazonaws\.com$/);
       for (const t of [
         "ha-postgres:index:HaPostgresCluster",
-        "aws:ec2/instance:Instance",
+        "aws:autoscaling/group:Group",
+        "aws:ec2/launchTemplate:LaunchTemplate",
         "aws:lb/loadBalancer:LoadBalancer",
         "aws:s3/bucketObjectv2:BucketObjectv2",
       ]) {

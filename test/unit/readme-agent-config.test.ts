@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { validateAgentConfig } from "../../sidecar/contract/agent-config";
+import { DEFAULT_SYNCHRONOUS_MODE } from "../../sidecar/contract/settings/schema";
 
 const README = resolve(__dirname, "../../../docs/agent.md");
 
@@ -14,7 +15,7 @@ describe("docs/agent.md", () => {
     const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
     assert.ok(block, "no yaml block under '## The agent'");
     const c = validateAgentConfig(parseYaml(block));
-    assert.equal(c.synchronousMode, "on");
+    assert.equal(c.synchronousMode, DEFAULT_SYNCHRONOUS_MODE, "the example shows the default");
     assert.deepEqual([c.timing.ttl, c.timing.loopWait, c.timing.retryTimeout], [4, 1, 1.5]);
   });
 });
