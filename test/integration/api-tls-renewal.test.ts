@@ -5,8 +5,7 @@
  * without a restart, and asks PostgreSQL to reload. Real certificates (openssl), the real HTTPS server.
  */
 import * as assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import * as tls from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,33 +17,13 @@ import { refresh } from "../../sidecar/boot/refresh";
 import { parseNodeInitPlan } from "../../sidecar/boot/node-init";
 import { threeMembers } from "../helpers/ha-fixtures";
 import { eventually } from "../helpers/pg-client";
-
-const openssl = (dir: string, args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+import { makeCa, signedCert } from "../helpers/test-ca";
 
 /** A host certificate for 127.0.0.1 signed by ca.crt, into `<name>.crt` / `<name>.key`. */
 function hostCert(dir: string, name: string): void {
-  openssl(dir, ["req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", "/CN=pg-0"]);
-  writeFileSync(join(dir, "ext.cnf"), "subjectAltName=DNS:pg-0,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
-  openssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-out",
-    `${name}.crt`,
-    "-days",
-    "1",
-    "-extfile",
-    "ext.cnf",
-  ]);
+  signedCert(dir, name, "pg-0", ["subjectAltName=DNS:pg-0,IP:127.0.0.1", "extendedKeyUsage=serverAuth,clientAuth"]);
 }
 
-/** The fingerprint of the certificate a new TLS connection is served. */
 function servedFingerprint(port: number, ca: Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = tls.connect({ host: "127.0.0.1", port, ca, servername: "pg-0" }, () => {
@@ -62,7 +41,7 @@ describe("certificate renewal reaches the running agent (defect 11)", function (
   let stop: (() => void) | undefined;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "hapg-tls-renew-"));
-    openssl(dir, ["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=test CA", "-days", "1"]);
+    makeCa(dir, "test CA");
     hostCert(dir, "host");
     hostCert(dir, "renewed");
   });

@@ -5,7 +5,7 @@
  * through a CLI config as on a node). A client without the cluster CA, or with another CA, is refused.
  */
 import * as assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -16,36 +16,15 @@ import { apiRequest, loadApiTls } from "../../sidecar/http/transport";
 import { ConfigError, validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { fetchPeerViews } from "../../sidecar/ha/peers";
 import { member, threeMembers } from "../helpers/ha-fixtures";
+import { makeCa, signedCert } from "../helpers/test-ca";
 
 const CLI = resolve(__dirname, "../../sidecar/cli/main.js");
 
-function openssl(dir: string, args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-}
-
 /** A CA and a host certificate for pg-0 (127.0.0.1), as lib/secrets/tls.ts makes them; and a second, unrelated CA. */
 function makeCertificates(dir: string): void {
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  openssl(dir, ["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=test cluster CA", "-days", "1"]);
-  openssl(dir, ["req", "-x509", ...ec, "-keyout", "other.key", "-out", "other-ca.crt", "-subj", "/CN=another CA", "-days", "1"]);
-  openssl(dir, ["req", ...ec, "-keyout", "host.key", "-out", "host.csr", "-subj", "/CN=pg-0"]);
-  writeFileSync(join(dir, "ext.cnf"), "subjectAltName=DNS:pg-0,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
-  openssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    "host.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-out",
-    "host.crt",
-    "-days",
-    "1",
-    "-extfile",
-    "ext.cnf",
-  ]);
+  makeCa(dir, "test cluster CA");
+  makeCa(dir, "another CA", { cert: "other-ca.crt", key: "other.key" });
+  signedCert(dir, "host", "pg-0", ["subjectAltName=DNS:pg-0,DNS:localhost,IP:127.0.0.1", "extendedKeyUsage=serverAuth,clientAuth"]);
 }
 
 function hapg(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

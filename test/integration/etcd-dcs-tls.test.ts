@@ -3,7 +3,7 @@
  * authentication (as the component deploys it): certificates made here with openssl.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,80 +13,17 @@ import { findEtcdBinary, stopProcess } from "../../local/etcd";
 import { eventually } from "../helpers/pg-client";
 import { sampleMemberData } from "../helpers/member-fixture";
 import { hapg } from "./ops-cli";
+import { makeCa, signedCert } from "../helpers/test-ca";
 
 const CLIENT_PORT = 23900;
 const PEER_PORT = 23901;
 const PREFIX = "/service/tls/";
 
-function openssl(args: string[], cwd: string): void {
-  execFileSync("openssl", args, { cwd, stdio: "pipe" });
-}
-
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA. */
 function makeCertificates(dir: string): void {
-  openssl(
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.crt",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=test-ca",
-    ],
-    dir,
-  );
-  for (const [name, ext] of [
-    ["server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"],
-    ["client", "extendedKeyUsage=clientAuth"],
-  ]) {
-    fs.writeFileSync(path.join(dir, `${name}.ext`), `${ext}\n`);
-    openssl(
-      [
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.csr`,
-        "-subj",
-        `/CN=${name}`,
-      ],
-      dir,
-    );
-    openssl(
-      [
-        "x509",
-        "-req",
-        "-in",
-        `${name}.csr`,
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        `${name}.crt`,
-        "-days",
-        "1",
-        "-extfile",
-        `${name}.ext`,
-      ],
-      dir,
-    );
-  }
+  makeCa(dir, "test-ca");
+  signedCert(dir, "server", "server", ["subjectAltName=IP:127.0.0.1", "extendedKeyUsage=serverAuth,clientAuth"]);
+  signedCert(dir, "client", "client", ["extendedKeyUsage=clientAuth"]);
 }
 
 describe("etcd client over mutual TLS (real etcd)", function () {
