@@ -138,18 +138,6 @@ export function availableKinds(o: { netns: boolean; mode: SynchronousMode; only?
   return chosen;
 }
 
-/** A seeded random source (mulberry32): the same seed draws the same faults and targets. Pure. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * The run's faults in order, drawn from the seed: `count` kinds, uniformly, never the same kind twice
  * in a row (so every fault follows a different one: rejoin after rejoin comes from the mix). Pure.

@@ -19,7 +19,8 @@ import type { Check, Say } from "../faults/context";
 import { salvage, verifyHealed } from "../faults/harness";
 import { TrackedWriter } from "../faults/workload";
 import { etcdRevision, keepEvidence } from "./evidence";
-import { drawFaults, FaultKind, longOutageMs, seededRandom } from "./kinds";
+import { drawFaults, FaultKind, longOutageMs } from "./kinds";
+import { seededRandom } from "../helpers/seeded-random";
 import type { ChaosCtx } from "./replica-faults";
 
 /** Blocks of 300 ports above the fault suite's (28000-28999). */

@@ -155,18 +155,20 @@ describe("boot rehearsal: S3/SSM stand-ins", () => {
 });
 
 describe("boot rehearsal: IMDS and TLS stand-ins", () => {
+  const INSTANCE = {
+    instanceId: "i-1",
+    region: "eu-west-3",
+    availabilityZone: "eu-west-3a",
+    privateIp: "10.1.0.11",
+    subnetCidr: "10.1.0.0/24",
+    hostname: "ip-10-1-0-11",
+    roleName: "role",
+    accountId: "1",
+    credentials: { accessKeyId: "A", secretAccessKey: "S", token: "T" },
+  };
+
   it("lists the primary interface by MAC with the fixed IP on it, and DescribeVolumes says the volume is this instance's", () => {
-    const tree = metadataTree({
-      instanceId: "i-1",
-      region: "eu-west-3",
-      availabilityZone: "eu-west-3a",
-      privateIp: "10.1.0.11",
-      subnetCidr: "10.1.0.0/24",
-      hostname: "ip-10-1-0-11",
-      roleName: "role",
-      accountId: "1",
-      credentials: { accessKeyId: "A", secretAccessKey: "S", token: "T" },
-    });
+    const tree = metadataTree(INSTANCE);
     const mac = tree["meta-data/mac"];
     assert.equal(mac, macFor("10.1.0.11"));
     assert.equal(mac, "02:00:0a:01:00:0b");
@@ -178,17 +180,7 @@ describe("boot rehearsal: IMDS and TLS stand-ins", () => {
   });
 
   it("serves the instance's identity and the role's credentials under the paths the AWS CLI reads", () => {
-    const tree = metadataTree({
-      instanceId: "i-1",
-      region: "eu-west-3",
-      availabilityZone: "eu-west-3a",
-      privateIp: "10.1.0.11",
-      subnetCidr: "10.1.0.0/24",
-      hostname: "ip-10-1-0-11",
-      roleName: "role",
-      accountId: "1",
-      credentials: { accessKeyId: "A", secretAccessKey: "S", token: "T" },
-    });
+    const tree = metadataTree(INSTANCE);
     assert.equal(tree["meta-data/placement/region"], "eu-west-3");
     assert.equal(tree["meta-data/iam/security-credentials/"], "role");
     assert.deepEqual(

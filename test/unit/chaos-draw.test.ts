@@ -1,6 +1,7 @@
 /** The chaos run's pure parts: the seeded draw of faults and the per-kind figures. */
 import assert from "node:assert/strict";
-import { availableKinds, drawFaults, FAULT_KINDS, longOutageMs, seededRandom } from "../chaos/kinds";
+import { availableKinds, drawFaults, FAULT_KINDS, longOutageMs } from "../chaos/kinds";
+import { seededRandom } from "../helpers/seeded-random";
 import { FaultLine, kindStats } from "../chaos/runner";
 
 describe("chaos run: the draw and the figures", () => {

@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { SimCluster, SimNode, SimOptions } from "../helpers/sim-cluster";
+import { seededRandom } from "../helpers/seeded-random";
 
 async function bootstrapped(opts: Partial<SimOptions> = {}): Promise<SimCluster> {
   const sim = new SimCluster({ nodes: 3, ...opts });
@@ -186,7 +187,7 @@ describe("failsafe mode in the simulated cluster", function () {
   it("seeded random interleavings of etcd outages, etcd cuts, API cuts and kills never give two writable primaries", async () => {
     for (let seed = 1; seed <= 12; seed++) {
       sim = await bootstrapped({ synchronousMode: seed % 2 ? "on" : "off" });
-      const rnd = prng(seed);
+      const rnd = seededRandom(seed);
       const names = sim.nodes.map((n) => n.name);
       const pick = () => names[Math.floor(rnd() * names.length)];
       let quorum = true;
@@ -206,15 +207,3 @@ describe("failsafe mode in the simulated cluster", function () {
     }
   });
 });
-
-/** mulberry32: a small seeded PRNG, so a failing interleaving can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

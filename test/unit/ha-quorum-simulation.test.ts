@@ -14,20 +14,9 @@ import { electionVerdict } from "../../sidecar/ha/election";
 import type { HaInput, PeerView } from "../../sidecar/ha/types";
 import type { SynchronousMode } from "../../sidecar/contract/settings/schema";
 import { SimCluster, type SimNode } from "../helpers/sim-cluster";
+import { seededRandom } from "../helpers/seeded-random";
 
 const PREFIX = "/service/sim/";
-
-/** mulberry32: a small seeded generator, so a failing seed replays exactly. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Tracked {
   sim: SimCluster;
@@ -98,7 +87,7 @@ function checkPromotable(t: Tracked, k: number, mode: Mode): void {
 
 async function quorumCluster(nodes: number, k: number, seed = 1, mode: Mode = "quorum"): Promise<Tracked> {
   const sim = new SimCluster({ nodes, synchronousMode: mode, synchronousQuorum: mode === "quorum" ? k : undefined });
-  sim.world.random = seeded(seed * 7919);
+  sim.world.random = seededRandom(seed * 7919);
   const t: Tracked = { sim, acked: 0, violations: [], promotions: 0, waited: 0 };
   let primary: string | undefined;
   sim.checks.push(() => {
@@ -246,7 +235,7 @@ describe("simulated cluster with quorum commit", function () {
       let stalled = 0;
       for (let seed = 1; seed <= seeds; seed++) {
         t = await quorumCluster(nodes, k, seed, mode);
-        const rnd = seeded(seed);
+        const rnd = seededRandom(seed);
         commitAfterPromotion(t, () => (rnd() < 0.5 ? 1 + Math.floor(rnd() * 5) : 0));
         const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
         let kills = nodes - 2;
