@@ -22,6 +22,7 @@ import {
   stopLeaderAgent,
   stopReplicaAgent,
 } from "./replica-faults";
+import { backupsWorkAgain, crashDuringBackup } from "./backup-fault";
 
 export interface FaultKind {
   name: string;
@@ -42,7 +43,11 @@ export interface FaultKind {
    */
   loopbackOnly?: boolean;
   mode?: SynchronousMode;
+  /** Needs the cluster started with the backup repository (`--backup`: pgBackRest, a local S3 server). */
+  backup?: boolean;
   inject: (ctx: ChaosCtx) => Promise<ChaosInjected>;
+  /** The kind's own checks once the cluster is fully healthy again (pushed to ctx.checks; ctx.leader is the leader now). */
+  verify?: (ctx: ChaosCtx) => Promise<void>;
 }
 
 /** Outages under this are never "long", whatever the kind's median: a shared 2-core machine pauses a writer a few hundred ms without any fault. */
@@ -123,18 +128,31 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   { name: "restart-standby", hits: "synchronous standby", medianMs: 1000, reference: STANDBY_TARGET, inject: restartStandby },
   { name: "stop-replica-agent", hits: "replica", medianMs: 1000, reference: STANDBY_TARGET, inject: stopReplicaAgent },
   { name: "reinit-replica", hits: "replica", medianMs: 1000, reference: STANDBY_TARGET, inject: reinitReplica },
+  {
+    name: "crash-during-backup",
+    hits: "leader",
+    medianMs: 3700,
+    reference: "crash-node's median: the same crash, with a full backup running (a backup must not slow the failover)",
+    backup: true,
+    inject: crashDuringBackup,
+    verify: backupsWorkAgain,
+  },
 ];
 
 /** The kinds a run may draw: those whose needs the cluster meets. */
-export function availableKinds(o: { netns: boolean; mode: SynchronousMode; only?: readonly string[] }): FaultKind[] {
-  const ks = FAULT_KINDS.filter((k) => (!k.netns || o.netns) && !(k.loopbackOnly && o.netns) && (!k.mode || k.mode === o.mode));
+export function availableKinds(o: { netns: boolean; mode: SynchronousMode; backup?: boolean; only?: readonly string[] }): FaultKind[] {
+  const ks = FAULT_KINDS.filter(
+    (k) => (!k.netns || o.netns) && !(k.loopbackOnly && o.netns) && (!k.mode || k.mode === o.mode) && (!k.backup || o.backup === true),
+  );
   if (!o.only) return ks;
   for (const n of o.only)
     if (!FAULT_KINDS.some((k) => k.name === n))
       throw new Error(`--kinds: unknown kind "${n}" (use ${FAULT_KINDS.map((k) => k.name).join(", ")})`);
   const chosen = ks.filter((k) => o.only!.includes(k.name));
   if (chosen.length === 0)
-    throw new Error(`--kinds: none of ${o.only.join(", ")} can run on this cluster (netns ${o.netns}, synchronous mode ${o.mode})`);
+    throw new Error(
+      `--kinds: none of ${o.only.join(", ")} can run on this cluster (netns ${o.netns}, synchronous mode ${o.mode}, backup ${o.backup === true})`,
+    );
   return chosen;
 }
 

@@ -1,5 +1,5 @@
 /**
- * `npm run test:chaos [-- --faults N] [--seed N] [--netns] [--kinds a,b] [--synchronous-mode M] [--json]`
+ * `npm run test:chaos [-- --faults N] [--seed N] [--netns | --backup] [--kinds a,b] [--synchronous-mode M] [--json]`
  *
  * One local cluster (3 nodes, 3 etcd members, HAProxy; the settings' default synchronous mode unless
  * told), N faults in a row drawn from the seed (./kinds.ts), each repaired before the next, a
@@ -24,7 +24,7 @@ const sec = (ms: number | null) => (ms === null ? "-" : (ms / 1000).toFixed(2));
 /** The summary a run prints (the lines per fault were printed as they happened). */
 export function printSummary(r: ChaosReport, out: (l: string) => void = console.log): void {
   out(
-    `Chaos run: seed ${r.seed}, ${r.faults.length} faults, synchronous mode ${r.synchronousMode}${r.netns ? ", a network namespace per member" : ", loopback"}, ${r.durationS} s`,
+    `Chaos run: seed ${r.seed}, ${r.faults.length} faults, synchronous mode ${r.synchronousMode}${r.netns ? ", a network namespace per member" : ", loopback"}${r.backup ? ", with the backup repository" : ""}, ${r.durationS} s`,
   );
   out(
     `acknowledged writes ${r.acked}, lost ${r.lost}, split-brain moments ${r.splitBrain.length}, stuck faults ${r.stuck}, faults with a failed check ${r.failedChecks}`,
@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     .option("--faults <n>", "faults in a row", (v) => Number(v), 30)
     .option("--seed <n>", "seed of the draw (default: from the clock, printed)", (v) => Number(v))
     .option("--netns", "every member in a network namespace of its own: adds the partitions (root)")
+    .option("--backup", "with the backup repository (pgBackRest archiving to a local S3 server): adds crash-during-backup")
     .option("--kinds <list>", `only these kinds: ${FAULT_KINDS.map((k) => k.name).join(",")}`)
     .option(
       "--synchronous-mode <mode>",
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
     )
     .option("--json", "also print the report as JSON on stdout")
     .parse(process.argv)
-    .opts<{ faults: number; seed?: number; netns?: boolean; kinds?: string; synchronousMode?: string; json?: boolean }>();
+    .opts<{ faults: number; seed?: number; netns?: boolean; backup?: boolean; kinds?: string; synchronousMode?: string; json?: boolean }>();
   if (!Number.isInteger(opts.faults) || opts.faults < 1) throw new Error("--faults: must be a positive integer, e.g. 100");
   const seed = opts.seed ?? Date.now() % 1_000_000;
   if (!Number.isInteger(seed) || seed < 0) throw new Error("--seed: must be a non-negative integer, e.g. 17");
@@ -77,14 +78,19 @@ async function main(): Promise<void> {
     const why = netnsUnavailable();
     if (why) throw new Error(`--netns: ${why}`);
   }
-  const kinds = availableKinds({ netns, mode, only: opts.kinds?.split(",").map((k) => k.trim()) });
+  const backup = opts.backup ?? false;
+  // The local S3 server listens on the host's loopback, which a member in a namespace does not reach.
+  if (backup && netns) throw new Error("--backup: not with --netns (the members in namespaces cannot reach the S3 server on 127.0.0.1)");
+  const kinds = availableKinds({ netns, mode, backup, only: opts.kinds?.split(",").map((k) => k.trim()) });
   const evidenceDir = path.join(os.tmpdir(), "hapg-chaos", `seed-${seed}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
   const { dir, teardown } = tempClusterWithTeardown("hapg-chaos-", progress);
   let report: ChaosReport;
   try {
-    progress(`starting a 3-node cluster in synchronous mode ${mode} in ${dir}${netns ? " (a network namespace per member)" : ""}`);
-    await upOnFreePorts(dir, CHAOS_BASE_PORTS, (l) => progress(`up: ${l}`), { netns, synchronousMode: mode });
-    report = await runChaos({ dir, faults: opts.faults, seed, kinds, synchronousMode: mode, netns, evidenceDir, say: progress });
+    progress(
+      `starting a 3-node cluster in synchronous mode ${mode} in ${dir}${netns ? " (a network namespace per member)" : ""}${backup ? " with the backup repository" : ""}`,
+    );
+    await upOnFreePorts(dir, CHAOS_BASE_PORTS, (l) => progress(`up: ${l}`), { netns, synchronousMode: mode, backup });
+    report = await runChaos({ dir, faults: opts.faults, seed, kinds, synchronousMode: mode, netns, backup, evidenceDir, say: progress });
   } finally {
     await teardown();
   }

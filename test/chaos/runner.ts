@@ -68,6 +68,8 @@ export interface ChaosReport {
   seed: number;
   synchronousMode: string;
   netns: boolean;
+  /** The cluster ran with the backup repository (pgBackRest archiving to a local S3 server). */
+  backup: boolean;
   faults: FaultLine[];
   acked: number;
   lost: number;
@@ -136,6 +138,8 @@ export interface ChaosOptions {
   kinds: readonly FaultKind[];
   synchronousMode: string;
   netns: boolean;
+  /** The cluster runs with the backup repository. Default false. */
+  backup?: boolean;
   /** Where evidence directories go (one per fault kept). */
   evidenceDir: string;
   say: Say;
@@ -178,6 +182,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       try {
         leader = await fullHealth(o.dir, ctx.leader, STUCK_MS, o.say);
         healthyAt = Date.now();
+        if (kind.verify) await kind.verify({ ...ctx, c: readClusterFile(o.dir), leader });
         // Writes on the final primary through the proxy again.
         const n = await waitForAcks(writer, leader, healthyAt, 15_000);
         if (n < ACKS_AROUND_FAULT)
@@ -241,6 +246,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     seed: o.seed,
     synchronousMode: o.synchronousMode,
     netns: o.netns,
+    backup: o.backup === true,
     faults: lines,
     acked: result.ackedIds.length,
     lost: lost.lost,

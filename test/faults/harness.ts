@@ -220,12 +220,20 @@ export async function upOnFreePorts(
   dir: string,
   basePorts: readonly number[],
   say?: Say,
-  o: { netns?: boolean; synchronousMode?: SynchronousMode } = {},
+  o: { netns?: boolean; synchronousMode?: SynchronousMode; backup?: boolean } = {},
 ): Promise<{ c: ClusterFile; basePort: number }> {
   for (const [i, basePort] of basePorts.entries()) {
     try {
       const synchronousMode = o.synchronousMode ?? "on";
-      const c = await localUp({ dir, basePort, synchronousMode, netns: o.netns ?? false, timeoutMs: 150_000, progress: say });
+      const c = await localUp({
+        dir,
+        basePort,
+        synchronousMode,
+        netns: o.netns ?? false,
+        backup: o.backup ?? false,
+        timeoutMs: 150_000,
+        progress: say,
+      });
       return { c, basePort };
     } catch (e) {
       if (!/already in use/.test((e as Error).message) || i === basePorts.length - 1) throw e;

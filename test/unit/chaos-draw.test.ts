@@ -32,6 +32,10 @@ describe("chaos run: the draw and the figures", () => {
     assert.ok(!names({ netns: false, mode: "quorum" }).includes("lagging-replica"));
     assert.ok(names({ netns: false, mode: "quorum" }).includes("crash-node-before-stopped-replica-left"));
     assert.throws(() => availableKinds({ netns: false, mode: "on", only: ["crash-nod"] }), /--kinds: unknown kind "crash-nod"/);
+    // A backup running needs the backup repository (--backup); without it the draw is what it was (npm test's seed).
+    assert.ok(!names({ netns: false, mode: "quorum" }).includes("crash-during-backup"));
+    assert.ok(names({ netns: false, mode: "quorum", backup: true }).includes("crash-during-backup"));
+    assert.throws(() => availableKinds({ netns: false, mode: "quorum", only: ["crash-during-backup"] }), /backup false/);
   });
 
   it("judges a kind by twice its median, never below the floor", () => {
