@@ -98,7 +98,13 @@ export abstract class KvDcs implements Dcs {
 
   async attemptAcquireLeader(name: string, leaseId: string): Promise<boolean> {
     const key = this.key(KEYS.leader);
-    const result = await this.txn([{ key, absent: true }], [{ type: "put", key, value: name, lease: leaseId }]);
+    const result = await this.txn(
+      [{ key, absent: true }],
+      [
+        { type: "put", key, value: name, lease: leaseId },
+        { type: "delete", key: this.key(KEYS.handover) },
+      ],
+    );
     // A retry (on another endpoint, after our first attempt's answer was lost) finds the key we
     // created: lease ids are unique, so name + our lease means we hold it.
     return result.succeeded || (result.current?.value === name && result.current.lease === leaseId);
@@ -109,9 +115,11 @@ export abstract class KvDcs implements Dcs {
     return this.succeeded([{ key, valueEquals: name }], [{ type: "put", key, value: name, lease: leaseId }]);
   }
 
-  releaseLeader(name: string): Promise<boolean> {
+  releaseLeader(name: string, to?: string): Promise<boolean> {
     const key = this.key(KEYS.leader);
-    return this.succeeded([{ key, valueEquals: name }], [{ type: "delete", key }]);
+    const handover: TxnOp[] =
+      to === undefined ? [] : [{ type: "put", key: this.key(KEYS.handover), value: JSON.stringify({ from: name, to }) }];
+    return this.succeeded([{ key, valueEquals: name }], [{ type: "delete", key }, ...handover]);
   }
 
   attemptWriteSync(leader: string, standbys: string[], quorum?: number): Promise<boolean> {

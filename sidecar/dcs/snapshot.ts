@@ -7,7 +7,16 @@
 import { z } from "zod";
 import { rollStateSchema } from "./roll-state";
 import { hostReportSchema } from "../contract/topology";
-import { KEYS, type BackupClaim, type ClusterSnapshot, type FailoverRequest, type LeaderKey, type Member, type MemberData } from "./types";
+import {
+  KEYS,
+  type BackupClaim,
+  type ClusterSnapshot,
+  type FailoverRequest,
+  type HandOverKey,
+  type LeaderKey,
+  type Member,
+  type MemberData,
+} from "./types";
 
 /** One key-value as read from etcd: key and value decoded to strings, lease id decimal ("0": none). */
 export interface RawKv {
@@ -62,6 +71,8 @@ const failoverSchema = z.object({
   candidate: z.string().optional(),
   scheduled_at: z.string().optional(),
 }) satisfies z.ZodType<FailoverRequest>;
+
+const handoverSchema = z.object({ from: z.string().min(1), to: z.string().min(1) }) satisfies z.ZodType<HandOverKey>;
 
 const configSchema = z.record(z.string(), z.unknown());
 
@@ -154,6 +165,12 @@ export function buildSnapshot(prefix: string, kvs: RawKv[], revision: number): C
         const request = parseJson(failoverSchema, kv.value);
         if (request.ok) snapshot.failover = request.value;
         else corrupt(kv.key, `not a failover request: ${request.reason}`);
+        break;
+      }
+      case KEYS.handover: {
+        const h = parseJson(handoverSchema, kv.value);
+        if (h.ok) snapshot.handover = h.value;
+        else corrupt(kv.key, `expected {"from": "<member>", "to": "<member>"}: ${h.reason}`);
         break;
       }
       case KEYS.sync: {

@@ -12,6 +12,7 @@
  *   failover          switchover/failover request (JSON)
  *   history           timeline history (JSON)
  *   failsafe          {"<member>": "<api_url>", ...}   — failsafe mode: who may race, whom the leader asks
+ *   handover          {"from","to"}: the last holder released the leader key to `to` (a switchover) — every acquire deletes it
  *   backup            the backup slot last claimed (JSON, BackupClaim) — one member per slot
  *   hosts/<name>      HostReport: the revision and instance a host last booted — not leased
  *   roll              RollState: the host being replaced (sidecar/roll/state.ts) — not leased
@@ -84,6 +85,17 @@ export interface FailoverRequest {
 }
 
 /**
+ * The `handover` key: `from`, the last holder of the leader key, released it to `to` (a switchover,
+ * PostgreSQL stopped at the checkpoint `to` received), in the transaction that deleted the key. Every
+ * acquire of the leader key deletes it in its own transaction, so while it exists nobody has held the
+ * key since `from` released it.
+ */
+export interface HandOverKey {
+  from: string;
+  to: string;
+}
+
+/**
  * The synchronous-replication state (Patroni's /sync key): the leader that wrote it and the standbys
  * that may hold acknowledged commits the others lack. In synchronous mode only these (or the leader)
  * may be promoted. Stored as {"leader": "a", "sync_standby": "b,c"} like Patroni 3.
@@ -129,6 +141,8 @@ export interface ClusterSnapshot {
   leaderOptime?: number;
   members: Member[];
   failover?: FailoverRequest;
+  /** The handover key (a switchover's release, until the next acquire). */
+  handover?: HandOverKey;
   sync?: SyncState;
   config?: Record<string, unknown>;
   /** The failsafe key: member name → API URL, as the leader last wrote it (Patroni's /failsafe layout). */
@@ -174,15 +188,18 @@ export interface Dcs {
   /** Put members/<name> bound to leaseId. */
   putMember(name: string, data: MemberData, leaseId: string): Promise<void>;
 
-  /** Create the leader key = name bound to leaseId, only if absent. True when we now hold it. */
+  /** Create the leader key = name bound to leaseId, only if absent, deleting the handover key in the same transaction. True when we now hold it. */
   attemptAcquireLeader(name: string, leaseId: string): Promise<boolean>;
   /**
    * Rebind the leader key to leaseId only if its value is still `name` (after a lease was lost and
    * re-granted while the key survived). True when the key is ours afterwards.
    */
   attemptUpdateLeader(name: string, leaseId: string): Promise<boolean>;
-  /** Delete the leader key only if its value is `name`. True when deleted. */
-  releaseLeader(name: string): Promise<boolean>;
+  /**
+   * Delete the leader key only if its value is `name`; with `to` (a switchover's candidate), write the
+   * handover key {from: name, to} in the same transaction. True when deleted.
+   */
+  releaseLeader(name: string, to?: string): Promise<boolean>;
 
   /** Create the initialize key with `value` only if absent. True when we created it. */
   attemptInitialize(value: string): Promise<boolean>;
@@ -259,6 +276,7 @@ export const KEYS = {
   failover: "failover",
   history: "history",
   failsafe: "failsafe",
+  handover: "handover",
   backup: "backup",
   hosts: "hosts/",
   roll: "roll",

@@ -90,7 +90,7 @@ export class ActionExecutor {
           throw e;
         }
       case "acquireLeader":
-        return this.acquireLeader();
+        return this.acquireLeader(a.handedOverBy);
       case "updateLeader": {
         memory.syncSwitchLsn = undefined;
         const ok = await dcs.attemptUpdateLeader(self.name, await this.d.lease.ensure());
@@ -98,7 +98,7 @@ export class ActionExecutor {
         return ok;
       }
       case "releaseLeader":
-        return dcs.releaseLeader(self.name);
+        return a.to === undefined ? dcs.releaseLeader(self.name) : dcs.releaseLeader(self.name, a.to);
       case "promote":
         if (!this.d.isLeaseValid()) return this.refuse("promote");
         await pg.promote(a.synchronousStandbys);
@@ -209,9 +209,9 @@ export class ActionExecutor {
    * The create-if-absent race. A member that confirmed a failsafe leader within ttl does not send it
    * (the confirmation may have arrived after the decision), and refuses confirmations while it runs.
    */
-  private async acquireLeader(): Promise<boolean> {
+  private async acquireLeader(handedOverBy?: string): Promise<boolean> {
     const leaseId = await this.d.lease.ensure();
-    if (this.d.failsafe && !this.d.failsafe.beginRace()) {
+    if (this.d.failsafe && !this.d.failsafe.beginRace(handedOverBy)) {
       this.d.log.info("not racing for the leader key: this member confirmed a failsafe leader less than ttl ago");
       return false;
     }

@@ -110,10 +110,13 @@ export class FailsafeKeeper {
     return at !== undefined && now < at + this.d.self.ttlMs - this.d.self.fenceMarginMs;
   }
 
-  /** Before an acquireLeader transaction: false when a confirmation still binds us. */
-  beginRace(): boolean {
+  /**
+   * Before an acquireLeader transaction: false when a confirmation still binds us; not one given to
+   * `handedOverBy`, the leader that released the key to us for a switchover (row FS5).
+   */
+  beginRace(handedOverBy?: string): boolean {
     const now = this.d.clock.now();
-    if (heardRecently(this.heard, now, this.d.self.ttlMs)) return false;
+    if (heardRecently(this.heard, now, this.d.self.ttlMs) && this.heard.leader !== handedOverBy) return false;
     this.racing = true;
     return true;
   }

@@ -113,20 +113,37 @@ export function heardRecently(heard: FailsafeHeard | undefined, now: number, ttl
 }
 
 /**
+ * The former leader that released the key to this member for a switchover (the handover key names
+ * us), or undefined. That leader stopped PostgreSQL and gave the key up, and nobody has held the key
+ * since (every acquire deletes the handover key): no failsafe leader can count on a confirmation we
+ * gave it, nor on one our previous run gave anyone (any earlier failsafe leader's window ended
+ * before that leader could take the key: it needed that leader's confirmation too).
+ */
+export function handedOverBy(input: Pick<HaInput, "cluster" | "self">): string | undefined {
+  const h = input.cluster?.handover;
+  return h && h.to === input.self.name && !input.cluster?.leader ? h.from : undefined;
+}
+
+/**
  * Rows FS5/FS6, for a member with no leader key in etcd, before any race (election, requested
- * failover): hold when it confirmed a failsafe leader within ttl (FS5), or when the failsafe key
- * exists and does not list it (FS6). Undefined: race as usual.
+ * failover): hold when it confirmed a failsafe leader within ttl (FS5), unless that leader released
+ * the key to this very member for a switchover, or when the failsafe key exists and does not list it
+ * (FS6). Undefined: race as usual.
  */
 export function failsafeHoldRow(input: HaInput): Decision | undefined {
   const heard = input.failsafeHeard;
-  if (heardRecently(heard, input.now, input.self.ttlMs) && heard.leader === "") {
+  const by = handedOverBy(input);
+  // Row FS5's exception: the hand-over proves the confirmation binds us no more (handedOverBy).
+  const binds = (h: FailsafeHeard | undefined): h is FailsafeHeard =>
+    heardRecently(h, input.now, input.self.ttlMs) && !(by !== undefined && (h.leader === "" || h.leader === by));
+  if (binds(heard) && heard.leader === "") {
     return {
       actions: [],
       reason: `no leader key, but this agent started ${input.now - heard.at} ms ago: a failsafe leader may still count on a confirmation its previous run gave; not racing for the key until ttl has passed`,
       role: "replica",
     };
   }
-  if (heardRecently(heard, input.now, input.self.ttlMs)) {
+  if (binds(heard)) {
     return {
       actions: [],
       reason: `no leader key, but ${heard.leader} confirmed it leads in failsafe mode ${input.now - heard.at} ms ago: not racing for the key`,

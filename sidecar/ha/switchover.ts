@@ -12,6 +12,7 @@
 import type { ClusterSnapshot, FailoverRequest, Member } from "../dcs/types";
 import type { SynchronousMode } from "../contract/settings/schema";
 import type { HostPort } from "../postgres/types";
+import { handedOverBy } from "./failsafe";
 import { quorumVerdict } from "./quorum";
 import type { Decision, HaInput } from "./types";
 
@@ -112,7 +113,11 @@ export function leaderSwitchoverRow(input: HaInput): Decision | undefined {
     };
   }
   return {
-    actions: [{ type: "stopForHandOver", candidate }, { type: "awaitCandidate", candidate }, { type: "releaseLeader" }],
+    actions: [
+      { type: "stopForHandOver", candidate },
+      { type: "awaitCandidate", candidate },
+      { type: "releaseLeader", to: candidate },
+    ],
     reason: `switchover to ${candidate}: stopping PostgreSQL cleanly, waiting until ${candidate} has every WAL record, then releasing the leader key`,
     role: "replica",
   };
@@ -131,8 +136,13 @@ export function replicaSwitchoverRow(input: HaInput): Decision | undefined {
   if (candidate === me) {
     const refused = takeOverProblem(input);
     if (refused) return { actions: [], reason: `no leader; requested to take over but ${refused}`, role: "replica" };
+    const by = handedOverBy(input);
     return {
-      actions: [{ type: "acquireLeader" }, { type: "promote" }, { type: "clearFailover" }],
+      actions: [
+        { type: "acquireLeader", ...(by !== undefined ? { handedOverBy: by } : {}) },
+        { type: "promote" },
+        { type: "clearFailover" },
+      ],
       reason: f.leader
         ? `${f.leader} released the leader key for a switchover to us: taking it and promoting`
         : "manual failover to us: taking the leader key and promoting",

@@ -165,9 +165,11 @@ export type Action =
   | { type: "bootstrap"; fromBackup?: boolean }
   /** A replica of a restored cluster built from the source's backup; `timeline`/`history`: the leader's (row B2). */
   | { type: "restoreReplica"; leader: string; upstream: HostPort; timeline: number; history: [number, number][] }
-  | { type: "acquireLeader" }
+  /** handedOverBy: the switchover's former leader released the key to us, so a confirmation we gave it binds us no more (row FS5). */
+  | { type: "acquireLeader"; handedOverBy?: string }
   | { type: "updateLeader" }
-  | { type: "releaseLeader" }
+  /** to: a switchover's candidate (the handover key is written with the release). */
+  | { type: "releaseLeader"; to?: string }
   /** synchronousStandbys: made the wait before pg_promote, so the new primary never acknowledges a commit unplanned. */
   | { type: "promote"; synchronousStandbys?: string[] }
   /** synchronousStandbys: the wait to start with when the PostgreSQL owner remembers none (an agent that restarted). */

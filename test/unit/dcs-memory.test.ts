@@ -112,6 +112,22 @@ describe("dcs MemoryEtcd / MemoryDcs", () => {
       assert.equal(await a.attemptUpdateLeader("a", la2), false, "a value compare on an absent key fails");
     });
 
+    it("a switchover's release writes the handover key in its transaction; the next acquire deletes it in its own", async () => {
+      const la = await a.grantLease(4);
+      await a.attemptAcquireLeader("a", la);
+      const lb = await b.grantLease(4);
+      assert.equal(await b.releaseLeader("b", "c"), false);
+      assert.equal((await a.load()).handover, undefined, "a failed release writes nothing");
+      assert.equal(await a.releaseLeader("a", "b"), true);
+      const after = await b.load();
+      assert.equal(after.leader, undefined);
+      assert.deepEqual(after.handover, { from: "a", to: "b" });
+      assert.equal(await b.attemptAcquireLeader("b", lb), true);
+      assert.equal((await b.load()).handover, undefined, "gone once someone holds the key");
+      assert.equal(await b.releaseLeader("b"), true);
+      assert.equal((await b.load()).handover, undefined, "a plain release names nobody");
+    });
+
     it("initialize: create once, finish and cancel only with the expected value", async () => {
       assert.equal(await a.attemptInitialize(""), true);
       assert.equal(await b.attemptInitialize(""), false);

@@ -114,6 +114,40 @@ describe("failsafe mode: the decision's rows", () => {
       [],
       /started 1500 ms ago/,
     ],
+    // The exception (issue 17's chaos runs: a switchover right after an etcd outage or an agent
+    // restart waited up to ttl): the leader a confirmation went to released the key to us.
+    [
+      "FS5 a released the key to us for a switchover after we confirmed it: take it at once",
+      input("b", "replica", noLeader({ failover: { leader: "a", member: "b" }, handover: { from: "a", to: "b" } }), {
+        failsafeHeard: { leader: "a", at: NOW - 1000 },
+      }),
+      ["acquireLeader", "promote", "clearFailover"],
+      /a released the leader key for a switchover to us/,
+    ],
+    [
+      "FS5 started less than ttl ago, and the key was released to us for a switchover: take it at once",
+      input("b", "replica", noLeader({ failover: { leader: "a", member: "b" }, handover: { from: "a", to: "b" } }), {
+        failsafeHeard: { leader: "", at: NOW - 1500 },
+      }),
+      ["acquireLeader", "promote", "clearFailover"],
+      /a released the leader key for a switchover to us/,
+    ],
+    [
+      "FS5 a hand-over to us does not free us from a confirmation given to another member: no race",
+      input("b", "replica", noLeader({ failover: { leader: "a", member: "b" }, handover: { from: "a", to: "b" } }), {
+        failsafeHeard: { leader: "c", at: NOW - 1000 },
+      }),
+      [],
+      /c confirmed it leads in failsafe mode/,
+    ],
+    [
+      "FS5 a hand-over to another member frees nobody else: no race",
+      input("c", "replica", noLeader({ failover: { leader: "a", member: "b" }, handover: { from: "a", to: "b" } }), {
+        failsafeHeard: { leader: "", at: NOW - 1500 },
+      }),
+      [],
+      /started 1500 ms ago/,
+    ],
     [
       "FS5 the confirmation is older than ttl: the usual election",
       input("b", "replica", noLeader(), { failsafeHeard: { leader: "a", at: NOW - 4000 } }),
@@ -251,6 +285,13 @@ describe("failsafe mode: the member's side (POST /failsafe)", () => {
     assert.equal(k.confirm({ name: "a" }).status, 409, "racing: refused");
     k.endRace(false);
     assert.equal(k.confirm({ name: "a" }).status, 200, "lost the race: confirms again");
+  });
+
+  it("a confirmation binds no race for the key its leader released to us (the hand-over's acquire)", () => {
+    const { k } = keeper({ viewLeader: "a" });
+    assert.equal(k.confirm({ name: "a" }).status, 200);
+    assert.equal(k.beginRace("c"), false, "c's hand-over: a's confirmation still binds");
+    assert.equal(k.beginRace("a"), true, "a released the key to us");
   });
 
   it("a won (or unknown) race refuses confirmations for ttl", async () => {
