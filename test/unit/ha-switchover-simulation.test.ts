@@ -125,6 +125,23 @@ describe("simulated switchover refusals and manual failover", function () {
     assert.deepEqual(sim.splitBrain, []);
   });
 
+  it("a candidate whose agent stops during the hand-over: abandoned as soon as its member key is gone, not after ttl", async () => {
+    sim = await healthy("off");
+    const old = sim.primaries()[0];
+    const candidate = sim.nodes.find((n) => n !== old)!;
+    candidate.pg.isolated = true; // it will not receive the shutdown checkpoint
+    await old.dcs.attemptCreateFailover({ leader: old.name, member: candidate.name });
+    await sim.until(() => !old.pg.running, 5000); // the hand-over began: PostgreSQL stopped at its checkpoint
+    const stopped = candidate.driver.shutdown(); // SIGTERM of the candidate's agent (every agent stopped at once)
+    const ms = await sim.until(() => old.pg.running && !old.pg.standby, 10_000);
+    await stopped;
+    // ttl is 4 s: the leader waited only until the candidate's stop revoked its lease.
+    assert.ok(ms < 2500, `the leader wrote again ${ms} ms after the hand-over began`);
+    assert.equal(sim.leaderName(), old.name);
+    assert.equal(sim.etcd.peek("/service/sim/failover"), undefined, "the request is dropped");
+    assert.deepEqual(sim.splitBrain, []);
+  });
+
   it("a request naming a member that cannot take over is dropped by the leader, which stays", async () => {
     sim = await healthy("off");
     const old = sim.primaries()[0];
