@@ -2,6 +2,7 @@
  * `hapg agent --config FILE`: wires the config to etcd, the PostgreSQL owner, the HA driver and the
  * REST API, and handles signals (SIGTERM/SIGINT = graceful stop, releasing the leader key).
  */
+import { fileStopMarker, stopMarkerFile } from "./ha/failsafe-stop-marker";
 import { loadAgentConfig, readCredential } from "./config/load";
 import { reloadPlan } from "./config/reload";
 import type { AgentConfig } from "./contract/agent-config";
@@ -169,6 +170,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     watchdog,
     dynamic,
     backupServer: backup && (() => backup.advert()),
+    stopMarker: fileStopMarker(stopMarkerFile(config.postgres.dataDir)),
     // Every member's API shares api.authentication (the component and `hapg local` give them one).
     confirmPeer: (m, body, timeoutMs) => postFailsafe(m.apiUrl, body, apiAuth, timeoutMs, apiTls?.ca),
   });

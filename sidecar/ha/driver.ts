@@ -14,6 +14,7 @@ import { decide, fenceDeadline } from "./decide";
 import { HaActivity } from "./activity";
 import { ActionExecutor } from "./executor";
 import { type ConfirmPeer, FailsafeKeeper } from "./failsafe-keeper";
+import type { StopMarker } from "./failsafe-stop-marker";
 import { LeaseKeeper } from "./lease";
 import { MemberIdentity, memberData } from "./member";
 import type { AgentMemory, Decision, HaInput, LocalState, PeerView, SelfConfig, WatchdogControl } from "./types";
@@ -38,6 +39,8 @@ export interface DriverOptions {
   dynamic?: DynamicConfigApplier;
   /** This member's pgBackRest TLS server as the member key shows it (absent or undefined: none runs). */
   backupServer?: () => MemberData["pgbackrest"];
+  /** Where a clean stop says until when its failsafe confirmations bind (./failsafe-stop-marker.ts); absent: none kept. */
+  stopMarker?: StopMarker;
 }
 
 export class HaDriver {
@@ -87,6 +90,7 @@ export class HaDriver {
       fenceAt: () => this.fenceAt(),
       viewLeader: () => this.lastCluster?.leader?.name,
       onConfirmed: () => this.armFenceTimer(),
+      stopMarker: o.stopMarker,
     });
     this.executor = new ActionExecutor({
       ...o,
@@ -138,6 +142,8 @@ export class HaDriver {
   /** Graceful stop: stop PostgreSQL cleanly; a leader then publishes its final position and releases the key. */
   async shutdown(): Promise<void> {
     if (this.stopping) return;
+    // No confirmation from here on; the next run learns until when the given ones bind (row FS5).
+    this.failsafe.closeAndLeaveMarker();
     // The lease keeps being renewed (and an armed watchdog petted) until PostgreSQL is down: a
     // shutdown checkpoint may take longer than the watchdog's timeout.
     this.stopLoop();

@@ -11,6 +11,7 @@ import type { Logger } from "../log";
 import type { Clock } from "./clock";
 import { failsafeRound, failsafeVerdict, heardRecently, keyProven, membersToAsk } from "./failsafe";
 import type { LeaseKeeper } from "./lease";
+import type { StopMarker } from "./failsafe-stop-marker";
 import type { AgentMemory, FailsafeHeard, FailsafeMemory, SelfConfig, WatchdogControl } from "./types";
 
 /** Asks one member (POST /failsafe on its API, at most the given ms): true when it answered 200. */
@@ -37,6 +38,10 @@ export interface FailsafeKeeperDeps {
   viewLeader: () => string | undefined;
   /** A round was confirmed: the fence deadline moved (the driver re-arms its timer). */
   onConfirmed: () => void;
+  /** What the previous run left at its clean stop, and where this one leaves its own (absent: the start guard always lasts ttl). */
+  stopMarker?: StopMarker;
+  /** Wall-clock ms (the marker outlives the process, so it is in wall-clock time). Default Date.now. */
+  wallNow?: () => number;
 }
 
 export class FailsafeKeeper {
@@ -49,22 +54,51 @@ export class FailsafeKeeper {
   private lastKeyLease?: string;
   private inRound = false;
 
-  /** A promise lives in memory only: for ttl after this agent starts, its previous run's may still bind it. */
-  private readonly startedAt: number;
+  /**
+   * A promise lives in memory: until then (local ms), one the previous run may have given still binds
+   * us. ttl after the start, or less when the previous run stopped cleanly and said until when its
+   * own confirmations bound it (./failsafe-stop-marker.ts).
+   */
+  private readonly startGuardUntil: number;
+  private closed = false;
 
   constructor(private readonly d: FailsafeKeeperDeps) {
-    this.startedAt = d.clock.now();
+    const now = d.clock.now();
+    this.startGuardUntil = now + d.self.ttlMs;
+    const left = d.stopMarker?.take();
+    if (left !== undefined) this.startGuardUntil = Math.min(this.startGuardUntil, now + Math.max(0, left - this.wallNow()));
+  }
+
+  private wallNow(): number {
+    return (this.d.wallNow ?? Date.now)();
   }
 
   /**
-   * What the decision reads as `failsafeHeard`: the last confirmation, or, during this agent's first
-   * ttl, one its previous run may have given (leader "": unknown). Only the decision's race rows
-   * (FS5) read it; bootstrap and a primary retaking its key are not races against a failsafe leader.
+   * What the decision reads as `failsafeHeard`: the last confirmation, or, during the start guard,
+   * one the previous run may have given (leader "": unknown). Only the decision's race rows (FS5)
+   * read it; bootstrap and a primary retaking its key are not races against a failsafe leader.
    */
   heardForDecision(): FailsafeHeard | undefined {
     const now = this.d.clock.now();
     if (heardRecently(this.heard, now, this.d.self.ttlMs)) return this.heard;
-    return now < this.startedAt + this.d.self.ttlMs ? { leader: "", at: this.startedAt } : this.heard;
+    return now < this.startGuardUntil ? { leader: "", at: this.startGuardUntil - this.d.self.ttlMs } : this.heard;
+  }
+
+  /**
+   * A clean stop: no more confirmations from here on (503), and the marker says until when the ones
+   * given (and the previous run's, during the start guard) bind this member.
+   */
+  closeAndLeaveMarker(): void {
+    this.closed = true;
+    if (!this.d.stopMarker) return;
+    const now = this.d.clock.now();
+    const h = this.heardForDecision();
+    const until = h && heardRecently(h, now, this.d.self.ttlMs) ? h.at + this.d.self.ttlMs : now;
+    try {
+      this.d.stopMarker.leave(this.wallNow() + (until - now));
+    } catch (e) {
+      this.d.log.warn({ err: String(e) }, "cannot leave the failsafe stop marker: the next start waits ttl before any leader race");
+    }
   }
 
   private get fs(): FailsafeMemory {
@@ -128,6 +162,7 @@ export class FailsafeKeeper {
 
   /** POST /failsafe: the verdict (./failsafe.ts row FS3); a confirmation binds us for ttl from now. */
   confirm(body: unknown): { status: number; body: Record<string, unknown> } {
+    if (this.closed) return { status: 503, body: { error: `${this.d.self.name} is stopping: it confirms nothing any more` } };
     const now = this.d.clock.now();
     const leader = typeof body === "object" && body !== null ? (body as Record<string, unknown>).name : undefined;
     const v = failsafeVerdict({

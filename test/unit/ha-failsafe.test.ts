@@ -4,6 +4,9 @@
  * (FailsafeKeeper) and the API route.
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { Readable } from "node:stream";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -12,6 +15,7 @@ import { decide } from "../../sidecar/ha/decide";
 import type { ClusterSnapshot } from "../../sidecar/dcs/types";
 import { failsafeRound, failsafeVerdict, leaseCounts, membersToAsk, type RoundInput } from "../../sidecar/ha/failsafe";
 import { FailsafeKeeper } from "../../sidecar/ha/failsafe-keeper";
+import { fileStopMarker, stopMarkerFile, type StopMarker } from "../../sidecar/ha/failsafe-stop-marker";
 import { LeaseKeeper } from "../../sidecar/ha/lease";
 import { PostgresOwner } from "../../sidecar/postgres/owner";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
@@ -256,8 +260,8 @@ describe("failsafe mode: the pure rules", () => {
 });
 
 describe("failsafe mode: the member's side (POST /failsafe)", () => {
-  function keeper(o: { primary?: boolean; viewLeader?: string } = {}) {
-    const clock = new FakeClock();
+  function keeper(o: { primary?: boolean; viewLeader?: string; clock?: FakeClock; stopMarker?: StopMarker } = {}) {
+    const clock = o.clock ?? new FakeClock();
     const k = new FailsafeKeeper({
       self: { ...selfOf("b"), failsafeMode: true },
       clock,
@@ -271,9 +275,66 @@ describe("failsafe mode: the member's side (POST /failsafe)", () => {
       fenceAt: () => 0,
       viewLeader: () => o.viewLeader,
       onConfirmed: () => undefined,
+      stopMarker: o.stopMarker,
+      wallNow: () => WALL + clock.now(),
     });
     return { k, clock };
   }
+  const WALL = 1_800_000_000_000;
+
+  describe("the start guard and the clean stop's marker (row FS5)", () => {
+    let dir: string;
+    let marker: StopMarker;
+    beforeEach(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), "hapg-stop-marker-"));
+      marker = fileStopMarker(stopMarkerFile(path.join(dir, "data")));
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("a killed agent left no marker: its next run does not race for ttl after its start", async () => {
+      const clock = new FakeClock();
+      const { k } = keeper({ clock, stopMarker: marker });
+      assert.deepEqual(k.heardForDecision(), { leader: "", at: 0 });
+      await clock.advance(3999);
+      assert.ok(k.heardForDecision());
+      await clock.advance(1);
+      assert.equal(k.heardForDecision(), undefined);
+    });
+
+    it("a cleanly stopped agent that confirmed nobody for ttl: its next run may race at once", async () => {
+      const clock = new FakeClock();
+      const first = keeper({ clock, stopMarker: marker, viewLeader: "a" }).k;
+      await clock.advance(10_000);
+      first.closeAndLeaveMarker();
+      assert.equal(first.confirm({ name: "a" }).status, 503, "a stopping agent confirms nothing");
+      await clock.advance(500);
+      assert.equal(keeper({ clock, stopMarker: marker }).k.heardForDecision(), undefined);
+      assert.equal(marker.take(), undefined, "the marker is used once");
+    });
+
+    it("a cleanly stopped agent that confirmed a leader 1 s before: its next run is bound for the rest of that ttl", async () => {
+      const clock = new FakeClock();
+      const first = keeper({ clock, stopMarker: marker, viewLeader: "a" }).k;
+      await clock.advance(10_000);
+      assert.equal(first.confirm({ name: "a" }).status, 200);
+      await clock.advance(1000);
+      first.closeAndLeaveMarker();
+      await clock.advance(500);
+      const next = keeper({ clock, stopMarker: marker }).k;
+      assert.ok(next.heardForDecision(), "bound 2.5 s more");
+      await clock.advance(2499);
+      assert.ok(next.heardForDecision());
+      await clock.advance(1);
+      assert.equal(next.heardForDecision(), undefined, "free 4 s after the confirmation, not 4 s after the start");
+    });
+
+    it("a torn marker counts as none (the guard lasts ttl)", async () => {
+      fs.writeFileSync(stopMarkerFile(path.join(dir, "data")), "{not json");
+      const { k } = keeper({ stopMarker: marker });
+      assert.deepEqual(k.heardForDecision(), { leader: "", at: 0 });
+      assert.equal(fs.existsSync(stopMarkerFile(path.join(dir, "data"))), false, "removed all the same");
+    });
+  });
 
   it("a confirmation forbids racing for ttl; a race in flight refuses confirmations", async () => {
     const { k, clock } = keeper({ viewLeader: "a" });
