@@ -16,6 +16,10 @@ const DEFAULT_PARAMETERS: Readonly<Record<string, ParamValue>> = {
   wal_keep_size: "128MB",
   // A replica retries a failed upstream connection after this long (default 5 s): failover is seconds.
   wal_retrieve_retry_interval: "1s",
+  // Before crash recovery PostgreSQL makes the data directory durable: file by file (fsync, its default)
+  // that cost the leader 1-2 s after a crash of PostgreSQL alone in the chaos runs (docs/chaos.md);
+  // one syncfs() of the data volume takes milliseconds (PostgreSQL 14+; Linux reports its errors since 5.8).
+  recovery_init_sync_method: "syncfs",
   // English messages keep our log and error parsing stable; UTC keeps logs comparable across nodes.
   lc_messages: "C",
   timezone: "UTC",

@@ -83,6 +83,12 @@ describe("postgresql.conf rendering", () => {
     assert.equal(s.get("search_path"), `'"$user", it''s'`);
   });
 
+  it("makes the data directory durable before crash recovery with one syncfs, not file by file (a user may choose fsync)", () => {
+    assert.equal(settings(renderPostgresqlConf(base)).get("recovery_init_sync_method"), "'syncfs'");
+    const own = renderPostgresqlConf({ ...base, parameters: { recovery_init_sync_method: "fsync" } });
+    assert.equal(settings(own).get("recovery_init_sync_method"), "'fsync'");
+  });
+
   it("renders a replica's primary_conninfo with a passfile, never a password", () => {
     const conf = renderPostgresqlConf({
       ...base,
