@@ -296,7 +296,21 @@ export class BackupService {
       leader: v.cluster.leader?.name,
       self: { name: this.o.name, running: false },
     });
-    if (!plan.due || plan.claim.member !== this.o.name) return;
+    if (!plan.due) return;
+    if (plan.claim.member !== this.o.name) {
+      // Our own "running" claim from before this agent restarted, for a slot another member should
+      // take now: we hand it over. The others see us alive and would wait for us (found by the
+      // chaos run's crash-during-backup: the slot stayed taken for 2 minutes, until we happened to
+      // be the one to take it).
+      const now = v.cluster.backup;
+      if (now?.claim.state !== "running" || now.claim.member !== this.o.name) return;
+      if (await this.o.dcs.attemptPutBackup(now.raw, plan.claim))
+        this.o.log.info(
+          { slot: plan.claim.slot, member: plan.claim.member },
+          `backup: our claim of slot ${plan.claim.slot} is from before this agent restarted: ${plan.claim.member} takes it over`,
+        );
+      return;
+    }
     if (primary && !this.stanzaReady) return; // the stanza first
     if (!(await this.o.dcs.attemptPutBackup(v.cluster.backup?.raw, plan.claim))) return; // another member was faster
     this.o.log.info({ slot: plan.claim.slot, type: plan.claim.type }, `backup: ${plan.reason}`);

@@ -16,8 +16,8 @@ import type { ChaosCtx, ChaosInjected } from "./replica-faults";
 
 /** How long the backup runs before the crash: drawn in this range, so the crash lands in different phases (start, copy). */
 const CRASH_AFTER_MS = [300, 2500] as const;
-/** The backup slot must be free again this long after full health (a backup of the local cluster takes seconds). */
-const BACKUP_END_MS = 120_000;
+/** A backup of the local cluster takes seconds: each must end (done or failed) this long after full health, or after it started. */
+const BACKUP_END_MS = 60_000;
 
 async function backupView(dir: string, member: string): Promise<BackupView | undefined> {
   const r = await httpGet(`${findNode(readClusterFile(dir), member).apiUrl}/backup`, 3000).catch(() => undefined);

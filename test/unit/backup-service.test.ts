@@ -7,10 +7,12 @@ import { BACKUP_POLICY_DEFAULTS } from "../../sidecar/contract/settings/backup";
 import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
 import { sampleMemberData } from "../helpers/member-fixture";
 import { silentLogger } from "../helpers/silent-logger";
+import { backupClaim } from "../helpers/backup-claim";
+import type { ClusterSnapshot } from "../../sidecar/dcs/types";
 
 const info: StanzaInfo = { status: { code: 0, message: "ok" }, backups: [] };
 
-function service(name: string, dcs: MemoryDcs, backup: () => Promise<void>) {
+function service(name: string, dcs: MemoryDcs, backup: () => Promise<void>, cluster?: () => ClusterSnapshot | undefined) {
   const calls: string[] = [];
   const s = new BackupService({
     cluster: "main",
@@ -22,7 +24,7 @@ function service(name: string, dcs: MemoryDcs, backup: () => Promise<void>) {
     backup: backupConfigSchema.parse({ repo: { bucket: "b-ucket" } }),
     policy: BACKUP_POLICY_DEFAULTS,
     dcs,
-    view: () => ({ holdsLeader: name === "a", pg: { running: true, inRecovery: name !== "a" } }),
+    view: () => ({ holdsLeader: name === "a", pg: { running: true, inRecovery: name !== "a" }, cluster: cluster?.() }),
     log: silentLogger(),
     runner: {
       stanzaCreate: async () => void calls.push("stanza-create"),
@@ -91,5 +93,38 @@ describe("backup service: hapg backup", () => {
     assert.equal(c.state, "failed");
     assert.match(c.error!, /unable to connect/);
     assert.match(s.view().problem!, /failed: pgbackrest backup failed/);
+  });
+
+  it("its own claim left running by an agent restart, for a slot another member takes now: handed over, then taken and done", async () => {
+    const stale = backupClaim({ slot: "manual:2026-12-08T03:36:14.455Z", member: "b", state: "running", finished: undefined });
+    assert.equal(await dcs.attemptPutBackup(undefined, stale), true);
+    let snap = await dcs.load();
+    const b = service(
+      "b",
+      dcs,
+      async () => undefined,
+      () => snap,
+    );
+    const a = service(
+      "a",
+      dcs,
+      async () => undefined,
+      () => snap,
+    );
+    const waitClaim = async (ok: (c: ClusterSnapshot["backup"]) => boolean) => {
+      for (let i = 0; i < 100 && !ok((await dcs.load()).backup); i++) await new Promise((x) => setTimeout(x, 10));
+      return (await dcs.load()).backup!.claim;
+    };
+    b.s.start(); // b restarted: it runs nothing, and the leader a takes backups now
+    const handed = await waitClaim((x) => x?.claim.member === "a");
+    await b.s.stop();
+    assert.deepEqual([handed.slot, handed.member, handed.state], [stale.slot, "a", "running"]);
+    snap = await dcs.load();
+    a.s.start();
+    const done = await waitClaim((x) => x?.claim.state === "done");
+    await a.s.stop();
+    assert.deepEqual([done.slot, done.member, done.state], [stale.slot, "a", "done"]);
+    assert.ok(a.calls.includes("backup full"), a.calls.join(", "));
+    assert.deepEqual(b.calls, [], "b ran nothing");
   });
 });
