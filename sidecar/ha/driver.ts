@@ -60,6 +60,8 @@ export class HaDriver {
   private loopRunning?: Promise<void>;
   private pending = false;
   private stopping = false;
+  /** The agent is stopping: the member key says "stopping" from now on. */
+  private stopAnnounced = false;
   private loopTimer: unknown;
   private fenceTimer: unknown;
   private stopWatch?: () => void;
@@ -144,10 +146,16 @@ export class HaDriver {
     if (this.stopping) return;
     // No confirmation from here on; the next run learns until when the given ones bind (row FS5).
     this.failsafe.closeAndLeaveMarker();
+    // "stopping" in the member key at once: a leader handing over to us gives up now instead of
+    // waiting for our lease to go (the whole cluster stopped at once; docs/ha-states.md). Published
+    // again after the loop in progress, which may have published "running" meanwhile.
+    this.stopAnnounced = true;
+    void this.publishMember();
     // The lease keeps being renewed (and an armed watchdog petted) until PostgreSQL is down: a
     // shutdown checkpoint may take longer than the watchdog's timeout.
     this.stopLoop();
     await this.loopRunning?.catch(() => undefined);
+    await this.publishMember();
     const held = this.holdsLeaderKey();
     const t0 = this.o.clock.now();
     const stopped = await this.o.pg.stop().then(
@@ -311,6 +319,7 @@ export class HaDriver {
       pendingRestart: (this.o.dynamic?.pendingRestart.length ?? 0) > 0,
       pgbackrest: this.o.backupServer?.(),
     });
+    if (this.stopAnnounced) data.state = "stopping";
     const key = JSON.stringify([leaseId, data]);
     const mine = this.cluster.members.find((m) => m.name === this.o.self.name);
     if (key === this.lastPublished && mine?.leaseId === leaseId) return;

@@ -282,9 +282,9 @@ export class ActionExecutor {
   /**
    * Waits (at most ttl) until the candidate has received up to our shutdown checkpoint. When it does
    * not, the hand-over is abandoned: the request is dropped and the next loop restarts PostgreSQL as
-   * the primary under the key we still hold (row S1). A candidate whose member key is gone (its agent
-   * stopped, or its lease expired) can take nothing over: abandoned at once, not after ttl (the whole
-   * cluster stopped at once: every agent's planned stop).
+   * the primary under the key we still hold (row S1). A candidate whose member key says "stopping" or
+   * is gone (its agent stopped, or its lease expired) can take nothing over: abandoned at once, not
+   * after ttl (the whole cluster stopped at once: every agent's planned stop).
    */
   private async awaitCandidate(candidate: string): Promise<boolean> {
     const h = this.d.memory.handOver;
@@ -298,7 +298,7 @@ export class ActionExecutor {
       const view = member ? (await this.d.fetchPeers([member]))[0] : undefined;
       seen = view?.lsn ?? seen;
       if (view?.reachable && view.lsn !== undefined && view.lsn >= h.checkpointLsn) return true;
-      if (!member) {
+      if (!member || member.data.state === "stopping") {
         gone = true;
         break;
       }
@@ -308,7 +308,7 @@ export class ActionExecutor {
     this.d.log.error(
       { candidate, checkpointLsn: h.checkpointLsn, candidateLsn: seen },
       gone
-        ? `switchover abandoned: ${candidate} left the cluster (its member key is gone) before it received our shutdown checkpoint; restarting as the primary`
+        ? `switchover abandoned: ${candidate} is stopping (or its member key is gone) and did not receive our shutdown checkpoint; restarting as the primary`
         : `switchover abandoned: ${candidate} did not receive our shutdown checkpoint within ${self.ttlMs} ms; restarting as the primary`,
     );
     this.d.memory.handOver = undefined;

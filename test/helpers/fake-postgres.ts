@@ -64,6 +64,8 @@ export class FakePostgres implements PostgresControl {
   isolated = false;
   /** A requested restart waits on this between its stop and its start (tests keep the server down meanwhile). */
   restartGate?: Promise<void>;
+  /** A stop waits on this first (a slow shutdown: a standby's restore_command still running, a long checkpoint). */
+  stopGate?: Promise<void>;
   /** What pg_settings.pending_restart says. */
   pendingRestart = false;
   /** A slow or stopped standby (SIGSTOP, a stalled disk): still connected, but it receives and acknowledges nothing. */
@@ -272,6 +274,7 @@ export class FakePostgres implements PostgresControl {
 
   async stop(): Promise<void> {
     this.commands.push("stop");
+    if (this.stopGate) await this.stopGate;
     // A clean shutdown sends every WAL record to the connected standbys before the server exits.
     if (this.running && !this.standby) for (const f of this.followers()) f.lsn = Math.max(f.lsn, this.lsn);
     this.running = false;

@@ -142,6 +142,24 @@ describe("simulated switchover refusals and manual failover", function () {
     assert.deepEqual(sim.splitBrain, []);
   });
 
+  it("a candidate whose agent is stopping slowly: abandoned as soon as its member key says so, not after ttl", async () => {
+    sim = await healthy("off");
+    const old = sim.primaries()[0];
+    const candidate = sim.nodes.find((n) => n !== old)!;
+    candidate.pg.isolated = true;
+    let release!: () => void;
+    candidate.pg.stopGate = new Promise<void>((r) => (release = r)); // its PostgreSQL takes long to stop: its lease stays
+    await old.dcs.attemptCreateFailover({ leader: old.name, member: candidate.name });
+    await sim.until(() => !old.pg.running, 5000);
+    const stopped = candidate.driver.shutdown();
+    const ms = await sim.until(() => old.pg.running && !old.pg.standby, 10_000);
+    assert.ok(ms < 2500, `the leader wrote again ${ms} ms after the hand-over began`);
+    assert.equal(sim.node(candidate.name).pg.running, true, "the candidate's PostgreSQL was still stopping");
+    release();
+    await stopped;
+    assert.deepEqual(sim.splitBrain, []);
+  });
+
   it("a request naming a member that cannot take over is dropped by the leader, which stays", async () => {
     sim = await healthy("off");
     const old = sim.primaries()[0];
