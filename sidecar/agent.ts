@@ -25,7 +25,7 @@ import { PostgresOwner } from "./postgres/owner";
 import { DynamicConfigApplier } from "./dynamic/apply";
 import { converge } from "./dynamic/converge";
 import { desiredSource, type DesiredSource } from "./dynamic/source";
-import { effectiveSettings, problemsText } from "./contract/settings/dynamic";
+import { effectiveSettings, problemsText, type DynamicSettings } from "./contract/settings/dynamic";
 import { pickHaSettings, type HaSettings } from "./contract/settings/schema";
 import { resolveTiming } from "./contract/settings/timing";
 import type { Logger } from "./log";
@@ -121,6 +121,8 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     log: log.child({ component: "postgres" }),
     // The mode the HA loop decides with (the dynamic config's, once it is made below).
     promotionWait: () => promotionWait(ref.dynamic?.live.synchronousMode ?? started.synchronousMode),
+    // etcd's standby_cluster as the HA loop last read it: a standby cluster's members follow the source.
+    standbyCluster: () => (ref.dynamic ? ref.dynamic.effective.standbyCluster : started.standbyCluster),
   });
   // The one owner of PostgreSQL: the driver and the API talk to it; the manager runs its commands.
   const pg = new PostgresOwner(manager);
@@ -278,7 +280,7 @@ function rereadParameters(file: string, current: AgentConfig, manager: PostgresM
  * unreachable or a refused config key: the file's, said in the log (the HA loop applies the key once
  * it can read it).
  */
-async function startingSettings(base: HaSettings, dcs: EtcdDcs, desired: DesiredSource | undefined, log: Logger): Promise<HaSettings> {
+async function startingSettings(base: HaSettings, dcs: EtcdDcs, desired: DesiredSource | undefined, log: Logger): Promise<DynamicSettings> {
   try {
     const cluster = await dcs.load();
     let config = cluster.config;

@@ -16,7 +16,14 @@
 import type { ClusterSnapshot, Dcs } from "../dcs/types";
 import type { SelfConfig } from "../ha/types";
 import type { Logger } from "../log";
-import { dynamicFromSettings, effectiveSettings, isPausedConfig, problemsText, type DynamicProblem } from "../contract/settings/dynamic";
+import {
+  dynamicFromSettings,
+  effectiveSettings,
+  isPausedConfig,
+  problemsText,
+  type DynamicProblem,
+  type DynamicSettings,
+} from "../contract/settings/dynamic";
 import type { ParamValue } from "../contract/settings/parameters";
 import type { HaSettings } from "../contract/settings/schema";
 import { liveSettings, waitingForAgentRestart, type LiveSettings } from "../contract/settings/live";
@@ -29,7 +36,7 @@ export interface DynamicDeps {
   /** The agent file's HA settings: the defaults the dynamic config overrides. */
   base: HaSettings;
   /** What this agent started with (its lease and etcd client): changes wait for its restart. */
-  started: HaSettings;
+  started: DynamicSettings;
   dcs: Pick<Dcs, "load" | "attemptWriteConfig">;
   pg: { setParameters(p: Readonly<Record<string, ParamValue>>): Promise<boolean>; pendingRestartParameters(): Promise<string[]> };
   log: Logger;
@@ -54,12 +61,20 @@ export interface DesiredStatus {
   error?: string;
 }
 
+/**
+ * What PostgreSQL's files are written from: the parameters, and a standby cluster's restore_command,
+ * slot and apply delay (a change rewrites the files and reloads, like a parameter's).
+ */
+function configFingerprint(s: DynamicSettings): string {
+  return JSON.stringify([s.postgres.parameters, s.standbyCluster ?? null]);
+}
+
 /** After a reload, pg_settings.pending_restart is read for this many loops (the reload is asynchronous). */
 const PENDING_CHECK_LOOPS = 5;
 const MAX_CAS_ATTEMPTS = 5;
 
 export class DynamicConfigApplier {
-  private settings: HaSettings;
+  private settings: DynamicSettings;
   private invalid?: string;
   private appliedParameters: string;
   private pending: string[] = [];
@@ -74,11 +89,11 @@ export class DynamicConfigApplier {
 
   constructor(private readonly d: DynamicDeps) {
     this.settings = d.started;
-    this.appliedParameters = JSON.stringify(d.started.postgres.parameters);
+    this.appliedParameters = configFingerprint(d.started);
   }
 
   /** The settings this member runs on now. */
-  get effective(): HaSettings {
+  get effective(): DynamicSettings {
     return this.settings;
   }
 
@@ -164,7 +179,7 @@ export class DynamicConfigApplier {
   }
 
   private async applyParameters(pgRunning: boolean): Promise<void> {
-    const wanted = JSON.stringify(this.settings.postgres.parameters);
+    const wanted = configFingerprint(this.settings);
     if (wanted !== this.appliedParameters) {
       try {
         const reloaded = await this.d.pg.setParameters(this.settings.postgres.parameters);

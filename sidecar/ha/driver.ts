@@ -208,6 +208,8 @@ export class HaDriver {
       renewals: this.lease.stats,
       paused: this.o.dynamic?.isPaused ?? false,
       dynamic: this.o.dynamic?.status(),
+      /** etcd's standby_cluster as last applied: this cluster follows another one (its leader is a standby leader). */
+      standbyCluster: this.currentSelf().standbyCluster,
     };
   }
 
@@ -268,7 +270,7 @@ export class HaDriver {
     return {
       now: this.o.clock.now(),
       wallNow: this.o.clock.wall?.() ?? Date.now(),
-      self: this.o.dynamic?.self(this.o.self) ?? this.o.self,
+      self: this.currentSelf(),
       cluster: this.cluster,
       local: this.local!,
       memory: { ...this.memory },
@@ -276,6 +278,11 @@ export class HaDriver {
       watchdog: this.o.watchdog.view(),
       failsafeHeard: this.failsafe.heardForDecision(),
     };
+  }
+
+  /** This member as the decision sees it: its own settings with the dynamic config's next-loop ones over them. */
+  private currentSelf(): SelfConfig {
+    return this.o.dynamic?.self(this.o.self) ?? this.o.self;
   }
 
   private async readLocal(): Promise<LocalState> {
@@ -304,6 +311,7 @@ export class HaDriver {
       paused: this.o.dynamic?.isPaused,
       pendingRestart: (this.o.dynamic?.pendingRestart.length ?? 0) > 0,
       pgbackrest: this.o.backupServer?.(),
+      standbyLeader: this.holdsLeaderKey() && this.currentSelf().standbyCluster !== undefined,
     });
     const key = JSON.stringify([leaseId, data]);
     const mine = this.cluster.members.find((m) => m.name === this.o.self.name);

@@ -77,7 +77,7 @@ export class ActionExecutor {
                 "cannot apply the desired dynamic config before bootstrap; bootstrapping with the agent file's",
               ),
             );
-          const systemId = a.fromBackup ? await pg.restore() : await pg.bootstrap();
+          const systemId = a.standby ? await pg.copySource(a.standby) : a.fromBackup ? await pg.restore() : await pg.bootstrap();
           await dcs.finishInitialize("", systemId);
           memory.initializing = false;
           return true;

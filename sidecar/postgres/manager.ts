@@ -448,7 +448,9 @@ export class PostgresManager implements PostgresControl {
         "SELECT sender_host AS host, sender_port AS port FROM pg_stat_wal_receiver",
       );
       sender = w?.host && w.port ? { host: w.host, port: w.port } : undefined;
-      const onNew = upstream ? sender?.host === upstream.host && sender.port === upstream.port : sender === undefined;
+      // A standby cluster's source may list several hosts (host=a,b): the receiver is on one of them.
+      const hosts = upstream?.host.split(",");
+      const onNew = upstream ? sender !== undefined && hosts!.includes(sender.host) && sender.port === upstream.port : sender === undefined;
       if (onNew) return;
       if (Date.now() > deadline) break;
       await sleep(100);

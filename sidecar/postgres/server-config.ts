@@ -114,9 +114,23 @@ export class ServerConfig {
       synchronousCount: this.syncCount,
       archive: this.o.archive,
       recovery: this.recoveryParameters(),
-      standby: role.primary
-        ? undefined
-        : { upstream: role.upstream, replicationUser: this.o.replication.username, passfile: this.passfile, slotName: this.slot },
+      ...(role.primary ? {} : this.standbyClusterOptions(role.upstream)),
+    };
+  }
+
+  /** A replica's upstream settings; in a standby cluster, the standby leader's towards the source (Patroni's standby_cluster keys). */
+  private standbyClusterOptions(upstream: HostPort | null): Pick<PostgresqlConfOptions, "standby" | "standbyCluster"> {
+    const base = { upstream, replicationUser: this.o.replication.username, passfile: this.passfile, slotName: this.slot };
+    const s = this.o.standbyCluster?.();
+    if (!s) return { standby: base };
+    const toSource = upstream === null || (s.host !== undefined && upstream.host === s.host && upstream.port === s.port);
+    const params: Record<string, ParamValue> = {};
+    if (s.restore_command) params.restore_command = s.restore_command;
+    if (toSource && s.recovery_min_apply_delay !== undefined) params.recovery_min_apply_delay = s.recovery_min_apply_delay;
+    if (!toSource) return { standby: base, standbyCluster: params };
+    return {
+      standby: { ...base, slotName: s.primary_slot_name, readWrite: s.host?.includes(",") },
+      standbyCluster: params,
     };
   }
 
