@@ -17,6 +17,7 @@ import { HaDriver } from "./ha/driver";
 import { handOverBeforeStop } from "./ha/planned-stop";
 import { topologyKeeper } from "./topology/wiring";
 import { promotionWait } from "./ha/promotion";
+import { probePrimaryEndpoint } from "./postgres/remote-probe";
 import { fetchPeerViews, postFailsafe } from "./ha/peers";
 import { createLogger } from "./log";
 import { findPgBinDir } from "./postgres/bin";
@@ -209,6 +210,14 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       failsafe: driver.failsafe,
       config: { dcs, base, log: log.child({ component: "api" }) },
       backup,
+      promoteCluster: {
+        dcs,
+        config: { dcs, base, log: log.child({ component: "api" }) },
+        probe: (host, port) => probePrimaryEndpoint(host, port, replication),
+        log: log.child({ component: "api" }),
+        // The standby leader promotes at its next loop (the config key's change does not wake it).
+        waitMs: timing.ttlMs + timing.loopWaitMs * 4,
+      },
     }),
   });
   const rules = () => ({

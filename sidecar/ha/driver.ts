@@ -113,7 +113,8 @@ export class HaDriver {
       0,
       (e) => {
         // A switchover request is acted on at once too: the hand-over should not wait for the next loop.
-        if (e.key.endsWith("/leader") || e.key.endsWith("/initialize") || e.key.endsWith("/failover"))
+        // The config key too: a promoted standby cluster (standby_cluster removed) promotes at once.
+        if (e.key.endsWith("/leader") || e.key.endsWith("/initialize") || e.key.endsWith("/failover") || e.key.endsWith("/config"))
           this.requestLoop(`${e.type} ${e.key}`);
       },
       (err) => this.o.log.debug({ err: String(err) }, "etcd watch interrupted; re-establishing"),

@@ -39,7 +39,12 @@ describe("standby_cluster in the dynamic configuration", () => {
     ["a port out of range", { host: "db", port: 70000 }, "standby_cluster.port", /between 1 and 65535/],
     ["a slot name PostgreSQL refuses", { host: "db", primary_slot_name: "DR-1" }, "standby_cluster.primary_slot_name", /lower-case/],
     ["a restore_command without %f/%p", { restore_command: "cp x y" }, "standby_cluster.restore_command", /%f/],
-    ["a replica method we cannot run", { host: "db", create_replica_methods: ["wal_e"] }, "standby_cluster.create_replica_methods.0", /basebackup/],
+    [
+      "a replica method we cannot run",
+      { host: "db", create_replica_methods: ["wal_e"] },
+      "standby_cluster.create_replica_methods.0",
+      /basebackup/,
+    ],
     ["an unknown key", { host: "db", hots: "x" }, "standby_cluster", /hots/],
     ["a host with a space", { host: "a b" }, "standby_cluster.host", /separated by commas/],
   ];
@@ -159,7 +164,13 @@ describe("PostgreSQL's config towards the source", () => {
       parameters: {},
       timing: { replicationTimeoutMs: 5000 } as never,
       memberName: "node1",
-      standby: { upstream: { host: "a,b", port: 5432 }, replicationUser: "replicator", passfile: "/p", slotName: undefined, readWrite: true },
+      standby: {
+        upstream: { host: "a,b", port: 5432 },
+        replicationUser: "replicator",
+        passfile: "/p",
+        slotName: undefined,
+        readWrite: true,
+      },
       standbyCluster: { restore_command: 'get %f "%p"', recovery_min_apply_delay: "5min" },
     });
     assert.match(text, /primary_conninfo = '.*host=''a,b'' .*target_session_attrs=''read-write''/);
