@@ -27,6 +27,7 @@ import { DynamicConfigApplier } from "./dynamic/apply";
 import { converge } from "./dynamic/converge";
 import { desiredSource, type DesiredSource } from "./dynamic/source";
 import { effectiveSettings, problemsText, type DynamicSettings } from "./contract/settings/dynamic";
+import type { StandbyCluster } from "./contract/settings/standby";
 import { pickHaSettings, type HaSettings } from "./contract/settings/schema";
 import { resolveTiming } from "./contract/settings/timing";
 import type { Logger } from "./log";
@@ -64,7 +65,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
   // The agent file's settings are the defaults; etcd's config key (the dynamic config) wins over them.
   const base = pickHaSettings(config);
   const desired = desiredSource(config.desiredConfig);
-  const started = await startingSettings(base, etcdAt(resolveTiming(config).retryTimeoutMs), desired, log);
+  const started = await startingSettings(base, etcdAt(resolveTiming(config).retryTimeoutMs), desired, log, config.bootstrap.standbyCluster);
   // Every duration below comes from this one value (milliseconds), derived once from the settings.
   const timing = resolveTiming(started);
   const dcs = etcdAt(timing.retryTimeoutMs);
@@ -141,6 +142,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     desired,
     desiredIntervalMs: (config.desiredConfig?.intervalSeconds ?? 60) * 1000,
     onLoopWait: (ms) => driver.lease.setIntervalMs(Math.min(ms, timing.ttlMs / 4)),
+    standbyAtBootstrap: config.bootstrap.standbyCluster,
   });
   ref.dynamic = dynamic;
   const driver = new HaDriver({
@@ -289,9 +291,22 @@ function rereadParameters(file: string, current: AgentConfig, manager: PostgresM
  * unreachable or a refused config key: the file's, said in the log (the HA loop applies the key once
  * it can read it).
  */
-async function startingSettings(base: HaSettings, dcs: EtcdDcs, desired: DesiredSource | undefined, log: Logger): Promise<DynamicSettings> {
+async function startingSettings(
+  base: HaSettings,
+  dcs: EtcdDcs,
+  desired: DesiredSource | undefined,
+  log: Logger,
+  standbyAtBootstrap?: StandbyCluster,
+): Promise<DynamicSettings> {
   try {
-    const cluster = await dcs.load();
+    let cluster = await dcs.load();
+    // Patroni's bootstrap.dcs.standby_cluster: into the config key once, before the cluster exists.
+    if (standbyAtBootstrap && cluster.initialize === undefined && cluster.config?.standby_cluster === undefined) {
+      const next = { ...(cluster.config ?? {}), standby_cluster: standbyAtBootstrap };
+      if (await dcs.attemptWriteConfig(next, cluster.configModRevision))
+        log.info("a new standby cluster: wrote standby_cluster into etcd's config key");
+      cluster = await dcs.load();
+    }
     let config = cluster.config;
     if (config === undefined && cluster.configModRevision === undefined && desired) {
       const doc = await desired.read().catch((e: unknown) => log.warn({ err: String(e) }, "cannot read the desired config at start"));

@@ -28,6 +28,7 @@ import type { ParamValue } from "../contract/settings/parameters";
 import type { HaSettings } from "../contract/settings/schema";
 import { liveSettings, waitingForAgentRestart, type LiveSettings } from "../contract/settings/live";
 import { timingProblems } from "../contract/settings/timing";
+import type { StandbyCluster } from "../contract/settings/standby";
 import { converge } from "./converge";
 import type { DesiredSource } from "./source";
 
@@ -47,6 +48,8 @@ export interface DynamicDeps {
   desiredIntervalMs: number;
   /** The loop wait changed: the lease keeper renews at least this often from now on. */
   onLoopWait?: (loopWaitMs: number) => void;
+  /** The agent config's bootstrap.standbyCluster: written into the config key while the cluster does not exist yet. */
+  standbyAtBootstrap?: StandbyCluster;
 }
 
 export interface DesiredStatus {
@@ -85,6 +88,8 @@ export class DynamicConfigApplier {
   private paused = false;
   /** The last etcd read had no config key (Patroni's tools need one: patronictl show-config, pause --wait). */
   private configAbsent = false;
+  /** bootstrap.standbyCluster is not in the config key yet and the cluster does not exist: write it. */
+  private standbyKeyMissing = false;
   desiredStatus?: DesiredStatus;
 
   constructor(private readonly d: DynamicDeps) {
@@ -105,6 +110,8 @@ export class DynamicConfigApplier {
   observe(cluster: ClusterSnapshot | undefined): void {
     if (!cluster) return;
     this.configAbsent = cluster.configModRevision === undefined;
+    this.standbyKeyMissing =
+      this.d.standbyAtBootstrap !== undefined && cluster.initialize === undefined && cluster.config?.standby_cluster === undefined;
     this.paused = isPausedConfig(cluster.config);
     const r = effectiveSettings(this.d.base, cluster.config);
     if (!r.ok) {
@@ -126,7 +133,7 @@ export class DynamicConfigApplier {
 
   /** The decision's view of this member, with the next-loop settings of the dynamic config. */
   self(base: SelfConfig): SelfConfig {
-    return { ...base, ...this.live };
+    return { ...base, ...this.live, ...(this.d.standbyAtBootstrap ? { bootstrapStandby: this.d.standbyAtBootstrap } : {}) };
   }
 
   loopWaitMs(): number {
@@ -154,6 +161,7 @@ export class DynamicConfigApplier {
   /** After the loop's actions: parameters, pending restarts, and (leader) the desired config. */
   async afterLoop(holdsLeader: boolean, pgRunning: boolean): Promise<void> {
     await this.applyParameters(pgRunning);
+    if (this.standbyKeyMissing) await this.writeBootstrapStandby();
     // As Patroni's leader does: a missing config key is written with the settings this cluster runs on
     // (created only if still absent), so the key always shows them. A desired document converges it below.
     if (holdsLeader && this.configAbsent && !this.d.desired) {
@@ -168,6 +176,15 @@ export class DynamicConfigApplier {
       }
     }
     this.wasLeader = holdsLeader;
+  }
+
+  /** Patroni's bootstrap.dcs.standby_cluster: into the config key (compare-and-swap), only before the cluster exists. */
+  private async writeBootstrapStandby(): Promise<void> {
+    const snap = await this.d.dcs.load().catch(() => undefined);
+    if (!snap || snap.initialize !== undefined || snap.config?.standby_cluster !== undefined) return;
+    const next = { ...(snap.config ?? {}), standby_cluster: this.d.standbyAtBootstrap };
+    if (await this.d.dcs.attemptWriteConfig(next, snap.configModRevision).catch(() => false))
+      this.d.log.info("a new standby cluster: wrote bootstrap.standbyCluster into etcd's config key");
   }
 
   /** Before this member bootstraps the cluster: the desired config goes into etcd first, and into the new server's config. */

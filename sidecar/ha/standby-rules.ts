@@ -1,5 +1,5 @@
 /**
- * Rows SB1–SB6 of docs/ha-states.md: a standby cluster (`standby_cluster` in etcd's config key,
+ * Rows SB0–SB6 of docs/ha-states.md: a standby cluster (`standby_cluster` in etcd's config key,
  * Patroni's). Pure. The leader of such a cluster is a *standby leader*: it holds the leader key like
  * any leader, but runs PostgreSQL in recovery, following the source (its primary endpoint, and its
  * WAL archive through `restore_command`), and the other members cascade from it with the usual rows
@@ -39,8 +39,16 @@ function describe(s: StandbyCluster): string {
   return stream ?? "its archive (restore_command)";
 }
 
-/** SB1/SB6: no data directory and no initialize key. */
+/** SB0/SB1/SB6: no data directory and no initialize key. */
 export function standbyBootstrapRow(input: HaInput): Decision | undefined {
+  if (input.self.bootstrapStandby && !input.self.standbyCluster && input.cluster?.initialize === undefined) {
+    // SB0: never initdb a cluster that is meant to follow another; the agent writes the key first.
+    return {
+      actions: [],
+      reason: "bootstrap.standbyCluster: waiting until standby_cluster is in etcd's config key before creating the cluster",
+      role: "uninitialized",
+    };
+  }
   const s = standbyOf(input);
   if (!s || input.local.dataDir.initialized || input.cluster?.initialize !== undefined) return undefined;
   const source = standbySource(s);

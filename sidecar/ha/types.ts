@@ -26,8 +26,13 @@ export interface SelfConfig {
   failsafeMode?: boolean;
   /** The cluster is created from another cluster's backup (`bootstrap.fromBackup`): rows B1–B3 (./restore-rules.ts). */
   restoreFromBackup?: boolean;
-  /** etcd's config has standby_cluster: this cluster follows another one (rows SB1–SB6, ./standby-rules.ts). */
+  /** etcd's config has standby_cluster: this cluster follows another one (rows SB0–SB6, ./standby-rules.ts). */
   standbyCluster?: StandbyCluster;
+  /**
+   * The agent config's bootstrap.standbyCluster (Patroni's bootstrap.dcs.standby_cluster): until the
+   * cluster exists, it must be in etcd's config key before anyone bootstraps (row SB0).
+   */
+  bootstrapStandby?: StandbyCluster;
 }
 
 export type { PgProcessState } from "../postgres/types";

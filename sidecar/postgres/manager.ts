@@ -327,10 +327,12 @@ export class PostgresManager implements PostgresControl {
     });
   }
 
-  /** Primary only: creates missing physical slots for `wanted` members, drops other inactive permanent physical slots. */
+  /**
+   * The leader's: creates missing physical slots for `wanted` members, drops other inactive permanent
+   * physical slots. On a primary, or on a standby cluster's standby leader (its replicas cascade from it).
+   */
   syncSlots(wanted: string[]): Promise<void> {
     return this.command("syncSlots", async () => {
-      if (await this.inRecovery()) throw new Error("syncSlots: only on a primary");
       await syncPhysicalSlots(this.commandSql, new Set(wanted.map(slotName).filter((s) => s !== this.files.slot)), this.o.log);
     });
   }

@@ -49,7 +49,7 @@ export interface SimOptions {
   watchdog?: { mode: "automatic" | "required"; dir: string; unusable?: string[] };
   /** Failsafe mode (default: the settings' default). */
   failsafeMode?: boolean;
-  /** A standby cluster of the server at standbyCluster.host/port (rows SB1–SB6); `promoteCluster()` removes it. */
+  /** A standby cluster of the server at standbyCluster.host/port (rows SB0–SB6); `promoteCluster()` removes it. */
   standbyCluster?: StandbyCluster;
 }
 

@@ -1,4 +1,4 @@
-/** Rows SB1–SB6 of docs/ha-states.md: a standby cluster (Patroni's standby_cluster), and its simulation. */
+/** Rows SB0–SB6 of docs/ha-states.md: a standby cluster (Patroni's standby_cluster), and its simulation. */
 import assert from "node:assert/strict";
 import type { ClusterSnapshot } from "../../sidecar/dcs/types";
 import type { StandbyCluster } from "../../sidecar/contract/settings/standby";
@@ -42,7 +42,7 @@ function input(me: string, cluster: ClusterSnapshot, pg: Pg | "stopped" | "empty
 
 const types = (i: HaInput) => decide(i).actions.map((a) => a.type);
 
-describe("HA decision: standby cluster (rows SB1–SB6)", () => {
+describe("HA decision: standby cluster (rows SB0–SB6)", () => {
   const rows: { row: string; input: HaInput; actions: unknown[]; role: string; reason: RegExp }[] = [
     {
       row: "SB1: the initialize race's winner copies the source instead of running initdb",

@@ -14,7 +14,12 @@ import { HaActivity } from "../../sidecar/ha/activity";
 import { memberData, sourceLag } from "../../sidecar/ha/member";
 import { RenewalStats } from "../../sidecar/ha/renewal-stats";
 import type { PgStatus } from "../../sidecar/postgres/types";
-import { member, threeMembers } from "../helpers/ha-fixtures";
+import { member, NOW, selfOf, threeMembers } from "../helpers/ha-fixtures";
+import { MemoryDcs, MemoryEtcd } from "../helpers/memory-dcs";
+import { DynamicConfigApplier } from "../../sidecar/dynamic/apply";
+import { bootstrapSchema } from "../../sidecar/contract/restore-config";
+import { decide } from "../../sidecar/ha/decide";
+import pino from "pino";
 
 describe("standby_cluster in the dynamic configuration", () => {
   it("Patroni's keys are accepted, with their defaults", () => {
@@ -177,5 +182,65 @@ describe("PostgreSQL's config towards the source", () => {
     assert.doesNotMatch(text, /primary_slot_name/);
     assert.match(text, /restore_command = 'get %f "%p"'/);
     assert.match(text, /recovery_min_apply_delay = '5min'/);
+  });
+});
+
+describe("bootstrap.standbyCluster (Patroni's bootstrap.dcs.standby_cluster)", () => {
+  const SB = { host: "10.9.0.1", port: 5432, create_replica_methods: ["basebackup" as const] };
+
+  function applier(dcs: MemoryDcs) {
+    return new DynamicConfigApplier({
+      name: "a",
+      base: HA_DEFAULTS,
+      started: HA_DEFAULTS,
+      dcs,
+      pg: { setParameters: async () => false, pendingRestartParameters: async () => [] },
+      log: pino({ level: "silent" }),
+      now: () => 0,
+      wallNow: () => 0,
+      desiredIntervalMs: 60_000,
+      standbyAtBootstrap: SB,
+    });
+  }
+
+  it("goes into etcd's config key before the cluster exists, and never again once it does (promotion is final)", async () => {
+    const dcs = new MemoryDcs(new MemoryEtcd(() => 0), "/service/t/");
+    await dcs.attemptWriteConfig({ loop_wait: 1 }, undefined);
+    const a = applier(dcs);
+    a.observe(await dcs.load());
+    assert.equal(a.self(selfOf("a")).bootstrapStandby, SB);
+    await a.afterLoop(false, false);
+    assert.deepEqual((await dcs.load()).config, { loop_wait: 1, standby_cluster: SB });
+    // The cluster exists and was promoted (the key removed): nothing puts it back.
+    await dcs.attemptInitialize("7000");
+    const promoted = await dcs.load();
+    await dcs.attemptWriteConfig({ loop_wait: 1 }, promoted.configModRevision);
+    a.observe(await dcs.load());
+    await a.afterLoop(true, true);
+    assert.deepEqual((await dcs.load()).config, { loop_wait: 1 });
+  });
+
+  it("row SB0: no initdb while the key is not in etcd yet", () => {
+    const d = decide({
+      now: NOW,
+      self: { ...selfOf("a"), bootstrapStandby: SB },
+      cluster: threeMembers({ initialize: undefined, leader: undefined, members: [] }),
+      local: { dataDir: { initialized: false, standbySignal: false }, pg: { running: false }, process: "stopped" },
+      memory: {},
+      peers: [],
+    });
+    assert.deepEqual(d.actions, []);
+    assert.match(d.reason, /waiting until standby_cluster is in etcd's config key/);
+  });
+
+  it("the agent config refuses it together with fromBackup, naming the field", () => {
+    const r = bootstrapSchema.safeParse({
+      standbyCluster: { host: "db" },
+      fromBackup: { repo: { bucket: "dr-backups" }, stanza: "main" },
+    });
+    assert.ok(!r.success);
+    assert.deepEqual(r.error.issues[0].path, ["standbyCluster"]);
+    assert.match(r.error.issues[0].message, /not both/);
+    assert.ok(bootstrapSchema.safeParse({ standbyCluster: { host: "db", port: 6432 } }).success);
   });
 });
