@@ -20,6 +20,7 @@ import { DynamicConfigApplier } from "../../sidecar/dynamic/apply";
 import { bootstrapSchema } from "../../sidecar/contract/restore-config";
 import { decide } from "../../sidecar/ha/decide";
 import pino from "pino";
+import { listJson, listText } from "../../sidecar/cli/ops-render";
 
 describe("standby_cluster in the dynamic configuration", () => {
   it("Patroni's keys are accepted, with their defaults", () => {
@@ -242,5 +243,31 @@ describe("bootstrap.standbyCluster (Patroni's bootstrap.dcs.standby_cluster)", (
     assert.deepEqual(r.error.issues[0].path, ["standbyCluster"]);
     assert.match(r.error.issues[0].message, /not both/);
     assert.ok(bootstrapSchema.safeParse({ standbyCluster: { host: "db", port: 6432 } }).success);
+  });
+});
+
+describe("hapg list of a standby cluster", () => {
+  it("shows the standby leader as Patroni does and a line with the lag behind the source", () => {
+    const view = {
+      scope: "dr",
+      members: [
+        {
+          name: "a",
+          role: "standby_leader",
+          state: "running",
+          host: "10.0.0.1",
+          port: 5432,
+          source_lag: { streaming: true, bytes: 1500, seconds: 2.5 },
+        },
+        { name: "b", role: "replica", state: "streaming", host: "10.0.0.2", port: 5432, lag: 0 },
+      ],
+    };
+    const j = listJson(view, { standby_cluster: { host: "10.9.0.1", port: 6432, restore_command: "get %f %p" } });
+    assert.equal(j.leader, "a");
+    assert.equal(j.members[0].role, "Standby Leader");
+    assert.equal(j.members[0].lag, null);
+    assert.deepEqual(j.standby, { source: "10.9.0.1:6432 + archive", lag_bytes: 1500, lag_seconds: 2.5, streaming: true });
+    assert.match(listText(j), /Standby cluster of 10\.9\.0\.1:6432 \+ archive: 1500 bytes, 2\.5 s behind the source \(streaming\)/);
+    assert.equal(listJson(view, {}).standby, undefined);
   });
 });
