@@ -7,6 +7,7 @@
  * figures (lag, promotion time: command → first acknowledged write).
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { localDown, localUp } from "../../local/cluster";
@@ -36,6 +37,15 @@ async function standbyLeader(c: ClusterFile): Promise<ClusterFile["nodes"][numbe
     return Object.keys(all).find((n) => all[n] === "standby_leader");
   });
   return c.nodes.find((n) => n.name === r)!;
+}
+
+function hasPatronictl(): boolean {
+  try {
+    execFileSync("sh", ["-c", "command -v patronictl"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const status = async (n: ClusterFile["nodes"][number], p: string) => (await httpGet(`${n.apiUrl}${p}`, 2000)).status;
@@ -106,6 +116,18 @@ describe("standby cluster (real etcd, PostgreSQL, HAProxy)", function () {
     const text = await (await fetch(`${leader.apiUrl}/metrics`)).text();
     assert.match(text, /patroni_standby_leader\{[^}]*\} 1/);
     assert.match(text, /hapg_source_lag_bytes\{[^}]*\} \d+/);
+    // Patroni's own client reads our etcd keys as a standby cluster's.
+    if (hasPatronictl()) {
+      const file = path.join(path.dirname(standbyDir), "patronictl.yml");
+      const hosts = standby.etcd.map((e) => new URL(e.clientUrl).host).join(",");
+      fs.writeFileSync(file, `scope: local\nnamespace: /service/\netcd3:\n  hosts: ${hosts}\n`, { mode: 0o600 });
+      const rows = JSON.parse(execFileSync("patronictl", ["-c", file, "list", "-f", "json"], { encoding: "utf8" })) as {
+        Member: string;
+        Role: string;
+      }[];
+      assert.equal(rows.find((r) => r.Member === leader.name)?.Role, "Standby Leader", JSON.stringify(rows));
+      log(`patronictl list: ${rows.map((r) => `${r.Member} ${r.Role}`).join(", ")}`);
+    }
   });
 
   it("fails over inside the standby cluster: a new standby leader, still following the source", async () => {
