@@ -108,14 +108,21 @@ export function standbyReplicaRow(input: HaInput): Decision | undefined {
   return { actions, reason: `standby leader: ${streaming} ${describe(s)}`, role: "standby_leader" };
 }
 
-/** SB5: PostgreSQL runs writable in a standby cluster. */
+/**
+ * SB5: PostgreSQL runs writable in a standby cluster. The leader (a cluster turned into a standby
+ * cluster: the planned switchover between clusters) stops cleanly, so the WAL up to its shutdown
+ * checkpoint reaches the other cluster before it is promoted, and it follows without a rewind.
+ */
 export function standbyPrimaryRow(input: HaInput): Decision | undefined {
   const s = standbyOf(input);
   if (!s) return undefined;
+  const ours = input.cluster?.leader?.name === input.self.name;
   return {
-    actions: [{ type: "demote" }],
-    reason: `standby cluster: no member may run writable; stopping this primary to follow ${describe(s)}`,
-    role: input.cluster?.leader?.name === input.self.name ? "standby_leader" : "replica",
+    actions: [{ type: ours ? "stopForStandby" : "demote" }],
+    reason: ours
+      ? `this cluster became a standby cluster: stopping the primary cleanly (its WAL reaches the standbys) to follow ${describe(s)}`
+      : `standby cluster: no member may run writable; stopping this primary to follow ${describe(s)}`,
+    role: ours ? "standby_leader" : "replica",
   };
 }
 

@@ -195,6 +195,8 @@ export type Action =
   | { type: "setSyncStandbys"; names: string[]; count?: number }
   | { type: "syncSlots"; members: string[] }
   | { type: "stopForHandOver"; candidate: string }
+  /** A leader whose cluster became a standby cluster (row SB5): a clean stop that sends every WAL record to connected standbys, its checkpoint published. */
+  | { type: "stopForStandby" }
   | { type: "awaitCandidate"; candidate: string }
   | { type: "clearFailover" }
   | { type: "writeFailsafe"; members: Record<string, string> | undefined };

@@ -113,10 +113,17 @@ describe("HA decision: standby cluster (rows SB0–SB6)", () => {
       reason: /taking the leader key and following 10\.9\.0\.1:6432 \(no promotion/,
     },
     {
-      row: "SB5: a writable server in a standby cluster is stopped (it then follows the source)",
+      row: "SB5: the leader of a cluster turned into a standby cluster stops cleanly (its WAL reaches the other cluster), then follows it",
       input: input("b", standbyMembers(), { running: true, inRecovery: false, lsn: 1000 }),
-      actions: [{ type: "demote" }],
+      actions: [{ type: "stopForStandby" }],
       role: "standby_leader",
+      reason: /became a standby cluster: stopping the primary cleanly/,
+    },
+    {
+      row: "SB5: any other writable server in a standby cluster is stopped at once",
+      input: input("a", standbyMembers(), { running: true, inRecovery: false, lsn: 1000 }),
+      actions: [{ type: "demote" }],
+      role: "replica",
       reason: /no member may run writable/,
     },
     {
