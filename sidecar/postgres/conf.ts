@@ -65,6 +65,8 @@ export interface StandbySettings {
   slotName: string | undefined;
   /** The upstream lists several hosts (a standby cluster's source): connect to the writable one. */
   readWrite?: boolean;
+  /** application_name towards the upstream; default the member name (what synchronous_standby_names lists). */
+  applicationName?: string;
 }
 
 export interface PostgresqlConfOptions {
@@ -164,7 +166,7 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
         port: o.standby.upstream.port,
         user: o.standby.replicationUser,
         passfile: o.standby.passfile,
-        application_name: o.memberName,
+        application_name: o.standby.applicationName ?? o.memberName,
         connect_timeout: 3,
         sslmode: "prefer",
         gssencmode: "disable",

@@ -23,6 +23,9 @@ import type { HostPort } from "./types";
 /** keepSyncWait: a replica about to be promoted keeps the synchronous_standby_names it must start with (not promotionWait's). */
 export type Role = { primary: true } | { primary: false; upstream: HostPort | null; keepSyncWait?: boolean };
 
+/** application_name of a standby leader towards its source cluster: `standby-cluster/<member>`. */
+export const STANDBY_APPLICATION_PREFIX = "standby-cluster/";
+
 export class ServerConfig {
   readonly passfile: string;
   readonly socketDir: string;
@@ -129,7 +132,15 @@ export class ServerConfig {
     if (toSource && s.recovery_min_apply_delay !== undefined) params.recovery_min_apply_delay = s.recovery_min_apply_delay;
     if (!toSource) return { standby: base, standbyCluster: params };
     return {
-      standby: { ...base, slotName: s.primary_slot_name, readWrite: s.host?.includes(",") },
+      // Never the member's name towards the source: a member of the source with the same name is in its
+      // synchronous_standby_names, and this server's acknowledgements would count as that member's.
+      // A member name cannot contain "/", so no member of any cluster is called this.
+      standby: {
+        ...base,
+        slotName: s.primary_slot_name,
+        readWrite: s.host?.includes(","),
+        applicationName: `${STANDBY_APPLICATION_PREFIX}${this.o.memberName}`.slice(0, 63),
+      },
       standbyCluster: params,
     };
   }

@@ -97,6 +97,12 @@ describe("standby cluster (real etcd, PostgreSQL, HAProxy)", function () {
     const patroni = (await httpGet(`${leader.apiUrl}/patroni`)).body as { role: string; source_lag?: { streaming: boolean } };
     assert.equal(patroni.role, "standby_leader");
     assert.equal(patroni.source_lag?.streaming, true);
+    // The source sees it under a name none of its members can have: never counted as its synchronous standby.
+    const senders = await sql<{ name: string }>(source.dsn, "SELECT application_name AS name FROM pg_stat_replication");
+    assert.ok(
+      senders.some((x) => x.name === `standby-cluster/${leader.name}`),
+      JSON.stringify(senders),
+    );
     // Nothing in the standby cluster takes writes; the source's rows are there, on both members.
     const [{ ro }] = await sql<{ ro: string }>(
       dsnWithPort(standby.dsn, leader.pgPort),

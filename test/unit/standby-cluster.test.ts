@@ -176,11 +176,14 @@ describe("PostgreSQL's config towards the source", () => {
         passfile: "/p",
         slotName: undefined,
         readWrite: true,
+        applicationName: "standby-cluster/node1",
       },
       standbyCluster: { restore_command: 'get %f "%p"', recovery_min_apply_delay: "5min" },
     });
     assert.match(text, /primary_conninfo = '.*host=''a,b'' .*target_session_attrs=''read-write''/);
     assert.doesNotMatch(text, /primary_slot_name/);
+    // Not the member's name: the source's synchronous_standby_names must never count this server as its own member.
+    assert.match(text, /application_name=''standby-cluster\/node1''/);
     assert.match(text, /restore_command = 'get %f "%p"'/);
     assert.match(text, /recovery_min_apply_delay = '5min'/);
   });
