@@ -125,9 +125,10 @@ export function prepareFiles(l: Layout, o: LocalOptions, owner: Owner | undefine
     fs.chmodSync(l.dir, 0o711); // the service user traverses it; only root lists it
   }
   for (const d of [l.secretsDir, l.haproxyDir, l.etcdDir]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
-  const superuser = randomPassword();
+  // A standby cluster is a copy of its source, roles included: the source's passwords.
+  const superuser = o.standbyOf?.superuserPassword ?? randomPassword();
   fs.writeFileSync(l.superuserPasswordFile, superuser + "\n", { mode: 0o600 });
-  fs.writeFileSync(l.replicationPasswordFile, randomPassword() + "\n", { mode: 0o600 });
+  fs.writeFileSync(l.replicationPasswordFile, (o.standbyOf?.replicationPassword ?? randomPassword()) + "\n", { mode: 0o600 });
   fs.writeFileSync(l.apiPasswordFile, randomPassword() + "\n", { mode: 0o600 });
   for (const n of l.nodes) {
     fs.mkdirSync(n.nodeDir, { recursive: true, mode: 0o700 });

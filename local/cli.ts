@@ -93,10 +93,26 @@ export function registerLocalCommands(program: Command): void {
     )
     .option("--target-lsn <lsn>", "with --restore-from: restore up to this WAL position, e.g. 0/3000028")
     .option("--target-name <name>", "with --restore-from: restore up to this restore point (pg_create_restore_point)")
-    .action(async (opts: UpFlags & RestoreFlags) => {
-      const { sync, syncStrict, async, synchronousMode: modeFlag, restoreFrom, targetTime, targetLsn, targetName, ...o } = opts;
+    .option(
+      "--standby-of <dir>",
+      "a standby cluster of the running local cluster in DIR: its leader follows DIR's proxy (and its WAL archive, with --backup there); promote it with hapg promote-cluster",
+    )
+    .action(async (opts: UpFlags & RestoreFlags & { standbyOf?: string }) => {
+      const {
+        sync,
+        syncStrict,
+        async,
+        synchronousMode: modeFlag,
+        restoreFrom,
+        targetTime,
+        targetLsn,
+        targetName,
+        standbyOf: of,
+        ...o
+      } = opts;
       const { localFromBackup } = await import("./restore");
       const restore = localFromBackup({ restoreFrom, targetTime, targetLsn, targetName });
+      const standbyOf = of === undefined ? undefined : (await import("./standby")).localStandbySource(of);
       const dir = path.resolve(o.dir);
       const synchronousMode = syncModeFromFlags({ sync, syncStrict, async, synchronousMode: modeFlag });
       console.log(`Starting a local cluster in ${dir}${synchronousMode === "off" ? "" : ` (synchronous mode: ${synchronousMode})`}`);
@@ -111,7 +127,7 @@ export function registerLocalCommands(program: Command): void {
       const { formatStatus, localStatus, localUp, newTable } = await cluster();
       const { redact } = await import("./writer");
       const desiredConfig = o.desiredConfig === undefined ? undefined : path.resolve(o.desiredConfig);
-      const c = await localUp({ ...o, netns: o.netns ?? false, dir, synchronousMode, desiredConfig, restore, progress });
+      const c = await localUp({ ...o, netns: o.netns ?? false, dir, synchronousMode, desiredConfig, restore, standbyOf, progress });
       process.removeListener("SIGINT", onInt);
       console.log(formatStatus(await localStatus(dir)));
       const t = newTable();

@@ -16,6 +16,7 @@ import { createNetns, netnsUnavailable } from "./netns";
 import { ApiMember, clusterJsonPath, ClusterFile, fetchCluster, readClusterFile, writeClusterFile } from "./state";
 import { knownProcesses, processesOfDir, readPid, stillRunning, stopEverything, teardownProblem } from "./teardown";
 import { checkLocalRestore } from "./restore";
+import { standbyClusterFor, writeStandbyConfig } from "./standby";
 import { startS3 } from "./s3";
 import { makeMemberCerts } from "./backup-tls";
 import { reportLocalBoot } from "./host-reports";
@@ -70,6 +71,8 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   const o: LocalOptions = { ...DEFAULTS, ...stripUndefined(opts), dir: opts.dir };
   if (o.restore) o.backup = true; // a restored cluster archives into a repository of its own
   const problems = checkOptions(o);
+  if (o.standbyOf && (o.backup || o.restore))
+    problems.push("--standby-of: not with --backup or --restore-from (a standby cluster's own archive is not supported yet)");
   if (problems.length) throw new Error(problems.join("\n"));
   const unavailable = o.netns ? netnsUnavailable() : undefined;
   if (unavailable) throw new Error(unavailable);
@@ -90,6 +93,7 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
   const t0 = Date.now();
   const owner = serviceOwner();
   const superuserPassword = prepareFiles(l, o, owner);
+  const standby = o.standbyOf ? standbyClusterFor(o.standbyOf, l.dir, owner) : undefined;
   if (o.backup) makeMemberCerts(l.backupTlsDir, l.nodes, owner);
   if (desired?.doc) writeDesiredConfig(l.dir, desired.doc, owner);
   if (o.topology) {
@@ -137,6 +141,12 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     });
     state.etcd = etcd.members.map((m) => ({ name: m.name, clientUrl: m.clientUrl, pid: m.pid, ...(m.netns ? { netns: m.netns } : {}) }));
     writeClusterFile(l.dir, state); // from here on `down` can clean up, even after a Ctrl-C
+    if (standby) {
+      await writeStandbyConfig(state, standby);
+      say(
+        `standby cluster of ${o.standbyOf!.dir}: streaming from its proxy ${standby.host}:${standby.port}${standby.restore_command ? ", reading its WAL archive when it cannot" : ""}`,
+      );
+    }
     // What each host booted, as `hapg host-report` writes it on AWS (the roll compares it with the topology).
     if (o.topology) for (const h of [...l.etcd, ...l.nodes]) await reportLocalBoot(state, h.name, FIRST_REVISION, `local-${h.name}-1`);
 
@@ -172,10 +182,13 @@ export async function localUp(opts: UpOptions): Promise<ClusterFile> {
     );
 
     failedLog = l.nodes.map((n) => n.logFile).join(", ");
-    const leader = await waitHealthy(l.dir, opts.timeoutMs ?? (o.restore ? 900_000 : 120_000), (m) => say(`[${elapsed(t0)}] ${m}`));
+    const leader = await waitHealthy(l.dir, opts.timeoutMs ?? (o.restore ? 900_000 : 120_000), (m) => say(`[${elapsed(t0)}] ${m}`), {
+      standby: standby !== undefined,
+    });
     failedLog = l.haproxyLog;
-    await waitProxyWritable(state.dsn, 15_000);
-    say(`[${elapsed(t0)}] healthy: ${leader} is primary, ${o.nodes - 1} replica(s) streaming`);
+    // A standby cluster takes no writes until it is promoted (hapg promote-cluster).
+    if (!standby) await waitProxyWritable(state.dsn, 15_000);
+    say(`[${elapsed(t0)}] healthy: ${leader} is ${standby ? "the standby leader" : "primary"}, ${o.nodes - 1} replica(s) streaming`);
     return state;
   } catch (e) {
     say(`failed after ${elapsed(t0)}: stopping what was started`);

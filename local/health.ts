@@ -81,8 +81,10 @@ export async function waitHealthy(
   dir: string,
   timeoutMs: number,
   progress?: Progress,
-  o: { exclude?: readonly string[] } = {},
+  o: { exclude?: readonly string[]; standby?: boolean } = {},
 ): Promise<string> {
+  // A standby cluster's leader answers /standby-leader (Patroni's), never /primary.
+  const leaderPath = o.standby ? "/standby-leader" : "/primary";
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {
@@ -95,8 +97,8 @@ export async function waitHealthy(
       verdict.healthy = false;
     }
     const leader = verdict.leader ? c.nodes.find((n) => n.name === verdict.leader) : undefined;
-    if (verdict.healthy && leader && (await apiStatus(leader, "/primary")) === 200) return leader.name;
-    const waiting = verdict.healthy ? `${verdict.leader}: /primary not 200 yet` : verdict.waitingFor.join("; ");
+    if (verdict.healthy && leader && (await apiStatus(leader, leaderPath)) === 200) return leader.name;
+    const waiting = verdict.healthy ? `${verdict.leader}: ${leaderPath} not 200 yet` : verdict.waitingFor.join("; ");
     if (Date.now() > deadline) {
       const said = expected
         .filter((n) => n !== verdict.leader && verdict.waitingFor.some((w) => w.startsWith(`${n}:`)))

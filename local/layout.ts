@@ -81,6 +81,19 @@ export interface LocalOptions {
    * endpoints, the roll) and `hapg local scale` / `hapg local roll` change it. Default false.
    */
   topology?: boolean;
+  /** `--standby-of DIR`: a standby cluster of the running local cluster in DIR (local/standby.ts). */
+  standbyOf?: LocalStandbySource;
+}
+
+/** What a standby cluster takes from its source (`--standby-of`, ./standby.ts): where to stream from, the passwords, the archive. */
+export interface LocalStandbySource {
+  dir: string;
+  /** The source's primary proxy (HAProxy's primary port). */
+  endpoint: { host: string; port: number };
+  superuserPassword: string;
+  replicationPassword: string;
+  /** The source's repository (a source started with --backup), as bootstrap.fromBackup names one. */
+  archive?: { repo: Record<string, unknown>; stanza: string; cipherPassphraseFile?: string };
 }
 
 export interface EtcdSlot {

@@ -103,7 +103,7 @@ export interface HealthVerdict {
  */
 export function judgeHealth(cluster: ApiCluster | undefined, expected: readonly string[]): HealthVerdict {
   if (!cluster) return { healthy: false, waitingFor: ["no agent API answers yet"] };
-  const leaders = cluster.members.filter((m) => m.role === "leader" || m.role === "primary" || m.role === "master");
+  const leaders = cluster.members.filter((m) => ["leader", "primary", "master", "standby_leader"].includes(m.role));
   // Patroni names the synchronous standby's role "sync_standby" in /cluster: a replica all the same.
   const isReplica = (role: string) => role === "replica" || role === "sync_standby";
   const waitingFor: string[] = [];

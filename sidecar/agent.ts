@@ -18,6 +18,7 @@ import { HaDriver } from "./ha/driver";
 import { handOverBeforeStop } from "./ha/planned-stop";
 import { topologyKeeper } from "./topology/wiring";
 import { promotionWait } from "./ha/promotion";
+import { probePrimaryEndpoint } from "./postgres/remote-probe";
 import { fetchPeerViews, postFailsafe } from "./ha/peers";
 import { createLogger } from "./log";
 import { findPgBinDir } from "./postgres/bin";
@@ -26,7 +27,8 @@ import { PostgresOwner } from "./postgres/owner";
 import { DynamicConfigApplier } from "./dynamic/apply";
 import { converge } from "./dynamic/converge";
 import { desiredSource, type DesiredSource } from "./dynamic/source";
-import { effectiveSettings, problemsText } from "./contract/settings/dynamic";
+import { effectiveSettings, problemsText, type DynamicSettings } from "./contract/settings/dynamic";
+import type { StandbyCluster } from "./contract/settings/standby";
 import { pickHaSettings, type HaSettings } from "./contract/settings/schema";
 import { resolveTiming } from "./contract/settings/timing";
 import type { Logger } from "./log";
@@ -64,7 +66,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
   // The agent file's settings are the defaults; etcd's config key (the dynamic config) wins over them.
   const base = pickHaSettings(config);
   const desired = desiredSource(config.desiredConfig);
-  const started = await startingSettings(base, etcdAt(resolveTiming(config).retryTimeoutMs), desired, log);
+  const started = await startingSettings(base, etcdAt(resolveTiming(config).retryTimeoutMs), desired, log, config.bootstrap.standbyCluster);
   // Every duration below comes from this one value (milliseconds), derived once from the settings.
   const timing = resolveTiming(started);
   const dcs = etcdAt(timing.retryTimeoutMs);
@@ -122,6 +124,8 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     log: log.child({ component: "postgres" }),
     // The mode the HA loop decides with (the dynamic config's, once it is made below).
     promotionWait: () => promotionWait(ref.dynamic?.live.synchronousMode ?? started.synchronousMode),
+    // etcd's standby_cluster as the HA loop last read it: a standby cluster's members follow the source.
+    standbyCluster: () => (ref.dynamic ? ref.dynamic.effective.standbyCluster : started.standbyCluster),
   });
   // The one owner of PostgreSQL: the driver and the API talk to it; the manager runs its commands.
   const pg = new PostgresOwner(manager);
@@ -139,6 +143,7 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
     desired,
     desiredIntervalMs: (config.desiredConfig?.intervalSeconds ?? 60) * 1000,
     onLoopWait: (ms) => driver.lease.setIntervalMs(Math.min(ms, timing.ttlMs / 4)),
+    standbyAtBootstrap: config.bootstrap.standbyCluster,
   });
   ref.dynamic = dynamic;
   const driver = new HaDriver({
@@ -209,6 +214,14 @@ export async function runAgent(config: AgentConfig, configFile?: string): Promis
       failsafe: driver.failsafe,
       config: { dcs, base, log: log.child({ component: "api" }) },
       backup,
+      promoteCluster: {
+        dcs,
+        config: { dcs, base, log: log.child({ component: "api" }) },
+        probe: (host, port) => probePrimaryEndpoint(host, port, replication),
+        log: log.child({ component: "api" }),
+        // The standby leader promotes at its next loop (the config key's change does not wake it).
+        waitMs: timing.ttlMs + timing.loopWaitMs * 4,
+      },
     }),
   });
   const rules = () => ({
@@ -280,9 +293,22 @@ function rereadParameters(file: string, current: AgentConfig, manager: PostgresM
  * unreachable or a refused config key: the file's, said in the log (the HA loop applies the key once
  * it can read it).
  */
-async function startingSettings(base: HaSettings, dcs: EtcdDcs, desired: DesiredSource | undefined, log: Logger): Promise<HaSettings> {
+async function startingSettings(
+  base: HaSettings,
+  dcs: EtcdDcs,
+  desired: DesiredSource | undefined,
+  log: Logger,
+  standbyAtBootstrap?: StandbyCluster,
+): Promise<DynamicSettings> {
   try {
-    const cluster = await dcs.load();
+    let cluster = await dcs.load();
+    // Patroni's bootstrap.dcs.standby_cluster: into the config key once, before the cluster exists.
+    if (standbyAtBootstrap && cluster.initialize === undefined && cluster.config?.standby_cluster === undefined) {
+      const next = { ...(cluster.config ?? {}), standby_cluster: standbyAtBootstrap };
+      if (await dcs.attemptWriteConfig(next, cluster.configModRevision))
+        log.info("a new standby cluster: wrote standby_cluster into etcd's config key");
+      cluster = await dcs.load();
+    }
     let config = cluster.config;
     if (config === undefined && cluster.configModRevision === undefined && desired) {
       const doc = await desired.read().catch((e: unknown) => log.warn({ err: String(e) }, "cannot read the desired config at start"));

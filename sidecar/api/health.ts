@@ -14,6 +14,8 @@ export interface HealthState {
   noloadbalance: boolean;
   /** A former primary not yet rewound: its data may have diverged, so it serves no reads. */
   formerPrimary?: boolean;
+  /** Holds the leader key of a standby cluster while in recovery (Patroni's standby_leader). */
+  standbyLeader?: boolean;
   /** Leader's last published WAL position (for replica lag). */
   leaderOptime?: number;
   /** ms since the HA loop last completed; undefined if it never ran. */
@@ -23,15 +25,35 @@ export interface HealthState {
 
 export type HealthResult = { status: number; error?: string };
 
-export const PRIMARY_PATHS = ["/", "/primary", "/master", "/read-write", "/leader"];
-export const HEALTH_PATHS = [...PRIMARY_PATHS, "/replica", "/read-only", "/health", "/liveness", "/readiness"];
+export const PRIMARY_PATHS = ["/", "/primary", "/master", "/read-write"];
+export const STANDBY_LEADER_PATHS = ["/standby-leader", "/standby_leader"];
+export const HEALTH_PATHS = [
+  ...PRIMARY_PATHS,
+  "/leader",
+  ...STANDBY_LEADER_PATHS,
+  "/replica",
+  "/read-only",
+  "/health",
+  "/liveness",
+  "/readiness",
+];
+
+/** The leader of a standby cluster: holds the key and runs in recovery, following another cluster (Patroni's role). */
+export function isStandbyLeader(holdsLeader: boolean, pg: PgStatus, standbyCluster: boolean): boolean {
+  return standbyCluster && holdsLeader && pg.running && pg.inRecovery === true;
+}
 
 export function evaluateHealth(path: string, query: URLSearchParams, s: HealthState): HealthResult {
   const ok = (cond: boolean): HealthResult => ({ status: cond ? 200 : 503 });
   const isPrimary = s.pg.running && s.pg.inRecovery === false;
-  const isReplica = s.pg.running && s.pg.inRecovery === true && !s.formerPrimary;
+  // Patroni's: a standby leader answers /standby-leader, /leader and /read-only, never /primary nor /replica.
+  const standbyLeader = s.standbyLeader === true && s.holdsLeader && s.leaseValid;
+  const isReplica = s.pg.running && s.pg.inRecovery === true && !s.formerPrimary && s.standbyLeader !== true;
   if (PRIMARY_PATHS.includes(path)) return ok(isPrimary && s.holdsLeader && s.leaseValid);
+  if (STANDBY_LEADER_PATHS.includes(path)) return ok(standbyLeader);
   switch (path) {
+    case "/leader":
+      return ok((isPrimary && s.holdsLeader && s.leaseValid) || standbyLeader);
     case "/replica": {
       const maxLag = parseLag(query.get("lag"));
       if (maxLag === "invalid") return { status: 400, error: "query parameter lag: use bytes or a size like 16MB (units: B, kB, MB, GB)" };
@@ -40,14 +62,14 @@ export function evaluateHealth(path: string, query: URLSearchParams, s: HealthSt
     case "/read-only": {
       const maxLag = parseLag(query.get("lag"));
       if (maxLag === "invalid") return { status: 400, error: "query parameter lag: use bytes or a size like 16MB (units: B, kB, MB, GB)" };
-      return ok((isPrimary && s.holdsLeader && s.leaseValid) || (isReplica && withinLag(s, maxLag)));
+      return ok((isPrimary && s.holdsLeader && s.leaseValid) || standbyLeader || (isReplica && withinLag(s, maxLag)));
     }
     case "/health":
       return ok(s.pg.running);
     case "/liveness":
       return ok(s.loopAgeMs !== undefined && s.loopAgeMs < s.ttlMs);
     case "/readiness":
-      return ok((isPrimary && s.holdsLeader && s.leaseValid) || (isReplica && s.pg.streaming === true));
+      return ok((isPrimary && s.holdsLeader && s.leaseValid) || standbyLeader || (isReplica && s.pg.streaming === true));
   }
   return { status: 404, error: `unknown path ${path}` };
 }
@@ -96,15 +118,19 @@ export function clusterBody(scope: string, cluster: ClusterSnapshot | undefined)
           !isLeader && leaderLsn !== undefined && m.data.xlog_location !== undefined
             ? Math.max(0, leaderLsn - m.data.xlog_location)
             : undefined;
+        // Patroni's cluster_as_json: the leader of a standby cluster is "standby_leader".
+        const leaderRole = m.data.role === "standby_leader" || cluster?.config?.standby_cluster !== undefined ? "standby_leader" : "leader";
         return {
           name: m.name,
-          role: isLeader ? "leader" : m.data.role === "uninitialized" ? "uninitialized" : "replica",
+          role: isLeader ? leaderRole : m.data.role === "uninitialized" ? "uninitialized" : "replica",
           state,
           api_url: m.data.api_url,
           host,
           port,
           timeline: m.data.timeline,
           ...(lag !== undefined ? { lag } : {}),
+          // Ours: how far the standby leader is behind the source cluster (bytes, seconds).
+          ...(isLeader && m.data.source_lag ? { source_lag: m.data.source_lag } : {}),
           // Patroni's: present only when a changed parameter waits for a restart.
           ...(m.data.pending_restart ? { pending_restart: true } : {}),
           tags: m.data.tags,

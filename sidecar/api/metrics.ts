@@ -15,6 +15,8 @@ import type { ActivitySummary, BucketCounts } from "../ha/activity";
 import type { HaDriver } from "../ha/driver";
 import type { PgStatus } from "../postgres/types";
 import type { BackupView } from "../backup/service";
+import { sourceLag } from "../ha/member";
+import { isStandbyLeader } from "./health";
 
 type Buckets = ReturnType<BucketCounts["snapshot"]>;
 
@@ -38,6 +40,8 @@ export interface MetricsInput {
   paused?: boolean;
   /** Archiving and backups (absent: no backup repository configured). */
   backup?: BackupView;
+  /** This member leads a standby cluster (holds the key, in recovery, following another cluster). */
+  standbyLeader?: boolean;
 }
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
@@ -62,6 +66,7 @@ export function metricsInput(
     renewalFailures: v.lease.failures,
     paused: v.paused,
     backup,
+    standbyLeader: isStandbyLeader(v.holdsLeader, pg, v.standbyCluster !== undefined),
   };
 }
 
@@ -144,6 +149,7 @@ export function patroniRows(m: MetricsInput): Row[] {
   const replica = running && pg.inRecovery === true;
   const started = pg.postmasterStartTime ? Date.parse(pg.postmasterStartTime) : NaN;
   const syncStandby = replica && (m.cluster?.sync?.standbys.includes(m.name) ?? false);
+  const standbyLeader = m.standbyLeader === true;
   return [
     {
       name: "patroni_version",
@@ -157,9 +163,8 @@ export function patroniRows(m: MetricsInput): Row[] {
       value: running && Number.isFinite(started) ? started / 1000 : 0,
     },
     { name: "patroni_primary", help: "Value is 1 if this node is the leader, 0 otherwise.", value: bit(primary && m.holdsLeader) },
-    { name: "patroni_replica", help: "Value is 1 if this node is a replica, 0 otherwise.", value: bit(replica) },
-    // A standby cluster (replicating from another cluster) is not supported: never a standby leader.
-    { name: "patroni_standby_leader", help: "Value is 1 if this node is the standby_leader, 0 otherwise.", value: 0 },
+    { name: "patroni_replica", help: "Value is 1 if this node is a replica, 0 otherwise.", value: bit(replica && !standbyLeader) },
+    { name: "patroni_standby_leader", help: "Value is 1 if this node is the standby_leader, 0 otherwise.", value: bit(standbyLeader) },
     { name: "patroni_sync_standby", help: "Value is 1 if this node is a sync standby replica, 0 otherwise.", value: bit(syncStandby) },
     {
       name: "patroni_xlog_location",
@@ -210,7 +215,18 @@ export function patroniRows(m: MetricsInput): Row[] {
 /** What only this agent knows. Pure. */
 export function ownRows(m: MetricsInput): Row[] {
   const a = m.activity;
+  const lag = m.standbyLeader ? sourceLag(m.pg) : undefined;
   return [
+    {
+      name: "hapg_source_lag_bytes",
+      help: "Standby leader: bytes of the source cluster's WAL not replayed yet, as of the source's last message (-1: unknown, archive-only, or not a standby leader).",
+      value: lag?.bytes ?? -1,
+    },
+    {
+      name: "hapg_source_lag_seconds",
+      help: "Standby leader: seconds since the last replayed commit, 0 once everything the source sent is replayed (-1: unknown, or not a standby leader).",
+      value: lag?.seconds ?? -1,
+    },
     {
       name: "hapg_lease_renewal_failures_total",
       help: "etcd lease renewals that failed (unreachable, timed out, lease lost) since the agent started.",

@@ -17,6 +17,7 @@ import type { Reply } from "./reply";
 import { parseReinitRequest, parseRestartRequest } from "./restart-request";
 import { BACKUP_TYPES, type BackupType } from "../backup/pgbackrest";
 import type { BackupService } from "../backup/service";
+import { promoteCluster, type PromoteClusterDeps } from "./promote-cluster";
 
 export interface ApiCredentials {
   username: string;
@@ -41,6 +42,8 @@ export interface MutationDeps {
   config?: ConfigRouteDeps;
   /** POST /backup (absent: no backup repository). */
   backup?: Pick<BackupService, "requestBackup">;
+  /** POST /promote-cluster (./promote-cluster.ts); absent: 404. */
+  promoteCluster?: PromoteClusterDeps;
 }
 
 export type { Reply } from "./reply";
@@ -55,6 +58,7 @@ export const MUTATIONS: Record<string, string[]> = {
   "/failsafe": ["POST"],
   "/config": ["PATCH", "PUT"],
   "/backup": ["POST"],
+  "/promote-cluster": ["POST"],
 };
 /** What each path's body looks like, for the "not valid JSON" answer. */
 const EXAMPLES: Record<string, string> = {
@@ -66,6 +70,7 @@ const EXAMPLES: Record<string, string> = {
   "/failsafe": `{"name":"node1"}`,
   "/config": `{"postgresql":{"parameters":{"work_mem":"8MB"}}}`,
   "/backup": `{"type":"full"}`,
+  "/promote-cluster": `{"force":false}`,
 };
 const MAX_BODY = 64 * 1024;
 const POLL_MS = 100;
@@ -111,6 +116,10 @@ export class Mutations {
     const body = await readJson(req, EXAMPLES[path]);
     if (!body.ok) return { status: 400, body: { error: body.error } };
     if (path === "/backup") return this.backup(body.value);
+    if (path === "/promote-cluster") {
+      if (!this.d.promoteCluster) return { status: 404, body: { error: "this agent does not promote clusters" } };
+      return promoteCluster(body.value, this.d.promoteCluster);
+    }
     if (path === "/config") {
       if (!this.d.config) return { status: 503, body: { error: "this agent does not change the dynamic config" } };
       return changeConfig(method as "PATCH" | "PUT", body.value, this.d.config);

@@ -17,10 +17,11 @@ import { configBody, historyBody } from "./read-routes";
 import type { Mutations } from "./mutations";
 import type { ApiTlsMaterial } from "../http/transport";
 import type { BackupService } from "../backup/service";
-import { HEALTH_PATHS, HealthState, clusterBody, evaluateHealth, replicaLag } from "./health";
+import { HEALTH_PATHS, HealthState, clusterBody, evaluateHealth, isStandbyLeader, replicaLag } from "./health";
+import { sourceLag } from "../ha/member";
 
 const KNOWN_PATHS =
-  "/patroni, /cluster, /history, /config, /metrics, /backup, /backups, /primary, /replica, /read-only, /health, /liveness, /readiness";
+  "/patroni, /cluster, /history, /config, /metrics, /backup, /backups, /primary, /leader, /standby-leader, /replica, /read-only, /health, /liveness, /readiness";
 
 export interface ApiDeps {
   scope: string;
@@ -150,6 +151,7 @@ export class ApiServer {
       leaseValid: v.leaseValid,
       noloadbalance: this.d.noloadbalance,
       formerPrimary: v.local?.dataDir.formerPrimary === true,
+      standbyLeader: isStandbyLeader(v.holdsLeader, pg, v.standbyCluster !== undefined),
       leaderOptime: v.cluster?.leaderOptime,
       loopAgeMs: v.lastLoopAt === undefined ? undefined : now - v.lastLoopAt,
       ttlMs: this.d.ttlMs,
@@ -164,13 +166,17 @@ export class ApiServer {
     return {
       state: pg.running ? "running" : v.process,
       postmaster_start_time: pg.postmasterStartTime,
-      role: pg.running ? (primary ? "primary" : "replica") : "unknown",
+      role: pg.running ? (primary ? "primary" : s.health.standbyLeader ? "standby_leader" : "replica") : "unknown",
       server_version: pg.serverVersion,
       timeline: pg.timeline,
       database_system_identifier: pg.systemId,
       xlog: primary ? { location: pg.lsn } : pg.running ? { received_location: pg.receiveLsn, replayed_location: pg.replayLsn } : undefined,
       replication_state: pg.inRecovery ? (pg.streaming ? "streaming" : "stopped") : undefined,
-      lag: pg.inRecovery ? replicaLag(s.health) : undefined,
+      lag: pg.inRecovery && !s.health.standbyLeader ? replicaLag(s.health) : undefined,
+      // Ours: a standby leader's lag behind the source cluster (bytes while streaming, seconds).
+      source_lag: s.health.standbyLeader ? sourceLag(pg) : undefined,
+      // Patroni's /patroni: the standby_cluster a standby cluster follows.
+      standby_cluster: v.standbyCluster,
       replication: primary ? pg.replication : undefined,
       // Patroni's fields: a changed parameter waits for a restart; a restart scheduled through the API.
       pending_restart: (pg.running && pg.pendingRestart) || (v.dynamic?.pending_restart.length ?? 0) > 0 || undefined,

@@ -13,6 +13,7 @@ import { ConfigError } from "../contract/agent-config";
 import { AGENT_VERSION } from "../contract/version";
 import { missingDeviceProblem } from "../watchdog/plan";
 import { registerConfigCommands } from "./config-cmds";
+import { registerPromoteClusterCommand } from "./promote-cluster";
 import { registerOpsCommands } from "./ops";
 import { registerRestartCommands } from "./restart";
 import { registerSwitchoverCommands } from "./switchover";
@@ -73,6 +74,7 @@ export function buildProgram(): Command {
   registerSwitchoverCommands(program);
   registerRestartCommands(program);
   registerConfigCommands(program);
+  registerPromoteClusterCommand(program);
   registerBackupCommands(program);
   registerDay2Commands(program);
   return program;

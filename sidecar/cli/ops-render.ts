@@ -31,6 +31,28 @@ export interface ListJson {
   archive?: ArchiveStatus;
   /** The roll step in progress or stalled. */
   roll?: ClusterView["roll"];
+  /** A standby cluster: what it follows and how far its standby leader is behind (bytes while streaming, seconds). */
+  standby?: StandbyLine;
+}
+
+export interface StandbyLine {
+  /** host:port of the source's primary endpoint, and/or "archive" (restore_command). */
+  source: string;
+  lag_bytes: number | null;
+  lag_seconds: number | null;
+  streaming: boolean;
+}
+
+const LEADER_ROLES = ["leader", "standby_leader"];
+
+/** The standby_cluster of the dynamic config and the standby leader's lag, when the cluster is a standby cluster. */
+function standbyLine(view: ClusterView, config: Record<string, unknown>): StandbyLine | undefined {
+  const s = config.standby_cluster as { host?: string; port?: number; restore_command?: string } | undefined;
+  if (!s || typeof s !== "object") return undefined;
+  const endpoint = s.host ? `${s.host}:${s.port ?? 5432}` : undefined;
+  const source = [endpoint, s.restore_command ? "archive" : undefined].filter(Boolean).join(" + ");
+  const lag = view.members.find((m) => m.role === "standby_leader")?.source_lag;
+  return { source, lag_bytes: lag?.bytes ?? null, lag_seconds: lag?.seconds ?? null, streaming: lag?.streaming ?? false };
 }
 
 /** Tags whose values differ from the defaults (patronictl shows only those). */
@@ -46,9 +68,10 @@ export function listJson(view: ClusterView, config: Record<string, unknown>, arc
   return {
     cluster: view.scope,
     paused: isPaused(config),
-    leader: view.members.find((m) => m.role === "leader")?.name ?? null,
+    leader: view.members.find((m) => LEADER_ROLES.includes(m.role))?.name ?? null,
     members,
     ...(archive ? { archive } : {}),
+    ...(standbyLine(view, config) ? { standby: standbyLine(view, config) } : {}),
     ...(view.roll ? { roll: view.roll } : {}),
   };
 }
@@ -67,7 +90,7 @@ function toRow(m: ViewMember): ListRow {
     role: roleTitle(m.role),
     state: m.state,
     timeline: m.timeline ?? null,
-    lag: m.role === "leader" || typeof m.lag !== "number" ? null : m.lag,
+    lag: LEADER_ROLES.includes(m.role) || typeof m.lag !== "number" ? null : m.lag,
     pending_restart: m.pending_restart === true,
     tags: Object.fromEntries(Object.entries(m.tags ?? {}).filter(([k, v]) => DEFAULT_TAGS[k] !== v)),
   };
@@ -75,6 +98,7 @@ function toRow(m: ViewMember): ListRow {
 
 function roleTitle(role: string): string {
   if (role === "sync_standby") return "Sync Standby";
+  if (role === "standby_leader") return "Standby Leader";
   return role.charAt(0).toUpperCase() + role.slice(1);
 }
 
@@ -102,10 +126,19 @@ export function listText(j: ListJson): string {
   }
   const leader = j.leader ? `leader ${j.leader}` : "NO LEADER";
   const archive = j.archive ? `\n${archiveText(j.archive)}` : "";
+  const standby = j.standby ? `\n${standbyText(j.standby)}` : "";
   const roll = j.roll
     ? `\nRoll: ${j.roll.stalled ? `STOPPED at ${j.roll.host}: ${j.roll.stalled}` : `replacing ${j.roll.host} with revision ${j.roll.revision} since ${j.roll.since}`}`
     : "";
-  return `Cluster: ${j.cluster} (${leader}, maintenance mode: ${j.paused ? "on — no automatic failover" : "off"})\n${t.toString()}${archive}${roll}`;
+  return `Cluster: ${j.cluster} (${leader}, maintenance mode: ${j.paused ? "on — no automatic failover" : "off"})\n${t.toString()}${standby}${archive}${roll}`;
+}
+
+/** One line on a standby cluster: what it follows, and the standby leader's lag behind the source. */
+export function standbyText(s: StandbyLine): string {
+  const bytes = s.lag_bytes === null ? "? bytes" : `${s.lag_bytes} bytes`;
+  const seconds = s.lag_seconds === null ? "? s" : `${s.lag_seconds} s`;
+  const how = s.streaming ? "streaming" : "not streaming (archive only)";
+  return `Standby cluster of ${s.source}: ${bytes}, ${seconds} behind the source (${how}); promote with hapg promote-cluster`;
 }
 
 /** "0/3000060", PostgreSQL's spelling of a WAL position. */
@@ -147,7 +180,7 @@ export interface TopologyNode {
 /** The leader first, its replicas under it; members with no leader to follow last. */
 export function topologyJson(view: ClusterView): TopologyNode[] {
   const rows = listJson(view, {}).members;
-  const leader = rows.find((r) => r.role === "Leader");
+  const leader = rows.find((r) => r.role === "Leader" || r.role === "Standby Leader");
   const others = rows.filter((r) => r !== leader);
   const node = (r: ListRow, upstream: string | null): TopologyNode => ({
     member: r.member,

@@ -6,6 +6,7 @@
  * same three questions with the API's bodies, so the commands render one shape whatever the source.
  * Bad flags are refused before anything is contacted.
  */
+import type { SourceLag } from "../dcs/types";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { clusterBody } from "../api/health";
@@ -30,6 +31,8 @@ export interface ClusterView {
     lag?: number;
     pending_restart?: boolean;
     tags?: Record<string, unknown>;
+    /** A standby leader's lag behind the source cluster (GET /cluster). */
+    source_lag?: SourceLag;
   }[];
   /** The roll step in progress (GET /cluster's `roll`, docs/day2.md). */
   roll?: { host: string; revision: string; since: string; stalled?: string };

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { repoSchema, resolvedRepo, type BackupConfig } from "./backup-config";
 import { recoveryTargetSchema, targetFromFields, type RecoveryTarget } from "./recovery-target";
+import { standbyClusterSchema } from "./settings/standby";
 
 export const fromBackupSchema = z
   .object({
@@ -26,8 +27,19 @@ export const bootstrapSchema = z
   .object({
     /** Create the cluster from this backup instead of initdb. Read only while the cluster has no data yet. */
     fromBackup: fromBackupSchema.optional(),
+    /**
+     * Create the cluster as a standby cluster of another one (Patroni's `bootstrap.dcs.standby_cluster`,
+     * with its keys: host, port, primary_slot_name, restore_command, ...). Written into etcd's config key
+     * once, when the cluster is created (no initialize key yet); from then on only etcd's key counts, so
+     * `hapg promote-cluster` removing it is final (docs/standby-cluster.md).
+     */
+    standbyCluster: standbyClusterSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => !(b.fromBackup && b.standbyCluster), {
+    path: ["standbyCluster"],
+    error: "give fromBackup (a new cluster restored from a backup) or standbyCluster (a copy that follows its source), not both",
+  });
 
 export type FromBackup = z.output<typeof fromBackupSchema>;
 export type FromBackupInput = z.input<typeof fromBackupSchema>;

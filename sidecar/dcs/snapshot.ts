@@ -31,7 +31,7 @@ export const memberDataSchema = z.object({
   conn_url: z.string().min(1),
   api_url: z.string().min(1),
   state: z.string(),
-  role: z.enum(["primary", "replica", "uninitialized", "demoted"]),
+  role: z.enum(["primary", "replica", "standby_leader", "uninitialized", "demoted"]),
   xlog_location: z.number().int().nonnegative().optional(),
   timeline: z.number().int().positive().optional(),
   replication_state: z.string().optional(),
@@ -52,6 +52,14 @@ export const memberDataSchema = z.object({
       pg_port: z.number().int().min(1).max(65535),
       pg_socket_path: z.string().min(1),
       reaches: z.string().optional(),
+    })
+    .optional(),
+  source_lag: z
+    .object({
+      source_lsn: z.number().int().nonnegative().optional(),
+      bytes: z.number().int().nonnegative().optional(),
+      seconds: z.number().nonnegative().optional(),
+      streaming: z.boolean(),
     })
     .optional(),
 }) satisfies z.ZodType<MemberData>;

@@ -31,7 +31,8 @@ export interface MemberData {
   api_url: string;
   /** PostgreSQL process state: "running", "starting", "stopped", "stopping", "creating replica", "crashed"... */
   state: string;
-  role: "primary" | "replica" | "uninitialized" | "demoted";
+  /** standby_leader: the leader of a standby cluster (Patroni's), in recovery, following another cluster. */
+  role: "primary" | "replica" | "standby_leader" | "uninitialized" | "demoted";
   /** Write position (primary) or received position (replica), in bytes. */
   xlog_location?: number;
   timeline?: number;
@@ -47,6 +48,17 @@ export interface MemberData {
   pending_restart?: boolean;
   /** This member's pgBackRest TLS server, present while it runs (backups taken on a replica: sidecar/backup/standby.ts). */
   pgbackrest?: BackupServerAdvert;
+  /** A standby leader only (ours): how far it is behind the source cluster (./../ha/member.ts sourceLag). */
+  source_lag?: SourceLag;
+}
+
+/** A standby leader's lag behind its source: bytes (streaming only) and seconds. */
+export interface SourceLag {
+  /** The source's end of WAL as its last message said (absent archive-only: the source is not asked). */
+  source_lsn?: number;
+  bytes?: number;
+  seconds?: number;
+  streaming: boolean;
 }
 
 /** What another member's pgBackRest needs to reach this member's PostgreSQL through its TLS server. */

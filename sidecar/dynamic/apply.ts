@@ -16,11 +16,19 @@
 import type { ClusterSnapshot, Dcs } from "../dcs/types";
 import type { SelfConfig } from "../ha/types";
 import type { Logger } from "../log";
-import { dynamicFromSettings, effectiveSettings, isPausedConfig, problemsText, type DynamicProblem } from "../contract/settings/dynamic";
+import {
+  dynamicFromSettings,
+  effectiveSettings,
+  isPausedConfig,
+  problemsText,
+  type DynamicProblem,
+  type DynamicSettings,
+} from "../contract/settings/dynamic";
 import type { ParamValue } from "../contract/settings/parameters";
 import type { HaSettings } from "../contract/settings/schema";
 import { liveSettings, waitingForAgentRestart, type LiveSettings } from "../contract/settings/live";
 import { timingProblems } from "../contract/settings/timing";
+import type { StandbyCluster } from "../contract/settings/standby";
 import { converge } from "./converge";
 import type { DesiredSource } from "./source";
 
@@ -29,7 +37,7 @@ export interface DynamicDeps {
   /** The agent file's HA settings: the defaults the dynamic config overrides. */
   base: HaSettings;
   /** What this agent started with (its lease and etcd client): changes wait for its restart. */
-  started: HaSettings;
+  started: DynamicSettings;
   dcs: Pick<Dcs, "load" | "attemptWriteConfig">;
   pg: { setParameters(p: Readonly<Record<string, ParamValue>>): Promise<boolean>; pendingRestartParameters(): Promise<string[]> };
   log: Logger;
@@ -40,6 +48,8 @@ export interface DynamicDeps {
   desiredIntervalMs: number;
   /** The loop wait changed: the lease keeper renews at least this often from now on. */
   onLoopWait?: (loopWaitMs: number) => void;
+  /** The agent config's bootstrap.standbyCluster: written into the config key while the cluster does not exist yet. */
+  standbyAtBootstrap?: StandbyCluster;
 }
 
 export interface DesiredStatus {
@@ -54,12 +64,20 @@ export interface DesiredStatus {
   error?: string;
 }
 
+/**
+ * What PostgreSQL's files are written from: the parameters, and a standby cluster's restore_command,
+ * slot and apply delay (a change rewrites the files and reloads, like a parameter's).
+ */
+function configFingerprint(s: DynamicSettings): string {
+  return JSON.stringify([s.postgres.parameters, s.standbyCluster ?? null]);
+}
+
 /** After a reload, pg_settings.pending_restart is read for this many loops (the reload is asynchronous). */
 const PENDING_CHECK_LOOPS = 5;
 const MAX_CAS_ATTEMPTS = 5;
 
 export class DynamicConfigApplier {
-  private settings: HaSettings;
+  private settings: DynamicSettings;
   private invalid?: string;
   private appliedParameters: string;
   private pending: string[] = [];
@@ -70,15 +88,17 @@ export class DynamicConfigApplier {
   private paused = false;
   /** The last etcd read had no config key (Patroni's tools need one: patronictl show-config, pause --wait). */
   private configAbsent = false;
+  /** bootstrap.standbyCluster is not in the config key yet and the cluster does not exist: write it. */
+  private standbyKeyMissing = false;
   desiredStatus?: DesiredStatus;
 
   constructor(private readonly d: DynamicDeps) {
     this.settings = d.started;
-    this.appliedParameters = JSON.stringify(d.started.postgres.parameters);
+    this.appliedParameters = configFingerprint(d.started);
   }
 
   /** The settings this member runs on now. */
-  get effective(): HaSettings {
+  get effective(): DynamicSettings {
     return this.settings;
   }
 
@@ -90,6 +110,8 @@ export class DynamicConfigApplier {
   observe(cluster: ClusterSnapshot | undefined): void {
     if (!cluster) return;
     this.configAbsent = cluster.configModRevision === undefined;
+    this.standbyKeyMissing =
+      this.d.standbyAtBootstrap !== undefined && cluster.initialize === undefined && cluster.config?.standby_cluster === undefined;
     this.paused = isPausedConfig(cluster.config);
     const r = effectiveSettings(this.d.base, cluster.config);
     if (!r.ok) {
@@ -111,7 +133,7 @@ export class DynamicConfigApplier {
 
   /** The decision's view of this member, with the next-loop settings of the dynamic config. */
   self(base: SelfConfig): SelfConfig {
-    return { ...base, ...this.live };
+    return { ...base, ...this.live, ...(this.d.standbyAtBootstrap ? { bootstrapStandby: this.d.standbyAtBootstrap } : {}) };
   }
 
   loopWaitMs(): number {
@@ -139,6 +161,7 @@ export class DynamicConfigApplier {
   /** After the loop's actions: parameters, pending restarts, and (leader) the desired config. */
   async afterLoop(holdsLeader: boolean, pgRunning: boolean): Promise<void> {
     await this.applyParameters(pgRunning);
+    if (this.standbyKeyMissing) await this.writeBootstrapStandby();
     // As Patroni's leader does: a missing config key is written with the settings this cluster runs on
     // (created only if still absent), so the key always shows them. A desired document converges it below.
     if (holdsLeader && this.configAbsent && !this.d.desired) {
@@ -155,6 +178,15 @@ export class DynamicConfigApplier {
     this.wasLeader = holdsLeader;
   }
 
+  /** Patroni's bootstrap.dcs.standby_cluster: into the config key (compare-and-swap), only before the cluster exists. */
+  private async writeBootstrapStandby(): Promise<void> {
+    const snap = await this.d.dcs.load().catch(() => undefined);
+    if (!snap || snap.initialize !== undefined || snap.config?.standby_cluster !== undefined) return;
+    const next = { ...(snap.config ?? {}), standby_cluster: this.d.standbyAtBootstrap };
+    if (await this.d.dcs.attemptWriteConfig(next, snap.configModRevision).catch(() => false))
+      this.d.log.info("a new standby cluster: wrote bootstrap.standbyCluster into etcd's config key");
+  }
+
   /** Before this member bootstraps the cluster: the desired config goes into etcd first, and into the new server's config. */
   async beforeBootstrap(): Promise<void> {
     if (!this.d.desired) return;
@@ -164,7 +196,7 @@ export class DynamicConfigApplier {
   }
 
   private async applyParameters(pgRunning: boolean): Promise<void> {
-    const wanted = JSON.stringify(this.settings.postgres.parameters);
+    const wanted = configFingerprint(this.settings);
     if (wanted !== this.appliedParameters) {
       try {
         const reloaded = await this.d.pg.setParameters(this.settings.postgres.parameters);

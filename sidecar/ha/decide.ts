@@ -14,6 +14,7 @@ import { CONFIRM_LOOP_MS, planSync } from "./sync";
 import { operationRow } from "./operations";
 import { withPause } from "./pause";
 import { restoreRow } from "./restore-rules";
+import { standbyBootstrapRow, standbyPrimaryRow, standbyReplicaRow, standbyStoppedRow } from "./standby-rules";
 import { handedOverRow, leaderSwitchoverRow, replicaSwitchoverRow } from "./switchover";
 import { divergence } from "./timeline";
 import { withWatchdog } from "./watchdog-rules";
@@ -106,6 +107,8 @@ function decideUninitialized(input: HaInput): Decision {
   const leaderOf = cluster.leader && findMember(input, cluster.leader.name);
   const restored = restoreRow(input, leaderOf, leaderOf && hostPortOf(leaderOf));
   if (restored) return restored;
+  const standby = standbyBootstrapRow(input);
+  if (standby) return standby;
   if (cluster.initialize === undefined) {
     return {
       actions: [{ type: "claimInitialize" }, { type: "bootstrap" }, { type: "acquireLeader" }],
@@ -122,7 +125,9 @@ function decideUninitialized(input: HaInput): Decision {
     };
   }
   const leaderMember = leader && findMember(input, leader.name);
-  if (leaderMember && leaderMember.data.state === "running" && leaderMember.data.role === "primary") {
+  // A standby leader is copied like a primary (pg_basebackup cascades): row U3 in a standby cluster.
+  const copyable = leaderMember?.data.role === "primary" || leaderMember?.data.role === "standby_leader";
+  if (leaderMember && leaderMember.data.state === "running" && copyable) {
     const upstream = hostPortOf(leaderMember);
     if (upstream) {
       return {
@@ -150,6 +155,8 @@ function decideStopped(input: HaInput): Decision {
   const { cluster, self, local, memory } = input;
   const leader = cluster!.leader;
   if (leader?.name === self.name) {
+    const standby = standbyStoppedRow(input);
+    if (standby) return standby;
     return {
       actions: [{ type: "startPrimary" }],
       reason: "PostgreSQL is not running while we hold the leader key: restarting it in place (crash recovery) under the lease",
@@ -208,6 +215,8 @@ function decideReplica(input: HaInput): Decision {
   const { cluster, self, local } = input;
   const leader = cluster!.leader;
   if (leader?.name === self.name) {
+    const standby = standbyReplicaRow(input);
+    if (standby) return standby;
     return { actions: [{ type: "promote" }], reason: "we hold the leader key while running as a replica: promoting", role: "leader" };
   }
   if (leader) {
@@ -248,6 +257,8 @@ function decideReplica(input: HaInput): Decision {
   }
   const held = failsafeHoldRow(input);
   if (held) return held;
+  const standby = standbyReplicaRow(input);
+  if (standby) return standby;
   const requested = replicaSwitchoverRow(input);
   if (requested) return requested;
   const verdict = electionVerdict(input);
@@ -262,6 +273,8 @@ function decideReplica(input: HaInput): Decision {
 /** Rows P1–P4: PostgreSQL runs as a primary (fencing was handled first). */
 function decidePrimary(input: HaInput): Decision {
   const { cluster, self, local, memory } = input;
+  const standby = standbyPrimaryRow(input);
+  if (standby) return standby;
   const leader = cluster!.leader;
   if (leader && leader.name !== self.name) {
     return {

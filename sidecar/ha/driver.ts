@@ -119,7 +119,8 @@ export class HaDriver {
       0,
       (e) => {
         // A switchover request is acted on at once too: the hand-over should not wait for the next loop.
-        if (e.key.endsWith("/leader") || e.key.endsWith("/initialize") || e.key.endsWith("/failover"))
+        // The config key too: a promoted standby cluster (standby_cluster removed) promotes at once.
+        if (e.key.endsWith("/leader") || e.key.endsWith("/initialize") || e.key.endsWith("/failover") || e.key.endsWith("/config"))
           this.requestLoop(`${e.type} ${e.key}`);
       },
       (err) => this.o.log.debug({ err: String(err) }, "etcd watch interrupted; re-establishing"),
@@ -222,6 +223,8 @@ export class HaDriver {
       renewals: this.lease.stats,
       paused: this.o.dynamic?.isPaused ?? false,
       dynamic: this.o.dynamic?.status(),
+      /** etcd's standby_cluster as last applied: this cluster follows another one (its leader is a standby leader). */
+      standbyCluster: this.currentSelf().standbyCluster,
     };
   }
 
@@ -282,7 +285,7 @@ export class HaDriver {
     return {
       now: this.o.clock.now(),
       wallNow: this.o.clock.wall?.() ?? Date.now(),
-      self: this.o.dynamic?.self(this.o.self) ?? this.o.self,
+      self: this.currentSelf(),
       cluster: this.cluster,
       local: this.local!,
       memory: { ...this.memory },
@@ -290,6 +293,11 @@ export class HaDriver {
       watchdog: this.o.watchdog.view(),
       failsafeHeard: this.failsafe.heardForDecision(),
     };
+  }
+
+  /** This member as the decision sees it: its own settings with the dynamic config's next-loop ones over them. */
+  private currentSelf(): SelfConfig {
+    return this.o.dynamic?.self(this.o.self) ?? this.o.self;
   }
 
   private async readLocal(): Promise<LocalState> {
@@ -318,6 +326,7 @@ export class HaDriver {
       paused: this.o.dynamic?.isPaused,
       pendingRestart: (this.o.dynamic?.pendingRestart.length ?? 0) > 0,
       pgbackrest: this.o.backupServer?.(),
+      standbyLeader: this.holdsLeaderKey() && this.currentSelf().standbyCluster !== undefined,
     });
     if (this.stopAnnounced) data.state = "stopping";
     const key = JSON.stringify([leaseId, data]);

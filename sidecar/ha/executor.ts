@@ -77,7 +77,7 @@ export class ActionExecutor {
                 "cannot apply the desired dynamic config before bootstrap; bootstrapping with the agent file's",
               ),
             );
-          const systemId = a.fromBackup ? await pg.restore() : await pg.bootstrap();
+          const systemId = a.standby ? await pg.copySource(a.standby) : a.fromBackup ? await pg.restore() : await pg.bootstrap();
           await dcs.finishInitialize("", systemId);
           memory.initializing = false;
           return true;
@@ -177,6 +177,14 @@ export class ActionExecutor {
         return true;
       case "stopForHandOver":
         return this.stopForHandOver(a.candidate);
+      case "stopForStandby": {
+        // A fast shutdown: new writes refused at once, every WAL record up to the shutdown checkpoint
+        // sent to the connected standbys (the other cluster's standby leader among them).
+        await pg.stop("fast");
+        const info = await pg.dataDirInfo();
+        if (info.checkpointLsn !== undefined) await dcs.putLeaderOptime(info.checkpointLsn);
+        return true;
+      }
       case "awaitCandidate":
         return this.awaitCandidate(a.candidate);
       case "clearFailover":

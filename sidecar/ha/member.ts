@@ -1,5 +1,6 @@
 /** What this member publishes in its member key, derived (purely) from its local state. */
-import type { MemberData } from "../dcs/types";
+import type { MemberData, SourceLag } from "../dcs/types";
+import type { PgStatus } from "../postgres/types";
 import type { HostPort } from "../postgres/types";
 import type { LocalState } from "./types";
 import { AGENT_VERSION } from "../contract/version";
@@ -18,6 +19,28 @@ export interface MemberFlags {
   pendingRestart?: boolean;
   /** This member's pgBackRest TLS server, while it runs. */
   pgbackrest?: MemberData["pgbackrest"];
+  /** This member holds the leader key of a standby cluster (Patroni's role standby_leader). */
+  standbyLeader?: boolean;
+}
+
+/**
+ * A standby leader's lag behind its source: bytes from what the source's WAL sender last said its
+ * end of WAL was (streaming only); seconds since the last replayed commit, 0 once everything the
+ * source sent is replayed (an idle source commits nothing, and is not behind). Pure.
+ */
+export function sourceLag(pg: PgStatus): SourceLag | undefined {
+  if (!pg.running || !pg.inRecovery) return undefined;
+  const streaming = pg.streaming === true;
+  const end = streaming ? pg.upstreamEndLsn : undefined;
+  const replayed = pg.replayLsn;
+  const bytes = end !== undefined && replayed !== undefined ? Math.max(0, end - replayed) : undefined;
+  const seconds = bytes === 0 ? 0 : pg.replayAgeS === undefined ? undefined : Math.round(pg.replayAgeS * 1000) / 1000;
+  return {
+    streaming,
+    ...(end !== undefined ? { source_lsn: end } : {}),
+    ...(bytes !== undefined ? { bytes } : {}),
+    ...(seconds !== undefined ? { seconds } : {}),
+  };
 }
 
 export function memberData(id: MemberIdentity, local: LocalState, flags: MemberFlags = {}): MemberData {
@@ -28,7 +51,9 @@ export function memberData(id: MemberIdentity, local: LocalState, flags: MemberF
       ? "primary"
       : local.process === "fenced"
         ? "demoted"
-        : "replica";
+        : flags.standbyLeader
+          ? "standby_leader"
+          : "replica";
   const data: MemberData = {
     conn_url: `postgres://${hostForUrl(id.pgConnect.host)}:${id.pgConnect.port}/postgres`,
     api_url: `${id.apiScheme ?? "http"}://${hostForUrl(id.apiConnect.host)}:${id.apiConnect.port}/patroni`,
@@ -46,6 +71,10 @@ export function memberData(id: MemberIdentity, local: LocalState, flags: MemberF
   if (flags.paused) data.pause = true;
   if (flags.pendingRestart) data.pending_restart = true;
   if (flags.pgbackrest) data.pgbackrest = flags.pgbackrest;
+  if (role === "standby_leader") {
+    const lag = sourceLag(pg);
+    if (lag) data.source_lag = lag;
+  }
   return data;
 }
 

@@ -7,6 +7,7 @@ import type { ClusterSnapshot } from "../dcs/types";
 import type { HistoryLine } from "./history";
 import type { DataDirInfo, HostPort, PgOperation, PgProcessState, PgStatus } from "../postgres/types";
 import type { SynchronousMode, WatchdogMode } from "../contract/settings/schema";
+import type { StandbyCluster } from "../contract/settings/standby";
 
 export interface SelfConfig {
   name: string;
@@ -25,6 +26,13 @@ export interface SelfConfig {
   failsafeMode?: boolean;
   /** The cluster is created from another cluster's backup (`bootstrap.fromBackup`): rows B1–B3 (./restore-rules.ts). */
   restoreFromBackup?: boolean;
+  /** etcd's config has standby_cluster: this cluster follows another one (rows SB0–SB6, ./standby-rules.ts). */
+  standbyCluster?: StandbyCluster;
+  /**
+   * The agent config's bootstrap.standbyCluster (Patroni's bootstrap.dcs.standby_cluster): until the
+   * cluster exists, it must be in etcd's config key before anyone bootstraps (row SB0).
+   */
+  bootstrapStandby?: StandbyCluster;
 }
 
 export type { PgProcessState } from "../postgres/types";
@@ -161,8 +169,8 @@ export interface HaInput {
 
 export type Action =
   | { type: "claimInitialize" }
-  /** initdb, or with fromBackup a restore of bootstrap.fromBackup to its target (row B1). */
-  | { type: "bootstrap"; fromBackup?: boolean }
+  /** initdb; with fromBackup a restore of bootstrap.fromBackup to its target (row B1); with standby a copy of the source cluster (row SB1). */
+  | { type: "bootstrap"; fromBackup?: boolean; standby?: HostPort }
   /** A replica of a restored cluster built from the source's backup; `timeline`/`history`: the leader's (row B2). */
   | { type: "restoreReplica"; leader: string; upstream: HostPort; timeline: number; history: [number, number][] }
   /** handedOverBy: the switchover's former leader released the key to us, so a confirmation we gave it binds us no more (row FS5). */
@@ -175,7 +183,8 @@ export type Action =
   /** synchronousStandbys: the wait to start with when the PostgreSQL owner remembers none (an agent that restarted). */
   | { type: "startPrimary"; synchronousStandbys?: string[] }
   | { type: "startReplica"; leader?: string; upstream?: HostPort }
-  | { type: "followLeader"; leader: string; upstream: HostPort }
+  /** upstream null: an archive-only standby leader (restore_command alone, no primary_conninfo). */
+  | { type: "followLeader"; leader: string; upstream: HostPort | null }
   | { type: "rewind"; leader: string; upstream: HostPort }
   | { type: "baseBackup"; leader: string; upstream: HostPort }
   | { type: "armWatchdog" }
@@ -188,12 +197,14 @@ export type Action =
   | { type: "setSyncStandbys"; names: string[]; count?: number }
   | { type: "syncSlots"; members: string[] }
   | { type: "stopForHandOver"; candidate: string }
+  /** A leader whose cluster became a standby cluster (row SB5): a clean stop that sends every WAL record to connected standbys, its checkpoint published. */
+  | { type: "stopForStandby" }
   | { type: "awaitCandidate"; candidate: string }
   | { type: "clearFailover" }
   | { type: "writeFailsafe"; members: Record<string, string> | undefined };
 
 /** The role the decision believes this member has after its actions, for logs and the API. */
-export type HaRole = "leader" | "replica" | "candidate" | "uninitialized" | "fenced" | "unknown";
+export type HaRole = "leader" | "standby_leader" | "replica" | "candidate" | "uninitialized" | "fenced" | "unknown";
 
 export interface Decision {
   actions: Action[];

@@ -13,7 +13,7 @@ import type { Action, Decision, HaInput, WatchdogView } from "./types";
 const LEADING = new Set<Action["type"]>(["claimInitialize", "bootstrap", "acquireLeader", "updateLeader", "promote", "startPrimary"]);
 /** The first of these gets the watchdog armed before it. */
 const WRITABLE = new Set<Action["type"]>(["bootstrap", "promote", "startPrimary"]);
-const STOPS = new Set<Action["type"]>(["demote", "fence", "stopForHandOver"]);
+const STOPS = new Set<Action["type"]>(["demote", "fence", "stopForHandOver", "stopForStandby"]);
 
 /** Mode "required" and the watchdog cannot be armed: this member refuses leadership (Patroni's `watchdog_failed`). */
 export function watchdogFailed(wd: WatchdogView | undefined): boolean {

@@ -65,8 +65,12 @@ export interface StandbySettings {
   replicationUser: string;
   /** pgpass file outside the data directory: no password in postgresql.conf. */
   passfile: string;
-  /** Our slot on the upstream (slotName(memberName)). */
-  slotName: string;
+  /** Our slot on the upstream (slotName(memberName)); undefined: none (a standby leader without standby_cluster.primary_slot_name). */
+  slotName: string | undefined;
+  /** The upstream lists several hosts (a standby cluster's source): connect to the writable one. */
+  readWrite?: boolean;
+  /** application_name towards the upstream; default the member name (what synchronous_standby_names lists). */
+  applicationName?: string;
 }
 
 export interface PostgresqlConfOptions {
@@ -96,6 +100,8 @@ export interface PostgresqlConfOptions {
    * during the first member's restore the recovery target (sidecar/restore/plan.ts).
    */
   recovery?: Readonly<Record<string, ParamValue>>;
+  /** A member of a standby cluster: restore_command (the source's archive) and, on the standby leader, recovery_min_apply_delay. */
+  standbyCluster?: Readonly<Record<string, ParamValue>>;
 }
 
 /**
@@ -164,14 +170,17 @@ export function renderPostgresqlConf(o: PostgresqlConfOptions): string {
         port: o.standby.upstream.port,
         user: o.standby.replicationUser,
         passfile: o.standby.passfile,
-        application_name: o.memberName,
+        application_name: o.standby.applicationName ?? o.memberName,
         connect_timeout: 3,
         sslmode: "prefer",
         gssencmode: "disable",
+        ...(o.standby.readWrite ? { target_session_attrs: "read-write" } : {}),
       });
-      required.primary_slot_name = o.standby.slotName;
+      if (o.standby.slotName) required.primary_slot_name = o.standby.slotName;
     }
   }
+  // A standby cluster: every member reads the source's archive; the standby leader may replay late.
+  Object.assign(required, o.standbyCluster ?? {});
   const merged: Record<string, ParamValue> = { ...DEFAULT_PARAMETERS, ...o.parameters, ...required };
   const lines = Object.keys(merged)
     .sort()

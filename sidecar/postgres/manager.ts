@@ -327,10 +327,12 @@ export class PostgresManager implements PostgresControl {
     });
   }
 
-  /** Primary only: creates missing physical slots for `wanted` members, drops other inactive permanent physical slots. */
+  /**
+   * The leader's: creates missing physical slots for `wanted` members, drops other inactive permanent
+   * physical slots. On a primary, or on a standby cluster's standby leader (its replicas cascade from it).
+   */
   syncSlots(wanted: string[]): Promise<void> {
     return this.command("syncSlots", async () => {
-      if (await this.inRecovery()) throw new Error("syncSlots: only on a primary");
       await syncPhysicalSlots(this.commandSql, new Set(wanted.map(slotName).filter((s) => s !== this.files.slot)), this.o.log);
     });
   }
@@ -448,7 +450,9 @@ export class PostgresManager implements PostgresControl {
         "SELECT sender_host AS host, sender_port AS port FROM pg_stat_wal_receiver",
       );
       sender = w?.host && w.port ? { host: w.host, port: w.port } : undefined;
-      const onNew = upstream ? sender?.host === upstream.host && sender.port === upstream.port : sender === undefined;
+      // A standby cluster's source may list several hosts (host=a,b): the receiver is on one of them.
+      const hosts = upstream?.host.split(",");
+      const onNew = upstream ? sender !== undefined && hosts!.includes(sender.host) && sender.port === upstream.port : sender === undefined;
       if (onNew) return;
       if (Date.now() > deadline) break;
       await sleep(100);

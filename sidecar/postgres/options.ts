@@ -1,5 +1,6 @@
 /** What a PostgresManager is given: the local server's paths, addresses, credentials and hooks. */
 import type { HaTiming } from "../contract/settings/timing";
+import type { StandbyCluster } from "../contract/settings/standby";
 import type { ParamValue } from "./conf";
 import type { Logger } from "./postmaster";
 import type { RunAs } from "./process";
@@ -54,6 +55,12 @@ export interface PostgresManagerOptions {
    * with that wait already loaded and its promotion needs no reload (see promote()). Absent: none.
    */
   promotionWait?: () => readonly string[] | undefined;
+  /**
+   * etcd's standby_cluster as the HA loop last read it (a standby cluster), read whenever a replica's
+   * config is written: the standby leader follows the source with its slot and apply delay, and every
+   * member reads the source's archive with its restore_command. Absent or undefined: not a standby cluster.
+   */
+  standbyCluster?: () => StandbyCluster | undefined;
 }
 
 /** The restores of a cluster created from a backup, as the manager runs them (RestoreSource implements them). */

@@ -133,6 +133,21 @@ export class PostgresOwner {
   }
 
   /**
+   * The first member of a standby cluster (row SB1): a base backup of the source cluster's primary
+   * endpoint into the empty data directory (stays stopped); returns the source's system identifier,
+   * which is this cluster's from now on.
+   */
+  copySource(source: HostPort): Promise<string> {
+    return this.transition("bootstrapping", "stopped", async () => {
+      await this.engine.wipe();
+      await this.engine.baseBackup(source);
+      const info = await this.engine.dataDirInfo();
+      if (!info.systemId) throw new Error("the copy of the source has no system identifier (pg_controldata)");
+      return info.systemId;
+    });
+  }
+
+  /**
    * Replaces the data directory with the latest backup from the repository (delta restore; the
    * server replays the archive, then streams: the leader serves only the tail), or, without one, a
    * base backup of source. The server is stopped and stays stopped.
@@ -169,7 +184,7 @@ export class PostgresOwner {
     return this.engine.reload();
   }
 
-  followUpstream(upstream: HostPort): Promise<void> {
+  followUpstream(upstream: HostPort | null): Promise<void> {
     return this.engine.followUpstream(upstream);
   }
 

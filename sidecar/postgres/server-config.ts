@@ -23,6 +23,9 @@ import type { HostPort } from "./types";
 /** keepSyncWait: a replica about to be promoted keeps the synchronous_standby_names it must start with (not promotionWait's). */
 export type Role = { primary: true } | { primary: false; upstream: HostPort | null; keepSyncWait?: boolean };
 
+/** application_name of a standby leader towards its source cluster: `standby-cluster/<member>`. */
+export const STANDBY_APPLICATION_PREFIX = "standby-cluster/";
+
 export class ServerConfig {
   readonly passfile: string;
   readonly socketDir: string;
@@ -114,9 +117,31 @@ export class ServerConfig {
       synchronousCount: this.syncCount,
       archive: this.o.archive,
       recovery: this.recoveryParameters(),
-      standby: role.primary
-        ? undefined
-        : { upstream: role.upstream, replicationUser: this.o.replication.username, passfile: this.passfile, slotName: this.slot },
+      ...(role.primary ? {} : this.standbyClusterOptions(role.upstream)),
+    };
+  }
+
+  /** A replica's upstream settings; in a standby cluster, the standby leader's towards the source (Patroni's standby_cluster keys). */
+  private standbyClusterOptions(upstream: HostPort | null): Pick<PostgresqlConfOptions, "standby" | "standbyCluster"> {
+    const base = { upstream, replicationUser: this.o.replication.username, passfile: this.passfile, slotName: this.slot };
+    const s = this.o.standbyCluster?.();
+    if (!s) return { standby: base };
+    const toSource = upstream === null || (s.host !== undefined && upstream.host === s.host && upstream.port === s.port);
+    const params: Record<string, ParamValue> = {};
+    if (s.restore_command) params.restore_command = s.restore_command;
+    if (toSource && s.recovery_min_apply_delay !== undefined) params.recovery_min_apply_delay = s.recovery_min_apply_delay;
+    if (!toSource) return { standby: base, standbyCluster: params };
+    return {
+      // Never the member's name towards the source: a member of the source with the same name is in its
+      // synchronous_standby_names, and this server's acknowledgements would count as that member's.
+      // A member name cannot contain "/", so no member of any cluster is called this.
+      standby: {
+        ...base,
+        slotName: s.primary_slot_name,
+        readWrite: s.host?.includes(","),
+        applicationName: `${STANDBY_APPLICATION_PREFIX}${this.o.memberName}`.slice(0, 63),
+      },
+      standbyCluster: params,
     };
   }
 

@@ -36,6 +36,8 @@ export async function queryStatus(sql: LocalSql, pid: number, configuredUpstream
     lsn: Math.max(receiveLsn ?? 0, replayLsn ?? 0) || undefined,
     timeline: Math.max(r.received_tli ?? 0, r.checkpoint_tli ?? 0) || undefined,
     streaming: r.wr_status === "streaming",
+    upstreamEndLsn: parseLsnOrUndefined(r.latest_end_lsn),
+    replayAgeS: r.replay_age_s === null ? undefined : Math.max(0, Number(r.replay_age_s)),
     upstream: r.sender_host && r.sender_port ? { host: r.sender_host, port: r.sender_port } : (configuredUpstream ?? undefined),
   };
 }
@@ -53,6 +55,8 @@ interface StatusRow {
   wr_status: string | null;
   sender_host: string | null;
   sender_port: number | null;
+  latest_end_lsn: string | null;
+  replay_age_s: number | string | null;
   received_tli: number | null;
   sync_names: string;
   history: string | null;
@@ -80,7 +84,9 @@ SELECT pg_is_in_recovery() AS in_recovery,
        pg_last_wal_receive_lsn()::text AS receive_lsn,
        pg_last_wal_replay_lsn()::text AS replay_lsn,
        (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_tli,
-       w.status AS wr_status, w.sender_host, w.sender_port, w.received_tli,
+       w.status AS wr_status, w.sender_host, w.sender_port, w.received_tli, w.latest_end_lsn::text AS latest_end_lsn,
+       -- How old the last replayed commit is (a standby leader's lag behind its source, in seconds).
+       extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS replay_age_s,
        current_setting('synchronous_standby_names') AS sync_names,
        -- The primary's timeline history, which replicas check their position against (none on timeline 1).
        CASE WHEN pg_is_in_recovery() THEN NULL

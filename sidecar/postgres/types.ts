@@ -87,6 +87,10 @@ export interface PgStatus {
   replayTimeline?: number;
   /** Replica: the WAL receiver is streaming. */
   streaming?: boolean;
+  /** Replica: the upstream's end of WAL when it last sent (pg_stat_wal_receiver.latest_end_lsn). */
+  upstreamEndLsn?: number;
+  /** Replica: seconds since the commit time of the last replayed transaction. */
+  replayAgeS?: number;
   /** Replica: host/port from the WAL receiver or primary_conninfo. */
   upstream?: HostPort;
   systemId?: string;
@@ -122,7 +126,7 @@ export interface PostgresControl {
   /** With synchronousStandbys: the wait to start with when none was set since this engine began (an agent restart). */
   startPrimary(synchronousStandbys?: string[]): Promise<void>;
   startReplica(upstream: HostPort | null): Promise<void>;
-  followUpstream(upstream: HostPort): Promise<void>;
+  followUpstream(upstream: HostPort | null): Promise<void>;
   /** With synchronousStandbys: in effect (FIRST 1) before pg_promote, so no commit is acknowledged without them. */
   promote(synchronousStandbys?: string[]): Promise<void>;
   stop(mode?: "smart" | "fast" | "immediate"): Promise<void>;

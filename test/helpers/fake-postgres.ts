@@ -254,9 +254,9 @@ export class FakePostgres implements PostgresControl {
     this.pull();
   }
 
-  async followUpstream(upstream: HostPort): Promise<void> {
-    this.commands.push(`follow ${upstream.port}`);
-    this.upstream = upstream;
+  async followUpstream(upstream: HostPort | null): Promise<void> {
+    this.commands.push(`follow ${upstream ? upstream.port : "-"}`);
+    this.upstream = upstream ?? undefined;
     this.pull();
   }
 

@@ -5,7 +5,7 @@ import type { HaInput } from "../../sidecar/ha/types";
 export const NOW = 100_000;
 
 /** A member key on 127.0.0.1:`port` (its API on port + 1000), at LSN 1000 on timeline 1. */
-export function member(name: string, role: "primary" | "replica", port: number, extra: Partial<Member["data"]> = {}): Member {
+export function member(name: string, role: Member["data"]["role"], port: number, extra: Partial<Member["data"]> = {}): Member {
   return {
     name,
     leaseId: `lease-${name}`,

@@ -10,7 +10,8 @@ import type { Member } from "../../sidecar/dcs/types";
 import { HaDriver } from "../../sidecar/ha/driver";
 import { NO_SYNC_STANDBY } from "../../sidecar/ha/sync";
 import { watchdogFailed } from "../../sidecar/ha/watchdog-rules";
-import type { PeerView } from "../../sidecar/ha/types";
+import type { PeerView, SelfConfig } from "../../sidecar/ha/types";
+import type { StandbyCluster } from "../../sidecar/contract/settings/standby";
 import { silentLogger } from "./silent-logger";
 import { PostgresOwner } from "../../sidecar/postgres/owner";
 import { watchdogOff } from "../../sidecar/watchdog/watchdog";
@@ -29,6 +30,8 @@ export interface SimNode {
   alive: boolean;
   /** With SimOptions.watchdog: the node's watchdog and the kernel's countdown. */
   watchdog?: SimWatchdog;
+  /** The settings its driver decides with (a test may change the live ones, as the dynamic config would). */
+  self: SelfConfig;
 }
 
 export interface SimOptions {
@@ -46,6 +49,8 @@ export interface SimOptions {
   watchdog?: { mode: "automatic" | "required"; dir: string; unusable?: string[] };
   /** Failsafe mode (default: the settings' default). */
   failsafeMode?: boolean;
+  /** A standby cluster of the server at standbyCluster.host/port (rows SB0–SB6); `promoteCluster()` removes it. */
+  standbyCluster?: StandbyCluster;
 }
 
 export class SimCluster {
@@ -92,20 +97,22 @@ export class SimCluster {
       node.watchdog = new SimWatchdog(`${wd.dir}/${name}`, this.clock, { mode: wd.mode, ttl, kernelTimeoutS }, () => this.reset(node));
     }
     node.owner = new PostgresOwner(pg);
+    node.self = {
+      name,
+      nofailover: this.o.nofailover?.includes(name) ?? false,
+      failoverPriority: 1,
+      maximumLagOnFailover: this.o.maximumLagOnFailover ?? 1_048_576,
+      ttlMs: timing.ttlMs,
+      fenceMarginMs: timing.fenceMarginMs,
+      synchronousMode: this.o.synchronousMode ?? HA_DEFAULTS.synchronousMode,
+      synchronousQuorum: this.o.synchronousQuorum,
+      usePgRewind: true,
+      failsafeMode: this.o.failsafeMode ?? HA_DEFAULTS.failsafeMode,
+      restoreFromBackup: this.o.restoreFromBackup,
+      standbyCluster: this.o.standbyCluster,
+    };
     node.driver = new HaDriver({
-      self: {
-        name,
-        nofailover: this.o.nofailover?.includes(name) ?? false,
-        failoverPriority: 1,
-        maximumLagOnFailover: this.o.maximumLagOnFailover ?? 1_048_576,
-        ttlMs: timing.ttlMs,
-        fenceMarginMs: timing.fenceMarginMs,
-        synchronousMode: this.o.synchronousMode ?? HA_DEFAULTS.synchronousMode,
-        synchronousQuorum: this.o.synchronousQuorum,
-        usePgRewind: true,
-        failsafeMode: this.o.failsafeMode ?? HA_DEFAULTS.failsafeMode,
-        restoreFromBackup: this.o.restoreFromBackup,
-      },
+      self: node.self,
       identity: {
         pgConnect: pgAddr,
         apiConnect: { host: "10.0.0.1", port: 8008 + i },
@@ -241,6 +248,11 @@ export class SimCluster {
     n.alive = false;
     n.driver.abandon();
     n.pg.crash();
+  }
+
+  /** What `hapg promote-cluster` does through etcd's config: every member stops following the source. */
+  promoteCluster(): void {
+    for (const n of this.nodes) delete n.self.standbyCluster;
   }
 
   stopAll(): void {

@@ -27,6 +27,7 @@ const DECISION_CORE = [
   "quorum",
   "renewal-stats",
   "restore-rules",
+  "standby-rules",
   "switchover",
   "sync",
   "timeline",

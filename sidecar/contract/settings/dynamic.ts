@@ -12,6 +12,7 @@
  */
 import type { ParamValue } from "./parameters";
 import { haSettingsSchema, SYNCHRONOUS_MODES, type HaSettings, type SynchronousMode } from "./schema";
+import { standbyClusterSchema, type StandbyCluster } from "./standby";
 
 /** The dynamic document as stored (JSON object). */
 export type DynamicConfig = Record<string, unknown>;
@@ -28,6 +29,7 @@ export const DYNAMIC_KEYS = [
   "failsafe_mode",
   "postgresql",
   "pause",
+  "standby_cluster",
 ] as const;
 
 /** Dynamic key → the setting of the schema it stands for (used to name both in messages). */
@@ -145,7 +147,13 @@ function dynamicField(path: PropertyKey[]): string {
   return dotted || "(document)";
 }
 
-export type EffectiveResult = { ok: true; settings: HaSettings } | { ok: false; problems: DynamicProblem[] };
+/**
+ * What a member runs on: the HA settings, and `standbyCluster` while etcd's config has
+ * `standby_cluster` (dynamic only: an agent file never sets it, see ./standby.ts).
+ */
+export type DynamicSettings = HaSettings & { standbyCluster?: StandbyCluster };
+
+export type EffectiveResult = { ok: true; settings: DynamicSettings } | { ok: false; problems: DynamicProblem[] };
 
 /**
  * The settings a member runs on: its agent file's, with the dynamic document's values over them,
@@ -156,8 +164,15 @@ export function effectiveSettings(base: HaSettings, c: DynamicConfig | undefined
   const shape = shapeProblems(doc);
   if (shape.length) return { ok: false, problems: shape };
   const parsed = haSettingsSchema.safeParse(mergedInput(base, doc));
-  if (parsed.success) return { ok: true, settings: parsed.data };
-  return { ok: false, problems: parsed.error.issues.map((i) => ({ field: dynamicField(i.path), message: i.message })) };
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => ({ field: dynamicField(i.path), message: i.message }));
+  // Patroni's standby_cluster: checked by its own schema, named in Patroni's terms.
+  const standby = doc.standby_cluster === undefined ? undefined : standbyClusterSchema.safeParse(doc.standby_cluster);
+  if (standby && !standby.success) {
+    for (const i of standby.error.issues)
+      problems.push({ field: ["standby_cluster", ...i.path.map(String)].join("."), message: i.message });
+  }
+  if (problems.length || !parsed.success) return { ok: false, problems };
+  return { ok: true, settings: standby?.success ? { ...parsed.data, standbyCluster: standby.data } : parsed.data };
 }
 
 /** One line per problem, `field: message`. */

@@ -4,6 +4,7 @@
  * pending_agent_restart), the API's mutation rules and the documentation's table all come from. Pure.
  */
 import { DYNAMIC_KEYS } from "./dynamic";
+import type { DynamicSettings } from "./dynamic";
 import type { HaSettings } from "./schema";
 
 /**
@@ -15,7 +16,7 @@ import type { HaSettings } from "./schema";
 export type AppliesAt = "next-loop" | "agent-restart" | "postgres";
 
 /** The settings the decision and the API's rules read at every loop: the live overlay on a member's own config. */
-export type LiveSettings = Pick<HaSettings, "maximumLagOnFailover" | "synchronousMode" | "synchronousQuorum">;
+export type LiveSettings = Pick<DynamicSettings, "maximumLagOnFailover" | "synchronousMode" | "synchronousQuorum" | "standbyCluster">;
 
 export interface LiveSettingRule {
   /** The dynamic key, as in etcd. */
@@ -60,6 +61,13 @@ export const LIVE_SETTING_RULES: readonly LiveSettingRule[] = [
     live: "synchronousQuorum",
     why: "the leader's next loop sizes the quorum with it",
   },
+  {
+    key: "standby_cluster",
+    setting: "(standby cluster)",
+    appliesAt: "next-loop",
+    live: "standbyCluster",
+    why: "the next loop follows the source (the standby leader points primary_conninfo and restore_command at it, by reload); removed, the standby leader promotes",
+  },
   { key: "pause", setting: "(maintenance mode)", appliesAt: "next-loop", why: "the next loop stops (or resumes) acting on PostgreSQL" },
   {
     key: "loop_wait",
@@ -98,9 +106,9 @@ export const LIVE_SETTING_RULES: readonly LiveSettingRule[] = [
 ];
 
 /** The next-loop settings of `s` the decision reads (the overlay on a member's own view). */
-export function liveSettings(s: HaSettings): LiveSettings {
+export function liveSettings(s: DynamicSettings): LiveSettings {
   const out: Partial<Record<keyof LiveSettings, unknown>> = {};
-  for (const r of LIVE_SETTING_RULES) if (r.live) out[r.live] = s[r.live];
+  for (const r of LIVE_SETTING_RULES) if (r.live && s[r.live] !== undefined) out[r.live] = s[r.live];
   return out as LiveSettings;
 }
 
