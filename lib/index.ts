@@ -5,7 +5,9 @@
  *   const db = new HaPostgresCluster("orders", { nodeCount: 3 });
  *   export const endpoint = db.primaryEndpoint;
  *
- * The public API: the component, its argument and output types, its argument error and the
+ * On one Docker host instead: `new HaPostgresDockerCluster("dev", { nodeCount: 3 })` (docs/docker.md).
+ *
+ * The public API: the components, their argument and output types, its argument error and the
  * stack-config reader. Everything else is internal (tests import it by path) and may change in any release.
  */
 export { HaPostgresCluster } from "./cluster/component";
@@ -30,4 +32,6 @@ export type {
 } from "./args/types";
 export type { ResolvedEgress } from "./network/egress";
 export { ClusterArgsError } from "./args/validate";
+export { HaPostgresDockerCluster } from "./docker/component";
+export type { HaPostgresDockerClusterArgs } from "./docker/args";
 export { argsFromStackConfig, CONFIG_NAMESPACE } from "./config/stack-config";
