@@ -6,8 +6,11 @@
  * component refuses refused here with the same message.
  */
 // Mocks first: they must be in place before the component module is loaded.
-import { childCollector, recorded, recordedUnder, valueOf, Recorded } from "./mocks";
+import { recorded, valueOf, Recorded } from "./mocks";
+import { buildDocker, Built, D } from "./docker-build";
 import * as assert from "node:assert/strict";
+import { resolve } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import { HaPostgresCluster, HaPostgresClusterArgs, HaPostgresDockerCluster, ClusterArgsError } from "../../lib";
 import { validateClusterArgs } from "../../lib/args/validate";
 import { validateDockerArgs, HaPostgresDockerClusterArgs } from "../../lib/docker/args";
@@ -16,29 +19,6 @@ import { DESIRED_CONFIG_FILE, HAPROXY_CONFIG_FILE } from "../../lib/docker/plan"
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { renderRoutingConfig } from "../../sidecar/contract/haproxy-config";
-
-export const D = {
-  image: "docker:index/image:Image",
-  network: "docker:index/network:Network",
-  volume: "docker:index/volume:Volume",
-  container: "docker:index/container:Container",
-  password: "random:index/randomPassword:RandomPassword",
-} as const;
-
-interface Built {
-  cluster: HaPostgresDockerCluster;
-  children: ReturnType<typeof childCollector>["children"];
-  resources: Recorded[];
-}
-
-/** Declares the component under the mocks; what it registered is in `resources` (also for test/docker/). */
-export async function buildDocker(name: string, args: HaPostgresDockerClusterArgs = {}): Promise<Built> {
-  const c = childCollector();
-  const cluster = new HaPostgresDockerCluster(name, args, c.opts);
-  await c.settle();
-  await valueOf(cluster.primaryConnectionString);
-  return { cluster, children: c.children, resources: recordedUnder(name) };
-}
 
 const ofType = (b: Built, type: string) => b.resources.filter((r) => r.type === type);
 const upload = (c: Recorded, path: string): string => {
@@ -220,6 +200,13 @@ describe("HaPostgresDockerCluster (mocks)", function () {
       assert.equal(recorded.length, before, "nothing declared");
     });
   }
+
+  it("examples/docker-local declares the cluster with its outputs", async () => {
+    const ex = require(resolve(__dirname, "../../examples/docker-local/index.js")) as Record<string, pulumi.Output<unknown>>;
+    assert.equal(await valueOf(ex.primaryUrl), "postgresql://postgres@127.0.0.1:5432/postgres");
+    assert.deepEqual(await valueOf(ex.containers), ["dev-pg-0", "dev-pg-1", "dev-pg-2"]);
+    assert.ok(pulumi.Output.isInstance(ex.superuserPassword));
+  });
 
   it("refuses its own bad args naming the field and the fix", () => {
     assert.deepEqual(

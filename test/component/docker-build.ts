@@ -1,0 +1,31 @@
+/**
+ * Declares `HaPostgresDockerCluster` under the Pulumi mocks and returns what it registered: shared by
+ * the mocks test (./docker.test.ts) and the real run (test/docker/), which starts exactly these
+ * resources. Loads ./mocks first, so the mocks are in place before the component module.
+ */
+import { childCollector, recordedUnder, valueOf, Recorded } from "./mocks";
+import { HaPostgresDockerCluster } from "../../lib/docker/component";
+import type { HaPostgresDockerClusterArgs } from "../../lib/docker/args";
+
+export const D = {
+  image: "docker:index/image:Image",
+  network: "docker:index/network:Network",
+  volume: "docker:index/volume:Volume",
+  container: "docker:index/container:Container",
+  password: "random:index/randomPassword:RandomPassword",
+} as const;
+
+export interface Built {
+  cluster: HaPostgresDockerCluster;
+  children: ReturnType<typeof childCollector>["children"];
+  resources: Recorded[];
+}
+
+/** Declares the component under the mocks; what it registered is in `resources` (also for test/docker/). */
+export async function buildDocker(name: string, args: HaPostgresDockerClusterArgs = {}): Promise<Built> {
+  const c = childCollector();
+  const cluster = new HaPostgresDockerCluster(name, args, c.opts);
+  await c.settle();
+  await valueOf(cluster.primaryConnectionString);
+  return { cluster, children: c.children, resources: recordedUnder(name) };
+}
