@@ -16,7 +16,7 @@ import { PASSWORD_SPEC } from "../secrets/passwords";
 import { NODE_PATHS } from "../userdata/paths";
 import { HaPostgresDockerClusterArgs, validateDockerArgs, DOCKER_COMPONENT, ResolvedDockerArgs } from "./args";
 import { stageBuildContext } from "./context";
-import { dockerPlan, HAPROXY_CONFIG_FILE, START_AGENT, type DockerPlan, type PlannedFile } from "./plan";
+import { DESIRED_CONFIG_DIR, dockerPlan, HAPROXY_CONFIG_FILE, START_AGENT, type DockerPlan, type PlannedFile } from "./plan";
 
 export const DOCKER_COMPONENT_TYPE = `ha-postgres:index:${DOCKER_COMPONENT}`;
 
@@ -111,6 +111,23 @@ export class HaPostgresDockerCluster extends pulumi.ComponentResource {
         { parent: this, dependsOn: deps, deleteBeforeReplace: true },
       );
 
+    // The desired dynamic config: a changed setting replaces this one-shot container only (plan.ts, DESIRED_CONFIG_DIR).
+    const configVolume = volume("config", plan.config.volume);
+    const config = container(
+      "config",
+      {
+        name: plan.config.container,
+        command: plan.config.command,
+        uploads: uploads(plan.config.files, "0644"),
+        volumes: [{ volumeName: configVolume.name, containerPath: DESIRED_CONFIG_DIR }],
+        restart: "no",
+        // It exits once the file is written: wait for that, and fail the update if it failed.
+        mustRun: false,
+        attach: true,
+      },
+      plan.config.address,
+      [],
+    );
     const etcd = plan.etcd.map((m) => {
       const v = volume(m.member, m.volume);
       return container(
@@ -135,7 +152,10 @@ export class HaPostgresDockerCluster extends pulumi.ComponentResource {
           name: n.container,
           hostname: n.member,
           command: [START_AGENT],
-          volumes: [{ volumeName: v.name, containerPath: NODE_PATHS.dataMount }],
+          volumes: [
+            { volumeName: v.name, containerPath: NODE_PATHS.dataMount },
+            { volumeName: configVolume.name, containerPath: DESIRED_CONFIG_DIR, readOnly: true },
+          ],
           uploads: secretFiles.apply((s) => [...uploads(n.files, "0644"), ...uploads(s, "0600")]),
           // PostgreSQL's shared memory: Docker's 64 MB default is too small for a real shared_buffers.
           shmSize: 256,
@@ -147,7 +167,7 @@ export class HaPostgresDockerCluster extends pulumi.ComponentResource {
           },
         },
         n.address,
-        etcd,
+        [...etcd, config],
       );
     });
     const haproxy = container(

@@ -16,12 +16,20 @@ import { AGENT_NAMESPACE } from "../userdata/agent-config";
 import { NODE_PATHS } from "../userdata/paths";
 import type { ResolvedDockerArgs } from "./args";
 
-/** Host offsets in the subnet: HAProxy, the first etcd member, the first PostgreSQL node (docs/docker.md). */
-export const ADDRESS_OFFSETS = { haproxy: 2, etcd: 11, node: 21 } as const;
+/** Host offsets in the subnet: HAProxy, the config writer, the first etcd member, the first PostgreSQL node (docs/docker.md). */
+export const ADDRESS_OFFSETS = { haproxy: 2, config: 3, etcd: 11, node: 21 } as const;
 
-/** Where a node reads the desired dynamic config (the AWS nodes read an SSM parameter), and how often. */
-export const DESIRED_CONFIG_FILE = `${NODE_PATHS.configDir}/desired-config.json`;
+/**
+ * The desired dynamic config (the AWS nodes read an SSM parameter): a file on a volume of its own,
+ * mounted read-only in every node and written by a one-shot container that carries it. A changed
+ * setting replaces only that container, which rewrites the file (write, then rename); the agents read
+ * it again every DESIRED_CONFIG_INTERVAL_S and the leader applies it live, no node replaced.
+ */
+export const DESIRED_CONFIG_DIR = `${NODE_PATHS.configDir}/dynamic`;
+export const DESIRED_CONFIG_FILE = `${DESIRED_CONFIG_DIR}/desired-config.json`;
 export const DESIRED_CONFIG_INTERVAL_S = 10;
+/** Where the one-shot container gets the document uploaded. */
+export const DESIRED_CONFIG_UPLOAD = `${NODE_PATHS.configDir}/desired-config.upload.json`;
 
 /** HAProxy's config inside its container. */
 export const HAPROXY_CONFIG_FILE = "/etc/haproxy/haproxy.cfg";
@@ -79,6 +87,8 @@ export interface PlannedNode {
 
 export interface DockerPlan {
   network: { name: string; subnet: string; gateway: string };
+  /** The one-shot container that writes the desired config onto its volume. */
+  config: { container: string; volume: string; address: string; files: PlannedFile[]; command: string[] };
   image: { name: string; buildArgs: Record<string, string> };
   etcd: PlannedEtcd[];
   nodes: PlannedNode[];
@@ -175,7 +185,6 @@ export function dockerPlan(a: ResolvedDockerArgs): DockerPlan {
     member: nodeHostName(i),
     address: addressIn(a.subnet, ADDRESS_OFFSETS.node + i),
   }));
-  const desired = desiredConfigValue(a.settings);
   const nodes = slots.map((s) => {
     const agent = agentConfig(a, s.member, s.address, etcd);
     return {
@@ -186,7 +195,6 @@ export function dockerPlan(a: ResolvedDockerArgs): DockerPlan {
       files: [
         { path: NODE_PATHS.agentConfig, content: JSON.stringify(agent, null, 2) },
         { path: NODE_PATHS.cliConfig, content: JSON.stringify(cliConfig(a, s, slots), null, 2) },
-        { path: DESIRED_CONFIG_FILE, content: desired },
       ],
     };
   });
@@ -199,6 +207,17 @@ export function dockerPlan(a: ResolvedDockerArgs): DockerPlan {
   });
   return {
     network: { name: c, subnet: a.subnet, gateway: addressIn(a.subnet, 1) },
+    config: {
+      container: `${c}-config`,
+      volume: `${c}-config`,
+      address: addressIn(a.subnet, ADDRESS_OFFSETS.config),
+      files: [{ path: DESIRED_CONFIG_UPLOAD, content: desiredConfigValue(a.settings) }],
+      command: [
+        "/bin/sh",
+        "-c",
+        `cp ${DESIRED_CONFIG_UPLOAD} ${DESIRED_CONFIG_FILE}.tmp && chmod 644 ${DESIRED_CONFIG_FILE}.tmp && mv ${DESIRED_CONFIG_FILE}.tmp ${DESIRED_CONFIG_FILE}`,
+      ],
+    },
     image: {
       name: a.imageName,
       buildArgs: { BASE_IMAGE: a.baseImage, PACKAGES: imagePackages(a.postgresVersion).join(" "), START_AGENT },

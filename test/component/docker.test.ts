@@ -15,7 +15,7 @@ import { HaPostgresCluster, HaPostgresClusterArgs, HaPostgresDockerCluster, Clus
 import { validateClusterArgs } from "../../lib/args/validate";
 import { validateDockerArgs, HaPostgresDockerClusterArgs } from "../../lib/docker/args";
 import { DOCKER_COMPONENT_TYPE } from "../../lib/docker/component";
-import { DESIRED_CONFIG_FILE, HAPROXY_CONFIG_FILE } from "../../lib/docker/plan";
+import { DESIRED_CONFIG_DIR, DESIRED_CONFIG_FILE, DESIRED_CONFIG_UPLOAD, HAPROXY_CONFIG_FILE } from "../../lib/docker/plan";
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { renderRoutingConfig } from "../../sidecar/contract/haproxy-config";
@@ -45,20 +45,20 @@ describe("HaPostgresDockerCluster (mocks)", function () {
     d = await buildDocker("dock");
   });
 
-  it("declares an image, a network, a volume and a container per node and etcd member, and HAProxy", () => {
+  it("declares an image, a network, a volume and a container per node and etcd member, HAProxy and the config writer", () => {
     assert.equal(ofType(d, D.image).length, 1);
     assert.equal(ofType(d, D.network).length, 1);
     assert.deepEqual(
       ofType(d, D.volume)
         .map((v) => v.inputs.name)
         .sort(),
-      ["dock-etcd-0-data", "dock-etcd-1-data", "dock-etcd-2-data", "dock-pg-0-data", "dock-pg-1-data", "dock-pg-2-data"],
+      ["dock-config", "dock-etcd-0-data", "dock-etcd-1-data", "dock-etcd-2-data", "dock-pg-0-data", "dock-pg-1-data", "dock-pg-2-data"],
     );
     assert.deepEqual(
       ofType(d, D.container)
         .map((c) => c.inputs.name)
         .sort(),
-      ["dock-etcd-0", "dock-etcd-1", "dock-etcd-2", "dock-haproxy", "dock-pg-0", "dock-pg-1", "dock-pg-2"],
+      ["dock-config", "dock-etcd-0", "dock-etcd-1", "dock-etcd-2", "dock-haproxy", "dock-pg-0", "dock-pg-1", "dock-pg-2"],
     );
     assert.equal(ofType(d, D.password).length, 3);
   });
@@ -78,10 +78,10 @@ describe("HaPostgresDockerCluster (mocks)", function () {
     const addresses = ofType(d, D.container).map((c) => c.inputs.networksAdvanced[0].ipv4Address);
     assert.deepEqual(
       addresses.sort(),
-      ["10.231.20.11", "10.231.20.12", "10.231.20.13", "10.231.20.2", "10.231.20.21", "10.231.20.22", "10.231.20.23"].sort(),
+      ["10.231.20.11", "10.231.20.12", "10.231.20.13", "10.231.20.2", "10.231.20.3", "10.231.20.21", "10.231.20.22", "10.231.20.23"].sort(),
     );
-    for (const c of ofType(d, D.container).filter((x) => x.inputs.name !== "dock-haproxy")) {
-      assert.deepEqual(c.inputs.volumes, [{ volumeName: `${c.inputs.name}-data`, containerPath: NODE_PATHS.dataMount }]);
+    for (const c of ofType(d, D.container).filter((x) => /-(pg|etcd)-/.test(x.inputs.name))) {
+      assert.deepEqual(c.inputs.volumes[0], { volumeName: `${c.inputs.name}-data`, containerPath: NODE_PATHS.dataMount });
     }
   });
 
@@ -152,7 +152,7 @@ describe("HaPostgresDockerCluster (mocks)", function () {
     assert.equal(img.inputs.build.dockerfile, "Dockerfile");
     assert.equal(img.inputs.build.args.BASE_IMAGE, "registry.example/debian:13");
     assert.match(img.inputs.build.args.PACKAGES, /postgresql-16/);
-    assert.equal(ofType(b, D.container).length, 2 + 5 + 1);
+    assert.equal(ofType(b, D.container).length, 2 + 5 + 1 + 1);
   });
 
   it("carries the HA settings as the AWS component does: the same desired config for the same args", async () => {
@@ -166,9 +166,36 @@ describe("HaPostgresDockerCluster (mocks)", function () {
     const c = new HaPostgresCluster("awss", { ...(settings as HaPostgresClusterArgs), backup: { enabled: false } });
     await valueOf(c.primaryEndpoint);
     const param = recorded.find((r) => r.name === "awss-dynamic-config")!;
-    const node = ofType(b, D.container).find((x) => x.inputs.name === "docks-pg-0")!;
-    assert.deepEqual(JSON.parse(upload(node, DESIRED_CONFIG_FILE)), JSON.parse(param.inputs.insecureValue));
+    const writer = ofType(b, D.container).find((x) => x.inputs.name === "docks-config")!;
+    assert.deepEqual(JSON.parse(upload(writer, DESIRED_CONFIG_UPLOAD)), JSON.parse(param.inputs.insecureValue));
     assert.equal(JSON.parse(param.inputs.insecureValue).ttl, 10);
+  });
+
+  it("a changed setting changes only the config writer's file: no node, etcd or HAProxy container changes", async () => {
+    const a = await buildDocker("chga", { postgres: { parameters: { work_mem: "4MB" } } });
+    const b = await buildDocker("chgb", {
+      postgres: { parameters: { work_mem: "16MB" } },
+      timing: { ttl: 8, loopWait: 2 },
+      synchronousMode: "off",
+    });
+    const same = (r: Recorded, name: string) => JSON.stringify(r.inputs).replaceAll(name, "NAME");
+    const changed = a.resources
+      .filter(
+        (r) =>
+          same(r, "chga") !==
+          same(
+            b.resources.find((x) => x.name === r.name.replace("chga", "chgb"))!,
+            "chgb",
+          ),
+      )
+      .map((r) => r.name);
+    assert.deepEqual(changed, ["chga-config"]);
+    // Every node reads the writer's volume, read-only, where its agent config points.
+    for (const n of ofType(a, D.container).filter((x) => /-pg-/.test(x.name))) {
+      assert.deepEqual(n.inputs.volumes[1], { volumeName: "chga-config", containerPath: DESIRED_CONFIG_DIR, readOnly: true });
+      assert.ok(DESIRED_CONFIG_FILE.startsWith(`${DESIRED_CONFIG_DIR}/`));
+    }
+    assert.equal(ofType(a, D.container).find((x) => x.name === "chga-config")!.inputs.attach, true);
   });
 
   // Each refused by the AWS component; here with the same messages (only the component's name differs for unknown keys).

@@ -32,6 +32,8 @@ const CONTAINER_INPUTS = new Set([
   "shmSize",
   "healthcheck",
   "ports",
+  "mustRun",
+  "attach",
 ]);
 
 export function ofType(resources: Recorded[], type: string): Recorded[] {
@@ -90,9 +92,9 @@ export async function createContainer(e: Engine, c: Recorded): Promise<void> {
     ...(i.init ? ["--init"] : []),
     ...(i.user ? ["--user", i.user] : []),
     ...((i.envs ?? []) as string[]).flatMap((v) => ["--env", v]),
-    ...((i.volumes ?? []) as Array<{ volumeName: string; containerPath: string }>).flatMap((v) => [
+    ...((i.volumes ?? []) as Array<{ volumeName: string; containerPath: string; readOnly?: boolean }>).flatMap((v) => [
       "--volume",
-      `${v.volumeName}:${v.containerPath}`,
+      `${v.volumeName}:${v.containerPath}${v.readOnly ? ":ro" : ""}`,
     ]),
     ...(i.shmSize ? ["--shm-size", `${i.shmSize}m`] : []),
     ...healthFlags(i.healthcheck),
@@ -104,6 +106,11 @@ export async function createContainer(e: Engine, c: Recorded): Promise<void> {
   await e.docker(["create", ...flags, i.image, ...(i.command as string[])]);
   if (i.uploads?.length) await upload(e, i.name, i.uploads);
   await e.docker(["start", i.name]);
+  // attach: the provider waits for the container to end, and fails on a non-zero exit.
+  if (i.attach) {
+    const code = (await e.docker(["wait", i.name])).trim();
+    if (code !== "0") throw new Error(`container ${i.name} exited ${code}: ${await e.docker(["logs", i.name]).catch(() => "")}`);
+  }
 }
 
 function labelFlags(labels: Array<{ label: string; value: string }> | undefined): string[] {
