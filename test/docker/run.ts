@@ -12,6 +12,7 @@
 import * as assert from "node:assert/strict";
 import { Client } from "pg";
 import { buildDocker } from "../component/docker-build";
+import type { HaPostgresDockerClusterArgs } from "../../lib/docker/args";
 import { countLost, measureOutage, Writer } from "../../local/writer";
 import { hostPackages } from "../../lib/userdata/render";
 import type { HostSpec } from "../../lib/userdata/spec";
@@ -99,12 +100,13 @@ async function main(): Promise<number> {
     figures.push(`base image imported from the rootfs (${rootfs}): ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
     // What the component declares, with the test's subnet, ports and base image; synchronous mode (0 writes lost).
-    const built = await buildDocker(CLUSTER, {
+    const args: HaPostgresDockerClusterArgs = {
       subnet: SUBNET,
       listenerPorts: { primary: PRIMARY_PORT, replica: REPLICA_PORT },
       baseImage: base,
       synchronousMode: "on",
-    });
+    };
+    const built = await buildDocker(CLUSTER, args);
     const d = declared(built.resources);
     const cold = await buildImage(e, d.image);
     const cached = await buildImage(e, d.image);
@@ -169,6 +171,25 @@ async function main(): Promise<number> {
     assert.equal(lost.lost, 0, `acknowledged writes lost: ${lost.sample.join(", ")}`);
     const after = await e.docker(["exec", victim, "hapg", "list"]);
     log(`hapg list after the rejoin:\n${after.trim()}`);
+
+    // A changed setting, as the next `pulumi up` declares it: only the config writer differs; replacing it applies the setting live.
+    const next = declared((await buildDocker(CLUSTER, { ...args, postgres: { parameters: { work_mem: "7MB" } } })).resources);
+    const changed = next.containers.filter(
+      (c) => JSON.stringify(c.inputs) !== JSON.stringify(d.containers.find((x) => x.name === c.name)?.inputs),
+    );
+    assert.deepEqual(
+      changed.map((c) => c.name),
+      [`${CLUSTER}-config`],
+    );
+    t = Date.now();
+    await e.docker(["rm", "-f", changed[0].inputs.name]);
+    await createContainer(e, changed[0]);
+    await until("work_mem 7MB on the primary, applied live", 60_000, async () =>
+      (await query<{ work_mem: string }>(dsn, "SHOW work_mem"))[0].work_mem === "7MB" ? true : undefined,
+    );
+    figures.push(
+      `a changed setting (work_mem) live on the primary ${((Date.now() - t) / 1000).toFixed(1)} s after the config container's replacement, no node replaced`,
+    );
     log("PASSED");
     return 0;
   } catch (err) {
