@@ -127,11 +127,11 @@ async function main(): Promise<number> {
     const upS = (Date.now() - t) / 1000;
     figures.push(`up (network, ${d.volumes.length} volumes, ${d.containers.length} containers) to healthy: ${upS.toFixed(1)} s`);
     log(`healthy: primary ${byAddress.get(first)} (${first})`);
-    const replicaRows = await query<{ ro: boolean }>(
-      dsn.replace(`:${PRIMARY_PORT}/`, `:${REPLICA_PORT}/`),
-      "SELECT pg_is_in_recovery() AS ro",
+    // HAProxy marks a replica up at its next check of /replica (every second, or 100 ms while down).
+    const replicaDsn = dsn.replace(`:${PRIMARY_PORT}/`, `:${REPLICA_PORT}/`);
+    await until("a replica behind the replica port", 30_000, async () =>
+      (await query<{ ro: boolean }>(replicaDsn, "SELECT pg_is_in_recovery() AS ro"))[0].ro ? true : undefined,
     );
-    assert.equal(replicaRows[0].ro, true, "the replica port reaches a replica");
 
     // The operator's view, with no flag, inside a node container (the CLI config the component uploaded).
     const list = await e.docker(["exec", `${CLUSTER}-pg-0`, "hapg", "list"]);
