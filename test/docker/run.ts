@@ -10,8 +10,12 @@
  * cannot run. Exit code 1 on a failed check.
  */
 import * as assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { Client } from "pg";
 import { buildDocker } from "../component/docker-build";
+import type { Recorded } from "../component/mocks";
 import type { HaPostgresDockerClusterArgs } from "../../lib/docker/args";
 import { countLost, measureOutage, Writer } from "../../local/writer";
 import { hostPackages } from "../../lib/userdata/render";
@@ -137,6 +141,7 @@ async function main(): Promise<number> {
     const list = await e.docker(["exec", `${CLUSTER}-pg-0`, "hapg", "list"]);
     for (const n of nodes) assert.ok(list.includes(n.inputs.hostname), `hapg list shows ${n.inputs.hostname}:\n${list}`);
     log(`hapg list in ${CLUSTER}-pg-0:\n${list.trim()}`);
+    figures.push(`patronictl list from the host: ${await patronictlList(d.containers, node0)}`);
 
     // The fault: the primary's container killed (SIGKILL to every process in it) under writers.
     const writer = new Writer(dsn);
@@ -199,6 +204,38 @@ async function main(): Promise<number> {
     for (const f of figures) log(`figure: ${f}`);
     const failed = await cleanup.runAll();
     for (const f of failed) log(`cleanup failed: ${f}`);
+  }
+}
+
+/** Patroni's own client on the host against the containers' etcd (on the test's bridge): its members and their roles. */
+async function patronictlList(containers: Recorded[], node: Recorded): Promise<string> {
+  try {
+    await run("sh", ["-c", "command -v patronictl"]);
+  } catch {
+    return "skipped (no patronictl: apt-get install patroni)";
+  }
+  const agent = JSON.parse(node.inputs.uploads.find((u: { file: string }) => u.file === NODE_PATHS.agentConfig).content);
+  const password = node.inputs.uploads.find((u: { file: string }) => u.file === NODE_PATHS.apiPasswordFile).content;
+  const hosts = (agent.etcd.endpoints as string[]).map((u) => new URL(u).host).join(",");
+  const file = join(mkdtempSync(join(tmpdir(), "hapg-docker-patronictl-")), "patronictl.yml");
+  const yaml = [
+    `scope: ${agent.cluster}`,
+    `namespace: /${agent.namespace}/`,
+    "etcd3:",
+    `  hosts: ${hosts}`,
+    "restapi:",
+    "  authentication:",
+  ];
+  yaml.push(`    username: ${agent.api.authentication.username}`, `    password: ${JSON.stringify(password)}`, "");
+  writeFileSync(file, yaml.join("\n"), { mode: 0o600 });
+  try {
+    const rows = JSON.parse(await run("patronictl", ["-c", file, "list", "-f", "json"])) as Array<{ Member: string; Role: string }>;
+    const nodes = containers.filter((c) => /-pg-\d+$/.test(c.inputs.name)).map((c) => c.inputs.hostname as string);
+    assert.deepEqual(rows.map((r) => r.Member).sort(), nodes.sort(), "patronictl lists every node");
+    assert.equal(rows.filter((r) => r.Role === "Leader").length, 1, "one leader");
+    return rows.map((r) => `${r.Member} ${r.Role}`).join(", ");
+  } finally {
+    rmSync(dirname(file), { recursive: true, force: true });
   }
 }
 
