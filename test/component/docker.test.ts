@@ -9,13 +9,15 @@
 import { recorded, valueOf, Recorded } from "./mocks";
 import { buildDocker, Built, D } from "./docker-build";
 import * as assert from "node:assert/strict";
-import { resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { HaPostgresCluster, HaPostgresClusterArgs, HaPostgresDockerCluster, ClusterArgsError } from "../../lib";
 import { validateClusterArgs } from "../../lib/args/validate";
 import { validateDockerArgs, HaPostgresDockerClusterArgs } from "../../lib/docker/args";
 import { DOCKER_COMPONENT_TYPE } from "../../lib/docker/component";
-import { DESIRED_CONFIG_DIR, DESIRED_CONFIG_FILE, DESIRED_CONFIG_UPLOAD, HAPROXY_CONFIG_FILE } from "../../lib/docker/plan";
+import { dockerfilePath } from "../../lib/docker/context";
+import { DESIRED_CONFIG_DIR, DESIRED_CONFIG_FILE, DESIRED_CONFIG_UPLOAD, HAPROXY_CONFIG_FILE, START_AGENT } from "../../lib/docker/plan";
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { renderRoutingConfig } from "../../sidecar/contract/haproxy-config";
@@ -153,6 +155,15 @@ describe("HaPostgresDockerCluster (mocks)", function () {
     assert.equal(img.inputs.build.args.BASE_IMAGE, "registry.example/debian:13");
     assert.match(img.inputs.build.args.PACKAGES, /postgresql-16/);
     assert.equal(ofType(b, D.container).length, 2 + 5 + 1 + 1);
+  });
+
+  it("the Dockerfile takes every build arg the component passes, and prepares the data directories the nodes use", () => {
+    const text = readFileSync(dockerfilePath(), "utf8");
+    const img = ofType(d, D.image)[0];
+    for (const arg of Object.keys(img.inputs.build.args)) assert.match(text, new RegExp(`^ARG ${arg}[=\\n]`, "m"), `ARG ${arg}`);
+    for (const dir of [dirname(NODE_PATHS.pgData), dirname(NODE_PATHS.etcdData)]) assert.ok(text.includes(dir), dir);
+    assert.ok(text.includes(`COPY start-agent.sh \${START_AGENT}`) && text.includes(`COPY app/ ${dirname(NODE_PATHS.appDir)}/app/`));
+    assert.equal(NODE_PATHS.appDir, "/opt/hapg/app");
   });
 
   it("carries the HA settings as the AWS component does: the same desired config for the same args", async () => {
