@@ -17,7 +17,7 @@ import { validateClusterArgs } from "../../lib/args/validate";
 import { validateDockerArgs, HaPostgresDockerClusterArgs } from "../../lib/docker/args";
 import { DOCKER_COMPONENT_TYPE } from "../../lib/docker/component";
 import { dockerfilePath } from "../../lib/docker/context";
-import { DESIRED_CONFIG_DIR, DESIRED_CONFIG_FILE, DESIRED_CONFIG_UPLOAD, HAPROXY_CONFIG_FILE, START_AGENT } from "../../lib/docker/plan";
+import { DESIRED_CONFIG_DIR, DESIRED_CONFIG_FILE, DESIRED_CONFIG_UPLOAD, HAPROXY_CONFIG_FILE } from "../../lib/docker/plan";
 import { NODE_PATHS } from "../../lib/userdata/paths";
 import { validateAgentConfig } from "../../sidecar/contract/agent-config";
 import { renderRoutingConfig } from "../../sidecar/contract/haproxy-config";
