@@ -61,7 +61,7 @@ export class HaPostgresDockerCluster extends pulumi.ComponentResource {
       {
         imageName: plan.image.name,
         skipPush: true,
-        build: { context: stageBuildContext(), dockerfile: "Dockerfile", args: plan.image.buildArgs, platform: "linux/amd64" },
+        build: { context: stageBuildContext(), dockerfile: "Dockerfile", args: plan.image.buildArgs },
       },
       parent,
     );
