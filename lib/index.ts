@@ -32,6 +32,17 @@ export type {
 } from "./args/types";
 export type { ResolvedEgress } from "./network/egress";
 export { ClusterArgsError } from "./args/validate";
-export { HaPostgresDockerCluster } from "./docker/component";
 export type { HaPostgresDockerClusterArgs } from "./docker/args";
 export { argsFromStackConfig, CONFIG_NAMESPACE } from "./config/stack-config";
+
+import type * as DockerComponent from "./docker/component";
+/**
+ * The cluster on one Docker host (docs/docker.md). Loaded on first use, with @pulumi/docker (an
+ * optional peer dependency), so a program on AWS needs no @pulumi/docker installed.
+ */
+export declare const HaPostgresDockerCluster: typeof DockerComponent.HaPostgresDockerCluster;
+Object.defineProperty(exports, "HaPostgresDockerCluster", {
+  enumerable: true,
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  get: () => (require("./docker/component") as typeof DockerComponent).HaPostgresDockerCluster,
+});

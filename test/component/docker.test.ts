@@ -9,6 +9,7 @@
 import { recorded, valueOf, Recorded } from "./mocks";
 import { buildDocker, Built, D } from "./docker-build";
 import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -244,6 +245,22 @@ describe("HaPostgresDockerCluster (mocks)", function () {
     assert.equal(await valueOf(ex.primaryUrl), "postgresql://postgres@127.0.0.1:5432/postgres");
     assert.deepEqual(await valueOf(ex.containers), ["dev-pg-0", "dev-pg-1", "dev-pg-2"]);
     assert.ok(pulumi.Output.isInstance(ex.superuserPassword));
+  });
+
+  it("the package's index loads @pulumi/docker only when HaPostgresDockerCluster is used (an optional peer)", () => {
+    const probe = (use: string) =>
+      execFileSync(
+        process.execPath,
+        [
+          "-e",
+          `const l = require(${JSON.stringify(resolve(__dirname, "../../lib/index.js"))}); ${use}; console.log(Object.keys(require.cache).some((k) => k.includes("@pulumi/docker")))`,
+        ],
+        {
+          encoding: "utf8",
+        },
+      ).trim();
+    assert.equal(probe("l.HaPostgresCluster"), "false");
+    assert.equal(probe("l.HaPostgresDockerCluster"), "true");
   });
 
   it("refuses its own bad args naming the field and the fix", () => {
