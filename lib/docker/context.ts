@@ -24,8 +24,13 @@ export function defaultContextDir(root: string = packageRoot()): string {
   return join(tmpdir(), `hapg-docker-context-${key}`);
 }
 
-/** Stages the build context in `dir` (replacing what was there); returns `dir`. Throws, naming the fix, if the package is not built. */
+/** Contexts staged by this process: one program declaring several clusters stages once. */
+const staged = new Set<string>();
+
+/** Stages the build context in `dir` (replacing what was there; once per process); returns `dir`. Throws, naming the fix, if the package is not built. */
 export function stageBuildContext(dir: string = defaultContextDir(), root: string = packageRoot()): string {
+  const key = `${dir}\0${root}`;
+  if (staged.has(key)) return dir;
   const { files, packages, packagesBase } = agentBundleContents(root);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, "app"), { recursive: true });
@@ -42,5 +47,6 @@ export function stageBuildContext(dir: string = defaultContextDir(), root: strin
     writeFileSync(join(dir, file), text);
     chmodSync(join(dir, file), 0o755);
   }
+  staged.add(key);
   return dir;
 }
