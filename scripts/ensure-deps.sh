@@ -35,6 +35,13 @@ if $boot; then
   command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
 fi
 
+# npm run test:docker: Debian's Docker engine (the test starts its own dockerd; the docker CLI comes with it).
+for arg in "$@"; do
+  if [ "$arg" = "--docker" ]; then
+    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+  fi
+done
+
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "ensure-deps: installing Debian packages: ${missing[*]}"

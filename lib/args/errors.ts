@@ -1,7 +1,10 @@
 /** The error of refused component args: every problem names the argument and the fix. */
 export class ClusterArgsError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid HaPostgresCluster args:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  constructor(
+    readonly problems: string[],
+    component = "HaPostgresCluster",
+  ) {
+    super(`invalid ${component} args:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
     this.name = "ClusterArgsError";
   }
 }

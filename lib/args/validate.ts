@@ -16,16 +16,25 @@ import {
   checkHaSettings,
   haPostgresShape,
   haSettingsShape,
-  movedSettingHint,
   pickHaSettings,
   synchronousQuorumProblem,
 } from "../../sidecar/contract/settings/schema";
-import { COMPONENT_PARAMETERS } from "../userdata/agent-config";
+import {
+  argIssueMessages,
+  clusterNameSchema,
+  componentParameterProblems,
+  defaultClusterNameProblems,
+  etcdMembersProblems,
+  listenerPortsProblems,
+  listenerPortsSchema,
+  nodeCountProblems,
+  postgresVersionProblems,
+} from "./rules";
 import { desiredConfigValue } from "../dynamic/desired-config";
 import { SSM_VALUE_MAX_BYTES } from "../dynamic/ssm-tier";
 import { DEFAULTS, HaPostgresClusterArgs, ResolvedClusterArgs, ResolvedDataVolume } from "./types";
 import { ClusterArgsError } from "./errors";
-import { DEBIAN_POSTGRES_VERSIONS, isArmInstanceType, isXenInstanceType, MAX_COMPONENT_NAME_LENGTH, ssmPrefixProblems } from "./aws-limits";
+import { isArmInstanceType, isXenInstanceType, MAX_COMPONENT_NAME_LENGTH, ssmPrefixProblems } from "./aws-limits";
 
 // Kept importable from here: the component and the package's index import them from this module.
 export { ClusterArgsError } from "./errors";
@@ -83,20 +92,11 @@ const argsSchema = z
       .strict()
       .optional(),
     routing: z.enum(["haproxy", "direct"], { message: 'must be "haproxy" (default) or "direct"' }).optional(),
-    listenerPorts: z
-      .object({
-        primary: z.number().int().min(1, "must be a TCP port, 1–65535").max(65535, "must be a TCP port, 1–65535").optional(),
-        replica: z.number().int().min(1, "must be a TCP port, 1–65535").max(65535, "must be a TCP port, 1–65535").optional(),
-      })
-      .strict()
-      .optional(),
+    listenerPorts: listenerPortsSchema.optional(),
     publicLoadBalancer: z.boolean().optional(),
     allowedCidrs: z.array(z.string()).optional(),
     allowedSecurityGroupIds: z.array(stringInput).optional(),
-    clusterName: z
-      .string()
-      .regex(/^[a-z][a-z0-9-]{0,39}$/, "must start with a letter and use only lower-case letters, digits and '-', at most 40 characters")
-      .optional(),
+    clusterName: clusterNameSchema.optional(),
     ssmParameterPrefix: z
       .string()
       .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'must look like "/ha-postgres": a leading "/", no trailing "/", letters, digits, "_", ".", "-"')
@@ -150,40 +150,19 @@ function resolveVolume(v: z.infer<typeof dataVolume> | undefined, sizeGiB: numbe
 export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | undefined, nowMs: number = Date.now()): ResolvedClusterArgs {
   const parsed = argsSchema.safeParse(raw ?? {});
   if (!parsed.success) {
-    throw new ClusterArgsError(
-      parsed.error.issues.flatMap((issue) => {
-        const field = issue.path.length ? issue.path.join(".") : "(args)";
-        if (issue.code === "unrecognized_keys") {
-          const at = issue.path.length ? `${field}: ` : "";
-          const moved = issue.path.length === 0 ? issue.keys.filter((k) => movedSettingHint(k)) : [];
-          const rest = issue.keys.filter((k) => !moved.includes(k));
-          return [
-            ...moved.map((k) => `${k}: not an argument of HaPostgresCluster: ${movedSettingHint(k)}`),
-            ...(rest.length
-              ? [`${at}${rest.map((k) => `"${k}"`).join(", ")}: not an argument of HaPostgresCluster: remove it or fix the spelling`]
-              : []),
-          ];
-        }
-        return [`${field}: ${issue.message}`];
-      }),
-    );
+    throw new ClusterArgsError(argIssueMessages(parsed.error.issues, "HaPostgresCluster"));
   }
   const a = parsed.data;
   const problems: string[] = [];
   const architecture = a.architecture ?? DEFAULTS.architecture;
   const nodeCount = a.nodeCount ?? DEFAULTS.nodeCount;
-  if (nodeCount < 2) problems.push(`nodeCount: ${nodeCount} leaves nothing to fail over to: set nodeCount to 2 or more (3 recommended)`);
-  if (nodeCount > 9) problems.push(`nodeCount: ${nodeCount} is more than 9: use at most 9 nodes (add read capacity with larger instances)`);
+  problems.push(...nodeCountProblems(nodeCount));
   const quorum = synchronousQuorumProblem(a.synchronousMode, a.synchronousQuorum, nodeCount - 1);
   if (quorum) problems.push(`synchronousQuorum: ${quorum}`);
 
   const members = a.etcd?.members ?? DEFAULTS.etcdMembers;
   const placement = a.etcd?.placement ?? DEFAULTS.etcdPlacement;
-  if (members % 2 === 0 && members > 0) {
-    problems.push(`etcd.members: ${members} is even and tolerates no more failures than ${members - 1}: use 3 or 5`);
-  } else if (members !== 3 && members !== 5) {
-    problems.push(`etcd.members: ${members} is not supported: use 3 (survives one failure) or 5 (survives two)`);
-  }
+  problems.push(...etcdMembersProblems(members));
   if (placement === "colocated" && members > nodeCount) {
     problems.push(
       `etcd.members: ${members} colocated members need as many PostgreSQL nodes, but nodeCount is ${nodeCount}: raise nodeCount or lower etcd.members`,
@@ -218,27 +197,16 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
   }
 
   const version = a.postgres.version ?? DEFAULTS.postgresVersion;
-  if (version < 13 || version > 18) problems.push(`postgres.version: ${version} is not supported: use a major version from 13 to 18`);
   // Hosts install postgresql-<version> from the AMI's apt sources: the default Debian 13 AMI has only Debian's archive.
-  else if (a.amiId === undefined && !DEBIAN_POSTGRES_VERSIONS.includes(version))
-    problems.push(
-      `postgres.version: ${version} is not in Debian 13's archive, which ships PostgreSQL ${DEBIAN_POSTGRES_VERSIONS.join(", ")} only: use ${DEBIAN_POSTGRES_VERSIONS[0]}, or give an amiId whose apt sources (e.g. apt.postgresql.org) carry postgresql-${version}`,
-    );
+  problems.push(...postgresVersionProblems(version, a.amiId !== undefined, "an amiId"));
   // The agent's own refusals ran with the settings schema; these the component sets itself (TLS).
-  for (const key of Object.keys(a.postgres.parameters)) {
-    if (COMPONENT_PARAMETERS.has(key)) {
-      problems.push(`postgres.parameters.${key}: is managed by the cluster (TLS between nodes): remove it`);
-    }
-  }
+  problems.push(...componentParameterProblems(a.postgres.parameters));
 
   problems.push(...volumeProblems("dataVolume", a.dataVolume), ...volumeProblems("etcd.dataVolume", a.etcd?.dataVolume));
 
   const primary = a.listenerPorts?.primary ?? DEFAULTS.listenerPorts.primary;
   const replica = a.listenerPorts?.replica ?? DEFAULTS.listenerPorts.replica;
-  if (primary === replica)
-    problems.push(
-      `listenerPorts.replica: ${replica} is also the primary port: give the replica listener its own port, e.g. ${primary + 1}`,
-    );
+  problems.push(...listenerPortsProblems(primary, replica));
 
   (a.allowedCidrs ?? []).forEach((c, i) => {
     if (!isCidr(c))
@@ -258,11 +226,7 @@ export function validateClusterArgs(name: string, raw: HaPostgresClusterArgs | u
     problems.push(
       `name: "${name}": the S3 buckets and IAM roles are auto-named from the resource name, which S3 and IAM limit to ${MAX_COMPONENT_NAME_LENGTH} letters, digits and '-' here: use such a resource name (clusterName may stay as it is)`,
     );
-  if (a.clusterName === undefined && !/^[a-z][a-z0-9-]{0,39}$/.test(name)) {
-    problems.push(
-      `clusterName: the default (the resource name "${name}") must start with a letter and use only lower-case letters, digits and '-', at most 40 characters: set clusterName`,
-    );
-  }
+  problems.push(...defaultClusterNameProblems(name, a.clusterName));
   const bootstrap = resolveBootstrap(
     a.bootstrap,
     {

@@ -39,15 +39,19 @@ export function secureParameter(
   );
 }
 
+/** Every generated password: letters and digits plus two URL- and conninfo-safe specials, so no quoting issues anywhere. */
+export const PASSWORD_SPEC: random.RandomPasswordArgs = {
+  length: 32,
+  special: true,
+  overrideSpecial: "-_",
+  minLower: 1,
+  minUpper: 1,
+  minNumeric: 1,
+};
+
 export function createPasswords(name: string, args: ResolvedClusterArgs, parent: pulumi.Resource): Passwords {
   const names = parameterNames(args.ssmParameterPrefix, args.clusterName);
-  const password = (role: string) =>
-    new random.RandomPassword(
-      childName(name, `${role}-password`),
-      // Letters and digits plus two URL- and conninfo-safe specials: no quoting issues anywhere.
-      { length: 32, special: true, overrideSpecial: "-_", minLower: 1, minUpper: 1, minNumeric: 1 },
-      { parent },
-    );
+  const password = (role: string) => new random.RandomPassword(childName(name, `${role}-password`), PASSWORD_SPEC, { parent });
   return {
     superuser: secureParameter(
       childName(name, "superuser-password-param"),

@@ -49,6 +49,9 @@ export const NODE_PATHS = {
   systemdDir: "/etc/systemd/system",
 } as const;
 
+/** The `hapg` command on PATH (NODE_PATHS.cliWrapper): the bundle's CLI under Debian's node. */
+export const CLI_WRAPPER_SCRIPT = `#!/bin/sh\nexec ${NODE_PATHS.node} ${NODE_PATHS.cli} "$@"\n`;
+
 /** systemd unit names written by the user-data. */
 export const UNITS = {
   agent: "hapg-agent.service",

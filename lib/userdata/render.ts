@@ -12,7 +12,7 @@ import { renderBootScript } from "./boot-script";
 import { renderDay2Files } from "./day2-units";
 import { renderAgentUnit, renderEtcdEnv, renderEtcdUnit, nodeRoutingConfig, renderHaproxyUnit } from "./files";
 import { AGENT_NAMESPACE, TOPOLOGY_INTERVAL_S } from "./agent-config";
-import { NODE_PATHS, UNITS } from "./paths";
+import { CLI_WRAPPER_SCRIPT, NODE_PATHS, UNITS } from "./paths";
 import { HostSpec } from "./spec";
 import { renderWatchdogFiles } from "./watchdog";
 import type { WrittenFile } from "./written-file";
@@ -102,7 +102,7 @@ export function renderFiles(spec: HostSpec): WrittenFile[] {
       { path: "/etc/postgresql-common/createcluster.d/hapg.conf", content: "create_main_cluster = false\n", permissions: "0644" },
       { path: NODE_PATHS.haproxyConfig, content: nodeRoutingConfig(spec.postgres.members), permissions: "0644" },
       // `hapg` on PATH for every user (a Session Manager shell), reading the cluster from cli.json.
-      { path: NODE_PATHS.cliWrapper, content: `#!/bin/sh\nexec ${NODE_PATHS.node} ${NODE_PATHS.cli} "$@"\n`, permissions: "0755" },
+      { path: NODE_PATHS.cliWrapper, content: CLI_WRAPPER_SCRIPT, permissions: "0755" },
       { path: NODE_PATHS.cliConfig, content: `${JSON.stringify(cliConfigForNode(spec))}\n`, permissions: "0644" },
       { path: `${NODE_PATHS.systemdDir}/${UNITS.haproxy}`, content: renderHaproxyUnit(spec), permissions: "0644" },
       { path: `${NODE_PATHS.systemdDir}/${UNITS.agent}`, content: renderAgentUnit(spec), permissions: "0644" },

@@ -87,7 +87,7 @@ describe("the repository's Pulumi programs (defect 12)", () => {
       const program = resolve(ROOT, dirname(p), doc.main);
       assert.notEqual(program, library);
       assert.ok(existsSync(program), `${program} exists after npm run build`);
-      assert.match(readFileSync(program, "utf8"), /new [\w.]*HaPostgresCluster\(/, "the program declares a cluster");
+      assert.match(readFileSync(program, "utf8"), /new [\w.]*HaPostgres(Docker)?Cluster\(/, "the program declares a cluster");
     });
   }
 });

@@ -16,7 +16,10 @@ import { agentBundleContents, NODE_ENTRY, packageRoot } from "../../lib/bundle/a
 import { AGENT_VERSION } from "../../sidecar/contract/version";
 
 const root = packageRoot();
-const PEERS = ["@pulumi/pulumi", "@pulumi/aws", "@pulumi/random", "@pulumi/tls"];
+/** The Pulumi peers (package.json's peerDependencies, the optional @pulumi/docker included). */
+const PEERS = Object.keys(
+  (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { peerDependencies: object }).peerDependencies,
+);
 
 /** The README's five-line program: its first TypeScript block that imports the package. */
 export function readmeProgram(readme: string): string {
@@ -62,7 +65,7 @@ describe("packaging", function () {
         (f) =>
           f.startsWith("dist/test/") ||
           /\.test\.|__snapshots__|fixtures|\.map$|tsbuildinfo/.test(f) ||
-          !/^(dist\/(lib|sidecar)\/|docs\/|README\.md$|package\.json$|LICENSE$)/.test(f),
+          !/^(dist\/(lib|sidecar)\/|docs\/|docker\/Dockerfile$|README\.md$|package\.json$|LICENSE$)/.test(f),
       );
       assert.deepEqual(unwanted, []);
     });
