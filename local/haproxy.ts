@@ -4,7 +4,8 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as http from "node:http";
+import { httpRequest } from "../sidecar/http/client";
+import { NO_RETRY } from "../sidecar/http/retry";
 import { renderRoutingConfig } from "../sidecar/contract/haproxy-config";
 import { stopProcess } from "./etcd";
 import { HOST, type Layout } from "./layout";
@@ -76,13 +77,9 @@ export async function startHaproxy(o: StartHaproxyOptions): Promise<number> {
   throw new Error(`haproxy ${exited ? "exited" : "did not answer on its stats port"} at start: see ${o.logFile}`);
 }
 
-function statsAnswers(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get({ host, port, path: "/stats", timeout: 500 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-  });
+async function statsAnswers(host: string, port: number): Promise<boolean> {
+  const r = await httpRequest(`http://${host.includes(":") ? `[${host}]` : host}:${port}/stats`, { timeoutMs: 500, retry: NO_RETRY }).catch(
+    () => undefined,
+  );
+  return r?.status === 200;
 }

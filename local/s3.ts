@@ -8,6 +8,8 @@
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { httpRequest } from "../sidecar/http/client";
+import { NO_RETRY } from "../sidecar/http/retry";
 import { isRunning } from "../sidecar/postgres/process";
 import { stopProcess } from "./etcd";
 
@@ -152,18 +154,14 @@ function spawnS3(s: S3Server, tls: { certFile: string; keyFile: string }): numbe
 async function waitS3(s: S3Server, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const ca = fs.readFileSync(s.caFile);
-  const https = await import("node:https");
   while (Date.now() < deadline) {
     if (!isRunning(s.pid)) throw new Error(`s3rver (pid ${s.pid}) exited at start: see ${s.logFile}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const req = https.get({ host: s.host, servername: s.endpoint, port: s.port, path: `/${s.bucket}`, ca, timeout: 1000 }, (res) => {
-        res.resume();
-        resolve(res.statusCode !== undefined && res.statusCode < 500);
-      });
-      req.on("timeout", () => req.destroy());
-      req.on("error", () => resolve(false));
-    });
-    if (ok) return;
+    const res = await httpRequest(`https://${s.host}:${s.port}/${s.bucket}`, {
+      timeoutMs: 1000,
+      tls: { ca, servername: s.endpoint },
+      retry: NO_RETRY,
+    }).catch(() => undefined);
+    if (res !== undefined && res.status < 500) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`s3rver not answering on https://${s.endpoint}:${s.port} within ${timeoutMs} ms: see ${s.logFile}`);

@@ -3,6 +3,8 @@
  * state through the agents' REST API.
  */
 import * as fs from "node:fs";
+import { httpRequest } from "../sidecar/http/client";
+import { NO_RETRY } from "../sidecar/http/retry";
 import { clusterJsonPath, readClusterFile as readBaseClusterFile, type ClusterFile as BaseClusterFile } from "../sidecar/cli/cluster-file";
 import type { NetnsPlan } from "./netns";
 
@@ -46,10 +48,13 @@ export interface ApiCluster {
   members: ApiMember[];
 }
 
-/** GET url; resolves status and parsed JSON body (undefined when not JSON), rejects on network errors/timeouts. */
+/**
+ * GET url; resolves status and parsed JSON body (undefined when not JSON), rejects on network errors/timeouts.
+ * One attempt: its callers poll in their own loops.
+ */
 export async function httpGet(url: string, timeoutMs = 1000): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  const text = await res.text();
+  const res = await httpRequest(url, { timeoutMs, retry: NO_RETRY });
+  const text = res.text;
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -13,6 +13,8 @@
  */
 import { execFile, execFileSync } from "node:child_process";
 import { renameSync, writeFileSync } from "node:fs";
+import { httpRequest } from "../http/client";
+import { IMDS, imdsToken } from "./imds";
 
 /** A volume as `aws ec2 describe-volumes` returns it (the fields the claim reads). */
 export interface VolumeState {
@@ -114,19 +116,15 @@ export async function claim(o: ClaimOptions, d: ClaimDeps): Promise<void> {
   d.log(`claim: ${o.fixedIp} and ${o.volumeId} are this instance's (${instanceId})`);
 }
 
-const IMDS = "http://169.254.169.254/latest";
-
 /** The real dependencies: IMDSv2, the AWS CLI (Debian's awscli), /sys/class/net. */
 export function systemClaimDeps(): ClaimDeps {
   let token: string | undefined;
   return {
     async imds(path) {
-      token ??= await (
-        await fetch(`${IMDS}/api/token`, { method: "PUT", headers: { "X-aws-ec2-metadata-token-ttl-seconds": "21600" } })
-      ).text();
-      const r = await fetch(`${IMDS}/${path}`, { headers: { "X-aws-ec2-metadata-token": token } });
-      if (!r.ok) throw new Error(`claim: IMDS ${path}: HTTP ${r.status}`);
-      return r.text();
+      token ??= await imdsToken(21600, 10_000);
+      const r = await httpRequest(`${IMDS}/${path}`, { headers: { "X-aws-ec2-metadata-token": token }, timeoutMs: 10_000 });
+      if (r.status !== 200) throw new Error(`claim: IMDS ${path}: HTTP ${r.status}`);
+      return r.text;
     },
     aws: (args) =>
       new Promise((resolve, reject) =>

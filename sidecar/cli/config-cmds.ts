@@ -5,6 +5,7 @@
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { callTarget } from "../api/client";
+import { NO_RETRY } from "../http/retry";
 import { apiRequest } from "../http/transport";
 import type { DynamicConfig } from "../contract/settings/dynamic";
 import { common, report, target, type CommonOpts, type Target } from "./switchover";
@@ -35,7 +36,7 @@ async function waitForMembers(t: Target, paused: boolean, timeoutMs = 60_000): P
     const states = await Promise.all(
       members.map((m) =>
         // https:// on AWS: verified with the same CA as the target (the cluster CA).
-        apiRequest(m.api_url!, { timeoutMs: 2000, ca: t.ca })
+        apiRequest(m.api_url!, { timeoutMs: 2000, ca: t.ca, retry: NO_RETRY })
           .then((x) => JSON.parse(x.text) as { pause?: boolean })
           .then((b) => b.pause === true)
           .catch(() => undefined),

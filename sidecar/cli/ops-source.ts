@@ -13,7 +13,9 @@ import { clusterBody } from "../api/health";
 import { configBody, historyBody } from "../api/read-routes";
 import { loadAgentConfig } from "../config/load";
 import { clusterPrefix } from "../dcs/types";
-import { apiRequest, readCaFile } from "../http/transport";
+import { HttpError, type HttpResponse, failureKind, sendOnce } from "../http/client";
+import { oneRound, withRetry } from "../http/retry";
+import { readCaFile } from "../http/transport";
 import { DEFAULT_CLI_CONFIG, defaultCliConfigFile, loadCliConfig } from "../contract/cli-config";
 import { cliConfigCa } from "./cli-targets";
 
@@ -151,20 +153,40 @@ class ApiSource implements ClusterSource {
     readonly ca?: Buffer,
   ) {}
 
-  /** GET from the first member that answers 200 (each reads the same etcd). */
+  /**
+   * GET from the first member that answers 200 (each reads the same etcd): one round over the
+   * members by the one retry policy (../http/retry.ts), each member given the --timeout.
+   */
   private async get<T>(p: string): Promise<T> {
     const problems: string[] = [];
-    for (const base of this.bases) {
-      try {
-        const res = await apiRequest(base + p, { timeoutMs: this.timeoutMs, ca: this.ca });
-        if (res.status === 200) return JSON.parse(res.text) as T;
-        problems.push(`${base}${p} answered ${res.status}: ${res.text.slice(0, 200)}`);
-      } catch (e) {
-        const err = e as Error & { code?: string };
-        // A network error is said by its code (ECONNREFUSED); a TLS one (a CA that does not match) by its message and code.
-        const why = err.code && /^E[A-Z]+$/.test(err.code) ? err.code : err.code ? `${err.message} (${err.code})` : err.message;
-        problems.push(`${base}${p}: ${why}`);
-      }
+    const n = this.bases.length;
+    const run = { timeoutMs: this.timeoutMs * n, idempotent: true, targets: n, policy: oneRound(n), classify: failureKind };
+    try {
+      return await withRetry(run, async (i, budgetMs) => {
+        const base = this.bases[i % n];
+        let res: HttpResponse;
+        try {
+          res = await sendOnce(base + p, { timeoutMs: budgetMs, tls: this.ca ? { ca: this.ca } : undefined });
+        } catch (e) {
+          const err = e as HttpError;
+          // A network error is said by its code (ECONNREFUSED); a TLS one (a CA that does not match) by its message and code.
+          const why = err.code && /^E[A-Z]+$/.test(err.code) ? err.code : err.code ? `${err.message} (${err.code})` : err.message;
+          problems.push(`${base}${p}: ${why}`);
+          throw e;
+        }
+        if (res.status !== 200) {
+          problems.push(`${base}${p} answered ${res.status}: ${res.text.slice(0, 200)}`);
+          throw new HttpError("unavailable", `answered ${res.status}`);
+        }
+        try {
+          return JSON.parse(res.text) as T;
+        } catch (e) {
+          problems.push(`${base}${p}: ${(e as Error).message}`);
+          throw new HttpError("unavailable", (e as Error).message);
+        }
+      });
+    } catch {
+      // problems says why, member by member
     }
     throw new Error(
       `${this.where}: no agent's REST API answered (${problems.join("; ")}): check the URL (a member's API, port 8008 on a node) ` +

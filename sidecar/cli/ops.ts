@@ -45,13 +45,14 @@ async function withClusterSource<T>(flags: SourceFlags, run: (s: ClusterSource) 
 }
 
 /** The leader's archiving health from its /patroni (best effort: absent when it does not answer or does not archive). */
-async function leaderArchive(view: import("./ops-source").ClusterView) {
+async function leaderArchive(view: import("./ops-source").ClusterView, ca: Buffer | undefined) {
   const url = view.members.find((m) => m.role === "leader")?.api_url;
   if (!url) return undefined;
+  const { httpRequest } = await import("../http/client");
+  type Body = { archive?: import("../backup/archive-status").ArchiveStatus };
   try {
-    const res = await fetch(url.replace(/\/patroni\/?$/, "") + "/patroni", { signal: AbortSignal.timeout(1500) });
-    const body = (await res.json()) as { archive?: import("../backup/archive-status").ArchiveStatus };
-    return body.archive;
+    const r = await httpRequest(url.replace(/\/patroni\/?$/, "") + "/patroni", { timeoutMs: 1500, tls: ca ? { ca } : undefined });
+    return (JSON.parse(r.text) as Body).archive;
   } catch {
     return undefined;
   }
@@ -74,7 +75,7 @@ export function registerOpsCommands(program: Command): void {
       await withClusterSource(o, async (s) => {
         for (;;) {
           const [view, config] = await Promise.all([s.cluster(), s.config()]);
-          const j = listJson(view, config, await leaderArchive(view));
+          const j = listJson(view, config, await leaderArchive(view, s.ca));
           if (o.watch && !o.json && process.stdout.isTTY) process.stdout.write("\x1b[2J\x1b[H");
           if (o.watch && !o.json) console.log(new Date().toISOString());
           print(o.json, j, () => listText(j));

@@ -1,11 +1,12 @@
 /**
  * Transport to etcd's v3 gRPC-JSON gateway over plain HTTP(S): JSON POSTs with a hard deadline,
- * failover across endpoints, and auth tokens. No etcd client library: the gateway is stable from
+ * failover across endpoints (one round, by the one retry policy: ../http/retry.ts), and auth tokens.
+ * Requests go through the one HTTP client (../http/client.ts) with kept-alive connections. No etcd client library: the gateway is stable from
  * etcd 3.4 to 3.6 under /v3/, and this keeps the agent small.
  */
 import * as fs from "node:fs";
-import * as http from "node:http";
-import * as https from "node:https";
+import { HttpError, HttpPool, failureKind, openStream, sendOnce } from "../http/client";
+import { type FailureKind, oneRound, withRetry } from "../http/retry";
 import { DcsUnavailableError } from "./types";
 
 export interface EtcdHttpOptions {
@@ -53,8 +54,15 @@ const GRPC = {
   DATA_LOSS: 15,
 } as const;
 
-/** No usable answer from one endpoint: connection refused/reset, timeout, garbage. */
-class EndpointError extends Error {}
+/**
+ * How an etcd call failed, for the retry policy. Every etcd call may be repeated (idempotent: true):
+ * reads and lease renewals are, and each compare-and-swap re-checks its compare (see
+ * kv-dcs.ts's attemptAcquireLeader for the one whose answer may have been lost).
+ */
+export function etcdFailureKind(err: unknown): FailureKind {
+  if (err instanceof EtcdApiError) return err.endpointProblem ? "unavailable" : "answer";
+  return failureKind(err);
+}
 
 /**
  * Reads an etcd error body: 3.4 sends {error, code, message}, 3.5+ {code, message, details}; errors
@@ -83,22 +91,14 @@ export class EtcdHttp {
   endpoints: URL[];
   private preferred = 0;
   private token: string | undefined;
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 4 });
-  private readonly httpsAgent: https.Agent | undefined;
+  private readonly pool: HttpPool;
 
   constructor(private readonly opts: EtcdHttpOptions) {
     if (opts.endpoints.length === 0) throw new Error("etcd: list at least one endpoint");
     this.endpoints = opts.endpoints.map((e) => new URL(e));
-    if (this.endpoints.some((u) => u.protocol === "https:")) {
-      const read = (file: string | undefined) => (file === undefined ? undefined : fs.readFileSync(file));
-      this.httpsAgent = new https.Agent({
-        keepAlive: true,
-        maxFreeSockets: 4,
-        ca: read(opts.caFile),
-        cert: read(opts.certFile),
-        key: read(opts.keyFile),
-      });
-    }
+    const read = (file: string | undefined) => (file === undefined ? undefined : fs.readFileSync(file));
+    const secure = this.endpoints.some((u) => u.protocol === "https:");
+    this.pool = new HttpPool(secure ? { ca: read(opts.caFile), cert: read(opts.certFile), key: read(opts.keyFile) } : {});
   }
 
   /**
@@ -134,34 +134,40 @@ export class EtcdHttp {
    * DcsUnavailableError when no endpoint answered in time, EtcdApiError when etcd refused the request.
    */
   async call<T>(path: string, body: object): Promise<T> {
-    const deadline = performance.now() + this.opts.timeoutMs;
     const failures: string[] = [];
-    const n = this.endpoints.length;
+    const endpoints = this.endpoints;
+    const n = endpoints.length;
     const first = this.preferred;
-    for (let i = 0; i < n; i++) {
-      const remaining = deadline - performance.now();
-      if (remaining <= 1) break;
-      const index = (first + i) % n;
-      try {
-        const result = await this.callWithAuth<T>(this.endpoints[index], path, body, remaining / (n - i));
-        this.preferred = index;
-        return result;
-      } catch (err) {
-        if (err instanceof EtcdApiError && !err.endpointProblem) {
-          this.preferred = index;
+    const prefer = (index: number) => {
+      if (this.endpoints === endpoints) this.preferred = index;
+    };
+    try {
+      const run = { timeoutMs: this.opts.timeoutMs, idempotent: true, targets: n, policy: oneRound(n), classify: etcdFailureKind };
+      return await withRetry(run, async (i, budgetMs) => {
+        const index = (first + i) % n;
+        try {
+          const result = await this.callWithAuth<T>(endpoints[index], path, body, budgetMs);
+          prefer(index);
+          return result;
+        } catch (err) {
+          if (err instanceof EtcdApiError && !err.endpointProblem) prefer(index);
+          else {
+            failures.push(`${endpoints[index].origin}: ${(err as Error).message}`);
+            if (index === this.preferred) prefer((index + 1) % n);
+          }
           throw err;
         }
-        failures.push(`${this.endpoints[index].origin}: ${(err as Error).message}`);
-        if (index === this.preferred) this.preferred = (index + 1) % n;
-      }
+      });
+    } catch (err) {
+      if (err instanceof EtcdApiError && !err.endpointProblem) throw err;
+      throw new DcsUnavailableError(`etcd ${path} failed within ${this.opts.timeoutMs} ms: ${failures.join("; ") || "no time left"}`);
     }
-    throw new DcsUnavailableError(`etcd ${path} failed within ${this.opts.timeoutMs} ms: ${failures.join("; ") || "no time left"}`);
   }
 
   /** One call to one endpoint (used to check that a watch's endpoint is still alive). */
   callOne<T>(endpoint: string, path: string, body: object, signal?: AbortSignal): Promise<T> {
     return this.callWithAuth<T>(new URL(endpoint), path, body, this.opts.timeoutMs, signal).catch((err: unknown) => {
-      throw err instanceof EndpointError ? new DcsUnavailableError(`etcd ${endpoint}${path}: ${err.message}`) : err;
+      throw err instanceof HttpError ? new DcsUnavailableError(`etcd ${endpoint}${path}: ${err.message}`) : err;
     });
   }
 
@@ -173,7 +179,7 @@ export class EtcdHttp {
       return await this.post<T>(url, path, body, left(), true, signal);
     } catch (err) {
       if (!(err instanceof EtcdApiError && err.authProblem && this.opts.username !== undefined)) throw err;
-      // Simple tokens expire (etcd --auth-token-ttl, 5 min): get a new one and retry once.
+      // Simple tokens expire (etcd --auth-token-ttl, 5 min): get a new one and try again, once.
       this.token = undefined;
       await this.ensureToken(url, left());
       return await this.post<T>(url, path, body, left(), true, signal);
@@ -203,53 +209,28 @@ export class EtcdHttp {
     this.token = undefined;
   }
 
-  private headers(payload: string, withToken: boolean): http.OutgoingHttpHeaders {
-    const headers: http.OutgoingHttpHeaders = { "content-type": "application/json", "content-length": Buffer.byteLength(payload) };
+  private headers(withToken: boolean, extra: Record<string, string> = {}): Record<string, string> {
+    const headers: Record<string, string> = { "content-type": "application/json", ...extra };
     if (withToken && this.token !== undefined) headers.authorization = this.token;
     return headers;
   }
 
-  private request(url: URL, path: string, headers: http.OutgoingHttpHeaders, signal?: AbortSignal): http.ClientRequest {
-    const secure = url.protocol === "https:";
-    const options: http.RequestOptions = {
+  /** One POST to one endpoint, no retry (call() decides): the JSON of a 200 answer, else EtcdApiError or HttpError. */
+  private async post<T>(url: URL, path: string, body: object, timeoutMs: number, withToken = true, signal?: AbortSignal): Promise<T> {
+    const res = await sendOnce(new URL(path, url), {
       method: "POST",
-      host: url.hostname,
-      port: url.port || (secure ? 443 : 80),
-      path,
-      headers,
-      agent: secure ? this.httpsAgent : this.httpAgent,
+      headers: this.headers(withToken),
+      body: JSON.stringify(body),
+      timeoutMs,
+      pool: this.pool,
       signal,
-    };
-    return secure ? https.request(options) : http.request(options);
-  }
-
-  private post<T>(url: URL, path: string, body: object, timeoutMs: number, withToken = true, signal?: AbortSignal): Promise<T> {
-    const payload = JSON.stringify(body);
-    return new Promise<T>((resolve, reject) => {
-      const req = this.request(url, path, this.headers(payload, withToken), signal);
-      const timer = setTimeout(() => req.destroy(new EndpointError(`no answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        reject(err instanceof EndpointError || err instanceof EtcdApiError ? err : new EndpointError(err.message));
-      };
-      req.on("error", fail);
-      req.on("response", (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("error", fail);
-        res.on("end", () => {
-          clearTimeout(timer);
-          const text = Buffer.concat(chunks).toString("utf8");
-          if (res.statusCode !== 200) return reject(parseEtcdError(res.statusCode ?? 0, text));
-          try {
-            resolve(JSON.parse(text) as T);
-          } catch {
-            reject(new EndpointError(`unparsable answer: ${text.slice(0, 200)}`));
-          }
-        });
-      });
-      req.end(payload);
     });
+    if (res.status !== 200) throw parseEtcdError(res.status, res.text);
+    try {
+      return JSON.parse(res.text) as T;
+    } catch {
+      throw new HttpError("unavailable", `unparsable answer: ${res.text.slice(0, 200)}`);
+    }
   }
 
   /**
@@ -260,7 +241,7 @@ export class EtcdHttp {
   async openStream(
     path: string,
     body: object,
-    extraHeaders: http.OutgoingHttpHeaders,
+    extraHeaders: Record<string, string>,
     onLine: (line: unknown) => void,
     onClose: (err: Error) => void,
   ): Promise<StreamHandle> {
@@ -270,43 +251,27 @@ export class EtcdHttp {
       await this.ensureToken(url, this.opts.timeoutMs);
     } catch (err) {
       if (!(err instanceof EtcdApiError && !err.endpointProblem)) skipEndpoint();
-      throw err instanceof EndpointError ? new DcsUnavailableError(`etcd ${url.origin}: ${err.message}`) : err;
+      throw err instanceof HttpError ? new DcsUnavailableError(`etcd ${url.origin}: ${err.message}`) : err;
     }
-    const payload = JSON.stringify(body);
-    const req = this.request(url, path, { ...this.headers(payload, true), ...extraHeaders });
     let closed = false;
     const close = (err: Error) => {
       if (closed) return;
       closed = true;
-      clearTimeout(connectTimer);
-      req.destroy();
+      stream.abort();
       onClose(err);
     };
-    const connectTimer = setTimeout(() => {
-      skipEndpoint();
-      close(new DcsUnavailableError(`etcd ${url.origin}${path}: no answer within ${this.opts.timeoutMs} ms`));
-    }, this.opts.timeoutMs);
-    req.on("error", (err) => {
-      skipEndpoint();
-      close(new DcsUnavailableError(`etcd ${url.origin}${path}: ${err.message}`));
-    });
-    req.on("response", (res) => {
-      clearTimeout(connectTimer);
-      if (res.statusCode !== 200) {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => close(parseEtcdError(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"))));
-        return;
-      }
-      let buffered = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buffered += chunk;
-        let nl: number;
-        while (!closed && (nl = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, nl).trim();
-          buffered = buffered.slice(nl + 1);
-          if (line === "") continue;
+    const stream = openStream(
+      new URL(path, url),
+      {
+        method: "POST",
+        headers: this.headers(true, extraHeaders),
+        body: JSON.stringify(body),
+        timeoutMs: this.opts.timeoutMs,
+        pool: this.pool,
+      },
+      {
+        onLine: (line) => {
+          if (closed) return;
           let parsed: unknown;
           try {
             parsed = JSON.parse(line);
@@ -314,24 +279,25 @@ export class EtcdHttp {
             return close(new Error(`etcd ${url.origin}${path}: unparsable stream line: ${line.slice(0, 200)}`));
           }
           onLine(parsed);
-        }
-      });
-      res.on("error", (err) => close(new DcsUnavailableError(`etcd ${url.origin}${path}: ${err.message}`)));
-      res.on("end", () => close(new DcsUnavailableError(`etcd ${url.origin}${path}: stream ended`)));
-    });
-    req.end(payload);
+        },
+        onClose: (err, streaming) => {
+          if (err.status !== undefined) return close(parseEtcdError(err.status, err.body ?? ""));
+          // No answer at all (refused, timed out): try another member next time.
+          if (!streaming) skipEndpoint();
+          close(new DcsUnavailableError(`etcd ${url.origin}${path}: ${err.message}`));
+        },
+      },
+    );
     return {
       endpoint: url.origin,
       abort: () => {
         closed = true;
-        clearTimeout(connectTimer);
-        req.destroy();
+        stream.abort();
       },
     };
   }
 
   close(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent?.destroy();
+    this.pool.close();
   }
 }

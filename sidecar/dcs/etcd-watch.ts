@@ -1,11 +1,13 @@
 /**
  * A self-healing watch on a key prefix over the gateway's streaming `/v3/watch`. Re-establishes the
- * stream after errors from the last seen revision + 1 (short exponential backoff, 100 ms → 1 s),
+ * stream after errors from the last seen revision + 1 (the one retry policy's backoff, 100 ms → 1 s:
+ * ../http/retry.ts),
  * and restarts from the current revision after compaction (reporting it through onError: events in
  * between are lost, the consumer must reload). A stream can hang without breaking (a SIGSTOPped or
  * partitioned member keeps its TCP connection), so while connected we periodically make one
  * linearizable read on the watch's own endpoint and move on when it fails.
  */
+import { backoffMs } from "../http/retry";
 import type { EtcdHttp, StreamHandle } from "./etcd-http";
 import { EtcdApiError, parseEtcdError } from "./etcd-http";
 import { prefixRangeEnd } from "./kv-dcs";
@@ -22,9 +24,6 @@ interface GwWatchResponse {
   compact_revision?: string;
   events?: { type?: "PUT" | "DELETE"; kv?: { key?: string; mod_revision?: string } }[];
 }
-
-const BACKOFF_MIN_MS = 100;
-const BACKOFF_MAX_MS = 1000;
 
 export class EtcdWatch {
   private stopped = false;
@@ -137,7 +136,7 @@ export class EtcdWatch {
     this.checkAbort?.abort();
     if (err instanceof EtcdApiError && err.authProblem) this.http.dropToken();
     this.onError?.(err);
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.failures);
+    const delay = backoffMs(this.failures + 1);
     this.failures++;
     if (this.retryTimer === undefined && !this.stopped) this.retryTimer = setTimeout(() => this.connect(), delay);
   }

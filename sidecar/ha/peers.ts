@@ -2,8 +2,10 @@
  * Fresh views of the other members, read from their REST APIs (GET /patroni) in parallel with a
  * short timeout. Used only when there is no leader: the election compares *current* WAL positions,
  * not the ones in member keys, which can be a loop old. An unreachable member is not a competitor.
- * Also a failsafe leader's POST /failsafe (node:http, like the reads: no fetch stack in the agent).
+ * Also a failsafe leader's POST /failsafe. Neither is retried: an unreachable member counts as
+ * unreachable at once (a retry's wait would delay the election), and the keeper posts again next loop.
  */
+import { NO_RETRY } from "../http/retry";
 import { apiRequest } from "../http/transport";
 import type { Member } from "../dcs/types";
 import type { PeerView } from "./types";
@@ -16,7 +18,7 @@ export async function fetchPeerViews(members: Member[], timeoutMs: number, ca?: 
 async function fetchOne(m: Member, timeoutMs: number, ca: Buffer | undefined): Promise<PeerView> {
   const tags = { nofailover: m.data.tags.nofailover, failoverPriority: m.data.tags.failover_priority };
   try {
-    const res = await apiRequest(m.data.api_url, { timeoutMs, ca });
+    const res = await apiRequest(m.data.api_url, { timeoutMs, ca, retry: NO_RETRY });
     const body = JSON.parse(res.text) as Record<string, unknown>;
     const xlog = (body.xlog ?? {}) as Record<string, unknown>;
     const lsn = [xlog.location, xlog.received_location, xlog.replayed_location].filter((v): v is number => typeof v === "number");
@@ -54,6 +56,7 @@ export async function postFailsafe(
       body: JSON.stringify(body),
       timeoutMs,
       ca,
+      retry: NO_RETRY,
     });
     return res.status === 200;
   } catch {

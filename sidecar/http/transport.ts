@@ -1,12 +1,13 @@
 /**
  * How the agents' REST API is reached: plain HTTP (the local cluster) or HTTPS with the cluster CA
  * (AWS). One request function for every caller — the CLI, the agents' peer calls, the tests — so an
- * https:// URL is always verified against the CA it is given and never accepted unverified.
+ * https:// URL is always verified against the CA it is given and never accepted unverified. The
+ * requests themselves go through the one HTTP client, ./client.ts.
  */
 import { readFileSync } from "node:fs";
-import http from "node:http";
-import https from "node:https";
 import { ConfigError } from "../contract/agent-config";
+import { httpRequest } from "./client";
+import type { RetryPolicy } from "./retry";
 
 /** The API's TLS files as the agent config names them (`api.tls`). */
 export interface ApiTlsFiles {
@@ -58,6 +59,8 @@ export interface ApiRequest {
   /** CA certificate(s) an https:// server must chain to. Without it, https:// URLs use Node's public CAs. */
   ca?: Buffer;
   timeoutMs: number;
+  /** Default: the one policy's RETRY (./retry.ts: idempotent requests only). */
+  retry?: RetryPolicy;
 }
 
 export interface ApiResponse {
@@ -65,24 +68,15 @@ export interface ApiResponse {
   text: string;
 }
 
-/** One request to an agent's API over http:// or https:// (verified); rejects on network or TLS errors. */
-export function apiRequest(url: string, r: ApiRequest): Promise<ApiResponse> {
-  const u = new URL(url);
-  const secure = u.protocol === "https:";
-  if (!secure && u.protocol !== "http:") return Promise.reject(new Error(`${url}: not an http:// or https:// URL`));
-  const headers = { ...r.headers, ...(r.body !== undefined ? { "Content-Length": String(Buffer.byteLength(r.body)) } : {}) };
-  const options: https.RequestOptions = { method: r.method ?? "GET", headers, timeout: r.timeoutMs, agent: false };
-  if (secure && r.ca) options.ca = r.ca;
-  return new Promise((resolve, reject) => {
-    const onResponse = (res: http.IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", reject);
-    };
-    const req = secure ? https.request(u, options, onResponse) : http.request(u, options, onResponse);
-    req.on("timeout", () => req.destroy(new Error(`timed out after ${r.timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end(r.body);
+/** One request to an agent's API over http:// or https:// (verified); rejects on network or TLS errors (./client.ts). */
+export async function apiRequest(url: string, r: ApiRequest): Promise<ApiResponse> {
+  const res = await httpRequest(url, {
+    method: r.method,
+    headers: r.headers,
+    body: r.body,
+    tls: r.ca ? { ca: r.ca } : undefined,
+    timeoutMs: r.timeoutMs,
+    retry: r.retry,
   });
+  return { status: res.status, text: res.text };
 }

@@ -4,9 +4,9 @@
  * member's own `/health`. Member ids are uint64 and stay decimal strings.
  */
 import * as fs from "node:fs";
-import * as http from "node:http";
-import * as https from "node:https";
 import { EtcdHttp } from "../dcs/etcd-http";
+import { getJsonOrUndefined } from "../http/client";
+import { NO_RETRY } from "../http/retry";
 
 export interface EtcdMember {
   id: string;
@@ -70,28 +70,18 @@ export class EtcdMembers {
   }
 }
 
-/** GET <clientUrl>/health answers {"health":"true"} once the member is part of a cluster with a leader. */
-export function memberHealthy(clientUrl: string, tls: EtcdTls = {}, timeoutMs = 2000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const url = new URL("/health", clientUrl);
-    const secure = url.protocol === "https:";
-    const read = (f: string | undefined) => (f ? fs.readFileSync(f) : undefined);
-    const opts: https.RequestOptions = { timeout: timeoutMs, agent: false };
-    if (secure) Object.assign(opts, { ca: read(tls.caFile), cert: read(tls.certFile), key: read(tls.keyFile) });
-    const req = (secure ? https : http).get(url, opts, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => {
-        try {
-          resolve((JSON.parse(body) as { health?: unknown }).health === "true");
-        } catch {
-          resolve(false);
-        }
-      });
-      res.on("error", () => resolve(false));
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
+/**
+ * GET <clientUrl>/health answers {"health":"true"} once the member is part of a cluster with a leader.
+ * One attempt: callers poll it in their own loop.
+ */
+export async function memberHealthy(clientUrl: string, tls: EtcdTls = {}, timeoutMs = 2000): Promise<boolean> {
+  const read = (f: string | undefined) => (f ? fs.readFileSync(f) : undefined);
+  const url = new URL("/health", clientUrl);
+  const secure = url.protocol === "https:";
+  const body = await getJsonOrUndefined<{ health?: unknown }>(url, {
+    timeoutMs,
+    tls: secure ? { ca: read(tls.caFile), cert: read(tls.certFile), key: read(tls.keyFile) } : undefined,
+    retry: NO_RETRY,
   });
+  return body?.health === "true";
 }

@@ -103,3 +103,30 @@ export function reachable(graph: ReadonlyMap<string, readonly string[]>, entries
   }
   return [...seen].sort();
 }
+
+/**
+ * The outbound HTTP calls a source file makes by itself rather than through sidecar/http/client.ts:
+ * the global fetch, request/get/Agent of node:http or node:https (namespace, default or named
+ * imports), and a dynamic import of either. A server (createServer, types) is not a call. Pure.
+ */
+export function outboundHttpUses(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?<![\w.$])fetch\s*\(/g)) out.push(`fetch( at ${m.index}`);
+  for (const m of text.matchAll(/\bimport\s*\(\s*"(node:https?)"\s*\)/g)) out.push(`import("${m[1]}")`);
+  for (const m of text.matchAll(/\bimport\s+(?!type\b)([^;]*?)\s+from\s+"(node:https?)"/g)) {
+    const [clause, mod] = [m[1], m[2]];
+    for (const name of /\{([^}]*)\}/.exec(clause)?.[1].split(",") ?? []) {
+      const [imported] = name
+        .trim()
+        .replace(/^type\s+/, "")
+        .split(/\s+as\s+/);
+      if (!name.trim().startsWith("type ") && /^(request|get|Agent|globalAgent)$/.test(imported)) out.push(`${imported} from "${mod}"`);
+    }
+    const binding = /^(?:\*\s+as\s+)?([\w$]+)/.exec(clause.trim())?.[1];
+    if (binding) {
+      const use = new RegExp(`(?<![\\w.$])${binding}\\.(request|get|Agent|globalAgent)\\b`, "g");
+      for (const u of text.matchAll(use)) out.push(`${binding}.${u[1]} (${mod})`);
+    }
+  }
+  return out;
+}

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { packageRoot } from "../../lib/bundle/agent-bundle";
 import { relativeRequires } from "../../lib/bundle/module-graph";
-import { builtinImports, findCycles, layerViolations, reachable, sourceImports, tsFiles } from "../helpers/import-graph";
+import { builtinImports, findCycles, layerViolations, outboundHttpUses, reachable, sourceImports, tsFiles } from "../helpers/import-graph";
 
 const root = packageRoot();
 const files = [...tsFiles(path.join(root, "lib")), ...tsFiles(path.join(root, "sidecar")), ...tsFiles(path.join(root, "local"))];
@@ -62,6 +62,29 @@ describe("module graph", () => {
       .map((f) => path.relative(root, f))
       .filter((f) => /^sidecar\/(http|api)\/|^sidecar\/dcs\/(?!(types|roll-state)\.ts$)/.test(f));
     assert.deepEqual([...io, ...clients], []);
+  });
+
+  it("every outbound HTTP call goes through the one client, sidecar/http/client.ts (no fetch, no node:http request elsewhere)", () => {
+    const client = path.join(root, "sidecar", "http", "client.ts");
+    assert.ok(texts.has(client), "sidecar/http/client.ts is gone: update this test");
+    const uses = files
+      .filter((f) => f !== client)
+      .flatMap((f) => outboundHttpUses(texts.get(f)!).map((u) => `${path.relative(root, f)}: ${u}`));
+    assert.deepEqual(uses, []);
+  });
+
+  it("finds an outbound HTTP call made without the client, and lets a server or a type through", () => {
+    const cases: [string, string[]][] = [
+      ["const r = await fetch(url, { signal });", ["fetch( at 16"]],
+      ['import * as http from "node:http";\nhttp.request(u, o);', ["http.request (node:http)"]],
+      ['import https from "node:https";\nconst a = new https.Agent({});', ["https.Agent (node:https)"]],
+      ['import { get as g, createServer } from "node:http";', ['get from "node:http"']],
+      ['const https = await import("node:https");', ['import("node:https")']],
+      ['import http from "node:http";\nhttp.createServer(handler);', []],
+      ['import type http from "node:http";\nlet r: http.IncomingMessage;', []],
+      ["this.prefetch(x); cache.fetch(y);", []],
+    ];
+    for (const [text, expected] of cases) assert.deepEqual(outboundHttpUses(text), expected, text);
   });
 
   it("tells a layer violation from an allowed import", () => {
