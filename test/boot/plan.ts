@@ -28,6 +28,8 @@ export const S3_PORT = 9330;
 export const SSM_PORT = 9331;
 /** The EC2 API stand-in (the boot claim's DescribeVolumes), on GATEWAY. */
 export const EC2_PORT = 9332;
+/** The EC2 Auto Scaling API stand-in (the roll's TerminateInstanceInAutoScalingGroup), on GATEWAY. */
+export const ASG_PORT = 9333;
 /** The backup repository's S3 stand-in (HTTPS); the containers reach it as port 443 of the bridge address. */
 export const S3_REPO_PORT = 33643;
 /** cgroups of the containers live under this name in each hierarchy the runner uses. */
