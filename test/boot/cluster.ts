@@ -201,7 +201,8 @@ export async function startCluster(topology: Topology, cleanup: Cleanup): Promis
   const ref: { rc?: RehearsalCluster } = {};
   const asg = new AsgStandin(
     tenants,
-    (host) => ec2.current(host)?.id,
+    // Only a running instance is in service; one already terminating is the group's own business.
+    (host) => (ec2.current(host)?.state === "running" ? ec2.current(host)!.id : undefined),
     (group) => void replaceInstance(ref.rc!, group.host, "terminated in its group", cleanup),
   );
   await asg.start(GATEWAY, ASG_PORT);
@@ -271,11 +272,12 @@ let replacing: Promise<unknown> = Promise.resolve();
 export function replaceInstance(rc: RehearsalCluster, hostKey: string, why: Replacement["why"], cleanup: Cleanup): Promise<Replacement> {
   const r: Replacement = { host: hostKey, why, requestedAt: Date.now(), oldInstance: rc.ec2.current(hostKey)?.id };
   rc.replacements.push(r);
+  // Out of service at once (EC2: shutting-down), though its OS stops only when the group gets to it.
+  if (r.oldInstance) rc.ec2.shuttingDown(r.oldInstance);
   const next = replacing.then(async () => {
     const h = rc.deployment.hosts.find((x) => x.key === hostKey);
     try {
       if (!h) throw new Error(`no host ${hostKey} in the latest render`);
-      if (r.oldInstance) rc.ec2.shuttingDown(r.oldInstance);
       const c = rc.containers.get(h.name);
       log(`${h.name}: ${why} (${r.oldInstance ?? "no instance"}): the group replaces it (launch template version ${h.launchVersion})`);
       if (c && c.nspawn.exitCode === null && c.nspawn.signalCode === null) await powerOff(c, cleanup);

@@ -31,7 +31,6 @@ function etcdHealthy(rc: RehearsalCluster, address: string): Promise<boolean> {
         ca: d.caCertificatePem,
         cert: parameter(d, `/tls/${client}.crt`),
         key: parameter(d, `/tls/${client}.key`),
-        servername: address,
         timeout: 5000,
       },
       (res) => {

@@ -115,7 +115,10 @@ function main(): void {
       addresses = [];
     }
     const tree = metadataTree(config, addresses);
-    const body = tree[url.replace(/^\/latest\//, "")] ?? tree[`${url.replace(/^\/latest\//, "")}/`];
+    // A leaf answers with or without a trailing slash, as EC2's does (the AWS CLI asks for
+    // placement/availability-zone/ to find its region); a listing is stored with its slash.
+    const path = url.replace(/^\/latest\//, "");
+    const body = tree[path] ?? tree[`${path}/`] ?? tree[path.replace(/\/$/, "")];
     if (body === undefined) {
       res.writeHead(404);
       return res.end();
