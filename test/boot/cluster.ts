@@ -278,6 +278,7 @@ export function replaceInstance(rc: RehearsalCluster, hostKey: string, why: Repl
     const h = rc.deployment.hosts.find((x) => x.key === hostKey);
     try {
       if (!h) throw new Error(`no host ${hostKey} in the latest render`);
+      if (cleanup.closing) throw new Error("the rehearsal is ending: no new instance");
       const c = rc.containers.get(h.name);
       log(`${h.name}: ${why} (${r.oldInstance ?? "no instance"}): the group replaces it (launch template version ${h.launchVersion})`);
       if (c && c.nspawn.exitCode === null && c.nspawn.signalCode === null) await powerOff(c, cleanup);

@@ -236,7 +236,7 @@ export async function runDay2(rc: RehearsalCluster, cleanup: Cleanup, results: C
   // The groups' EC2 health checks: an instance whose container died is replaced, without any `pulumi up`.
   let checking = true;
   const healthChecks = (async () => {
-    while (checking) {
+    while (checking && !cleanup.closing) {
       for (const h of rc.deployment.hosts) {
         const c = rc.containers.get(h.name);
         const pending = rc.replacements.some((r) => r.host === h.key && !r.bootedAt && !r.error);
