@@ -22,7 +22,7 @@ import { basename, join } from "node:path";
 import { assertRouteOnBridge, overlaps } from "../../local/netns";
 import { Cleanup } from "./cleanup";
 import { ImdsConfig, macFor } from "./imds";
-import { ASG_PORT, BRIDGE, CACHE_DIR, CGROUP_ROOT, EC2_PORT, ebsDevicePath, GATEWAY, hostNames, S3_PORT, SSM_PORT, SUBNET } from "./plan";
+import { awsEndpoints, BRIDGE, CACHE_DIR, CGROUP_ROOT, ebsDevicePath, GATEWAY, hostNames, SUBNET } from "./plan";
 import { run } from "./rootfs";
 
 export const RUN_DIR = join(CACHE_DIR, "run");
@@ -224,16 +224,6 @@ function seedRoot(root: string, s: BootSpec): void {
       .map(([k, v]) => `${k}=${v}`)
       .join(" ")}\n`,
   );
-}
-
-/** The stand-ins' endpoints as the AWS CLI takes them (service-specific endpoint variables). Pure. */
-export function awsEndpoints(): Record<string, string> {
-  return {
-    AWS_ENDPOINT_URL_S3: `http://${GATEWAY}:${S3_PORT}`,
-    AWS_ENDPOINT_URL_SSM: `http://${GATEWAY}:${SSM_PORT}`,
-    AWS_ENDPOINT_URL_EC2: `http://${GATEWAY}:${EC2_PORT}`,
-    AWS_ENDPOINT_URL_AUTO_SCALING: `http://${GATEWAY}:${ASG_PORT}`,
-  };
 }
 
 /** Mounts the host's overlay root (a fresh one when asked) and seeds it. */
