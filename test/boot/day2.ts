@@ -55,6 +55,9 @@ async function adopt(rc: RehearsalCluster, name: string, change: Day2Change, cle
   }
   registerHosts(d, rc.loops, rc.ec2, rc.asg);
   for (const p of d.parameters) rc.standins.putParameter(p.name, p.type, p.value);
+  // The role's policies name each host's parameters: the new hosts' are added (before their groups exist, as Pulumi orders it).
+  rc.standins.setPolicies(rc.credentials, d.rolePolicies);
+  rc.ec2.setPolicies(rc.credentials, d.rolePolicies);
   rc.deployment = d;
   if (added.some((h) => h.runsPostgres)) {
     // The target group attachments of the new nodes: the NLB stand-in reloads (the old process finishes its connections).
@@ -211,13 +214,25 @@ async function applyChange(rc: RehearsalCluster, change: Day2Change, monitor: Da
   if (oldIds.length) problems.push(`same instance id after a replacement: ${oldIds.map((r) => r.host).join(", ")}`);
 
   // 0 acknowledged writes lost (so far).
-  const acked = monitor.writes.acked;
+  // A copy: the writer goes on acknowledging while the query runs, and those ids are not in its list.
+  const acked = [...monitor.writes.acked];
   const rows = await waitFor("the primary to answer", 60_000, () =>
     query<{ id: string }>(viaNlb(rc), "SELECT id FROM rehearsal_writes WHERE id = ANY($1::bigint[])", [acked]),
   ).catch(() => []);
   const present = new Set(rows.map((r) => Number(r.id)));
-  const lost = acked.filter((id) => !present.has(id)).length;
-  if (lost) problems.push(`${lost} acknowledged writes lost`);
+  const lostIds = acked.filter((id) => !present.has(id));
+  const lost = lostIds.length;
+  if (lost) {
+    // Which server acknowledged each and when: a reader lines them up with the replacements' times below.
+    const w = monitor.writes;
+    const at = (id: number) => {
+      const i = acked.indexOf(id);
+      const by = rc.deployment.hosts.find((h) => h.address === w.ackedBy[i])?.name ?? w.ackedBy[i];
+      return `${id} by ${by} at ${new Date(w.ackTimes[i]).toISOString().slice(11, 23)}`;
+    };
+    const events = replaced.map((r) => `${r.host} terminated ${new Date(r.requestedAt).toISOString().slice(11, 23)}`);
+    problems.push(`${lost} acknowledged writes lost: ${lostIds.slice(0, 12).map(at).join(", ")}; ${events.join(", ")}`);
+  }
 
   const perHost = [
     ...replaced.map(

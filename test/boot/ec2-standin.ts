@@ -133,6 +133,12 @@ export class Ec2Standin {
     this.tenants.push(t);
   }
 
+  /** `pulumi up` changed a role's policies. */
+  setPolicies(credentials: Credentials, policies: string[]): void {
+    const t = this.tenants.find((x) => x.credentials.accessKeyId === credentials.accessKeyId);
+    if (t) t.policies = policies;
+  }
+
   /** A data volume of the deployment (created by `pulumi up`, available until an instance attaches it). */
   addVolume(id: string, host: string, tags: Record<string, string>, device: string): void {
     if (!this.volumes.has(id)) this.volumes.set(id, { id, host, tags, device });
