@@ -368,6 +368,8 @@ function exited(c: Container, timeoutMs: number): Promise<boolean> {
 
 /** Clean shutdown (what `systemctl poweroff` inside does); SIGKILL if it takes over a minute. */
 export async function powerOff(c: Container, cleanup: Cleanup): Promise<void> {
+  // Its logs first: once it is off there is no journalctl to ask (the shutdown itself is in console.log).
+  await keepLogs(c);
   c.nspawn.kill("SIGTERM"); // nspawn asks the container's systemd to power off
   if (!(await exited(c, 60_000))) process.kill(c.leader, "SIGKILL");
   await exited(c, 10_000);
@@ -380,6 +382,7 @@ export async function powerOff(c: Container, cleanup: Cleanup): Promise<void> {
 
 /** Pulls the plug: every process of the container dies at once (SIGKILL to its PID 1). */
 export async function crash(c: Container, cleanup: Cleanup): Promise<void> {
+  await keepLogs(c);
   process.kill(c.leader, "SIGKILL");
   await exited(c, 30_000);
   await cleanup.runNow(`logs of ${c.host}`);
