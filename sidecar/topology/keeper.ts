@@ -14,6 +14,7 @@ import type { Logger } from "../log";
 import { EtcdMembers, type EtcdTls } from "../membership/etcd-members";
 import { decideRoll, type RollAction } from "../roll/decide";
 import type { HostReplacer } from "../roll/replacer";
+import type { RollState } from "../dcs/roll-state";
 import { etcdEndpoints, type Scheme } from "./addresses";
 import { routingFromTopology, type TopologyRouting } from "./routing";
 import type { Topology } from "../contract/topology";
@@ -50,6 +51,33 @@ export function writeIfChanged(file: string, content: string): boolean {
   return true;
 }
 
+/** How long the coordinator waits before it asks again after a replacement request failed. */
+export const REPLACE_RETRY_MS = 30_000;
+
+/**
+ * Starts a roll step: records it (create-if-absent), then asks the replacer. When the request fails
+ * (the AWS CLI's error, a throttled or refused call), nothing may have been replaced: the step is
+ * withdrawn (only if it is still the one just written) so a later decision starts it again, instead
+ * of waiting out the step's time limit and stalling the roll with no replacement under way. False
+ * when the step was not started (another one is recorded, or the request failed).
+ */
+export async function startRollStep(
+  dcs: Pick<EtcdDcs, "attemptWriteRoll">,
+  replacer: HostReplacer,
+  step: RollState,
+  log: Pick<Logger, "error">,
+): Promise<boolean> {
+  if (!(await dcs.attemptWriteRoll(undefined, step))) return false;
+  try {
+    await replacer.replace(step.host);
+    return true;
+  } catch (e) {
+    log.error({ err: String(e), host: step.host }, "roll: replacing the host failed; the step is withdrawn and tried again later");
+    await dcs.attemptWriteRoll(JSON.stringify(step), undefined).catch(() => false);
+    return false;
+  }
+}
+
 export class TopologyKeeper {
   topology?: Topology;
   lastAction?: RollAction;
@@ -58,6 +86,8 @@ export class TopologyKeeper {
   private nextCoordinateAt = 0;
   private running = false;
   private busy?: Promise<void>;
+  /** After a replacement request failed: no new step before this time (the API is not asked every loop). */
+  private replaceRetryAt = 0;
 
   constructor(private readonly o: KeeperOptions) {}
 
@@ -143,10 +173,8 @@ export class TopologyKeeper {
         await dcs.attemptCreateFailover({ leader: this.o.name, member: action.candidate });
         return;
       case "startStep":
-        if (!(await dcs.attemptWriteRoll(undefined, action.step))) return;
-        await this.o
-          .replacer!.replace(action.step.host)
-          .catch((e: unknown) => log.error({ err: String(e), host: action.step.host }, "roll: replacing the host failed"));
+        if (Date.now() < this.replaceRetryAt) return;
+        if (!(await startRollStep(dcs, this.o.replacer!, action.step, log))) this.replaceRetryAt = Date.now() + REPLACE_RETRY_MS;
         return;
       case "endStep":
         await dcs.attemptWriteRoll(cluster.roll?.raw, undefined);

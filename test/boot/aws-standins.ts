@@ -127,6 +127,18 @@ export class AwsStandins {
     this.tenants.push(content);
   }
 
+  /** `pulumi up` changed the role's policies (e.g. the new hosts' parameters): the role with these credentials gets them. */
+  setPolicies(credentials: Credentials, policies: string[]): void {
+    const t = this.tenants.find((x) => x.credentials.accessKeyId === credentials.accessKeyId);
+    if (t) t.policies = policies;
+  }
+
+  /** `pulumi up` changed (or created) a parameter: the cluster's that has it, else the first cluster's. */
+  putParameter(name: string, type: string, value: string): void {
+    const t = this.tenants.find((x) => x.parameters.has(name)) ?? this.tenants[0];
+    t.parameters.set(name, { type, value });
+  }
+
   /** The cluster whose role signed the request, or why none did. */
   private signer(headers: IncomingMessage["headers"], service: string): { tenant?: StandinContent; problem?: string } {
     let problem: string | undefined;

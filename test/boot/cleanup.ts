@@ -7,6 +7,11 @@ export class Cleanup {
   private steps: Array<{ what: string; undo: () => Promise<void> | void }> = [];
   private running?: Promise<string[]>;
 
+  /** True once `runAll` began: nothing new may start (it would outlive the run). */
+  get closing(): boolean {
+    return this.running !== undefined;
+  }
+
   /** Registers an undo step right after the thing it undoes was created. */
   add(what: string, undo: () => Promise<void> | void): void {
     this.steps.push({ what, undo });

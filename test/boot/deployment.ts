@@ -41,6 +41,13 @@ export interface BootHost {
   volumeId: string;
   userData: string;
   runsPostgres: boolean;
+  /** The launch template version the host's group launches now (a change of what it launches from adds one). */
+  launchVersion: number;
+  /** Tags of what a launch creates (the instance), of the data volume and of the group: IAM conditions read them. */
+  instanceTags: Record<string, string>;
+  volumeTags: Record<string, string>;
+  groupName: string;
+  groupTags: Record<string, string>;
 }
 
 export interface DeclaredParameter {
@@ -88,6 +95,8 @@ function one(type: string, pred: (r: RecordedResource) => boolean, what: string)
 }
 
 export async function renderDeployment(name: string, args: HaPostgresClusterArgs): Promise<Deployment> {
+  // A second render of the same name (day 2) registers everything again: only this render's resources count.
+  const start = declared.length;
   const cluster = new HaPostgresCluster(name, args);
   const [caCertificatePem, primaryEndpoint, primaryPort, superuserPasswordParameterName] = await Promise.all([
     valueOf(cluster.caCertificatePem),
@@ -97,7 +106,7 @@ export async function renderDeployment(name: string, args: HaPostgresClusterArgs
     valueOf(cluster.nodePrivateIps),
   ]);
   await settle();
-  const mine = (r: RecordedResource) => r.name.startsWith(`${name}-`);
+  const mine = (r: RecordedResource) => r.name.startsWith(`${name}-`) && declared.indexOf(r, start) >= 0;
 
   // A host is an Auto Scaling group of one launching from its launch template; its fixed IP is a /32
   // subnet CIDR reservation and its data volume a volume of its own (docs/day2.md). The rehearsal boots
@@ -106,8 +115,16 @@ export async function renderDeployment(name: string, args: HaPostgresClusterArgs
     .filter((r) => mine(r) && r.type === "aws:ec2/launchTemplate:LaunchTemplate")
     .map((lt) => {
       const host = lt.name.slice(name.length + 1).replace(/-lt$/, "");
-      const reservation = one("aws:ec2/subnetCidrReservation:SubnetCidrReservation", (r) => r.name === `${name}-${host}-ip`, `of ${host}`);
-      const volume = one("aws:ebs/volume:Volume", (r) => r.name === `${name}-${host}-data`, `of ${host}`);
+      const reservation = one(
+        "aws:ec2/subnetCidrReservation:SubnetCidrReservation",
+        (r) => mine(r) && r.name === `${name}-${host}-ip`,
+        `of ${host}`,
+      );
+      const volume = one("aws:ebs/volume:Volume", (r) => mine(r) && r.name === `${name}-${host}-data`, `of ${host}`);
+      const group = one("aws:autoscaling/group:Group", (r) => mine(r) && r.name === `${name}-${host}-asg`, `of ${host}`);
+      const instanceTags = (lt.inputs.tagSpecifications as Array<{ resourceType: string; tags: Record<string, string> }>).find(
+        (t) => t.resourceType === "instance",
+      )!.tags;
       return {
         name: host,
         key: hostKey(name, host),
@@ -115,6 +132,11 @@ export async function renderDeployment(name: string, args: HaPostgresClusterArgs
         volumeId: volume.id,
         userData: gunzipSync(Buffer.from(String(lt.inputs.userData), "base64")).toString("utf8"),
         runsPostgres: host.startsWith("pg-"),
+        launchVersion: Number(lt.state.latestVersion),
+        instanceTags,
+        volumeTags: volume.inputs.tags ?? {},
+        groupName: group.id,
+        groupTags: Object.fromEntries((group.inputs.tags as Array<{ key: string; value: string }>).map((t) => [t.key, t.value])),
       };
     });
   const parameters = declared

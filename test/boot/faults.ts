@@ -21,7 +21,7 @@ import { UNITS } from "../../lib/userdata/paths";
 import { Container, containerPath, crash, powerOff, waitFor } from "./hosts";
 import { Check, record, settledRoles, viaNlb } from "./steps";
 
-interface WriteLog {
+export interface WriteLog {
   acked: number[];
   ackTimes: number[];
   /** The address of the PostgreSQL that acknowledged each write. */
@@ -31,7 +31,7 @@ interface WriteLog {
 }
 
 /** One client inserting sequential ids through the NLB stand-in; reconnects after any error. */
-async function writeLoop(rc: RehearsalCluster, log: WriteLog, firstId: number): Promise<void> {
+export async function writeLoop(rc: RehearsalCluster, log: WriteLog, firstId: number): Promise<void> {
   let id = firstId;
   let client: Client | undefined;
   while (log.running) {
@@ -61,7 +61,7 @@ async function writeLoop(rc: RehearsalCluster, log: WriteLog, firstId: number): 
   await client?.end().catch(() => undefined);
 }
 
-function dataDirIdentity(c: Container): number {
+export function dataDirIdentity(c: Container): number {
   return statSync(containerPath(c, `${NODE_PATHS.pgData}/base`)).ino;
 }
 

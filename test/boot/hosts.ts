@@ -22,7 +22,7 @@ import { basename, join } from "node:path";
 import { assertRouteOnBridge, overlaps } from "../../local/netns";
 import { Cleanup } from "./cleanup";
 import { ImdsConfig, macFor } from "./imds";
-import { BRIDGE, CACHE_DIR, CGROUP_ROOT, EC2_PORT, ebsDevicePath, GATEWAY, hostNames, S3_PORT, SSM_PORT, SUBNET } from "./plan";
+import { awsEndpoints, BRIDGE, CACHE_DIR, CGROUP_ROOT, ebsDevicePath, GATEWAY, hostNames, SUBNET } from "./plan";
 import { run } from "./rootfs";
 
 export const RUN_DIR = join(CACHE_DIR, "run");
@@ -172,6 +172,8 @@ export interface BootSpec {
   loop: string;
   /** Start from a fresh root file system (a replaced instance) instead of the host's previous one. */
   fresh: boolean;
+  /** EC2 has the volume attached to this instance already (a reboot): its device is there from the start. */
+  attached: boolean;
   /** The backup repository's names (for /etc/hosts) and CA (trusted like AWS's), when the deployment has one. */
   backupRepo?: { hosts: string; caPem: string };
 }
@@ -214,9 +216,13 @@ function seedRoot(root: string, s: BootSpec): void {
     for (const f of ["etc/hosts", "etc/cloud/templates/hosts.debian.tmpl"]) append(f, s.backupRepo.hosts);
     append("etc/ssl/certs/ca-certificates.crt", s.backupRepo.caPem);
   }
+  // The AWS CLI's endpoints: the stand-ins on the bridge, for every unit that calls AWS (cloud-init's
+  // user-data, the agent's topology reads and roll, the certificate refresh): the manager's default environment.
   put(
-    "etc/systemd/system/cloud-init-main.service.d/hapg-rehearsal.conf",
-    `[Service]\nEnvironment=AWS_ENDPOINT_URL_S3=http://${GATEWAY}:${S3_PORT} AWS_ENDPOINT_URL_SSM=http://${GATEWAY}:${SSM_PORT} AWS_ENDPOINT_URL_EC2=http://${GATEWAY}:${EC2_PORT}\n`,
+    "etc/systemd/system.conf.d/hapg-rehearsal.conf",
+    `[Manager]\nDefaultEnvironment=${Object.entries(awsEndpoints())
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ")}\n`,
   );
 }
 
@@ -232,6 +238,20 @@ async function mountRoot(s: BootSpec, cleanup: Cleanup): Promise<string> {
   return root;
 }
 
+/**
+ * The volume's device appears in the host's container (EC2 attached it): the by-id link udev would make
+ * on EC2, pointing at the loop device, in the directory bound at /dev/disk/by-id. Hidden again on detach.
+ */
+export function exposeVolume(host: string, loop: string, volumeId: string): void {
+  const link = join(RUN_DIR, host, "by-id", basename(ebsDevicePath(volumeId)));
+  rmSync(link, { force: true });
+  symlinkSync(`../../${basename(loop)}`, link);
+}
+
+export function hideVolume(host: string, volumeId: string): void {
+  rmSync(join(RUN_DIR, host, "by-id", basename(ebsDevicePath(volumeId))), { force: true });
+}
+
 /** Boots the host's container. Resolves once its systemd runs. */
 export async function bootContainer(s: BootSpec, cleanup: Cleanup): Promise<Container> {
   const n = hostNames(s.host);
@@ -241,7 +261,7 @@ export async function bootContainer(s: BootSpec, cleanup: Cleanup): Promise<Cont
   const byId = join(RUN_DIR, s.host, "by-id");
   rmSync(byId, { recursive: true, force: true });
   mkdirSync(byId, { recursive: true });
-  symlinkSync(`../../${basename(s.loop)}`, join(byId, basename(ebsDevicePath(s.volumeId))));
+  if (s.attached) exposeVolume(s.host, s.loop, s.volumeId);
   const cgroups = cgroupDirs(s.host);
   const moveIn = cgroups.map((c) => `mkdir -p ${c} && echo $$ > ${c}/cgroup.procs`).join(" && ");
   const args = [
@@ -348,6 +368,8 @@ function exited(c: Container, timeoutMs: number): Promise<boolean> {
 
 /** Clean shutdown (what `systemctl poweroff` inside does); SIGKILL if it takes over a minute. */
 export async function powerOff(c: Container, cleanup: Cleanup): Promise<void> {
+  // Its logs first: once it is off there is no journalctl to ask (the shutdown itself is in console.log).
+  await keepLogs(c);
   c.nspawn.kill("SIGTERM"); // nspawn asks the container's systemd to power off
   if (!(await exited(c, 60_000))) process.kill(c.leader, "SIGKILL");
   await exited(c, 10_000);
@@ -360,6 +382,7 @@ export async function powerOff(c: Container, cleanup: Cleanup): Promise<void> {
 
 /** Pulls the plug: every process of the container dies at once (SIGKILL to its PID 1). */
 export async function crash(c: Container, cleanup: Cleanup): Promise<void> {
+  await keepLogs(c);
   process.kill(c.leader, "SIGKILL");
   await exited(c, 30_000);
   await cleanup.runNow(`logs of ${c.host}`);

@@ -6,6 +6,7 @@
  * zone, addresses, and the instance role's credentials.
  */
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 
 /** The MAC address of a host's eth0, from its address (the rehearsal sets it; IMDS names the interface by it). Pure. */
@@ -24,10 +25,17 @@ export interface ImdsConfig {
   roleName: string;
   accountId: string;
   credentials: { accessKeyId: string; secretAccessKey: string; token: string };
+  /** The instance's primary interface (one per instance); default: one derived from the address. */
+  interfaceId?: string;
+  /**
+   * A file listing the interface's private addresses (the EC2 stand-in rewrites it when the claim
+   * assigns the fixed IP); read at each request. Without it the fixed IP is listed from the start.
+   */
+  addressesFile?: string;
 }
 
 /** The metadata tree (path under /latest/ → body). Pure. */
-export function metadataTree(c: ImdsConfig): Record<string, string> {
+export function metadataTree(c: ImdsConfig, addresses: string[] = [c.privateIp]): Record<string, string> {
   const creds = JSON.stringify({
     Code: "Success",
     LastUpdated: new Date().toISOString(),
@@ -50,16 +58,18 @@ export function metadataTree(c: ImdsConfig): Record<string, string> {
   });
   return {
     "meta-data/instance-id": c.instanceId,
-    "meta-data/local-ipv4": c.privateIp,
+    "meta-data/local-ipv4": addresses[0] ?? c.privateIp,
     // The primary interface, by its MAC (the container's eth0, ./plan.ts macFor): the boot claim finds
     // its interface id, subnet and addresses here. The fixed IP is already among them.
     "meta-data/mac": macFor(c.privateIp),
-    [`meta-data/network/interfaces/macs/${macFor(c.privateIp)}/interface-id`]: `eni-0${c.privateIp
-      .split(".")
-      .map((o) => Number(o).toString(16).padStart(2, "0"))
-      .join("")}`,
+    [`meta-data/network/interfaces/macs/${macFor(c.privateIp)}/interface-id`]:
+      c.interfaceId ??
+      `eni-0${c.privateIp
+        .split(".")
+        .map((o) => Number(o).toString(16).padStart(2, "0"))
+        .join("")}`,
     [`meta-data/network/interfaces/macs/${macFor(c.privateIp)}/subnet-ipv4-cidr-block`]: c.subnetCidr,
-    [`meta-data/network/interfaces/macs/${macFor(c.privateIp)}/local-ipv4s`]: c.privateIp,
+    [`meta-data/network/interfaces/macs/${macFor(c.privateIp)}/local-ipv4s`]: addresses.join("\n"),
     "meta-data/local-hostname": c.hostname,
     "meta-data/hostname": c.hostname,
     "meta-data/placement/region": c.region,
@@ -98,8 +108,17 @@ function main(): void {
       res.writeHead(401);
       return res.end();
     }
-    const tree = metadataTree(config);
-    const body = tree[url.replace(/^\/latest\//, "")] ?? tree[`${url.replace(/^\/latest\//, "")}/`];
+    let addresses: string[] | undefined;
+    try {
+      addresses = config.addressesFile ? readFileSync(config.addressesFile, "utf8").split(/\s+/).filter(Boolean) : undefined;
+    } catch {
+      addresses = [];
+    }
+    const tree = metadataTree(config, addresses);
+    // A leaf answers with or without a trailing slash, as EC2's does (the AWS CLI asks for
+    // placement/availability-zone/ to find its region); a listing is stored with its slash.
+    const path = url.replace(/^\/latest\//, "");
+    const body = tree[path] ?? tree[`${path}/`] ?? tree[path.replace(/\/$/, "")];
     if (body === undefined) {
       res.writeHead(404);
       return res.end();

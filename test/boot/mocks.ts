@@ -23,6 +23,20 @@ export const declared: RecordedResource[] = [];
 /** Every secret value the mocks generated (passwords, private keys): none may appear in user-data or logs. */
 export const secretValues: string[] = [];
 
+/**
+ * What the engine keeps between two `pulumi up`s of one stack (the day-2 part renders the deployment
+ * again with changed args): a resource registered again with the same inputs keeps its id and outputs
+ * (no password, key or certificate is made anew), a launch template whose inputs changed gets a new
+ * version. Keyed by `type name`.
+ */
+const kept = new Map<string, { inputs: string; id: string; state: Record<string, any> }>();
+
+/**
+ * Resources the next render makes anew although their inputs did not change: a certificate past its
+ * `earlyRenewalHours` is replaced by the provider's plan (the TLS provider's `ready_for_renewal`).
+ */
+export const renewNext = new Set<string>();
+
 const SUBNET_IDS = ZONES.map((z) => `subnet-rehearsal-${z.slice(-1)}`);
 
 /** A password as @pulumi/random makes one from these inputs (letters, digits, the override specials). */
@@ -74,6 +88,19 @@ export const rehearsalMocks: pulumi.runtime.Mocks = {
           vpcId: "vpc-rehearsal",
           cidrBlock: SUBNET,
         };
+      // Every rehearsal zone offers every instance type (the component places hosts only where theirs is).
+      case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": {
+        const filter = (n: string): string[] => args.inputs.filters?.find((f: { name: string }) => f.name === n)?.values ?? [];
+        const zones = filter("location").length ? filter("location") : ZONES;
+        const type = filter("instance-type")[0];
+        return {
+          id: "offerings",
+          locations: zones,
+          locationTypes: zones.map(() => "availability-zone"),
+          instanceTypes: zones.map(() => type),
+          filters: args.inputs.filters,
+        };
+      }
       case "aws:index/getPartition:getPartition":
         return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
       // The subnets route 0.0.0.0/0 to a NAT gateway (egress "auto" → "nat": no Elastic IPs). The
@@ -115,6 +142,32 @@ export const rehearsalMocks: pulumi.runtime.Mocks = {
   },
   async newResource(raw) {
     const args = { ...raw, inputs: unwrapSecrets(raw.inputs) as Record<string, any> };
+    const k = `${args.type} ${args.name}`;
+    const before = kept.get(k);
+    const inputsJson = JSON.stringify(args.inputs);
+    if (before && before.inputs === inputsJson && !renewNext.delete(args.name)) {
+      declared.push({ type: args.type, name: args.name, id: before.id, inputs: args.inputs, state: before.state });
+      return { id: before.id, state: before.state };
+    }
+    // A replacement (a key, certificate or password: their inputs force new ones) is made anew; any other
+    // change is an update in place: same id, the outputs it had with the new inputs; a launch template's
+    // every change is a new version.
+    const replaced = !before || args.type.startsWith("tls:") || args.type.startsWith("random:");
+    const changed = replaced ? await created(args) : { id: before.id, state: { ...before.state, ...args.inputs } };
+    if (before && args.type === "aws:ec2/launchTemplate:LaunchTemplate") changed.state.latestVersion = before.state.latestVersion + 1;
+    kept.set(k, { inputs: inputsJson, id: changed.id, state: changed.state });
+    declared.push({ type: args.type, name: args.name, id: changed.id, inputs: args.inputs, state: changed.state });
+    return changed;
+  },
+};
+
+/** A resource as the provider creates it (its id and outputs). */
+async function created(args: {
+  type: string;
+  name: string;
+  inputs: Record<string, any>;
+}): Promise<{ id: string; state: Record<string, any> }> {
+  {
     const state: Record<string, any> = { ...args.inputs, arn: `arn:aws:mock:::${args.name}` };
     let id = args.type.startsWith("ha-postgres:") ? "" : `${args.name}-id`;
     switch (args.type) {
@@ -154,9 +207,8 @@ export const rehearsalMocks: pulumi.runtime.Mocks = {
         }
       }
     }
-    declared.push({ type: args.type, name: args.name, id, inputs: args.inputs, state });
     return { id, state };
-  },
-};
+  }
+}
 
 void pulumi.runtime.setMocks(rehearsalMocks, "ha-postgres", "rehearsal", false);

@@ -28,8 +28,20 @@ export const S3_PORT = 9330;
 export const SSM_PORT = 9331;
 /** The EC2 API stand-in (the boot claim's DescribeVolumes), on GATEWAY. */
 export const EC2_PORT = 9332;
+/** The EC2 Auto Scaling API stand-in (the roll's TerminateInstanceInAutoScalingGroup), on GATEWAY. */
+export const ASG_PORT = 9333;
 /** The backup repository's S3 stand-in (HTTPS); the containers reach it as port 443 of the bridge address. */
 export const S3_REPO_PORT = 33643;
+/** The stand-ins' endpoints as the AWS CLI takes them (service-specific endpoint variables). Pure. */
+export function awsEndpoints(): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_S3: `http://${GATEWAY}:${S3_PORT}`,
+    AWS_ENDPOINT_URL_SSM: `http://${GATEWAY}:${SSM_PORT}`,
+    AWS_ENDPOINT_URL_EC2: `http://${GATEWAY}:${EC2_PORT}`,
+    AWS_ENDPOINT_URL_AUTO_SCALING: `http://${GATEWAY}:${ASG_PORT}`,
+  };
+}
+
 /** cgroups of the containers live under this name in each hierarchy the runner uses. */
 export const CGROUP_ROOT = "hapg-boot";
 /** Where prepared root file systems are cached between runs. */

@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { HaPostgresClusterArgs } from "../../lib";
 import { redirectHttps } from "./backup-repo";
-import { bootHost, RehearsalCluster } from "./cluster";
+import { bootHost, RehearsalCluster, registerHosts } from "./cluster";
 import { Cleanup } from "./cleanup";
 import { renderDeployment } from "./deployment";
 import { createNamespace, createVolume } from "./hosts";
@@ -42,9 +42,11 @@ export async function startRestoredCluster(
     accountId: "123456789012",
   });
   source.backupRepo.standin.addRole(credentials, deployment.rolePolicies);
+  source.ec2.addTenant({ credentials, policies: deployment.rolePolicies });
   for (const h of hosts) await redirectHttps(h.key);
   const loops = new Map<string, string>();
   for (const h of hosts) loops.set(h.name, await createVolume(h.key, 2048, cleanup));
+  registerHosts({ ...deployment, hosts }, loops, source.ec2, source.asg);
   const rc: RehearsalCluster = {
     ...source,
     deployment,
@@ -54,6 +56,7 @@ export async function startRestoredCluster(
     instanceIds: new Map(),
     credentials,
     firstVerdicts: [],
+    replacements: [],
   };
   log(`booting ${hosts.length} of the ${deployment.hosts.length} hosts of ${RESTORED_CLUSTER}`);
   rc.firstVerdicts = await Promise.all(hosts.map((h) => bootHost(rc, h, "first", cleanup)));
