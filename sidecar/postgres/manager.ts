@@ -301,7 +301,10 @@ export class PostgresManager implements PostgresControl {
    * source did not answer, nothing changed, try again later.
    */
   rewind(source: HostPort): Promise<RewindResult> {
-    return this.command("rewind", () => rewindFrom(this.ctx, source));
+    return this.command("rewind", () => {
+      this.pm.clearStaleLocks();
+      return rewindFrom(this.ctx, source);
+    });
   }
 
   /**

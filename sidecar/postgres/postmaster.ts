@@ -10,12 +10,14 @@ import {
   isRunning,
   processState,
   readPostmasterPid,
+  removeStaleLockFiles,
   signalIfAlive,
   sleep,
   spawnPostmaster,
   tailFile,
   type RunAs,
 } from "./process";
+import { socketPath } from "./conf";
 import { canConnect } from "./sql";
 
 /** pino-compatible: (fields, message). */
@@ -141,10 +143,21 @@ export class Postmaster {
     }
   }
 
+  /**
+   * Before anything runs a server on this data directory (start, pg_rewind's single-user recovery):
+   * the lock files of a postmaster that no longer runs go (process.ts removeStaleLockFiles).
+   */
+  clearStaleLocks(): void {
+    if (this.livePid() !== undefined) return;
+    const stale = removeStaleLockFiles(this.o.dataDir, `${socketPath(this.o.socketDir, this.o.port)}.lock`);
+    if (stale.length) this.o.logger.warn({ removed: stale }, "removed the lock files of a postmaster that no longer runs");
+  }
+
   /** Spawns `postgres -D` and waits until it accepts connections. Returns the pid. */
   async start(readyTimeoutMs: number): Promise<number> {
     const running = this.livePid();
     if (running !== undefined) throw new Error(`a postmaster (pid ${running}) already runs on ${this.o.dataDir}`);
+    this.clearStaleLocks();
     const t0 = Date.now();
     const child = spawnPostmaster(path.join(this.o.binDir, "postgres"), this.o.dataDir, this.o.logFile, this.o.runAs);
     const pid = child.pid;

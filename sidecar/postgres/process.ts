@@ -118,6 +118,37 @@ export function readPostmasterPid(dataDir: string): PostmasterPidFile | undefine
   };
 }
 
+/**
+ * Removes the lock files of a postmaster that no longer runs: the data directory's postmaster.pid
+ * and the socket's lock (`<socketDir>/.s.PGSQL.<port>.lock`, outside the data directory, so a wiped
+ * data directory still finds it). Call only when no postmaster of this data directory runs.
+ * PostgreSQL clears a stale lock itself only when its pid is gone; on a new instance (a volume moved
+ * from a killed one) that pid often belongs to another process of the same user, and the server then
+ * refuses to start ("lock file already exists") for good. A socket lock naming a running postgres is
+ * left alone. Returns the paths removed.
+ */
+export function removeStaleLockFiles(dataDir: string, socketLock: string): string[] {
+  const lockPid = (file: string): number | undefined => {
+    try {
+      return Number(fs.readFileSync(file, "utf8").split("\n")[0]);
+    } catch {
+      return undefined;
+    }
+  };
+  const removed: string[] = [];
+  const pidFile = path.join(dataDir, "postmaster.pid");
+  if (lockPid(pidFile) !== undefined) {
+    fs.rmSync(pidFile, { force: true });
+    removed.push(pidFile);
+  }
+  const pid = lockPid(socketLock);
+  if (pid !== undefined && !(Number.isInteger(pid) && isRunning(pid) && isPostgresProcess(pid))) {
+    fs.rmSync(socketLock, { force: true });
+    removed.push(socketLock);
+  }
+  return removed;
+}
+
 /** kill(pid, 0): EPERM still means the process exists (it belongs to another user). */
 export function isAlive(pid: number): boolean {
   try {

@@ -4,6 +4,7 @@
  * One scenario: each step builds on the previous one (a cluster is expensive to set up).
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -366,6 +367,30 @@ describe("PostgresManager (real PostgreSQL)", function () {
     // Orphaned backends exit on postmaster death; wait so the next start finds no shared memory in use.
     await waitFor("backends gone", async () => children.every((c) => !isRunning(c)), 5000);
     assert.equal((await b.status()).running, false);
+  });
+
+  it("a killed server's lock files naming another live process of its user (a volume on a new instance) do not stop the next start", async () => {
+    // After the crash above b's postmaster.pid and socket lock are left; on a new instance their pid
+    // is reused, here by a sleep of the same OS user: PostgreSQL alone refuses ("lock file already exists").
+    const file = readPostmasterPid(path.join(root, "b/data"));
+    assert.ok(file, "the crash left postmaster.pid");
+    const other = spawn("sleep", ["60"], { uid: runAs.uid, gid: runAs.gid, stdio: "ignore" });
+    try {
+      const pidFile = path.join(root, "b/data/postmaster.pid");
+      const lines = fs.readFileSync(pidFile, "utf8").split("\n");
+      lines[0] = String(other.pid);
+      fs.writeFileSync(pidFile, lines.join("\n"));
+      const socketLock = path.join(file.socketDir, `.s.PGSQL.${file.port}.lock`);
+      const lock = fs.existsSync(socketLock) ? fs.readFileSync(socketLock, "utf8").split("\n") : [String(other.pid), file.dataDir];
+      lock[0] = String(other.pid);
+      fs.writeFileSync(socketLock, lock.join("\n"));
+      await b.startPrimary();
+      const pid = await pidOf(b);
+      assert.notEqual(pid, other.pid);
+      assert.ok(isRunning(other.pid!), "the other process is left alone");
+    } finally {
+      other.kill("SIGKILL");
+    }
   });
 
   it("fence of a frozen (SIGSTOPped) postmaster kills it and its backends within 1.5 s", async () => {
