@@ -67,9 +67,16 @@ describe("module graph", () => {
   it("every outbound HTTP call goes through the one client, sidecar/http/client.ts (no fetch, no node:http request elsewhere)", () => {
     const client = path.join(root, "sidecar", "http", "client.ts");
     assert.ok(texts.has(client), "sidecar/http/client.ts is gone: update this test");
+    // Text that is not our code making a call: the Docker component's health check is a command line
+    // Docker runs inside each node's container (node -e "fetch(...)"), one per file named here.
+    const notOurCalls = new Map([["lib/docker/component.ts", /const healthProbe = `fetch\(/]]);
     const uses = files
       .filter((f) => f !== client)
-      .flatMap((f) => outboundHttpUses(texts.get(f)!).map((u) => `${path.relative(root, f)}: ${u}`));
+      .flatMap((f) => {
+        const rel = path.relative(root, f);
+        const text = texts.get(f)!.replace(notOurCalls.get(rel) ?? /$^/, "");
+        return outboundHttpUses(text).map((u) => `${rel}: ${u}`);
+      });
     assert.deepEqual(uses, []);
   });
 
