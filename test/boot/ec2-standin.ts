@@ -12,7 +12,8 @@
  *    with the resource's tags as `aws:ResourceTag/...` condition keys (the claim policy's conditions).
  * The rehearsal exposes a volume's device in the container only while EC2 has it attached (`onAttach`).
  */
-import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { close, listen, readForm } from "./query-api-server";
 import { Credentials, policyAllows, signatureProblem } from "./aws-standins";
 import { REGION } from "./plan";
 
@@ -179,29 +180,17 @@ export class Ec2Standin {
   }
 
   async start(address: string, port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const s = createServer((req, res) => {
-        this.handle(req, res).catch((e) => {
-          res.writeHead(500);
-          res.end(String(e));
-        });
-      });
-      s.once("error", reject);
-      s.listen(port, address, () => resolve());
-      this.server = s;
-    });
+    this.server = await listen(address, port, (req, res) => this.handle(req, res));
   }
 
   async stop(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    if (s) await new Promise<void>((r) => (s.closeAllConnections(), s.close(() => r())));
+    await close(s);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+    const form = await readForm(req);
     const action = form.get("Action") ?? "";
     const reply = (status: number, xml: string, detail?: string) => {
       this.served.push({ action, status, detail });
